@@ -1,0 +1,121 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.27;
+
+import {RecordId} from "../libraries/RecordIds.sol";
+import {IProviderRegistry} from "./IProviderRegistry.sol";
+
+/// @title IRecordRegistry
+/// @notice Patient-owned record pointers: each record names its patient and category on chain;
+/// its issuer, encrypted-body pointer (CID digest), salted plaintext commitment and previous
+/// version are committed to by its id and emitted in `RecordAnchored`.
+/// @dev Records are never deleted or changed: an update anchors a new version that names the
+/// previous one, which is then marked superseded. One storage slot per record.
+interface IRecordRegistry {
+    // ------------------------------------------------------------------ types
+
+    /// @notice The on-chain part of a record, packed in one storage slot.
+    /// @param patient The patient the record is about.
+    /// @param anchoredAt Block timestamp of the anchoring.
+    /// @param category Category code (see the Python `Category` enum); never zero.
+    /// @param superseded True once a newer version names this record as its previous one.
+    struct Record {
+        address patient;
+        uint40 anchoredAt;
+        uint8 category;
+        bool superseded;
+    }
+
+    // ------------------------------------------------------------------ errors
+
+    /// @notice Thrown when a record with the same id is already anchored.
+    error RecordAlreadyAnchored(RecordId id);
+
+    /// @notice Thrown when a record id is not anchored.
+    error RecordNotFound(RecordId id);
+
+    /// @notice Thrown when the caller may not write records for the patient.
+    error RecordIssuerNotAuthorized(address issuer, address patient);
+
+    /// @notice Thrown when the patient is not registered in the ProviderRegistry.
+    error RecordPatientNotRegistered(address patient);
+
+    /// @notice Thrown when the category code is zero.
+    error RecordInvalidCategory(uint8 category);
+
+    /// @notice Thrown when the content pointer or the commitment is zero.
+    error RecordInvalidPointer(bytes32 cidDigest, bytes32 commitment);
+
+    /// @notice Thrown when an update names a previous version that already has a successor.
+    error RecordAlreadySuperseded(RecordId previous);
+
+    /// @notice Thrown when an update names a previous version of another patient.
+    error RecordPatientMismatch(RecordId previous, address expected, address actual);
+
+    // ------------------------------------------------------------------ events
+
+    /// @notice Emitted when a record (or a new version of one) is anchored.
+    /// @param id The record id.
+    /// @param patient The patient the record is about.
+    /// @param issuer The account that wrote it.
+    /// @param previous The previous version, or zero.
+    /// @param cidDigest The sha2-256 digest of the encrypted body's CIDv0.
+    /// @param commitment The salted commitment to the plaintext.
+    /// @param category The category code.
+    event RecordAnchored(
+        RecordId indexed id,
+        address indexed patient,
+        address indexed issuer,
+        RecordId previous,
+        bytes32 cidDigest,
+        bytes32 commitment,
+        uint8 category
+    );
+
+    /// @notice Emitted when a record gets a newer version.
+    event RecordSuperseded(RecordId indexed previous, RecordId indexed next);
+
+    // ------------------------------------------------------------------ functions
+
+    /// @notice Anchors a record (or, with `previous` set, a new version of one) for a patient.
+    /// @dev Callable by the patient, a verified institution or an active practitioner of one.
+    /// @param patient The patient the record is about.
+    /// @param cidDigest The sha2-256 digest of the encrypted body's root block (CIDv0).
+    /// @param commitment The salted commitment to the plaintext.
+    /// @param category The category code (non-zero).
+    /// @param previous The id of the version this one replaces, or zero for a new record.
+    /// @return id The new record's id.
+    function anchor(address patient, bytes32 cidDigest, bytes32 commitment, uint8 category, RecordId previous)
+        external
+        returns (RecordId id);
+
+    /// @notice Returns the on-chain part of a record.
+    /// @param id The record id.
+    /// @return record The record; reverts with `RecordNotFound` for an unknown id.
+    function getRecord(RecordId id) external view returns (Record memory record);
+
+    /// @notice Tells whether a record id is anchored.
+    /// @param id The record id.
+    /// @return anchored True when anchored.
+    function exists(RecordId id) external view returns (bool anchored);
+
+    /// @notice Computes the id a record would get (see `RecordIds.derive`).
+    /// @param patient The patient.
+    /// @param issuer The writer.
+    /// @param cidDigest The content pointer digest.
+    /// @param commitment The plaintext commitment.
+    /// @param category The category code.
+    /// @param previous The previous version, or zero.
+    /// @return id The record id.
+    function computeRecordId(
+        address patient,
+        address issuer,
+        bytes32 cidDigest,
+        bytes32 commitment,
+        uint8 category,
+        RecordId previous
+    ) external view returns (RecordId id);
+
+    /// @notice Returns the ProviderRegistry that authorises writers.
+    /// @return registry The registry.
+    function providers() external view returns (IProviderRegistry registry);
+}

@@ -1,0 +1,117 @@
+"""Settings: where local state lives and which chain and IPFS nodes to use.
+
+All local state (devnet chain state, the embedded block store, configuration, key material)
+lives under one directory, ``MEDLEDGER_HOME`` (default ``./.medledger``), so two homes never
+mix. Settings come, in increasing priority, from defaults, ``$MEDLEDGER_HOME/config.toml`` and
+environment variables::
+
+    # $MEDLEDGER_HOME/config.toml
+    [networks.sepolia]
+    rpc = "https://rpc.example.org"     # any EVM JSON-RPC URL
+
+    [ipfs]
+    kubo = ["http://127.0.0.1:5001"]    # Kubo RPC API nodes to replicate to (optional)
+    embedded = true                     # keep the embedded block store as well
+
+Environment: ``MEDLEDGER_HOME``, ``MEDLEDGER_NETWORK``, ``MEDLEDGER_ACCOUNT``,
+``MEDLEDGER_DEPLOYMENTS`` (folder of ``<network>.json`` files, default ``./deployments``),
+``MEDLEDGER_KUBO`` (comma-separated Kubo RPC URLs).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from medledger.errors import ConfigurationError
+
+LOCAL_NETWORK = "local"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved settings for one run."""
+
+    home: Path
+    deployments_dir: Path
+    networks: dict[str, str] = field(default_factory=dict)
+    kubo_urls: tuple[str, ...] = ()
+    embedded_store: bool = True
+    default_network: str = LOCAL_NETWORK
+    default_account: str | None = None
+
+    @property
+    def devnet_dir(self) -> Path:
+        """Folder of the local devnet's state file, log and process record."""
+        return self.home / "devnet"
+
+    @property
+    def ipfs_dir(self) -> Path:
+        """Folder of the embedded IPFS block store."""
+        return self.home / "ipfs"
+
+    @property
+    def keys_dir(self) -> Path:
+        """Folder of encrypted key material (never plain-text keys)."""
+        return self.home / "keys"
+
+    def rpc_url_for(self, network: str) -> str | None:
+        """Return the RPC URL configured for a named network, ``None`` for the local devnet."""
+        if network == LOCAL_NETWORK:
+            return None
+        if network.startswith(("http://", "https://", "ws://", "wss://")):
+            return network
+        try:
+            return self.networks[network]
+        except KeyError:
+            known = ", ".join([LOCAL_NETWORK, *sorted(self.networks)])
+            raise ConfigurationError(
+                "--network",
+                f"unknown network {network!r} (known: {known}; or give an RPC URL, or add "
+                f"[networks.{network}] rpc = \"...\" to {self.home / 'config.toml'})",
+            ) from None
+
+
+def load_settings(home: Path | str | None = None) -> Settings:
+    """Read settings from the environment and ``$MEDLEDGER_HOME/config.toml``."""
+    home_path = Path(home or os.environ.get("MEDLEDGER_HOME") or ".medledger").expanduser()
+    home_path = home_path.resolve()
+    data = _read_config(home_path / "config.toml")
+
+    networks: dict[str, str] = {}
+    for name, entry in dict(data.get("networks", {})).items():
+        if not isinstance(entry, dict) or not isinstance(entry.get("rpc"), str):
+            raise ConfigurationError(f"config.toml [networks.{name}]", "needs rpc = \"<url>\"")
+        networks[name] = entry["rpc"]
+
+    ipfs = dict(data.get("ipfs", {}))
+    kubo_env = os.environ.get("MEDLEDGER_KUBO")
+    kubo = kubo_env.split(",") if kubo_env else ipfs.get("kubo", [])
+    if not isinstance(kubo, list) or not all(isinstance(u, str) for u in kubo):
+        raise ConfigurationError("config.toml [ipfs] kubo", "must be a list of URLs")
+    embedded = ipfs.get("embedded", True)
+    if not isinstance(embedded, bool):
+        raise ConfigurationError("config.toml [ipfs] embedded", "must be true or false")
+
+    deployments = os.environ.get("MEDLEDGER_DEPLOYMENTS") or data.get("deployments", "deployments")
+    return Settings(
+        home=home_path,
+        deployments_dir=Path(str(deployments)).expanduser().resolve(),
+        networks=networks,
+        kubo_urls=tuple(u.strip() for u in kubo if u.strip()),
+        embedded_store=embedded or not kubo,
+        default_network=os.environ.get("MEDLEDGER_NETWORK") or str(data.get("network", "local")),
+        default_account=os.environ.get("MEDLEDGER_ACCOUNT") or data.get("account"),
+    )
+
+
+def _read_config(path: Path) -> dict[str, object]:
+    if not path.is_file():
+        return {}
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigurationError(str(path), f"is not valid TOML: {exc}") from None

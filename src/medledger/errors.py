@@ -1,0 +1,194 @@
+"""The one exception hierarchy of MedLedger.
+
+Every error the package raises on purpose derives from :class:`MedLedgerError`, and each leaf
+also derives from the builtin it resembles (``LookupError``, ``ValueError``, ``PermissionError``,
+``ConnectionError``...), so callers can catch either. The CLI prints ``str(error)`` as one line
+and exits non-zero, so every message is written for a person: it says what was wrong and, where
+it can, what to do.
+"""
+
+from __future__ import annotations
+
+
+class MedLedgerError(Exception):
+    """Raised for any failure MedLedger reports on purpose (the root of the hierarchy)."""
+
+    exit_code: int = 1
+
+
+# --- configuration, accounts, networks ----------------------------------------------------------
+
+
+class ConfigurationError(MedLedgerError, ValueError):
+    """Raised when a setting (file, environment variable or option) is missing or invalid."""
+
+    def __init__(self, setting: str, problem: str) -> None:
+        super().__init__(f"{setting}: {problem}")
+        self.setting = setting
+
+
+class AccountError(MedLedgerError, LookupError):
+    """Raised when an account cannot be found or unlocked."""
+
+    def __init__(self, account: str, problem: str) -> None:
+        super().__init__(f"account {account!r}: {problem}")
+        self.account = account
+
+
+class ToolMissing(MedLedgerError, FileNotFoundError):
+    """Raised when an external program MedLedger needs (Anvil, Node.js) is not installed."""
+
+    def __init__(self, tool: str, hint: str) -> None:
+        super().__init__(f"{tool} was not found: {hint}")
+        self.tool = tool
+
+
+class NodeUnavailable(MedLedgerError, ConnectionError):
+    """Raised when a chain RPC endpoint or an IPFS node does not answer."""
+
+    def __init__(self, what: str, url: str, reason: str) -> None:
+        super().__init__(f"{what} at {url} is not reachable: {reason}")
+        self.what = what
+        self.url = url
+
+
+class DevnetError(MedLedgerError, RuntimeError):
+    """Raised when the local devnet cannot be started, stopped or read."""
+
+
+# --- chain: deployments and transactions --------------------------------------------------------
+
+
+class NotDeployed(MedLedgerError, LookupError):
+    """Raised when a contract has no deployment on the chosen network."""
+
+    def __init__(self, contract: str, network: str) -> None:
+        super().__init__(
+            f"{contract} is not deployed on network {network!r}: run `medledger deploy` first"
+        )
+        self.contract = contract
+        self.network = network
+
+
+class TransactionReverted(MedLedgerError, RuntimeError):
+    """Raised when a transaction or call reverts; ``error`` names the decoded custom error."""
+
+    def __init__(self, action: str, error: str, args: dict[str, object] | None = None) -> None:
+        detail = ", ".join(f"{k}={_short(v)}" for k, v in (args or {}).items())
+        super().__init__(f"{action} was reverted by the contract: {error}({detail})")
+        self.action = action
+        self.error = error
+        self.error_args = dict(args or {})
+
+
+class PreconditionFailed(MedLedgerError, PermissionError):
+    """Raised when a check made before sending a transaction shows it would be refused."""
+
+
+# --- registry -----------------------------------------------------------------------------------
+
+
+class InstitutionNotFound(MedLedgerError, LookupError):
+    """Raised when an address has no institution in the ProviderRegistry."""
+
+    def __init__(self, address: str) -> None:
+        super().__init__(f"no institution is registered at {address}")
+        self.address = address
+
+
+class PatientNotFound(MedLedgerError, LookupError):
+    """Raised when an address has not registered as a patient."""
+
+    def __init__(self, address: str) -> None:
+        super().__init__(
+            f"{address} is not a registered patient: the patient must run "
+            "`medledger patient register` first"
+        )
+        self.address = address
+
+
+# --- records ------------------------------------------------------------------------------------
+
+
+class RecordNotFound(MedLedgerError, LookupError):
+    """Raised when a record id is not anchored in the RecordRegistry."""
+
+    def __init__(self, record_id: str) -> None:
+        super().__init__(f"record {record_id} is not anchored on this chain")
+        self.record_id = record_id
+
+
+class InvalidRecordId(MedLedgerError, ValueError):
+    """Raised when a string is neither a 0x-prefixed 32-byte id nor a MedLedger record URI."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(
+            f"{text!r} is not a record id (expected 0x followed by 64 hex digits, or "
+            "medledger://eip155:<chain>/<registry>/<id>)"
+        )
+        self.text = text
+
+
+class IntegrityError(MedLedgerError, ValueError):
+    """Raised when data does not match what was anchored (a tampered body or pointer)."""
+
+
+# --- cryptography -------------------------------------------------------------------------------
+
+
+class CryptoError(MedLedgerError, ValueError):
+    """Raised when encryption material is malformed or a ciphertext cannot be opened."""
+
+
+class DecryptionFailed(CryptoError):
+    """Raised when a key does not open a ciphertext: a wrong key or a tampered ciphertext."""
+
+
+class NoKeyForReader(CryptoError, LookupError):
+    """Raised when a record has no key wrapped for the reader's public key."""
+
+
+# --- IPFS ---------------------------------------------------------------------------------------
+
+
+class StoreError(MedLedgerError, OSError):
+    """Raised when a block store fails to store or serve data."""
+
+
+class BlockNotFound(StoreError, LookupError):
+    """Raised when no configured store holds a block."""
+
+    def __init__(self, cid: str) -> None:
+        super().__init__(f"block {cid} is not in any configured store")
+        self.cid = cid
+
+
+class BlockCorrupted(StoreError, IntegrityError):
+    """Raised when a block's bytes do not hash to its CID (whichever store served it)."""
+
+    def __init__(self, cid: str, source: str) -> None:
+        super().__init__(f"block {cid} served by {source} does not match its CID: data was altered")
+        self.cid = cid
+        self.source = source
+
+
+class InvalidCid(StoreError, ValueError):
+    """Raised when a string or bytes value is not a CID MedLedger can handle."""
+
+
+class CarFormatError(StoreError, ValueError):
+    """Raised when a CAR file is malformed."""
+
+
+# --- FHIR ---------------------------------------------------------------------------------------
+
+
+class FhirError(MedLedgerError, ValueError):
+    """Raised when input is not usable FHIR; the message names the file and what is wrong."""
+
+
+def _short(value: object) -> str:
+    text = value.hex() if isinstance(value, bytes) else str(value)
+    if isinstance(value, bytes):
+        text = "0x" + text
+    return text if len(text) <= 70 else text[:66] + "..."
