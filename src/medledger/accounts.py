@@ -46,7 +46,9 @@ def ape_accounts_folder() -> Path:
 def dev_account(index: int) -> LocalAccount:
     """Return the devnet's funded test account ``index`` (0-9)."""
     if not 0 <= index < DEV_ACCOUNT_COUNT:
-        raise AccountError(f"dev:{index}", f"devnet accounts are dev:0 to dev:{DEV_ACCOUNT_COUNT - 1}")
+        raise AccountError(
+            f"dev:{index}", f"devnet accounts are dev:0 to dev:{DEV_ACCOUNT_COUNT - 1}"
+        )
     account: LocalAccount = Account.from_mnemonic(
         DEV_MNEMONIC, account_path=f"m/44'/60'/0'/0/{index}"
     )
@@ -58,7 +60,9 @@ def load_account(spec: str, chain_id: int) -> LocalAccount:
     spec = spec.strip()
     if spec.startswith("dev:"):
         if chain_id not in DEV_CHAIN_IDS:
-            raise AccountError(spec, f"test accounts are refused on chain {chain_id} (not a devnet)")
+            raise AccountError(
+                spec, f"test accounts are refused on chain {chain_id} (not a devnet)"
+            )
         try:
             index = int(spec[4:])
         except ValueError:

@@ -25,9 +25,7 @@ SETTINGS: dict[str, Any] = {
     "optimizer": {"enabled": True, "runs": 10_000},
     "evmVersion": "cancun",
     "remappings": ["@openzeppelin/contracts=node_modules/@openzeppelin/contracts"],
-    "outputSelection": {
-        "*": {"*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object"]}
-    },
+    "outputSelection": {"*": {"*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object"]}},
 }
 
 
@@ -86,9 +84,7 @@ def build(root: Path) -> dict[str, Any]:
     shim = solc_shim()
     if not shim.is_file():
         raise ToolMissing(str(shim), "run `python -m medledger.toolchain install`")
-    files = sorted(
-        p for p in (root / "contracts").rglob("*.sol") if ".cache" not in p.parts
-    )
+    files = sorted(p for p in (root / "contracts").rglob("*.sol") if ".cache" not in p.parts)
     sources = {str(p.relative_to(root)): {"content": p.read_text()} for p in files}
     output = solcx.compile_standard(
         {"language": "Solidity", "sources": sources, "settings": SETTINGS},

@@ -70,7 +70,7 @@ class Settings:
             raise ConfigurationError(
                 "--network",
                 f"unknown network {network!r} (known: {known}; or give an RPC URL, or add "
-                f"[networks.{network}] rpc = \"...\" to {self.home / 'config.toml'})",
+                f'[networks.{network}] rpc = "..." to {self.home / "config.toml"})',
             ) from None
 
 
@@ -83,7 +83,7 @@ def load_settings(home: Path | str | None = None) -> Settings:
     networks: dict[str, str] = {}
     for name, entry in dict(data.get("networks", {})).items():
         if not isinstance(entry, dict) or not isinstance(entry.get("rpc"), str):
-            raise ConfigurationError(f"config.toml [networks.{name}]", "needs rpc = \"<url>\"")
+            raise ConfigurationError(f"config.toml [networks.{name}]", 'needs rpc = "<url>"')
         networks[name] = entry["rpc"]
 
     ipfs = dict(data.get("ipfs", {}))

@@ -171,7 +171,9 @@ def _info_path(folder: Path) -> Path:
 def _read_info(folder: Path) -> DevnetInfo | None:
     try:
         data = json.loads(_info_path(folder).read_text())
-        return DevnetInfo(pid=int(data["pid"]), port=int(data["port"]), started_at=data["started_at"])
+        return DevnetInfo(
+            pid=int(data["pid"]), port=int(data["port"]), started_at=data["started_at"]
+        )
     except (OSError, ValueError, KeyError, TypeError):
         return None
 

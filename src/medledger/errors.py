@@ -180,11 +180,77 @@ class CarFormatError(StoreError, ValueError):
     """Raised when a CAR file is malformed."""
 
 
+class DagFormatError(StoreError, ValueError):
+    """Raised when a block matches its CID but is not a UnixFS file node MedLedger can read."""
+
+    def __init__(self, cid: str, problem: str) -> None:
+        super().__init__(f"block {cid} is not a UnixFS file node MedLedger can read: {problem}")
+        self.cid = cid
+
+
+class ReplicationError(StoreError):
+    """Raised when too few stores of a replicated set succeed (a read or a write)."""
+
+    def __init__(self, action: str, failures: dict[str, Exception]) -> None:
+        detail = "; ".join(f"{store}: {error}" for store, error in failures.items())
+        super().__init__(f"{action}: {detail}")
+        self.action = action
+        self.failures = dict(failures)
+
+
 # --- FHIR ---------------------------------------------------------------------------------------
 
 
 class FhirError(MedLedgerError, ValueError):
     """Raised when input is not usable FHIR; the message names the file and what is wrong."""
+
+
+class FhirParseError(FhirError):
+    """Raised when input is not UTF-8 JSON text; names the line and column when JSON has them."""
+
+    def __init__(
+        self, source: str, problem: str, line: int | None = None, column: int | None = None
+    ) -> None:
+        where = f" (line {line}, column {column})" if line is not None else ""
+        super().__init__(f"{source}: not valid JSON: {problem}{where}")
+        self.source = source
+        self.line = line
+        self.column = column
+
+
+class FhirStructureError(FhirError):
+    """Raised when JSON is not a FHIR R4 resource or Bundle MedLedger can split into records."""
+
+    def __init__(self, source: str, problem: str, entry_index: int | None = None) -> None:
+        where = f"entry[{entry_index}] " if entry_index is not None else ""
+        super().__init__(f"{source}: {where}{problem}")
+        self.source = source
+        self.entry_index = entry_index
+
+
+class FhirValidationError(FhirError):
+    """Raised in strict mode when resources do not validate against the FHIR schema models."""
+
+    def __init__(self, source: str, first: list[str], total: int) -> None:
+        more = f"; and {total - len(first)} more" if total > len(first) else ""
+        super().__init__(
+            f"{source}: {total} FHIR validation problem(s): {'; '.join(first)}{more}"
+            " (load without strict mode to keep the records with warnings)"
+        )
+        self.source = source
+        self.total = total
+
+
+class FhirPatientMismatch(FhirError):
+    """Raised when one input holds the records of more than one patient."""
+
+    def __init__(self, source: str, location: str, found: str, expected: str) -> None:
+        super().__init__(
+            f"{source}: {location} names patient {found}, but the input is about patient "
+            f"{expected}: one input must hold the records of one patient"
+        )
+        self.source = source
+        self.location = location
 
 
 def _short(value: object) -> str:

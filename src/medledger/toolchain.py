@@ -71,7 +71,9 @@ def bridge_script() -> Path:
     """Return the solc-js bridge script of the source checkout."""
     root = project_root()
     if root is None or not (root / "compiler" / "solc-bridge.js").is_file():
-        raise ToolMissing("compiler/solc-bridge.js", "compiling needs the MedLedger source checkout")
+        raise ToolMissing(
+            "compiler/solc-bridge.js", "compiling needs the MedLedger source checkout"
+        )
     return root / "compiler" / "solc-bridge.js"
 
 

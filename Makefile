@@ -1,0 +1,47 @@
+# MedLedger: `make demo` runs the main job, `make test` the whole test suite.
+# Both install what they need first (idempotently): a Python virtual environment in .venv with
+# pinned versions (constraints.txt), the npm packages (solc-js, OpenZeppelin, Anvil, Cast), the
+# offline compiler bridge, and the compiled contracts.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.medledger-installed
+NPM_STAMP := node_modules/.medledger-installed
+ANVIL_DIR := $(CURDIR)/node_modules/@foundry-rs/anvil-linux-amd64/bin
+export PATH := $(CURDIR)/$(BIN):$(ANVIL_DIR):$(PATH)
+
+.PHONY: install demo test test-fast test-contracts test-package lint clean
+
+install: $(STAMP)
+
+$(NPM_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(STAMP): pyproject.toml constraints.txt $(NPM_STAMP) compiler/solc-bridge.js
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	$(BIN)/python -m medledger.toolchain install
+	touch $@
+
+demo: install
+	$(BIN)/medledger demo
+
+# The contract suite runs twice: on Ape's in-process chain (eth-tester) and on Anvil.
+test: install
+	$(BIN)/ape test tests/contracts --network ethereum:local:test -q
+	$(BIN)/ape test tests/contracts --network ethereum:local:foundry -q
+	$(BIN)/python -m pytest tests/package -q -p no:ape_test
+
+test-fast: install
+	$(BIN)/python -m pytest tests/package -q -p no:ape_test -m "not slow"
+
+lint: install
+	$(BIN)/ruff check src tests scripts
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) node_modules .build .medledger

@@ -1,0 +1,385 @@
+"""The ``medledger`` command line: thin click commands over the package.
+
+Conventions shared by every verb: ``--network`` (default: the local devnet, started on demand),
+``--account`` (an Ape account alias, ``dev:N`` on a devnet, or ``env:VAR``), ``--json`` for
+machine-readable output. Errors print one line on stderr and exit non-zero; heavy modules are
+imported inside the commands so that ``medledger --help`` starts fast.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from medledger.config import Settings, load_settings
+from medledger.errors import MedLedgerError
+
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
+
+    from medledger.chain import Chain
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass
+class Session:
+    """What one command invocation works with."""
+
+    settings: Settings
+    network: str | None = None
+    account_spec: str | None = None
+    as_json: bool = False
+    _chain: Chain | None = field(default=None, repr=False)
+
+    @property
+    def chain(self) -> Chain:
+        """The chain of ``--network``, connected on first use."""
+        if self._chain is None:
+            from medledger.chain import Chain
+
+            self._chain = Chain(self.settings, self.network)
+        return self._chain
+
+    def account(self, spec: str | None = None) -> LocalAccount:
+        """The signing account of ``--account`` (or ``spec``)."""
+        return self.chain.account(spec or self.account_spec)
+
+    def emit(self, data: dict[str, Any] | list[Any], text: str) -> None:
+        """Print ``data`` as JSON with ``--json``, else the human ``text``."""
+        click.echo(json.dumps(data, indent=2, default=str) if self.as_json else text)
+
+
+def common(function: F) -> F:
+    """Add ``--network``, ``--account`` and ``--json`` to a command."""
+
+    def store(attr: str) -> Callable[[click.Context, click.Parameter, Any], Any]:
+        def callback(ctx: click.Context, _param: click.Parameter, value: Any) -> Any:
+            session = ctx.ensure_object(Session)  # type: ignore[type-abstract]
+            if value not in (None, False):
+                setattr(session, attr, value)
+            return value
+
+        return callback
+
+    options = [
+        click.option("--network", expose_value=False, callback=store("network"),
+                     help="Network: 'local' (default devnet), a name from config.toml, or an RPC URL."),
+        click.option("--account", expose_value=False, callback=store("account_spec"),
+                     help="Signing account: an Ape alias, dev:N (devnet), or env:VAR."),
+        click.option("--json", "as_json", is_flag=True, expose_value=False,
+                     callback=store("as_json"), help="Print machine-readable JSON."),
+    ]  # fmt: skip
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+pass_session = click.make_pass_decorator(Session, ensure=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="medledger")
+@click.pass_context
+def cli(ctx: click.Context) -> None:
+    """MedLedger: encrypted FHIR records in IPFS, anchored and shared on an EVM chain.
+
+    Local state lives under $MEDLEDGER_HOME (default ./.medledger).
+    """
+    ctx.obj = Session(settings=load_settings())
+
+
+# --- devnet ---------------------------------------------------------------------------------------
+
+
+@cli.group()
+def devnet() -> None:
+    """Start, stop and inspect the local Anvil devnet (state kept on disk)."""
+
+
+@devnet.command("start")
+@common
+@pass_session
+def devnet_start(session: Session) -> None:
+    """Start the devnet (a no-op when it runs already)."""
+    from medledger import devnet as local
+
+    info = local.start(session.settings)
+    session.emit(
+        {"url": info.url, "pid": info.pid}, f"devnet running at {info.url} (pid {info.pid})"
+    )
+
+
+@devnet.command("stop")
+@common
+@pass_session
+def devnet_stop(session: Session) -> None:
+    """Stop the devnet, writing its state to disk."""
+    from medledger import devnet as local
+
+    stopped = local.stop(session.settings)
+    session.emit({"stopped": stopped}, "devnet stopped" if stopped else "devnet was not running")
+
+
+@devnet.command("status")
+@common
+@pass_session
+def devnet_status(session: Session) -> None:
+    """Say whether the devnet runs, where, and at which block."""
+    from dataclasses import asdict
+
+    from medledger import devnet as local
+
+    state = local.status(session.settings)
+    text = (
+        f"devnet running at {state.url} (pid {state.pid}), block {state.block}"
+        if state.running
+        else "devnet not running"
+    ) + f"; state file {state.state_file} ({state.state_bytes or 0} bytes)"
+    session.emit(asdict(state), text)
+
+
+# --- accounts and deployment ---------------------------------------------------------------------
+
+
+@cli.command("accounts")
+@common
+@pass_session
+def accounts_list(session: Session) -> None:
+    """List the devnet's funded test accounts (dev:0 ... dev:9)."""
+    from medledger.accounts import DEV_ACCOUNT_COUNT, dev_account
+
+    rows = [
+        {"account": f"dev:{i}", "address": dev_account(i).address} for i in range(DEV_ACCOUNT_COUNT)
+    ]
+    session.emit(rows, "\n".join(f"{r['account']:7} {r['address']}" for r in rows))
+
+
+@cli.command()
+@click.option(
+    "--registrar",
+    "registrars",
+    multiple=True,
+    help="A registrar address (repeat for several; default: the deployer).",
+)
+@click.option(
+    "--threshold",
+    default=1,
+    show_default=True,
+    help="Registrar approvals needed to verify an institution.",
+)
+@common
+@pass_session
+def deploy(session: Session, registrars: tuple[str, ...], threshold: int) -> None:
+    """Deploy the contracts (reusing those already deployed on this chain)."""
+    from medledger import deployments
+
+    chain = session.chain
+    recorded, fresh = deployments.deploy(
+        chain, session.account(), list(registrars) or None, threshold
+    )
+    lines = [
+        f"{name:18} {entry.address}  {'deployed' if name in fresh else 'reused'}"
+        for name, entry in recorded.contracts.items()
+    ]
+    lines.append(f"written to {deployments.deployment_file(chain)}")
+    session.emit(
+        {"network": chain.network, "chain_id": chain.chain_id, "deployed": fresh,
+         "contracts": {n: e.address for n, e in recorded.contracts.items()}},
+        "\n".join(lines),
+    )  # fmt: skip
+
+
+# --- institutions and patients -------------------------------------------------------------------
+
+
+@cli.group()
+def institution() -> None:
+    """Apply, verify, suspend and reinstate institutions; manage practitioners."""
+
+
+@institution.command("apply")
+@click.option(
+    "--kind",
+    required=True,
+    help="hospital, clinic, laboratory, insurer, research-sponsor, emergency-service",
+)
+@click.option("--name", required=True, help="The institution's public name.")
+@common
+@pass_session
+def institution_apply(session: Session, kind: str, name: str) -> None:
+    """Apply to join as an institution (registrars then verify)."""
+    from medledger import registry
+
+    parsed = registry.InstitutionKind.parse(kind)
+    account = session.account()
+    receipt = registry.apply_institution(session.chain, account, parsed, name)
+    session.emit(
+        {
+            "institution": account.address,
+            "kind": parsed.label,
+            "tx": receipt["transactionHash"].hex(),
+        },
+        f"{name} ({parsed.label}) applied as {account.address}; awaiting registrar approval",
+    )
+
+
+def _approve(session: Session, address: str, expected: str) -> None:
+    from medledger import registry
+    from medledger.errors import PreconditionFailed
+
+    chain = session.chain
+    before = registry.participant(chain, address)
+    wanted = registry.Status.PENDING if expected == "verify" else registry.Status.SUSPENDED
+    if before.role is registry.Role.INSTITUTION and before.status is not wanted:
+        raise PreconditionFailed(
+            f"{before.address} is {before.status.name.lower()}, not {wanted.name.lower()}: "
+            f"there is nothing to {expected}"
+        )
+    done = registry.approve_institution(chain, session.account(), address)
+    after = registry.participant(chain, address)
+    text = (
+        f"{after.address} is now {after.status.name.lower()}"
+        if done
+        else f"approval recorded for {after.address}: {after.approvals} of {after.threshold}"
+    )
+    session.emit(after.as_dict(), text)
+
+
+@institution.command("verify")
+@click.argument("address")
+@common
+@pass_session
+def institution_verify(session: Session, address: str) -> None:
+    """Cast this registrar's approval to verify a pending institution."""
+    _approve(session, address, "verify")
+
+
+@institution.command("reinstate")
+@click.argument("address")
+@common
+@pass_session
+def institution_reinstate(session: Session, address: str) -> None:
+    """Cast this registrar's approval to reinstate a suspended institution."""
+    _approve(session, address, "reinstate")
+
+
+@institution.command("suspend")
+@click.argument("address")
+@click.option("--reason", default="unspecified", show_default=True, help="A short reason code.")
+@common
+@pass_session
+def institution_suspend(session: Session, address: str, reason: str) -> None:
+    """Suspend a verified institution at once (one registrar suffices)."""
+    from medledger import registry
+
+    registry.suspend_institution(session.chain, session.account(), address, reason)
+    after = registry.participant(session.chain, address)
+    session.emit(after.as_dict(), f"{after.address} is now suspended ({reason})")
+
+
+@institution.command("show")
+@click.argument("address", required=False)
+@common
+@pass_session
+def institution_show(session: Session, address: str | None) -> None:
+    """Show an institution (default: the --account's own)."""
+    from medledger import registry
+    from medledger.errors import InstitutionNotFound
+
+    target = address or session.account().address
+    entry = registry.participant(session.chain, target)
+    if entry.role is not registry.Role.INSTITUTION:
+        raise InstitutionNotFound(entry.address)
+    kind = entry.kind.label if entry.kind else "?"
+    text = (
+        f"{entry.address}: {kind}, {entry.status.name.lower()}"
+        f" ({entry.approvals} of {entry.threshold} approvals this round)"
+    )
+    session.emit(entry.as_dict(), text)
+
+
+@institution.command("add-practitioner")
+@click.argument("address")
+@common
+@pass_session
+def institution_add_practitioner(session: Session, address: str) -> None:
+    """Add a practitioner who writes records for this (verified) institution."""
+    from medledger import registry
+
+    registry.add_practitioner(session.chain, session.account(), address)
+    session.emit({"practitioner": address}, f"{address} now writes for this institution")
+
+
+@cli.group()
+def patient() -> None:
+    """Register as a patient; show a patient's registration."""
+
+
+@patient.command("register")
+@common
+@pass_session
+def patient_register(session: Session) -> None:
+    """Register the --account as a patient, publishing its encryption key."""
+    from medledger import registry
+
+    account = session.account()
+    registry.register_patient(session.chain, account)
+    session.emit({"patient": account.address}, f"patient {account.address} registered")
+
+
+@patient.command("show")
+@click.argument("address", required=False)
+@common
+@pass_session
+def patient_show(session: Session, address: str | None) -> None:
+    """Show a patient's registration (default: the --account's own)."""
+    from medledger import registry
+    from medledger.errors import PatientNotFound
+
+    target = address or session.account().address
+    entry = registry.participant(session.chain, target)
+    if entry.role is not registry.Role.PATIENT:
+        raise PatientNotFound(entry.address)
+    key = entry.encryption_key.hex() if entry.encryption_key else "none"
+    session.emit(entry.as_dict(), f"patient {entry.address}, encryption key 0x{key}")
+
+
+# --- entry point ---------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; turn MedLedger errors into one line on stderr and an exit code."""
+    try:
+        cli.main(args=argv, prog_name="medledger", standalone_mode=False)
+    except MedLedgerError as exc:
+        click.echo(f"error: {exc}", err=True)
+        return exc.exit_code
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        return 130
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        return 130
+    except Exception as exc:
+        if os.environ.get("MEDLEDGER_DEBUG"):
+            raise
+        click.echo(
+            f"internal error: {type(exc).__name__}: {exc} (set MEDLEDGER_DEBUG=1 for the trace)",
+            err=True,
+        )
+        return 70
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

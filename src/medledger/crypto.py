@@ -1,0 +1,166 @@
+"""Envelope encryption of record bodies.
+
+Each body gets its own random 256-bit key and is encrypted with AES-256-GCM (``cryptography``),
+with the record's identity (chain, registry, patient, issuer, category, previous version) bound
+as associated data, so a ciphertext moved under another record does not open. The body key and
+the commitment salt are wrapped for each reader with ECIES on secp256k1 (``eciespy``, over
+``coincurve``), to the reader's public key as published in the ProviderRegistry, so any
+Ethereum account can be a reader.
+
+A sealed body is one self-contained object, stored in IPFS as-is::
+
+    b"MLB1" | u32 header length | header (JSON) | 12-byte nonce | ciphertext | 16-byte tag
+
+The header lists the wrapped keys of the first readers (the patient and the issuer): public
+keys only, which are on chain anyway. Readers added later get their wrapped key in a separate
+envelope (key delivery), so the body's CID never changes.
+
+The integrity commitment anchored on chain is ``HMAC-SHA256(salt, plaintext)``: it proves a
+decrypted body is the one anchored, while the random salt stops anyone guessing a short
+plaintext from the commitment.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import struct
+from dataclasses import dataclass
+
+import coincurve
+import ecies
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from medledger.errors import CryptoError, DecryptionFailed, NoKeyForReader
+
+MAGIC = b"MLB1"
+KEY_BYTES = 32
+SALT_BYTES = 32
+NONCE_BYTES = 12
+_HEADER_LENGTH = struct.Struct(">I")
+
+
+@dataclass(frozen=True)
+class BodySecret:
+    """What a reader needs to open and check one body: its key and its commitment salt."""
+
+    key: bytes
+    salt: bytes
+
+    def pack(self) -> bytes:
+        """Return ``key || salt`` (the plaintext that ECIES wraps)."""
+        return self.key + self.salt
+
+    @classmethod
+    def unpack(cls, data: bytes) -> BodySecret:
+        """Split ``key || salt``."""
+        if len(data) != KEY_BYTES + SALT_BYTES:
+            raise CryptoError("a wrapped body secret has the wrong length")
+        return cls(key=data[:KEY_BYTES], salt=data[KEY_BYTES:])
+
+    @classmethod
+    def generate(cls) -> BodySecret:
+        """Return a fresh random key and salt."""
+        return cls(key=os.urandom(KEY_BYTES), salt=os.urandom(SALT_BYTES))
+
+
+def public_key(private_key: bytes) -> bytes:
+    """Return the compressed (33-byte) secp256k1 public key of a private key."""
+    return bytes(coincurve.PrivateKey(private_key).public_key.format(compressed=True))
+
+
+def check_public_key(key: bytes) -> bytes:
+    """Return ``key`` if it is a valid compressed secp256k1 point, else raise ``CryptoError``."""
+    if len(key) != 33:
+        raise CryptoError(f"a public key must be 33 bytes (compressed), not {len(key)}")
+    try:
+        coincurve.PublicKey(key)
+    except ValueError:
+        raise CryptoError(f"0x{key.hex()} is not a point on secp256k1") from None
+    return key
+
+
+def commitment(salt: bytes, plaintext: bytes) -> bytes:
+    """Return the salted commitment to a plaintext, ``HMAC-SHA256(salt, plaintext)``."""
+    return hmac.new(salt, plaintext, hashlib.sha256).digest()
+
+
+def wrap(secret: BodySecret, recipient: bytes) -> bytes:
+    """Wrap a body secret for a recipient's public key (ECIES, secp256k1)."""
+    return bytes(ecies.encrypt(check_public_key(recipient), secret.pack()))
+
+
+def unwrap(wrapped: bytes, private_key: bytes) -> BodySecret:
+    """Unwrap a body secret with a private key; a wrong key raises ``DecryptionFailed``."""
+    try:
+        return BodySecret.unpack(bytes(ecies.decrypt(private_key, wrapped)))
+    except (ValueError, InvalidTag):
+        raise DecryptionFailed("this key does not open the wrapped record key") from None
+
+
+def seal(plaintext: bytes, aad: bytes, recipients: list[bytes], secret: BodySecret) -> bytes:
+    """Encrypt a body and wrap its secret for each recipient; return the sealed object."""
+    header = {
+        "v": 1,
+        "alg": "AES-256-GCM",
+        "wrap": "ECIES-secp256k1",
+        "readers": [
+            {"pub": r.hex(), "key": base64.b64encode(wrap(secret, r)).decode()}
+            for r in dict.fromkeys(recipients)
+        ],
+    }
+    header_bytes = json.dumps(header, separators=(",", ":")).encode()
+    nonce = os.urandom(NONCE_BYTES)
+    ciphertext = AESGCM(secret.key).encrypt(nonce, plaintext, aad)
+    return b"".join(
+        (MAGIC, _HEADER_LENGTH.pack(len(header_bytes)), header_bytes, nonce, ciphertext)
+    )
+
+
+def readers(sealed: bytes) -> dict[bytes, bytes]:
+    """Return the wrapped secrets in a sealed body's header, keyed by reader public key."""
+    header, _ = _split(sealed)
+    try:
+        return {bytes.fromhex(r["pub"]): base64.b64decode(r["key"]) for r in header["readers"]}
+    except (KeyError, TypeError, ValueError):
+        raise CryptoError("the sealed body's header is malformed") from None
+
+
+def secret_for(sealed: bytes, private_key: bytes) -> BodySecret:
+    """Find and unwrap the secret wrapped for ``private_key`` in a sealed body's header."""
+    wrapped = readers(sealed).get(public_key(private_key))
+    if wrapped is None:
+        raise NoKeyForReader("this record's key was not wrapped for your account")
+    return unwrap(wrapped, private_key)
+
+
+def open_sealed(sealed: bytes, aad: bytes, secret: BodySecret) -> bytes:
+    """Decrypt a sealed body; a wrong key, context or altered ciphertext raises."""
+    _, offset = _split(sealed)
+    nonce = sealed[offset : offset + NONCE_BYTES]
+    try:
+        return AESGCM(secret.key).decrypt(nonce, memoryview(sealed)[offset + NONCE_BYTES :], aad)
+    except InvalidTag:
+        raise DecryptionFailed(
+            "the body does not decrypt: wrong key, wrong record, or altered ciphertext"
+        ) from None
+
+
+def _split(sealed: bytes) -> tuple[dict[str, object], int]:
+    if sealed[:4] != MAGIC or len(sealed) < 8:
+        raise CryptoError("not a MedLedger sealed body (bad magic)")
+    (length,) = _HEADER_LENGTH.unpack_from(sealed, 4)
+    end = 8 + length
+    if end + NONCE_BYTES + 16 > len(sealed):
+        raise CryptoError("sealed body is truncated")
+    try:
+        header = json.loads(sealed[8:end])
+    except ValueError:
+        raise CryptoError("the sealed body's header is not JSON") from None
+    if not isinstance(header, dict) or header.get("v") != 1:
+        raise CryptoError("unsupported sealed body version")
+    return header, end

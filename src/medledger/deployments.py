@@ -1,0 +1,184 @@
+"""Deploying the contracts and remembering where they are (``deployments/<network>.json``).
+
+Each network's file records, per contract: address, transaction hash, block, and the hash of
+the code found at the address, with the chain id, the chain's genesis hash, the compiler version
+and the git commit. A re-run against the same chain reuses a contract when the chain (genesis
+hash) is the same and the code at its address is unchanged; otherwise it deploys again, so a
+reset devnet is noticed instead of pointing at nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from eth_utils import keccak, to_checksum_address
+
+from medledger.artifacts import DEPLOYABLE, compiler_version
+from medledger.errors import ConfigurationError, NotDeployed
+from medledger.toolchain import project_root
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from eth_account.signers.local import LocalAccount
+    from web3.contract import Contract
+
+    from medledger.chain import Chain
+
+
+@dataclass(frozen=True)
+class ContractDeployment:
+    """Where one contract was deployed."""
+
+    address: str
+    transaction_hash: str
+    block: int
+    code_hash: str
+    constructor_args: list[Any]
+
+
+@dataclass
+class Deployment:
+    """The contracts of one network."""
+
+    network: str
+    chain_id: int
+    genesis_hash: str
+    compiler: str
+    git_commit: str | None
+    deployer: str
+    contracts: dict[str, ContractDeployment] = field(default_factory=dict)
+    updated_at: float = 0.0
+
+    def address(self, name: str) -> str:
+        """Return a contract's address or raise ``NotDeployed``."""
+        try:
+            return self.contracts[name].address
+        except KeyError:
+            raise NotDeployed(name, self.network) from None
+
+
+def deployment_file(chain: Chain) -> Path:
+    """Return the deployments file of the chain's network."""
+    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in chain.network)
+    return chain.settings.deployments_dir / f"{safe}.json"
+
+
+def load(chain: Chain) -> Deployment | None:
+    """Return the recorded deployment of the chain's network, if any and still valid."""
+    path = deployment_file(chain)
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text())
+        contracts = {k: ContractDeployment(**v) for k, v in data.pop("contracts").items()}
+        recorded = Deployment(**data, contracts=contracts)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ConfigurationError(str(path), f"is not a valid deployments file: {exc}") from None
+    if recorded.chain_id != chain.chain_id or recorded.genesis_hash != _genesis_hash(chain):
+        return None
+    return recorded
+
+
+def require(chain: Chain) -> Deployment:
+    """Return the chain's deployment or raise ``NotDeployed`` naming the first contract."""
+    recorded = load(chain)
+    if recorded is None or not all(_code_matches(chain, recorded, n) for n in DEPLOYABLE):
+        raise NotDeployed(DEPLOYABLE[0], chain.network)
+    return recorded
+
+
+def contract(chain: Chain, name: str) -> Contract:
+    """Return a deployed contract of the chain's network."""
+    return chain.contract(name, require(chain).address(name))
+
+
+def deploy(
+    chain: Chain,
+    account: LocalAccount,
+    registrars: list[str] | None = None,
+    threshold: int = 1,
+) -> tuple[Deployment, list[str]]:
+    """Deploy what is missing; return the deployment and the names newly deployed."""
+    recorded = load(chain)
+    if recorded is None:
+        recorded = Deployment(
+            network=chain.network,
+            chain_id=chain.chain_id,
+            genesis_hash=_genesis_hash(chain),
+            compiler=compiler_version(),
+            git_commit=_git_commit(),
+            deployer=account.address,
+        )
+    registrar_list = [to_checksum_address(r) for r in (registrars or [account.address])]
+    if not 1 <= threshold <= len(registrar_list):
+        raise ConfigurationError(
+            "--threshold", f"must be between 1 and the {len(registrar_list)} registrar(s)"
+        )
+    deployed: list[str] = []
+    for name in DEPLOYABLE:
+        if _code_matches(chain, recorded, name):
+            continue
+        args: list[Any]
+        if name == "ProviderRegistry":
+            args = [account.address, registrar_list, threshold]
+        else:
+            args = [recorded.address("ProviderRegistry")]
+        receipt = chain.deploy(f"deploying {name}", account, name, *args)
+        address = to_checksum_address(str(receipt["contractAddress"]))
+        recorded.contracts[name] = ContractDeployment(
+            address=address,
+            transaction_hash="0x" + bytes(receipt["transactionHash"]).hex(),
+            block=int(receipt["blockNumber"]),
+            code_hash="0x" + keccak(bytes(chain.w3.eth.get_code(address))).hex(),
+            constructor_args=args,
+        )
+        deployed.append(name)
+    if deployed:
+        recorded.compiler = compiler_version()
+        recorded.git_commit = _git_commit()
+        recorded.updated_at = time.time()
+        _write(chain, recorded)
+    return recorded, deployed
+
+
+def _code_matches(chain: Chain, recorded: Deployment, name: str) -> bool:
+    entry = recorded.contracts.get(name)
+    if entry is None:
+        return False
+    code = bytes(chain.w3.eth.get_code(to_checksum_address(entry.address)))
+    return bool(code) and "0x" + keccak(code).hex() == entry.code_hash
+
+
+def _genesis_hash(chain: Chain) -> str:
+    return "0x" + bytes(chain.w3.eth.get_block(0)["hash"]).hex()  # type: ignore[arg-type]
+
+
+def _write(chain: Chain, recorded: Deployment) -> None:
+    path = deployment_file(chain)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(asdict(recorded), indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def _git_commit() -> str | None:
+    root = project_root()
+    if root is None:
+        return None
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root, capture_output=True, text=True, check=True,
+        ).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return commit + ("-dirty" if dirty else "")

@@ -1,0 +1,65 @@
+"""The devnet starts on demand, keeps its state on disk, and two homes never mix."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+
+from medledger import devnet
+from medledger.config import load_settings
+
+
+def _block(url: str) -> int:
+    reply = requests.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber", "params": []}, timeout=5)
+    return int(reply.json()["result"], 16)
+
+
+def _mine(url: str) -> None:
+    requests.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "evm_mine", "params": []}, timeout=5)
+
+
+@pytest.fixture
+def home_settings(tmp_path):
+    settings = load_settings(tmp_path / "home")
+    yield settings
+    devnet.stop(settings)
+
+
+def test_state_survives_a_stop_and_start(home_settings):
+    first = devnet.ensure_running(home_settings)
+    for _ in range(3):
+        _mine(first.url)
+    assert _block(first.url) == 3
+    assert devnet.stop(home_settings) is True
+    assert devnet.status(home_settings).running is False
+    assert (home_settings.devnet_dir / "state.json").stat().st_size > 0
+    second = devnet.ensure_running(home_settings)
+    assert _block(second.url) == 3
+
+
+def test_ensure_running_reuses_the_running_devnet(home_settings):
+    first = devnet.ensure_running(home_settings)
+    again = devnet.ensure_running(home_settings)
+    assert again.pid == first.pid
+    assert devnet.status(home_settings).running
+
+
+def test_two_homes_run_separate_chains(home_settings, tmp_path):
+    other = load_settings(tmp_path / "other")
+    try:
+        a = devnet.ensure_running(home_settings)
+        b = devnet.ensure_running(other)
+        assert a.url != b.url
+        _mine(a.url)
+        assert _block(a.url) == 1 and _block(b.url) == 0
+    finally:
+        devnet.stop(other)
+
+
+def test_stop_when_not_running_says_so(home_settings):
+    assert devnet.stop(home_settings) is False
+
+
+def test_devnet_listens_only_on_loopback(home_settings):
+    info = devnet.ensure_running(home_settings)
+    assert info.url.startswith("http://127.0.0.1:")
