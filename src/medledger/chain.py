@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import requests
@@ -162,6 +163,56 @@ class Chain:
         except (ContractCustomError, ContractLogicError) as exc:
             raise self._reverted(action, exc) from None
         return self.send_signed(action, account, dict(tx))
+
+    def transact_many(
+        self,
+        action: str,
+        account: LocalAccount,
+        functions: list[ContractFunction],
+        gas: int,
+        progress: Callable[[int], None] | None = None,
+    ) -> list[TxReceipt]:
+        """Send many calls from one account, pipelined: sign all, send all, then collect.
+
+        The caller has checked preconditions; the first call is estimated (so a revert is
+        decoded before anything is sent) and every transaction gets ``gas`` as its limit.
+        """
+        if not functions:
+            return []
+        try:
+            self.w3.eth.estimate_gas(
+                {"from": account.address, "to": functions[0].address,
+                 "data": functions[0]._encode_transaction_data()}  # noqa: SLF001
+            )  # fmt: skip
+            nonce = self.w3.eth.get_transaction_count(account.address, "pending")
+            base_fee = int(self.w3.eth.get_block("latest")["baseFeePerGas"])
+            tip = int(self.w3.eth.max_priority_fee)
+        except (ContractCustomError, ContractLogicError) as exc:
+            raise self._reverted(action, exc) from None
+        except (requests.RequestException, OSError) as exc:
+            raise NodeUnavailable("chain RPC", self.url, type(exc).__name__) from None
+        hashes = []
+        for offset, function in enumerate(functions):
+            tx = {
+                "from": account.address, "to": function.address, "nonce": nonce + offset,
+                "data": function._encode_transaction_data(),  # noqa: SLF001
+                "gas": gas, "chainId": self.chain_id, "type": 2,
+                "maxFeePerGas": 2 * base_fee + tip, "maxPriorityFeePerGas": tip, "value": 0,
+            }  # fmt: skip
+            signed = account.sign_transaction(tx)
+            try:
+                hashes.append(self.w3.eth.send_raw_transaction(signed.raw_transaction))
+            except Web3RPCError as exc:
+                raise TransactionReverted(action, "rejected by the node", {"reason": str(exc)}) from None
+        receipts = []
+        for tx_hash in hashes:
+            receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=300)
+            if receipt["status"] != 1:
+                raise TransactionReverted(action, "reverted after sending", {"tx": tx_hash.hex()})
+            receipts.append(receipt)
+            if progress is not None:
+                progress(1)
+        return receipts
 
     def send_signed(self, action: str, account: LocalAccount, tx: dict[str, Any]) -> TxReceipt:
         """Sign a built transaction, send it, and wait for a successful receipt."""

@@ -1,0 +1,376 @@
+"""Records: seal a FHIR body, store it in IPFS, anchor its pointer; read, verify, walk history.
+
+A record on chain is one storage slot (patient, time, category, superseded flag) plus the
+``RecordAnchored`` event holding the issuer, the CID digest of the sealed body, the salted
+commitment and the previous version. The record id is a hash of all of those (see
+``contracts/libraries/RecordIds.sol``), so every field read back from an event is checked
+against the id: a swapped pointer or commitment is detected, whichever node served the log.
+
+Record URIs name chain, registry and id, so a record can be cited outside this chain::
+
+    medledger://eip155:<chain id>/<RecordRegistry address>/<0x record id>
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from eth_abi import encode as abi_encode
+from eth_utils import keccak, to_checksum_address
+from web3.logs import DISCARD
+
+from medledger import crypto, deployments, registry
+from medledger.categories import Category
+from medledger.errors import (
+    DecryptionFailed,
+    IntegrityError,
+    InvalidRecordId,
+    PreconditionFailed,
+    RecordNotFound,
+    StoreError,
+)
+from medledger.ipfs.cid import Cid
+
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
+    from web3.contract import Contract
+
+    from medledger.chain import Chain
+    from medledger.ipfs.blockstore import BlockStore
+
+ZERO_ID = bytes(32)
+ANCHOR_GAS_LIMIT = 150_000
+_URI = re.compile(r"^medledger://eip155:(\d+)/(0x[0-9a-fA-F]{40})/(0x[0-9a-fA-F]{64})$")
+_HEX_ID = re.compile(r"^0x[0-9a-fA-F]{64}$")
+
+
+@dataclass(frozen=True)
+class RecordRef:
+    """A parsed record id, with the chain and registry when it came as a URI."""
+
+    id: bytes
+    chain_id: int | None = None
+    registry: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> RecordRef:
+        """Parse ``0x<64 hex>`` or a ``medledger://`` URI."""
+        text = text.strip()
+        if _HEX_ID.match(text):
+            return cls(bytes.fromhex(text[2:]))
+        match = _URI.match(text)
+        if match is None:
+            raise InvalidRecordId(text)
+        return cls(bytes.fromhex(match[3][2:]), int(match[1]), to_checksum_address(match[2]))
+
+
+@dataclass(frozen=True)
+class Record:
+    """An anchored record, as the chain holds it."""
+
+    id: bytes
+    patient: str
+    issuer: str
+    previous: bytes | None
+    cid: Cid
+    commitment: bytes
+    category: Category | int
+    anchored_at: datetime
+    block: int
+    transaction_hash: str
+    superseded: bool
+    chain_id: int
+    registry: str
+
+    @property
+    def hex_id(self) -> str:
+        """The id as ``0x`` hex."""
+        return "0x" + self.id.hex()
+
+    @property
+    def uri(self) -> str:
+        """The portable URI of the record."""
+        return f"medledger://eip155:{self.chain_id}/{self.registry}/{self.hex_id}"
+
+    @property
+    def category_label(self) -> str:
+        """The category's command-line name (or its number when unknown to this version)."""
+        return self.category.label if isinstance(self.category, Category) else str(self.category)
+
+    def as_dict(self) -> dict[str, object]:
+        """A JSON-friendly view."""
+        return {
+            "id": self.hex_id,
+            "uri": self.uri,
+            "patient": self.patient,
+            "issuer": self.issuer,
+            "previous": "0x" + self.previous.hex() if self.previous else None,
+            "cid": str(self.cid),
+            "commitment": "0x" + self.commitment.hex(),
+            "category": self.category_label,
+            "anchored_at": self.anchored_at.isoformat(),
+            "block": self.block,
+            "transaction": self.transaction_hash,
+            "superseded": self.superseded,
+        }
+
+
+@dataclass(frozen=True)
+class Draft:
+    """A body to anchor, with its category."""
+
+    body: bytes
+    category: Category
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class Verification:
+    """The outcome of verifying one record."""
+
+    record_id: str
+    ok: bool
+    checks: tuple[str, ...]
+    problem: str | None = None
+
+
+def derive_id(
+    chain_id: int,
+    registry_address: str,
+    patient: str,
+    issuer: str,
+    cid_digest: bytes,
+    commitment: bytes,
+    category: int,
+    previous: bytes | None,
+) -> bytes:
+    """Compute a record id exactly as ``RecordIds.derive`` does on chain."""
+    return keccak(
+        abi_encode(
+            ["uint256", "address", "address", "address", "bytes32", "bytes32", "uint8", "bytes32"],
+            [chain_id, registry_address, patient, issuer, cid_digest, commitment, category,
+             previous or ZERO_ID],
+        )  # fmt: skip
+    )
+
+
+def associated_data(
+    chain_id: int, registry_address: str, patient: str, issuer: str, category: int, previous: bytes | None
+) -> bytes:
+    """The AES-GCM associated data that binds a body to its record's identity."""
+    return b"medledger/record/v1" + abi_encode(
+        ["uint256", "address", "address", "address", "uint8", "bytes32"],
+        [chain_id, registry_address, patient, issuer, category, previous or ZERO_ID],
+    )
+
+
+def _registry(chain: Chain) -> Contract:
+    return deployments.contract(chain, "RecordRegistry")
+
+
+def anchor(
+    chain: Chain,
+    store: BlockStore,
+    issuer: LocalAccount,
+    patient: str,
+    drafts: Iterable[Draft],
+    previous: bytes | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> list[Record]:
+    """Seal, store and anchor each draft for ``patient``; return the anchored records.
+
+    Preconditions (patient registered, issuer allowed to write, previous version current) are
+    checked once before anything is stored or sent. All transactions are signed locally with
+    consecutive nonces and sent before any receipt is awaited.
+    """
+    contract = _registry(chain)
+    patient = to_checksum_address(patient)
+    patient_key = registry.encryption_key(chain, patient)
+    writer = registry.participant(chain, issuer.address)
+    may_write, registered = chain.call(
+        "checking the writer",
+        deployments.contract(chain, "ProviderRegistry").functions.canAnchor(issuer.address, patient),
+    )
+    if not registered:
+        raise PreconditionFailed(f"{patient} is not a registered patient")
+    if not may_write:
+        raise PreconditionFailed(
+            f"{issuer.address} may not write records for {patient}: it must be the patient, "
+            "a verified institution, or an active practitioner of one"
+        )
+    drafts = list(drafts)
+    if previous is not None and len(drafts) != 1:
+        raise PreconditionFailed("an update anchors exactly one new version")
+    if previous is not None:
+        old = get(chain, previous)
+        if old.superseded:
+            raise PreconditionFailed(f"{old.hex_id} already has a newer version")
+        if old.patient != patient:
+            raise PreconditionFailed(f"{old.hex_id} belongs to another patient")
+
+    readers = [patient_key, crypto.public_key(issuer.key)]
+    if writer.employer is not None:
+        readers.append(registry.encryption_key(chain, writer.employer))
+    registry_address = contract.address
+    prepared: list[tuple[Draft, Cid, bytes]] = []
+    for draft in drafts:
+        aad = associated_data(
+            chain.chain_id, registry_address, patient, issuer.address, int(draft.category), previous
+        )
+        secret = crypto.BodySecret.generate()
+        sealed = crypto.seal(draft.body, aad, readers, secret)
+        cid = store.add_bytes(sealed, pin=True)
+        prepared.append((draft, cid, crypto.commitment(secret.salt, draft.body)))
+
+    calls = [
+        contract.functions.anchor(patient, cid.digest, commitment, int(d.category), previous or ZERO_ID)
+        for d, cid, commitment in prepared
+    ]
+    receipts = chain.transact_many("anchoring records", issuer, calls, ANCHOR_GAS_LIMIT, progress)
+    records: list[Record] = []
+    for receipt in receipts:
+        for event in contract.events.RecordAnchored().process_receipt(receipt, errors=DISCARD):
+            records.append(_from_event(chain, contract, event, superseded=False))
+    return records
+
+
+def get(chain: Chain, record_id: bytes | str) -> Record:
+    """Return an anchored record, checking its event against its id."""
+    ref = RecordRef.parse(record_id) if isinstance(record_id, str) else RecordRef(record_id)
+    contract = _registry(chain)
+    if ref.chain_id is not None and ref.chain_id != chain.chain_id:
+        raise PreconditionFailed(f"the record is on chain {ref.chain_id}, not {chain.chain_id}")
+    if ref.registry is not None and ref.registry != contract.address:
+        raise PreconditionFailed(f"the record belongs to registry {ref.registry}")
+    if not chain.call("reading the record", contract.functions.exists(ref.id)):
+        raise RecordNotFound("0x" + ref.id.hex())
+    _patient, _at, _category, superseded = chain.call(
+        "reading the record", contract.functions.getRecord(ref.id)
+    )
+    events = _logs(chain, contract, "RecordAnchored", {"id": ref.id})
+    if not events:
+        raise IntegrityError(f"record 0x{ref.id.hex()} is on chain but its event was not served")
+    record = _from_event(chain, contract, events[0], superseded=bool(superseded))
+    check_pointer(chain, record)
+    return record
+
+
+def for_patient(chain: Chain, patient: str) -> list[Record]:
+    """Return every record anchored for a patient, oldest first."""
+    contract = _registry(chain)
+    events = _logs(chain, contract, "RecordAnchored", {"patient": to_checksum_address(patient)})
+    superseded = {
+        bytes(e["args"]["previous"]) for e in _logs(chain, contract, "RecordSuperseded", {})
+    }
+    return [
+        _from_event(chain, contract, e, superseded=bytes(e["args"]["id"]) in superseded)
+        for e in events
+    ]
+
+
+def check_pointer(chain: Chain, record: Record) -> None:
+    """Raise ``IntegrityError`` unless the record's fields hash to its id (pointer intact)."""
+    expected = derive_id(
+        chain.chain_id, record.registry, record.patient, record.issuer, record.cid.digest,
+        record.commitment, int(record.category), record.previous,
+    )  # fmt: skip
+    if expected != record.id:
+        raise IntegrityError(
+            f"record {record.hex_id}: its pointer or commitment does not match its id "
+            f"(CID {record.cid} was not the one anchored)"
+        )
+
+
+def read(chain: Chain, store: BlockStore, reader: LocalAccount, record_id: bytes | str) -> bytes:
+    """Fetch, verify and decrypt a record's body with the reader's key."""
+    record = get(chain, record_id)
+    sealed = store.cat(record.cid)  # every block is checked against its CID
+    return open_body(chain, record, sealed, reader.key)
+
+
+def open_body(chain: Chain, record: Record, sealed: bytes, private_key: bytes) -> bytes:
+    """Decrypt a sealed body of ``record`` and check the plaintext against its commitment."""
+    secret = crypto.secret_for(sealed, private_key)
+    aad = associated_data(
+        chain.chain_id, record.registry, record.patient, record.issuer, int(record.category),
+        record.previous,
+    )  # fmt: skip
+    plaintext = crypto.open_sealed(sealed, aad, secret)
+    if crypto.commitment(secret.salt, plaintext) != record.commitment:
+        raise IntegrityError(f"record {record.hex_id}: decrypted body does not match its commitment")
+    return plaintext
+
+
+def verify(
+    chain: Chain, store: BlockStore, record_id: bytes | str, reader: LocalAccount | None
+) -> Verification:
+    """Check a record's pointer, its stored blocks and, with a reader key, its commitment."""
+    label = record_id if isinstance(record_id, str) else "0x" + record_id.hex()
+    checks: list[str] = []
+    try:
+        record = get(chain, record_id)
+        label = record.hex_id
+        checks.append("pointer matches id")
+        sealed = store.cat(record.cid)
+        checks.append("body matches CID")
+        if reader is not None:
+            try:
+                open_body(chain, record, sealed, reader.key)
+                checks.append("plaintext matches commitment")
+            except (DecryptionFailed, crypto.NoKeyForReader):
+                checks.append("commitment not checked (no key for this account)")
+    except (IntegrityError, StoreError, RecordNotFound) as exc:
+        return Verification(label, False, tuple(checks), str(exc))
+    return Verification(label, True, tuple(checks))
+
+
+def history(chain: Chain, record_id: bytes | str) -> list[Record]:
+    """Return every version of a record, oldest first, whichever version is named."""
+    start = get(chain, record_id)
+    contract = _registry(chain)
+    versions = [start]
+    while versions[0].previous is not None:
+        versions.insert(0, get(chain, versions[0].previous))
+    while versions[-1].superseded:
+        nexts = _logs(chain, contract, "RecordSuperseded", {"previous": versions[-1].id})
+        if not nexts:
+            break
+        versions.append(get(chain, bytes(nexts[0]["args"]["next"])))
+    return versions
+
+
+def _logs(chain: Chain, contract: Contract, event: str, filters: dict[str, Any]) -> list[Any]:
+    start = deployments.require(chain).contracts["RecordRegistry"].block
+    entries = getattr(contract.events, event)().get_logs(
+        from_block=start, argument_filters=filters or None
+    )
+    return list(entries)
+
+
+def _from_event(chain: Chain, contract: Contract, event: Any, superseded: bool) -> Record:
+    args = event["args"]
+    block = chain.w3.eth.get_block(event["blockNumber"])
+    previous = bytes(args["previous"])
+    try:
+        category: Category | int = Category(args["category"])
+    except ValueError:
+        category = int(args["category"])
+    return Record(
+        id=bytes(args["id"]),
+        patient=to_checksum_address(args["patient"]),
+        issuer=to_checksum_address(args["issuer"]),
+        previous=None if previous == ZERO_ID else previous,
+        cid=Cid.from_digest_v0(bytes(args["cidDigest"])),
+        commitment=bytes(args["commitment"]),
+        category=category,
+        anchored_at=datetime.fromtimestamp(int(block["timestamp"]), tz=UTC),
+        block=int(event["blockNumber"]),
+        transaction_hash="0x" + bytes(event["transactionHash"]).hex(),
+        superseded=superseded,
+        chain_id=chain.chain_id,
+        registry=contract.address,
+    )
