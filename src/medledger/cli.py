@@ -563,14 +563,24 @@ def demo(session: Session, fresh: bool) -> None:
 
 def _load_fhir(inputs: tuple[Path, ...], strict: bool) -> tuple[list[Any], list[str]]:
     from medledger import fhir, records
+    from medledger.errors import FhirPatientMismatch
 
     files: list[Path] = []
     for item in inputs:
         files.extend(sorted(item.rglob("*.json")) if item.is_dir() else [item])
     drafts: list[records.Draft] = []
     warnings: list[str] = []
+    first: tuple[Path, fhir.PatientRef] | None = None
     for file in files:
         ingest = fhir.load(file.read_bytes(), str(file), strict=strict)
+        if ingest.patient is not None:
+            # One command anchors for one patient: files about different patients are refused.
+            if first is None:
+                first = (file, ingest.patient)
+            elif not first[1].same_patient(ingest.patient):
+                raise FhirPatientMismatch(
+                    str(file), "the file", ingest.patient.label, f"{first[1].label} ({first[0]})"
+                )
         warnings.extend(str(w) for w in ingest.warnings)
         drafts.extend(
             records.Draft(

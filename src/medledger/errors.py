@@ -222,7 +222,7 @@ class FhirStructureError(FhirError):
     """Raised when JSON is not a FHIR R4 resource or Bundle MedLedger can split into records."""
 
     def __init__(self, source: str, problem: str, entry_index: int | None = None) -> None:
-        where = f"entry[{entry_index}] " if entry_index is not None else ""
+        where = f"entry[{entry_index}]: " if entry_index is not None else ""
         super().__init__(f"{source}: {where}{problem}")
         self.source = source
         self.entry_index = entry_index
@@ -231,11 +231,11 @@ class FhirStructureError(FhirError):
 class FhirValidationError(FhirError):
     """Raised in strict mode when resources do not validate against the FHIR schema models."""
 
-    def __init__(self, source: str, first: list[str], total: int) -> None:
-        more = f"; and {total - len(first)} more" if total > len(first) else ""
+    def __init__(self, source: str, first: list[str], total: int, kinds: int) -> None:
+        more = "; ..." if kinds > len(first) else ""
         super().__init__(
-            f"{source}: {total} FHIR validation problem(s): {'; '.join(first)}{more}"
-            " (load without strict mode to keep the records with warnings)"
+            f"{source}: {total} FHIR validation problem(s) of {kinds} kind(s): "
+            f"{'; '.join(first)}{more} (without strict mode they are warnings)"
         )
         self.source = source
         self.total = total

@@ -20,9 +20,13 @@ faithfully or could not tell whose records they are:
   without a different ``meta.versionId`` (bdl-7), a Bundle or entry naming ``entry`` or
   ``resource`` twice (``json`` would silently keep the last copy, and the record would not be
   the bytes that went in);
-- ``FhirPatientMismatch``: a second Patient, or a reference to another patient than the input's
-  Patient in ``subject``, ``patient``, ``beneficiary`` or ``individual`` (how the reference is
-  read is in ``_Resources.patient_named``).
+- ``FhirPatientMismatch``: a second Patient (another version of the same one is fine), or a
+  ``subject``, ``patient``, ``beneficiary`` or ``individual`` reference to another patient than
+  the input's Patient (or, without one, than the first patient referenced). A reference names a
+  patient when it resolves to a Patient of the input, reads ``[base/]Patient/<id>``, says
+  ``type: Patient`` or sits in a field that only points to patients (all but ``subject``); it
+  names the same patient when fullUrl, id or an identifier agree. An unresolved ``subject``
+  without a type (it may be a Group, Device or Location) is not checked.
 
 Everything a schema check finds is a warning (:class:`FhirWarning`), and the record is kept:
 unknown fields, missing required fields, wrong JSON types, bad value formats, R4 types that

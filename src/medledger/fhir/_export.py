@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from medledger.errors import FhirStructureError
 from medledger.fhir._ingest import parse_json, resource_type
 from medledger.fhir._spans import BOM, top_level_string
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 BODY = "record body"  # how messages name a record body, which has no file name
 
@@ -20,6 +23,7 @@ _DATE_FIELDS = (
     "occurrenceDateTime",
     "performedDateTime",
     "performedPeriod.start",
+    "started",
     "onsetDateTime",
     "recordedDate",
     "authoredOn",
@@ -27,6 +31,7 @@ _DATE_FIELDS = (
     "billablePeriod.start",
     "created",
     "date",
+    "dateTime",
     "birthDate",
 )
 # Where what the resource is about is described (a CodeableConcept, a list of them or a name).
@@ -34,15 +39,17 @@ _WHAT_FIELDS = (
     "code",
     "vaccineCode",
     "medicationCodeableConcept",
+    "procedureCode",
     "type",
     "name",
     "title",
     "description",
+    "category",
 )
 _SUMMARY_WIDTH = 80
 
 
-def to_bundle(bodies: list[tuple[str | None, bytes]]) -> bytes:
+def to_bundle(bodies: Iterable[tuple[str | None, bytes]]) -> bytes:
     """A FHIR ``collection`` Bundle holding the records ``(full_url, body)``, in that order.
 
     Each body is copied into the Bundle unchanged (only a UTF-8 BOM is dropped), so loading the
@@ -53,13 +60,14 @@ def to_bundle(bodies: list[tuple[str | None, bytes]]) -> bytes:
     seen: set[tuple[str, object]] = set()
     for index, (full_url, body) in enumerate(bodies):
         resource = parse_json(body, f"{BODY} {index}")
-        resource_type(resource, f"{BODY} {index}", None, "it")
+        resource_type(resource, f"{BODY} {index}", None, "the body")
         head = b"{"
         if full_url is not None:
             meta = resource.get("meta")
             key = (full_url, meta.get("versionId") if isinstance(meta, dict) else None)
             if key in seen:
-                raise FhirStructureError(f"{BODY} {index}", f"repeats the fullUrl {full_url!r}")
+                problem = f"the fullUrl {full_url!r} repeats that of an earlier record"
+                raise FhirStructureError(f"{BODY} {index}", problem)
             seen.add(key)
             head = b'{"fullUrl":' + json.dumps(full_url).encode() + b","
         parts.append(head + b'"resource":' + body.removeprefix(BOM) + b"}")
@@ -101,7 +109,7 @@ def summary(body: bytes) -> str:
     out when the resource has none. Raises a FhirError if ``body`` is not a FHIR resource.
     """
     resource = parse_json(body, BODY)
-    name = resource_type(resource, BODY, None, "it")
+    name = resource_type(resource, BODY, None, "the body")
     words = [f"{name}/{resource['id']}" if isinstance(resource.get("id"), str) else name]
     date = next((d for f in _DATE_FIELDS if isinstance(d := _at(resource, f), str)), None)
     if date:
@@ -124,5 +132,5 @@ def resource_type_of(body: bytes) -> str:
     except ValueError:
         name = None
     if name is None:
-        raise FhirStructureError(BODY, "has no resourceType: it is not a FHIR resource")
+        raise FhirStructureError(BODY, "the body has no resourceType: it is not a FHIR resource")
     return name

@@ -149,14 +149,15 @@ class _Resources:
     def the_patient(self, source: str, bundle: bool) -> PatientRef | None:
         """The one patient the resources are about, or raise FhirPatientMismatch.
 
-        That is the Patient resource if there is one (a second one is refused), otherwise the
-        first patient a reference names; every reference to a patient must then name it.
+        That is the Patient resource if there is one (a Patient that is not the same patient is
+        refused; another version of it is fine), otherwise the first patient a reference names;
+        every reference to a patient must then name it.
         """
         patient = None
         for index, (full_url, resource) in enumerate(self.entries):
             if _is_patient(resource):
                 this = _patient_entry(resource, full_url)
-                if patient is not None:
+                if patient is not None and not patient.same_patient(this):
                     where = f"entry[{index}] (a second Patient)"
                     raise FhirPatientMismatch(source, where, this.label, patient.label)
                 patient = this
@@ -190,20 +191,21 @@ def _bundle_entries(
     seen: dict[tuple[str, object], int] = {}
     for index, entry in enumerate(entries):
         if not isinstance(entry, dict):
-            raise FhirStructureError(source, f"is {json_kind(entry)}, not an object", index)
+            problem = f"the entry is {json_kind(entry)}, not an object"
+            raise FhirStructureError(source, problem, index)
         if "resource" not in entry:
-            problem = "has no resource (request-only entries cannot be recorded)"
+            problem = "the entry has no resource (request-only entries cannot be recorded)"
             raise FhirStructureError(source, problem, index)
         resource = entry["resource"]
         resource_type(resource, source, index, "the resource")
         full_url = entry.get("fullUrl")
         if full_url is not None and not isinstance(full_url, str):
-            raise FhirStructureError(source, "has a fullUrl that is not a string", index)
+            raise FhirStructureError(source, "the fullUrl is not a string", index)
         if full_url:  # bdl-7: unique, unless the versions differ
             meta = resource.get("meta")
             key = (full_url, meta.get("versionId") if isinstance(meta, dict) else None)
             if key in seen:
-                problem = f"repeats the fullUrl {full_url!r} of entry[{seen[key]}]"
+                problem = f"the fullUrl {full_url!r} repeats that of entry[{seen[key]}]"
                 raise FhirStructureError(source, problem, index)
             seen[key] = index
         found.append((full_url, resource))
@@ -225,7 +227,7 @@ def load(data: bytes, source: str, *, strict: bool = False) -> Ingest:
         try:
             spans = entry_resource_spans(data)
         except DuplicateMember as duplicate:
-            problem = f"names the member {duplicate.name!r} twice"
+            problem = f"the member {duplicate.name!r} appears twice"
             raise FhirStructureError(source, problem, duplicate.entry_index) from None
         bodies = [data[span[0] : span[1]] for span in spans if span is not None]
         assert len(bodies) == len(entries), "span scanner disagrees with the JSON parser"
@@ -244,5 +246,6 @@ def load(data: bytes, source: str, *, strict: bool = False) -> Ingest:
     warnings = summarise(source, problems)
     if strict and warnings:
         shown = [str(w).removeprefix(f"{source}: ") for w in warnings[:STRICT_SHOWN]]
-        raise FhirValidationError(source, shown, sum(w.count for w in warnings))
+        total = sum(w.count for w in warnings)
+        raise FhirValidationError(source, shown, total, len(warnings))
     return Ingest(source, "bundle" if kind == "Bundle" else "resource", drafts, warnings, patient)

@@ -84,8 +84,10 @@ class FhirWarning:
         who = f"{self.resource_type}/{self.resource_id}" if self.resource_id else self.resource_type
         field = f" {self.path}" if self.path else ""
         repeats = ""
-        if self.count > 1:
-            repeats = f" ({self.count} times in {self.resources} resource(s))"
+        if self.count > self.resources:
+            repeats = f" ({self.count} times in {self.resources} resources)"
+        elif self.resources > 1:
+            repeats = f" (in {self.resources} resources)"
         return f"{self.source}: {where}{who}{field}: {self.message}{repeats}"
 
 
