@@ -9,6 +9,7 @@ nothing is sent.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import cached_property
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -102,6 +103,7 @@ class Chain:
             url = devnet.ensure_running(settings).url
         self.url = url
         self.w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": RPC_TIMEOUT_SECONDS}))
+        self._block_times: dict[int, datetime] = {}
 
     @cached_property
     def chain_id(self) -> int:
@@ -115,6 +117,13 @@ class Chain:
     def is_devnet(self) -> bool:
         """True for the embedded devnet (or another local test chain)."""
         return self.network == LOCAL_NETWORK or self.chain_id in (31337, 1337)
+
+    def block_time(self, number: int) -> datetime:
+        """Return a block's timestamp (cached: a mined block's time never changes)."""
+        if number not in self._block_times:
+            block = self.w3.eth.get_block(number)
+            self._block_times[number] = datetime.fromtimestamp(int(block["timestamp"]), tz=UTC)
+        return self._block_times[number]
 
     def account(self, spec: str | None) -> LocalAccount:
         """Resolve ``--account`` (default: the setting, or ``dev:0`` on a devnet)."""

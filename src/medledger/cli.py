@@ -371,8 +371,10 @@ def ipfs_add(session: Session, file: Path, only_hash: bool) -> None:
     from medledger.ipfs.unixfs import hash_bytes
     from medledger.stores import open_store
 
-    data = file.read_bytes()
-    cid = hash_bytes(data) if only_hash else open_store(session.settings).add_bytes(data)
+    if only_hash:
+        cid = hash_bytes(file.read_bytes())
+    else:
+        cid = open_store(session.settings).add_file(file)
     session.emit({"cid": str(cid)}, str(cid))
 
 
@@ -414,10 +416,7 @@ def ipfs_import_car(session: Session, car: Path) -> None:
     from medledger.ipfs.car import import_car
     from medledger.stores import open_store
 
-    store = open_store(session.settings)
-    roots = import_car(store, car)
-    for root in roots:
-        store.pin(root)
+    roots = import_car(open_store(session.settings), car)  # pins the roots
     session.emit({"roots": [str(r) for r in roots]}, "\n".join(str(r) for r in roots))
 
 

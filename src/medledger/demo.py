@@ -178,7 +178,7 @@ def _tamper_body(chain: Chain, store: BlockStore, record: records.Record) -> str
     original = store.get_block(record.cid)
     altered = bytearray(original)
     altered[len(altered) // 2] ^= 0x01
-    path = store._path(record.cid)  # type: ignore[attr-defined]  # noqa: SLF001
+    path = store.block_path(record.cid)  # type: ignore[attr-defined]
     path.write_bytes(bytes(altered))  # what an attacker with disk access would do
     try:
         outcome = records.verify(chain, store, record.hex_id, None)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from eth_abi import encode as abi_encode
@@ -353,7 +353,6 @@ def _logs(chain: Chain, contract: Contract, event: str, filters: dict[str, Any])
 
 def _from_event(chain: Chain, contract: Contract, event: Any, superseded: bool) -> Record:
     args = event["args"]
-    block = chain.w3.eth.get_block(event["blockNumber"])
     previous = bytes(args["previous"])
     try:
         category: Category | int = Category(args["category"])
@@ -367,7 +366,7 @@ def _from_event(chain: Chain, contract: Contract, event: Any, superseded: bool) 
         cid=Cid.from_digest_v0(bytes(args["cidDigest"])),
         commitment=bytes(args["commitment"]),
         category=category,
-        anchored_at=datetime.fromtimestamp(int(block["timestamp"]), tz=UTC),
+        anchored_at=chain.block_time(int(event["blockNumber"])),
         block=int(event["blockNumber"]),
         transaction_hash="0x" + bytes(event["transactionHash"]).hex(),
         superseded=superseded,

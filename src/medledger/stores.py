@@ -24,4 +24,7 @@ def open_store(settings: Settings) -> BlockStore:
         return stores[0]
     from medledger.ipfs.replicated import ReplicatedStore
 
+    # Every configured store must take each write: a record is anchored only once its body is
+    # everywhere the settings say, so a Kubo node that is down stops the anchoring (clearly)
+    # instead of leaving a record whose body lives on one disk.
     return ReplicatedStore(stores)

@@ -78,7 +78,7 @@ def test_record_id_matches_the_python_derivation(chain, create_record, hospital,
 
 def test_altered_body_block_is_detected(chain, store, create_record, patient):
     record = create_record()
-    path = store._path(record.cid)  # noqa: SLF001 - the test plays an attacker with disk access
+    path = store.block_path(record.cid)  # the test plays an attacker with disk access
     data = bytearray(path.read_bytes())
     data[-1] ^= 0xFF
     path.write_bytes(bytes(data))

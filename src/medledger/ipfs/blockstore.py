@@ -10,9 +10,8 @@ Pins are recursive: ``gc`` removes every block that no pinned DAG reaches.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from medledger.errors import BlockCorrupted
 from medledger.ipfs.cid import DAG_PB, Cid
@@ -24,6 +23,9 @@ from medledger.ipfs.unixfs import (
     iter_file,
     iter_stream_chunks,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
 
 
 class BlockStore(Protocol):

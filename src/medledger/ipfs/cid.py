@@ -22,7 +22,7 @@ RAW = 0x55
 SHA2_256 = 0x12
 DIGEST_SIZE = 32
 
-_CODEC_NAMES = {DAG_PB: "dag-pb", RAW: "raw"}
+CODEC_NAMES = {DAG_PB: "dag-pb", RAW: "raw"}
 _MULTIHASH_PREFIX = bytes([SHA2_256, DIGEST_SIZE])
 _V0_TEXT_LENGTH = 46
 
@@ -38,7 +38,7 @@ class Cid:
     def __post_init__(self) -> None:
         if self.version not in (0, 1):
             raise InvalidCid(f"CID version {self.version} is not supported (only 0 and 1)")
-        if self.codec not in _CODEC_NAMES:
+        if self.codec not in CODEC_NAMES:
             raise InvalidCid(f"codec 0x{self.codec:x} is not supported (only dag-pb and raw)")
         if self.version == 0 and self.codec != DAG_PB:
             raise InvalidCid("a CIDv0 always has the dag-pb codec")

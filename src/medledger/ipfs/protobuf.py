@@ -15,12 +15,15 @@ Decoding is tolerant of field order but strict about wire types and lengths, and
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from medledger.errors import DagFormatError, InvalidCid
 from medledger.ipfs._varint import decode_varint, encode_varint
 from medledger.ipfs.cid import Cid
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
 
 BytesLike = bytes | memoryview
 

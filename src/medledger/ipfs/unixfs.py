@@ -59,15 +59,12 @@ def iter_chunks(data: BytesLike, size: int = CHUNK_SIZE) -> Iterator[memoryview]
 
 def iter_stream_chunks(stream: BinaryIO, size: int = CHUNK_SIZE) -> Iterator[bytes]:
     """Read ``stream`` in full ``size``-byte chunks (short reads are topped up, as Kubo does)."""
-    while True:
-        chunk = stream.read(size)
-        while chunk and len(chunk) < size:
-            more = stream.read(size - len(chunk))
-            if not more:
-                break
-            chunk += more
-        if not chunk:
-            return
+    while chunk := stream.read(size):
+        if len(chunk) < size:  # a pipe or socket: gather the rest without quadratic copying
+            gathered = bytearray(chunk)
+            while len(gathered) < size and (more := stream.read(size - len(gathered))):
+                gathered += more
+            chunk = bytes(gathered)
         yield chunk
 
 
@@ -131,7 +128,7 @@ def import_chunks(chunks: Iterable[BytesLike], sink: BlockSink) -> Cid:
 
 
 def hash_bytes(data: BytesLike) -> Cid:
-    """The CID ``ipfs add`` (Kubo defaults) gives ``data``, storing nothing (like ``ipfs add -n``)."""
+    """The CID ``ipfs add`` gives ``data``, storing nothing (like ``ipfs add -n``)."""
     return import_chunks(iter_chunks(data), lambda _cid, _block: None)
 
 
@@ -168,7 +165,8 @@ def iter_file(get_block: BlockSource, root: Cid) -> Iterator[memoryview]:
         _check_size(cid, expected, total)
         if own:
             yield own
-        stack.extend(reversed([(link.cid, size) for link, size in zip(node.links, fs.blocksizes)]))
+        children = list(zip(node.links, fs.blocksizes, strict=True))
+        stack.extend((link.cid, size) for link, size in reversed(children))
 
 
 def _check_size(cid: Cid, expected: int | None, actual: int) -> None:
