@@ -44,4 +44,6 @@ class Category(IntEnum):
             return cls[key]
         except KeyError:
             names = ", ".join(c.label for c in cls)
-            raise ConfigurationError("category", f"unknown category {text!r} (one of: {names})")
+            raise ConfigurationError(
+                "category", f"unknown category {text!r} (one of: {names})"
+            ) from None

@@ -11,12 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import requests
-from eth_abi import decode as abi_decode
-from eth_utils import keccak, to_checksum_address
+from eth_abi.abi import decode as abi_decode
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
 from web3 import Web3
 from web3.exceptions import ContractCustomError, ContractLogicError, Web3RPCError
 
@@ -27,6 +27,8 @@ from medledger.config import LOCAL_NETWORK
 from medledger.errors import ConfigurationError, NodeUnavailable, TransactionReverted
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from eth_account.signers.local import LocalAccount
     from web3.contract import Contract
     from web3.contract.contract import ContractFunction
@@ -168,7 +170,7 @@ class Chain:
         params: dict[str, Any] = {"from": account.address, "chainId": self.chain_id}
         try:
             params["nonce"] = self.w3.eth.get_transaction_count(account.address, "pending")
-            tx = factory.constructor(*args).build_transaction(params)  # type: ignore[arg-type]
+            tx = factory.constructor(*args).build_transaction(params)
         except (ContractCustomError, ContractLogicError) as exc:
             raise self._reverted(action, exc) from None
         return self.send_signed(action, account, dict(tx))
@@ -191,7 +193,7 @@ class Chain:
         try:
             self.w3.eth.estimate_gas(
                 {"from": account.address, "to": functions[0].address,
-                 "data": functions[0]._encode_transaction_data()}  # noqa: SLF001
+                 "data": functions[0]._encode_transaction_data()}
             )  # fmt: skip
             nonce = self.w3.eth.get_transaction_count(account.address, "pending")
             base_fee = int(self.w3.eth.get_block("latest")["baseFeePerGas"])
@@ -204,7 +206,7 @@ class Chain:
         for offset, function in enumerate(functions):
             tx = {
                 "from": account.address, "to": function.address, "nonce": nonce + offset,
-                "data": function._encode_transaction_data(),  # noqa: SLF001
+                "data": function._encode_transaction_data(),
                 "gas": gas, "chainId": self.chain_id, "type": 2,
                 "maxFeePerGas": 2 * base_fee + tip, "maxPriorityFeePerGas": tip, "value": 0,
             }  # fmt: skip
@@ -212,7 +214,9 @@ class Chain:
             try:
                 hashes.append(self.w3.eth.send_raw_transaction(signed.raw_transaction))
             except Web3RPCError as exc:
-                raise TransactionReverted(action, "rejected by the node", {"reason": str(exc)}) from None
+                raise TransactionReverted(
+                    action, "rejected by the node", {"reason": str(exc)}
+                ) from None
         receipts = []
         for tx_hash in hashes:
             receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=300)

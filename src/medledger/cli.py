@@ -63,7 +63,7 @@ def common(function: F) -> F:
 
     def store(attr: str) -> Callable[[click.Context, click.Parameter, Any], Any]:
         def callback(ctx: click.Context, _param: click.Parameter, value: Any) -> Any:
-            session = ctx.ensure_object(Session)  # type: ignore[type-abstract]
+            session = ctx.ensure_object(Session)
             if value not in (None, False):
                 setattr(session, attr, value)
             return value
@@ -72,7 +72,7 @@ def common(function: F) -> F:
 
     options = [
         click.option("--network", expose_value=False, callback=store("network"),
-                     help="Network: 'local' (default devnet), a name from config.toml, or an RPC URL."),
+                     help="Network: 'local' (the devnet), a name from config.toml, or an RPC URL."),
         click.option("--account", expose_value=False, callback=store("account_spec"),
                      help="Signing account: an Ape alias, dev:N (devnet), or env:VAR."),
         click.option("--json", "as_json", is_flag=True, expose_value=False,
@@ -474,9 +474,7 @@ def anchor(
         anchored = records.anchor(
             chain, open_store(session.settings), account, patient, drafts, prior, advance
         )
-    rows = [
-        {**r.as_dict(), "label": d.label} for r, d in zip(anchored, drafts, strict=True)
-    ]
+    rows = [{**r.as_dict(), "label": d.label} for r, d in zip(anchored, drafts, strict=True)]
     session.emit(
         rows, "\n".join(f"{r['id']}  {r['cid']}  {r['category']:14} {r['label']}" for r in rows)
     )
@@ -512,7 +510,9 @@ def verify(session: Session, record_id: str | None, patient: str | None) -> None
     chain = session.chain
     store = open_store(session.settings)
     reader = session.account()
-    ids = [record_id] if record_id else [r.hex_id for r in records.for_patient(chain, patient or "")]
+    ids = (
+        [record_id] if record_id else [r.hex_id for r in records.for_patient(chain, patient or "")]
+    )
     results = [records.verify(chain, store, i, reader) for i in ids]
     failed = [r for r in results if not r.ok]
     lines = [
@@ -520,7 +520,10 @@ def verify(session: Session, record_id: str | None, patient: str | None) -> None
         for r in results
     ]
     session.emit(
-        [{"id": r.record_id, "ok": r.ok, "checks": r.checks, "problem": r.problem} for r in results],
+        [
+            {"id": r.record_id, "ok": r.ok, "checks": r.checks, "problem": r.problem}
+            for r in results
+        ],
         "\n".join(lines) + f"\n{len(results) - len(failed)} of {len(results)} records verified",
     )
     if failed:

@@ -81,12 +81,12 @@ def load_settings(home: Path | str | None = None) -> Settings:
     data = _read_config(home_path / "config.toml")
 
     networks: dict[str, str] = {}
-    for name, entry in dict(data.get("networks", {})).items():
+    for name, entry in _table(data, "networks").items():
         if not isinstance(entry, dict) or not isinstance(entry.get("rpc"), str):
             raise ConfigurationError(f"config.toml [networks.{name}]", 'needs rpc = "<url>"')
         networks[name] = entry["rpc"]
 
-    ipfs = dict(data.get("ipfs", {}))
+    ipfs = _table(data, "ipfs")
     kubo_env = os.environ.get("MEDLEDGER_KUBO")
     kubo = kubo_env.split(",") if kubo_env else ipfs.get("kubo", [])
     if not isinstance(kubo, list) or not all(isinstance(u, str) for u in kubo):
@@ -103,8 +103,22 @@ def load_settings(home: Path | str | None = None) -> Settings:
         kubo_urls=tuple(u.strip() for u in kubo if u.strip()),
         embedded_store=embedded or not kubo,
         default_network=os.environ.get("MEDLEDGER_NETWORK") or str(data.get("network", "local")),
-        default_account=os.environ.get("MEDLEDGER_ACCOUNT") or data.get("account"),
+        default_account=os.environ.get("MEDLEDGER_ACCOUNT") or _optional_str(data, "account"),
     )
+
+
+def _table(data: dict[str, object], key: str) -> dict[str, object]:
+    value = data.get(key, {})
+    if not isinstance(value, dict):
+        raise ConfigurationError(f"config.toml [{key}]", "must be a table")
+    return value
+
+
+def _optional_str(data: dict[str, object], key: str) -> str | None:
+    value = data.get(key)
+    if value is not None and not isinstance(value, str):
+        raise ConfigurationError(f"config.toml {key}", "must be a string")
+    return value
 
 
 def _read_config(path: Path) -> dict[str, object]:

@@ -124,8 +124,11 @@ def seal(plaintext: bytes, aad: bytes, recipients: list[bytes], secret: BodySecr
 def readers(sealed: bytes) -> dict[bytes, bytes]:
     """Return the wrapped secrets in a sealed body's header, keyed by reader public key."""
     header, _ = _split(sealed)
+    entries = header.get("readers")
+    if not isinstance(entries, list):
+        raise CryptoError("the sealed body's header lists no readers")
     try:
-        return {bytes.fromhex(r["pub"]): base64.b64decode(r["key"]) for r in header["readers"]}
+        return {bytes.fromhex(r["pub"]): base64.b64decode(r["key"]) for r in entries}
     except (KeyError, TypeError, ValueError):
         raise CryptoError("the sealed body's header is malformed") from None
 

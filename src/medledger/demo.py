@@ -16,6 +16,7 @@ from importlib import resources
 from typing import TYPE_CHECKING
 
 import click
+from hexbytes import HexBytes
 
 from medledger import deployments, fhir, records, registry
 from medledger.accounts import dev_account
@@ -55,7 +56,9 @@ def run(session: Session, fresh: bool = False) -> None:
         from dataclasses import replace
 
         home = session.settings.home / "demo" / time.strftime("%Y%m%d-%H%M%S")
-        session.settings = replace(session.settings, home=home, deployments_dir=home / "deployments")
+        session.settings = replace(
+            session.settings, home=home, deployments_dir=home / "deployments"
+        )
     settings = session.settings
     chain = session.chain
     store = open_store(settings)
@@ -118,7 +121,8 @@ def run(session: Session, fresh: bool = False) -> None:
     same = body == bodies[sample.id]
     say(f"  {sample.uri}")
     say(
-        f"  {fhir.summary(body)}: {len(body):,} bytes, sha256 {hashlib.sha256(body).hexdigest()[:16]}, "
+        f"  {fhir.summary(body)}: {len(body):,} bytes, "
+        f"sha256 {hashlib.sha256(body).hexdigest()[:16]}, "
         f"{'identical to the input' if same else 'DIFFERENT from the input'}"
     )
     if not same:
@@ -166,11 +170,14 @@ def _verify(chain: Chain, account: LocalAccount, kind: registry.InstitutionKind,
         raise MedLedgerError(f"{name} could not be verified ({entry.status.name.lower()})")
     if approvals == 0:
         return f"{kind.label}, already verified ({account.address})"
-    return f"{kind.label}, verified by {approvals} of {len(REGISTRARS)} registrars ({account.address})"
+    return (
+        f"{kind.label}, verified by {approvals} of {len(REGISTRARS)} registrars ({account.address})"
+    )
 
 
 def _gas(chain: Chain, record: records.Record) -> int:
-    return int(chain.w3.eth.get_transaction_receipt(record.transaction_hash)["gasUsed"])
+    receipt = chain.w3.eth.get_transaction_receipt(HexBytes(record.transaction_hash))
+    return int(receipt["gasUsed"])
 
 
 def _tamper_body(chain: Chain, store: BlockStore, record: records.Record) -> str:
@@ -199,7 +206,9 @@ def _swap_pointer(chain: Chain, record: records.Record, other: records.Record) -
     return "NOT DETECTED"
 
 
-def _other_reader(chain: Chain, store: BlockStore, record: records.Record, reader: LocalAccount) -> str:
+def _other_reader(
+    chain: Chain, store: BlockStore, record: records.Record, reader: LocalAccount
+) -> str:
     try:
         records.read(chain, store, reader, record.hex_id)
     except MedLedgerError as exc:

@@ -16,7 +16,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from eth_utils import keccak, to_checksum_address
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
 
 from medledger.artifacts import DEPLOYABLE, compiler_version
 from medledger.errors import ConfigurationError, NotDeployed
@@ -156,7 +157,7 @@ def _code_matches(chain: Chain, recorded: Deployment, name: str) -> bool:
 
 
 def _genesis_hash(chain: Chain) -> str:
-    return "0x" + bytes(chain.w3.eth.get_block(0)["hash"]).hex()  # type: ignore[arg-type]
+    return "0x" + bytes(chain.w3.eth.get_block(0)["hash"]).hex()
 
 
 def _write(chain: Chain, recorded: Deployment) -> None:

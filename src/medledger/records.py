@@ -14,13 +14,12 @@ Record URIs name chain, registry and id, so a record can be cited outside this c
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from eth_abi import encode as abi_encode
-from eth_utils import keccak, to_checksum_address
+from eth_abi.abi import encode as abi_encode
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
 from web3.logs import DISCARD
 
 from medledger import crypto, deployments, registry
@@ -29,6 +28,7 @@ from medledger.errors import (
     DecryptionFailed,
     IntegrityError,
     InvalidRecordId,
+    NoKeyForReader,
     PreconditionFailed,
     RecordNotFound,
     StoreError,
@@ -36,6 +36,9 @@ from medledger.errors import (
 from medledger.ipfs.cid import Cid
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+    from datetime import datetime
+
     from eth_account.signers.local import LocalAccount
     from web3.contract import Contract
 
@@ -152,14 +155,27 @@ def derive_id(
     return keccak(
         abi_encode(
             ["uint256", "address", "address", "address", "bytes32", "bytes32", "uint8", "bytes32"],
-            [chain_id, registry_address, patient, issuer, cid_digest, commitment, category,
-             previous or ZERO_ID],
-        )  # fmt: skip
+            [
+                chain_id,
+                registry_address,
+                patient,
+                issuer,
+                cid_digest,
+                commitment,
+                category,
+                previous or ZERO_ID,
+            ],
+        )
     )
 
 
 def associated_data(
-    chain_id: int, registry_address: str, patient: str, issuer: str, category: int, previous: bytes | None
+    chain_id: int,
+    registry_address: str,
+    patient: str,
+    issuer: str,
+    category: int,
+    previous: bytes | None,
 ) -> bytes:
     """The AES-GCM associated data that binds a body to its record's identity."""
     return b"medledger/record/v1" + abi_encode(
@@ -193,7 +209,9 @@ def anchor(
     writer = registry.participant(chain, issuer.address)
     may_write, registered = chain.call(
         "checking the writer",
-        deployments.contract(chain, "ProviderRegistry").functions.canAnchor(issuer.address, patient),
+        deployments.contract(chain, "ProviderRegistry").functions.canAnchor(
+            issuer.address, patient
+        ),
     )
     if not registered:
         raise PreconditionFailed(f"{patient} is not a registered patient")
@@ -227,7 +245,9 @@ def anchor(
         prepared.append((draft, cid, crypto.commitment(secret.salt, draft.body)))
 
     calls = [
-        contract.functions.anchor(patient, cid.digest, commitment, int(d.category), previous or ZERO_ID)
+        contract.functions.anchor(
+            patient, cid.digest, commitment, int(d.category), previous or ZERO_ID
+        )
         for d, cid, commitment in prepared
     ]
     receipts = chain.transact_many("anchoring records", issuer, calls, ANCHOR_GAS_LIMIT, progress)
@@ -301,7 +321,9 @@ def open_body(chain: Chain, record: Record, sealed: bytes, private_key: bytes) -
     )  # fmt: skip
     plaintext = crypto.open_sealed(sealed, aad, secret)
     if crypto.commitment(secret.salt, plaintext) != record.commitment:
-        raise IntegrityError(f"record {record.hex_id}: decrypted body does not match its commitment")
+        raise IntegrityError(
+            f"record {record.hex_id}: decrypted body does not match its commitment"
+        )
     return plaintext
 
 
@@ -321,7 +343,7 @@ def verify(
             try:
                 open_body(chain, record, sealed, reader.key)
                 checks.append("plaintext matches commitment")
-            except (DecryptionFailed, crypto.NoKeyForReader):
+            except (DecryptionFailed, NoKeyForReader):
                 checks.append("commitment not checked (no key for this account)")
     except (IntegrityError, StoreError, RecordNotFound) as exc:
         return Verification(label, False, tuple(checks), str(exc))
