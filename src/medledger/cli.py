@@ -319,6 +319,31 @@ def institution_add_practitioner(session: Session, address: str) -> None:
     session.emit({"practitioner": address}, f"{address} now writes for this institution")
 
 
+@institution.command("remove-practitioner")
+@click.argument("address")
+@common
+@pass_session
+def institution_remove_practitioner(session: Session, address: str) -> None:
+    """Remove one of this institution's practitioners: they can no longer write."""
+    from medledger import registry
+
+    registry.remove_practitioner(session.chain, session.account(), address)
+    session.emit({"practitioner": address, "active": False}, f"{address} no longer writes here")
+
+
+@cli.command("publish-key")
+@common
+@pass_session
+def publish_key(session: Session) -> None:
+    """Publish (or rotate to) the --account's own encryption key in the registry."""
+    from medledger import crypto, registry
+
+    account = session.account()
+    registry.publish_key(session.chain, account)
+    key = "0x" + crypto.public_key(account.key).hex()
+    session.emit({"account": account.address, "encryption_key": key}, f"published {key}")
+
+
 @cli.group()
 def patient() -> None:
     """Register as a patient; show a patient's registration."""

@@ -205,6 +205,22 @@ def add_practitioner(chain: Chain, institution: LocalAccount, practitioner: str)
     )
 
 
+def remove_practitioner(chain: Chain, institution: LocalAccount, practitioner: str) -> TxReceipt:
+    """Remove one of the caller's practitioners."""
+    entry = participant(chain, practitioner)
+    if (
+        entry.role is not Role.PRACTITIONER
+        or entry.employer != institution.address
+        or not entry.active
+    ):
+        raise PreconditionFailed(f"{entry.address} is not an active practitioner of yours")
+    return chain.transact(
+        "removing the practitioner",
+        institution,
+        _registry(chain).functions.removePractitioner(entry.address),
+    )
+
+
 def publish_key(chain: Chain, account: LocalAccount) -> TxReceipt:
     """Publish (or rotate to) the account's own encryption key."""
     if participant(chain, account.address).role is Role.NONE:

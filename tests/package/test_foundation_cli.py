@@ -135,3 +135,20 @@ def test_console_script_prints_no_traceback(medledger_process, base_chain):
     assert outcome.exit_code == 1
     assert "Traceback" not in outcome.stderr
     assert outcome.stderr.strip().count("\n") == 0
+
+
+def test_practitioner_writes_until_removed(medledger, verified_institution, hospital, doctor, chain):
+    verified_institution(hospital)
+    added = medledger("institution", "add-practitioner", doctor.address, "--account", "dev:3")
+    assert added.exit_code == 0, added.stderr
+    shown = registry.participant(chain, doctor.address)
+    assert shown.role is registry.Role.PRACTITIONER and shown.employer == hospital.address
+    removed = medledger("institution", "remove-practitioner", doctor.address, "--account", "dev:3")
+    assert removed.exit_code == 0, removed.stderr
+    again = medledger("institution", "remove-practitioner", doctor.address, "--account", "dev:3")
+    assert again.exit_code == 1 and "not an active practitioner" in again.stderr
+
+
+def test_key_rotation_needs_a_role(medledger, stranger):
+    outcome = medledger("publish-key", "--account", "dev:9")
+    assert outcome.exit_code == 1 and "has no role" in outcome.stderr

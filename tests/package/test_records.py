@@ -217,3 +217,13 @@ def test_bundles_of_two_patients_in_one_command_are_refused(medledger, cli_ready
     out = medledger("anchor", str(one), str(two), "--patient", cli_ready.address, "--account", "dev:3")
     assert out.exit_code == 1 and "one input must hold the records of one patient" in out.stderr
     assert records.for_patient(chain, cli_ready.address) == []
+
+
+def test_practitioner_record_is_readable_by_their_institution(chain, store, verified_institution, hospital, doctor, registered_patient):
+    verified_institution(hospital)
+    registry.add_practitioner(chain, hospital, doctor.address)
+    body = OBSERVATION.read_bytes()
+    (record,) = records.anchor(chain, store, doctor, registered_patient.address, [records.Draft(body, Category.VITALS)])
+    assert record.issuer == doctor.address
+    assert records.read(chain, store, hospital, record.hex_id) == body
+    assert records.read(chain, store, doctor, record.hex_id) == body
