@@ -42,12 +42,12 @@ contract ProviderRegistry is IProviderRegistry, AccessControlEnumerable {
     // ------------------------------------------------------------------ external
 
     /// @inheritdoc IProviderRegistry
-    function applyAsInstitution(InstitutionKind kind, string calldata name, bytes calldata encryptionKey)
+    function applyAsInstitution(InstitutionKind kind, string calldata name, bytes calldata publicKey)
         external
     {
         if (kind == InstitutionKind.None) revert ProviderInvalidKind(kind);
         Participant storage p = _register(msg.sender, Role.Institution);
-        _setKey(msg.sender, p, encryptionKey);
+        _setKey(msg.sender, p, publicKey);
         p.kind = kind;
         p.status = InstitutionStatus.Pending;
         emit InstitutionApplied(msg.sender, kind, name);
@@ -109,16 +109,16 @@ contract ProviderRegistry is IProviderRegistry, AccessControlEnumerable {
     }
 
     /// @inheritdoc IProviderRegistry
-    function registerPatient(bytes calldata encryptionKey) external {
-        _setKey(msg.sender, _register(msg.sender, Role.Patient), encryptionKey);
+    function registerPatient(bytes calldata publicKey) external {
+        _setKey(msg.sender, _register(msg.sender, Role.Patient), publicKey);
         emit PatientRegistered(msg.sender);
     }
 
     /// @inheritdoc IProviderRegistry
-    function publishEncryptionKey(bytes calldata encryptionKey) external {
+    function publishEncryptionKey(bytes calldata publicKey) external {
         Participant storage p = _participants[msg.sender];
         if (p.role == Role.None) revert ProviderNotRegistered(msg.sender);
-        _setKey(msg.sender, p, encryptionKey);
+        _setKey(msg.sender, p, publicKey);
     }
 
     /// @inheritdoc IProviderRegistry

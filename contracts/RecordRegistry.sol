@@ -58,6 +58,11 @@ contract RecordRegistry is IRecordRegistry {
     }
 
     /// @inheritdoc IRecordRegistry
+    function lookup(RecordId id) external view returns (Record memory record) {
+        return _records[id];
+    }
+
+    /// @inheritdoc IRecordRegistry
     function exists(RecordId id) external view returns (bool anchored) {
         return _records[id].patient != address(0);
     }

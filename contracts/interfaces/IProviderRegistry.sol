@@ -128,8 +128,8 @@ interface IProviderRegistry {
     /// @dev Callable by any account without a role. The name is emitted, not stored.
     /// @param kind The kind of institution.
     /// @param name The institution's public name.
-    /// @param encryptionKey The institution's compressed secp256k1 public key (33 bytes).
-    function applyAsInstitution(InstitutionKind kind, string calldata name, bytes calldata encryptionKey)
+    /// @param publicKey The institution's compressed secp256k1 public key (33 bytes).
+    function applyAsInstitution(InstitutionKind kind, string calldata name, bytes calldata publicKey)
         external;
 
     /// @notice Casts the caller's approval for a pending or suspended institution; at the
@@ -156,13 +156,13 @@ interface IProviderRegistry {
     function removePractitioner(address practitioner) external;
 
     /// @notice Registers the caller as a patient.
-    /// @param encryptionKey The patient's compressed secp256k1 public key (33 bytes).
-    function registerPatient(bytes calldata encryptionKey) external;
+    /// @param publicKey The patient's compressed secp256k1 public key (33 bytes).
+    function registerPatient(bytes calldata publicKey) external;
 
     /// @notice Publishes or rotates the caller's encryption public key.
     /// @dev Callable by any account that has a role.
-    /// @param encryptionKey The new compressed secp256k1 public key (33 bytes).
-    function publishEncryptionKey(bytes calldata encryptionKey) external;
+    /// @param publicKey The new compressed secp256k1 public key (33 bytes).
+    function publishEncryptionKey(bytes calldata publicKey) external;
 
     /// @notice Sets how many registrar approvals verify or reinstate an institution.
     /// @dev Only `DEFAULT_ADMIN_ROLE`; between 1 and the number of registrars.

@@ -93,6 +93,12 @@ interface IRecordRegistry {
     /// @return record The record; reverts with `RecordNotFound` for an unknown id.
     function getRecord(RecordId id) external view returns (Record memory record);
 
+    /// @notice Returns the on-chain part of a record, or all zero for an unknown id.
+    /// @dev For other contracts (ConsentManager) that must not revert on an unknown id.
+    /// @param id The record id.
+    /// @return record The record, or all zero.
+    function lookup(RecordId id) external view returns (Record memory record);
+
     /// @notice Tells whether a record id is anchored.
     /// @param id The record id.
     /// @return anchored True when anchored.

@@ -128,8 +128,10 @@ def deploy(
         args: list[Any]
         if name == "ProviderRegistry":
             args = [account.address, registrar_list, threshold]
-        else:
+        elif name == "RecordRegistry":
             args = [recorded.address("ProviderRegistry")]
+        else:  # ConsentManager
+            args = [recorded.address("ProviderRegistry"), recorded.address("RecordRegistry")]
         receipt = chain.deploy(f"deploying {name}", account, name, *args)
         address = to_checksum_address(str(receipt["contractAddress"]))
         recorded.contracts[name] = ContractDeployment(
