@@ -69,7 +69,7 @@ contract ConsentManager is IConsentManager, EIP712, Nonces {
         uint40 expiresAt,
         bytes32 envelopeDigest
     ) external onlyPatientOrDelegate(patient) returns (bytes32 scopeKey) {
-        return _grant(patient, grantee, scopeKind, scope, purpose, expiresAt, envelopeDigest);
+        return _grant(patient, grantee, scopeKind, scope, purpose, expiresAt, envelopeDigest, msg.sender);
     }
 
     /// @inheritdoc IConsentManager
@@ -95,7 +95,8 @@ contract ConsentManager is IConsentManager, EIP712, Nonces {
             request.scope,
             request.purpose,
             request.expiresAt,
-            request.envelopeDigest
+            request.envelopeDigest,
+            signer
         );
     }
 
@@ -223,7 +224,8 @@ contract ConsentManager is IConsentManager, EIP712, Nonces {
         bytes32 scope,
         Purpose purpose,
         uint40 expiresAt,
-        bytes32 envelopeDigest
+        bytes32 envelopeDigest,
+        address grantor
     ) private returns (bytes32 scopeKey) {
         if (purpose == Purpose.None || purpose == Purpose.Emergency) revert ConsentInvalidPurpose(purpose);
         if (expiresAt <= block.timestamp) revert ConsentInvalidExpiry(expiresAt);
@@ -234,7 +236,7 @@ contract ConsentManager is IConsentManager, EIP712, Nonces {
         scopeKey = _scopeKey(scopeKind, scope);
         _grants[patient][grantee][scopeKey] =
             Grant({grantedAt: uint40(block.timestamp), expiresAt: expiresAt, revokedAt: 0, purpose: purpose});
-        emit AccessGranted(patient, grantee, scopeKey, scopeKind, scope, purpose, expiresAt, envelopeDigest, msg.sender);
+        emit AccessGranted(patient, grantee, scopeKey, scopeKind, scope, purpose, expiresAt, envelopeDigest, grantor);
     }
 
     function _checkScope(address patient, ScopeKind scopeKind, bytes32 scope) private view {

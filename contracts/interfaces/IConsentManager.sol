@@ -122,7 +122,8 @@ interface IConsentManager {
 
     // ------------------------------------------------------------------ events
 
-    /// @notice Emitted when a patient (or delegate, or a relayer with their signature) grants.
+    /// @notice Emitted when a patient (or delegate, or a relayer with their signature) grants;
+    /// `grantor` is the patient or delegate who decided (the signer for a signed grant).
     event AccessGranted(
         address indexed patient,
         address indexed grantee,

@@ -508,15 +508,204 @@ def anchor(
 @cli.command()
 @click.argument("record_id")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write to a file.")
+@click.option("--no-log", is_flag=True, help="Do not log this read on chain (grantees log it).")
 @common
 @pass_session
-def read(session: Session, record_id: str, out: Path | None) -> None:
-    """Fetch, verify and decrypt a record; print the FHIR JSON that went in."""
-    from medledger import records
+def read(session: Session, record_id: str, out: Path | None, no_log: bool) -> None:
+    """Fetch, verify and decrypt a record (with a live grant); print the FHIR JSON that went in."""
+    from medledger import access
     from medledger.stores import open_store
 
-    body = records.read(session.chain, open_store(session.settings), session.account(), record_id)
+    store = open_store(session.settings)
+    body = access.read(session.chain, store, session.account(), record_id, log=not no_log)
     _write_output(body, out)
+
+
+# --- access --------------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("grantee", required=False)
+@click.option("--patient", help="Whose records (default: the --account).")
+@click.option("--scope", default="all", show_default=True, help="record:ID, category:NAME or all.")
+@click.option(
+    "--purpose",
+    default="treatment",
+    show_default=True,
+    help="treatment, payment, research, operations, patient-request.",
+)
+@click.option("--expires", default="30d", show_default=True, help="For how long: 30d, 12h, 2w...")
+@click.option(
+    "--sign-only", is_flag=True, help="Sign off chain (EIP-712) and write the grant to --out."
+)
+@click.option(
+    "--out", type=click.Path(dir_okay=False, path_type=Path), help="Where --sign-only writes."
+)
+@click.option(
+    "--submit",
+    "submit_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Submit a signed grant file (any account pays the gas).",
+)
+@common
+@pass_session
+def grant(
+    session: Session,
+    grantee: str | None,
+    patient: str | None,
+    scope: str,
+    purpose: str,
+    expires: str,
+    sign_only: bool,
+    out: Path | None,
+    submit_file: Path | None,
+) -> None:
+    """Grant GRANTEE access to a patient's records, delivering the keys in scope."""
+    from medledger import access
+    from medledger.errors import ConfigurationError
+    from medledger.stores import open_store
+
+    chain, store = session.chain, open_store(session.settings)
+    now = access.chain_now(chain)
+    if submit_file is not None:
+        document = json.loads(submit_file.read_text())
+        state = access.submit_signed_grant(chain, store, session.account(), document)
+        session.emit(state.as_dict(now), _grant_line(state))
+        return
+    if grantee is None:
+        raise ConfigurationError("grant", "name the GRANTEE (or give --submit FILE)")
+    signer = session.account()
+    args = (chain, store, signer, patient or signer.address, grantee, access.Scope.parse(scope),
+            access.Purpose.parse(purpose), access.parse_duration(expires))  # fmt: skip
+    if sign_only:
+        if out is None:
+            raise ConfigurationError("--out", "--sign-only writes the signed grant to --out FILE")
+        document = access.sign_grant(*args)
+        out.write_text(json.dumps(document, indent=2))
+        session.emit({"file": str(out)}, f"signed grant written to {out}: anyone can submit it")
+        return
+    state = access.grant(*args)
+    session.emit(state.as_dict(now), _grant_line(state))
+
+
+def _grant_line(state: Any) -> str:
+    return (
+        f"{state.grantee} may read {state.scope.label} of {state.patient} for "
+        f"{state.purpose.label} until {state.expires_at:%Y-%m-%d %H:%M}Z"
+    )
+
+
+@cli.command()
+@click.argument("grantee")
+@click.option("--patient", help="Whose records (default: the --account).")
+@click.option("--scope", default="all", show_default=True, help="The grant's scope.")
+@common
+@pass_session
+def revoke(session: Session, grantee: str, patient: str | None, scope: str) -> None:
+    """Revoke GRANTEE's access at once."""
+    from medledger import access
+
+    signer = session.account()
+    parsed = access.Scope.parse(scope)
+    access.revoke(session.chain, signer, patient or signer.address, grantee, parsed)
+    session.emit({"grantee": grantee, "scope": parsed.label, "revoked": True},
+                 f"{grantee} no longer has {parsed.label} access")  # fmt: skip
+
+
+@cli.command()
+@click.argument("delegate_address")
+@click.option("--remove", is_flag=True, help="Remove the delegate instead.")
+@common
+@pass_session
+def delegate(session: Session, delegate_address: str, remove: bool) -> None:
+    """Name a guardian or proxy who may grant and revoke for the --account (a patient)."""
+    from medledger import access
+
+    access.set_delegate(session.chain, session.account(), delegate_address, not remove)
+    session.emit({"delegate": delegate_address, "allowed": not remove},
+                 f"{delegate_address} {'removed as' if remove else 'is now'} a delegate")  # fmt: skip
+
+
+@cli.command("emergency-access")
+@click.argument("patient")
+@click.option(
+    "--reason", required=True, help="Why (public: a code or sentence, no clinical detail)."
+)
+@click.option("--duration", default="12h", show_default=True, help="At most 24h.")
+@common
+@pass_session
+def emergency_access(session: Session, patient: str, reason: str, duration: str) -> None:
+    """Open break-glass access to a patient's records (a verified emergency service)."""
+    from medledger import access
+
+    until = access.open_emergency_access(
+        session.chain, session.account(), patient, access.parse_duration(duration), reason
+    )
+    session.emit({"patient": patient, "until": until.isoformat()},
+                 f"emergency access to {patient} open until {until:%Y-%m-%d %H:%M}Z (audited)")  # fmt: skip
+
+
+@cli.command("deliver-keys")
+@click.argument("grantee")
+@click.option("--patient", required=True, help="Whose records.")
+@click.option("--scope", default="all", show_default=True, help="The live grant's scope.")
+@common
+@pass_session
+def deliver_keys(session: Session, grantee: str, patient: str, scope: str) -> None:
+    """Wrap the record keys the --account holds for a grantee's live grant, and publish them."""
+    from medledger import access
+    from medledger.stores import open_store
+
+    cid = access.deliver_keys(session.chain, open_store(session.settings), session.account(),
+                              patient, grantee, access.Scope.parse(scope))  # fmt: skip
+    session.emit({"envelope": str(cid) if cid else None},
+                 f"keys delivered in envelope {cid}" if cid else "no keys to deliver")  # fmt: skip
+
+
+@cli.command()
+@click.argument("record_id")
+@common
+@pass_session
+def erase(session: Session, record_id: str) -> None:
+    """Erase a record (right to erasure): destroy its keys and unpin its body."""
+    from medledger import access
+    from medledger.stores import open_store
+
+    removed = access.erase(
+        session.chain, open_store(session.settings), session.account(), record_id
+    )
+    session.emit({"erased": record_id, "blocks_removed": removed},
+                 f"record {record_id} erased; {removed} blocks removed from the local store")  # fmt: skip
+
+
+@cli.command("grants")
+@click.option("--patient", help="Whose grants (default: the --account).")
+@common
+@pass_session
+def grants_list(session: Session, patient: str | None) -> None:
+    """List a patient's grants and their status."""
+    from medledger import access
+
+    chain = session.chain
+    now = access.chain_now(chain)
+    states = access.grants(chain, patient or session.account().address)
+    session.emit([s.as_dict(now) for s in states],
+                 "\n".join(f"{s.status(now):8} {_grant_line(s)}" for s in states) or "no grants")  # fmt: skip
+
+
+@cli.command()
+@click.option("--patient", required=True, help="Whose audit trail.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table",
+              show_default=True)  # fmt: skip
+@common
+@pass_session
+def audit(session: Session, patient: str, fmt: str) -> None:
+    """A patient's timeline from chain events: writes, grants, revocations, reads, emergencies."""
+    from medledger import audit as trail
+
+    click.echo(
+        trail.render(trail.trail(session.chain, patient), "json" if session.as_json else fmt)
+    )
 
 
 @cli.command()

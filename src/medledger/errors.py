@@ -85,6 +85,15 @@ class PreconditionFailed(MedLedgerError, PermissionError):
     """Raised when a check made before sending a transaction shows it would be refused."""
 
 
+class AccessRefused(MedLedgerError, PermissionError):
+    """Raised when a reader has no live access to a record on chain; says why."""
+
+    def __init__(self, record_id: str, reason: str) -> None:
+        super().__init__(f"access to record {record_id} refused: {reason}")
+        self.record_id = record_id
+        self.reason = reason
+
+
 # --- registry -----------------------------------------------------------------------------------
 
 

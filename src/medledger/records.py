@@ -233,6 +233,9 @@ def anchor(
     readers = [patient_key, crypto.public_key(issuer.key)]
     if writer.employer is not None:
         readers.append(registry.encryption_key(chain, writer.employer))
+    from medledger.access import readers_for  # access builds on records: imported here
+
+    grantees: dict[int, list[bytes]] = {}
     registry_address = contract.address
     prepared: list[tuple[Draft, Cid, bytes]] = []
     for draft in drafts:
@@ -240,7 +243,11 @@ def anchor(
             chain.chain_id, registry_address, patient, issuer.address, int(draft.category), previous
         )
         secret = crypto.BodySecret.generate()
-        sealed = crypto.seal(draft.body, aad, readers, secret)
+        # Key delivery on write: parties whose live grants cover this category get the fresh
+        # key now; a revoked party is not among them, so it never receives this key.
+        if int(draft.category) not in grantees:
+            grantees[int(draft.category)] = readers_for(chain, patient, draft.category)
+        sealed = crypto.seal(draft.body, aad, readers + grantees[int(draft.category)], secret)
         cid = store.add_bytes(sealed, pin=True)
         prepared.append((draft, cid, crypto.commitment(secret.salt, draft.body)))
 
@@ -313,8 +320,12 @@ def read(chain: Chain, store: BlockStore, reader: LocalAccount, record_id: bytes
 
 
 def open_body(chain: Chain, record: Record, sealed: bytes, private_key: bytes) -> bytes:
-    """Decrypt a sealed body of ``record`` and check the plaintext against its commitment."""
-    secret = crypto.secret_for(sealed, private_key)
+    """Decrypt a sealed body with a key wrapped in its header; check it against its commitment."""
+    return open_with(chain, record, sealed, crypto.secret_for(sealed, private_key))
+
+
+def open_with(chain: Chain, record: Record, sealed: bytes, secret: crypto.BodySecret) -> bytes:
+    """Decrypt a sealed body of ``record`` with its secret and check it against its commitment."""
     aad = associated_data(
         chain.chain_id, record.registry, record.patient, record.issuer, int(record.category),
         record.previous,

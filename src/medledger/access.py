@@ -1,0 +1,689 @@
+"""Patient-controlled access: grants, signed grants, delegates, emergency access, key delivery.
+
+Access is decided on chain by the ConsentManager (``hasAccess``); keys travel off chain. When a
+patient grants, the client unwraps the keys of the records in scope (the patient is a reader of
+every record of theirs), wraps them for the grantee's registered public key, and stores that
+*key envelope* in IPFS; its CID digest goes in the grant's event. A reader's client looks for
+its key in the sealed body's own header (first readers), then in the envelopes of its live
+grants, and refuses to decrypt without a live grant on chain.
+
+Revocation cannot take back a key already delivered: a revoked party that kept a copy of a
+body and of its key can still read that copy. What revocation does guarantee is the future:
+the chain refuses the party from then on, honest clients stop decrypting, and every record or
+version written after the revocation has a fresh key that is wrapped only for parties with a
+live grant at writing time (``readers_for``), so the revoked party never receives it.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import IntEnum
+from typing import TYPE_CHECKING, Any
+
+from eth_account import Account
+from eth_account.messages import encode_typed_data
+from eth_utils.address import to_checksum_address
+from hexbytes import HexBytes
+
+from medledger import crypto, deployments, records, registry
+from medledger.categories import Category
+from medledger.errors import (
+    AccessRefused,
+    ConfigurationError,
+    CryptoError,
+    MedLedgerError,
+    NoKeyForReader,
+    PreconditionFailed,
+)
+from medledger.ipfs.cid import Cid
+
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
+    from web3.contract import Contract
+    from web3.types import TxReceipt
+
+    from medledger.chain import Chain
+    from medledger.ipfs.blockstore import BlockStore
+
+ZERO = bytes(32)
+ENVELOPE_KIND = "medledger/key-envelope"
+
+
+class Purpose(IntEnum):
+    """Why access is granted (the contract's ``Purpose``)."""
+
+    TREATMENT = 1
+    PAYMENT = 2
+    RESEARCH = 3
+    OPERATIONS = 4
+    PATIENT_REQUEST = 5
+    EMERGENCY = 6
+
+    @property
+    def label(self) -> str:
+        """The command-line name."""
+        return self.name.lower().replace("_", "-")
+
+    @classmethod
+    def parse(cls, text: str) -> Purpose:
+        """Parse a command-line name (emergency access has its own verb)."""
+        try:
+            purpose = cls[text.strip().upper().replace("-", "_")]
+        except KeyError:
+            purpose = None
+        if purpose is None or purpose is cls.EMERGENCY:
+            names = ", ".join(p.label for p in cls if p is not cls.EMERGENCY)
+            raise ConfigurationError("--purpose", f"unknown purpose {text!r} (one of: {names})")
+        return purpose
+
+
+class ScopeKind(IntEnum):
+    """What a grant covers (the contract's ``ScopeKind``)."""
+
+    RECORD = 0
+    CATEGORY = 1
+    ALL = 2
+
+
+@dataclass(frozen=True)
+class Scope:
+    """A grant's scope: one record, one category, or all records of the patient."""
+
+    kind: ScopeKind
+    record: bytes | None = None
+    category: Category | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> Scope:
+        """Parse ``record:ID``, ``category:NAME`` or ``all``."""
+        head, _, rest = text.strip().partition(":")
+        if head == "all" and not rest:
+            return cls(ScopeKind.ALL)
+        if head == "record" and rest:
+            return cls(ScopeKind.RECORD, record=records.RecordRef.parse(rest).id)
+        if head == "category" and rest:
+            return cls(ScopeKind.CATEGORY, category=Category.parse(rest))
+        raise ConfigurationError("--scope", f"{text!r} is not record:ID, category:NAME or all")
+
+    @property
+    def value(self) -> bytes:
+        """The contract's ``bytes32 scope``."""
+        if self.kind is ScopeKind.RECORD and self.record is not None:
+            return self.record
+        if self.kind is ScopeKind.CATEGORY and self.category is not None:
+            return int(self.category).to_bytes(32, "big")
+        return ZERO
+
+    @property
+    def label(self) -> str:
+        """The command-line form."""
+        if self.kind is ScopeKind.RECORD and self.record is not None:
+            return f"record:0x{self.record.hex()}"
+        if self.kind is ScopeKind.CATEGORY and self.category is not None:
+            return f"category:{self.category.label}"
+        return "all"
+
+    def covers(self, record: records.Record) -> bool:
+        """Whether the scope includes ``record``."""
+        if self.kind is ScopeKind.ALL:
+            return True
+        if self.kind is ScopeKind.RECORD:
+            return record.id == self.record
+        return int(record.category) == int(self.category or 0)
+
+    @classmethod
+    def from_chain(cls, kind: int, value: bytes) -> Scope:
+        """Rebuild a scope from event fields."""
+        scope_kind = ScopeKind(kind)
+        if scope_kind is ScopeKind.RECORD:
+            return cls(scope_kind, record=bytes(value))
+        if scope_kind is ScopeKind.CATEGORY:
+            number = int.from_bytes(bytes(value), "big")
+            try:
+                return cls(scope_kind, category=Category(number))
+            except ValueError:
+                return cls(scope_kind)
+        return cls(scope_kind)
+
+
+@dataclass(frozen=True)
+class GrantState:
+    """A grant as it stands now."""
+
+    patient: str
+    grantee: str
+    scope: Scope
+    purpose: Purpose
+    granted_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None
+    envelopes: tuple[Cid, ...]
+
+    def live(self, now: datetime) -> bool:
+        """Whether the grant gives access at ``now``."""
+        return self.revoked_at is None and self.expires_at > now
+
+    def status(self, now: datetime) -> str:
+        """``active``, ``expired`` or ``revoked``."""
+        if self.revoked_at is not None:
+            return "revoked"
+        return "active" if self.expires_at > now else "expired"
+
+    def as_dict(self, now: datetime) -> dict[str, object]:
+        """A JSON-friendly view."""
+        return {
+            "patient": self.patient,
+            "grantee": self.grantee,
+            "scope": self.scope.label,
+            "purpose": self.purpose.label,
+            "granted_at": self.granted_at.isoformat(),
+            "expires_at": self.expires_at.isoformat(),
+            "revoked_at": self.revoked_at.isoformat() if self.revoked_at else None,
+            "status": self.status(now),
+            "envelopes": [str(c) for c in self.envelopes],
+        }
+
+
+def consent_contract(chain: Chain) -> Contract:
+    """The deployed ConsentManager."""
+    return deployments.contract(chain, "ConsentManager")
+
+
+def chain_now(chain: Chain) -> datetime:
+    """The latest block's time (the clock grants are judged by)."""
+    return chain.block_time(int(chain.w3.eth.block_number))
+
+
+# --- key envelopes ---------------------------------------------------------------------------
+
+
+def build_envelope(
+    chain: Chain,
+    store: BlockStore,
+    holder: LocalAccount,
+    patient: str,
+    grantee_key: bytes,
+    in_scope: list[records.Record],
+) -> Cid | None:
+    """Wrap the keys of ``in_scope`` (that ``holder`` can open) for a grantee; store; return CID.
+
+    Records whose keys the holder does not have are skipped (a delegate, for example, has no
+    keys: the patient or an issuer delivers them later with ``deliver_keys``).
+    """
+    keys: dict[str, str] = {}
+    for record in in_scope:
+        try:
+            secret = secret_of(chain, store, holder, record)
+        except (NoKeyForReader, CryptoError, MedLedgerError):
+            continue
+        keys[record.hex_id] = base64.b64encode(crypto.wrap(secret, grantee_key)).decode()
+    if not keys:
+        return None
+    document = {
+        "v": 1,
+        "kind": ENVELOPE_KIND,
+        "chain": chain.chain_id,
+        "patient": patient,
+        "grantee_key": grantee_key.hex(),
+        "keys": keys,
+    }
+    return store.add_bytes(json.dumps(document, separators=(",", ":"), sort_keys=True).encode())
+
+
+def _envelope_keys(store: BlockStore, cid: Cid) -> dict[str, bytes]:
+    try:
+        document = json.loads(store.cat(cid))
+        if document.get("kind") != ENVELOPE_KIND:
+            return {}
+        return {k: base64.b64decode(v) for k, v in document["keys"].items()}
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return {}
+    except MedLedgerError:
+        return {}  # an envelope that is gone (erased) or unreachable holds no key for us
+
+
+def secret_of(
+    chain: Chain, store: BlockStore, reader: LocalAccount, record: records.Record
+) -> crypto.BodySecret:
+    """Find the reader's key for a record: the body's header first, then its live grants."""
+    sealed = store.cat(record.cid)
+    try:
+        return crypto.secret_for(sealed, reader.key)
+    except NoKeyForReader:
+        pass
+    now = chain_now(chain)
+    for grant in grants(chain, record.patient, reader.address):
+        if not (grant.live(now) and grant.scope.covers(record)):
+            continue
+        for envelope in reversed(grant.envelopes):
+            wrapped = _envelope_keys(store, envelope).get(record.hex_id)
+            if wrapped is not None:
+                return crypto.unwrap(wrapped, reader.key)
+    raise NoKeyForReader(
+        "no key for your account was delivered for this record (ask the patient or the issuer "
+        "to deliver keys)"
+    )
+
+
+# --- grants ------------------------------------------------------------------------------------
+
+
+def grant(
+    chain: Chain,
+    store: BlockStore,
+    signer: LocalAccount,
+    patient: str,
+    grantee: str,
+    scope: Scope,
+    purpose: Purpose,
+    expires: timedelta,
+) -> GrantState:
+    """Grant access (the signer is the patient or a delegate) and deliver the keys in scope."""
+    patient, grantee = to_checksum_address(patient), to_checksum_address(grantee)
+    contract = consent_contract(chain)
+    _require_patient_or_delegate(chain, contract, signer.address, patient)
+    grantee_key = _grantee_key(chain, patient, grantee)
+    in_scope = _records_in_scope(chain, patient, scope)
+    envelope = build_envelope(chain, store, signer, patient, grantee_key, in_scope)
+    expires_at = int((chain_now(chain) + expires).timestamp())
+    chain.transact(
+        "granting access",
+        signer,
+        contract.functions.grant(
+            patient, grantee, int(scope.kind), scope.value, int(purpose), expires_at,
+            envelope.digest if envelope else ZERO,
+        ),
+    )  # fmt: skip
+    return _state(chain, patient, grantee, scope)
+
+
+def sign_grant(
+    chain: Chain,
+    store: BlockStore,
+    signer: LocalAccount,
+    patient: str,
+    grantee: str,
+    scope: Scope,
+    purpose: Purpose,
+    expires: timedelta,
+    valid_for: timedelta = timedelta(days=7),
+) -> dict[str, Any]:
+    """Sign a grant off chain (EIP-712); return the document any relayer can submit.
+
+    The document carries the key envelope itself, so the relayer can put it in its own store.
+    """
+    patient, grantee = to_checksum_address(patient), to_checksum_address(grantee)
+    contract = consent_contract(chain)
+    _require_patient_or_delegate(chain, contract, signer.address, patient)
+    grantee_key = _grantee_key(chain, patient, grantee)
+    envelope = build_envelope(
+        chain, store, signer, patient, grantee_key, _records_in_scope(chain, patient, scope)
+    )
+    now = chain_now(chain)
+    request = {
+        "patient": patient,
+        "grantee": grantee,
+        "scopeKind": int(scope.kind),
+        "scope": "0x" + scope.value.hex(),
+        "purpose": int(purpose),
+        "expiresAt": int((now + expires).timestamp()),
+        "envelopeDigest": "0x" + (envelope.digest if envelope else ZERO).hex(),
+        "nonce": int(chain.call("reading the nonce", contract.functions.nonces(patient))),
+        "deadline": int((now + valid_for).timestamp()),
+    }
+    typed = _typed_data(chain, contract, request)
+    signature = Account.sign_message(encode_typed_data(full_message=typed), signer.key).signature
+    return {
+        "kind": "medledger/signed-grant",
+        "chain_id": chain.chain_id,
+        "consent_manager": contract.address,
+        "request": request,
+        "signature": "0x" + bytes(signature).hex(),
+        "envelope": base64.b64encode(store.cat(envelope)).decode() if envelope else None,
+    }
+
+
+def submit_signed_grant(
+    chain: Chain, store: BlockStore, relayer: LocalAccount, document: dict[str, Any]
+) -> GrantState:
+    """Submit a signed grant (any account pays the gas); the patient needs no ETH."""
+    contract = consent_contract(chain)
+    try:
+        request = document["request"]
+        signature = HexBytes(document["signature"])
+        if document.get("kind") != "medledger/signed-grant":
+            raise KeyError("kind")
+    except (KeyError, TypeError, ValueError):
+        raise ConfigurationError("signature file", "is not a MedLedger signed grant") from None
+    if (
+        document.get("chain_id") != chain.chain_id
+        or document.get("consent_manager") != contract.address
+    ):
+        raise PreconditionFailed("the signed grant is for another chain or ConsentManager")
+    if document.get("envelope"):
+        cid = store.add_bytes(base64.b64decode(document["envelope"]))
+        if "0x" + cid.digest.hex() != request["envelopeDigest"]:
+            raise PreconditionFailed("the envelope in the file does not match the signed digest")
+    args = (
+        request["patient"], request["grantee"], request["scopeKind"],
+        HexBytes(request["scope"]), request["purpose"], request["expiresAt"],
+        HexBytes(request["envelopeDigest"]), request["nonce"], request["deadline"],
+    )  # fmt: skip
+    chain.transact(
+        "submitting the signed grant",
+        relayer,
+        contract.functions.grantWithSignature(args, signature),
+    )
+    scope = Scope.from_chain(request["scopeKind"], bytes(HexBytes(request["scope"])))
+    return _state(chain, request["patient"], request["grantee"], scope)
+
+
+def revoke(chain: Chain, signer: LocalAccount, patient: str, grantee: str, scope: Scope) -> None:
+    """Revoke a grant at once (the signer is the patient or a delegate)."""
+    patient, grantee = to_checksum_address(patient), to_checksum_address(grantee)
+    contract = consent_contract(chain)
+    _require_patient_or_delegate(chain, contract, signer.address, patient)
+    current = _state(chain, patient, grantee, scope)
+    if not current.live(chain_now(chain)):
+        raise PreconditionFailed(
+            f"{grantee} has no live {scope.label} grant from {patient} ({current.status(chain_now(chain))})"
+        )
+    chain.transact(
+        "revoking access",
+        signer,
+        contract.functions.revoke(patient, grantee, int(scope.kind), scope.value),
+    )
+
+
+def set_delegate(chain: Chain, patient: LocalAccount, delegate: str, allowed: bool) -> None:
+    """Name (or remove) a guardian or proxy who may grant and revoke for the patient."""
+    if registry.participant(chain, patient.address).role is not registry.Role.PATIENT:
+        raise PreconditionFailed(f"{patient.address} is not a registered patient")
+    chain.transact(
+        "changing the delegate",
+        patient,
+        consent_contract(chain).functions.setDelegate(to_checksum_address(delegate), allowed),
+    )
+
+
+def open_emergency_access(
+    chain: Chain, opener: LocalAccount, patient: str, duration: timedelta, reason: str
+) -> datetime:
+    """Open break-glass access (a verified emergency service); return when it ends."""
+    institution = chain.call(
+        "reading the registry",
+        deployments.contract(chain, "ProviderRegistry").functions.verifiedInstitutionOf(
+            opener.address
+        ),
+    )
+    kind = registry.participant(chain, institution).kind if int(institution, 16) else None
+    if kind is not registry.InstitutionKind.EMERGENCY_SERVICE:
+        raise PreconditionFailed(f"{opener.address} does not act for a verified emergency service")
+    if not reason.strip():
+        raise ConfigurationError("--reason", "emergency access needs a stated reason")
+    seconds = int(duration.total_seconds())
+    chain.transact(
+        "opening emergency access",
+        opener,
+        consent_contract(chain).functions.openEmergencyAccess(
+            to_checksum_address(patient), seconds, reason
+        ),
+    )
+    return chain_now(chain) + timedelta(seconds=seconds)
+
+
+def deliver_keys(
+    chain: Chain, store: BlockStore, holder: LocalAccount, patient: str, grantee: str, scope: Scope
+) -> Cid | None:
+    """Wrap the keys the holder has, for a live grant, and publish the envelope."""
+    patient, grantee = to_checksum_address(patient), to_checksum_address(grantee)
+    current = _state(chain, patient, grantee, scope)
+    if not current.live(chain_now(chain)):
+        raise PreconditionFailed(f"{grantee} has no live {scope.label} grant from {patient}")
+    key = _grantee_key(chain, patient, grantee)
+    envelope = build_envelope(
+        chain, store, holder, patient, key, _records_in_scope(chain, patient, scope)
+    )
+    if envelope is None:
+        return None
+    chain.transact(
+        "delivering keys",
+        holder,
+        consent_contract(chain).functions.deliverKeys(
+            patient, grantee, int(scope.kind), scope.value, envelope.digest
+        ),
+    )
+    return envelope
+
+
+def grants(chain: Chain, patient: str, grantee: str | None = None) -> list[GrantState]:
+    """Every grant a patient ever gave (optionally to one grantee), as it stands now."""
+    contract = consent_contract(chain)
+    filters: dict[str, Any] = {"patient": to_checksum_address(patient)}
+    if grantee:
+        filters["grantee"] = to_checksum_address(grantee)
+    start = deployments.require(chain).contracts["ConsentManager"].block
+    seen: dict[tuple[str, bytes], Scope] = {}
+    envelopes: dict[tuple[str, bytes], list[Cid]] = {}
+    for event in contract.events.AccessGranted().get_logs(
+        from_block=start, argument_filters=filters
+    ):
+        args = event["args"]
+        key = (args["grantee"], bytes(args["scopeKey"]))
+        seen[key] = Scope.from_chain(args["scopeKind"], bytes(args["scope"]))
+        if bytes(args["envelopeDigest"]) != ZERO:
+            envelopes.setdefault(key, []).append(Cid.from_digest_v0(bytes(args["envelopeDigest"])))
+    for event in contract.events.KeysDelivered().get_logs(
+        from_block=start, argument_filters=filters
+    ):
+        args = event["args"]
+        key = (args["grantee"], bytes(args["scopeKey"]))
+        envelopes.setdefault(key, []).append(Cid.from_digest_v0(bytes(args["envelopeDigest"])))
+    for event in contract.events.EmergencyAccessOpened().get_logs(
+        from_block=start, argument_filters={"patient": filters["patient"]}
+    ):
+        opener = event["args"]["opener"]
+        if grantee is None or opener == filters.get("grantee"):
+            seen.setdefault((opener, _scope_key(Scope(ScopeKind.ALL))), Scope(ScopeKind.ALL))
+    return [
+        _state(chain, filters["patient"], g, scope, tuple(envelopes.get((g, k), ())))
+        for (g, k), scope in seen.items()
+    ]
+
+
+def readers_for(chain: Chain, patient: str, category: Category) -> list[bytes]:
+    """Public keys of grantees whose live grants cover a new record of ``category``."""
+    try:
+        consent_contract(chain)
+    except MedLedgerError:
+        return []
+    now = chain_now(chain)
+    keys: list[bytes] = []
+    for state in grants(chain, patient):
+        wide = state.scope.kind is ScopeKind.ALL or state.scope.category == category
+        if wide and state.live(now) and state.purpose is not Purpose.EMERGENCY:
+            key = registry.participant(chain, state.grantee).encryption_key
+            if key:
+                keys.append(key)
+    return keys
+
+
+# --- reading under consent --------------------------------------------------------------------
+
+
+def refusal_reason(chain: Chain, reader: str, record: records.Record) -> str:
+    """Say why ``reader`` has no access: erased, revoked, expired or no grant."""
+    contract = consent_contract(chain)
+    if chain.call("reading consent", contract.functions.isErased(record.id)):
+        return "the patient erased this record"
+    now = chain_now(chain)
+    states = [g for g in grants(chain, record.patient, reader) if g.scope.covers(record)]
+    if not states:
+        return f"no grant from patient {record.patient} covers this record"
+    latest = max(states, key=lambda g: g.granted_at)
+    if latest.revoked_at is not None:
+        return f"the patient revoked the grant on {latest.revoked_at:%Y-%m-%d %H:%M}Z"
+    return (
+        f"the grant expired on {latest.expires_at:%Y-%m-%d %H:%M}Z"
+        if latest.expires_at <= now
+        else "no live grant"
+    )
+
+
+def read(
+    chain: Chain, store: BlockStore, reader: LocalAccount, record_id: bytes | str, log: bool = True
+) -> bytes:
+    """Read a record under consent: refuse without live access, log the use on chain."""
+    record = records.get(chain, record_id)
+    contract = consent_contract(chain)
+    author = reader.address == record.issuer or _employer(chain, record.issuer) == reader.address
+    allowed = chain.call("checking access", contract.functions.hasAccess(reader.address, record.id))
+    erased = chain.call("reading consent", contract.functions.isErased(record.id))
+    if erased or not (allowed or author):
+        raise AccessRefused(record.hex_id, refusal_reason(chain, reader.address, record))
+    secret = secret_of(chain, store, reader, record)
+    sealed = store.cat(record.cid)
+    body = records.open_with(chain, record, sealed, secret)
+    if log and allowed and reader.address != record.patient:
+        chain.transact("logging the read", reader, contract.functions.logAccess([record.id]))
+    return body
+
+
+def log_reads(chain: Chain, reader: LocalAccount, record_ids: list[bytes]) -> TxReceipt:
+    """Log many reads in one transaction."""
+    return chain.transact(
+        "logging reads", reader, consent_contract(chain).functions.logAccess(record_ids)
+    )
+
+
+def erase(chain: Chain, store: BlockStore, signer: LocalAccount, record_id: bytes | str) -> int:
+    """Crypto-shred a record: mark it erased, unpin its body and the envelopes holding its key.
+
+    Returns how many blocks the store's garbage collection removed. Envelopes that also held
+    keys of other records are re-issued without the erased record for the grants still live.
+    """
+    record = records.get(chain, record_id)
+    contract = consent_contract(chain)
+    _require_patient_or_delegate(chain, contract, signer.address, record.patient)
+    chain.transact("erasing the record", signer, contract.functions.eraseRecord(record.id))
+    now = chain_now(chain)
+    store.unpin(record.cid)
+    for state in grants(chain, record.patient):
+        for envelope in state.envelopes:
+            held = _envelope_keys(store, envelope)
+            if record.hex_id in held:
+                store.unpin(envelope)
+                if state.live(now) and len(held) > 1 and signer.address == record.patient:
+                    deliver_keys(chain, store, signer, record.patient, state.grantee, state.scope)
+    return store.gc()
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def _employer(chain: Chain, account: str) -> str | None:
+    return registry.participant(chain, account).employer
+
+
+def _scope_key(scope: Scope) -> bytes:
+    from eth_abi.abi import encode
+    from eth_utils.crypto import keccak
+
+    return keccak(encode(["uint8", "bytes32"], [int(scope.kind), scope.value]))
+
+
+def _state(
+    chain: Chain, patient: str, grantee: str, scope: Scope, envelopes: tuple[Cid, ...] = ()
+) -> GrantState:
+    granted_at, expires_at, revoked_at, purpose = chain.call(
+        "reading the grant",
+        consent_contract(chain).functions.getGrant(patient, grantee, _scope_key(scope)),
+    )
+    return GrantState(
+        patient=to_checksum_address(patient),
+        grantee=to_checksum_address(grantee),
+        scope=scope,
+        purpose=Purpose(purpose) if purpose else Purpose.TREATMENT,
+        granted_at=datetime.fromtimestamp(granted_at, tz=UTC),
+        expires_at=datetime.fromtimestamp(expires_at, tz=UTC),
+        revoked_at=datetime.fromtimestamp(revoked_at, tz=UTC) if revoked_at else None,
+        envelopes=envelopes,
+    )
+
+
+def _records_in_scope(chain: Chain, patient: str, scope: Scope) -> list[records.Record]:
+    if scope.kind is ScopeKind.RECORD and scope.record is not None:
+        record = records.get(chain, scope.record)
+        if record.patient != patient:
+            raise PreconditionFailed(f"record {record.hex_id} belongs to another patient")
+        return [record]
+    return [r for r in records.for_patient(chain, patient) if scope.covers(r)]
+
+
+def _grantee_key(chain: Chain, patient: str, grantee: str) -> bytes:
+    if grantee == patient:
+        raise PreconditionFailed("a patient does not need a grant to read their own records")
+    key = registry.participant(chain, grantee).encryption_key
+    if key is None:
+        raise PreconditionFailed(f"{grantee} has published no encryption key in the registry")
+    return key
+
+
+def _require_patient_or_delegate(
+    chain: Chain, contract: Contract, signer: str, patient: str
+) -> None:
+    if signer == patient:
+        return
+    if not chain.call("reading delegates", contract.functions.isDelegate(patient, signer)):
+        raise PreconditionFailed(
+            f"{signer} is neither patient {patient} nor one of their delegates"
+        )
+
+
+def _typed_data(chain: Chain, contract: Contract, request: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "types": {
+            "EIP712Domain": [
+                {"name": "name", "type": "string"},
+                {"name": "version", "type": "string"},
+                {"name": "chainId", "type": "uint256"},
+                {"name": "verifyingContract", "type": "address"},
+            ],
+            "GrantRequest": [
+                {"name": "patient", "type": "address"},
+                {"name": "grantee", "type": "address"},
+                {"name": "scopeKind", "type": "uint8"},
+                {"name": "scope", "type": "bytes32"},
+                {"name": "purpose", "type": "uint8"},
+                {"name": "expiresAt", "type": "uint40"},
+                {"name": "envelopeDigest", "type": "bytes32"},
+                {"name": "nonce", "type": "uint256"},
+                {"name": "deadline", "type": "uint256"},
+            ],
+        },
+        "primaryType": "GrantRequest",
+        "domain": {
+            "name": "MedLedger ConsentManager",
+            "version": "1",
+            "chainId": chain.chain_id,
+            "verifyingContract": contract.address,
+        },
+        "message": request,
+    }
+
+
+def parse_duration(text: str) -> timedelta:
+    """Parse ``30d``, ``12h``, ``90m``, ``45s`` or ``2w``."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+    text = text.strip().lower()
+    try:
+        amount = float(text[:-1])
+        seconds = amount * units[text[-1]]
+    except (KeyError, ValueError, IndexError):
+        raise ConfigurationError("duration", f"{text!r} is not like 30d, 12h, 90m or 2w") from None
+    if seconds <= 0:
+        raise ConfigurationError("duration", "must be positive")
+    return timedelta(seconds=seconds)
