@@ -12,13 +12,14 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 from importlib import resources
 from typing import TYPE_CHECKING
 
 import click
 from hexbytes import HexBytes
 
-from medledger import deployments, fhir, records, registry
+from medledger import access, audit, crypto, deployments, fhir, records, registry
 from medledger.accounts import dev_account
 from medledger.errors import MedLedgerError
 from medledger.stores import open_store
@@ -47,7 +48,7 @@ PATIENTS = (
     DemoPatient(6, "Clarence5_Hodkiewicz467_72ad4e96-92b8-4449-aae6-bbe2d72f0c83.json"),
     DemoPatient(7, "Nathanial472_Mann644_50c49163-008f-4649-963f-90c628c674a0.json"),
 )
-HOSPITAL, CLINIC = 3, 4
+HOSPITAL, CLINIC, DOCTOR, AMBULANCE = 3, 4, 8, 9
 
 
 def run(session: Session, fresh: bool = False) -> None:
@@ -137,6 +138,58 @@ def run(session: Session, fresh: bool = False) -> None:
     results = [records.verify(chain, store, r.hex_id, hospital) for r in anchored]
     good = sum(r.ok for r in results)
     say(f"  {good} of {len(results)} records: pointer, body blocks and commitment all match")
+
+    step(8, "The patient grants a doctor at another institution access, then revokes it")
+    doctor = _doctor(chain)
+    grant = access.grant(
+        chain, store, patient, patient.address, doctor.address, access.Scope(access.ScopeKind.ALL),
+        access.Purpose.TREATMENT, timedelta(days=30),
+    )  # fmt: skip
+    say(
+        f"  Dr (dev:{DOCTOR}, Riverside Clinic) may read all records until {grant.expires_at:%Y-%m-%d}"
+    )
+    seen = access.read(chain, store, doctor, sample.hex_id)
+    check = records.verify(chain, store, sample.hex_id, doctor)
+    say(f"  the doctor reads {fhir.summary(seen)} ({'verified' if check.ok else 'NOT verified'})")
+    access.revoke(chain, patient, patient.address, doctor.address, grant.scope)
+    say(f"  patient revokes; next read: {_refusal(chain, store, doctor, sample)}")
+    (newer,) = records.anchor(
+        chain, store, hospital, patient.address,
+        [records.Draft(bodies[sample.id] + b"\n", records.Category(int(sample.category)))],
+        previous=sample.id if not sample.superseded else None,
+    )  # fmt: skip
+    try:
+        access.secret_of(chain, store, doctor, newer)
+        leak = "the doctor HAS the new key"
+    except MedLedgerError:
+        leak = "its fresh key was never wrapped for the revoked doctor"
+    readers = len(crypto.readers(store.cat(newer.cid)))
+    say(f"  the hospital writes a new version: {leak} ({readers} readers in its header)")
+
+    step(9, "Break-glass: an emergency service opens access without a grant")
+    ambulance = dev_account(AMBULANCE)
+    say(
+        f"  City Ambulance: {_verify(chain, ambulance, registry.InstitutionKind.EMERGENCY_SERVICE, 'City Ambulance')}"
+    )
+    until = access.open_emergency_access(
+        chain, ambulance, patient.address, timedelta(hours=12), "unconscious on arrival, ER triage"
+    )
+    access.deliver_keys(
+        chain,
+        store,
+        hospital,
+        patient.address,
+        ambulance.address,
+        access.Scope(access.ScopeKind.ALL),
+    )
+    opened = access.read(chain, store, ambulance, sample.hex_id)
+    say(f"  open until {until:%Y-%m-%d %H:%M}Z; the hospital delivers its keys; the ambulance reads "
+        f"{fhir.summary(opened)}")  # fmt: skip
+    say("  the patient's audit, emergency first (writes left out here):")
+    entries = audit.trail(chain, patient.address)
+    for entry in [e for e in entries if e.event != "record anchored"][:6]:
+        say(f"    {entry.time}  {entry.event:24} {entry.actor[:12]}...  {entry.detail[:60]}")
+    say(f"    ... {len(entries)} events in all: medledger audit --patient {patient.address}")
     say("")
     say("Try it yourself (state persists in this home):")
     say(f"  medledger read {sample.hex_id} --account dev:{PATIENTS[0].account}")
@@ -175,6 +228,24 @@ def _verify(chain: Chain, account: LocalAccount, kind: registry.InstitutionKind,
     )
 
 
+def _doctor(chain: Chain) -> LocalAccount:
+    """A practitioner of the clinic, with a published encryption key."""
+    doctor = dev_account(DOCTOR)
+    if registry.participant(chain, doctor.address).role is registry.Role.NONE:
+        registry.add_practitioner(chain, dev_account(CLINIC), doctor.address)
+    if registry.participant(chain, doctor.address).encryption_key is None:
+        registry.publish_key(chain, doctor)
+    return doctor
+
+
+def _refusal(chain: Chain, store: BlockStore, reader: LocalAccount, record: records.Record) -> str:
+    try:
+        access.read(chain, store, reader, record.hex_id)
+    except MedLedgerError as exc:
+        return f"refused ({exc})"
+    return "NOT REFUSED"
+
+
 def _gas(chain: Chain, record: records.Record) -> int:
     receipt = chain.w3.eth.get_transaction_receipt(HexBytes(record.transaction_hash))
     return int(receipt["gasUsed"])
@@ -210,7 +281,7 @@ def _other_reader(
     chain: Chain, store: BlockStore, record: records.Record, reader: LocalAccount
 ) -> str:
     try:
-        records.read(chain, store, reader, record.hex_id)
+        access.read(chain, store, reader, record.hex_id)
     except MedLedgerError as exc:
         return f"refused: {exc}"
     return "NOT REFUSED"

@@ -36,6 +36,10 @@ def test_demo_runs_end_to_end_and_reports_every_check(medledger_process, tmp_pat
         assert "swapped pointer:  caught" in text
         assert "another reader:   refused" in text
         assert "120 of 120 records" in text
+        assert "the doctor reads" in text and "(verified)" in text
+        assert "revoked the grant" in text
+        assert "never wrapped for the revoked doctor" in text
+        assert "EMERGENCY ACCESS OPENED" in text
         again = medledger_process("demo", extra_env=env)  # a re-run on the same home is safe
         assert again.exit_code == 0, again.stderr
         assert "(reused)" in again.stdout and "already verified" in again.stdout
