@@ -106,6 +106,8 @@ class Chain:
         self.url = url
         self.w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": RPC_TIMEOUT_SECONDS}))
         self._block_times: dict[int, datetime] = {}
+        #: Per-connection memo for other modules (the validated deployment, for one).
+        self.cache: dict[str, Any] = {}
 
     @cached_property
     def chain_id(self) -> int:

@@ -21,6 +21,7 @@ from hexbytes import HexBytes
 
 from medledger import access, audit, crypto, deployments, fhir, records, registry
 from medledger.accounts import dev_account
+from medledger.categories import Category
 from medledger.errors import MedLedgerError
 from medledger.stores import open_store
 
@@ -155,7 +156,7 @@ def run(session: Session, fresh: bool = False) -> None:
     say(f"  patient revokes; next read: {_refusal(chain, store, doctor, sample)}")
     (newer,) = records.anchor(
         chain, store, hospital, patient.address,
-        [records.Draft(bodies[sample.id] + b"\n", records.Category(int(sample.category)))],
+        [records.Draft(bodies[sample.id] + b"\n", Category(int(sample.category)))],
         previous=sample.id if not sample.superseded else None,
     )  # fmt: skip
     try:
@@ -187,8 +188,8 @@ def run(session: Session, fresh: bool = False) -> None:
         f"{fhir.summary(opened)}")  # fmt: skip
     say("  the patient's audit, emergency first (writes left out here):")
     entries = audit.trail(chain, patient.address)
-    for entry in [e for e in entries if e.event != "record anchored"][:6]:
-        say(f"    {entry.time}  {entry.event:24} {entry.actor[:12]}...  {entry.detail[:60]}")
+    for line in [e for e in entries if e.event != "record anchored"][:6]:
+        say(f"    {line.time}  {line.event:24} {line.actor[:12]}...  {line.detail[:60]}")
     say(f"    ... {len(entries)} events in all: medledger audit --patient {patient.address}")
     say("")
     say("Try it yourself (state persists in this home):")

@@ -87,16 +87,30 @@ def load(chain: Chain) -> Deployment | None:
 
 
 def require(chain: Chain) -> Deployment:
-    """Return the chain's deployment or raise ``NotDeployed`` naming the first contract."""
+    """Return the chain's deployment or raise ``NotDeployed`` naming the first missing contract.
+
+    Checked once per connection (code at every address, genesis hash), then remembered.
+    """
+    cached = chain.cache.get("deployment")
+    if isinstance(cached, Deployment):
+        return cached
     recorded = load(chain)
-    if recorded is None or not all(_code_matches(chain, recorded, n) for n in DEPLOYABLE):
+    if recorded is None:
         raise NotDeployed(DEPLOYABLE[0], chain.network)
+    for name in DEPLOYABLE:
+        if not _code_matches(chain, recorded, name):
+            raise NotDeployed(name, chain.network)
+    chain.cache["deployment"] = recorded
     return recorded
 
 
 def contract(chain: Chain, name: str) -> Contract:
     """Return a deployed contract of the chain's network."""
-    return chain.contract(name, require(chain).address(name))
+    key = f"contract:{name}"
+    if key not in chain.cache:
+        chain.cache[key] = chain.contract(name, require(chain).address(name))
+    found: Contract = chain.cache[key]
+    return found
 
 
 def deploy(
@@ -142,6 +156,7 @@ def deploy(
             constructor_args=args,
         )
         deployed.append(name)
+    chain.cache.clear()
     if deployed:
         recorded.compiler = compiler_version()
         recorded.git_commit = _git_commit()
