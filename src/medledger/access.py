@@ -387,9 +387,10 @@ def revoke(chain: Chain, signer: LocalAccount, patient: str, grantee: str, scope
     contract = consent_contract(chain)
     _require_patient_or_delegate(chain, contract, signer.address, patient)
     current = _state(chain, patient, grantee, scope)
-    if not current.live(chain_now(chain)):
+    status = current.status(chain_now(chain))
+    if status != "active":
         raise PreconditionFailed(
-            f"{grantee} has no live {scope.label} grant from {patient} ({current.status(chain_now(chain))})"
+            f"{grantee} has no live {scope.label} grant from {patient} ({status})"
         )
     chain.transact(
         "revoking access",

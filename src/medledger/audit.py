@@ -63,8 +63,8 @@ def trail(chain: Chain, patient: str) -> list[Entry]:
 
     for e in logs(consent, "EmergencyAccessOpened", by_patient):
         a = e["args"]
-        add(e, "EMERGENCY ACCESS OPENED", a["opener"], "all records",
-            f"by {a['institution']} until {_ts(a['expiresAt'])}: {a['reason']}", first=True)  # fmt: skip
+        detail = f"by {a['institution']} until {_ts(a['expiresAt'])}: {a['reason']}"
+        add(e, "EMERGENCY ACCESS OPENED", a["opener"], "all records", detail, first=True)
     for e in logs(registry, "RecordAnchored", by_patient):
         a = e["args"]
         what = (

@@ -622,8 +622,9 @@ def delegate(session: Session, delegate_address: str, remove: bool) -> None:
     from medledger import access
 
     access.set_delegate(session.chain, session.account(), delegate_address, not remove)
+    verb = "removed as" if remove else "is now"
     session.emit({"delegate": delegate_address, "allowed": not remove},
-                 f"{delegate_address} {'removed as' if remove else 'is now'} a delegate")  # fmt: skip
+                 f"{delegate_address} {verb} a delegate")  # fmt: skip
 
 
 @cli.command("emergency-access")
@@ -641,8 +642,8 @@ def emergency_access(session: Session, patient: str, reason: str, duration: str)
     until = access.open_emergency_access(
         session.chain, session.account(), patient, access.parse_duration(duration), reason
     )
-    session.emit({"patient": patient, "until": until.isoformat()},
-                 f"emergency access to {patient} open until {until:%Y-%m-%d %H:%M}Z (audited)")  # fmt: skip
+    text = f"emergency access to {patient} open until {until:%Y-%m-%d %H:%M}Z (audited)"
+    session.emit({"patient": patient, "until": until.isoformat()}, text)
 
 
 @cli.command("deliver-keys")
@@ -674,8 +675,8 @@ def erase(session: Session, record_id: str) -> None:
     removed = access.erase(
         session.chain, open_store(session.settings), session.account(), record_id
     )
-    session.emit({"erased": record_id, "blocks_removed": removed},
-                 f"record {record_id} erased; {removed} blocks removed from the local store")  # fmt: skip
+    text = f"record {record_id} erased; {removed} blocks removed from the local store"
+    session.emit({"erased": record_id, "blocks_removed": removed}, text)
 
 
 @cli.command("grants")
@@ -689,8 +690,8 @@ def grants_list(session: Session, patient: str | None) -> None:
     chain = session.chain
     now = access.chain_now(chain)
     states = access.grants(chain, patient or session.account().address)
-    session.emit([s.as_dict(now) for s in states],
-                 "\n".join(f"{s.status(now):8} {_grant_line(s)}" for s in states) or "no grants")  # fmt: skip
+    lines = [f"{s.status(now):8} {_grant_line(s)}" for s in states]
+    session.emit([s.as_dict(now) for s in states], "\n".join(lines) or "no grants")
 
 
 @cli.command()

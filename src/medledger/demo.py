@@ -146,9 +146,7 @@ def run(session: Session, fresh: bool = False) -> None:
         chain, store, patient, patient.address, doctor.address, access.Scope(access.ScopeKind.ALL),
         access.Purpose.TREATMENT, timedelta(days=30),
     )  # fmt: skip
-    say(
-        f"  Dr (dev:{DOCTOR}, Riverside Clinic) may read all records until {grant.expires_at:%Y-%m-%d}"
-    )
+    say(f"  Dr (dev:{DOCTOR}, Riverside Clinic) may read all records until {grant.expires_at:%F}")
     seen = access.read(chain, store, doctor, sample.hex_id)
     check = records.verify(chain, store, sample.hex_id, doctor)
     say(f"  the doctor reads {fhir.summary(seen)} ({'verified' if check.ok else 'NOT verified'})")
@@ -169,9 +167,8 @@ def run(session: Session, fresh: bool = False) -> None:
 
     step(9, "Break-glass: an emergency service opens access without a grant")
     ambulance = dev_account(AMBULANCE)
-    say(
-        f"  City Ambulance: {_verify(chain, ambulance, registry.InstitutionKind.EMERGENCY_SERVICE, 'City Ambulance')}"
-    )
+    kind = registry.InstitutionKind.EMERGENCY_SERVICE
+    say(f"  City Ambulance: {_verify(chain, ambulance, kind, 'City Ambulance')}")
     until = access.open_emergency_access(
         chain, ambulance, patient.address, timedelta(hours=12), "unconscious on arrival, ER triage"
     )
@@ -184,8 +181,8 @@ def run(session: Session, fresh: bool = False) -> None:
         access.Scope(access.ScopeKind.ALL),
     )
     opened = access.read(chain, store, ambulance, sample.hex_id)
-    say(f"  open until {until:%Y-%m-%d %H:%M}Z; the hospital delivers its keys; the ambulance reads "
-        f"{fhir.summary(opened)}")  # fmt: skip
+    say(f"  open until {until:%Y-%m-%d %H:%M}Z; the hospital delivers its keys;")
+    say(f"  the ambulance reads {fhir.summary(opened)}")
     say("  the patient's audit, emergency first (writes left out here):")
     entries = audit.trail(chain, patient.address)
     for line in [e for e in entries if e.event != "record anchored"][:6]:
