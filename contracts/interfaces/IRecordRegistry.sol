@@ -25,6 +25,19 @@ interface IRecordRegistry {
         bool superseded;
     }
 
+    /// @notice A batch of records anchored in one transaction by its Merkle root (one slot).
+    /// @param issuer The account that wrote every record of the batch.
+    /// @param anchoredAt Block timestamp of the batch.
+    /// @param count Number of records in the batch (as the issuer declared it).
+    /// @param institutional True when the issuer wrote as (a practitioner of) a verified
+    /// institution; false for a patient's own batch, whose records must all be theirs.
+    struct Batch {
+        address issuer;
+        uint40 anchoredAt;
+        uint32 count;
+        bool institutional;
+    }
+
     // ------------------------------------------------------------------ errors
 
     /// @notice Thrown when a record with the same id is already anchored.
@@ -51,6 +64,22 @@ interface IRecordRegistry {
     /// @notice Thrown when an update names a previous version of another patient.
     error RecordPatientMismatch(RecordId previous, address expected, address actual);
 
+    /// @notice Thrown when a batch declares no records or has a zero root or manifest.
+    error RecordBatchInvalid(bytes32 root, bytes32 manifestDigest, uint32 count);
+
+    /// @notice Thrown when a batch with the same root is already anchored.
+    error RecordBatchAlreadyAnchored(bytes32 batchId);
+
+    /// @notice Thrown when a batch id is not anchored.
+    error RecordBatchNotFound(bytes32 batchId);
+
+    /// @notice Thrown when the caller may not anchor batches (not a verified institution,
+    /// practitioner of one, or registered patient).
+    error RecordBatchIssuerNotAuthorized(address issuer);
+
+    /// @notice Thrown when a Merkle proof does not place the record in the batch.
+    error RecordNotInBatch(bytes32 batchId, RecordId id);
+
     // ------------------------------------------------------------------ events
 
     /// @notice Emitted when a record (or a new version of one) is anchored.
@@ -74,6 +103,15 @@ interface IRecordRegistry {
     /// @notice Emitted when a record gets a newer version.
     event RecordSuperseded(RecordId indexed previous, RecordId indexed next);
 
+    /// @notice Emitted when a batch is anchored; the manifest (public, in IPFS) lists its
+    /// records' fields so that anyone can build proofs.
+    event BatchAnchored(
+        bytes32 indexed batchId, address indexed issuer, bytes32 manifestDigest, uint32 count
+    );
+
+    /// @notice Emitted when a record of a batch is registered on its own.
+    event RecordProven(RecordId indexed id, bytes32 indexed batchId);
+
     // ------------------------------------------------------------------ functions
 
     /// @notice Anchors a record (or, with `previous` set, a new version of one) for a patient.
@@ -87,6 +125,64 @@ interface IRecordRegistry {
     function anchor(address patient, bytes32 cidDigest, bytes32 commitment, uint8 category, RecordId previous)
         external
         returns (RecordId id);
+
+    /// @notice Anchors many records in one transaction: the Merkle root of their ids.
+    /// @dev Leaves are `keccak256(bytes.concat(keccak256(abi.encode(id))))` (OpenZeppelin's
+    /// double-hashed leaves) with `id` derived as for `anchor`, the issuer being the caller;
+    /// pairs are hashed sorted (`MerkleProof`). The root is the batch id. Callable by a verified
+    /// institution, an active practitioner of one, or a registered patient (own records only).
+    /// @param root The Merkle root.
+    /// @param manifestDigest CIDv0 digest of the batch manifest in IPFS.
+    /// @param count How many records the batch holds.
+    /// @return batchId The batch id (the root).
+    function anchorBatch(bytes32 root, bytes32 manifestDigest, uint32 count)
+        external
+        returns (bytes32 batchId);
+
+    /// @notice Checks that a record belongs to a batch and returns its id (no state change).
+    /// @param batchId The batch.
+    /// @param patient The record's patient.
+    /// @param cidDigest The record's content pointer digest.
+    /// @param commitment The record's plaintext commitment.
+    /// @param category The record's category code.
+    /// @param previous The record's previous version, or zero.
+    /// @param proof The Merkle proof.
+    /// @return id The record id; reverts with `RecordNotInBatch` when the proof fails.
+    function verifyBatchRecord(
+        bytes32 batchId,
+        address patient,
+        bytes32 cidDigest,
+        bytes32 commitment,
+        uint8 category,
+        RecordId previous,
+        bytes32[] calldata proof
+    ) external view returns (RecordId id);
+
+    /// @notice Registers one record of a batch on its own, so that grants, claims and
+    /// `getRecord` treat it exactly as a singly anchored record.
+    /// @dev Callable by anyone (the proof is the authority). Its `anchoredAt` is the batch's.
+    /// @param batchId The batch.
+    /// @param patient The record's patient (must be registered).
+    /// @param cidDigest The record's content pointer digest.
+    /// @param commitment The record's plaintext commitment.
+    /// @param category The record's category code.
+    /// @param previous The record's previous version, or zero.
+    /// @param proof The Merkle proof.
+    /// @return id The record id.
+    function registerFromBatch(
+        bytes32 batchId,
+        address patient,
+        bytes32 cidDigest,
+        bytes32 commitment,
+        uint8 category,
+        RecordId previous,
+        bytes32[] calldata proof
+    ) external returns (RecordId id);
+
+    /// @notice Returns a batch.
+    /// @param batchId The batch id (its root).
+    /// @return batch The batch; reverts with `RecordBatchNotFound` for an unknown id.
+    function getBatch(bytes32 batchId) external view returns (Batch memory batch);
 
     /// @notice Returns the on-chain part of a record.
     /// @param id The record id.
