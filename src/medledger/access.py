@@ -29,6 +29,7 @@ from eth_utils.address import to_checksum_address
 from hexbytes import HexBytes
 
 from medledger import crypto, deployments, records, registry
+from medledger.batches import ensure_registered
 from medledger.categories import Category
 from medledger.errors import (
     AccessRefused,
@@ -286,7 +287,9 @@ def grant(
     contract = consent_contract(chain)
     _require_patient_or_delegate(chain, contract, signer.address, patient)
     grantee_key = _grantee_key(chain, patient, grantee)
-    in_scope = _records_in_scope(chain, patient, scope)
+    in_scope = _records_in_scope(chain, store, patient, scope)
+    if scope.kind is ScopeKind.RECORD:
+        in_scope = [ensure_registered(chain, store, signer, r) for r in in_scope]
     envelope = build_envelope(chain, store, signer, patient, grantee_key, in_scope)
     expires_at = int((chain_now(chain) + expires).timestamp())
     chain.transact(
@@ -320,7 +323,7 @@ def sign_grant(
     _require_patient_or_delegate(chain, contract, signer.address, patient)
     grantee_key = _grantee_key(chain, patient, grantee)
     envelope = build_envelope(
-        chain, store, signer, patient, grantee_key, _records_in_scope(chain, patient, scope)
+        chain, store, signer, patient, grantee_key, _records_in_scope(chain, store, patient, scope)
     )
     now = chain_now(chain)
     request = {
@@ -367,6 +370,9 @@ def submit_signed_grant(
         cid = store.add_bytes(base64.b64decode(document["envelope"]))
         if "0x" + cid.digest.hex() != request["envelopeDigest"]:
             raise PreconditionFailed("the envelope in the file does not match the signed digest")
+    scope = Scope.from_chain(request["scopeKind"], bytes(HexBytes(request["scope"])))
+    if scope.kind is ScopeKind.RECORD and scope.record is not None:
+        ensure_registered(chain, store, relayer, records.get(chain, scope.record, store))
     args = (
         request["patient"], request["grantee"], request["scopeKind"],
         HexBytes(request["scope"]), request["purpose"], request["expiresAt"],
@@ -377,7 +383,6 @@ def submit_signed_grant(
         relayer,
         contract.functions.grantWithSignature(args, signature),
     )
-    scope = Scope.from_chain(request["scopeKind"], bytes(HexBytes(request["scope"])))
     return _state(chain, request["patient"], request["grantee"], scope)
 
 
@@ -446,7 +451,7 @@ def deliver_keys(
         raise PreconditionFailed(f"{grantee} has no live {scope.label} grant from {patient}")
     key = _grantee_key(chain, patient, grantee)
     envelope = build_envelope(
-        chain, store, holder, patient, key, _records_in_scope(chain, patient, scope)
+        chain, store, holder, patient, key, _records_in_scope(chain, store, patient, scope)
     )
     if envelope is None:
         return None
@@ -537,18 +542,28 @@ def refusal_reason(chain: Chain, reader: str, record: records.Record) -> str:
 def read(
     chain: Chain, store: BlockStore, reader: LocalAccount, record_id: bytes | str, log: bool = True
 ) -> bytes:
-    """Read a record under consent: refuse without live access, log the use on chain."""
-    record = records.get(chain, record_id)
+    """Read a record under consent: refuse without live access, log the use on chain.
+
+    The patient and the record's author read without a grant. A grantee reading a record that
+    is only in a batch registers it on chain first (it pays that gas), so that the chain can
+    judge its grant.
+    """
+    record = records.get(chain, record_id, store)
     contract = consent_contract(chain)
+    own = reader.address == record.patient
     author = reader.address == record.issuer or _employer(chain, record.issuer) == reader.address
-    allowed = chain.call("checking access", contract.functions.hasAccess(reader.address, record.id))
+    if not (record.registered or own or author):
+        record = ensure_registered(chain, store, reader, record)
+    allowed = own or chain.call(
+        "checking access", contract.functions.hasAccess(reader.address, record.id)
+    )
     erased = chain.call("reading consent", contract.functions.isErased(record.id))
     if erased or not (allowed or author):
         raise AccessRefused(record.hex_id, refusal_reason(chain, reader.address, record))
     secret = secret_of(chain, store, reader, record)
     sealed = store.cat(record.cid)
     body = records.open_with(chain, record, sealed, secret)
-    if log and allowed and reader.address != record.patient:
+    if log and allowed and not own:
         chain.transact("logging the read", reader, contract.functions.logAccess([record.id]))
     return body
 
@@ -566,7 +581,7 @@ def erase(chain: Chain, store: BlockStore, signer: LocalAccount, record_id: byte
     Returns how many blocks the store's garbage collection removed. Envelopes that also held
     keys of other records are re-issued without the erased record for the grants still live.
     """
-    record = records.get(chain, record_id)
+    record = ensure_registered(chain, store, signer, records.get(chain, record_id, store))
     contract = consent_contract(chain)
     _require_patient_or_delegate(chain, contract, signer.address, record.patient)
     chain.transact("erasing the record", signer, contract.functions.eraseRecord(record.id))
@@ -615,13 +630,15 @@ def _state(
     )
 
 
-def _records_in_scope(chain: Chain, patient: str, scope: Scope) -> list[records.Record]:
+def _records_in_scope(
+    chain: Chain, store: BlockStore, patient: str, scope: Scope
+) -> list[records.Record]:
     if scope.kind is ScopeKind.RECORD and scope.record is not None:
-        record = records.get(chain, scope.record)
+        record = records.get(chain, scope.record, store)
         if record.patient != patient:
             raise PreconditionFailed(f"record {record.hex_id} belongs to another patient")
         return [record]
-    return [r for r in records.for_patient(chain, patient) if scope.covers(r)]
+    return [r for r in records.for_patient(chain, patient, store) if scope.covers(r)]
 
 
 def _grantee_key(chain: Chain, patient: str, grantee: str) -> bytes:

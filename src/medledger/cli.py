@@ -726,7 +726,9 @@ def verify(session: Session, record_id: str | None, patient: str | None) -> None
     store = open_store(session.settings)
     reader = session.account()
     ids = (
-        [record_id] if record_id else [r.hex_id for r in records.for_patient(chain, patient or "")]
+        [record_id]
+        if record_id
+        else [r.hex_id for r in records.for_patient(chain, patient or "", store)]
     )
     results = [records.verify(chain, store, i, reader) for i in ids]
     failed = [r for r in results if not r.ok]

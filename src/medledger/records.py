@@ -88,6 +88,8 @@ class Record:
     superseded: bool
     chain_id: int
     registry: str
+    batch: bytes | None = None
+    registered: bool = True
 
     @property
     def hex_id(self) -> str:
@@ -119,6 +121,8 @@ class Record:
             "block": self.block,
             "transaction": self.transaction_hash,
             "superseded": self.superseded,
+            "batch": "0x" + self.batch.hex() if self.batch else None,
+            "registered": self.registered,
         }
 
 
@@ -205,8 +209,6 @@ def anchor(
     """
     contract = _registry(chain)
     patient = to_checksum_address(patient)
-    patient_key = registry.encryption_key(chain, patient)
-    writer = registry.participant(chain, issuer.address)
     may_write, registered = chain.call(
         "checking the writer",
         deployments.contract(chain, "ProviderRegistry").functions.canAnchor(
@@ -230,32 +232,28 @@ def anchor(
         if old.patient != patient:
             raise PreconditionFailed(f"{old.hex_id} belongs to another patient")
 
-    readers = [patient_key, crypto.public_key(issuer.key)]
-    if writer.employer is not None:
-        readers.append(registry.encryption_key(chain, writer.employer))
-    from medledger.access import readers_for  # access builds on records: imported here
-
-    grantees: dict[int, list[bytes]] = {}
+    readers = Readers(chain, issuer)
     registry_address = contract.address
-    prepared: list[tuple[Draft, Cid, bytes]] = []
-    for draft in drafts:
-        aad = associated_data(
-            chain.chain_id, registry_address, patient, issuer.address, int(draft.category), previous
-        )
-        secret = crypto.BodySecret.generate()
-        # Key delivery on write: parties whose live grants cover this category get the fresh
-        # key now; a revoked party is not among them, so it never receives this key.
-        if int(draft.category) not in grantees:
-            grantees[int(draft.category)] = readers_for(chain, patient, draft.category)
-        sealed = crypto.seal(draft.body, aad, readers + grantees[int(draft.category)], secret)
-        cid = store.add_bytes(sealed, pin=True)
-        prepared.append((draft, cid, crypto.commitment(secret.salt, draft.body)))
+    with store.bulk():
+        prepared = [
+            seal_and_store(
+                chain,
+                store,
+                registry_address,
+                issuer.address,
+                patient,
+                draft,
+                previous,
+                readers.of(patient, draft.category),
+            )
+            for draft in drafts
+        ]
 
     calls = [
         contract.functions.anchor(
-            patient, cid.digest, commitment, int(d.category), previous or ZERO_ID
+            patient, p.cid.digest, p.commitment, int(d.category), previous or ZERO_ID
         )
-        for d, cid, commitment in prepared
+        for d, p in zip(drafts, prepared, strict=True)
     ]
     receipts = chain.transact_many("anchoring records", issuer, calls, ANCHOR_GAS_LIMIT, progress)
     records: list[Record] = []
@@ -265,8 +263,69 @@ def anchor(
     return records
 
 
-def get(chain: Chain, record_id: bytes | str) -> Record:
-    """Return an anchored record, checking its event against its id."""
+@dataclass(frozen=True)
+class Prepared:
+    """A body sealed and stored, ready to anchor: its future id, CID and commitment."""
+
+    id: bytes
+    cid: Cid
+    commitment: bytes
+
+
+class Readers:
+    """Who gets a new record's key: the patient, the issuer, the issuer's institution (for a
+    practitioner), and every grantee whose live grant covers the record's category (key
+    delivery on write; a revoked party is never among them, so it never gets a new key)."""
+
+    def __init__(self, chain: Chain, issuer: LocalAccount) -> None:
+        self._chain = chain
+        employer = registry.participant(chain, issuer.address).employer
+        self._own = [crypto.public_key(issuer.key)]
+        if employer is not None:
+            self._own.append(registry.encryption_key(chain, employer))
+        self._cache: dict[tuple[str, int], list[bytes]] = {}
+
+    def of(self, patient: str, category: Category) -> list[bytes]:
+        """The public keys a new record of ``patient`` in ``category`` is wrapped for."""
+        key = (patient, int(category))
+        if key not in self._cache:
+            from medledger.access import readers_for  # access builds on records
+
+            patient_key = registry.encryption_key(self._chain, patient)
+            grantees = readers_for(self._chain, patient, category)
+            self._cache[key] = [patient_key, *self._own, *grantees]
+        return self._cache[key]
+
+
+def seal_and_store(
+    chain: Chain,
+    store: BlockStore,
+    registry_address: str,
+    issuer: str,
+    patient: str,
+    draft: Draft,
+    previous: bytes | None,
+    readers: list[bytes],
+) -> Prepared:
+    """Encrypt a body under a fresh key for ``readers``, store it, and derive its record id."""
+    category = int(draft.category)
+    aad = associated_data(chain.chain_id, registry_address, patient, issuer, category, previous)
+    secret = crypto.BodySecret.generate()
+    cid = store.add_bytes(crypto.seal(draft.body, aad, readers, secret), pin=True)
+    commitment = crypto.commitment(secret.salt, draft.body)
+    record_id = derive_id(
+        chain.chain_id, registry_address, patient, issuer, cid.digest, commitment, category,
+        previous,
+    )  # fmt: skip
+    return Prepared(record_id, cid, commitment)
+
+
+def get(chain: Chain, record_id: bytes | str, store: BlockStore | None = None) -> Record:
+    """Return an anchored record, checking its event (or batch manifest) against its id.
+
+    With a ``store``, a record anchored in a batch and not yet registered on its own is found
+    through the batch manifests.
+    """
     ref = RecordRef.parse(record_id) if isinstance(record_id, str) else RecordRef(record_id)
     contract = _registry(chain)
     if ref.chain_id is not None and ref.chain_id != chain.chain_id:
@@ -274,6 +333,12 @@ def get(chain: Chain, record_id: bytes | str) -> Record:
     if ref.registry is not None and ref.registry != contract.address:
         raise PreconditionFailed(f"the record belongs to registry {ref.registry}")
     if not chain.call("reading the record", contract.functions.exists(ref.id)):
+        if store is not None:
+            from medledger.batches import find  # batches builds on records: imported here
+
+            batched = find(chain, store, ref.id)
+            if batched is not None:
+                return batched
         raise RecordNotFound("0x" + ref.id.hex())
     _patient, _at, _category, superseded = chain.call(
         "reading the record", contract.functions.getRecord(ref.id)
@@ -286,17 +351,24 @@ def get(chain: Chain, record_id: bytes | str) -> Record:
     return record
 
 
-def for_patient(chain: Chain, patient: str) -> list[Record]:
-    """Return every record anchored for a patient, oldest first."""
+def for_patient(chain: Chain, patient: str, store: BlockStore | None = None) -> list[Record]:
+    """Return every record anchored for a patient, oldest first (with a store: batched too)."""
     contract = _registry(chain)
     events = _logs(chain, contract, "RecordAnchored", {"patient": to_checksum_address(patient)})
     superseded = {
         bytes(e["args"]["previous"]) for e in _logs(chain, contract, "RecordSuperseded", {})
     }
-    return [
+    found = [
         _from_event(chain, contract, e, superseded=bytes(e["args"]["id"]) in superseded)
         for e in events
     ]
+    if store is not None:
+        from medledger.batches import in_batches_for
+
+        known = {r.id for r in found}
+        found.extend(r for r in in_batches_for(chain, store, patient) if r.id not in known)
+        found.sort(key=lambda r: (r.block, r.anchored_at))
+    return found
 
 
 def check_pointer(chain: Chain, record: Record) -> None:
@@ -313,8 +385,8 @@ def check_pointer(chain: Chain, record: Record) -> None:
 
 
 def read(chain: Chain, store: BlockStore, reader: LocalAccount, record_id: bytes | str) -> bytes:
-    """Fetch, verify and decrypt a record's body with the reader's key."""
-    record = get(chain, record_id)
+    """Fetch, verify and decrypt a record's body with a key wrapped for the reader."""
+    record = get(chain, record_id, store)
     sealed = store.cat(record.cid)  # every block is checked against its CID
     return open_body(chain, record, sealed, reader.key)
 
@@ -345,7 +417,7 @@ def verify(
     label = record_id if isinstance(record_id, str) else "0x" + record_id.hex()
     checks: list[str] = []
     try:
-        record = get(chain, record_id)
+        record = get(chain, record_id, store)
         label = record.hex_id
         checks.append("pointer matches id")
         sealed = store.cat(record.cid)

@@ -9,6 +9,7 @@ Pins are recursive: ``gc`` removes every block that no pinned DAG reaches.
 
 from __future__ import annotations
 
+import contextlib
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -80,6 +81,10 @@ class BlockStore(Protocol):
         """The recursively pinned roots."""
         ...
 
+    def bulk(self) -> contextlib.AbstractContextManager[None]:
+        """A context in which many adds may defer their durability work to its end."""
+        ...
+
     def gc(self) -> int:
         """Remove every block no recursive pin reaches; return how many were removed."""
         ...
@@ -132,6 +137,10 @@ class BlockStoreBase(ABC):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self._name}>"
+
+    def bulk(self) -> contextlib.AbstractContextManager[None]:
+        """A context for many adds; stores that can defer durability work override it."""
+        return contextlib.nullcontext()
 
     def put_block(self, cid: Cid, data: bytes) -> None:
         """Store ``data`` under ``cid`` after checking that it hashes to ``cid``."""

@@ -12,6 +12,7 @@ every block.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from typing import TYPE_CHECKING, TypeVar
@@ -28,7 +29,7 @@ from medledger.ipfs.blockstore import BlockStore, BlockStoreBase
 from medledger.ipfs.unixfs import import_chunks
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Sequence
+    from collections.abc import Callable, Iterable, Iterator, Sequence
 
     from medledger.ipfs.cid import Cid
     from medledger.ipfs.protobuf import BytesLike
@@ -45,6 +46,14 @@ DOWN_PAUSE = 30.0
 
 class ReplicatedStore(BlockStoreBase):
     """One BlockStore made of several: every write to each store, reads from the first valid."""
+
+    @contextlib.contextmanager
+    def bulk(self) -> Iterator[None]:
+        """Every store's bulk context at once."""
+        with contextlib.ExitStack() as stack:
+            for store in self.stores:
+                stack.enter_context(store.bulk())
+            yield
 
     def __init__(self, stores: Sequence[BlockStore], min_copies: int | None = None) -> None:
         if not stores:

@@ -1,0 +1,245 @@
+"""Batch anchoring: one transaction anchors many records by the Merkle root of their ids.
+
+Each record of a batch is sealed and stored exactly like a single record and gets the id it
+would have had alone (``records.derive_id`` with the batch's issuer). The batch's *manifest*, a
+public JSON object in IPFS, lists every record's fields (id, patient, CID, commitment, category,
+previous version): the same fields a single anchoring puts in its public event, so a manifest
+reveals nothing more than single anchoring would, and anyone holding it can rebuild the tree,
+prove a record off chain from its proof alone, or register it on chain.
+
+A record of a batch becomes an ordinary record (``getRecord``, grants, claims, history) once
+``registerFromBatch`` has run for it; the client does that on demand, when a grant or a
+grantee's read needs it. Until then the patient and the issuer read it straight from the batch.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from eth_utils.address import to_checksum_address
+from hexbytes import HexBytes
+
+from medledger import deployments, merkle, records
+from medledger.categories import Category
+from medledger.errors import IntegrityError, MedLedgerError, PreconditionFailed
+from medledger.ipfs.cid import Cid
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+    from eth_account.signers.local import LocalAccount
+
+    from medledger.chain import Chain
+    from medledger.ipfs.blockstore import BlockStore
+
+MANIFEST_KIND = "medledger/batch-manifest"
+BATCH_GAS_LIMIT = 200_000
+REGISTER_GAS_LIMIT = 200_000
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One record to put in a batch."""
+
+    patient: str
+    draft: records.Draft
+    previous: bytes | None = None
+
+
+@dataclass(frozen=True)
+class Batch:
+    """An anchored batch."""
+
+    id: bytes
+    manifest: Cid
+    issuer: str
+    records: tuple[records.Record, ...]
+    transaction_hash: str
+    gas_used: int
+
+
+def anchor_batch(
+    chain: Chain,
+    store: BlockStore,
+    issuer: LocalAccount,
+    entries: Iterable[Entry],
+    progress: Callable[[int], None] | None = None,
+) -> Batch:
+    """Seal and store every entry, then anchor them all in one transaction."""
+    entries = list(entries)
+    if not entries:
+        raise PreconditionFailed("a batch needs at least one record")
+    contract = deployments.contract(chain, "RecordRegistry")
+    providers = deployments.contract(chain, "ProviderRegistry")
+    institution = chain.call(
+        "checking the writer", providers.functions.verifiedInstitutionOf(issuer.address)
+    )
+    institutional = int(institution, 16) != 0
+    if not institutional and any(e.patient != issuer.address for e in entries):
+        raise PreconditionFailed(
+            f"{issuer.address} may only batch its own records: it is not a verified institution"
+        )
+    readers = records.Readers(chain, issuer)
+    rows: list[dict[str, Any]] = []
+    with store.bulk():
+        for entry in entries:
+            patient = to_checksum_address(entry.patient)
+            prepared = records.seal_and_store(
+                chain, store, contract.address, issuer.address, patient, entry.draft,
+                entry.previous, readers.of(patient, entry.draft.category),
+            )  # fmt: skip
+            rows.append({
+                "id": "0x" + prepared.id.hex(), "patient": patient, "cid": str(prepared.cid),
+                "commitment": "0x" + prepared.commitment.hex(),
+                "category": int(entry.draft.category),
+                "previous": "0x" + entry.previous.hex() if entry.previous else None,
+            })  # fmt: skip
+            if progress is not None:
+                progress(1)
+    tree = merkle.MerkleTree.build([bytes(HexBytes(r["id"])) for r in rows])
+    manifest = {
+        "v": 1, "kind": MANIFEST_KIND, "chain": chain.chain_id, "registry": contract.address,
+        "issuer": issuer.address, "root": "0x" + tree.root.hex(), "records": rows,
+    }  # fmt: skip
+    manifest_cid = store.add_bytes(json.dumps(manifest, separators=(",", ":")).encode())
+    (receipt,) = chain.transact_many(
+        "anchoring the batch",
+        issuer,
+        [contract.functions.anchorBatch(tree.root, manifest_cid.digest, len(rows))],
+        BATCH_GAS_LIMIT,
+    )
+    chain.cache.pop("batches", None)
+    tx = "0x" + bytes(receipt["transactionHash"]).hex()
+    when = chain.block_time(int(receipt["blockNumber"]))
+    anchored = tuple(
+        _record(
+            chain,
+            contract.address,
+            issuer.address,
+            row,
+            tree.root,
+            int(receipt["blockNumber"]),
+            tx,
+            when,
+        )
+        for row in rows
+    )
+    return Batch(tree.root, manifest_cid, issuer.address, anchored, tx, int(receipt["gasUsed"]))
+
+
+@dataclass(frozen=True)
+class _Indexed:
+    record: records.Record
+    batch: bytes
+    tree: merkle.MerkleTree
+
+
+def _index(chain: Chain, store: BlockStore) -> dict[bytes, _Indexed]:
+    """Every record of every batch on this chain whose manifest the store can serve."""
+    cached = chain.cache.get("batches")
+    if isinstance(cached, dict):
+        return cached
+    contract = deployments.contract(chain, "RecordRegistry")
+    start = deployments.require(chain).contracts["RecordRegistry"].block
+    index: dict[bytes, _Indexed] = {}
+    for event in contract.events.BatchAnchored().get_logs(from_block=start):
+        args = event["args"]
+        try:
+            manifest = json.loads(store.cat(Cid.from_digest_v0(bytes(args["manifestDigest"]))))
+            rows = manifest["records"]
+        except (MedLedgerError, ValueError, KeyError, TypeError):
+            continue  # a manifest this store cannot serve: its records are not found here
+        tree = merkle.MerkleTree.build([bytes(HexBytes(r["id"])) for r in rows])
+        if tree.root != bytes(args["batchId"]):
+            continue  # a manifest that does not match its batch is ignored, never trusted
+        tx = "0x" + bytes(event["transactionHash"]).hex()
+        when = chain.block_time(int(event["blockNumber"]))
+        for row in rows:
+            record = _record(
+                chain, contract.address, to_checksum_address(args["issuer"]), row, tree.root,
+                int(event["blockNumber"]), tx, when,
+            )  # fmt: skip
+            index[record.id] = _Indexed(record, tree.root, tree)
+    chain.cache["batches"] = index
+    return index
+
+
+def find(chain: Chain, store: BlockStore, record_id: bytes) -> records.Record | None:
+    """Return a record known only from a batch (checked against its id and the root)."""
+    found = _index(chain, store).get(record_id)
+    if found is None:
+        return None
+    records.check_pointer(chain, found.record)
+    if not merkle.verify(found.tree.proof(record_id), found.batch, record_id):
+        raise IntegrityError(f"record 0x{record_id.hex()} is not in batch 0x{found.batch.hex()}")
+    return found.record
+
+
+def in_batches_for(chain: Chain, store: BlockStore, patient: str) -> list[records.Record]:
+    """Records of a patient known from batches (registered or not)."""
+    patient = to_checksum_address(patient)
+    return [i.record for i in _index(chain, store).values() if i.record.patient == patient]
+
+
+def proof(chain: Chain, store: BlockStore, record_id: bytes) -> tuple[bytes, list[bytes]]:
+    """Return (batch id, Merkle proof) for a batched record."""
+    found = _index(chain, store).get(record_id)
+    if found is None:
+        raise PreconditionFailed(f"record 0x{record_id.hex()} is in no known batch")
+    return found.batch, found.tree.proof(record_id)
+
+
+def ensure_registered(
+    chain: Chain, store: BlockStore, account: LocalAccount, record: records.Record
+) -> records.Record:
+    """Register a batched record on its own (a no-op when it already is)."""
+    contract = deployments.contract(chain, "RecordRegistry")
+    if chain.call("reading the record", contract.functions.exists(record.id)):
+        return record
+    batch_id, siblings = proof(chain, store, record.id)
+    chain.transact_many(
+        "registering the record from its batch",
+        account,
+        [
+            contract.functions.registerFromBatch(
+                batch_id,
+                record.patient,
+                record.cid.digest,
+                record.commitment,
+                int(record.category),
+                record.previous or records.ZERO_ID,
+                siblings,
+            )
+        ],
+        REGISTER_GAS_LIMIT,
+    )
+    return replace(record, registered=True)
+
+
+def _record(
+    chain: Chain, registry_address: str, issuer: str, row: dict[str, Any], batch: bytes,
+    block: int, tx: str, when: Any,
+) -> records.Record:  # fmt: skip
+    try:
+        category: Category | int = Category(int(row["category"]))
+    except ValueError:
+        category = int(row["category"])
+    return records.Record(
+        id=bytes(HexBytes(row["id"])),
+        patient=to_checksum_address(row["patient"]),
+        issuer=issuer,
+        previous=bytes(HexBytes(row["previous"])) if row.get("previous") else None,
+        cid=Cid.parse(row["cid"]),
+        commitment=bytes(HexBytes(row["commitment"])),
+        category=category,
+        anchored_at=when,
+        block=block,
+        transaction_hash=tx,
+        superseded=False,
+        chain_id=chain.chain_id,
+        registry=registry_address,
+        batch=batch,
+        registered=False,
+    )
