@@ -177,6 +177,15 @@ class Chain:
             raise self._reverted(action, exc) from None
         return self.send_signed(action, account, dict(tx))
 
+    def dry_run(self, action: str, account: LocalAccount, to: str, data: bytes) -> None:
+        """Run a transaction as a call; a revert becomes a decoded ``TransactionReverted``."""
+        try:
+            self.w3.eth.estimate_gas({"from": account.address, "to": to, "data": data})
+        except (ContractCustomError, ContractLogicError) as exc:
+            raise self._reverted(action, exc) from None
+        except (requests.RequestException, OSError) as exc:
+            raise NodeUnavailable("chain RPC", self.url, type(exc).__name__) from None
+
     def transact_many(
         self,
         action: str,

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from eth_abi.abi import encode as abi_encode
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
-from web3.logs import DISCARD
 
 from medledger import crypto, deployments, registry
 from medledger.categories import Category
@@ -34,18 +34,24 @@ from medledger.errors import (
     StoreError,
 )
 from medledger.ipfs.cid import Cid
+from medledger.pipeline import Pipeline, calldata
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
-    from datetime import datetime
 
     from eth_account.signers.local import LocalAccount
     from web3.contract import Contract
 
     from medledger.chain import Chain
     from medledger.ipfs.blockstore import BlockStore
+    from medledger.pipeline import Receipt
 
 ZERO_ID = bytes(32)
+ANCHOR_SIGNATURE = "anchor(address,bytes32,bytes32,uint8,bytes32)"
+RECORD_ANCHORED_TOPIC = (
+    "0x"
+    + keccak(text="RecordAnchored(bytes32,address,address,bytes32,bytes32,bytes32,uint8)").hex()
+)
 ANCHOR_GAS_LIMIT = 150_000
 _URI = re.compile(r"^medledger://eip155:(\d+)/(0x[0-9a-fA-F]{40})/(0x[0-9a-fA-F]{64})$")
 _HEX_ID = re.compile(r"^0x[0-9a-fA-F]{64}$")
@@ -249,18 +255,54 @@ def anchor(
             for draft in drafts
         ]
 
-    calls = [
-        contract.functions.anchor(
-            patient, p.cid.digest, p.commitment, int(d.category), previous or ZERO_ID
+    payloads = [
+        calldata(
+            ANCHOR_SIGNATURE,
+            ["address", "bytes32", "bytes32", "uint8", "bytes32"],
+            [patient, p.cid.digest, p.commitment, int(d.category), previous or ZERO_ID],
         )
         for d, p in zip(drafts, prepared, strict=True)
     ]
-    receipts = chain.transact_many("anchoring records", issuer, calls, ANCHOR_GAS_LIMIT, progress)
-    records: list[Record] = []
-    for receipt in receipts:
-        for event in contract.events.RecordAnchored().process_receipt(receipt, errors=DISCARD):
-            records.append(_from_event(chain, contract, event, superseded=False))
-    return records
+    if payloads:  # dry-run the first: a revert is decoded before anything is sent
+        chain.dry_run("anchoring records", issuer, contract.address, payloads[0])
+    receipts = Pipeline(chain, issuer).send(
+        "anchoring records", contract.address, payloads, ANCHOR_GAS_LIMIT, progress
+    )
+    return [
+        _anchored(chain, contract.address, issuer.address, patient, d, p, previous, r)
+        for d, p, r in zip(drafts, prepared, receipts, strict=True)
+    ]
+
+
+def _anchored(
+    chain: Chain,
+    registry_address: str,
+    issuer: str,
+    patient: str,
+    draft: Draft,
+    prepared: Prepared,
+    previous: bytes | None,
+    receipt: Receipt,
+) -> Record:
+    """The record a receipt confirms, after checking the receipt's event names its id."""
+    emitted = {
+        bytes.fromhex(log["topics"][1][2:])
+        for log in receipt.logs
+        if log["topics"] and log["topics"][0] == RECORD_ANCHORED_TOPIC
+    }
+    if prepared.id not in emitted:
+        raise IntegrityError(f"transaction {receipt.transaction_hash} anchored another record")
+    when = (
+        datetime.fromtimestamp(receipt.block_timestamp, tz=UTC)
+        if receipt.block_timestamp is not None
+        else chain.block_time(receipt.block_number)
+    )
+    return Record(
+        id=prepared.id, patient=patient, issuer=issuer, previous=previous, cid=prepared.cid,
+        commitment=prepared.commitment, category=draft.category, anchored_at=when,
+        block=receipt.block_number, transaction_hash=receipt.transaction_hash, superseded=False,
+        chain_id=chain.chain_id, registry=registry_address,
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)
