@@ -1,0 +1,159 @@
+"""Batch anchoring: Merkle proofs built in Python verify in Solidity, and batched records work
+like single ones (read, grant, history) once registered on demand."""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from medledger import access, batches, deployments, merkle, records
+from medledger.categories import Category
+from medledger.errors import TransactionReverted
+from medledger.ipfs.local import LocalBlockStore
+
+BODY = (
+    Path(__file__).resolve().parents[2] / "src/medledger/demo_data/Observation-example.json"
+).read_bytes()
+
+
+@pytest.fixture
+def store(tmp_path) -> LocalBlockStore:
+    return LocalBlockStore(tmp_path / "ipfs")
+
+
+@pytest.fixture
+def writer(chain, verified_institution, hospital, registered_patient):
+    verified_institution(hospital)
+    return hospital
+
+
+def _fields(seed: int, issuer: str, patient: str, chain, registry: str):
+    rnd = os.urandom
+    cid, commitment = rnd(32), rnd(32)
+    category = 1 + seed % 16
+    record_id = records.derive_id(
+        chain.chain_id, registry, patient, issuer, cid, commitment, category, None
+    )
+    return record_id, (patient, cid, commitment, category, bytes(32))
+
+
+@settings(
+    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(size=st.integers(min_value=1, max_value=40))
+def test_python_proofs_verify_in_solidity(chain, writer, registered_patient, size):
+    contract = deployments.contract(chain, "RecordRegistry")
+    rows = [
+        _fields(i, writer.address, registered_patient.address, chain, contract.address)
+        for i in range(size)
+    ]
+    tree = merkle.MerkleTree.build([r[0] for r in rows])
+    chain.transact(
+        "anchoring a batch", writer, contract.functions.anchorBatch(tree.root, os.urandom(32), size)
+    )
+    for record_id, (patient, cid, commitment, category, previous) in rows:
+        proof = tree.proof(record_id)
+        assert merkle.verify(proof, tree.root, record_id)
+        on_chain = contract.functions.verifyBatchRecord(
+            tree.root, patient, cid, commitment, category, previous, proof
+        ).call()
+        assert bytes(on_chain) == record_id
+
+
+def test_a_wrong_proof_is_refused_on_chain(chain, writer, registered_patient):
+    contract = deployments.contract(chain, "RecordRegistry")
+    rows = [
+        _fields(i, writer.address, registered_patient.address, chain, contract.address)
+        for i in range(5)
+    ]
+    tree = merkle.MerkleTree.build([r[0] for r in rows])
+    chain.transact(
+        "anchoring a batch", writer, contract.functions.anchorBatch(tree.root, os.urandom(32), 5)
+    )
+    record_id, (patient, cid, commitment, category, previous) = rows[0]
+    wrong = tree.proof(rows[1][0])
+    assert not merkle.verify(wrong, tree.root, record_id)
+    with pytest.raises(TransactionReverted, match="RecordNotInBatch"):
+        chain.call(
+            "verifying",
+            contract.functions.verifyBatchRecord(
+                tree.root, patient, cid, commitment, category, previous, wrong
+            ),
+        )
+
+
+def test_batched_record_reads_like_a_single_one(chain, store, writer, registered_patient, stranger):
+    entries = [
+        batches.Entry(registered_patient.address, records.Draft(BODY, Category.VITALS))
+        for _ in range(7)
+    ]
+    batch = batches.anchor_batch(chain, store, writer, entries)
+    assert len(batch.records) == 7
+    target = batch.records[3]
+    assert records.get(chain, target.hex_id, store).registered is False
+    assert (
+        access.read(chain, store, registered_patient, target.hex_id) == BODY
+    )  # the patient, no gas
+    with pytest.raises(Exception, match="no grant"):
+        access.read(chain, store, stranger, target.hex_id)
+
+
+def test_a_grantee_read_registers_the_batched_record(
+    chain, store, writer, registered_patient, doctor
+):
+    from medledger import registry
+
+    registry.register_patient(chain, doctor)  # the doctor needs a published key
+    batch = batches.anchor_batch(
+        chain,
+        store,
+        writer,
+        [
+            batches.Entry(registered_patient.address, records.Draft(BODY, Category.LAB))
+            for _ in range(3)
+        ],
+    )
+    access.grant(
+        chain,
+        store,
+        registered_patient,
+        registered_patient.address,
+        doctor.address,
+        access.Scope(access.ScopeKind.CATEGORY, category=Category.LAB),
+        access.Purpose.TREATMENT,
+        timedelta(days=1),
+    )
+    target = batch.records[1]
+    assert access.read(chain, store, doctor, target.hex_id) == BODY
+    assert records.get(chain, target.hex_id).registered is True  # now an ordinary record
+    assert records.history(chain, target.hex_id)[0].id == target.id
+
+
+def test_a_tampered_manifest_is_not_trusted(chain, store, writer, registered_patient):
+    batch = batches.anchor_batch(
+        chain,
+        store,
+        writer,
+        [batches.Entry(registered_patient.address, records.Draft(BODY, Category.LAB))],
+    )
+    path = store.block_path(batch.manifest)
+    data = bytearray(path.read_bytes())
+    data[-5] ^= 1
+    path.write_bytes(bytes(data))
+    chain.cache.pop("batches", None)
+    assert batches.find(chain, store, batch.records[0].id) is None
+
+
+def test_only_writers_anchor_batches(chain, stranger):
+    contract = deployments.contract(chain, "RecordRegistry")
+    with pytest.raises(TransactionReverted, match="RecordBatchIssuerNotAuthorized"):
+        chain.transact(
+            "anchoring a batch",
+            stranger,
+            contract.functions.anchorBatch(os.urandom(32), os.urandom(32), 1),
+        )
