@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 CHUNK = 250
 RECEIPT_TIMEOUT_SECONDS = 300.0
+_RESEND_AFTER_SECONDS = 2.0
 _POLL_SECONDS = 0.01
 _RETRIES = 3
 
@@ -94,7 +95,7 @@ class Pipeline:
             replies = self._batch([("eth_sendRawTransaction", [raw]) for raw in chunk])
             for raw, reply in zip(chunk, replies, strict=True):
                 hashes.append(self._sent_hash(action, raw, reply))
-        receipts = self._receipts(hashes, progress)
+        receipts = self._receipts(action, dict(zip(hashes, raws, strict=True)), progress)
         for receipt in receipts:
             if receipt.status != 1:
                 raise TransactionReverted(
@@ -122,9 +123,14 @@ class Pipeline:
             return "0x" + keccak(bytes.fromhex(raw[2:])).hex()
         raise TransactionReverted(action, "rejected by the node", {"reason": message})
 
-    def _receipts(self, hashes: list[str], progress: Callable[[int], None] | None) -> list[Receipt]:
+    def _receipts(
+        self, action: str, raws: dict[str, str], progress: Callable[[int], None] | None
+    ) -> list[Receipt]:
+        """Collect receipts in batches; re-send the same signed transactions if they stall."""
+        hashes = list(raws)
         found: dict[str, Receipt] = {}
         deadline = time.monotonic() + RECEIPT_TIMEOUT_SECONDS
+        last_progress = time.monotonic()
         while len(found) < len(hashes):
             pending = [h for h in hashes if h not in found][:CHUNK]
             replies = self._batch([("eth_getTransactionReceipt", [h]) for h in pending])
@@ -136,10 +142,23 @@ class Pipeline:
                     fresh += 1
             if progress is not None and fresh:
                 progress(fresh)
-            if not fresh:
-                if time.monotonic() > deadline:
-                    raise NodeUnavailable("chain RPC", self.chain.url, "receipts did not arrive")
-                time.sleep(_POLL_SECONDS)
+            now = time.monotonic()
+            if fresh:
+                last_progress = now
+                continue
+            if now > deadline:
+                raise NodeUnavailable("chain RPC", self.chain.url, "receipts did not arrive")
+            if now - last_progress > _RESEND_AFTER_SECONDS:
+                # A node may drop transactions (restart, pool eviction). Re-sending the very
+                # same signed transactions cannot duplicate anything: same nonces, same hashes.
+                stalled = [h for h in hashes if h not in found][:CHUNK]
+                replies = self._batch([("eth_sendRawTransaction", [raws[h]]) for h in stalled])
+                for tx_hash, reply in zip(stalled, replies, strict=True):
+                    error = str(reply.get("error", "")).lower()
+                    if "error" in reply and "already" not in error and "nonce too low" not in error:
+                        self._sent_hash(action, raws[tx_hash], reply)  # raises, naming the reason
+                last_progress = now
+            time.sleep(_POLL_SECONDS)
         return [found[h] for h in hashes]
 
     def _batch(self, calls: list[tuple[str, list[Any]]]) -> list[dict[str, Any]]:
