@@ -466,6 +466,7 @@ def ipfs_gc(session: Session) -> None:
 @click.option("--category", help="Force one category for every record (default: from FHIR).")
 @click.option("--update", "previous", help="Anchor FILE as a new version of this record.")
 @click.option("--strict", is_flag=True, help="Refuse input with any FHIR schema error.")
+@click.option("--batch", is_flag=True, help="Anchor all records in one transaction (Merkle root).")
 @common
 @pass_session
 def anchor(
@@ -475,6 +476,7 @@ def anchor(
     category: str | None,
     previous: str | None,
     strict: bool,
+    batch: bool,
 ) -> None:
     """Encrypt, store and anchor FHIR files (resources or Bundles, or folders of them).
 
@@ -495,10 +497,15 @@ def anchor(
     chain = session.chain
     account = session.account()
     prior = records.RecordRef.parse(previous).id if previous else None
+    store = open_store(session.settings)
     with _progress(len(drafts), "anchoring") as advance:
-        anchored = records.anchor(
-            chain, open_store(session.settings), account, patient, drafts, prior, advance
-        )
+        if batch:
+            from medledger import batches
+
+            entries = [batches.Entry(patient, d, prior) for d in drafts]
+            anchored = list(batches.anchor_batch(chain, store, account, entries, advance).records)
+        else:
+            anchored = records.anchor(chain, store, account, patient, drafts, prior, advance)
     rows = [{**r.as_dict(), "label": d.label} for r, d in zip(anchored, drafts, strict=True)]
     session.emit(
         rows, "\n".join(f"{r['id']}  {r['cid']}  {r['category']:14} {r['label']}" for r in rows)

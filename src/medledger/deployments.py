@@ -3,8 +3,10 @@
 Each network's file records, per contract: address, transaction hash, block, and the hash of
 the code found at the address, with the chain id, the chain's genesis hash, the compiler version
 and the git commit. A re-run against the same chain reuses a contract when the chain (genesis
-hash) is the same and the code at its address is unchanged; otherwise it deploys again, so a
-reset devnet is noticed instead of pointing at nothing.
+hash) is the same, the code at its address is unchanged and was deployed from this package's
+artifact; otherwise it deploys that contract and every later one (they take the earlier ones as
+constructor arguments) again, so a reset devnet or an upgraded package is noticed instead of
+pointing at nothing or at an older contract.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
-from medledger.artifacts import DEPLOYABLE, compiler_version
+from medledger.artifacts import DEPLOYABLE, artifact, compiler_version
 from medledger.errors import ConfigurationError, NotDeployed
 from medledger.toolchain import project_root
 
@@ -41,6 +43,8 @@ class ContractDeployment:
     block: int
     code_hash: str
     constructor_args: list[Any]
+    #: keccak of the creation bytecode the contract was deployed from (the package's artifact).
+    artifact_hash: str = ""
 
 
 @dataclass
@@ -99,7 +103,7 @@ def require(chain: Chain) -> Deployment:
         raise NotDeployed(DEPLOYABLE[0], chain.network)
     for name in DEPLOYABLE:
         if not _code_matches(chain, recorded, name):
-            raise NotDeployed(name, chain.network)
+            raise NotDeployed(name, chain.network)  # missing, gone, or an older version
     chain.cache["deployment"] = recorded
     return recorded
 
@@ -137,7 +141,9 @@ def deploy(
         )
     deployed: list[str] = []
     for name in DEPLOYABLE:
-        if _code_matches(chain, recorded, name):
+        # Later contracts take earlier ones as constructor arguments: once one is deployed
+        # anew, every later one is too.
+        if not deployed and _code_matches(chain, recorded, name):
             continue
         args: list[Any]
         if name == "ProviderRegistry":
@@ -154,6 +160,7 @@ def deploy(
             block=int(receipt["blockNumber"]),
             code_hash="0x" + keccak(bytes(chain.w3.eth.get_code(address))).hex(),
             constructor_args=args,
+            artifact_hash=_artifact_hash(name),
         )
         deployed.append(name)
     chain.cache.clear()
@@ -165,9 +172,14 @@ def deploy(
     return recorded, deployed
 
 
+def _artifact_hash(name: str) -> str:
+    return "0x" + keccak(bytes.fromhex(artifact(name).bytecode[2:])).hex()
+
+
 def _code_matches(chain: Chain, recorded: Deployment, name: str) -> bool:
+    """True when the contract at the recorded address is this package's version of it."""
     entry = recorded.contracts.get(name)
-    if entry is None:
+    if entry is None or entry.artifact_hash != _artifact_hash(name):
         return False
     code = bytes(chain.w3.eth.get_code(to_checksum_address(entry.address)))
     return bool(code) and "0x" + keccak(code).hex() == entry.code_hash

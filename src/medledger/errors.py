@@ -64,7 +64,8 @@ class NotDeployed(MedLedgerError, LookupError):
 
     def __init__(self, contract: str, network: str) -> None:
         super().__init__(
-            f"{contract} is not deployed on network {network!r}: run `medledger deploy` first"
+            f"{contract} (this version) is not deployed on network {network!r}: "
+            "run `medledger deploy` first"
         )
         self.contract = contract
         self.network = network

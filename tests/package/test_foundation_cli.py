@@ -152,3 +152,13 @@ def test_practitioner_writes_until_removed(medledger, verified_institution, hosp
 def test_key_rotation_needs_a_role(medledger, stranger):
     outcome = medledger("publish-key", "--account", "dev:9")
     assert outcome.exit_code == 1 and "has no role" in outcome.stderr
+
+
+def test_deploy_replaces_an_older_version_and_what_depends_on_it(medledger, chain, tmp_path, monkeypatch):
+    monkeypatch.setenv("MEDLEDGER_DEPLOYMENTS", str(tmp_path))
+    older = json.loads(deployments.deployment_file(chain).read_text())
+    older["contracts"]["RecordRegistry"]["artifact_hash"] = "0x" + "00" * 32  # an older build
+    (tmp_path / "local.json").write_text(json.dumps(older))
+    outcome = medledger("deploy", "--json")
+    assert outcome.exit_code == 0, outcome.stderr
+    assert outcome.json()["deployed"] == ["RecordRegistry", "ConsentManager"]
