@@ -29,7 +29,7 @@ def test_deploy_redeploys_when_the_recorded_code_is_gone(medledger, chain, tmp_p
     (tmp_path / "local.json").write_text(json.dumps(stale))
     outcome = medledger("deploy", "--json")
     assert outcome.exit_code == 0, outcome.stderr
-    assert outcome.json()["deployed"] == ["RecordRegistry"]
+    assert outcome.json()["deployed"] == ["RecordRegistry", "ConsentManager"]  # and its dependent
 
 
 def test_institution_is_verified_only_at_the_threshold(medledger, hospital):
