@@ -194,8 +194,9 @@ def consent_contract(chain: Chain) -> Contract:
 
 
 def chain_now(chain: Chain) -> datetime:
-    """The latest block's time (the clock grants are judged by)."""
-    return chain.block_time(int(chain.w3.eth.block_number))
+    """The latest block's time (the clock grants are judged by); read fresh, never cached,
+    because a revert or reorg can replace the latest block."""
+    return datetime.fromtimestamp(int(chain.w3.eth.get_block("latest")["timestamp"]), tz=UTC)
 
 
 # --- key envelopes ---------------------------------------------------------------------------
@@ -215,7 +216,10 @@ def build_envelope(
     keys: the patient or an issuer delivers them later with ``deliver_keys``).
     """
     keys: dict[str, str] = {}
+    consent = consent_contract(chain)
     for record in in_scope:
+        if chain.call("reading consent", consent.functions.isErased(record.id)):
+            continue  # an erased record's key is never wrapped again
         try:
             secret = secret_of(chain, store, holder, record)
         except (NoKeyForReader, CryptoError, MedLedgerError):
@@ -261,8 +265,16 @@ def secret_of(
             continue
         for envelope in reversed(grant.envelopes):
             wrapped = _envelope_keys(store, envelope).get(record.hex_id)
-            if wrapped is not None:
-                return crypto.unwrap(wrapped, reader.key)
+            if wrapped is None:
+                continue
+            # Anyone may publish an envelope for a live grant: a key counts only if it opens
+            # the body, so a bogus envelope cannot block the reader.
+            try:
+                secret = crypto.unwrap(wrapped, reader.key)
+                records.open_with(chain, record, sealed, secret)
+            except MedLedgerError:
+                continue
+            return secret
     raise NoKeyForReader(
         "no key for your account was delivered for this record (ask the patient or the issuer "
         "to deliver keys)"
@@ -300,7 +312,7 @@ def grant(
             envelope.digest if envelope else ZERO,
         ),
     )  # fmt: skip
-    return _state(chain, patient, grantee, scope)
+    return _state(chain, patient, grantee, scope, (envelope,) if envelope else ())
 
 
 def sign_grant(
@@ -367,9 +379,12 @@ def submit_signed_grant(
     ):
         raise PreconditionFailed("the signed grant is for another chain or ConsentManager")
     if document.get("envelope"):
-        cid = store.add_bytes(base64.b64decode(document["envelope"]))
-        if "0x" + cid.digest.hex() != request["envelopeDigest"]:
+        from medledger.ipfs.unixfs import hash_bytes
+
+        envelope = base64.b64decode(document["envelope"])
+        if "0x" + hash_bytes(envelope).digest.hex() != request["envelopeDigest"]:
             raise PreconditionFailed("the envelope in the file does not match the signed digest")
+        store.add_bytes(envelope)  # stored only once it is known to be the signed one
     scope = Scope.from_chain(request["scopeKind"], bytes(HexBytes(request["scope"])))
     if scope.kind is ScopeKind.RECORD and scope.record is not None:
         ensure_registered(chain, store, relayer, records.get(chain, scope.record, store))

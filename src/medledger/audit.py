@@ -130,7 +130,7 @@ def render(entries: list[Entry], fmt: str) -> str:
     if not entries:
         return "no events"
     rows = [("time (UTC)", "event", "by", "subject", "detail")] + [
-        (e.time, e.event, e.actor, _short(e.subject), e.detail) for e in entries
+        (e.time, e.event, e.actor, _short(e.subject), _one_line(e.detail)) for e in entries
     ]
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     return "\n".join(
@@ -143,6 +143,11 @@ def _ts(seconds: int) -> str:
     from datetime import UTC, datetime
 
     return datetime.fromtimestamp(int(seconds), tz=UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def _one_line(text: str) -> str:
+    """Show control characters (a reason is anyone's calldata) so no event forges a line."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _short(text: str) -> str:

@@ -1,0 +1,393 @@
+"""Fixtures for the contract suite: roles, deployed registries and factories.
+
+Run on both networks::
+
+    ape test tests/contracts --network ethereum:local:test      # eth-tester, in process
+    ape test tests/contracts --network ethereum:local:foundry   # Anvil (needs `anvil` on PATH)
+
+Isolation: Ape takes a chain snapshot around every fixture scope and every test, so the
+session-scoped deployments below are paid once and each test starts from them. Fixtures that
+change chain state are either function-scoped or autouse for a whole module, so that no test
+sees state it did not ask for. Hypothesis tests, which run many examples inside one test, take
+their own snapshots with :func:`isolated` (``chain.isolate()``).
+"""
+
+from __future__ import annotations
+
+import itertools
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from hexbytes import HexBytes
+
+from .support import (
+    NO_RECORD,
+    THRESHOLD,
+    Category,
+    Kind,
+    digest,
+    merkle_tree,
+    new_key,
+    record_id,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    from ape.api import AccountAPI, ReceiptAPI
+    from ape.contracts import ContractInstance
+    from ape.managers.chain import ChainManager
+
+
+# ---------------------------------------------------------------------------- roles
+
+
+@pytest.fixture(scope="session")
+def admin(accounts: Any) -> AccountAPI:
+    """Holder of DEFAULT_ADMIN_ROLE: manages registrars and the threshold."""
+    return accounts[0]
+
+
+@pytest.fixture(scope="session")
+def registrars(accounts: Any) -> list[AccountAPI]:
+    """The three registrars; two of them verify an institution."""
+    return [accounts[1], accounts[2], accounts[3]]
+
+
+@pytest.fixture(scope="session")
+def hospital(accounts: Any) -> AccountAPI:
+    return accounts[4]
+
+
+@pytest.fixture(scope="session")
+def clinic(accounts: Any) -> AccountAPI:
+    return accounts[5]
+
+
+@pytest.fixture(scope="session")
+def patient(accounts: Any) -> AccountAPI:
+    return accounts[6]
+
+
+@pytest.fixture(scope="session")
+def other_patient(accounts: Any) -> AccountAPI:
+    return accounts[7]
+
+
+@pytest.fixture(scope="session")
+def doctor(accounts: Any) -> AccountAPI:
+    return accounts[8]
+
+
+@pytest.fixture(scope="session")
+def stranger(accounts: Any) -> AccountAPI:
+    """An account with no role anywhere."""
+    return accounts[9]
+
+
+# ---------------------------------------------------------------------------- contracts
+
+
+@pytest.fixture(scope="session")
+def provider_registry(project: Any, admin: AccountAPI, registrars: list[AccountAPI]) -> Any:
+    """ProviderRegistry with three registrars and a threshold of two."""
+    return admin.deploy(project.ProviderRegistry, admin, registrars, THRESHOLD)
+
+
+@pytest.fixture(scope="session")
+def record_registry(project: Any, admin: AccountAPI, provider_registry: Any) -> Any:
+    return admin.deploy(project.RecordRegistry, provider_registry)
+
+
+# ---------------------------------------------------------------------------- factories
+
+
+@pytest.fixture(scope="session")
+def register_patient(provider_registry: ContractInstance) -> Callable[..., ReceiptAPI]:
+    """``register_patient(account, key=None)``: self-registers ``account`` as a patient."""
+
+    def register(account: AccountAPI, key: bytes | None = None) -> ReceiptAPI:
+        return provider_registry.registerPatient(key or new_key(), sender=account)
+
+    return register
+
+
+@pytest.fixture(scope="session")
+def apply_institution(provider_registry: ContractInstance) -> Callable[..., ReceiptAPI]:
+    """``apply_institution(account, kind=HOSPITAL, name=None, key=None)``."""
+
+    def apply(
+        account: AccountAPI,
+        kind: Kind = Kind.HOSPITAL,
+        name: str | None = None,
+        key: bytes | None = None,
+    ) -> ReceiptAPI:
+        name = name if name is not None else f"{kind.name.title()} {account.address[-4:]}"
+        return provider_registry.applyAsInstitution(kind, name, key or new_key(), sender=account)
+
+    return apply
+
+
+@pytest.fixture(scope="session")
+def approve(
+    provider_registry: ContractInstance, registrars: list[AccountAPI]
+) -> Callable[..., list[ReceiptAPI]]:
+    """``approve(institution, count=THRESHOLD)``: the first ``count`` registrars approve."""
+
+    def approve_by(institution: AccountAPI, count: int = THRESHOLD) -> list[ReceiptAPI]:
+        return [
+            provider_registry.approveInstitution(institution, sender=registrar)
+            for registrar in registrars[:count]
+        ]
+
+    return approve_by
+
+
+@pytest.fixture(scope="session")
+def suspend(
+    provider_registry: ContractInstance, registrars: list[AccountAPI]
+) -> Callable[..., ReceiptAPI]:
+    """``suspend(institution, reason="licence-lapsed")`` by the first registrar."""
+
+    def suspend_by(institution: AccountAPI, reason: str = "licence-lapsed") -> ReceiptAPI:
+        return provider_registry.suspendInstitution(
+            institution, reason.encode().ljust(32, b"\0"), sender=registrars[0]
+        )
+
+    return suspend_by
+
+
+@pytest.fixture(scope="session")
+def verified_institution(
+    hospital: AccountAPI,
+    clinic: AccountAPI,
+    stranger: AccountAPI,
+    apply_institution: Callable[..., ReceiptAPI],
+    approve: Callable[..., list[ReceiptAPI]],
+) -> Callable[..., AccountAPI]:
+    """``verified_institution(kind=HOSPITAL, account=None)``: applies and gathers the threshold.
+
+    Without ``account``: a hospital is the ``hospital`` account, a clinic the ``clinic``
+    account, any other kind the ``stranger`` account.
+    """
+
+    def verified(kind: Kind = Kind.HOSPITAL, account: AccountAPI | None = None) -> AccountAPI:
+        if account is None:
+            account = {Kind.HOSPITAL: hospital, Kind.CLINIC: clinic}.get(kind, stranger)
+        apply_institution(account, kind)
+        approve(account)
+        return account
+
+    return verified
+
+
+@pytest.fixture(scope="session")
+def add_practitioner(provider_registry: ContractInstance) -> Callable[..., ReceiptAPI]:
+    """``add_practitioner(institution, practitioner)``."""
+
+    def add(institution: AccountAPI, practitioner: AccountAPI) -> ReceiptAPI:
+        return provider_registry.addPractitioner(practitioner, sender=institution)
+
+    return add
+
+
+@dataclass(frozen=True)
+class Anchored:
+    """A record anchored by :func:`create_record`, with the values it was anchored with."""
+
+    id: HexBytes
+    receipt: ReceiptAPI
+    patient: str
+    issuer: str
+    cid_digest: HexBytes
+    commitment: HexBytes
+    category: int
+    previous: HexBytes
+
+
+@pytest.fixture(scope="session")
+def create_record(record_registry: ContractInstance) -> Callable[..., Anchored]:
+    """``create_record(issuer, patient=None, *, category=LAB, previous=NO_RECORD, ...)``.
+
+    Anchors a record with fresh, readable pointer and commitment values (``cid-<n>``,
+    ``commitment-<n>``) unless given; ``patient`` defaults to the issuer (a self-anchored
+    record).
+    """
+    counter = itertools.count()
+
+    def create(
+        issuer: AccountAPI,
+        patient: AccountAPI | None = None,
+        *,
+        category: int = Category.LAB,
+        previous: bytes = NO_RECORD,
+        cid_digest: bytes | None = None,
+        commitment: bytes | None = None,
+    ) -> Anchored:
+        n = next(counter)
+        patient = patient or issuer
+        cid = HexBytes(cid_digest or digest(f"cid-{n}"))
+        salted = HexBytes(commitment or digest(f"commitment-{n}"))
+        receipt = record_registry.anchor(patient, cid, salted, category, previous, sender=issuer)
+        (log,) = record_registry.RecordAnchored.from_receipt(receipt)
+        return Anchored(
+            id=HexBytes(log.id),
+            receipt=receipt,
+            patient=patient.address,
+            issuer=issuer.address,
+            cid_digest=cid,
+            commitment=salted,
+            category=int(category),
+            previous=HexBytes(previous),
+        )
+
+    return create
+
+
+@dataclass(frozen=True)
+class BatchEntry:
+    """One record of a batch: its fields, its id and its Merkle proof."""
+
+    patient: str
+    cid_digest: HexBytes
+    commitment: HexBytes
+    category: int
+    previous: HexBytes
+    id: HexBytes
+    proof: list[HexBytes]
+
+    @property
+    def fields(self) -> tuple[str, HexBytes, HexBytes, int, HexBytes]:
+        """``(patient, cidDigest, commitment, category, previous)`` as the contract takes them."""
+        return (self.patient, self.cid_digest, self.commitment, self.category, self.previous)
+
+
+@dataclass(frozen=True)
+class AnchoredBatch:
+    """A batch anchored by :func:`anchor_batch`."""
+
+    id: HexBytes  # as BatchAnchored reports it (today the root itself)
+    root: HexBytes
+    receipt: ReceiptAPI
+    issuer: str
+    manifest_digest: HexBytes
+    entries: list[BatchEntry]
+
+
+@pytest.fixture(scope="session")
+def anchor_batch(
+    chain: ChainManager, record_registry: ContractInstance
+) -> Callable[..., AnchoredBatch]:
+    """``anchor_batch(issuer, patients, *, category=LAB, previous=None, count=None)``.
+
+    Builds one record per entry of ``patients`` (fresh ``batch-cid-<n>`` pointers), the Merkle
+    tree of their ids (issuer = ``issuer``) and anchors its root. ``previous`` optionally gives
+    each record's previous version; ``count`` overrides the declared count.
+    """
+    counter = itertools.count()
+
+    def anchor(
+        issuer: AccountAPI,
+        patients: list[AccountAPI],
+        *,
+        category: int = Category.LAB,
+        previous: list[bytes] | None = None,
+        count: int | None = None,
+    ) -> AnchoredBatch:
+        previous = previous or [NO_RECORD] * len(patients)
+        fields = []
+        for holder, before in zip(patients, previous, strict=True):
+            n = next(counter)
+            fields.append(
+                (
+                    holder.address,
+                    digest(f"batch-cid-{n}"),
+                    digest(f"batch-commitment-{n}"),
+                    int(category),
+                    HexBytes(before),
+                )
+            )
+        ids = [
+            record_id(chain.chain_id, record_registry.address, p, issuer.address, c, m, k, v)
+            for p, c, m, k, v in fields
+        ]
+        root, proofs = merkle_tree(ids)
+        manifest = digest(f"manifest-{root.hex()}")
+        receipt = record_registry.anchorBatch(
+            root, manifest, len(ids) if count is None else count, sender=issuer
+        )
+        entries = [
+            BatchEntry(*f, id=i, proof=proofs[bytes(i)]) for f, i in zip(fields, ids, strict=True)
+        ]
+        (event,) = record_registry.BatchAnchored.from_receipt(receipt)
+        return AnchoredBatch(
+            HexBytes(event.batchId), root, receipt, issuer.address, manifest, entries
+        )
+
+    return anchor
+
+
+# ---------------------------------------------------------------------------- chain helpers
+
+
+@pytest.fixture(scope="session")
+def isolated(chain: ChainManager) -> Callable[[], Any]:
+    """``with isolated():`` runs a block between a chain snapshot and its restore.
+
+    For hypothesis, whose examples all run inside one test and so inside one Ape snapshot.
+    Not ``chain.isolate()``: in Ape 0.8 that context manager swallows every exception raised
+    inside it (``except Exception: pass``), so a failing example would pass.
+    """
+
+    @contextmanager
+    def block() -> Iterator[None]:
+        snapshot = chain.snapshot()
+        try:
+            yield
+        finally:
+            chain.restore(snapshot)
+
+    return block
+
+
+@pytest.fixture(scope="session")
+def advance_time(chain: ChainManager) -> Callable[[int], int]:
+    """``advance_time(seconds)``: mines a block ``seconds`` after the latest one.
+
+    Counts from the latest block's timestamp, the one reference both networks agree on after
+    a snapshot restore. The networks differ in blocks, not in time: on eth-tester, setting the
+    next timestamp already mines a block, so this mines two blocks there and one on Anvil; tests
+    must not count blocks around it. Returns the new head's timestamp.
+    """
+
+    def advance(seconds: int) -> int:
+        target = chain.blocks.head.timestamp + seconds
+        chain.mine(timestamp=target)
+        return chain.blocks.head.timestamp
+
+    return advance
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _session_fixtures_first(
+    provider_registry: Any,
+    record_registry: Any,
+    register_patient: Any,
+    apply_institution: Any,
+    approve: Any,
+    suspend: Any,
+    verified_institution: Any,
+    add_practitioner: Any,
+    create_record: Any,
+    anchor_batch: Any,
+    isolated: Any,
+    advance_time: Any,
+) -> None:
+    """Sets up every session fixture before any narrower one.
+
+    Ape snapshots the chain per scope and warns (``InvalidIsolationWarning``), then replays
+    ("rebases") fixtures, when a session fixture is first requested after a module or function
+    fixture has run. The factories hold no chain state, but Ape cannot know that.
+    """
