@@ -122,6 +122,10 @@ class Chain:
         """True for the embedded devnet (or another local test chain)."""
         return self.network == LOCAL_NETWORK or self.chain_id in (31337, 1337)
 
+    def forget_blocks(self) -> None:
+        """Drop cached block times (after a devnet revert or a reorg replaced blocks)."""
+        self._block_times.clear()
+
     def block_time(self, number: int) -> datetime:
         """Return a block's timestamp (cached: a mined block's time never changes)."""
         if number not in self._block_times:

@@ -69,6 +69,7 @@ def chain(base_chain: Chain, env: dict[str, str], monkeypatch: pytest.MonkeyPatc
     snapshot = base_chain.w3.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
     yield base_chain
     base_chain.w3.provider.make_request("evm_revert", [snapshot])  # type: ignore[arg-type]
+    base_chain.forget_blocks()  # the reverted blocks' times must not outlive them
 
 
 # Role fixtures: devnet accounts 0-2 are the registrars (threshold 2 of 3).

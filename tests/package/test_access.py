@@ -171,7 +171,7 @@ def fresh_block_clock(chain):
     ``access.chain_now``) can come from another test's, possibly time-travelled, blocks. See
     ``test_chain_now_is_the_latest_block_time_after_a_revert``.
     """
-    chain._block_times.clear()
+    chain.forget_blocks()
 
 
 @pytest.fixture

@@ -92,7 +92,7 @@ def wide(scope: access.Scope, cat: Category | int) -> bool:
 @pytest.fixture
 def world(chain, tmp_path, verified_institution, hospital, clinic, doctor, registered_patient):
     """The cast, registered once per test; the machine snapshots and reverts around it."""
-    chain._block_times.clear()  # see test_access.fresh_block_clock
+    chain.forget_blocks()  # see test_access.fresh_block_clock
     verified_institution(hospital)
     verified_institution(clinic, registry.InstitutionKind.CLINIC, "Riverside Clinic")
     registry.add_practitioner(chain, clinic, doctor.address)
@@ -139,7 +139,7 @@ def make_machine(world: dict) -> type[RuleBasedStateMachine]:
         def __init__(self) -> None:
             super().__init__()
             self.snapshot = rpc("evm_snapshot", [])
-            chain._block_times.clear()
+            chain.forget_blocks()
             self.written: list[Written] = [Written(r, b, frozenset()) for r, b in seeds]
             self.given: dict[tuple[str, str], Given] = {}
             self.delegate_on = False
@@ -155,7 +155,7 @@ def make_machine(world: dict) -> type[RuleBasedStateMachine]:
 
         def teardown(self) -> None:
             rpc("evm_revert", [self.snapshot])
-            chain._block_times.clear()
+            chain.forget_blocks()
 
         # --- model ---------------------------------------------------------------------------
 
