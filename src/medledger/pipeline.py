@@ -89,13 +89,17 @@ class Pipeline:
                 "maxFeePerGas": 2 * base_fee + tip, "maxPriorityFeePerGas": tip,
             }  # fmt: skip
             raws.append("0x" + bytes(self.account.sign_transaction(tx).raw_transaction).hex())
-        hashes: list[str] = []
+        # At most CHUNK transactions in flight: a window is sent, then its receipts collected,
+        # before the next is sent. Thousands pending at once stalled Anvil's pool in our runs.
+        receipts: list[Receipt] = []
         for start in range(0, len(raws), CHUNK):
             chunk = raws[start : start + CHUNK]
             replies = self._batch([("eth_sendRawTransaction", [raw]) for raw in chunk])
-            for raw, reply in zip(chunk, replies, strict=True):
-                hashes.append(self._sent_hash(action, raw, reply))
-        receipts = self._receipts(action, dict(zip(hashes, raws, strict=True)), progress)
+            hashes = [
+                self._sent_hash(action, raw, reply)
+                for raw, reply in zip(chunk, replies, strict=True)
+            ]
+            receipts.extend(self._receipts(action, dict(zip(hashes, chunk, strict=True)), progress))
         for receipt in receipts:
             if receipt.status != 1:
                 raise TransactionReverted(
