@@ -4,12 +4,20 @@ Run on both networks::
 
     ape test tests/contracts --network ethereum:local:test      # eth-tester, in process
     ape test tests/contracts --network ethereum:local:foundry   # Anvil (needs `anvil` on PATH)
+    ape test tests/contracts/gas_report.py --network ...        # the gas table
+
+Roles are the ten test accounts (``admin``, three ``registrars``, ``hospital``, ``clinic``,
+``patient``, ``other_patient``, ``doctor``, ``stranger``). Factories (``register_patient``,
+``apply_institution``, ``approve``, ``suspend``, ``verified_institution``,
+``add_practitioner``, ``create_record``, ``anchor_batch``) send the transactions; assertion
+helpers and enums live in ``support.py``.
 
 Isolation: Ape takes a chain snapshot around every fixture scope and every test, so the
-session-scoped deployments below are paid once and each test starts from them. Fixtures that
-change chain state are either function-scoped or autouse for a whole module, so that no test
-sees state it did not ask for. Hypothesis tests, which run many examples inside one test, take
-their own snapshots with :func:`isolated` (``chain.isolate()``).
+session-scoped deployments below are paid once and each test starts from them. Factories hold
+no chain state; fixtures that change the chain are function-scoped, or module-scoped and
+autouse for a whole module, so that no test sees state it did not ask for. Hypothesis tests,
+which run many examples inside one test, take their own snapshots with :func:`isolated`. The
+two networks differ in one way that matters here: see :func:`advance_time`.
 """
 
 from __future__ import annotations

@@ -135,7 +135,8 @@ def test_any_verified_institution_kind_may_anchor(
     create_record: Callable[..., Anchored],
     kind: Kind,
 ) -> None:
-    # The registry does not restrict writers by institution kind (see the report on this).
+    # As specified, writers are not restricted by institution kind: an insurer or a research
+    # sponsor, once verified, may write records for any registered patient.
     verified_institution(kind, clinic)
     record = create_record(clinic, patient)
     assert record_registry.exists(record.id)
@@ -373,8 +374,8 @@ def test_patient_may_update_a_record_an_institution_wrote(
     hospital: AccountAPI,
     create_record: Callable[..., Anchored],
 ) -> None:
-    # Any writer authorised for the patient may supersede any of the patient's records
-    # (see the report: this is how the contract is specified, and a point to decide on).
+    # As specified, any writer authorised for the patient may supersede any of the patient's
+    # records, whoever wrote them; a record has one successor, so the first update wins.
     original = create_record(hospital, patient)
     update = create_record(patient, patient, previous=original.id)
     assert record_of(record_registry, original.id)["superseded"] is True
