@@ -40,6 +40,7 @@ from medledger.errors import (
     PreconditionFailed,
 )
 from medledger.ipfs.cid import Cid
+from medledger.labels import Labelled
 
 if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
@@ -53,7 +54,7 @@ ZERO = bytes(32)
 ENVELOPE_KIND = "medledger/key-envelope"
 
 
-class Purpose(IntEnum):
+class Purpose(Labelled):
     """Why access is granted (the contract's ``Purpose``)."""
 
     TREATMENT = 1
@@ -63,22 +64,15 @@ class Purpose(IntEnum):
     PATIENT_REQUEST = 5
     EMERGENCY = 6
 
-    @property
-    def label(self) -> str:
-        """The command-line name."""
-        return self.name.lower().replace("_", "-")
+    @classmethod
+    def choices(cls) -> list[Purpose]:
+        """Emergency access has its own verb, so it is never a grant's purpose."""
+        return [p for p in cls if p is not cls.EMERGENCY]
 
     @classmethod
     def parse(cls, text: str) -> Purpose:
-        """Parse a command-line name (emergency access has its own verb)."""
-        try:
-            purpose = cls[text.strip().upper().replace("-", "_")]
-        except KeyError:
-            purpose = None
-        if purpose is None or purpose is cls.EMERGENCY:
-            names = ", ".join(p.label for p in cls if p is not cls.EMERGENCY)
-            raise ConfigurationError("--purpose", f"unknown purpose {text!r} (one of: {names})")
-        return purpose
+        """Parse a command-line name."""
+        return cls.lookup(text, "--purpose", "purpose")
 
 
 class ScopeKind(IntEnum):

@@ -6,10 +6,10 @@ must never be renumbered (append new ones at the end). ``0`` is reserved and mea
 
 from __future__ import annotations
 
-from enum import IntEnum
+from medledger.labels import Labelled
 
 
-class Category(IntEnum):
+class Category(Labelled):
     """A record's category, as stored on chain (one byte)."""
 
     DEMOGRAPHICS = 1
@@ -29,21 +29,7 @@ class Category(IntEnum):
     ADMINISTRATIVE = 15
     OTHER = 16
 
-    @property
-    def label(self) -> str:
-        """The lower-case name used on the command line (``care-plan``, ``lab``...)."""
-        return self.name.lower().replace("_", "-")
-
     @classmethod
     def parse(cls, text: str) -> Category:
         """Return the category named ``text`` (case-insensitive, ``-`` or ``_``), or raise."""
-        from medledger.errors import ConfigurationError
-
-        key = text.strip().upper().replace("-", "_")
-        try:
-            return cls[key]
-        except KeyError:
-            names = ", ".join(c.label for c in cls)
-            raise ConfigurationError(
-                "category", f"unknown category {text!r} (one of: {names})"
-            ) from None
+        return cls.lookup(text, "category", "category")

@@ -23,6 +23,7 @@ from medledger.errors import (
     PatientNotFound,
     PreconditionFailed,
 )
+from medledger.labels import Labelled
 
 if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
 REGISTRAR_ROLE = keccak(text="REGISTRAR_ROLE")
 
 
-class InstitutionKind(IntEnum):
+class InstitutionKind(Labelled):
     """Kinds of institution (the contract's ``InstitutionKind``)."""
 
     HOSPITAL = 1
@@ -44,19 +45,10 @@ class InstitutionKind(IntEnum):
     RESEARCH_SPONSOR = 5
     EMERGENCY_SERVICE = 6
 
-    @property
-    def label(self) -> str:
-        """The command-line name (``research-sponsor``...)."""
-        return self.name.lower().replace("_", "-")
-
     @classmethod
     def parse(cls, text: str) -> InstitutionKind:
         """Parse a command-line name."""
-        try:
-            return cls[text.strip().upper().replace("-", "_")]
-        except KeyError:
-            names = ", ".join(k.label for k in cls)
-            raise ConfigurationError("--kind", f"unknown kind {text!r} (one of: {names})") from None
+        return cls.lookup(text, "--kind", "kind")
 
 
 class Status(IntEnum):
