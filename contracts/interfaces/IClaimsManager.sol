@@ -1,0 +1,374 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.27;
+
+import {RecordId} from "../libraries/RecordIds.sol";
+
+/// @title IClaimsManager
+/// @notice Insurance policies funded in an ERC-20 stablecoin, and the claims made against them:
+/// submission with consented evidence, automatic settlement of small claims the contract can
+/// check itself, review by the insurer (approve in full or in part, deny, ask for more
+/// information), a dispute window, resolution by a resolver, and pull payments.
+/// @dev Money invariants: a policy pays out at most what was funded into it and at most its
+/// annual limit; a claim is credited at most once per decision and never above what the policy
+/// allows for it (`coverageBps` of the billed amount less the deductible applied); the token
+/// balance of this contract equals the sum of every policy's unpaid funds plus every payee's
+/// unwithdrawn credit. Medical detail never reaches the chain: procedure codes are salted
+/// hashes proven against a Merkle root, evidence is referenced by record id, and reasons are
+/// numeric codes.
+interface IClaimsManager {
+    // ------------------------------------------------------------------ types
+
+    /// @notice Where a claim stands.
+    /// @dev Submitted -> Approved | PartiallyApproved | Denied | InfoRequested;
+    /// InfoRequested -> Submitted (information provided) | Approved | PartiallyApproved | Denied;
+    /// PartiallyApproved | Denied -> Disputed (within the dispute window) -> Resolved.
+    /// An automatically settled claim goes straight from submission to Approved.
+    enum ClaimState {
+        None,
+        Submitted,
+        InfoRequested,
+        Approved,
+        PartiallyApproved,
+        Denied,
+        Disputed,
+        Resolved
+    }
+
+    /// @notice Why a submitted claim was left for a person to review instead of being settled
+    /// automatically.
+    enum ReviewReason {
+        None,
+        AutoSettleDisabled,
+        AboveAutoSettleLimit,
+        CodeNotProven,
+        LimitReached,
+        PoolInsufficient
+    }
+
+    /// @notice The terms an insurer issues a policy with.
+    /// @param patient The insured patient (a registered patient's address).
+    /// @param validFrom First second of cover.
+    /// @param validUntil Last second of cover (at most 366 days after `validFrom`).
+    /// @param coverageBps Share of the billed amount above the deductible that is paid, in
+    /// basis points (1 to 10,000).
+    /// @param deductible What the patient pays first over the policy's term, in token units.
+    /// @param annualLimit Most the policy pays over its term, in token units.
+    /// @param autoSettleLimit Claims billed at most this much settle automatically when every
+    /// rule holds; zero disables automatic settlement.
+    /// @param codesRoot Merkle root (OpenZeppelin standard tree, leaf
+    /// `keccak256(bytes.concat(keccak256(abi.encode(codeHash))))`) of the covered procedure
+    /// codes' salted hashes.
+    /// @param termsDigest CIDv0 digest of the encrypted terms document in IPFS (code list, salt).
+    struct PolicyTerms {
+        address patient;
+        uint40 validFrom;
+        uint40 validUntil;
+        uint16 coverageBps;
+        uint96 deductible;
+        uint96 annualLimit;
+        uint96 autoSettleLimit;
+        bytes32 codesRoot;
+        bytes32 termsDigest;
+    }
+
+    /// @notice A policy as stored (five slots; the terms digest is only in the event).
+    /// @param insurer The verified insurer that issued it.
+    /// @param validFrom First second of cover.
+    /// @param validUntil Last second of cover.
+    /// @param coverageBps Share paid above the deductible, in basis points.
+    /// @param patient The insured patient.
+    /// @param deductible The deductible over the term.
+    /// @param annualLimit Most the policy pays over its term.
+    /// @param paid What the policy has credited to payees so far.
+    /// @param autoSettleLimit Largest billed amount settled automatically (zero: never).
+    /// @param deductibleMet Deductible applied to decided claims so far.
+    /// @param funded Everything ever funded into the policy's pool; `funded - paid` is left.
+    /// @param codesRoot Merkle root of the covered procedure codes' salted hashes.
+    struct Policy {
+        address insurer;
+        uint40 validFrom;
+        uint40 validUntil;
+        uint16 coverageBps;
+        address patient;
+        uint96 deductible;
+        uint96 annualLimit;
+        uint96 paid;
+        uint96 autoSettleLimit;
+        uint96 deductibleMet;
+        uint128 funded;
+        bytes32 codesRoot;
+    }
+
+    /// @notice A claim as stored (three slots; codes, evidence and reasons are in events).
+    /// @param submitter The institution (or the patient) that submitted it.
+    /// @param policyId The policy claimed against.
+    /// @param state Where it stands.
+    /// @param payPatient True when payment goes to the patient (who paid the provider already).
+    /// @param billed The amount billed, in token units.
+    /// @param paid What has been credited to the payee for this claim.
+    /// @param decidedAt When the insurer (or the contract) decided; zero before.
+    /// @param deductibleApplied Deductible applied when it was decided.
+    /// @param submittedAt When it was submitted.
+    struct Claim {
+        address submitter;
+        uint64 policyId;
+        ClaimState state;
+        bool payPatient;
+        uint96 billed;
+        uint96 paid;
+        uint40 decidedAt;
+        uint96 deductibleApplied;
+        uint40 submittedAt;
+    }
+
+    /// @notice What a claim submission carries.
+    /// @param policyId The policy claimed against.
+    /// @param billed The amount billed, in token units (non-zero).
+    /// @param payPatient True to pay the patient instead of the submitting institution.
+    /// @param claimRecord Record id of the encrypted FHIR `Claim` resource (anchored before).
+    /// @param evidence Further evidence records (encounter, procedures); may be empty.
+    /// @param codeHashes Salted hashes of the claim's procedure codes (at least one).
+    /// @param codeProofs For each code hash, its Merkle proof against the policy's root; empty
+    /// (or a wrong proof) leaves the claim for manual review instead of reverting.
+    struct Submission {
+        uint64 policyId;
+        uint96 billed;
+        bool payPatient;
+        RecordId claimRecord;
+        RecordId[] evidence;
+        bytes32[] codeHashes;
+        bytes32[][] codeProofs;
+    }
+
+    // ------------------------------------------------------------------ errors
+
+    /// @notice Thrown when the caller is not a verified insurer (or one of its practitioners).
+    error ClaimNotInsurer(address caller);
+
+    /// @notice Thrown when the caller is not the insurer of the policy.
+    error ClaimNotPolicyInsurer(address caller, uint64 policyId);
+
+    /// @notice Thrown when the insured account is not a registered patient.
+    error ClaimPatientNotRegistered(address patient);
+
+    /// @notice Thrown when policy terms are inconsistent (dates, rate, limits or root).
+    error ClaimInvalidTerms();
+
+    /// @notice Thrown when a policy id is unknown.
+    error ClaimUnknownPolicy(uint64 policyId);
+
+    /// @notice Thrown when a claim id is unknown.
+    error ClaimUnknownClaim(uint256 claimId);
+
+    /// @notice Thrown when a claim is submitted outside its policy's period of cover.
+    error ClaimPolicyNotActive(uint64 policyId, uint256 at);
+
+    /// @notice Thrown when an amount is zero or too large for the accounting.
+    error ClaimInvalidAmount(uint256 amount);
+
+    /// @notice Thrown when the caller may not submit against the policy (neither a verified
+    /// care provider nor the insured patient).
+    error ClaimNotProviderOrPatient(address caller, uint64 policyId);
+
+    /// @notice Thrown when a claim lists no procedure code, or proofs that do not pair up.
+    error ClaimInvalidCodes(uint256 codes, uint256 proofs);
+
+    /// @notice Thrown when an evidence record is not the insured patient's.
+    error ClaimEvidenceNotPatients(RecordId record, address patient);
+
+    /// @notice Thrown when the insurer holds no live "payment" grant for an evidence record.
+    error ClaimEvidenceNotConsented(RecordId record, address insurer);
+
+    /// @notice Thrown when an action is not allowed in the claim's current state.
+    error ClaimInvalidState(uint256 claimId, ClaimState state);
+
+    /// @notice Thrown when the caller is neither the claim's submitter nor the patient.
+    error ClaimNotSubmitterOrPatient(address caller, uint256 claimId);
+
+    /// @notice Thrown when an approval or award exceeds what the policy allows for the claim.
+    error ClaimAmountExceedsAllowed(uint256 amount, uint256 allowed);
+
+    /// @notice Thrown when the policy's pool holds less than a payment needs.
+    error ClaimPoolInsufficient(uint64 policyId, uint256 needed, uint256 available);
+
+    /// @notice Thrown when a denial, request or dispute carries reason code zero.
+    error ClaimReasonRequired();
+
+    /// @notice Thrown when a dispute comes after the dispute window closed.
+    error ClaimDisputeWindowClosed(uint256 claimId, uint256 closedAt);
+
+    /// @notice Thrown when the caller does not hold the resolver role.
+    error ClaimNotResolver(address caller);
+
+    /// @notice Thrown when an account withdraws with nothing credited to it.
+    error ClaimNothingToWithdraw(address account);
+
+    // ------------------------------------------------------------------ events
+
+    /// @notice Emitted when an insurer issues a policy.
+    event PolicyIssued(
+        uint64 indexed policyId,
+        address indexed insurer,
+        address indexed patient,
+        uint40 validFrom,
+        uint40 validUntil,
+        uint16 coverageBps,
+        uint96 deductible,
+        uint96 annualLimit,
+        uint96 autoSettleLimit,
+        bytes32 codesRoot,
+        bytes32 termsDigest
+    );
+
+    /// @notice Emitted when tokens are paid into a policy's pool.
+    event PolicyFunded(uint64 indexed policyId, address indexed funder, uint256 amount, uint256 funded);
+
+    /// @notice Emitted when a claim is submitted; `automatic` says whether it was settled at
+    /// once, otherwise `review` says why a person must look at it.
+    event ClaimSubmitted(
+        uint256 indexed claimId,
+        uint64 indexed policyId,
+        address indexed submitter,
+        uint96 billed,
+        bool payPatient,
+        RecordId claimRecord,
+        RecordId[] evidence,
+        bytes32[] codeHashes,
+        bool automatic,
+        ReviewReason review
+    );
+
+    /// @notice Emitted when a claim is approved (by the insurer or automatically) and the
+    /// amount credited to the payee.
+    event ClaimApproved(
+        uint256 indexed claimId,
+        address indexed payee,
+        uint96 amount,
+        uint96 allowed,
+        uint96 deductibleApplied,
+        bool automatic,
+        address decider
+    );
+
+    /// @notice Emitted when the insurer denies a claim.
+    event ClaimDenied(uint256 indexed claimId, uint16 reasonCode, address decider);
+
+    /// @notice Emitted when the insurer asks for more information.
+    event ClaimInfoRequested(uint256 indexed claimId, uint16 reasonCode, address requester);
+
+    /// @notice Emitted when the submitter or patient answers a request with more evidence.
+    event ClaimInfoProvided(uint256 indexed claimId, RecordId[] evidence, address provider);
+
+    /// @notice Emitted when the submitter or patient disputes a decision.
+    event ClaimDisputed(uint256 indexed claimId, uint16 reasonCode, address disputer);
+
+    /// @notice Emitted when a resolver settles a dispute; `award` is credited on top of what
+    /// was approved before (zero upholds the decision).
+    event DisputeResolved(uint256 indexed claimId, address indexed payee, uint96 award, address resolver);
+
+    /// @notice Emitted when a payee withdraws its credit.
+    event PaymentWithdrawn(address indexed payee, uint256 amount);
+
+    // ------------------------------------------------------------------ functions
+
+    /// @notice Issues a policy to a patient.
+    /// @dev Callable by a verified insurer or one of its practitioners (the policy's insurer is
+    /// the institution).
+    /// @param terms The policy terms.
+    /// @return policyId The new policy's id (1, 2, ...).
+    function issuePolicy(PolicyTerms calldata terms) external returns (uint64 policyId);
+
+    /// @notice Pays tokens into a policy's pool (the caller must have approved this contract).
+    /// @dev Callable by anyone; uses SafeERC20 and credits exactly what arrived.
+    /// @param policyId The policy.
+    /// @param amount Token units.
+    function fundPolicy(uint64 policyId, uint256 amount) external;
+
+    /// @notice Submits a claim; settles it at once when it is small and every rule holds.
+    /// @dev Callable by a verified care provider (or one of its practitioners) or by the
+    /// insured patient. The insurer must hold a live "payment" grant for the claim record and
+    /// every evidence record, all of which must be the patient's.
+    /// @param submission The claim.
+    /// @return claimId The new claim's id (1, 2, ...).
+    function submitClaim(Submission calldata submission) external returns (uint256 claimId);
+
+    /// @notice Approves a claim in full (`amount` equal to what the policy allows) or in part.
+    /// @dev Callable by the policy's insurer while the claim is Submitted or InfoRequested.
+    /// @param claimId The claim.
+    /// @param amount Token units to pay (non-zero, at most `allowedAmount(claimId)`).
+    function approveClaim(uint256 claimId, uint96 amount) external;
+
+    /// @notice Denies a claim.
+    /// @dev Callable by the policy's insurer while the claim is Submitted or InfoRequested.
+    /// @param claimId The claim.
+    /// @param reasonCode Non-zero reason code (the meaning is published off chain).
+    function denyClaim(uint256 claimId, uint16 reasonCode) external;
+
+    /// @notice Asks the submitter for more information.
+    /// @dev Callable by the policy's insurer while the claim is Submitted.
+    /// @param claimId The claim.
+    /// @param reasonCode Non-zero code for what is missing.
+    function requestInfo(uint256 claimId, uint16 reasonCode) external;
+
+    /// @notice Answers a request for information with more evidence and returns the claim for
+    /// review.
+    /// @dev Callable by the submitter (or its practitioners) or the patient while the claim is
+    /// InfoRequested; the evidence must be consented like at submission.
+    /// @param claimId The claim.
+    /// @param evidence The added evidence records (at least one).
+    function provideInfo(uint256 claimId, RecordId[] calldata evidence) external;
+
+    /// @notice Disputes a partial approval or a denial.
+    /// @dev Callable by the submitter (or its practitioners) or the patient, within
+    /// `DISPUTE_WINDOW` of the decision, once.
+    /// @param claimId The claim.
+    /// @param reasonCode Non-zero reason code.
+    function disputeClaim(uint256 claimId, uint16 reasonCode) external;
+
+    /// @notice Resolves a dispute, crediting `award` on top of what was approved.
+    /// @dev Callable by a holder of `RESOLVER_ROLE`. `award` is at most what the policy allows
+    /// for the claim less what it already paid, and at most what the pool holds.
+    /// @param claimId The claim.
+    /// @param award Token units to add (zero upholds the decision).
+    function resolveDispute(uint256 claimId, uint96 award) external;
+
+    /// @notice Withdraws everything credited to the caller (pull payment).
+    /// @dev Guarded against reentrancy; state is cleared before the transfer.
+    /// @return amount Token units sent.
+    function withdrawPayment() external returns (uint256 amount);
+
+    /// @notice Returns a policy.
+    /// @param policyId The policy.
+    /// @return policy The policy (reverts when unknown).
+    function getPolicy(uint64 policyId) external view returns (Policy memory policy);
+
+    /// @notice Returns a claim.
+    /// @param claimId The claim.
+    /// @return claim The claim (reverts when unknown).
+    function getClaim(uint256 claimId) external view returns (Claim memory claim);
+
+    /// @notice Returns what the policy would allow for a claim if decided now.
+    /// @dev Submitted or InfoRequested: `deductible = min(billed, policy deductible left)`,
+    /// `allowed = min((billed - deductible) * coverageBps / 10_000, annual limit left)`.
+    /// Disputed: the same with the deductible applied at the decision (or, after a denial, the
+    /// deductible left now), less what the claim was already paid. Any other state: (0, 0).
+    /// The pool is not a cap here: a decision the pool cannot pay reverts with
+    /// `ClaimPoolInsufficient` (and an automatic settlement is left for review instead).
+    /// @param claimId The claim.
+    /// @return allowed Token units the decision may credit at most.
+    /// @return deductible The deductible that deciding now would apply.
+    function allowedAmount(uint256 claimId) external view returns (uint96 allowed, uint96 deductible);
+
+    /// @notice Returns what a payee can withdraw.
+    /// @param payee The payee.
+    /// @return amount Token units credited and not yet withdrawn.
+    function creditOf(address payee) external view returns (uint256 amount);
+
+    /// @notice Returns the number of claims submitted so far (the last claim id).
+    /// @return count Claims.
+    function claimCount() external view returns (uint256 count);
+
+    /// @notice Returns the number of policies issued so far (the last policy id).
+    /// @return count Policies.
+    function policyCount() external view returns (uint64 count);
+}
