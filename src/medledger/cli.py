@@ -11,79 +11,14 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any
 
 import click
 
-from medledger.config import Settings, load_settings
+from medledger.cli_support import Session, common, pass_session, progress, write_output
+from medledger.config import load_settings
 from medledger.errors import MedLedgerError
-
-if TYPE_CHECKING:
-    from eth_account.signers.local import LocalAccount
-
-    from medledger.chain import Chain
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-@dataclass
-class Session:
-    """What one command invocation works with."""
-
-    settings: Settings
-    network: str | None = None
-    account_spec: str | None = None
-    as_json: bool = False
-    _chain: Chain | None = field(default=None, repr=False)
-
-    @property
-    def chain(self) -> Chain:
-        """The chain of ``--network``, connected on first use."""
-        if self._chain is None:
-            from medledger.chain import Chain
-
-            self._chain = Chain(self.settings, self.network)
-        return self._chain
-
-    def account(self, spec: str | None = None) -> LocalAccount:
-        """The signing account of ``--account`` (or ``spec``)."""
-        return self.chain.account(spec or self.account_spec)
-
-    def emit(self, data: dict[str, Any] | list[Any], text: str) -> None:
-        """Print ``data`` as JSON with ``--json``, else the human ``text``."""
-        click.echo(json.dumps(data, indent=2, default=str) if self.as_json else text)
-
-
-def common(function: F) -> F:
-    """Add ``--network``, ``--account`` and ``--json`` to a command."""
-
-    def store(attr: str) -> Callable[[click.Context, click.Parameter, Any], Any]:
-        def callback(ctx: click.Context, _param: click.Parameter, value: Any) -> Any:
-            session = ctx.ensure_object(Session)
-            if value not in (None, False):
-                setattr(session, attr, value)
-            return value
-
-        return callback
-
-    options = [
-        click.option("--network", expose_value=False, callback=store("network"),
-                     help="Network: 'local' (the devnet), a name from config.toml, or an RPC URL."),
-        click.option("--account", expose_value=False, callback=store("account_spec"),
-                     help="Signing account: an Ape alias, dev:N (devnet), or env:VAR."),
-        click.option("--json", "as_json", is_flag=True, expose_value=False,
-                     callback=store("as_json"), help="Print machine-readable JSON."),
-    ]  # fmt: skip
-    for option in reversed(options):
-        function = option(function)
-    return function
-
-
-pass_session = click.make_pass_decorator(Session, ensure=True)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -413,7 +348,7 @@ def ipfs_cat(session: Session, cid: str, out: Path | None) -> None:
     from medledger.ipfs.cid import Cid
     from medledger.stores import open_store
 
-    _write_output(open_store(session.settings).cat(Cid.parse(cid)), out)
+    write_output(open_store(session.settings).cat(Cid.parse(cid)), out)
 
 
 @ipfs.command("export-car")
@@ -498,7 +433,7 @@ def anchor(
     account = session.account()
     prior = records.RecordRef.parse(previous).id if previous else None
     store = open_store(session.settings)
-    with _progress(len(drafts), "anchoring") as advance:
+    with progress(len(drafts), "anchoring") as advance:
         if batch:
             from medledger import batches
 
@@ -525,7 +460,7 @@ def read(session: Session, record_id: str, out: Path | None, no_log: bool) -> No
 
     store = open_store(session.settings)
     body = access.read(session.chain, store, session.account(), record_id, log=not no_log)
-    _write_output(body, out)
+    write_output(body, out)
 
 
 # --- access --------------------------------------------------------------------------------------
@@ -815,35 +750,6 @@ def _load_fhir(inputs: tuple[Path, ...], strict: bool) -> tuple[list[Any], list[
             for d in ingest.drafts
         )
     return drafts, warnings
-
-
-@contextmanager
-def _progress(total: int, what: str) -> Iterator[Callable[[int], None]]:
-    """A progress bar on stderr for long runs (nothing for short ones)."""
-    if total < 20:
-        yield lambda _n: None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-    with Progress(
-        f"[bold]{what}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    ) as bar:
-        task = bar.add_task(what, total=total)
-        yield lambda n: bar.advance(task, n)
-
-
-def _write_output(data: bytes, out: Path | None) -> None:
-    if out is None:
-        sys.stdout.buffer.write(data)
-        sys.stdout.buffer.flush()
-    else:
-        out.write_bytes(data)
 
 
 # --- entry point ---------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
 
     from medledger.chain import Chain
-    from medledger.cli import Session
+    from medledger.cli_support import Session
     from medledger.ipfs.blockstore import BlockStore
 
 REGISTRARS = (0, 1, 2)

@@ -117,6 +117,46 @@ class PatientNotFound(MedLedgerError, LookupError):
         self.address = address
 
 
+# --- claims and trials --------------------------------------------------------------------------
+
+
+class PolicyNotFound(MedLedgerError, LookupError):
+    """Raised when a policy id is not issued on this chain."""
+
+    def __init__(self, policy_id: int) -> None:
+        super().__init__(f"policy {policy_id} is not issued on this chain")
+        self.policy_id = policy_id
+
+
+class ClaimNotFound(MedLedgerError, LookupError):
+    """Raised when a claim id is not submitted on this chain."""
+
+    def __init__(self, claim_id: int) -> None:
+        super().__init__(f"claim {claim_id} is not submitted on this chain")
+        self.claim_id = claim_id
+
+
+class StudyNotFound(MedLedgerError, LookupError):
+    """Raised when a study id is not registered on this chain."""
+
+    def __init__(self, study_id: int) -> None:
+        super().__init__(f"study {study_id} is not registered on this chain")
+        self.study_id = study_id
+
+
+class AuditFailed(MedLedgerError, RuntimeError):
+    """Raised when a trial audit finds violations; the message counts and names them."""
+
+    def __init__(self, study_id: int, violations: list[str]) -> None:
+        first = "; ".join(violations[:3])
+        more = f" (and {len(violations) - 3} more)" if len(violations) > 3 else ""
+        super().__init__(
+            f"study {study_id} audit failed with {len(violations)} violation(s): {first}{more}"
+        )
+        self.study_id = study_id
+        self.violations = violations
+
+
 # --- records ------------------------------------------------------------------------------------
 
 

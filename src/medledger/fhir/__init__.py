@@ -45,17 +45,21 @@ from __future__ import annotations
 
 from medledger.fhir._categorize import categorize
 from medledger.fhir._export import resource_type_of, summary, to_bundle
+from medledger.fhir._financial import Decision, claim_response, explanation_of_benefit
 from medledger.fhir._ingest import load
 from medledger.fhir._r4 import R4_RESOURCE_TYPES
 from medledger.fhir._types import FhirWarning, Ingest, PatientRef, RecordDraft
 
 __all__ = [
     "R4_RESOURCE_TYPES",
+    "Decision",
     "FhirWarning",
     "Ingest",
     "PatientRef",
     "RecordDraft",
     "categorize",
+    "claim_response",
+    "explanation_of_benefit",
     "load",
     "resource_type_of",
     "summary",

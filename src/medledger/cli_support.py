@@ -1,0 +1,111 @@
+"""What every ``medledger`` command shares: the session, common options and output helpers.
+
+Command modules (``cli``, ``cli_claims``, ``cli_trials``) import from here, so that none of them
+imports another.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from eth_account.signers.local import LocalAccount
+
+    from medledger.chain import Chain
+    from medledger.config import Settings
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass
+class Session:
+    """What one command invocation works with."""
+
+    settings: Settings
+    network: str | None = None
+    account_spec: str | None = None
+    as_json: bool = False
+    _chain: Chain | None = field(default=None, repr=False)
+
+    @property
+    def chain(self) -> Chain:
+        """The chain of ``--network``, connected on first use."""
+        if self._chain is None:
+            from medledger.chain import Chain
+
+            self._chain = Chain(self.settings, self.network)
+        return self._chain
+
+    def account(self, spec: str | None = None) -> LocalAccount:
+        """The signing account of ``--account`` (or ``spec``)."""
+        return self.chain.account(spec or self.account_spec)
+
+    def emit(self, data: dict[str, Any] | list[Any], text: str) -> None:
+        """Print ``data`` as JSON with ``--json``, else the human ``text``."""
+        click.echo(json.dumps(data, indent=2, default=str) if self.as_json else text)
+
+
+def common(function: F) -> F:
+    """Add ``--network``, ``--account`` and ``--json`` to a command."""
+
+    def store(attr: str) -> Callable[[click.Context, click.Parameter, Any], Any]:
+        def callback(ctx: click.Context, _param: click.Parameter, value: Any) -> Any:
+            session = ctx.ensure_object(Session)
+            if value not in (None, False):
+                setattr(session, attr, value)
+            return value
+
+        return callback
+
+    options = [
+        click.option("--network", expose_value=False, callback=store("network"),
+                     help="Network: 'local' (the devnet), a name from config.toml, or an RPC URL."),
+        click.option("--account", expose_value=False, callback=store("account_spec"),
+                     help="Signing account: an Ape alias, dev:N (devnet), or env:VAR."),
+        click.option("--json", "as_json", is_flag=True, expose_value=False,
+                     callback=store("as_json"), help="Print machine-readable JSON."),
+    ]  # fmt: skip
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+pass_session = click.make_pass_decorator(Session, ensure=True)
+
+
+@contextmanager
+def progress(total: int, what: str) -> Iterator[Callable[[int], None]]:
+    """A progress bar on stderr for long runs (nothing for short ones)."""
+    if total < 20:
+        yield lambda _n: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    with Progress(
+        f"[bold]{what}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
+        task = bar.add_task(what, total=total)
+        yield lambda n: bar.advance(task, n)
+
+
+def write_output(data: bytes, out: Path | None) -> None:
+    if out is None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    else:
+        out.write_bytes(data)
