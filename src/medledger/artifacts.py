@@ -20,7 +20,14 @@ from medledger.errors import ToolMissing
 
 ARTIFACT_FILE = Path(__file__).with_name("artifacts") / "contracts.json"
 #: Contracts the package deploys, in deployment order.
-DEPLOYABLE = ("ProviderRegistry", "RecordRegistry", "ConsentManager")
+DEPLOYABLE = (
+    "ProviderRegistry",
+    "RecordRegistry",
+    "ConsentManager",
+    "DevStablecoin",
+    "ClaimsManager",
+    "TrialRegistry",
+)
 SETTINGS: dict[str, Any] = {
     "optimizer": {"enabled": True, "runs": 10_000},
     "evmVersion": "cancun",

@@ -752,6 +752,16 @@ def _load_fhir(inputs: tuple[Path, ...], strict: bool) -> tuple[list[Any], list[
     return drafts, warnings
 
 
+# --- command groups kept in their own modules ----------------------------------------------------
+
+from medledger.cli_claims import claim, policy  # noqa: E402 - registered after the core verbs
+from medledger.cli_trials import trial  # noqa: E402
+
+cli.add_command(policy)
+cli.add_command(claim)
+cli.add_command(trial)
+
+
 # --- entry point ---------------------------------------------------------------------------------
 
 

@@ -25,6 +25,9 @@ from medledger.artifacts import DEPLOYABLE, artifact, compiler_version
 from medledger.errors import ConfigurationError, NotDeployed
 from medledger.toolchain import project_root
 
+#: How long after a claim decision the submitter or patient may dispute it.
+DISPUTE_WINDOW_SECONDS = 7 * 24 * 3600
+
 if TYPE_CHECKING:
     from pathlib import Path
 
@@ -145,13 +148,7 @@ def deploy(
         # anew, every later one is too.
         if not deployed and _code_matches(chain, recorded, name):
             continue
-        args: list[Any]
-        if name == "ProviderRegistry":
-            args = [account.address, registrar_list, threshold]
-        elif name == "RecordRegistry":
-            args = [recorded.address("ProviderRegistry")]
-        else:  # ConsentManager
-            args = [recorded.address("ProviderRegistry"), recorded.address("RecordRegistry")]
+        args = _constructor_args(name, recorded, account.address, registrar_list, threshold)
         receipt = chain.deploy(f"deploying {name}", account, name, *args)
         address = to_checksum_address(str(receipt["contractAddress"]))
         recorded.contracts[name] = ContractDeployment(
@@ -170,6 +167,29 @@ def deploy(
         recorded.updated_at = time.time()
         _write(chain, recorded)
     return recorded, deployed
+
+
+def _constructor_args(
+    name: str, recorded: Deployment, deployer: str, registrars: list[str], threshold: int
+) -> list[Any]:
+    """Each contract's constructor arguments: the contracts deployed before it, and settings."""
+    if name == "ProviderRegistry":
+        return [deployer, registrars, threshold]
+    providers = recorded.address("ProviderRegistry")
+    if name in ("RecordRegistry", "TrialRegistry"):
+        return [providers]
+    if name == "ConsentManager":
+        return [providers, recorded.address("RecordRegistry")]
+    if name == "DevStablecoin":
+        # The devnet dollar: the deployer owns (and mints) it. A production network would pass
+        # a real stablecoin's address to the ClaimsManager instead.
+        return [deployer]
+    if name == "ClaimsManager":
+        return [
+            providers, recorded.address("RecordRegistry"), recorded.address("ConsentManager"),
+            recorded.address("DevStablecoin"), DISPUTE_WINDOW_SECONDS, deployer,
+        ]  # fmt: skip
+    raise ConfigurationError(name, "has no constructor arguments recipe")
 
 
 def _artifact_hash(name: str) -> str:
