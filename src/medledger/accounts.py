@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 DEV_MNEMONIC = "test test test test test test test test test test test junk"
 DEV_CHAIN_IDS = frozenset({31337, 1337})
-DEV_ACCOUNT_COUNT = 10
+DEV_ACCOUNT_COUNT = 20
 
 Account.enable_unaudited_hdwallet_features()
 

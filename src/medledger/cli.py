@@ -89,7 +89,7 @@ def devnet_status(session: Session) -> None:
 @common
 @pass_session
 def accounts_list(session: Session) -> None:
-    """List the devnet's funded test accounts (dev:0 ... dev:9)."""
+    """List the devnet's funded test accounts (dev:0 ... dev:19)."""
     from medledger.accounts import DEV_ACCOUNT_COUNT, dev_account
 
     rows = [

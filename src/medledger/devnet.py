@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 import requests
 
+from medledger.accounts import DEV_ACCOUNT_COUNT
 from medledger.errors import DevnetError
 from medledger.toolchain import anvil_path
 
@@ -120,6 +121,7 @@ def _start(settings: Settings, preferred_port: int | None) -> DevnetInfo:
         "--host", HOST,
         "--port", str(port),
         "--chain-id", str(CHAIN_ID),
+        "--accounts", str(DEV_ACCOUNT_COUNT),
         "--gas-limit", str(BLOCK_GAS_LIMIT),
         "--state", str(folder / "state.json"),
         "--state-interval", str(STATE_INTERVAL_SECONDS),
