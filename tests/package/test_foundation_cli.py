@@ -91,7 +91,7 @@ def test_unknown_institution_is_a_clear_error(medledger, stranger):
     ("args", "message"),
     [
         (["institution", "apply", "--kind", "spaceship", "--name", "X"], "unknown kind 'spaceship'"),
-        (["patient", "register", "--account", "dev:42"], "devnet accounts are dev:0 to dev:9"),
+        (["patient", "register", "--account", "dev:42"], "devnet accounts are dev:0 to dev:19"),
         (["patient", "register", "--account", "nobody-here"], "no keystore at"),
         (["deploy", "--network", "moon"], "unknown network 'moon'"),
         (["patient", "register", "--account", "env:MEDLEDGER_TEST_UNSET"], "is not set"),
