@@ -3,7 +3,73 @@
 
 from __future__ import annotations
 
+import json
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
 import click
+
+from medledger.cli_support import Session, common, pass_session, write_output
+from medledger.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from medledger import claims as claims_module
+
+
+def _amount(text: str, option: str) -> Decimal:
+    try:
+        value = Decimal(text.replace(",", "").strip())
+    except InvalidOperation:
+        raise ConfigurationError(option, f"{text!r} is not an amount") from None
+    if not value.is_finite() or value < 0:
+        raise ConfigurationError(option, f"{text!r} is not a non-negative amount")
+    return value
+
+
+def _fraction(text: str) -> Decimal:
+    """``80%``, ``80`` or ``0.8`` -> 0.8."""
+    raw = text.strip().removesuffix("%")
+    value = _amount(raw, "--coverage")
+    return value / 100 if text.strip().endswith("%") or value > 1 else value
+
+
+def _record_ids(values: tuple[str, ...]) -> list[bytes]:
+    from medledger.records import RecordRef
+
+    return [RecordRef.parse(v).id for v in values]
+
+
+def _policy_text(p: claims_module.Policy) -> str:
+    return "\n".join(
+        [
+            f"policy {p.id}: insurer {p.insurer}, patient {p.patient}",
+            f"  cover {p.valid_from:%F} to {p.valid_until:%F}, {p.coverage * 100:.2f} % after a "
+            f"deductible of {p.deductible} ({p.deductible_met} met)",
+            f"  annual limit {p.annual_limit} ({p.paid} paid), automatic settlement up to "
+            f"{p.auto_settle_limit or 'never'}",
+            f"  pool {p.pool} left of {p.funded} funded; terms {p.terms_cid}",
+        ]
+    )
+
+
+def _claim_text(c: claims_module.Claim) -> str:
+    lines = [
+        f"claim {c.id} on policy {c.policy_id}: {c.state.label}"
+        + (" (settled automatically)" if c.automatic else ""),
+        f"  billed {c.billed}, paid {c.paid} to the {'patient' if c.pay_patient else 'provider'}"
+        f" {'' if c.pay_patient else c.submitter}, deductible applied {c.deductible_applied}",
+        f"  claim record 0x{c.claim_record.hex()}; {len(c.evidence)} more evidence record(s)",
+    ]
+    if not c.automatic and c.state.label == "submitted":
+        lines.append(f"  waiting for review: {c.review.label}")
+    for h in c.history:
+        gas = f"{h.gas_used:,} gas" if h.gas_used is not None else ""
+        lines.append(f"  {h.time:%F %H:%M:%S}  {h.event:22} {h.actor[:12]}...  {h.detail}  {gas}")
+    return "\n".join(lines)
+
+
+# --- policy --------------------------------------------------------------------------------------
 
 
 @click.group()
@@ -11,6 +77,434 @@ def policy() -> None:
     """Insurance policies: issue, fund, show."""
 
 
+@policy.command("issue")
+@click.option("--patient", required=True, help="The insured patient's address.")
+@click.option(
+    "--coverage", default="80%", show_default=True, help="Share paid above the deductible."
+)
+@click.option("--deductible", default="0", show_default=True, help="Paid by the patient first.")
+@click.option("--limit", "annual_limit", required=True, help="Most the policy pays over its term.")
+@click.option(
+    "--auto-settle-limit",
+    default="0",
+    show_default=True,
+    help="Claims billed at most this much settle automatically (0: never).",
+)
+@click.option(
+    "--code",
+    "codes",
+    multiple=True,
+    required=True,
+    help="A covered procedure code, SYSTEM|CODE or a CPT code (repeat).",
+)
+@click.option("--term", default="365d", show_default=True, help="How long it runs (at most 366d).")
+@click.option("--currency", default="USD", show_default=True, help="Currency of the claims.")
+@click.option("--plan", default="", help="A plan name kept in the sealed terms.")
+@common
+@pass_session
+def policy_issue(
+    session: Session,
+    patient: str,
+    coverage: str,
+    deductible: str,
+    annual_limit: str,
+    auto_settle_limit: str,
+    codes: tuple[str, ...],
+    term: str,
+    currency: str,
+    plan: str,
+) -> None:
+    """Issue a policy to a patient (the --account is a verified insurer)."""
+    from medledger import access, claims
+    from medledger.stores import open_store
+
+    issued = claims.issue_policy(
+        session.chain,
+        open_store(session.settings),
+        session.account(),
+        patient,
+        coverage=_fraction(coverage),
+        deductible=_amount(deductible, "--deductible"),
+        annual_limit=_amount(annual_limit, "--limit"),
+        auto_settle_limit=_amount(auto_settle_limit, "--auto-settle-limit"),
+        codes=[claims.Code.parse(c) for c in codes],
+        term=access.parse_duration(term),
+        currency=currency,
+        plan=plan,
+    )
+    session.emit(issued.as_dict(), _policy_text(issued))
+
+
+@policy.command("fund")
+@click.argument("policy_id", type=int)
+@click.argument("amount")
+@common
+@pass_session
+def policy_fund(session: Session, policy_id: int, amount: str) -> None:
+    """Pay AMOUNT tokens into a policy's pool (on a devnet, missing tokens are minted)."""
+    from medledger import claims
+
+    funded = claims.fund_policy(
+        session.chain, session.account(), policy_id, _amount(amount, "AMOUNT")
+    )
+    session.emit(funded.as_dict(), _policy_text(funded))
+
+
+@policy.command("show")
+@click.argument("policy_id", type=int, required=False)
+@click.option("--patient", help="List the policies of this patient.")
+@click.option("--terms", is_flag=True, help="Decrypt the terms (insurer or patient only).")
+@click.option(
+    "--out", type=click.Path(dir_okay=False, path_type=Path), help="Write the terms here."
+)
+@common
+@pass_session
+def policy_show(
+    session: Session, policy_id: int | None, patient: str | None, terms: bool, out: Path | None
+) -> None:
+    """Show a policy (or list them); with --terms, its covered codes and salt for a provider."""
+    from medledger import claims
+    from medledger.stores import open_store
+
+    chain = session.chain
+    if policy_id is None:
+        found = claims.policies(chain, patient=patient)
+        session.emit(
+            [p.as_dict() for p in found], "\n".join(_policy_text(p) for p in found) or "no policies"
+        )
+        return
+    shown = claims.get_policy(chain, policy_id)
+    if not terms:
+        session.emit(shown.as_dict(), _policy_text(shown))
+        return
+    document = claims.read_terms(chain, open_store(session.settings), session.account(), shown)
+    data = json.dumps(document.to_json(), indent=2).encode() + b"\n"
+    if out is not None:
+        out.write_bytes(data)
+        out.chmod(0o600)  # the salt protects the code list: keep the file private
+        session.emit({"file": str(out)}, f"terms of policy {policy_id} written to {out}")
+    else:
+        write_output(data, None)
+
+
+# --- claim ---------------------------------------------------------------------------------------
+
+
 @click.group()
 def claim() -> None:
     """Insurance claims: submit, review, decide, dispute, get paid."""
+
+
+@claim.command("submit")
+@click.argument("claim_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--policy", "policy_id", type=int, required=True, help="The policy claimed against.")
+@click.option("--evidence", multiple=True, help="An evidence record id (repeat).")
+@click.option(
+    "--terms",
+    "terms_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The policy terms the patient gave you (a patient or insurer can omit it).",
+)
+@click.option(
+    "--consent",
+    "consents",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A grant the patient signed for the insurer (`medledger grant --sign-only`); submitted "
+    "first (repeat).",
+)
+@click.option(
+    "--pay-to",
+    type=click.Choice(["provider", "patient"]),
+    default="provider",
+    show_default=True,
+    help="Who is paid.",
+)
+@common
+@pass_session
+def claim_submit(
+    session: Session,
+    claim_file: Path,
+    policy_id: int,
+    evidence: tuple[str, ...],
+    terms_file: Path | None,
+    consents: tuple[Path, ...],
+    pay_to: str,
+) -> None:
+    """Submit a FHIR Claim (encrypted into IPFS as a record) with its evidence."""
+    from medledger import access, claims
+    from medledger.stores import open_store
+
+    chain = session.chain
+    store = open_store(session.settings)
+    account = session.account()
+    terms = None
+    if terms_file is not None:
+        try:
+            terms = claims.Terms.from_json(json.loads(terms_file.read_text()), str(terms_file))
+        except ValueError:
+            raise ConfigurationError(str(terms_file), "is not JSON") from None
+    for file in consents:
+        access.submit_signed_grant(chain, store, account, _json_file(file))
+    submitted = claims.submit_claim(
+        chain,
+        store,
+        account,
+        policy_id,
+        claim_file.read_bytes(),
+        evidence=_record_ids(evidence),
+        terms=terms,
+        pay_patient=pay_to == "patient",
+        source=str(claim_file),
+    )
+    session.emit(submitted.as_dict(), _claim_text(submitted))
+
+
+def _json_file(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError):
+        raise ConfigurationError(str(path), "is not a JSON file") from None
+    if not isinstance(data, dict):
+        raise ConfigurationError(str(path), "is not a JSON object")
+    return data
+
+
+@claim.command("show")
+@click.argument("claim_id", type=int)
+@click.option("--fhir", is_flag=True, help="Print the FHIR ClaimResponse (and EOB once paid).")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="With --fhir: write ClaimResponse.json (and ExplanationOfBenefit.json) here.",
+)
+@common
+@pass_session
+def claim_show(session: Session, claim_id: int, fhir: bool, out: Path | None) -> None:
+    """Show a claim and every step of its life (with gas); --fhir as FHIR resources."""
+    from medledger import claims
+    from medledger.stores import open_store
+
+    chain = session.chain
+    if not fhir:
+        shown = claims.get_claim(chain, claim_id, with_history=True)
+        session.emit(shown.as_dict(), _claim_text(shown))
+        return
+    documents = claims.fhir_documents(
+        chain, open_store(session.settings), session.account(), claim_id
+    )
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        for name, body in documents.items():
+            (out / f"{name}.json").write_bytes(body + b"\n")
+        session.emit({"files": sorted(documents)}, f"wrote {', '.join(sorted(documents))} to {out}")
+        return
+    if len(documents) == 1:
+        write_output(documents["ClaimResponse"] + b"\n", None)
+        return
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [{"resource": json.loads(b)} for b in documents.values()],
+    }
+    write_output(json.dumps(bundle, indent=2).encode() + b"\n", None)
+
+
+@claim.command("list")
+@click.option("--policy", "policy_id", type=int, help="Only this policy's claims.")
+@click.option("--submitter", help="Only claims this institution (or patient) submitted.")
+@click.option("--state", help="Only claims in this state (submitted, approved, denied...).")
+@common
+@pass_session
+def claim_list(
+    session: Session, policy_id: int | None, submitter: str | None, state: str | None
+) -> None:
+    """List claims."""
+    from medledger import claims
+
+    wanted = None
+    if state is not None:
+        try:
+            wanted = claims.ClaimState[state.strip().upper().replace("-", "_")]
+        except KeyError:
+            names = ", ".join(s.label for s in claims.ClaimState if s.value)
+            raise ConfigurationError(
+                "--state", f"unknown state {state!r} (one of: {names})"
+            ) from None
+    found = claims.claims(session.chain, policy_id, submitter, wanted)
+    text = "\n".join(
+        f"{c.id:>5}  policy {c.policy_id:<4} {c.state.label:19} billed {c.billed:>12}  "
+        f"paid {c.paid:>12}  {c.submitter}"
+        for c in found
+    )
+    session.emit([c.as_dict() for c in found], text or "no claims")
+
+
+@claim.command("review")
+@click.argument("claim_id", type=int)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write the decrypted evidence here (one JSON file per record).",
+)
+@common
+@pass_session
+def claim_review(session: Session, claim_id: int, out: Path | None) -> None:
+    """As the insurer, fetch, verify and decrypt the claim's consented evidence."""
+    from medledger import claims, fhir
+    from medledger.stores import open_store
+
+    chain = session.chain
+    shown, evidence = claims.review(
+        chain, open_store(session.settings), session.account(), claim_id
+    )
+    allowed, deductible = claims.allowed_amount(chain, claim_id)
+    rows: list[dict[str, str]] = []
+    for item in evidence:
+        rows.append(
+            {
+                "record": item.record.hex_id,
+                "category": item.record.category_label,
+                "summary": fhir.summary(item.body),
+                "bytes": str(len(item.body)),
+            }
+        )
+        if out is not None:
+            out.mkdir(parents=True, exist_ok=True)
+            (out / f"{item.record.hex_id}.json").write_bytes(item.body)
+    text = "\n".join(
+        [_claim_text(shown), f"  the policy allows {allowed} now (deductible {deductible})"]
+        + [f"  evidence {r['record'][:18]}...  {r['category']:10} {r['summary']}" for r in rows]
+    )
+    session.emit({"claim": shown.as_dict(), "allowed": str(allowed), "evidence": rows}, text)
+
+
+@claim.command("approve")
+@click.argument("claim_id", type=int)
+@click.option("--amount", help="Approve in part: this much (default: all the policy allows).")
+@common
+@pass_session
+def claim_approve(session: Session, claim_id: int, amount: str | None) -> None:
+    """Approve a claim in full or in part (insurer)."""
+    from medledger import claims
+
+    value = _amount(amount, "--amount") if amount is not None else None
+    decided = claims.approve(session.chain, session.account(), claim_id, value)
+    session.emit(decided.as_dict(), _claim_text(decided))
+
+
+def _reason_option(function: Any) -> Any:
+    return click.option(
+        "--reason",
+        required=True,
+        help="A reason code: not-covered, policy-inactive, duplicate, documentation-missing, "
+        "not-medically-necessary, limit-reached, coding-error, amount-disputed, "
+        "decision-disputed, other (or its number).",
+    )(function)
+
+
+@claim.command("deny")
+@click.argument("claim_id", type=int)
+@_reason_option
+@common
+@pass_session
+def claim_deny(session: Session, claim_id: int, reason: str) -> None:
+    """Deny a claim with a reason code (insurer)."""
+    from medledger import claims
+
+    decided = claims.deny(
+        session.chain, session.account(), claim_id, claims.ReasonCode.parse(reason)
+    )
+    session.emit(decided.as_dict(), _claim_text(decided))
+
+
+@claim.command("request-info")
+@click.argument("claim_id", type=int)
+@_reason_option
+@common
+@pass_session
+def claim_request_info(session: Session, claim_id: int, reason: str) -> None:
+    """Ask the submitter for more information (insurer)."""
+    from medledger import claims
+
+    asked = claims.request_info(
+        session.chain, session.account(), claim_id, claims.ReasonCode.parse(reason)
+    )
+    session.emit(asked.as_dict(), _claim_text(asked))
+
+
+@claim.command("provide-info")
+@click.argument("claim_id", type=int)
+@click.option("--evidence", multiple=True, required=True, help="An added evidence record (repeat).")
+@common
+@pass_session
+def claim_provide_info(session: Session, claim_id: int, evidence: tuple[str, ...]) -> None:
+    """Answer a request for information with more evidence (submitter or patient)."""
+    from medledger import claims
+    from medledger.stores import open_store
+
+    answered = claims.provide_info(
+        session.chain,
+        open_store(session.settings),
+        session.account(),
+        claim_id,
+        _record_ids(evidence),
+    )
+    session.emit(answered.as_dict(), _claim_text(answered))
+
+
+@claim.command("dispute")
+@click.argument("claim_id", type=int)
+@_reason_option
+@common
+@pass_session
+def claim_dispute(session: Session, claim_id: int, reason: str) -> None:
+    """Dispute a partial approval or a denial (submitter or patient, within the window)."""
+    from medledger import claims
+
+    disputed = claims.dispute(
+        session.chain, session.account(), claim_id, claims.ReasonCode.parse(reason)
+    )
+    session.emit(disputed.as_dict(), _claim_text(disputed))
+
+
+@claim.command("resolve")
+@click.argument("claim_id", type=int)
+@click.option("--award", default="0", show_default=True, help="Paid on top (0 upholds).")
+@common
+@pass_session
+def claim_resolve(session: Session, claim_id: int, award: str) -> None:
+    """Resolve a dispute (a resolver)."""
+    from medledger import claims
+
+    resolved = claims.resolve(session.chain, session.account(), claim_id, _amount(award, "--award"))
+    session.emit(resolved.as_dict(), _claim_text(resolved))
+
+
+@claim.command("withdraw-payment")
+@common
+@pass_session
+def claim_withdraw_payment(session: Session) -> None:
+    """Withdraw everything credited to the --account (the institution, or the patient)."""
+    from medledger import claims
+
+    chain = session.chain
+    account = session.account()
+    amount, receipt = claims.withdraw(chain, account)
+    balance = claims.balance_of(chain, account.address)
+    session.emit(
+        {"withdrawn": str(amount), "balance": str(balance), "gas": int(receipt["gasUsed"])},
+        f"withdrew {amount}; {account.address} now holds {balance}",
+    )
+
+
+@claim.command("add-resolver")
+@click.argument("address")
+@common
+@pass_session
+def claim_add_resolver(session: Session, address: str) -> None:
+    """Give ADDRESS the resolver role (the ClaimsManager's admin, the deployer)."""
+    from medledger import claims
+
+    claims.add_resolver(session.chain, session.account(), address)
+    session.emit({"resolver": address}, f"{address} may now resolve disputes")

@@ -29,6 +29,7 @@ from medledger.toolchain import project_root
 DISPUTE_WINDOW_SECONDS = 7 * 24 * 3600
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from pathlib import Path
 
     from eth_account.signers.local import LocalAccount
@@ -170,7 +171,7 @@ def deploy(
 
 
 def _constructor_args(
-    name: str, recorded: Deployment, deployer: str, registrars: list[str], threshold: int
+    name: str, recorded: Deployment, deployer: str, registrars: Sequence[str], threshold: int
 ) -> list[Any]:
     """Each contract's constructor arguments: the contracts deployed before it, and settings."""
     if name == "ProviderRegistry":
