@@ -23,7 +23,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from decimal import ROUND_DOWN, Decimal, InvalidOperation
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, InvalidOperation
 from enum import IntEnum
 from typing import TYPE_CHECKING, Any
 
@@ -188,11 +188,12 @@ class Code:
 
     @classmethod
     def parse(cls, text: str) -> Code:
-        """Parse ``SYSTEM|CODE`` (FHIR token syntax) or a bare code of the default system."""
+        """Parse ``SYSTEM|CODE`` (FHIR token syntax), or a bare code (no system, which only
+        matches claim codings that name no system either)."""
         system, _, code = text.rpartition("|")
         if not code.strip():
             raise ConfigurationError("--code", f"{text!r} is not SYSTEM|CODE")
-        return cls(system.strip() or DEFAULT_CODE_SYSTEM, code.strip())
+        return cls(system.strip(), code.strip())
 
     def hashed(self, salt: bytes) -> bytes:
         """The salted hash that goes on chain."""
@@ -204,7 +205,7 @@ class Code:
         return f"{self.system}|{self.code}"
 
 
-DEFAULT_CODE_SYSTEM = "http://www.ama-assn.org/go/cpt"
+CENT = Decimal("0.01")
 
 
 @dataclass(frozen=True)
@@ -594,42 +595,53 @@ class ClaimFacts:
 
 
 def claim_facts(body: bytes, source: str = "claim") -> ClaimFacts:
-    """Read the total and the procedure codes of a FHIR R4 ``Claim`` (refuse anything else)."""
+    """Read the total and the procedure codes of a FHIR R4 ``Claim`` (refuse anything else).
+
+    Codes come from each item's ``productOrService`` (its first coding); items without one
+    (Synthea's information and diagnosis lines) carry no code. The billed amount is ``total``,
+    or the sum of the items' ``net`` amounts; amounts are read as exact decimals and rounded to
+    the currency's cents (exports such as Synthea's write binary floats like 410.20000000000005).
+    STU3's ``Money.code`` is accepted for the currency.
+    """
     from medledger import fhir
 
     ingest = fhir.load(body, source)
     if ingest.kind != "resource" or fhir.resource_type_of(body) != "Claim":
         raise FhirStructureError(source, "is not a FHIR Claim resource")
-    resource = json.loads(body)
-    items = resource.get("item") or []
+    resource = json.loads(body, parse_float=Decimal)
     codes: list[Code] = []
     item_total = Decimal(0)
-    currency = None
-    for index, item in enumerate(items):
-        coding = ((item.get("productOrService") or {}).get("coding")) or []
-        if not coding or not coding[0].get("code"):
-            raise FhirStructureError(source, f"item {index + 1} has no productOrService code")
-        codes.extend(
-            Code(str(c.get("system") or DEFAULT_CODE_SYSTEM), str(c["code"])) for c in coding[:1]
-        )
+    currencies: set[str] = set()
+    for item in resource.get("item") or []:
+        concept = item.get("productOrService") or item.get("service") or {}  # STU3: service
+        coding = concept.get("coding") or []
+        if coding and coding[0].get("code"):
+            codes.append(Code(str(coding[0].get("system") or ""), str(coding[0]["code"])))
         net = item.get("net") or {}
         if "value" in net:
             item_total += Decimal(str(net["value"]))
-            currency = currency or net.get("currency")
+            currencies.add(str(net.get("currency") or net.get("code") or "USD"))
     if not codes:
-        raise FhirStructureError(source, "a Claim needs at least one item with a procedure code")
+        raise FhirStructureError(
+            source, "no item has a productOrService code, so no procedure can be checked"
+        )
     total = resource.get("total") or {}
     if "value" in total:
         amount = Decimal(str(total["value"]))
-        currency = total.get("currency") or currency
+        currencies.add(str(total.get("currency") or total.get("code") or "USD"))
     elif item_total > 0:
         amount = item_total
     else:
         raise FhirStructureError(source, "the Claim has no total and no item net amounts")
+    if len(currencies) > 1:
+        raise FhirStructureError(
+            source, f"the Claim mixes currencies: {', '.join(sorted(currencies))}"
+        )
+    amount = amount.quantize(CENT, ROUND_HALF_UP)
     if amount <= 0:
         raise FhirStructureError(source, "the Claim's total must be more than zero")
     patient = (resource.get("patient") or {}).get("reference")
-    return ClaimFacts(amount, str(currency or "USD"), tuple(codes), patient)
+    return ClaimFacts(amount, currencies.pop() if currencies else "USD", tuple(codes), patient)
 
 
 def submit_claim(

@@ -95,7 +95,7 @@ def policy() -> None:
     "codes",
     multiple=True,
     required=True,
-    help="A covered procedure code, SYSTEM|CODE or a CPT code (repeat).",
+    help="A covered procedure code: SYSTEM|CODE, e.g. http://snomed.info/sct|410620009 (repeat).",
 )
 @click.option("--term", default="365d", show_default=True, help="How long it runs (at most 366d).")
 @click.option("--currency", default="USD", show_default=True, help="Currency of the claims.")
