@@ -188,6 +188,11 @@ def run(session: Session, fresh: bool = False) -> None:
     for line in [e for e in entries if e.event != "record anchored"][:6]:
         say(f"    {line.time}  {line.event:24} {line.actor[:12]}...  {line.detail[:60]}")
     say(f"    ... {len(entries)} events in all: medledger audit --patient {patient.address}")
+
+    step(10, "Insurance: a claim settled automatically, a larger one reviewed and approved in part")
+    from medledger import demo_claims
+
+    demo_claims.run(chain, store, patient, dev_account(CLINIC), _verify)
     say("")
     say("Try it yourself (state persists in this home):")
     say(f"  medledger read {sample.hex_id} --account dev:{PATIENTS[0].account}")
