@@ -698,6 +698,11 @@ def submit_claim(
         record = records.get(chain, record_id, store)
         if record.patient != policy.patient:
             raise PreconditionFailed(f"evidence {record.hex_id} is another patient's record")
+    if not is_patient:
+        # Checked before anything is written: without consent the claim record would be
+        # anchored for nothing.
+        _require_consent(chain, policy, evidence_ids)
+        _require_financial_consent(chain, policy)
     (claim_record,) = records.anchor(
         chain, store, submitter, policy.patient, [records.Draft(claim_body, Category.FINANCIAL)]
     )
@@ -736,6 +741,24 @@ def _grant_payment(
             access.Purpose.PAYMENT,
             timedelta(days=90),
         )
+
+
+def _require_financial_consent(chain: Chain, policy: Policy) -> None:
+    """The claim record does not exist yet: only a live ``payment`` grant of the financial
+    category (or of all records) can cover it."""
+    now = access.chain_now(chain)
+    for state in access.grants(chain, policy.patient, policy.insurer):
+        covers = state.scope.kind is access.ScopeKind.ALL or (
+            state.scope.kind is access.ScopeKind.CATEGORY
+            and state.scope.category is Category.FINANCIAL
+        )
+        if covers and state.purpose is access.Purpose.PAYMENT and state.live(now):
+            return
+    raise PreconditionFailed(
+        f"the patient has not consented to insurer {policy.insurer} reading claims for payment: "
+        f"the patient runs `medledger grant {policy.insurer} --purpose payment --scope "
+        "category:financial` (or signs it with --sign-only and gives the file to the provider)"
+    )
 
 
 def _require_consent(chain: Chain, policy: Policy, ids: list[bytes]) -> None:
