@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.27;
 
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {RecordId} from "../libraries/RecordIds.sol";
 
 /// @title IClaimsManager
@@ -203,6 +204,9 @@ interface IClaimsManager {
     /// @notice Thrown when an account withdraws with nothing credited to it.
     error ClaimNothingToWithdraw(address account);
 
+    /// @notice Thrown when information is provided without any evidence record.
+    error ClaimEvidenceRequired();
+
     // ------------------------------------------------------------------ events
 
     /// @notice Emitted when an insurer issues a policy.
@@ -371,4 +375,13 @@ interface IClaimsManager {
     /// @notice Returns the number of policies issued so far (the last policy id).
     /// @return count Policies.
     function policyCount() external view returns (uint64 count);
+
+    /// @notice Returns the ERC-20 stablecoin that policies are funded and claims paid in.
+    /// @return token The token (fixed at deployment).
+    function TOKEN() external view returns (IERC20 token);
+
+    /// @notice Returns how long after a decision it may be disputed.
+    /// @dev A dispute is accepted while `block.timestamp < decidedAt + DISPUTE_WINDOW`.
+    /// @return window Seconds (fixed at deployment).
+    function DISPUTE_WINDOW() external view returns (uint40 window);
 }
