@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from eth_abi.abi import encode as abi_encode
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
+from web3.logs import DISCARD
 
 from medledger import access, crypto, deployments, records, registry
 from medledger.categories import Category
@@ -459,7 +460,7 @@ def issue_policy(
     receipt = chain.transact(
         "issuing the policy", insurer, manager(chain).functions.issuePolicy(args)
     )
-    (event,) = manager(chain).events.PolicyIssued().process_receipt(receipt)
+    (event,) = manager(chain).events.PolicyIssued().process_receipt(receipt, errors=DISCARD)
     return get_policy(chain, int(event["args"]["policyId"]))
 
 
@@ -716,7 +717,7 @@ def submit_claim(
     receipt = chain.transact(
         "submitting the claim", submitter, manager(chain).functions.submitClaim(args)
     )
-    (event,) = manager(chain).events.ClaimSubmitted().process_receipt(receipt)
+    (event,) = manager(chain).events.ClaimSubmitted().process_receipt(receipt, errors=DISCARD)
     return get_claim(chain, int(event["args"]["claimId"]))
 
 
@@ -1117,7 +1118,7 @@ def withdraw(chain: Chain, account: LocalAccount) -> tuple[Decimal, TxReceipt]:
     receipt = chain.transact(
         "withdrawing the payment", account, manager(chain).functions.withdrawPayment()
     )
-    (event,) = manager(chain).events.PaymentWithdrawn().process_receipt(receipt)
+    (event,) = manager(chain).events.PaymentWithdrawn().process_receipt(receipt, errors=DISCARD)
     return from_units(chain, int(event["args"]["amount"])), receipt
 
 

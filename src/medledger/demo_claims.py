@@ -67,7 +67,7 @@ def claim(
             "sequence": i + 1,
             "encounter": [{"reference": f"Encounter/{encounter_id}"}],
             "productOrService": {
-                "coding": [{"system": CPT, "code": code, "display": COVERED[code]}]
+                "coding": [{"system": CPT, "code": code, "display": COVERED.get(code, code)}]
             },
             "net": {"value": float(amount), "currency": "USD"},
         }
