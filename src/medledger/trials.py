@@ -20,6 +20,7 @@ registered.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -1037,10 +1038,8 @@ def audit(
             who = to_checksum_address(a["participant"])
             problems = []
             signer: str = "nobody"
-            try:
+            with contextlib.suppress(Exception):
                 signer = _recover(chain, request, value.signature).to_checksum_address()
-            except Exception:  # noqa: BLE001, S110 - a malformed signature is reported below
-                pass
             if signer != who:
                 problems.append(f"signature recovers to {signer}")
             if int(request["version"]) != current_version:
