@@ -1199,3 +1199,95 @@ def verify_link(document: dict[str, Any]) -> bool:
         return bool(first == document["participant"] and second == document["record_address"])
     except (KeyError, TypeError, ValueError):
         return False
+
+
+# --- FHIR ----------------------------------------------------------------------------------------
+
+STUDY_SYSTEM = "urn:medledger:study"
+PARTICIPANT_SYSTEM = "urn:medledger:participant"
+
+
+def study_identifier(chain: Chain, study_id: int) -> str:
+    """The portable identifier of a study: ``eip155:<chain>/<TrialRegistry>/<id>``."""
+    return f"eip155:{chain.chain_id}/{trial_registry(chain).address}/{study_id}"
+
+
+def study_id_from_fhir(resource: dict[str, Any]) -> int:
+    """The study id named by a ResearchStudy's identifier or a ResearchSubject's ``study``."""
+    candidates = list(resource.get("identifier") or [])
+    study = resource.get("study") or {}
+    if study.get("identifier"):
+        candidates.append(study["identifier"])
+    for identifier in candidates:
+        if identifier.get("system") == STUDY_SYSTEM:
+            try:
+                return int(str(identifier["value"]).rsplit("/", 1)[1])
+            except (IndexError, ValueError):
+                break
+    raise FhirStructureError("resource", f"names no {STUDY_SYSTEM} study identifier")
+
+
+def research_study(chain: Chain, store: BlockStore, study: Study) -> bytes:
+    """The study as a FHIR ``ResearchStudy``: the registered protocol (when public) with the
+    chain's view (identifier, status, sites) laid over it."""
+    current = versions(chain, study.id)[-1]
+    base: dict[str, Any] = {}
+    if not current["encrypted"]:
+        try:
+            base = json.loads(store.cat(Cid.parse(str(current["protocol"]))))
+        except (MedLedgerError, ValueError):
+            base = {}
+    resource = {
+        **base,
+        "resourceType": "ResearchStudy",
+        "identifier": [
+            *[i for i in base.get("identifier", []) if i.get("system") != STUDY_SYSTEM],
+            {"system": STUDY_SYSTEM, "value": study_identifier(chain, study.id)},
+        ],
+        "status": base.get("status", "active"),
+        "site": [
+            {"identifier": {"system": "urn:medledger:institution", "value": s}} for s in study.sites
+        ],
+        "sponsor": {"identifier": {"system": "urn:medledger:institution", "value": study.sponsor}},
+        "protocol": base.get("protocol", []),
+        "extension": [
+            {"url": "urn:medledger:protocol-version", "valueInteger": study.current_version}
+        ],
+    }
+    if not resource["protocol"]:
+        resource.pop("protocol")
+    return json.dumps(resource, indent=2).encode()
+
+
+def research_subject(chain: Chain, current: Participation) -> bytes:
+    """A participation as a FHIR ``ResearchSubject`` (the individual is the study address)."""
+    period: dict[str, str] = {"start": current.enrolled_at.isoformat()}
+    if current.withdrawn_at:
+        period["end"] = current.withdrawn_at.isoformat()
+    resource = {
+        "resourceType": "ResearchSubject",
+        "identifier": [{"system": PARTICIPANT_SYSTEM, "value": current.participant}],
+        "status": {
+            "active": "on-study",
+            "stale": "on-study-intervention",
+            "withdrawn": "withdrawn",
+        }[current.status],
+        "period": period,
+        "study": {
+            "identifier": {
+                "system": STUDY_SYSTEM,
+                "value": study_identifier(chain, current.study_id),
+            }
+        },
+        "individual": {
+            "identifier": {"system": PARTICIPANT_SYSTEM, "value": current.participant},
+            "display": "pseudonymous trial participant",
+        },
+        "extension": [
+            {
+                "url": "urn:medledger:consented-protocol-version",
+                "valueInteger": current.consented_version,
+            }
+        ],
+    }
+    return json.dumps(resource, indent=2).encode()
