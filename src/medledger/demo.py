@@ -193,6 +193,11 @@ def run(session: Session, fresh: bool = False) -> None:
     from medledger import demo_claims
 
     demo_claims.run(chain, store, patient, dev_account(CLINIC), _verify)
+
+    step(11, "A clinical trial: registered protocol, signed consent, amendment, withdrawal, audit")
+    from medledger import demo_trials
+
+    demo_trials.run(chain, store, hospital, _verify)
     say("")
     say("Try it yourself (state persists in this home):")
     say(f"  medledger read {sample.hex_id} --account dev:{PATIENTS[0].account}")
