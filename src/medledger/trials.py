@@ -2,36 +2,54 @@
 
 The TrialRegistry holds a study's protocol versions (by IPFS digest, with hashes of the outcome
 definitions), its sites and monitors, each participant's consent history and the pointers of
-their data. The protocol document is the study's FHIR ``ResearchStudy`` resource, public or
-sealed for the sponsor and sites. Outcome definitions are the ``objective`` entries: those of
-type ``primary`` hash to ``primaryOutcomes``, the others to ``secondaryOutcomes`` (keccak256 of
-their canonical JSON), unless an explicit outcomes document is given.
+their data. The protocol document is the study's FHIR R4 ``ResearchStudy`` resource, stored
+public or sealed for the sponsor and the planned sites. Outcome definitions are its
+``objective`` entries: those whose ``type`` has the code ``primary`` (R4
+``research-study-objective-type``) hash to ``primaryOutcomes``, the others to
+``secondaryOutcomes``: keccak256 of the canonical JSON (sorted keys, no spaces) of the list, in
+document order. A protocol without a primary objective is refused: the primary outcome must be
+fixed before anyone enrols.
 
-Participants are pseudonymous: one fresh account per study (``ape accounts generate
-study-7``, or ``env:VAR``), which signs consent (EIP-712) and never needs ETH: the site submits
-it. Its public key is recovered from that signature, so data bodies can be sealed for the
-participant without any registration. A participant who wants to show that a study address and
-their record address are both theirs signs one statement with both keys (:func:`link_proof`);
-anyone checks it with :func:`verify_link`, and nothing of it goes on chain.
+Participants are pseudonymous: one fresh account per study, unrelated to their record address
+(``ape accounts generate study-7``, or a key in an environment variable for ``env:VAR``). That
+account signs consent and withdrawal (EIP-712) and never needs ETH: the enrolling site submits
+the consent, and anyone may relay a signed withdrawal. The participant's public key is
+recovered from their latest consent signature (read back from the consent transaction), so
+data bodies are sealed for them without any registration. A participant who wants to show that
+a study address and their record address are both theirs signs one statement with both keys
+(:func:`link_proof`); anyone checks it with :func:`verify_link`, and nothing of it goes on
+chain.
 
-:func:`audit` re-checks, from chain events and stored bodies alone, that the trial ran as
-registered.
+Each data body (any FHIR resource) is sealed under its own key for the participant, the site's
+institution, the submitting account, the sponsor (reader bit 0) and every monitor with a
+published key (reader bit 1) and anchored alone (``submitData``) or with the rest of a visit in
+a Merkle batch (``submitDataBatch``) whose public manifest lists each body's CID and
+commitment. Preconditions are checked before anything is stored or sent, so a refused
+submission names the reason (withdrawn, stale consent, not the enrolling site) instead of
+reverting.
+
+:func:`audit` re-checks, from chain events, consent transactions and stored bodies alone, that
+the trial ran as registered.
 """
 
 from __future__ import annotations
 
-import contextlib
+import binascii
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from enum import Enum
 from typing import TYPE_CHECKING, Any
 
+import coincurve
 from eth_abi.abi import encode as abi_encode
 from eth_account import Account
 from eth_account.messages import encode_defunct, encode_typed_data
-from eth_keys.datatypes import PublicKey, Signature
+from eth_keys.exceptions import BadSignature
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
+from eth_utils.exceptions import ValidationError
 from hexbytes import HexBytes
 from web3.logs import DISCARD
 
@@ -39,29 +57,38 @@ from medledger import access, crypto, deployments, registry
 from medledger.errors import (
     AccessRefused,
     ConfigurationError,
+    CryptoError,
     FhirStructureError,
+    IntegrityError,
     MedLedgerError,
+    NoKeyForReader,
     PreconditionFailed,
     StudyNotFound,
+    TransactionReverted,
 )
 from medledger.ipfs.cid import Cid
 from medledger.labels import Labelled
-from medledger.merkle import MerkleTree, verify
+from medledger.merkle import MerkleTree
 
 if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
     from web3.contract import Contract
 
     from medledger.chain import Chain
+    from medledger.fhir import StudyFacts
     from medledger.ipfs.blockstore import BlockStore
 
 ZERO = bytes(32)
+ZERO_ADDRESS = "0x" + "00" * 20
 CONSENT_KIND = "medledger/trial-consent"
 WITHDRAWAL_KIND = "medledger/trial-withdrawal"
 MANIFEST_KIND = "medledger/trial-batch"
 LINK_KIND = "medledger/trial-identity-link"
-READER_SPONSOR, READER_MONITORS = 1, 2
-CARE = (
+OBJECTIVE_TYPE_SYSTEM = "http://terminology.hl7.org/CodeSystem/research-study-objective-type"
+READER_SPONSOR = 1
+READER_MONITORS = 2
+MAX_REASON_LENGTH = 200
+CARE_KINDS = (
     registry.InstitutionKind.HOSPITAL,
     registry.InstitutionKind.CLINIC,
     registry.InstitutionKind.LABORATORY,
@@ -80,14 +107,24 @@ class ConsentPurpose(Labelled):
         return cls.lookup(text, "--purpose", "consent purpose")
 
 
+class Standing(Enum):
+    """Where a participant stands: data is accepted only while ``active``."""
+
+    ACTIVE = "active"
+    STALE = "stale"  # an amendment requires re-consent first
+    WITHDRAWN = "withdrawn"
+
+
 # --- models --------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Study:
-    """A study as the chain holds it."""
+    """A study as the chain holds it, with its sites and current monitors from its events."""
 
     id: int
+    chain_id: int
+    registry: str
     sponsor: str
     current_version: int
     reconsent_version: int
@@ -97,11 +134,18 @@ class Study:
     data_count: int
     sites: tuple[str, ...] = ()
     monitors: tuple[str, ...] = ()
+    summary: Cid | None = None
+
+    @property
+    def identifier(self) -> str:
+        """The portable identifier ``eip155:<chain>/<TrialRegistry>/<id>``."""
+        return f"eip155:{self.chain_id}/{self.registry}/{self.id}"
 
     def as_dict(self) -> dict[str, object]:
         """A JSON-friendly view."""
         return {
             "id": self.id,
+            "identifier": self.identifier,
             "sponsor": self.sponsor,
             "current_version": self.current_version,
             "reconsent_version": self.reconsent_version,
@@ -111,6 +155,39 @@ class Study:
             "data_count": self.data_count,
             "sites": list(self.sites),
             "monitors": list(self.monitors),
+            "summary": str(self.summary) if self.summary else None,
+        }
+
+
+@dataclass(frozen=True)
+class ProtocolVersion:
+    """One protocol version: its document, outcome hashes and why it came."""
+
+    study_id: int
+    version: int
+    protocol: Cid
+    encrypted: bool
+    primary_outcomes: bytes
+    secondary_outcomes: bytes | None
+    requires_reconsent: bool
+    reason: str
+    registered_at: datetime
+    first_enrolment_at: datetime | None
+    block: int
+
+    def as_dict(self) -> dict[str, object]:
+        """A JSON-friendly view."""
+        return {
+            "version": self.version,
+            "protocol": str(self.protocol),
+            "encrypted": self.encrypted,
+            "primary_outcomes": "0x" + self.primary_outcomes.hex(),
+            "secondary_outcomes": _hex(self.secondary_outcomes),
+            "requires_reconsent": self.requires_reconsent,
+            "reason": self.reason,
+            "registered_at": self.registered_at.isoformat(),
+            "first_enrolment_at": _iso(self.first_enrolment_at),
+            "block": self.block,
         }
 
 
@@ -131,11 +208,23 @@ class Participation:
     required_version: int
 
     @property
-    def status(self) -> str:
-        """``active``, ``stale`` (must re-consent) or ``withdrawn``."""
+    def standing(self) -> Standing:
+        """Active, stale (must re-consent) or withdrawn."""
         if self.withdrawn_at is not None:
-            return "withdrawn"
-        return "stale" if self.consented_version < self.required_version else "active"
+            return Standing.WITHDRAWN
+        if self.consented_version < self.required_version:
+            return Standing.STALE
+        return Standing.ACTIVE
+
+    @property
+    def sponsor_reads(self) -> bool:
+        """Whether the participant lets the sponsor read their data."""
+        return bool(self.readers & READER_SPONSOR)
+
+    @property
+    def monitors_read(self) -> bool:
+        """Whether the participant lets the study's monitors read their data."""
+        return bool(self.readers & READER_MONITORS)
 
     def as_dict(self) -> dict[str, object]:
         """A JSON-friendly view."""
@@ -143,13 +232,13 @@ class Participation:
             "study": self.study_id,
             "participant": self.participant,
             "site": self.site,
-            "status": self.status,
+            "standing": self.standing.value,
             "consented_version": self.consented_version,
             "required_version": self.required_version,
             "enrolled_at": self.enrolled_at.isoformat(),
             "purpose": self.purpose.label,
-            "sponsor_reads": bool(self.readers & READER_SPONSOR),
-            "monitors_read": bool(self.readers & READER_MONITORS),
+            "sponsor_reads": self.sponsor_reads,
+            "monitors_read": self.monitors_read,
             "withdrawn_at": _iso(self.withdrawn_at),
             "delegate": self.delegate,
             "consents": self.consents,
@@ -158,7 +247,7 @@ class Participation:
 
 @dataclass(frozen=True)
 class DataItem:
-    """One anchored data body: single, or a leaf of a batch."""
+    """One anchored data body: submitted alone, or a leaf of a batch (``batch`` set)."""
 
     id: bytes
     study_id: int
@@ -168,34 +257,89 @@ class DataItem:
     cid: Cid
     commitment: bytes
     site: str
+    submitted_at: datetime
     block: int
     log_index: int
     transaction_hash: str
     batch: bytes | None = None
 
+    @property
+    def hex_id(self) -> str:
+        """The id as ``0x`` hex."""
+        return "0x" + self.id.hex()
+
     def as_dict(self) -> dict[str, object]:
         """A JSON-friendly view."""
         return {
-            "id": "0x" + self.id.hex(),
+            "id": self.hex_id,
             "participant": self.participant,
             "visit": "0x" + self.visit.hex(),
             "version": self.version,
             "cid": str(self.cid),
             "commitment": "0x" + self.commitment.hex(),
             "site": self.site,
+            "submitted_at": self.submitted_at.isoformat(),
             "block": self.block,
             "transaction": self.transaction_hash,
-            "batch": "0x" + self.batch.hex() if self.batch else None,
+            "batch": _hex(self.batch),
+        }
+
+
+@dataclass(frozen=True)
+class Submission:
+    """What one :func:`submit_data` call anchored, and what it cost."""
+
+    items: tuple[DataItem, ...]
+    transactions: tuple[str, ...]
+    gas_used: int
+    batch: bytes | None = None
+    manifest: Cid | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        """A JSON-friendly view."""
+        return {
+            "items": [i.as_dict() for i in self.items],
+            "transactions": list(self.transactions),
+            "gas_used": self.gas_used,
+            "batch": _hex(self.batch),
+            "manifest": str(self.manifest) if self.manifest else None,
+        }
+
+
+@dataclass(frozen=True)
+class TrialEvent:
+    """One step of a study's life, from its events, with its transaction's gas."""
+
+    time: datetime
+    block: int
+    log_index: int
+    event: str
+    actor: str
+    detail: str
+    transaction_hash: str
+    gas_used: int
+
+    def as_dict(self) -> dict[str, object]:
+        """A JSON-friendly view."""
+        return {
+            "time": self.time.isoformat(),
+            "block": self.block,
+            "event": self.event,
+            "by": self.actor,
+            "detail": self.detail,
+            "transaction": self.transaction_hash,
+            "gas": self.gas_used,
         }
 
 
 @dataclass
 class Check:
-    """One audit rule and what broke it."""
+    """One audit rule, how many things it looked at, and what broke it."""
 
     rule: str
-    violations: list[str] = field(default_factory=list)
     checked: int = 0
+    violations: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -205,7 +349,7 @@ class Check:
 
 @dataclass
 class AuditReport:
-    """The result of :func:`audit`."""
+    """The result of :func:`audit`: every rule with its violations."""
 
     study_id: int
     checks: list[Check]
@@ -217,7 +361,7 @@ class AuditReport:
 
     @property
     def violations(self) -> list[str]:
-        """Every violation, prefixed with its rule."""
+        """Every violation, each prefixed with its rule."""
         return [f"{c.rule}: {v}" for c in self.checks for v in c.violations]
 
     def as_dict(self) -> dict[str, object]:
@@ -226,314 +370,26 @@ class AuditReport:
             "study": self.study_id,
             "ok": self.ok,
             "checks": [
-                {"rule": c.rule, "ok": c.ok, "checked": c.checked, "violations": c.violations}
+                {
+                    "rule": c.rule,
+                    "ok": c.ok,
+                    "checked": c.checked,
+                    "violations": c.violations,
+                    "notes": c.notes,
+                }
                 for c in self.checks
             ],
         }
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
+# --- signed requests -----------------------------------------------------------------------------
 
-
-def _ts(value: int) -> datetime:
-    return datetime.fromtimestamp(int(value), tz=UTC)
-
-
-def _opt_ts(value: int) -> datetime | None:
-    return _ts(value) if value else None
-
-
-# --- contract and helpers ------------------------------------------------------------------------
-
-
-def trial_registry(chain: Chain) -> Contract:
-    """The deployed TrialRegistry."""
-    return deployments.contract(chain, "TrialRegistry")
-
-
-def _start(chain: Chain) -> int:
-    return deployments.require(chain).contracts["TrialRegistry"].block
-
-
-def _logs(chain: Chain, event: str, filters: dict[str, Any] | None = None) -> list[Any]:
-    contract = trial_registry(chain)
-    return list(
-        getattr(contract.events, event)().get_logs(
-            from_block=_start(chain), argument_filters=filters or {}
-        )
-    )
-
-
-def _institution(chain: Chain, account: str) -> str | None:
-    found = chain.call(
-        "reading the registry",
-        deployments.contract(chain, "ProviderRegistry").functions.verifiedInstitutionOf(account),
-    )
-    return None if int(found, 16) == 0 else to_checksum_address(found)
-
-
-def canonical(value: object) -> bytes:
-    """Canonical JSON (sorted keys, no spaces, UTF-8): what outcome hashes are taken over."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def outcomes_of(research_study: dict[str, Any]) -> tuple[bytes, bytes]:
-    """The (primary, secondary) outcome hashes of a ResearchStudy's objectives."""
-    primary: list[Any] = []
-    secondary: list[Any] = []
-    for objective in research_study.get("objective") or []:
-        codes = {c.get("code") for c in ((objective.get("type") or {}).get("coding") or [])}
-        (primary if "primary" in codes else secondary).append(objective)
-    if not primary:
-        raise FhirStructureError(
-            "ResearchStudy",
-            "defines no objective of type primary (research-study-objective-type): the primary "
-            "outcome must be fixed before enrolment",
-        )
-    return keccak(canonical(primary)), keccak(canonical(secondary)) if secondary else ZERO
-
-
-def _protocol(body: bytes, source: str) -> dict[str, Any]:
-    from medledger import fhir
-
-    ingest = fhir.load(body, source)
-    if ingest.kind != "resource" or fhir.resource_type_of(body) != "ResearchStudy":
-        raise FhirStructureError(source, "is not a FHIR ResearchStudy resource")
-    document: dict[str, Any] = json.loads(body)
-    return document
-
-
-def _protocol_aad(chain: Chain) -> bytes:
-    return f"medledger/trial-protocol:{chain.chain_id}:{trial_registry(chain).address}".encode()
-
-
-def _store_protocol(
-    chain: Chain, store: BlockStore, body: bytes, encrypt: bool, readers: list[str]
-) -> Cid:
-    if not encrypt:
-        return store.add_bytes(body, pin=True)
-    keys = [registry.encryption_key(chain, r) for r in readers]
-    sealed = crypto.seal(body, _protocol_aad(chain), keys, crypto.BodySecret.generate())
-    return store.add_bytes(sealed, pin=True)
-
-
-# --- studies -------------------------------------------------------------------------------------
-
-
-def register_study(
-    chain: Chain,
-    store: BlockStore,
-    sponsor: LocalAccount,
-    research_study: bytes,
-    sites: list[str],
-    *,
-    encrypt: bool = False,
-    summary: bytes | None = None,
-    source: str = "protocol",
-) -> Study:
-    """Register a study: its ResearchStudy protocol (version 1), outcomes and planned sites."""
-    institution = _institution(chain, sponsor.address)
-    kind = registry.participant(chain, institution).kind if institution else None
-    if institution is None or kind is not registry.InstitutionKind.RESEARCH_SPONSOR:
-        raise PreconditionFailed(f"{sponsor.address} is not a verified research sponsor")
-    sites = [to_checksum_address(s) for s in sites]
-    for site in sites:
-        _require_site(chain, site)
-    document = _protocol(research_study, source)
-    primary, secondary = outcomes_of(document)
-    cid = _store_protocol(chain, store, research_study, encrypt, [institution, *sites])
-    summary_digest = store.add_bytes(summary, pin=True).digest if summary else ZERO
-    receipt = chain.transact(
-        "registering the study",
-        sponsor,
-        trial_registry(chain).functions.registerStudy(
-            (cid.digest, encrypt, primary, secondary), sites, summary_digest
-        ),
-    )
-    (event,) = (
-        trial_registry(chain).events.StudyRegistered().process_receipt(receipt, errors=DISCARD)
-    )
-    return get_study(chain, int(event["args"]["studyId"]))
-
-
-def _require_site(chain: Chain, site: str) -> None:
-    entry = registry.participant(chain, site)
-    if (
-        entry.role is not registry.Role.INSTITUTION
-        or entry.kind not in CARE
-        or (entry.status is not registry.Status.VERIFIED)
-    ):
-        raise PreconditionFailed(f"{site} is not a verified hospital, clinic or laboratory")
-
-
-def _require_sponsor(chain: Chain, account: str, study: Study) -> None:
-    if _institution(chain, account) != study.sponsor:
-        raise PreconditionFailed(f"{account} does not act for {study.sponsor}, the sponsor")
-
-
-def amend(
-    chain: Chain,
-    store: BlockStore,
-    sponsor: LocalAccount,
-    study_id: int,
-    research_study: bytes,
-    *,
-    requires_reconsent: bool,
-    reason: str,
-    encrypt: bool = False,
-) -> Study:
-    """Amend the protocol: a new version comes into force (optionally requiring re-consent)."""
-    study = get_study(chain, study_id)
-    _require_sponsor(chain, sponsor.address, study)
-    if not reason.strip():
-        raise ConfigurationError("--reason", "an amendment needs a reason")
-    primary, secondary = outcomes_of(_protocol(research_study, "amendment"))
-    cid = _store_protocol(chain, store, research_study, encrypt, [study.sponsor, *study.sites])
-    chain.transact(
-        "amending the protocol",
-        sponsor,
-        trial_registry(chain).functions.amendProtocol(
-            study_id, (cid.digest, encrypt, primary, secondary), requires_reconsent, reason
-        ),
-    )
-    return get_study(chain, study_id)
-
-
-def add_site(chain: Chain, sponsor: LocalAccount, study_id: int, site: str) -> Study:
-    """Add a site (a verified care institution) to a study."""
-    study = get_study(chain, study_id)
-    _require_sponsor(chain, sponsor.address, study)
-    site = to_checksum_address(site)
-    _require_site(chain, site)
-    if site in study.sites:
-        raise PreconditionFailed(f"{site} is already a site of study {study_id}")
-    chain.transact(
-        "adding a site", sponsor, trial_registry(chain).functions.addSite(study_id, site)
-    )
-    return get_study(chain, study_id)
-
-
-def set_monitor(
-    chain: Chain, sponsor: LocalAccount, study_id: int, monitor: str, allowed: bool = True
-) -> Study:
-    """Add (or remove) a monitor who reads the data of participants that allow it."""
-    study = get_study(chain, study_id)
-    _require_sponsor(chain, sponsor.address, study)
-    chain.transact(
-        "changing a monitor",
-        sponsor,
-        trial_registry(chain).functions.setMonitor(study_id, to_checksum_address(monitor), allowed),
-    )
-    return get_study(chain, study_id)
-
-
-def get_study(chain: Chain, study_id: int) -> Study:
-    """Read a study with its sites and current monitors."""
-    contract = trial_registry(chain)
-    registered = _logs(chain, "StudyRegistered", {"studyId": study_id})
-    if not registered:
-        raise StudyNotFound(study_id)
-    s = chain.call("reading the study", contract.functions.getStudy(study_id))
-    sponsor, current, reconsent, participants, registered_at, first, data_count = s
-    sites = tuple(
-        to_checksum_address(e["args"]["site"])
-        for e in _logs(chain, "SiteAdded", {"studyId": study_id})
-    )
-    monitors: dict[str, bool] = {}
-    for e in _logs(chain, "MonitorChanged", {"studyId": study_id}):
-        monitors[to_checksum_address(e["args"]["monitor"])] = bool(e["args"]["allowed"])
-    return Study(
-        id=study_id,
-        sponsor=to_checksum_address(sponsor),
-        current_version=int(current),
-        reconsent_version=int(reconsent),
-        participants=int(participants),
-        registered_at=_ts(registered_at),
-        first_enrolment_at=_opt_ts(first),
-        data_count=int(data_count),
-        sites=sites,
-        monitors=tuple(m for m, allowed in monitors.items() if allowed),
-    )
-
-
-def studies(chain: Chain) -> list[Study]:
-    """Every registered study."""
-    return [get_study(chain, int(e["args"]["studyId"])) for e in _logs(chain, "StudyRegistered")]
-
-
-def versions(chain: Chain, study_id: int) -> list[dict[str, object]]:
-    """Every protocol version: document CID, outcome hashes, re-consent flag, reason."""
-    outcomes = {
-        int(e["args"]["version"]): e["args"]
-        for e in _logs(chain, "OutcomesDefined", {"studyId": study_id})
-    }
-    found = []
-    for e in _logs(chain, "ProtocolVersionRegistered", {"studyId": study_id}):
-        a = e["args"]
-        o = outcomes.get(int(a["version"]))
-        found.append(
-            {
-                "version": int(a["version"]),
-                "protocol": str(Cid.from_digest_v0(bytes(a["protocolDigest"]))),
-                "encrypted": bool(a["encrypted"]),
-                "requires_reconsent": bool(a["requiresReconsent"]),
-                "reason": a["reason"],
-                "primary_outcomes": "0x" + bytes(o["primaryOutcomes"]).hex() if o else None,
-                "secondary_outcomes": "0x" + bytes(o["secondaryOutcomes"]).hex() if o else None,
-                "block": int(e["blockNumber"]),
-            }
-        )
-    return found
-
-
-def participation(chain: Chain, study_id: int, participant: str) -> Participation:
-    """A participant's standing (refuses one who never enrolled)."""
-    participant = to_checksum_address(participant)
-    study = get_study(chain, study_id)
-    p = chain.call(
-        "reading the participation",
-        trial_registry(chain).functions.getParticipation(study_id, participant),
-    )
-    site, version, enrolled, purpose, readers, withdrawn, delegate, consents = p
-    if int(enrolled) == 0:
-        raise PreconditionFailed(f"{participant} is not enrolled in study {study_id}")
-    return Participation(
-        study_id=study_id,
-        participant=participant,
-        site=to_checksum_address(site),
-        consented_version=int(version),
-        enrolled_at=_ts(enrolled),
-        purpose=ConsentPurpose(purpose),
-        readers=int(readers),
-        withdrawn_at=_opt_ts(withdrawn),
-        delegate=None if int(delegate, 16) == 0 else to_checksum_address(delegate),
-        consents=int(consents),
-        required_version=study.reconsent_version,
-    )
-
-
-def participants(chain: Chain, study_id: int) -> list[Participation]:
-    """Every participant of a study."""
-    seen = dict.fromkeys(
-        to_checksum_address(e["args"]["participant"])
-        for e in _logs(chain, "ConsentRecorded", {"studyId": study_id})
-    )
-    return [participation(chain, study_id, p) for p in seen]
-
-
-# --- consent and withdrawal ----------------------------------------------------------------------
-
-
-def _domain(chain: Chain) -> dict[str, Any]:
-    return {
-        "name": "MedLedger TrialRegistry",
-        "version": "1",
-        "chainId": chain.chain_id,
-        "verifyingContract": trial_registry(chain).address,
-    }
-
-
+_DOMAIN_TYPE = [
+    {"name": "name", "type": "string"},
+    {"name": "version", "type": "string"},
+    {"name": "chainId", "type": "uint256"},
+    {"name": "verifyingContract", "type": "address"},
+]
 CONSENT_TYPE = [
     {"name": "studyId", "type": "uint64"},
     {"name": "version", "type": "uint32"},
@@ -551,28 +407,695 @@ WITHDRAWAL_TYPE = [
     {"name": "nonce", "type": "uint256"},
     {"name": "deadline", "type": "uint256"},
 ]
-_DOMAIN_TYPE = [
-    {"name": "name", "type": "string"},
-    {"name": "version", "type": "string"},
-    {"name": "chainId", "type": "uint256"},
-    {"name": "verifyingContract", "type": "address"},
-]
 
 
-def _typed(chain: Chain, primary: str, message: dict[str, Any]) -> dict[str, Any]:
-    fields = CONSENT_TYPE if primary == "ConsentRequest" else WITHDRAWAL_TYPE
+@dataclass(frozen=True)
+class ConsentRequest:
+    """A participant's consent as signed (the contract's ``ConsentRequest``).
+
+    ``deadline`` stays the integer that was signed (seconds since the epoch), so a document
+    read back signs to the same digest; :attr:`deadline_at` is its time.
+    """
+
+    study_id: int
+    version: int
+    site: str
+    participant: str
+    purpose: ConsentPurpose
+    readers: int
+    delegate: str | None
+    nonce: int
+    deadline: int
+
+    @property
+    def deadline_at(self) -> datetime:
+        """When the signature stops being accepted."""
+        return _deadline_time(self.deadline)
+
+    def message(self) -> dict[str, Any]:
+        """The EIP-712 message (also the ``request`` of a consent document)."""
+        return {
+            "studyId": self.study_id,
+            "version": self.version,
+            "site": self.site,
+            "participant": self.participant,
+            "purpose": int(self.purpose),
+            "readers": self.readers,
+            "delegate": self.delegate or ZERO_ADDRESS,
+            "nonce": self.nonce,
+            "deadline": self.deadline,
+        }
+
+    def args(self) -> tuple[Any, ...]:
+        """The contract's struct argument."""
+        return tuple(self.message()[f["name"]] for f in CONSENT_TYPE)
+
+    @classmethod
+    def from_message(cls, data: Mapping[str, Any]) -> ConsentRequest:
+        """Read a request (from a document or a decoded transaction); refuse malformed ones."""
+        try:
+            delegate = to_checksum_address(str(data["delegate"]))
+            return cls(
+                study_id=int(data["studyId"]),
+                version=int(data["version"]),
+                site=to_checksum_address(str(data["site"])),
+                participant=to_checksum_address(str(data["participant"])),
+                purpose=ConsentPurpose(int(data["purpose"])),
+                readers=int(data["readers"]),
+                delegate=None if int(delegate, 16) == 0 else delegate,
+                nonce=int(data["nonce"]),
+                deadline=int(data["deadline"]),
+            )
+        except (KeyError, TypeError, ValueError):
+            raise ConfigurationError("consent", "is not a well-formed consent request") from None
+
+
+@dataclass(frozen=True)
+class WithdrawalRequest:
+    """A participant's withdrawal as signed (the contract's ``WithdrawalRequest``)."""
+
+    study_id: int
+    participant: str
+    nonce: int
+    deadline: int
+
+    @property
+    def deadline_at(self) -> datetime:
+        """When the signature stops being accepted."""
+        return _deadline_time(self.deadline)
+
+    def message(self) -> dict[str, Any]:
+        """The EIP-712 message (also the ``request`` of a withdrawal document)."""
+        return {
+            "studyId": self.study_id,
+            "participant": self.participant,
+            "nonce": self.nonce,
+            "deadline": self.deadline,
+        }
+
+    def args(self) -> tuple[Any, ...]:
+        """The contract's struct argument."""
+        return (self.study_id, self.participant, self.nonce, self.deadline)
+
+    @classmethod
+    def from_message(cls, data: Mapping[str, Any]) -> WithdrawalRequest:
+        """Read a request from a document; refuse malformed ones."""
+        try:
+            return cls(
+                study_id=int(data["studyId"]),
+                participant=to_checksum_address(str(data["participant"])),
+                nonce=int(data["nonce"]),
+                deadline=int(data["deadline"]),
+            )
+        except (KeyError, TypeError, ValueError):
+            raise ConfigurationError(
+                "withdrawal", "is not a well-formed withdrawal request"
+            ) from None
+
+
+def typed_data(
+    chain_id: int, registry_address: str, request: ConsentRequest | WithdrawalRequest
+) -> dict[str, Any]:
+    """The EIP-712 typed data of a request (domain "MedLedger TrialRegistry", version "1")."""
+    primary = "ConsentRequest" if isinstance(request, ConsentRequest) else "WithdrawalRequest"
+    fields = CONSENT_TYPE if isinstance(request, ConsentRequest) else WITHDRAWAL_TYPE
     return {
         "types": {"EIP712Domain": _DOMAIN_TYPE, primary: fields},
         "primaryType": primary,
-        "domain": _domain(chain),
-        "message": message,
+        "domain": {
+            "name": "MedLedger TrialRegistry",
+            "version": "1",
+            "chainId": chain_id,
+            "verifyingContract": to_checksum_address(registry_address),
+        },
+        "message": request.message(),
     }
 
 
-def consent_digest(chain: Chain, request: dict[str, Any]) -> bytes:
-    """The EIP-712 digest of a consent request, computed off chain."""
-    signable = encode_typed_data(full_message=_typed(chain, "ConsentRequest", request))
+def request_digest(
+    chain_id: int, registry_address: str, request: ConsentRequest | WithdrawalRequest
+) -> bytes:
+    """The EIP-712 digest the participant signs (``consentDigest`` / ``withdrawalDigest``)."""
+    signable = encode_typed_data(full_message=typed_data(chain_id, registry_address, request))
     return bytes(keccak(b"\x19" + signable.version + signable.header + signable.body))
+
+
+def recover_public_key(digest: bytes, signature: bytes) -> bytes:
+    """The signer's compressed secp256k1 public key, recovered from a 65-byte signature."""
+    if len(signature) != 65:
+        raise CryptoError(f"a signature is 65 bytes, not {len(signature)}")
+    v = signature[64]
+    recovery = v - 27 if v >= 27 else v
+    if recovery not in (0, 1):
+        raise CryptoError(f"signature has an invalid recovery byte {v}")
+    try:
+        key = coincurve.PublicKey.from_signature_and_message(
+            signature[:64] + bytes([recovery]), digest, hasher=None
+        )
+    except ValueError:
+        raise CryptoError("the signature recovers to no public key") from None
+    return bytes(key.format(compressed=True))
+
+
+def address_of_key(public_key: bytes) -> str:
+    """The Ethereum address of a (compressed or uncompressed) secp256k1 public key."""
+    uncompressed = coincurve.PublicKey(public_key).format(compressed=False)
+    return to_checksum_address(keccak(uncompressed[1:])[-20:])
+
+
+def _sign(chain: Chain, signer: LocalAccount, request: ConsentRequest | WithdrawalRequest) -> str:
+    typed = typed_data(chain.chain_id, trial_registry(chain).address, request)
+    signed = Account.sign_message(encode_typed_data(full_message=typed), signer.key)
+    return "0x" + bytes(signed.signature).hex()
+
+
+# --- contract and small helpers ------------------------------------------------------------------
+
+
+def trial_registry(chain: Chain) -> Contract:
+    """The deployed TrialRegistry."""
+    return deployments.contract(chain, "TrialRegistry")
+
+
+def _start(chain: Chain) -> int:
+    return deployments.require(chain).contracts["TrialRegistry"].block
+
+
+def _logs(chain: Chain, event: str, filters: dict[str, Any] | None = None) -> list[Any]:
+    contract = trial_registry(chain)
+    found = getattr(contract.events, event)().get_logs(
+        from_block=_start(chain), argument_filters=filters or None
+    )
+    return sorted(found, key=_position)
+
+
+def _position(event: Any) -> tuple[int, int]:
+    return int(event["blockNumber"]), int(event["logIndex"])
+
+
+def _tx(event: Any) -> str:
+    return "0x" + bytes(event["transactionHash"]).hex()
+
+
+def _institution(chain: Chain, account: str) -> str | None:
+    found = chain.call(
+        "reading the registry",
+        deployments.contract(chain, "ProviderRegistry").functions.verifiedInstitutionOf(account),
+    )
+    return None if int(found, 16) == 0 else to_checksum_address(found)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _hex(value: bytes | None) -> str | None:
+    return "0x" + value.hex() if value else None
+
+
+def _ts(value: int) -> datetime:
+    return datetime.fromtimestamp(int(value), tz=UTC)
+
+
+def _opt_ts(value: int) -> datetime | None:
+    return _ts(value) if value else None
+
+
+def _deadline_time(deadline: int) -> datetime:
+    try:
+        return _ts(deadline)
+    except (OverflowError, OSError, ValueError):
+        return datetime.max.replace(tzinfo=UTC)
+
+
+def _address(text: str, what: str) -> str:
+    try:
+        return to_checksum_address(text.strip())
+    except (ValueError, TypeError, AttributeError):
+        raise ConfigurationError(what, f"{text!r} is not an address") from None
+
+
+# --- protocol documents --------------------------------------------------------------------------
+
+
+def canonical(value: object) -> bytes:
+    """Canonical JSON (sorted keys, no spaces, UTF-8): what outcome hashes are taken over."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _is_primary(objective: Mapping[str, Any]) -> bool:
+    concept = objective.get("type") or {}
+    codings = concept.get("coding") or [] if isinstance(concept, Mapping) else []
+    return any(
+        isinstance(c, Mapping)
+        and c.get("code") == "primary"
+        and c.get("system") in (None, OBJECTIVE_TYPE_SYSTEM)
+        for c in codings
+    )
+
+
+def outcomes_of(research_study: Mapping[str, Any], source: str = "protocol") -> tuple[bytes, bytes]:
+    """The ``(primaryOutcomes, secondaryOutcomes)`` hashes of a ResearchStudy's objectives.
+
+    Each is keccak256 of the canonical JSON of the objectives of its kind, in document order;
+    with no secondary objective the second is zero. No primary objective is an error.
+    """
+    objectives = research_study.get("objective") or []
+    if not isinstance(objectives, list):
+        raise FhirStructureError(source, "ResearchStudy.objective is not a list")
+    primary = [o for o in objectives if isinstance(o, Mapping) and _is_primary(o)]
+    secondary = [o for o in objectives if isinstance(o, Mapping) and not _is_primary(o)]
+    if not primary:
+        raise FhirStructureError(
+            source,
+            "the ResearchStudy defines no primary objective (an objective whose type has the "
+            f"code 'primary' of {OBJECTIVE_TYPE_SYSTEM}): the primary outcome must be fixed "
+            "before anyone enrols",
+        )
+    return keccak(canonical(primary)), keccak(canonical(secondary)) if secondary else ZERO
+
+
+def parse_protocol(body: bytes, source: str = "protocol") -> dict[str, Any]:
+    """Read a protocol document: a FHIR R4 ``ResearchStudy`` resource (anything else refused)."""
+    from medledger import fhir
+
+    ingest = fhir.load(body, source)
+    if ingest.kind != "resource" or fhir.resource_type_of(body) != "ResearchStudy":
+        raise FhirStructureError(source, "is not a FHIR ResearchStudy resource")
+    document: dict[str, Any] = json.loads(body)
+    return document
+
+
+def _protocol_aad(chain_id: int, registry_address: str) -> bytes:
+    return f"medledger/trial-protocol:{chain_id}:{registry_address}".encode()
+
+
+def _store_protocol(
+    chain: Chain, store: BlockStore, body: bytes, encrypt: bool, readers: Sequence[str]
+) -> Cid:
+    if not encrypt:
+        return store.add_bytes(body, pin=True)
+    keys = []
+    for reader in readers:
+        key = registry.participant(chain, reader).encryption_key
+        if key is None:
+            raise PreconditionFailed(
+                f"{reader} has published no encryption key, so the protocol cannot be sealed "
+                "for it (or register the study with a public protocol)"
+            )
+        keys.append(key)
+    aad = _protocol_aad(chain.chain_id, trial_registry(chain).address)
+    return store.add_bytes(crypto.seal(body, aad, keys, crypto.BodySecret.generate()), pin=True)
+
+
+def read_protocol(
+    chain: Chain,
+    store: BlockStore,
+    study_id: int,
+    version: int | None = None,
+    reader: LocalAccount | None = None,
+) -> bytes:
+    """The protocol document of a version (default: the one in force), decrypted if sealed."""
+    chosen = protocol_version(chain, study_id, version)
+    stored = store.cat(chosen.protocol)
+    if not chosen.encrypted:
+        return stored
+    if reader is None:
+        raise PreconditionFailed(
+            f"version {chosen.version} of study {study_id}'s protocol is encrypted: read it with "
+            "the sponsor's or a site's account"
+        )
+    try:
+        secret = crypto.secret_for(stored, reader.key)
+    except NoKeyForReader:
+        raise PreconditionFailed(
+            f"{reader.address} holds no key to version {chosen.version} of the protocol (only "
+            "the sponsor and the sites it was sealed for do)"
+        ) from None
+    return crypto.open_sealed(
+        stored, _protocol_aad(chain.chain_id, trial_registry(chain).address), secret
+    )
+
+
+# --- studies -------------------------------------------------------------------------------------
+
+
+def register_study(
+    chain: Chain,
+    store: BlockStore,
+    sponsor: LocalAccount,
+    research_study: bytes,
+    sites: Sequence[str],
+    *,
+    encrypt: bool = False,
+    summary: bytes | None = None,
+    source: str = "protocol",
+) -> Study:
+    """Register a study: its ResearchStudy protocol as version 1, its outcomes, its sites.
+
+    The signer is a verified research sponsor or one of its practitioners. With ``encrypt``
+    the protocol is sealed for the sponsor and the planned sites (sites added later get it
+    from the sponsor); ``summary`` is a public summary document stored in IPFS.
+    """
+    institution = _institution(chain, sponsor.address)
+    kind = registry.participant(chain, institution).kind if institution else None
+    if institution is None or kind is not registry.InstitutionKind.RESEARCH_SPONSOR:
+        raise PreconditionFailed(
+            f"{sponsor.address} is not a verified research sponsor (or a practitioner of one)"
+        )
+    planned = [_address(s, "--site") for s in sites]
+    if len(set(planned)) != len(planned):
+        raise ConfigurationError("--site", "a site is named twice")
+    for site in planned:
+        _require_care_site(chain, site)
+    primary, secondary = outcomes_of(parse_protocol(research_study, source), source)
+    cid = _store_protocol(chain, store, research_study, encrypt, [institution, *planned])
+    summary_digest = store.add_bytes(summary, pin=True).digest if summary else ZERO
+    contract = trial_registry(chain)
+    receipt = chain.transact(
+        "registering the study",
+        sponsor,
+        contract.functions.registerStudy(
+            (cid.digest, encrypt, primary, secondary), planned, summary_digest
+        ),
+    )
+    (event,) = contract.events.StudyRegistered().process_receipt(receipt, errors=DISCARD)
+    return get_study(chain, int(event["args"]["studyId"]))
+
+
+def _require_care_site(chain: Chain, site: str) -> None:
+    entry = registry.participant(chain, site)
+    if (
+        entry.role is not registry.Role.INSTITUTION
+        or entry.kind not in CARE_KINDS
+        or entry.status is not registry.Status.VERIFIED
+    ):
+        raise PreconditionFailed(f"{site} is not a verified hospital, clinic or laboratory")
+
+
+def _require_sponsor(chain: Chain, account: str, study: Study) -> None:
+    if _institution(chain, account) != study.sponsor:
+        raise PreconditionFailed(
+            f"{account} does not act for {study.sponsor}, the sponsor of study {study.id}"
+        )
+
+
+def amend(
+    chain: Chain,
+    store: BlockStore,
+    sponsor: LocalAccount,
+    study_id: int,
+    research_study: bytes,
+    *,
+    requires_reconsent: bool,
+    reason: str,
+    encrypt: bool | None = None,
+    source: str = "amendment",
+) -> ProtocolVersion:
+    """Amend the protocol: a new version comes into force at once.
+
+    With ``requires_reconsent`` every participant's consent goes stale until they consent to
+    the new version. ``reason`` is public (a short code or sentence, never personal data).
+    ``encrypt`` defaults to what the version in force did.
+    """
+    study = get_study(chain, study_id)
+    _require_sponsor(chain, sponsor.address, study)
+    reason = reason.strip()
+    if not reason:
+        raise ConfigurationError("--reason", "an amendment needs a reason")
+    if len(reason) > MAX_REASON_LENGTH:
+        raise ConfigurationError("--reason", f"keep it under {MAX_REASON_LENGTH} characters")
+    primary, secondary = outcomes_of(parse_protocol(research_study, source), source)
+    if encrypt is None:
+        encrypt = protocol_version(chain, study_id).encrypted
+    cid = _store_protocol(chain, store, research_study, encrypt, [study.sponsor, *study.sites])
+    receipt = chain.transact(
+        "amending the protocol",
+        sponsor,
+        trial_registry(chain).functions.amendProtocol(
+            study_id, (cid.digest, encrypt, primary, secondary), requires_reconsent, reason
+        ),
+    )
+    (event,) = (
+        trial_registry(chain)
+        .events.ProtocolVersionRegistered()
+        .process_receipt(receipt, errors=DISCARD)
+    )
+    return protocol_version(chain, study_id, int(event["args"]["version"]))
+
+
+def add_site(chain: Chain, sponsor: LocalAccount, study_id: int, site: str) -> Study:
+    """Add a site (a verified hospital, clinic or laboratory) to a study."""
+    study = get_study(chain, study_id)
+    _require_sponsor(chain, sponsor.address, study)
+    site = _address(site, "SITE")
+    _require_care_site(chain, site)
+    if site in study.sites:
+        raise PreconditionFailed(f"{site} is already a site of study {study_id}")
+    chain.transact(
+        "adding a site", sponsor, trial_registry(chain).functions.addSite(study_id, site)
+    )
+    return get_study(chain, study_id)
+
+
+def set_monitor(
+    chain: Chain, sponsor: LocalAccount, study_id: int, monitor: str, allowed: bool = True
+) -> Study:
+    """Add (or remove) a monitor, who reads the data of participants that allow it.
+
+    A monitor can decrypt only bodies sealed while it had a published encryption key.
+    """
+    study = get_study(chain, study_id)
+    _require_sponsor(chain, sponsor.address, study)
+    monitor = _address(monitor, "MONITOR")
+    if allowed == (monitor in study.monitors):
+        state = "already" if allowed else "not"
+        raise PreconditionFailed(f"{monitor} is {state} a monitor of study {study_id}")
+    chain.transact(
+        "changing a monitor",
+        sponsor,
+        trial_registry(chain).functions.setMonitor(study_id, monitor, allowed),
+    )
+    return get_study(chain, study_id)
+
+
+def publish_summary(
+    chain: Chain, store: BlockStore, sponsor: LocalAccount, study_id: int, summary: bytes
+) -> Cid:
+    """Publish (or replace) the study's public summary document; return its CID."""
+    study = get_study(chain, study_id)
+    _require_sponsor(chain, sponsor.address, study)
+    if not summary:
+        raise ConfigurationError("summary", "the summary document is empty")
+    cid = store.add_bytes(summary, pin=True)
+    chain.transact(
+        "publishing the summary",
+        sponsor,
+        trial_registry(chain).functions.publishSummary(study_id, cid.digest),
+    )
+    return cid
+
+
+def get_study(chain: Chain, study_id: int) -> Study:
+    """Read a study, with its sites, current monitors and summary from its events."""
+    contract = trial_registry(chain)
+    if not 0 < study_id < 2**64:
+        raise StudyNotFound(study_id)
+    try:
+        raw = chain.call("reading the study", contract.functions.getStudy(study_id))
+    except TransactionReverted as exc:
+        if exc.error == "TrialUnknownStudy":
+            raise StudyNotFound(study_id) from None
+        raise
+    sponsor, current, reconsent, participants, registered_at, first, data_count = raw
+    by_study = {"studyId": study_id}
+    sites = tuple(
+        to_checksum_address(e["args"]["site"]) for e in _logs(chain, "SiteAdded", by_study)
+    )
+    monitors: dict[str, bool] = {}
+    for e in _logs(chain, "MonitorChanged", by_study):
+        monitors[to_checksum_address(e["args"]["monitor"])] = bool(e["args"]["allowed"])
+    summary = ZERO
+    for e in _logs(chain, "StudyRegistered", by_study):
+        summary = bytes(e["args"]["summaryDigest"])
+    for e in _logs(chain, "SummaryPublished", by_study):
+        summary = bytes(e["args"]["summaryDigest"])
+    return Study(
+        id=study_id,
+        chain_id=chain.chain_id,
+        registry=contract.address,
+        sponsor=to_checksum_address(sponsor),
+        current_version=int(current),
+        reconsent_version=int(reconsent),
+        participants=int(participants),
+        registered_at=_ts(registered_at),
+        first_enrolment_at=_opt_ts(first),
+        data_count=int(data_count),
+        sites=sites,
+        monitors=tuple(m for m, allowed in monitors.items() if allowed),
+        summary=Cid.from_digest_v0(summary) if summary != ZERO else None,
+    )
+
+
+def studies(chain: Chain, sponsor: str | None = None) -> list[Study]:
+    """Every registered study (or those of one sponsor), oldest first."""
+    filters = {"sponsor": _address(sponsor, "--sponsor")} if sponsor else None
+    return [
+        get_study(chain, int(e["args"]["studyId"]))
+        for e in _logs(chain, "StudyRegistered", filters)
+    ]
+
+
+def versions(chain: Chain, study_id: int) -> list[ProtocolVersion]:
+    """Every protocol version of a study, oldest first."""
+    get_study(chain, study_id)
+    return [
+        _version(chain, study_id, e)
+        for e in _logs(chain, "ProtocolVersionRegistered", {"studyId": study_id})
+    ]
+
+
+def protocol_version(chain: Chain, study_id: int, version: int | None = None) -> ProtocolVersion:
+    """One protocol version (default: the one in force)."""
+    chosen = version if version is not None else get_study(chain, study_id).current_version
+    events = _logs(chain, "ProtocolVersionRegistered", {"studyId": study_id, "version": chosen})
+    if not events:
+        get_study(chain, study_id)  # an unknown study says so
+        raise PreconditionFailed(f"study {study_id} has no protocol version {chosen}")
+    return _version(chain, study_id, events[0])
+
+
+def _version(chain: Chain, study_id: int, event: Any) -> ProtocolVersion:
+    a = event["args"]
+    number = int(a["version"])
+    (protocol, registered_at, first, reconsent) = chain.call(
+        "reading the protocol version",
+        trial_registry(chain).functions.getProtocolVersion(study_id, number),
+    )
+    _digest, encrypted, primary, secondary = protocol
+    return ProtocolVersion(
+        study_id=study_id,
+        version=number,
+        protocol=Cid.from_digest_v0(bytes(a["protocolDigest"])),
+        encrypted=bool(encrypted),
+        primary_outcomes=bytes(primary),
+        secondary_outcomes=bytes(secondary) if bytes(secondary) != ZERO else None,
+        requires_reconsent=bool(reconsent),
+        reason=str(a["reason"]),
+        registered_at=_ts(registered_at),
+        first_enrolment_at=_opt_ts(first),
+        block=int(event["blockNumber"]),
+    )
+
+
+def participation(chain: Chain, study_id: int, participant: str) -> Participation:
+    """A participant's standing (refused for one who never enrolled)."""
+    return _participation(chain, get_study(chain, study_id), _address(participant, "participant"))
+
+
+def _participation(chain: Chain, study: Study, participant: str) -> Participation:
+    found = _participation_or_none(chain, study, participant)
+    if found is None:
+        raise PreconditionFailed(f"{participant} is not enrolled in study {study.id}")
+    return found
+
+
+def _participation_or_none(chain: Chain, study: Study, participant: str) -> Participation | None:
+    raw = chain.call(
+        "reading the participation",
+        trial_registry(chain).functions.getParticipation(study.id, participant),
+    )
+    site, version, enrolled, purpose, readers, withdrawn, delegate, consents = raw
+    if int(site, 16) == 0:
+        return None
+    return Participation(
+        study_id=study.id,
+        participant=participant,
+        site=to_checksum_address(site),
+        consented_version=int(version),
+        enrolled_at=_ts(enrolled),
+        purpose=ConsentPurpose(purpose),
+        readers=int(readers),
+        withdrawn_at=_opt_ts(withdrawn),
+        delegate=None if int(delegate, 16) == 0 else to_checksum_address(delegate),
+        consents=int(consents),
+        required_version=study.reconsent_version,
+    )
+
+
+def participants(chain: Chain, study_id: int) -> list[Participation]:
+    """Every participant of a study, in order of enrolment."""
+    study = get_study(chain, study_id)
+    enrolled = dict.fromkeys(
+        to_checksum_address(e["args"]["participant"])
+        for e in _logs(chain, "ConsentRecorded", {"studyId": study_id})
+    )
+    return [_participation(chain, study, p) for p in enrolled]
+
+
+def history(chain: Chain, study_id: int) -> list[TrialEvent]:
+    """Every event of a study, oldest first, with the gas its transaction used."""
+    get_study(chain, study_id)
+    by_study = {"studyId": study_id}
+    gas: dict[str, int] = {}
+    senders: dict[str, str] = {}
+    found: list[TrialEvent] = []
+
+    def add(event: Any, name: str, detail: str, actor: str | None = None) -> None:
+        tx = _tx(event)
+        if tx not in gas:
+            gas[tx] = int(chain.w3.eth.get_transaction_receipt(event["transactionHash"])["gasUsed"])
+            senders[tx] = to_checksum_address(
+                chain.w3.eth.get_transaction(event["transactionHash"])["from"]
+            )
+        when = chain.block_time(int(event["blockNumber"]))
+        found.append(
+            TrialEvent(when, int(event["blockNumber"]), int(event["logIndex"]), name,
+                       actor or senders[tx], detail, tx, gas[tx])
+        )  # fmt: skip
+
+    for e in _logs(chain, "StudyRegistered", by_study):
+        add(e, "study registered", f"sponsor {e['args']['sponsor']}")
+    for e in _logs(chain, "ProtocolVersionRegistered", by_study):
+        a = e["args"]
+        reconsent = ", re-consent required" if a["requiresReconsent"] else ""
+        add(e, f"protocol v{a['version']}", f"{a['reason']}{reconsent}")
+    for e in _logs(chain, "OutcomesDefined", by_study):
+        add(
+            e,
+            f"outcomes of v{e['args']['version']}",
+            "0x" + bytes(e["args"]["primaryOutcomes"]).hex()[:16] + "...",
+        )
+    for e in _logs(chain, "SiteAdded", by_study):
+        add(e, "site added", e["args"]["site"])
+    for e in _logs(chain, "MonitorChanged", by_study):
+        add(e, "monitor " + ("added" if e["args"]["allowed"] else "removed"), e["args"]["monitor"])
+    for e in _logs(chain, "SummaryPublished", by_study):
+        add(e, "summary published", str(Cid.from_digest_v0(bytes(e["args"]["summaryDigest"]))))
+    for e in _logs(chain, "ConsentRecorded", by_study):
+        a = e["args"]
+        kind = "enrolment" if a["enrolment"] else "re-consent"
+        add(e, kind, f"{a['participant']} to v{a['version']} at {a['site']}")
+    for e in _logs(chain, "ParticipantWithdrawn", by_study):
+        add(e, "withdrawal", f"{e['args']['participant']} (by {e['args']['by']})")
+    for e in _logs(chain, "DataSubmitted", by_study):
+        add(e, "data", f"0x{bytes(e['args']['dataId']).hex()} for {e['args']['participant']}")
+    for e in _logs(chain, "DataBatchSubmitted", by_study):
+        a = e["args"]
+        add(e, "data batch", f"{a['count']} bodies for {a['participant']}")
+    found.sort(key=lambda t: (t.block, t.log_index))
+    return found
+
+
+# --- consent and withdrawal ----------------------------------------------------------------------
+
+
+def _readers_bits(sponsor_reads: bool, monitors_read: bool) -> int:
+    return (READER_SPONSOR if sponsor_reads else 0) | (READER_MONITORS if monitors_read else 0)
+
+
+def _nonce(chain: Chain, participant: str) -> int:
+    return int(chain.call("reading the nonce", trial_registry(chain).functions.nonces(participant)))
 
 
 def sign_consent(
@@ -587,118 +1110,186 @@ def sign_consent(
     delegate: str | None = None,
     valid_for: timedelta = timedelta(days=7),
 ) -> dict[str, Any]:
-    """Sign consent to the protocol version in force (the participant needs no ETH)."""
+    """Sign consent to the protocol version in force, at ``site`` (off chain, no ETH needed).
+
+    Returns the document the site submits (:func:`submit_consent`). A first consent enrols;
+    after an amendment that requires it, the same call re-consents (at the enrolling site).
+    """
     study = get_study(chain, study_id)
-    site = to_checksum_address(site)
+    site = _address(site, "--site")
     if site not in study.sites:
         raise PreconditionFailed(f"{site} is not a site of study {study_id}")
-    contract = trial_registry(chain)
-    request = {
-        "studyId": study_id,
-        "version": study.current_version,
-        "site": site,
-        "participant": participant.address,
-        "purpose": int(purpose),
-        "readers": (READER_SPONSOR if sponsor_reads else 0)
-        | (READER_MONITORS if monitors_read else 0),
-        "delegate": to_checksum_address(delegate) if delegate else "0x" + "00" * 20,
-        "nonce": int(
-            chain.call("reading the nonce", contract.functions.nonces(participant.address))
-        ),
-        "deadline": int((access.chain_now(chain) + valid_for).timestamp()),
-    }
-    typed = _typed(chain, "ConsentRequest", request)
-    signature = Account.sign_message(encode_typed_data(full_message=typed), participant.key)
+    if valid_for <= timedelta(0):
+        raise ConfigurationError("--valid-for", "must be positive")
+    current = _participation_or_none(chain, study, participant.address)
+    if current is not None:
+        _require_reconsent_possible(current, site, study.current_version)
+    request = ConsentRequest(
+        study_id=study_id,
+        version=study.current_version,
+        site=site,
+        participant=participant.address,
+        purpose=purpose,
+        readers=_readers_bits(sponsor_reads, monitors_read),
+        delegate=_address(delegate, "--delegate") if delegate else None,
+        nonce=_nonce(chain, participant.address),
+        deadline=int((access.chain_now(chain) + valid_for).timestamp()),
+    )
     return {
         "kind": CONSENT_KIND,
         "chain_id": chain.chain_id,
-        "trial_registry": contract.address,
-        "request": request,
-        "signature": "0x" + bytes(signature.signature).hex(),
+        "trial_registry": trial_registry(chain).address,
+        "request": request.message(),
+        "signature": _sign(chain, participant, request),
     }
 
 
-def _document(chain: Chain, document: dict[str, Any], kind: str) -> tuple[dict[str, Any], bytes]:
+def _require_reconsent_possible(current: Participation, site: str, version: int) -> None:
+    if current.withdrawn_at is not None:
+        raise PreconditionFailed(
+            f"{current.participant} withdrew from study {current.study_id} on "
+            f"{current.withdrawn_at:%F}: withdrawal is final"
+        )
+    if site != current.site:
+        raise PreconditionFailed(
+            f"{current.participant} enrolled at {current.site}: a re-consent is recorded by the "
+            f"enrolling site, not {site}"
+        )
+    if current.consented_version >= version:
+        raise PreconditionFailed(
+            f"{current.participant} already consented to version {version} of study "
+            f"{current.study_id}"
+        )
+
+
+def _document(
+    chain: Chain, document: Mapping[str, Any], kind: str
+) -> tuple[Mapping[str, Any], bytes]:
     try:
         if document.get("kind") != kind:
             raise KeyError("kind")
-        request = dict(document["request"])
+        request = document["request"]
         signature = bytes(HexBytes(document["signature"]))
-    except (KeyError, TypeError, ValueError, AttributeError):
-        raise ConfigurationError("signature file", f"is not a MedLedger {kind} document") from None
-    if (
-        document.get("chain_id") != chain.chain_id
-        or document.get("trial_registry") != trial_registry(chain).address
-    ):
-        raise PreconditionFailed("the signed document is for another chain or TrialRegistry")
+        if not isinstance(request, Mapping):
+            raise TypeError("request")
+        chain_id = int(document["chain_id"])
+        registry_address = to_checksum_address(str(document["trial_registry"]))
+    except (KeyError, TypeError, ValueError, AttributeError, binascii.Error):
+        raise ConfigurationError("signed file", f"is not a MedLedger {kind} document") from None
+    if chain_id != chain.chain_id or registry_address != trial_registry(chain).address:
+        raise PreconditionFailed(
+            f"the signed document is for chain {chain_id} and TrialRegistry {registry_address}, "
+            "not this one"
+        )
     return request, signature
 
 
-def submit_consent(chain: Chain, site: LocalAccount, document: dict[str, Any]) -> Participation:
-    """Submit a participant's signed consent (the site pays the gas)."""
-    request, signature = _document(chain, document, CONSENT_KIND)
-    study = get_study(chain, int(request["studyId"]))
-    if _institution(chain, site.address) != to_checksum_address(request["site"]):
-        raise PreconditionFailed(f"{site.address} does not act for {request['site']}")
-    if int(request["version"]) != study.current_version:
+def _check_signature(
+    chain: Chain, request: ConsentRequest | WithdrawalRequest, signature: bytes
+) -> None:
+    """Refuse before sending what the contract would refuse: deadline, nonce, signer."""
+    now = access.chain_now(chain)
+    if now > request.deadline_at:
         raise PreconditionFailed(
-            f"the consent is to protocol version {request['version']}, but version "
+            f"the signature expired at {request.deadline_at:%F %H:%M}Z: the participant must "
+            "sign again"
+        )
+    expected = _nonce(chain, request.participant)
+    if request.nonce != expected:
+        raise PreconditionFailed(
+            f"the signature uses nonce {request.nonce} of {request.participant}, whose next "
+            f"nonce is {expected}: it was already used or superseded; sign again"
+        )
+    digest = request_digest(chain.chain_id, trial_registry(chain).address, request)
+    try:
+        signer = address_of_key(recover_public_key(digest, signature))
+    except CryptoError:
+        signer = "nobody"
+    if signer != request.participant:
+        raise PreconditionFailed(
+            f"the signature was not made by {request.participant} (it recovers to {signer})"
+        )
+
+
+def submit_consent(chain: Chain, site: LocalAccount, document: Mapping[str, Any]) -> Participation:
+    """Record a participant's signed consent (the site, or its practitioner, pays the gas)."""
+    raw, signature = _document(chain, document, CONSENT_KIND)
+    request = ConsentRequest.from_message(raw)
+    study = get_study(chain, request.study_id)
+    _check_signature(chain, request, signature)
+    if _institution(chain, site.address) != request.site:
+        raise PreconditionFailed(
+            f"{site.address} does not act for {request.site}, the site named in the consent"
+        )
+    if request.site not in study.sites:
+        raise PreconditionFailed(f"{request.site} is not a site of study {study.id}")
+    if request.version != study.current_version:
+        raise PreconditionFailed(
+            f"the consent is to protocol version {request.version}, but version "
             f"{study.current_version} is in force: the participant must sign again"
         )
-    args = tuple(request[f["name"]] for f in CONSENT_TYPE)
+    if request.readers & ~(READER_SPONSOR | READER_MONITORS):
+        raise PreconditionFailed(f"reader bits {request.readers:#x} are not known")
+    current = _participation_or_none(chain, study, request.participant)
+    if current is not None:
+        _require_reconsent_possible(current, request.site, request.version)
     chain.transact(
-        "recording consent", site, trial_registry(chain).functions.consent(args, signature)
+        "recording consent",
+        site,
+        trial_registry(chain).functions.consent(request.args(), signature),
     )
-    return participation(chain, study.id, request["participant"])
+    return participation(chain, study.id, request.participant)
 
 
 def sign_withdrawal(
     chain: Chain, participant: LocalAccount, study_id: int, valid_for: timedelta = timedelta(days=7)
 ) -> dict[str, Any]:
-    """Sign a withdrawal anyone can submit (the participant needs no ETH)."""
-    participation(chain, study_id, participant.address)
-    contract = trial_registry(chain)
-    request = {
-        "studyId": study_id,
-        "participant": participant.address,
-        "nonce": int(
-            chain.call("reading the nonce", contract.functions.nonces(participant.address))
-        ),
-        "deadline": int((access.chain_now(chain) + valid_for).timestamp()),
-    }
-    typed = _typed(chain, "WithdrawalRequest", request)
-    signature = Account.sign_message(encode_typed_data(full_message=typed), participant.key)
+    """Sign a withdrawal that anyone can submit (the participant needs no ETH)."""
+    current = participation(chain, study_id, participant.address)
+    if current.withdrawn_at is not None:
+        raise PreconditionFailed(f"{current.participant} has already withdrawn")
+    if valid_for <= timedelta(0):
+        raise ConfigurationError("--valid-for", "must be positive")
+    request = WithdrawalRequest(
+        study_id=study_id,
+        participant=participant.address,
+        nonce=_nonce(chain, participant.address),
+        deadline=int((access.chain_now(chain) + valid_for).timestamp()),
+    )
     return {
         "kind": WITHDRAWAL_KIND,
         "chain_id": chain.chain_id,
-        "trial_registry": contract.address,
-        "request": request,
-        "signature": "0x" + bytes(signature.signature).hex(),
+        "trial_registry": trial_registry(chain).address,
+        "request": request.message(),
+        "signature": _sign(chain, participant, request),
     }
 
 
 def submit_withdrawal(
-    chain: Chain, relayer: LocalAccount, document: dict[str, Any]
+    chain: Chain, relayer: LocalAccount, document: Mapping[str, Any]
 ) -> Participation:
-    """Submit a signed withdrawal; it takes effect at once."""
-    request, signature = _document(chain, document, WITHDRAWAL_KIND)
-    current = participation(chain, int(request["studyId"]), request["participant"])
+    """Submit a signed withdrawal (any account pays the gas); it takes effect at once."""
+    raw, signature = _document(chain, document, WITHDRAWAL_KIND)
+    request = WithdrawalRequest.from_message(raw)
+    current = participation(chain, request.study_id, request.participant)
     if current.withdrawn_at is not None:
         raise PreconditionFailed(f"{current.participant} has already withdrawn")
-    args = tuple(request[f["name"]] for f in WITHDRAWAL_TYPE)
+    _check_signature(chain, request, signature)
     chain.transact(
         "withdrawing",
         relayer,
-        trial_registry(chain).functions.withdrawWithSignature(args, signature),
+        trial_registry(chain).functions.withdrawWithSignature(request.args(), signature),
     )
     return participation(chain, current.study_id, current.participant)
 
 
 def withdraw(chain: Chain, account: LocalAccount, study_id: int, participant: str) -> Participation:
-    """Withdraw directly (the participant, or their delegate)."""
+    """Withdraw directly: the participant, or the delegate they named (both pay gas)."""
     current = participation(chain, study_id, participant)
     if account.address not in (current.participant, current.delegate):
-        raise PreconditionFailed(f"{account.address} is neither the participant nor their delegate")
+        raise PreconditionFailed(
+            f"{account.address} is neither {current.participant} nor their delegate"
+        )
     if current.withdrawn_at is not None:
         raise PreconditionFailed(f"{current.participant} has already withdrawn")
     chain.transact(
@@ -711,34 +1302,90 @@ def withdraw(chain: Chain, account: LocalAccount, study_id: int, participant: st
 
 @dataclass(frozen=True)
 class RecordedConsent:
-    """A ConsentRecorded event with the full request decoded from its transaction."""
+    """A ``ConsentRecorded`` event, with the signed request read back from its transaction.
 
-    event: Any
-    request: dict[str, Any]
+    ``request`` is ``None`` (and ``problem`` says why) when the transaction is not a direct
+    ``consent`` call whose request matches the event.
+    """
+
+    study_id: int
+    participant: str
+    site: str
+    version: int
+    purpose: int
+    readers: int
+    delegate: str | None
+    enrolment: bool
     signature: bytes
+    block: int
+    log_index: int
+    transaction_hash: str
+    request: ConsentRequest | None
+    problem: str | None = None
 
 
 def recorded_consents(
     chain: Chain, study_id: int, participant: str | None = None
 ) -> list[RecordedConsent]:
-    """Every consent of a study, with the signed request read back from the transaction."""
-    contract = trial_registry(chain)
+    """Every consent of a study (or of one participant), oldest first, with its request."""
     filters: dict[str, Any] = {"studyId": study_id}
     if participant:
-        filters["participant"] = to_checksum_address(participant)
-    found = []
-    for event in _logs(chain, "ConsentRecorded", filters):
-        tx = chain.w3.eth.get_transaction(event["transactionHash"])
-        _, params = contract.decode_function_input(tx["input"])
+        filters["participant"] = _address(participant, "participant")
+    return [_recorded(chain, e) for e in _logs(chain, "ConsentRecorded", filters)]
+
+
+def _recorded(chain: Chain, event: Any) -> RecordedConsent:
+    a = event["args"]
+    delegate = to_checksum_address(a["delegate"])
+    request, problem = _consent_from_transaction(chain, event)
+    return RecordedConsent(
+        study_id=int(a["studyId"]),
+        participant=to_checksum_address(a["participant"]),
+        site=to_checksum_address(a["site"]),
+        version=int(a["version"]),
+        purpose=int(a["purpose"]),
+        readers=int(a["readers"]),
+        delegate=None if int(delegate, 16) == 0 else delegate,
+        enrolment=bool(a["enrolment"]),
+        signature=bytes(a["signature"]),
+        block=int(event["blockNumber"]),
+        log_index=int(event["logIndex"]),
+        transaction_hash=_tx(event),
+        request=request,
+        problem=problem,
+    )
+
+
+def _consent_from_transaction(chain: Chain, event: Any) -> tuple[ConsentRequest | None, str | None]:
+    contract = trial_registry(chain)
+    tx = chain.w3.eth.get_transaction(event["transactionHash"])
+    if to_checksum_address(str(tx.get("to") or ZERO_ADDRESS)) != contract.address:
+        return (
+            None,
+            "the consent was recorded through another contract: its request is not readable",
+        )
+    try:
+        function, params = contract.decode_function_input(tx["input"])
         raw = params["request"]
+        values = raw.values() if isinstance(raw, Mapping) else raw
         names = [f["name"] for f in CONSENT_TYPE]
-        values = raw.values() if isinstance(raw, dict) else raw
-        request = dict(zip(names, values, strict=True))
-        request["site"] = to_checksum_address(request["site"])
-        request["participant"] = to_checksum_address(request["participant"])
-        request["delegate"] = to_checksum_address(request["delegate"])
-        found.append(RecordedConsent(event, request, bytes(params["signature"])))
-    return found
+        request = ConsentRequest.from_message(dict(zip(names, values, strict=True)))
+        signature = bytes(params["signature"])
+    except (ValueError, KeyError, TypeError, ConfigurationError):
+        return None, "the consent transaction does not decode as a consent call"
+    if function.fn_name != "consent":
+        return None, f"the transaction calls {function.fn_name}, not consent"
+    a = event["args"]
+    if (
+        request.participant != to_checksum_address(a["participant"])
+        or request.site != to_checksum_address(a["site"])
+        or request.study_id != int(a["studyId"])
+        or int(request.purpose) != int(a["purpose"])
+        or request.readers != int(a["readers"])
+        or signature != bytes(a["signature"])
+    ):
+        return None, "the event and the signed request in its transaction disagree"
+    return request, None
 
 
 def participant_key(chain: Chain, study_id: int, participant: str) -> bytes:
@@ -747,28 +1394,28 @@ def participant_key(chain: Chain, study_id: int, participant: str) -> bytes:
     if not consents:
         raise PreconditionFailed(f"{participant} has no recorded consent in study {study_id}")
     latest = consents[-1]
-    return bytes(_recover(chain, latest.request, latest.signature).to_compressed_bytes())
-
-
-def _recover(chain: Chain, request: dict[str, Any], signature: bytes) -> PublicKey:
-    digest = consent_digest(chain, request)
-    v = signature[64]
-    sig = Signature(signature[:64] + bytes([v - 27 if v >= 27 else v]))
-    return sig.recover_public_key_from_msg_hash(digest)
+    if latest.request is None:
+        raise PreconditionFailed(f"the latest consent of {participant}: {latest.problem}")
+    digest = request_digest(chain.chain_id, trial_registry(chain).address, latest.request)
+    key = recover_public_key(digest, latest.signature)
+    if address_of_key(key) != latest.participant:
+        raise IntegrityError(f"the latest consent of {participant} was not signed by them")
+    return key
 
 
 # --- data ----------------------------------------------------------------------------------------
 
 
 def visit_id(label: str) -> bytes:
-    """A visit's on-chain id: keccak256 of its label (``baseline``, ``week-4``...)."""
+    """A visit's on-chain id: keccak256 of its label text (``baseline``, ``week-4``...)."""
     if not label.strip():
         raise ConfigurationError("--visit", "a visit needs a label")
     return keccak(text=label.strip())
 
 
 def data_id(
-    chain: Chain,
+    chain_id: int,
+    registry_address: str,
     study_id: int,
     participant: str,
     visit: bytes,
@@ -776,43 +1423,76 @@ def data_id(
     cid_digest: bytes,
     commitment: bytes,
 ) -> bytes:
-    """A data body's id, exactly as ``dataIdOf`` derives it."""
+    """A data body's id, exactly as ``dataIdOf`` derives it on chain."""
     return keccak(
         abi_encode(
             ["uint256", "address", "uint64", "address", "bytes32", "uint32", "bytes32", "bytes32"],
             [
-                chain.chain_id,
-                trial_registry(chain).address,
+                chain_id,
+                registry_address,
                 study_id,
                 participant,
                 visit,
                 version,
-                cid_digest,
                 commitment,
+                cid_digest,
             ],
         )
     )
 
 
-def _data_aad(chain: Chain, study_id: int, participant: str, visit: bytes) -> bytes:
+def batch_id(
+    chain_id: int, registry_address: str, study_id: int, participant: str, visit: bytes, root: bytes
+) -> bytes:
+    """A batch's id, exactly as ``submitDataBatch`` derives it on chain."""
+    return keccak(
+        abi_encode(
+            ["uint256", "address", "uint64", "address", "bytes32", "bytes32"],
+            [chain_id, registry_address, study_id, participant, visit, root],
+        )
+    )
+
+
+def _data_aad(
+    chain_id: int, registry_address: str, study_id: int, participant: str, visit: bytes
+) -> bytes:
     return (
-        f"medledger/trial-data:{chain.chain_id}:{trial_registry(chain).address}:{study_id}:"
-        f"{participant}:0x{visit.hex()}"
+        f"medledger/trial-data:{chain_id}:{registry_address}:{study_id}:{participant}:"
+        f"0x{visit.hex()}"
     ).encode()
 
 
-def _readers(chain: Chain, study: Study, current: Participation) -> list[bytes]:
+def _data_readers(
+    chain: Chain, study: Study, current: Participation, submitter: LocalAccount
+) -> list[bytes]:
     keys = [
         participant_key(chain, study.id, current.participant),
         registry.encryption_key(chain, current.site),
+        crypto.public_key(submitter.key),
     ]
-    if current.readers & READER_SPONSOR:
+    if current.sponsor_reads:
         keys.append(registry.encryption_key(chain, study.sponsor))
-    if current.readers & READER_MONITORS:
+    if current.monitors_read:
         for monitor in study.monitors:
-            if registry.participant(chain, monitor).encryption_key is not None:
-                keys.append(registry.encryption_key(chain, monitor))
-    return keys
+            key = registry.participant(chain, monitor).encryption_key
+            if key is not None:
+                keys.append(key)
+    return list(dict.fromkeys(keys))
+
+
+def _require_current(current: Participation) -> None:
+    if current.standing is Standing.WITHDRAWN:
+        assert current.withdrawn_at is not None
+        raise PreconditionFailed(
+            f"participant {current.participant} withdrew from study {current.study_id} on "
+            f"{current.withdrawn_at:%F %H:%M}Z: no more data is accepted"
+        )
+    if current.standing is Standing.STALE:
+        raise PreconditionFailed(
+            f"participant {current.participant}'s consent is stale: they consented to version "
+            f"{current.consented_version}, but version {current.required_version} requires "
+            "re-consent before more data is accepted"
+        )
 
 
 def submit_data(
@@ -822,55 +1502,43 @@ def submit_data(
     study_id: int,
     participant: str,
     visit: str,
-    bodies: list[bytes],
+    bodies: Sequence[bytes],
     *,
     batch: bool = False,
-) -> list[DataItem]:
-    """Seal each body for the participant and the readers their consent allows, store it in
-    IPFS and anchor it (one transaction per body, or one Merkle batch for the visit)."""
+) -> Submission:
+    """Seal each FHIR body for the participant and the readers their consent allows, store it
+    in IPFS and anchor it: one ``submitData`` per body, or one ``submitDataBatch`` (Merkle root
+    of their ids, public manifest in IPFS) for the visit."""
     if not bodies:
         raise ConfigurationError("FILES", "give at least one data body")
     study = get_study(chain, study_id)
-    current = participation(chain, study_id, participant)
+    current = _participation(chain, study, _address(participant, "--participant"))
     if _institution(chain, site.address) != current.site:
         raise PreconditionFailed(
             f"{site.address} does not act for {current.site}, the participant's enrolling site"
         )
-    if current.status == "withdrawn":
-        raise PreconditionFailed(
-            f"{current.participant} withdrew on {current.withdrawn_at:%F}: no more data is accepted"
-        )
-    if current.status == "stale":
-        raise PreconditionFailed(
-            f"{current.participant} consented to version {current.consented_version}, but "
-            f"version {current.required_version} requires re-consent first"
-        )
+    _require_current(current)
     from medledger import fhir
 
     for index, body in enumerate(bodies):
-        fhir.load(body, f"data body {index + 1}")  # FHIR resources only, refused before storing
-    readers = _readers(chain, study, current)
+        fhir.load(body, f"data body {index + 1}")  # FHIR only, refused before anything is stored
+    readers = _data_readers(chain, study, current, site)
     visit_hash = visit_id(visit)
-    aad = _data_aad(chain, study_id, current.participant, visit_hash)
-    prepared = []
+    contract = trial_registry(chain)
+    aad = _data_aad(chain.chain_id, contract.address, study_id, current.participant, visit_hash)
+    prepared: list[tuple[bytes, Cid, bytes]] = []
     with store.bulk():
         for body in bodies:
             secret = crypto.BodySecret.generate()
             cid = store.add_bytes(crypto.seal(body, aad, readers, secret), pin=True)
             commitment = crypto.commitment(secret.salt, body)
             identifier = data_id(
-                chain,
-                study_id,
-                current.participant,
-                visit_hash,
-                study.current_version,
-                cid.digest,
-                commitment,
-            )
+                chain.chain_id, contract.address, study_id, current.participant, visit_hash,
+                study.current_version, cid.digest, commitment,
+            )  # fmt: skip
             prepared.append((identifier, cid, commitment))
-    contract = trial_registry(chain)
     if not batch:
-        for _, cid, commitment in prepared:
+        receipts = [
             chain.transact(
                 "submitting trial data",
                 site,
@@ -878,299 +1546,490 @@ def submit_data(
                     study_id, current.participant, visit_hash, cid.digest, commitment
                 ),
             )
-    else:
-        tree = MerkleTree.build([p[0] for p in prepared])
-        manifest = {
-            "kind": MANIFEST_KIND,
-            "v": 1,
-            "chain": chain.chain_id,
-            "registry": contract.address,
-            "study": study_id,
-            "participant": current.participant,
-            "visit": visit,
-            "version": study.current_version,
-            "items": [
-                {"id": "0x" + i.hex(), "cid": str(c), "commitment": "0x" + m.hex()}
-                for i, c, m in prepared
-            ],
-        }
-        manifest_cid = store.add_bytes(canonical(manifest), pin=True)
-        chain.transact(
-            "submitting a trial data batch",
-            site,
-            contract.functions.submitDataBatch(
-                study_id,
-                current.participant,
-                visit_hash,
-                tree.root,
-                manifest_cid.digest,
-                len(prepared),
-            ),
+            for _, cid, commitment in prepared
+        ]
+        items = [
+            _single_item(chain, study_id, e)
+            for r in receipts
+            for e in contract.events.DataSubmitted().process_receipt(r, errors=DISCARD)
+        ]
+        if [i.id for i in items] != [p[0] for p in prepared]:
+            raise IntegrityError("the chain anchored other data ids than the ones prepared")
+        return Submission(
+            tuple(items),
+            tuple("0x" + bytes(r["transactionHash"]).hex() for r in receipts),
+            sum(int(r["gasUsed"]) for r in receipts),
         )
-    ids = {p[0] for p in prepared}
-    return [d for d in data(chain, store, study_id) if d.id in ids]
+    tree = MerkleTree.build([p[0] for p in prepared])
+    manifest = {
+        "kind": MANIFEST_KIND,
+        "v": 1,
+        "chain_id": chain.chain_id,
+        "trial_registry": contract.address,
+        "study": study_id,
+        "participant": current.participant,
+        "visit": "0x" + visit_hash.hex(),
+        "version": study.current_version,
+        "root": "0x" + tree.root.hex(),
+        "items": [
+            {"id": "0x" + i.hex(), "cid": str(c), "commitment": "0x" + m.hex()}
+            for i, c, m in prepared
+        ],
+    }
+    manifest_cid = store.add_bytes(canonical(manifest), pin=True)
+    receipt = chain.transact(
+        "submitting a trial data batch",
+        site,
+        contract.functions.submitDataBatch(
+            study_id, current.participant, visit_hash, tree.root, manifest_cid.digest,
+            len(prepared),
+        ),
+    )  # fmt: skip
+    (event,) = contract.events.DataBatchSubmitted().process_receipt(receipt, errors=DISCARD)
+    items = _batch_items(chain, study_id, event, manifest)
+    return Submission(
+        tuple(items),
+        ("0x" + bytes(receipt["transactionHash"]).hex(),),
+        int(receipt["gasUsed"]),
+        batch=bytes(event["args"]["batchId"]),
+        manifest=manifest_cid,
+    )
 
 
-def data(chain: Chain, store: BlockStore | None, study_id: int) -> list[DataItem]:
-    """Every anchored data body of a study (batch leaves read from their manifests)."""
-    found: list[DataItem] = []
-    for e in _logs(chain, "DataSubmitted", {"studyId": study_id}):
-        a = e["args"]
-        found.append(
-            DataItem(
-                bytes(a["dataId"]),
-                study_id,
-                to_checksum_address(a["participant"]),
-                bytes(a["visit"]),
-                int(a["version"]),
-                Cid.from_digest_v0(bytes(a["cidDigest"])),
-                bytes(a["commitment"]),
-                to_checksum_address(a["site"]),
-                int(e["blockNumber"]),
-                int(e["logIndex"]),
-                "0x" + bytes(e["transactionHash"]).hex(),
+def _single_item(chain: Chain, study_id: int, event: Any) -> DataItem:
+    a = event["args"]
+    return DataItem(
+        id=bytes(a["dataId"]),
+        study_id=study_id,
+        participant=to_checksum_address(a["participant"]),
+        visit=bytes(a["visit"]),
+        version=int(a["version"]),
+        cid=Cid.from_digest_v0(bytes(a["cidDigest"])),
+        commitment=bytes(a["commitment"]),
+        site=to_checksum_address(a["site"]),
+        submitted_at=chain.block_time(int(event["blockNumber"])),
+        block=int(event["blockNumber"]),
+        log_index=int(event["logIndex"]),
+        transaction_hash=_tx(event),
+    )
+
+
+def _batch_items(
+    chain: Chain, study_id: int, event: Any, manifest: Mapping[str, Any]
+) -> list[DataItem]:
+    """The leaves a manifest lists for a batch event; raise ``IntegrityError`` unless their ids,
+    rebuilt from the event's fields, make the anchored root and count."""
+    a = event["args"]
+    label = "0x" + bytes(a["batchId"]).hex()
+    try:
+        if manifest.get("kind") != MANIFEST_KIND:
+            raise KeyError("kind")
+        entries = [
+            (bytes(HexBytes(i["id"])), Cid.parse(str(i["cid"])), bytes(HexBytes(i["commitment"])))
+            for i in manifest["items"]
+        ]
+    except (KeyError, TypeError, ValueError, AttributeError, MedLedgerError):
+        raise IntegrityError(f"batch {label}: its manifest is not a trial batch manifest") from None
+    participant = to_checksum_address(a["participant"])
+    registry_address = trial_registry(chain).address
+    items = []
+    for listed, cid, commitment in entries:
+        identifier = data_id(
+            chain.chain_id, registry_address, study_id, participant, bytes(a["visit"]),
+            int(a["version"]), cid.digest, commitment,
+        )  # fmt: skip
+        if identifier != listed:
+            raise IntegrityError(
+                f"batch {label}: manifest entry 0x{listed.hex()} does not match its fields"
             )
+        items.append(
+            DataItem(
+                id=identifier, study_id=study_id, participant=participant,
+                visit=bytes(a["visit"]), version=int(a["version"]), cid=cid,
+                commitment=commitment, site=to_checksum_address(a["site"]),
+                submitted_at=chain.block_time(int(event["blockNumber"])),
+                block=int(event["blockNumber"]), log_index=int(event["logIndex"]),
+                transaction_hash=_tx(event), batch=bytes(a["batchId"]),
+            )
+        )  # fmt: skip
+    if not items or MerkleTree.build([i.id for i in items]).root != bytes(a["root"]):
+        raise IntegrityError(f"batch {label}: its manifest does not rebuild the anchored root")
+    if len(items) != int(a["count"]):
+        raise IntegrityError(
+            f"batch {label}: its manifest lists {len(items)} bodies, the chain says {a['count']}"
         )
-    if store is not None:
-        for e in _logs(chain, "DataBatchSubmitted", {"studyId": study_id}):
-            a = e["args"]
-            try:
-                manifest = json.loads(store.cat(Cid.from_digest_v0(bytes(a["manifestDigest"]))))
-                items = manifest["items"]
-            except (MedLedgerError, ValueError, KeyError):
-                continue  # the audit names a missing manifest
-            for item in items:
-                found.append(
-                    DataItem(
-                        bytes(HexBytes(item["id"])),
-                        study_id,
-                        to_checksum_address(a["participant"]),
-                        bytes(a["visit"]),
-                        int(a["version"]),
-                        Cid.parse(item["cid"]),
-                        bytes(HexBytes(item["commitment"])),
-                        to_checksum_address(a["site"]),
-                        int(e["blockNumber"]),
-                        int(e["logIndex"]),
-                        "0x" + bytes(e["transactionHash"]).hex(),
-                        bytes(a["batchId"]),
-                    )
-                )
+    return items
+
+
+def _manifest_items(chain: Chain, store: BlockStore, study_id: int, event: Any) -> list[DataItem]:
+    cid = Cid.from_digest_v0(bytes(event["args"]["manifestDigest"]))
+    try:
+        manifest = json.loads(store.cat(cid))
+    except ValueError:
+        raise IntegrityError(
+            f"batch 0x{bytes(event['args']['batchId']).hex()}: manifest {cid} is not JSON"
+        ) from None
+    if not isinstance(manifest, Mapping):
+        raise IntegrityError(f"batch 0x{bytes(event['args']['batchId']).hex()}: bad manifest")
+    return _batch_items(chain, study_id, event, manifest)
+
+
+def data(
+    chain: Chain, store: BlockStore, study_id: int, participant: str | None = None
+) -> list[DataItem]:
+    """Every anchored data body of a study (or one participant), oldest first.
+
+    Batch leaves come from their manifests, each checked against the anchored root; a batch
+    whose manifest is missing or wrong is left out (:func:`audit` names it).
+    """
+    get_study(chain, study_id)
+    filters: dict[str, Any] = {"studyId": study_id}
+    if participant:
+        filters["participant"] = _address(participant, "--participant")
+    found = [_single_item(chain, study_id, e) for e in _logs(chain, "DataSubmitted", filters)]
+    for e in _logs(chain, "DataBatchSubmitted", filters):
+        try:
+            found.extend(_manifest_items(chain, store, study_id, e))
+        except MedLedgerError:
+            continue
     found.sort(key=lambda d: (d.block, d.log_index))
     return found
 
 
+def find_data(chain: Chain, store: BlockStore, study_id: int, identifier: str | bytes) -> DataItem:
+    """One data body by id: anchored alone, or a leaf of one of the study's batches."""
+    wanted = _data_ref(identifier)
+    single = _logs(chain, "DataSubmitted", {"studyId": study_id, "dataId": wanted})
+    if single:
+        return _single_item(chain, study_id, single[0])
+    for item in data(chain, store, study_id):
+        if item.id == wanted:
+            return item
+    raise PreconditionFailed(f"0x{wanted.hex()} is not a data body of study {study_id}")
+
+
+def _data_ref(identifier: str | bytes) -> bytes:
+    if isinstance(identifier, bytes):
+        raw = identifier
+    else:
+        try:
+            raw = bytes(HexBytes(identifier.strip()))
+        except (ValueError, binascii.Error):
+            raw = b""
+    if len(raw) != 32:
+        raise ConfigurationError("DATA_ID", f"{identifier!r} is not a 0x-prefixed 32-byte id")
+    return raw
+
+
 def read_data(
-    chain: Chain, store: BlockStore, reader: LocalAccount, study_id: int, data_hex: str
+    chain: Chain, store: BlockStore, reader: LocalAccount, study_id: int, identifier: str | bytes
 ) -> bytes:
-    """Fetch, verify and decrypt one data body (the chain decides who may read)."""
-    wanted = bytes(HexBytes(data_hex))
-    item = next((d for d in data(chain, store, study_id) if d.id == wanted), None)
-    if item is None:
-        raise PreconditionFailed(f"{data_hex} is not a data body of study {study_id}")
+    """Fetch, verify and decrypt one data body (the chain's ``canRead`` decides who may)."""
+    item = find_data(chain, store, study_id, identifier)
     allowed = chain.call(
         "checking access",
         trial_registry(chain).functions.canRead(study_id, item.participant, reader.address),
     )
     if not allowed:
         raise AccessRefused(
-            data_hex,
-            "only the participant, their site and (as their consent "
-            "allows) the sponsor and monitors read trial data",
+            item.hex_id,
+            f"{reader.address} is not among its readers: the participant, their site and, as "
+            "their consent allows, the sponsor and the study's monitors",
         )
-    sealed = store.cat(item.cid)
-    secret = crypto.secret_for(sealed, reader.key)
-    body = crypto.open_sealed(
-        sealed, _data_aad(chain, study_id, item.participant, item.visit), secret
-    )
+    sealed = store.cat(item.cid)  # every block checked against the CID
+    try:
+        secret = crypto.secret_for(sealed, reader.key)
+    except NoKeyForReader:
+        raise NoKeyForReader(
+            f"data {item.hex_id} was not sealed for {reader.address} (its key was not published "
+            "when the data was submitted)"
+        ) from None
+    registry_address = trial_registry(chain).address
+    aad = _data_aad(chain.chain_id, registry_address, study_id, item.participant, item.visit)
+    body = crypto.open_sealed(sealed, aad, secret)
     if crypto.commitment(secret.salt, body) != item.commitment:
-        from medledger.errors import IntegrityError
-
-        raise IntegrityError(f"data {data_hex} does not match its anchored commitment")
+        raise IntegrityError(f"data {item.hex_id} does not match its anchored commitment")
     return body
 
 
 # --- audit ---------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class ReplayStep:
+    """One event of a study's history as :func:`replay` sees it."""
+
+    position: tuple[int, int]
+    kind: str  # version | consent | withdrawal | data
+    participant: str = ""
+    version: int = 0
+    requires_reconsent: bool = False
+    label: str = ""
+    consent: RecordedConsent | None = None
+    block_time: datetime | None = None
+
+
+def replay(
+    chain_id: int, registry_address: str, steps: Sequence[ReplayStep]
+) -> tuple[Check, Check, Check]:
+    """Replay a study's versions, consents, withdrawals and data in chain order.
+
+    Returns the checks "protocol registered before the first enrolment", "every consent valid
+    for the version in force" and "no data from a withdrawn or stale participant".
+    """
+    first = Check("protocol version 1 registered before the first enrolment", checked=1)
+    consents = Check("every consent signed by the participant for the version in force")
+    submissions = Check("no data from a withdrawn, stale or unknown participant")
+    in_force, required = 0, 0
+    consented: dict[str, int] = {}
+    withdrawn: set[str] = set()
+    for step in sorted(steps, key=lambda s: s.position):
+        if step.kind == "version":
+            in_force = step.version
+            if step.requires_reconsent or step.version == 1:
+                required = step.version
+        elif step.kind == "consent" and step.consent is not None:
+            consents.checked += 1
+            c = step.consent
+            if in_force == 0 and first.ok:
+                first.violations.append(
+                    f"{c.participant} enrolled (block {c.block}) before protocol version 1"
+                )
+            problems = _consent_problems(chain_id, registry_address, c, in_force, step)
+            if c.participant in withdrawn:
+                problems.append("recorded after the participant withdrew")
+            if problems:
+                consents.violations.append(f"consent of {c.participant} in {c.transaction_hash}: "
+                                           + "; ".join(problems))  # fmt: skip
+            consented[c.participant] = c.version
+        elif step.kind == "withdrawal":
+            withdrawn.add(step.participant)
+        elif step.kind == "data":
+            submissions.checked += 1
+            who = step.participant
+            if who in withdrawn:
+                submissions.violations.append(f"{step.label} from {who} after they withdrew")
+            elif who not in consented:
+                submissions.violations.append(f"{step.label} from {who}, who never enrolled")
+            elif consented[who] < required:
+                submissions.violations.append(
+                    f"{step.label} from {who}, whose consent to version {consented[who]} was "
+                    f"stale (version {required} required re-consent)"
+                )
+            if step.version != in_force:
+                submissions.violations.append(
+                    f"{step.label} is marked version {step.version} while {in_force} was in force"
+                )
+    return first, consents, submissions
+
+
+def _consent_problems(
+    chain_id: int, registry_address: str, c: RecordedConsent, in_force: int, step: ReplayStep
+) -> list[str]:
+    if c.request is None:
+        return [c.problem or "its signed request could not be read"]
+    problems = []
+    try:
+        digest = request_digest(chain_id, registry_address, c.request)
+        signer = address_of_key(recover_public_key(digest, c.signature))
+    except CryptoError:
+        signer = "nobody"
+    if signer != c.participant:
+        problems.append(f"the signature recovers to {signer}, not the participant")
+    if c.request.version != in_force or c.version != in_force:
+        problems.append(f"consents to version {c.request.version} while {in_force} was in force")
+    if step.block_time is not None and c.request.deadline < step.block_time.timestamp():
+        problems.append(f"recorded after its deadline {c.request.deadline_at:%F %H:%M}Z")
+    return problems
+
+
 def audit(
     chain: Chain, store: BlockStore, study_id: int, reader: LocalAccount | None = None
 ) -> AuditReport:
-    """Check from chain events and stored bodies that the study ran as registered."""
+    """Check from chain events, consent transactions and stored bodies that the study ran as
+    registered. With a ``reader`` that can decrypt, the data commitments (and an encrypted
+    protocol's objectives) are checked too."""
     get_study(chain, study_id)
+    contract = trial_registry(chain)
     by_study = {"studyId": study_id}
-    registered = [e for e in _logs(chain, "ProtocolVersionRegistered", by_study)]
+    registered = _logs(chain, "ProtocolVersionRegistered", by_study)
     consents = recorded_consents(chain, study_id)
-    withdrawals = _logs(chain, "ParticipantWithdrawn", by_study)
-    outcome_events = _logs(chain, "OutcomesDefined", by_study)
-    items = data(chain, store, study_id)
+    singles = _logs(chain, "DataSubmitted", by_study)
     batches = _logs(chain, "DataBatchSubmitted", by_study)
+    steps = [
+        ReplayStep(_position(e), "version", version=int(e["args"]["version"]),
+              requires_reconsent=bool(e["args"]["requiresReconsent"]))
+        for e in registered
+    ]  # fmt: skip
+    steps += [
+        ReplayStep((c.block, c.log_index), "consent", participant=c.participant, version=c.version,
+              consent=c, block_time=chain.block_time(c.block))
+        for c in consents
+    ]  # fmt: skip
+    steps += [
+        ReplayStep(
+            _position(e), "withdrawal", participant=to_checksum_address(e["args"]["participant"])
+        )
+        for e in _logs(chain, "ParticipantWithdrawn", by_study)
+    ]
+    steps += [
+        ReplayStep(_position(e), "data", participant=to_checksum_address(e["args"]["participant"]),
+              version=int(e["args"]["version"]), label=f"data 0x{bytes(e['args']['dataId']).hex()}")
+        for e in singles
+    ]  # fmt: skip
+    steps += [
+        ReplayStep(_position(e), "data", participant=to_checksum_address(e["args"]["participant"]),
+              version=int(e["args"]["version"]),
+              label=f"batch 0x{bytes(e['args']['batchId']).hex()}")
+        for e in batches
+    ]  # fmt: skip
+    first, consent_check, data_check = replay(chain.chain_id, contract.address, steps)
+    bodies = _check_bodies(chain, store, study_id, singles, batches, reader)
+    outcomes = _check_outcomes(chain, store, study_id, registered, consents, reader)
+    return AuditReport(study_id, [first, consent_check, data_check, bodies, outcomes])
 
-    def pos(e: Any) -> tuple[int, int]:
-        return int(e["blockNumber"]), int(e["logIndex"])
 
-    first_protocol = Check("protocol registered before the first enrolment", checked=1)
-    v1 = [e for e in registered if int(e["args"]["version"]) == 1]
-    if consents and (not v1 or pos(v1[0]) > pos(consents[0].event)):
-        first_protocol.violations.append("a participant enrolled before protocol version 1")
-
-    # Replay the study's history in order: versions in force, re-consent requirements.
-    timeline: list[tuple[tuple[int, int], str, Any]] = (
-        [(pos(e), "version", e) for e in registered]
-        + [(pos(c.event), "consent", c) for c in consents]
-        + [(pos(e), "withdrawal", e) for e in withdrawals]
-        + [((d.block, d.log_index), "data", d) for d in items]
-    )
-    timeline.sort(key=lambda t: t[0])
-    consent_check = Check("every enrolment backed by a valid consent to the version in force")
-    data_check = Check("no data from a withdrawn or stale participant")
-    current_version, required = 0, 0
-    consented: dict[str, int] = {}
-    withdrawn: set[str] = set()
-    for _, kind, value in timeline:
-        if kind == "version":
-            current_version = int(value["args"]["version"])
-            if value["args"]["requiresReconsent"] or current_version == 1:
-                required = current_version
-        elif kind == "consent":
-            consent_check.checked += 1
-            a, request = value.event["args"], value.request
-            who = to_checksum_address(a["participant"])
-            problems = []
-            signer: str = "nobody"
-            with contextlib.suppress(Exception):
-                signer = _recover(chain, request, value.signature).to_checksum_address()
-            if signer != who:
-                problems.append(f"signature recovers to {signer}")
-            if int(request["version"]) != current_version:
-                problems.append(
-                    f"consents to version {request['version']} while {current_version} was in force"
-                )
-            block_time = chain.block_time(int(value.event["blockNumber"]))
-            if int(request["deadline"]) < block_time.timestamp():
-                problems.append("submitted after its deadline")
-            if (
-                int(a["version"]) != int(request["version"])
-                or to_checksum_address(a["site"]) != request["site"]
-            ):
-                problems.append("event and signed request disagree")
-            if who in withdrawn:
-                problems.append("consent recorded after withdrawal")
-            if problems:
-                consent_check.violations.append(f"consent of {who}: {'; '.join(problems)}")
-            consented[who] = int(request["version"])
-        elif kind == "withdrawal":
-            withdrawn.add(to_checksum_address(value["args"]["participant"]))
-        else:
-            data_check.checked += 1
-            who = value.participant
-            if who in withdrawn:
-                data_check.violations.append(f"data 0x{value.id.hex()} after {who} withdrew")
-            elif consented.get(who, 0) < max(required, 1):
-                data_check.violations.append(
-                    f"data 0x{value.id.hex()} from {who}, whose consent (version "
-                    f"{consented.get(who, 0)}) predates required version {required}"
-                )
-
-    bodies = Check("every anchored data body present and unaltered")
+def _check_bodies(
+    chain: Chain,
+    store: BlockStore,
+    study_id: int,
+    singles: list[Any],
+    batches: list[Any],
+    reader: LocalAccount | None,
+) -> Check:
+    check = Check("every anchored data body present and unaltered")
+    items = [_single_item(chain, study_id, e) for e in singles]
     for e in batches:
-        a = e["args"]
-        bodies.checked += 1
-        leaves = [d for d in items if d.batch == bytes(a["batchId"])]
-        if not leaves:
-            bodies.violations.append(f"batch 0x{bytes(a['batchId']).hex()}: manifest missing")
-            continue
-        tree = MerkleTree.build([d.id for d in leaves])
-        if tree.root != bytes(a["root"]) or len(leaves) != int(a["count"]):
-            bodies.violations.append(
-                f"batch 0x{bytes(a['batchId']).hex()}: manifest does not "
-                "rebuild the anchored root and count"
-            )
-        for d in leaves:
-            expected = data_id(
-                chain, study_id, d.participant, d.visit, d.version, d.cid.digest, d.commitment
-            )
-            if expected != d.id or not verify(tree.proof(d.id), bytes(a["root"]), d.id):
-                bodies.violations.append(
-                    f"data 0x{d.id.hex()}: manifest entry does not match its id"
-                )
-    for d in items:
-        bodies.checked += 1
+        check.checked += 1
         try:
-            sealed = store.cat(d.cid)
+            items.extend(_manifest_items(chain, store, study_id, e))
         except MedLedgerError as exc:
-            bodies.violations.append(f"data 0x{d.id.hex()}: body {d.cid} {exc}")
+            check.violations.append(str(exc))
+    registry_address = trial_registry(chain).address
+    opened = 0
+    for item in sorted(items, key=lambda d: (d.block, d.log_index)):
+        check.checked += 1
+        try:
+            sealed = store.cat(item.cid)
+        except MedLedgerError as exc:
+            check.violations.append(f"data {item.hex_id}: {exc}")
             continue
-        if reader is not None:
-            try:
-                secret = crypto.secret_for(sealed, reader.key)
-                body = crypto.open_sealed(
-                    sealed, _data_aad(chain, study_id, d.participant, d.visit), secret
-                )
-            except MedLedgerError:
-                continue  # not a reader of this body: presence and hashes were checked
-            if crypto.commitment(secret.salt, body) != d.commitment:
-                bodies.violations.append(
-                    f"data 0x{d.id.hex()}: plaintext does not match its commitment"
-                )
+        if reader is None:
+            continue
+        try:
+            secret = crypto.secret_for(sealed, reader.key)
+        except MedLedgerError:
+            continue  # not sealed for this reader: presence and block hashes were checked
+        aad = _data_aad(chain.chain_id, registry_address, study_id, item.participant, item.visit)
+        try:
+            body = crypto.open_sealed(sealed, aad, secret)
+        except MedLedgerError:
+            check.violations.append(f"data {item.hex_id}: does not decrypt under its identity")
+            continue
+        opened += 1
+        if crypto.commitment(secret.salt, body) != item.commitment:
+            check.violations.append(f"data {item.hex_id}: plaintext does not match its commitment")
+    if reader is not None:
+        check.notes.append(f"{opened} of {len(items)} bodies decrypted and matched to commitments")
+    return check
 
-    outcomes = Check("outcome definitions unchanged after enrolment")
-    first_by_version: dict[int, tuple[int, int]] = {}
+
+def _check_outcomes(
+    chain: Chain,
+    store: BlockStore,
+    study_id: int,
+    registered: list[Any],
+    consents: list[RecordedConsent],
+    reader: LocalAccount | None,
+) -> Check:
+    check = Check("outcome definitions unchanged after enrolment")
+    first_consent: dict[int, tuple[int, int]] = {}
     for c in consents:
-        first_by_version.setdefault(int(c.request["version"]), pos(c.event))
-    for e in outcome_events:
-        outcomes.checked += 1
+        first_consent.setdefault(c.version, (c.block, c.log_index))
+    latest: dict[int, tuple[bytes, bytes]] = {}
+    for e in _logs(chain, "OutcomesDefined", {"studyId": study_id}):
+        check.checked += 1
         version = int(e["args"]["version"])
-        if version in first_by_version and pos(e) > first_by_version[version]:
-            outcomes.violations.append(
-                f"version {version}'s outcomes were redefined after its first enrolment"
+        latest[version] = (
+            bytes(e["args"]["primaryOutcomes"]),
+            bytes(e["args"]["secondaryOutcomes"]),
+        )
+        if version in first_consent and _position(e) > first_consent[version]:
+            check.violations.append(
+                f"version {version}'s outcomes were redefined in {_tx(e)}, after its first "
+                "enrolment"
             )
-    latest = {int(e["args"]["version"]): e["args"] for e in outcome_events}
+    registry_address = trial_registry(chain).address
     for e in registered:
         a = e["args"]
-        if a["encrypted"]:
-            continue  # only key holders can compare an encrypted protocol
+        version = int(a["version"])
+        cid = Cid.from_digest_v0(bytes(a["protocolDigest"]))
         try:
-            body = store.cat(Cid.from_digest_v0(bytes(a["protocolDigest"])))
-            primary, secondary = outcomes_of(json.loads(body))
-        except (MedLedgerError, ValueError):
-            outcomes.violations.append(
-                f"version {a['version']}: protocol document missing or unreadable"
-            )
+            stored = store.cat(cid)
+        except MedLedgerError as exc:
+            check.violations.append(f"version {version}: protocol document {cid}: {exc}")
             continue
-        o = latest.get(int(a["version"]))
-        if o is None or (primary, secondary) != (
-            bytes(o["primaryOutcomes"]),
-            bytes(o["secondaryOutcomes"]),
-        ):
-            outcomes.violations.append(
-                f"version {a['version']}: the protocol's objectives do not "
-                "hash to the registered outcomes"
+        if a["encrypted"]:
+            try:
+                secret = crypto.secret_for(stored, reader.key) if reader else None
+                body = (
+                    crypto.open_sealed(
+                        stored, _protocol_aad(chain.chain_id, registry_address), secret
+                    )
+                    if secret
+                    else None
+                )
+            except MedLedgerError:
+                body = None
+            if body is None:
+                check.notes.append(f"version {version}: encrypted protocol, objectives not checked")
+                continue
+        else:
+            body = stored
+        try:
+            hashes = outcomes_of(json.loads(body), f"protocol v{version}")
+        except (ValueError, MedLedgerError) as exc:
+            check.violations.append(f"version {version}: protocol document unusable: {exc}")
+            continue
+        if latest.get(version) != hashes:
+            check.violations.append(
+                f"version {version}: the protocol's objectives do not hash to the registered "
+                "outcomes"
             )
-    return AuditReport(study_id, [first_protocol, consent_check, data_check, bodies, outcomes])
+    return check
 
 
 # --- identity link -------------------------------------------------------------------------------
 
 
-def _link_statement(study_id: int, participant: str, record_address: str, chain_id: int) -> str:
+def _link_statement(chain_id: int, registry_address: str, study_id: int, participant: str,
+                    record_address: str) -> str:  # fmt: skip
     return (
-        f"MedLedger: on chain {chain_id}, study {study_id} participant {participant} and "
-        f"record address {record_address} belong to the same person."
+        f"MedLedger identity link: in study {study_id} of TrialRegistry {registry_address} on "
+        f"chain {chain_id}, participant {participant} and record address {record_address} "
+        "belong to the same person."
     )
 
 
 def link_proof(
     chain: Chain, study_id: int, participant: LocalAccount, record_account: LocalAccount
 ) -> dict[str, Any]:
-    """A statement that both addresses are one person's, signed (EIP-191) with both keys."""
-    text = _link_statement(study_id, participant.address, record_account.address, chain.chain_id)
+    """A statement that the study address and the record address are one person's, signed
+    (EIP-191 ``personal_sign``) with both keys. Nothing goes on chain: the participant hands it
+    to whoever should know."""
+    if participant.address == record_account.address:
+        raise ConfigurationError("--record-account", "is the participant's own study account")
+    registry_address = trial_registry(chain).address
+    text = _link_statement(
+        chain.chain_id, registry_address, study_id, participant.address, record_account.address
+    )
     message = encode_defunct(text=text)
     return {
         "kind": LINK_KIND,
         "statement": text,
-        "study": study_id,
         "chain_id": chain.chain_id,
+        "trial_registry": registry_address,
+        "study": study_id,
         "participant": participant.address,
         "record_address": record_account.address,
         "participant_signature": "0x"
@@ -1180,14 +2039,17 @@ def link_proof(
     }
 
 
-def verify_link(document: dict[str, Any]) -> bool:
-    """True when both signatures are over the statement by the two named addresses."""
+def verify_link(document: Mapping[str, Any]) -> bool:
+    """True when both signatures are over the statement, by the two addresses it names."""
     try:
+        participant = to_checksum_address(str(document["participant"]))
+        record_address = to_checksum_address(str(document["record_address"]))
         text = _link_statement(
-            int(document["study"]),
-            document["participant"],
-            document["record_address"],
             int(document["chain_id"]),
+            to_checksum_address(str(document["trial_registry"])),
+            int(document["study"]),
+            participant,
+            record_address,
         )
         if document.get("kind") != LINK_KIND or document.get("statement") != text:
             return False
@@ -1196,98 +2058,71 @@ def verify_link(document: dict[str, Any]) -> bool:
             message, signature=HexBytes(document["participant_signature"])
         )
         second = Account.recover_message(message, signature=HexBytes(document["record_signature"]))
-        return bool(first == document["participant"] and second == document["record_address"])
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, AttributeError, binascii.Error, ValidationError,
+            BadSignature):  # fmt: skip
         return False
+    return bool(first == participant and second == record_address and first != second)
 
 
 # --- FHIR ----------------------------------------------------------------------------------------
 
-STUDY_SYSTEM = "urn:medledger:study"
-PARTICIPANT_SYSTEM = "urn:medledger:participant"
 
+def research_study(
+    chain: Chain, store: BlockStore, study: Study, reader: LocalAccount | None = None
+) -> bytes:
+    """The study as a FHIR ``ResearchStudy``: the protocol in force (when public, or readable by
+    ``reader``) with the chain's view laid over it (identifier, version, sponsor, sites)."""
+    from medledger import fhir
 
-def study_identifier(chain: Chain, study_id: int) -> str:
-    """The portable identifier of a study: ``eip155:<chain>/<TrialRegistry>/<id>``."""
-    return f"eip155:{chain.chain_id}/{trial_registry(chain).address}/{study_id}"
-
-
-def study_id_from_fhir(resource: dict[str, Any]) -> int:
-    """The study id named by a ResearchStudy's identifier or a ResearchSubject's ``study``."""
-    candidates = list(resource.get("identifier") or [])
-    study = resource.get("study") or {}
-    if study.get("identifier"):
-        candidates.append(study["identifier"])
-    for identifier in candidates:
-        if identifier.get("system") == STUDY_SYSTEM:
-            try:
-                return int(str(identifier["value"]).rsplit("/", 1)[1])
-            except (IndexError, ValueError):
-                break
-    raise FhirStructureError("resource", f"names no {STUDY_SYSTEM} study identifier")
-
-
-def research_study(chain: Chain, store: BlockStore, study: Study) -> bytes:
-    """The study as a FHIR ``ResearchStudy``: the registered protocol (when public) with the
-    chain's view (identifier, status, sites) laid over it."""
-    current = versions(chain, study.id)[-1]
-    base: dict[str, Any] = {}
-    if not current["encrypted"]:
-        try:
-            base = json.loads(store.cat(Cid.parse(str(current["protocol"]))))
-        except (MedLedgerError, ValueError):
-            base = {}
-    resource = {
-        **base,
-        "resourceType": "ResearchStudy",
-        "identifier": [
-            *[i for i in base.get("identifier", []) if i.get("system") != STUDY_SYSTEM],
-            {"system": STUDY_SYSTEM, "value": study_identifier(chain, study.id)},
-        ],
-        "status": base.get("status", "active"),
-        "site": [
-            {"identifier": {"system": "urn:medledger:institution", "value": s}} for s in study.sites
-        ],
-        "sponsor": {"identifier": {"system": "urn:medledger:institution", "value": study.sponsor}},
-        "protocol": base.get("protocol", []),
-        "extension": [
-            {"url": "urn:medledger:protocol-version", "valueInteger": study.current_version}
-        ],
-    }
-    if not resource["protocol"]:
-        resource.pop("protocol")
-    return json.dumps(resource, indent=2).encode()
+    try:
+        protocol = json.loads(read_protocol(chain, store, study.id, reader=reader))
+    except (MedLedgerError, ValueError):
+        protocol = None
+    return fhir.research_study(_study_facts(study), protocol)
 
 
 def research_subject(chain: Chain, current: Participation) -> bytes:
     """A participation as a FHIR ``ResearchSubject`` (the individual is the study address)."""
-    period: dict[str, str] = {"start": current.enrolled_at.isoformat()}
-    if current.withdrawn_at:
-        period["end"] = current.withdrawn_at.isoformat()
-    resource = {
-        "resourceType": "ResearchSubject",
-        "identifier": [{"system": PARTICIPANT_SYSTEM, "value": current.participant}],
-        "status": {
-            "active": "on-study",
-            "stale": "on-study-intervention",
-            "withdrawn": "withdrawn",
-        }[current.status],
-        "period": period,
-        "study": {
-            "identifier": {
-                "system": STUDY_SYSTEM,
-                "value": study_identifier(chain, current.study_id),
-            }
-        },
-        "individual": {
-            "identifier": {"system": PARTICIPANT_SYSTEM, "value": current.participant},
-            "display": "pseudonymous trial participant",
-        },
-        "extension": [
-            {
-                "url": "urn:medledger:consented-protocol-version",
-                "valueInteger": current.consented_version,
-            }
-        ],
-    }
-    return json.dumps(resource, indent=2).encode()
+    from medledger import fhir
+
+    study = get_study(chain, current.study_id)
+    return fhir.research_subject(
+        fhir.SubjectFacts(
+            study=_study_facts(study).ref,
+            participant=current.participant,
+            site=current.site,
+            withdrawn=current.withdrawn_at is not None,
+            start=current.enrolled_at,
+            end=current.withdrawn_at,
+            consented_version=current.consented_version,
+            reconsent_required=current.standing is Standing.STALE,
+        )
+    )
+
+
+def _study_facts(study: Study) -> StudyFacts:
+    from medledger import fhir
+
+    return fhir.StudyFacts(
+        ref=fhir.StudyRef(study.chain_id, study.registry, study.id),
+        sponsor=study.sponsor,
+        sites=study.sites,
+        protocol_version=study.current_version,
+        registered_at=study.registered_at,
+    )
+
+
+def decode_document(text: str | bytes, source: str) -> dict[str, Any]:
+    """Read a JSON document file (consent, withdrawal, link proof); refuse anything else."""
+    try:
+        document = json.loads(text)
+    except (ValueError, UnicodeDecodeError):
+        raise ConfigurationError(source, "is not a JSON file") from None
+    if not isinstance(document, dict):
+        raise ConfigurationError(source, "is not a JSON object")
+    return document
+
+
+def encode_document(document: Mapping[str, Any]) -> bytes:
+    """A document as written to a file."""
+    return json.dumps(document, indent=2).encode() + b"\n"

@@ -162,3 +162,23 @@ def medledger_process(env: dict[str, str]):
         return Outcome(completed.returncode, completed.stdout, completed.stderr)
 
     return run
+
+
+# --- trials (tests/package/test_trials.py) ---------------------------------------------------------
+# dev:13 is the research sponsor. Participants are fresh keys: pseudonymous, no ETH, no role.
+
+
+@pytest.fixture
+def sponsor(verified_institution):
+    """A verified research sponsor institution (dev:13)."""
+    return verified_institution(
+        dev_account(13), registry.InstitutionKind.RESEARCH_SPONSOR, "Northwind Research"
+    )
+
+
+@pytest.fixture
+def participant():
+    """A fresh pseudonymous study account: an eth_account key with no ETH and no role."""
+    from eth_account import Account
+
+    return Account.create()

@@ -48,6 +48,16 @@ from medledger.fhir._export import resource_type_of, summary, to_bundle
 from medledger.fhir._financial import Decision, claim_response, explanation_of_benefit
 from medledger.fhir._ingest import load
 from medledger.fhir._r4 import R4_RESOURCE_TYPES
+from medledger.fhir._research import (
+    StudyFacts,
+    StudyRef,
+    SubjectFacts,
+    research_study,
+    research_subject,
+    study_facts_of,
+    study_ref_of,
+    subject_facts_of,
+)
 from medledger.fhir._types import FhirWarning, Ingest, PatientRef, RecordDraft
 
 __all__ = [
@@ -57,11 +67,19 @@ __all__ = [
     "Ingest",
     "PatientRef",
     "RecordDraft",
+    "StudyFacts",
+    "StudyRef",
+    "SubjectFacts",
     "categorize",
     "claim_response",
     "explanation_of_benefit",
     "load",
+    "research_study",
+    "research_subject",
     "resource_type_of",
+    "study_facts_of",
+    "study_ref_of",
+    "subject_facts_of",
     "summary",
     "to_bundle",
 ]
