@@ -1434,8 +1434,8 @@ def data_id(
                 participant,
                 visit,
                 version,
-                commitment,
                 cid_digest,
+                commitment,
             ],
         )
     )

@@ -712,6 +712,24 @@ def test_python_consent_and_withdrawal_digests_equal_the_contracts(
     )
 
 
+def test_the_eip712_domain_type_hashes_and_reader_bits_are_the_contracts(chain):
+    contract = trials.trial_registry(chain)
+    _fields, name, version, chain_id, verifying, _salt, _ext = (
+        contract.functions.eip712Domain().call()
+    )
+    assert (name, version, chain_id, verifying) == (
+        "MedLedger TrialRegistry", "1", chain.chain_id, contract.address,
+    )  # fmt: skip
+    for primary, fields, constant in (
+        ("ConsentRequest", trials.CONSENT_TYPE, "CONSENT_TYPEHASH"),
+        ("WithdrawalRequest", trials.WITHDRAWAL_TYPE, "WITHDRAWAL_TYPEHASH"),
+    ):
+        signature = f"{primary}({','.join(f['type'] + ' ' + f['name'] for f in fields)})"
+        assert keccak(text=signature) == bytes(getattr(contract.functions, constant)().call())
+    assert contract.functions.READER_SPONSOR().call() == trials.READER_SPONSOR
+    assert contract.functions.READER_MONITORS().call() == trials.READER_MONITORS
+
+
 @settings(max_examples=25, deadline=None)
 @given(digest=BYTES32, key=st.integers(1, 2**255).map(lambda n: n.to_bytes(32, "big")))
 def test_the_signer_key_is_recovered_compressed_from_any_signature(digest, key):
@@ -1079,3 +1097,131 @@ def test_cli_errors_are_one_line_with_a_non_zero_exit(
 ):
     monkeypatch.chdir(Path(__file__).resolve().parents[2])
     one_line_error(medledger(*args), message)
+
+
+# ---------------------------------------------------------------------------- stateful
+
+
+@pytest.fixture
+def trial_world(chain, store, study, hospital_site, sponsor):
+    """The study of ``study`` and three pseudonymous participants; examples revert to it."""
+    chain.forget_blocks()
+    return {
+        "chain": chain, "store": store, "study": study, "site": hospital_site,
+        "sponsor": sponsor, "people": [Account.create() for _ in range(3)],
+    }  # fmt: skip
+
+
+def make_trial_machine(world: dict) -> type:
+    from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+
+    chain, store, study = world["chain"], world["store"], world["study"]
+    site, sponsor, people = world["site"], world["sponsor"], world["people"]
+    contract = trials.trial_registry(chain)
+
+    def rpc(method: str, params: list) -> object:
+        return chain.w3.provider.make_request(method, params)["result"]
+
+    class TrialMachine(RuleBasedStateMachine):
+        """A model of versions, consents, withdrawals and data; the chain must agree."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.snapshot = rpc("evm_snapshot", [])
+            chain.forget_blocks()
+            self.version, self.required, self.data = 1, 1, 0
+            self.consented: dict[str, int] = {}
+            self.withdrawn: set[str] = set()
+
+        def teardown(self) -> None:
+            try:
+                report = trials.audit(chain, store, study.id, reader=site)
+                assert report.ok, report.violations
+            finally:
+                rpc("evm_revert", [self.snapshot])
+                chain.forget_blocks()
+
+        @initialize()
+        def two_enrol(self) -> None:
+            for who in people[:2]:  # the third starts out of the study
+                trials.submit_consent(chain, site, trials.sign_consent(chain, who, study.id,
+                                                                       site.address))  # fmt: skip
+                self.consented[who.address] = 1
+
+        def active(self, who: str) -> bool:
+            return (
+                who in self.consented
+                and who not in self.withdrawn
+                and self.consented[who] >= self.required
+            )
+
+        @rule(index=st.integers(0, 2))
+        def consent(self, index: int) -> None:
+            who = people[index]
+            allowed = who.address not in self.withdrawn and (
+                self.consented.get(who.address, 0) < self.version
+            )
+            if not allowed:
+                with pytest.raises(PreconditionFailed):
+                    trials.sign_consent(chain, who, study.id, site.address)
+                return
+            document = trials.sign_consent(chain, who, study.id, site.address)
+            trials.submit_consent(chain, site, document)
+            self.consented[who.address] = self.version
+
+        @rule(reconsent=st.booleans())
+        def amend(self, reconsent: bool) -> None:
+            trials.amend(chain, store, sponsor, study.id, protocol(), requires_reconsent=reconsent,
+                         reason="amendment")  # fmt: skip
+            self.version += 1
+            if reconsent:
+                self.required = self.version
+
+        @rule(index=st.integers(0, 2), signed=st.booleans())
+        def withdraw(self, index: int, signed: bool) -> None:
+            who = people[index]
+            if who.address not in self.consented or who.address in self.withdrawn:
+                with pytest.raises(PreconditionFailed):
+                    trials.sign_withdrawal(chain, who, study.id)
+                return
+            trials.submit_withdrawal(chain, sponsor, trials.sign_withdrawal(chain, who, study.id))
+            self.withdrawn.add(who.address)
+
+        @rule(index=st.integers(0, 2), count=st.integers(1, 3), batch=st.booleans())
+        def submit(self, index: int, count: int, batch: bool) -> None:
+            who = people[index].address
+            bodies = [observation(f"s{self.data}-{i}") for i in range(count)]
+            if not self.active(who):
+                with pytest.raises(PreconditionFailed):
+                    trials.submit_data(chain, store, site, study.id, who, "visit", bodies,
+                                       batch=batch)  # fmt: skip
+                return
+            done = trials.submit_data(chain, store, site, study.id, who, "visit", bodies,
+                                      batch=batch)  # fmt: skip
+            assert [i.version for i in done.items] == [self.version] * count
+            self.data += count
+
+        @invariant()
+        def the_chain_agrees_with_the_model(self) -> None:
+            current = trials.get_study(chain, study.id)
+            assert (current.current_version, current.reconsent_version) == (
+                self.version, self.required,
+            )  # fmt: skip
+            assert current.data_count == self.data
+            for who in people:
+                live = contract.functions.isConsentCurrent(study.id, who.address).call()
+                assert live == self.active(who.address), who.address
+
+    return TrialMachine
+
+
+def test_trial_lifecycle_agrees_with_the_model(trial_world):
+    from hypothesis.stateful import run_state_machine_as_test
+
+    run_state_machine_as_test(
+        make_trial_machine(trial_world),
+        settings=settings(
+            max_examples=6, stateful_step_count=10, deadline=None, database=None,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+        ),
+    )  # fmt: skip
