@@ -1,0 +1,581 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity 0.8.30;
+
+import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
+import {IClaimsManager} from "./interfaces/IClaimsManager.sol";
+import {IConsentManager} from "./interfaces/IConsentManager.sol";
+import {IProviderRegistry} from "./interfaces/IProviderRegistry.sol";
+import {IRecordRegistry} from "./interfaces/IRecordRegistry.sol";
+import {RecordId} from "./libraries/RecordIds.sol";
+
+/// @title ClaimsManager
+/// @notice Insurance policies funded in a stablecoin and the claims made against them, from
+/// submission (settled at once when small and provable) through review, dispute and
+/// resolution to pull payment.
+/// @dev Invariants: `policy.paid <= policy.funded` and `policy.paid <= policy.annualLimit`;
+/// `policy.deductibleMet <= policy.deductible`; a claim is credited only by a decision
+/// (automatic, approval or resolution), each at most once, and
+/// `claim.paid <= (claim.billed - claim.deductibleApplied) * coverageBps / 10_000`; every
+/// credit moves value from a policy's pool (`funded - paid`) to a payee's credit, so the token
+/// balance equals the sum of the pools plus the sum of the credits (tokens sent here directly,
+/// outside `fundPolicy`, only add to the balance). Who may call what: insurers (verified
+/// institutions of kind Insurer, or their practitioners) issue policies and decide claims of
+/// their own policies; care providers (verified hospitals, clinics and laboratories, or their
+/// practitioners) and the insured patient submit, answer requests and dispute; `RESOLVER_ROLE`
+/// resolves disputes; `DEFAULT_ADMIN_ROLE` manages resolvers. Storage: six slots per policy
+/// (`Policy`'s fields cannot pack into fewer; see `StoredPolicy`) and three per claim.
+contract ClaimsManager is IClaimsManager, AccessControl, ReentrancyGuardTransient {
+    using SafeERC20 for IERC20;
+
+    // ------------------------------------------------------------------ types
+
+    /// @dev A policy as this contract stores it. `Policy`, in its declared order, takes six
+    /// slots, and so does any order of its fields: five 96-bit and one 128-bit field cannot
+    /// share two slots. This order spends the spare bits where writes are cheapest: a decision
+    /// writes `paid` and `deductibleMet` in one slot, and funding writes `funded`, each into a
+    /// slot that already holds a non-zero term (so the first write costs 2,900 gas, not
+    /// 20,000). `getPolicy` returns the fields as `Policy`.
+    struct StoredPolicy {
+        // slot 0
+        address insurer;
+        uint40 validFrom;
+        // slot 1
+        address patient;
+        uint96 deductible;
+        // slot 2: written by every decision that pays
+        uint96 paid;
+        uint96 deductibleMet;
+        uint40 validUntil;
+        uint16 coverageBps;
+        // slot 3: written by funding
+        uint128 funded;
+        uint96 annualLimit;
+        // slot 4
+        uint96 autoSettleLimit;
+        // slot 5
+        bytes32 codesRoot;
+    }
+
+    // ------------------------------------------------------------------ constants and immutables
+
+    /// @notice Role of the accounts that resolve disputes.
+    bytes32 public constant RESOLVER_ROLE = keccak256("RESOLVER_ROLE");
+
+    uint16 private constant _FULL_COVERAGE_BPS = 10_000;
+    uint40 private constant _MAX_TERM = 366 days;
+
+    /// @inheritdoc IClaimsManager
+    IERC20 public immutable TOKEN;
+
+    /// @inheritdoc IClaimsManager
+    uint40 public immutable DISPUTE_WINDOW;
+
+    IProviderRegistry private immutable _PROVIDERS;
+    IRecordRegistry private immutable _RECORDS;
+    IConsentManager private immutable _CONSENT;
+
+    // ------------------------------------------------------------------ storage
+
+    mapping(uint64 policyId => StoredPolicy) private _policies;
+    mapping(uint256 claimId => Claim) private _claims;
+    mapping(address payee => uint256 amount) private _credit;
+    // One slot for both counters: a claim needs a policy, so the slot is never zero when the
+    // first claim is counted (a write to a non-zero slot costs 2,900 gas instead of 20,000).
+    uint64 private _policyCount;
+    uint192 private _claimCount;
+
+    // ------------------------------------------------------------------ constructor
+
+    /// @param providers The registry of participants (who is an insurer, a care provider, a
+    /// patient).
+    /// @param records The registry of records (whose records the evidence is).
+    /// @param consent The consent manager (whether the insurer may read the evidence).
+    /// @param token The ERC-20 stablecoin policies are funded and claims paid in.
+    /// @param disputeWindow Seconds after a decision during which it may be disputed.
+    /// @param admin Holder of `DEFAULT_ADMIN_ROLE`, who grants and revokes `RESOLVER_ROLE`.
+    constructor(
+        IProviderRegistry providers,
+        IRecordRegistry records,
+        IConsentManager consent,
+        IERC20 token,
+        uint40 disputeWindow,
+        address admin
+    ) {
+        _PROVIDERS = providers;
+        _RECORDS = records;
+        _CONSENT = consent;
+        TOKEN = token;
+        DISPUTE_WINDOW = disputeWindow;
+        _grantRole(DEFAULT_ADMIN_ROLE, admin);
+    }
+
+    // ------------------------------------------------------------------ external
+
+    /// @inheritdoc IClaimsManager
+    function issuePolicy(PolicyTerms calldata terms) external returns (uint64 policyId) {
+        (address insurer, IProviderRegistry.InstitutionKind kind) = _institutionOf(msg.sender);
+        if (kind != IProviderRegistry.InstitutionKind.Insurer) revert ClaimNotInsurer(msg.sender);
+        if (_PROVIDERS.participant(terms.patient).role != IProviderRegistry.Role.Patient) {
+            revert ClaimPatientNotRegistered(terms.patient);
+        }
+        if (
+            terms.validFrom >= terms.validUntil || terms.validUntil - terms.validFrom > _MAX_TERM
+                || terms.coverageBps == 0 || terms.coverageBps > _FULL_COVERAGE_BPS || terms.annualLimit == 0
+                || terms.codesRoot == bytes32(0)
+        ) revert ClaimInvalidTerms();
+
+        policyId = ++_policyCount;
+        _policies[policyId] = StoredPolicy({
+            insurer: insurer,
+            validFrom: terms.validFrom,
+            patient: terms.patient,
+            deductible: terms.deductible,
+            paid: 0,
+            deductibleMet: 0,
+            validUntil: terms.validUntil,
+            coverageBps: terms.coverageBps,
+            funded: 0,
+            annualLimit: terms.annualLimit,
+            autoSettleLimit: terms.autoSettleLimit,
+            codesRoot: terms.codesRoot
+        });
+        emit PolicyIssued(
+            policyId,
+            insurer,
+            terms.patient,
+            terms.validFrom,
+            terms.validUntil,
+            terms.coverageBps,
+            terms.deductible,
+            terms.annualLimit,
+            terms.autoSettleLimit,
+            terms.codesRoot,
+            terms.termsDigest
+        );
+    }
+
+    /// @inheritdoc IClaimsManager
+    /// @dev Credits the balance increase, not `amount`, so that a token taking a fee on
+    /// transfer cannot make the pool promise more than it holds. Guarded against reentrancy
+    /// (the token is called in the middle). Reverts with `ClaimInvalidAmount` when nothing
+    /// arrives or the pool's total would not fit in 128 bits.
+    function fundPolicy(uint64 policyId, uint256 amount) external nonReentrant {
+        StoredPolicy storage policy = _policy(policyId);
+        if (amount == 0) revert ClaimInvalidAmount(amount);
+        uint256 before = TOKEN.balanceOf(address(this));
+        TOKEN.safeTransferFrom(msg.sender, address(this), amount);
+        uint256 received = TOKEN.balanceOf(address(this)) - before;
+        uint256 funded = policy.funded + received;
+        if (received == 0 || funded > type(uint128).max) revert ClaimInvalidAmount(amount);
+        policy.funded = uint128(funded);
+        emit PolicyFunded(policyId, msg.sender, received, funded);
+    }
+
+    /// @inheritdoc IClaimsManager
+    function submitClaim(Submission calldata submission) external returns (uint256 claimId) {
+        StoredPolicy storage policy = _policy(submission.policyId);
+        address submitter = _checkSubmission(policy, submission);
+        (ReviewReason review, uint96 allowed, uint96 deductible) = _review(policy, submission);
+        bool automatic = review == ReviewReason.None;
+        claimId = ++_claimCount;
+        _claims[claimId] = Claim({
+            submitter: submitter,
+            policyId: submission.policyId,
+            state: automatic ? ClaimState.Approved : ClaimState.Submitted,
+            payPatient: submission.payPatient,
+            billed: submission.billed,
+            paid: automatic ? allowed : 0,
+            decidedAt: automatic ? uint40(block.timestamp) : 0,
+            deductibleApplied: automatic ? deductible : 0,
+            submittedAt: uint40(block.timestamp)
+        });
+        _emitSubmitted(claimId, submitter, submission, review);
+        if (automatic) {
+            address payee = submission.payPatient ? policy.patient : submitter;
+            _pay(policy, payee, allowed, deductible);
+            emit ClaimApproved(claimId, payee, allowed, allowed, deductible, true, address(this));
+        }
+    }
+
+    /// @inheritdoc IClaimsManager
+    function approveClaim(uint256 claimId, uint96 amount) external {
+        (Claim storage claim, StoredPolicy storage policy) = _decidable(claimId, true);
+        if (amount == 0) revert ClaimInvalidAmount(amount);
+        (uint96 allowed, uint96 deductible) = _allowedNow(policy, claim.billed);
+        if (amount > allowed) revert ClaimAmountExceedsAllowed(amount, allowed);
+        _requirePool(policy, claim.policyId, amount);
+        claim.state = amount == allowed ? ClaimState.Approved : ClaimState.PartiallyApproved;
+        claim.paid = amount;
+        claim.decidedAt = uint40(block.timestamp);
+        claim.deductibleApplied = deductible;
+        address payee = _payee(claim, policy);
+        _pay(policy, payee, amount, deductible);
+        emit ClaimApproved(claimId, payee, amount, allowed, deductible, false, msg.sender);
+    }
+
+    /// @inheritdoc IClaimsManager
+    function denyClaim(uint256 claimId, uint16 reasonCode) external {
+        (Claim storage claim,) = _decidable(claimId, true);
+        if (reasonCode == 0) revert ClaimReasonRequired();
+        claim.state = ClaimState.Denied;
+        claim.decidedAt = uint40(block.timestamp);
+        emit ClaimDenied(claimId, reasonCode, msg.sender);
+    }
+
+    /// @inheritdoc IClaimsManager
+    function requestInfo(uint256 claimId, uint16 reasonCode) external {
+        (Claim storage claim,) = _decidable(claimId, false);
+        if (reasonCode == 0) revert ClaimReasonRequired();
+        claim.state = ClaimState.InfoRequested;
+        emit ClaimInfoRequested(claimId, reasonCode, msg.sender);
+    }
+
+    /// @inheritdoc IClaimsManager
+    /// @dev Reverts with `ClaimEvidenceRequired` when `evidence` is empty.
+    function provideInfo(uint256 claimId, RecordId[] calldata evidence) external {
+        (Claim storage claim, StoredPolicy storage policy) = _party(claimId);
+        if (claim.state != ClaimState.InfoRequested) revert ClaimInvalidState(claimId, claim.state);
+        if (evidence.length == 0) revert ClaimEvidenceRequired();
+        _checkEvidence(evidence, policy.patient, policy.insurer);
+        claim.state = ClaimState.Submitted;
+        emit ClaimInfoProvided(claimId, evidence, msg.sender);
+    }
+
+    /// @inheritdoc IClaimsManager
+    function disputeClaim(uint256 claimId, uint16 reasonCode) external {
+        (Claim storage claim,) = _party(claimId);
+        ClaimState state = claim.state;
+        if (state != ClaimState.PartiallyApproved && state != ClaimState.Denied) {
+            revert ClaimInvalidState(claimId, state);
+        }
+        if (reasonCode == 0) revert ClaimReasonRequired();
+        uint256 closedAt = uint256(claim.decidedAt) + DISPUTE_WINDOW;
+        if (block.timestamp >= closedAt) revert ClaimDisputeWindowClosed(claimId, closedAt);
+        claim.state = ClaimState.Disputed;
+        emit ClaimDisputed(claimId, reasonCode, msg.sender);
+    }
+
+    /// @inheritdoc IClaimsManager
+    /// @dev After a denial (the claim was paid nothing) the resolution applies the deductible
+    /// that `allowedAmount` reports, whatever the award; after a partial approval the
+    /// deductible stays as it was applied then.
+    function resolveDispute(uint256 claimId, uint96 award) external {
+        if (!hasRole(RESOLVER_ROLE, msg.sender)) revert ClaimNotResolver(msg.sender);
+        Claim storage claim = _claim(claimId);
+        if (claim.state != ClaimState.Disputed) revert ClaimInvalidState(claimId, claim.state);
+        StoredPolicy storage policy = _policies[claim.policyId];
+        (uint96 allowed, uint96 deductible, bool wasDenied) = _allowedInDispute(policy, claim);
+        if (award > allowed) revert ClaimAmountExceedsAllowed(award, allowed);
+        _requirePool(policy, claim.policyId, award);
+        claim.state = ClaimState.Resolved;
+        claim.paid += award;
+        if (wasDenied) claim.deductibleApplied = deductible;
+        address payee = _payee(claim, policy);
+        _pay(policy, payee, award, wasDenied ? deductible : 0);
+        emit DisputeResolved(claimId, payee, award, msg.sender);
+    }
+
+    /// @inheritdoc IClaimsManager
+    function withdrawPayment() external nonReentrant returns (uint256 amount) {
+        amount = _credit[msg.sender];
+        if (amount == 0) revert ClaimNothingToWithdraw(msg.sender);
+        _credit[msg.sender] = 0;
+        emit PaymentWithdrawn(msg.sender, amount);
+        TOKEN.safeTransfer(msg.sender, amount);
+    }
+
+    /// @inheritdoc IClaimsManager
+    function getPolicy(uint64 policyId) external view returns (Policy memory policy) {
+        StoredPolicy storage stored = _policy(policyId);
+        return Policy({
+            insurer: stored.insurer,
+            validFrom: stored.validFrom,
+            validUntil: stored.validUntil,
+            coverageBps: stored.coverageBps,
+            patient: stored.patient,
+            deductible: stored.deductible,
+            annualLimit: stored.annualLimit,
+            paid: stored.paid,
+            autoSettleLimit: stored.autoSettleLimit,
+            deductibleMet: stored.deductibleMet,
+            funded: stored.funded,
+            codesRoot: stored.codesRoot
+        });
+    }
+
+    /// @inheritdoc IClaimsManager
+    function getClaim(uint256 claimId) external view returns (Claim memory claim) {
+        return _claim(claimId);
+    }
+
+    /// @inheritdoc IClaimsManager
+    /// @dev In a dispute after a partial approval: `allowed = min(coverage - paid, annual
+    /// limit left)`, where `coverage = (billed - deductibleApplied) * coverageBps / 10_000`
+    /// and `deductible = deductibleApplied` (nothing more is applied). An unknown claim is in
+    /// state `None`: (0, 0).
+    function allowedAmount(uint256 claimId) external view returns (uint96 allowed, uint96 deductible) {
+        Claim storage claim = _claims[claimId];
+        ClaimState state = claim.state;
+        StoredPolicy storage policy = _policies[claim.policyId];
+        if (state == ClaimState.Submitted || state == ClaimState.InfoRequested) {
+            return _allowedNow(policy, claim.billed);
+        }
+        if (state == ClaimState.Disputed) {
+            (allowed, deductible,) = _allowedInDispute(policy, claim);
+        }
+    }
+
+    /// @inheritdoc IClaimsManager
+    function creditOf(address payee) external view returns (uint256 amount) {
+        return _credit[payee];
+    }
+
+    /// @inheritdoc IClaimsManager
+    function claimCount() external view returns (uint256 count) {
+        return _claimCount;
+    }
+
+    /// @inheritdoc IClaimsManager
+    function policyCount() external view returns (uint64 count) {
+        return _policyCount;
+    }
+
+    // ------------------------------------------------------------------ private
+
+    function _policy(uint64 policyId) private view returns (StoredPolicy storage policy) {
+        policy = _policies[policyId];
+        if (policy.insurer == address(0)) revert ClaimUnknownPolicy(policyId);
+    }
+
+    function _claim(uint256 claimId) private view returns (Claim storage claim) {
+        claim = _claims[claimId];
+        if (claim.state == ClaimState.None) revert ClaimUnknownClaim(claimId);
+    }
+
+    /// @dev A claim the caller may decide as its policy's insurer: Submitted, or also
+    /// InfoRequested when `orInfoRequested`.
+    function _decidable(uint256 claimId, bool orInfoRequested)
+        private
+        view
+        returns (Claim storage claim, StoredPolicy storage policy)
+    {
+        claim = _claim(claimId);
+        uint64 policyId = claim.policyId;
+        policy = _policies[policyId];
+        if (_PROVIDERS.verifiedInstitutionOf(msg.sender) != policy.insurer) {
+            revert ClaimNotPolicyInsurer(msg.sender, policyId);
+        }
+        ClaimState state = claim.state;
+        if (state != ClaimState.Submitted && (!orInfoRequested || state != ClaimState.InfoRequested)) {
+            revert ClaimInvalidState(claimId, state);
+        }
+    }
+
+    /// @dev A claim the caller is a party to: its submitter, an active practitioner of the
+    /// submitting (verified) institution, or the insured patient.
+    function _party(uint256 claimId) private view returns (Claim storage claim, StoredPolicy storage policy) {
+        claim = _claim(claimId);
+        policy = _policies[claim.policyId];
+        address submitter = claim.submitter;
+        if (
+            msg.sender != submitter && msg.sender != policy.patient
+                && _PROVIDERS.verifiedInstitutionOf(msg.sender) != submitter
+        ) revert ClaimNotSubmitterOrPatient(msg.sender, claimId);
+    }
+
+    /// @dev Checks who submits, when, how much, the codes and the evidence; returns the
+    /// submitter as stored (the institution a practitioner acts for, or the patient).
+    function _checkSubmission(StoredPolicy storage policy, Submission calldata submission)
+        private
+        view
+        returns (address submitter)
+    {
+        uint64 policyId = submission.policyId;
+        address patient = policy.patient;
+        submitter = msg.sender;
+        if (submitter != patient) {
+            IProviderRegistry.InstitutionKind kind;
+            (submitter, kind) = _institutionOf(msg.sender);
+            if (!_isCareProvider(kind)) revert ClaimNotProviderOrPatient(msg.sender, policyId);
+        }
+        if (block.timestamp < policy.validFrom || block.timestamp > policy.validUntil) {
+            revert ClaimPolicyNotActive(policyId, block.timestamp);
+        }
+        if (submission.billed == 0) revert ClaimInvalidAmount(0);
+        uint256 codes = submission.codeHashes.length;
+        uint256 proofs = submission.codeProofs.length;
+        if (codes == 0 || (proofs != 0 && proofs != codes)) revert ClaimInvalidCodes(codes, proofs);
+        address insurer = policy.insurer;
+        _checkEvidence(submission.claimRecord, patient, insurer);
+        _checkEvidence(submission.evidence, patient, insurer);
+    }
+
+    function _emitSubmitted(uint256 claimId, address submitter, Submission calldata submission, ReviewReason review)
+        private
+    {
+        emit ClaimSubmitted(
+            claimId,
+            submission.policyId,
+            submitter,
+            submission.billed,
+            submission.payPatient,
+            submission.claimRecord,
+            submission.evidence,
+            submission.codeHashes,
+            review == ReviewReason.None,
+            review
+        );
+    }
+
+    function _checkEvidence(RecordId[] calldata ids, address patient, address insurer) private view {
+        for (uint256 i = 0; i < ids.length; ++i) {
+            _checkEvidence(ids[i], patient, insurer);
+        }
+    }
+
+    function _checkEvidence(RecordId id, address patient, address insurer) private view {
+        if (_RECORDS.lookup(id).patient != patient) revert ClaimEvidenceNotPatients(id, patient);
+        if (!_CONSENT.hasAccessFor(insurer, id, IConsentManager.Purpose.Payment)) {
+            revert ClaimEvidenceNotConsented(id, insurer);
+        }
+    }
+
+    /// @dev Why a submission cannot settle automatically (`None` when it can), and what it
+    /// would be paid.
+    function _review(StoredPolicy storage policy, Submission calldata submission)
+        private
+        view
+        returns (ReviewReason review, uint96 allowed, uint96 deductible)
+    {
+        uint96 limit = policy.autoSettleLimit;
+        if (limit == 0) return (ReviewReason.AutoSettleDisabled, 0, 0);
+        if (submission.billed > limit) return (ReviewReason.AboveAutoSettleLimit, 0, 0);
+        uint256 codes = submission.codeProofs.length;
+        if (codes == 0) return (ReviewReason.CodeNotProven, 0, 0);
+        bytes32 root = policy.codesRoot;
+        for (uint256 i = 0; i < codes; ++i) {
+            bytes32 leaf = keccak256(bytes.concat(keccak256(abi.encode(submission.codeHashes[i]))));
+            if (!MerkleProof.verifyCalldata(submission.codeProofs[i], root, leaf)) {
+                return (ReviewReason.CodeNotProven, 0, 0);
+            }
+        }
+        (allowed, deductible) = _allowedNow(policy, submission.billed);
+        if (allowed == 0) return (ReviewReason.LimitReached, 0, 0);
+        if (_pool(policy) < allowed) return (ReviewReason.PoolInsufficient, 0, 0);
+    }
+
+    /// @dev `deductible = min(billed, deductible left)`,
+    /// `allowed = min((billed - deductible) * coverageBps / 10_000, annual limit left)`.
+    function _allowedNow(StoredPolicy storage policy, uint96 billed)
+        private
+        view
+        returns (uint96 allowed, uint96 deductible)
+    {
+        deductible = _deductibleFor(policy, billed);
+        allowed = _min(_coverage(policy, billed, deductible), _limitLeft(policy));
+    }
+
+    /// @dev What a resolution may award: after a denial (nothing paid) as if deciding now;
+    /// after a partial approval the coverage left with the deductible applied then.
+    function _allowedInDispute(StoredPolicy storage policy, Claim storage claim)
+        private
+        view
+        returns (uint96 allowed, uint96 deductible, bool wasDenied)
+    {
+        uint96 billed = claim.billed;
+        uint96 paid = claim.paid;
+        if (paid == 0) {
+            (allowed, deductible) = _allowedNow(policy, billed);
+            return (allowed, deductible, true);
+        }
+        deductible = claim.deductibleApplied;
+        uint96 coverage = _coverage(policy, billed, deductible);
+        // Cannot underflow: the approval paid at most the coverage computed the same way.
+        unchecked {
+            allowed = _min(coverage - paid, _limitLeft(policy));
+        }
+    }
+
+    function _deductibleFor(StoredPolicy storage policy, uint96 billed) private view returns (uint96) {
+        // Cannot underflow: deductibleMet only grows by deductibles capped at what was left.
+        unchecked {
+            return _min(billed, policy.deductible - policy.deductibleMet);
+        }
+    }
+
+    function _coverage(StoredPolicy storage policy, uint96 billed, uint96 deductible) private view returns (uint96) {
+        // Fits in 96 bits: at most `billed - deductible`, as coverageBps <= 10,000.
+        return uint96(uint256(billed - deductible) * policy.coverageBps / _FULL_COVERAGE_BPS);
+    }
+
+    function _limitLeft(StoredPolicy storage policy) private view returns (uint96) {
+        // Cannot underflow: a payment is never allowed above the limit left.
+        unchecked {
+            return policy.annualLimit - policy.paid;
+        }
+    }
+
+    function _pool(StoredPolicy storage policy) private view returns (uint256) {
+        // Cannot underflow: a payment is never made above the pool (`funded - paid`).
+        unchecked {
+            return policy.funded - policy.paid;
+        }
+    }
+
+    function _requirePool(StoredPolicy storage policy, uint64 policyId, uint96 amount) private view {
+        uint256 available = _pool(policy);
+        if (available < amount) revert ClaimPoolInsufficient(policyId, amount, available);
+    }
+
+    /// @dev Moves `amount` from the policy's pool to the payee's credit and records the
+    /// deductible applied. Callers have checked the pool, the limit and the deductible left.
+    function _pay(StoredPolicy storage policy, address payee, uint96 amount, uint96 deductible) private {
+        // Cannot overflow: paid stays below annualLimit and deductibleMet below deductible
+        // (both uint96); a credit is bounded by the token's supply.
+        unchecked {
+            if (amount != 0) {
+                policy.paid += amount;
+                _credit[payee] += amount;
+            }
+            if (deductible != 0) policy.deductibleMet += deductible;
+        }
+    }
+
+    function _payee(Claim storage claim, StoredPolicy storage policy) private view returns (address) {
+        return claim.payPatient ? policy.patient : claim.submitter;
+    }
+
+    /// @dev The verified institution `account` is or acts for, and its kind; (0, None) when
+    /// there is none. The same rule as `IProviderRegistry.verifiedInstitutionOf` (a verified
+    /// institution, or an active practitioner of one), read from `participant` so that an
+    /// institution acting itself costs one call instead of two.
+    function _institutionOf(address account)
+        private
+        view
+        returns (address institution, IProviderRegistry.InstitutionKind kind)
+    {
+        IProviderRegistry.Participant memory p = _PROVIDERS.participant(account);
+        institution = account;
+        if (p.role == IProviderRegistry.Role.Practitioner && p.active) {
+            institution = p.employer;
+            p = _PROVIDERS.participant(institution);
+        }
+        if (p.role != IProviderRegistry.Role.Institution || p.status != IProviderRegistry.InstitutionStatus.Verified) {
+            return (address(0), IProviderRegistry.InstitutionKind.None);
+        }
+        return (institution, p.kind);
+    }
+
+    function _isCareProvider(IProviderRegistry.InstitutionKind kind) private pure returns (bool) {
+        return kind == IProviderRegistry.InstitutionKind.Hospital || kind == IProviderRegistry.InstitutionKind.Clinic
+            || kind == IProviderRegistry.InstitutionKind.Laboratory;
+    }
+
+    function _min(uint96 a, uint96 b) private pure returns (uint96) {
+        return a < b ? a : b;
+    }
+}
