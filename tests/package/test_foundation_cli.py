@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from medledger.artifacts import DEPLOYABLE
+
 import json
 
 import pytest
@@ -16,7 +18,7 @@ def test_deploy_reuses_contracts_already_on_the_chain(medledger, chain):
     assert first.json()["deployed"] == []  # the session fixture deployed them already
     recorded = json.loads(deployments.deployment_file(chain).read_text())
     assert recorded["chain_id"] == 31337
-    assert set(recorded["contracts"]) == {"ProviderRegistry", "RecordRegistry", "ConsentManager"}
+    assert set(recorded["contracts"]) == set(DEPLOYABLE)
     for entry in recorded["contracts"].values():
         assert entry["transaction_hash"].startswith("0x") and entry["block"] > 0
     assert recorded["compiler"].startswith("0.8.30")
@@ -29,7 +31,7 @@ def test_deploy_redeploys_when_the_recorded_code_is_gone(medledger, chain, tmp_p
     (tmp_path / "local.json").write_text(json.dumps(stale))
     outcome = medledger("deploy", "--json")
     assert outcome.exit_code == 0, outcome.stderr
-    assert outcome.json()["deployed"] == ["RecordRegistry", "ConsentManager"]  # and its dependent
+    assert outcome.json()["deployed"] == list(DEPLOYABLE[1:])  # and every later contract
 
 
 def test_institution_is_verified_only_at_the_threshold(medledger, hospital):
@@ -51,7 +53,9 @@ def test_second_approval_by_the_same_registrar_is_refused_in_one_line(medledger,
     assert "ProviderAlreadyApproved" in again.stderr and hospital.address in again.stderr
 
 
-def test_suspend_then_reinstate_needs_the_threshold_again(medledger, verified_institution, hospital):
+def test_suspend_then_reinstate_needs_the_threshold_again(
+    medledger, verified_institution, hospital
+):
     verified_institution(hospital)
     suspended = medledger("institution", "suspend", hospital.address, "--reason", "licence",
                           "--account", "dev:2", "--json")  # fmt: skip
@@ -90,15 +94,26 @@ def test_unknown_institution_is_a_clear_error(medledger, stranger):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["institution", "apply", "--kind", "spaceship", "--name", "X"], "unknown kind 'spaceship'"),
+        (
+            ["institution", "apply", "--kind", "spaceship", "--name", "X"],
+            "unknown kind 'spaceship'",
+        ),
         (["patient", "register", "--account", "dev:42"], "devnet accounts are dev:0 to dev:19"),
         (["patient", "register", "--account", "nobody-here"], "no keystore at"),
         (["deploy", "--network", "moon"], "unknown network 'moon'"),
         (["patient", "register", "--account", "env:MEDLEDGER_TEST_UNSET"], "is not set"),
     ],
-    ids=["unknown-kind", "dev-account-out-of-range", "missing-keystore", "unknown-network", "unset-env-key"],
+    ids=[
+        "unknown-kind",
+        "dev-account-out-of-range",
+        "missing-keystore",
+        "unknown-network",
+        "unset-env-key",
+    ],
 )
-def test_bad_input_gets_one_line_and_a_non_zero_exit(medledger, args, message, tmp_path, monkeypatch):
+def test_bad_input_gets_one_line_and_a_non_zero_exit(
+    medledger, args, message, tmp_path, monkeypatch
+):
     monkeypatch.setenv("APE_DATA_FOLDER", str(tmp_path))
     outcome = medledger(*args)
     assert outcome.exit_code != 0
@@ -137,7 +152,9 @@ def test_console_script_prints_no_traceback(medledger_process, base_chain):
     assert outcome.stderr.strip().count("\n") == 0
 
 
-def test_practitioner_writes_until_removed(medledger, verified_institution, hospital, doctor, chain):
+def test_practitioner_writes_until_removed(
+    medledger, verified_institution, hospital, doctor, chain
+):
     verified_institution(hospital)
     added = medledger("institution", "add-practitioner", doctor.address, "--account", "dev:3")
     assert added.exit_code == 0, added.stderr
@@ -154,11 +171,13 @@ def test_key_rotation_needs_a_role(medledger, stranger):
     assert outcome.exit_code == 1 and "has no role" in outcome.stderr
 
 
-def test_deploy_replaces_an_older_version_and_what_depends_on_it(medledger, chain, tmp_path, monkeypatch):
+def test_deploy_replaces_an_older_version_and_what_depends_on_it(
+    medledger, chain, tmp_path, monkeypatch
+):
     monkeypatch.setenv("MEDLEDGER_DEPLOYMENTS", str(tmp_path))
     older = json.loads(deployments.deployment_file(chain).read_text())
     older["contracts"]["RecordRegistry"]["artifact_hash"] = "0x" + "00" * 32  # an older build
     (tmp_path / "local.json").write_text(json.dumps(older))
     outcome = medledger("deploy", "--json")
     assert outcome.exit_code == 0, outcome.stderr
-    assert outcome.json()["deployed"] == ["RecordRegistry", "ConsentManager"]
+    assert outcome.json()["deployed"] == list(DEPLOYABLE[1:])
