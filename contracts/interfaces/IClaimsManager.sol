@@ -72,7 +72,7 @@ interface IClaimsManager {
         bytes32 termsDigest;
     }
 
-    /// @notice A policy as stored (five slots; the terms digest is only in the event).
+    /// @notice A policy (six storage slots in the contract; the terms digest is only in the event).
     /// @param insurer The verified insurer that issued it.
     /// @param validFrom First second of cover.
     /// @param validUntil Last second of cover.
