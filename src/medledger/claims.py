@@ -383,14 +383,8 @@ def _ts(value: int) -> datetime:
     return datetime.fromtimestamp(int(value), tz=UTC)
 
 
-def _institution_of(chain: Chain, account: str) -> str | None:
-    providers = deployments.contract(chain, "ProviderRegistry")
-    found = chain.call("reading the registry", providers.functions.verifiedInstitutionOf(account))
-    return None if int(found, 16) == 0 else to_checksum_address(found)
-
-
 def _require_insurer(chain: Chain, account: str) -> str:
-    institution = _institution_of(chain, account)
+    institution = registry.verified_institution_of(chain, account)
     if (
         institution is None
         or registry.participant(chain, institution).kind is not registry.InstitutionKind.INSURER
@@ -673,7 +667,7 @@ def submit_claim(
             f"not {now:%F %H:%M}"
         )
     is_patient = submitter.address == policy.patient
-    institution = _institution_of(chain, submitter.address)
+    institution = registry.verified_institution_of(chain, submitter.address)
     if not is_patient:
         kind = registry.participant(chain, institution).kind if institution else None
         if kind not in (
@@ -957,7 +951,7 @@ def review(
 
 
 def _require_policy_insurer(chain: Chain, account: str, policy: Policy) -> None:
-    if _institution_of(chain, account) != policy.insurer:
+    if registry.verified_institution_of(chain, account) != policy.insurer:
         raise PreconditionFailed(
             f"{account} does not act for {policy.insurer}, the insurer of policy {policy.id}"
         )
@@ -1022,7 +1016,10 @@ def request_info(chain: Chain, insurer: LocalAccount, claim_id: int, reason: Rea
 
 def _require_party(chain: Chain, account: str, claim: Claim) -> None:
     policy = get_policy(chain, claim.policy_id)
-    if account != policy.patient and _institution_of(chain, account) != claim.submitter:
+    if (
+        account != policy.patient
+        and registry.verified_institution_of(chain, account) != claim.submitter
+    ):
         raise PreconditionFailed(
             f"{account} is neither the submitter of claim {claim.id} nor the patient"
         )

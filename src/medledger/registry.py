@@ -125,6 +125,14 @@ def participant(chain: Chain, address: str) -> Participant:
     )
 
 
+def verified_institution_of(chain: Chain, account: str) -> str | None:
+    """The verified institution ``account`` acts for (itself, or its employer), or None."""
+    found = chain.call(
+        "reading the registry", _registry(chain).functions.verifiedInstitutionOf(account)
+    )
+    return None if int(found, 16) == 0 else to_checksum_address(found)
+
+
 def encryption_key(chain: Chain, address: str) -> bytes:
     """Return an account's published encryption key, or raise ``PatientNotFound``."""
     entry = participant(chain, address)

@@ -597,14 +597,6 @@ def _tx(event: Any) -> str:
     return "0x" + bytes(event["transactionHash"]).hex()
 
 
-def _institution(chain: Chain, account: str) -> str | None:
-    found = chain.call(
-        "reading the registry",
-        deployments.contract(chain, "ProviderRegistry").functions.verifiedInstitutionOf(account),
-    )
-    return None if int(found, 16) == 0 else to_checksum_address(found)
-
-
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
@@ -757,7 +749,7 @@ def register_study(
     the protocol is sealed for the sponsor and the planned sites (sites added later get it
     from the sponsor); ``summary`` is a public summary document stored in IPFS.
     """
-    institution = _institution(chain, sponsor.address)
+    institution = registry.verified_institution_of(chain, sponsor.address)
     kind = registry.participant(chain, institution).kind if institution else None
     if institution is None or kind is not registry.InstitutionKind.RESEARCH_SPONSOR:
         raise PreconditionFailed(
@@ -794,7 +786,7 @@ def _require_care_site(chain: Chain, site: str) -> None:
 
 
 def _require_sponsor(chain: Chain, account: str, study: Study) -> None:
-    if _institution(chain, account) != study.sponsor:
+    if registry.verified_institution_of(chain, account) != study.sponsor:
         raise PreconditionFailed(
             f"{account} does not act for {study.sponsor}, the sponsor of study {study.id}"
         )
@@ -1217,7 +1209,7 @@ def submit_consent(chain: Chain, site: LocalAccount, document: Mapping[str, Any]
     request = ConsentRequest.from_message(raw)
     study = get_study(chain, request.study_id)
     _check_signature(chain, request, signature)
-    if _institution(chain, site.address) != request.site:
+    if registry.verified_institution_of(chain, site.address) != request.site:
         raise PreconditionFailed(
             f"{site.address} does not act for {request.site}, the site named in the consent"
         )
@@ -1513,7 +1505,7 @@ def submit_data(
         raise ConfigurationError("FILES", "give at least one data body")
     study = get_study(chain, study_id)
     current = _participation(chain, study, _address(participant, "--participant"))
-    if _institution(chain, site.address) != current.site:
+    if registry.verified_institution_of(chain, site.address) != current.site:
         raise PreconditionFailed(
             f"{site.address} does not act for {current.site}, the participant's enrolling site"
         )
