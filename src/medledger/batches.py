@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from eth_utils.address import to_checksum_address
 from hexbytes import HexBytes
 
-from medledger import deployments, merkle, records
+from medledger import deployments, merkle, records, sealing
 from medledger.categories import Category
 from medledger.errors import IntegrityError, MedLedgerError, PreconditionFailed
 from medledger.ipfs.cid import Cid
@@ -82,23 +82,31 @@ def anchor_batch(
             f"{issuer.address} may only batch its own records: it is not a verified institution"
         )
     readers = records.Readers(chain, issuer)
-    rows: list[dict[str, Any]] = []
-    with store.bulk():
-        for entry in entries:
-            patient = to_checksum_address(entry.patient)
-            prepared = records.seal_and_store(
-                chain, store, contract.address, issuer.address, patient, entry.draft,
-                entry.previous, readers.of(patient, entry.draft.category),
-            )  # fmt: skip
-            rows.append({
-                "id": "0x" + prepared.id.hex(), "patient": patient, "cid": str(prepared.cid),
-                "commitment": "0x" + prepared.commitment.hex(),
-                "category": int(entry.draft.category),
-                "previous": "0x" + entry.previous.hex() if entry.previous else None,
-            })  # fmt: skip
-            if progress is not None:
-                progress(1)
-    tree = merkle.MerkleTree.build([bytes(HexBytes(r["id"])) for r in rows])
+    checksummed = {p: to_checksum_address(p) for p in {e.patient for e in entries}}
+    jobs = [
+        sealing.Job(
+            checksummed[e.patient],
+            e.draft.body,
+            int(e.draft.category),
+            e.previous,
+            readers.of(checksummed[e.patient], e.draft.category),
+        )
+        for e in entries
+    ]
+    ctx = sealing.Context(chain.chain_id, contract.address, issuer.address)
+    sealed = sealing.seal_all(ctx, store, jobs, progress)
+    rows: list[dict[str, Any]] = [
+        {
+            "id": "0x" + s.id.hex(),
+            "patient": job.patient,
+            "cid": str(s.cid),
+            "commitment": "0x" + s.commitment.hex(),
+            "category": job.category,
+            "previous": "0x" + job.previous.hex() if job.previous else None,
+        }
+        for job, s in zip(jobs, sealed, strict=True)
+    ]
+    tree = merkle.MerkleTree.build([s.id for s in sealed])
     manifest = {
         "v": 1, "kind": MANIFEST_KIND, "chain": chain.chain_id, "registry": contract.address,
         "issuer": issuer.address, "root": "0x" + tree.root.hex(), "records": rows,
@@ -112,19 +120,27 @@ def anchor_batch(
     )
     chain.cache.pop("batches", None)
     tx = "0x" + bytes(receipt["transactionHash"]).hex()
-    when = chain.block_time(int(receipt["blockNumber"]))
+    block = int(receipt["blockNumber"])
+    when = chain.block_time(block)
     anchored = tuple(
-        _record(
-            chain,
-            contract.address,
-            issuer.address,
-            row,
-            tree.root,
-            int(receipt["blockNumber"]),
-            tx,
-            when,
+        records.Record(
+            id=s.id,
+            patient=job.patient,
+            issuer=issuer.address,
+            previous=job.previous,
+            cid=s.cid,
+            commitment=s.commitment,
+            category=Category(job.category),
+            anchored_at=when,
+            block=block,
+            transaction_hash=tx,
+            superseded=False,
+            chain_id=chain.chain_id,
+            registry=contract.address,
+            batch=tree.root,
+            registered=False,
         )
-        for row in rows
+        for job, s in zip(jobs, sealed, strict=True)
     )
     return Batch(tree.root, manifest_cid, issuer.address, anchored, tx, int(receipt["gasUsed"]))
 

@@ -18,11 +18,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from eth_abi.abi import encode as abi_encode
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
-from medledger import crypto, deployments, registry
+from medledger import crypto, deployments, registry, sealing
 from medledger.categories import Category
 from medledger.errors import (
     DecryptionFailed,
@@ -162,21 +161,8 @@ def derive_id(
     previous: bytes | None,
 ) -> bytes:
     """Compute a record id exactly as ``RecordIds.derive`` does on chain."""
-    return keccak(
-        abi_encode(
-            ["uint256", "address", "address", "address", "bytes32", "bytes32", "uint8", "bytes32"],
-            [
-                chain_id,
-                registry_address,
-                patient,
-                issuer,
-                cid_digest,
-                commitment,
-                category,
-                previous or ZERO_ID,
-            ],
-        )
-    )
+    ctx = sealing.Context(chain_id, registry_address, issuer)
+    return sealing.derive_id(ctx, patient, cid_digest, commitment, category, previous)
 
 
 def associated_data(
@@ -188,10 +174,8 @@ def associated_data(
     previous: bytes | None,
 ) -> bytes:
     """The AES-GCM associated data that binds a body to its record's identity."""
-    return b"medledger/record/v1" + abi_encode(
-        ["uint256", "address", "address", "address", "uint8", "bytes32"],
-        [chain_id, registry_address, patient, issuer, category, previous or ZERO_ID],
-    )
+    ctx = sealing.Context(chain_id, registry_address, issuer)
+    return sealing.associated_data(ctx, patient, category, previous)
 
 
 def _registry(chain: Chain) -> Contract:
@@ -239,21 +223,11 @@ def anchor(
             raise PreconditionFailed(f"{old.hex_id} belongs to another patient")
 
     readers = Readers(chain, issuer)
-    registry_address = contract.address
-    with store.bulk():
-        prepared = [
-            seal_and_store(
-                chain,
-                store,
-                registry_address,
-                issuer.address,
-                patient,
-                draft,
-                previous,
-                readers.of(patient, draft.category),
-            )
-            for draft in drafts
-        ]
+    ctx = sealing.Context(chain.chain_id, contract.address, issuer.address)
+    prepared = sealing.seal_all(ctx, store, [
+        sealing.Job(patient, d.body, int(d.category), previous, readers.of(patient, d.category))
+        for d in drafts
+    ])  # fmt: skip
 
     payloads = [
         calldata(
@@ -280,7 +254,7 @@ def _anchored(
     issuer: str,
     patient: str,
     draft: Draft,
-    prepared: Prepared,
+    prepared: sealing.Sealed,
     previous: bytes | None,
     receipt: Receipt,
 ) -> Record:
@@ -305,15 +279,6 @@ def _anchored(
     )  # fmt: skip
 
 
-@dataclass(frozen=True)
-class Prepared:
-    """A body sealed and stored, ready to anchor: its future id, CID and commitment."""
-
-    id: bytes
-    cid: Cid
-    commitment: bytes
-
-
 class Readers:
     """Who gets a new record's key: the patient, the issuer, the issuer's institution (for a
     practitioner), and every grantee whose live grant covers the record's category (key
@@ -325,9 +290,9 @@ class Readers:
         self._own = [crypto.public_key(issuer.key)]
         if employer is not None:
             self._own.append(registry.encryption_key(chain, employer))
-        self._cache: dict[tuple[str, int], list[bytes]] = {}
+        self._cache: dict[tuple[str, int], tuple[bytes, ...]] = {}
 
-    def of(self, patient: str, category: Category) -> list[bytes]:
+    def of(self, patient: str, category: Category) -> tuple[bytes, ...]:
         """The public keys a new record of ``patient`` in ``category`` is wrapped for."""
         key = (patient, int(category))
         if key not in self._cache:
@@ -335,31 +300,8 @@ class Readers:
 
             patient_key = registry.encryption_key(self._chain, patient)
             grantees = readers_for(self._chain, patient, category)
-            self._cache[key] = [patient_key, *self._own, *grantees]
+            self._cache[key] = tuple(dict.fromkeys((patient_key, *self._own, *grantees)))
         return self._cache[key]
-
-
-def seal_and_store(
-    chain: Chain,
-    store: BlockStore,
-    registry_address: str,
-    issuer: str,
-    patient: str,
-    draft: Draft,
-    previous: bytes | None,
-    readers: list[bytes],
-) -> Prepared:
-    """Encrypt a body under a fresh key for ``readers``, store it, and derive its record id."""
-    category = int(draft.category)
-    aad = associated_data(chain.chain_id, registry_address, patient, issuer, category, previous)
-    secret = crypto.BodySecret.generate()
-    cid = store.add_bytes(crypto.seal(draft.body, aad, readers, secret), pin=True)
-    commitment = crypto.commitment(secret.salt, draft.body)
-    record_id = derive_id(
-        chain.chain_id, registry_address, patient, issuer, cid.digest, commitment, category,
-        previous,
-    )  # fmt: skip
-    return Prepared(record_id, cid, commitment)
 
 
 def get(chain: Chain, record_id: bytes | str, store: BlockStore | None = None) -> Record:

@@ -178,3 +178,34 @@ def test_sync_writes_mode(tmp_path: Path) -> None:
     durable = LocalBlockStore(tmp_path / "durable", sync_writes=True)
     body = random_bytes(CHUNK_SIZE + 1, seed=12)
     assert durable.cat(durable.add_bytes(body)) == body
+
+
+def test_pins_of_a_bulk_call_go_into_one_pin_set(store: LocalBlockStore) -> None:
+    with store.bulk():
+        roots = [store.add_bytes(random_bytes(300, seed=i)) for i in range(30)]
+        assert store.gc() == 0  # pins not yet written are still honoured inside the call
+    pin_files = list((store.root / "pins").iterdir())
+    assert len(pin_files) == 1 and pin_files[0].name.endswith(".pinset")
+    reopened = LocalBlockStore(store.root)
+    assert reopened.pins() == set(roots)
+    assert reopened.gc() == 0
+
+
+def test_unpinning_one_member_of_a_pin_set_frees_only_its_blocks(store: LocalBlockStore) -> None:
+    with store.bulk():
+        roots = [store.add_bytes(random_bytes(300, seed=50 + i)) for i in range(3)]
+    store.unpin(roots[1])
+    assert store.pins() == {roots[0], roots[2]}
+    assert store.gc() == 1
+    with pytest.raises(BlockNotFound):
+        store.cat(roots[1])
+    for root in (roots[0], roots[2]):
+        store.unpin(root)
+    assert store.pins() == set()
+    assert list((store.root / "pins").iterdir()) == []  # an emptied set is removed
+
+
+def test_damaged_pin_set_is_reported(store: LocalBlockStore) -> None:
+    (store.root / "pins" / "broken.pinset").write_text("not-a-cid\n")
+    with pytest.raises(StoreError, match="not a pin set"):
+        store.pins()

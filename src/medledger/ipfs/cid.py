@@ -9,6 +9,7 @@ The chain stores only :attr:`Cid.digest` (32 bytes); :meth:`Cid.from_digest_v0` 
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 from dataclasses import dataclass
 
@@ -138,9 +139,17 @@ class Cid:
 
     def __str__(self) -> str:
         if self.version == 0:
-            encoded: bytes = base58.b58encode(self.multihash)
-            return encoded.decode("ascii")
+            return _base58(self.multihash)
         return "b" + base64.b32encode(self.to_bytes()).decode("ascii").lower().rstrip("=")
 
     def __repr__(self) -> str:
         return f"Cid({str(self)!r})"
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _base58(multihash: bytes) -> str:
+    """base58btc text of a multihash; cached: the pure-Python encoder costs ~20 us and a new
+    record's CID is printed several times (manifest, pin file, record)."""
+    encoded: bytes = base58.b58encode(multihash)
+    return encoded.decode("ascii")
+

@@ -1,0 +1,224 @@
+"""The anchoring hot path: own ECIES wraps against eciespy, own transaction signing against
+eth-account, hand-packed ids against eth-abi, and parallel sealing against serial sealing."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from typing import TYPE_CHECKING
+
+import coincurve
+import ecies
+import pytest
+from eth_abi.abi import encode as abi_encode
+from eth_account import Account
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from medledger import crypto, records, sealing
+from medledger.categories import Category
+from medledger.errors import ConfigurationError, DecryptionFailed
+from medledger.ipfs.local import LocalBlockStore
+from medledger.pipeline import sign_eip1559
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+addresses = st.binary(min_size=20, max_size=20).map(lambda b: "0x" + b.hex())
+words = st.binary(min_size=32, max_size=32)
+private_keys = st.integers(min_value=1, max_value=coincurve.utils.GROUP_ORDER_INT - 1).map(
+    lambda n: n.to_bytes(32, "big")
+)
+
+
+@pytest.fixture
+def reader() -> coincurve.PrivateKey:
+    return coincurve.PrivateKey()
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> LocalBlockStore:
+    return LocalBlockStore(tmp_path / "ipfs")
+
+
+# --- ECIES: our wraps are eciespy's format, both ways ----------------------------------------
+
+
+def test_eciespy_opens_our_wraps_and_we_open_eciespy_s(reader: coincurve.PrivateKey) -> None:
+    secret = crypto.BodySecret.generate()
+    pub = reader.public_key.format(compressed=True)
+    assert ecies.decrypt(reader.secret, crypto.wrap(secret, pub)) == secret.pack()
+    assert ecies.decrypt(reader.secret, crypto.Wrapper().wrap(secret, pub)) == secret.pack()
+    assert crypto.unwrap(ecies.encrypt(pub, secret.pack()), reader.secret) == secret
+
+
+def test_one_wrapper_gives_every_secret_its_own_ciphertext(reader: coincurve.PrivateKey) -> None:
+    wrapper, pub = crypto.Wrapper(), reader.public_key.format(compressed=True)
+    secrets = [crypto.BodySecret.generate() for _ in range(20)]
+    wrapped = [wrapper.wrap(s, pub) for s in secrets]
+    assert len({w[65:81] for w in wrapped}) == len(wrapped)  # fresh nonces
+    assert [crypto.unwrap(w, reader.secret) for w in wrapped] == secrets
+
+
+def test_wrong_key_and_altered_wrap_fail_cleanly(reader: coincurve.PrivateKey) -> None:
+    wrapped = crypto.wrap(crypto.BodySecret.generate(), reader.public_key.format(compressed=True))
+    with pytest.raises(DecryptionFailed):
+        crypto.unwrap(wrapped, coincurve.PrivateKey().secret)
+    with pytest.raises(DecryptionFailed):
+        crypto.unwrap(wrapped[:-1] + bytes([wrapped[-1] ^ 1]), reader.secret)
+    with pytest.raises(DecryptionFailed):
+        crypto.unwrap(b"\x04" + bytes(64) + wrapped[65:], reader.secret)  # not a point
+
+
+# --- signing: byte for byte what eth-account makes --------------------------------------------
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    key=private_keys,
+    chain_id=st.integers(1, 2**32),
+    nonce=st.integers(0, 2**40),
+    to=addresses,
+    data=st.binary(max_size=300),
+    gas=st.integers(21_000, 30_000_000),
+    tip=st.integers(0, 10**12),
+    extra=st.integers(0, 10**12),
+    value=st.integers(0, 10**20),
+)
+def test_signed_transactions_match_eth_account(
+    key: bytes, chain_id: int, nonce: int, to: str, data: bytes, gas: int, tip: int, extra: int,
+    value: int,
+) -> None:  # fmt: skip
+    tx = {
+        "to": to_checksum_address(to), "nonce": nonce, "data": data, "gas": gas, "value": value,
+        "chainId": chain_id, "type": 2, "maxFeePerGas": tip + extra, "maxPriorityFeePerGas": tip,
+    }  # fmt: skip
+    expected = bytes(Account.from_key(key).sign_transaction(tx).raw_transaction)
+    mine = sign_eip1559(key, chain_id, nonce, to, data, gas, tip + extra, tip, value)
+    assert mine == expected
+
+
+# --- ids and associated data: hand-packed words equal eth-abi's encoding -----------------------
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    chain_id=st.integers(0, 2**256 - 1),
+    registry=addresses, patient=addresses, issuer=addresses,
+    digest=words, commitment=words, category=st.integers(0, 255),
+    previous=st.none() | words,
+)  # fmt: skip
+def test_record_ids_and_aad_equal_the_abi_encoding(
+    chain_id: int, registry: str, patient: str, issuer: str, digest: bytes, commitment: bytes,
+    category: int, previous: bytes | None,
+) -> None:  # fmt: skip
+    types = ["uint256", "address", "address", "address", "bytes32", "bytes32", "uint8", "bytes32"]
+    values = [chain_id, registry, patient, issuer, digest, commitment, category]
+    expected_id = keccak(abi_encode(types, [*values, previous or bytes(32)]))
+    got = records.derive_id(chain_id, registry, patient, issuer, digest, commitment, category,
+                            previous)  # fmt: skip
+    assert got == expected_id
+    aad_types = ["uint256", "address", "address", "address", "uint8", "bytes32"]
+    aad_values = [chain_id, registry, patient, issuer, category, previous or bytes(32)]
+    assert records.associated_data(
+        chain_id, registry, patient, issuer, category, previous
+    ) == b"medledger/record/v1" + abi_encode(aad_types, aad_values)
+
+
+# --- sealing many bodies: in worker processes, the same outcome as in this process ------------
+
+
+def _jobs(reader: coincurve.PrivateKey, count: int) -> list[sealing.Job]:
+    pub = reader.public_key.format(compressed=True)
+    patient = "0x" + "ab" * 20
+    return [
+        sealing.Job(patient, os.urandom(200 + i * 37), int(Category.VITALS), None, (pub,))
+        for i in range(count)
+    ]
+
+
+CTX = sealing.Context(31337, "0x" + "11" * 20, "0x" + "22" * 20)
+
+
+def _open(store: LocalBlockStore, job: sealing.Job, sealed: sealing.Sealed, key: bytes) -> bytes:
+    body = store.cat(sealed.cid)
+    secret = crypto.secret_for(body, key)
+    aad = sealing.associated_data(CTX, job.patient, job.category, job.previous)
+    plaintext = crypto.open_sealed(body, aad, secret)
+    assert crypto.commitment(secret.salt, plaintext) == sealed.commitment
+    assert sealed.id == sealing.derive_id(
+        CTX, job.patient, sealed.cid.digest, sealed.commitment, job.category, job.previous
+    )
+    return plaintext
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_sealed_bodies_open_are_pinned_and_survive_gc(
+    workers: str, reader: coincurve.PrivateKey, store: LocalBlockStore,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    monkeypatch.setenv("MEDLEDGER_WORKERS", workers)
+    jobs = _jobs(reader, sealing.PARALLEL_FROM + 10)
+    out = sealing.seal_all(CTX, store, jobs)
+    assert store.gc() == 0  # every block written, by whichever process, is pinned
+    assert store.pins() == {s.cid for s in out}
+    assert [_open(store, j, s, reader.secret) for j, s in zip(jobs, out, strict=True)] == [
+        j.body for j in jobs
+    ]
+
+
+def test_progress_counts_every_body(
+    reader: coincurve.PrivateKey, store: LocalBlockStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MEDLEDGER_WORKERS", "2")
+    seen: list[int] = []
+    sealing.seal_all(CTX, store, _jobs(reader, 100), seen.append)
+    assert sum(seen) == 100
+
+
+def _gc_in_another_process(root: str, queue: multiprocessing.Queue[int]) -> None:
+    queue.put(LocalBlockStore(root).gc())  # pragma: no cover - runs in a child
+
+
+def test_workers_do_not_keep_the_store_locked(
+    reader: coincurve.PrivateKey, store: LocalBlockStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pool workers are forked while the caller holds the store's flock; they must drop their
+    copy, or the next gc from another process would wait forever."""
+    monkeypatch.setenv("MEDLEDGER_WORKERS", "2")
+    sealing.seal_all(CTX, store, _jobs(reader, sealing.PARALLEL_FROM))
+    context = multiprocessing.get_context("spawn")
+    queue: multiprocessing.Queue[int] = context.Queue()
+    child = context.Process(target=_gc_in_another_process, args=(str(store.root), queue))
+    child.start()
+    child.join(timeout=60)
+    alive = child.is_alive()
+    if alive:
+        child.kill()
+    assert not alive, "gc in another process was blocked by a lock a worker kept"
+    assert queue.get(timeout=5) == 0
+
+
+def test_the_store_lock_is_reentrant_inside_bulk(store: LocalBlockStore) -> None:
+    with store.bulk():
+        cid = store.add_bytes(b"inside bulk")  # takes the lock again: must not deadlock
+        store.pin(cid)
+    assert cid in store.pins()
+
+
+def test_pin_written_is_only_for_bulk_and_needs_the_block(store: LocalBlockStore) -> None:
+    cid = store.add_bytes(b"x", pin=False)
+    with pytest.raises(Exception, match="only for blocks written inside bulk"):
+        store.pin_written(cid)
+    with store.bulk():
+        store.pin_written(cid)
+    assert cid in store.pins()
+
+
+@pytest.mark.parametrize("value", ["0", "-2", "many"])
+def test_a_bad_worker_setting_is_named(value: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MEDLEDGER_WORKERS", value)
+    with pytest.raises(ConfigurationError, match="MEDLEDGER_WORKERS"):
+        sealing.worker_count()
