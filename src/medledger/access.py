@@ -43,6 +43,8 @@ from medledger.ipfs.cid import Cid
 from medledger.labels import Labelled
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from eth_account.signers.local import LocalAccount
     from web3.contract import Contract
     from web3.types import TxReceipt
@@ -102,6 +104,14 @@ class Scope:
         if head == "category" and rest:
             return cls(ScopeKind.CATEGORY, category=Category.parse(rest))
         raise ConfigurationError("--scope", f"{text!r} is not record:ID, category:NAME or all")
+
+    @classmethod
+    def covering(cls, record: records.Record) -> tuple[Scope, ...]:
+        """Every scope that includes ``record``: itself, its category, all records."""
+        scopes = [cls(ScopeKind.RECORD, record=record.id), cls(ScopeKind.ALL)]
+        if isinstance(record.category, Category):
+            scopes.append(cls(ScopeKind.CATEGORY, category=record.category))
+        return tuple(scopes)
 
     @property
     def value(self) -> bytes:
@@ -254,8 +264,8 @@ def secret_of(
     except NoKeyForReader:
         pass
     now = chain_now(chain)
-    for grant in grants(chain, record.patient, reader.address):
-        if not (grant.live(now) and grant.scope.covers(record)):
+    for grant in grants(chain, record.patient, reader.address, Scope.covering(record)):
+        if not grant.live(now):
             continue
         for envelope in reversed(grant.envelopes):
             wrapped = _envelope_keys(store, envelope).get(record.hex_id)
@@ -474,12 +484,27 @@ def deliver_keys(
     return envelope
 
 
-def grants(chain: Chain, patient: str, grantee: str | None = None) -> list[GrantState]:
-    """Every grant a patient ever gave (optionally to one grantee), as it stands now."""
+def grants(
+    chain: Chain,
+    patient: str,
+    grantee: str | None = None,
+    scopes: Iterable[Scope] | None = None,
+) -> list[GrantState]:
+    """Every grant a patient ever gave (optionally to one grantee, optionally only of the
+    given ``scopes``), as it stands now.
+
+    Callers that need only some scopes name them: the events are then filtered by their
+    indexed scope key on the node, and only those grants are read. Listing every grant made a
+    read by a reader holding 10,000 record grants from one patient decode 10,000 events and
+    make 10,000 calls (found by the growth benchmark).
+    """
     contract = consent_contract(chain)
     filters: dict[str, Any] = {"patient": to_checksum_address(patient)}
     if grantee:
         filters["grantee"] = to_checksum_address(grantee)
+    wanted = None if scopes is None else list(scopes)
+    if wanted is not None:
+        filters["scopeKey"] = [_scope_key(scope) for scope in wanted]
     start = deployments.require(chain).contracts["ConsentManager"].block
     seen: dict[tuple[str, bytes], Scope] = {}
     envelopes: dict[tuple[str, bytes], list[Cid]] = {}
@@ -497,12 +522,15 @@ def grants(chain: Chain, patient: str, grantee: str | None = None) -> list[Grant
         args = event["args"]
         key = (args["grantee"], bytes(args["scopeKey"]))
         envelopes.setdefault(key, []).append(Cid.from_digest_v0(bytes(args["envelopeDigest"])))
+    everything = Scope(ScopeKind.ALL)
     for event in contract.events.EmergencyAccessOpened().get_logs(
         from_block=start, argument_filters={"patient": filters["patient"]}
     ):
         opener = event["args"]["opener"]
-        if grantee is None or opener == filters.get("grantee"):
-            seen.setdefault((opener, _scope_key(Scope(ScopeKind.ALL))), Scope(ScopeKind.ALL))
+        if (grantee is None or opener == filters.get("grantee")) and (
+            wanted is None or everything in wanted
+        ):
+            seen.setdefault((opener, _scope_key(everything)), everything)
     return [
         _state(chain, filters["patient"], g, scope, tuple(envelopes.get((g, k), ())))
         for (g, k), scope in seen.items()
@@ -517,9 +545,9 @@ def readers_for(chain: Chain, patient: str, category: Category) -> list[bytes]:
         return []
     now = chain_now(chain)
     keys: list[bytes] = []
-    for state in grants(chain, patient):
-        wide = state.scope.kind is ScopeKind.ALL or state.scope.category == category
-        if wide and state.live(now) and state.purpose is not Purpose.EMERGENCY:
+    wide = (Scope(ScopeKind.ALL), Scope(ScopeKind.CATEGORY, category=category))
+    for state in grants(chain, patient, scopes=wide):  # a record grant never covers a new record
+        if state.live(now) and state.purpose is not Purpose.EMERGENCY:
             key = registry.participant(chain, state.grantee).encryption_key
             if key:
                 keys.append(key)
@@ -535,7 +563,7 @@ def refusal_reason(chain: Chain, reader: str, record: records.Record) -> str:
     if chain.call("reading consent", contract.functions.isErased(record.id)):
         return "the patient erased this record"
     now = chain_now(chain)
-    states = [g for g in grants(chain, record.patient, reader) if g.scope.covers(record)]
+    states = grants(chain, record.patient, reader, Scope.covering(record))
     if not states:
         return f"no grant from patient {record.patient} covers this record"
     latest = max(states, key=lambda g: g.granted_at)
@@ -596,7 +624,7 @@ def erase(chain: Chain, store: BlockStore, signer: LocalAccount, record_id: byte
     chain.transact("erasing the record", signer, contract.functions.eraseRecord(record.id))
     now = chain_now(chain)
     store.unpin(record.cid)
-    for state in grants(chain, record.patient):
+    for state in grants(chain, record.patient, scopes=Scope.covering(record)):
         for envelope in state.envelopes:
             held = _envelope_keys(store, envelope)
             if record.hex_id in held:

@@ -102,9 +102,10 @@ def build(root: Path) -> dict[str, Any]:
     contracts: dict[str, Any] = {}
     for source, by_name in output["contracts"].items():
         for name, out in by_name.items():
-            # Deployable contracts sit at the top of contracts/; libraries, interfaces, mocks
-            # (contracts/test/) and OpenZeppelin's files are compiled into them or left out.
-            if Path(source).parent != Path("contracts"):
+            # Deployable contracts sit at the top of contracts/ (and the benchmark's baseline in
+            # contracts/bench/); libraries, interfaces, mocks (contracts/test/) and
+            # OpenZeppelin's files are compiled into them or left out.
+            if Path(source).parent not in (Path("contracts"), Path("contracts/bench")):
                 continue
             contracts[name] = {
                 "source": source,

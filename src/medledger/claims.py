@@ -742,7 +742,11 @@ def _require_financial_consent(chain: Chain, policy: Policy) -> None:
     """The claim record does not exist yet: only a live ``payment`` grant of the financial
     category (or of all records) can cover it."""
     now = access.chain_now(chain)
-    for state in access.grants(chain, policy.patient, policy.insurer):
+    wide = (
+        access.Scope(access.ScopeKind.ALL),
+        access.Scope(access.ScopeKind.CATEGORY, category=Category.FINANCIAL),
+    )
+    for state in access.grants(chain, policy.patient, policy.insurer, wide):
         covers = state.scope.kind is access.ScopeKind.ALL or (
             state.scope.kind is access.ScopeKind.CATEGORY
             and state.scope.category is Category.FINANCIAL

@@ -722,6 +722,32 @@ def demo(session: Session, fresh: bool) -> None:
     run(session, fresh=fresh)
 
 
+@cli.command()
+@click.option("--quick", is_flag=True, help="A run of a few minutes (smaller counts, 1 run each).")
+@click.option(
+    "--only", "sections", multiple=True,
+    type=click.Choice(["gas", "throughput", "read_path", "growth", "startup"]),
+    help="Run only this section (repeatable).",
+)  # fmt: skip
+@click.option("--runs", type=click.IntRange(1, 20), help="Repetitions per figure (median).")
+@click.option(
+    "--out", type=click.Path(file_okay=False, path_type=Path), default=Path("bench/results"),
+    show_default=True, help="Where latest.json, latest.md and the plots go.",
+)  # fmt: skip
+def bench(quick: bool, sections: tuple[str, ...], runs: int | None, out: Path) -> None:
+    """Measure gas, anchoring throughput, the read path, growth and start-up on fresh devnets."""
+    from medledger import benchmarks
+
+    results = benchmarks.run(quick, sections or benchmarks.SECTIONS, runs, click.echo)
+    for path in benchmarks.write(results, out):
+        click.echo(f"wrote {path}")
+    checked = [t for t in results["targets"] if t["met"] is not None]
+    met = sum(1 for t in checked if t["met"])
+    click.echo(f"targets met: {met} of {len(checked)} measured")
+    if results.get("errors"):
+        raise MedLedgerError(f"bench sections failed: {', '.join(results['errors'])}")
+
+
 def _load_fhir(inputs: tuple[Path, ...], strict: bool) -> tuple[list[Any], list[str]]:
     from medledger import fhir, records
     from medledger.errors import FhirPatientMismatch

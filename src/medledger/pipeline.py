@@ -43,6 +43,7 @@ CHUNK = 250
 RECEIPT_TIMEOUT_SECONDS = 300.0
 _RESEND_AFTER_SECONDS = 2.0
 _POLL_SECONDS = 0.01
+_SWEEP_SECONDS = 0.25
 _RETRIES = 3
 
 
@@ -154,15 +155,26 @@ class Pipeline:
         found: dict[str, Receipt] = {}
         deadline = time.monotonic() + RECEIPT_TIMEOUT_SECONDS
         last_progress = time.monotonic()
+        last_sweep = 0.0
         while len(found) < len(hashes):
             pending = [h for h in hashes if h not in found][:CHUNK]
-            replies = self._batch([("eth_getTransactionReceipt", [h]) for h in pending])
             fresh = 0
-            for tx_hash, reply in zip(pending, replies, strict=True):
-                result = reply.get("result")
-                if result:
-                    found[tx_hash] = _receipt(result)
-                    fresh += 1
+            # Probe the window's first and last transaction: one sender's transactions are
+            # mined in nonce order. Asking for every receipt on every poll kept the node busy
+            # answering instead of mining (throughput fell to 130 tx/s after 10,000 blocks).
+            first, last = self._batch([
+                ("eth_getTransactionReceipt", [pending[0]]),
+                ("eth_getTransactionReceipt", [pending[-1]]),
+            ])  # fmt: skip
+            swept = time.monotonic() - last_sweep > _SWEEP_SECONDS
+            if last.get("result") or (first.get("result") and swept):
+                last_sweep = time.monotonic()
+                replies = self._batch([("eth_getTransactionReceipt", [h]) for h in pending])
+                for tx_hash, reply in zip(pending, replies, strict=True):
+                    result = reply.get("result")
+                    if result:
+                        found[tx_hash] = _receipt(result)
+                        fresh += 1
             if progress is not None and fresh:
                 progress(fresh)
             now = time.monotonic()

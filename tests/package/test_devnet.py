@@ -7,6 +7,7 @@ import requests
 
 from medledger import devnet
 from medledger.config import load_settings
+from medledger.errors import DevnetError
 
 
 def _block(url: str) -> int:
@@ -63,3 +64,24 @@ def test_stop_when_not_running_says_so(home_settings):
 def test_devnet_listens_only_on_loopback(home_settings):
     info = devnet.ensure_running(home_settings)
     assert info.url.startswith("http://127.0.0.1:")
+
+
+@pytest.mark.parametrize(
+    ("value", "args"),
+    [(None, ["--state-interval", "2"]), ("0", []), ("30", ["--state-interval", "30"])],
+)
+def test_state_dump_interval_setting(
+    value: str | None, args: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if value is None:
+        monkeypatch.delenv("MEDLEDGER_DEVNET_STATE_INTERVAL", raising=False)
+    else:
+        monkeypatch.setenv("MEDLEDGER_DEVNET_STATE_INTERVAL", value)
+    assert devnet._interval_args() == args
+
+
+@pytest.mark.parametrize("value", ["-1", "soon"])
+def test_a_bad_state_dump_interval_is_named(value: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MEDLEDGER_DEVNET_STATE_INTERVAL", value)
+    with pytest.raises(DevnetError, match="MEDLEDGER_DEVNET_STATE_INTERVAL"):
+        devnet._interval_args()

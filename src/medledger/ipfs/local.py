@@ -91,7 +91,12 @@ class LocalBlockStore(BlockStoreBase):
         self._pending_pins: set[Cid] = set()  # pinned inside bulk(), written at its end
         super().__init__(f"local store {self.root}")
         try:
-            self._blocks.mkdir(parents=True, exist_ok=True)
+            if not self._blocks.is_dir():
+                # All 256 shard folders up front: a block written to a missing shard costs a
+                # failed open, a mkdir and a second open (a 10 MB body touches ~40 shards).
+                self._blocks.mkdir(parents=True)
+                for shard in range(256):
+                    (self._blocks / f"{shard:02x}").mkdir(exist_ok=True)
             self._pins_dir.mkdir(exist_ok=True)
         except OSError as exc:
             raise StoreError(f"{self.name} cannot be created: {exc.strerror}") from exc

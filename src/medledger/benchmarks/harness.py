@@ -1,0 +1,138 @@
+"""The bench's world: a fresh devnet in a temporary home, the contracts, the actors, timing.
+
+Everything runs on 127.0.0.1: the devnet the package starts on demand, and the embedded store
+in the temporary home, removed at the end.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    from eth_account.signers.local import LocalAccount
+
+    from medledger.chain import Chain
+    from medledger.config import Settings
+    from medledger.ipfs.blockstore import BlockStore
+    from medledger.ipfs.local import LocalBlockStore
+
+KIB = 1024
+MIB = 1024 * KIB
+
+
+def median_seconds(action: Callable[[], object], runs: int) -> float:
+    """The median wall time of ``runs`` calls of ``action``."""
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        action()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+@dataclass
+class World:
+    """A devnet with MedLedger deployed, a verified hospital and registered patients."""
+
+    home: Path
+    settings: Settings
+    chain: Chain
+    hospital: LocalAccount
+    patient: LocalAccount
+    reader: LocalAccount
+    _stores: list[Path] = field(default_factory=list)
+
+    def fresh_store(self) -> LocalBlockStore:
+        """An empty embedded store of its own (big bodies are deleted between cells)."""
+        from medledger.ipfs.local import LocalBlockStore
+
+        folder = Path(tempfile.mkdtemp(prefix="store-", dir=self.home))
+        self._stores.append(folder)
+        return LocalBlockStore(folder)
+
+    def home_store(self) -> BlockStore:
+        """The store a ``medledger`` command run in this world's home opens."""
+        from medledger.stores import open_store
+
+        return open_store(self.settings)
+
+    def drop_stores(self) -> None:
+        """Delete every store made by :meth:`fresh_store` (they can hold gigabytes)."""
+        for folder in self._stores:
+            shutil.rmtree(folder, ignore_errors=True)
+        self._stores.clear()
+
+    def env(self) -> dict[str, str]:
+        """Environment for a ``medledger`` subprocess that uses this world."""
+        return {
+            **os.environ,
+            "MEDLEDGER_HOME": str(self.settings.home),
+            "MEDLEDGER_DEPLOYMENTS": str(self.settings.deployments_dir),
+        }
+
+
+@contextlib.contextmanager
+def temporary_home() -> Iterator[tuple[Settings, Chain]]:
+    """Settings and a chain for a fresh temporary home; afterwards the devnet is stopped, the
+    home removed and the environment restored."""
+    from medledger import devnet
+    from medledger.chain import Chain
+    from medledger.config import load_settings
+
+    home = Path(tempfile.mkdtemp(prefix="medledger-bench-"))
+    names = ("MEDLEDGER_HOME", "MEDLEDGER_DEPLOYMENTS", "MEDLEDGER_DEVNET_STATE_INTERVAL")
+    saved = {k: os.environ.get(k) for k in names}
+    os.environ["MEDLEDGER_HOME"] = str(home)
+    os.environ["MEDLEDGER_DEPLOYMENTS"] = str(home / "deployments")
+    # A throwaway chain needs no crash-safe dumps; Anvil's periodic dump of every block slows
+    # it down as the chain grows (see ``devnet._interval_args``).
+    os.environ["MEDLEDGER_DEVNET_STATE_INTERVAL"] = "0"
+    settings = replace(load_settings(), home=home, deployments_dir=home / "deployments")
+    try:
+        yield settings, Chain(settings)
+    finally:
+        devnet.stop(settings)
+        shutil.rmtree(home, ignore_errors=True)
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@contextlib.contextmanager
+def open_world() -> Iterator[World]:
+    """A fresh world: contracts deployed, hospital verified, patient and reader registered."""
+    from medledger import deployments, registry
+    from medledger.accounts import dev_account
+
+    with temporary_home() as (settings, chain):
+        deployments.deploy(chain, dev_account(0))
+        hospital, patient, reader = dev_account(3), dev_account(5), dev_account(7)
+        registry.apply_institution(chain, hospital, registry.InstitutionKind.HOSPITAL, "Bench")
+        registry.approve_institution(chain, dev_account(0), hospital.address)
+        registry.register_patient(chain, patient)
+        registry.register_patient(chain, reader)
+        world = World(settings.home, settings, chain, hospital, patient, reader)
+        try:
+            yield world
+        finally:
+            world.drop_stores()
+
+
+def receipt_gas(chain: Chain, transaction_hash: str) -> int:
+    """Gas used by a mined transaction."""
+    from hexbytes import HexBytes
+
+    receipt: Any = chain.w3.eth.get_transaction_receipt(HexBytes(transaction_hash))
+    return int(receipt["gasUsed"])

@@ -1,0 +1,89 @@
+"""``medledger bench``: its target checks, its cell plan, and one real section end to end.
+
+The figures themselves are never asserted (they belong to the benchmark, not to tests); what is
+tested is that the suite measures, reports and judges what it says it does."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+import pytest
+
+from medledger.benchmarks import SECTIONS, targets
+from medledger.benchmarks.harness import KIB, MIB
+from medledger.benchmarks.throughput import BATCHES, plan
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+
+def _target(results: dict[str, object], name: str) -> dict[str, object]:
+    return next(t for t in targets(results) if t["name"].startswith(name))
+
+
+def test_a_target_without_its_figure_is_neither_met_nor_missed() -> None:
+    checked = targets({})
+    assert checked and all(t["met"] is None and t["measured"] == "not measured" for t in checked)
+
+
+@pytest.mark.parametrize(("rate", "met"), [(499.9, False), (500.0, True), (2_000.0, True)])
+def test_single_record_throughput_target(rate: float, met: bool) -> None:
+    rows = [{"size": KIB, "mode": "single", "records_per_second": rate, "ratio_to_naive": None}]
+    assert _target({"throughput": {"rows": rows}}, "1 KB single-record")["met"] is met
+
+
+def test_batched_and_naive_targets_use_the_best_batch_and_only_1_kb_rows() -> None:
+    rows = [
+        {"size": KIB, "mode": "batch-100", "records_per_second": 900.0, "ratio_to_naive": 30.0},
+        {"size": KIB, "mode": "batch-1000", "records_per_second": 11_000.0, "ratio_to_naive": 20.0},
+        {"size": MIB, "mode": "batch-100", "records_per_second": 99_999.0, "ratio_to_naive": 99.0},
+    ]
+    results = {"throughput": {"rows": rows}}
+    assert _target(results, "1 KB batched")["measured"] == "11,000"
+    assert _target(results, "1 KB batched")["met"] is True
+    assert _target(results, "1 KB best mode vs")["measured"] == "30"
+
+
+def test_gas_targets_read_the_gas_table() -> None:
+    rows = [
+        {"contract": "RecordRegistry", "function": "anchor", "gas": 60_001},
+        {"contract": "RecordRegistry", "function": "verifyBatchRecord", "gas": 29_000},
+    ]
+    results = {"gas": {"rows": rows}}
+    assert _target(results, "single-record anchor gas")["met"] is False
+    assert _target(results, "prove one batched record")["met"] is True
+
+
+@pytest.mark.parametrize("quick", [True, False])
+def test_the_plan_keeps_every_batch_cell_within_its_byte_budget(quick: bool) -> None:
+    budget = (24 if quick else 256) * MIB
+    cells = plan(quick)
+    assert set(cells) == {KIB, 100 * KIB, MIB}
+    for size, modes in cells.items():
+        assert {"single", "naive"} <= set(modes)
+        for n in BATCHES:
+            count = modes.get(f"batch-{n}")
+            if n * size > budget:
+                assert count is None  # left out, and reported as skipped
+            else:
+                assert count is not None and count % n == 0 and count * size <= 3 * budget
+    assert cells[KIB]["batch-10000"] >= 10_000  # the 1 KB row has every batch size
+
+
+def test_bench_read_path_section_writes_its_report(tmp_path: Path, medledger) -> None:
+    out = tmp_path / "results"
+    outcome = medledger("bench", "--quick", "--only", "read_path", "--runs", "1", "--out", str(out))
+    assert outcome.exit_code == 0, outcome.stderr
+    results = json.loads((out / "latest.json").read_text())
+    assert set(results) >= {"meta", "read_path", "targets"}
+    assert "gas" not in results and set(SECTIONS) > {"read_path"}
+    sizes = [row["size"] for row in results["read_path"]["rows"]]
+    assert sizes == sorted(sizes) and sizes[-1] == 10 * MIB
+    for row in results["read_path"]["rows"]:
+        assert row["write_ms"] > 0 and row["total_ms"] >= row["fetch_ms"]
+    ten_mb = _target(results, "10 MB fetch-verify-decrypt")
+    assert ten_mb["met"] is not None  # measured this time
+    assert (out / "latest.md").read_text().count("## Read path") == 1
+    assert (out / "read_path.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "targets met:" in outcome.stdout
