@@ -18,13 +18,14 @@ import atexit
 import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from eth_utils.crypto import keccak
 
 from medledger import crypto
-from medledger.errors import ConfigurationError
+from medledger.errors import ConfigurationError, StoreError
 from medledger.ipfs.local import LocalBlockStore
 from medledger.ipfs.unixfs import import_chunks, iter_chunks
 
@@ -141,7 +142,11 @@ def seal_all(
         futures = [pool.submit(_seal_chunk, ctx, store.root, chunk) for chunk in chunks]
         results = []
         for future in futures:
-            done = future.result()
+            try:
+                done = future.result()
+            except BrokenProcessPool:
+                _forget_pool()
+                raise StoreError("a sealing worker process died; nothing was anchored") from None
             for sealed in done:
                 store.pin_written(sealed.cid)
             results.extend(done)
@@ -206,6 +211,13 @@ def _pool(workers: int) -> ProcessPoolExecutor:
         context = multiprocessing.get_context("fork")
         _POOL, _POOL_SIZE = ProcessPoolExecutor(workers, mp_context=context), workers
     return _POOL
+
+
+def _forget_pool() -> None:
+    global _POOL
+    if _POOL is not None:
+        _POOL.shutdown(wait=False, cancel_futures=True)
+    _POOL = None
 
 
 @atexit.register

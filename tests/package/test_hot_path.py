@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from medledger import crypto, records, sealing
 from medledger.categories import Category
-from medledger.errors import ConfigurationError, DecryptionFailed
+from medledger.errors import ConfigurationError, DecryptionFailed, StoreError
 from medledger.ipfs.local import LocalBlockStore
 from medledger.pipeline import sign_eip1559
 
@@ -222,3 +222,21 @@ def test_a_bad_worker_setting_is_named(value: str, monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("MEDLEDGER_WORKERS", value)
     with pytest.raises(ConfigurationError, match="MEDLEDGER_WORKERS"):
         sealing.worker_count()
+
+
+def _die(*_args: object) -> None:  # pragma: no cover - runs in a worker, which it ends
+    os._exit(3)
+
+
+def test_a_worker_that_dies_is_a_one_line_store_error(
+    reader: coincurve.PrivateKey, store: LocalBlockStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MEDLEDGER_WORKERS", "2")
+    sealing._forget_pool()  # a pool forked after the patch below runs it
+    monkeypatch.setattr(sealing, "_seal_chunk", _die)
+    try:
+        with pytest.raises(StoreError, match="worker process died"):
+            sealing.seal_all(CTX, store, _jobs(reader, sealing.PARALLEL_FROM))
+    finally:
+        sealing._forget_pool()
+    assert store.pins() == set()
