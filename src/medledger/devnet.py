@@ -112,22 +112,33 @@ def status(settings: Settings) -> DevnetStatus:
     return DevnetStatus(block is not None, info.url, info.pid, block, str(state), size)
 
 
-def _interval_args() -> list[str]:
-    """``--state-interval`` from ``MEDLEDGER_DEVNET_STATE_INTERVAL`` (seconds; ``0``: dump only
-    on exit). Anvil's dump holds every block, so its cost grows with the chain: at the default
-    2 s, anchoring fell from about 700 to 350 transactions/s within 8,000 transactions (growth
-    benchmark), which is why long runs turn it off."""
+def _state_args(state: Path) -> list[str]:
+    """How Anvil keeps its state, from ``MEDLEDGER_DEVNET_STATE_INTERVAL``: unset, a dump every
+    2 s and on exit; ``N``, every N seconds and on exit; ``0``, on exit only; ``off``, never
+    (a throwaway chain, as the benchmarks use).
+
+    Anvil's dump holds every block and is written whole each time, so its cost grows with the
+    chain: at 2 s, anchoring fell from about 700 to 350 transactions/s within 8,000
+    transactions, and without an interval Anvil dumped on every block (a 317 MB file at 5,500
+    blocks, 13 transactions/s). Long runs should say ``0`` or ``off``.
+    """
     text = os.environ.get("MEDLEDGER_DEVNET_STATE_INTERVAL")
+    if text == "off":
+        return []
     if text is None:
-        return ["--state-interval", str(STATE_INTERVAL_SECONDS)]
-    try:
-        seconds = int(text)
-    except ValueError:
-        message = f"MEDLEDGER_DEVNET_STATE_INTERVAL must be whole seconds, not {text!r}"
-        raise DevnetError(message) from None
-    if seconds < 0:
-        raise DevnetError("MEDLEDGER_DEVNET_STATE_INTERVAL must not be negative")
-    return ["--state-interval", str(seconds)] if seconds else []
+        seconds = STATE_INTERVAL_SECONDS
+    else:
+        try:
+            seconds = int(text)
+        except ValueError:
+            message = f"MEDLEDGER_DEVNET_STATE_INTERVAL must be seconds or off, not {text!r}"
+            raise DevnetError(message) from None
+        if seconds < 0:
+            raise DevnetError("MEDLEDGER_DEVNET_STATE_INTERVAL must not be negative")
+    if seconds == 0:
+        load = ["--load-state", str(state)] if state.is_file() else []
+        return ["--dump-state", str(state), *load]
+    return ["--state", str(state), "--state-interval", str(seconds)]
 
 
 def _start(settings: Settings, preferred_port: int | None) -> DevnetInfo:
@@ -142,8 +153,7 @@ def _start(settings: Settings, preferred_port: int | None) -> DevnetInfo:
         "--chain-id", str(CHAIN_ID),
         "--accounts", str(DEV_ACCOUNT_COUNT),
         "--gas-limit", str(BLOCK_GAS_LIMIT),
-        "--state", str(folder / "state.json"),
-        *_interval_args(),
+        *_state_args(folder / "state.json"),
         # Keep the state of the last blocks only (blocks, receipts and logs are all kept):
         # with Anvil's default of every block's state, anchoring fell from about 1,000 to 130
         # transactions/s within 10,000 blocks; with this it stays near 600. Nothing here reads

@@ -68,20 +68,35 @@ def test_devnet_listens_only_on_loopback(home_settings):
 
 @pytest.mark.parametrize(
     ("value", "args"),
-    [(None, ["--state-interval", "2"]), ("0", []), ("30", ["--state-interval", "30"])],
+    [
+        (None, ["--state", "{s}", "--state-interval", "2"]),
+        ("30", ["--state", "{s}", "--state-interval", "30"]),
+        ("0", ["--dump-state", "{s}"]),
+        ("off", []),
+    ],
 )
-def test_state_dump_interval_setting(
-    value: str | None, args: list[str], monkeypatch: pytest.MonkeyPatch
+def test_state_persistence_setting(
+    value: str | None, args: list[str], tmp_path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    state = tmp_path / "state.json"
     if value is None:
         monkeypatch.delenv("MEDLEDGER_DEVNET_STATE_INTERVAL", raising=False)
     else:
         monkeypatch.setenv("MEDLEDGER_DEVNET_STATE_INTERVAL", value)
-    assert devnet._interval_args() == args
+    assert devnet._state_args(state) == [a.format(s=state) for a in args]
+
+
+def test_exit_only_dumps_load_an_existing_state(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    state = tmp_path / "state.json"
+    state.write_text("{}")
+    monkeypatch.setenv("MEDLEDGER_DEVNET_STATE_INTERVAL", "0")
+    assert devnet._state_args(state) == ["--dump-state", str(state), "--load-state", str(state)]
 
 
 @pytest.mark.parametrize("value", ["-1", "soon"])
-def test_a_bad_state_dump_interval_is_named(value: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_bad_state_dump_interval_is_named(
+    value: str, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("MEDLEDGER_DEVNET_STATE_INTERVAL", value)
     with pytest.raises(DevnetError, match="MEDLEDGER_DEVNET_STATE_INTERVAL"):
-        devnet._interval_args()
+        devnet._state_args(tmp_path / "state.json")

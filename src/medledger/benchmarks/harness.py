@@ -96,7 +96,7 @@ def temporary_home() -> Iterator[tuple[Settings, Chain]]:
     os.environ["MEDLEDGER_DEPLOYMENTS"] = str(home / "deployments")
     # A throwaway chain needs no crash-safe dumps; Anvil's periodic dump of every block slows
     # it down as the chain grows (see ``devnet._interval_args``).
-    os.environ["MEDLEDGER_DEVNET_STATE_INTERVAL"] = "0"
+    os.environ["MEDLEDGER_DEVNET_STATE_INTERVAL"] = "off"
     settings = replace(load_settings(), home=home, deployments_dir=home / "deployments")
     try:
         yield settings, Chain(settings)
