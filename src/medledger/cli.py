@@ -731,14 +731,19 @@ def demo(session: Session, fresh: bool) -> None:
 )  # fmt: skip
 @click.option("--runs", type=click.IntRange(1, 20), help="Repetitions per figure (median).")
 @click.option(
+    "--max-on-chain", "up_to", type=click.IntRange(100), help="Stop growth at this many records."
+)
+@click.option(
     "--out", type=click.Path(file_okay=False, path_type=Path), default=Path("bench/results"),
     show_default=True, help="Where latest.json, latest.md and the plots go.",
 )  # fmt: skip
-def bench(quick: bool, sections: tuple[str, ...], runs: int | None, out: Path) -> None:
+def bench(
+    quick: bool, sections: tuple[str, ...], runs: int | None, up_to: int | None, out: Path
+) -> None:
     """Measure gas, anchoring throughput, the read path, growth and start-up on fresh devnets."""
     from medledger import benchmarks
 
-    results = benchmarks.run(quick, sections or benchmarks.SECTIONS, runs, click.echo)
+    results = benchmarks.run(quick, sections or benchmarks.SECTIONS, runs, click.echo, up_to)
     for path in benchmarks.write(results, out):
         click.echo(f"wrote {path}")
     checked = [t for t in results["targets"] if t["met"] is not None]

@@ -27,6 +27,7 @@ def run(
     sections: Sequence[str] = SECTIONS,
     runs: int | None = None,
     say: Callable[[str], None] = print,
+    up_to: int | None = None,
 ) -> dict[str, Any]:
     """Measure ``sections`` and return the results document (a failed section is recorded in
     ``errors`` with its one-line reason; the others still run)."""
@@ -42,7 +43,7 @@ def run(
             "started": datetime.now(UTC).isoformat(timespec="seconds"), "quick": quick,
             "cores": os.cpu_count(), "python": sys.version.split()[0],
             "platform": platform.platform(), "anvil": _anvil_version(toolchain),
-            "solc": compiler_version(), "runs": runs,
+            "solc": compiler_version(), "runs": runs, "growth_up_to": up_to,
         },
     }  # fmt: skip
     errors: dict[str, str] = {}
@@ -59,7 +60,7 @@ def run(
                     elif section == "read_path":
                         results["read_path"] = readpath.measure(world, quick, runs)
                     elif section == "growth":
-                        results["growth"] = growth.measure(world, quick, runs)
+                        results["growth"] = growth.measure(world, quick, runs, up_to)
                     elif section == "startup":
                         results["startup"] = startup.measure(world, runs)
         except Exception as exc:

@@ -30,8 +30,9 @@ LEVELS_QUICK = (100, 1000, 10_000)
 _SAMPLES = 5
 
 
-def measure(world: World, quick: bool, runs: int) -> dict[str, Any]:
-    """Fill the chain level by level and time one more of each operation at each level."""
+def measure(world: World, quick: bool, runs: int, up_to: int | None = None) -> dict[str, Any]:
+    """Fill the chain level by level (up to ``up_to`` records and grants) and time one more of
+    each operation at each level."""
     from medledger import access, deployments, records
     from medledger.categories import Category
 
@@ -41,7 +42,8 @@ def measure(world: World, quick: bool, runs: int) -> dict[str, Any]:
     rows: list[dict[str, Any]] = []
     on_chain = 0
     samples = max(runs, _SAMPLES)
-    for level in LEVELS_QUICK if quick else LEVELS_FULL:
+    levels = [n for n in (LEVELS_QUICK if quick else LEVELS_FULL) if up_to is None or n <= up_to]
+    for level in levels:
         _fill(world, level - on_chain)
         on_chain = level
         anchors, grants, checks, reads = [], [], [], []
