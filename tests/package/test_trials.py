@@ -389,6 +389,8 @@ def test_registration_is_refused_before_sending(
     elif case == "not-research-study":
         body = observation("o")
     elif case == "no-primary-objective":
+        if not SAMPLES.is_dir():
+            pytest.skip("shared/fhir-samples is not beside the checkout")
         body = (SAMPLES / "ResearchStudy-example.json").read_bytes()  # HL7's example has none
     else:
         body = b"{not json"
@@ -819,6 +821,7 @@ def test_fhir_facts_round_trip_exactly():
         assert fhir.subject_facts_of(json.loads(fhir.research_subject(subject))) == subject
 
 
+@pytest.mark.skipif(not SAMPLES.is_dir(), reason="shared/fhir-samples is not beside the checkout")
 def test_resources_that_name_no_medledger_study_are_refused():
     example = json.loads((SAMPLES / "ResearchSubject-example.json").read_bytes())
     with pytest.raises(FhirStructureError, match="names no urn:medledger:study"):
