@@ -42,8 +42,8 @@ if TYPE_CHECKING:
 CHUNK = 250
 RECEIPT_TIMEOUT_SECONDS = 300.0
 # Re-send only after 10 s without a new receipt: at 2 s a slow node was sent the same 250
-# transactions again and again ("already imported"), which slowed it down further (the growth
-# benchmark crawled at 7-17 tx/s; with 10 s the same run went at its normal pace).
+# transactions again and again ("already imported"), adding load to it. This did not cure the
+# growth benchmark's slow Anvil runs (7-17 tx/s, seen with both settings): that cause is open.
 _RESEND_AFTER_SECONDS = 10.0
 _POLL_SECONDS = 0.01
 _SWEEP_SECONDS = 0.25
