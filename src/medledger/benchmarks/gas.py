@@ -18,11 +18,13 @@ import os
 import statistics
 import time
 from collections import defaultdict
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from medledger.benchmarks.harness import temporary_home
 
 if TYPE_CHECKING:
+    from eth_typing import ABIFunction
+
     from medledger.chain import Chain
 
 Calls = dict[tuple[str, str], list[int]]
@@ -125,7 +127,7 @@ def _after_demo(settings: Any, chain: Chain) -> None:
 
 def _scan(chain: Chain, calls: Calls, abis: dict[str, list[dict[str, Any]]]) -> None:
     """Add every transaction of ``chain`` to ``calls`` by (contract, function)."""
-    from eth_utils.crypto import keccak
+    from eth_utils.abi import function_abi_to_4byte_selector
 
     from medledger import deployments
     from medledger.artifacts import artifact
@@ -136,10 +138,8 @@ def _scan(chain: Chain, calls: Calls, abis: dict[str, list[dict[str, Any]]]) -> 
         by_address[entry.address.lower()] = name
         abi = artifact(name).abi
         abis[name] = abi
-        selectors[name] = {
-            keccak(text=f"{e['name']}({','.join(_type(i) for i in e['inputs'])})")[:4]: e["name"]
-            for e in abi if e.get("type") == "function"
-        }  # fmt: skip
+        functions = [cast("ABIFunction", e) for e in abi if e.get("type") == "function"]
+        selectors[name] = {function_abi_to_4byte_selector(f): f["name"] for f in functions}
     w3 = chain.w3
     for number in range(w3.eth.block_number + 1):
         block: Any = w3.eth.get_block(number, full_transactions=True)
@@ -156,14 +156,6 @@ def _scan(chain: Chain, calls: Calls, abis: dict[str, list[dict[str, Any]]]) -> 
             function = selectors[target].get(bytes(tx["input"])[:4])
             if function is not None:
                 calls[(target, function)].append(int(receipt["gasUsed"]))
-
-
-def _type(item: dict[str, Any]) -> str:
-    """The canonical ABI type of an input (tuples spelled out)."""
-    kind = str(item["type"])
-    if kind.startswith("tuple"):
-        return "(" + ",".join(_type(c) for c in item["components"]) + ")" + kind[5:]
-    return kind
 
 
 def _extra_flow(settings: Any, chain: Chain) -> list[dict[str, Any]]:

@@ -9,15 +9,13 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import statistics
 import tempfile
-import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Iterator
 
     from eth_account.signers.local import LocalAccount
 
@@ -30,21 +28,10 @@ KIB = 1024
 MIB = 1024 * KIB
 
 
-def median_seconds(action: Callable[[], object], runs: int) -> float:
-    """The median wall time of ``runs`` calls of ``action``."""
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        action()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
-
-
 @dataclass
 class World:
     """A devnet with MedLedger deployed, a verified hospital and registered patients."""
 
-    home: Path
     settings: Settings
     chain: Chain
     hospital: LocalAccount
@@ -56,7 +43,7 @@ class World:
         """An empty embedded store of its own (big bodies are deleted between cells)."""
         from medledger.ipfs.local import LocalBlockStore
 
-        folder = Path(tempfile.mkdtemp(prefix="store-", dir=self.home))
+        folder = Path(tempfile.mkdtemp(prefix="store-", dir=self.settings.home))
         self._stores.append(folder)
         return LocalBlockStore(folder)
 
@@ -95,7 +82,7 @@ def temporary_home() -> Iterator[tuple[Settings, Chain]]:
     os.environ["MEDLEDGER_HOME"] = str(home)
     os.environ["MEDLEDGER_DEPLOYMENTS"] = str(home / "deployments")
     # A throwaway chain needs no crash-safe dumps; Anvil's periodic dump of every block slows
-    # it down as the chain grows (see ``devnet._interval_args``).
+    # it down as the chain grows (see ``devnet._state_args``).
     os.environ["MEDLEDGER_DEVNET_STATE_INTERVAL"] = "off"
     settings = replace(load_settings(), home=home, deployments_dir=home / "deployments")
     try:
@@ -123,7 +110,7 @@ def open_world() -> Iterator[World]:
         registry.approve_institution(chain, dev_account(0), hospital.address)
         registry.register_patient(chain, patient)
         registry.register_patient(chain, reader)
-        world = World(settings.home, settings, chain, hospital, patient, reader)
+        world = World(settings, chain, hospital, patient, reader)
         try:
             yield world
         finally:
