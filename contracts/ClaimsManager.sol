@@ -17,17 +17,20 @@ import {RecordId} from "./libraries/RecordIds.sol";
 /// submission (settled at once when small and provable) through review, dispute and
 /// resolution to pull payment.
 /// @dev Invariants: `policy.paid <= policy.funded` and `policy.paid <= policy.annualLimit`;
-/// `policy.deductibleMet <= policy.deductible`; a claim is credited only by a decision
+/// `policy.deductibleMet <= policy.deductible`; a claim record backs at most one claim, and a
+/// care key or identifier key at most one claim; a claim is credited only by a decision
 /// (automatic, approval or resolution), each at most once, and
 /// `claim.paid <= (claim.billed - claim.deductibleApplied) * coverageBps / 10_000`; every
 /// credit moves value from a policy's pool (`funded - paid`) to a payee's credit, so the token
 /// balance equals the sum of the pools plus the sum of the credits (tokens sent here directly,
 /// outside `fundPolicy`, only add to the balance). Who may call what: insurers (verified
 /// institutions of kind Insurer, or their practitioners) issue policies and decide claims of
-/// their own policies; care providers (verified hospitals, clinics and laboratories, or their
-/// practitioners) and the insured patient submit, answer requests and dispute; `RESOLVER_ROLE`
-/// resolves disputes; `DEFAULT_ADMIN_ROLE` manages resolvers. Storage: six slots per policy
-/// (`Policy`'s fields cannot pack into fewer; see `StoredPolicy`) and three per claim.
+/// their own policies while verified, and take back an ended policy's pool; the care provider
+/// that wrote a claim record (a verified hospital, clinic, laboratory or emergency service, or
+/// its practitioners) and the insured patient submit, answer requests, dispute and escalate;
+/// `RESOLVER_ROLE` resolves disputes; `DEFAULT_ADMIN_ROLE` manages resolvers. Storage: six
+/// slots per policy (`Policy`'s fields cannot pack into fewer; see `StoredPolicy`), three per
+/// claim and one per duplicate key.
 contract ClaimsManager is IClaimsManager, AccessControl, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
 
@@ -43,6 +46,8 @@ contract ClaimsManager is IClaimsManager, AccessControl, ReentrancyGuardTransien
         // slot 0
         address insurer;
         uint40 validFrom;
+        uint16 openClaims;
+        uint40 lastDecisionAt;
         // slot 1
         address patient;
         uint96 deductible;
@@ -65,6 +70,15 @@ contract ClaimsManager is IClaimsManager, AccessControl, ReentrancyGuardTransien
     /// @notice Role of the accounts that resolve disputes.
     bytes32 public constant RESOLVER_ROLE = keccak256("RESOLVER_ROLE");
 
+    /// @notice How long the insurer has to decide a claim before the claimant may escalate it.
+    uint40 public constant DECISION_PERIOD = 30 days;
+
+    /// @notice Most requests for information per claim.
+    uint8 public constant MAX_INFO_REQUESTS = 3;
+
+    /// @notice `Category.FINANCIAL` (see the Python `Category` enum): a claim record's category.
+    uint8 public constant FINANCIAL_CATEGORY = 13;
+
     uint16 private constant _FULL_COVERAGE_BPS = 10_000;
     uint40 private constant _MAX_TERM = 366 days;
 
@@ -83,10 +97,8 @@ contract ClaimsManager is IClaimsManager, AccessControl, ReentrancyGuardTransien
     mapping(uint64 policyId => StoredPolicy) private _policies;
     mapping(uint256 claimId => Claim) private _claims;
     mapping(address payee => uint256 amount) private _credit;
-    // One slot for both counters: a claim needs a policy, so the slot is never zero when the
-    // first claim is counted (a write to a non-zero slot costs 2,900 gas instead of 20,000).
+    mapping(bytes32 key => uint256 claimId) private _claimOfKey;
     uint64 private _policyCount;
-    uint192 private _claimCount;
 
     // ------------------------------------------------------------------ constructor
 
@@ -117,21 +129,25 @@ contract ClaimsManager is IClaimsManager, AccessControl, ReentrancyGuardTransien
 
     /// @inheritdoc IClaimsManager
     function issuePolicy(PolicyTerms calldata terms) external returns (uint64 policyId) {
-        (address insurer, IProviderRegistry.InstitutionKind kind) = _institutionOf(msg.sender);
-        if (kind != IProviderRegistry.InstitutionKind.Insurer) revert ClaimNotInsurer(msg.sender);
+        (address insurer, IProviderRegistry.Participant memory p) = _institutionOf(msg.sender);
+        if (insurer == address(0) || p.kind != IProviderRegistry.InstitutionKind.Insurer) {
+            revert ClaimNotInsurer(msg.sender);
+        }
         if (_PROVIDERS.participant(terms.patient).role != IProviderRegistry.Role.Patient) {
             revert ClaimPatientNotRegistered(terms.patient);
         }
         if (
             terms.validFrom >= terms.validUntil || terms.validUntil - terms.validFrom > _MAX_TERM
                 || terms.coverageBps == 0 || terms.coverageBps > _FULL_COVERAGE_BPS || terms.annualLimit == 0
-                || terms.codesRoot == bytes32(0)
+                || terms.deductible > terms.annualLimit || terms.codesRoot == bytes32(0)
         ) revert ClaimInvalidTerms();
 
         policyId = ++_policyCount;
         _policies[policyId] = StoredPolicy({
             insurer: insurer,
             validFrom: terms.validFrom,
+            openClaims: 0,
+            lastDecisionAt: 0,
             patient: terms.patient,
             deductible: terms.deductible,
             paid: 0,
@@ -176,42 +192,68 @@ contract ClaimsManager is IClaimsManager, AccessControl, ReentrancyGuardTransien
     }
 
     /// @inheritdoc IClaimsManager
-    function submitClaim(Submission calldata submission) external returns (uint256 claimId) {
+    /// @dev An automatic settlement is paid at once (one token transfer to the payee, last, under
+    /// the reentrancy guard): the claimant needs no withdrawal. Decisions by people credit the
+    /// payee instead (pull payment), so that no payee can block an insurer or a resolver.
+    function submitClaim(Submission calldata submission) external nonReentrant returns (uint256 claimId) {
         StoredPolicy storage policy = _policy(submission.policyId);
-        address submitter = _checkSubmission(policy, submission);
-        (ReviewReason review, uint96 allowed, uint96 deductible) = _review(policy, submission);
+        (address submitter, uint32 provider) = _checkSubmission(policy, submission);
+        claimId = uint256(RecordId.unwrap(submission.claimRecord));
+        if (_claims[claimId].state != ClaimState.None) revert ClaimDuplicate(claimId);
+        _claimKey(
+            keccak256(
+                abi.encode(
+                    "care", policy.patient, provider, submission.serviceKey, submission.codeHashes, submission.billed
+                )
+            ),
+            claimId
+        );
+        if (submission.identifierKey != bytes32(0)) {
+            _claimKey(keccak256(abi.encode("identifier", provider, submission.identifierKey)), claimId);
+        }
+        (ReviewReason review, uint96 allowed, uint96 deductible) =
+            _review(policy, submission, submitter == policy.patient);
         bool automatic = review == ReviewReason.None;
-        claimId = ++_claimCount;
+        uint40 now_ = uint40(block.timestamp);
         _claims[claimId] = Claim({
             submitter: submitter,
             policyId: submission.policyId,
             state: automatic ? ClaimState.Approved : ClaimState.Submitted,
             payPatient: submission.payPatient,
+            infoRequests: 0,
             billed: submission.billed,
             paid: automatic ? allowed : 0,
-            decidedAt: automatic ? uint40(block.timestamp) : 0,
+            decidedAt: automatic ? now_ : 0,
             deductibleApplied: automatic ? deductible : 0,
-            submittedAt: uint40(block.timestamp)
+            submittedAt: now_
         });
         _emitSubmitted(claimId, submitter, submission, review);
-        if (automatic) {
-            address payee = submission.payPatient ? policy.patient : submitter;
-            _pay(policy, payee, allowed, deductible);
-            emit ClaimApproved(claimId, payee, allowed, allowed, deductible, true, address(this));
+        if (!automatic) {
+            _open(policy, submission.policyId);
+            return claimId;
         }
+        address payee = submission.payPatient ? policy.patient : submitter;
+        // Cannot overflow: see `_pay`.
+        unchecked {
+            policy.paid += allowed;
+            policy.deductibleMet += deductible;
+        }
+        emit ClaimApproved(claimId, payee, allowed, allowed, deductible, true, address(this));
+        if (allowed != 0) TOKEN.safeTransfer(payee, allowed);
     }
 
     /// @inheritdoc IClaimsManager
     function approveClaim(uint256 claimId, uint96 amount) external {
         (Claim storage claim, StoredPolicy storage policy) = _decidable(claimId, true);
-        if (amount == 0) revert ClaimInvalidAmount(amount);
         (uint96 allowed, uint96 deductible) = _allowedNow(policy, claim.billed);
+        if (amount == 0 && (allowed != 0 || deductible == 0)) revert ClaimInvalidAmount(amount);
         if (amount > allowed) revert ClaimAmountExceedsAllowed(amount, allowed);
         _requirePool(policy, claim.policyId, amount);
         claim.state = amount == allowed ? ClaimState.Approved : ClaimState.PartiallyApproved;
         claim.paid = amount;
         claim.decidedAt = uint40(block.timestamp);
         claim.deductibleApplied = deductible;
+        _close(policy);
         address payee = _payee(claim, policy);
         _pay(policy, payee, amount, deductible);
         emit ClaimApproved(claimId, payee, amount, allowed, deductible, false, msg.sender);
@@ -223,6 +265,7 @@ contract ClaimsManager is IClaimsManager, AccessControl, ReentrancyGuardTransien
         if (reasonCode == 0) revert ClaimReasonRequired();
         claim.state = ClaimState.Denied;
         claim.decidedAt = uint40(block.timestamp);
+        _close(_policies[claim.policyId]);
         emit ClaimDenied(claimId, reasonCode, msg.sender);
     }
 
@@ -230,6 +273,8 @@ contract ClaimsManager is IClaimsManager, AccessControl, ReentrancyGuardTransien
     function requestInfo(uint256 claimId, uint16 reasonCode) external {
         (Claim storage claim,) = _decidable(claimId, false);
         if (reasonCode == 0) revert ClaimReasonRequired();
+        if (claim.infoRequests >= MAX_INFO_REQUESTS) revert ClaimTooManyInfoRequests(claimId);
+        claim.infoRequests += 1;
         claim.state = ClaimState.InfoRequested;
         emit ClaimInfoRequested(claimId, reasonCode, msg.sender);
     }
@@ -247,7 +292,7 @@ contract ClaimsManager is IClaimsManager, AccessControl, ReentrancyGuardTransien
 
     /// @inheritdoc IClaimsManager
     function disputeClaim(uint256 claimId, uint16 reasonCode) external {
-        (Claim storage claim,) = _party(claimId);
+        (Claim storage claim, StoredPolicy storage policy) = _party(claimId);
         ClaimState state = claim.state;
         if (state != ClaimState.PartiallyApproved && state != ClaimState.Denied) {
             revert ClaimInvalidState(claimId, state);
@@ -256,27 +301,61 @@ contract ClaimsManager is IClaimsManager, AccessControl, ReentrancyGuardTransien
         uint256 closedAt = uint256(claim.decidedAt) + DISPUTE_WINDOW;
         if (block.timestamp >= closedAt) revert ClaimDisputeWindowClosed(claimId, closedAt);
         claim.state = ClaimState.Disputed;
+        _open(policy, claim.policyId);
         emit ClaimDisputed(claimId, reasonCode, msg.sender);
     }
 
     /// @inheritdoc IClaimsManager
-    /// @dev After a denial (the claim was paid nothing) the resolution applies the deductible
-    /// that `allowedAmount` reports, whatever the award; after a partial approval the
-    /// deductible stays as it was applied then.
-    function resolveDispute(uint256 claimId, uint96 award) external {
+    function escalateClaim(uint256 claimId) external {
+        (Claim storage claim, StoredPolicy storage policy) = _party(claimId);
+        ClaimState state = claim.state;
+        if (state != ClaimState.Submitted && state != ClaimState.InfoRequested) {
+            revert ClaimInvalidState(claimId, state);
+        }
+        uint256 until = uint256(claim.submittedAt) + DECISION_PERIOD;
+        if (block.timestamp < until && _isVerified(policy.insurer)) revert ClaimNotOverdue(claimId, until);
+        claim.state = ClaimState.Disputed;
+        emit ClaimEscalated(claimId, msg.sender);
+    }
+
+    /// @inheritdoc IClaimsManager
+    /// @dev For a claim paid nothing so far (denied or escalated), a covered resolution applies
+    /// the deductible that `allowedAmount` reports and an uncovered one applies none; after a
+    /// partial approval the deductible stays as it was applied then.
+    function resolveDispute(uint256 claimId, uint96 award, bool covered) external {
         if (!hasRole(RESOLVER_ROLE, msg.sender)) revert ClaimNotResolver(msg.sender);
         Claim storage claim = _claim(claimId);
         if (claim.state != ClaimState.Disputed) revert ClaimInvalidState(claimId, claim.state);
         StoredPolicy storage policy = _policies[claim.policyId];
-        (uint96 allowed, uint96 deductible, bool wasDenied) = _allowedInDispute(policy, claim);
+        (uint96 allowed, uint96 deductible, bool unpaid) = _allowedInDispute(policy, claim);
+        if (unpaid && !covered) {
+            if (award != 0) revert ClaimInvalidAmount(award);
+            deductible = 0;
+        }
         if (award > allowed) revert ClaimAmountExceedsAllowed(award, allowed);
         _requirePool(policy, claim.policyId, award);
         claim.state = ClaimState.Resolved;
         claim.paid += award;
-        if (wasDenied) claim.deductibleApplied = deductible;
+        if (unpaid) claim.deductibleApplied = deductible;
+        _close(policy);
         address payee = _payee(claim, policy);
-        _pay(policy, payee, award, wasDenied ? deductible : 0);
+        _pay(policy, payee, award, unpaid ? deductible : 0);
         emit DisputeResolved(claimId, payee, award, msg.sender);
+    }
+
+    /// @inheritdoc IClaimsManager
+    function reclaimPool(uint64 policyId) external nonReentrant returns (uint256 amount) {
+        StoredPolicy storage policy = _policy(policyId);
+        address insurer = policy.insurer;
+        if (msg.sender != insurer) revert ClaimNotPolicyInsurer(msg.sender, policyId);
+        uint256 until = _max(uint256(policy.validUntil) + 1, uint256(policy.lastDecisionAt) + DISPUTE_WINDOW);
+        if (policy.openClaims != 0) until = 0;
+        if (until == 0 || block.timestamp < until) revert ClaimPolicyNotSettled(policyId, until);
+        amount = _pool(policy);
+        if (amount == 0) revert ClaimNothingToWithdraw(msg.sender);
+        policy.funded = policy.paid;
+        emit PoolReclaimed(policyId, insurer, amount);
+        TOKEN.safeTransfer(insurer, amount);
     }
 
     /// @inheritdoc IClaimsManager
@@ -335,8 +414,29 @@ contract ClaimsManager is IClaimsManager, AccessControl, ReentrancyGuardTransien
     }
 
     /// @inheritdoc IClaimsManager
-    function claimCount() external view returns (uint256 count) {
-        return _claimCount;
+    function openClaimsOf(uint64 policyId) external view returns (uint256 open) {
+        return _policies[policyId].openClaims;
+    }
+
+    /// @inheritdoc IClaimsManager
+    function claimOfKey(bytes32 key) external view returns (uint256 claimId) {
+        return _claimOfKey[key];
+    }
+
+    /// @inheritdoc IClaimsManager
+    function careKeyOf(
+        address patient,
+        uint32 provider,
+        bytes32 serviceKey,
+        bytes32[] calldata codeHashes,
+        uint96 billed
+    ) external pure returns (bytes32 key) {
+        return keccak256(abi.encode("care", patient, provider, serviceKey, codeHashes, billed));
+    }
+
+    /// @inheritdoc IClaimsManager
+    function identifierKeyOf(uint32 provider, bytes32 identifierKey) external pure returns (bytes32 key) {
+        return keccak256(abi.encode("identifier", provider, identifierKey));
     }
 
     /// @inheritdoc IClaimsManager
@@ -387,31 +487,72 @@ contract ClaimsManager is IClaimsManager, AccessControl, ReentrancyGuardTransien
         ) revert ClaimNotSubmitterOrPatient(msg.sender, claimId);
     }
 
-    /// @dev Checks who submits, when, how much, the codes and the evidence; returns the
-    /// submitter as stored (the institution a practitioner acts for, or the patient).
+    /// @dev Checks who submits, when, how much, the codes, the claim record and the evidence;
+    /// returns the submitter as stored (the institution a practitioner acts for, or the
+    /// patient) and the provider (the claim record's writer).
     function _checkSubmission(StoredPolicy storage policy, Submission calldata submission)
         private
         view
-        returns (address submitter)
+        returns (address submitter, uint32 provider)
     {
         uint64 policyId = submission.policyId;
         address patient = policy.patient;
+        RecordId claimRecord = submission.claimRecord;
+        IRecordRegistry.Record memory record = _RECORDS.lookup(claimRecord);
+        provider = record.writer;
         submitter = msg.sender;
         if (submitter != patient) {
-            IProviderRegistry.InstitutionKind kind;
-            (submitter, kind) = _institutionOf(msg.sender);
-            if (!_isCareProvider(kind)) revert ClaimNotProviderOrPatient(msg.sender, policyId);
+            uint32 number;
+            (submitter, number) = _careProviderOf(msg.sender);
+            if (submitter == address(0)) revert ClaimNotProviderOrPatient(msg.sender, policyId);
+            if (number != provider) revert ClaimNotRecordWriter(msg.sender, claimRecord);
         }
         if (block.timestamp < policy.validFrom || block.timestamp > policy.validUntil) {
             revert ClaimPolicyNotActive(policyId, block.timestamp);
         }
         if (submission.billed == 0) revert ClaimInvalidAmount(0);
-        uint256 codes = submission.codeHashes.length;
-        uint256 proofs = submission.codeProofs.length;
-        if (codes == 0 || (proofs != 0 && proofs != codes)) revert ClaimInvalidCodes(codes, proofs);
+        if (submission.serviceKey == bytes32(0)) revert ClaimServiceRequired();
+        _checkCodes(submission.codeHashes, submission.codeProofs.length);
+        if (record.patient != patient || record.category != FINANCIAL_CATEGORY || provider == 0) {
+            revert ClaimRecordNotProviders(claimRecord);
+        }
         address insurer = policy.insurer;
-        _checkEvidence(submission.claimRecord, patient, insurer);
+        if (!_CONSENT.hasAccessFor(insurer, claimRecord, IConsentManager.Purpose.Payment)) {
+            revert ClaimEvidenceNotConsented(claimRecord, insurer);
+        }
         _checkEvidence(submission.evidence, patient, insurer);
+    }
+
+    /// @dev At least one code, strictly ascending (no repeats: one canonical list per set of
+    /// codes), and either no proofs or one per code.
+    function _checkCodes(bytes32[] calldata codeHashes, uint256 proofs) private pure {
+        uint256 codes = codeHashes.length;
+        if (codes == 0 || (proofs != 0 && proofs != codes)) revert ClaimInvalidCodes(codes, proofs);
+        for (uint256 i = 1; i < codes; ++i) {
+            if (codeHashes[i - 1] >= codeHashes[i]) revert ClaimInvalidCodes(codes, proofs);
+        }
+    }
+
+    function _claimKey(bytes32 key, uint256 claimId) private {
+        uint256 earlier = _claimOfKey[key];
+        if (earlier != 0) revert ClaimDuplicate(earlier);
+        _claimOfKey[key] = claimId;
+    }
+
+    /// @dev Counts a claim that awaits the insurer or a resolver.
+    function _open(StoredPolicy storage policy, uint64 policyId) private {
+        uint16 open = policy.openClaims;
+        if (open == type(uint16).max) revert ClaimTooManyOpen(policyId);
+        policy.openClaims = open + 1;
+    }
+
+    /// @dev Uncounts a claim that was decided or resolved, and notes when.
+    function _close(StoredPolicy storage policy) private {
+        // Cannot underflow: every claim decided or resolved here was counted open first.
+        unchecked {
+            policy.openClaims -= 1;
+        }
+        policy.lastDecisionAt = uint40(block.timestamp);
     }
 
     function _emitSubmitted(uint256 claimId, address submitter, Submission calldata submission, ReviewReason review)
@@ -423,7 +564,6 @@ contract ClaimsManager is IClaimsManager, AccessControl, ReentrancyGuardTransien
             submitter,
             submission.billed,
             submission.payPatient,
-            submission.claimRecord,
             submission.evidence,
             submission.codeHashes,
             review == ReviewReason.None,
@@ -446,11 +586,12 @@ contract ClaimsManager is IClaimsManager, AccessControl, ReentrancyGuardTransien
 
     /// @dev Why a submission cannot settle automatically (`None` when it can), and what it
     /// would be paid.
-    function _review(StoredPolicy storage policy, Submission calldata submission)
+    function _review(StoredPolicy storage policy, Submission calldata submission, bool byPatient)
         private
         view
         returns (ReviewReason review, uint96 allowed, uint96 deductible)
     {
+        if (byPatient) return (ReviewReason.SubmittedByPatient, 0, 0);
         uint96 limit = policy.autoSettleLimit;
         if (limit == 0) return (ReviewReason.AutoSettleDisabled, 0, 0);
         if (submission.billed > limit) return (ReviewReason.AboveAutoSettleLimit, 0, 0);
@@ -464,8 +605,11 @@ contract ClaimsManager is IClaimsManager, AccessControl, ReentrancyGuardTransien
             }
         }
         (allowed, deductible) = _allowedNow(policy, submission.billed);
-        if (allowed == 0) return (ReviewReason.LimitReached, 0, 0);
+        if (allowed == 0 && deductible < submission.billed && _limitLeft(policy) == 0) {
+            return (ReviewReason.LimitReached, 0, 0);
+        }
         if (_pool(policy) < allowed) return (ReviewReason.PoolInsufficient, 0, 0);
+        if (!_isVerified(policy.insurer)) return (ReviewReason.InsurerNotVerified, 0, 0);
     }
 
     /// @dev `deductible = min(billed, deductible left)`,
@@ -479,12 +623,13 @@ contract ClaimsManager is IClaimsManager, AccessControl, ReentrancyGuardTransien
         allowed = _min(_coverage(policy, billed, deductible), _limitLeft(policy));
     }
 
-    /// @dev What a resolution may award: after a denial (nothing paid) as if deciding now;
-    /// after a partial approval the coverage left with the deductible applied then.
+    /// @dev What a resolution may award: for a claim paid nothing (denied or escalated) as if
+    /// deciding now; after a partial approval the coverage left with the deductible applied
+    /// then.
     function _allowedInDispute(StoredPolicy storage policy, Claim storage claim)
         private
         view
-        returns (uint96 allowed, uint96 deductible, bool wasDenied)
+        returns (uint96 allowed, uint96 deductible, bool unpaid)
     {
         uint96 billed = claim.billed;
         uint96 paid = claim.paid;
@@ -549,30 +694,49 @@ contract ClaimsManager is IClaimsManager, AccessControl, ReentrancyGuardTransien
         return claim.payPatient ? policy.patient : claim.submitter;
     }
 
-    /// @dev The verified institution `account` is or acts for, and its kind; (0, None) when
-    /// there is none. The same rule as `IProviderRegistry.verifiedInstitutionOf` (a verified
-    /// institution, or an active practitioner of one), read from `participant` so that an
+    /// @dev The verified institution `account` is or acts for, and its participant record;
+    /// (0, record) when there is none. The same rule as `IProviderRegistry.verifiedInstitutionOf`
+    /// (a verified institution, or a practitioner of one), read from `participant` so that an
     /// institution acting itself costs one call instead of two.
     function _institutionOf(address account)
         private
         view
-        returns (address institution, IProviderRegistry.InstitutionKind kind)
+        returns (address institution, IProviderRegistry.Participant memory p)
     {
-        IProviderRegistry.Participant memory p = _PROVIDERS.participant(account);
+        p = _PROVIDERS.participant(account);
         institution = account;
-        if (p.role == IProviderRegistry.Role.Practitioner && p.active) {
+        if (p.role == IProviderRegistry.Role.Practitioner) {
             institution = p.employer;
             p = _PROVIDERS.participant(institution);
         }
         if (p.role != IProviderRegistry.Role.Institution || p.status != IProviderRegistry.InstitutionStatus.Verified) {
-            return (address(0), IProviderRegistry.InstitutionKind.None);
+            institution = address(0);
         }
-        return (institution, p.kind);
     }
 
-    function _isCareProvider(IProviderRegistry.InstitutionKind kind) private pure returns (bool) {
-        return kind == IProviderRegistry.InstitutionKind.Hospital || kind == IProviderRegistry.InstitutionKind.Clinic
-            || kind == IProviderRegistry.InstitutionKind.Laboratory;
+    /// @dev The verified care institution (hospital, clinic, laboratory, emergency service)
+    /// `account` is or works for, and its directory number; (0, 0) when there is none.
+    function _careProviderOf(address account) private view returns (address institution, uint32 number) {
+        IProviderRegistry.Participant memory p;
+        (institution, p) = _institutionOf(account);
+        IProviderRegistry.InstitutionKind kind = p.kind;
+        if (
+            institution == address(0)
+                || (
+                    kind != IProviderRegistry.InstitutionKind.Hospital && kind != IProviderRegistry.InstitutionKind.Clinic
+                        && kind != IProviderRegistry.InstitutionKind.Laboratory
+                        && kind != IProviderRegistry.InstitutionKind.EmergencyService
+                )
+        ) return (address(0), 0);
+        return (institution, p.number);
+    }
+
+    function _isVerified(address institution) private view returns (bool) {
+        return _PROVIDERS.participant(institution).status == IProviderRegistry.InstitutionStatus.Verified;
+    }
+
+    function _max(uint256 a, uint256 b) private pure returns (uint256) {
+        return a > b ? a : b;
     }
 
     function _min(uint96 a, uint96 b) private pure returns (uint96) {

@@ -10,16 +10,23 @@ import {IRecordRegistry} from "./interfaces/IRecordRegistry.sol";
 import {RecordId} from "./libraries/RecordIds.sol";
 
 /// @title ConsentManager
-/// @notice Patients grant, revoke and delegate access to their records; emergency services
-/// open time-boxed break-glass access; readers log their use; patients erase records.
+/// @notice Patients (and their delegates) grant and revoke access to their records; emergency
+/// services open time-boxed break-glass access; readers log their use; patients erase records.
 /// @dev Invariants: after `revoke` or past `expiresAt` a grant gives no access; a grant never
-/// covers a record outside its scope; an erased record gives nobody access; `hasAccess` reads
-/// a fixed number of slots (three scopes), whatever the number of grants.
+/// covers a record outside its scope; only the patient, a delegate or a relayer of their
+/// signature changes a grant; an emergency opening never touches a grant and gives access only
+/// to the accounts of a still-verified emergency service until it expires or is closed; an
+/// erased record gives nobody access; `hasAccess` reads a fixed number of slots (three scopes,
+/// then the reader's service), whatever the number of grants.
 contract ConsentManager is IConsentManager, EIP712, Nonces {
     // ------------------------------------------------------------------ constants
 
     /// @notice Longest break-glass access one opening gives.
     uint40 public constant MAX_EMERGENCY_DURATION = 24 hours;
+
+    /// @notice How long after an opening ends before the same service may open again for the
+    /// same patient.
+    uint40 public constant EMERGENCY_COOLDOWN = 7 days;
 
     /// @notice EIP-712 type hash of `GrantRequest`.
     bytes32 public constant GRANT_TYPEHASH = keccak256(
@@ -36,15 +43,13 @@ contract ConsentManager is IConsentManager, EIP712, Nonces {
 
     mapping(address patient => mapping(address grantee => mapping(bytes32 scopeKey => Grant))) private
         _grants;
-    mapping(address patient => mapping(address delegate => bool)) private _delegates;
+    mapping(address patient => mapping(address institution => Emergency)) private _emergencies;
     mapping(RecordId id => bool) private _erased;
 
     // ------------------------------------------------------------------ modifiers
 
     modifier onlyPatientOrDelegate(address patient) {
-        if (msg.sender != patient && !_delegates[patient][msg.sender]) {
-            revert ConsentNotPatientOrDelegate(msg.sender, patient);
-        }
+        _checkActsFor(msg.sender, patient);
         _;
     }
 
@@ -82,10 +87,10 @@ contract ConsentManager is IConsentManager, EIP712, Nonces {
         if (request.nonce != expected) {
             revert ConsentSignatureReplayed(request.patient, request.nonce, expected);
         }
-        (address signer, ECDSA.RecoverError failure,) = ECDSA.tryRecover(_digest(request), signature);
+        (address signer, ECDSA.RecoverError failure,) = ECDSA.tryRecoverCalldata(_digest(request), signature);
         if (
             failure != ECDSA.RecoverError.NoError
-                || (signer != request.patient && !_delegates[request.patient][signer])
+                || (signer != request.patient && !_PROVIDERS.isDelegate(request.patient, signer))
         ) revert ConsentInvalidSignature(signer, request.patient);
         _useNonce(request.patient);
         return _grant(
@@ -113,13 +118,8 @@ contract ConsentManager is IConsentManager, EIP712, Nonces {
     }
 
     /// @inheritdoc IConsentManager
-    function setDelegate(address delegate, bool allowed) external {
-        if (_PROVIDERS.participant(msg.sender).role != IProviderRegistry.Role.Patient) {
-            revert ConsentNotPatient(msg.sender);
-        }
-        if (delegate == address(0) || delegate == msg.sender) revert ConsentInvalidDelegate(delegate);
-        _delegates[msg.sender][delegate] = allowed;
-        emit DelegateChanged(msg.sender, delegate, allowed);
+    function cancelSignatures(address patient) external onlyPatientOrDelegate(patient) {
+        emit SignaturesCancelled(patient, _useNonce(patient), msg.sender);
     }
 
     /// @inheritdoc IConsentManager
@@ -139,10 +139,23 @@ contract ConsentManager is IConsentManager, EIP712, Nonces {
         if (_PROVIDERS.participant(patient).role != IProviderRegistry.Role.Patient) {
             revert ConsentNotPatient(patient);
         }
-        expiresAt = uint40(block.timestamp) + duration;
-        _grants[patient][msg.sender][_ALL_KEY] =
-            Grant({grantedAt: uint40(block.timestamp), expiresAt: expiresAt, revokedAt: 0, purpose: Purpose.Emergency});
+        Emergency storage opening = _emergencies[patient][institution];
+        uint40 now_ = uint40(block.timestamp);
+        if (opening.openedAt != 0) {
+            uint256 until = uint256(_endOf(opening)) + EMERGENCY_COOLDOWN;
+            if (now_ < until) revert ConsentEmergencyCoolingDown(patient, institution, until);
+        }
+        expiresAt = now_ + duration;
+        _emergencies[patient][institution] = Emergency({openedAt: now_, expiresAt: expiresAt, closedAt: 0});
         emit EmergencyAccessOpened(patient, msg.sender, institution, expiresAt, reason);
+    }
+
+    /// @inheritdoc IConsentManager
+    function closeEmergencyAccess(address patient, address institution) external onlyPatientOrDelegate(patient) {
+        Emergency storage opening = _emergencies[patient][institution];
+        if (!_emergencyLive(opening)) revert ConsentNoEmergencyAccess(patient, institution);
+        opening.closedAt = uint40(block.timestamp);
+        emit EmergencyAccessClosed(patient, institution, msg.sender);
     }
 
     /// @inheritdoc IConsentManager
@@ -153,8 +166,15 @@ contract ConsentManager is IConsentManager, EIP712, Nonces {
         bytes32 scope,
         bytes32 envelopeDigest
     ) external {
+        if (msg.sender != patient && !_PROVIDERS.isDelegate(patient, msg.sender)) {
+            (bool writes,) = _PROVIDERS.mayWriteFor(msg.sender, patient);
+            if (!writes) revert ConsentNotKeyHolder(msg.sender, patient);
+        }
         bytes32 scopeKey = _scopeKey(scopeKind, scope);
-        if (!_live(_grants[patient][grantee][scopeKey])) revert ConsentNoLiveAccess(patient, grantee);
+        if (
+            !_live(_grants[patient][grantee][scopeKey])
+                && (scopeKind != ScopeKind.All || !_emergencyCovers(patient, grantee))
+        ) revert ConsentNoLiveAccess(patient, grantee);
         emit KeysDelivered(patient, grantee, scopeKey, envelopeDigest, msg.sender);
     }
 
@@ -172,9 +192,7 @@ contract ConsentManager is IConsentManager, EIP712, Nonces {
     function eraseRecord(RecordId id) external {
         address patient = _RECORDS.lookup(id).patient;
         if (patient == address(0)) revert ConsentUnknownRecord(id);
-        if (msg.sender != patient && !_delegates[patient][msg.sender]) {
-            revert ConsentNotPatientOrDelegate(msg.sender, patient);
-        }
+        _checkActsFor(msg.sender, patient);
         _erased[id] = true;
         emit RecordErased(id, patient, msg.sender);
     }
@@ -201,8 +219,8 @@ contract ConsentManager is IConsentManager, EIP712, Nonces {
     }
 
     /// @inheritdoc IConsentManager
-    function isDelegate(address patient, address delegate) external view returns (bool allowed) {
-        return _delegates[patient][delegate];
+    function emergencyOf(address patient, address institution) external view returns (Emergency memory opening) {
+        return _emergencies[patient][institution];
     }
 
     /// @inheritdoc IConsentManager
@@ -229,20 +247,18 @@ contract ConsentManager is IConsentManager, EIP712, Nonces {
     ) private returns (bytes32 scopeKey) {
         if (purpose == Purpose.None || purpose == Purpose.Emergency) revert ConsentInvalidPurpose(purpose);
         if (expiresAt <= block.timestamp) revert ConsentInvalidExpiry(expiresAt);
-        if (grantee == patient || _PROVIDERS.encryptionKey(grantee).length == 0) {
-            revert ConsentInvalidGrantee(grantee);
-        }
-        _checkScope(patient, scopeKind, scope);
+        if (grantee == patient || grantee == address(0)) revert ConsentInvalidGrantee(grantee);
+        _checkScope(scopeKind, scope);
         scopeKey = _scopeKey(scopeKind, scope);
         _grants[patient][grantee][scopeKey] =
             Grant({grantedAt: uint40(block.timestamp), expiresAt: expiresAt, revokedAt: 0, purpose: purpose});
         emit AccessGranted(patient, grantee, scopeKey, scopeKind, scope, purpose, expiresAt, envelopeDigest, grantor);
     }
 
-    function _checkScope(address patient, ScopeKind scopeKind, bytes32 scope) private view {
+    function _checkScope(ScopeKind scopeKind, bytes32 scope) private pure {
         bool valid;
         if (scopeKind == ScopeKind.Record) {
-            valid = _RECORDS.lookup(RecordId.wrap(scope)).patient == patient;
+            valid = scope != bytes32(0);
         } else if (scopeKind == ScopeKind.Category) {
             valid = uint256(scope) != 0 && uint256(scope) <= type(uint8).max;
         } else {
@@ -260,9 +276,35 @@ contract ConsentManager is IConsentManager, EIP712, Nonces {
         if (patient == address(0) || _erased[id]) return false;
         if (reader == patient) return purpose == Purpose.None || purpose == Purpose.PatientRequest;
         mapping(bytes32 => Grant) storage grants = _grants[patient][reader];
-        return _covers(grants[_scopeKey(ScopeKind.Record, RecordId.unwrap(id))], purpose)
-            || _covers(grants[_scopeKey(ScopeKind.Category, bytes32(uint256(record.category)))], purpose)
-            || _covers(grants[_ALL_KEY], purpose);
+        if (
+            _covers(grants[_scopeKey(ScopeKind.Record, RecordId.unwrap(id))], purpose)
+                || _covers(grants[_scopeKey(ScopeKind.Category, bytes32(uint256(record.category)))], purpose)
+                || _covers(grants[_ALL_KEY], purpose)
+        ) return true;
+        return (purpose == Purpose.None || purpose == Purpose.Emergency) && _emergencyCovers(patient, reader);
+    }
+
+    /// @dev True when `reader` acts for a verified institution with a live opening for the
+    /// patient (only emergency services can have one).
+    function _emergencyCovers(address patient, address reader) private view returns (bool) {
+        address institution = _PROVIDERS.verifiedInstitutionOf(reader);
+        return institution != address(0) && _emergencyLive(_emergencies[patient][institution]);
+    }
+
+    function _emergencyLive(Emergency storage opening) private view returns (bool) {
+        return opening.openedAt != 0 && opening.closedAt == 0 && opening.expiresAt > block.timestamp;
+    }
+
+    /// @dev When an opening ended or will end: its closing, or else its expiry.
+    function _endOf(Emergency storage opening) private view returns (uint40) {
+        uint40 closedAt = opening.closedAt;
+        return closedAt != 0 ? closedAt : opening.expiresAt;
+    }
+
+    function _checkActsFor(address account, address patient) private view {
+        if (account != patient && !_PROVIDERS.isDelegate(patient, account)) {
+            revert ConsentNotPatientOrDelegate(account, patient);
+        }
     }
 
     function _covers(Grant storage stored, Purpose purpose) private view returns (bool) {

@@ -3,36 +3,77 @@ pragma solidity 0.8.30;
 
 import {AccessControlEnumerable} from
     "@openzeppelin/contracts/access/extensions/AccessControlEnumerable.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
+import {Nonces} from "@openzeppelin/contracts/utils/Nonces.sol";
 import {IProviderRegistry} from "./interfaces/IProviderRegistry.sol";
 
 /// @title ProviderRegistry
 /// @notice Directory of institutions, practitioners and patients, with k-of-n verification of
-/// institutions by registrars.
+/// institutions by self-governing registrars, patients' delegates, and the care relationships
+/// that say which institutions may write a patient's records.
 /// @dev Invariants: an account has at most one role; only `Verified` institutions and the
-/// active practitioners of `Verified` institutions pass `canAnchor` as writers; a status change
-/// starts a new approval round so that approvals never carry over from an earlier round.
-contract ProviderRegistry is IProviderRegistry, AccessControlEnumerable {
+/// practitioners of `Verified` institutions act as institutions; only the votes of current
+/// registrars count, one per registrar per round, never the institution's own; a status change
+/// starts a new approval round; an institution writes a patient's records only while a care
+/// relationship the patient (or a delegate) opened is live; every published key is on the
+/// curve and was signed for by its holder.
+contract ProviderRegistry is IProviderRegistry, AccessControlEnumerable, EIP712, Nonces {
     // ------------------------------------------------------------------ constants
 
-    /// @notice Role of the accounts that verify, suspend and reinstate institutions.
+    /// @notice Role of the accounts that verify, suspend and reinstate institutions and govern
+    /// the registrar set. Its admin role is held by nobody: only `voteRegistrar` changes it.
     bytes32 public constant REGISTRAR_ROLE = keccak256("REGISTRAR_ROLE");
 
+    /// @notice Most registrars at once (bounds the gas of counting votes).
+    uint256 public constant MAX_REGISTRARS = 16;
+
+    /// @notice EIP-712 type hash of `CareRequest`.
+    bytes32 public constant CARE_TYPEHASH = keccak256(
+        "CareRequest(address patient,address institution,uint40 until,uint256 nonce,uint256 deadline)"
+    );
+
+    /// @notice EIP-712 type hash of the proof that an account holds an encryption key.
+    bytes32 public constant KEY_TYPEHASH = keccak256("EncryptionKey(address account,bytes key)");
+
+    bytes32 private constant _NOBODY = keccak256("MedLedger.NOBODY");
     uint256 private constant _KEY_LENGTH = 33;
+    /// @dev The secp256k1 field prime.
+    uint256 private constant _P = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEFFFFFC2F;
 
     // ------------------------------------------------------------------ storage
 
     mapping(address account => Participant) private _participants;
     mapping(address account => bytes32 keyX) private _keyX;
-    mapping(bytes32 roundKey => bool) private _approved;
+    /// @dev The term (1, 2, ...) of each registrar's latest appointment; a vote counts only
+    /// while its registrar is in the term it voted in.
+    mapping(address registrar => uint32 term) private _terms;
+    mapping(bytes32 motion => mapping(address registrar => uint32 term)) private _votes;
+    mapping(address account => uint32 round) private _registrarRounds;
+    mapping(address institution => mapping(address account => bool)) private _invitations;
+    mapping(address patient => mapping(address delegate => bool)) private _delegates;
+    mapping(address patient => mapping(uint32 institution => Care)) private _care;
+    uint32 private _institutionCount;
+    uint32 private _thresholdRound;
     uint8 private _threshold;
+
+    // ------------------------------------------------------------------ modifiers
+
+    modifier onlyActingFor(address patient) {
+        if (msg.sender != patient && !_delegates[patient][msg.sender]) {
+            revert ProviderNotPatientOrDelegate(msg.sender, patient);
+        }
+        _;
+    }
 
     // ------------------------------------------------------------------ constructor
 
-    /// @param admin Holder of `DEFAULT_ADMIN_ROLE`, who manages registrars and the threshold.
-    /// @param registrars The initial registrars.
+    /// @param registrars The initial registrars (at most `MAX_REGISTRARS`).
     /// @param threshold Approvals needed to verify an institution (1..registrars.length).
-    constructor(address admin, address[] memory registrars, uint8 threshold) {
-        _grantRole(DEFAULT_ADMIN_ROLE, admin);
+    constructor(address[] memory registrars, uint8 threshold) EIP712("MedLedger ProviderRegistry", "1") {
+        _setRoleAdmin(REGISTRAR_ROLE, _NOBODY);
+        if (registrars.length > MAX_REGISTRARS) revert ProviderInvalidThreshold(threshold, registrars.length);
         for (uint256 i = 0; i < registrars.length; ++i) {
             _grantRole(REGISTRAR_ROLE, registrars[i]);
         }
@@ -42,15 +83,20 @@ contract ProviderRegistry is IProviderRegistry, AccessControlEnumerable {
     // ------------------------------------------------------------------ external
 
     /// @inheritdoc IProviderRegistry
-    function applyAsInstitution(InstitutionKind kind, string calldata name, bytes calldata publicKey)
-        external
-    {
+    function applyAsInstitution(
+        InstitutionKind kind,
+        string calldata name,
+        bytes calldata publicKey,
+        bytes calldata keyProof
+    ) external {
         if (kind == InstitutionKind.None) revert ProviderInvalidKind(kind);
         Participant storage p = _register(msg.sender, Role.Institution);
-        _setKey(msg.sender, p, publicKey);
+        _setKey(msg.sender, p, publicKey, keyProof);
+        uint32 number = ++_institutionCount;
         p.kind = kind;
         p.status = InstitutionStatus.Pending;
-        emit InstitutionApplied(msg.sender, kind, name);
+        p.number = number;
+        emit InstitutionApplied(msg.sender, kind, number, name);
     }
 
     /// @inheritdoc IProviderRegistry
@@ -64,12 +110,13 @@ contract ProviderRegistry is IProviderRegistry, AccessControlEnumerable {
         if (status != InstitutionStatus.Pending && status != InstitutionStatus.Suspended) {
             revert ProviderInvalidStatus(institution, status);
         }
-        bytes32 roundKey = keccak256(abi.encode(institution, p.round, msg.sender));
-        if (_approved[roundKey]) revert ProviderAlreadyApproved(institution, msg.sender);
-        _approved[roundKey] = true;
-        uint8 approvals = p.approvals + 1;
-        uint8 threshold = _threshold;
-        p.approvals = approvals;
+        if (institution == msg.sender || _participants[msg.sender].employer == institution) {
+            revert ProviderSelfApproval(msg.sender, institution);
+        }
+        bytes32 motion = _approvalMotion(institution, p.round);
+        if (_hasVoted(motion, msg.sender)) revert ProviderAlreadyApproved(institution, msg.sender);
+        uint256 approvals = _vote(motion);
+        uint256 threshold = _threshold;
         emit InstitutionApproved(institution, msg.sender, approvals, threshold);
         if (approvals < threshold) return false;
         _startRound(p, InstitutionStatus.Verified);
@@ -92,38 +139,131 @@ contract ProviderRegistry is IProviderRegistry, AccessControlEnumerable {
         if (employer.status != InstitutionStatus.Verified) {
             revert ProviderInvalidStatus(msg.sender, employer.status);
         }
-        Participant storage p = _register(practitioner, Role.Practitioner);
-        p.employer = msg.sender;
-        p.active = true;
-        emit PractitionerAdded(msg.sender, practitioner);
+        if (practitioner == address(0) || practitioner == msg.sender) {
+            revert ProviderInvalidPractitioner(practitioner);
+        }
+        if (_participants[practitioner].role != Role.None) revert ProviderAlreadyRegistered(practitioner);
+        _invitations[msg.sender][practitioner] = true;
+        emit PractitionerInvited(msg.sender, practitioner);
+    }
+
+    /// @inheritdoc IProviderRegistry
+    function acceptPractitioner(address institution) external {
+        if (!_invitations[institution][msg.sender]) revert ProviderNotInvited(institution, msg.sender);
+        Participant storage employer = _institution(institution);
+        if (employer.status != InstitutionStatus.Verified) {
+            revert ProviderInvalidStatus(institution, employer.status);
+        }
+        delete _invitations[institution][msg.sender];
+        Participant storage p = _register(msg.sender, Role.Practitioner);
+        p.employer = institution;
+        emit PractitionerAdded(institution, msg.sender);
     }
 
     /// @inheritdoc IProviderRegistry
     function removePractitioner(address practitioner) external {
         Participant storage p = _participants[practitioner];
-        if (p.role != Role.Practitioner || p.employer != msg.sender || !p.active) {
+        address institution = p.employer;
+        if (p.role == Role.Practitioner && (msg.sender == institution || msg.sender == practitioner)) {
+            p.role = Role.None;
+            p.employer = address(0);
+        } else if (_invitations[msg.sender][practitioner]) {
+            institution = msg.sender;
+            delete _invitations[msg.sender][practitioner];
+        } else {
             revert ProviderNotPractitioner(msg.sender, practitioner);
         }
-        p.active = false;
-        emit PractitionerRemoved(msg.sender, practitioner);
+        emit PractitionerRemoved(institution, practitioner, msg.sender);
     }
 
     /// @inheritdoc IProviderRegistry
-    function registerPatient(bytes calldata publicKey) external {
-        _setKey(msg.sender, _register(msg.sender, Role.Patient), publicKey);
+    function registerPatient(bytes calldata publicKey, bytes calldata keyProof) external {
+        _setKey(msg.sender, _register(msg.sender, Role.Patient), publicKey, keyProof);
         emit PatientRegistered(msg.sender);
     }
 
     /// @inheritdoc IProviderRegistry
-    function publishEncryptionKey(bytes calldata publicKey) external {
+    function publishEncryptionKey(bytes calldata publicKey, bytes calldata keyProof) external {
         Participant storage p = _participants[msg.sender];
         if (p.role == Role.None) revert ProviderNotRegistered(msg.sender);
-        _setKey(msg.sender, p, publicKey);
+        _setKey(msg.sender, p, publicKey, keyProof);
     }
 
     /// @inheritdoc IProviderRegistry
-    function setApprovalThreshold(uint8 threshold) external onlyRole(DEFAULT_ADMIN_ROLE) {
+    function voteRegistrar(address account, bool add) external onlyRole(REGISTRAR_ROLE) returns (bool done) {
+        if (account == address(0) || hasRole(REGISTRAR_ROLE, account) == add) {
+            revert ProviderInvalidRegistrar(account, add);
+        }
+        if (add && getRoleMemberCount(REGISTRAR_ROLE) >= MAX_REGISTRARS) revert ProviderInvalidRegistrar(account, add);
+        bytes32 motion = keccak256(abi.encode("registrar", account, add, _registrarRounds[account]));
+        if (_hasVoted(motion, msg.sender)) revert ProviderAlreadyVoted(motion, msg.sender);
+        uint256 votes = _vote(motion);
+        uint256 threshold = _threshold;
+        emit RegistrarVoted(account, add, msg.sender, votes, threshold);
+        if (votes < threshold) return false;
+        ++_registrarRounds[account];
+        if (add) _grantRole(REGISTRAR_ROLE, account);
+        else _revokeRole(REGISTRAR_ROLE, account);
+        return true;
+    }
+
+    /// @inheritdoc IProviderRegistry
+    function voteThreshold(uint8 threshold) external onlyRole(REGISTRAR_ROLE) returns (bool done) {
+        uint256 registrars = getRoleMemberCount(REGISTRAR_ROLE);
+        if (threshold == 0 || threshold > registrars) revert ProviderInvalidThreshold(threshold, registrars);
+        bytes32 motion = keccak256(abi.encode("threshold", threshold, _thresholdRound));
+        if (_hasVoted(motion, msg.sender)) revert ProviderAlreadyVoted(motion, msg.sender);
+        uint256 votes = _vote(motion);
+        uint256 needed = _threshold;
+        emit ThresholdVoted(threshold, msg.sender, votes, needed);
+        if (votes < needed) return false;
+        ++_thresholdRound;
         _setThreshold(threshold);
+        return true;
+    }
+
+    /// @inheritdoc IProviderRegistry
+    function setDelegate(address delegate, bool allowed) external {
+        if (_participants[msg.sender].role != Role.Patient) revert ProviderNotPatient(msg.sender);
+        if (delegate == address(0) || delegate == msg.sender) revert ProviderInvalidDelegate(delegate);
+        _delegates[msg.sender][delegate] = allowed;
+        emit DelegateChanged(msg.sender, delegate, allowed);
+    }
+
+    /// @inheritdoc IProviderRegistry
+    function authorizeCare(address patient, address institution, uint40 until) external onlyActingFor(patient) {
+        _authorizeCare(patient, institution, until, msg.sender);
+    }
+
+    /// @inheritdoc IProviderRegistry
+    function authorizeCareWithSignature(CareRequest calldata request, bytes calldata signature) external {
+        address patient = request.patient;
+        if (block.timestamp > request.deadline) revert ProviderSignatureExpired(request.deadline);
+        uint256 expected = nonces(patient);
+        if (request.nonce != expected) revert ProviderSignatureReplayed(patient, request.nonce, expected);
+        (address signer, ECDSA.RecoverError failure,) = ECDSA.tryRecoverCalldata(_careDigest(request), signature);
+        if (failure != ECDSA.RecoverError.NoError || (signer != patient && !_delegates[patient][signer])) {
+            revert ProviderInvalidSignature(signer, patient);
+        }
+        _useNonce(patient);
+        _authorizeCare(patient, request.institution, request.until, signer);
+    }
+
+    /// @inheritdoc IProviderRegistry
+    function revokeCare(address patient, address institution) external {
+        if (msg.sender != institution && msg.sender != patient && !_delegates[patient][msg.sender]) {
+            revert ProviderNotCareParty(msg.sender, patient, institution);
+        }
+        Care storage care = _care[patient][_participants[institution].number];
+        uint40 now_ = uint40(block.timestamp);
+        if (_participants[institution].number == 0 || !_live(care, now_)) revert ProviderNoCare(patient, institution);
+        care.until = now_;
+        emit CareRevoked(patient, institution, msg.sender);
+    }
+
+    /// @inheritdoc IProviderRegistry
+    function cancelSignatures(address patient) external onlyActingFor(patient) {
+        emit SignaturesCancelled(patient, _useNonce(patient), msg.sender);
     }
 
     /// @inheritdoc IProviderRegistry
@@ -139,18 +279,48 @@ contract ProviderRegistry is IProviderRegistry, AccessControlEnumerable {
     }
 
     /// @inheritdoc IProviderRegistry
-    function canAnchor(address issuer, address patient)
-        external
-        view
-        returns (bool issuerMayWrite, bool patientRegistered)
-    {
-        patientRegistered = _participants[patient].role == Role.Patient;
-        issuerMayWrite = (issuer == patient && patientRegistered) || _verifiedInstitutionOf(issuer) != address(0);
+    function verifiedInstitutionOf(address account) external view returns (address institution) {
+        (institution,) = _actingInstitution(account);
     }
 
     /// @inheritdoc IProviderRegistry
-    function verifiedInstitutionOf(address account) external view returns (address institution) {
-        return _verifiedInstitutionOf(account);
+    function writerOf(address account) external view returns (bool mayWrite, uint32 writer) {
+        return _writerOf(account);
+    }
+
+    /// @inheritdoc IProviderRegistry
+    function mayWriteFor(address issuer, address patient) external view returns (bool allowed, uint32 writer) {
+        bool mayWrite;
+        (mayWrite, writer) = _writerOf(issuer);
+        if (!mayWrite) return (false, writer);
+        // A live care relationship implies a registered patient: only one can open it.
+        allowed = writer == 0 ? issuer == patient : _live(_care[patient][writer], uint40(block.timestamp));
+    }
+
+    /// @inheritdoc IProviderRegistry
+    function hadCare(address patient, uint32 writer, uint40 at) external view returns (bool held) {
+        return writer != 0 && _live(_care[patient][writer], at);
+    }
+
+    /// @inheritdoc IProviderRegistry
+    function careOf(address patient, address institution) external view returns (Care memory care) {
+        uint32 number = _participants[institution].number;
+        if (number != 0) care = _care[patient][number];
+    }
+
+    /// @inheritdoc IProviderRegistry
+    function actsFor(address account, address patient) external view returns (bool allowed) {
+        return account == patient || _delegates[patient][account];
+    }
+
+    /// @inheritdoc IProviderRegistry
+    function isDelegate(address patient, address delegate) external view returns (bool allowed) {
+        return _delegates[patient][delegate];
+    }
+
+    /// @inheritdoc IProviderRegistry
+    function isInvited(address institution, address account) external view returns (bool invited) {
+        return _invitations[institution][account];
     }
 
     /// @inheritdoc IProviderRegistry
@@ -158,9 +328,32 @@ contract ProviderRegistry is IProviderRegistry, AccessControlEnumerable {
         return _threshold;
     }
 
+    /// @inheritdoc IProviderRegistry
+    function approvalsOf(address institution) external view returns (uint256 approvals) {
+        Participant storage p = _participants[institution];
+        if (p.role != Role.Institution) return 0;
+        return _countVotes(_approvalMotion(institution, p.round));
+    }
+
+    /// @inheritdoc IProviderRegistry
+    function keyDigest(address account, bytes calldata publicKey) external view returns (bytes32 digest) {
+        return _keyDigest(account, publicKey);
+    }
+
+    /// @inheritdoc IProviderRegistry
+    function careDigest(CareRequest calldata request) external view returns (bytes32 digest) {
+        return _careDigest(request);
+    }
+
     // ------------------------------------------------------------------ internal
 
-    /// @dev Keeps the threshold reachable: a registrar cannot be removed below it.
+    /// @dev A new registrar starts a new term, so that votes from an earlier term never count.
+    function _grantRole(bytes32 role, address account) internal override returns (bool granted) {
+        granted = super._grantRole(role, account);
+        if (granted && role == REGISTRAR_ROLE) ++_terms[account];
+    }
+
+    /// @dev Keeps the threshold reachable: a registrar cannot be removed (or renounce) below it.
     function _revokeRole(bytes32 role, address account) internal override returns (bool revoked) {
         revoked = super._revokeRole(role, account);
         if (role == REGISTRAR_ROLE) {
@@ -177,18 +370,49 @@ contract ProviderRegistry is IProviderRegistry, AccessControlEnumerable {
         p.role = role;
     }
 
-    function _setKey(address account, Participant storage p, bytes calldata key) private {
+    /// @dev Checks that the key is a compressed point on secp256k1 and that its holder signed
+    /// `keyDigest(account, key)`: the signer's address must be the key's own address.
+    function _setKey(address account, Participant storage p, bytes calldata key, bytes calldata proof) private {
         if (key.length != _KEY_LENGTH || (key[0] != 0x02 && key[0] != 0x03)) {
             revert ProviderInvalidEncryptionKey(key);
         }
-        p.keyPrefix = uint8(key[0]);
-        _keyX[account] = bytes32(key[1:]);
+        uint8 prefix = uint8(key[0]);
+        bytes32 x = bytes32(key[1:]);
+        address holder = _keyAddress(prefix, uint256(x), key);
+        (address signer, ECDSA.RecoverError failure,) = ECDSA.tryRecoverCalldata(_keyDigest(account, key), proof);
+        if (failure != ECDSA.RecoverError.NoError || signer != holder) revert ProviderKeyNotOwned(account, key);
+        p.keyPrefix = prefix;
+        _keyX[account] = x;
         emit EncryptionKeyPublished(account, key);
+    }
+
+    /// @dev Decompresses a point (y = (x^3 + 7)^((p + 1) / 4) mod p, as p = 3 mod 4) and
+    /// returns its Ethereum address; reverts when x is not the coordinate of a curve point.
+    function _keyAddress(uint8 prefix, uint256 x, bytes calldata key) private view returns (address) {
+        if (x >= _P) revert ProviderInvalidEncryptionKey(key);
+        uint256 y2 = addmod(mulmod(mulmod(x, x, _P), x, _P), 7, _P);
+        uint256 y = Math.modExp(y2, (_P + 1) / 4, _P);
+        if (mulmod(y, y, _P) != y2) revert ProviderInvalidEncryptionKey(key);
+        if (y & 1 != prefix & 1) y = _P - y;
+        return address(uint160(uint256(keccak256(abi.encodePacked(x, y)))));
+    }
+
+    function _authorizeCare(address patient, address institution, uint40 until, address by) private {
+        if (_participants[patient].role != Role.Patient) revert ProviderNotPatient(patient);
+        Participant storage p = _participants[institution];
+        if (p.role != Role.Institution || p.status != InstitutionStatus.Verified || !_isCareKind(p.kind)) {
+            revert ProviderNotCareProvider(institution);
+        }
+        uint40 now_ = uint40(block.timestamp);
+        if (until <= now_) revert ProviderInvalidCareExpiry(until);
+        Care storage care = _care[patient][p.number];
+        if (!_live(care, now_)) care.since = now_;
+        care.until = until;
+        emit CareAuthorized(patient, institution, until, by);
     }
 
     function _startRound(Participant storage p, InstitutionStatus status) private {
         p.status = status;
-        p.approvals = 0;
         // A round counter that wraps after 2^32 status changes of one institution is harmless:
         // the approvals of a round that old cannot be told apart only after 4 billion changes.
         unchecked {
@@ -203,20 +427,74 @@ contract ProviderRegistry is IProviderRegistry, AccessControlEnumerable {
         _threshold = threshold;
     }
 
+    /// @dev Records the caller's vote in its current term and returns the votes of current
+    /// registrars on the motion.
+    function _vote(bytes32 motion) private returns (uint256 votes) {
+        _votes[motion][msg.sender] = _terms[msg.sender];
+        return _countVotes(motion);
+    }
+
+    function _hasVoted(bytes32 motion, address registrar) private view returns (bool) {
+        return _votes[motion][registrar] == _terms[registrar];
+    }
+
+    /// @dev At most `MAX_REGISTRARS` iterations.
+    function _countVotes(bytes32 motion) private view returns (uint256 votes) {
+        uint256 registrars = getRoleMemberCount(REGISTRAR_ROLE);
+        for (uint256 i = 0; i < registrars; ++i) {
+            if (_hasVoted(motion, getRoleMember(REGISTRAR_ROLE, i))) ++votes;
+        }
+    }
+
     function _institution(address account) private view returns (Participant storage p) {
         p = _participants[account];
         if (p.role != Role.Institution) revert ProviderNotInstitution(account);
     }
 
-    function _verifiedInstitutionOf(address account) private view returns (address) {
+    /// @dev The verified institution `account` is or works for, and its participant record.
+    function _actingInstitution(address account) private view returns (address, Participant storage) {
         Participant storage p = _participants[account];
-        if (p.role == Role.Institution) {
-            return p.status == InstitutionStatus.Verified ? account : address(0);
+        address institution = account;
+        if (p.role == Role.Practitioner) {
+            institution = p.employer;
+            p = _participants[institution];
         }
-        if (p.role == Role.Practitioner && p.active) {
-            address employer = p.employer;
-            return _participants[employer].status == InstitutionStatus.Verified ? employer : address(0);
-        }
-        return address(0);
+        if (p.role != Role.Institution || p.status != InstitutionStatus.Verified) institution = address(0);
+        return (institution, p);
+    }
+
+    function _writerOf(address account) private view returns (bool mayWrite, uint32 writer) {
+        (address institution, Participant storage p) = _actingInstitution(account);
+        if (institution == address(0)) return (p.role == Role.Patient, 0);
+        if (!_isCareKind(p.kind)) return (false, 0);
+        return (true, p.number);
+    }
+
+    function _live(Care storage care, uint40 at) private view returns (bool) {
+        uint40 since = care.since;
+        return since != 0 && since <= at && at < care.until;
+    }
+
+    function _isCareKind(InstitutionKind kind) private pure returns (bool) {
+        return kind == InstitutionKind.Hospital || kind == InstitutionKind.Clinic
+            || kind == InstitutionKind.Laboratory || kind == InstitutionKind.EmergencyService;
+    }
+
+    function _approvalMotion(address institution, uint32 round) private pure returns (bytes32) {
+        return keccak256(abi.encode("approval", institution, round));
+    }
+
+    function _keyDigest(address account, bytes calldata key) private view returns (bytes32) {
+        return _hashTypedDataV4(keccak256(abi.encode(KEY_TYPEHASH, account, keccak256(key))));
+    }
+
+    function _careDigest(CareRequest calldata request) private view returns (bytes32) {
+        return _hashTypedDataV4(
+            keccak256(
+                abi.encode(
+                    CARE_TYPEHASH, request.patient, request.institution, request.until, request.nonce, request.deadline
+                )
+            )
+        );
     }
 }

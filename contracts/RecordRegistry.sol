@@ -1,16 +1,19 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity 0.8.30;
 
-import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
 import {IProviderRegistry} from "./interfaces/IProviderRegistry.sol";
 import {IRecordRegistry} from "./interfaces/IRecordRegistry.sol";
+import {IndexedMerkle} from "./libraries/IndexedMerkle.sol";
 import {RecordId, RecordIds} from "./libraries/RecordIds.sol";
 
 /// @title RecordRegistry
 /// @notice Anchors patient-owned medical record pointers; never stores medical data.
-/// @dev Invariants: a record id, once anchored, keeps its patient, category and time forever;
-/// each record has at most one successor; only writers that the ProviderRegistry authorises
-/// for the patient can anchor. Storage: one slot per record, everything else in the event.
+/// @dev Invariants: a record id, once anchored, keeps its patient, category, time and writer
+/// forever; each record has at most one successor, written by the same writer; only the
+/// patient, or a care institution (or its practitioner) holding a live care relationship with
+/// the patient in the ProviderRegistry, writes a patient's records; a batch belongs to its
+/// issuer and yields at most its declared count of records. Storage: one slot per record,
+/// everything else in the event.
 contract RecordRegistry is IRecordRegistry {
     // ------------------------------------------------------------------ immutables
 
@@ -35,16 +38,12 @@ contract RecordRegistry is IRecordRegistry {
         external
         returns (RecordId id)
     {
-        if (cidDigest == bytes32(0) || commitment == bytes32(0)) {
-            revert RecordInvalidPointer(cidDigest, commitment);
-        }
-        if (category == 0) revert RecordInvalidCategory(category);
-        (bool issuerMayWrite, bool patientRegistered) = _PROVIDERS.canAnchor(msg.sender, patient);
-        if (!patientRegistered) revert RecordPatientNotRegistered(patient);
-        if (!issuerMayWrite) revert RecordIssuerNotAuthorized(msg.sender, patient);
-
+        _checkFields(cidDigest, commitment, category);
+        (bool allowed, uint32 writer) = _PROVIDERS.mayWriteFor(msg.sender, patient);
+        if (!allowed) revert RecordIssuerNotAuthorized(msg.sender, patient);
         id = RecordIds.derive(address(this), patient, msg.sender, cidDigest, commitment, category, previous);
-        _store(id, patient, msg.sender, cidDigest, commitment, category, previous, uint40(block.timestamp));
+        _store(id, patient, writer, category, previous, uint40(block.timestamp));
+        emit RecordAnchored(id, patient, msg.sender, previous, cidDigest, commitment, category);
     }
 
     /// @inheritdoc IRecordRegistry
@@ -52,63 +51,59 @@ contract RecordRegistry is IRecordRegistry {
         if (root == bytes32(0) || manifestDigest == bytes32(0) || count == 0) {
             revert RecordBatchInvalid(root, manifestDigest, count);
         }
-        bool institutional = _PROVIDERS.verifiedInstitutionOf(msg.sender) != address(0);
-        if (!institutional) {
-            (, bool selfRegistered) = _PROVIDERS.canAnchor(msg.sender, msg.sender);
-            if (!selfRegistered) revert RecordBatchIssuerNotAuthorized(msg.sender);
-        }
-        batchId = root;
+        (bool mayWrite, uint32 writer) = _PROVIDERS.writerOf(msg.sender);
+        if (!mayWrite) revert RecordBatchIssuerNotAuthorized(msg.sender);
+        batchId = _batchId(msg.sender, root);
         Batch storage batch = _batches[batchId];
-        if (batch.issuer != address(0)) revert RecordBatchAlreadyAnchored(batchId);
-        batch.issuer = msg.sender;
+        if (batch.anchoredAt != 0) revert RecordBatchAlreadyAnchored(batchId);
         batch.anchoredAt = uint40(block.timestamp);
         batch.count = count;
-        batch.institutional = institutional;
-        emit BatchAnchored(batchId, msg.sender, manifestDigest, count);
+        batch.writer = writer;
+        emit BatchAnchored(batchId, msg.sender, root, manifestDigest, count);
     }
 
     /// @inheritdoc IRecordRegistry
     function verifyBatchRecord(
-        bytes32 batchId,
-        address patient,
-        bytes32 cidDigest,
-        bytes32 commitment,
-        uint8 category,
-        RecordId previous,
+        address issuer,
+        bytes32 root,
+        Entry calldata entry,
+        uint256 index,
         bytes32[] calldata proof
     ) external view returns (RecordId id) {
-        (id,) = _proven(batchId, patient, cidDigest, commitment, category, previous, proof);
+        (id,,) = _proven(issuer, root, entry, index, proof);
     }
 
     /// @inheritdoc IRecordRegistry
     function registerFromBatch(
-        bytes32 batchId,
-        address patient,
-        bytes32 cidDigest,
-        bytes32 commitment,
-        uint8 category,
-        RecordId previous,
+        address issuer,
+        bytes32 root,
+        Entry calldata entry,
+        uint256 index,
         bytes32[] calldata proof
     ) external returns (RecordId id) {
-        if (cidDigest == bytes32(0) || commitment == bytes32(0)) {
-            revert RecordInvalidPointer(cidDigest, commitment);
-        }
-        if (category == 0) revert RecordInvalidCategory(category);
+        _checkFields(entry.cidDigest, entry.commitment, entry.category);
         Batch memory batch;
-        (id, batch) = _proven(batchId, patient, cidDigest, commitment, category, previous, proof);
-        (, bool patientRegistered) = _PROVIDERS.canAnchor(batch.issuer, patient);
-        if (!patientRegistered) revert RecordPatientNotRegistered(patient);
-        if (!batch.institutional && patient != batch.issuer) {
-            revert RecordIssuerNotAuthorized(batch.issuer, patient);
-        }
-        _store(id, patient, batch.issuer, cidDigest, commitment, category, previous, batch.anchoredAt);
+        bytes32 batchId;
+        (id, batch, batchId) = _proven(issuer, root, entry, index, proof);
+        address patient = entry.patient;
+        bool allowed = batch.writer == 0
+            ? patient == issuer
+            : _PROVIDERS.hadCare(patient, batch.writer, batch.anchoredAt);
+        if (!allowed) revert RecordIssuerNotAuthorized(issuer, patient);
+        _store(id, patient, batch.writer, entry.category, entry.previous, batch.anchoredAt);
+        emit RecordAnchored(id, patient, issuer, entry.previous, entry.cidDigest, entry.commitment, entry.category);
         emit RecordProven(id, batchId);
+    }
+
+    /// @inheritdoc IRecordRegistry
+    function batchIdOf(address issuer, bytes32 root) external pure returns (bytes32 batchId) {
+        return _batchId(issuer, root);
     }
 
     /// @inheritdoc IRecordRegistry
     function getBatch(bytes32 batchId) external view returns (Batch memory batch) {
         batch = _batches[batchId];
-        if (batch.issuer == address(0)) revert RecordBatchNotFound(batchId);
+        if (batch.anchoredAt == 0) revert RecordBatchNotFound(batchId);
     }
 
     /// @inheritdoc IRecordRegistry
@@ -146,48 +141,55 @@ contract RecordRegistry is IRecordRegistry {
 
     // ------------------------------------------------------------------ private
 
-    function _store(
-        RecordId id,
-        address patient,
-        address issuer,
-        bytes32 cidDigest,
-        bytes32 commitment,
-        uint8 category,
-        RecordId previous,
-        uint40 anchoredAt
-    ) private {
+    function _checkFields(bytes32 cidDigest, bytes32 commitment, uint8 category) private pure {
+        if (cidDigest == bytes32(0) || commitment == bytes32(0)) {
+            revert RecordInvalidPointer(cidDigest, commitment);
+        }
+        if (category == 0) revert RecordInvalidCategory(category);
+    }
+
+    /// @dev Stores a new record (and supersedes its previous version); the caller emits
+    /// `RecordAnchored` right after.
+    function _store(RecordId id, address patient, uint32 writer, uint8 category, RecordId previous, uint40 anchoredAt)
+        private
+    {
         Record storage record = _records[id];
         if (record.patient != address(0)) revert RecordAlreadyAnchored(id);
         record.patient = patient;
         record.anchoredAt = anchoredAt;
         record.category = category;
-        if (previous != RecordIds.NONE) _supersede(previous, id, patient);
-        emit RecordAnchored(id, patient, issuer, previous, cidDigest, commitment, category);
+        record.writer = writer;
+        if (previous != RecordIds.NONE) _supersede(previous, id, patient, writer);
     }
 
-    function _proven(
-        bytes32 batchId,
-        address patient,
-        bytes32 cidDigest,
-        bytes32 commitment,
-        uint8 category,
-        RecordId previous,
-        bytes32[] calldata proof
-    ) private view returns (RecordId id, Batch memory batch) {
+    function _proven(address issuer, bytes32 root, Entry calldata entry, uint256 index, bytes32[] calldata proof)
+        private
+        view
+        returns (RecordId id, Batch memory batch, bytes32 batchId)
+    {
+        batchId = _batchId(issuer, root);
         batch = _batches[batchId];
-        if (batch.issuer == address(0)) revert RecordBatchNotFound(batchId);
-        id = RecordIds.derive(address(this), patient, batch.issuer, cidDigest, commitment, category, previous);
+        if (batch.anchoredAt == 0) revert RecordBatchNotFound(batchId);
+        id = RecordIds.derive(
+            address(this), entry.patient, issuer, entry.cidDigest, entry.commitment, entry.category, entry.previous
+        );
         bytes32 leaf = keccak256(bytes.concat(keccak256(abi.encode(id))));
-        if (!MerkleProof.verifyCalldata(proof, batchId, leaf)) revert RecordNotInBatch(batchId, id);
+        if (!IndexedMerkle.verifyCalldata(proof, root, leaf, index, batch.count)) revert RecordNotInBatch(batchId, id);
     }
 
-    function _supersede(RecordId previous, RecordId next, address patient) private {
+    function _supersede(RecordId previous, RecordId next, address patient, uint32 writer) private {
         Record storage old = _records[previous];
         address oldPatient = old.patient;
         if (oldPatient == address(0)) revert RecordNotFound(previous);
         if (oldPatient != patient) revert RecordPatientMismatch(previous, oldPatient, patient);
+        uint32 oldWriter = old.writer;
+        if (oldWriter != writer) revert RecordNotPreviousWriter(previous, writer, oldWriter);
         if (old.superseded) revert RecordAlreadySuperseded(previous);
         old.superseded = true;
         emit RecordSuperseded(previous, next);
+    }
+
+    function _batchId(address issuer, bytes32 root) private pure returns (bytes32) {
+        return keccak256(abi.encode(issuer, root));
     }
 }

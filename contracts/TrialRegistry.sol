@@ -3,10 +3,10 @@ pragma solidity 0.8.30;
 
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
-import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
 import {Nonces} from "@openzeppelin/contracts/utils/Nonces.sol";
 import {IProviderRegistry} from "./interfaces/IProviderRegistry.sol";
 import {ITrialRegistry} from "./interfaces/ITrialRegistry.sol";
+import {IndexedMerkle} from "./libraries/IndexedMerkle.sol";
 
 /// @title TrialRegistry
 /// @notice Clinical trials on chain: registered protocols and outcome definitions, versioned
@@ -17,8 +17,9 @@ import {ITrialRegistry} from "./interfaces/ITrialRegistry.sol";
 ///   amend, set outcomes, publish summaries, add sites and set monitors;
 /// - a participant's enrolling site never changes, and only callers acting for it (the site or
 ///   its active practitioners, while the site is verified) record their re-consents and data;
-/// - a version's outcomes are frozen from its first consent, enrolment or re-consent alike, so
-///   nobody ever consented to outcome definitions that later changed;
+/// - a version's outcomes are frozen from its first consent (enrolment or re-consent alike) or
+///   its first data, whichever comes first, so nobody ever consented to, and no data was ever
+///   collected under, outcome definitions that later changed;
 /// - every signature is used once: it names the participant's next nonce, consumed on success
 ///   (one nonce sequence per participant, shared by consents and withdrawals of every study);
 /// - `dataCount` only grows, by one per body and by the declared `count` per batch.
@@ -36,7 +37,7 @@ contract TrialRegistry is ITrialRegistry, EIP712, Nonces {
         bytes32 primaryOutcomes;
         bytes32 secondaryOutcomes;
         uint40 registeredAt;
-        uint40 firstEnrolmentAt;
+        uint40 outcomesFrozenAt;
         bool encrypted;
         bool requiresReconsent;
     }
@@ -146,7 +147,7 @@ contract TrialRegistry is ITrialRegistry, EIP712, Nonces {
         onlyStudySponsor(studyId)
     {
         StoredVersion storage stored = _version(studyId, version);
-        if (stored.firstEnrolmentAt != 0) revert TrialOutcomesFrozen(studyId, version);
+        if (stored.outcomesFrozenAt != 0) revert TrialOutcomesFrozen(studyId, version);
         if (primaryOutcomes == bytes32(0)) revert TrialInvalidProtocol();
         stored.primaryOutcomes = primaryOutcomes;
         stored.secondaryOutcomes = secondaryOutcomes;
@@ -234,12 +235,13 @@ contract TrialRegistry is ITrialRegistry, EIP712, Nonces {
         point.version = version;
         point.submittedAt = uint40(block.timestamp);
         study.dataCount += 1;
+        _freezeOutcomes(studyId, version);
         emit DataSubmitted(studyId, participant, dataId, visit, version, cidDigest, commitment, site);
     }
 
     /// @inheritdoc ITrialRegistry
     /// @dev Refusals as for `submitData`, with zero root, manifest or count as `TrialInvalidData`.
-    /// The contract cannot check `count` against the tree; it is the site's declaration.
+    /// `count` binds: `verifyBatchData` proves positions `0 .. count - 1` only.
     function submitDataBatch(
         uint64 studyId,
         address participant,
@@ -264,7 +266,13 @@ contract TrialRegistry is ITrialRegistry, EIP712, Nonces {
             count: count
         });
         study.dataCount += count;
+        _freezeOutcomes(studyId, version);
         emit DataBatchSubmitted(studyId, participant, batchId, visit, version, root, manifestDigest, count, site);
+    }
+
+    /// @inheritdoc ITrialRegistry
+    function cancelSignatures() external {
+        emit SignaturesCancelled(msg.sender, _useNonce(msg.sender));
     }
 
     /// @inheritdoc ITrialRegistry
@@ -288,7 +296,7 @@ contract TrialRegistry is ITrialRegistry, EIP712, Nonces {
                 secondaryOutcomes: stored.secondaryOutcomes
             }),
             registeredAt: stored.registeredAt,
-            firstEnrolmentAt: stored.firstEnrolmentAt,
+            outcomesFrozenAt: stored.outcomesFrozenAt,
             requiresReconsent: stored.requiresReconsent
         });
     }
@@ -363,13 +371,14 @@ contract TrialRegistry is ITrialRegistry, EIP712, Nonces {
         bytes32 root,
         bytes32 cidDigest,
         bytes32 commitment,
+        uint256 index,
         bytes32[] calldata proof
     ) external view returns (bytes32 dataId) {
         bytes32 batchId = _batchId(studyId, participant, visit, root);
         DataBatch storage batch = _batches[batchId];
         dataId = _dataId(studyId, participant, visit, batch.version, cidDigest, commitment);
         bytes32 leaf = keccak256(bytes.concat(keccak256(abi.encode(dataId))));
-        if (batch.submittedAt == 0 || !MerkleProof.verifyCalldata(proof, root, leaf)) {
+        if (batch.submittedAt == 0 || !IndexedMerkle.verifyCalldata(proof, root, leaf, index, batch.count)) {
             revert TrialDataNotInBatch(batchId, dataId);
         }
     }
@@ -410,7 +419,7 @@ contract TrialRegistry is ITrialRegistry, EIP712, Nonces {
             primaryOutcomes: protocol.primaryOutcomes,
             secondaryOutcomes: protocol.secondaryOutcomes,
             registeredAt: uint40(block.timestamp),
-            firstEnrolmentAt: 0,
+            outcomesFrozenAt: 0,
             encrypted: protocol.encrypted,
             requiresReconsent: requiresReconsent
         });
@@ -506,8 +515,13 @@ contract TrialRegistry is ITrialRegistry, EIP712, Nonces {
             p.delegate = request.delegate;
             p.consents += 1;
         }
+        _freezeOutcomes(studyId, version);
+    }
+
+    /// @dev From a version's first consent or first data on, its outcomes never change.
+    function _freezeOutcomes(uint64 studyId, uint32 version) private {
         StoredVersion storage stored = _versions[studyId][version];
-        if (stored.firstEnrolmentAt == 0) stored.firstEnrolmentAt = now_;
+        if (stored.outcomesFrozenAt == 0) stored.outcomesFrozenAt = uint40(block.timestamp);
     }
 
     function _withdraw(uint64 studyId, address participant, Participation storage p) private {

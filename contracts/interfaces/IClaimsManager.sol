@@ -8,21 +8,29 @@ import {RecordId} from "../libraries/RecordIds.sol";
 /// @notice Insurance policies funded in an ERC-20 stablecoin, and the claims made against them:
 /// submission with consented evidence, automatic settlement of small claims the contract can
 /// check itself, review by the insurer (approve in full or in part, deny, ask for more
-/// information), a dispute window, resolution by a resolver, and pull payments.
+/// information), a dispute window, escalation of claims left undecided, resolution by a
+/// resolver, pull payments, and the return of an ended policy's unspent pool to its insurer.
 /// @dev Money invariants: a policy pays out at most what was funded into it and at most its
-/// annual limit; a claim is credited at most once per decision and never above what the policy
-/// allows for it (`coverageBps` of the billed amount less the deductible applied); the token
-/// balance of this contract equals the sum of every policy's unpaid funds plus every payee's
-/// unwithdrawn credit. Medical detail never reaches the chain: procedure codes are salted
-/// hashes proven against a Merkle root, evidence is referenced by record id, and reasons are
-/// numeric codes.
+/// annual limit; a claim is paid or credited at most once per decision and never above what
+/// the policy allows for it (`coverageBps` of the billed amount less the deductible applied);
+/// the token balance of this contract equals the sum of every policy's unpaid funds plus every
+/// payee's unwithdrawn credit (an automatic settlement is sent at once; the decisions of
+/// people are credited and withdrawn). A piece of care is paid at most once: a claim's id is its claim record's
+/// id, and the same care (same patient, provider, service, codes and amount) or the same
+/// claim identifier from the same provider is refused however it is re-encrypted. Only a care
+/// provider's record of the patient backs a claim, submitted by that provider or the patient.
+/// Medical detail never reaches the chain: procedure codes, the service period and the claim
+/// identifier are salted hashes, evidence is referenced by record id, and reasons are numeric
+/// codes.
 interface IClaimsManager {
     // ------------------------------------------------------------------ types
 
     /// @notice Where a claim stands.
     /// @dev Submitted -> Approved | PartiallyApproved | Denied | InfoRequested;
     /// InfoRequested -> Submitted (information provided) | Approved | PartiallyApproved | Denied;
-    /// PartiallyApproved | Denied -> Disputed (within the dispute window) -> Resolved.
+    /// PartiallyApproved | Denied -> Disputed (within the dispute window) -> Resolved;
+    /// Submitted | InfoRequested -> Disputed (escalated: undecided past `DECISION_PERIOD`, or
+    /// the insurer is no longer verified) -> Resolved.
     /// An automatically settled claim goes straight from submission to Approved.
     enum ClaimState {
         None,
@@ -43,7 +51,9 @@ interface IClaimsManager {
         AboveAutoSettleLimit,
         CodeNotProven,
         LimitReached,
-        PoolInsufficient
+        PoolInsufficient,
+        SubmittedByPatient,
+        InsurerNotVerified
     }
 
     /// @notice The terms an insurer issues a policy with.
@@ -53,7 +63,8 @@ interface IClaimsManager {
     /// @param coverageBps Share of the billed amount above the deductible that is paid, in
     /// basis points (1 to 10,000).
     /// @param deductible What the patient pays first over the policy's term, in token units.
-    /// @param annualLimit Most the policy pays over its term, in token units.
+    /// @param annualLimit Most the policy pays over its term, in token units (at least the
+    /// deductible).
     /// @param autoSettleLimit Claims billed at most this much settle automatically when every
     /// rule holds; zero disables automatic settlement.
     /// @param codesRoot Merkle root (OpenZeppelin standard tree, leaf
@@ -105,6 +116,8 @@ interface IClaimsManager {
     /// @param policyId The policy claimed against.
     /// @param state Where it stands.
     /// @param payPatient True when payment goes to the patient (who paid the provider already).
+    /// @param infoRequests How many times the insurer asked for information (at most
+    /// `MAX_INFO_REQUESTS`).
     /// @param billed The amount billed, in token units.
     /// @param paid What has been credited to the payee for this claim.
     /// @param decidedAt When the insurer (or the contract) decided; zero before.
@@ -115,6 +128,7 @@ interface IClaimsManager {
         uint64 policyId;
         ClaimState state;
         bool payPatient;
+        uint8 infoRequests;
         uint96 billed;
         uint96 paid;
         uint40 decidedAt;
@@ -126,11 +140,17 @@ interface IClaimsManager {
     /// @param policyId The policy claimed against.
     /// @param billed The amount billed, in token units (non-zero).
     /// @param payPatient True to pay the patient instead of the submitting institution.
-    /// @param claimRecord Record id of the encrypted FHIR `Claim` resource (anchored before).
+    /// @param claimRecord Record id of the encrypted FHIR `Claim` resource (anchored before, in
+    /// category Financial, by a care provider for the patient); it is also the claim's id.
     /// @param evidence Further evidence records (encounter, procedures); may be empty.
-    /// @param codeHashes Salted hashes of the claim's procedure codes (at least one).
+    /// @param codeHashes Salted hashes of the claim's procedure codes (at least one, strictly
+    /// ascending, so that the same set of codes is always the same list).
     /// @param codeProofs For each code hash, its Merkle proof against the policy's root; empty
     /// (or a wrong proof) leaves the claim for manual review instead of reverting.
+    /// @param serviceKey Salted hash of the service period (non-zero): with the patient, the
+    /// provider, the codes and the amount it identifies the care billed.
+    /// @param identifierKey Salted hash of the claim's business identifier, or zero when it
+    /// has none.
     struct Submission {
         uint64 policyId;
         uint96 billed;
@@ -139,6 +159,8 @@ interface IClaimsManager {
         RecordId[] evidence;
         bytes32[] codeHashes;
         bytes32[][] codeProofs;
+        bytes32 serviceKey;
+        bytes32 identifierKey;
     }
 
     // ------------------------------------------------------------------ errors
@@ -204,6 +226,35 @@ interface IClaimsManager {
     /// @notice Thrown when an account withdraws with nothing credited to it.
     error ClaimNothingToWithdraw(address account);
 
+    /// @notice Thrown when the claim record is not a Financial record written by a care
+    /// provider for the insured patient.
+    error ClaimRecordNotProviders(RecordId record);
+
+    /// @notice Thrown when an institution submits a claim on a record another provider wrote.
+    error ClaimNotRecordWriter(address caller, RecordId record);
+
+    /// @notice Thrown when the same care, or the same claim identifier, was already claimed
+    /// (by `claimId`), or the claim record already backs a claim.
+    error ClaimDuplicate(uint256 claimId);
+
+    /// @notice Thrown when a submission carries no service key.
+    error ClaimServiceRequired();
+
+    /// @notice Thrown when the insurer asks for information more than `MAX_INFO_REQUESTS` times.
+    error ClaimTooManyInfoRequests(uint256 claimId);
+
+    /// @notice Thrown when a claim is escalated while its insurer is verified and the decision
+    /// period runs until `until`.
+    error ClaimNotOverdue(uint256 claimId, uint256 until);
+
+    /// @notice Thrown when an unspent pool is taken back before the policy's term, its open
+    /// claims and its last decision's dispute window are over (`until`: the earliest time, or 0
+    /// while claims are open).
+    error ClaimPolicyNotSettled(uint64 policyId, uint256 until);
+
+    /// @notice Thrown when a policy counts too many open claims for its counter.
+    error ClaimTooManyOpen(uint64 policyId);
+
     /// @notice Thrown when information is provided without any evidence record.
     error ClaimEvidenceRequired();
 
@@ -235,7 +286,6 @@ interface IClaimsManager {
         address indexed submitter,
         uint96 billed,
         bool payPatient,
-        RecordId claimRecord,
         RecordId[] evidence,
         bytes32[] codeHashes,
         bool automatic,
@@ -270,6 +320,12 @@ interface IClaimsManager {
     /// was approved before (zero upholds the decision).
     event DisputeResolved(uint256 indexed claimId, address indexed payee, uint96 award, address resolver);
 
+    /// @notice Emitted when the submitter or patient escalates a claim left undecided.
+    event ClaimEscalated(uint256 indexed claimId, address by);
+
+    /// @notice Emitted when an insurer takes back the unspent pool of an ended policy.
+    event PoolReclaimed(uint64 indexed policyId, address indexed insurer, uint256 amount);
+
     /// @notice Emitted when a payee withdraws its credit.
     event PaymentWithdrawn(address indexed payee, uint256 amount);
 
@@ -289,17 +345,22 @@ interface IClaimsManager {
     function fundPolicy(uint64 policyId, uint256 amount) external;
 
     /// @notice Submits a claim; settles it at once when it is small and every rule holds.
-    /// @dev Callable by a verified care provider (or one of its practitioners) or by the
-    /// insured patient. The insurer must hold a live "payment" grant for the claim record and
-    /// every evidence record, all of which must be the patient's.
+    /// @dev Callable by the verified care provider that wrote the claim record (or one of its
+    /// practitioners) or by the insured patient; a patient's claim is always reviewed. The
+    /// insurer must hold a live "payment" grant for the claim record and every evidence record,
+    /// all of which must be the patient's. Settles automatically only while the insurer is
+    /// verified, and then pays the payee at once (a token transfer; no withdrawal needed). A
+    /// claim entirely within the deductible settles for zero and counts toward it.
     /// @param submission The claim.
-    /// @return claimId The new claim's id (1, 2, ...).
+    /// @return claimId The new claim's id: `uint256(claimRecord)`.
     function submitClaim(Submission calldata submission) external returns (uint256 claimId);
 
     /// @notice Approves a claim in full (`amount` equal to what the policy allows) or in part.
     /// @dev Callable by the policy's insurer while the claim is Submitted or InfoRequested.
     /// @param claimId The claim.
-    /// @param amount Token units to pay (non-zero, at most `allowedAmount(claimId)`).
+    /// @param amount Token units to pay (at most `allowedAmount(claimId)`; zero only when the
+    /// policy allows zero because the whole claim falls within the deductible, which then
+    /// counts toward it).
     function approveClaim(uint256 claimId, uint96 amount) external;
 
     /// @notice Denies a claim.
@@ -309,7 +370,8 @@ interface IClaimsManager {
     function denyClaim(uint256 claimId, uint16 reasonCode) external;
 
     /// @notice Asks the submitter for more information.
-    /// @dev Callable by the policy's insurer while the claim is Submitted.
+    /// @dev Callable by the policy's insurer while the claim is Submitted, at most
+    /// `MAX_INFO_REQUESTS` times per claim.
     /// @param claimId The claim.
     /// @param reasonCode Non-zero code for what is missing.
     function requestInfo(uint256 claimId, uint16 reasonCode) external;
@@ -329,12 +391,30 @@ interface IClaimsManager {
     /// @param reasonCode Non-zero reason code.
     function disputeClaim(uint256 claimId, uint16 reasonCode) external;
 
+    /// @notice Escalates a claim its insurer left undecided to a resolver.
+    /// @dev Callable by the submitter (or its practitioners) or the patient while the claim is
+    /// Submitted or InfoRequested and either `DECISION_PERIOD` has passed since submission or
+    /// the policy's insurer is no longer verified.
+    /// @param claimId The claim.
+    function escalateClaim(uint256 claimId) external;
+
     /// @notice Resolves a dispute, crediting `award` on top of what was approved.
     /// @dev Callable by a holder of `RESOLVER_ROLE`. `award` is at most what the policy allows
-    /// for the claim less what it already paid, and at most what the pool holds.
+    /// for the claim less what it already paid, and at most what the pool holds. For a claim
+    /// paid nothing so far, `covered` says whether the care is covered: the deductible then
+    /// applies (a claim within the deductible is covered with an award of zero); an uncovered
+    /// claim gets no award and applies no deductible.
     /// @param claimId The claim.
     /// @param award Token units to add (zero upholds the decision).
-    function resolveDispute(uint256 claimId, uint96 award) external;
+    /// @param covered Whether the care is covered (ignored after a partial approval).
+    function resolveDispute(uint256 claimId, uint96 award, bool covered) external;
+
+    /// @notice Returns an ended policy's unspent pool to its insurer.
+    /// @dev Callable by the policy's insurer account (verified or not) once the term has ended,
+    /// no claim of the policy is open and its last decision can no longer be disputed.
+    /// @param policyId The policy.
+    /// @return amount Token units returned.
+    function reclaimPool(uint64 policyId) external returns (uint256 amount);
 
     /// @notice Withdraws everything credited to the caller (pull payment).
     /// @dev Guarded against reentrancy; state is cleared before the transfer.
@@ -368,9 +448,37 @@ interface IClaimsManager {
     /// @return amount Token units credited and not yet withdrawn.
     function creditOf(address payee) external view returns (uint256 amount);
 
-    /// @notice Returns the number of claims submitted so far (the last claim id).
-    /// @return count Claims.
-    function claimCount() external view returns (uint256 count);
+    /// @notice Returns how many claims of a policy are open (undecided or disputed).
+    /// @param policyId The policy.
+    /// @return open The count.
+    function openClaimsOf(uint64 policyId) external view returns (uint256 open);
+
+    /// @notice Returns the claim that already billed the same care or identifier, or zero.
+    /// @param key A care key or identifier key (see `careKeyOf`, `identifierKeyOf`).
+    /// @return claimId The claim, or zero.
+    function claimOfKey(bytes32 key) external view returns (uint256 claimId);
+
+    /// @notice The duplicate key of a piece of care: patient, provider (writer number),
+    /// service key, code hashes and billed amount.
+    /// @param patient The insured patient.
+    /// @param provider The care provider's directory number.
+    /// @param serviceKey The salted service key.
+    /// @param codeHashes The salted code hashes (ascending).
+    /// @param billed The billed amount.
+    /// @return key `keccak256(abi.encode("care", patient, provider, serviceKey, codeHashes, billed))`.
+    function careKeyOf(
+        address patient,
+        uint32 provider,
+        bytes32 serviceKey,
+        bytes32[] calldata codeHashes,
+        uint96 billed
+    ) external pure returns (bytes32 key);
+
+    /// @notice The duplicate key of a provider's claim identifier.
+    /// @param provider The care provider's directory number.
+    /// @param identifierKey The salted identifier key.
+    /// @return key `keccak256(abi.encode("identifier", provider, identifierKey))`.
+    function identifierKeyOf(uint32 provider, bytes32 identifierKey) external pure returns (bytes32 key);
 
     /// @notice Returns the number of policies issued so far (the last policy id).
     /// @return count Policies.

@@ -5,10 +5,12 @@ import {RecordId} from "../libraries/RecordIds.sol";
 
 /// @title IConsentManager
 /// @notice Patient-controlled access to records: grants scoped to one record, a category or
-/// all records, for a purpose, until an expiry; signed (gasless) grants; delegates; emergency
-/// ("break-glass") access; an on-chain access log; and erasure marks.
+/// all records, for a purpose, until an expiry; signed (gasless) grants; emergency
+/// ("break-glass") access; an on-chain access log; and erasure marks. Who acts for a patient
+/// (the patient and the delegates they name) is the ProviderRegistry's to say.
 /// @dev `hasAccess` costs a constant number of storage reads whatever the number of grants:
-/// one per possible scope (record, category, all), never a loop. Grants carry the digest of a
+/// one per possible scope (record, category, all), never a loop; only when none covers the
+/// record does it look for a live emergency opening of the reader's emergency service. Grants carry the digest of a
 /// key envelope in IPFS (the record keys wrapped for the grantee); the chain holds no key.
 interface IConsentManager {
     // ------------------------------------------------------------------ types
@@ -65,6 +67,16 @@ interface IConsentManager {
         uint256 deadline;
     }
 
+    /// @notice One emergency opening of a service for a patient, packed in one storage slot.
+    /// @param openedAt When it was opened; zero when there never was one.
+    /// @param expiresAt When it ends on its own.
+    /// @param closedAt When the patient (or a delegate) closed it; zero while it is not.
+    struct Emergency {
+        uint40 openedAt;
+        uint40 expiresAt;
+        uint40 closedAt;
+    }
+
     // ------------------------------------------------------------------ errors
 
     /// @notice Thrown when the caller is neither the patient nor one of their delegates.
@@ -79,11 +91,11 @@ interface IConsentManager {
     /// @notice Thrown when a purpose is `None`, or `Emergency` outside emergency access.
     error ConsentInvalidPurpose(Purpose purpose);
 
-    /// @notice Thrown when a scope does not fit its kind (unknown or foreign record, category 0
-    /// or above 255, non-zero scope for `All`).
+    /// @notice Thrown when a scope does not fit its kind (zero record id, category 0 or above
+    /// 255, non-zero scope for `All`).
     error ConsentInvalidScope(ScopeKind kind, bytes32 scope);
 
-    /// @notice Thrown when the grantee has published no encryption key, or is the patient.
+    /// @notice Thrown when the grantee is the zero address or the patient.
     error ConsentInvalidGrantee(address grantee);
 
     /// @notice Thrown when there is no live grant to revoke.
@@ -97,9 +109,6 @@ interface IConsentManager {
 
     /// @notice Thrown when a signature was not made by the patient or one of their delegates.
     error ConsentInvalidSignature(address signer, address patient);
-
-    /// @notice Thrown when a delegate is the zero address or the patient.
-    error ConsentInvalidDelegate(address delegate);
 
     /// @notice Thrown when emergency access is opened by an account that is not (a practitioner
     /// of) a verified emergency service.
@@ -119,6 +128,17 @@ interface IConsentManager {
 
     /// @notice Thrown when keys are delivered for a grant that is not live.
     error ConsentNoLiveAccess(address patient, address grantee);
+
+    /// @notice Thrown when an account that cannot hold a patient's record keys (not the
+    /// patient, a delegate, or a care institution writing for them) delivers keys.
+    error ConsentNotKeyHolder(address caller, address patient);
+
+    /// @notice Thrown when a service opens emergency access while its last opening for the
+    /// patient is live or ended less than `EMERGENCY_COOLDOWN` ago.
+    error ConsentEmergencyCoolingDown(address patient, address institution, uint256 until);
+
+    /// @notice Thrown when there is no live emergency opening to close.
+    error ConsentNoEmergencyAccess(address patient, address institution);
 
     // ------------------------------------------------------------------ events
 
@@ -150,9 +170,6 @@ interface IConsentManager {
         address deliverer
     );
 
-    /// @notice Emitted when a patient adds or removes a delegate.
-    event DelegateChanged(address indexed patient, address indexed delegate, bool allowed);
-
     /// @notice Emitted when an emergency service opens break-glass access to all of a patient's
     /// records. Loud on purpose: audits list it first.
     event EmergencyAccessOpened(
@@ -163,6 +180,13 @@ interface IConsentManager {
         string reason
     );
 
+    /// @notice Emitted when the patient (or a delegate, `by`) closes an emergency opening.
+    event EmergencyAccessClosed(address indexed patient, address indexed institution, address by);
+
+    /// @notice Emitted when a patient (or delegate, `by`) burns a nonce, cancelling every signed
+    /// grant that carries it.
+    event SignaturesCancelled(address indexed patient, uint256 nonce, address by);
+
     /// @notice Emitted for each record a reader logs having opened.
     event RecordAccessed(RecordId indexed id, address indexed patient, address indexed reader);
 
@@ -172,9 +196,13 @@ interface IConsentManager {
     // ------------------------------------------------------------------ functions
 
     /// @notice Grants `grantee` access to the patient's records in a scope.
-    /// @dev Callable by the patient or one of their delegates.
+    /// @dev Callable by the patient or one of their delegates. Not checked here, to keep a
+    /// grant to one storage slot and no external call: that the grantee published a key (a
+    /// grantee without one can read nothing) and that a record scope names one of the
+    /// patient's records (grants are looked up under the record's own patient, so such a grant
+    /// can never open another patient's record). The client checks both before sending.
     /// @param patient Whose records.
-    /// @param grantee Who gets access (must have published an encryption key).
+    /// @param grantee Who gets access (the client checks it published an encryption key).
     /// @param scopeKind Record, category or all.
     /// @param scope The record id, the category code as bytes32, or zero.
     /// @param purpose Why (not `None`, not `Emergency`).
@@ -208,15 +236,19 @@ interface IConsentManager {
     /// @param scope The grant's scope.
     function revoke(address patient, address grantee, ScopeKind scopeKind, bytes32 scope) external;
 
-    /// @notice Adds or removes a delegate (guardian, proxy) who may grant and revoke for the
-    /// caller.
-    /// @dev Callable by a registered patient only; a delegate cannot name delegates.
-    /// @param delegate The delegate.
-    /// @param allowed True to add, false to remove.
-    function setDelegate(address delegate, bool allowed) external;
+    /// @notice Burns the patient's next nonce, so that a grant signed with it (and not yet
+    /// submitted) can never be used.
+    /// @dev Callable by the patient or a delegate.
+    /// @param patient The patient.
+    function cancelSignatures(address patient) external;
 
-    /// @notice Opens time-boxed access to all of a patient's records without a prior grant.
-    /// @dev Callable by a verified emergency service or one of its practitioners.
+    /// @notice Opens time-boxed, read-only access to all of a patient's records for the
+    /// caller's emergency service, without a prior grant.
+    /// @dev Callable by a verified emergency service or one of its practitioners. Stored apart
+    /// from grants (a grant of the patient is never touched). The opening belongs to the
+    /// service: it gives access to the service and its practitioners while the service stays
+    /// verified, until it expires or the patient closes it. A service opens again for the
+    /// same patient only `EMERGENCY_COOLDOWN` after its last opening ended.
     /// @param patient Whose records.
     /// @param duration How long, in seconds (at most `MAX_EMERGENCY_DURATION`).
     /// @param reason Why: a short code or sentence, never clinical detail (it is public).
@@ -225,10 +257,17 @@ interface IConsentManager {
         external
         returns (uint40 expiresAt);
 
+    /// @notice Ends a live emergency opening at once.
+    /// @dev Callable by the patient or a delegate. The cooldown counts from now.
+    /// @param patient The patient.
+    /// @param institution The emergency service.
+    function closeEmergencyAccess(address patient, address institution) external;
+
     /// @notice Publishes a key envelope for a live grant (for example keys of records written
-    /// after the grant, or keys an issuer delivers after an emergency opening).
-    /// @dev Callable by anyone holding the keys (the patient, a delegate, an issuer): access
-    /// itself is still decided by the grant, and clients use only envelopes of live grants.
+    /// after the grant), or for a live emergency opening (scope `All`, grantee an account of
+    /// the service).
+    /// @dev Callable by those who hold the keys: the patient, a delegate, or a care
+    /// institution (or its practitioner) that may write the patient's records now.
     /// @param patient Whose records the envelope holds keys of.
     /// @param grantee Who the keys are wrapped for.
     /// @param scopeKind The scope kind of the live grant the envelope serves.
@@ -255,14 +294,16 @@ interface IConsentManager {
     /// @notice Tells whether `reader` may read record `id` now.
     /// @param reader The reader.
     /// @param id The record.
-    /// @return allowed True for the patient and for live grants covering the record.
+    /// @return allowed True for the patient, for live grants covering the record, and for the
+    /// accounts of an emergency service with a live opening.
     function hasAccess(address reader, RecordId id) external view returns (bool allowed);
 
     /// @notice Tells whether `reader` may read record `id` now for `purpose`.
     /// @param reader The reader.
     /// @param id The record.
     /// @param purpose The purpose the access must have been granted for.
-    /// @return allowed True when a live grant for that purpose covers the record.
+    /// @return allowed True when a live grant for that purpose covers the record (or, for
+    /// `Emergency`, a live emergency opening).
     function hasAccessFor(address reader, RecordId id, Purpose purpose)
         external
         view
@@ -284,11 +325,11 @@ interface IConsentManager {
     /// @return scopeKey `keccak256(abi.encode(scopeKind, scope))`.
     function scopeKeyOf(ScopeKind scopeKind, bytes32 scope) external pure returns (bytes32 scopeKey);
 
-    /// @notice Tells whether `delegate` may act for `patient`.
+    /// @notice Returns the emergency opening of a service for a patient.
     /// @param patient The patient.
-    /// @param delegate The delegate.
-    /// @return allowed True when named by the patient.
-    function isDelegate(address patient, address delegate) external view returns (bool allowed);
+    /// @param institution The emergency service.
+    /// @return opening The opening (all zero when there never was one).
+    function emergencyOf(address patient, address institution) external view returns (Emergency memory opening);
 
     /// @notice Tells whether a record was erased.
     /// @param id The record.

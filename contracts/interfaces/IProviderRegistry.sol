@@ -2,11 +2,16 @@
 pragma solidity ^0.8.27;
 
 /// @title IProviderRegistry
-/// @notice Directory of the participants of a MedLedger network: institutions (verified by a
-/// k-of-n quorum of registrars), their practitioners, and self-registered patients. Every
-/// participant publishes a compressed secp256k1 public key that record keys are wrapped for.
+/// @notice Directory of the participants of a MedLedger network and of who acts for whom:
+/// institutions (verified by a k-of-n quorum of registrars), the practitioners who accepted to
+/// work for them, self-registered patients, the delegates a patient names, and the care
+/// relationships a patient opens with care institutions (who may write the patient's records).
+/// Every participant publishes a compressed secp256k1 public key that record keys are wrapped
+/// for, with a proof that it holds the private key.
 /// @dev Nothing personal is stored: an institution's name only appears in its application
-/// event, and a patient is known by an address and a public key alone.
+/// event, and a patient is known by an address and a public key alone. Registrars govern
+/// themselves: adding or removing a registrar and changing the threshold take the same quorum
+/// as verifying an institution; there is no administrator.
 interface IProviderRegistry {
     // ------------------------------------------------------------------ types
 
@@ -22,7 +27,7 @@ interface IProviderRegistry {
     }
 
     /// @notice Where an institution stands. Only `Verified` institutions (and their
-    /// practitioners) may write records.
+    /// practitioners) may act as institutions.
     enum InstitutionStatus {
         None,
         Pending,
@@ -30,7 +35,7 @@ interface IProviderRegistry {
         Suspended
     }
 
-    /// @notice The role an account plays; an account has exactly one role.
+    /// @notice The role an account plays; an account has at most one role at a time.
     enum Role {
         None,
         Patient,
@@ -42,21 +47,43 @@ interface IProviderRegistry {
     /// @param role The account's role.
     /// @param kind For institutions, their kind; `None` otherwise.
     /// @param status For institutions, their status; `None` otherwise.
-    /// @param approvals Registrar approvals gathered in the current round.
-    /// @param round Approval round; bumped on every status change so that old approvals lapse.
-    /// @param employer For practitioners, the institution they act for; zero otherwise.
-    /// @param active For practitioners, false once their institution has removed them.
     /// @param keyPrefix First byte (0x02 or 0x03) of the compressed encryption public key, whose
     /// 32-byte x coordinate is stored beside the record; zero when no key is published.
+    /// @param round For institutions, the approval round; bumped on every status change so that
+    /// approvals never carry over from an earlier round.
+    /// @param employer For practitioners, the institution they work for; zero otherwise.
+    /// @param number For institutions, their directory number (1, 2, ...), which records carry
+    /// as their writer; zero otherwise.
     struct Participant {
         Role role;
         InstitutionKind kind;
         InstitutionStatus status;
-        uint8 approvals;
+        uint8 keyPrefix;
         uint32 round;
         address employer;
-        bool active;
-        uint8 keyPrefix;
+        uint32 number;
+    }
+
+    /// @notice A care relationship: the institution may write the patient's records while
+    /// `since <= t < until` (`since` is zero when there never was one).
+    struct Care {
+        uint40 since;
+        uint40 until;
+    }
+
+    /// @notice A care relationship signed off chain by a patient (or a delegate), submitted by
+    /// anyone (typically the institution at check-in).
+    /// @param patient The patient.
+    /// @param institution The care institution that may write the patient's records.
+    /// @param until When the relationship ends (`type(uint40).max`: until revoked).
+    /// @param nonce The patient's next nonce (`nonces(patient)`).
+    /// @param deadline Last timestamp at which the signature may be submitted.
+    struct CareRequest {
+        address patient;
+        address institution;
+        uint40 until;
+        uint256 nonce;
+        uint256 deadline;
     }
 
     // ------------------------------------------------------------------ errors
@@ -67,8 +94,12 @@ interface IProviderRegistry {
     /// @notice Thrown when an institution applies with kind `None`.
     error ProviderInvalidKind(InstitutionKind kind);
 
-    /// @notice Thrown when a public key is not a 33-byte compressed secp256k1 key.
+    /// @notice Thrown when a public key is not a 33-byte compressed secp256k1 key on the curve.
     error ProviderInvalidEncryptionKey(bytes key);
+
+    /// @notice Thrown when the proof of possession of a key was not signed by that key for the
+    /// publishing account.
+    error ProviderKeyNotOwned(address account, bytes key);
 
     /// @notice Thrown when an account that is not an institution is treated as one.
     error ProviderNotInstitution(address account);
@@ -79,8 +110,18 @@ interface IProviderRegistry {
     /// @notice Thrown when a registrar approves the same institution twice in one round.
     error ProviderAlreadyApproved(address institution, address registrar);
 
-    /// @notice Thrown when an account that is not a practitioner of the caller is removed.
+    /// @notice Thrown when a registrar approves an institution it is or works for.
+    error ProviderSelfApproval(address registrar, address institution);
+
+    /// @notice Thrown when an account is neither a practitioner of the caller nor invited by it,
+    /// or removes a practitioner it does not employ.
     error ProviderNotPractitioner(address institution, address account);
+
+    /// @notice Thrown when an account accepts a practitioner role it was not invited to.
+    error ProviderNotInvited(address institution, address account);
+
+    /// @notice Thrown when an institution invites the zero address or itself.
+    error ProviderInvalidPractitioner(address account);
 
     /// @notice Thrown when an account with no role publishes a key.
     error ProviderNotRegistered(address account);
@@ -88,14 +129,52 @@ interface IProviderRegistry {
     /// @notice Thrown when a threshold is zero or larger than the number of registrars.
     error ProviderInvalidThreshold(uint256 threshold, uint256 registrars);
 
+    /// @notice Thrown when a registrar vote names an account that cannot be added or removed.
+    error ProviderInvalidRegistrar(address account, bool add);
+
+    /// @notice Thrown when a registrar votes twice on the same motion.
+    error ProviderAlreadyVoted(bytes32 motion, address registrar);
+
+    /// @notice Thrown when the caller is neither the patient nor one of the patient's delegates.
+    error ProviderNotPatientOrDelegate(address caller, address patient);
+
+    /// @notice Thrown when an account that must be a registered patient is not one.
+    error ProviderNotPatient(address account);
+
+    /// @notice Thrown when a delegate is the zero address or the patient themself.
+    error ProviderInvalidDelegate(address delegate);
+
+    /// @notice Thrown when a care relationship names an account that is not a verified
+    /// hospital, clinic, laboratory or emergency service.
+    error ProviderNotCareProvider(address institution);
+
+    /// @notice Thrown when a care relationship would end in the past.
+    error ProviderInvalidCareExpiry(uint256 until);
+
+    /// @notice Thrown when a care relationship to end is not live.
+    error ProviderNoCare(address patient, address institution);
+
+    /// @notice Thrown when the caller may not end a care relationship.
+    error ProviderNotCareParty(address caller, address patient, address institution);
+
+    /// @notice Thrown when a signed request is submitted after its deadline.
+    error ProviderSignatureExpired(uint256 deadline);
+
+    /// @notice Thrown when a signed request does not carry the patient's next nonce.
+    error ProviderSignatureReplayed(address patient, uint256 nonce, uint256 expectedNonce);
+
+    /// @notice Thrown when a signature is malformed or not from the patient or a delegate.
+    error ProviderInvalidSignature(address signer, address patient);
+
     // ------------------------------------------------------------------ events
 
-    /// @notice Emitted when an institution applies to join.
-    event InstitutionApplied(address indexed institution, InstitutionKind indexed kind, string name);
+    /// @notice Emitted when an institution applies to join; `number` is its directory number.
+    event InstitutionApplied(address indexed institution, InstitutionKind indexed kind, uint32 number, string name);
 
-    /// @notice Emitted when a registrar approves an institution (verification or reinstatement).
+    /// @notice Emitted when a registrar approves an institution (verification or reinstatement);
+    /// `approvals` counts the approvals of current registrars in this round.
     event InstitutionApproved(
-        address indexed institution, address indexed registrar, uint8 approvals, uint8 threshold
+        address indexed institution, address indexed registrar, uint256 approvals, uint256 threshold
     );
 
     /// @notice Emitted when a pending institution has gathered the threshold of approvals.
@@ -107,11 +186,14 @@ interface IProviderRegistry {
     /// @notice Emitted when a suspended institution has gathered the threshold of approvals.
     event InstitutionReinstated(address indexed institution);
 
-    /// @notice Emitted when an institution adds a practitioner.
+    /// @notice Emitted when an institution invites an account to work for it.
+    event PractitionerInvited(address indexed institution, address indexed practitioner);
+
+    /// @notice Emitted when an invited account accepts and becomes the institution's practitioner.
     event PractitionerAdded(address indexed institution, address indexed practitioner);
 
-    /// @notice Emitted when an institution removes a practitioner.
-    event PractitionerRemoved(address indexed institution, address indexed practitioner);
+    /// @notice Emitted when a practitioner leaves or is removed, or an invitation is withdrawn.
+    event PractitionerRemoved(address indexed institution, address indexed practitioner, address by);
 
     /// @notice Emitted when a patient registers.
     event PatientRegistered(address indexed patient);
@@ -119,8 +201,31 @@ interface IProviderRegistry {
     /// @notice Emitted when an account publishes (or rotates) its encryption public key.
     event EncryptionKeyPublished(address indexed account, bytes key);
 
-    /// @notice Emitted when the admin changes the number of approvals needed.
-    event ApprovalThresholdChanged(uint8 previousThreshold, uint8 newThreshold);
+    /// @notice Emitted when the number of approvals needed changes.
+    event ApprovalThresholdChanged(uint256 previousThreshold, uint256 newThreshold);
+
+    /// @notice Emitted when a registrar votes to add or remove a registrar.
+    event RegistrarVoted(
+        address indexed account, bool add, address indexed registrar, uint256 votes, uint256 threshold
+    );
+
+    /// @notice Emitted when a registrar votes for a new threshold.
+    event ThresholdVoted(uint256 threshold, address indexed registrar, uint256 votes, uint256 needed);
+
+    /// @notice Emitted when a patient names or drops a delegate.
+    event DelegateChanged(address indexed patient, address indexed delegate, bool allowed);
+
+    /// @notice Emitted when a patient (or delegate, `by`) lets a care institution write their
+    /// records until `until`.
+    event CareAuthorized(address indexed patient, address indexed institution, uint40 until, address by);
+
+    /// @notice Emitted when a care relationship is ended by the patient, a delegate or the
+    /// institution (`by`).
+    event CareRevoked(address indexed patient, address indexed institution, address by);
+
+    /// @notice Emitted when a patient (or delegate, `by`) burns a nonce, cancelling every signed
+    /// request that carries it.
+    event SignaturesCancelled(address indexed patient, uint256 nonce, address by);
 
     // ------------------------------------------------------------------ functions
 
@@ -129,45 +234,105 @@ interface IProviderRegistry {
     /// @param kind The kind of institution.
     /// @param name The institution's public name.
     /// @param publicKey The institution's compressed secp256k1 public key (33 bytes).
-    function applyAsInstitution(InstitutionKind kind, string calldata name, bytes calldata publicKey)
-        external;
+    /// @param keyProof The key's signature of `keyDigest(caller, publicKey)`.
+    function applyAsInstitution(
+        InstitutionKind kind,
+        string calldata name,
+        bytes calldata publicKey,
+        bytes calldata keyProof
+    ) external;
 
-    /// @notice Casts the caller's approval for a pending or suspended institution; at the
-    /// threshold the institution becomes verified (or is reinstated).
-    /// @dev Only `REGISTRAR_ROLE`. One approval per registrar per round.
+    /// @notice Casts the caller's approval for a pending or suspended institution; once the
+    /// approvals of current registrars reach the threshold the institution becomes verified
+    /// (or is reinstated).
+    /// @dev Only `REGISTRAR_ROLE`, never for an institution the registrar is or works for. One
+    /// approval per registrar per round; a registrar's approval stops counting when it leaves.
     /// @param institution The institution's account.
     /// @return verified True when this approval reached the threshold.
     function approveInstitution(address institution) external returns (bool verified);
 
-    /// @notice Suspends a verified institution at once: it can no longer write records.
-    /// @dev Only `REGISTRAR_ROLE`; one registrar suffices, because stopping writes is the safe
+    /// @notice Suspends a verified institution at once: it and its practitioners can no longer
+    /// act as an institution.
+    /// @dev Only `REGISTRAR_ROLE`; one registrar suffices, because stopping is the safe
     /// direction. Reinstatement needs the threshold again.
     /// @param institution The institution's account.
     /// @param reason A short reason code (for example "licence-lapsed").
     function suspendInstitution(address institution, bytes32 reason) external;
 
-    /// @notice Adds a practitioner who writes records on the caller's behalf.
-    /// @dev Only a verified institution. The practitioner then publishes their own key.
-    /// @param practitioner The practitioner's account.
+    /// @notice Invites an account to work for the caller; the account becomes a practitioner
+    /// only when it accepts.
+    /// @dev Only a verified institution; the account must have no role.
+    /// @param practitioner The account invited.
     function addPractitioner(address practitioner) external;
 
-    /// @notice Removes one of the caller's practitioners; they can no longer write.
+    /// @notice Accepts an institution's invitation: the caller becomes its practitioner.
+    /// @dev The caller must have no role and the institution must be verified.
+    /// @param institution The inviting institution.
+    function acceptPractitioner(address institution) external;
+
+    /// @notice Ends a practitioner's work for an institution (or withdraws an invitation): the
+    /// account loses its role and may register or work elsewhere.
+    /// @dev Callable by the employing (or inviting) institution, or by the practitioner.
     /// @param practitioner The practitioner's account.
     function removePractitioner(address practitioner) external;
 
     /// @notice Registers the caller as a patient.
     /// @param publicKey The patient's compressed secp256k1 public key (33 bytes).
-    function registerPatient(bytes calldata publicKey) external;
+    /// @param keyProof The key's signature of `keyDigest(caller, publicKey)`.
+    function registerPatient(bytes calldata publicKey, bytes calldata keyProof) external;
 
     /// @notice Publishes or rotates the caller's encryption public key.
     /// @dev Callable by any account that has a role.
     /// @param publicKey The new compressed secp256k1 public key (33 bytes).
-    function publishEncryptionKey(bytes calldata publicKey) external;
+    /// @param keyProof The key's signature of `keyDigest(caller, publicKey)`.
+    function publishEncryptionKey(bytes calldata publicKey, bytes calldata keyProof) external;
 
-    /// @notice Sets how many registrar approvals verify or reinstate an institution.
-    /// @dev Only `DEFAULT_ADMIN_ROLE`; between 1 and the number of registrars.
-    /// @param threshold The new threshold.
-    function setApprovalThreshold(uint8 threshold) external;
+    /// @notice Votes to add (`add`) or remove a registrar; at the threshold of current
+    /// registrars' votes the change is made.
+    /// @dev Only `REGISTRAR_ROLE`. At most `MAX_REGISTRARS` registrars; a removal may not leave
+    /// fewer registrars than the threshold.
+    /// @param account The account to add or remove.
+    /// @param add True to add, false to remove.
+    /// @return done True when this vote made the change.
+    function voteRegistrar(address account, bool add) external returns (bool done);
+
+    /// @notice Votes for a new approval threshold; at the current threshold of votes it applies.
+    /// @dev Only `REGISTRAR_ROLE`; between 1 and the number of registrars.
+    /// @param threshold The proposed threshold.
+    /// @return done True when this vote changed the threshold.
+    function voteThreshold(uint8 threshold) external returns (bool done);
+
+    /// @notice Names or drops a delegate (a guardian, a proxy) who may act for the caller.
+    /// @dev Only a registered patient.
+    /// @param delegate The delegate's account.
+    /// @param allowed True to name, false to drop.
+    function setDelegate(address delegate, bool allowed) external;
+
+    /// @notice Lets a care institution write the patient's records until `until`.
+    /// @dev Callable by the patient or a delegate. The institution must be a verified hospital,
+    /// clinic, laboratory or emergency service. Renewing a live relationship keeps its start.
+    /// @param patient The patient.
+    /// @param institution The institution.
+    /// @param until When it ends (`type(uint40).max`: until revoked).
+    function authorizeCare(address patient, address institution, uint40 until) external;
+
+    /// @notice Submits a care relationship the patient (or a delegate) signed off chain.
+    /// @dev Callable by anyone; the signature, its nonce and deadline are the authority.
+    /// @param request The signed request.
+    /// @param signature The EIP-712 signature of `careDigest(request)`.
+    function authorizeCareWithSignature(CareRequest calldata request, bytes calldata signature) external;
+
+    /// @notice Ends a live care relationship.
+    /// @dev Callable by the patient, a delegate, or the institution itself.
+    /// @param patient The patient.
+    /// @param institution The institution.
+    function revokeCare(address patient, address institution) external;
+
+    /// @notice Burns the patient's next nonce, so that a request signed with it (and not yet
+    /// submitted) can never be used.
+    /// @dev Callable by the patient or a delegate.
+    /// @param patient The patient.
+    function cancelSignatures(address patient) external;
 
     /// @notice Returns what the registry holds about an account.
     /// @param account The account.
@@ -179,24 +344,76 @@ interface IProviderRegistry {
     /// @return key The compressed secp256k1 public key (33 bytes), or empty.
     function encryptionKey(address account) external view returns (bytes memory key);
 
-    /// @notice Tells a record registry whether `issuer` may anchor a record for `patient`.
-    /// @param issuer The account that would write the record.
-    /// @param patient The patient the record is about.
-    /// @return issuerMayWrite True for the patient themself, a verified institution or an
-    /// active practitioner of a verified institution.
-    /// @return patientRegistered True when `patient` is a registered patient.
-    function canAnchor(address issuer, address patient)
-        external
-        view
-        returns (bool issuerMayWrite, bool patientRegistered);
-
     /// @notice Tells whether `account` is a verified institution or acts for one.
     /// @param account The account.
     /// @return institution The verified institution (the account itself, or its employer),
     /// or zero when the account does not act for a verified institution.
     function verifiedInstitutionOf(address account) external view returns (address institution);
 
+    /// @notice Tells whether `account` may write records at all, and as which writer.
+    /// @param account The account.
+    /// @return mayWrite True for a registered patient (their own records), a verified care
+    /// institution (hospital, clinic, laboratory, emergency service) or a practitioner of one.
+    /// @return writer The institution's directory number, or 0 for a patient.
+    function writerOf(address account) external view returns (bool mayWrite, uint32 writer);
+
+    /// @notice Tells whether `issuer` may write a record for `patient` now, and as which writer.
+    /// @param issuer The account that would write.
+    /// @param patient The patient the record is about.
+    /// @return allowed True for the registered patient themself, or a writer (see `writerOf`)
+    /// whose institution holds a live care relationship with the patient.
+    /// @return writer The institution's directory number, or 0 for the patient.
+    function mayWriteFor(address issuer, address patient) external view returns (bool allowed, uint32 writer);
+
+    /// @notice Tells whether institution number `writer` held a care relationship with
+    /// `patient` at time `at`.
+    /// @param patient The patient.
+    /// @param writer The institution's directory number.
+    /// @param at The time.
+    /// @return held True when `since <= at < until`.
+    function hadCare(address patient, uint32 writer, uint40 at) external view returns (bool held);
+
+    /// @notice Returns the care relationship between a patient and an institution.
+    /// @param patient The patient.
+    /// @param institution The institution.
+    /// @return care The relationship (all zero when there never was one).
+    function careOf(address patient, address institution) external view returns (Care memory care);
+
+    /// @notice Tells whether `account` may act for `patient` (is the patient or a delegate).
+    /// @param account The account.
+    /// @param patient The patient.
+    /// @return allowed True for the patient and their delegates.
+    function actsFor(address account, address patient) external view returns (bool allowed);
+
+    /// @notice Tells whether `delegate` is one of `patient`'s delegates.
+    /// @param patient The patient.
+    /// @param delegate The account.
+    /// @return allowed True when named.
+    function isDelegate(address patient, address delegate) external view returns (bool allowed);
+
+    /// @notice Tells whether an institution has invited an account to work for it.
+    /// @param institution The institution.
+    /// @param account The account.
+    /// @return invited True while the invitation stands.
+    function isInvited(address institution, address account) external view returns (bool invited);
+
     /// @notice Returns the number of approvals that verify an institution.
     /// @return threshold The current threshold.
     function approvalThreshold() external view returns (uint8 threshold);
+
+    /// @notice Counts the approvals of current registrars in an institution's current round.
+    /// @param institution The institution.
+    /// @return approvals The count.
+    function approvalsOf(address institution) external view returns (uint256 approvals);
+
+    /// @notice The digest an encryption key signs to prove that `account` holds it.
+    /// @param account The publishing account.
+    /// @param publicKey The compressed public key.
+    /// @return digest The EIP-712 digest of `EncryptionKey(account, keccak256(publicKey))`.
+    function keyDigest(address account, bytes calldata publicKey) external view returns (bytes32 digest);
+
+    /// @notice The digest a patient (or delegate) signs for a care relationship.
+    /// @param request The request.
+    /// @return digest The EIP-712 digest.
+    function careDigest(CareRequest calldata request) external view returns (bytes32 digest);
 }

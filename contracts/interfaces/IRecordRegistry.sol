@@ -15,27 +15,40 @@ interface IRecordRegistry {
 
     /// @notice The on-chain part of a record, packed in one storage slot.
     /// @param patient The patient the record is about.
-    /// @param anchoredAt Block timestamp of the anchoring.
+    /// @param anchoredAt Block timestamp of the anchoring (of its batch, for batched records).
     /// @param category Category code (see the Python `Category` enum); never zero.
     /// @param superseded True once a newer version names this record as its previous one.
+    /// @param writer Who wrote it: the directory number of the writing institution (whose
+    /// practitioner may have signed), or 0 for the patient themself. Only the same writer
+    /// may write its next version.
     struct Record {
         address patient;
         uint40 anchoredAt;
         uint8 category;
         bool superseded;
+        uint32 writer;
     }
 
     /// @notice A batch of records anchored in one transaction by its Merkle root (one slot).
-    /// @param issuer The account that wrote every record of the batch.
-    /// @param anchoredAt Block timestamp of the batch.
-    /// @param count Number of records in the batch (as the issuer declared it).
-    /// @param institutional True when the issuer wrote as (a practitioner of) a verified
-    /// institution; false for a patient's own batch, whose records must all be theirs.
+    /// Its id is `batchIdOf(issuer, root)`, so nobody but its issuer can take it.
+    /// @param anchoredAt Block timestamp of the batch; zero for an unknown batch.
+    /// @param count Number of records in the batch: positions `0 .. count - 1` of an
+    /// `IndexedMerkle` tree, so no more than `count` records can ever be proven from it.
+    /// @param writer The issuer's writer number (see `Record.writer`); 0 for a patient's own.
     struct Batch {
-        address issuer;
         uint40 anchoredAt;
         uint32 count;
-        bool institutional;
+        uint32 writer;
+    }
+
+    /// @notice The fields of one record of a batch (the record id is derived from them and the
+    /// batch's issuer).
+    struct Entry {
+        address patient;
+        bytes32 cidDigest;
+        bytes32 commitment;
+        uint8 category;
+        RecordId previous;
     }
 
     // ------------------------------------------------------------------ errors
@@ -46,11 +59,10 @@ interface IRecordRegistry {
     /// @notice Thrown when a record id is not anchored.
     error RecordNotFound(RecordId id);
 
-    /// @notice Thrown when the caller may not write records for the patient.
+    /// @notice Thrown when the issuer may not write records for the patient: it is not the
+    /// patient, or not a care institution (or its practitioner) with a live care relationship
+    /// with the patient (at the batch's time, for batched records).
     error RecordIssuerNotAuthorized(address issuer, address patient);
-
-    /// @notice Thrown when the patient is not registered in the ProviderRegistry.
-    error RecordPatientNotRegistered(address patient);
 
     /// @notice Thrown when the category code is zero.
     error RecordInvalidCategory(uint8 category);
@@ -64,20 +76,23 @@ interface IRecordRegistry {
     /// @notice Thrown when an update names a previous version of another patient.
     error RecordPatientMismatch(RecordId previous, address expected, address actual);
 
+    /// @notice Thrown when an update is written by another writer than the previous version's.
+    error RecordNotPreviousWriter(RecordId previous, uint32 writer, uint32 previousWriter);
+
     /// @notice Thrown when a batch declares no records or has a zero root or manifest.
     error RecordBatchInvalid(bytes32 root, bytes32 manifestDigest, uint32 count);
 
-    /// @notice Thrown when a batch with the same root is already anchored.
+    /// @notice Thrown when the caller already anchored a batch with the same root.
     error RecordBatchAlreadyAnchored(bytes32 batchId);
 
     /// @notice Thrown when a batch id is not anchored.
     error RecordBatchNotFound(bytes32 batchId);
 
-    /// @notice Thrown when the caller may not anchor batches (not a verified institution,
+    /// @notice Thrown when the caller may not anchor batches (not a care institution,
     /// practitioner of one, or registered patient).
     error RecordBatchIssuerNotAuthorized(address issuer);
 
-    /// @notice Thrown when a Merkle proof does not place the record in the batch.
+    /// @notice Thrown when a Merkle proof does not place the record at its position in the batch.
     error RecordNotInBatch(bytes32 batchId, RecordId id);
 
     // ------------------------------------------------------------------ events
@@ -104,9 +119,9 @@ interface IRecordRegistry {
     event RecordSuperseded(RecordId indexed previous, RecordId indexed next);
 
     /// @notice Emitted when a batch is anchored; the manifest (public, in IPFS) lists its
-    /// records' fields so that anyone can build proofs.
+    /// records' fields in tree order so that anyone can build proofs.
     event BatchAnchored(
-        bytes32 indexed batchId, address indexed issuer, bytes32 manifestDigest, uint32 count
+        bytes32 indexed batchId, address indexed issuer, bytes32 root, bytes32 manifestDigest, uint32 count
     );
 
     /// @notice Emitted when a record of a batch is registered on its own.
@@ -115,7 +130,9 @@ interface IRecordRegistry {
     // ------------------------------------------------------------------ functions
 
     /// @notice Anchors a record (or, with `previous` set, a new version of one) for a patient.
-    /// @dev Callable by the patient, a verified institution or an active practitioner of one.
+    /// @dev Callable by the patient (writer 0), or by a verified care institution or its
+    /// practitioner while the patient's care relationship with that institution is live. A
+    /// new version must come from the previous version's writer.
     /// @param patient The patient the record is about.
     /// @param cidDigest The sha2-256 digest of the encrypted body's root block (CIDv0).
     /// @param commitment The salted commitment to the plaintext.
@@ -126,61 +143,63 @@ interface IRecordRegistry {
         external
         returns (RecordId id);
 
-    /// @notice Anchors many records in one transaction: the Merkle root of their ids.
-    /// @dev Leaves are `keccak256(bytes.concat(keccak256(abi.encode(id))))` (OpenZeppelin's
-    /// double-hashed leaves) with `id` derived as for `anchor`, the issuer being the caller;
-    /// pairs are hashed sorted (`MerkleProof`). The root is the batch id. Callable by a verified
-    /// institution, an active practitioner of one, or a registered patient (own records only).
+    /// @notice Anchors many records in one transaction: the root of an `IndexedMerkle` tree of
+    /// their ids.
+    /// @dev Leaves are `keccak256(bytes.concat(keccak256(abi.encode(id))))` with `id` derived as
+    /// for `anchor`, the issuer being the caller. Callable by a verified care institution, its
+    /// practitioner, or a registered patient (own records only). Whether the writer may write
+    /// for each record's patient is checked when the record is registered, against the care
+    /// relationship live at the batch's time.
     /// @param root The Merkle root.
     /// @param manifestDigest CIDv0 digest of the batch manifest in IPFS.
-    /// @param count How many records the batch holds.
-    /// @return batchId The batch id (the root).
+    /// @param count How many records the batch holds (binding: see `Batch.count`).
+    /// @return batchId The batch id, `batchIdOf(caller, root)`.
     function anchorBatch(bytes32 root, bytes32 manifestDigest, uint32 count)
         external
         returns (bytes32 batchId);
 
-    /// @notice Checks that a record belongs to a batch and returns its id (no state change).
-    /// @param batchId The batch.
-    /// @param patient The record's patient.
-    /// @param cidDigest The record's content pointer digest.
-    /// @param commitment The record's plaintext commitment.
-    /// @param category The record's category code.
-    /// @param previous The record's previous version, or zero.
+    /// @notice Checks that a record sits at `index` of a batch and returns its id (no state
+    /// change, no check of who may write for whom).
+    /// @param issuer The batch's issuer.
+    /// @param root The batch's root.
+    /// @param entry The record's fields.
+    /// @param index The record's position in the batch.
     /// @param proof The Merkle proof.
     /// @return id The record id; reverts with `RecordNotInBatch` when the proof fails.
     function verifyBatchRecord(
-        bytes32 batchId,
-        address patient,
-        bytes32 cidDigest,
-        bytes32 commitment,
-        uint8 category,
-        RecordId previous,
+        address issuer,
+        bytes32 root,
+        Entry calldata entry,
+        uint256 index,
         bytes32[] calldata proof
     ) external view returns (RecordId id);
 
     /// @notice Registers one record of a batch on its own, so that grants, claims and
     /// `getRecord` treat it exactly as a singly anchored record.
-    /// @dev Callable by anyone (the proof is the authority). Its `anchoredAt` is the batch's.
-    /// @param batchId The batch.
-    /// @param patient The record's patient (must be registered).
-    /// @param cidDigest The record's content pointer digest.
-    /// @param commitment The record's plaintext commitment.
-    /// @param category The record's category code.
-    /// @param previous The record's previous version, or zero.
+    /// @dev Callable by anyone (the proof is the authority). Its `anchoredAt` is the batch's;
+    /// the issuer must have been allowed to write for the patient at that time.
+    /// @param issuer The batch's issuer.
+    /// @param root The batch's root.
+    /// @param entry The record's fields.
+    /// @param index The record's position in the batch.
     /// @param proof The Merkle proof.
     /// @return id The record id.
     function registerFromBatch(
-        bytes32 batchId,
-        address patient,
-        bytes32 cidDigest,
-        bytes32 commitment,
-        uint8 category,
-        RecordId previous,
+        address issuer,
+        bytes32 root,
+        Entry calldata entry,
+        uint256 index,
         bytes32[] calldata proof
     ) external returns (RecordId id);
 
+    /// @notice Returns a batch's id: `keccak256(abi.encode(issuer, root))`.
+    /// @param issuer The batch's issuer.
+    /// @param root The batch's root.
+    /// @return batchId The id.
+    function batchIdOf(address issuer, bytes32 root) external pure returns (bytes32 batchId);
+
     /// @notice Returns a batch.
-    /// @param batchId The batch id (its root).
+    /// @param batchId The batch id (`batchIdOf(issuer, root)`).
     /// @return batch The batch; reverts with `RecordBatchNotFound` for an unknown id.
     function getBatch(bytes32 batchId) external view returns (Batch memory batch);
 

@@ -57,13 +57,13 @@ interface ITrialRegistry {
     /// @notice One protocol version as stored.
     /// @param protocol Its content.
     /// @param registeredAt When it was registered (or amended in).
-    /// @param firstEnrolmentAt When the first participant consented to it (zero before);
-    /// from then on its outcome definitions are frozen.
+    /// @param outcomesFrozenAt When its outcome definitions were frozen: its first consent or
+    /// its first data, whichever came first (zero before).
     /// @param requiresReconsent True when participants of earlier versions must re-consent.
     struct ProtocolVersion {
         Protocol protocol;
         uint40 registeredAt;
-        uint40 firstEnrolmentAt;
+        uint40 outcomesFrozenAt;
         bool requiresReconsent;
     }
 
@@ -168,7 +168,7 @@ interface ITrialRegistry {
     /// @notice Thrown when an amendment carries no reason.
     error TrialReasonRequired();
 
-    /// @notice Thrown when outcome definitions of a version with enrolments would change.
+    /// @notice Thrown when outcome definitions of a version with a consent or data would change.
     error TrialOutcomesFrozen(uint64 studyId, uint32 version);
 
     /// @notice Thrown when a site is not a verified care institution (hospital, clinic, lab).
@@ -287,6 +287,9 @@ interface ITrialRegistry {
         address site
     );
 
+    /// @notice Emitted when a participant burns a nonce, cancelling every request signed with it.
+    event SignaturesCancelled(address indexed participant, uint256 nonce);
+
     /// @notice Emitted when a site anchors a batch of one participant's data from one visit.
     event DataBatchSubmitted(
         uint64 indexed studyId,
@@ -325,8 +328,9 @@ interface ITrialRegistry {
         external
         returns (uint32 version);
 
-    /// @notice Changes a version's outcome definitions before its first enrolment.
-    /// @dev Callable by the study's sponsor; reverts once the version has an enrolment.
+    /// @notice Changes a version's outcome definitions before anyone consented to it or any
+    /// data was recorded under it.
+    /// @dev Callable by the study's sponsor; reverts once the version's outcomes are frozen.
     /// @param studyId The study.
     /// @param version The version.
     /// @param primaryOutcomes New primary outcome hash (non-zero).
@@ -374,7 +378,8 @@ interface ITrialRegistry {
 
     /// @notice Anchors one encrypted data body for a participant and visit.
     /// @dev Callable by the participant's enrolling site (or its practitioners) while the
-    /// participant is active and their consent is current.
+    /// participant is active and their consent is current. Freezes the outcomes of the version
+    /// in force.
     /// @param studyId The study.
     /// @param participant The participant.
     /// @param visit The visit (for example keccak256 of the protocol's visit label).
@@ -386,9 +391,9 @@ interface ITrialRegistry {
         returns (bytes32 dataId);
 
     /// @notice Anchors a batch of one participant's data bodies from one visit by Merkle root.
-    /// @dev Same rules as `submitData`. Leaves are
-    /// `keccak256(bytes.concat(keccak256(abi.encode(dataId))))` (OpenZeppelin standard tree)
-    /// over the bodies' `dataIdOf` under the version in force.
+    /// @dev Same rules as `submitData`. An `IndexedMerkle` tree of `count` leaves
+    /// `keccak256(bytes.concat(keccak256(abi.encode(dataId))))` over the bodies' `dataIdOf`
+    /// under the version in force, so that no more than `count` bodies can be proven.
     /// @param studyId The study.
     /// @param participant The participant.
     /// @param visit The visit.
@@ -471,6 +476,7 @@ interface ITrialRegistry {
     /// @param root The batch's root.
     /// @param cidDigest The body's CID digest.
     /// @param commitment The body's commitment.
+    /// @param index The body's position in the batch.
     /// @param proof The Merkle proof of its leaf.
     /// @return dataId The body's id (reverts with `TrialDataNotInBatch` when not proven).
     function verifyBatchData(
@@ -480,8 +486,13 @@ interface ITrialRegistry {
         bytes32 root,
         bytes32 cidDigest,
         bytes32 commitment,
+        uint256 index,
         bytes32[] calldata proof
     ) external view returns (bytes32 dataId);
+
+    /// @notice Burns the caller's next nonce, so that a consent or withdrawal signed with it
+    /// (and not yet submitted) can never be used.
+    function cancelSignatures() external;
 
     /// @notice Computes a data body's id.
     /// @param studyId The study.

@@ -23,12 +23,10 @@ from datetime import UTC, datetime, timedelta
 from enum import IntEnum
 from typing import TYPE_CHECKING, Any
 
-from eth_account import Account
-from eth_account.messages import encode_typed_data
 from eth_utils.address import to_checksum_address
 from hexbytes import HexBytes
 
-from medledger import crypto, deployments, records, registry
+from medledger import crypto, deployments, eip712, records, registry
 from medledger.batches import ensure_registered
 from medledger.categories import Category
 from medledger.errors import (
@@ -37,6 +35,7 @@ from medledger.errors import (
     CryptoError,
     MedLedgerError,
     NoKeyForReader,
+    PatientNotFound,
     PreconditionFailed,
 )
 from medledger.ipfs.cid import Cid
@@ -192,15 +191,27 @@ class GrantState:
         }
 
 
+GRANT_FIELDS = (
+    ("patient", "address"),
+    ("grantee", "address"),
+    ("scopeKind", "uint8"),
+    ("scope", "bytes32"),
+    ("purpose", "uint8"),
+    ("expiresAt", "uint40"),
+    ("envelopeDigest", "bytes32"),
+    ("nonce", "uint256"),
+    ("deadline", "uint256"),
+)
+
+
 def consent_contract(chain: Chain) -> Contract:
     """The deployed ConsentManager."""
     return deployments.contract(chain, "ConsentManager")
 
 
 def chain_now(chain: Chain) -> datetime:
-    """The latest block's time (the clock grants are judged by); read fresh, never cached,
-    because a revert or reorg can replace the latest block."""
-    return datetime.fromtimestamp(int(chain.w3.eth.get_block("latest")["timestamp"]), tz=UTC)
+    """The latest block's time (see :meth:`Chain.now`)."""
+    return chain.now()
 
 
 # --- key envelopes ---------------------------------------------------------------------------
@@ -257,32 +268,50 @@ def _envelope_keys(store: BlockStore, cid: Cid) -> dict[str, bytes]:
 def secret_of(
     chain: Chain, store: BlockStore, reader: LocalAccount, record: records.Record
 ) -> crypto.BodySecret:
-    """Find the reader's key for a record: the body's header first, then its live grants."""
+    """Find the reader's key for a record: the body's header first, then the envelopes of its
+    live grants, then (for an emergency service's account) those delivered for its opening."""
     sealed = store.cat(record.cid)
     try:
         return crypto.secret_for(sealed, reader.key)
     except NoKeyForReader:
         pass
     now = chain_now(chain)
-    for grant in grants(chain, record.patient, reader.address, Scope.covering(record)):
-        if not grant.live(now):
+    candidates = [
+        envelope
+        for grant in grants(chain, record.patient, reader.address, Scope.covering(record))
+        if grant.live(now)
+        for envelope in reversed(grant.envelopes)
+    ]
+    service = registry.verified_institution_of(chain, reader.address)
+    opening = emergency_of(chain, record.patient, service) if service else None
+    if opening is not None and opening.live(now):
+        candidates.extend(reversed(_delivered(chain, record.patient, reader.address)))
+    for envelope in candidates:
+        wrapped = _envelope_keys(store, envelope).get(record.hex_id)
+        if wrapped is None:
             continue
-        for envelope in reversed(grant.envelopes):
-            wrapped = _envelope_keys(store, envelope).get(record.hex_id)
-            if wrapped is None:
-                continue
-            # Anyone may publish an envelope for a live grant: a key counts only if it opens
-            # the body, so a bogus envelope cannot block the reader.
-            try:
-                secret = crypto.unwrap(wrapped, reader.key)
-                records.open_with(chain, record, sealed, secret)
-            except MedLedgerError:
-                continue
-            return secret
+        # A key counts only if it opens the body, so a bogus envelope cannot block the reader.
+        try:
+            secret = crypto.unwrap(wrapped, reader.key)
+            records.open_with(chain, record, sealed, secret)
+        except MedLedgerError:
+            continue
+        return secret
     raise NoKeyForReader(
         "no key for your account was delivered for this record (ask the patient or the issuer "
         "to deliver keys)"
     )
+
+
+def _delivered(chain: Chain, patient: str, grantee: str) -> list[Cid]:
+    """Envelopes delivered to ``grantee`` under scope ``all`` (a grant's, or an emergency
+    opening's), oldest first."""
+    start = deployments.require(chain).contracts["ConsentManager"].block
+    filters = {"patient": patient, "grantee": grantee, "scopeKey": _scope_key(Scope(ScopeKind.ALL))}
+    events = consent_contract(chain).events.KeysDelivered().get_logs(
+        from_block=start, argument_filters=filters
+    )
+    return [Cid.from_digest_v0(bytes(e["args"]["envelopeDigest"])) for e in events]
 
 
 # --- grants ------------------------------------------------------------------------------------
@@ -301,7 +330,7 @@ def grant(
     """Grant access (the signer is the patient or a delegate) and deliver the keys in scope."""
     patient, grantee = to_checksum_address(patient), to_checksum_address(grantee)
     contract = consent_contract(chain)
-    _require_patient_or_delegate(chain, contract, signer.address, patient)
+    registry.require_acts_for(chain, signer.address, patient)
     grantee_key = _grantee_key(chain, patient, grantee)
     in_scope = _records_in_scope(chain, store, patient, scope)
     if scope.kind is ScopeKind.RECORD:
@@ -336,7 +365,7 @@ def sign_grant(
     """
     patient, grantee = to_checksum_address(patient), to_checksum_address(grantee)
     contract = consent_contract(chain)
-    _require_patient_or_delegate(chain, contract, signer.address, patient)
+    registry.require_acts_for(chain, signer.address, patient)
     grantee_key = _grantee_key(chain, patient, grantee)
     envelope = build_envelope(
         chain, store, signer, patient, grantee_key, _records_in_scope(chain, store, patient, scope)
@@ -353,8 +382,10 @@ def sign_grant(
         "nonce": int(chain.call("reading the nonce", contract.functions.nonces(patient))),
         "deadline": int((now + valid_for).timestamp()),
     }
-    typed = _typed_data(chain, contract, request)
-    signature = Account.sign_message(encode_typed_data(full_message=typed), signer.key).signature
+    typed = eip712.typed_data(
+        "ConsentManager", chain.chain_id, contract.address, "GrantRequest", GRANT_FIELDS, request
+    )
+    signature = eip712.sign(signer.key, typed)
     return {
         "kind": "medledger/signed-grant",
         "chain_id": chain.chain_id,
@@ -409,7 +440,7 @@ def revoke(chain: Chain, signer: LocalAccount, patient: str, grantee: str, scope
     """Revoke a grant at once (the signer is the patient or a delegate)."""
     patient, grantee = to_checksum_address(patient), to_checksum_address(grantee)
     contract = consent_contract(chain)
-    _require_patient_or_delegate(chain, contract, signer.address, patient)
+    registry.require_acts_for(chain, signer.address, patient)
     current = _state(chain, patient, grantee, scope)
     status = current.status(chain_now(chain))
     if status != "active":
@@ -423,14 +454,62 @@ def revoke(chain: Chain, signer: LocalAccount, patient: str, grantee: str, scope
     )
 
 
-def set_delegate(chain: Chain, patient: LocalAccount, delegate: str, allowed: bool) -> None:
-    """Name (or remove) a guardian or proxy who may grant and revoke for the patient."""
-    if registry.participant(chain, patient.address).role is not registry.Role.PATIENT:
-        raise PreconditionFailed(f"{patient.address} is not a registered patient")
-    chain.transact(
-        "changing the delegate",
-        patient,
-        consent_contract(chain).functions.setDelegate(to_checksum_address(delegate), allowed),
+def cancel_signatures(chain: Chain, signer: LocalAccount, patient: str) -> int:
+    """Burn the patient's next ConsentManager nonce: a signed grant carrying it (not yet
+    submitted) can never be used. Returns the cancelled nonce."""
+    patient = to_checksum_address(patient)
+    registry.require_acts_for(chain, signer.address, patient)
+    contract = consent_contract(chain)
+    nonce = int(chain.call("reading the nonce", contract.functions.nonces(patient)))
+    chain.transact("cancelling signatures", signer, contract.functions.cancelSignatures(patient))
+    return nonce
+
+
+@dataclass(frozen=True)
+class EmergencyState:
+    """An emergency service's last break-glass opening for a patient."""
+
+    patient: str
+    institution: str
+    opened_at: datetime
+    expires_at: datetime
+    closed_at: datetime | None
+
+    def live(self, now: datetime) -> bool:
+        """True while neither expired nor closed."""
+        return self.closed_at is None and self.expires_at > now
+
+    @property
+    def ended_at(self) -> datetime:
+        """When it ended (or will end)."""
+        return self.closed_at or self.expires_at
+
+
+#: Seconds after an opening ends before the same service may open again (the contract's
+#: ``EMERGENCY_COOLDOWN``).
+EMERGENCY_COOLDOWN = timedelta(days=7)
+
+
+def emergency_of(chain: Chain, patient: str, institution: str) -> EmergencyState | None:
+    """The last emergency opening of ``institution`` for ``patient``, or None."""
+    opened, expires, closed = chain.call(
+        "reading emergency access",
+        consent_contract(chain).functions.emergencyOf(
+            to_checksum_address(patient), to_checksum_address(institution)
+        ),
+    )
+    if not opened:
+        return None
+
+    def when(seconds: int) -> datetime:
+        return datetime.fromtimestamp(seconds, tz=UTC)
+
+    return EmergencyState(
+        to_checksum_address(patient),
+        to_checksum_address(institution),
+        when(opened),
+        when(expires),
+        when(closed) if closed else None,
     )
 
 
@@ -438,17 +517,23 @@ def open_emergency_access(
     chain: Chain, opener: LocalAccount, patient: str, duration: timedelta, reason: str
 ) -> datetime:
     """Open break-glass access (a verified emergency service); return when it ends."""
-    institution = chain.call(
-        "reading the registry",
-        deployments.contract(chain, "ProviderRegistry").functions.verifiedInstitutionOf(
-            opener.address
-        ),
-    )
-    kind = registry.participant(chain, institution).kind if int(institution, 16) else None
-    if kind is not registry.InstitutionKind.EMERGENCY_SERVICE:
+    institution = registry.verified_institution_of(chain, opener.address)
+    kind = registry.participant(chain, institution).kind if institution else None
+    if institution is None or kind is not registry.InstitutionKind.EMERGENCY_SERVICE:
         raise PreconditionFailed(f"{opener.address} does not act for a verified emergency service")
     if not reason.strip():
         raise ConfigurationError("--reason", "emergency access needs a stated reason")
+    if not timedelta(0) < duration <= timedelta(hours=24):
+        raise ConfigurationError("--duration", "emergency access lasts at most 24 hours")
+    if registry.participant(chain, patient).role is not registry.Role.PATIENT:
+        raise PatientNotFound(to_checksum_address(patient))
+    last = emergency_of(chain, patient, institution)
+    if last is not None and chain_now(chain) < last.ended_at + EMERGENCY_COOLDOWN:
+        state = "is still open" if last.live(chain_now(chain)) else "ended less than 7 days ago"
+        raise PreconditionFailed(
+            f"{institution}'s last emergency opening for {patient} {state}: it may open again "
+            f"from {last.ended_at + EMERGENCY_COOLDOWN:%Y-%m-%d %H:%M}Z"
+        )
     seconds = int(duration.total_seconds())
     chain.transact(
         "opening emergency access",
@@ -460,13 +545,41 @@ def open_emergency_access(
     return chain_now(chain) + timedelta(seconds=seconds)
 
 
+def close_emergency_access(
+    chain: Chain, signer: LocalAccount, patient: str, institution: str
+) -> None:
+    """End a live emergency opening at once (the patient or a delegate)."""
+    patient, institution = to_checksum_address(patient), to_checksum_address(institution)
+    registry.require_acts_for(chain, signer.address, patient)
+    last = emergency_of(chain, patient, institution)
+    if last is None or not last.live(chain_now(chain)):
+        raise PreconditionFailed(f"{institution} has no live emergency opening for {patient}")
+    chain.transact(
+        "closing emergency access",
+        signer,
+        consent_contract(chain).functions.closeEmergencyAccess(patient, institution),
+    )
+
+
 def deliver_keys(
     chain: Chain, store: BlockStore, holder: LocalAccount, patient: str, grantee: str, scope: Scope
 ) -> Cid | None:
-    """Wrap the keys the holder has, for a live grant, and publish the envelope."""
+    """Wrap the keys the holder has, for a live grant (or, with scope ``all``, a live emergency
+    opening of the grantee's service), and publish the envelope."""
     patient, grantee = to_checksum_address(patient), to_checksum_address(grantee)
+    if not registry.acts_for(chain, holder.address, patient) and not registry.may_write_for(
+        chain, holder.address, patient
+    ):
+        raise PreconditionFailed(
+            f"{holder.address} holds no keys of {patient}'s records: only the patient, a delegate "
+            "or a care provider writing for them delivers keys"
+        )
     current = _state(chain, patient, grantee, scope)
-    if not current.live(chain_now(chain)):
+    now = chain_now(chain)
+    service = registry.verified_institution_of(chain, grantee)
+    emergency = emergency_of(chain, patient, service) if service else None
+    by_emergency = scope.kind is ScopeKind.ALL and emergency is not None and emergency.live(now)
+    if not current.live(now) and not by_emergency:
         raise PreconditionFailed(f"{grantee} has no live {scope.label} grant from {patient}")
     key = _grantee_key(chain, patient, grantee)
     envelope = build_envelope(
@@ -522,15 +635,6 @@ def grants(
         args = event["args"]
         key = (args["grantee"], bytes(args["scopeKey"]))
         envelopes.setdefault(key, []).append(Cid.from_digest_v0(bytes(args["envelopeDigest"])))
-    everything = Scope(ScopeKind.ALL)
-    for event in contract.events.EmergencyAccessOpened().get_logs(
-        from_block=start, argument_filters={"patient": filters["patient"]}
-    ):
-        opener = event["args"]["opener"]
-        if (grantee is None or opener == filters.get("grantee")) and (
-            wanted is None or everything in wanted
-        ):
-            seen.setdefault((opener, _scope_key(everything)), everything)
     return [
         _state(chain, filters["patient"], g, scope, tuple(envelopes.get((g, k), ())))
         for (g, k), scope in seen.items()
@@ -564,6 +668,11 @@ def refusal_reason(chain: Chain, reader: str, record: records.Record) -> str:
         return "the patient erased this record"
     now = chain_now(chain)
     states = grants(chain, record.patient, reader, Scope.covering(record))
+    service = registry.verified_institution_of(chain, reader)
+    opening = emergency_of(chain, record.patient, service) if service else None
+    if not states and opening is not None:
+        ended = "was closed" if opening.closed_at else "expired"
+        return f"the emergency access of {service} {ended} on {opening.ended_at:%Y-%m-%d %H:%M}Z"
     if not states:
         return f"no grant from patient {record.patient} covers this record"
     latest = max(states, key=lambda g: g.granted_at)
@@ -620,7 +729,7 @@ def erase(chain: Chain, store: BlockStore, signer: LocalAccount, record_id: byte
     """
     record = ensure_registered(chain, store, signer, records.get(chain, record_id, store))
     contract = consent_contract(chain)
-    _require_patient_or_delegate(chain, contract, signer.address, record.patient)
+    registry.require_acts_for(chain, signer.address, record.patient)
     chain.transact("erasing the record", signer, contract.functions.eraseRecord(record.id))
     now = chain_now(chain)
     store.unpin(record.cid)
@@ -685,49 +794,6 @@ def _grantee_key(chain: Chain, patient: str, grantee: str) -> bytes:
     if key is None:
         raise PreconditionFailed(f"{grantee} has published no encryption key in the registry")
     return key
-
-
-def _require_patient_or_delegate(
-    chain: Chain, contract: Contract, signer: str, patient: str
-) -> None:
-    if signer == patient:
-        return
-    if not chain.call("reading delegates", contract.functions.isDelegate(patient, signer)):
-        raise PreconditionFailed(
-            f"{signer} is neither patient {patient} nor one of their delegates"
-        )
-
-
-def _typed_data(chain: Chain, contract: Contract, request: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "types": {
-            "EIP712Domain": [
-                {"name": "name", "type": "string"},
-                {"name": "version", "type": "string"},
-                {"name": "chainId", "type": "uint256"},
-                {"name": "verifyingContract", "type": "address"},
-            ],
-            "GrantRequest": [
-                {"name": "patient", "type": "address"},
-                {"name": "grantee", "type": "address"},
-                {"name": "scopeKind", "type": "uint8"},
-                {"name": "scope", "type": "bytes32"},
-                {"name": "purpose", "type": "uint8"},
-                {"name": "expiresAt", "type": "uint40"},
-                {"name": "envelopeDigest", "type": "bytes32"},
-                {"name": "nonce", "type": "uint256"},
-                {"name": "deadline", "type": "uint256"},
-            ],
-        },
-        "primaryType": "GrantRequest",
-        "domain": {
-            "name": "MedLedger ConsentManager",
-            "version": "1",
-            "chainId": chain.chain_id,
-            "verifyingContract": contract.address,
-        },
-        "message": request,
-    }
 
 
 def parse_duration(text: str) -> timedelta:

@@ -61,10 +61,26 @@ def trail(chain: Chain, patient: str) -> list[Entry]:
             getattr(contract.events, name)().get_logs(from_block=start, argument_filters=filters)
         )
 
+    providers = deployments.contract(chain, "ProviderRegistry")
     for e in logs(consent, "EmergencyAccessOpened", by_patient):
         a = e["args"]
         detail = f"by {a['institution']} until {_ts(a['expiresAt'])}: {a['reason']}"
         add(e, "EMERGENCY ACCESS OPENED", a["opener"], "all records", detail, first=True)
+    for e in logs(consent, "EmergencyAccessClosed", by_patient):
+        a = e["args"]
+        add(e, "emergency access closed", a["by"], a["institution"], "", first=True)
+    for e in logs(providers, "CareAuthorized", by_patient):
+        a = e["args"]
+        until = "until revoked" if a["until"] >= 2**40 - 1 else f"until {_ts(a['until'])}"
+        add(e, "care relationship opened", a["by"], a["institution"], f"may write records {until}")
+    for e in logs(providers, "CareRevoked", by_patient):
+        a = e["args"]
+        add(e, "care relationship ended", a["by"], a["institution"], "")
+    for contract, what in ((providers, "care requests"), (consent, "grants")):
+        for e in logs(contract, "SignaturesCancelled", by_patient):
+            a = e["args"]
+            detail = f"signed {what} with nonce {a['nonce']}"
+            add(e, "signatures cancelled", a["by"], patient, detail)
     for e in logs(registry, "RecordAnchored", by_patient):
         a = e["args"]
         what = (
@@ -108,9 +124,7 @@ def trail(chain: Chain, patient: str) -> list[Entry]:
             "0x" + bytes(a["id"]).hex(),
             "keys destroyed, body unpinned",
         )
-    for e in consent.events.DelegateChanged().get_logs(
-        from_block=start, argument_filters=by_patient
-    ):
+    for e in logs(providers, "DelegateChanged", by_patient):
         a = e["args"]
         add(e, "delegate " + ("added" if a["allowed"] else "removed"), patient, a["delegate"], "")
     entries.sort(key=lambda item: (item[0], item[1]))

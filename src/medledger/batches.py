@@ -3,9 +3,11 @@
 Each record of a batch is sealed and stored exactly like a single record and gets the id it
 would have had alone (``records.derive_id`` with the batch's issuer). The batch's *manifest*, a
 public JSON object in IPFS, lists every record's fields (id, patient, CID, commitment, category,
-previous version): the same fields a single anchoring puts in its public event, so a manifest
-reveals nothing more than single anchoring would, and anyone holding it can rebuild the tree,
-prove a record off chain from its proof alone, or register it on chain.
+previous version) in tree order: the same fields a single anchoring puts in its public event, so
+a manifest reveals nothing more than single anchoring would, and anyone holding it can rebuild
+the positional tree (``merkle.IndexedTree``), prove a record off chain from its proof alone, or
+register it on chain. A batch belongs to its issuer: its id is ``keccak256(abi.encode(issuer,
+root))``, and the chain holds no more records from it than the count it declared.
 
 A record of a batch becomes an ordinary record (``getRecord``, grants, claims, history) once
 ``registerFromBatch`` has run for it; the client does that on demand, when a grant or a
@@ -18,10 +20,12 @@ import json
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from eth_abi.abi import encode
 from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
 from hexbytes import HexBytes
 
-from medledger import deployments, merkle, records, sealing
+from medledger import deployments, merkle, records, registry, sealing
 from medledger.categories import Category
 from medledger.errors import IntegrityError, MedLedgerError, PreconditionFailed
 from medledger.ipfs.cid import Cid
@@ -35,6 +39,7 @@ if TYPE_CHECKING:
     from medledger.ipfs.blockstore import BlockStore
 
 MANIFEST_KIND = "medledger/batch-manifest"
+MANIFEST_VERSION = 2  # v2: positional trees (records in tree order); v1 trees hashed sorted pairs
 BATCH_GAS_LIMIT = 200_000
 REGISTER_GAS_LIMIT = 200_000
 
@@ -48,11 +53,17 @@ class Entry:
     previous: bytes | None = None
 
 
+def batch_id(issuer: str, root: bytes) -> bytes:
+    """A batch's id, as ``RecordRegistry.batchIdOf`` derives it."""
+    return keccak(encode(["address", "bytes32"], [to_checksum_address(issuer), root]))
+
+
 @dataclass(frozen=True)
 class Batch:
     """An anchored batch."""
 
     id: bytes
+    root: bytes
     manifest: Cid
     issuer: str
     records: tuple[records.Record, ...]
@@ -72,17 +83,17 @@ def anchor_batch(
     if not entries:
         raise PreconditionFailed("a batch needs at least one record")
     contract = deployments.contract(chain, "RecordRegistry")
-    providers = deployments.contract(chain, "ProviderRegistry")
-    institution = chain.call(
-        "checking the writer", providers.functions.verifiedInstitutionOf(issuer.address)
-    )
-    institutional = int(institution, 16) != 0
-    if not institutional and any(e.patient != issuer.address for e in entries):
-        raise PreconditionFailed(
-            f"{issuer.address} may only batch its own records: it is not a verified institution"
-        )
-    readers = records.Readers(chain, issuer)
     checksummed = {p: to_checksum_address(p) for p in {e.patient for e in entries}}
+    for patient in checksummed.values():  # the chain checks each again when it is registered
+        registry.require_writer(chain, issuer.address, patient)
+    writer = registry.writer_number(chain, issuer.address)
+    for entry in entries:
+        if entry.previous is not None and records.writer_of(chain, entry.previous) != writer:
+            raise PreconditionFailed(
+                f"0x{entry.previous.hex()} was written by another writer: only its writer "
+                "writes its next version"
+            )
+    readers = records.Readers(chain, issuer)
     jobs = [
         sealing.Job(
             checksummed[e.patient],
@@ -106,10 +117,11 @@ def anchor_batch(
         }
         for job, s in zip(jobs, sealed, strict=True)
     ]
-    tree = merkle.MerkleTree.build([s.id for s in sealed])
+    tree = merkle.IndexedTree.build([s.id for s in sealed])
     manifest = {
-        "v": 1, "kind": MANIFEST_KIND, "chain": chain.chain_id, "registry": contract.address,
-        "issuer": issuer.address, "root": "0x" + tree.root.hex(), "records": rows,
+        "v": MANIFEST_VERSION, "kind": MANIFEST_KIND, "chain": chain.chain_id,
+        "registry": contract.address, "issuer": issuer.address, "root": "0x" + tree.root.hex(),
+        "records": rows,
     }  # fmt: skip
     manifest_cid = store.add_bytes(json.dumps(manifest, separators=(",", ":")).encode())
     (receipt,) = chain.transact_many(
@@ -119,6 +131,7 @@ def anchor_batch(
         BATCH_GAS_LIMIT,
     )
     chain.cache.pop("batches", None)
+    identifier = batch_id(issuer.address, tree.root)
     tx = "0x" + bytes(receipt["transactionHash"]).hex()
     block = int(receipt["blockNumber"])
     when = chain.block_time(block)
@@ -137,19 +150,22 @@ def anchor_batch(
             superseded=False,
             chain_id=chain.chain_id,
             registry=contract.address,
-            batch=tree.root,
+            batch=identifier,
             registered=False,
         )
         for job, s in zip(jobs, sealed, strict=True)
     )
-    return Batch(tree.root, manifest_cid, issuer.address, anchored, tx, int(receipt["gasUsed"]))
+    return Batch(
+        identifier, tree.root, manifest_cid, issuer.address, anchored, tx, int(receipt["gasUsed"])
+    )
 
 
 @dataclass(frozen=True)
 class _Indexed:
     record: records.Record
-    batch: bytes
-    tree: merkle.MerkleTree
+    issuer: str
+    index: int
+    tree: merkle.IndexedTree
 
 
 def _index(chain: Chain, store: BlockStore) -> dict[bytes, _Indexed]:
@@ -165,19 +181,20 @@ def _index(chain: Chain, store: BlockStore) -> dict[bytes, _Indexed]:
         try:
             manifest = json.loads(store.cat(Cid.from_digest_v0(bytes(args["manifestDigest"]))))
             rows = manifest["records"]
+            tree = merkle.IndexedTree.build([bytes(HexBytes(r["id"])) for r in rows])
         except (MedLedgerError, ValueError, KeyError, TypeError):
             continue  # a manifest this store cannot serve: its records are not found here
-        tree = merkle.MerkleTree.build([bytes(HexBytes(r["id"])) for r in rows])
-        if tree.root != bytes(args["batchId"]):
+        if tree.root != bytes(args["root"]) or tree.count != int(args["count"]):
             continue  # a manifest that does not match its batch is ignored, never trusted
+        issuer = to_checksum_address(args["issuer"])
         tx = "0x" + bytes(event["transactionHash"]).hex()
         when = chain.block_time(int(event["blockNumber"]))
-        for row in rows:
+        for position, row in enumerate(rows):
             record = _record(
-                chain, contract.address, to_checksum_address(args["issuer"]), row, tree.root,
+                chain, contract.address, issuer, row, bytes(args["batchId"]),
                 int(event["blockNumber"]), tx, when,
             )  # fmt: skip
-            index[record.id] = _Indexed(record, tree.root, tree)
+            index[record.id] = _Indexed(record, issuer, position, tree)
     chain.cache["batches"] = index
     return index
 
@@ -188,8 +205,9 @@ def find(chain: Chain, store: BlockStore, record_id: bytes) -> records.Record | 
     if found is None:
         return None
     records.check_pointer(chain, found.record)
-    if not merkle.verify(found.tree.proof(record_id), found.batch, record_id):
-        raise IntegrityError(f"record 0x{record_id.hex()} is not in batch 0x{found.batch.hex()}")
+    tree, index = found.tree, found.index
+    if not merkle.verify_indexed(tree.proof(index), tree.root, record_id, index, tree.count):
+        raise IntegrityError(f"record 0x{record_id.hex()} is not in its batch's tree")
     return found.record
 
 
@@ -199,12 +217,22 @@ def in_batches_for(chain: Chain, store: BlockStore, patient: str) -> list[record
     return [i.record for i in _index(chain, store).values() if i.record.patient == patient]
 
 
-def proof(chain: Chain, store: BlockStore, record_id: bytes) -> tuple[bytes, list[bytes]]:
-    """Return (batch id, Merkle proof) for a batched record."""
+@dataclass(frozen=True)
+class Proof:
+    """Where a batched record sits: its batch's issuer and root, its position, its siblings."""
+
+    issuer: str
+    root: bytes
+    index: int
+    siblings: list[bytes]
+
+
+def proof(chain: Chain, store: BlockStore, record_id: bytes) -> Proof:
+    """Return the Merkle proof of a batched record."""
     found = _index(chain, store).get(record_id)
     if found is None:
         raise PreconditionFailed(f"record 0x{record_id.hex()} is in no known batch")
-    return found.batch, found.tree.proof(record_id)
+    return Proof(found.issuer, found.tree.root, found.index, found.tree.proof(found.index))
 
 
 def ensure_registered(
@@ -214,19 +242,17 @@ def ensure_registered(
     contract = deployments.contract(chain, "RecordRegistry")
     if chain.call("reading the record", contract.functions.exists(record.id)):
         return record
-    batch_id, siblings = proof(chain, store, record.id)
+    where = proof(chain, store, record.id)
+    entry = (
+        record.patient, record.cid.digest, record.commitment, int(record.category),
+        record.previous or records.ZERO_ID,
+    )  # fmt: skip
     chain.transact_many(
         "registering the record from its batch",
         account,
         [
             contract.functions.registerFromBatch(
-                batch_id,
-                record.patient,
-                record.cid.digest,
-                record.commitment,
-                int(record.category),
-                record.previous or records.ZERO_ID,
-                siblings,
+                where.issuer, where.root, entry, where.index, where.siblings
             )
         ],
         REGISTER_GAS_LIMIT,

@@ -126,6 +126,11 @@ class Chain:
         """Drop cached block times (after a devnet revert or a reorg replaced blocks)."""
         self._block_times.clear()
 
+    def now(self) -> datetime:
+        """The latest block's time (the clock the contracts judge by); read fresh, never
+        cached, because a revert or reorg can replace the latest block."""
+        return datetime.fromtimestamp(int(self.w3.eth.get_block("latest")["timestamp"]), tz=UTC)
+
     def block_time(self, number: int) -> datetime:
         """Return a block's timestamp (cached: a mined block's time never changes)."""
         if number not in self._block_times:

@@ -8,7 +8,6 @@ imported inside the commands so that ``medledger --help`` starts fast.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
@@ -247,11 +246,26 @@ def institution_show(session: Session, address: str | None) -> None:
 @common
 @pass_session
 def institution_add_practitioner(session: Session, address: str) -> None:
-    """Add a practitioner who writes records for this (verified) institution."""
+    """Invite ADDRESS to work for this (verified) institution; it must accept."""
     from medledger import registry
 
     registry.add_practitioner(session.chain, session.account(), address)
-    session.emit({"practitioner": address}, f"{address} now writes for this institution")
+    text = f"{address} is invited; it joins with: medledger institution join <this institution>"
+    session.emit({"practitioner": address, "invited": True}, text)
+
+
+@institution.command("join")
+@click.argument("institution_address")
+@common
+@pass_session
+def institution_join(session: Session, institution_address: str) -> None:
+    """Accept INSTITUTION's invitation: the --account becomes its practitioner."""
+    from medledger import registry
+
+    account = session.account()
+    registry.accept_practitioner(session.chain, account, institution_address)
+    session.emit({"practitioner": account.address, "institution": institution_address},
+                 f"{account.address} now works for {institution_address}")  # fmt: skip
 
 
 @institution.command("remove-practitioner")
@@ -259,11 +273,58 @@ def institution_add_practitioner(session: Session, address: str) -> None:
 @common
 @pass_session
 def institution_remove_practitioner(session: Session, address: str) -> None:
-    """Remove one of this institution's practitioners: they can no longer write."""
+    """Remove a practitioner (or withdraw an invitation); a practitioner may remove itself."""
     from medledger import registry
 
     registry.remove_practitioner(session.chain, session.account(), address)
-    session.emit({"practitioner": address, "active": False}, f"{address} no longer writes here")
+    session.emit({"practitioner": address, "removed": True}, f"{address} no longer works here")
+
+
+@cli.group()
+def registrar() -> None:
+    """Registrars govern themselves: vote registrars in or out, vote the threshold."""
+
+
+@registrar.command("add")
+@click.argument("address")
+@common
+@pass_session
+def registrar_add(session: Session, address: str) -> None:
+    """Vote to add ADDRESS as a registrar (takes the threshold of registrars' votes)."""
+    _vote_registrar(session, address, add=True)
+
+
+@registrar.command("remove")
+@click.argument("address")
+@common
+@pass_session
+def registrar_remove(session: Session, address: str) -> None:
+    """Vote to remove registrar ADDRESS."""
+    _vote_registrar(session, address, add=False)
+
+
+def _vote_registrar(session: Session, address: str, add: bool) -> None:
+    from medledger import registry
+
+    done = registry.vote_registrar(session.chain, session.account(), address, add)
+    if done:
+        text = f"{address} {'added as' if add else 'removed as'} a registrar"
+    else:
+        text = f"vote recorded to {'add' if add else 'remove'} {address}"
+    session.emit({"registrar": address, "add": add, "done": done}, text)
+
+
+@registrar.command("threshold")
+@click.argument("threshold", type=click.IntRange(1, 16))
+@common
+@pass_session
+def registrar_threshold(session: Session, threshold: int) -> None:
+    """Vote for a new approval threshold."""
+    from medledger import registry
+
+    done = registry.vote_threshold(session.chain, session.account(), threshold)
+    text = "threshold is now" if done else "vote recorded for a threshold of"
+    session.emit({"threshold": threshold, "done": done}, f"{text} {threshold}")
 
 
 @cli.command("publish-key")
@@ -503,14 +564,14 @@ def grant(
     submit_file: Path | None,
 ) -> None:
     """Grant GRANTEE access to a patient's records, delivering the keys in scope."""
-    from medledger import access
+    from medledger import access, documents
     from medledger.errors import ConfigurationError
     from medledger.stores import open_store
 
     chain, store = session.chain, open_store(session.settings)
     now = access.chain_now(chain)
     if submit_file is not None:
-        document = json.loads(submit_file.read_text())
+        document = documents.read_object(submit_file)
         state = access.submit_signed_grant(chain, store, session.account(), document)
         session.emit(state.as_dict(now), _grant_line(state))
         return
@@ -523,7 +584,7 @@ def grant(
         if out is None:
             raise ConfigurationError("--out", "--sign-only writes the signed grant to --out FILE")
         document = access.sign_grant(*args)
-        out.write_text(json.dumps(document, indent=2))
+        documents.write(out, document)
         session.emit({"file": str(out)}, f"signed grant written to {out}: anyone can submit it")
         return
     state = access.grant(*args)
@@ -560,10 +621,10 @@ def revoke(session: Session, grantee: str, patient: str | None, scope: str) -> N
 @common
 @pass_session
 def delegate(session: Session, delegate_address: str, remove: bool) -> None:
-    """Name a guardian or proxy who may grant and revoke for the --account (a patient)."""
-    from medledger import access
+    """Name a guardian or proxy who may act for the --account (a patient)."""
+    from medledger import registry
 
-    access.set_delegate(session.chain, session.account(), delegate_address, not remove)
+    registry.set_delegate(session.chain, session.account(), delegate_address, not remove)
     verb = "removed as" if remove else "is now"
     session.emit({"delegate": delegate_address, "allowed": not remove},
                  f"{delegate_address} {verb} a delegate")  # fmt: skip
@@ -586,6 +647,120 @@ def emergency_access(session: Session, patient: str, reason: str, duration: str)
     )
     text = f"emergency access to {patient} open until {until:%Y-%m-%d %H:%M}Z (audited)"
     session.emit({"patient": patient, "until": until.isoformat()}, text)
+
+
+@cli.command("close-emergency-access")
+@click.argument("institution_address")
+@click.option("--patient", help="Whose records (default: the --account).")
+@common
+@pass_session
+def close_emergency_access(session: Session, institution_address: str, patient: str | None) -> None:
+    """End an emergency service's live break-glass access at once (the patient or a delegate)."""
+    from medledger import access
+
+    signer = session.account()
+    access.close_emergency_access(
+        session.chain, signer, patient or signer.address, institution_address
+    )
+    session.emit({"institution": institution_address, "closed": True},
+                 f"emergency access of {institution_address} closed")  # fmt: skip
+
+
+@cli.command("cancel-signatures")
+@click.option("--patient", help="Whose signatures (default: the --account).")
+@common
+@pass_session
+def cancel_signatures(session: Session, patient: str | None) -> None:
+    """Cancel signed grants and care relationships not yet submitted (burns the next nonces)."""
+    from medledger import access, registry
+
+    signer = session.account()
+    target = patient or signer.address
+    grants = access.cancel_signatures(session.chain, signer, target)
+    care = registry.cancel_care_signatures(session.chain, signer, target)
+    session.emit({"grant_nonce": grants, "care_nonce": care},
+                 f"signed grants with nonce {grants} and care requests with nonce {care} "
+                 "can no longer be submitted")  # fmt: skip
+
+
+@cli.group()
+def care() -> None:
+    """Care relationships: which institutions may write a patient's records."""
+
+
+@care.command("authorize")
+@click.argument("institution_address")
+@click.option("--patient", help="Whose records (default: the --account).")
+@click.option("--for", "duration", help="How long (30d, 26w; default: until revoked).")
+@click.option("--sign-only", is_flag=True, help="Sign it for the institution to submit.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="With --sign-only.")
+@click.option("--submit", "submit_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Submit a signed care relationship (any account pays the gas).")  # fmt: skip
+@common
+@pass_session
+def care_authorize(
+    session: Session,
+    institution_address: str,
+    patient: str | None,
+    duration: str | None,
+    sign_only: bool,
+    out: Path | None,
+    submit_file: Path | None,
+) -> None:
+    """Let INSTITUTION (a care provider) write the patient's records."""
+    from medledger import access, documents, registry
+    from medledger.errors import ConfigurationError
+
+    chain, signer = session.chain, session.account()
+    if submit_file is not None:
+        done = registry.submit_signed_care(chain, signer, documents.read_object(submit_file))
+    else:
+        until = None if duration is None else chain.now() + access.parse_duration(duration)
+        target = patient or signer.address
+        if sign_only:
+            if out is None:
+                raise ConfigurationError("--out", "--sign-only writes the request to --out FILE")
+            signed = registry.sign_care(chain, signer, target, institution_address, until)
+            documents.write(out, signed)
+            text = f"signed care relationship written to {out}: the institution submits it"
+            session.emit({"file": str(out)}, text)
+            return
+        done = registry.authorize_care(chain, signer, target, institution_address, until)
+    text = f"{done.institution} may now write {done.patient}'s records"
+    session.emit(done.as_dict(), text)
+
+
+@care.command("revoke")
+@click.argument("institution_address")
+@click.option("--patient", help="Whose records (default: the --account).")
+@common
+@pass_session
+def care_revoke(session: Session, institution_address: str, patient: str | None) -> None:
+    """End INSTITUTION's care relationship (the patient, a delegate or the institution)."""
+    from medledger import registry
+
+    signer = session.account()
+    target = patient or signer.address
+    registry.revoke_care(session.chain, signer, target, institution_address)
+    session.emit({"patient": target, "institution": institution_address, "revoked": True},
+                 f"{institution_address} may no longer write {target}'s records")  # fmt: skip
+
+
+@care.command("show")
+@click.argument("institution_address")
+@click.option("--patient", help="Whose records (default: the --account).")
+@common
+@pass_session
+def care_show(session: Session, institution_address: str, patient: str | None) -> None:
+    """Show the care relationship between a patient and INSTITUTION."""
+    from medledger import registry
+
+    target = patient or session.account().address
+    found = registry.care_of(session.chain, target, institution_address)
+    live = found.live(registry.chain_time(session.chain))
+    session.emit(found.as_dict() | {"live": live},
+                 f"{found.institution} {'may' if live else 'may not'} write {found.patient}'s "
+                 "records")  # fmt: skip
 
 
 @cli.command("deliver-keys")

@@ -83,12 +83,13 @@ def run(session: Session, fresh: bool = False) -> None:
     ):
         say(f"  {name}: {_verify(chain, dev_account(index), kind, name)}")
 
-    step(3, "Patients register with their own encryption keys")
-    for p in PATIENTS:
+    step(3, "Patients register with their own keys and let the hospital and clinic write for them")
+    for n, p in enumerate(PATIENTS):
         account = dev_account(p.account)
         if registry.participant(chain, account.address).role is registry.Role.NONE:
             registry.register_patient(chain, account)
-        say(f"  dev:{p.account} {account.address}")
+        how = _open_care(chain, account, signed_at_check_in=n == 0)
+        say(f"  dev:{p.account} {account.address}: {how}")
 
     step(4, "The hospital anchors each patient's FHIR Bundle, one encrypted record per resource")
     hospital = dev_account(HOSPITAL)
@@ -236,11 +237,33 @@ def _verify(chain: Chain, account: LocalAccount, kind: registry.InstitutionKind,
     )
 
 
+def _open_care(chain: Chain, patient: LocalAccount, signed_at_check_in: bool) -> str:
+    """Open the patient's care relationships with the hospital and the clinic (until revoked).
+
+    With ``signed_at_check_in`` the patient signs the hospital's off chain and the hospital
+    submits it (the patient pays no gas), as a front desk would.
+    """
+    done = []
+    for index, name in ((HOSPITAL, "hospital"), (CLINIC, "clinic")):
+        institution = dev_account(index)
+        if registry.care_of(chain, patient.address, institution.address).since:
+            continue
+        if signed_at_check_in and index == HOSPITAL:
+            signed = registry.sign_care(chain, patient, patient.address, institution.address, None)
+            registry.submit_signed_care(chain, institution, signed)
+            done.append(f"{name} (signed at check-in, submitted by the {name})")
+        else:
+            registry.authorize_care(chain, patient, patient.address, institution.address, None)
+            done.append(name)
+    return "care relationships with the " + " and ".join(done) if done else "already in care"
+
+
 def _doctor(chain: Chain) -> LocalAccount:
-    """A practitioner of the clinic, with a published encryption key."""
+    """A practitioner of the clinic (invited, then accepting), with a published key."""
     doctor = dev_account(DOCTOR)
     if registry.participant(chain, doctor.address).role is registry.Role.NONE:
         registry.add_practitioner(chain, dev_account(CLINIC), doctor.address)
+        registry.accept_practitioner(chain, doctor, dev_account(CLINIC).address)
     if registry.participant(chain, doctor.address).encryption_key is None:
         registry.publish_key(chain, doctor)
     return doctor

@@ -95,6 +95,7 @@ def run(chain: Chain, store: BlockStore, site: LocalAccount, verify: Any) -> Non
     monitor = dev_account(MONITOR)
     if registry.participant(chain, monitor.address).role is registry.Role.NONE:
         registry.add_practitioner(chain, sponsor, monitor.address)
+        registry.accept_practitioner(chain, monitor, sponsor.address)
         registry.publish_key(chain, monitor)
     trials.set_monitor(chain, sponsor, study.id, monitor.address)
     say(

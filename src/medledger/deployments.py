@@ -175,7 +175,7 @@ def _constructor_args(
 ) -> list[Any]:
     """Each contract's constructor arguments: the contracts deployed before it, and settings."""
     if name == "ProviderRegistry":
-        return [deployer, registrars, threshold]
+        return [registrars, threshold]
     providers = recorded.address("ProviderRegistry")
     if name in ("RecordRegistry", "TrialRegistry"):
         return [providers]

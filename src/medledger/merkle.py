@@ -1,4 +1,7 @@
-"""Merkle trees whose proofs OpenZeppelin's ``MerkleProof.verify`` accepts.
+"""Merkle trees for the contracts: sorted-pair trees (``MerkleTree``) whose proofs
+OpenZeppelin's ``MerkleProof.verify`` accepts, used for sets (a policy's covered codes), and
+positional trees (``IndexedTree``) that the contracts' ``IndexedMerkle`` library accepts, used for
+batches, whose size must be binding.
 
 Leaves follow OpenZeppelin's convention for a single ``bytes32`` value, a double hash:
 ``keccak256(bytes.concat(keccak256(abi.encode(id))))``, so a leaf can never be mistaken for an
@@ -7,8 +10,8 @@ proof is just the list of siblings, leaf to root. The tree is the one OpenZeppel
 ``StandardMerkleTree`` builds: leaves sorted, stored right to left in a complete binary tree.
 
 Written here rather than taken from a package because no maintained Python library produces
-OpenZeppelin-compatible trees; it is 60 lines, and a property test checks every proof in
-Solidity.
+OpenZeppelin-compatible trees, nor trees of ``IndexedMerkle``'s layout; property tests check
+every proof of both in Solidity.
 """
 
 from __future__ import annotations
@@ -71,4 +74,57 @@ def verify(proof: list[bytes], root: bytes, record_id: bytes) -> bool:
     node = leaf_hash(record_id)
     for sibling in proof:
         node = _pair(node, sibling)
+    return node == root
+
+
+ZERO_LEAF = bytes(32)
+"""What fills the positions of an ``IndexedTree`` after its last leaf."""
+
+
+@dataclass(frozen=True)
+class IndexedTree:
+    """A complete binary tree of depth ceil(log2(n)) over ids at positions ``0 .. n - 1``.
+
+    The layout of the contracts' ``IndexedMerkle``: leaves are :func:`leaf_hash` of each id in
+    the order given, positions after the last are :data:`ZERO_LEAF`, and each parent is
+    ``keccak256(left || right)``. A proof is the siblings from the leaf up; the leaf's position
+    (its index) tells left from right. As a position holds one leaf, a root with a declared
+    count proves at most that many ids.
+    """
+
+    levels: tuple[tuple[bytes, ...], ...]
+    count: int
+
+    @classmethod
+    def build(cls, ids: list[bytes]) -> IndexedTree:
+        """Build the tree of ``ids`` (at least one), in their order."""
+        if not ids:
+            raise ValueError("a Merkle tree needs at least one leaf")
+        depth = (len(ids) - 1).bit_length()
+        level = [leaf_hash(i) for i in ids] + [ZERO_LEAF] * ((1 << depth) - len(ids))
+        levels = [tuple(level)]
+        while len(level) > 1:
+            level = [keccak(level[i] + level[i + 1]) for i in range(0, len(level), 2)]
+            levels.append(tuple(level))
+        return cls(tuple(levels), len(ids))
+
+    @property
+    def root(self) -> bytes:
+        """The root."""
+        return self.levels[-1][0]
+
+    def proof(self, index: int) -> list[bytes]:
+        """The sibling hashes from the leaf at ``index`` up to the root."""
+        if not 0 <= index < self.count:
+            raise IndexError(f"position {index} is outside a tree of {self.count}")
+        return [level[(index >> height) ^ 1] for height, level in enumerate(self.levels[:-1])]
+
+
+def verify_indexed(proof: list[bytes], root: bytes, item_id: bytes, index: int, count: int) -> bool:
+    """Check a positional proof off chain, exactly as ``IndexedMerkle.verifyCalldata`` does."""
+    if not 0 <= index < count or len(proof) != (count - 1).bit_length():
+        return False
+    node = leaf_hash(item_id)
+    for height, sibling in enumerate(proof):
+        node = keccak(node + sibling) if (index >> height) & 1 == 0 else keccak(sibling + node)
     return node == root

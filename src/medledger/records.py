@@ -199,19 +199,7 @@ def anchor(
     """
     contract = _registry(chain)
     patient = to_checksum_address(patient)
-    may_write, registered = chain.call(
-        "checking the writer",
-        deployments.contract(chain, "ProviderRegistry").functions.canAnchor(
-            issuer.address, patient
-        ),
-    )
-    if not registered:
-        raise PreconditionFailed(f"{patient} is not a registered patient")
-    if not may_write:
-        raise PreconditionFailed(
-            f"{issuer.address} may not write records for {patient}: it must be the patient, "
-            "a verified institution, or an active practitioner of one"
-        )
+    registry.require_writer(chain, issuer.address, patient)
     drafts = list(drafts)
     if previous is not None and len(drafts) != 1:
         raise PreconditionFailed("an update anchors exactly one new version")
@@ -221,6 +209,11 @@ def anchor(
             raise PreconditionFailed(f"{old.hex_id} already has a newer version")
         if old.patient != patient:
             raise PreconditionFailed(f"{old.hex_id} belongs to another patient")
+        if writer_of(chain, old.id) != registry.writer_number(chain, issuer.address):
+            raise PreconditionFailed(
+                f"{old.hex_id} was written by another writer: only its writer (the same "
+                "institution, or the patient for their own records) writes its next version"
+            )
 
     readers = Readers(chain, issuer)
     ctx = sealing.Context(chain.chain_id, contract.address, issuer.address)
@@ -324,7 +317,7 @@ def get(chain: Chain, record_id: bytes | str, store: BlockStore | None = None) -
             if batched is not None:
                 return batched
         raise RecordNotFound("0x" + ref.id.hex())
-    _patient, _at, _category, superseded = chain.call(
+    _patient, _at, _category, superseded, _writer = chain.call(
         "reading the record", contract.functions.getRecord(ref.id)
     )
     events = _logs(chain, contract, "RecordAnchored", {"id": ref.id})
@@ -353,6 +346,19 @@ def for_patient(chain: Chain, patient: str, store: BlockStore | None = None) -> 
         found.extend(r for r in in_batches_for(chain, store, patient) if r.id not in known)
         found.sort(key=lambda r: (r.block, r.anchored_at))
     return found
+
+
+def writer_of(chain: Chain, record_id: bytes) -> int:
+    """Who wrote a registered record: its institution's directory number, 0 for the patient.
+
+    Raises ``RecordNotFound`` for a record that is not registered on its own (register a
+    batched record first)."""
+    _patient, _at, _category, _superseded, writer = chain.call(
+        "reading the record", _registry(chain).functions.lookup(record_id)
+    )
+    if int(_patient, 16) == 0:
+        raise RecordNotFound("0x" + record_id.hex())
+    return int(writer)
 
 
 def check_pointer(chain: Chain, record: Record) -> None:

@@ -9,8 +9,8 @@ Run on both networks::
 Roles are the ten test accounts (``admin``, three ``registrars``, ``hospital``, ``clinic``,
 ``patient``, ``other_patient``, ``doctor``, ``stranger``). Factories (``register_patient``,
 ``apply_institution``, ``approve``, ``suspend``, ``verified_institution``,
-``add_practitioner``, ``create_record``, ``anchor_batch``) send the transactions; assertion
-helpers and enums live in ``support.py``.
+``add_practitioner``, ``authorize_care``, ``create_record``, ``anchor_batch``) send the
+transactions; assertion helpers and enums live in ``support.py``.
 
 Isolation: Ape takes a chain snapshot around every fixture scope and every test, so the
 session-scoped deployments below are paid once and each test starts from them. Factories hold
@@ -31,12 +31,14 @@ import pytest
 from hexbytes import HexBytes
 
 from .support import (
+    MAX_UINT40,
     NO_RECORD,
     THRESHOLD,
     Category,
     Kind,
     digest,
-    merkle_tree,
+    indexed_tree,
+    key_proof,
     new_key,
     record_id,
 )
@@ -100,8 +102,9 @@ def stranger(accounts: Any) -> AccountAPI:
 
 @pytest.fixture(scope="session")
 def provider_registry(project: Any, admin: AccountAPI, registrars: list[AccountAPI]) -> Any:
-    """ProviderRegistry with three registrars and a threshold of two."""
-    return admin.deploy(project.ProviderRegistry, admin, registrars, THRESHOLD)
+    """ProviderRegistry with three registrars and a threshold of two (deployed by ``admin``,
+    who holds no role in it)."""
+    return admin.deploy(project.ProviderRegistry, registrars, THRESHOLD)
 
 
 @pytest.fixture(scope="session")
@@ -117,7 +120,9 @@ def register_patient(provider_registry: ContractInstance) -> Callable[..., Recei
     """``register_patient(account, key=None)``: self-registers ``account`` as a patient."""
 
     def register(account: AccountAPI, key: bytes | None = None) -> ReceiptAPI:
-        return provider_registry.registerPatient(key or new_key(), sender=account)
+        key = key or new_key()
+        proof = key_proof(provider_registry, account, key)
+        return provider_registry.registerPatient(key, proof, sender=account)
 
     return register
 
@@ -133,7 +138,9 @@ def apply_institution(provider_registry: ContractInstance) -> Callable[..., Rece
         key: bytes | None = None,
     ) -> ReceiptAPI:
         name = name if name is not None else f"{kind.name.title()} {account.address[-4:]}"
-        return provider_registry.applyAsInstitution(kind, name, key or new_key(), sender=account)
+        key = key or new_key()
+        proof = key_proof(provider_registry, account, key)
+        return provider_registry.applyAsInstitution(kind, name, key, proof, sender=account)
 
     return apply
 
@@ -193,12 +200,25 @@ def verified_institution(
 
 @pytest.fixture(scope="session")
 def add_practitioner(provider_registry: ContractInstance) -> Callable[..., ReceiptAPI]:
-    """``add_practitioner(institution, practitioner)``."""
+    """``add_practitioner(institution, practitioner)``: the institution invites, the
+    practitioner accepts; returns the acceptance's receipt."""
 
     def add(institution: AccountAPI, practitioner: AccountAPI) -> ReceiptAPI:
-        return provider_registry.addPractitioner(practitioner, sender=institution)
+        provider_registry.addPractitioner(practitioner, sender=institution)
+        return provider_registry.acceptPractitioner(institution, sender=practitioner)
 
     return add
+
+
+@pytest.fixture(scope="session")
+def authorize_care(provider_registry: ContractInstance) -> Callable[..., ReceiptAPI]:
+    """``authorize_care(patient, institution, until=MAX_UINT40)``: the patient lets the
+    institution write their records."""
+
+    def authorize(patient: AccountAPI, institution: Any, until: int = MAX_UINT40) -> ReceiptAPI:
+        return provider_registry.authorizeCare(patient, institution, until, sender=patient)
+
+    return authorize
 
 
 @dataclass(frozen=True)
@@ -216,12 +236,15 @@ class Anchored:
 
 
 @pytest.fixture(scope="session")
-def create_record(record_registry: ContractInstance) -> Callable[..., Anchored]:
-    """``create_record(issuer, patient=None, *, category=LAB, previous=NO_RECORD, ...)``.
+def create_record(
+    record_registry: ContractInstance, provider_registry: ContractInstance
+) -> Callable[..., Anchored]:
+    """``create_record(issuer, patient=None, *, category=LAB, previous=NO_RECORD, care=True, ...)``.
 
     Anchors a record with fresh, readable pointer and commitment values (``cid-<n>``,
     ``commitment-<n>``) unless given; ``patient`` defaults to the issuer (a self-anchored
-    record).
+    record). With ``care`` (the default), a patient who has no live care relationship with
+    the issuer's institution opens one first (the patient signs that transaction).
     """
     counter = itertools.count()
 
@@ -233,9 +256,15 @@ def create_record(record_registry: ContractInstance) -> Callable[..., Anchored]:
         previous: bytes = NO_RECORD,
         cid_digest: bytes | None = None,
         commitment: bytes | None = None,
+        care: bool = True,
     ) -> Anchored:
         n = next(counter)
         patient = patient or issuer
+        if care and patient.address != issuer.address:
+            institution = provider_registry.verifiedInstitutionOf(issuer)
+            allowed, _ = provider_registry.mayWriteFor(issuer, patient)
+            if institution != "0x" + "00" * 20 and not allowed:
+                provider_registry.authorizeCare(patient, institution, MAX_UINT40, sender=patient)
         cid = HexBytes(cid_digest or digest(f"cid-{n}"))
         salted = HexBytes(commitment or digest(f"commitment-{n}"))
         receipt = record_registry.anchor(patient, cid, salted, category, previous, sender=issuer)
@@ -256,7 +285,7 @@ def create_record(record_registry: ContractInstance) -> Callable[..., Anchored]:
 
 @dataclass(frozen=True)
 class BatchEntry:
-    """One record of a batch: its fields, its id and its Merkle proof."""
+    """One record of a batch: its fields, its id, its position and its Merkle proof."""
 
     patient: str
     cid_digest: HexBytes
@@ -264,19 +293,24 @@ class BatchEntry:
     category: int
     previous: HexBytes
     id: HexBytes
+    index: int
     proof: list[HexBytes]
 
     @property
     def fields(self) -> tuple[str, HexBytes, HexBytes, int, HexBytes]:
-        """``(patient, cidDigest, commitment, category, previous)`` as the contract takes them."""
+        """``(patient, cidDigest, commitment, category, previous)``: the contract's ``Entry``."""
         return (self.patient, self.cid_digest, self.commitment, self.category, self.previous)
+
+    def args(self, batch: AnchoredBatch) -> tuple[Any, ...]:
+        """``(issuer, root, entry, index, proof)`` as ``registerFromBatch`` takes them."""
+        return (batch.issuer, batch.root, self.fields, self.index, self.proof)
 
 
 @dataclass(frozen=True)
 class AnchoredBatch:
     """A batch anchored by :func:`anchor_batch`."""
 
-    id: HexBytes  # as BatchAnchored reports it (today the root itself)
+    id: HexBytes  # as BatchAnchored reports it: keccak256(abi.encode(issuer, root))
     root: HexBytes
     receipt: ReceiptAPI
     issuer: str
@@ -290,9 +324,10 @@ def anchor_batch(
 ) -> Callable[..., AnchoredBatch]:
     """``anchor_batch(issuer, patients, *, category=LAB, previous=None, count=None)``.
 
-    Builds one record per entry of ``patients`` (fresh ``batch-cid-<n>`` pointers), the Merkle
-    tree of their ids (issuer = ``issuer``) and anchors its root. ``previous`` optionally gives
-    each record's previous version; ``count`` overrides the declared count.
+    Builds one record per entry of ``patients`` (fresh ``batch-cid-<n>`` pointers), the
+    ``IndexedMerkle`` tree of their ids (issuer = ``issuer``) and anchors its root.
+    ``previous`` optionally gives each record's previous version; ``count`` overrides the
+    declared count.
     """
     counter = itertools.count()
 
@@ -321,13 +356,14 @@ def anchor_batch(
             record_id(chain.chain_id, record_registry.address, p, issuer.address, c, m, k, v)
             for p, c, m, k, v in fields
         ]
-        root, proofs = merkle_tree(ids)
+        root, proofs = indexed_tree(ids)
         manifest = digest(f"manifest-{root.hex()}")
         receipt = record_registry.anchorBatch(
             root, manifest, len(ids) if count is None else count, sender=issuer
         )
         entries = [
-            BatchEntry(*f, id=i, proof=proofs[bytes(i)]) for f, i in zip(fields, ids, strict=True)
+            BatchEntry(*f, id=i, index=n, proof=proofs[n])
+            for n, (f, i) in enumerate(zip(fields, ids, strict=True))
         ]
         (event,) = record_registry.BatchAnchored.from_receipt(receipt)
         return AnchoredBatch(
@@ -388,6 +424,7 @@ def _session_fixtures_first(
     suspend: Any,
     verified_institution: Any,
     add_practitioner: Any,
+    authorize_care: Any,
     create_record: Any,
     anchor_batch: Any,
     isolated: Any,

@@ -61,9 +61,12 @@ __all__ = [
     "assert_events",
     "call_reverts",
     "digest",
+    "indexed_tree",
+    "key_proof",
     "merkle_leaf",
     "merkle_tree",
     "new_key",
+    "sign_digest",
     "record_id",
     "revert_data",
     "revert_data_candidates",
@@ -111,6 +114,8 @@ class Role(IntEnum):
 
 
 _KEY_SEEDS = itertools.count(1)
+_SECRETS: dict[bytes, bytes] = {}
+MAX_UINT40 = 2**40 - 1
 
 
 def new_key(prefix: int | None = None, *, uncompressed: bool = False) -> bytes:
@@ -123,7 +128,21 @@ def new_key(prefix: int | None = None, *, uncompressed: bool = False) -> bytes:
         secret = keccak(text=f"medledger-test-key-{next(_KEY_SEEDS)}")
         key = coincurve.PrivateKey(secret).public_key.format(compressed=not uncompressed)
         if prefix is None or key[0] == prefix:
+            _SECRETS[key] = secret
             return key
+
+
+def sign_digest(secret: bytes, message_digest: bytes) -> HexBytes:
+    """A 65-byte Ethereum signature (``r || s || v``, v 27 or 28) of a 32-byte digest."""
+    signature = coincurve.PrivateKey(secret).sign_recoverable(bytes(message_digest), hasher=None)
+    return HexBytes(signature[:64] + bytes([signature[64] + 27]))
+
+
+def key_proof(registry: ContractInstance, account: Any, key: bytes) -> HexBytes:
+    """The proof that ``account`` holds ``key`` (a key made by :func:`new_key`): the key's
+    signature of ``registry.keyDigest(account, key)``."""
+    secret = _SECRETS[bytes(key)]
+    return sign_digest(secret, registry.keyDigest(account, key))
 
 
 def digest(label: str) -> HexBytes:
@@ -184,6 +203,23 @@ def merkle_tree(records: list[bytes]) -> tuple[HexBytes, dict[bytes, list[HexByt
             HexBytes(keccak(b"".join(sorted(level[i : i + 2])))) if i + 1 < len(level) else level[i]
             for i in range(0, len(level), 2)
         ]
+    return level[0], proofs
+
+
+def indexed_tree(records: list[bytes]) -> tuple[HexBytes, list[list[HexBytes]]]:
+    """Return ``(root, proof of each position)`` of an ``IndexedMerkle`` tree of ``records``.
+
+    A complete binary tree of depth ceil(log2(n)), leaves :func:`merkle_leaf` at positions
+    ``0 .. n - 1`` and zero words after them, parents ``keccak(left || right)``: written
+    independently of ``medledger.merkle`` so that the two can be checked against each other.
+    """
+    depth = max(len(records) - 1, 0).bit_length()
+    level = [merkle_leaf(r) for r in records] + [HexBytes(b"\0" * 32)] * (2**depth - len(records))
+    proofs: list[list[HexBytes]] = [[] for _ in records]
+    for _ in range(depth):
+        for position in range(len(records)):
+            proofs[position].append(level[(position >> len(proofs[position])) ^ 1])
+        level = [HexBytes(keccak(level[i] + level[i + 1])) for i in range(0, len(level), 2)]
     return level[0], proofs
 
 

@@ -163,10 +163,9 @@ def _extra_flow(settings: Any, chain: Chain) -> list[dict[str, Any]]:
     from datetime import timedelta
 
     from eth_account import Account
-    from eth_account.messages import encode_typed_data
     from hexbytes import HexBytes
 
-    from medledger import access, batches, crypto, deployments, records, registry
+    from medledger import access, batches, deployments, eip712, records, registry
     from medledger.accounts import dev_account as dev
     from medledger.categories import Category
     from medledger.stores import open_store
@@ -176,7 +175,6 @@ def _extra_flow(settings: Any, chain: Chain) -> list[dict[str, Any]]:
     registry_ = deployments.contract(chain, "RecordRegistry")
     consent = deployments.contract(chain, "ConsentManager")
     hospital, patient, doctor, ems, other = dev(3), dev(5), dev(6), dev(8), dev(7)
-    key = crypto.public_key
     send = chain.transact
     registry.apply_institution(chain, hospital, registry.InstitutionKind.HOSPITAL, "St Mary's")
     for i in (0, 1):
@@ -188,16 +186,29 @@ def _extra_flow(settings: Any, chain: Chain) -> list[dict[str, Any]]:
     )
     for i in (0, 2):
         send("reinstating", dev(i), providers.functions.approveInstitution(hospital.address))
-    send("adding", hospital, providers.functions.addPractitioner(doctor.address))
-    send("key", doctor, providers.functions.publishEncryptionKey(key(doctor.key)))
-    send("rotation", doctor, providers.functions.publishEncryptionKey(key(other.key)))
+    registry.add_practitioner(chain, hospital, doctor.address)
+    registry.accept_practitioner(chain, doctor, hospital.address)
+    registry.publish_key(chain, doctor)
+    registry.publish_key(chain, doctor)  # a rotation (to the same key) costs the same
     registry.register_patient(chain, patient)
     registry.register_patient(chain, other)
-    send("threshold", dev(0), providers.functions.setApprovalThreshold(3))
+    for i in (0, 1):
+        registry.vote_threshold(chain, dev(i), 3)
+    spare = Account.create()
+    for i in (0, 1, 2):
+        registry.vote_registrar(chain, dev(i), spare.address, True)
+    for i in (0, 1, 2):
+        registry.vote_registrar(chain, dev(i), spare.address, False)
     registry.apply_institution(chain, ems, registry.InstitutionKind(6), "City Ambulance")
     for i in (0, 1, 2):
         registry.approve_institution(chain, dev(i), ems.address)
-    send("removing", hospital, providers.functions.removePractitioner(doctor.address))
+    registry.remove_practitioner(chain, hospital, doctor.address)
+    registry.set_delegate(chain, patient, Account.create().address, True)
+    signed = registry.sign_care(chain, patient, patient.address, hospital.address, None)
+    registry.submit_signed_care(chain, hospital, signed)
+    registry.authorize_care(chain, patient, patient.address, ems.address, None)
+    registry.revoke_care(chain, patient, patient.address, ems.address)
+    registry.cancel_care_signatures(chain, patient, patient.address)
 
     store = open_store(settings)
     body = os.urandom(1000)
@@ -219,16 +230,9 @@ def _extra_flow(settings: Any, chain: Chain) -> list[dict[str, Any]]:
         entries = [batches.Entry(patient.address, records.Draft(body, Category.VITALS))] * size
         batch = batches.anchor_batch(chain, store, hospital, entries)
     target = batch.records[0]
-    batch_id, proof = batches.proof(chain, store, target.id)
-    args = (
-        batch_id,
-        target.patient,
-        target.cid.digest,
-        target.commitment,
-        int(target.category),
-        bytes(32),
-        proof,
-    )
+    where = batches.proof(chain, store, target.id)
+    entry = (target.patient, target.cid.digest, target.commitment, int(target.category), bytes(32))
+    args = (where.issuer, where.root, entry, where.index, where.siblings)
     verify_gas = int(registry_.functions.verifyBatchRecord(*args).estimate_gas())
     send("registering", other, registry_.functions.registerFromBatch(*args))
 
@@ -253,14 +257,17 @@ def _extra_flow(settings: Any, chain: Chain) -> list[dict[str, Any]]:
         "scope": "0x" + (4).to_bytes(32, "big").hex(), "purpose": 1, "expiresAt": expires,
         "envelopeDigest": "0x" + os.urandom(32).hex(), "nonce": nonce, "deadline": expires,
     }  # fmt: skip
-    typed = access._typed_data(chain, consent, request)
-    signature = Account.sign_message(encode_typed_data(full_message=typed), patient.key).signature
+    typed = eip712.typed_data(
+        "ConsentManager", chain.chain_id, consent.address, "GrantRequest", access.GRANT_FIELDS,
+        request,
+    )  # fmt: skip
+    signature = eip712.sign(patient.key, typed)
     fields = (request["patient"], request["grantee"], 1, HexBytes(request["scope"]), 1, expires,
               HexBytes(request["envelopeDigest"]), nonce, expires)  # fmt: skip
     send("relayed grant", dev(9), consent.functions.grantWithSignature(fields, signature))
     has_access_gas = int(consent.functions.hasAccess(other.address, first.id).estimate_gas())
     send("revoke", patient, consent.functions.revoke(patient.address, other.address, 0, first.id))
-    send("delegate", patient, consent.functions.setDelegate(Account.create().address, True))
+    access.cancel_signatures(chain, patient, patient.address)
     access.open_emergency_access(
         chain, ems, patient.address, timedelta(hours=12), "unconscious on arrival"
     )
@@ -269,6 +276,7 @@ def _extra_flow(settings: Any, chain: Chain) -> list[dict[str, Any]]:
         hospital,
         consent.functions.deliverKeys(patient.address, ems.address, 2, bytes(32), os.urandom(32)),
     )
+    access.close_emergency_access(chain, patient, patient.address, ems.address)
     send("log", other, consent.functions.logAccess([first.id]))
     more = records.anchor(
         chain,
@@ -281,7 +289,7 @@ def _extra_flow(settings: Any, chain: Chain) -> list[dict[str, Any]]:
     send("erase", patient, consent.functions.eraseRecord(own.id))
     return [
         {"contract": "RecordRegistry", "function": "verifyBatchRecord", "kind": "view",
-         "gas": verify_gas, "note": f"proof of {len(proof)} hashes (1,000-record batch)"},
+         "gas": verify_gas, "note": f"proof of {len(where.siblings)} hashes (1,000-record batch)"},
         {"contract": "ConsentManager", "function": "hasAccess", "kind": "view",
          "gas": has_access_gas, "note": "record-scoped grant"},
     ]  # fmt: skip

@@ -110,6 +110,7 @@ def open_world() -> Iterator[World]:
         registry.approve_institution(chain, dev_account(0), hospital.address)
         registry.register_patient(chain, patient)
         registry.register_patient(chain, reader)
+        registry.authorize_care(chain, patient, patient.address, hospital.address, None)
         world = World(settings, chain, hospital, patient, reader)
         try:
             yield world

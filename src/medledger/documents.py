@@ -1,0 +1,58 @@
+"""JSON documents on disk: one reader and one writer for every command that takes or writes one.
+
+Reading refuses what another parser might read differently (duplicate keys), and every problem
+is a one-line ``ConfigurationError`` naming the file, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from medledger.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise ValueError(f"the key {key!r} appears twice")
+        seen[key] = value
+    return seen
+
+
+def parse_object(text: str | bytes, where: str) -> dict[str, Any]:
+    """Parse a JSON object (duplicate keys refused); ``where`` names it in errors."""
+    try:
+        data = json.loads(text, object_pairs_hook=_no_duplicates)
+    except UnicodeDecodeError:
+        raise ConfigurationError(where, "is not UTF-8 text") from None
+    except ValueError as exc:
+        raise ConfigurationError(where, f"is not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise ConfigurationError(where, "is not a JSON object")
+    return data
+
+
+def read_object(path: Path) -> dict[str, Any]:
+    """Read a JSON object from a file, with one-line errors for every way it can be wrong."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigurationError(str(path), "no such file") from None
+    except IsADirectoryError:
+        raise ConfigurationError(str(path), "is a directory, not a file") from None
+    except OSError as exc:
+        raise ConfigurationError(str(path), f"cannot be read ({exc.strerror})") from None
+    return parse_object(raw, str(path))
+
+
+def write(path: Path, data: Any) -> None:
+    """Write ``data`` as indented JSON, with a one-line error when the file cannot be written."""
+    try:
+        path.write_text(json.dumps(data, indent=2) + "\n")
+    except OSError as exc:
+        raise ConfigurationError(str(path), f"cannot be written ({exc.strerror})") from None

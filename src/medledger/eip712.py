@@ -1,0 +1,55 @@
+"""EIP-712 typed data: the digests MedLedger's contracts verify, and signing them.
+
+Each contract names its domain (``"MedLedger <Contract>"``, version ``"1"``, the chain id and
+its address); a request type is a list of ``(name, solidity type)`` fields in the order of the
+contract's type hash. eth-account builds the digest (``encode_typed_data``) and signs it, so
+nothing here hashes by hand; the contract tests keep their own independent copy as an oracle.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from eth_account import Account
+from eth_account.messages import encode_typed_data
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+_DOMAIN = [
+    {"name": "name", "type": "string"},
+    {"name": "version", "type": "string"},
+    {"name": "chainId", "type": "uint256"},
+    {"name": "verifyingContract", "type": "address"},
+]
+
+
+def typed_data(
+    contract_name: str,
+    chain_id: int,
+    address: str,
+    primary_type: str,
+    fields: Sequence[tuple[str, str]],
+    message: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The full typed-data document of one request to ``MedLedger <contract_name>``."""
+    return {
+        "types": {
+            "EIP712Domain": _DOMAIN,
+            primary_type: [{"name": n, "type": t} for n, t in fields],
+        },
+        "primaryType": primary_type,
+        "domain": {
+            "name": f"MedLedger {contract_name}",
+            "version": "1",
+            "chainId": chain_id,
+            "verifyingContract": address,
+        },
+        "message": dict(message),
+    }
+
+
+def sign(private_key: bytes, document: dict[str, Any]) -> bytes:
+    """Sign a typed-data document: the 65-byte ``r || s || v`` signature."""
+    message = encode_typed_data(full_message=document)
+    return bytes(Account.sign_message(message, private_key).signature)
