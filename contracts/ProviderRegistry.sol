@@ -54,6 +54,9 @@ contract ProviderRegistry is IProviderRegistry, AccessControlEnumerable, EIP712,
     mapping(address institution => mapping(address account => bool)) private _invitations;
     mapping(address patient => mapping(address delegate => bool)) private _delegates;
     mapping(address patient => mapping(uint32 institution => Care)) private _care;
+    /// @dev Earlier care periods, oldest first: a batch written in one of them stays
+    /// registrable after the relationship lapsed and was opened again.
+    mapping(address patient => mapping(uint32 institution => Care[])) private _pastCare;
     uint32 private _institutionCount;
     uint32 private _thresholdRound;
     uint8 private _threshold;
@@ -298,8 +301,18 @@ contract ProviderRegistry is IProviderRegistry, AccessControlEnumerable, EIP712,
     }
 
     /// @inheritdoc IProviderRegistry
+    /// @dev Looks at the current period, then at earlier ones newest first, stopping at the
+    /// first that began at or before `at`: periods never overlap, so it is the only candidate.
     function hadCare(address patient, uint32 writer, uint40 at) external view returns (bool held) {
-        return writer != 0 && _live(_care[patient][writer], at);
+        if (writer == 0) return false;
+        Care storage current = _care[patient][writer];
+        if (current.since <= at) return current.since != 0 && at < current.until;
+        Care[] storage past = _pastCare[patient][writer];
+        for (uint256 i = past.length; i > 0; --i) {
+            Care storage period = past[i - 1];
+            if (period.since <= at) return at < period.until;
+        }
+        return false;
     }
 
     /// @inheritdoc IProviderRegistry
@@ -406,7 +419,10 @@ contract ProviderRegistry is IProviderRegistry, AccessControlEnumerable, EIP712,
         uint40 now_ = uint40(block.timestamp);
         if (until <= now_) revert ProviderInvalidCareExpiry(until);
         Care storage care = _care[patient][p.number];
-        if (!_live(care, now_)) care.since = now_;
+        if (!_live(care, now_)) {
+            if (care.since != 0) _pastCare[patient][p.number].push(care);
+            care.since = now_;
+        }
         care.until = until;
         emit CareAuthorized(patient, institution, until, by);
     }

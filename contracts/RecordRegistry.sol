@@ -159,7 +159,7 @@ contract RecordRegistry is IRecordRegistry {
         record.anchoredAt = anchoredAt;
         record.category = category;
         record.writer = writer;
-        if (previous != RecordIds.NONE) _supersede(previous, id, patient, writer);
+        if (previous != RecordIds.NONE) _supersede(previous, id, patient, writer, anchoredAt);
     }
 
     function _proven(address issuer, bytes32 root, Entry calldata entry, uint256 index, bytes32[] calldata proof)
@@ -177,7 +177,9 @@ contract RecordRegistry is IRecordRegistry {
         if (!IndexedMerkle.verifyCalldata(proof, root, leaf, index, batch.count)) revert RecordNotInBatch(batchId, id);
     }
 
-    function _supersede(RecordId previous, RecordId next, address patient, uint32 writer) private {
+    function _supersede(RecordId previous, RecordId next, address patient, uint32 writer, uint40 anchoredAt)
+        private
+    {
         Record storage old = _records[previous];
         address oldPatient = old.patient;
         if (oldPatient == address(0)) revert RecordNotFound(previous);
@@ -185,6 +187,7 @@ contract RecordRegistry is IRecordRegistry {
         uint32 oldWriter = old.writer;
         if (oldWriter != writer) revert RecordNotPreviousWriter(previous, writer, oldWriter);
         if (old.superseded) revert RecordAlreadySuperseded(previous);
+        if (old.anchoredAt > anchoredAt) revert RecordPreviousNotEarlier(previous);
         old.superseded = true;
         emit RecordSuperseded(previous, next);
     }

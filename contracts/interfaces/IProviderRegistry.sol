@@ -310,7 +310,8 @@ interface IProviderRegistry {
 
     /// @notice Lets a care institution write the patient's records until `until`.
     /// @dev Callable by the patient or a delegate. The institution must be a verified hospital,
-    /// clinic, laboratory or emergency service. Renewing a live relationship keeps its start.
+    /// clinic, laboratory or emergency service. Renewing a live relationship keeps its start;
+    /// opening one again after it lapsed starts a new period and keeps the old one on record.
     /// @param patient The patient.
     /// @param institution The institution.
     /// @param until When it ends (`type(uint40).max`: until revoked).
@@ -366,7 +367,7 @@ interface IProviderRegistry {
     function mayWriteFor(address issuer, address patient) external view returns (bool allowed, uint32 writer);
 
     /// @notice Tells whether institution number `writer` held a care relationship with
-    /// `patient` at time `at`.
+    /// `patient` at time `at` (in the current period or an earlier one).
     /// @param patient The patient.
     /// @param writer The institution's directory number.
     /// @param at The time.

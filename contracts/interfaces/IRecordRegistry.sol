@@ -76,6 +76,10 @@ interface IRecordRegistry {
     /// @notice Thrown when an update names a previous version of another patient.
     error RecordPatientMismatch(RecordId previous, address expected, address actual);
 
+    /// @notice Thrown when a batched new version would predate the version it replaces (its
+    /// batch was anchored before that version).
+    error RecordPreviousNotEarlier(RecordId previous);
+
     /// @notice Thrown when an update is written by another writer than the previous version's.
     error RecordNotPreviousWriter(RecordId previous, uint32 writer, uint32 previousWriter);
 

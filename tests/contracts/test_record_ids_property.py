@@ -2,7 +2,10 @@
 
 ``id = keccak256(abi.encode(chainid, registry, patient, issuer, cidDigest, commitment,
 category, previous))``: a client computes the id before sending, and anyone re-derives it from
-a ``RecordAnchored`` event, so the two must agree for every input.
+a ``RecordAnchored`` event, so the two must agree for every input. Batches are positional
+``IndexedMerkle`` trees: clients build them with ``medledger.merkle.IndexedTree``, whose every
+proof must verify on chain, and the tests build them with ``support.indexed_tree``, written
+independently, so the two are also checked against each other.
 
 Hypothesis and Ape fixtures: Ape's isolation runs an autouse, function-scoped fixture around
 every test, and hypothesis refuses function-scoped fixtures (they are not reset between
@@ -15,14 +18,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from eth_utils import to_checksum_address
+from eth_utils import keccak, to_checksum_address
 from hexbytes import HexBytes
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from medledger.merkle import MerkleTree
+from medledger.merkle import IndexedTree, verify_indexed
 
-from .support import Category, record_id
+from .support import Category, call_reverts, indexed_tree, record_id
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -112,37 +115,89 @@ def test_anchored_record_id_equals_python_record_id(
     assert HexBytes(event.id) == expected
 
 
-@settings(PROPERTY, max_examples=15)
-@given(
-    records=st.lists(
-        st.tuples(non_zero_words, non_zero_words, st.integers(1, 255), previous_ids),
-        min_size=1,
-        max_size=8,
-        unique_by=lambda r: r[0],
-    )
-)
-def test_every_proof_of_the_package_merkle_tree_verifies_on_chain(
+def _batch_entries(size: int, salt: bytes) -> list[tuple[str, bytes, bytes, int, bytes]]:
+    """``size`` distinct entries ``(patient, cidDigest, commitment, category, previous)`` drawn
+    from ``salt``: random patients, non-zero pointers, categories 1..255, some updates."""
+    entries = []
+    for n in range(size):
+        word = keccak(salt + n.to_bytes(4, "big"))
+        patient = to_checksum_address(keccak(word + b"patient")[:20])
+        previous = keccak(word + b"previous") if n % 3 == 2 else bytes(32)
+        entries.append(
+            (
+                patient,
+                keccak(word + b"cid"),
+                keccak(word + b"commitment"),
+                word[0] % 255 + 1,
+                previous,
+            )
+        )
+    return entries
+
+
+@settings(PROPERTY, max_examples=25)
+@given(size=st.integers(1, 40), salt=st.binary(min_size=32, max_size=32))
+@example(size=1, salt=bytes(32))
+@example(size=2, salt=bytes(32))
+@example(size=5, salt=bytes(32))
+@example(size=16, salt=bytes(32))
+@example(size=17, salt=bytes(32))
+@example(size=40, salt=bytes(32))
+def test_every_indexed_tree_proof_verifies_on_chain_at_its_index_only(
     chain: Any,
     record_registry: Any,
     patient: AccountAPI,
     register_patient: Callable[..., Any],
     isolated: Callable[[], Any],
-    records: list[tuple[bytes, bytes, int, bytes]],
+    size: int,
+    salt: bytes,
 ) -> None:
-    """``medledger.merkle`` (what clients use to batch) and ``MerkleProof`` agree."""
+    """``medledger.merkle.IndexedTree`` (what clients use to batch) and ``IndexedMerkle``
+    agree for every batch size and every position; a proof never verifies at another position
+    of the same batch."""
+    entries = _batch_entries(size, salt)
     ids = [
-        record_id(
-            chain.chain_id, record_registry.address, patient.address, patient.address, *fields
-        )
-        for fields in records
+        record_id(chain.chain_id, record_registry.address, e[0], patient.address, *e[1:])
+        for e in entries
     ]
-    tree = MerkleTree.build(ids)
+    tree = IndexedTree.build(ids)
     with isolated():
         register_patient(patient)
-        tx = record_registry.anchorBatch(tree.root, b"\x01" * 32, len(ids), sender=patient)
+        tx = record_registry.anchorBatch(tree.root, b"\x01" * 32, size, sender=patient)
         (anchored,) = record_registry.BatchAnchored.from_receipt(tx)
-        for fields, expected in zip(records, ids, strict=True):
-            found = record_registry.verifyBatchRecord(
-                anchored.batchId, patient, *fields, tree.proof(expected)
-            )
+        for index, (entry, expected) in enumerate(zip(entries, ids, strict=True)):
+            proof = tree.proof(index)
+            found = record_registry.verifyBatchRecord(patient, tree.root, entry, index, proof)
             assert HexBytes(found) == expected
+        if size > 1:  # the last record's proof, offered at the first position
+            call_reverts(
+                record_registry.verifyBatchRecord,
+                patient,
+                tree.root,
+                entries[-1],
+                0,
+                tree.proof(size - 1),
+                sender=patient,
+                error=record_registry.RecordNotInBatch,
+                batchId=anchored.batchId,
+                id=ids[-1],
+            )
+
+
+@settings(max_examples=200, deadline=None)
+@given(ids=st.lists(words, min_size=1, max_size=70))
+def test_support_indexed_tree_and_package_indexed_tree_agree(ids: list[bytes]) -> None:
+    """Two independent implementations of the ``IndexedMerkle`` layout give the same root and
+    the same proof at every position, and each proof checks only at its own position."""
+    root, proofs = indexed_tree(ids)
+    tree = IndexedTree.build(ids)
+    assert tree.root == bytes(root)
+    count = len(ids)
+    for index, item in enumerate(ids):
+        assert tree.proof(index) == [bytes(p) for p in proofs[index]]
+        assert verify_indexed(tree.proof(index), tree.root, item, index, count)
+        assert not verify_indexed(tree.proof(index), tree.root, item, index + count, count)
+        if ids.count(item) == 1 and count > 1:
+            assert not verify_indexed(
+                tree.proof(index), tree.root, item, (index + 1) % count, count
+            )

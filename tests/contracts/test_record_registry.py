@@ -1,8 +1,17 @@
-"""RecordRegistry: who may anchor, pointer validation, ids, versions and lookups.
+"""RecordRegistry, single records: who may anchor for whom, the stored writer, pointer
+validation, ids, versions and lookups. Batches are in ``test_record_batches.py``.
+
+The rules (README "Who may do what"): a patient's records are written by the patient, or by a
+verified hospital, clinic, laboratory or emergency service (or its practitioner) while the
+patient has a live care relationship with that institution; insurers and research sponsors
+never write. A record stores its writer (the institution's directory number, 0 for the
+patient) and only the same writer anchors its next version.
 
 Every test starts from the same world (module-scoped, rolled back by Ape after each test):
-``patient`` and ``other_patient`` registered, ``hospital`` verified, ``doctor`` an active
-practitioner of the hospital. ``clinic`` and ``stranger`` have no role.
+``patient`` and ``other_patient`` registered; ``hospital`` and ``clinic`` verified (a hospital
+and a clinic); ``doctor`` a practitioner of the hospital; ``patient`` in the hospital's care
+(until revoked); ``other_patient`` in nobody's care. ``stranger`` has no role. Further
+institutions and practitioners come from :func:`fresh_account`.
 """
 
 from __future__ import annotations
@@ -10,7 +19,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from ape.exceptions import ContractLogicError
 from hexbytes import HexBytes
 
 from .support import (
@@ -20,7 +28,6 @@ from .support import (
     Kind,
     assert_events,
     digest,
-    record_id,
     reverts,
 )
 
@@ -29,7 +36,10 @@ if TYPE_CHECKING:
 
     from ape.api import AccountAPI
 
-    from .conftest import Anchored, AnchoredBatch
+    from .conftest import Anchored
+
+HOUR = 3_600
+DAY = 24 * HOUR
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -37,15 +47,36 @@ def world(
     patient: AccountAPI,
     other_patient: AccountAPI,
     hospital: AccountAPI,
+    clinic: AccountAPI,
     doctor: AccountAPI,
     register_patient: Callable[..., Any],
     verified_institution: Callable[..., AccountAPI],
     add_practitioner: Callable[..., Any],
+    authorize_care: Callable[..., Any],
 ) -> None:
     register_patient(patient)
     register_patient(other_patient)
     verified_institution(Kind.HOSPITAL)
+    verified_institution(Kind.CLINIC)
     add_practitioner(hospital, doctor)
+    authorize_care(patient, hospital)
+
+
+@pytest.fixture
+def fresh_account(accounts: Any, admin: AccountAPI) -> Callable[[], AccountAPI]:
+    """``fresh_account()``: a new funded account with no role."""
+
+    def fresh() -> AccountAPI:
+        account = accounts.generate_test_account()
+        admin.transfer(account, 10**20)
+        return account
+
+    return fresh
+
+
+def number_of(provider_registry: Any, institution: Any) -> int:
+    """The institution's directory number, which its records carry as their writer."""
+    return int(provider_registry.participant(institution).number)
 
 
 def record_of(registry: Any, record_id: bytes) -> dict[str, Any]:
@@ -68,19 +99,28 @@ def block_time(chain: Any, record: Anchored) -> int:
     return chain.blocks[record.receipt.block_number].timestamp
 
 
+def anchor_new(registry: Any, patient: Any, issuer: Any, previous: bytes = NO_RECORD) -> Any:
+    """Sends ``anchor`` of a fresh record (``cid`` / ``commitment``) for ``patient``."""
+    return registry.anchor(
+        patient, digest("cid"), digest("commitment"), Category.LAB, previous, sender=issuer
+    )
+
+
 # ============================================================================ who may anchor
 
 
-@pytest.mark.parametrize("writer", ["patient-self", "verified-institution", "active-practitioner"])
+@pytest.mark.parametrize("writer", ["patient-self", "care-institution", "its-practitioner"])
 def test_authorized_writer_anchors_record_with_id_from_compute_record_id(
     chain: Any,
     record_registry: Any,
+    provider_registry: Any,
     patient: AccountAPI,
     hospital: AccountAPI,
     doctor: AccountAPI,
     writer: str,
 ) -> None:
-    issuer = {"patient-self": patient, "verified-institution": hospital}.get(writer, doctor)
+    issuer = {"patient-self": patient, "care-institution": hospital}.get(writer, doctor)
+    writer_number = 0 if writer == "patient-self" else number_of(provider_registry, hospital)
     cid, commitment = digest("cid"), digest("commitment")
     args = (patient, cid, commitment, Category.LAB, NO_RECORD)
     expected_id = HexBytes(
@@ -108,53 +148,70 @@ def test_authorized_writer_anchors_record_with_id_from_compute_record_id(
         "anchoredAt": chain.blocks[tx.block_number].timestamp,
         "category": Category.LAB,
         "superseded": False,
+        "writer": writer_number,
     }
     assert record_registry.exists(expected_id)
 
 
-def test_reinstated_institution_anchors_again(
-    record_registry: Any,
-    patient: AccountAPI,
-    hospital: AccountAPI,
-    approve: Callable[..., Any],
-    suspend: Callable[..., Any],
-    create_record: Callable[..., Anchored],
-) -> None:
-    suspend(hospital)
-    approve(hospital)
-    record = create_record(hospital, patient)
-    assert_events(record.receipt, anchored_event(record_registry, record))
+CARE_KINDS = [Kind.HOSPITAL, Kind.CLINIC, Kind.LABORATORY, Kind.EMERGENCY_SERVICE]
 
 
-@pytest.mark.parametrize("kind", [Kind.LABORATORY, Kind.INSURER], ids=lambda k: k.name.lower())
-def test_any_verified_institution_kind_may_anchor(
+@pytest.mark.parametrize("signer", ["institution", "practitioner"])
+@pytest.mark.parametrize("kind", CARE_KINDS, ids=lambda k: k.name.lower())
+def test_care_provider_of_every_kind_anchors_with_its_number_while_patient_is_in_its_care(
     record_registry: Any,
-    patient: AccountAPI,
-    clinic: AccountAPI,
+    provider_registry: Any,
+    other_patient: AccountAPI,
     verified_institution: Callable[..., AccountAPI],
-    create_record: Callable[..., Anchored],
+    add_practitioner: Callable[..., Any],
+    authorize_care: Callable[..., Any],
+    fresh_account: Callable[[], AccountAPI],
     kind: Kind,
+    signer: str,
 ) -> None:
-    # As specified, writers are not restricted by institution kind: an insurer or a research
-    # sponsor, once verified, may write records for any registered patient.
-    verified_institution(kind, clinic)
-    record = create_record(clinic, patient)
-    assert record_registry.exists(record.id)
+    institution = verified_institution(kind, fresh_account())
+    issuer = institution
+    if signer == "practitioner":
+        issuer = fresh_account()
+        add_practitioner(institution, issuer)
+    with reverts(record_registry.RecordIssuerNotAuthorized, issuer=issuer, patient=other_patient):
+        anchor_new(record_registry, other_patient, issuer)  # not yet in its care
+
+    authorize_care(other_patient, institution)
+    tx = anchor_new(record_registry, other_patient, issuer)
+
+    (log,) = record_registry.RecordAnchored.from_receipt(tx)
+    number = number_of(provider_registry, institution)
+    assert number != 0
+    assert record_of(record_registry, log.id)["writer"] == number  # the employer's, for staff
 
 
+# Each case: who tries to write for ``patient`` (``patient`` is in the hospital's care).
 UNAUTHORIZED = [
     "stranger",
     "registrar",
     "other-patient",
-    "pending-institution",
+    "insurer",
+    "insurer-practitioner",
+    "research-sponsor",
+    "research-sponsor-practitioner",
+    "pending-hospital",
+    "institution-without-care",
+    "practitioner-of-institution-without-care",
+    "institution-after-patient-revoked-care",
+    "institution-after-it-ended-care",
+    "institution-after-care-expired",
+    "practitioner-after-care-revoked",
     "suspended-institution",
     "practitioner-of-suspended-institution",
     "removed-practitioner",
+    "practitioner-who-left",
+    "invited-practitioner-not-yet-accepted",
 ]
 
 
 @pytest.mark.parametrize("case", UNAUTHORIZED)
-def test_anchor_reverts_when_issuer_may_not_write(
+def test_anchor_reverts_when_issuer_may_not_write_for_patient(
     record_registry: Any,
     provider_registry: Any,
     registrars: list[AccountAPI],
@@ -165,27 +222,72 @@ def test_anchor_reverts_when_issuer_may_not_write(
     doctor: AccountAPI,
     stranger: AccountAPI,
     apply_institution: Callable[..., Any],
+    verified_institution: Callable[..., AccountAPI],
+    add_practitioner: Callable[..., Any],
+    authorize_care: Callable[..., Any],
     suspend: Callable[..., Any],
+    advance_time: Callable[[int], int],
+    fresh_account: Callable[[], AccountAPI],
+    chain: Any,
     case: str,
 ) -> None:
-    if case == "pending-institution":
-        apply_institution(clinic, Kind.CLINIC)
-    if case in ("suspended-institution", "practitioner-of-suspended-institution"):
+    issuer: AccountAPI = doctor
+    if case in ("stranger", "registrar", "other-patient"):
+        issuer = {"stranger": stranger, "registrar": registrars[0]}.get(case, other_patient)
+    elif case.startswith(("insurer", "research-sponsor")):
+        kind = Kind.INSURER if case.startswith("insurer") else Kind.RESEARCH_SPONSOR
+        issuer = verified_institution(kind, fresh_account())
+        if case.endswith("-practitioner"):
+            staff = fresh_account()
+            add_practitioner(issuer, staff)
+            issuer = staff
+    elif case == "pending-hospital":
+        issuer = fresh_account()
+        apply_institution(issuer, Kind.HOSPITAL)
+    elif case == "institution-without-care":
+        issuer = clinic  # verified, but the patient is in the hospital's care, not the clinic's
+    elif case == "practitioner-of-institution-without-care":
+        issuer = fresh_account()
+        add_practitioner(clinic, issuer)
+    elif case in ("institution-after-patient-revoked-care", "practitioner-after-care-revoked"):
+        anchor_new(record_registry, patient, hospital)  # could write before
+        provider_registry.revokeCare(patient, hospital, sender=patient)
+        issuer = hospital if case.startswith("institution") else doctor
+    elif case == "institution-after-it-ended-care":
+        provider_registry.revokeCare(patient, hospital, sender=hospital)
+        issuer = hospital
+    elif case == "institution-after-care-expired":
+        authorize_care(patient, clinic, chain.blocks.head.timestamp + HOUR)
+        anchor_new(record_registry, patient, clinic)  # could write before
+        advance_time(HOUR + 1)
+        issuer = clinic
+    elif case in ("suspended-institution", "practitioner-of-suspended-institution"):
         suspend(hospital)
-    if case == "removed-practitioner":
+        issuer = hospital if case == "suspended-institution" else doctor
+    elif case == "removed-practitioner":
         provider_registry.removePractitioner(doctor, sender=hospital)
-    issuer = {
-        "stranger": stranger,
-        "registrar": registrars[0],
-        "other-patient": other_patient,
-        "pending-institution": clinic,
-        "suspended-institution": hospital,
-    }.get(case, doctor)
+    elif case == "practitioner-who-left":
+        provider_registry.removePractitioner(doctor, sender=doctor)
+    elif case == "invited-practitioner-not-yet-accepted":
+        issuer = fresh_account()
+        provider_registry.addPractitioner(issuer, sender=hospital)
 
     with reverts(record_registry.RecordIssuerNotAuthorized, issuer=issuer, patient=patient):
         record_registry.anchor(
-            patient, digest("cid"), digest("commitment"), Category.LAB, NO_RECORD, sender=issuer
+            patient,
+            digest("new cid"),
+            digest("new commitment"),
+            Category.LAB,
+            NO_RECORD,
+            sender=issuer,
         )
+
+
+def test_unregistered_account_cannot_anchor_its_own_record(
+    record_registry: Any, stranger: AccountAPI
+) -> None:
+    with reverts(record_registry.RecordIssuerNotAuthorized, issuer=stranger, patient=stranger):
+        anchor_new(record_registry, stranger, stranger)
 
 
 @pytest.mark.parametrize(
@@ -194,29 +296,93 @@ def test_anchor_reverts_when_issuer_may_not_write(
 def test_anchor_reverts_when_patient_is_not_registered(
     record_registry: Any,
     hospital: AccountAPI,
+    clinic: AccountAPI,
     doctor: AccountAPI,
     stranger: AccountAPI,
     subject: str,
 ) -> None:
-    not_a_patient = {"no-role": stranger, "institution": hospital}.get(subject, doctor)
-    with reverts(record_registry.RecordPatientNotRegistered, patient=not_a_patient):
-        record_registry.anchor(
-            not_a_patient,
-            digest("cid"),
-            digest("commitment"),
-            Category.LAB,
-            NO_RECORD,
-            sender=hospital,
-        )
+    # Only a registered patient can open a care relationship, so nobody may write for others.
+    not_a_patient = {"no-role": stranger, "institution": clinic}.get(subject, doctor)
+    with reverts(record_registry.RecordIssuerNotAuthorized, issuer=hospital, patient=not_a_patient):
+        anchor_new(record_registry, not_a_patient, hospital)
 
 
-def test_anchor_reports_unregistered_patient_before_unauthorized_issuer(
-    record_registry: Any, stranger: AccountAPI
+def test_care_relationship_with_one_patient_does_not_cover_another(
+    record_registry: Any,
+    provider_registry: Any,
+    patient: AccountAPI,
+    other_patient: AccountAPI,
+    hospital: AccountAPI,
+    doctor: AccountAPI,
 ) -> None:
-    with reverts(record_registry.RecordPatientNotRegistered, patient=stranger):
-        record_registry.anchor(
-            stranger, digest("cid"), digest("commitment"), Category.LAB, NO_RECORD, sender=stranger
+    assert provider_registry.mayWriteFor(hospital, patient) == (
+        True,
+        number_of(provider_registry, hospital),
+    )
+    for issuer in (hospital, doctor):
+        with reverts(
+            record_registry.RecordIssuerNotAuthorized, issuer=issuer, patient=other_patient
+        ):
+            anchor_new(record_registry, other_patient, issuer)
+
+
+@pytest.mark.parametrize("ending", ["revoked-by-patient", "revoked-by-institution", "expired"])
+def test_institution_writes_again_once_patient_renews_ended_care(
+    chain: Any,
+    record_registry: Any,
+    provider_registry: Any,
+    patient: AccountAPI,
+    clinic: AccountAPI,
+    authorize_care: Callable[..., Any],
+    advance_time: Callable[[int], int],
+    create_record: Callable[..., Anchored],
+    ending: str,
+) -> None:
+    authorize_care(patient, clinic, chain.blocks.head.timestamp + DAY)
+    before = create_record(clinic, patient, care=False)
+    if ending == "expired":
+        advance_time(DAY + 1)
+    else:
+        provider_registry.revokeCare(
+            patient, clinic, sender=patient if ending == "revoked-by-patient" else clinic
         )
+    with reverts(record_registry.RecordIssuerNotAuthorized, issuer=clinic, patient=patient):
+        anchor_new(record_registry, patient, clinic)
+
+    authorize_care(patient, clinic)
+    after = create_record(clinic, patient, care=False)
+
+    assert record_of(record_registry, after.id)["writer"] == number_of(provider_registry, clinic)
+    assert record_of(record_registry, before.id)["superseded"] is False
+
+
+def test_reinstated_institution_anchors_again_under_its_care_relationship(
+    record_registry: Any,
+    patient: AccountAPI,
+    hospital: AccountAPI,
+    approve: Callable[..., Any],
+    suspend: Callable[..., Any],
+    create_record: Callable[..., Anchored],
+) -> None:
+    suspend(hospital)
+    approve(hospital)
+    record = create_record(hospital, patient, care=False)
+    assert_events(record.receipt, anchored_event(record_registry, record))
+
+
+def test_suspended_institution_cannot_anchor_until_reinstated(
+    record_registry: Any,
+    patient: AccountAPI,
+    hospital: AccountAPI,
+    suspend: Callable[..., Any],
+    create_record: Callable[..., Anchored],
+) -> None:
+    earlier = create_record(hospital, patient)
+    suspend(hospital)
+    with reverts(record_registry.RecordIssuerNotAuthorized, issuer=hospital, patient=patient):
+        anchor_new(record_registry, patient, hospital, previous=earlier.id)
+    # Records it wrote before stay anchored and unchanged.
+    assert record_of(record_registry, earlier.id)["superseded"] is False
 
 
 # ============================================================================ validation
@@ -333,17 +499,20 @@ def test_providers_returns_the_provider_registry(
 # ============================================================================ versions
 
 
-def test_update_chain_supersedes_each_previous_version_and_keeps_its_data(
+def test_update_chain_by_institution_and_its_practitioner_supersedes_each_version(
     chain: Any,
     record_registry: Any,
+    provider_registry: Any,
     patient: AccountAPI,
     hospital: AccountAPI,
     doctor: AccountAPI,
     advance_time: Callable[[int], int],
     create_record: Callable[..., Anchored],
 ) -> None:
+    # The writer is the institution: its practitioner updates what the institution wrote,
+    # and the institution updates what its practitioner wrote.
     v1 = create_record(hospital, patient, category=Category.CONDITION)
-    advance_time(86_400)
+    advance_time(DAY)
     v2 = create_record(doctor, patient, category=Category.CONDITION, previous=v1.id)
     v3 = create_record(hospital, patient, category=Category.CONDITION, previous=v2.id)
 
@@ -359,8 +528,9 @@ def test_update_chain_supersedes_each_previous_version_and_keeps_its_data(
             "anchoredAt": block_time(chain, version),
             "category": Category.CONDITION,
             "superseded": superseded,
+            "writer": number_of(provider_registry, hospital),
         }
-    assert block_time(chain, v2) - block_time(chain, v1) >= 86_400
+    assert block_time(chain, v2) - block_time(chain, v1) >= DAY
     assert v2.id == HexBytes(
         record_registry.computeRecordId(
             patient, doctor, v2.cid_digest, v2.commitment, Category.CONDITION, v1.id
@@ -368,22 +538,143 @@ def test_update_chain_supersedes_each_previous_version_and_keeps_its_data(
     )
 
 
-def test_patient_may_update_a_record_an_institution_wrote(
-    record_registry: Any,
-    patient: AccountAPI,
-    hospital: AccountAPI,
-    create_record: Callable[..., Anchored],
+def test_patient_updates_own_record(
+    record_registry: Any, patient: AccountAPI, create_record: Callable[..., Anchored]
 ) -> None:
-    # As specified, any writer authorised for the patient may supersede any of the patient's
-    # records, whoever wrote them; a record has one successor, so the first update wins.
-    original = create_record(hospital, patient)
-    update = create_record(patient, patient, previous=original.id)
-    assert record_of(record_registry, original.id)["superseded"] is True
+    original = create_record(patient)
+    update = create_record(patient, previous=original.id)
     assert_events(
         update.receipt,
         record_registry.RecordSuperseded(previous=original.id, next=update.id),
         anchored_event(record_registry, update),
     )
+    assert record_of(record_registry, original.id)["superseded"] is True
+    assert record_of(record_registry, update.id)["writer"] == 0
+
+
+# Each case: (who wrote the previous version, who tries to write the next one).
+HIJACKS = {
+    "another-institution": ("hospital", "clinic"),
+    "practitioner-of-another-institution": ("hospital", "clinic-practitioner"),
+    "patient-over-institution": ("hospital", "patient"),
+    "patient-over-practitioner": ("doctor", "patient"),
+    "institution-over-patient": ("patient", "hospital"),
+    "practitioner-over-patient": ("patient", "doctor"),
+}
+
+
+@pytest.mark.parametrize("case", list(HIJACKS))
+def test_update_reverts_when_written_by_another_writer(
+    record_registry: Any,
+    provider_registry: Any,
+    patient: AccountAPI,
+    hospital: AccountAPI,
+    clinic: AccountAPI,
+    doctor: AccountAPI,
+    add_practitioner: Callable[..., Any],
+    authorize_care: Callable[..., Any],
+    create_record: Callable[..., Anchored],
+    fresh_account: Callable[[], AccountAPI],
+    case: str,
+) -> None:
+    staff = fresh_account()
+    add_practitioner(clinic, staff)
+    authorize_care(patient, clinic)  # the clinic may write for the patient, just not this chain
+    cast = {"hospital": hospital, "clinic": clinic, "clinic-practitioner": staff}
+    cast |= {"doctor": doctor, "patient": patient}
+    numbers = {"hospital": number_of(provider_registry, hospital), "patient": 0}
+    numbers |= {"doctor": numbers["hospital"], "clinic": number_of(provider_registry, clinic)}
+    numbers["clinic-practitioner"] = numbers["clinic"]
+    first, second = HIJACKS[case]
+    original = create_record(cast[first], patient)
+
+    with reverts(
+        record_registry.RecordNotPreviousWriter,
+        previous=original.id,
+        writer=numbers[second],
+        previousWriter=numbers[first],
+    ):
+        anchor_new(record_registry, patient, cast[second], previous=original.id)
+
+    assert record_of(record_registry, original.id)["superseded"] is False
+
+
+@pytest.mark.parametrize("hijacker", ["clinic", "patient"])
+def test_real_writer_still_updates_its_record_after_a_refused_hijack(
+    record_registry: Any,
+    provider_registry: Any,
+    patient: AccountAPI,
+    hospital: AccountAPI,
+    clinic: AccountAPI,
+    authorize_care: Callable[..., Any],
+    create_record: Callable[..., Anchored],
+    hijacker: str,
+) -> None:
+    authorize_care(patient, clinic)
+    thief = clinic if hijacker == "clinic" else patient
+    lab = create_record(hospital, patient)
+    with reverts(
+        record_registry.RecordNotPreviousWriter,
+        previous=lab.id,
+        writer=number_of(provider_registry, thief) if thief == clinic else 0,
+        previousWriter=number_of(provider_registry, hospital),
+    ):
+        anchor_new(record_registry, patient, thief, previous=lab.id)
+
+    correction = create_record(hospital, patient, previous=lab.id)
+
+    assert_events(
+        correction.receipt,
+        record_registry.RecordSuperseded(previous=lab.id, next=correction.id),
+        anchored_event(record_registry, correction),
+    )
+    assert record_of(record_registry, lab.id)["superseded"] is True
+
+
+def test_practitioner_who_moved_writes_as_new_employer_and_cannot_update_old_records(
+    record_registry: Any,
+    provider_registry: Any,
+    patient: AccountAPI,
+    hospital: AccountAPI,
+    clinic: AccountAPI,
+    doctor: AccountAPI,
+    add_practitioner: Callable[..., Any],
+    authorize_care: Callable[..., Any],
+    create_record: Callable[..., Anchored],
+) -> None:
+    at_hospital = create_record(doctor, patient)
+    provider_registry.removePractitioner(doctor, sender=doctor)
+    add_practitioner(clinic, doctor)
+    authorize_care(patient, clinic)
+    hospital_number = number_of(provider_registry, hospital)
+    clinic_number = number_of(provider_registry, clinic)
+
+    at_clinic = create_record(doctor, patient, care=False)
+
+    assert record_of(record_registry, at_hospital.id)["writer"] == hospital_number
+    assert record_of(record_registry, at_clinic.id)["writer"] == clinic_number
+    with reverts(
+        record_registry.RecordNotPreviousWriter,
+        previous=at_hospital.id,
+        writer=clinic_number,
+        previousWriter=hospital_number,
+    ):
+        anchor_new(record_registry, patient, doctor, previous=at_hospital.id)
+    create_record(hospital, patient, previous=at_hospital.id)  # its writer still may
+
+
+def test_institution_whose_care_ended_cannot_update_its_own_record(
+    record_registry: Any,
+    provider_registry: Any,
+    patient: AccountAPI,
+    hospital: AccountAPI,
+    create_record: Callable[..., Anchored],
+) -> None:
+    lab = create_record(hospital, patient)
+    provider_registry.revokeCare(patient, hospital, sender=patient)
+    with reverts(record_registry.RecordIssuerNotAuthorized, issuer=hospital, patient=patient):
+        anchor_new(record_registry, patient, hospital, previous=lab.id)
+    assert record_of(record_registry, lab.id)["superseded"] is False
 
 
 def test_update_reverts_when_previous_is_already_superseded(
@@ -421,16 +712,14 @@ def test_update_reverts_when_previous_belongs_to_another_patient(
     hospital: AccountAPI,
     create_record: Callable[..., Anchored],
 ) -> None:
-    theirs = create_record(hospital, other_patient)
+    theirs = create_record(hospital, other_patient)  # opens the other patient's care
     with reverts(
         record_registry.RecordPatientMismatch,
         previous=theirs.id,
         expected=other_patient,
         actual=patient,
     ):
-        record_registry.anchor(
-            patient, digest("cid"), digest("commitment"), Category.LAB, theirs.id, sender=hospital
-        )
+        anchor_new(record_registry, patient, hospital, previous=theirs.id)
     assert record_of(record_registry, theirs.id)["superseded"] is False
 
 
@@ -439,29 +728,10 @@ def test_update_reverts_when_previous_is_unknown(
 ) -> None:
     unknown = digest("never anchored")
     with reverts(record_registry.RecordNotFound, id=unknown):
-        record_registry.anchor(
-            patient, digest("cid"), digest("commitment"), Category.LAB, unknown, sender=hospital
-        )
+        anchor_new(record_registry, patient, hospital, previous=unknown)
 
 
 # ============================================================================ status changes
-
-
-def test_suspended_institution_cannot_anchor_until_reinstated(
-    record_registry: Any,
-    patient: AccountAPI,
-    hospital: AccountAPI,
-    suspend: Callable[..., Any],
-    create_record: Callable[..., Anchored],
-) -> None:
-    earlier = create_record(hospital, patient)
-    suspend(hospital)
-    with reverts(record_registry.RecordIssuerNotAuthorized, issuer=hospital, patient=patient):
-        record_registry.anchor(
-            patient, digest("cid"), digest("commitment"), Category.LAB, earlier.id, sender=hospital
-        )
-    # Records it wrote before stay anchored and unchanged.
-    assert record_of(record_registry, earlier.id)["superseded"] is False
 
 
 def test_practitioner_of_suspended_institution_cannot_anchor(
@@ -473,9 +743,7 @@ def test_practitioner_of_suspended_institution_cannot_anchor(
 ) -> None:
     suspend(hospital)
     with reverts(record_registry.RecordIssuerNotAuthorized, issuer=doctor, patient=patient):
-        record_registry.anchor(
-            patient, digest("cid"), digest("commitment"), Category.LAB, NO_RECORD, sender=doctor
-        )
+        anchor_new(record_registry, patient, doctor)
 
 
 def test_removed_practitioner_cannot_anchor(
@@ -489,9 +757,7 @@ def test_removed_practitioner_cannot_anchor(
     create_record(doctor, patient)  # could write before
     provider_registry.removePractitioner(doctor, sender=hospital)
     with reverts(record_registry.RecordIssuerNotAuthorized, issuer=doctor, patient=patient):
-        record_registry.anchor(
-            patient, digest("cid"), digest("commitment"), Category.LAB, NO_RECORD, sender=doctor
-        )
+        anchor_new(record_registry, patient, doctor)
 
 
 # ============================================================================ lookup
@@ -510,341 +776,5 @@ def test_lookup_returns_the_record_or_all_zero_without_reverting(
         "anchoredAt": 0,
         "category": 0,
         "superseded": False,
+        "writer": 0,
     }
-
-
-# ============================================================================ batches
-
-
-def batch_of(registry: Any, batch_id: bytes) -> dict[str, Any]:
-    return dict(registry.getBatch(batch_id).items())
-
-
-@pytest.mark.parametrize(
-    ("writer", "institutional"),
-    [
-        pytest.param("verified-institution", True, id="verified-institution"),
-        pytest.param("active-practitioner", True, id="active-practitioner"),
-        pytest.param("patient-self", False, id="patient-own-records"),
-    ],
-)
-def test_anchor_batch_stores_batch_and_emits_batch_anchored(
-    chain: Any,
-    record_registry: Any,
-    patient: AccountAPI,
-    hospital: AccountAPI,
-    doctor: AccountAPI,
-    writer: str,
-    institutional: bool,
-) -> None:
-    issuer = {"verified-institution": hospital, "active-practitioner": doctor}.get(writer, patient)
-    root, manifest = digest("root"), digest("manifest")
-    assert HexBytes(record_registry.anchorBatch.call(root, manifest, 7, sender=issuer)) == root
-
-    tx = record_registry.anchorBatch(root, manifest, 7, sender=issuer)
-
-    assert_events(
-        tx,
-        record_registry.BatchAnchored(
-            batchId=root, issuer=issuer, manifestDigest=manifest, count=7
-        ),
-    )
-    assert batch_of(record_registry, root) == {
-        "issuer": issuer.address,
-        "anchoredAt": chain.blocks[tx.block_number].timestamp,
-        "count": 7,
-        "institutional": institutional,
-    }
-
-
-@pytest.mark.parametrize(
-    ("root", "manifest", "count"),
-    [
-        pytest.param(NO_RECORD, digest("manifest"), 1, id="zero-root"),
-        pytest.param(digest("root"), NO_RECORD, 1, id="zero-manifest"),
-        pytest.param(digest("root"), digest("manifest"), 0, id="zero-count"),
-    ],
-)
-def test_anchor_batch_reverts_when_root_manifest_or_count_is_zero(
-    record_registry: Any, hospital: AccountAPI, root: bytes, manifest: bytes, count: int
-) -> None:
-    with reverts(
-        record_registry.RecordBatchInvalid, root=root, manifestDigest=manifest, count=count
-    ):
-        record_registry.anchorBatch(root, manifest, count, sender=hospital)
-
-
-@pytest.mark.parametrize(
-    "case",
-    ["stranger", "pending-institution", "suspended-institution", "removed-practitioner"],
-)
-def test_anchor_batch_reverts_when_caller_may_not_write(
-    record_registry: Any,
-    provider_registry: Any,
-    hospital: AccountAPI,
-    clinic: AccountAPI,
-    doctor: AccountAPI,
-    stranger: AccountAPI,
-    apply_institution: Callable[..., Any],
-    suspend: Callable[..., Any],
-    case: str,
-) -> None:
-    caller = {"stranger": stranger, "pending-institution": clinic}.get(case, hospital)
-    if case == "pending-institution":
-        apply_institution(clinic, Kind.CLINIC)
-    elif case == "suspended-institution":
-        suspend(hospital)
-    elif case == "removed-practitioner":
-        provider_registry.removePractitioner(doctor, sender=hospital)
-        caller = doctor
-    with reverts(record_registry.RecordBatchIssuerNotAuthorized, issuer=caller):
-        record_registry.anchorBatch(digest("root"), digest("manifest"), 1, sender=caller)
-
-
-def test_anchor_batch_reverts_when_root_already_anchored(
-    record_registry: Any,
-    patient: AccountAPI,
-    hospital: AccountAPI,
-    anchor_batch: Callable[..., AnchoredBatch],
-) -> None:
-    batch = anchor_batch(hospital, [patient])
-    with reverts(record_registry.RecordBatchAlreadyAnchored, batchId=batch.id):
-        record_registry.anchorBatch(batch.root, digest("another manifest"), 1, sender=hospital)
-
-
-@pytest.mark.xfail(
-    strict=True,
-    raises=ContractLogicError,
-    reason="contract bug: the batch id is the bare root, so anyone can take it first",
-)
-def test_anchor_batch_is_not_blocked_when_someone_else_anchors_the_same_root_first(
-    record_registry: Any,
-    patient: AccountAPI,
-    other_patient: AccountAPI,
-    hospital: AccountAPI,
-    anchor_batch: Callable[..., AnchoredBatch],
-    isolated: Callable[[], Any],
-) -> None:
-    # The hospital's batch, built but not sent: its root is public once in the mempool.
-    with isolated():
-        planned = anchor_batch(hospital, [patient, other_patient])
-    # Any registered patient (registration is open to all) copies the root first ...
-    record_registry.anchorBatch(planned.root, digest("copied"), 2, sender=other_patient)
-    # ... and the hospital should still be able to anchor its batch and prove its records.
-    record_registry.anchorBatch(planned.root, planned.manifest_digest, 2, sender=hospital)
-
-
-def test_verify_batch_record_returns_each_record_id(
-    record_registry: Any,
-    patient: AccountAPI,
-    other_patient: AccountAPI,
-    doctor: AccountAPI,
-    anchor_batch: Callable[..., AnchoredBatch],
-) -> None:
-    batch = anchor_batch(doctor, [patient, other_patient, patient])
-    for entry in batch.entries:
-        expected = record_registry.computeRecordId(
-            entry.patient, doctor, entry.cid_digest, entry.commitment, entry.category, NO_RECORD
-        )
-        found = record_registry.verifyBatchRecord(batch.id, *entry.fields, entry.proof)
-        assert HexBytes(found) == HexBytes(expected) == entry.id
-        assert not record_registry.exists(entry.id)  # proven, not registered
-
-
-def test_verify_batch_record_reverts_when_batch_is_unknown(
-    record_registry: Any, patient: AccountAPI
-) -> None:
-    unknown = digest("no such batch")
-    fields = (patient, digest("cid"), digest("commitment"), Category.LAB, NO_RECORD)
-    with reverts(record_registry.RecordBatchNotFound, batchId=unknown):
-        record_registry.verifyBatchRecord(unknown, *fields, [])
-
-
-@pytest.mark.parametrize("tamper", ["category", "patient", "proof"])
-def test_verify_batch_record_reverts_when_record_is_not_in_batch(
-    chain: Any,
-    record_registry: Any,
-    patient: AccountAPI,
-    other_patient: AccountAPI,
-    hospital: AccountAPI,
-    anchor_batch: Callable[..., AnchoredBatch],
-    tamper: str,
-) -> None:
-    batch = anchor_batch(hospital, [patient, patient])
-    entry, other = batch.entries
-    holder, category, proof = entry.patient, entry.category, entry.proof
-    if tamper == "category":
-        category = Category.IMAGING
-    elif tamper == "patient":
-        holder = other_patient.address
-    else:
-        proof = other.proof
-    claimed = record_id(
-        chain.chain_id,
-        record_registry.address,
-        holder,
-        hospital.address,
-        entry.cid_digest,
-        entry.commitment,
-        category,
-        NO_RECORD,
-    )
-    fields = (holder, entry.cid_digest, entry.commitment, category, NO_RECORD)
-    with reverts(record_registry.RecordNotInBatch, batchId=batch.id, id=claimed):
-        record_registry.verifyBatchRecord(batch.id, *fields, proof)
-
-
-def test_register_from_batch_registers_record_with_batch_time_and_issuer(
-    record_registry: Any,
-    patient: AccountAPI,
-    other_patient: AccountAPI,
-    hospital: AccountAPI,
-    stranger: AccountAPI,
-    advance_time: Callable[[int], int],
-    anchor_batch: Callable[..., AnchoredBatch],
-) -> None:
-    batch = anchor_batch(hospital, [patient, other_patient])
-    batch_time = batch_of(record_registry, batch.id)["anchoredAt"]
-    advance_time(3_600)
-    entry = batch.entries[1]
-
-    # Anyone may register: the proof is the authority.
-    tx = record_registry.registerFromBatch(batch.id, *entry.fields, entry.proof, sender=stranger)
-
-    assert_events(
-        tx,
-        record_registry.RecordAnchored(
-            id=entry.id,
-            patient=other_patient,
-            issuer=hospital,
-            previous=NO_RECORD,
-            cidDigest=entry.cid_digest,
-            commitment=entry.commitment,
-            category=entry.category,
-        ),
-        record_registry.RecordProven(id=entry.id, batchId=batch.id),
-    )
-    assert record_of(record_registry, entry.id) == {
-        "patient": other_patient.address,
-        "anchoredAt": batch_time,
-        "category": entry.category,
-        "superseded": False,
-    }
-
-
-def test_register_from_batch_supersedes_the_previous_version(
-    record_registry: Any,
-    patient: AccountAPI,
-    hospital: AccountAPI,
-    create_record: Callable[..., Anchored],
-    anchor_batch: Callable[..., AnchoredBatch],
-) -> None:
-    v1 = create_record(hospital, patient)
-    batch = anchor_batch(hospital, [patient], previous=[v1.id])
-    (entry,) = batch.entries
-
-    tx = record_registry.registerFromBatch(batch.id, *entry.fields, entry.proof, sender=patient)
-
-    superseded, anchored, proven = tx.events
-    assert [superseded, proven] == [
-        record_registry.RecordSuperseded(previous=v1.id, next=entry.id),
-        record_registry.RecordProven(id=entry.id, batchId=batch.id),
-    ]
-    assert anchored.event_name == "RecordAnchored" and HexBytes(anchored.previous) == v1.id
-    assert record_of(record_registry, v1.id)["superseded"] is True
-
-
-def test_register_from_batch_reverts_when_already_registered(
-    record_registry: Any,
-    patient: AccountAPI,
-    hospital: AccountAPI,
-    anchor_batch: Callable[..., AnchoredBatch],
-) -> None:
-    batch = anchor_batch(hospital, [patient])
-    (entry,) = batch.entries
-    record_registry.registerFromBatch(batch.id, *entry.fields, entry.proof, sender=patient)
-    with reverts(record_registry.RecordAlreadyAnchored, id=entry.id):
-        record_registry.registerFromBatch(batch.id, *entry.fields, entry.proof, sender=patient)
-
-
-@pytest.mark.parametrize(
-    ("cid", "commitment", "category"),
-    [
-        pytest.param(NO_RECORD, digest("commitment"), Category.LAB, id="zero-cid-digest"),
-        pytest.param(digest("cid"), NO_RECORD, Category.LAB, id="zero-commitment"),
-        pytest.param(digest("cid"), digest("commitment"), 0, id="zero-category"),
-    ],
-)
-def test_register_from_batch_reverts_on_zero_fields_before_checking_the_proof(
-    record_registry: Any, patient: AccountAPI, cid: bytes, commitment: bytes, category: int
-) -> None:
-    unknown = digest("no such batch")
-    fields = (patient, cid, commitment, category, NO_RECORD)
-    if category == 0:
-        with reverts(record_registry.RecordInvalidCategory, category=0):
-            record_registry.registerFromBatch(unknown, *fields, [], sender=patient)
-    else:
-        with reverts(record_registry.RecordInvalidPointer, cidDigest=cid, commitment=commitment):
-            record_registry.registerFromBatch(unknown, *fields, [], sender=patient)
-
-
-def test_register_from_batch_reverts_when_batch_is_unknown_or_proof_fails(
-    record_registry: Any,
-    patient: AccountAPI,
-    hospital: AccountAPI,
-    anchor_batch: Callable[..., AnchoredBatch],
-) -> None:
-    batch = anchor_batch(hospital, [patient, patient])
-    first, second = batch.entries
-    unknown = digest("no such batch")
-    with reverts(record_registry.RecordBatchNotFound, batchId=unknown):
-        record_registry.registerFromBatch(unknown, *first.fields, first.proof, sender=patient)
-    with reverts(record_registry.RecordNotInBatch, batchId=batch.id, id=first.id):
-        record_registry.registerFromBatch(batch.id, *first.fields, second.proof, sender=patient)
-
-
-def test_register_from_batch_reverts_when_patient_is_not_registered(
-    record_registry: Any,
-    hospital: AccountAPI,
-    stranger: AccountAPI,
-    anchor_batch: Callable[..., AnchoredBatch],
-) -> None:
-    # Anchoring a batch checks nothing about its records: they are only checked when proven.
-    batch = anchor_batch(hospital, [stranger])
-    (entry,) = batch.entries
-    with reverts(record_registry.RecordPatientNotRegistered, patient=stranger):
-        record_registry.registerFromBatch(batch.id, *entry.fields, entry.proof, sender=hospital)
-
-
-def test_register_from_patient_batch_reverts_for_another_patients_record(
-    record_registry: Any,
-    patient: AccountAPI,
-    other_patient: AccountAPI,
-    anchor_batch: Callable[..., AnchoredBatch],
-) -> None:
-    batch = anchor_batch(patient, [patient, other_patient])
-    own, theirs = batch.entries
-    record_registry.registerFromBatch(batch.id, *own.fields, own.proof, sender=patient)
-    with reverts(record_registry.RecordIssuerNotAuthorized, issuer=patient, patient=other_patient):
-        record_registry.registerFromBatch(batch.id, *theirs.fields, theirs.proof, sender=patient)
-
-
-def test_register_from_batch_of_since_suspended_institution_still_registers(
-    record_registry: Any,
-    patient: AccountAPI,
-    hospital: AccountAPI,
-    suspend: Callable[..., Any],
-    anchor_batch: Callable[..., AnchoredBatch],
-) -> None:
-    # As with singly anchored records, what was written while verified stays valid.
-    batch = anchor_batch(hospital, [patient])
-    suspend(hospital)
-    (entry,) = batch.entries
-    record_registry.registerFromBatch(batch.id, *entry.fields, entry.proof, sender=patient)
-    assert record_registry.exists(entry.id)
-
-
-def test_get_batch_reverts_when_batch_is_unknown(record_registry: Any) -> None:
-    unknown = digest("no such batch")
-    with reverts(record_registry.RecordBatchNotFound, batchId=unknown):
-        record_registry.getBatch(unknown)

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .support import assert_events, new_key, reverts
+from .support import Role, assert_events, key_proof, new_key, reverts
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -70,11 +70,17 @@ def test_reverts_requires_every_error_argument_by_its_name(
 
 
 def test_reverts_fails_when_nothing_reverts(provider_registry: Any, patient: AccountAPI) -> None:
+    key = new_key()
     with (
-        pytest.raises(AssertionError, match="did not revert"),
+        pytest.raises(AssertionError, match="did not revert") as raised,
         reverts(provider_registry.ProviderNotRegistered, account=patient),
     ):
-        provider_registry.registerPatient(new_key(), sender=patient)
+        provider_registry.registerPatient(
+            key, key_proof(provider_registry, patient, key), sender=patient
+        )
+    # Ape says "did not revert" also when another exception (a wrong argument count) escaped.
+    assert raised.value.__cause__ is None
+    assert provider_registry.participant(patient).role == Role.PATIENT
 
 
 def test_assert_events_requires_every_field_and_every_event(
