@@ -484,6 +484,26 @@ class EmergencyState:
         """When it ended (or will end)."""
         return self.closed_at or self.expires_at
 
+    def status(self, now: datetime) -> str:
+        """``active``, ``closed`` or ``expired``."""
+        if self.closed_at is not None:
+            return "closed"
+        return "active" if self.expires_at > now else "expired"
+
+    def as_dict(self, now: datetime) -> dict[str, object]:
+        """A JSON-friendly view, shaped like a grant's (scope all, purpose emergency)."""
+        return {
+            "patient": self.patient,
+            "grantee": self.institution,
+            "scope": "all",
+            "purpose": "emergency",
+            "granted_at": self.opened_at.isoformat(),
+            "expires_at": self.expires_at.isoformat(),
+            "revoked_at": self.closed_at.isoformat() if self.closed_at else None,
+            "status": self.status(now),
+            "envelopes": [],
+        }
+
 
 #: Seconds after an opening ends before the same service may open again (the contract's
 #: ``EMERGENCY_COOLDOWN``).
@@ -511,6 +531,20 @@ def emergency_of(chain: Chain, patient: str, institution: str) -> EmergencyState
         when(expires),
         when(closed) if closed else None,
     )
+
+
+def emergencies(chain: Chain, patient: str) -> list[EmergencyState]:
+    """The last emergency opening of every service that ever opened one for ``patient``."""
+    patient = to_checksum_address(patient)
+    start = deployments.require(chain).contracts["ConsentManager"].block
+    services = dict.fromkeys(
+        to_checksum_address(e["args"]["institution"])
+        for e in consent_contract(chain).events.EmergencyAccessOpened().get_logs(
+            from_block=start, argument_filters={"patient": patient}
+        )
+    )
+    found = (emergency_of(chain, patient, service) for service in services)
+    return [state for state in found if state is not None]
 
 
 def open_emergency_access(

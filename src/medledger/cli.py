@@ -801,14 +801,21 @@ def erase(session: Session, record_id: str) -> None:
 @common
 @pass_session
 def grants_list(session: Session, patient: str | None) -> None:
-    """List a patient's grants and their status."""
+    """List a patient's grants and emergency openings, with their status."""
     from medledger import access
 
     chain = session.chain
     now = access.chain_now(chain)
-    states = access.grants(chain, patient or session.account().address)
-    lines = [f"{s.status(now):8} {_grant_line(s)}" for s in states]
-    session.emit([s.as_dict(now) for s in states], "\n".join(lines) or "no grants")
+    target = patient or session.account().address
+    states = access.grants(chain, target)
+    openings = access.emergencies(chain, target)
+    lines = [f"{s.status(now):8} {_grant_line(s)}" for s in states] + [
+        f"{o.status(now):8} {o.institution} may read all of {o.patient} in an EMERGENCY until "
+        f"{o.ended_at:%Y-%m-%d %H:%M}Z"
+        for o in openings
+    ]
+    rows = [s.as_dict(now) for s in states] + [o.as_dict(now) for o in openings]
+    session.emit(rows, "\n".join(lines) or "no grants")
 
 
 @cli.command()

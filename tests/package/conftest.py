@@ -122,6 +122,18 @@ def registered_patient(chain: Chain, patient):
     return patient
 
 
+@pytest.fixture
+def care(chain: Chain):
+    """Factory: ``care(patient, institution)``: the patient lets a verified care institution
+    write their records (until revoked). Returns the patient."""
+
+    def open_care(patient, institution):
+        registry.authorize_care(chain, patient, patient.address, institution.address, None)
+        return patient
+
+    return open_care
+
+
 @dataclass
 class Outcome:
     exit_code: int

@@ -90,12 +90,15 @@ def wide(scope: access.Scope, cat: Category | int) -> bool:
 
 
 @pytest.fixture
-def world(chain, tmp_path, verified_institution, hospital, clinic, doctor, registered_patient):
+def world(
+    chain, tmp_path, verified_institution, hospital, clinic, doctor, registered_patient, care
+):
     """The cast, registered once per test; the machine snapshots and reverts around it."""
     chain.forget_blocks()  # see test_access.fresh_block_clock
-    verified_institution(hospital)
+    care(registered_patient, verified_institution(hospital))
     verified_institution(clinic, registry.InstitutionKind.CLINIC, "Riverside Clinic")
     registry.add_practitioner(chain, clinic, doctor.address)
+    registry.accept_practitioner(chain, doctor, clinic.address)
     registry.publish_key(chain, doctor)
     relative = dev_account(7)
     registry.register_patient(chain, relative)
@@ -230,14 +233,14 @@ def make_machine(world: dict) -> type[RuleBasedStateMachine]:
             self, grantee: int, kind: str, index: int, hours: int
         ) -> None:
             if not self.delegate_on:
-                access.set_delegate(chain, patient, delegate.address, True)
+                registry.set_delegate(chain, patient, delegate.address, True)
                 self.delegate_on = True
             self.give(delegate, grantee, kind, index, hours)
 
         @precondition(lambda self: self.delegate_on)
         @rule()
         def remove_the_delegate(self) -> None:
-            access.set_delegate(chain, patient, delegate.address, False)
+            registry.set_delegate(chain, patient, delegate.address, False)
             self.delegate_on = False
             with pytest.raises(PreconditionFailed):
                 self.give(delegate, 0, "all", 0, 1)

@@ -27,8 +27,8 @@ def store(tmp_path) -> LocalBlockStore:
 
 
 @pytest.fixture
-def writer(chain, verified_institution, hospital, registered_patient):
-    verified_institution(hospital)
+def writer(chain, verified_institution, hospital, registered_patient, care):
+    care(registered_patient, verified_institution(hospital))
     return hospital
 
 
@@ -52,15 +52,15 @@ def test_python_proofs_verify_in_solidity(chain, writer, registered_patient, siz
         _fields(i, writer.address, registered_patient.address, chain, contract.address)
         for i in range(size)
     ]
-    tree = merkle.MerkleTree.build([r[0] for r in rows])
+    tree = merkle.IndexedTree.build([r[0] for r in rows])
     chain.transact(
         "anchoring a batch", writer, contract.functions.anchorBatch(tree.root, os.urandom(32), size)
     )
-    for record_id, (patient, cid, commitment, category, previous) in rows:
-        proof = tree.proof(record_id)
-        assert merkle.verify(proof, tree.root, record_id)
+    for index, (record_id, entry) in enumerate(rows):
+        proof = tree.proof(index)
+        assert merkle.verify_indexed(proof, tree.root, record_id, index, size)
         on_chain = contract.functions.verifyBatchRecord(
-            tree.root, patient, cid, commitment, category, previous, proof
+            writer.address, tree.root, entry, index, proof
         ).call()
         assert bytes(on_chain) == record_id
 
@@ -71,20 +71,19 @@ def test_a_wrong_proof_is_refused_on_chain(chain, writer, registered_patient):
         _fields(i, writer.address, registered_patient.address, chain, contract.address)
         for i in range(5)
     ]
-    tree = merkle.MerkleTree.build([r[0] for r in rows])
+    tree = merkle.IndexedTree.build([r[0] for r in rows])
     chain.transact(
         "anchoring a batch", writer, contract.functions.anchorBatch(tree.root, os.urandom(32), 5)
     )
-    record_id, (patient, cid, commitment, category, previous) = rows[0]
-    wrong = tree.proof(rows[1][0])
-    assert not merkle.verify(wrong, tree.root, record_id)
-    with pytest.raises(TransactionReverted, match="RecordNotInBatch"):
-        chain.call(
-            "verifying",
-            contract.functions.verifyBatchRecord(
-                tree.root, patient, cid, commitment, category, previous, wrong
-            ),
-        )
+    record_id, entry = rows[0]
+    wrong = tree.proof(1)
+    assert not merkle.verify_indexed(wrong, tree.root, record_id, 0, 5)
+    for index, proof in ((0, wrong), (1, tree.proof(0)), (5, tree.proof(0))):
+        with pytest.raises(TransactionReverted, match="RecordNotInBatch"):
+            chain.call(
+                "verifying",
+                contract.functions.verifyBatchRecord(writer.address, tree.root, entry, index, proof),
+            )
 
 
 def test_batched_record_reads_like_a_single_one(chain, store, writer, registered_patient, stranger):

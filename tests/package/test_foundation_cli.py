@@ -158,12 +158,16 @@ def test_practitioner_writes_until_removed(
     verified_institution(hospital)
     added = medledger("institution", "add-practitioner", doctor.address, "--account", "dev:3")
     assert added.exit_code == 0, added.stderr
+    assert registry.participant(chain, doctor.address).role is registry.Role.NONE  # invited only
+    joined = medledger("institution", "join", hospital.address, "--account", "dev:6")
+    assert joined.exit_code == 0, joined.stderr
     shown = registry.participant(chain, doctor.address)
     assert shown.role is registry.Role.PRACTITIONER and shown.employer == hospital.address
     removed = medledger("institution", "remove-practitioner", doctor.address, "--account", "dev:3")
     assert removed.exit_code == 0, removed.stderr
+    assert registry.participant(chain, doctor.address).role is registry.Role.NONE
     again = medledger("institution", "remove-practitioner", doctor.address, "--account", "dev:3")
-    assert again.exit_code == 1 and "not an active practitioner" in again.stderr
+    assert again.exit_code == 1 and "not a practitioner" in again.stderr
 
 
 def test_key_rotation_needs_a_role(medledger, stranger):

@@ -31,9 +31,9 @@ def store(tmp_path) -> LocalBlockStore:
 
 
 @pytest.fixture
-def create_record(chain, store, verified_institution, hospital, registered_patient):
-    """Factory: the hospital anchors a body for the registered patient."""
-    verified_institution(hospital)
+def create_record(chain, store, verified_institution, hospital, registered_patient, care):
+    """Factory: the hospital (in care of the patient) anchors a body for the registered patient."""
+    care(registered_patient, verified_institution(hospital))
 
     def make(body: bytes = OBSERVATION.read_bytes(), category: Category = Category.LAB, previous=None):
         (record,) = records.anchor(
@@ -126,7 +126,7 @@ def test_unknown_record_is_a_clear_error(chain):
 def test_suspended_institution_cannot_anchor(chain, store, create_record, hospital, registrars, patient):
     create_record()
     registry.suspend_institution(chain, registrars[0], hospital.address, "audit")
-    with pytest.raises(PreconditionFailed, match="may not write"):
+    with pytest.raises(PreconditionFailed, match="does not act for a verified institution"):
         records.anchor(chain, store, hospital, patient.address, [records.Draft(b"{}", Category.LAB)])
 
 
@@ -149,9 +149,8 @@ def test_store_that_is_down_is_named(chain, create_record, patient):
 
 
 @pytest.fixture
-def cli_ready(chain, verified_institution, hospital, registered_patient):
-    verified_institution(hospital)
-    return registered_patient
+def cli_ready(chain, verified_institution, hospital, registered_patient, care):
+    return care(registered_patient, verified_institution(hospital))
 
 
 def test_anchor_then_read_through_the_cli(medledger, cli_ready, tmp_path):
@@ -219,9 +218,10 @@ def test_bundles_of_two_patients_in_one_command_are_refused(medledger, cli_ready
     assert records.for_patient(chain, cli_ready.address) == []
 
 
-def test_practitioner_record_is_readable_by_their_institution(chain, store, verified_institution, hospital, doctor, registered_patient):
-    verified_institution(hospital)
+def test_practitioner_record_is_readable_by_their_institution(chain, store, verified_institution, hospital, doctor, registered_patient, care):
+    care(registered_patient, verified_institution(hospital))
     registry.add_practitioner(chain, hospital, doctor.address)
+    registry.accept_practitioner(chain, doctor, hospital.address)
     body = OBSERVATION.read_bytes()
     (record,) = records.anchor(chain, store, doctor, registered_patient.address, [records.Draft(body, Category.VITALS)])
     assert record.issuer == doctor.address
