@@ -3,8 +3,9 @@
 The ClaimsManager holds the money and the state; the medical evidence stays encrypted in IPFS
 and is read only by the insurer the patient consented to (a live grant for the ``payment``
 purpose, checked by the contract at submission). What goes on chain about a claim is its
-amount, the salted hashes of its procedure codes, the ids of its evidence records and numeric
-reason codes: nothing a stranger can read medical detail from.
+amount, the salted hashes of its procedure codes, of its service period and of its identifier,
+the ids of its evidence records and numeric reason codes: nothing a stranger can read medical
+detail from.
 
 Covered procedure codes are a Merkle root of salted code hashes
 (``keccak256(abi.encode(salt, system, code))``): a code list of public codes would be easy to
@@ -13,14 +14,41 @@ insurer and the patient in IPFS. The patient hands the terms to a provider that 
 for them (``medledger policy show ID --terms --out terms.json``), just as they would show an
 insurance card.
 
+**A claim's id is its claim record's id** (a FHIR ``Claim`` anchored as a Financial record by
+the care provider that gave the care, under a live care relationship), shown as ``0x`` and 64
+hex digits; commands also accept the same number in decimal. A record backs one claim, and the
+contract refuses the same care billed twice however it is re-encrypted, by two keys computed
+here from the decrypted ``Claim`` and the policy's terms salt (so the insurer, who holds both,
+can recompute them at any time):
+
+* ``serviceKey = keccak256(abi.encode(bytes32 salt, string "medledger/claim-service/v1",
+  string start, string end))``, where ``(start, end)`` is ``Claim.billablePeriod`` (a missing
+  bound is the other one) or, without it, the earliest start and the latest end of the items'
+  ``servicedDate`` (start and end both) and ``servicedPeriod``, compared as the canonical
+  strings below. Each bound is canonical: a FHIR date (``2024``, ``2024-03``, ``2024-03-05``)
+  as written; a dateTime as UTC ``YYYY-MM-DDTHH:MM:SSZ`` (fractions of a second dropped, no
+  offset read as UTC). A Claim with no service period is refused.
+* ``identifierKey = keccak256(abi.encode(bytes32 salt, string "medledger/claim-identifier/v1",
+  string system, string value))`` of ``Claim.identifier[0]`` (system ``""`` when absent), or
+  zero when the Claim has no identifier (or the first has no value).
+
+The contract keys the care as ``careKeyOf(patient, provider, serviceKey, codeHashes, billed)``
+(``codeHashes``: the distinct code hashes in ascending order) and the identifier as
+``identifierKeyOf(provider, identifierKey)``, ``provider`` being the claim record's writer's
+directory number; :func:`submit_claim` reads ``claimOfKey`` of both before anything is written
+and refuses a duplicate naming the earlier claim.
+
 Amounts are :class:`~decimal.Decimal` in the token's unit (the devnet dollar has 6 decimals);
-the chain holds integers of the smallest unit.
+the chain holds integers of the smallest unit. An automatic settlement pays the payee at once;
+the decisions of people (approval, resolution) credit it, and it withdraws
+(``medledger claim withdraw-payment``).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, InvalidOperation
@@ -37,10 +65,12 @@ from medledger.categories import Category
 from medledger.errors import (
     ClaimNotFound,
     ConfigurationError,
+    DuplicateClaim,
     FhirStructureError,
     NoKeyForReader,
     PolicyNotFound,
     PreconditionFailed,
+    TransactionReverted,
 )
 from medledger.ipfs.cid import Cid
 from medledger.labels import Labelled
@@ -59,6 +89,16 @@ if TYPE_CHECKING:
 TERMS_KIND = "medledger/policy-terms"
 RESOLVER_ROLE = keccak(text="RESOLVER_ROLE")
 BPS = 10_000
+SERVICE_TAG = "medledger/claim-service/v1"
+IDENTIFIER_TAG = "medledger/claim-identifier/v1"
+NO_IDENTIFIER = bytes(32)
+DECISION_PERIOD = timedelta(days=30)
+"""How long an insurer has to decide before the claimant may escalate (the contract's
+``DECISION_PERIOD``)."""
+MAX_INFO_REQUESTS = 3
+"""Most requests for information per claim (the contract's ``MAX_INFO_REQUESTS``)."""
+_HEX_CLAIM_ID = re.compile(r"^0x[0-9a-fA-F]{1,64}$")
+_FHIR_DATE = re.compile(r"^\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?)?$")
 
 
 class ClaimState(IntEnum):
@@ -88,6 +128,8 @@ class ReviewReason(IntEnum):
     CODE_NOT_PROVEN = 3
     LIMIT_REACHED = 4
     POOL_INSUFFICIENT = 5
+    SUBMITTED_BY_PATIENT = 6
+    INSURER_NOT_VERIFIED = 7
 
     @property
     def label(self) -> str:
@@ -129,6 +171,34 @@ def describe_reason(code: int) -> str:
         return ReasonCode(code).label
     except ValueError:
         return f"code {code}"
+
+
+# --- claim ids -----------------------------------------------------------------------------------
+
+
+def claim_hex(claim_id: int) -> str:
+    """A claim id as MedLedger shows it: ``0x`` and 64 hex digits (its claim record's id)."""
+    return f"0x{claim_id:064x}"
+
+
+def parse_claim_id(text: str, setting: str = "CLAIM") -> int:
+    """Parse a claim id: ``0x`` hex (the claim record's id, or a shorter hex number), a
+    ``medledger://`` record URI, or the same number in decimal."""
+    raw = text.strip()
+    value = -1
+    if _HEX_CLAIM_ID.match(raw):
+        value = int(raw[2:], 16)
+    elif raw.isdigit() and len(raw) <= 78:
+        value = int(raw)
+    elif raw.startswith("medledger://"):
+        value = int.from_bytes(records.RecordRef.parse(raw).id, "big")
+    if not 0 < value < 2**256:
+        raise ConfigurationError(
+            setting,
+            f"{text!r} is not a claim id (0x and up to 64 hex digits, the claim record's id, or "
+            "a decimal number)",
+        )
+    return value
 
 
 # --- amounts -------------------------------------------------------------------------------------
@@ -229,6 +299,26 @@ class Terms:
             return []
         return self.tree().proof(hashed)
 
+    def service_key(self, start: str, end: str) -> bytes:
+        """The salted key of a service period (canonical bounds: see the module's docs)."""
+        return keccak(
+            abi_encode(
+                ["bytes32", "string", "string", "string"], [self.salt, SERVICE_TAG, start, end]
+            )
+        )
+
+    def identifier_key(self, identifier: tuple[str, str] | None) -> bytes:
+        """The salted key of a claim's ``(system, value)`` identifier; zero without one."""
+        if identifier is None:
+            return NO_IDENTIFIER
+        system, value = identifier
+        return keccak(
+            abi_encode(
+                ["bytes32", "string", "string", "string"],
+                [self.salt, IDENTIFIER_TAG, system, value],
+            )
+        )
+
     def to_json(self) -> dict[str, Any]:
         """The JSON document."""
         return {
@@ -273,6 +363,7 @@ class Policy:
     funded: Decimal
     codes_root: bytes
     terms_cid: Cid | None = None
+    open_claims: int = 0
 
     @property
     def pool(self) -> Decimal:
@@ -297,6 +388,7 @@ class Policy:
             "pool": str(self.pool),
             "codes_root": "0x" + self.codes_root.hex(),
             "terms": str(self.terms_cid) if self.terms_cid else None,
+            "open_claims": self.open_claims,
         }
 
 
@@ -315,7 +407,10 @@ class ClaimEvent:
 
 @dataclass(frozen=True)
 class Claim:
-    """A claim as the chain holds it, with the facts its submission event recorded."""
+    """A claim as the chain holds it, with the facts its submission event recorded.
+
+    ``id`` is the claim record's id as a number (``claim_record`` is the same 32 bytes).
+    """
 
     id: int
     policy_id: int
@@ -327,12 +422,22 @@ class Claim:
     deductible_applied: Decimal
     submitted_at: datetime
     decided_at: datetime | None
-    claim_record: bytes
     evidence: tuple[bytes, ...]
     code_hashes: tuple[bytes, ...]
     automatic: bool
     review: ReviewReason
+    info_requests: int = 0
     history: tuple[ClaimEvent, ...] = field(default=())
+
+    @property
+    def hex_id(self) -> str:
+        """The id as MedLedger shows it (``0x`` and 64 hex digits)."""
+        return claim_hex(self.id)
+
+    @property
+    def claim_record(self) -> bytes:
+        """The claim record's id (the claim's id as 32 bytes)."""
+        return self.id.to_bytes(32, "big")
 
     @property
     def evidence_records(self) -> tuple[bytes, ...]:
@@ -342,7 +447,7 @@ class Claim:
     def as_dict(self) -> dict[str, object]:
         """A JSON-friendly view."""
         return {
-            "id": self.id,
+            "id": self.hex_id,
             "policy": self.policy_id,
             "submitter": self.submitter,
             "state": self.state.label,
@@ -357,6 +462,7 @@ class Claim:
             "code_hashes": ["0x" + c.hex() for c in self.code_hashes],
             "automatic": self.automatic,
             "review": self.review.label,
+            "info_requests": self.info_requests,
             "history": [
                 {
                     "time": h.time.isoformat(),
@@ -424,15 +530,9 @@ def issue_policy(
     code_list = tuple(dict.fromkeys(codes))
     if not code_list:
         raise ConfigurationError("--code", "a policy covers at least one procedure code")
-    terms = Terms(os.urandom(32), code_list, currency, plan)
-    start = valid_from or access.chain_now(chain)
     bps = int((coverage * BPS).to_integral_value(ROUND_DOWN))
-    readers = [registry.encryption_key(chain, institution), registry.encryption_key(chain, patient)]
-    document = json.dumps(terms.to_json(), separators=(",", ":"), sort_keys=True).encode()
-    sealed = crypto.seal(
-        document, _terms_aad(chain, institution, patient), readers, crypto.BodySecret.generate()
-    )
-    terms_cid = store.add_bytes(sealed, pin=True)
+    if bps == 0:
+        raise ConfigurationError("--coverage", "must be at least 0.01 %")
     units = {
         "deductible": to_units(chain, deductible, "--deductible"),
         "annual_limit": to_units(chain, annual_limit, "--limit"),
@@ -440,6 +540,18 @@ def issue_policy(
     }
     if units["annual_limit"] == 0:
         raise ConfigurationError("--limit", "must be more than zero")
+    if units["deductible"] > units["annual_limit"]:
+        raise ConfigurationError(
+            "--deductible", f"{deductible} is more than the annual limit of {annual_limit}"
+        )
+    terms = Terms(os.urandom(32), code_list, currency, plan)
+    start = valid_from or access.chain_now(chain)
+    readers = [registry.encryption_key(chain, institution), registry.encryption_key(chain, patient)]
+    document = json.dumps(terms.to_json(), separators=(",", ":"), sort_keys=True).encode()
+    sealed = crypto.seal(
+        document, _terms_aad(chain, institution, patient), readers, crypto.BodySecret.generate()
+    )
+    terms_cid = store.add_bytes(sealed, pin=True)
     args = (
         patient,
         int(start.timestamp()),
@@ -495,6 +607,9 @@ def get_policy(chain: Chain, policy_id: int) -> Policy:
         funded=u(funded),
         codes_root=bytes(root),
         terms_cid=terms_cid,
+        open_claims=int(
+            chain.call("reading the policy", contract.functions.openClaimsOf(policy_id))
+        ),
     )
 
 
@@ -576,27 +691,186 @@ def balance_of(chain: Chain, account: str) -> Decimal:
     )
 
 
+def reclaim_pool(chain: Chain, insurer: LocalAccount, policy_id: int) -> tuple[Decimal, TxReceipt]:
+    """Take back an ended policy's unspent pool (the insurer's own account, verified or not).
+
+    Possible once the term has ended, no claim of the policy is open and the dispute window
+    of its last decision is over; each refusal says when it becomes possible.
+    """
+    policy = get_policy(chain, policy_id)
+    if insurer.address != policy.insurer:
+        raise PreconditionFailed(
+            f"only the insurer's own account {policy.insurer} takes back the pool of policy "
+            f"{policy_id}, not {insurer.address}"
+        )
+    if policy.open_claims:
+        raise PreconditionFailed(
+            f"policy {policy_id} has {policy.open_claims} open claim(s): its pool can be taken "
+            "back once they are decided (or resolved) and the dispute window of the last "
+            "decision is over"
+        )
+    window = timedelta(seconds=dispute_window(chain))
+    last = last_decision_at(chain, policy_id)
+    until = policy.valid_until + timedelta(seconds=1)
+    if last is not None:
+        until = max(until, last + window)
+    if access.chain_now(chain) < until:
+        raise PreconditionFailed(
+            f"the pool of policy {policy_id} can be taken back from {until:%F %H:%M:%S}Z (after "
+            "its term and the dispute window of its last decision)"
+        )
+    if policy.pool <= 0:
+        raise PreconditionFailed(f"the pool of policy {policy_id} is empty: nothing to take back")
+    contract = manager(chain)
+    receipt = chain.transact(
+        "taking back the pool", insurer, contract.functions.reclaimPool(policy_id)
+    )
+    (event,) = contract.events.PoolReclaimed().process_receipt(receipt, errors=DISCARD)
+    return from_units(chain, int(event["args"]["amount"])), receipt
+
+
+def dispute_window(chain: Chain) -> int:
+    """How long after a decision it may be disputed, in seconds (fixed at deployment)."""
+    if "claims-dispute-window" not in chain.cache:
+        chain.cache["claims-dispute-window"] = int(
+            chain.call("reading the window", manager(chain).functions.DISPUTE_WINDOW())
+        )
+    return int(chain.cache["claims-dispute-window"])
+
+
+def last_decision_at(chain: Chain, policy_id: int) -> datetime | None:
+    """When a person last decided or resolved a claim of the policy (what ``reclaimPool``
+    waits a dispute window after), from the events; None when nobody has."""
+    contract = manager(chain)
+    start = _start_block(chain)
+    ids = [
+        int(e["args"]["claimId"])
+        for e in contract.events.ClaimSubmitted().get_logs(
+            from_block=start, argument_filters={"policyId": policy_id}
+        )
+    ]
+    if not ids:
+        return None
+    blocks = [
+        int(e["blockNumber"])
+        for name in ("ClaimApproved", "ClaimDenied", "DisputeResolved")
+        for e in getattr(contract.events, name)().get_logs(
+            from_block=start, argument_filters={"claimId": ids}
+        )
+        if name != "ClaimApproved" or not e["args"]["automatic"]
+    ]
+    return chain.block_time(max(blocks)) if blocks else None
+
+
 # --- claims --------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class ClaimFacts:
-    """What a FHIR ``Claim`` says that the chain needs: total, currency and procedure codes."""
+    """What a FHIR ``Claim`` says that the chain needs: total, currency, procedure codes, the
+    service period (canonical bounds) and the business identifier."""
 
     total: Decimal
     currency: str
     codes: tuple[Code, ...]
     patient_reference: str | None
+    service: tuple[str, str] = ("", "")
+    identifier: tuple[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class ClaimKeys:
+    """What a submission carries about the claim's content, all salted with the terms' salt:
+    the distinct code hashes in ascending order with their proofs in the same order (``[]``
+    for a code the policy does not cover), the service key and the identifier key."""
+
+    code_hashes: tuple[bytes, ...]
+    proofs: tuple[tuple[bytes, ...], ...]
+    service_key: bytes
+    identifier_key: bytes
+
+
+def claim_keys(facts: ClaimFacts, terms: Terms) -> ClaimKeys:
+    """The keys of a claim under a policy's terms (the insurer recomputes them the same way)."""
+    by_hash = {c.hashed(terms.salt): c for c in facts.codes}
+    ordered = sorted(by_hash)
+    return ClaimKeys(
+        code_hashes=tuple(ordered),
+        proofs=tuple(tuple(terms.proof(by_hash[h])) for h in ordered),
+        service_key=terms.service_key(*facts.service),
+        identifier_key=terms.identifier_key(facts.identifier),
+    )
+
+
+def canonical_time(value: object, where: str, source: str = "claim") -> str:
+    """A FHIR date as written, or a dateTime as UTC ``YYYY-MM-DDTHH:MM:SSZ`` (see the module)."""
+    text = value.strip() if isinstance(value, str) else ""
+    if _FHIR_DATE.match(text):
+        return text
+    try:
+        if "T" not in text:
+            raise ValueError(text)
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise FhirStructureError(
+            source, f"{where} {value!r} is not a FHIR date or dateTime"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _service_period(resource: dict[str, Any], source: str) -> tuple[str, str]:
+    billable = resource.get("billablePeriod")
+    billable = billable if isinstance(billable, dict) else {}
+    first, last = billable.get("start"), billable.get("end")
+    if first or last:
+        return (
+            canonical_time(first or last, "billablePeriod.start", source),
+            canonical_time(last or first, "billablePeriod.end", source),
+        )
+    starts: list[str] = []
+    ends: list[str] = []
+    for n, item in enumerate(resource.get("item") or []):
+        if not isinstance(item, dict):
+            continue
+        if item.get("servicedDate"):
+            day = canonical_time(item["servicedDate"], f"item[{n}].servicedDate", source)
+            starts.append(day)
+            ends.append(day)
+        period = item.get("servicedPeriod")
+        period = period if isinstance(period, dict) else {}
+        first, last = period.get("start"), period.get("end")
+        if first or last:
+            starts.append(canonical_time(first or last, f"item[{n}].servicedPeriod", source))
+            ends.append(canonical_time(last or first, f"item[{n}].servicedPeriod", source))
+    if not starts:
+        raise FhirStructureError(
+            source,
+            "the Claim has no service period (billablePeriod, or servicedDate or servicedPeriod "
+            "on an item): without one the same care could be claimed twice",
+        )
+    return min(starts), max(ends)
+
+
+def _identifier(resource: dict[str, Any]) -> tuple[str, str] | None:
+    found = resource.get("identifier")
+    first = (found[0] if found else None) if isinstance(found, list) else found
+    if not isinstance(first, dict) or not str(first.get("value") or "").strip():
+        return None
+    return str(first.get("system") or ""), str(first["value"])
 
 
 def claim_facts(body: bytes, source: str = "claim") -> ClaimFacts:
-    """Read the total and the procedure codes of a FHIR R4 ``Claim`` (refuse anything else).
+    """Read the total, the procedure codes, the service period and the identifier of a FHIR R4
+    ``Claim`` (refuse anything else, and a Claim without a service period).
 
     Codes come from each item's ``productOrService`` (its first coding); items without one
     (Synthea's information and diagnosis lines) carry no code. The billed amount is ``total``,
     or the sum of the items' ``net`` amounts; amounts are read as exact decimals and rounded to
     the currency's cents (exports such as Synthea's write binary floats like 410.20000000000005).
-    STU3's ``Money.code`` is accepted for the currency.
+    STU3's ``Money.code`` is accepted for the currency. The service period and the identifier
+    are read as the module's docs say.
     """
     from medledger import fhir
 
@@ -636,7 +910,14 @@ def claim_facts(body: bytes, source: str = "claim") -> ClaimFacts:
     if amount <= 0:
         raise FhirStructureError(source, "the Claim's total must be more than zero")
     patient = (resource.get("patient") or {}).get("reference")
-    return ClaimFacts(amount, currencies.pop() if currencies else "USD", tuple(codes), patient)
+    return ClaimFacts(
+        amount,
+        currencies.pop() if currencies else "USD",
+        tuple(codes),
+        patient,
+        _service_period(resource, source),
+        _identifier(resource),
+    )
 
 
 def submit_claim(
@@ -644,21 +925,32 @@ def submit_claim(
     store: BlockStore,
     submitter: LocalAccount,
     policy_id: int,
-    claim_body: bytes,
+    claim_body: bytes | None = None,
     *,
+    record: bytes | None = None,
     evidence: Iterable[bytes] = (),
     terms: Terms | None = None,
     pay_patient: bool = False,
     source: str = "claim",
 ) -> Claim:
-    """Anchor a FHIR ``Claim`` as an encrypted record and submit it against a policy.
+    """Submit a FHIR ``Claim`` against a policy; return the claim (settled, and paid, at once
+    when the policy's rules allow).
+
+    A care provider (or its practitioner) gives ``claim_body``: it is anchored as the provider's
+    Financial record for the patient (a live care relationship is needed) and submitted. Or an
+    already anchored claim ``record`` is given: a Financial record of the insured patient
+    written by a care provider; a provider submits only records its own institution wrote, and
+    the insured patient submits one a provider wrote for them (the insurer always reviews a
+    patient's claim). Every check, duplicates included, is made before anything is written.
 
     The insurer must already hold a live ``payment`` grant covering the claim record (a
     ``financial`` category grant, or ``all``) and each evidence record; a patient who submits
-    their own claim gets record grants made for them. Returns the claim (settled at once when
-    the policy's rules allow).
+    gets record grants made for them.
     """
-    facts = claim_facts(claim_body, source)
+    if (claim_body is None) == (record is None):
+        raise ConfigurationError(
+            "claim", "give either a FHIR Claim to anchor or an anchored claim record, not both"
+        )
     policy = get_policy(chain, policy_id)
     now = access.chain_now(chain)
     if not policy.valid_from <= now <= policy.valid_until:
@@ -667,18 +959,23 @@ def submit_claim(
             f"not {now:%F %H:%M}"
         )
     is_patient = submitter.address == policy.patient
-    institution = registry.verified_institution_of(chain, submitter.address)
-    if not is_patient:
-        kind = registry.participant(chain, institution).kind if institution else None
-        if kind not in (
-            registry.InstitutionKind.HOSPITAL,
-            registry.InstitutionKind.CLINIC,
-            registry.InstitutionKind.LABORATORY,
-        ):
-            raise PreconditionFailed(
-                f"{submitter.address} may not claim against policy {policy_id}: only the insured "
-                "patient or a verified care provider can"
-            )
+    institution = None if is_patient else _care_provider(chain, submitter.address, policy_id)
+    if record is not None:
+        record_id = bytes(record)
+        provider = _check_claim_record(chain, store, record_id, policy, institution)
+        body = access.read(chain, store, submitter, record_id, log=False)
+    elif is_patient:
+        raise PreconditionFailed(
+            "a claim record is written by the care provider, not the patient: the provider "
+            "anchors the Claim (medledger write --category financial) and the patient submits "
+            "that record (medledger claim submit --record ID)"
+        )
+    else:
+        assert institution is not None and claim_body is not None
+        registry.require_writer(chain, submitter.address, policy.patient)
+        provider = registry.participant(chain, institution).number
+        body = claim_body
+    facts = claim_facts(body, source)
     if terms is None:
         terms = read_terms(chain, store, submitter, policy)
     if terms.tree().root != policy.codes_root:
@@ -688,31 +985,140 @@ def submit_claim(
             f"the claim is in {facts.currency}, policy {policy_id} pays in {terms.currency}"
         )
     billed = to_units(chain, facts.total, "claim total")
+    keys = claim_keys(facts, terms)
+    _require_new(chain, policy, provider, keys, billed, facts)
     evidence_ids = [bytes(e) for e in evidence]
     for record_id in evidence_ids:
-        record = records.get(chain, record_id, store)
-        if record.patient != policy.patient:
-            raise PreconditionFailed(f"evidence {record.hex_id} is another patient's record")
+        found = records.get(chain, record_id, store)
+        if found.patient != policy.patient:
+            raise PreconditionFailed(f"evidence {found.hex_id} is another patient's record")
     if not is_patient:
         # Checked before anything is written: without consent the claim record would be
         # anchored for nothing.
         _require_consent(chain, policy, evidence_ids)
-        _require_financial_consent(chain, policy)
-    (claim_record,) = records.anchor(
-        chain, store, submitter, policy.patient, [records.Draft(claim_body, Category.FINANCIAL)]
-    )
-    everything = [claim_record.id, *evidence_ids]
+        if record is None:
+            _require_financial_consent(chain, policy)
+        else:
+            _require_consent(chain, policy, [bytes(record)])
+    if record is None:
+        (anchored,) = records.anchor(
+            chain, store, submitter, policy.patient, [records.Draft(body, Category.FINANCIAL)]
+        )
+        claim_record = anchored.id
+    else:
+        claim_record = bytes(record)
+    everything = [claim_record, *evidence_ids]
     if is_patient:
         _grant_payment(chain, store, submitter, policy, everything)
     _require_consent(chain, policy, everything)
-    code_hashes = [c.hashed(terms.salt) for c in facts.codes]
-    proofs = [terms.proof(c) for c in facts.codes]
-    args = (policy_id, billed, pay_patient, claim_record.id, evidence_ids, code_hashes, proofs)
+    args = (
+        policy_id,
+        billed,
+        pay_patient,
+        claim_record,
+        evidence_ids,
+        list(keys.code_hashes),
+        [list(p) for p in keys.proofs],
+        keys.service_key,
+        keys.identifier_key,
+    )
     receipt = chain.transact(
         "submitting the claim", submitter, manager(chain).functions.submitClaim(args)
     )
     (event,) = manager(chain).events.ClaimSubmitted().process_receipt(receipt, errors=DISCARD)
     return get_claim(chain, int(event["args"]["claimId"]))
+
+
+def _care_provider(chain: Chain, account: str, policy_id: int) -> str:
+    """The verified care institution ``account`` is or works for (or a one-line refusal)."""
+    institution = registry.verified_institution_of(chain, account)
+    if institution is None or not registry.participant(chain, institution).is_care_provider:
+        raise PreconditionFailed(
+            f"{account} may not claim against policy {policy_id}: only the insured patient or a "
+            "verified care provider (hospital, clinic, laboratory, emergency service) can"
+        )
+    return institution
+
+
+def _check_claim_record(
+    chain: Chain, store: BlockStore, record_id: bytes, policy: Policy, institution: str | None
+) -> int:
+    """Check an anchored claim record; return its writer's directory number."""
+    found = records.get(chain, record_id, store)
+    if not found.registered:
+        raise PreconditionFailed(
+            f"record {found.hex_id} is only in a batch: a claim record is anchored on its own"
+        )
+    if found.patient != policy.patient:
+        raise PreconditionFailed(
+            f"record {found.hex_id} is another patient's, not {policy.patient}'s (policy "
+            f"{policy.id})"
+        )
+    if found.category != Category.FINANCIAL:
+        raise PreconditionFailed(
+            f"record {found.hex_id} is in category {found.category_label}: a claim record is a "
+            "financial record"
+        )
+    writer = records.writer_of(chain, record_id)
+    if writer == 0:
+        raise PreconditionFailed(
+            f"record {found.hex_id} was written by the patient: a claim record is written by the "
+            "care provider that gave the care"
+        )
+    if institution is not None and registry.participant(chain, institution).number != writer:
+        raise PreconditionFailed(
+            f"record {found.hex_id} was written by another provider: {institution} claims only "
+            "for records it wrote"
+        )
+    earlier = _existing_claim(chain, int.from_bytes(record_id, "big"))
+    if earlier:
+        raise DuplicateClaim(f"record {found.hex_id}", earlier)
+    return writer
+
+
+def _existing_claim(chain: Chain, claim_id: int) -> int:
+    """``claim_id`` when that claim exists, else 0."""
+    try:
+        _read_claim(chain, claim_id)
+    except ClaimNotFound:
+        return 0
+    return claim_id
+
+
+def _require_new(
+    chain: Chain, policy: Policy, provider: int, keys: ClaimKeys, billed: int, facts: ClaimFacts
+) -> None:
+    """Refuse the same care, or the same claim identifier from the same provider, claimed
+    before (the contract's own keys, read through its pure functions)."""
+    contract = manager(chain)
+    care = chain.call(
+        "reading the care key",
+        contract.functions.careKeyOf(
+            policy.patient, provider, keys.service_key, list(keys.code_hashes), billed
+        ),
+    )
+    earlier = int(chain.call("reading duplicates", contract.functions.claimOfKey(care)))
+    if earlier:
+        start, end = facts.service
+        period = start if start == end else f"{start} to {end}"
+        raise DuplicateClaim(
+            f"the same care (this patient and provider, service {period}, the same codes and "
+            f"amount {facts.total})",
+            earlier,
+        )
+    if keys.identifier_key != NO_IDENTIFIER:
+        key = chain.call(
+            "reading the identifier key",
+            contract.functions.identifierKeyOf(provider, keys.identifier_key),
+        )
+        earlier = int(chain.call("reading duplicates", contract.functions.claimOfKey(key)))
+        if earlier:
+            assert facts.identifier is not None
+            system, value = facts.identifier
+            raise DuplicateClaim(
+                f"claim identifier {system + '|' if system else ''}{value} of this provider",
+                earlier,
+            )
 
 
 def _grant_payment(
@@ -776,23 +1182,32 @@ def _require_consent(chain: Chain, policy: Policy, ids: list[bytes]) -> None:
             )
 
 
+def _read_claim(chain: Chain, claim_id: int) -> Any:
+    if not 0 < claim_id < 2**256:
+        raise ClaimNotFound(claim_id % 2**256)
+    try:
+        return chain.call("reading the claim", manager(chain).functions.getClaim(claim_id))
+    except TransactionReverted as exc:
+        if exc.error == "ClaimUnknownClaim":
+            raise ClaimNotFound(claim_id) from None
+        raise
+
+
 def get_claim(chain: Chain, claim_id: int, with_history: bool = False) -> Claim:
     """Read a claim, the facts of its submission, and (optionally) every step of its life."""
     contract = manager(chain)
-    count = int(chain.call("reading claims", contract.functions.claimCount()))
-    if not 1 <= claim_id <= count:
-        raise ClaimNotFound(claim_id)
     (
         submitter,
         policy_id,
         state,
         pay_patient,
+        info_requests,
         billed,
         paid,
         decided_at,
         deductible,
         submitted_at,
-    ) = chain.call("reading the claim", contract.functions.getClaim(claim_id))
+    ) = _read_claim(chain, claim_id)
     start = _start_block(chain)
     by_claim = {"claimId": claim_id}
     (submitted,) = contract.events.ClaimSubmitted().get_logs(
@@ -819,11 +1234,11 @@ def get_claim(chain: Chain, claim_id: int, with_history: bool = False) -> Claim:
         deductible_applied=u(deductible),
         submitted_at=_ts(submitted_at),
         decided_at=_ts(decided_at) if decided_at else None,
-        claim_record=bytes(a["claimRecord"]),
         evidence=tuple(evidence),
         code_hashes=tuple(bytes(c) for c in a["codeHashes"]),
         automatic=bool(a["automatic"]),
         review=ReviewReason(a["review"]),
+        info_requests=int(info_requests),
         history=tuple(claim_history(chain, claim_id)) if with_history else (),
     )
 
@@ -863,12 +1278,19 @@ def claim_history(chain: Chain, claim_id: int) -> list[ClaimEvent]:
     for e in logs("ClaimApproved"):
         a = e["args"]
         how = "automatically" if a["automatic"] else "by the insurer"
+        amount = from_units(chain, a["amount"])
+        if not amount:
+            paid = "nothing to pay: within the deductible"
+        elif a["automatic"]:
+            paid = f"paid to {a['payee']} at once"
+        else:
+            paid = f"credited to {a['payee']}"
         add(
             e,
             "approved",
             a["decider"],
-            f"{from_units(chain, a['amount'])} of {from_units(chain, a['allowed'])} allowed {how} "
-            f"(deductible {from_units(chain, a['deductibleApplied'])}) credited to {a['payee']}",
+            f"{amount} of {from_units(chain, a['allowed'])} allowed {how} "
+            f"(deductible {from_units(chain, a['deductibleApplied'])}), {paid}",
         )
     for e in logs("ClaimDenied"):
         add(e, "denied", e["args"]["decider"], describe_reason(e["args"]["reasonCode"]))
@@ -888,15 +1310,17 @@ def claim_history(chain: Chain, claim_id: int) -> list[ClaimEvent]:
         )
     for e in logs("ClaimDisputed"):
         add(e, "disputed", e["args"]["disputer"], describe_reason(e["args"]["reasonCode"]))
+    for e in logs("ClaimEscalated"):
+        add(e, "escalated", e["args"]["by"], "left undecided: sent to a resolver")
     for e in logs("DisputeResolved"):
         a = e["args"]
         add(
             e,
             "dispute resolved",
             a["resolver"],
-            f"award {from_units(chain, a['award'])} to {a['payee']}"
+            f"award {from_units(chain, a['award'])} credited to {a['payee']}"
             if a["award"]
-            else "decision upheld",
+            else "no award",
         )
     found.sort(key=lambda item: (item[0], item[1]))
     return [entry for _, _, entry in found]
@@ -908,7 +1332,7 @@ def claims(
     submitter: str | None = None,
     state: ClaimState | None = None,
 ) -> list[Claim]:
-    """Claims, filtered by policy, submitter or state."""
+    """Claims (from their submission events), filtered by policy, submitter or state."""
     filters: dict[str, Any] = {}
     if policy_id is not None:
         filters["policyId"] = policy_id
@@ -957,7 +1381,8 @@ def review(
 def _require_policy_insurer(chain: Chain, account: str, policy: Policy) -> None:
     if registry.verified_institution_of(chain, account) != policy.insurer:
         raise PreconditionFailed(
-            f"{account} does not act for {policy.insurer}, the insurer of policy {policy.id}"
+            f"{account} does not act for {policy.insurer}, the insurer of policy {policy.id} "
+            "(or that insurer is not verified)"
         )
 
 
@@ -968,7 +1393,7 @@ def _decidable(
     _require_policy_insurer(chain, insurer.address, get_policy(chain, claim.policy_id))
     if claim.state not in states:
         raise PreconditionFailed(
-            f"claim {claim_id} is {claim.state.label}: it cannot be decided now"
+            f"claim {claim.hex_id} is {claim.state.label}: it cannot be decided now"
         )
     return claim
 
@@ -976,17 +1401,32 @@ def _decidable(
 def approve(
     chain: Chain, insurer: LocalAccount, claim_id: int, amount: Decimal | None = None
 ) -> Claim:
-    """Approve a claim in full (``amount`` None: what the policy allows) or in part."""
-    _decidable(chain, insurer, claim_id, (ClaimState.SUBMITTED, ClaimState.INFO_REQUESTED))
-    allowed, _ = allowed_amount(chain, claim_id)
+    """Approve a claim in full (``amount`` None: what the policy allows) or in part.
+
+    Approving zero is allowed only for a claim that falls entirely within the deductible
+    (the policy allows nothing and the deductible applies): it then counts toward the
+    deductible. Otherwise paying nothing is a denial.
+    """
+    claim = _decidable(chain, insurer, claim_id, (ClaimState.SUBMITTED, ClaimState.INFO_REQUESTED))
+    allowed, deductible = allowed_amount(chain, claim_id)
     chosen = allowed if amount is None else amount
     if chosen > allowed:
         raise PreconditionFailed(
-            f"claim {claim_id}: {chosen} is more than the {allowed} the policy allows"
+            f"claim {claim.hex_id}: {chosen} is more than the {allowed} the policy allows"
         )
-    if chosen <= 0:
-        raise PreconditionFailed(f"claim {claim_id}: nothing to approve (use deny)")
-    policy = get_policy(chain, get_claim(chain, claim_id).policy_id)
+    if chosen < 0:
+        raise ConfigurationError("--amount", f"{chosen} is negative")
+    if chosen == 0 and allowed > 0:
+        raise PreconditionFailed(
+            f"claim {claim.hex_id}: approving 0 is for a claim within the deductible, and the "
+            f"policy allows {allowed} for this one (deny it to pay nothing)"
+        )
+    if chosen == 0 and deductible == 0:
+        raise PreconditionFailed(
+            f"claim {claim.hex_id}: the policy allows nothing for it and no deductible is left to "
+            "apply (its annual limit is spent, or its cover rounds to zero): deny it"
+        )
+    policy = get_policy(chain, claim.policy_id)
     if policy.pool < chosen:
         raise PreconditionFailed(
             f"policy {policy.id}'s pool holds {policy.pool}, less than {chosen}"
@@ -1008,8 +1448,13 @@ def deny(chain: Chain, insurer: LocalAccount, claim_id: int, reason: ReasonCode)
 
 
 def request_info(chain: Chain, insurer: LocalAccount, claim_id: int, reason: ReasonCode) -> Claim:
-    """Ask the submitter for more information."""
-    _decidable(chain, insurer, claim_id, (ClaimState.SUBMITTED,))
+    """Ask the submitter for more information (at most ``MAX_INFO_REQUESTS`` times a claim)."""
+    claim = _decidable(chain, insurer, claim_id, (ClaimState.SUBMITTED,))
+    if claim.info_requests >= MAX_INFO_REQUESTS:
+        raise PreconditionFailed(
+            f"claim {claim.hex_id}: information was asked for {claim.info_requests} times, the "
+            f"most allowed ({MAX_INFO_REQUESTS}): approve or deny it"
+        )
     chain.transact(
         "requesting information",
         insurer,
@@ -1018,15 +1463,16 @@ def request_info(chain: Chain, insurer: LocalAccount, claim_id: int, reason: Rea
     return get_claim(chain, claim_id)
 
 
-def _require_party(chain: Chain, account: str, claim: Claim) -> None:
+def _require_party(chain: Chain, account: str, claim: Claim) -> Policy:
     policy = get_policy(chain, claim.policy_id)
     if (
-        account != policy.patient
+        account not in (policy.patient, claim.submitter)
         and registry.verified_institution_of(chain, account) != claim.submitter
     ):
         raise PreconditionFailed(
-            f"{account} is neither the submitter of claim {claim.id} nor the patient"
+            f"{account} is neither the submitter of claim {claim.hex_id} nor the patient"
         )
+    return policy
 
 
 def provide_info(
@@ -1034,14 +1480,17 @@ def provide_info(
 ) -> Claim:
     """Answer a request for information with more (consented) evidence records."""
     claim = get_claim(chain, claim_id)
-    _require_party(chain, account.address, claim)
+    policy = _require_party(chain, account.address, claim)
     if claim.state is not ClaimState.INFO_REQUESTED:
         raise PreconditionFailed(
-            f"claim {claim_id} is {claim.state.label}: no information was asked for"
+            f"claim {claim.hex_id} is {claim.state.label}: no information was asked for"
         )
     if not evidence:
         raise ConfigurationError("--evidence", "give at least one record")
-    policy = get_policy(chain, claim.policy_id)
+    for record_id in evidence:
+        found = records.get(chain, record_id, store)
+        if found.patient != policy.patient:
+            raise PreconditionFailed(f"evidence {found.hex_id} is another patient's record")
     if account.address == policy.patient:
         _grant_payment(chain, store, account, policy, evidence)
     _require_consent(chain, policy, evidence)
@@ -1057,15 +1506,14 @@ def dispute(chain: Chain, account: LocalAccount, claim_id: int, reason: ReasonCo
     _require_party(chain, account.address, claim)
     if claim.state not in (ClaimState.PARTIALLY_APPROVED, ClaimState.DENIED):
         raise PreconditionFailed(
-            f"claim {claim_id} is {claim.state.label}: only a partial approval or a denial can "
-            "be disputed"
+            f"claim {claim.hex_id} is {claim.state.label}: only a partial approval or a denial "
+            "can be disputed"
         )
-    window = int(chain.call("reading the window", manager(chain).functions.DISPUTE_WINDOW()))
     assert claim.decided_at is not None
-    closes = claim.decided_at + timedelta(seconds=window)
-    if access.chain_now(chain) > closes:
+    closes = claim.decided_at + timedelta(seconds=dispute_window(chain))
+    if access.chain_now(chain) >= closes:
         raise PreconditionFailed(
-            f"the dispute window of claim {claim_id} closed at {closes:%F %H:%M}Z"
+            f"the dispute window of claim {claim.hex_id} closed at {closes:%F %H:%M}Z"
         )
     chain.transact(
         "disputing the claim", account, manager(chain).functions.disputeClaim(claim_id, int(reason))
@@ -1073,23 +1521,71 @@ def dispute(chain: Chain, account: LocalAccount, claim_id: int, reason: ReasonCo
     return get_claim(chain, claim_id)
 
 
-def resolve(chain: Chain, resolver: LocalAccount, claim_id: int, award: Decimal) -> Claim:
-    """Resolve a dispute with an award on top of what was approved (zero upholds)."""
+def escalate(chain: Chain, account: LocalAccount, claim_id: int) -> Claim:
+    """Send a claim its insurer left undecided to a resolver (submitter or patient).
+
+    Possible ``DECISION_PERIOD`` after submission, or at once when the policy's insurer is no
+    longer verified.
+    """
+    claim = get_claim(chain, claim_id)
+    policy = _require_party(chain, account.address, claim)
+    if claim.state not in (ClaimState.SUBMITTED, ClaimState.INFO_REQUESTED):
+        raise PreconditionFailed(
+            f"claim {claim.hex_id} is {claim.state.label}: only a claim awaiting the insurer's "
+            "decision can be escalated"
+        )
+    until = claim.submitted_at + DECISION_PERIOD
+    insurer = registry.participant(chain, policy.insurer)
+    verified = insurer.status is registry.Status.VERIFIED
+    if verified and access.chain_now(chain) < until:
+        raise PreconditionFailed(
+            f"claim {claim.hex_id} can be escalated from {until:%F %H:%M:%S}Z (30 days after "
+            f"submission), or at once if insurer {policy.insurer} is no longer verified"
+        )
+    chain.transact(
+        "escalating the claim", account, manager(chain).functions.escalateClaim(claim_id)
+    )
+    return get_claim(chain, claim_id)
+
+
+def resolve(
+    chain: Chain, resolver: LocalAccount, claim_id: int, award: Decimal, covered: bool = True
+) -> Claim:
+    """Resolve a dispute with an award on top of what was approved (zero upholds).
+
+    For a claim paid nothing so far (denied or escalated), ``covered`` says whether the care is
+    covered: the deductible then applies; an uncovered claim gets no award and applies none.
+    """
     contract = manager(chain)
     if not chain.call("reading roles", contract.functions.hasRole(RESOLVER_ROLE, resolver.address)):
         raise PreconditionFailed(f"{resolver.address} is not a resolver")
     claim = get_claim(chain, claim_id)
     if claim.state is not ClaimState.DISPUTED:
-        raise PreconditionFailed(f"claim {claim_id} is {claim.state.label}, not disputed")
+        raise PreconditionFailed(f"claim {claim.hex_id} is {claim.state.label}, not disputed")
+    if not covered and claim.paid > 0:
+        raise PreconditionFailed(
+            f"claim {claim.hex_id} was approved in part, so it is covered: --uncovered is for a "
+            "claim paid nothing"
+        )
+    if not covered and award != 0:
+        raise PreconditionFailed(
+            f"claim {claim.hex_id}: an uncovered claim gets no award (award 0, or resolve it as "
+            "covered)"
+        )
     allowed, _ = allowed_amount(chain, claim_id)
     if award > allowed:
         raise PreconditionFailed(
-            f"claim {claim_id}: an award of {award} is more than the {allowed} allowed"
+            f"claim {claim.hex_id}: an award of {award} is more than the {allowed} allowed"
+        )
+    policy = get_policy(chain, claim.policy_id)
+    if policy.pool < award:
+        raise PreconditionFailed(
+            f"policy {policy.id}'s pool holds {policy.pool}, less than {award}"
         )
     chain.transact(
         "resolving the dispute",
         resolver,
-        contract.functions.resolveDispute(claim_id, to_units(chain, award)),
+        contract.functions.resolveDispute(claim_id, to_units(chain, award, "--award"), covered),
     )
     return get_claim(chain, claim_id)
 
@@ -1105,7 +1601,8 @@ def add_resolver(chain: Chain, admin: LocalAccount, resolver: str) -> None:
 
 
 def credit_of(chain: Chain, payee: str) -> Decimal:
-    """What a payee can withdraw."""
+    """What a payee can withdraw (the decisions of people; automatic settlements are paid at
+    once)."""
     value = chain.call(
         "reading the credit", manager(chain).functions.creditOf(to_checksum_address(payee))
     )
@@ -1115,7 +1612,9 @@ def credit_of(chain: Chain, payee: str) -> Decimal:
 def withdraw(chain: Chain, account: LocalAccount) -> tuple[Decimal, TxReceipt]:
     """Withdraw everything credited to the account's institution (or to the patient)."""
     if credit_of(chain, account.address) == 0:
-        raise PreconditionFailed(f"nothing is credited to {account.address}")
+        raise PreconditionFailed(
+            f"nothing is credited to {account.address} (automatic settlements are paid at once)"
+        )
     receipt = chain.transact(
         "withdrawing the payment", account, manager(chain).functions.withdrawPayment()
     )
@@ -1129,10 +1628,10 @@ def decision_of(chain: Chain, claim: Claim, currency: str = "USD") -> Any:
 
     reason = None
     for step in claim_history(chain, claim.id):
-        if step.event in ("denied", "information requested", "disputed"):
+        if step.event in ("denied", "information requested", "disputed", "escalated"):
             reason = step.detail
     return fhir.Decision(
-        identifier=f"eip155:{chain.chain_id}/{manager(chain).address}/{claim.id}",
+        identifier=f"eip155:{chain.chain_id}/{manager(chain).address}/{claim.hex_id}",
         state=claim.state.label,
         billed=claim.billed,
         paid=claim.paid,
@@ -1157,7 +1656,7 @@ def fhir_documents(
 
     claim = get_claim(chain, claim_id)
     body = access.read(chain, store, reader, claim.claim_record, log=False)
-    facts = claim_facts(body, f"claim {claim_id}")
+    facts = claim_facts(body, f"claim {claim.hex_id}")
     decision = decision_of(chain, claim, facts.currency)
     documents = {"ClaimResponse": fhir.claim_response(body, decision)}
     if claim.paid > 0:

@@ -1,5 +1,9 @@
 """``medledger policy ...`` and ``medledger claim ...``: insurance (thin commands over
-``medledger.claims``)."""
+``medledger.claims``).
+
+A claim is named by its id, which is its claim record's id: ``0x`` and 64 hex digits as every
+command prints it (the same number in decimal is accepted too).
+"""
 
 from __future__ import annotations
 
@@ -40,6 +44,12 @@ def _record_ids(values: tuple[str, ...]) -> list[bytes]:
     return [RecordRef.parse(v).id for v in values]
 
 
+def _claim_id(text: str) -> int:
+    from medledger import claims
+
+    return claims.parse_claim_id(text)
+
+
 def _policy_text(p: claims_module.Policy) -> str:
     return "\n".join(
         [
@@ -48,21 +58,30 @@ def _policy_text(p: claims_module.Policy) -> str:
             f"deductible of {p.deductible} ({p.deductible_met} met)",
             f"  annual limit {p.annual_limit} ({p.paid} paid), automatic settlement up to "
             f"{p.auto_settle_limit or 'never'}",
-            f"  pool {p.pool} left of {p.funded} funded; terms {p.terms_cid}",
+            f"  pool {p.pool} left of {p.funded} funded, {p.open_claims} open claim(s); "
+            f"terms {p.terms_cid}",
         ]
     )
 
 
 def _claim_text(c: claims_module.Claim) -> str:
+    payee = "the patient" if c.pay_patient else f"the provider {c.submitter}"
+    if c.automatic:
+        how = " (settled automatically: paid at once, nothing to withdraw)"
+    elif c.paid > 0:
+        how = " (credited: the payee runs `medledger claim withdraw-payment`)"
+    else:
+        how = ""
     lines = [
-        f"claim {c.id} on policy {c.policy_id}: {c.state.label}"
-        + (" (settled automatically)" if c.automatic else ""),
-        f"  billed {c.billed}, paid {c.paid} to the {'patient' if c.pay_patient else 'provider'}"
-        f" {'' if c.pay_patient else c.submitter}, deductible applied {c.deductible_applied}",
-        f"  claim record 0x{c.claim_record.hex()}; {len(c.evidence)} more evidence record(s)",
+        f"claim {c.hex_id} on policy {c.policy_id}: {c.state.label}{how}",
+        f"  billed {c.billed}, paid {c.paid} to {payee}, deductible applied {c.deductible_applied}",
+        f"  claim record {c.hex_id}; {len(c.evidence)} more evidence record(s)",
     ]
-    if not c.automatic and c.state.label == "submitted":
-        lines.append(f"  waiting for review: {c.review.label}")
+    if not c.automatic and c.state.label in ("submitted", "info-requested"):
+        lines.append(
+            f"  waiting for review: {c.review.label}"
+            + (f"; information asked {c.info_requests} time(s)" if c.info_requests else "")
+        )
     for h in c.history:
         gas = f"{h.gas_used:,} gas" if h.gas_used is not None else ""
         lines.append(f"  {h.time:%F %H:%M:%S}  {h.event:22} {h.actor[:12]}...  {h.detail}  {gas}")
@@ -74,7 +93,7 @@ def _claim_text(c: claims_module.Claim) -> str:
 
 @click.group()
 def policy() -> None:
-    """Insurance policies: issue, fund, show."""
+    """Insurance policies: issue, fund, show, take back an ended policy's pool."""
 
 
 @policy.command("issue")
@@ -187,17 +206,46 @@ def policy_show(
         write_output(data, None)
 
 
+@policy.command("reclaim")
+@click.argument("policy_id", type=int)
+@common
+@pass_session
+def policy_reclaim(session: Session, policy_id: int) -> None:
+    """Take back an ended policy's unspent pool (the insurer's own account).
+
+    Possible once the term has ended, no claim is open and the last decision's dispute window
+    is over.
+    """
+    from medledger import claims
+
+    chain = session.chain
+    account = session.account()
+    amount, receipt = claims.reclaim_pool(chain, account, policy_id)
+    balance = claims.balance_of(chain, account.address)
+    session.emit(
+        {"policy": policy_id, "reclaimed": str(amount), "balance": str(balance),
+         "gas": int(receipt["gasUsed"])},
+        f"took back {amount} from policy {policy_id}; {account.address} now holds {balance}",
+    )  # fmt: skip
+
+
 # --- claim ---------------------------------------------------------------------------------------
 
 
 @click.group()
 def claim() -> None:
-    """Insurance claims: submit, review, decide, dispute, get paid."""
+    """Insurance claims: submit, review, decide, dispute, escalate, get paid."""
 
 
 @claim.command("submit")
-@click.argument("claim_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("claim_file", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--policy", "policy_id", type=int, required=True, help="The policy claimed against.")
+@click.option(
+    "--record",
+    "record_id",
+    help="Submit this anchored claim record (a Financial record a care provider wrote) instead "
+    "of a CLAIM_FILE; how the insured patient submits.",
+)
 @click.option("--evidence", multiple=True, help="An evidence record id (repeat).")
 @click.option(
     "--terms",
@@ -224,54 +272,59 @@ def claim() -> None:
 @pass_session
 def claim_submit(
     session: Session,
-    claim_file: Path,
+    claim_file: Path | None,
     policy_id: int,
+    record_id: str | None,
     evidence: tuple[str, ...],
     terms_file: Path | None,
     consents: tuple[Path, ...],
     pay_to: str,
 ) -> None:
-    """Submit a FHIR Claim (encrypted into IPFS as a record) with its evidence."""
-    from medledger import access, claims
+    """Submit a FHIR Claim with its evidence: a care provider gives CLAIM_FILE (anchored as its
+    Financial record for the patient, then submitted); or --record names an anchored claim
+    record (the patient submits one its provider wrote). The same care, or the same claim
+    identifier, is refused if it was claimed before."""
+    from medledger import access, claims, documents
     from medledger.stores import open_store
 
+    if (claim_file is None) == (record_id is None):
+        raise ConfigurationError(
+            "CLAIM_FILE", "give a FHIR Claim file or --record ID (one of them)"
+        )
+    body = None
+    if claim_file is not None:
+        try:
+            body = claim_file.read_bytes()
+        except OSError as exc:
+            raise ConfigurationError(str(claim_file), f"cannot be read ({exc.strerror})") from None
+    record = _record_ids((record_id,))[0] if record_id is not None else None
+    evidence_ids = _record_ids(evidence)
+    terms = None
+    if terms_file is not None:
+        terms = claims.Terms.from_json(documents.read_object(terms_file), str(terms_file))
+    signed = [documents.read_object(file) for file in consents]
     chain = session.chain
     store = open_store(session.settings)
     account = session.account()
-    terms = None
-    if terms_file is not None:
-        try:
-            terms = claims.Terms.from_json(json.loads(terms_file.read_text()), str(terms_file))
-        except ValueError:
-            raise ConfigurationError(str(terms_file), "is not JSON") from None
-    for file in consents:
-        access.submit_signed_grant(chain, store, account, _json_file(file))
+    for document in signed:
+        access.submit_signed_grant(chain, store, account, document)
     submitted = claims.submit_claim(
         chain,
         store,
         account,
         policy_id,
-        claim_file.read_bytes(),
-        evidence=_record_ids(evidence),
+        body,
+        record=record,
+        evidence=evidence_ids,
         terms=terms,
         pay_patient=pay_to == "patient",
-        source=str(claim_file),
+        source=str(claim_file) if claim_file is not None else f"record {record_id}",
     )
     session.emit(submitted.as_dict(), _claim_text(submitted))
 
 
-def _json_file(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text())
-    except (ValueError, UnicodeDecodeError):
-        raise ConfigurationError(str(path), "is not a JSON file") from None
-    if not isinstance(data, dict):
-        raise ConfigurationError(str(path), "is not a JSON object")
-    return data
-
-
 @claim.command("show")
-@click.argument("claim_id", type=int)
+@click.argument("claim_id")
 @click.option("--fhir", is_flag=True, help="Print the FHIR ClaimResponse (and EOB once paid).")
 @click.option(
     "--out",
@@ -280,18 +333,19 @@ def _json_file(path: Path) -> dict[str, Any]:
 )
 @common
 @pass_session
-def claim_show(session: Session, claim_id: int, fhir: bool, out: Path | None) -> None:
+def claim_show(session: Session, claim_id: str, fhir: bool, out: Path | None) -> None:
     """Show a claim and every step of its life (with gas); --fhir as FHIR resources."""
     from medledger import claims
     from medledger.stores import open_store
 
+    number = _claim_id(claim_id)
     chain = session.chain
     if not fhir:
-        shown = claims.get_claim(chain, claim_id, with_history=True)
+        shown = claims.get_claim(chain, number, with_history=True)
         session.emit(shown.as_dict(), _claim_text(shown))
         return
     documents = claims.fhir_documents(
-        chain, open_store(session.settings), session.account(), claim_id
+        chain, open_store(session.settings), session.account(), number
     )
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
@@ -333,7 +387,7 @@ def claim_list(
             ) from None
     found = claims.claims(session.chain, policy_id, submitter, wanted)
     text = "\n".join(
-        f"{c.id:>5}  policy {c.policy_id:<4} {c.state.label:19} billed {c.billed:>12}  "
+        f"{c.hex_id}  policy {c.policy_id:<4} {c.state.label:19} billed {c.billed:>12}  "
         f"paid {c.paid:>12}  {c.submitter}"
         for c in found
     )
@@ -341,7 +395,7 @@ def claim_list(
 
 
 @claim.command("review")
-@click.argument("claim_id", type=int)
+@click.argument("claim_id")
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
@@ -349,16 +403,15 @@ def claim_list(
 )
 @common
 @pass_session
-def claim_review(session: Session, claim_id: int, out: Path | None) -> None:
+def claim_review(session: Session, claim_id: str, out: Path | None) -> None:
     """As the insurer, fetch, verify and decrypt the claim's consented evidence."""
     from medledger import claims, fhir
     from medledger.stores import open_store
 
+    number = _claim_id(claim_id)
     chain = session.chain
-    shown, evidence = claims.review(
-        chain, open_store(session.settings), session.account(), claim_id
-    )
-    allowed, deductible = claims.allowed_amount(chain, claim_id)
+    shown, evidence = claims.review(chain, open_store(session.settings), session.account(), number)
+    allowed, deductible = claims.allowed_amount(chain, number)
     rows: list[dict[str, str]] = []
     for item in evidence:
         rows.append(
@@ -380,16 +433,21 @@ def claim_review(session: Session, claim_id: int, out: Path | None) -> None:
 
 
 @claim.command("approve")
-@click.argument("claim_id", type=int)
-@click.option("--amount", help="Approve in part: this much (default: all the policy allows).")
+@click.argument("claim_id")
+@click.option(
+    "--amount",
+    help="Approve in part: this much (default: all the policy allows); 0 only for a claim "
+    "within the deductible, which then counts toward it.",
+)
 @common
 @pass_session
-def claim_approve(session: Session, claim_id: int, amount: str | None) -> None:
-    """Approve a claim in full or in part (insurer)."""
+def claim_approve(session: Session, claim_id: str, amount: str | None) -> None:
+    """Approve a claim in full or in part (insurer); the payee withdraws what is credited."""
     from medledger import claims
 
+    number = _claim_id(claim_id)
     value = _amount(amount, "--amount") if amount is not None else None
-    decided = claims.approve(session.chain, session.account(), claim_id, value)
+    decided = claims.approve(session.chain, session.account(), number, value)
     session.emit(decided.as_dict(), _claim_text(decided))
 
 
@@ -404,80 +462,93 @@ def _reason_option(function: Any) -> Any:
 
 
 @claim.command("deny")
-@click.argument("claim_id", type=int)
+@click.argument("claim_id")
 @_reason_option
 @common
 @pass_session
-def claim_deny(session: Session, claim_id: int, reason: str) -> None:
+def claim_deny(session: Session, claim_id: str, reason: str) -> None:
     """Deny a claim with a reason code (insurer)."""
     from medledger import claims
 
-    decided = claims.deny(
-        session.chain, session.account(), claim_id, claims.ReasonCode.parse(reason)
-    )
+    number, code = _claim_id(claim_id), claims.ReasonCode.parse(reason)
+    decided = claims.deny(session.chain, session.account(), number, code)
     session.emit(decided.as_dict(), _claim_text(decided))
 
 
 @claim.command("request-info")
-@click.argument("claim_id", type=int)
+@click.argument("claim_id")
 @_reason_option
 @common
 @pass_session
-def claim_request_info(session: Session, claim_id: int, reason: str) -> None:
-    """Ask the submitter for more information (insurer)."""
+def claim_request_info(session: Session, claim_id: str, reason: str) -> None:
+    """Ask the submitter for more information (insurer; at most 3 times a claim)."""
     from medledger import claims
 
-    asked = claims.request_info(
-        session.chain, session.account(), claim_id, claims.ReasonCode.parse(reason)
-    )
+    number, code = _claim_id(claim_id), claims.ReasonCode.parse(reason)
+    asked = claims.request_info(session.chain, session.account(), number, code)
     session.emit(asked.as_dict(), _claim_text(asked))
 
 
 @claim.command("provide-info")
-@click.argument("claim_id", type=int)
+@click.argument("claim_id")
 @click.option("--evidence", multiple=True, required=True, help="An added evidence record (repeat).")
 @common
 @pass_session
-def claim_provide_info(session: Session, claim_id: int, evidence: tuple[str, ...]) -> None:
+def claim_provide_info(session: Session, claim_id: str, evidence: tuple[str, ...]) -> None:
     """Answer a request for information with more evidence (submitter or patient)."""
     from medledger import claims
     from medledger.stores import open_store
 
+    number, added = _claim_id(claim_id), _record_ids(evidence)
     answered = claims.provide_info(
-        session.chain,
-        open_store(session.settings),
-        session.account(),
-        claim_id,
-        _record_ids(evidence),
+        session.chain, open_store(session.settings), session.account(), number, added
     )
     session.emit(answered.as_dict(), _claim_text(answered))
 
 
 @claim.command("dispute")
-@click.argument("claim_id", type=int)
+@click.argument("claim_id")
 @_reason_option
 @common
 @pass_session
-def claim_dispute(session: Session, claim_id: int, reason: str) -> None:
+def claim_dispute(session: Session, claim_id: str, reason: str) -> None:
     """Dispute a partial approval or a denial (submitter or patient, within the window)."""
     from medledger import claims
 
-    disputed = claims.dispute(
-        session.chain, session.account(), claim_id, claims.ReasonCode.parse(reason)
-    )
+    number, code = _claim_id(claim_id), claims.ReasonCode.parse(reason)
+    disputed = claims.dispute(session.chain, session.account(), number, code)
     session.emit(disputed.as_dict(), _claim_text(disputed))
 
 
-@claim.command("resolve")
-@click.argument("claim_id", type=int)
-@click.option("--award", default="0", show_default=True, help="Paid on top (0 upholds).")
+@claim.command("escalate")
+@click.argument("claim_id")
 @common
 @pass_session
-def claim_resolve(session: Session, claim_id: int, award: str) -> None:
-    """Resolve a dispute (a resolver)."""
+def claim_escalate(session: Session, claim_id: str) -> None:
+    """Send a claim the insurer left undecided to a resolver (submitter or patient): 30 days
+    after submission, or at once when the insurer is no longer verified."""
     from medledger import claims
 
-    resolved = claims.resolve(session.chain, session.account(), claim_id, _amount(award, "--award"))
+    escalated = claims.escalate(session.chain, session.account(), _claim_id(claim_id))
+    session.emit(escalated.as_dict(), _claim_text(escalated))
+
+
+@claim.command("resolve")
+@click.argument("claim_id")
+@click.option("--award", default="0", show_default=True, help="Paid on top (0 upholds).")
+@click.option(
+    "--uncovered",
+    is_flag=True,
+    help="The care is not covered (a claim paid nothing: no award, no deductible applied).",
+)
+@common
+@pass_session
+def claim_resolve(session: Session, claim_id: str, award: str, uncovered: bool) -> None:
+    """Resolve a dispute or an escalated claim (a resolver); the award is credited."""
+    from medledger import claims
+
+    number, value = _claim_id(claim_id), _amount(award, "--award")
+    resolved = claims.resolve(session.chain, session.account(), number, value, not uncovered)
     session.emit(resolved.as_dict(), _claim_text(resolved))
 
 
@@ -485,7 +556,8 @@ def claim_resolve(session: Session, claim_id: int, award: str) -> None:
 @common
 @pass_session
 def claim_withdraw_payment(session: Session) -> None:
-    """Withdraw everything credited to the --account (the institution, or the patient)."""
+    """Withdraw what the decisions of people credited to the --account (the institution, or
+    the patient); automatic settlements are paid at once."""
     from medledger import claims
 
     chain = session.chain

@@ -1,10 +1,13 @@
 """The demo's insurance part: a policy, an automatically settled claim and a reviewed one.
 
-A clinic treats the patient and anchors the encounter; the patient consents to the insurer
-reading the claim's evidence for payment; the clinic submits two FHIR Claims. The small one is
-settled by the contract alone (code covered, within limits, deductible applied); the larger one
-is reviewed by the insurer, who decrypts the evidence and approves it in part. The clinic
-withdraws its payment, and each claim's path is printed from chain events with its gas.
+A clinic treats the patient (who opened a care relationship with it in step 3) and anchors the
+encounter; the patient consents to the insurer reading the claim's evidence for payment; the
+clinic submits two FHIR Claims. The small one is settled by the contract alone (code covered,
+within limits, deductible applied) and paid to the clinic in the same transaction; submitting
+the same Claim again is refused as a duplicate before anything is sent. The larger one is
+reviewed by the insurer, who decrypts the evidence and approves it in part: that decision is
+credited and the clinic withdraws it. Each claim's path is printed from chain events with its
+gas.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import click
 from medledger import access, claims, records, registry
 from medledger.accounts import dev_account
 from medledger.categories import Category
-from medledger.errors import MedLedgerError
+from medledger.errors import DuplicateClaim, MedLedgerError
 
 if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
@@ -31,6 +34,8 @@ if TYPE_CHECKING:
 
 INSURER, RESOLVER = 10, 12
 CPT = "http://www.ama-assn.org/go/cpt"
+CLAIM_SYSTEM = "https://riverside-clinic.example/claims"
+"""The system of the demo clinic's claim identifiers (``Claim.identifier``)."""
 COVERED = {
     "99213": "Office visit, established patient, low complexity",
     "99214": "Office visit, established patient, moderate complexity",
@@ -59,9 +64,18 @@ def encounter(patient_ref: str, when: datetime) -> bytes:
 
 
 def claim(
-    patient_ref: str, encounter_id: str, lines: list[tuple[str, Decimal]], when: datetime
+    patient_ref: str,
+    encounter_id: str,
+    lines: list[tuple[str, Decimal]],
+    when: datetime,
+    identifier: str | None = None,
+    length: timedelta = timedelta(minutes=30),
 ) -> bytes:
-    """A FHIR R4 professional Claim with one item per (CPT code, amount)."""
+    """A FHIR R4 professional Claim with one item per (CPT code, amount), for care given from
+    ``when`` for ``length`` (its ``billablePeriod``), identified by the clinic as
+    ``identifier`` (a fresh one when None; ``""`` for none)."""
+    if identifier is None:
+        identifier = f"RC-{uuid.uuid4().hex[:12]}"
     items = [
         {
             "sequence": i + 1,
@@ -88,6 +102,10 @@ def claim(
             },
             "use": "claim",
             "patient": {"reference": patient_ref},
+            "billablePeriod": {
+                "start": when.isoformat(),
+                "end": (when + length).isoformat(),
+            },
             "created": when.date().isoformat(),
             "provider": {"display": "Riverside Clinic"},
             "priority": {"coding": [{"code": "normal"}]},
@@ -97,6 +115,7 @@ def claim(
             "item": items,
             "total": {"value": float(sum(a for _, a in lines)), "currency": "USD"},
         }
+        | ({"identifier": [{"system": CLAIM_SYSTEM, "value": identifier}]} if identifier else {})
     )
 
 
@@ -168,21 +187,31 @@ def run(
     say(f"  the clinic treats the patient and anchors the encounter {visit_record.hex_id[:18]}...")
 
     terms = claims.read_terms(chain, store, patient, policy)  # the patient hands them over
+    before = claims.balance_of(chain, clinic.address)
     started = time.perf_counter()
+    small_body = claim(patient_ref, visit_id, [("99213", Decimal(180))], now)
     small = claims.submit_claim(
-        chain,
-        store,
-        clinic,
-        policy.id,
-        claim(patient_ref, visit_id, [("99213", Decimal(180))], now),
-        evidence=[visit_record.id],
-        terms=terms,
+        chain, store, clinic, policy.id, small_body, evidence=[visit_record.id], terms=terms
     )
+    paid_at_once = claims.balance_of(chain, clinic.address) - before
+    elapsed = time.perf_counter() - started
     say(
-        f"  claim {small.id}, billed {small.billed} for 99213: {small.state.label}"
-        f"{' automatically' if small.automatic else ''}, {small.paid} credited "
-        f"(deductible {small.deductible_applied} applied)"
+        f"  claim {_short(small)}, billed {small.billed} for 99213: {small.state.label}"
+        f"{' automatically' if small.automatic else ''}, {paid_at_once} paid to the clinic at "
+        f"once (deductible {small.deductible_applied} applied)"
     )
+    if not small.automatic or paid_at_once != small.paid:
+        raise MedLedgerError(f"claim {small.hex_id} was not settled and paid at once")
+    try:
+        claims.submit_claim(
+            chain, store, clinic, policy.id, small_body, evidence=[visit_record.id], terms=terms
+        )
+    except DuplicateClaim as exc:
+        if exc.earlier != small.id:
+            raise
+        say(f"  the same Claim submitted again: refused before sending ({_short(small)} paid it)")
+    else:
+        raise MedLedgerError("the same Claim was accepted twice")
 
     big = claims.submit_claim(
         chain,
@@ -200,7 +229,7 @@ def run(
     )
     allowed, _ = claims.allowed_amount(chain, big.id)
     say(
-        f"  claim {big.id}, billed {big.billed} for 3 procedures: {big.state.label} "
+        f"  claim {_short(big)}, billed {big.billed} for 3 procedures: {big.state.label} "
         f"({big.review.label}); the policy would allow {allowed}"
     )
     _, evidence = claims.review(chain, store, insurer, big.id)
@@ -208,30 +237,28 @@ def run(
 
     say("  the insurer reviews: " + "; ".join(fhir.summary(e.body)[:50] for e in evidence))
     big = claims.approve(chain, insurer, big.id, Decimal(1_000))
-    say(f"  the insurer approves claim {big.id} in part: {big.paid} of {allowed}")
+    say(f"  the insurer approves claim {_short(big)} in part: {big.paid} of {allowed}, credited")
 
     credit = claims.credit_of(chain, clinic.address)
     amount, receipt = claims.withdraw(chain, clinic)
-    elapsed = time.perf_counter() - started
     say(
         f"  the clinic withdraws {amount} mUSD (credited {credit}); balance now "
         f"{claims.balance_of(chain, clinic.address)}"
     )
-    if amount != small.paid + big.paid:
-        raise MedLedgerError(f"the clinic withdrew {amount}, not {small.paid + big.paid}")
+    if amount != credit or credit < big.paid:
+        raise MedLedgerError(f"the clinic withdrew {amount} of {credit}, less than {big.paid}")
 
     small_steps = claims.claim_history(chain, small.id)
-    auto_gas = (small_steps[0].gas_used or 0) + int(receipt["gasUsed"])  # one tx, two events
     say(
-        f"  automatic settlement: {auto_gas:,} gas from submission to withdrawal "
-        f"(submit {small_steps[0].gas_used:,} + withdraw {int(receipt['gasUsed']):,}; "
-        f"the withdrawal also paid claim {big.id}); submission to payment {elapsed:.1f} s "
-        "wall time for both claims"
+        f"  automatic settlement: {small_steps[0].gas_used:,} gas from submission to payment, "
+        f"one transaction ({elapsed:.1f} s wall time); the reviewed claim's withdrawal "
+        f"{int(receipt['gasUsed']):,} gas"
     )
     say("  each claim's path, from chain events:")
-    for shown in (small.id, big.id):
-        for h in claims.claim_history(chain, shown):
-            say(f"    claim {shown}  {h.event:22} {h.detail[:70]}  ({h.gas_used:,} gas)")
+    for shown in (small, big):
+        for h in claims.claim_history(chain, shown.id):
+            detail = h.detail.replace(clinic.address, "the clinic")
+            say(f"    claim {_short(shown)}  {h.event:10} {detail}  ({h.gas_used:,} gas)")
     documents = claims.fhir_documents(chain, store, clinic, small.id)
     response = json.loads(documents["ClaimResponse"])
     say(
@@ -239,7 +266,9 @@ def run(
         f"{response['payment']['amount']['value']} USD; "
         f"{'ExplanationOfBenefit issued' if 'ExplanationOfBenefit' in documents else 'no EOB'}"
     )
-    say(
-        f"  try: medledger claim show {big.id}   medledger claim show {small.id} --fhir "
-        f"--account dev:4"
-    )
+    say(f"  try: medledger claim show {big.hex_id}")
+    say(f"       medledger claim show {small.hex_id} --fhir --account dev:4")
+
+
+def _short(shown: claims.Claim) -> str:
+    return shown.hex_id[:10] + "..."

@@ -132,7 +132,7 @@ class ClaimNotFound(MedLedgerError, LookupError):
     """Raised when a claim id is not submitted on this chain."""
 
     def __init__(self, claim_id: int) -> None:
-        super().__init__(f"claim {claim_id} is not submitted on this chain")
+        super().__init__(f"claim 0x{claim_id:064x} is not submitted on this chain")
         self.claim_id = claim_id
 
 
@@ -155,6 +155,15 @@ class AuditFailed(MedLedgerError, RuntimeError):
         )
         self.study_id = study_id
         self.violations = violations
+
+
+class DuplicateClaim(MedLedgerError, ValueError):
+    """Raised before submission when the same care, claim identifier or claim record was
+    already claimed; ``earlier`` is that claim's id."""
+
+    def __init__(self, what: str, earlier: int) -> None:
+        super().__init__(f"{what} was already claimed as claim 0x{earlier:064x}")
+        self.earlier = earlier
 
 
 # --- records ------------------------------------------------------------------------------------
