@@ -55,15 +55,15 @@ def _participation_text(p: trials_module.Participation) -> str:
 
 
 def _read_json(path: Path) -> dict[str, Any]:
-    from medledger.trials import decode_document
+    from medledger import documents
 
-    return decode_document(path.read_bytes(), str(path))
+    return documents.read_object(path)
 
 
 def _write_json(path: Path, document: dict[str, Any], private: bool = False) -> None:
-    from medledger.trials import encode_document
+    from medledger import documents
 
-    path.write_bytes(encode_document(document))
+    documents.write(path, document)
     if private:
         path.chmod(0o600)
 
@@ -263,6 +263,11 @@ def trial_show(
     lines += [
         f"    v{v.version}  {v.protocol}{' (encrypted)' if v.encrypted else ''}  "
         f"{v.registered_at:%F %H:%M}Z  {v.reason}{'  [re-consent]' if v.requires_reconsent else ''}"
+        + (
+            f"  outcomes frozen {v.outcomes_frozen_at:%F %H:%M}Z"
+            if v.outcomes_frozen_at
+            else "  outcomes not yet frozen"
+        )
         for v in found
     ]
     lines.append("  participants:")
@@ -399,6 +404,28 @@ def trial_withdraw(
         return
     standing = trials.withdraw(chain, account, study_id, participant or account.address)
     session.emit(standing.as_dict(), _participation_text(standing))
+
+
+@trial.command("cancel-signatures")
+@click.option(
+    "--signed", "signed_file", type=_FILE,
+    help="The signed consent or withdrawal to cancel (checked to be still usable first).",
+)  # fmt: skip
+@common
+@pass_session
+def trial_cancel_signatures(session: Session, signed_file: Path | None) -> None:
+    """Cancel a consent or withdrawal you signed that nobody submitted yet (the --account is
+    the participant, who pays the gas): burns your next nonce, for every study."""
+    from medledger import trials
+
+    account = session.account()
+    document = _read_json(signed_file) if signed_file is not None else None
+    nonce = trials.cancel_signatures(session.chain, account, document)
+    session.emit(
+        {"participant": account.address, "cancelled_nonce": nonce},
+        f"consents and withdrawals {account.address} signed with nonce {nonce} can no longer be "
+        "submitted",
+    )
 
 
 @trial.command("submit-data")

@@ -1,5 +1,6 @@
-"""The demo's clinical-trial part: a registered study, signed consent, data, an amendment with
-re-consent, a withdrawal and the audit, which passes and then fails on an altered body.
+"""The demo's clinical-trial part: a registered study, signed consent, data (which freezes the
+outcome definitions), an amendment with re-consent, a cancelled signature, a withdrawal and the
+audit, which passes and then fails on an altered body.
 
 Participants are pseudonymous study accounts (devnet accounts 14 and 15 here, standing for the
 fresh keys real participants make); they never send a transaction: the site submits their
@@ -121,9 +122,13 @@ def run(chain: Chain, store: BlockStore, site: LocalAccount, verify: Any) -> Non
         [ldl(171.0), ldl(169.5), ldl(170.2)],
         batch=True,
     )
+    frozen = trials.protocol_version(chain, study.id, 1).outcomes_frozen_at
+    if frozen is None:
+        raise MedLedgerError("the first consent did not freeze version 1's outcome definitions")
     say(
         f"  baseline data: 1 body ({baseline.gas_used:,} gas) and a batch of 3 "
-        f"({batch.gas_used:,} gas)"
+        f"({batch.gas_used:,} gas) in a positional tree whose declared count binds; v1's "
+        f"outcome definitions are frozen since the first consent ({frozen:%H:%M:%S}Z)"
     )
 
     trials.amend(
@@ -148,6 +153,20 @@ def run(chain: Chain, store: BlockStore, site: LocalAccount, verify: Any) -> Non
     trials.submit_consent(chain, site, trials.sign_consent(chain, first, study.id, site.address))
     week4 = trials.submit_data(chain, store, site, study.id, first.address, "week-4", [ldl(139.5)])
     say(f"  participant 1 re-consents to v2; week-4 data accepted ({week4.gas_used:,} gas)")
+
+    second_thoughts = trials.sign_withdrawal(chain, first, study.id)
+    nonce = trials.cancel_signatures(chain, first, second_thoughts)
+    try:
+        trials.submit_withdrawal(chain, site, second_thoughts)
+        cancelled = "NOT REFUSED"
+    except MedLedgerError as exc:
+        cancelled = f"refused ({exc})"
+    say(
+        f"  participant 1 signs a withdrawal, thinks again and cancels it (nonce {nonce}); "
+        f"submitting it: {cancelled}"
+    )
+    if cancelled == "NOT REFUSED":
+        raise MedLedgerError("a cancelled signed withdrawal was accepted")
 
     trials.submit_withdrawal(chain, site, trials.sign_withdrawal(chain, second, study.id))
     say("  participant 2 withdraws (signed, relayed by the site): no more data is accepted")

@@ -24,12 +24,17 @@ Each data body (any FHIR resource) is sealed under its own key for the participa
 institution, the submitting account, the sponsor (reader bit 0) and every monitor with a
 published key (reader bit 1) and anchored alone (``submitData``) or with the rest of a visit in
 a Merkle batch (``submitDataBatch``) whose public manifest lists each body's CID and
-commitment. Preconditions are checked before anything is stored or sent, so a refused
-submission names the reason (withdrawn, stale consent, not the enrolling site) instead of
-reverting.
+commitment in tree order. The tree is positional (``merkle.IndexedTree``, the contract's
+``IndexedMerkle``) and the declared count is the tree's: a batch proves its bodies at positions
+``0 .. count - 1`` only (``verifyBatchData(..., index, proof)``), never more. Preconditions are
+checked before anything is stored or sent, so a refused submission names the reason (withdrawn,
+stale consent, not the enrolling site) instead of reverting.
 
-:func:`audit` re-checks, from chain events, consent transactions and stored bodies alone, that
-the trial ran as registered.
+A version's outcome definitions freeze at its first consent or its first data (the contract's
+``outcomesFrozenAt``). :func:`audit` re-checks, from chain events, consent transactions and
+stored bodies alone, that the trial ran as registered, trusting none of the contract's rules:
+among them, that no outcome definition changed after it froze and that no amendment switched the
+primary outcomes once data collection had begun.
 """
 
 from __future__ import annotations
@@ -53,7 +58,7 @@ from eth_utils.exceptions import ValidationError
 from hexbytes import HexBytes
 from web3.logs import DISCARD
 
-from medledger import access, crypto, deployments, registry
+from medledger import access, crypto, deployments, eip712, registry
 from medledger.errors import (
     AccessRefused,
     ConfigurationError,
@@ -68,7 +73,7 @@ from medledger.errors import (
 )
 from medledger.ipfs.cid import Cid
 from medledger.labels import Labelled
-from medledger.merkle import MerkleTree
+from medledger.merkle import IndexedTree, verify_indexed
 
 if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
@@ -83,6 +88,7 @@ ZERO_ADDRESS = "0x" + "00" * 20
 CONSENT_KIND = "medledger/trial-consent"
 WITHDRAWAL_KIND = "medledger/trial-withdrawal"
 MANIFEST_KIND = "medledger/trial-batch"
+MANIFEST_VERSION = 2  # v2: positional trees (bodies in tree order); v1 trees hashed sorted pairs
 LINK_KIND = "medledger/trial-identity-link"
 OBJECTIVE_TYPE_SYSTEM = "http://terminology.hl7.org/CodeSystem/research-study-objective-type"
 READER_SPONSOR = 1
@@ -161,7 +167,11 @@ class Study:
 
 @dataclass(frozen=True)
 class ProtocolVersion:
-    """One protocol version: its document, outcome hashes and why it came."""
+    """One protocol version: its document, outcome hashes and why it came.
+
+    ``outcomes_frozen_at`` is when its outcome definitions froze: its first consent or its
+    first data, whichever came first (``None`` while they may still change).
+    """
 
     study_id: int
     version: int
@@ -172,7 +182,7 @@ class ProtocolVersion:
     requires_reconsent: bool
     reason: str
     registered_at: datetime
-    first_enrolment_at: datetime | None
+    outcomes_frozen_at: datetime | None
     block: int
 
     def as_dict(self) -> dict[str, object]:
@@ -186,7 +196,7 @@ class ProtocolVersion:
             "requires_reconsent": self.requires_reconsent,
             "reason": self.reason,
             "registered_at": self.registered_at.isoformat(),
-            "first_enrolment_at": _iso(self.first_enrolment_at),
+            "outcomes_frozen_at": _iso(self.outcomes_frozen_at),
             "block": self.block,
         }
 
@@ -246,8 +256,24 @@ class Participation:
 
 
 @dataclass(frozen=True)
+class BatchPosition:
+    """Where a batched body sits: its batch's root and declared count, its position in the
+    positional tree and the sibling hashes that prove it there."""
+
+    root: bytes
+    count: int
+    index: int
+    proof: tuple[bytes, ...]
+
+    def proves(self, item_id: bytes) -> bool:
+        """Whether the proof puts ``item_id`` at this position (as ``verifyBatchData`` does)."""
+        return verify_indexed(list(self.proof), self.root, item_id, self.index, self.count)
+
+
+@dataclass(frozen=True)
 class DataItem:
-    """One anchored data body: submitted alone, or a leaf of a batch (``batch`` set)."""
+    """One anchored data body: submitted alone, or a leaf of a batch (``batch`` and
+    ``position`` set)."""
 
     id: bytes
     study_id: int
@@ -262,6 +288,7 @@ class DataItem:
     log_index: int
     transaction_hash: str
     batch: bytes | None = None
+    position: BatchPosition | None = None
 
     @property
     def hex_id(self) -> str:
@@ -282,6 +309,7 @@ class DataItem:
             "block": self.block,
             "transaction": self.transaction_hash,
             "batch": _hex(self.batch),
+            "index": self.position.index if self.position else None,
         }
 
 
@@ -384,29 +412,25 @@ class AuditReport:
 
 # --- signed requests -----------------------------------------------------------------------------
 
-_DOMAIN_TYPE = [
-    {"name": "name", "type": "string"},
-    {"name": "version", "type": "string"},
-    {"name": "chainId", "type": "uint256"},
-    {"name": "verifyingContract", "type": "address"},
-]
-CONSENT_TYPE = [
-    {"name": "studyId", "type": "uint64"},
-    {"name": "version", "type": "uint32"},
-    {"name": "site", "type": "address"},
-    {"name": "participant", "type": "address"},
-    {"name": "purpose", "type": "uint8"},
-    {"name": "readers", "type": "uint8"},
-    {"name": "delegate", "type": "address"},
-    {"name": "nonce", "type": "uint256"},
-    {"name": "deadline", "type": "uint256"},
-]
-WITHDRAWAL_TYPE = [
-    {"name": "studyId", "type": "uint64"},
-    {"name": "participant", "type": "address"},
-    {"name": "nonce", "type": "uint256"},
-    {"name": "deadline", "type": "uint256"},
-]
+CONSENT_FIELDS = (
+    ("studyId", "uint64"),
+    ("version", "uint32"),
+    ("site", "address"),
+    ("participant", "address"),
+    ("purpose", "uint8"),
+    ("readers", "uint8"),
+    ("delegate", "address"),
+    ("nonce", "uint256"),
+    ("deadline", "uint256"),
+)
+"""``ConsentRequest``'s fields in the order of the contract's ``CONSENT_TYPEHASH``."""
+WITHDRAWAL_FIELDS = (
+    ("studyId", "uint64"),
+    ("participant", "address"),
+    ("nonce", "uint256"),
+    ("deadline", "uint256"),
+)
+"""``WithdrawalRequest``'s fields in the order of the contract's ``WITHDRAWAL_TYPEHASH``."""
 
 
 @dataclass(frozen=True)
@@ -448,7 +472,8 @@ class ConsentRequest:
 
     def args(self) -> tuple[Any, ...]:
         """The contract's struct argument."""
-        return tuple(self.message()[f["name"]] for f in CONSENT_TYPE)
+        message = self.message()
+        return tuple(message[name] for name, _type in CONSENT_FIELDS)
 
     @classmethod
     def from_message(cls, data: Mapping[str, Any]) -> ConsentRequest:
@@ -495,7 +520,8 @@ class WithdrawalRequest:
 
     def args(self) -> tuple[Any, ...]:
         """The contract's struct argument."""
-        return (self.study_id, self.participant, self.nonce, self.deadline)
+        message = self.message()
+        return tuple(message[name] for name, _type in WITHDRAWAL_FIELDS)
 
     @classmethod
     def from_message(cls, data: Mapping[str, Any]) -> WithdrawalRequest:
@@ -517,25 +543,23 @@ def typed_data(
     chain_id: int, registry_address: str, request: ConsentRequest | WithdrawalRequest
 ) -> dict[str, Any]:
     """The EIP-712 typed data of a request (domain "MedLedger TrialRegistry", version "1")."""
-    primary = "ConsentRequest" if isinstance(request, ConsentRequest) else "WithdrawalRequest"
-    fields = CONSENT_TYPE if isinstance(request, ConsentRequest) else WITHDRAWAL_TYPE
-    return {
-        "types": {"EIP712Domain": _DOMAIN_TYPE, primary: fields},
-        "primaryType": primary,
-        "domain": {
-            "name": "MedLedger TrialRegistry",
-            "version": "1",
-            "chainId": chain_id,
-            "verifyingContract": to_checksum_address(registry_address),
-        },
-        "message": request.message(),
-    }
+    fields: Sequence[tuple[str, str]]
+    if isinstance(request, ConsentRequest):
+        primary, fields = "ConsentRequest", CONSENT_FIELDS
+    else:
+        primary, fields = "WithdrawalRequest", WITHDRAWAL_FIELDS
+    return eip712.typed_data(
+        "TrialRegistry", chain_id, to_checksum_address(registry_address), primary, fields,
+        request.message(),
+    )  # fmt: skip
 
 
 def request_digest(
     chain_id: int, registry_address: str, request: ConsentRequest | WithdrawalRequest
 ) -> bytes:
-    """The EIP-712 digest the participant signs (``consentDigest`` / ``withdrawalDigest``)."""
+    """The EIP-712 digest the participant signs (``consentDigest`` / ``withdrawalDigest``):
+    eth-account's encoding of :func:`typed_data`, hashed with its ``0x19`` prefix, which is
+    what a signature over it recovers from."""
     signable = encode_typed_data(full_message=typed_data(chain_id, registry_address, request))
     return bytes(keccak(b"\x19" + signable.version + signable.header + signable.body))
 
@@ -564,9 +588,8 @@ def address_of_key(public_key: bytes) -> str:
 
 
 def _sign(chain: Chain, signer: LocalAccount, request: ConsentRequest | WithdrawalRequest) -> str:
-    typed = typed_data(chain.chain_id, trial_registry(chain).address, request)
-    signed = Account.sign_message(encode_typed_data(full_message=typed), signer.key)
-    return "0x" + bytes(signed.signature).hex()
+    document = typed_data(chain.chain_id, trial_registry(chain).address, request)
+    return "0x" + eip712.sign(signer.key, document).hex()
 
 
 # --- contract and small helpers ------------------------------------------------------------------
@@ -960,7 +983,7 @@ def protocol_version(chain: Chain, study_id: int, version: int | None = None) ->
 def _version(chain: Chain, study_id: int, event: Any) -> ProtocolVersion:
     a = event["args"]
     number = int(a["version"])
-    (protocol, registered_at, first, reconsent) = chain.call(
+    (protocol, registered_at, frozen, reconsent) = chain.call(
         "reading the protocol version",
         trial_registry(chain).functions.getProtocolVersion(study_id, number),
     )
@@ -975,7 +998,7 @@ def _version(chain: Chain, study_id: int, event: Any) -> ProtocolVersion:
         requires_reconsent=bool(reconsent),
         reason=str(a["reason"]),
         registered_at=_ts(registered_at),
-        first_enrolment_at=_opt_ts(first),
+        outcomes_frozen_at=_opt_ts(frozen),
         block=int(event["blockNumber"]),
     )
 
@@ -1292,6 +1315,64 @@ def withdraw(chain: Chain, account: LocalAccount, study_id: int, participant: st
     return participation(chain, study_id, current.participant)
 
 
+def cancel_signatures(
+    chain: Chain, participant: LocalAccount, document: Mapping[str, Any] | None = None
+) -> int:
+    """Burn the participant's next TrialRegistry nonce (``cancelSignatures``): a consent or a
+    withdrawal they signed with it, and that nobody submitted yet, can never be used. The nonce
+    sequence is one for all the participant's studies. Returns the cancelled nonce.
+
+    With ``document`` (the signed consent or withdrawal to cancel), refuse unless it is the
+    participant's and still usable: signed with exactly the next nonce and not expired. The
+    participant sends this transaction themself, so their study account needs a little ETH.
+    """
+    nonce = _nonce(chain, participant.address)
+    if document is not None:
+        request = _signed_request(chain, document)
+        what = "consent" if isinstance(request, ConsentRequest) else "withdrawal"
+        if request.participant != participant.address:
+            raise PreconditionFailed(
+                f"the signed {what} is {request.participant}'s, not {participant.address}'s: "
+                "only its signer can cancel it"
+            )
+        if request.nonce < nonce:
+            raise PreconditionFailed(
+                f"the signed {what} uses nonce {request.nonce}, which was already used or "
+                "cancelled: there is nothing to cancel"
+            )
+        if request.nonce > nonce:
+            raise PreconditionFailed(
+                f"the signed {what} uses nonce {request.nonce}, but the next nonce of "
+                f"{participant.address} is {nonce}: cancelling burns only nonce {nonce}"
+            )
+        if access.chain_now(chain) > request.deadline_at:
+            raise PreconditionFailed(
+                f"the signed {what} expired at {request.deadline_at:%F %H:%M}Z and can no "
+                "longer be used: there is nothing to cancel"
+            )
+    if int(chain.w3.eth.get_balance(participant.address)) == 0:
+        raise PreconditionFailed(
+            f"{participant.address} has no ETH: cancelling is the participant's own transaction, "
+            "so their study account needs a little to pay for it"
+        )
+    chain.transact(
+        "cancelling signatures", participant, trial_registry(chain).functions.cancelSignatures()
+    )
+    return nonce
+
+
+def _signed_request(
+    chain: Chain, document: Mapping[str, Any]
+) -> ConsentRequest | WithdrawalRequest:
+    if document.get("kind") == CONSENT_KIND:
+        raw, _signature = _document(chain, document, CONSENT_KIND)
+        return ConsentRequest.from_message(raw)
+    if document.get("kind") == WITHDRAWAL_KIND:
+        raw, _signature = _document(chain, document, WITHDRAWAL_KIND)
+        return WithdrawalRequest.from_message(raw)
+    raise ConfigurationError("signed file", "is not a MedLedger trial consent or withdrawal")
+
+
 @dataclass(frozen=True)
 class RecordedConsent:
     """A ``ConsentRecorded`` event, with the signed request read back from its transaction.
@@ -1360,7 +1441,7 @@ def _consent_from_transaction(chain: Chain, event: Any) -> tuple[ConsentRequest 
         function, params = contract.decode_function_input(tx["input"])
         raw = params["request"]
         values = raw.values() if isinstance(raw, Mapping) else raw
-        names = [f["name"] for f in CONSENT_TYPE]
+        names = [name for name, _type in CONSENT_FIELDS]
         request = ConsentRequest.from_message(dict(zip(names, values, strict=True)))
         signature = bytes(params["signature"])
     except (ValueError, KeyError, TypeError, ConfigurationError):
@@ -1552,33 +1633,22 @@ def submit_data(
             tuple("0x" + bytes(r["transactionHash"]).hex() for r in receipts),
             sum(int(r["gasUsed"]) for r in receipts),
         )
-    tree = MerkleTree.build([p[0] for p in prepared])
-    manifest = {
-        "kind": MANIFEST_KIND,
-        "v": 1,
-        "chain_id": chain.chain_id,
-        "trial_registry": contract.address,
-        "study": study_id,
-        "participant": current.participant,
-        "visit": "0x" + visit_hash.hex(),
-        "version": study.current_version,
-        "root": "0x" + tree.root.hex(),
-        "items": [
-            {"id": "0x" + i.hex(), "cid": str(c), "commitment": "0x" + m.hex()}
-            for i, c, m in prepared
-        ],
-    }
+    manifest, tree = batch_manifest(
+        chain.chain_id, contract.address, study_id, current.participant, visit_hash,
+        study.current_version, [(cid, commitment) for _, cid, commitment in prepared],
+    )  # fmt: skip
     manifest_cid = store.add_bytes(canonical(manifest), pin=True)
     receipt = chain.transact(
         "submitting a trial data batch",
         site,
         contract.functions.submitDataBatch(
-            study_id, current.participant, visit_hash, tree.root, manifest_cid.digest,
-            len(prepared),
+            study_id, current.participant, visit_hash, tree.root, manifest_cid.digest, tree.count
         ),
-    )  # fmt: skip
+    )
     (event,) = contract.events.DataBatchSubmitted().process_receipt(receipt, errors=DISCARD)
-    items = _batch_items(chain, study_id, event, manifest)
+    items, problem = _batch_items(chain, study_id, event, manifest)
+    if problem is not None or [i.id for i in items] != [p[0] for p in prepared]:
+        raise IntegrityError(problem or "the chain anchored another batch than the one prepared")
     return Submission(
         tuple(items),
         ("0x" + bytes(receipt["transactionHash"]).hex(),),
@@ -1606,25 +1676,90 @@ def _single_item(chain: Chain, study_id: int, event: Any) -> DataItem:
     )
 
 
+def batch_manifest(
+    chain_id: int,
+    registry_address: str,
+    study_id: int,
+    participant: str,
+    visit: bytes,
+    version: int,
+    bodies: Sequence[tuple[Cid, bytes]],
+) -> tuple[dict[str, Any], IndexedTree]:
+    """The public manifest of a batch of ``(cid, commitment)`` bodies, listed in tree order,
+    and the positional tree of their ids (whose ``count`` the site declares on chain)."""
+    ids = [
+        data_id(chain_id, registry_address, study_id, participant, visit, version, cid.digest,
+                commitment)
+        for cid, commitment in bodies
+    ]  # fmt: skip
+    tree = IndexedTree.build(ids)
+    manifest = {
+        "kind": MANIFEST_KIND,
+        "v": MANIFEST_VERSION,
+        "chain_id": chain_id,
+        "trial_registry": registry_address,
+        "study": study_id,
+        "participant": participant,
+        "visit": "0x" + visit.hex(),
+        "version": version,
+        "root": "0x" + tree.root.hex(),
+        "items": [
+            {"id": "0x" + i.hex(), "cid": str(cid), "commitment": "0x" + commitment.hex()}
+            for i, (cid, commitment) in zip(ids, bodies, strict=True)
+        ],
+    }
+    return manifest, tree
+
+
+def _tree_for(ids: list[bytes], root: bytes, count: int) -> IndexedTree | None:
+    """The positional tree, built from a manifest's ids, that proves the first ``count`` of
+    them against ``root`` with the declared ``count`` (the ids up to ``count``, or every listed
+    id when the site built its tree over more than it declared); ``None`` when neither does."""
+    candidates = [ids[:count]] + ([ids] if len(ids) > count else [])
+    for candidate in candidates:
+        if not candidate:
+            continue
+        tree = IndexedTree.build(candidate)
+        if tree.root == root and all(
+            verify_indexed(tree.proof(i), root, candidate[i], i, count)
+            for i in range(min(count, tree.count))
+        ):
+            return tree
+    return None
+
+
 def _batch_items(
     chain: Chain, study_id: int, event: Any, manifest: Mapping[str, Any]
-) -> list[DataItem]:
-    """The leaves a manifest lists for a batch event; raise ``IntegrityError`` unless their ids,
-    rebuilt from the event's fields, make the anchored root and count."""
+) -> tuple[list[DataItem], str | None]:
+    """The bodies a batch anchors, from its manifest: each listed id rebuilt from the event's
+    fields, and those at positions ``0 .. count - 1`` proven against the anchored root under the
+    declared count, exactly as ``verifyBatchData`` would prove them.
+
+    Raise ``IntegrityError`` when the manifest is malformed or does not rebuild the root. With
+    the items comes a problem when the manifest lists another number of bodies than the chain
+    counts: bodies past ``count`` are not anchored (no proof of them verifies), and positions
+    the manifest leaves empty hold nothing the chain counted.
+    """
     a = event["args"]
     label = "0x" + bytes(a["batchId"]).hex()
     try:
         if manifest.get("kind") != MANIFEST_KIND:
             raise KeyError("kind")
+        if manifest.get("v") != MANIFEST_VERSION:
+            raise IntegrityError(
+                f"batch {label}: its manifest is version {manifest.get('v')!r}, not "
+                f"{MANIFEST_VERSION} (positional trees)"
+            )
         entries = [
             (bytes(HexBytes(i["id"])), Cid.parse(str(i["cid"])), bytes(HexBytes(i["commitment"])))
             for i in manifest["items"]
         ]
+    except IntegrityError:
+        raise
     except (KeyError, TypeError, ValueError, AttributeError, MedLedgerError):
         raise IntegrityError(f"batch {label}: its manifest is not a trial batch manifest") from None
     participant = to_checksum_address(a["participant"])
     registry_address = trial_registry(chain).address
-    items = []
     for listed, cid, commitment in entries:
         identifier = data_id(
             chain.chain_id, registry_address, study_id, participant, bytes(a["visit"]),
@@ -1634,26 +1769,39 @@ def _batch_items(
             raise IntegrityError(
                 f"batch {label}: manifest entry 0x{listed.hex()} does not match its fields"
             )
-        items.append(
-            DataItem(
-                id=identifier, study_id=study_id, participant=participant,
-                visit=bytes(a["visit"]), version=int(a["version"]), cid=cid,
-                commitment=commitment, site=to_checksum_address(a["site"]),
-                submitted_at=chain.block_time(int(event["blockNumber"])),
-                block=int(event["blockNumber"]), log_index=int(event["logIndex"]),
-                transaction_hash=_tx(event), batch=bytes(a["batchId"]),
-            )
-        )  # fmt: skip
-    if not items or MerkleTree.build([i.id for i in items]).root != bytes(a["root"]):
+    root, count = bytes(a["root"]), int(a["count"])
+    tree = _tree_for([e[0] for e in entries], root, count)
+    if tree is None:
         raise IntegrityError(f"batch {label}: its manifest does not rebuild the anchored root")
-    if len(items) != int(a["count"]):
-        raise IntegrityError(
-            f"batch {label}: its manifest lists {len(items)} bodies, the chain says {a['count']}"
+    when = chain.block_time(int(event["blockNumber"]))
+    items = [
+        DataItem(
+            id=identifier, study_id=study_id, participant=participant,
+            visit=bytes(a["visit"]), version=int(a["version"]), cid=cid,
+            commitment=commitment, site=to_checksum_address(a["site"]), submitted_at=when,
+            block=int(event["blockNumber"]), log_index=int(event["logIndex"]),
+            transaction_hash=_tx(event), batch=bytes(a["batchId"]),
+            position=BatchPosition(root, count, index, tuple(tree.proof(index))),
         )
-    return items
+        for index, (identifier, cid, commitment) in enumerate(entries[:count])
+    ]  # fmt: skip
+    problem = None
+    if len(entries) > count:
+        problem = (
+            f"batch {label}: its manifest lists {len(entries)} bodies but the chain counts "
+            f"{count}: the bodies past position {count - 1} are not anchored"
+        )
+    elif len(entries) < count:
+        problem = (
+            f"batch {label}: the chain counts {count} bodies but its manifest lists only "
+            f"{len(entries)}"
+        )
+    return items, problem
 
 
-def _manifest_items(chain: Chain, store: BlockStore, study_id: int, event: Any) -> list[DataItem]:
+def _manifest_items(
+    chain: Chain, store: BlockStore, study_id: int, event: Any
+) -> tuple[list[DataItem], str | None]:
     cid = Cid.from_digest_v0(bytes(event["args"]["manifestDigest"]))
     try:
         manifest = json.loads(store.cat(cid))
@@ -1671,8 +1819,10 @@ def data(
 ) -> list[DataItem]:
     """Every anchored data body of a study (or one participant), oldest first.
 
-    Batch leaves come from their manifests, each checked against the anchored root; a batch
-    whose manifest is missing or wrong is left out (:func:`audit` names it).
+    Batch leaves come from their manifests, each proven at its position against the anchored
+    root and count; a batch whose manifest is missing or wrong is left out, and of a manifest
+    that lists more bodies than its batch's count only the first ``count`` are anchored and
+    listed (:func:`audit` names both).
     """
     get_study(chain, study_id)
     filters: dict[str, Any] = {"studyId": study_id}
@@ -1681,9 +1831,10 @@ def data(
     found = [_single_item(chain, study_id, e) for e in _logs(chain, "DataSubmitted", filters)]
     for e in _logs(chain, "DataBatchSubmitted", filters):
         try:
-            found.extend(_manifest_items(chain, store, study_id, e))
+            items, _problem = _manifest_items(chain, store, study_id, e)
         except MedLedgerError:
             continue
+        found.extend(items)
     found.sort(key=lambda d: (d.block, d.log_index))
     return found
 
@@ -1713,11 +1864,46 @@ def _data_ref(identifier: str | bytes) -> bytes:
     return raw
 
 
+def check_anchored(chain: Chain, item: DataItem) -> None:
+    """Ask the contract itself whether a body is anchored: ``getDataPoint`` for a single body,
+    ``verifyBatchData(..., index, proof)`` for a batched one (which proves positions below the
+    batch's declared count only). Raise ``IntegrityError`` when the chain says no."""
+    contract = trial_registry(chain)
+    if item.position is None:
+        study_id, version, submitted_at = chain.call(
+            "reading the data point", contract.functions.getDataPoint(item.id)
+        )
+        if not submitted_at or (int(study_id), int(version)) != (item.study_id, item.version):
+            raise IntegrityError(f"data {item.hex_id} is not anchored in study {item.study_id}")
+        return
+    where = item.position
+    try:
+        proven = chain.call(
+            "verifying the batched body",
+            contract.functions.verifyBatchData(
+                item.study_id, item.participant, item.visit, where.root, item.cid.digest,
+                item.commitment, where.index, list(where.proof),
+            ),
+        )  # fmt: skip
+    except TransactionReverted as exc:
+        if exc.error != "TrialDataNotInBatch":
+            raise
+        proven = ZERO
+    if bytes(proven) != item.id:
+        raise IntegrityError(
+            f"data {item.hex_id} is not proven at position {where.index} of batch "
+            f"0x{(item.batch or ZERO).hex()} (count {where.count})"
+        )
+
+
 def read_data(
     chain: Chain, store: BlockStore, reader: LocalAccount, study_id: int, identifier: str | bytes
 ) -> bytes:
-    """Fetch, verify and decrypt one data body (the chain's ``canRead`` decides who may)."""
+    """Fetch, verify and decrypt one data body (the chain's ``canRead`` decides who may; a
+    batched body is proven on chain at its position first)."""
     item = find_data(chain, store, study_id, identifier)
+    if item.position is not None:
+        check_anchored(chain, item)
     allowed = chain.call(
         "checking access",
         trial_registry(chain).functions.canRead(study_id, item.participant, reader.address),
@@ -1752,13 +1938,24 @@ class ReplayStep:
     """One event of a study's history as :func:`replay` sees it."""
 
     position: tuple[int, int]
-    kind: str  # version | consent | withdrawal | data
+    kind: str  # version | outcomes | consent | withdrawal | data
     participant: str = ""
     version: int = 0
     requires_reconsent: bool = False
     label: str = ""
     consent: RecordedConsent | None = None
     block_time: datetime | None = None
+    primary_outcomes: bytes = b""  # of an ``outcomes`` step (an OutcomesDefined event)
+
+
+RULE_OUTCOMES_FROZEN = (
+    "each version's outcome definitions frozen from its first consent or data, as its "
+    "protocol states them"
+)
+RULE_NO_SWITCHING = (
+    "no outcome switching: no version changed the previous version's primary outcomes after "
+    "data collection began"
+)
 
 
 def replay(
@@ -1835,16 +2032,68 @@ def _consent_problems(
     return problems
 
 
+def outcome_checks(steps: Sequence[ReplayStep]) -> tuple[Check, Check]:
+    """Replay a study's outcome definitions against its consents and data, in chain order.
+
+    Returns two checks. The first: no ``outcomes`` step (an ``OutcomesDefined`` event) for a
+    version after that version's first consent or first data, when its definitions froze. The
+    second: once any data was collected, no version's primary outcomes (at its amendment or set
+    later) differ from the previous version's; a change before any data is a note. Neither
+    trusts that the contract refused what it should have.
+    """
+    frozen = Check(RULE_OUTCOMES_FROZEN)
+    switching = Check(RULE_NO_SWITCHING)
+    froze: dict[int, ReplayStep] = {}
+    primary: dict[int, bytes] = {}
+    first_data: ReplayStep | None = None
+    for step in sorted(steps, key=lambda s: s.position):
+        if step.kind in ("consent", "data"):
+            froze.setdefault(step.version, step)
+            if step.kind == "data" and first_data is None:
+                first_data = step
+        if step.kind != "outcomes":
+            continue
+        frozen.checked += 1
+        version = step.version
+        if version in froze:
+            cause = froze[version]
+            what = "consent" if cause.kind == "consent" else f"data ({cause.label})"
+            frozen.violations.append(
+                f"version {version}'s outcomes were redefined in {step.label}, after its first "
+                f"{what} in block {cause.position[0]} froze them"
+            )
+        previous = primary.get(version - 1)
+        if version > 1:
+            switching.checked += 1
+        if previous is not None and step.primary_outcomes != previous:
+            change = (
+                f"version {version} ({step.label}) has other primary outcomes than version "
+                f"{version - 1}"
+            )
+            if first_data is not None:
+                switching.violations.append(
+                    f"{change}, defined after data collection began ({first_data.label} in "
+                    f"block {first_data.position[0]})"
+                )
+            else:
+                switching.notes.append(f"{change}, defined before any data was collected")
+        primary[version] = step.primary_outcomes
+    return frozen, switching
+
+
 def audit(
     chain: Chain, store: BlockStore, study_id: int, reader: LocalAccount | None = None
 ) -> AuditReport:
     """Check from chain events, consent transactions and stored bodies that the study ran as
-    registered. With a ``reader`` that can decrypt, the data commitments (and an encrypted
-    protocol's objectives) are checked too."""
+    registered: the rules of :func:`replay`, every body present and unaltered, and those of
+    :func:`outcome_checks` (with each protocol document's objectives hashing to its version's
+    registered outcomes). With a ``reader`` that can decrypt, the data commitments (and an
+    encrypted protocol's objectives) are checked too."""
     get_study(chain, study_id)
     contract = trial_registry(chain)
     by_study = {"studyId": study_id}
     registered = _logs(chain, "ProtocolVersionRegistered", by_study)
+    defined = _logs(chain, "OutcomesDefined", by_study)
     consents = recorded_consents(chain, study_id)
     singles = _logs(chain, "DataSubmitted", by_study)
     batches = _logs(chain, "DataBatchSubmitted", by_study)
@@ -1852,6 +2101,11 @@ def audit(
         ReplayStep(_position(e), "version", version=int(e["args"]["version"]),
               requires_reconsent=bool(e["args"]["requiresReconsent"]))
         for e in registered
+    ]  # fmt: skip
+    steps += [
+        ReplayStep(_position(e), "outcomes", version=int(e["args"]["version"]), label=_tx(e),
+                   primary_outcomes=bytes(e["args"]["primaryOutcomes"]))
+        for e in defined
     ]  # fmt: skip
     steps += [
         ReplayStep((c.block, c.log_index), "consent", participant=c.participant, version=c.version,
@@ -1877,8 +2131,9 @@ def audit(
     ]  # fmt: skip
     first, consent_check, data_check = replay(chain.chain_id, contract.address, steps)
     bodies = _check_bodies(chain, store, study_id, singles, batches, reader)
-    outcomes = _check_outcomes(chain, store, study_id, registered, consents, reader)
-    return AuditReport(study_id, [first, consent_check, data_check, bodies, outcomes])
+    frozen, switching = outcome_checks(steps)
+    _check_protocols(chain, store, frozen, registered, defined, reader)
+    return AuditReport(study_id, [first, consent_check, data_check, bodies, frozen, switching])
 
 
 def _check_bodies(
@@ -1894,9 +2149,13 @@ def _check_bodies(
     for e in batches:
         check.checked += 1
         try:
-            items.extend(_manifest_items(chain, store, study_id, e))
+            listed, problem = _manifest_items(chain, store, study_id, e)
         except MedLedgerError as exc:
             check.violations.append(str(exc))
+            continue
+        items.extend(listed)
+        if problem is not None:
+            check.violations.append(problem)
     registry_address = trial_registry(chain).address
     opened = 0
     for item in sorted(items, key=lambda d: (d.block, d.log_index)):
@@ -1926,31 +2185,22 @@ def _check_bodies(
     return check
 
 
-def _check_outcomes(
+def _check_protocols(
     chain: Chain,
     store: BlockStore,
-    study_id: int,
+    check: Check,
     registered: list[Any],
-    consents: list[RecordedConsent],
+    defined: list[Any],
     reader: LocalAccount | None,
-) -> Check:
-    check = Check("outcome definitions unchanged after enrolment")
-    first_consent: dict[int, tuple[int, int]] = {}
-    for c in consents:
-        first_consent.setdefault(c.version, (c.block, c.log_index))
+) -> None:
+    """Add to ``check`` every version whose protocol document's objectives do not hash to the
+    outcomes last defined for it."""
     latest: dict[int, tuple[bytes, bytes]] = {}
-    for e in _logs(chain, "OutcomesDefined", {"studyId": study_id}):
-        check.checked += 1
-        version = int(e["args"]["version"])
-        latest[version] = (
+    for e in defined:
+        latest[int(e["args"]["version"])] = (
             bytes(e["args"]["primaryOutcomes"]),
             bytes(e["args"]["secondaryOutcomes"]),
         )
-        if version in first_consent and _position(e) > first_consent[version]:
-            check.violations.append(
-                f"version {version}'s outcomes were redefined in {_tx(e)}, after its first "
-                "enrolment"
-            )
     registry_address = trial_registry(chain).address
     for e in registered:
         a = e["args"]
@@ -1988,7 +2238,6 @@ def _check_outcomes(
                 f"version {version}: the protocol's objectives do not hash to the registered "
                 "outcomes"
             )
-    return check
 
 
 # --- identity link -------------------------------------------------------------------------------
@@ -2102,19 +2351,3 @@ def _study_facts(study: Study) -> StudyFacts:
         protocol_version=study.current_version,
         registered_at=study.registered_at,
     )
-
-
-def decode_document(text: str | bytes, source: str) -> dict[str, Any]:
-    """Read a JSON document file (consent, withdrawal, link proof); refuse anything else."""
-    try:
-        document = json.loads(text)
-    except (ValueError, UnicodeDecodeError):
-        raise ConfigurationError(source, "is not a JSON file") from None
-    if not isinstance(document, dict):
-        raise ConfigurationError(source, "is not a JSON object")
-    return document
-
-
-def encode_document(document: Mapping[str, Any]) -> bytes:
-    """A document as written to a file."""
-    return json.dumps(document, indent=2).encode() + b"\n"

@@ -12,26 +12,27 @@ the site or anyone.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from eth_account import Account
-from eth_account.messages import encode_typed_data
 from eth_utils.crypto import keccak
 from fhir.resources.R4B.researchstudy import ResearchStudy
 from fhir.resources.R4B.researchsubject import ResearchSubject
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from medledger import crypto, fhir, merkle, registry, trials
+from medledger import crypto, eip712, fhir, merkle, registry, trials
 from medledger.accounts import dev_account
 from medledger.errors import (
     AccessRefused,
     ConfigurationError,
     FhirParseError,
     FhirStructureError,
+    IntegrityError,
     PreconditionFailed,
     StudyNotFound,
     TransactionReverted,
@@ -211,8 +212,10 @@ def test_a_trial_runs_from_registration_to_a_clean_audit(
 
     report = trials.audit(chain, store, study.id, reader=sponsor)
     assert report.ok, report.violations
-    # version 1; 3 consents; 4 submissions; 1 batch + 8 bodies; 2 outcome definitions
-    assert [c.checked for c in report.checks] == [1, 3, 4, 1 + 8, 2]
+    # version 1; 3 consents; 4 submissions; 1 batch + 8 bodies; 2 outcome definitions, of which
+    # 1 (version 2's, the same primary outcome) compared with its previous version's
+    assert [c.checked for c in report.checks] == [1, 3, 4, 1 + 8, 2, 1]
+    assert not report.checks[5].notes  # the amendment kept the primary outcome
     assert "3 of 8 bodies decrypted" in report.checks[3].notes[0]  # the sponsor may read 3
     shown = trials.get_study(chain, study.id)
     assert (shown.participants, shown.data_count, shown.current_version) == (2, 8, 2)
@@ -246,6 +249,118 @@ def test_an_amendment_without_reconsent_keeps_participants_current(
     assert trials.submit_consent(chain, hospital_site, document).consented_version == 2
     with pytest.raises(PreconditionFailed, match="already consented to version 2"):
         trials.sign_consent(chain, participant, study.id, hospital_site.address)
+
+
+def test_the_first_data_freezes_a_version_nobody_consented_to(
+    chain, store, study, sponsor, hospital_site, participant, enrolled
+):
+    first = trials.protocol_version(chain, study.id, 1)
+    assert first.outcomes_frozen_at is not None  # by the enrolment
+    amended = trials.amend(chain, store, sponsor, study.id, protocol(title="editorial"),
+                           requires_reconsent=False, reason="editorial")  # fmt: skip
+    assert amended.outcomes_frozen_at is None and amended.as_dict()["outcomes_frozen_at"] is None
+    (item,) = trials.submit_data(
+        chain, store, hospital_site, study.id, participant.address, "week-2", [observation("f")]
+    ).items
+    frozen = trials.protocol_version(chain, study.id, 2).outcomes_frozen_at
+    assert item.version == 2 and frozen == item.submitted_at  # by the data, with no consent to v2
+    trials.check_anchored(chain, item)
+    with pytest.raises(IntegrityError, match="is not anchored in study"):
+        trials.check_anchored(chain, dataclasses.replace(item, version=1))
+    contract = trials.trial_registry(chain)
+    with pytest.raises(TransactionReverted) as refused:
+        chain.transact("redefining", sponsor, contract.functions.setOutcomes(
+            study.id, 2, keccak(text="a more flattering outcome"), bytes(32)))  # fmt: skip
+    assert refused.value.error == "TrialOutcomesFrozen"
+    assert refused.value.error_args == {"studyId": study.id, "version": 2}
+
+
+def test_an_amendment_that_switches_the_primary_outcome_after_data_fails_the_audit(
+    chain, store, medledger, study, sponsor, hospital_site, participant, enrolled
+):
+    """Outcome switching: amend without re-consent (nobody consents to the new version), collect
+    data under it, then amend again with another primary outcome. The contract allows a new
+    version; the audit names the switch and the versions."""
+    trials.amend(chain, store, sponsor, study.id, protocol(title="editorial"),
+                 requires_reconsent=False, reason="editorial")  # fmt: skip
+    trials.submit_data(
+        chain, store, hospital_site, study.id, participant.address, "week-4", [observation("s")]
+    )
+    before = trials.audit(chain, store, study.id)
+    assert before.ok, before.violations
+    switched = trials.amend(
+        chain, store, sponsor, study.id, protocol(primary="Time to any hospital admission"),
+        requires_reconsent=False, reason="a more achievable endpoint",
+    )  # fmt: skip
+    assert switched.version == 3
+    report = trials.audit(chain, store, study.id)
+    assert [c.ok for c in report.checks] == [True, True, True, True, True, False]
+    (violation,) = report.violations
+    assert violation.startswith(trials.RULE_NO_SWITCHING + ": version 3 (0x")
+    assert "other primary outcomes than version 2, defined after data collection began" in violation
+    outcome = medledger("trial", "audit", str(study.id))
+    one_line_error(outcome, f"study {study.id} audit failed with 1 violation(s)")
+    assert "version 3" in outcome.stderr and "version 2" in outcome.stderr
+    assert "outcome definitions unchanged" not in outcome.stdout + outcome.stderr
+    assert f"FAIL  {trials.RULE_NO_SWITCHING}" in outcome.stdout
+
+
+def test_primary_outcomes_set_on_a_new_version_after_data_are_outcome_switching(
+    chain, store, study, sponsor, hospital_site, participant, enrolled
+):
+    """The contract lets the sponsor set a version's outcomes until its first consent or data;
+    doing so for a new version after data was collected under the old one is still a switch."""
+    trials.submit_data(
+        chain, store, hospital_site, study.id, participant.address, "baseline", [observation("o")]
+    )
+    trials.amend(chain, store, sponsor, study.id, protocol(), requires_reconsent=True,
+                 reason="clarification")  # fmt: skip
+    contract = trials.trial_registry(chain)
+    chain.transact("redefining", sponsor, contract.functions.setOutcomes(
+        study.id, 2, keccak(text="a more flattering outcome"), bytes(32)))  # fmt: skip
+    report = trials.audit(chain, store, study.id)
+    assert [c.ok for c in report.checks] == [True, True, True, True, False, False]
+    switch = [v for v in report.violations if v.startswith(trials.RULE_NO_SWITCHING)]
+    assert len(switch) == 1 and "version 2 (0x" in switch[0] and "than version 1" in switch[0]
+    assert any("version 2: the protocol's objectives do not hash" in v for v in report.violations)
+
+
+def test_the_outcome_replay_trusts_no_contract_rule(chain, study):
+    """Histories the contract refuses still fail the replay: outcomes redefined after the data
+    that froze them, and a change of primary outcome before any data is only a note."""
+    a, b = keccak(text="primary a"), keccak(text="primary b")
+
+    def outcomes(block, version, primary):
+        return trials.ReplayStep((block, 0), "outcomes", version=version, label=f"0xtx{block}",
+                                 primary_outcomes=primary)  # fmt: skip
+
+    steps = [
+        _version(1, 1),
+        outcomes(1, 1, a),
+        _version(2, 2),
+        outcomes(2, 2, b),  # before any data: a note
+        _data(3, "0xP", 2, "data 0xd3"),
+        outcomes(4, 2, a),  # after data under version 2: frozen (the contract would refuse)
+        _version(5, 3),
+        outcomes(5, 3, b),  # a switch back to b after data
+    ]
+    frozen, switching = trials.outcome_checks(steps)
+    assert frozen.checked == 4 and switching.checked == 3
+    assert frozen.violations == [
+        "version 2's outcomes were redefined in 0xtx4, after its first data (data 0xd3) in block "
+        "3 froze them"
+    ]
+    assert switching.notes == [
+        "version 2 (0xtx2) has other primary outcomes than version 1, defined before any data "
+        "was collected"
+    ]
+    assert switching.violations == [
+        "version 3 (0xtx5) has other primary outcomes than version 2, defined after data "
+        "collection began (data 0xd3 in block 3)"
+    ]
+    clean = [_version(1, 1), outcomes(1, 1, a), _data(2, "0xP", 1), _version(3, 2),
+             outcomes(3, 2, a)]  # fmt: skip
+    assert all(c.ok and not c.notes for c in trials.outcome_checks(clean))
 
 
 def test_every_reader_the_consent_allows_reads_and_no_one_else(
@@ -336,29 +451,112 @@ def test_an_altered_public_protocol_fails_the_outcome_check(chain, store, study)
         report = trials.audit(chain, store, study.id)
     finally:
         path.write_bytes(original)
-    assert [c.ok for c in report.checks] == [True, True, True, True, False]
+    assert [c.ok for c in report.checks] == [True, True, True, True, False, True]
     assert "version 1: protocol document" in report.violations[0]
 
 
 def test_batch_leaves_verify_on_chain_with_python_proofs(
     chain, store, study, hospital_site, participant, enrolled
 ):
-    bodies = [observation(f"leaf{i}") for i in range(7)]  # an odd count: an unbalanced tree
+    bodies = [observation(f"leaf{i}") for i in range(7)]  # 7 of 8 positions: one zero leaf
     done = trials.submit_data(
         chain, store, hospital_site, study.id, participant.address, "week-8", bodies, batch=True
     )
-    tree = merkle.MerkleTree.build([i.id for i in done.items])
+    tree = merkle.IndexedTree.build([i.id for i in done.items])  # the manifest's order
+    manifest = json.loads(store.cat(done.manifest))
+    assert manifest["v"] == trials.MANIFEST_VERSION and manifest["root"] == "0x" + tree.root.hex()
+    assert [bytes.fromhex(i["id"][2:]) for i in manifest["items"]] == [i.id for i in done.items]
     contract = trials.trial_registry(chain)
-    for item in done.items:
+    for index, item in enumerate(done.items):
+        assert item.position == trials.BatchPosition(tree.root, 7, index, tuple(tree.proof(index)))
+        assert merkle.verify_indexed(tree.proof(index), tree.root, item.id, index, 7)
         proven = contract.functions.verifyBatchData(
             study.id, participant.address, item.visit, tree.root, item.cid.digest,
-            item.commitment, tree.proof(item.id),
+            item.commitment, index, tree.proof(index),
         ).call()  # fmt: skip
         assert bytes(proven) == item.id
+        trials.check_anchored(chain, item)
         assert trials.find_data(chain, store, study.id, item.hex_id) == item
+    # A leaf's proof holds at its own position only, on chain as off chain.
+    first = done.items[0]
+    assert not merkle.verify_indexed(tree.proof(0), tree.root, first.id, 1, 7)
+    moved = dataclasses.replace(first, position=dataclasses.replace(first.position, index=1))
+    with pytest.raises(IntegrityError, match=f"{first.hex_id} is not proven at position 1"):
+        trials.check_anchored(chain, moved)  # the contract's verifyBatchData refused it
     batch = contract.functions.getDataBatch(done.batch).call()
     assert batch[-1] == 7  # count
     assert trials.read_data(chain, store, participant, study.id, done.items[6].id) == bodies[6]
+
+
+def _sealed_bodies(store, count: int) -> list[tuple[object, bytes]]:
+    """Stored stand-ins for sealed bodies: (CID, commitment) pairs; the audit checks presence."""
+    return [
+        (store.add_bytes(f"sealed body {i}".encode(), pin=True), keccak(text=f"commitment {i}"))
+        for i in range(count)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("listed", "tree_over", "count", "problem"),
+    [
+        (4, 4, 3, "its manifest lists 4 bodies but the chain counts 3"),  # tree over all listed
+        (4, 3, 3, "its manifest lists 4 bodies but the chain counts 3"),  # an extra row only
+        (3, 3, 4, "the chain counts 4 bodies but its manifest lists only 3"),  # count overstated
+    ],
+    ids=["tree-of-more-than-count", "row-beyond-the-tree", "count-beyond-the-manifest"],
+)
+def test_a_batch_proves_no_more_bodies_than_its_count(
+    chain, store, study, hospital_site, participant, enrolled, listed, tree_over, count, problem
+):
+    """A site that lists more bodies than it declares (or declares more than it lists) anchors
+    only what its count and root prove: the audit names the batch, the study lists the bodies
+    the contract proves, and no proof of a body past the count verifies on chain."""
+    contract = trials.trial_registry(chain)
+    visit = trials.visit_id("week-12")
+    bodies = _sealed_bodies(store, listed)
+    manifest, tree = trials.batch_manifest(
+        chain.chain_id, contract.address, study.id, participant.address, visit, 1, bodies
+    )
+    if tree_over != listed:
+        tree = merkle.IndexedTree.build(
+            [bytes.fromhex(i["id"][2:]) for i in manifest["items"]][:tree_over]
+        )
+        manifest["root"] = "0x" + tree.root.hex()
+    digest = store.add_bytes(trials.canonical(manifest), pin=True).digest
+    chain.transact("a site that bypasses the client", hospital_site,
+                   contract.functions.submitDataBatch(study.id, participant.address, visit,
+                                                      tree.root, digest, count))  # fmt: skip
+    ids = [bytes.fromhex(i["id"][2:]) for i in manifest["items"]]
+    anchored = min(listed, count)
+    for index, identifier in enumerate(ids):
+        cid, commitment = bodies[index]
+        call = contract.functions.verifyBatchData(
+            study.id, participant.address, visit, tree.root, cid.digest, commitment, index,
+            tree.proof(index) if index < tree.count else [],
+        )  # fmt: skip
+        if index < anchored:
+            assert bytes(call.call()) == identifier
+            continue
+        with pytest.raises(TransactionReverted) as refused:  # past the count: never proven
+            chain.call("verifying", call)
+        assert refused.value.error == "TrialDataNotInBatch"
+        if index < tree.count:  # the site's own tree proves it, but not under its count
+            assert merkle.verify_indexed(tree.proof(index), tree.root, identifier, index, listed)
+            assert not merkle.verify_indexed(tree.proof(index), tree.root, identifier, index, count)
+    listed_items = trials.data(chain, store, study.id)
+    assert [i.id for i in listed_items] == ids[:anchored]
+    assert [i.position.index for i in listed_items] == list(range(anchored))
+    for item in listed_items:
+        trials.check_anchored(chain, item)
+    assert trials.get_study(chain, study.id).data_count == count  # the chain counts its count
+    report = trials.audit(chain, store, study.id)
+    assert [c.ok for c in report.checks] == [True, True, True, False, True, True]
+    batch = trials.batch_id(chain.chain_id, contract.address, study.id, participant.address,
+                            visit, tree.root)  # fmt: skip
+    assert report.violations == [
+        f"every anchored data body present and unaltered: batch 0x{batch.hex()}: {problem}"
+        + (f": the bodies past position {count - 1} are not anchored" if listed > count else "")
+    ]
 
 
 # ------------------------------------------------------------------------- refused before sending
@@ -552,6 +750,97 @@ def test_a_signed_withdrawal_is_checked_before_sending(
         trials.submit_withdrawal(chain, stranger, document)
 
 
+# ---------------------------------------------------------------------------- cancelled signatures
+
+
+def test_a_cancelled_consent_can_never_be_submitted(
+    chain, study, hospital_site, participant, second_participant
+):
+    document = trials.sign_consent(chain, participant, study.id, hospital_site.address)
+    before = chain.w3.eth.block_number
+    with pytest.raises(PreconditionFailed, match="has no ETH: cancelling is the participant's own"):
+        trials.cancel_signatures(chain, participant, document)
+    other = trials.sign_consent(chain, second_participant, study.id, hospital_site.address)
+    with pytest.raises(PreconditionFailed, match="only its signer can cancel it"):
+        trials.cancel_signatures(chain, participant, other)
+    with pytest.raises(ConfigurationError, match="not a MedLedger trial consent or withdrawal"):
+        trials.cancel_signatures(chain, participant, {"kind": "medledger/signed-grant"})
+    assert chain.w3.eth.block_number == before  # nothing was sent
+    fund(chain, participant.address)
+    assert trials.cancel_signatures(chain, participant, document) == 0
+    (event,) = trials.trial_registry(chain).events.SignaturesCancelled().get_logs(from_block=before)
+    assert (event["args"]["participant"], event["args"]["nonce"]) == (participant.address, 0)
+    sent = chain.w3.eth.block_number
+    with pytest.raises(PreconditionFailed, match=r"nonce 0 .* already used or superseded"):
+        trials.submit_consent(chain, hospital_site, document)
+    with pytest.raises(PreconditionFailed, match="already used or cancelled: there is nothing"):
+        trials.cancel_signatures(chain, participant, document)
+    assert chain.w3.eth.block_number == sent
+    with pytest.raises(TransactionReverted) as replayed:  # a client that skips the checks
+        chain.transact("recording consent", hospital_site, trials.trial_registry(chain).functions
+                       .consent(trials.ConsentRequest.from_message(document["request"]).args(),
+                                bytes.fromhex(document["signature"][2:])))  # fmt: skip
+    assert replayed.value.error == "TrialSignatureReplayed"
+    again = trials.sign_consent(chain, participant, study.id, hospital_site.address)
+    assert again["request"]["nonce"] == 1
+    assert trials.submit_consent(chain, hospital_site, again).standing is trials.Standing.ACTIVE
+
+
+def test_a_cancelled_withdrawal_is_refused_and_the_participant_stays(
+    chain, study, participant, enrolled, stranger
+):
+    fund(chain, participant.address)
+    document = trials.sign_withdrawal(chain, participant, study.id, timedelta(hours=1))
+    later = trials.sign_withdrawal(chain, participant, study.id)  # the same nonce
+    assert trials.cancel_signatures(chain, participant) == 1  # the enrolment used nonce 0
+    for signed in (document, later):
+        with pytest.raises(PreconditionFailed, match="already used or superseded"):
+            trials.submit_withdrawal(chain, stranger, signed)
+    current = trials.participation(chain, study.id, participant.address)
+    assert current.standing is trials.Standing.ACTIVE
+    future = trials.sign_withdrawal(chain, participant, study.id, timedelta(hours=1))
+    future["request"]["nonce"] = 5
+    with pytest.raises(PreconditionFailed, match=r"next nonce of .* is 2: cancelling burns only"):
+        trials.cancel_signatures(chain, participant, future)
+    expired = trials.sign_withdrawal(chain, participant, study.id, timedelta(hours=1))
+    advance(chain, 2 * 3600)
+    with pytest.raises(PreconditionFailed, match=r"expired at .* nothing to cancel"):
+        trials.cancel_signatures(chain, participant, expired)
+
+
+# ---------------------------------------------------------------------------- practitioners
+
+
+def test_practitioners_act_for_their_institution_only_once_they_accept(
+    chain, store, sponsor, hospital_site, participant
+):
+    """A sponsor's practitioner registers the study; a site's invited practitioner records
+    nothing until it accepts, then records consent and data for the site."""
+    coordinator, nurse = dev_account(10), dev_account(6)
+    registry.add_practitioner(chain, sponsor, coordinator.address)
+    with pytest.raises(PreconditionFailed, match="is not a verified research sponsor"):
+        trials.register_study(chain, store, coordinator, protocol(), [hospital_site.address])
+    registry.accept_practitioner(chain, coordinator, sponsor.address)
+    study = trials.register_study(chain, store, coordinator, protocol(), [hospital_site.address])
+    assert study.sponsor == sponsor.address
+    registry.add_practitioner(chain, hospital_site, nurse.address)
+    document = trials.sign_consent(chain, participant, study.id, hospital_site.address)
+    with pytest.raises(PreconditionFailed, match=f"{nurse.address} does not act for"):
+        trials.submit_consent(chain, nurse, document)
+    registry.accept_practitioner(chain, nurse, hospital_site.address)
+    assert trials.submit_consent(chain, nurse, document).site == hospital_site.address
+    (item,) = trials.submit_data(
+        chain, store, nurse, study.id, participant.address, "baseline", [observation("n")]
+    ).items
+    assert item.site == hospital_site.address
+    assert trials.read_data(chain, store, nurse, study.id, item.id) == observation("n")
+    registry.remove_practitioner(chain, hospital_site, nurse.address)
+    with pytest.raises(PreconditionFailed, match="the participant's enrolling site"):
+        trials.submit_data(
+            chain, store, nurse, study.id, participant.address, "week-2", [observation("m")]
+        )
+
+
 # ---------------------------------------------------------------------------- encrypted protocols
 
 
@@ -589,9 +878,7 @@ def _consent(chain, account, study_id, version, site, *, signer=None, deadline=N
     )  # fmt: skip
     registry_address = trials.trial_registry(chain).address
     typed = trials.typed_data(chain.chain_id, registry_address, request)
-    signature = Account.sign_message(
-        encode_typed_data(full_message=typed), (signer or account).key
-    ).signature
+    signature = eip712.sign((signer or account).key, typed)
     recorded = trials.RecordedConsent(
         study_id=study_id, participant=account.address, site=site, version=version,
         purpose=1, readers=3, delegate=None, enrolment=True, signature=bytes(signature),
@@ -723,10 +1010,10 @@ def test_the_eip712_domain_type_hashes_and_reader_bits_are_the_contracts(chain):
         "MedLedger TrialRegistry", "1", chain.chain_id, contract.address,
     )  # fmt: skip
     for primary, fields, constant in (
-        ("ConsentRequest", trials.CONSENT_TYPE, "CONSENT_TYPEHASH"),
-        ("WithdrawalRequest", trials.WITHDRAWAL_TYPE, "WITHDRAWAL_TYPEHASH"),
+        ("ConsentRequest", trials.CONSENT_FIELDS, "CONSENT_TYPEHASH"),
+        ("WithdrawalRequest", trials.WITHDRAWAL_FIELDS, "WITHDRAWAL_TYPEHASH"),
     ):
-        signature = f"{primary}({','.join(f['type'] + ' ' + f['name'] for f in fields)})"
+        signature = f"{primary}({','.join(f'{kind} {name}' for name, kind in fields)})"
         assert keccak(text=signature) == bytes(getattr(contract.functions, constant)().call())
     assert contract.functions.READER_SPONSOR().call() == trials.READER_SPONSOR
     assert contract.functions.READER_MONITORS().call() == trials.READER_MONITORS
@@ -1050,6 +1337,34 @@ def test_cli_runs_a_study_from_registration_to_a_clean_audit(
     forged["record_address"] = dev_account(6).address
     link.write_text(json.dumps(forged))
     one_line_error(medledger("trial", "verify-link", str(link)), "not a valid identity link")
+
+
+def test_cli_cancels_a_signed_consent_in_one_line(
+    chain, medledger, tmp_path, monkeypatch, study, hospital_site, participant
+):
+    monkeypatch.setenv("P1_KEY", "0x" + bytes(participant.key).hex())
+    signed = tmp_path / "consent.json"
+    assert medledger("trial", "consent", str(study.id), "--site", hospital_site.address,
+                     "--sign-only", "--out", str(signed),
+                     "--account", "env:P1_KEY").exit_code == 0  # fmt: skip
+    one_line_error(medledger("trial", "cancel-signatures", "--signed", str(signed),
+                             "--account", "env:P1_KEY"), "has no ETH")  # fmt: skip
+    fund(chain, participant.address)
+    cancelled = medledger("trial", "cancel-signatures", "--signed", str(signed),
+                          "--account", "env:P1_KEY")  # fmt: skip
+    assert cancelled.exit_code == 0, cancelled.stderr
+    assert cancelled.stdout.strip().splitlines() == [
+        f"consents and withdrawals {participant.address} signed with nonce 0 can no longer be "
+        "submitted"
+    ]
+    one_line_error(medledger("trial", "cancel-signatures", "--signed", str(signed),
+                             "--account", "env:P1_KEY"), "there is nothing to cancel")  # fmt: skip
+    one_line_error(medledger("trial", "consent", "--submit", str(signed), "--account", "dev:3"),
+                   "already used or superseded")  # fmt: skip
+    again = medledger("trial", "cancel-signatures", "--account", "env:P1_KEY", "--json")
+    assert again.exit_code == 0 and again.json() == {
+        "participant": participant.address, "cancelled_nonce": 1,
+    }  # fmt: skip
 
 
 def test_cli_audit_exits_non_zero_naming_the_altered_body(
