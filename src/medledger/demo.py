@@ -170,20 +170,28 @@ def run(session: Session, fresh: bool = False) -> None:
     ambulance = dev_account(AMBULANCE)
     kind = registry.InstitutionKind.EMERGENCY_SERVICE
     say(f"  City Ambulance: {_verify(chain, ambulance, kind, 'City Ambulance')}")
-    until = access.open_emergency_access(
-        chain, ambulance, patient.address, timedelta(hours=12), "unconscious on arrival, ER triage"
-    )
-    access.deliver_keys(
-        chain,
-        store,
-        hospital,
-        patient.address,
-        ambulance.address,
-        access.Scope(access.ScopeKind.ALL),
-    )
-    opened = access.read(chain, store, ambulance, sample.hex_id)
-    say(f"  open until {until:%Y-%m-%d %H:%M}Z; the hospital delivers its keys;")
-    say(f"  the ambulance reads {fhir.summary(opened)}")
+    last = access.emergency_of(chain, patient.address, ambulance.address)
+    if last is not None and access.chain_now(chain) < last.ended_at + access.EMERGENCY_COOLDOWN:
+        # A re-run within the 7-day cooldown: the service may not open again so soon.
+        until = last.expires_at
+        say("  (opened on an earlier run; the same service may open again only 7 days after "
+            "its last opening ended)")  # fmt: skip
+    else:
+        until = access.open_emergency_access(
+            chain, ambulance, patient.address, timedelta(hours=12),
+            "unconscious on arrival, ER triage",
+        )  # fmt: skip
+    if until > access.chain_now(chain):
+        access.deliver_keys(
+            chain, store, hospital, patient.address, ambulance.address,
+            access.Scope(access.ScopeKind.ALL),
+        )  # fmt: skip
+        opened = access.read(chain, store, ambulance, sample.hex_id)
+        say(f"  open until {until:%Y-%m-%d %H:%M}Z; the hospital delivers its keys;")
+        say(f"  the ambulance reads {fhir.summary(opened)}")
+    else:
+        refusal = _refusal(chain, store, ambulance, sample)
+        say(f"  the opening ended at {until:%Y-%m-%d %H:%M}Z: {refusal}")
     say("  the patient's audit, emergency first (writes left out here):")
     entries = audit.trail(chain, patient.address)
     for line in [e for e in entries if e.event != "record anchored"][:6]:

@@ -117,7 +117,7 @@ def _after_demo(settings: Any, chain: Chain) -> None:
     send("ownership", owner, token.functions.transferOwnership(spender.address))
     send("ownership", spender, token.functions.renounceOwnership())
     role = keccak(text="BENCH_ROLE")
-    for name in ("ProviderRegistry", "ClaimsManager"):
+    for name in ("ClaimsManager",):  # the ProviderRegistry has no admin: its roles move by vote
         contract = deployments.contract(chain, name)
         send("role", owner, contract.functions.grantRole(role, other.address))
         send("role", owner, contract.functions.revokeRole(role, other.address))
@@ -212,10 +212,19 @@ def _extra_flow(settings: Any, chain: Chain) -> list[dict[str, Any]]:
 
     store = open_store(settings)
     body = os.urandom(1000)
+    scenarios: list[dict[str, Any]] = []
+
+    def scenario(contract: str, what: str, gas: int, note: str) -> None:
+        scenarios.append({"contract": contract, "function": what, "kind": "scenario",
+                          "gas": gas, "note": note})  # fmt: skip
+
+    def gas_of(transaction_hash: str) -> int:
+        return int(chain.w3.eth.get_transaction_receipt(HexBytes(transaction_hash))["gasUsed"])
+
     (first,) = records.anchor(
         chain, store, hospital, patient.address, [records.Draft(body, Category.LAB)]
     )
-    records.anchor(
+    (second,) = records.anchor(
         chain,
         store,
         hospital,
@@ -226,9 +235,17 @@ def _extra_flow(settings: Any, chain: Chain) -> list[dict[str, Any]]:
     (own,) = records.anchor(
         chain, store, patient, patient.address, [records.Draft(body, Category.OTHER)]
     )
+    scenario("RecordRegistry", "anchor: a new record", gas_of(first.transaction_hash),
+             "by a hospital in care of the patient")  # fmt: skip
+    scenario("RecordRegistry", "anchor: a new version", gas_of(second.transaction_hash),
+             "by the previous version's writer")  # fmt: skip
+    scenario("RecordRegistry", "anchor: the patient's own record", gas_of(own.transaction_hash),
+             "")  # fmt: skip
     for size in (100, 1000):
         entries = [batches.Entry(patient.address, records.Draft(body, Category.VITALS))] * size
         batch = batches.anchor_batch(chain, store, hospital, entries)
+        scenario("RecordRegistry", f"anchorBatch: gas per record at {size:,}",
+                 round(batch.gas_used / size), f"{batch.gas_used:,} for the batch")  # fmt: skip
     target = batch.records[0]
     where = batches.proof(chain, store, target.id)
     entry = (target.patient, target.cid.digest, target.commitment, int(target.category), bytes(32))
@@ -237,20 +254,22 @@ def _extra_flow(settings: Any, chain: Chain) -> list[dict[str, Any]]:
     send("registering", other, registry_.functions.registerFromBatch(*args))
 
     expires = int(time.time()) + 30 * 86400
-    send(
+    receipt = send(
         "grant",
         patient,
         consent.functions.grant(
             patient.address, other.address, 2, bytes(32), 1, expires, os.urandom(32)
         ),
     )
-    send(
+    scenario("ConsentManager", "grant: scope all", int(receipt["gasUsed"]), "by the patient")
+    receipt = send(
         "grant",
         patient,
         consent.functions.grant(
             patient.address, other.address, 0, first.id, 1, expires, os.urandom(32)
         ),
     )
+    scenario("ConsentManager", "grant: one record", int(receipt["gasUsed"]), "by the patient")
     nonce = consent.functions.nonces(patient.address).call()
     request = {
         "patient": patient.address, "grantee": other.address, "scopeKind": 1,
@@ -287,9 +306,64 @@ def _extra_flow(settings: Any, chain: Chain) -> list[dict[str, Any]]:
     )
     send("log 100", other, consent.functions.logAccess([first.id] + [r.id for r in more]))
     send("erase", patient, consent.functions.eraseRecord(own.id))
+    scenarios.extend(_claims_scenarios(chain, store, hospital, patient))
     return [
+        *scenarios,
         {"contract": "RecordRegistry", "function": "verifyBatchRecord", "kind": "view",
          "gas": verify_gas, "note": f"proof of {len(where.siblings)} hashes (1,000-record batch)"},
         {"contract": "ConsentManager", "function": "hasAccess", "kind": "view",
          "gas": has_access_gas, "note": "record-scoped grant"},
+    ]  # fmt: skip
+
+
+def _claims_scenarios(
+    chain: Chain, store: Any, provider: Any, patient: Any
+) -> list[dict[str, Any]]:
+    """An insurer's policy and three small claims that settle automatically; the gas of the
+    later ones (a clinic that was paid before: its token balance is no longer zero).
+
+    Settlement pays at once, so submission is the whole path from claim to payment."""
+    from datetime import timedelta
+    from decimal import Decimal
+
+    from medledger import access, claims, demo_claims, registry
+    from medledger.accounts import dev_account as dev
+    from medledger.categories import Category
+
+    insurer = dev(10)
+    registry.apply_institution(chain, insurer, registry.InstitutionKind.INSURER, "Acme")
+    for i in (0, 1, 2):
+        entry = registry.participant(chain, insurer.address)
+        if entry.status is not registry.Status.VERIFIED:
+            registry.approve_institution(chain, dev(i), insurer.address)
+    policy = claims.issue_policy(
+        chain, store, insurer, patient.address, coverage=Decimal("0.8"), deductible=Decimal(0),
+        annual_limit=Decimal(10_000), auto_settle_limit=Decimal(500),
+        codes=[claims.Code(demo_claims.CPT, "99213")], plan="Bench",
+    )  # fmt: skip
+    claims.fund_policy(chain, insurer, policy.id, Decimal(5_000))
+    financial = access.Scope(access.ScopeKind.CATEGORY, category=Category.FINANCIAL)
+    access.grant(chain, store, patient, patient.address, insurer.address, financial,
+                 access.Purpose.PAYMENT, timedelta(days=30))  # fmt: skip
+    terms = claims.read_terms(chain, store, patient, policy)
+    reference = f"urn:medledger:patient:{patient.address}"
+    gas: list[int] = []
+    for n in range(3):
+        body = demo_claims.claim(
+            reference, f"visit-{n}", [("99213", Decimal(100 + n))], chain.now()
+        )
+        settled = claims.submit_claim(chain, store, provider, policy.id, body, terms=terms)
+        if not settled.automatic:
+            raise RuntimeError(f"bench claim {n} was not settled automatically")
+        # submitClaim is the provider's last transaction (the devnet mines one per block)
+        (submitted,) = chain.w3.eth.get_block("latest")["transactions"]
+        receipt = chain.w3.eth.get_transaction_receipt(submitted)
+        if receipt["to"] != claims.manager(chain).address:
+            raise RuntimeError("the latest transaction is not the claim's submission")
+        gas.append(int(receipt["gasUsed"]))
+    what = "submitClaim: settled automatically, paid at once"
+    return [
+        {"contract": "ClaimsManager", "function": what, "kind": "scenario",
+         "gas": round(statistics.median(gas[1:])),
+         "note": f"a provider paid before; its first: {gas[0]:,} (first token receipt)"},
     ]  # fmt: skip
