@@ -1,0 +1,1 @@
+"""The permission model (docs/permissions.md), walked on chain cell by cell."""
