@@ -15,8 +15,10 @@ The world (module-scoped, autouse: set up once per module, rolled back by Ape af
 
 Factories: ``register_study``, ``consent_request``, ``sign_consent`` (checks the Python
 EIP-712 digest against ``consentDigest`` before signing), ``withdrawal_request``,
-``sign_withdrawal``, ``enrol`` (sign and relay by the site), ``submit_data`` and
-``submit_batch``; see each docstring.
+``sign_withdrawal``, ``enrol`` (sign and relay by the site), ``submit_data``, ``build_batch``
+and ``submit_batch`` (positional ``IndexedMerkle`` trees from ``support.indexed_tree``) and
+``invite`` (an account an institution invited as practitioner, which has not accepted); see
+each docstring.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from eth_account import Account
 from eth_utils import keccak, to_checksum_address
 from hexbytes import HexBytes
 
-from ..support import ZERO_ADDRESS, Kind, digest, merkle_tree
+from ..support import ZERO_ADDRESS, Kind, digest, indexed_tree
 from .helpers import (
     HOUR,
     READERS_ALL,
@@ -135,6 +137,22 @@ def wallet(admin: AccountAPI) -> Callable[[LocalAccount], AccountAPI]:
             index=next(indices), address_str=key.address, private_key=key.key.to_0x_hex()
         )
         admin.transfer(account, 10**18)
+        return account
+
+    return make
+
+
+@pytest.fixture(scope="module")
+def invite(
+    accounts: Any, admin: AccountAPI, provider_registry: Any
+) -> Callable[[AccountAPI], AccountAPI]:
+    """``invite(institution)``: a fresh funded account that ``institution`` invited as its
+    practitioner and that has not accepted (so it acts for nobody)."""
+
+    def make(institution: AccountAPI) -> AccountAPI:
+        account = _funded_account(accounts, admin)
+        provider_registry.addPractitioner(account, sender=institution)
+        assert provider_registry.isInvited(institution, account)
         return account
 
     return make
@@ -413,11 +431,12 @@ def submit_data(chain: Any, trial_registry: Any, hospital: AccountAPI) -> Callab
 
 @dataclass(frozen=True)
 class Body:
-    """One body of a batch: its fields, id and Merkle proof."""
+    """One body of a batch: its fields, id, position in the tree and Merkle proof."""
 
     cid_digest: HexBytes
     commitment: HexBytes
     id: HexBytes
+    index: int
     proof: list[HexBytes]
 
 
@@ -437,7 +456,8 @@ class SubmittedBatch:
 @pytest.fixture(scope="module")
 def build_batch(chain: Any, trial_registry: Any) -> Callable[..., tuple[HexBytes, list[Body]]]:
     """``build_batch(study_id, participant, size, version, visit=VISIT)``: fresh bodies, their
-    ids under ``version`` and the OpenZeppelin standard tree over them: ``(root, bodies)``."""
+    ids under ``version`` and the positional ``IndexedMerkle`` tree over them (body ``n`` at
+    position ``n``): ``(root, bodies)``."""
     counter = itertools.count()
 
     def build(
@@ -452,8 +472,11 @@ def build_batch(chain: Any, trial_registry: Any) -> Callable[..., tuple[HexBytes
             data_id(chain.chain_id, registry, study_id, holder, visit, version, c, m)
             for c, m in fields
         ]
-        root, proofs = merkle_tree(ids)
-        bodies = [Body(c, m, i, proofs[bytes(i)]) for (c, m), i in zip(fields, ids, strict=True)]
+        root, proofs = indexed_tree(ids)
+        bodies = [
+            Body(c, m, i, n, proofs[n])
+            for n, ((c, m), i) in enumerate(zip(fields, ids, strict=True))
+        ]
         return root, bodies
 
     return build
@@ -467,8 +490,9 @@ def submit_batch(
     build_batch: Callable[..., tuple[HexBytes, list[Body]]],
 ) -> Callable[..., SubmittedBatch]:
     """``submit_batch(study_id, participant, size=3, sender=hospital, visit=VISIT, count=None)``:
-    builds a batch under the version in force and anchors its root (``count`` overrides the
-    declared count)."""
+    builds a batch of ``size`` bodies under the version in force and anchors its root
+    (``count`` overrides the declared count: a site may declare fewer bodies than its tree
+    holds, or more)."""
 
     def submit(
         study_id: int,

@@ -2,8 +2,9 @@
 and independently of ``medledger`` (so that the package can later be checked against them).
 
 * EIP-712: the two request types, typed messages built with ``eth_account`` and their digests;
-* ids: ``dataIdOf`` and the batch id, and the OpenZeppelin standard-tree leaves of a batch
-  (trees come from ``support.merkle_tree``, as for RecordRegistry batches);
+* ids: ``dataIdOf`` and the batch id; a batch is a positional ``IndexedMerkle`` tree of its
+  bodies' ids (built by ``support.indexed_tree``, as for RecordRegistry batches), whose depth
+  for a declared count is :func:`tree_depth`;
 * enums and reader bits as small Python types.
 """
 
@@ -140,6 +141,12 @@ def batch_id(
     """``keccak256(abi.encode(chainid, registry, studyId, participant, visit, root))``."""
     values = [chain_id, registry, study_id, participant, visit, root]
     return HexBytes(keccak(encode(BATCH_ID_TYPES, values)))
+
+
+def tree_depth(count: int) -> int:
+    """The depth of the ``IndexedMerkle`` tree of ``count`` leaves, ceil(log2(count)): the
+    length every proof of a batch declaring ``count`` bodies must have."""
+    return max(count - 1, 0).bit_length()
 
 
 # ---------------------------------------------------------------------------- protocols

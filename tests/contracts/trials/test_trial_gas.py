@@ -3,7 +3,8 @@
 Each figure is the receipt's ``gas_used`` (the 21,000 base cost and calldata included, as the
 sender pays them). Every figure is checked against a budget about 25% above what was measured
 when this file was written, so that a change that makes a hot path much dearer fails here;
-a batch costs the same whatever its size (up to calldata), which is checked too.
+a batch costs the same whatever its size (up to calldata), which is checked too, and the
+first data of a version pays for freezing its outcomes (one more write), no more.
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ BUDGETS = {
     "verifyBatchData (100 bodies, eth_estimateGas)": 51_000,
     "withdraw (by delegate)": 43_000,
     "withdrawWithSignature": 58_000,
+    "cancelSignatures": 56_000,  # a first cancellation: the nonce slot goes from zero to one
+    "submitData (first data of a version: freezes its outcomes)": 92_000,
 }
 
 
@@ -112,10 +115,10 @@ def test_gas_of_every_step_of_a_study_stays_within_budget(
     measure("submitDataBatch (10 bodies)", batch_10.receipt)
     batch_100 = submit_batch(sid, first, size=100, visit=digest("visit-week-4"))
     measure("submitDataBatch (100 bodies)", batch_100.receipt)
-    body = batch_100.bodies[0]  # a longest proof: 7 hashes
+    body = batch_100.bodies[0]  # every proof of a 100-body tree has 7 hashes
     verify = registry.verifyBatchData.encode_input(
         sid, first.address, batch_100.visit, batch_100.root, body.cid_digest, body.commitment,
-        body.proof,
+        body.index, body.proof,
     )  # fmt: skip
     estimate = chain.provider.web3.eth.estimate_gas(
         {"to": registry.address, "data": HexBytes(verify).to_0x_hex()}
@@ -128,6 +131,16 @@ def test_gas_of_every_step_of_a_study_stays_within_budget(
         "withdrawWithSignature",
         registry.withdrawWithSignature(request, sign_withdrawal(second, request), sender=stranger),
     )
+    measure("cancelSignatures", registry.cancelSignatures(sender=stranger))
+    # Version 3 needs no re-consent: nobody consents to it, and its first data freezes it.
+    enrol(sid, third, sender=clinic, site=clinic)  # the re-consent to version 2
+    registry.amendProtocol(sid, Protocol.of("v3").args, False, "editorial", sender=sponsor)
+    assert registry.getProtocolVersion(sid, 3).outcomesFrozenAt == 0
+    measure(
+        "submitData (first data of a version: freezes its outcomes)",
+        submit_data(sid, third, sender=clinic).receipt,
+    )
+    assert registry.getProtocolVersion(sid, 3).outcomesFrozenAt > 0
     report(rows)
 
     assert [name for name, _ in rows] == list(BUDGETS), "every budgeted step is measured"
@@ -137,4 +150,7 @@ def test_gas_of_every_step_of_a_study_stays_within_budget(
     # Only calldata differs (zero bytes of the random root and digests cost less).
     spread = abs(gas["submitDataBatch (100 bodies)"] - gas["submitDataBatch (10 bodies)"])
     assert spread < 500, "a batch's cost does not depend on its size"
-    assert len(body.proof) == 7, "a longest proof of 100 bodies has ceil(log2(100)) hashes"
+    assert {len(b.proof) for b in batch_100.bodies} == {7}, "ceil(log2(100)) hashes each"
+    # The freeze is one more write to a slot already written (the version's times).
+    extra = gas["submitData (first data of a version: freezes its outcomes)"] - gas["submitData"]
+    assert 0 < extra < 8_000, extra

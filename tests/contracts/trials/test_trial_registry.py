@@ -1,6 +1,8 @@
-"""TrialRegistry: studies, amendments and outcomes, sites and monitors, signed consent and
-re-consent, withdrawal (direct, by delegate, signed), data (single and batched), read access,
-views and the EIP-712 digests.
+"""TrialRegistry: studies, amendments and outcomes (frozen at a version's first consent or
+first data), sites and monitors, signed consent and re-consent, withdrawal (direct, by
+delegate, signed), cancelled signatures, data (single and batched in positional
+``IndexedMerkle`` trees whose declared count binds), read access, views and the EIP-712
+digests.
 
 Every test starts from the world of ``conftest.py`` (module-scoped, rolled back by Ape after
 each test). ``study`` registers one study (sponsor ``sponsor``, sites ``hospital`` and
@@ -27,8 +29,9 @@ from ..support import (
     ZERO_ADDRESS,
     Kind,
     assert_events,
+    call_reverts,
     digest,
-    merkle_tree,
+    indexed_tree,
     reverts,
     reverts_without_data,
 )
@@ -49,6 +52,7 @@ from .helpers import (
     batch_id,
     data_id,
     signable_digest,
+    tree_depth,
     typed_message,
 )
 
@@ -196,7 +200,7 @@ def test_register_study_stores_version_1_and_sites_and_emits_every_event(
     assert version_of(registry, 1, 1) == {
         "protocol": protocol.as_dict(),
         "registeredAt": at,
-        "firstEnrolmentAt": 0,
+        "outcomesFrozenAt": 0,
         "requiresReconsent": False,
     }
     assert registry.isSite(1, hospital) and registry.isSite(1, clinic)
@@ -252,6 +256,8 @@ def test_register_study_without_sites_or_summary_emits_no_site(
         "suspended-sponsor",
         "practitioner-of-suspended-sponsor",
         "removed-practitioner",
+        "practitioner-who-left",
+        "invited-practitioner",
         "pending-sponsor",
     ],
 )
@@ -268,6 +274,7 @@ def test_register_study_reverts_when_caller_is_not_a_verified_research_sponsor(
     stranger: AccountAPI,
     apply_institution: Callable[..., Any],
     suspend: Callable[..., Any],
+    invite: Callable[..., AccountAPI],
     caller: str,
 ) -> None:
     account = {
@@ -278,11 +285,16 @@ def test_register_study_reverts_when_caller_is_not_a_verified_research_sponsor(
         "suspended-sponsor": sponsor,
         "practitioner-of-suspended-sponsor": investigator,
         "removed-practitioner": investigator,
+        "practitioner-who-left": investigator,
     }.get(caller)
     if caller in ("suspended-sponsor", "practitioner-of-suspended-sponsor"):
         suspend(sponsor)
     if caller == "removed-practitioner":
         provider_registry.removePractitioner(investigator, sender=sponsor)
+    if caller == "practitioner-who-left":
+        provider_registry.removePractitioner(investigator, sender=investigator)
+    if caller == "invited-practitioner":
+        account = invite(sponsor)
     if caller == "pending-sponsor":
         account = accounts.generate_test_account()
         admin.transfer(account, 10**18)
@@ -414,7 +426,7 @@ def test_amend_protocol_puts_a_new_version_in_force(
     assert version_of(registry, study.id, 2) == {
         "protocol": protocol.as_dict(),
         "registeredAt": block_time(tx),
-        "firstEnrolmentAt": 0,
+        "outcomesFrozenAt": 0,
         "requiresReconsent": requires_reconsent,
     }
     assert version_of(registry, study.id, 1)["protocol"] == study.protocol.as_dict()
@@ -437,7 +449,15 @@ def test_sponsor_practitioner_may_amend(
 
 
 @pytest.mark.parametrize(
-    "caller", ["other-sponsor", "site", "stranger", "removed-practitioner", "suspended-sponsor"]
+    "caller",
+    [
+        "other-sponsor",
+        "site",
+        "stranger",
+        "removed-practitioner",
+        "invited-practitioner",
+        "suspended-sponsor",
+    ],
 )
 @pytest.mark.parametrize(
     "function", ["amendProtocol", "setOutcomes", "publishSummary", "addSite", "setMonitor"]
@@ -454,16 +474,21 @@ def test_sponsor_functions_revert_when_caller_does_not_act_for_the_study_sponsor
     monitor: AccountAPI,
     stranger: AccountAPI,
     suspend: Callable[..., Any],
+    invite: Callable[..., AccountAPI],
     caller: str,
     function: str,
 ) -> None:
-    account = {
-        "other-sponsor": other_sponsor,
-        "site": hospital,
-        "stranger": stranger,
-        "removed-practitioner": investigator,
-        "suspended-sponsor": sponsor,
-    }[caller]
+    account = (
+        invite(sponsor)
+        if caller == "invited-practitioner"
+        else {
+            "other-sponsor": other_sponsor,
+            "site": hospital,
+            "stranger": stranger,
+            "removed-practitioner": investigator,
+            "suspended-sponsor": sponsor,
+        }[caller]
+    )
     if caller == "removed-practitioner":
         provider_registry.removePractitioner(investigator, sender=sponsor)
     if caller == "suspended-sponsor":
@@ -599,14 +624,159 @@ def test_outcomes_of_an_amendment_stay_editable_until_someone_consents_to_it(
     enrolled: Consented,
     amend: Callable[..., Any],
     enrol: Callable[..., Consented],
+    block_time: Callable[[ReceiptAPI], int],
 ) -> None:
     amend(study.id, False)
     trial_registry.setOutcomes(study.id, 2, digest("p2"), ZERO32, sender=sponsor)
-    enrol(study.id, participant)  # a re-consent, not an enrolment: it freezes version 2 too
+    again = enrol(study.id, participant)  # a re-consent, not an enrolment: it freezes version 2
     with reverts(trial_registry.TrialOutcomesFrozen, studyId=study.id, version=2):
         trial_registry.setOutcomes(study.id, 2, digest("p3"), ZERO32, sender=sponsor)
-    assert trial_registry.getProtocolVersion(study.id, 2).firstEnrolmentAt != 0
+    assert trial_registry.getProtocolVersion(study.id, 2).outcomesFrozenAt == (
+        block_time(again.receipt)
+    )
     assert trial_registry.getStudy(study.id).participants == 1
+
+
+@pytest.mark.parametrize("function", ["submitData", "submitDataBatch"])
+def test_first_data_under_an_amendment_without_reconsent_freezes_its_outcomes(
+    trial_registry: Any,
+    study: Study,
+    sponsor: AccountAPI,
+    participant: LocalAccount,
+    enrolled: Consented,
+    amend: Callable[..., Any],
+    submit_data: Callable[..., Any],
+    submit_batch: Callable[..., Any],
+    block_time: Callable[[ReceiptAPI], int],
+    advance_time: Callable[[int], int],
+    function: str,
+) -> None:
+    """Nobody consents to version 2 (no re-consent required), so only its data can freeze it:
+    from the first body (or batch) on, its outcomes are the ones the data was collected under."""
+    registry = trial_registry
+    _, protocol = amend(study.id, False)
+    assert registry.getProtocolVersion(study.id, 2).outcomesFrozenAt == 0
+    advance_time(60)  # the freeze time is the data's, not the enrolment's or the amendment's
+    submit = submit_data if function == "submitData" else submit_batch
+    data = submit(study.id, participant)
+    assert data.version == 2
+
+    with reverts(registry.TrialOutcomesFrozen, studyId=study.id, version=2):
+        registry.setOutcomes(study.id, 2, digest("switched"), ZERO32, sender=sponsor)
+
+    frozen = version_of(registry, study.id, 2)
+    assert frozen["protocol"] == protocol.as_dict(), "the outcomes the data was collected under"
+    assert frozen["outcomesFrozenAt"] == block_time(data.receipt)
+    assert version_of(registry, study.id, 1)["outcomesFrozenAt"] == block_time(enrolled.receipt)
+
+
+@pytest.mark.parametrize("first", ["consent", "data", "batch"])
+def test_outcomes_frozen_at_is_the_first_consent_or_data_and_never_changes(
+    trial_registry: Any,
+    study: Study,
+    sponsor: AccountAPI,
+    participants: list[LocalAccount],
+    enrolled: Consented,
+    amend: Callable[..., Any],
+    enrol: Callable[..., Consented],
+    submit_data: Callable[..., Any],
+    submit_batch: Callable[..., Any],
+    block_time: Callable[[ReceiptAPI], int],
+    advance_time: Callable[[int], int],
+    first: str,
+) -> None:
+    """Version 2 (no re-consent required) is frozen by whichever comes first: a re-consent, a
+    body or a batch; every later consent, enrolment, body and batch (each in a later block,
+    minutes apart) leaves ``outcomesFrozenAt`` where it was."""
+    registry = trial_registry
+    participant, newcomer = participants[0], participants[1]
+    amend(study.id, False)
+    advance_time(60)
+    steps = {
+        "consent": lambda: enrol(study.id, participant).receipt,
+        "data": lambda: submit_data(study.id, participant).receipt,
+        "batch": lambda: submit_batch(study.id, participant).receipt,
+    }
+    frozen_at = block_time(steps[first]())
+    later = [
+        *(step for name, step in steps.items() if name != first),
+        lambda: enrol(study.id, newcomer).receipt,
+        lambda: submit_data(study.id, newcomer).receipt,
+        lambda: submit_batch(study.id, participant).receipt,
+    ]
+    for step in later:
+        advance_time(600)
+        assert block_time(step()) > frozen_at
+        assert registry.getProtocolVersion(study.id, 2).outcomesFrozenAt == frozen_at
+    with reverts(registry.TrialOutcomesFrozen, studyId=study.id, version=2):
+        registry.setOutcomes(study.id, 2, digest("switched"), ZERO32, sender=sponsor)
+
+
+def test_data_freezes_only_the_version_in_force(
+    trial_registry: Any,
+    study: Study,
+    sponsor: AccountAPI,
+    participant: LocalAccount,
+    enrolled: Consented,
+    amend: Callable[..., Any],
+    submit_data: Callable[..., Any],
+) -> None:
+    """Data under version 2 freezes version 2; version 3, amended in later and without data or
+    consent, stays editable, and so does an unconsented version 2 until its data."""
+    registry = trial_registry
+    amend(study.id, False)
+    registry.setOutcomes(study.id, 2, digest("p2"), ZERO32, sender=sponsor)
+    submit_data(study.id, participant)
+    amend(study.id, False)
+    tx = registry.setOutcomes(study.id, 3, digest("p3"), digest("s3"), sender=sponsor)
+    assert_events(
+        tx,
+        registry.OutcomesDefined(
+            studyId=study.id,
+            version=3,
+            primaryOutcomes=digest("p3"),
+            secondaryOutcomes=digest("s3"),
+        ),
+    )
+    assert registry.getProtocolVersion(study.id, 3).outcomesFrozenAt == 0
+    for version in (1, 2):
+        with reverts(registry.TrialOutcomesFrozen, studyId=study.id, version=version):
+            registry.setOutcomes(study.id, version, digest("p"), ZERO32, sender=sponsor)
+
+
+@pytest.mark.parametrize("function", ["submitData", "submitDataBatch"])
+def test_refused_data_freezes_nothing(
+    trial_registry: Any,
+    study: Study,
+    sponsor: AccountAPI,
+    participant: LocalAccount,
+    hospital: AccountAPI,
+    enrolled: Consented,
+    amend: Callable[..., Any],
+    function: str,
+) -> None:
+    """A stale participant's data is refused, so version 2 (which requires re-consent) has
+    neither consent nor data and its outcomes may still change."""
+    registry = trial_registry
+    amend(study.id, True)
+    with reverts(
+        registry.TrialConsentStale,
+        studyId=study.id,
+        participant=participant.address,
+        consentedVersion=1,
+        requiredVersion=2,
+    ):
+        submit_call(registry, function, study.id, participant.address, hospital)
+    assert registry.getProtocolVersion(study.id, 2).outcomesFrozenAt == 0
+    registry.setOutcomes(study.id, 2, digest("p2"), ZERO32, sender=sponsor)
+
+
+def test_set_outcomes_of_a_frozen_version_reverts_frozen_before_checking_the_outcome(
+    trial_registry: Any, study: Study, sponsor: AccountAPI, enrolled: Consented
+) -> None:
+    """Order of refusals: frozen outcomes before a zero primary outcome."""
+    with reverts(trial_registry.TrialOutcomesFrozen, studyId=study.id, version=1):
+        trial_registry.setOutcomes(study.id, 1, ZERO32, digest("s"), sender=sponsor)
 
 
 def test_set_outcomes_of_an_earlier_version_without_enrolments_is_allowed(
@@ -723,7 +893,7 @@ def test_site_relays_signed_consent_and_enrols_the_participant(
     }
     stored = study_of(registry, study.id)
     assert (stored["participants"], stored["firstEnrolmentAt"]) == (1, at)
-    assert registry.getProtocolVersion(study.id, 1).firstEnrolmentAt == at
+    assert registry.getProtocolVersion(study.id, 1).outcomesFrozenAt == at
     assert registry.nonces(participant.address) == 1
     assert registry.isConsentCurrent(study.id, participant.address)
     # The event carries what anyone needs to re-check the consent.
@@ -893,6 +1063,8 @@ def test_malformed_consent_signature_reverts_with_zero_signer(
         "stranger",
         "sponsor",
         "removed-practitioner",
+        "practitioner-who-left",
+        "invited-practitioner",
         "suspended-site",
         "practitioner-of-suspended-site",
     ],
@@ -910,18 +1082,26 @@ def test_consent_reverts_when_the_caller_does_not_act_for_the_named_site(
     consent_request: Callable[..., dict[str, Any]],
     sign_consent: Callable[..., HexBytes],
     suspend: Callable[..., Any],
+    invite: Callable[..., AccountAPI],
     relayer: str,
 ) -> None:
-    account = {
-        "another-study-site": clinic,
-        "stranger": stranger,
-        "sponsor": sponsor,
-        "removed-practitioner": doctor,
-        "suspended-site": hospital,
-        "practitioner-of-suspended-site": doctor,
-    }[relayer]
+    account = (
+        invite(hospital)
+        if relayer == "invited-practitioner"
+        else {
+            "another-study-site": clinic,
+            "stranger": stranger,
+            "sponsor": sponsor,
+            "removed-practitioner": doctor,
+            "practitioner-who-left": doctor,
+            "suspended-site": hospital,
+            "practitioner-of-suspended-site": doctor,
+        }[relayer]
+    )
     if relayer == "removed-practitioner":
         provider_registry.removePractitioner(doctor, sender=hospital)
+    if relayer == "practitioner-who-left":
+        provider_registry.removePractitioner(doctor, sender=doctor)
     if relayer in ("suspended-site", "practitioner-of-suspended-site"):
         suspend(hospital)
     request = consent_request(study.id, participant, site=hospital)
@@ -1387,6 +1567,147 @@ def test_signed_withdrawal_reverts_when_not_enrolled_or_already_withdrawn(
         )
 
 
+# ============================================================================ cancelSignatures
+
+
+def test_cancel_signatures_burns_the_next_nonce_so_a_signed_consent_is_never_used(
+    trial_registry: Any,
+    study: Study,
+    participant: LocalAccount,
+    hospital: AccountAPI,
+    wallet: Callable[..., AccountAPI],
+    consent_request: Callable[..., dict[str, Any]],
+    sign_consent: Callable[..., HexBytes],
+) -> None:
+    """A participant who signed a consent and changed their mind before the site relayed it
+    burns the nonce: the signature is dead; a consent signed afterwards (next nonce) works."""
+    registry = trial_registry
+    request = consent_request(study.id, participant)
+    signature = sign_consent(participant, request)
+    assert request["nonce"] == 0
+
+    tx = registry.cancelSignatures(sender=wallet(participant))
+
+    assert_events(tx, registry.SignaturesCancelled(participant=participant.address, nonce=0))
+    assert registry.nonces(participant.address) == 1
+    with reverts(
+        registry.TrialSignatureReplayed, participant=participant.address, nonce=0, expectedNonce=1
+    ):
+        registry.consent(request, signature, sender=hospital)
+    assert registry.getParticipation(study.id, participant.address).site == ZERO_ADDRESS
+    fresh = consent_request(study.id, participant)
+    assert fresh["nonce"] == 1
+    registry.consent(fresh, sign_consent(participant, fresh), sender=hospital)
+    assert registry.isConsentCurrent(study.id, participant.address)
+
+
+def test_cancel_signatures_burns_a_signed_withdrawal(
+    trial_registry: Any,
+    study: Study,
+    participant: LocalAccount,
+    stranger: AccountAPI,
+    enrolled: Consented,
+    wallet: Callable[..., AccountAPI],
+    withdrawal_request: Callable[..., dict[str, Any]],
+    sign_withdrawal: Callable[..., HexBytes],
+) -> None:
+    registry = trial_registry
+    request = withdrawal_request(study.id, participant)
+    signature = sign_withdrawal(participant, request)
+    assert request["nonce"] == 1, "the enrolment used nonce 0"
+
+    tx = registry.cancelSignatures(sender=wallet(participant))
+
+    assert_events(tx, registry.SignaturesCancelled(participant=participant.address, nonce=1))
+    with reverts(
+        registry.TrialSignatureReplayed, participant=participant.address, nonce=1, expectedNonce=2
+    ):
+        registry.withdrawWithSignature(request, signature, sender=stranger)
+    assert registry.isConsentCurrent(study.id, participant.address), "still taking part"
+
+
+def test_cancel_signatures_burns_one_nonce_shared_by_every_study(
+    trial_registry: Any,
+    register_study: Callable[..., Study],
+    study: Study,
+    participant: LocalAccount,
+    hospital: AccountAPI,
+    wallet: Callable[..., AccountAPI],
+    consent_request: Callable[..., dict[str, Any]],
+    sign_consent: Callable[..., HexBytes],
+) -> None:
+    """Two consents signed with nonce 0 (to two studies) and one with nonce 1: two
+    cancellations burn nonces 0 and 1, each with its event, and all three are dead."""
+    registry = trial_registry
+    other = register_study()
+    signed = [
+        (request, sign_consent(participant, request))
+        for request in (
+            consent_request(study.id, participant),
+            consent_request(other.id, participant),
+            consent_request(study.id, participant, nonce=1),
+        )
+    ]
+    own = wallet(participant)
+    for nonce in (0, 1):
+        tx = registry.cancelSignatures(sender=own)
+        assert_events(
+            tx, registry.SignaturesCancelled(participant=participant.address, nonce=nonce)
+        )
+    assert registry.nonces(participant.address) == 2
+    for request, signature in signed:
+        with reverts(
+            registry.TrialSignatureReplayed,
+            participant=participant.address,
+            nonce=request["nonce"],
+            expectedNonce=2,
+        ):
+            registry.consent(request, signature, sender=hospital)
+
+
+@pytest.mark.parametrize("caller", ["delegate", "site", "sponsor", "other-participant"])
+def test_cancel_signatures_burns_only_the_callers_own_nonce(
+    trial_registry: Any,
+    study: Study,
+    participants: list[LocalAccount],
+    hospital: AccountAPI,
+    sponsor: AccountAPI,
+    monitor: AccountAPI,
+    stranger: AccountAPI,
+    enrol: Callable[..., Consented],
+    wallet: Callable[..., AccountAPI],
+    withdrawal_request: Callable[..., dict[str, Any]],
+    sign_withdrawal: Callable[..., HexBytes],
+    block_time: Callable[[ReceiptAPI], int],
+    caller: str,
+) -> None:
+    """Nobody cancels a participant's signature for them, not even their delegate (who may
+    withdraw them directly instead): the caller burns its own nonce, and the participant's
+    signed withdrawal still goes through."""
+    registry = trial_registry
+    participant, other = participants[0], participants[1]
+    enrol(study.id, participant, delegate=monitor)
+    enrol(study.id, other)
+    request = withdrawal_request(study.id, participant)
+    signature = sign_withdrawal(participant, request)
+    account = (
+        wallet(other)
+        if caller == "other-participant"
+        else {"delegate": monitor, "site": hospital, "sponsor": sponsor}[caller]
+    )
+    before = int(registry.nonces(account))
+
+    tx = registry.cancelSignatures(sender=account)
+
+    assert_events(tx, registry.SignaturesCancelled(participant=account, nonce=before))
+    assert registry.nonces(account) == before + 1
+    assert registry.nonces(participant.address) == 1
+    withdrawn = registry.withdrawWithSignature(request, signature, sender=stranger)
+    assert registry.getParticipation(study.id, participant.address).withdrawnAt == (
+        block_time(withdrawn)
+    )
+
+
 # ============================================================================ submitData
 
 
@@ -1444,6 +1765,8 @@ def test_enrolling_site_submits_data_for_a_current_participant(
         "stranger",
         "sponsor",
         "removed-practitioner",
+        "invited-practitioner",
+        "practitioner-moved-to-another-site",
         "suspended-site",
         "practitioner-of-suspended-site",
     ],
@@ -1461,19 +1784,30 @@ def test_submission_reverts_when_caller_does_not_act_for_the_enrolling_site(
     stranger: AccountAPI,
     enrolled: Consented,
     suspend: Callable[..., Any],
+    invite: Callable[..., AccountAPI],
+    add_practitioner: Callable[..., Any],
     submitter: str,
     function: str,
 ) -> None:
-    account = {
-        "another-study-site": clinic,
-        "stranger": stranger,
-        "sponsor": sponsor,
-        "removed-practitioner": doctor,
-        "suspended-site": hospital,
-        "practitioner-of-suspended-site": doctor,
-    }[submitter]
+    account = (
+        invite(hospital)
+        if submitter == "invited-practitioner"
+        else {
+            "another-study-site": clinic,
+            "stranger": stranger,
+            "sponsor": sponsor,
+            "removed-practitioner": doctor,
+            "practitioner-moved-to-another-site": doctor,
+            "suspended-site": hospital,
+            "practitioner-of-suspended-site": doctor,
+        }[submitter]
+    )
     if submitter == "removed-practitioner":
         provider_registry.removePractitioner(doctor, sender=hospital)
+    if submitter == "practitioner-moved-to-another-site":  # left the hospital, joined the clinic
+        provider_registry.removePractitioner(doctor, sender=doctor)
+        add_practitioner(clinic, doctor)
+        assert provider_registry.verifiedInstitutionOf(doctor) == clinic.address
     if submitter in ("suspended-site", "practitioner-of-suspended-site"):
         suspend(hospital)
     with reverts(trial_registry.TrialNotParticipantSite, caller=account, site=hospital):
@@ -1659,9 +1993,10 @@ def test_enrolling_site_submits_a_batch_and_every_body_is_proven(
     }
     assert registry.getStudy(study.id).dataCount == 1 + size
     for body in batch.bodies:
+        assert len(body.proof) == tree_depth(size)
         proven = registry.verifyBatchData(
             study.id, participant.address, VISIT, batch.root, body.cid_digest, body.commitment,
-            body.proof,
+            body.index, body.proof,
         )  # fmt: skip
         assert HexBytes(proven) == body.id
 
@@ -1682,15 +2017,92 @@ def test_verify_batch_data_reverts_for_a_body_not_in_the_batch_or_a_wrong_proof(
         digest("stray"), digest("stray-salt"),
     )  # fmt: skip
     cases = [
-        (digest("stray"), digest("stray-salt"), first.proof, stray),
-        (first.cid_digest, first.commitment, second.proof, first.id),
-        (first.cid_digest, first.commitment, [], first.id),
+        (digest("stray"), digest("stray-salt"), 0, first.proof, stray),
+        (first.cid_digest, first.commitment, 0, second.proof, first.id),
+        (first.cid_digest, first.commitment, 0, [], first.id),
     ]
-    for cid, salted, proof, expected_id in cases:
+    for cid, salted, index, proof, expected_id in cases:
         with reverts(registry.TrialDataNotInBatch, batchId=batch.id, dataId=expected_id):
             registry.verifyBatchData(
-                study.id, participant.address, VISIT, batch.root, cid, salted, proof
+                study.id, participant.address, VISIT, batch.root, cid, salted, index, proof
             )
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        "index-of-another-body",
+        "index-at-count",
+        "index-far-beyond-count",
+        "index-plus-tree-width",
+        "proof-one-short",
+        "proof-one-long",
+        "proof-with-a-zero-sibling-appended",
+    ],
+)
+def test_verify_batch_data_proves_a_body_only_at_its_own_position_with_a_proof_of_tree_depth(
+    trial_registry: Any,
+    study: Study,
+    participant: LocalAccount,
+    enrolled: Consented,
+    submit_batch: Callable[..., Any],
+    tamper: str,
+) -> None:
+    """A 5-body batch is a tree of depth 3 (8 positions, 5 used). Each body verifies at its own
+    position with its 3-hash proof, and at no other position, with no other proof length, and
+    not at an index that names the same path modulo the tree's width."""
+    registry = trial_registry
+    batch = submit_batch(study.id, participant, size=5)
+    body = batch.bodies[1]
+    assert (body.index, len(body.proof)) == (1, 3)
+    index, proof = {
+        "index-of-another-body": (2, body.proof),
+        "index-at-count": (5, body.proof),
+        "index-far-beyond-count": (2**255 + 1, body.proof),
+        "index-plus-tree-width": (1 + 8, body.proof),
+        "proof-one-short": (1, body.proof[:-1]),
+        "proof-one-long": (1, [*body.proof, batch.root]),
+        "proof-with-a-zero-sibling-appended": (1, [*body.proof, ZERO32]),
+    }[tamper]
+    args = (study.id, participant.address, VISIT, batch.root, body.cid_digest, body.commitment)
+    assert HexBytes(registry.verifyBatchData(*args, body.index, body.proof)) == body.id
+    with reverts(registry.TrialDataNotInBatch, batchId=batch.id, dataId=body.id):
+        registry.verifyBatchData(*args, index, proof)
+
+
+@pytest.mark.parametrize(
+    ("leaves", "declared"),
+    [(4, 3), (8, 5), (5, 3), (2, 1), (3, 4)],
+    ids=["4-declared-3", "8-declared-5", "5-declared-3", "2-declared-1", "3-declared-4"],
+)
+def test_a_batch_proves_only_positions_below_its_declared_count(
+    trial_registry: Any,
+    study: Study,
+    participant: LocalAccount,
+    enrolled: Consented,
+    submit_batch: Callable[..., Any],
+    leaves: int,
+    declared: int,
+) -> None:
+    """A site that builds its tree over more bodies than it declares cannot prove the extra
+    ones: positions at or beyond ``count`` never verify, and a tree deeper than ``count``
+    needs proves nothing at all (every proof has the wrong length). Declaring more than the
+    tree holds only adds positions holding zero leaves, which no body hashes to."""
+    registry = trial_registry
+    batch = submit_batch(study.id, participant, size=leaves, count=declared)
+    assert registry.getDataBatch(batch.id).count == declared
+    assert registry.getStudy(study.id).dataCount == declared, "the declared count is counted"
+    same_depth = tree_depth(leaves) == tree_depth(declared)
+    for body in batch.bodies:
+        args = (
+            study.id, participant.address, VISIT, batch.root, body.cid_digest, body.commitment,
+            body.index, body.proof,
+        )  # fmt: skip
+        if same_depth and body.index < declared:
+            assert HexBytes(registry.verifyBatchData(*args)) == body.id
+        else:
+            with reverts(registry.TrialDataNotInBatch, batchId=batch.id, dataId=body.id):
+                registry.verifyBatchData(*args)
 
 
 def test_unknown_batch_reverts_in_get_and_verify(
@@ -1705,7 +2117,7 @@ def test_unknown_batch_reverts_in_get_and_verify(
         chain.chain_id, registry.address, study.id, participant.address, VISIT, 0, cid, salted
     )
     with reverts(registry.TrialDataNotInBatch, batchId=unknown, dataId=at_version_0):
-        registry.verifyBatchData(study.id, participant.address, VISIT, root, cid, salted, [])
+        registry.verifyBatchData(study.id, participant.address, VISIT, root, cid, salted, 0, [])
 
 
 def test_batch_proofs_use_the_version_in_force_at_submission(
@@ -1740,8 +2152,9 @@ def test_batch_proofs_use_the_version_in_force_at_submission(
         ),
     ):
         registry.verifyBatchData(
-            study.id, participant.address, VISIT, root, body.cid_digest, body.commitment, body.proof
-        )
+            study.id, participant.address, VISIT, root, body.cid_digest, body.commitment,
+            body.index, body.proof,
+        )  # fmt: skip
 
 
 @pytest.mark.parametrize("zero", ["root", "manifest", "count"])
@@ -1797,8 +2210,9 @@ def test_submit_batch_reverts_for_the_same_root_and_visit_twice(
         unique=True,
     ),
     visit=st.binary(min_size=32, max_size=32),
+    declared=st.integers(1, 32),
 )
-def test_python_merkle_proofs_of_a_batch_verify_on_chain(
+def test_python_indexed_proofs_of_a_batch_verify_on_chain_only_below_the_declared_count(
     chain: Any,
     trial_registry: Any,
     study: Study,
@@ -1808,23 +2222,39 @@ def test_python_merkle_proofs_of_a_batch_verify_on_chain(
     isolated: Callable[[], Any],
     bodies: list[tuple[bytes, bytes]],
     visit: bytes,
+    declared: int,
 ) -> None:
+    """Trees from ``support.indexed_tree`` (written apart from the contract and the package):
+    every body verifies at its own position when the site declared at least that many bodies
+    in a tree of the same depth, and never at its sibling's position; otherwise it never
+    verifies (refusals are checked by ``eth_call``, as the stateful tests do)."""
     registry = trial_registry
+    holder = participant.address
     ids = [
-        data_id(chain.chain_id, registry.address, study.id, participant.address, visit, 1, c, m)
+        data_id(chain.chain_id, registry.address, study.id, holder, visit, 1, c, m)
         for c, m in bodies
     ]
-    root, proofs = merkle_tree(ids)
+    root, proofs = indexed_tree(ids)
+    batch = batch_id(chain.chain_id, registry.address, study.id, holder, visit, root)
+    same_depth = tree_depth(len(ids)) == tree_depth(declared)
     with isolated():
         registry.submitDataBatch(
-            study.id, participant.address, visit, root, digest("manifest"), len(ids),
-            sender=hospital,
-        )  # fmt: skip
-        for (cid, salted), body_id in zip(bodies, ids, strict=True):
-            proven = registry.verifyBatchData(
-                study.id, participant.address, visit, root, cid, salted, proofs[bytes(body_id)]
-            )
-            assert HexBytes(proven) == body_id
+            study.id, holder, visit, root, digest("manifest"), declared, sender=hospital
+        )
+        for index, ((cid, salted), body_id) in enumerate(zip(bodies, ids, strict=True)):
+            args = (study.id, holder, visit, root, cid, salted)
+            if same_depth and index < declared:
+                proven = registry.verifyBatchData(*args, index, proofs[index])
+                assert HexBytes(proven) == body_id
+            else:
+                call_reverts(
+                    registry.verifyBatchData, *args, index, proofs[index], sender=hospital,
+                    error=registry.TrialDataNotInBatch, batchId=batch, dataId=body_id,
+                )  # fmt: skip
+            call_reverts(
+                registry.verifyBatchData, *args, index ^ 1, proofs[index], sender=hospital,
+                error=registry.TrialDataNotInBatch, batchId=batch, dataId=body_id,
+            )  # fmt: skip
 
 
 # ============================================================================ canRead

@@ -2,19 +2,26 @@
 
 Hypothesis enrols and re-consents participants (at either site, for the version in force or a
 stale one, with valid or unknown reader bits), amends the protocol (with or without re-consent),
-edits outcome definitions, withdraws participants (signed and relayed, by their delegate, or by
-someone who may not) and submits data (single bodies, duplicates, Merkle batches; from the
-enrolling site, its practitioner or the other site), in random order. Every step checks the
-exact events the model predicts, or the exact custom error with all its arguments; a rejected
-move is checked with ``support.call_reverts`` (an ``eth_call`` of the same transaction).
+edits outcome definitions, lets the sponsor (or its practitioner) try to switch the outcomes of
+any version (known or not, with or without a primary outcome), withdraws participants (signed
+and relayed, by their delegate, or by someone who may not), submits data (single bodies,
+duplicates, positional Merkle batches, each proven at its position and refused beyond the
+declared count; from the enrolling site, its practitioner or the other site) and lets time
+pass, in random order. Every step checks the exact events the model predicts, or the exact
+custom error with all its arguments; a rejected move is checked with ``support.call_reverts``
+(an ``eth_call`` of the same transaction). The model freezes a version's outcomes at its first
+consent or first data, and predicts ``TrialOutcomesFrozen`` exactly for those versions.
 
 After every step that mined a block, the invariants check that:
 
 * every accepted data point's participant was active and current at submission, both in the
   model and as the chain's own event log tells it (consents, withdrawals and re-consent
   amendments before the data event);
-* no outcome definition of a version with a consent ever changes (no ``OutcomesDefined`` after
-  the version's first ``ConsentRecorded``, and the stored outcomes are the frozen ones);
+* no outcome definition of a version with a consent or data ever changes (no
+  ``OutcomesDefined`` after the version's first ``ConsentRecorded``, ``DataSubmitted`` or
+  ``DataBatchSubmitted``), the stored outcomes are the model's, and each version's
+  ``outcomesFrozenAt`` is the block time of that first event (zero before it), read both from
+  the model and from the chain's own log;
 * each participant's consent history read from the events (and their stored standing) is the
   model's, and the study's counters are the model's.
 
@@ -44,10 +51,11 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from ..support import ZERO_ADDRESS, assert_events, call_reverts, digest, merkle_tree
+from ..support import ZERO_ADDRESS, assert_events, call_reverts, digest, indexed_tree
 from .helpers import (
     HOUR,
     READERS_ALL,
+    ZERO32,
     ConsentPurpose,
     Protocol,
     as_dict,
@@ -120,7 +128,16 @@ class ModelVersion:
     primary: HexBytes
     secondary: HexBytes
     requires_reconsent: bool
-    frozen: bool = False
+    frozen_at: int = 0  # block time of the version's first consent or first data
+
+    @property
+    def frozen(self) -> bool:
+        return self.frozen_at != 0
+
+    def freeze(self, at: int) -> None:
+        """The first consent or data freezes; later ones leave the time as it was."""
+        if not self.frozen_at:
+            self.frozen_at = at
 
 
 @dataclass
@@ -155,9 +172,11 @@ def test_study_lifecycle_follows_the_model(
     clinic: AccountAPI,
     doctor: AccountAPI,
     sponsor: AccountAPI,
+    investigator: AccountAPI,
     monitor: AccountAPI,
     stranger: AccountAPI,
     isolated: Callable[[], Any],
+    advance_time: Callable[[int], int],
 ) -> None:
     registry = trial_registry
     study = register_study(sites=[hospital, clinic])  # rolled back by Ape after the test
@@ -201,6 +220,7 @@ def test_study_lifecycle_follows_the_model(
                 nonces=dict.fromkeys(addresses, 0),
             )
             self._checked_at = -1
+            self._timestamps: dict[int, int] = {}
 
         def teardown(self) -> None:
             self._isolation.__exit__(None, None, None)
@@ -298,7 +318,7 @@ def test_study_lifecycle_follows_the_model(
             p.consented, p.purpose, p.readers, p.delegate = version, int(purpose), readers, delegate
             p.history.append((version, site.address, int(purpose), readers, delegate, enrolment))
             model.nonces[who] += 1
-            model.versions[version].frozen = True
+            model.versions[version].freeze(block_time(tx))
 
         @rule(who=st.sampled_from(addresses), readers=st.sampled_from([0, 1, 2, 3]))
         def reconsent(self, who: str, readers: int) -> None:
@@ -311,10 +331,16 @@ def test_study_lifecycle_follows_the_model(
         @rule(
             requires_reconsent=st.sampled_from([False, False, True]),
             then_reconsent=st.lists(st.sampled_from(addresses), unique=True, max_size=2),
+            then_collect=st.sampled_from([None, *addresses[:2]]),
         )
-        def amend(self, requires_reconsent: bool, then_reconsent: list[str]) -> None:
+        def amend(
+            self, requires_reconsent: bool, then_reconsent: list[str], then_collect: str | None
+        ) -> None:
             """Amends; then the sites collect re-consents from some participants (which the model
-            may refuse, for a withdrawn participant say), so that stale participants come back."""
+            may refuse, for a withdrawn participant say), so that stale participants come back,
+            and maybe a body from one participant at their site, after which the sponsor tries
+            to switch the new version's outcomes (review finding 7): after an amendment without
+            re-consent, that body is what froze them."""
             model = self.model
             protocol = Protocol.of(f"lifecycle-{next(labels)}")
             version = model.current + 1
@@ -346,6 +372,10 @@ def test_study_lifecycle_follows_the_model(
             )
             for who in then_reconsent:
                 self.reconsent(who, READERS_ALL)
+            if then_collect is not None:
+                site = {clinic.address: clinic}.get(model.participants[then_collect].site, hospital)
+                self.submit(then_collect, site, 0, False, VISITS[0])
+                self.sponsor_tries_to_switch_outcomes(None, False, False)  # finding 7
 
         @rule(pick=st.integers(0, 100))
         def set_outcomes(self, pick: int) -> None:
@@ -375,6 +405,54 @@ def test_study_lifecycle_follows_the_model(
             )
             model.versions[version].primary = primary
             model.versions[version].secondary = secondary
+
+        @rule(
+            pick=st.one_of(st.none(), st.integers(0, 100)),
+            by_investigator=st.booleans(),
+            zero_primary=st.sampled_from([False, False, False, True]),
+        )
+        def sponsor_tries_to_switch_outcomes(
+            self, pick: int | None, by_investigator: bool, zero_primary: bool
+        ) -> None:
+            """The sponsor (or its practitioner) tries to redefine the outcomes of any version,
+            0 and the one after the current one included (half the time the version in force,
+            the one that data is being collected under): the model predicts the unknown
+            version, then ``TrialOutcomesFrozen`` exactly when the version had a consent or
+            data, then the missing primary outcome; otherwise the switch is allowed."""
+            model = self.model
+            version = model.current if pick is None else pick % (model.current + 2)
+            sender = investigator if by_investigator else sponsor
+            primary = ZERO32 if zero_primary else digest(f"switched-{next(labels)}")
+            secondary = digest(f"switched-{next(labels)}")
+            args = (sid, version, primary, secondary)
+            refusal: tuple[Any, dict[str, Any]] | None = None
+            if version not in model.versions:
+                refusal = (registry.TrialUnknownVersion, {"studyId": sid, "version": version})
+            elif model.versions[version].frozen:
+                refusal = (registry.TrialOutcomesFrozen, {"studyId": sid, "version": version})
+            elif zero_primary:
+                refusal = (registry.TrialInvalidProtocol, {})
+            if refusal is not None:
+                error, inputs = refusal
+                call_reverts(registry.setOutcomes, *args, sender=sender, error=error, **inputs)
+                return
+            tx = registry.setOutcomes(*args, sender=sender)
+            assert_events(
+                tx,
+                registry.OutcomesDefined(
+                    studyId=sid,
+                    version=version,
+                    primaryOutcomes=primary,
+                    secondaryOutcomes=secondary,
+                ),
+            )
+            model.versions[version].primary = primary
+            model.versions[version].secondary = secondary
+
+        @rule(seconds=st.sampled_from([1, 60, HOUR]))
+        def time_passes(self, seconds: int) -> None:
+            """So that a later consent or data lands at a later time than the freeze."""
+            advance_time(seconds)
 
         @rule(
             who=st.sampled_from(addresses), how=st.sampled_from(["signed", "delegate", "stranger"])
@@ -465,7 +543,7 @@ def test_study_lifecycle_follows_the_model(
                     data_id(chain.chain_id, registry.address, sid, who, visit, version, c, m)
                     for c, m in bodies
                 ]
-                root, proofs = merkle_tree(ids)
+                root, proofs = indexed_tree(ids)
                 manifest = digest(f"manifest-{next(labels)}")
                 method = registry.submitDataBatch
                 args = (sid, who, visit, root, manifest, size)
@@ -513,10 +591,11 @@ def test_study_lifecycle_follows_the_model(
                 )
                 model.singles.setdefault((who, version), []).append((visit, cid, salted))
             else:
+                batch = batch_id(chain.chain_id, registry.address, sid, who, visit, root)
                 expected = registry.DataBatchSubmitted(
                     studyId=sid,
                     participant=who,
-                    batchId=batch_id(chain.chain_id, registry.address, sid, who, visit, root),
+                    batchId=batch,
                     visit=visit,
                     version=version,
                     root=root,
@@ -524,14 +603,22 @@ def test_study_lifecycle_follows_the_model(
                     count=size,
                     site=p.site,
                 )
-                cid, salted = bodies[-1]
+                position = len(model.accepted) % size  # varies from batch to batch
+                cid, salted = bodies[position]
+                proof = proofs[position]
                 proven = registry.verifyBatchData(
-                    sid, who, visit, root, cid, salted, proofs[bytes(ids[-1])]
+                    sid, who, visit, root, cid, salted, position, proof
                 )
-                assert HexBytes(proven) == ids[-1]
+                assert HexBytes(proven) == ids[position]
+                call_reverts(  # no position at or beyond the declared count is ever proven
+                    registry.verifyBatchData, sid, who, visit, root, cid, salted, size, proof,
+                    sender=stranger, error=registry.TrialDataNotInBatch,
+                    batchId=batch, dataId=ids[position],
+                )  # fmt: skip
             assert_events(tx, expected)
             model.data_count += size or 1
             model.accepted.append((who, model.is_current(who)))
+            model.versions[version].freeze(block_time(tx))
 
         # ------------------------------------------------------------ invariants
 
@@ -552,7 +639,7 @@ def test_study_lifecycle_follows_the_model(
             if events is None:
                 return
             self.check_accepted_data_was_from_active_current_participants(events)
-            self.check_no_outcome_definition_of_a_consented_version_changes(events)
+            self.check_no_outcome_definition_of_a_frozen_version_changes(events)
             self.check_consent_history_from_events_matches_the_model(events)
             self.check_stored_standing_and_counters_match_the_model()
 
@@ -584,28 +671,38 @@ def test_study_lifecycle_follows_the_model(
                     assert version == in_force, (version, in_force)
             assert data_events == len(self.model.accepted)
 
-        def check_no_outcome_definition_of_a_consented_version_changes(
+        def check_no_outcome_definition_of_a_frozen_version_changes(
             self, events: list[Any]
         ) -> None:
-            consented_versions: set[int] = set()
+            frozen_in_block: dict[int, int] = {}  # version: block of its first consent or data
             for event in events:
                 kind, body = HexBytes(event["topics"][0]), HexBytes(event["data"])
                 if kind == CONSENT_RECORDED:
-                    consented_versions.add(decode(["uint32"], body[:32])[0])
+                    version = decode(["uint32"], body[:32])[0]
+                elif kind in (DATA_SUBMITTED, BATCH_SUBMITTED):
+                    version = decode(["bytes32", "uint32"], body[:64])[1]
                 elif kind == OUTCOMES_DEFINED:
                     version = _int(event["topics"][2])
-                    assert version not in consented_versions, f"outcomes of {version} changed"
-            for version, stored in self.model.versions.items():
-                if not stored.frozen:
+                    assert version not in frozen_in_block, f"outcomes of {version} changed"
                     continue
-                protocol = registry.getProtocolVersion(sid, version).protocol
+                else:
+                    continue
+                frozen_in_block.setdefault(version, int(event["blockNumber"]))
+            for version, modelled in self.model.versions.items():
+                stored = registry.getProtocolVersion(sid, version)
                 assert (
-                    HexBytes(protocol.primaryOutcomes),
-                    HexBytes(protocol.secondaryOutcomes),
-                ) == (
-                    stored.primary,
-                    stored.secondary,
-                ), version
+                    HexBytes(stored.protocol.primaryOutcomes),
+                    HexBytes(stored.protocol.secondaryOutcomes),
+                ) == (modelled.primary, modelled.secondary), version
+                assert stored.outcomesFrozenAt == modelled.frozen_at, version
+                block = frozen_in_block.get(version)
+                from_log = 0 if block is None else self.timestamp_of(block)
+                assert stored.outcomesFrozenAt == from_log, (version, block)
+
+        def timestamp_of(self, block: int) -> int:
+            if block not in self._timestamps:
+                self._timestamps[block] = int(web3.eth.get_block(block)["timestamp"])
+            return self._timestamps[block]
 
         def check_consent_history_from_events_matches_the_model(self, events: list[Any]) -> None:
             history: dict[str, list[tuple[int, str, int, int, str, bool]]] = {
