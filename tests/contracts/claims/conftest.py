@@ -5,6 +5,8 @@ The world (module-scoped, autouse: set up once per module, rolled back by Ape af
 * ``patient`` and ``other_patient`` registered;
 * ``hospital`` and ``clinic`` verified (care providers), ``laboratory`` a verified laboratory,
   ``doctor`` a practitioner of the clinic (a claim she submits is the clinic's);
+  ``other_clinic`` another verified clinic that never treated anyone here, with
+  ``other_doctor`` its practitioner;
 * ``insurer`` a verified Insurer with ``adjuster`` its practitioner, ``other_insurer`` another
   verified Insurer, ``sponsor`` a verified research sponsor (an institution that is neither);
 * ``resolver`` holds ``RESOLVER_ROLE``; ``admin`` deployed everything and owns the token;
@@ -13,7 +15,8 @@ The world (module-scoped, autouse: set up once per module, rolled back by Ape af
   a seven-day dispute window.
 
 Factories: ``issue_policy``, ``fund``, ``consent_payment``, ``claim_evidence`` and
-``submit_claim``; readers ``policy_of`` and ``claim_of`` (the views as dicts); ``now``,
+``submit_claim``; readers ``policy_of`` and ``claim_of`` (the views as dicts) and
+``number_of`` (an institution's directory number); ``now``,
 ``block_time`` and ``next_tx_at`` for times. See each one's docstring. Amounts are token units
 (``USD`` is one mUSD). Money rules, enums and codes written from the NatSpec are in
 ``model.py``.
@@ -21,6 +24,7 @@ Factories: ``issue_policy``, ``fund``, ``consent_payment``, ``claim_evidence`` a
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -75,6 +79,19 @@ def other_insurer(accounts: Any, admin: AccountAPI) -> AccountAPI:
 @pytest.fixture(scope="module")
 def laboratory(accounts: Any, admin: AccountAPI) -> AccountAPI:
     """A verified Laboratory."""
+    return _funded_account(accounts, admin)
+
+
+@pytest.fixture(scope="module")
+def other_clinic(accounts: Any, admin: AccountAPI) -> AccountAPI:
+    """A verified clinic with no care relationship with anyone: it can write no record of the
+    patient, so it has no claim of its own to make."""
+    return _funded_account(accounts, admin)
+
+
+@pytest.fixture(scope="module")
+def other_doctor(accounts: Any, admin: AccountAPI) -> AccountAPI:
+    """A practitioner of ``other_clinic``."""
     return _funded_account(accounts, admin)
 
 
@@ -147,6 +164,8 @@ def world_roles(
     adjuster: AccountAPI,
     other_insurer: AccountAPI,
     laboratory: AccountAPI,
+    other_clinic: AccountAPI,
+    other_doctor: AccountAPI,
     sponsor: AccountAPI,
     resolver: AccountAPI,
     register_patient: Callable[..., Any],
@@ -158,10 +177,12 @@ def world_roles(
     verified_institution(Kind.HOSPITAL)
     verified_institution(Kind.CLINIC)
     verified_institution(Kind.LABORATORY, account=laboratory)
+    verified_institution(Kind.CLINIC, account=other_clinic)
     verified_institution(Kind.INSURER, account=insurer)
     verified_institution(Kind.INSURER, account=other_insurer)
     verified_institution(Kind.RESEARCH_SPONSOR, account=sponsor)
     add_practitioner(clinic, doctor)
+    add_practitioner(other_clinic, other_doctor)
     add_practitioner(insurer, adjuster)
     claims_manager.grantRole(RESOLVER_ROLE, resolver, sender=admin)
 
@@ -178,6 +199,13 @@ def world(world_roles: None, token: Any, consent_manager: Any, claims_manager: A
 def now(chain: Any) -> Callable[[], int]:
     """The head block's timestamp (what a view sees)."""
     return lambda: int(chain.blocks.head.timestamp)
+
+
+@pytest.fixture(scope="module")
+def number_of(provider_registry: Any) -> Callable[[Any], int]:
+    """``number_of(account)``: the directory number of an institution (a record's ``writer``,
+    the ``provider`` of the duplicate keys); 0 for anyone else."""
+    return lambda account: int(provider_registry.participant(account).number)
 
 
 @pytest.fixture(scope="module")
@@ -339,9 +367,15 @@ def submit_claim(
     """``submit_claim(policy_id, billed, *, sender=clinic, codes=("99213",), prove=True, ...)``.
 
     Anchors fresh, consented records (``claim_evidence(evidence)``) unless ``records`` is given,
-    hashes ``codes`` (from ``COVERED``, or raw 32-byte hashes), proves them against ``code_list``
-    when ``prove`` (``proofs`` overrides the proofs), and submits.
+    hashes ``codes`` (from ``COVERED``, or raw 32-byte hashes; sent in ascending order of hash,
+    as the contract requires, unless ``sort`` is false), proves them against ``code_list`` when
+    ``prove`` (``proofs`` overrides the proofs), and submits. ``service`` and ``identifier``
+    label the salted service and identifier keys: fresh ones per call unless given
+    (``identifier=None`` sends a zero identifier key). ``overrides`` replaces fields of the
+    submission as sent (for values the other arguments cannot make, such as a zero service
+    key).
     """
+    counter = itertools.count()
 
     def submit(
         policy_id: int,
@@ -355,9 +389,16 @@ def submit_claim(
         evidence: int = 1,
         records: Evidence | None = None,
         pay_patient: bool = False,
+        service: str | None = None,
+        identifier: str | None = "",
+        sort: bool = True,
+        overrides: dict[str, Any] | None = None,
     ) -> SubmittedClaim:
+        n = next(counter)
         records = records or claim_evidence(evidence)
         hashes = [code_list.hashes[c] if isinstance(c, str) else HexBytes(c) for c in codes]
+        if sort:
+            hashes.sort()
         if proofs is None:
             proofs = [code_list.proofs.get(bytes(h), []) for h in hashes] if prove else []
         submission = {
@@ -368,7 +409,12 @@ def submit_claim(
             "evidence": records.evidence,
             "codeHashes": hashes,
             "codeProofs": proofs,
+            "serviceKey": digest(service if service is not None else f"service-{n}"),
+            "identifierKey": (
+                b"\0" * 32 if identifier is None else digest(identifier or f"identifier-{n}")
+            ),
         }
+        submission.update(overrides or {})
         receipt = claims_manager.submitClaim(submission, sender=sender or clinic)
         (event,) = claims_manager.ClaimSubmitted.from_receipt(receipt)
         return SubmittedClaim(int(event.claimId), receipt, submission, records)
@@ -382,17 +428,20 @@ def next_tx_at(
 ) -> Callable[[int], int]:
     """``next_tx_at(t)``: makes the next transaction run at exactly ``t``; returns ``t``.
 
-    Mines the head at ``t - 1``. eth-tester then runs the next block one second after its
-    head, as long as the chain is ahead of the wall clock (py-evm takes the later of the two),
-    which it is once a test has advanced by a day or more. Anvil follows the wall clock from
+    Mines the head at ``t - 1``, unless it is there already (Anvil mines a reverted
+    transaction, so a test may pin the second after a refusal pinned at ``t - 1``). eth-tester
+    then runs the next block one second after its head, as long as the chain is ahead of the
+    wall clock (py-evm takes the later of the two), which it is once a test has advanced by a
+    day or more. Anvil follows the wall clock from
     the head, so the second may tick before the transaction; the next block's timestamp is
     therefore pinned there (``evm_setNextBlockTimestamp``, which its gas estimate honours too).
     """
 
     def pin(t: int) -> int:
-        if t - 1 < now() + 1:
-            raise ValueError(f"{t} is not at least two seconds after the head ({now()})")
-        advance_time(t - 1 - now())
+        if t - 1 < now():
+            raise ValueError(f"{t} is not after the head ({now()})")
+        if t - 1 > now():  # else the head is already there (a reverted transaction on Anvil)
+            advance_time(t - 1 - now())
         if chain.provider.name == "foundry":
             chain.provider.make_request("evm_setNextBlockTimestamp", [t])
         return t

@@ -2,7 +2,9 @@
 
 The tests compare the contract against these functions, so they are kept independent of the
 contract and of the SDK (``medledger.claims``): plain integers, floor division, the formulas
-of ``allowedAmount`` as documented.
+of ``allowedAmount`` as documented, the duplicate keys as ``careKeyOf`` and
+``identifierKeyOf`` document them, who is reviewed and why, how a dispute is resolved, and
+when an insurer may take back a pool.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import IntEnum
 
+from eth_abi import encode as abi_encode
 from eth_utils import keccak
 from hexbytes import HexBytes
 
@@ -19,6 +22,9 @@ DAY = 24 * 3600
 MAX_TERM = 366 * DAY
 FULL_COVERAGE_BPS = 10_000
 DISPUTE_WINDOW = 7 * DAY
+DECISION_PERIOD = 30 * DAY
+MAX_INFO_REQUESTS = 3
+FINANCIAL = 13  # Category.FINANCIAL: the only category a claim record may have
 USD = 10**6  # mUSD has six decimals
 
 
@@ -44,6 +50,8 @@ class ReviewReason(IntEnum):
     CODE_NOT_PROVEN = 3
     LIMIT_REACHED = 4
     POOL_INSUFFICIENT = 5
+    SUBMITTED_BY_PATIENT = 6
+    INSURER_NOT_VERIFIED = 7
 
 
 # ---------------------------------------------------------------------------- codes
@@ -130,6 +138,7 @@ class ClaimModel:
     pay_patient: bool
     submitted_at: int
     state: ClaimState = ClaimState.SUBMITTED
+    info_requests: int = 0
     paid: int = 0
     decided_at: int = 0
     deductible_applied: int = 0
@@ -142,6 +151,7 @@ class ClaimModel:
             "policyId": self.policy_id,
             "state": int(self.state),
             "payPatient": self.pay_patient,
+            "infoRequests": self.info_requests,
             "billed": self.billed,
             "paid": self.paid,
             "decidedAt": self.decided_at,
@@ -179,17 +189,84 @@ def allowed_amount(policy: PolicyModel, claim: ClaimModel) -> tuple[int, int]:
     return 0, 0
 
 
-def review_reason(policy: PolicyModel, billed: int, proven: bool) -> ReviewReason:
-    """Why a submission is left for review (``NONE``: it settles at once)."""
+def review_reason(
+    policy: PolicyModel,
+    billed: int,
+    proven: bool,
+    *,
+    by_patient: bool = False,
+    insurer_verified: bool = True,
+) -> ReviewReason:
+    """Why a submission is left for review (``NONE``: it settles at once), in the order the
+    NatSpec gives: a patient's claim is always reviewed; then the policy's automatic limit,
+    the proofs, the annual limit (only a claim owed nothing *because the limit is used up*:
+    one entirely within the deductible settles for zero), the pool, the insurer's standing."""
+    if by_patient:
+        return ReviewReason.SUBMITTED_BY_PATIENT
     if policy.auto_settle_limit == 0:
         return ReviewReason.AUTO_SETTLE_DISABLED
     if billed > policy.auto_settle_limit:
         return ReviewReason.ABOVE_AUTO_SETTLE_LIMIT
     if not proven:
         return ReviewReason.CODE_NOT_PROVEN
-    allowed, _ = allowed_now(policy, billed)
-    if allowed == 0:
+    allowed, deductible = allowed_now(policy, billed)
+    if allowed == 0 and deductible < billed and policy.annual_limit == policy.paid:
         return ReviewReason.LIMIT_REACHED
     if policy.pool < allowed:
         return ReviewReason.POOL_INSUFFICIENT
+    if not insurer_verified:
+        return ReviewReason.INSURER_NOT_VERIFIED
     return ReviewReason.NONE
+
+
+def may_approve_zero(policy: PolicyModel, billed: int) -> bool:
+    """``approveClaim(id, 0)`` is accepted only when the policy allows nothing and a
+    deductible applies (the claim falls within the deductible and counts toward it)."""
+    allowed, deductible = allowed_now(policy, billed)
+    return allowed == 0 and deductible > 0
+
+
+def resolution(policy: PolicyModel, claim: ClaimModel, covered: bool) -> tuple[int, int]:
+    """``(most the resolver may award, deductible the resolution applies)`` for a Disputed
+    claim. A claim paid nothing so far (denied or escalated) is decided as if now when
+    ``covered`` (the deductible left applies; within it, the award is zero) and gets nothing
+    and applies no deductible when not; after a partial approval ``covered`` is ignored and
+    nothing more is applied."""
+    allowed, deductible = allowed_amount(policy, claim)
+    if claim.paid == 0:
+        return (allowed, deductible) if covered else (0, 0)
+    return allowed, 0
+
+
+def reclaim_until(policy: PolicyModel, open_claims: int, last_decision_at: int) -> int:
+    """The ``until`` of ``ClaimPolicyNotSettled``: zero while a claim is open, else the later
+    of the second after the term and the end of the last decision's dispute window."""
+    if open_claims:
+        return 0
+    return max(policy.valid_until + 1, last_decision_at + DISPUTE_WINDOW)
+
+
+# ---------------------------------------------------------------------------- duplicate keys
+
+
+def care_key(
+    patient: str, provider: int, service_key: bytes, code_hashes: list[bytes], billed: int
+) -> HexBytes:
+    """``keccak256(abi.encode("care", patient, provider, serviceKey, codeHashes, billed))``."""
+    types = ["string", "address", "uint32", "bytes32", "bytes32[]", "uint96"]
+    values = [
+        "care",
+        patient,
+        provider,
+        bytes(service_key),
+        [bytes(h) for h in code_hashes],
+        billed,
+    ]
+    return HexBytes(keccak(abi_encode(types, values)))
+
+
+def identifier_key(provider: int, key: bytes) -> HexBytes:
+    """``keccak256(abi.encode("identifier", provider, identifierKey))``."""
+    return HexBytes(
+        keccak(abi_encode(["string", "uint32", "bytes32"], ["identifier", provider, key]))
+    )

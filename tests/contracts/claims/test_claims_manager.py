@@ -1,10 +1,13 @@
-"""ClaimsManager: policies, funding, submission, automatic settlement, review, disputes,
-resolution, withdrawal, views; and the devnet stablecoin.
+"""ClaimsManager: policies, funding, submission (who may claim on which record, duplicates),
+automatic settlement, review, information requests, disputes, escalation, resolution,
+withdrawal, the return of an ended policy's pool, views; and the devnet stablecoin.
 
 The world is described in this folder's conftest. Unless a test says otherwise, the policy
 is the factory default: ``patient`` insured by ``insurer``, 80 % coverage, a 100 mUSD
 deductible, a 5,000 mUSD annual limit, automatic settlement up to 500 mUSD, the ``COVERED``
-codes; claims are submitted by ``clinic`` with one consented evidence record and code 99213.
+codes; claims are submitted by ``clinic`` on a FINANCIAL claim record the clinic wrote, with
+one consented evidence record, code 99213 and fresh service and identifier keys. A claim's id
+is its claim record's id.
 
 Times: the two networks differ in when a transaction runs after the head (the same second or
 the next, depending on the wall clock on Anvil), so a test of a boundary pins the time of
@@ -25,7 +28,10 @@ from .conftest import PAYMENT, RECORD_SCOPE, RESOLVER_ROLE, TERMS_DIGEST, Eviden
 from .model import (
     COVERED,
     DAY,
+    DECISION_PERIOD,
     DISPUTE_WINDOW,
+    FINANCIAL,
+    MAX_INFO_REQUESTS,
     MAX_TERM,
     UNCOVERED,
     USD,
@@ -35,7 +41,9 @@ from .model import (
     ReviewReason,
     allowed_amount,
     allowed_now,
+    care_key,
     coverage,
+    identifier_key,
 )
 
 if TYPE_CHECKING:
@@ -92,7 +100,6 @@ def submitted_event(
         submitter=submitter,
         billed=s["billed"],
         payPatient=s["payPatient"],
-        claimRecord=s["claimRecord"],
         evidence=s["evidence"],
         codeHashes=s["codeHashes"],
         automatic=automatic,
@@ -117,16 +124,18 @@ def model_claim(
 # ============================================================================ deployment
 
 
-def test_constructor_sets_token_dispute_window_admin_and_empty_counts(
+def test_constructor_sets_token_dispute_window_admin_constants_and_empty_counts(
     claims_manager: Any, token: Any, admin: AccountAPI, resolver: AccountAPI
 ) -> None:
     assert claims_manager.TOKEN() == token.address
     assert claims_manager.DISPUTE_WINDOW() == DISPUTE_WINDOW
+    assert claims_manager.DECISION_PERIOD() == DECISION_PERIOD
+    assert claims_manager.MAX_INFO_REQUESTS() == MAX_INFO_REQUESTS
+    assert claims_manager.FINANCIAL_CATEGORY() == FINANCIAL == Category.FINANCIAL
     assert claims_manager.hasRole(DEFAULT_ADMIN_ROLE, admin)
     assert HexBytes(claims_manager.RESOLVER_ROLE()) == RESOLVER_ROLE
     assert claims_manager.hasRole(RESOLVER_ROLE, resolver)
     assert claims_manager.policyCount() == 0
-    assert claims_manager.claimCount() == 0
 
 
 def test_dev_stablecoin_is_six_decimal_musd_minted_by_its_owner_only(
@@ -272,6 +281,7 @@ def test_issue_policy_reverts_when_insured_is_not_a_registered_patient(
         "coverage-zero",
         "coverage-above-100-percent",
         "annual-limit-zero",
+        "deductible-above-annual-limit",
         "codes-root-zero",
     ],
 )
@@ -289,6 +299,7 @@ def test_issue_policy_reverts_for_invalid_terms(
         "coverage-zero": {"coverageBps": 0},
         "coverage-above-100-percent": {"coverageBps": 10_001},
         "annual-limit-zero": {"annualLimit": 0},
+        "deductible-above-annual-limit": {"deductible": 500 * USD + 1, "annualLimit": 500 * USD},
         "codes-root-zero": {"codesRoot": bytes(32)},
     }[case]
     with reverts(claims_manager.ClaimInvalidTerms):
@@ -303,8 +314,10 @@ def test_issue_policy_accepts_the_boundaries_of_valid_terms(
     start = now()
     longest = issue_policy(validFrom=start, validUntil=start + MAX_TERM, coverageBps=1)
     full = issue_policy(coverageBps=10_000, deductible=0, autoSettleLimit=0, annualLimit=1)
+    all_deductible = issue_policy(deductible=500 * USD, annualLimit=500 * USD)
     assert policy_of(longest.id) == longest.model.as_dict()
     assert policy_of(full.id) == full.model.as_dict()
+    assert policy_of(all_deductible.id) == all_deductible.model.as_dict()
 
 
 # ============================================================================ fundPolicy
@@ -462,49 +475,59 @@ def test_fund_policy_reverts_when_the_token_delivers_nothing(
 # ============================================================================ submitClaim
 
 
+def record_number(record: bytes) -> int:
+    """A record id as a claim id: ``uint256(claimRecord)``."""
+    return int.from_bytes(bytes(record), "big")
+
+
 @pytest.mark.parametrize(
-    ("caller", "stored_as"),
+    ("caller", "writer", "stored_as", "review"),
     [
-        ("clinic", "clinic"),
-        ("hospital", "hospital"),
-        ("laboratory", "laboratory"),
-        ("practitioner", "clinic"),
-        ("patient", "patient"),
+        ("clinic", "clinic", "clinic", ReviewReason.AUTO_SETTLE_DISABLED),
+        ("clinic", "doctor", "clinic", ReviewReason.AUTO_SETTLE_DISABLED),
+        ("hospital", "hospital", "hospital", ReviewReason.AUTO_SETTLE_DISABLED),
+        ("laboratory", "laboratory", "laboratory", ReviewReason.AUTO_SETTLE_DISABLED),
+        ("doctor", "clinic", "clinic", ReviewReason.AUTO_SETTLE_DISABLED),
+        ("patient", "clinic", "patient", ReviewReason.SUBMITTED_BY_PATIENT),
     ],
-    ids=["clinic", "hospital", "laboratory", "practitioner-as-its-clinic", "patient"],
+    ids=[
+        "clinic-on-its-record",
+        "clinic-on-its-practitioners-record",
+        "hospital-on-its-record",
+        "laboratory-on-its-record",
+        "practitioner-as-its-clinic",
+        "patient-on-the-clinics-record",
+    ],
 )
-def test_submit_claim_stores_the_claim_and_emits_claim_submitted(
+def test_submit_claim_stores_the_claim_under_its_record_id_and_emits_claim_submitted(
     request: pytest.FixtureRequest,
     claims_manager: Any,
     manual_policy: IssuedPolicy,
-    doctor: AccountAPI,
+    claim_evidence: Callable[..., Evidence],
     submit_claim: Callable[..., SubmittedClaim],
     claim_of: Callable[[int], dict[str, Any]],
     block_time: Callable[[ReceiptAPI], int],
     caller: str,
+    writer: str,
     stored_as: str,
+    review: ReviewReason,
 ) -> None:
-    sender = doctor if caller == "practitioner" else request.getfixturevalue(caller)
+    sender = request.getfixturevalue(caller)
     submitter = request.getfixturevalue(stored_as)
+    records = claim_evidence(evidence=2, issuer=request.getfixturevalue(writer))
 
-    claim = submit_claim(manual_policy.id, 250 * USD, sender=sender, evidence=2)
+    claim = submit_claim(manual_policy.id, 250 * USD, sender=sender, records=records)
 
-    assert claim.id == 1
-    assert claims_manager.claimCount() == 1
+    assert claim.id == record_number(records.claim_record)
     assert_events(
         claim.receipt,
-        submitted_event(
-            claims_manager,
-            claim,
-            submitter,
-            automatic=False,
-            review=ReviewReason.AUTO_SETTLE_DISABLED,
-        ),
+        submitted_event(claims_manager, claim, submitter, automatic=False, review=review),
     )
     expected = model_claim(claim, submitter, block_time(claim.receipt))
-    assert claim_of(1) == expected.as_dict()
-    assert claims_manager.allowedAmount(1) == allowed_now(manual_policy.model, 250 * USD)
+    assert claim_of(claim.id) == expected.as_dict()
+    assert claims_manager.allowedAmount(claim.id) == allowed_now(manual_policy.model, 250 * USD)
     assert claims_manager.creditOf(submitter) == 0
+    assert claims_manager.openClaimsOf(manual_policy.id) == 1
 
 
 def test_submit_claim_needs_no_evidence_beyond_the_claim_record(
@@ -522,7 +545,7 @@ def test_submit_claim_needs_no_evidence_beyond_the_claim_record(
     )
 
 
-def test_claim_ids_count_up_from_one_across_policies(
+def test_claim_ids_are_the_claim_record_ids_across_policies(
     claims_manager: Any,
     other_patient: AccountAPI,
     issue_policy: Callable[..., IssuedPolicy],
@@ -531,13 +554,17 @@ def test_claim_ids_count_up_from_one_across_policies(
 ) -> None:
     first = issue_policy(autoSettleLimit=0)
     second = issue_policy(autoSettleLimit=0, patient=other_patient)
-    ids = [
-        submit_claim(first.id, USD).id,
-        submit_claim(second.id, USD, records=claim_evidence(patient=other_patient)).id,
-        submit_claim(first.id, USD).id,
+    mine, theirs, more = claim_evidence(), claim_evidence(patient=other_patient), claim_evidence()
+    claims = [
+        (submit_claim(first.id, USD, records=mine), first, mine),
+        (submit_claim(second.id, USD, records=theirs), second, theirs),
+        (submit_claim(first.id, USD, records=more), first, more),
     ]
-    assert ids == [1, 2, 3]
-    assert claims_manager.claimCount() == 3
+    for claim, policy, records in claims:
+        assert claim.id == record_number(records.claim_record)
+        assert claims_manager.getClaim(claim.id).policyId == policy.id
+    assert claims_manager.openClaimsOf(first.id) == 2
+    assert claims_manager.openClaimsOf(second.id) == 1
 
 
 def test_submit_claim_reverts_for_unknown_policy(
@@ -660,8 +687,148 @@ def test_submit_claim_reverts_without_codes_or_with_unpaired_proofs(
         submit_claim(manual_policy.id, USD, codes=names, proofs=proof_list)
 
 
-@pytest.mark.parametrize("which", ["claim-record", "evidence", "unknown-record"])
-def test_submit_claim_reverts_when_a_record_is_not_the_patients(
+@pytest.mark.parametrize(
+    ("codes", "ascending", "prove"),
+    [
+        (("99213", "99213"), True, True),
+        (("99213", "99213"), True, False),
+        (("99213", "80053"), False, True),
+        (("99213", "80053"), False, False),
+        (("99213", "80053", "85025"), False, True),
+    ],
+    ids=[
+        "repeated-code",
+        "repeated-code-unproven",
+        "descending",
+        "descending-unproven",
+        "last-pair-out-of-order",
+    ],
+)
+def test_submit_claim_reverts_unless_the_codes_are_strictly_ascending(
+    claims_manager: Any,
+    funded_policy: IssuedPolicy,
+    submit_claim: Callable[..., SubmittedClaim],
+    codes: tuple[str, ...],
+    ascending: bool,
+    prove: bool,
+) -> None:
+    """One canonical list per set of codes, so that the same care always has the same key: a
+    repeated code, or any pair out of order, is refused (even on a policy that would settle)."""
+    hashes = sorted(COVERED.hashes[c] for c in codes)
+    if not ascending:
+        hashes[-2], hashes[-1] = hashes[-1], hashes[-2]
+    proofs = [COVERED.proofs[bytes(h)] for h in hashes] if prove else []
+    with reverts(claims_manager.ClaimInvalidCodes, codes=len(codes), proofs=len(proofs)):
+        submit_claim(funded_policy.id, 300 * USD, codes=tuple(hashes), proofs=proofs, sort=False)
+
+
+def test_submit_claim_reverts_without_a_service_key(
+    claims_manager: Any, funded_policy: IssuedPolicy, submit_claim: Callable[..., SubmittedClaim]
+) -> None:
+    with reverts(claims_manager.ClaimServiceRequired):
+        submit_claim(funded_policy.id, 300 * USD, overrides={"serviceKey": bytes(32)})
+
+
+@pytest.mark.parametrize(
+    ("caller", "writer"),
+    [
+        ("hospital", "clinic"),
+        ("other_clinic", "clinic"),
+        ("other_doctor", "clinic"),
+        ("doctor", "hospital"),
+        ("clinic", "patient"),
+        ("clinic", "unknown"),
+    ],
+    ids=[
+        "hospital-on-the-clinics-record",
+        "clinic-that-never-treated-the-patient",
+        "practitioner-of-another-clinic",
+        "clinics-practitioner-on-the-hospitals-record",
+        "clinic-on-a-record-the-patient-wrote",
+        "clinic-on-an-unknown-record",
+    ],
+)
+def test_submit_claim_reverts_when_a_provider_claims_on_a_record_it_did_not_write(
+    request: pytest.FixtureRequest,
+    claims_manager: Any,
+    patient: AccountAPI,
+    funded_policy: IssuedPolicy,
+    create_record: Callable[..., Anchored],
+    consent_payment: Callable[..., ReceiptAPI],
+    claim_evidence: Callable[..., Evidence],
+    submit_claim: Callable[..., SubmittedClaim],
+    caller: str,
+    writer: str,
+) -> None:
+    """A provider's claim is on its own institution's record: a verified care provider cannot
+    claim for care another provider (or the patient) recorded, however public the record."""
+    sender = request.getfixturevalue(caller)
+    if writer == "unknown":
+        records = Evidence(UNKNOWN_RECORD, [])
+    elif writer == "patient":
+        own = create_record(patient, patient, category=Category.FINANCIAL).id
+        consent_payment(own)
+        records = Evidence(own, [])
+    else:
+        records = claim_evidence(evidence=0, issuer=request.getfixturevalue(writer))
+    with reverts(claims_manager.ClaimNotRecordWriter, caller=sender, record=records.claim_record):
+        submit_claim(funded_policy.id, 300 * USD, sender=sender, records=records)
+
+
+@pytest.mark.parametrize(
+    ("sender_name", "record"),
+    [
+        ("patient", "written-by-the-patient"),
+        ("clinic", "lab-category"),
+        ("clinic", "other-category"),
+        ("patient", "lab-category"),
+        ("clinic", "another-patients-record"),
+        ("patient", "another-patients-record"),
+        ("patient", "unknown"),
+    ],
+    ids=[
+        "patient-on-their-own-record",
+        "clinic-on-its-lab-record",
+        "clinic-on-its-other-record",
+        "patient-on-the-clinics-lab-record",
+        "clinic-on-another-patients-record",
+        "patient-on-another-patients-record",
+        "patient-on-an-unknown-record",
+    ],
+)
+def test_submit_claim_reverts_unless_the_record_is_financial_by_a_provider_for_the_patient(
+    request: pytest.FixtureRequest,
+    claims_manager: Any,
+    clinic: AccountAPI,
+    patient: AccountAPI,
+    other_patient: AccountAPI,
+    funded_policy: IssuedPolicy,
+    create_record: Callable[..., Anchored],
+    consent_payment: Callable[..., ReceiptAPI],
+    submit_claim: Callable[..., SubmittedClaim],
+    sender_name: str,
+    record: str,
+) -> None:
+    """Every record is consented to the insurer for payment: only the kind of record refuses."""
+    sender = request.getfixturevalue(sender_name)
+    if record == "unknown":
+        claim_record = UNKNOWN_RECORD
+    else:
+        issuer, holder, category = {
+            "written-by-the-patient": (patient, patient, Category.FINANCIAL),
+            "lab-category": (clinic, patient, Category.LAB),
+            "other-category": (clinic, patient, Category.OTHER),
+            "another-patients-record": (clinic, other_patient, Category.FINANCIAL),
+        }[record]
+        claim_record = create_record(issuer, holder, category=category).id
+        consent_payment(claim_record, patient=holder)
+    with reverts(claims_manager.ClaimRecordNotProviders, record=claim_record):
+        submit_claim(funded_policy.id, 300 * USD, sender=sender, records=Evidence(claim_record, []))
+    assert claims_manager.openClaimsOf(funded_policy.id) == 0
+
+
+@pytest.mark.parametrize("which", ["other-patients-record", "unknown-record"])
+def test_submit_claim_reverts_when_an_evidence_record_is_not_the_patients(
     claims_manager: Any,
     clinic: AccountAPI,
     patient: AccountAPI,
@@ -674,17 +841,12 @@ def test_submit_claim_reverts_when_a_record_is_not_the_patients(
     which: str,
 ) -> None:
     own = claim_evidence()
-    foreign = create_record(clinic, other_patient, category=Category.FINANCIAL).id
-    consent_payment(foreign, patient=other_patient)
-    if which == "claim-record":
-        records = Evidence(foreign, own.evidence)
-        bad = foreign
-    elif which == "evidence":
-        records = Evidence(own.claim_record, [*own.evidence, foreign])
-        bad = foreign
+    if which == "other-patients-record":
+        bad = create_record(clinic, other_patient, category=Category.LAB).id
+        consent_payment(bad, patient=other_patient)
     else:
-        records = Evidence(own.claim_record, [UNKNOWN_RECORD])
         bad = UNKNOWN_RECORD
+    records = Evidence(own.claim_record, [*own.evidence, bad])
     with reverts(claims_manager.ClaimEvidenceNotPatients, record=bad, patient=patient):
         submit_claim(manual_policy.id, USD, records=records)
 
@@ -756,12 +918,230 @@ def test_a_category_grant_for_payment_counts_as_consent(
     assert claims_manager.getClaim(claim.id).state == ClaimState.SUBMITTED
 
 
+# ============================================================================ duplicates
+
+
+@pytest.mark.parametrize("changed", ["nothing", "keys-amount-and-payee"])
+@pytest.mark.parametrize("second", ["clinic", "doctor", "patient"])
+def test_a_claim_record_backs_one_claim_whoever_submits_it_again(
+    request: pytest.FixtureRequest,
+    claims_manager: Any,
+    token: Any,
+    clinic: AccountAPI,
+    funded_policy: IssuedPolicy,
+    submit_claim: Callable[..., SubmittedClaim],
+    second: str,
+    changed: str,
+) -> None:
+    first = submit_claim(funded_policy.id, 300 * USD)  # settled and paid at once
+    paid = token.balanceOf(clinic)
+    again = dict(first.submission)
+    if changed == "keys-amount-and-payee":
+        again |= {
+            "billed": 299 * USD,
+            "payPatient": True,
+            "serviceKey": digest("another-service"),
+            "identifierKey": digest("another-identifier"),
+        }
+    sender = request.getfixturevalue(second)
+    with reverts(claims_manager.ClaimDuplicate, claimId=first.id):
+        claims_manager.submitClaim(again, sender=sender)
+    assert token.balanceOf(clinic) == paid
+    assert claims_manager.getPolicy(funded_policy.id).paid == 160 * USD
+
+
+@pytest.mark.parametrize("first_outcome", ["settled", "pending", "denied"])
+@pytest.mark.parametrize("second", ["clinic", "doctor", "patient"])
+def test_the_same_care_in_a_new_claim_record_is_a_duplicate(
+    request: pytest.FixtureRequest,
+    claims_manager: Any,
+    insurer: AccountAPI,
+    clinic: AccountAPI,
+    patient: AccountAPI,
+    issue_policy: Callable[..., IssuedPolicy],
+    fund: Callable[..., ReceiptAPI],
+    claim_evidence: Callable[..., Evidence],
+    submit_claim: Callable[..., SubmittedClaim],
+    number_of: Callable[[Any], int],
+    second: str,
+    first_outcome: str,
+) -> None:
+    """The clinic (or its practitioner, or the patient) re-encrypts the same care into a new
+    claim record, with a new identifier: same patient, provider, service key, codes and
+    amount. Whatever became of the first claim, the care is claimed once."""
+    policy = issue_policy(autoSettleLimit=0 if first_outcome != "settled" else 500 * USD)
+    fund(policy.id, 10_000 * USD)
+    codes = ("99213", "80053")
+    first = submit_claim(policy.id, 300 * USD, codes=codes, service="visit-2025-03-04")
+    if first_outcome == "denied":
+        claims_manager.denyClaim(first.id, 1, sender=insurer)
+    reencrypted = claim_evidence(evidence=0)  # a new FINANCIAL record by the clinic
+
+    with reverts(claims_manager.ClaimDuplicate, claimId=first.id):
+        submit_claim(
+            policy.id,
+            300 * USD,
+            codes=codes[::-1],  # sent sorted: the same list
+            service="visit-2025-03-04",
+            records=reencrypted,
+            sender=request.getfixturevalue(second),
+        )
+
+    key = care_key(
+        patient.address,
+        number_of(clinic),
+        digest("visit-2025-03-04"),
+        first.submission["codeHashes"],
+        300 * USD,
+    )
+    assert claims_manager.claimOfKey(key) == first.id
+    with reverts(claims_manager.ClaimUnknownClaim, claimId=record_number(reencrypted.claim_record)):
+        claims_manager.getClaim(record_number(reencrypted.claim_record))
+
+
+@pytest.mark.parametrize("second", ["clinic", "doctor", "patient"])
+def test_the_same_claim_identifier_from_the_same_provider_is_a_duplicate(
+    request: pytest.FixtureRequest,
+    claims_manager: Any,
+    clinic: AccountAPI,
+    funded_policy: IssuedPolicy,
+    submit_claim: Callable[..., SubmittedClaim],
+    number_of: Callable[[Any], int],
+    second: str,
+) -> None:
+    """A second claim with the clinic's identifier CLM-1 but a different service, codes and
+    amount (a resubmission dressed as different care) is refused."""
+    first = submit_claim(funded_policy.id, 300 * USD, identifier="CLM-1")
+    with reverts(claims_manager.ClaimDuplicate, claimId=first.id):
+        submit_claim(
+            funded_policy.id,
+            320 * USD,
+            codes=("85025",),
+            service="another-visit",
+            identifier="CLM-1",
+            sender=request.getfixturevalue(second),
+        )
+    key = identifier_key(number_of(clinic), digest("CLM-1"))
+    assert claims_manager.claimOfKey(key) == first.id
+
+
+def test_identifier_keys_are_per_provider_a_duplicate_names_the_same_providers_claim(
+    claims_manager: Any,
+    hospital: AccountAPI,
+    clinic: AccountAPI,
+    manual_policy: IssuedPolicy,
+    claim_evidence: Callable[..., Evidence],
+    submit_claim: Callable[..., SubmittedClaim],
+    number_of: Callable[[Any], int],
+) -> None:
+    """The hospital's CLM-1 and the clinic's CLM-1 are two claims; a second CLM-1 from the
+    clinic, after both, is a duplicate of the clinic's, not of the hospital's."""
+    at_hospital = submit_claim(
+        manual_policy.id,
+        300 * USD,
+        sender=hospital,
+        records=claim_evidence(issuer=hospital),
+        service="visit",
+        identifier="CLM-1",
+    )
+    at_clinic = submit_claim(manual_policy.id, 300 * USD, service="visit", identifier="CLM-1")
+    with reverts(claims_manager.ClaimDuplicate, claimId=at_clinic.id):
+        submit_claim(manual_policy.id, 10 * USD, service="later", identifier="CLM-1")
+    with reverts(claims_manager.ClaimDuplicate, claimId=at_hospital.id):
+        submit_claim(
+            manual_policy.id,
+            10 * USD,
+            sender=hospital,
+            records=claim_evidence(issuer=hospital),
+            service="later",
+            identifier="CLM-1",
+        )
+    for provider, claim in ((hospital, at_hospital), (clinic, at_clinic)):
+        key = identifier_key(number_of(provider), digest("CLM-1"))
+        assert claims_manager.claimOfKey(key) == claim.id
+
+
+@pytest.mark.parametrize("differs", ["service", "codes", "amount", "provider", "patient"])
+def test_care_that_differs_in_one_part_of_its_key_is_not_a_duplicate(
+    claims_manager: Any,
+    hospital: AccountAPI,
+    other_patient: AccountAPI,
+    manual_policy: IssuedPolicy,
+    issue_policy: Callable[..., IssuedPolicy],
+    claim_evidence: Callable[..., Evidence],
+    submit_claim: Callable[..., SubmittedClaim],
+    differs: str,
+) -> None:
+    first = submit_claim(manual_policy.id, 300 * USD, service="visit")
+    policy_id, kwargs = manual_policy.id, {"service": "visit"}
+    if differs == "service":
+        kwargs["service"] = "next-visit"
+    elif differs == "codes":
+        kwargs["codes"] = ("99213", "80053")
+    elif differs == "provider":
+        kwargs |= {"sender": hospital, "records": claim_evidence(issuer=hospital)}
+    elif differs == "patient":
+        policy_id = issue_policy(patient=other_patient, autoSettleLimit=0).id
+        kwargs["records"] = claim_evidence(patient=other_patient)
+    billed = 301 * USD if differs == "amount" else 300 * USD
+
+    second = submit_claim(policy_id, billed, **kwargs)
+
+    assert second.id != first.id
+    assert claims_manager.getClaim(second.id).state == ClaimState.SUBMITTED
+
+
+def test_a_zero_identifier_key_is_no_key(
+    claims_manager: Any,
+    clinic: AccountAPI,
+    manual_policy: IssuedPolicy,
+    submit_claim: Callable[..., SubmittedClaim],
+    number_of: Callable[[Any], int],
+) -> None:
+    """Two claims of different care without an identifier are not duplicates of each other."""
+    first = submit_claim(manual_policy.id, 300 * USD, identifier=None)
+    second = submit_claim(manual_policy.id, 300 * USD, identifier=None)
+    assert {first.id, second.id} == {
+        record_number(first.records.claim_record),
+        record_number(second.records.claim_record),
+    }
+    assert claims_manager.claimOfKey(identifier_key(number_of(clinic), bytes(32))) == 0
+
+
+def test_duplicate_key_views_match_the_documented_encoding(
+    claims_manager: Any,
+    clinic: AccountAPI,
+    patient: AccountAPI,
+    funded_policy: IssuedPolicy,
+    submit_claim: Callable[..., SubmittedClaim],
+    number_of: Callable[[Any], int],
+) -> None:
+    claim = submit_claim(
+        funded_policy.id, 300 * USD, codes=("99213", "93000"), service="s", identifier="i"
+    )
+    s = claim.submission
+    provider = number_of(clinic)
+    care = care_key(patient.address, provider, s["serviceKey"], s["codeHashes"], 300 * USD)
+    ident = identifier_key(provider, s["identifierKey"])
+    assert (
+        HexBytes(
+            claims_manager.careKeyOf(patient, provider, s["serviceKey"], s["codeHashes"], 300 * USD)
+        )
+        == care
+    )
+    assert HexBytes(claims_manager.identifierKeyOf(provider, s["identifierKey"])) == ident
+    assert claims_manager.claimOfKey(care) == claim.id
+    assert claims_manager.claimOfKey(ident) == claim.id
+    assert claims_manager.claimOfKey(digest("nothing")) == 0
+
+
 # ============================================================================ automatic settlement
 
 
 @pytest.mark.parametrize("pay_patient", [False, True], ids=["pays-provider", "pays-patient"])
-def test_small_proven_claim_settles_at_once_and_credits_the_payee(
+def test_small_proven_claim_settles_at_once_and_pays_the_payee_by_transfer(
     claims_manager: Any,
+    token: Any,
     clinic: AccountAPI,
     patient: AccountAPI,
     funded_policy: IssuedPolicy,
@@ -771,11 +1151,11 @@ def test_small_proven_claim_settles_at_once_and_credits_the_payee(
     block_time: Callable[[ReceiptAPI], int],
     pay_patient: bool,
 ) -> None:
-    payee = patient if pay_patient else clinic
+    payee, other = (patient, clinic) if pay_patient else (clinic, patient)
 
     claim = submit_claim(funded_policy.id, 300 * USD, pay_patient=pay_patient)
 
-    # deductible 100, then 80 % of 200
+    # deductible 100, then 80 % of 200, sent to the payee in the same transaction
     assert_events(
         claim.receipt,
         submitted_event(claims_manager, claim, clinic, automatic=True, review=ReviewReason.NONE),
@@ -788,6 +1168,7 @@ def test_small_proven_claim_settles_at_once_and_credits_the_payee(
             automatic=True,
             decider=claims_manager.address,
         ),
+        token.Transfer(**{"from": claims_manager, "to": payee, "value": 160 * USD}),
     )
     at = block_time(claim.receipt)
     expected = model_claim(
@@ -803,9 +1184,13 @@ def test_small_proven_claim_settles_at_once_and_credits_the_payee(
     funded_policy.model.paid = 160 * USD
     funded_policy.model.deductible_met = 100 * USD
     assert policy_of(funded_policy.id) == funded_policy.model.as_dict()
-    assert claims_manager.creditOf(payee) == 160 * USD
-    assert claims_manager.creditOf(clinic if pay_patient else patient) == 0
+    assert token.balanceOf(payee) == 160 * USD
+    assert token.balanceOf(other) == 0
+    assert token.balanceOf(claims_manager) == (10_000 - 160) * USD
+    assert claims_manager.creditOf(payee) == 0  # nothing left to withdraw
+    assert claims_manager.creditOf(other) == 0
     assert claims_manager.allowedAmount(claim.id) == (0, 0)
+    assert claims_manager.openClaimsOf(funded_policy.id) == 0
 
 
 def test_claim_billed_exactly_the_automatic_limit_settles_with_several_proven_codes(
@@ -821,6 +1206,7 @@ def test_claim_billed_exactly_the_automatic_limit_settles_with_several_proven_co
 
 def test_claim_settles_when_the_pool_holds_exactly_the_allowed_amount(
     claims_manager: Any,
+    token: Any,
     clinic: AccountAPI,
     issue_policy: Callable[..., IssuedPolicy],
     fund: Callable[..., ReceiptAPI],
@@ -831,7 +1217,58 @@ def test_claim_settles_when_the_pool_holds_exactly_the_allowed_amount(
     claim = submit_claim(policy.id, 300 * USD)
     assert claims_manager.getClaim(claim.id).state == ClaimState.APPROVED
     assert claims_manager.getPolicy(policy.id).paid == 160 * USD
-    assert claims_manager.creditOf(clinic) == 160 * USD
+    assert token.balanceOf(clinic) == 160 * USD
+    assert token.balanceOf(claims_manager) == 0
+
+
+@pytest.mark.parametrize("pool", ["funded", "empty"])
+def test_claim_within_the_deductible_settles_for_zero_and_counts_toward_it(
+    claims_manager: Any,
+    token: Any,
+    clinic: AccountAPI,
+    issue_policy: Callable[..., IssuedPolicy],
+    fund: Callable[..., ReceiptAPI],
+    submit_claim: Callable[..., SubmittedClaim],
+    claim_of: Callable[[int], dict[str, Any]],
+    block_time: Callable[[ReceiptAPI], int],
+    pool: str,
+) -> None:
+    """80 of a 100 deductible: nothing is owed, nothing is sent (a zero transfer would be
+    noise), the claim is approved for zero, and the deductible left is 20 for the next one."""
+    policy = issue_policy()
+    if pool == "funded":
+        fund(policy.id, 1_000 * USD)
+
+    claim = submit_claim(policy.id, 80 * USD)
+
+    assert_events(
+        claim.receipt,
+        submitted_event(claims_manager, claim, clinic, automatic=True, review=ReviewReason.NONE),
+        claims_manager.ClaimApproved(
+            claimId=claim.id,
+            payee=clinic,
+            amount=0,
+            allowed=0,
+            deductibleApplied=80 * USD,
+            automatic=True,
+            decider=claims_manager.address,
+        ),
+    )
+    at = block_time(claim.receipt)
+    assert (
+        claim_of(claim.id)
+        == model_claim(
+            claim, clinic, at, state=ClaimState.APPROVED, decided_at=at, deductible_applied=80 * USD
+        ).as_dict()
+    )
+    stored = claims_manager.getPolicy(policy.id)
+    assert (stored.paid, stored.deductibleMet) == (0, 80 * USD)
+    assert token.balanceOf(clinic) == 0
+    if pool == "funded":  # the next claim sees 20 of the deductible left
+        nxt = submit_claim(policy.id, 120 * USD)
+        (approved,) = claims_manager.ClaimApproved.from_receipt(nxt.receipt)
+        assert (approved.amount, approved.deductibleApplied) == (80 * USD, 20 * USD)
+        assert claims_manager.getPolicy(policy.id).deductibleMet == 100 * USD
 
 
 @pytest.mark.parametrize(
@@ -844,22 +1281,26 @@ def test_claim_settles_when_the_pool_holds_exactly_the_allowed_amount(
         ("uncovered-code", ReviewReason.CODE_NOT_PROVEN),
         ("one-of-two-codes-unproven", ReviewReason.CODE_NOT_PROVEN),
         ("proof-against-another-list", ReviewReason.CODE_NOT_PROVEN),
-        ("billed-within-the-deductible", ReviewReason.LIMIT_REACHED),
         ("annual-limit-used-up", ReviewReason.LIMIT_REACHED),
         ("pool-empty", ReviewReason.POOL_INSUFFICIENT),
         ("pool-one-unit-short", ReviewReason.POOL_INSUFFICIENT),
+        ("submitted-by-the-patient", ReviewReason.SUBMITTED_BY_PATIENT),
+        ("insurer-suspended", ReviewReason.INSURER_NOT_VERIFIED),
     ],
     ids=lambda value: value if isinstance(value, str) else value.name.lower(),
 )
 def test_claim_is_left_for_review_with_the_reason_it_could_not_settle(
     claims_manager: Any,
+    token: Any,
     clinic: AccountAPI,
+    patient: AccountAPI,
     insurer: AccountAPI,
     issue_policy: Callable[..., IssuedPolicy],
     fund: Callable[..., ReceiptAPI],
     submit_claim: Callable[..., SubmittedClaim],
     claim_of: Callable[[int], dict[str, Any]],
     block_time: Callable[[ReceiptAPI], int],
+    suspend: Callable[..., Any],
     case: str,
     reason: ReviewReason,
 ) -> None:
@@ -867,6 +1308,7 @@ def test_claim_is_left_for_review_with_the_reason_it_could_not_settle(
     funding = 10_000 * USD
     kwargs: dict[str, Any] = {}
     billed = 300 * USD
+    submitter = clinic
     if case == "automatic-settlement-disabled":
         terms = {"autoSettleLimit": 0}
     elif case == "billed-above-the-limit":
@@ -882,30 +1324,36 @@ def test_claim_is_left_for_review_with_the_reason_it_could_not_settle(
     elif case == "proof-against-another-list":
         other = CodeList.of(["99213", "11111"])
         kwargs = {"codes": ("99213",), "proofs": [other.proof("99213")]}
-    elif case == "billed-within-the-deductible":
-        billed = 100 * USD
     elif case == "annual-limit-used-up":
         terms = {"annualLimit": 160 * USD, "autoSettleLimit": 500 * USD}
     elif case == "pool-empty":
         funding = 0
     elif case == "pool-one-unit-short":
         funding = 160 * USD - 1
+    elif case == "submitted-by-the-patient":  # small, proven, funded: still reviewed
+        kwargs = {"sender": patient, "pay_patient": True}
+        submitter = patient
     policy = issue_policy(**terms)
     if funding:
         fund(policy.id, funding)
     if case == "annual-limit-used-up":
         submit_claim(policy.id, 300 * USD)  # pays the whole limit
         assert claims_manager.getPolicy(policy.id).paid == 160 * USD
-    credit_before = claims_manager.creditOf(clinic)
+    if case == "insurer-suspended":
+        suspend(insurer)
+    balances = [token.balanceOf(a) for a in (clinic, patient, claims_manager)]
 
     claim = submit_claim(policy.id, billed, **kwargs)
 
     assert_events(
         claim.receipt,
-        submitted_event(claims_manager, claim, clinic, automatic=False, review=reason),
+        submitted_event(claims_manager, claim, submitter, automatic=False, review=reason),
     )
-    assert claim_of(claim.id) == model_claim(claim, clinic, block_time(claim.receipt)).as_dict()
-    assert claims_manager.creditOf(clinic) == credit_before
+    stored = model_claim(claim, submitter, block_time(claim.receipt))
+    assert claim_of(claim.id) == stored.as_dict()
+    assert [token.balanceOf(a) for a in (clinic, patient, claims_manager)] == balances
+    assert claims_manager.creditOf(submitter) == 0
+    assert claims_manager.openClaimsOf(policy.id) == 1
     if case == "pool-one-unit-short":  # the insurer cannot pay it either until it funds more
         with reverts(
             claims_manager.ClaimPoolInsufficient,
@@ -930,7 +1378,7 @@ def test_claim_is_left_for_review_with_the_reason_it_could_not_settle(
         ({"coverageBps": 3_333, "deductible": 0}, 1_000, 333, 0),  # 333.3, rounded down
         ({"coverageBps": 1, "deductible": 0}, 9_999, 0, 0),  # 0.9999, rounded down
         ({"annualLimit": 100 * USD}, 1_000 * USD, 100 * USD, 100 * USD),
-        ({"deductible": 2**96 - 1}, 2**96 - 1, 0, 2**96 - 1),
+        ({"deductible": 2**96 - 1, "annualLimit": 2**96 - 1}, 2**96 - 1, 0, 2**96 - 1),
         ({"deductible": 0, "annualLimit": 2**96 - 1}, 2**96 - 1, (2**96 - 1) * 8 // 10, 0),
     ],
     ids=[
@@ -968,8 +1416,9 @@ def test_allowed_amount_applies_deductible_then_coverage_then_annual_limit(
 )
 @given(
     coverage_bps=st.integers(1, 10_000),
-    deductible=st.integers(0, 2**96 - 1),
-    annual_limit=st.integers(1, 2**96 - 1),
+    limits=st.integers(1, 2**96 - 1).flatmap(
+        lambda limit: st.tuples(st.integers(0, limit), st.just(limit))
+    ),
     billed=st.lists(st.integers(1, 2**96 - 1), min_size=1, max_size=2),
 )
 def test_allowed_amount_equals_the_documented_formula(
@@ -980,11 +1429,12 @@ def test_allowed_amount_equals_the_documented_formula(
     submit_claim: Callable[..., SubmittedClaim],
     isolated: Callable[[], Any],
     coverage_bps: int,
-    deductible: int,
-    annual_limit: int,
+    limits: tuple[int, int],
     billed: list[int],
 ) -> None:
-    """After each approval in full, the next claim sees the deductible and limit left."""
+    """After each approval in full (of zero for a claim within the deductible), the next
+    claim sees the deductible and limit left."""
+    deductible, annual_limit = limits
     with isolated():
         policy = issue_policy(
             autoSettleLimit=0,
@@ -999,7 +1449,7 @@ def test_allowed_amount_equals_the_documented_formula(
             expected = allowed_now(model, amount)
             assert claims_manager.allowedAmount(claim.id) == expected
             allowed, applied = expected
-            if allowed == 0:
+            if allowed == 0 and applied == 0:  # nothing owed and no deductible to count
                 continue
             claims_manager.approveClaim(claim.id, allowed, sender=insurer)
             model.paid += allowed
@@ -1073,6 +1523,7 @@ def test_approve_claim_credits_the_payee_and_applies_the_deductible(
         clinic,
         block_time(claim.receipt),
         state=state,
+        info_requests=int(from_state == "info-requested"),
         paid=amount,
         decided_at=block_time(tx),
         deductible_applied=100 * USD,
@@ -1082,6 +1533,7 @@ def test_approve_claim_credits_the_payee_and_applies_the_deductible(
     manual_policy.model.deductible_met = 100 * USD
     assert policy_of(manual_policy.id) == manual_policy.model.as_dict()
     assert claims_manager.creditOf(clinic) == amount
+    assert claims_manager.openClaimsOf(manual_policy.id) == 0
 
 
 def test_approve_claim_pays_the_patient_when_asked_to(
@@ -1122,15 +1574,86 @@ def test_approve_claim_reverts_when_nothing_is_allowed(
         claims_manager.approveClaim(claim.id, 1, sender=insurer)
 
 
-def test_approve_claim_reverts_for_zero_amount(
+@pytest.mark.parametrize(
+    "case", ["something-is-owed", "coverage-rounds-to-zero", "limit-used-up-deductible-met"]
+)
+def test_approve_claim_reverts_for_zero_amount_unless_within_the_deductible(
     claims_manager: Any,
     insurer: AccountAPI,
-    manual_policy: IssuedPolicy,
+    issue_policy: Callable[..., IssuedPolicy],
+    fund: Callable[..., ReceiptAPI],
     submit_claim: Callable[..., SubmittedClaim],
+    case: str,
 ) -> None:
-    claim = submit_claim(manual_policy.id, 300 * USD)
+    """Zero is a decision only for a claim the deductible swallows; otherwise a claim owed
+    something is approved for something, and one owed nothing with no deductible to count is
+    denied."""
+    terms: dict[str, Any] = {"autoSettleLimit": 0}
+    billed = 300 * USD
+    if case == "coverage-rounds-to-zero":
+        terms |= {"deductible": 0, "coverageBps": 1}
+        billed = 9_999
+    elif case == "limit-used-up-deductible-met":
+        terms |= {"annualLimit": 160 * USD}
+    policy = issue_policy(**terms)
+    fund(policy.id, 1_000 * USD)
+    if case == "limit-used-up-deductible-met":
+        used = submit_claim(policy.id, 300 * USD)
+        claims_manager.approveClaim(used.id, 160 * USD, sender=insurer)
+    claim = submit_claim(policy.id, billed)
+    owed = (160 * USD, 100 * USD) if case == "something-is-owed" else (0, 0)
+    assert claims_manager.allowedAmount(claim.id) == owed
     with reverts(claims_manager.ClaimInvalidAmount, amount=0):
         claims_manager.approveClaim(claim.id, 0, sender=insurer)
+
+
+@pytest.mark.parametrize("billed", [80 * USD, 100 * USD], ids=["below", "equal-to"])
+@pytest.mark.parametrize("from_state", ["submitted", "info-requested"])
+def test_approve_claim_for_zero_within_the_deductible_counts_toward_it(
+    claims_manager: Any,
+    insurer: AccountAPI,
+    clinic: AccountAPI,
+    manual_policy: IssuedPolicy,
+    submit_claim: Callable[..., SubmittedClaim],
+    claim_of: Callable[[int], dict[str, Any]],
+    policy_of: Callable[[int], dict[str, Any]],
+    block_time: Callable[[ReceiptAPI], int],
+    from_state: str,
+    billed: int,
+) -> None:
+    claim = submit_claim(manual_policy.id, billed)
+    if from_state == "info-requested":
+        claims_manager.requestInfo(claim.id, 1, sender=insurer)
+    assert claims_manager.allowedAmount(claim.id) == (0, billed)
+
+    tx = claims_manager.approveClaim(claim.id, 0, sender=insurer)
+
+    assert_events(
+        tx,
+        claims_manager.ClaimApproved(
+            claimId=claim.id,
+            payee=clinic,
+            amount=0,
+            allowed=0,
+            deductibleApplied=billed,
+            automatic=False,
+            decider=insurer,
+        ),
+    )
+    expected = model_claim(
+        claim,
+        clinic,
+        block_time(claim.receipt),
+        state=ClaimState.APPROVED,
+        info_requests=int(from_state == "info-requested"),
+        decided_at=block_time(tx),
+        deductible_applied=billed,
+    )
+    assert claim_of(claim.id) == expected.as_dict()
+    manual_policy.model.deductible_met = billed
+    assert policy_of(manual_policy.id) == manual_policy.model.as_dict()
+    assert claims_manager.creditOf(clinic) == 0
+    assert claims_manager.openClaimsOf(manual_policy.id) == 0
 
 
 def test_approve_claim_reverts_when_the_pool_is_short(
@@ -1155,14 +1678,25 @@ def test_approve_claim_reverts_when_the_pool_is_short(
 
 
 @pytest.mark.parametrize(
-    "caller", ["other-insurer", "care-provider", "stranger", "suspended-insurer", "resolver"]
+    "caller",
+    [
+        "other-insurer",
+        "care-providers-practitioner",
+        "care-provider",
+        "stranger",
+        "suspended-insurer",
+        "suspended-insurers-practitioner",
+        "resolver",
+    ],
 )
 @pytest.mark.parametrize("action", ["approve", "deny", "request-info"])
 def test_insurer_actions_revert_when_caller_does_not_act_for_the_policys_insurer(
     claims_manager: Any,
     insurer: AccountAPI,
+    adjuster: AccountAPI,
     other_insurer: AccountAPI,
     clinic: AccountAPI,
+    doctor: AccountAPI,
     stranger: AccountAPI,
     resolver: AccountAPI,
     manual_policy: IssuedPolicy,
@@ -1174,12 +1708,14 @@ def test_insurer_actions_revert_when_caller_does_not_act_for_the_policys_insurer
     claim = submit_claim(manual_policy.id, 300 * USD)
     account = {
         "other-insurer": other_insurer,
+        "care-providers-practitioner": doctor,
         "care-provider": clinic,
         "stranger": stranger,
         "suspended-insurer": insurer,
+        "suspended-insurers-practitioner": adjuster,
         "resolver": resolver,
     }[caller]
-    if caller == "suspended-insurer":
+    if caller.startswith("suspended-insurer"):
         suspend(insurer)
     send = {
         "approve": lambda: claims_manager.approveClaim(claim.id, USD, sender=account),
@@ -1233,7 +1769,7 @@ def claim_in_state(
         if state in (ClaimState.DISPUTED, ClaimState.RESOLVED):
             claims_manager.disputeClaim(claim_id, 1, sender=clinic)
         if state is ClaimState.RESOLVED:
-            claims_manager.resolveDispute(claim_id, 0, sender=resolver)
+            claims_manager.resolveDispute(claim_id, 0, True, sender=resolver)
         assert claims_manager.getClaim(claim_id).state == state
         return claim_id
 
@@ -1289,12 +1825,18 @@ def test_deny_claim_records_the_decision_and_credits_nothing(
 
     assert_events(tx, claims_manager.ClaimDenied(claimId=claim.id, reasonCode=42, decider=insurer))
     expected = model_claim(
-        claim, clinic, block_time(claim.receipt), state=ClaimState.DENIED, decided_at=block_time(tx)
+        claim,
+        clinic,
+        block_time(claim.receipt),
+        state=ClaimState.DENIED,
+        info_requests=int(from_state == "info-requested"),
+        decided_at=block_time(tx),
     )
     assert claim_of(claim.id) == expected.as_dict()
     assert policy_of(manual_policy.id) == manual_policy.model.as_dict()  # nothing paid or met
     assert claims_manager.creditOf(clinic) == 0
     assert claims_manager.allowedAmount(claim.id) == (0, 0)
+    assert claims_manager.openClaimsOf(manual_policy.id) == 0
 
 
 @pytest.mark.parametrize("action", ["deny", "request-info"])
@@ -1329,8 +1871,43 @@ def test_request_info_moves_the_claim_to_info_requested(
         tx, claims_manager.ClaimInfoRequested(claimId=claim.id, reasonCode=9, requester=adjuster)
     )
     stored = claims_manager.getClaim(claim.id)
-    assert (stored.state, stored.decidedAt) == (ClaimState.INFO_REQUESTED, 0)
+    assert (stored.state, stored.decidedAt, stored.infoRequests) == (
+        ClaimState.INFO_REQUESTED,
+        0,
+        1,
+    )
     assert claims_manager.allowedAmount(claim.id) == (160 * USD, 100 * USD)
+    assert claims_manager.openClaimsOf(manual_policy.id) == 1
+
+
+@pytest.mark.parametrize("then", ["approve", "deny"])
+def test_request_info_is_refused_after_the_third_request_and_the_insurer_must_decide(
+    claims_manager: Any,
+    insurer: AccountAPI,
+    adjuster: AccountAPI,
+    clinic: AccountAPI,
+    manual_policy: IssuedPolicy,
+    submit_claim: Callable[..., SubmittedClaim],
+    then: str,
+) -> None:
+    claim = submit_claim(manual_policy.id, 300 * USD)
+    for n in range(1, MAX_INFO_REQUESTS + 1):
+        claims_manager.requestInfo(claim.id, n, sender=insurer if n % 2 else adjuster)
+        assert claims_manager.getClaim(claim.id).infoRequests == n
+        claims_manager.provideInfo(claim.id, claim.records.evidence, sender=clinic)
+
+    for sender in (insurer, adjuster):  # the fourth, by the insurer or its practitioner
+        with reverts(claims_manager.ClaimTooManyInfoRequests, claimId=claim.id):
+            claims_manager.requestInfo(claim.id, 4, sender=sender)
+
+    stored = claims_manager.getClaim(claim.id)
+    assert (stored.state, stored.infoRequests) == (ClaimState.SUBMITTED, MAX_INFO_REQUESTS)
+    if then == "approve":
+        claims_manager.approveClaim(claim.id, 160 * USD, sender=insurer)
+        assert claims_manager.getClaim(claim.id).state == ClaimState.APPROVED
+    else:
+        claims_manager.denyClaim(claim.id, 1, sender=insurer)
+        assert claims_manager.getClaim(claim.id).state == ClaimState.DENIED
 
 
 NOT_SUBMITTED = [ClaimState.INFO_REQUESTED, *DECIDED]
@@ -1418,9 +1995,16 @@ def test_provide_info_reverts_for_evidence_that_submission_would_refuse(
 
 @pytest.mark.parametrize(
     "caller",
-    ["stranger", "other-care-provider", "insurer", "other-patient", "removed-practitioner"],
+    [
+        "stranger",
+        "other-care-provider",
+        "practitioner-of-another-clinic",
+        "insurer",
+        "other-patient",
+        "removed-practitioner",
+    ],
 )
-@pytest.mark.parametrize("action", ["provide-info", "dispute"])
+@pytest.mark.parametrize("action", ["provide-info", "dispute", "escalate"])
 def test_party_actions_revert_when_caller_is_neither_submitter_nor_patient(
     claims_manager: Any,
     provider_registry: Any,
@@ -1428,11 +2012,13 @@ def test_party_actions_revert_when_caller_is_neither_submitter_nor_patient(
     clinic: AccountAPI,
     hospital: AccountAPI,
     doctor: AccountAPI,
+    other_doctor: AccountAPI,
     stranger: AccountAPI,
     other_patient: AccountAPI,
     manual_policy: IssuedPolicy,
     submit_claim: Callable[..., SubmittedClaim],
     claim_evidence: Callable[..., Evidence],
+    advance_time: Callable[[int], int],
     caller: str,
     action: str,
 ) -> None:
@@ -1440,11 +2026,14 @@ def test_party_actions_revert_when_caller_is_neither_submitter_nor_patient(
     more = claim_evidence(evidence=0).claim_record
     if action == "provide-info":
         claims_manager.requestInfo(claim.id, 1, sender=insurer)
-    else:
+    elif action == "dispute":
         claims_manager.denyClaim(claim.id, 1, sender=insurer)
+    else:
+        advance_time(DECISION_PERIOD + DAY)  # overdue: only who may escalate is in question
     account = {
         "stranger": stranger,
         "other-care-provider": hospital,
+        "practitioner-of-another-clinic": other_doctor,
         "insurer": insurer,
         "other-patient": other_patient,
         "removed-practitioner": doctor,
@@ -1454,19 +2043,23 @@ def test_party_actions_revert_when_caller_is_neither_submitter_nor_patient(
     with reverts(claims_manager.ClaimNotSubmitterOrPatient, caller=account, claimId=claim.id):
         if action == "provide-info":
             claims_manager.provideInfo(claim.id, [more], sender=account)
-        else:
+        elif action == "dispute":
             claims_manager.disputeClaim(claim.id, 1, sender=account)
+        else:
+            claims_manager.escalateClaim(claim.id, sender=account)
 
 
-@pytest.mark.parametrize("action", ["provide-info", "dispute"])
+@pytest.mark.parametrize("action", ["provide-info", "dispute", "escalate"])
 def test_party_actions_revert_for_unknown_claim(
     claims_manager: Any, clinic: AccountAPI, action: str
 ) -> None:
     with reverts(claims_manager.ClaimUnknownClaim, claimId=5):
         if action == "provide-info":
             claims_manager.provideInfo(5, [UNKNOWN_RECORD], sender=clinic)
-        else:
+        elif action == "dispute":
             claims_manager.disputeClaim(5, 1, sender=clinic)
+        else:
+            claims_manager.escalateClaim(5, sender=clinic)
 
 
 NOT_INFO_REQUESTED = [ClaimState.SUBMITTED, *DECIDED]
@@ -1513,6 +2106,7 @@ def test_dispute_claim_opens_a_dispute_over_a_partial_approval_or_denial(
     after = claims_manager.getClaim(claim_id)
     assert after.state == ClaimState.DISPUTED
     assert (after.paid, after.decidedAt) == (before.paid, before.decidedAt)
+    assert claims_manager.openClaimsOf(after.policyId) == 1  # open again, for the resolver
 
 
 UNDISPUTABLE = [
@@ -1597,9 +2191,148 @@ def test_window_is_counted_from_the_decision_not_the_submission(
     assert claims_manager.getClaim(claim.id).state == ClaimState.DISPUTED
 
 
+# ============================================================================ escalateClaim
+
+
+@pytest.mark.parametrize("from_state", ["submitted", "info-requested"])
+@pytest.mark.parametrize("party", ["submitter", "practitioner", "patient"])
+def test_escalate_claim_after_the_decision_period_moves_it_to_disputed(
+    claims_manager: Any,
+    insurer: AccountAPI,
+    clinic: AccountAPI,
+    doctor: AccountAPI,
+    patient: AccountAPI,
+    manual_policy: IssuedPolicy,
+    submit_claim: Callable[..., SubmittedClaim],
+    claim_of: Callable[[int], dict[str, Any]],
+    next_tx_at: Callable[[int], int],
+    block_time: Callable[[ReceiptAPI], int],
+    party: str,
+    from_state: str,
+) -> None:
+    sender = {"submitter": clinic, "practitioner": doctor, "patient": patient}[party]
+    claim = submit_claim(manual_policy.id, 300 * USD)
+    if from_state == "info-requested":
+        claims_manager.requestInfo(claim.id, 1, sender=insurer)
+    before = claim_of(claim.id)
+    next_tx_at(block_time(claim.receipt) + DECISION_PERIOD)  # the first second it may
+
+    tx = claims_manager.escalateClaim(claim.id, sender=sender)
+
+    assert_events(tx, claims_manager.ClaimEscalated(claimId=claim.id, by=sender))
+    assert claim_of(claim.id) == {**before, "state": ClaimState.DISPUTED}
+    assert claims_manager.openClaimsOf(manual_policy.id) == 1  # still open, now for a resolver
+    assert claims_manager.allowedAmount(claim.id) == (160 * USD, 100 * USD)
+    for action in (
+        lambda: claims_manager.approveClaim(claim.id, USD, sender=insurer),
+        lambda: claims_manager.denyClaim(claim.id, 1, sender=insurer),
+    ):  # the insurer had its 30 days
+        with reverts(claims_manager.ClaimInvalidState, claimId=claim.id, state=ClaimState.DISPUTED):
+            action()
+
+
+@pytest.mark.parametrize("when", ["at-once", "the-last-second-before"])
+def test_escalate_claim_reverts_while_the_insurer_may_still_decide(
+    claims_manager: Any,
+    insurer: AccountAPI,
+    clinic: AccountAPI,
+    manual_policy: IssuedPolicy,
+    submit_claim: Callable[..., SubmittedClaim],
+    next_tx_at: Callable[[int], int],
+    block_time: Callable[[ReceiptAPI], int],
+    when: str,
+) -> None:
+    """Counted from the submission, whatever the insurer asked in between."""
+    claim = submit_claim(manual_policy.id, 300 * USD)
+    until = block_time(claim.receipt) + DECISION_PERIOD
+    claims_manager.requestInfo(claim.id, 1, sender=insurer)
+    claims_manager.provideInfo(claim.id, claim.records.evidence, sender=clinic)
+    if when == "the-last-second-before":
+        next_tx_at(until - 1)
+    with reverts(claims_manager.ClaimNotOverdue, claimId=claim.id, until=until):
+        claims_manager.escalateClaim(claim.id, sender=clinic)
+
+
+ESCALATION_REFUSED = [
+    ClaimState.APPROVED,
+    ClaimState.PARTIALLY_APPROVED,
+    ClaimState.DENIED,
+    ClaimState.DISPUTED,
+    ClaimState.RESOLVED,
+]
+
+
+@pytest.mark.parametrize(
+    "state", ESCALATION_REFUSED, ids=[s.name.lower() for s in ESCALATION_REFUSED]
+)
+def test_escalate_claim_reverts_once_the_claim_is_decided(
+    claims_manager: Any,
+    clinic: AccountAPI,
+    claim_in_state: Callable[[ClaimState], int],
+    advance_time: Callable[[int], int],
+    state: ClaimState,
+) -> None:
+    """A decision is disputed (within its window), not escalated."""
+    claim_id = claim_in_state(state)
+    advance_time(DECISION_PERIOD + DAY)
+    with reverts(claims_manager.ClaimInvalidState, claimId=claim_id, state=state):
+        claims_manager.escalateClaim(claim_id, sender=clinic)
+
+
+@pytest.mark.parametrize("submitted", ["before-the-suspension", "after-the-suspension"])
+def test_claim_on_a_suspended_insurers_policy_can_be_escalated_at_once(
+    claims_manager: Any,
+    insurer: AccountAPI,
+    adjuster: AccountAPI,
+    patient: AccountAPI,
+    funded_policy: IssuedPolicy,
+    submit_claim: Callable[..., SubmittedClaim],
+    suspend: Callable[..., Any],
+    submitted: str,
+) -> None:
+    """Nobody can decide it (the insurer and its practitioners act only while verified), so
+    the claimant need not wait 30 days for a decision that cannot come."""
+    if submitted == "before-the-suspension":
+        claim = submit_claim(funded_policy.id, 1_000 * USD)  # above the automatic limit
+        suspend(insurer)
+    else:
+        suspend(insurer)
+        claim = submit_claim(funded_policy.id, 300 * USD)  # would settle: InsurerNotVerified
+    for sender in (insurer, adjuster):
+        with reverts(
+            claims_manager.ClaimNotPolicyInsurer, caller=sender, policyId=funded_policy.id
+        ):
+            claims_manager.approveClaim(claim.id, USD, sender=sender)
+
+    tx = claims_manager.escalateClaim(claim.id, sender=patient)
+
+    assert_events(tx, claims_manager.ClaimEscalated(claimId=claim.id, by=patient))
+    assert claims_manager.getClaim(claim.id).state == ClaimState.DISPUTED
+
+
+def test_reinstated_insurer_gets_its_decision_period_back(
+    claims_manager: Any,
+    insurer: AccountAPI,
+    clinic: AccountAPI,
+    manual_policy: IssuedPolicy,
+    submit_claim: Callable[..., SubmittedClaim],
+    suspend: Callable[..., Any],
+    approve: Callable[..., Any],
+    block_time: Callable[[ReceiptAPI], int],
+) -> None:
+    claim = submit_claim(manual_policy.id, 300 * USD)
+    suspend(insurer)
+    approve(insurer)  # reinstated by the registrars
+    until = block_time(claim.receipt) + DECISION_PERIOD
+    with reverts(claims_manager.ClaimNotOverdue, claimId=claim.id, until=until):
+        claims_manager.escalateClaim(claim.id, sender=clinic)
+    claims_manager.approveClaim(claim.id, 160 * USD, sender=insurer)
+
+
 # ============================================================================ resolveDispute
 
 
+@pytest.mark.parametrize("covered", [True, False], ids=["covered", "flag-ignored"])
 def test_resolve_dispute_after_partial_approval_credits_the_award_on_top(
     claims_manager: Any,
     resolver: AccountAPI,
@@ -1607,12 +2340,14 @@ def test_resolve_dispute_after_partial_approval_credits_the_award_on_top(
     manual_policy: IssuedPolicy,
     claim_in_state: Callable[[ClaimState], int],
     claim_of: Callable[[int], dict[str, Any]],
+    covered: bool,
 ) -> None:
+    """The insurer found the care covered when it paid part: ``covered`` changes nothing."""
     claim_id = claim_in_state(ClaimState.DISPUTED)  # 100 of 160 approved, deductible 100 applied
     assert claims_manager.allowedAmount(claim_id) == (60 * USD, 100 * USD)
     before = claim_of(claim_id)
 
-    tx = claims_manager.resolveDispute(claim_id, 60 * USD, sender=resolver)
+    tx = claims_manager.resolveDispute(claim_id, 60 * USD, covered, sender=resolver)
 
     assert_events(
         tx,
@@ -1626,6 +2361,7 @@ def test_resolve_dispute_after_partial_approval_credits_the_award_on_top(
     assert (stored.paid, stored.deductibleMet) == (160 * USD, 100 * USD)
     assert claims_manager.creditOf(clinic) == 160 * USD
     assert claims_manager.allowedAmount(claim_id) == (0, 0)
+    assert claims_manager.openClaimsOf(manual_policy.id) == 0
 
 
 def test_resolve_dispute_after_denial_credits_the_award_and_applies_the_deductible(
@@ -1642,7 +2378,7 @@ def test_resolve_dispute_after_denial_credits_the_award_and_applies_the_deductib
     claims_manager.disputeClaim(claim.id, 1, sender=patient)
     assert claims_manager.allowedAmount(claim.id) == (160 * USD, 100 * USD)
 
-    tx = claims_manager.resolveDispute(claim.id, 120 * USD, sender=resolver)
+    tx = claims_manager.resolveDispute(claim.id, 120 * USD, True, sender=resolver)
 
     assert_events(
         tx,
@@ -1676,7 +2412,7 @@ def test_dispute_after_denial_uses_the_deductible_left_at_resolution(
     claims_manager.approveClaim(other.id, 160 * USD, sender=insurer)  # meets the deductible
 
     assert claims_manager.allowedAmount(denied.id) == (240 * USD, 0)
-    claims_manager.resolveDispute(denied.id, 240 * USD, sender=resolver)
+    claims_manager.resolveDispute(denied.id, 240 * USD, True, sender=resolver)
     assert claims_manager.getClaim(denied.id).deductibleApplied == 0
     assert claims_manager.getPolicy(manual_policy.id).deductibleMet == 100 * USD
 
@@ -1692,7 +2428,7 @@ def test_zero_award_upholds_the_decision_and_credits_nothing(
     before = claim_of(claim_id)
     credit = claims_manager.creditOf(clinic)
 
-    tx = claims_manager.resolveDispute(claim_id, 0, sender=resolver)
+    tx = claims_manager.resolveDispute(claim_id, 0, True, sender=resolver)
 
     assert_events(
         tx,
@@ -1721,8 +2457,8 @@ def test_resolve_dispute_is_capped_by_the_annual_limit_left(
 
     assert claims_manager.allowedAmount(disputed.id) == (20 * USD, 0)
     with reverts(claims_manager.ClaimAmountExceedsAllowed, amount=20 * USD + 1, allowed=20 * USD):
-        claims_manager.resolveDispute(disputed.id, 20 * USD + 1, sender=resolver)
-    claims_manager.resolveDispute(disputed.id, 20 * USD, sender=resolver)
+        claims_manager.resolveDispute(disputed.id, 20 * USD + 1, True, sender=resolver)
+    claims_manager.resolveDispute(disputed.id, 20 * USD, True, sender=resolver)
     assert claims_manager.getPolicy(policy.id).paid == 200 * USD
 
 
@@ -1731,7 +2467,7 @@ def test_resolve_dispute_reverts_above_what_the_policy_allows(
 ) -> None:
     claim_id = claim_in_state(ClaimState.DISPUTED)
     with reverts(claims_manager.ClaimAmountExceedsAllowed, amount=60 * USD + 1, allowed=60 * USD):
-        claims_manager.resolveDispute(claim_id, 60 * USD + 1, sender=resolver)
+        claims_manager.resolveDispute(claim_id, 60 * USD + 1, True, sender=resolver)
 
 
 def test_resolve_dispute_reverts_when_the_pool_is_short(
@@ -1754,7 +2490,7 @@ def test_resolve_dispute_reverts_when_the_pool_is_short(
         needed=60 * USD,
         available=30 * USD,
     ):
-        claims_manager.resolveDispute(claim.id, 60 * USD, sender=resolver)
+        claims_manager.resolveDispute(claim.id, 60 * USD, True, sender=resolver)
 
 
 @pytest.mark.parametrize("caller", ["insurer", "admin", "patient", "revoked-resolver"])
@@ -1772,7 +2508,7 @@ def test_resolve_dispute_reverts_for_caller_without_the_resolver_role(
     if caller == "revoked-resolver":
         claims_manager.revokeRole(RESOLVER_ROLE, resolver, sender=admin)
     with reverts(claims_manager.ClaimNotResolver, caller=account):
-        claims_manager.resolveDispute(claim_id, 0, sender=account)
+        claims_manager.resolveDispute(claim_id, 0, True, sender=account)
 
 
 def test_a_resolver_granted_by_the_admin_can_resolve(
@@ -1783,7 +2519,7 @@ def test_a_resolver_granted_by_the_admin_can_resolve(
 ) -> None:
     claim_id = claim_in_state(ClaimState.DISPUTED)
     claims_manager.grantRole(RESOLVER_ROLE, stranger, sender=admin)
-    claims_manager.resolveDispute(claim_id, 10 * USD, sender=stranger)
+    claims_manager.resolveDispute(claim_id, 10 * USD, True, sender=stranger)
     assert claims_manager.getClaim(claim_id).state == ClaimState.RESOLVED
 
 
@@ -1806,14 +2542,132 @@ def test_resolve_dispute_reverts_unless_the_claim_is_disputed(
 ) -> None:
     claim_id = claim_in_state(state)
     with reverts(claims_manager.ClaimInvalidState, claimId=claim_id, state=state):
-        claims_manager.resolveDispute(claim_id, 0, sender=resolver)
+        claims_manager.resolveDispute(claim_id, 0, True, sender=resolver)
 
 
 def test_resolve_dispute_reverts_for_unknown_claim(
     claims_manager: Any, resolver: AccountAPI
 ) -> None:
     with reverts(claims_manager.ClaimUnknownClaim, claimId=3):
-        claims_manager.resolveDispute(3, 0, sender=resolver)
+        claims_manager.resolveDispute(3, 0, True, sender=resolver)
+
+
+@pytest.fixture
+def unpaid_dispute(
+    claims_manager: Any,
+    insurer: AccountAPI,
+    clinic: AccountAPI,
+    manual_policy: IssuedPolicy,
+    submit_claim: Callable[..., SubmittedClaim],
+    advance_time: Callable[[int], int],
+) -> Callable[[str, int], int]:
+    """``unpaid_dispute(origin, billed)``: a claim under ``manual_policy`` paid nothing and in
+    dispute, from a denial disputed by the clinic or from an escalation after 30 days."""
+
+    def make(origin: str, billed: int) -> int:
+        claim = submit_claim(manual_policy.id, billed)
+        if origin == "denied":
+            claims_manager.denyClaim(claim.id, 1, sender=insurer)
+            claims_manager.disputeClaim(claim.id, 1, sender=clinic)
+        else:
+            advance_time(DECISION_PERIOD + DAY)
+            claims_manager.escalateClaim(claim.id, sender=clinic)
+        assert claims_manager.getClaim(claim.id).state == ClaimState.DISPUTED
+        return claim.id
+
+    return make
+
+
+ORIGINS = ["denied", "escalated"]
+
+
+@pytest.mark.parametrize("origin", ORIGINS)
+def test_resolving_an_unpaid_claim_as_covered_awards_and_applies_the_deductible(
+    claims_manager: Any,
+    resolver: AccountAPI,
+    clinic: AccountAPI,
+    manual_policy: IssuedPolicy,
+    unpaid_dispute: Callable[[str, int], int],
+    claim_of: Callable[[int], dict[str, Any]],
+    origin: str,
+) -> None:
+    claim_id = unpaid_dispute(origin, 300 * USD)
+    before = claim_of(claim_id)
+
+    tx = claims_manager.resolveDispute(claim_id, 160 * USD, True, sender=resolver)
+
+    assert_events(
+        tx,
+        claims_manager.DisputeResolved(
+            claimId=claim_id, payee=clinic, award=160 * USD, resolver=resolver
+        ),
+    )
+    assert claim_of(claim_id) == {
+        **before,
+        "state": ClaimState.RESOLVED,
+        "paid": 160 * USD,
+        "deductibleApplied": 100 * USD,
+    }
+    stored = claims_manager.getPolicy(manual_policy.id)
+    assert (stored.paid, stored.deductibleMet) == (160 * USD, 100 * USD)
+    assert claims_manager.creditOf(clinic) == 160 * USD
+    assert claims_manager.openClaimsOf(manual_policy.id) == 0
+
+
+@pytest.mark.parametrize("origin", ORIGINS)
+def test_resolving_an_unpaid_claim_as_uncovered_awards_nothing_and_applies_no_deductible(
+    claims_manager: Any,
+    resolver: AccountAPI,
+    clinic: AccountAPI,
+    manual_policy: IssuedPolicy,
+    unpaid_dispute: Callable[[str, int], int],
+    claim_of: Callable[[int], dict[str, Any]],
+    origin: str,
+) -> None:
+    """Care that is not covered does not count toward the deductible either."""
+    claim_id = unpaid_dispute(origin, 80 * USD)
+    before = claim_of(claim_id)
+    for award in (1, 80 * USD):
+        with reverts(claims_manager.ClaimInvalidAmount, amount=award):
+            claims_manager.resolveDispute(claim_id, award, False, sender=resolver)
+
+    tx = claims_manager.resolveDispute(claim_id, 0, False, sender=resolver)
+
+    assert_events(
+        tx,
+        claims_manager.DisputeResolved(claimId=claim_id, payee=clinic, award=0, resolver=resolver),
+    )
+    assert claim_of(claim_id) == {**before, "state": ClaimState.RESOLVED}
+    stored = claims_manager.getPolicy(manual_policy.id)
+    assert (stored.paid, stored.deductibleMet) == (0, 0)
+    assert claims_manager.openClaimsOf(manual_policy.id) == 0
+
+
+@pytest.mark.parametrize("origin", ORIGINS)
+def test_resolving_a_claim_within_the_deductible_as_covered_awards_zero_and_counts_toward_it(
+    claims_manager: Any,
+    resolver: AccountAPI,
+    clinic: AccountAPI,
+    manual_policy: IssuedPolicy,
+    unpaid_dispute: Callable[[str, int], int],
+    claim_of: Callable[[int], dict[str, Any]],
+    origin: str,
+) -> None:
+    claim_id = unpaid_dispute(origin, 80 * USD)
+    assert claims_manager.allowedAmount(claim_id) == (0, 80 * USD)
+    with reverts(claims_manager.ClaimAmountExceedsAllowed, amount=1, allowed=0):
+        claims_manager.resolveDispute(claim_id, 1, True, sender=resolver)
+
+    claims_manager.resolveDispute(claim_id, 0, True, sender=resolver)
+
+    stored = claim_of(claim_id)
+    assert (stored["state"], stored["paid"], stored["deductibleApplied"]) == (
+        ClaimState.RESOLVED,
+        0,
+        80 * USD,
+    )
+    assert claims_manager.getPolicy(manual_policy.id).deductibleMet == 80 * USD
+    assert claims_manager.creditOf(clinic) == 0
 
 
 # ============================================================================ withdrawPayment
@@ -1822,13 +2676,18 @@ def test_resolve_dispute_reverts_for_unknown_claim(
 def test_withdraw_payment_sends_the_whole_credit_and_clears_it(
     claims_manager: Any,
     token: Any,
+    insurer: AccountAPI,
     clinic: AccountAPI,
-    funded_policy: IssuedPolicy,
+    manual_policy: IssuedPolicy,
     submit_claim: Callable[..., SubmittedClaim],
 ) -> None:
-    submit_claim(funded_policy.id, 300 * USD)  # 160
-    submit_claim(funded_policy.id, 100 * USD)  # 80: the deductible is met
+    """Decisions by people are credited (pull payment); the credit adds up across claims."""
+    first = submit_claim(manual_policy.id, 300 * USD)
+    claims_manager.approveClaim(first.id, 160 * USD, sender=insurer)
+    second = submit_claim(manual_policy.id, 100 * USD)
+    claims_manager.approveClaim(second.id, 80 * USD, sender=insurer)  # the deductible is met
     assert claims_manager.creditOf(clinic) == 240 * USD
+    assert token.balanceOf(clinic) == 0
     assert claims_manager.withdrawPayment.call(sender=clinic) == 240 * USD
 
     tx = claims_manager.withdrawPayment(sender=clinic)
@@ -1843,22 +2702,27 @@ def test_withdraw_payment_sends_the_whole_credit_and_clears_it(
     assert token.balanceOf(claims_manager) == (10_000 - 240) * USD
 
 
-@pytest.mark.parametrize("history", ["never-credited", "already-withdrawn"])
+@pytest.mark.parametrize("history", ["never-credited", "paid-by-transfer", "already-withdrawn"])
 def test_withdraw_payment_reverts_with_nothing_credited(
     claims_manager: Any,
+    insurer: AccountAPI,
     clinic: AccountAPI,
     funded_policy: IssuedPolicy,
+    manual_policy: IssuedPolicy,
     submit_claim: Callable[..., SubmittedClaim],
     history: str,
 ) -> None:
-    if history == "already-withdrawn":
+    if history == "paid-by-transfer":  # an automatic settlement leaves nothing to withdraw
         submit_claim(funded_policy.id, 300 * USD)
+    elif history == "already-withdrawn":
+        claim = submit_claim(manual_policy.id, 300 * USD)
+        claims_manager.approveClaim(claim.id, 160 * USD, sender=insurer)
         claims_manager.withdrawPayment(sender=clinic)
     with reverts(claims_manager.ClaimNothingToWithdraw, account=clinic):
         claims_manager.withdrawPayment(sender=clinic)
 
 
-def test_balance_equals_pools_plus_credits_through_a_claims_life(
+def test_money_in_equals_pools_plus_credits_plus_money_out_through_a_claims_life(
     claims_manager: Any,
     token: Any,
     insurer: AccountAPI,
@@ -1869,27 +2733,288 @@ def test_balance_equals_pools_plus_credits_through_a_claims_life(
     manual_policy: IssuedPolicy,
     submit_claim: Callable[..., SubmittedClaim],
 ) -> None:
+    """Funded (20,000) = what the pools hold + what is credited + what left to the payees
+    (sent at once by automatic settlements, or withdrawn); the manager holds the first two."""
+    funded = 20_000 * USD
+
     def balanced() -> None:
         pools = sum(
             (p := claims_manager.getPolicy(i)).funded - p.paid
             for i in (funded_policy.id, manual_policy.id)
         )
         credits = claims_manager.creditOf(clinic) + claims_manager.creditOf(patient)
+        out = token.balanceOf(clinic) + token.balanceOf(patient)
         assert token.balanceOf(claims_manager) == pools + credits
+        assert funded == pools + credits + out
 
-    submit_claim(funded_policy.id, 300 * USD)
+    submit_claim(funded_policy.id, 300 * USD)  # 160 sent to the clinic
     balanced()
     claim = submit_claim(manual_policy.id, 300 * USD, pay_patient=True)
     claims_manager.approveClaim(claim.id, 100 * USD, sender=insurer)
     balanced()
     claims_manager.disputeClaim(claim.id, 1, sender=patient)
-    claims_manager.resolveDispute(claim.id, 60 * USD, sender=resolver)
+    claims_manager.resolveDispute(claim.id, 60 * USD, True, sender=resolver)
     balanced()
-    claims_manager.withdrawPayment(sender=clinic)
-    balanced()
+    with reverts(claims_manager.ClaimNothingToWithdraw, account=clinic):
+        claims_manager.withdrawPayment(sender=clinic)
     claims_manager.withdrawPayment(sender=patient)
     balanced()
     assert token.balanceOf(patient) == 160 * USD
+    assert token.balanceOf(clinic) == 160 * USD
+
+
+# ============================================================================ openClaimsOf
+
+
+def test_open_claims_count_every_claim_awaiting_the_insurer_or_a_resolver(
+    claims_manager: Any,
+    insurer: AccountAPI,
+    resolver: AccountAPI,
+    clinic: AccountAPI,
+    patient: AccountAPI,
+    funded_policy: IssuedPolicy,
+    submit_claim: Callable[..., SubmittedClaim],
+    advance_time: Callable[[int], int],
+) -> None:
+    policy_id = funded_policy.id
+
+    def open_claims() -> int:
+        return claims_manager.openClaimsOf(policy_id)
+
+    assert open_claims() == 0
+    submit_claim(policy_id, 300 * USD)  # settled automatically: never open
+    assert open_claims() == 0
+    partial = submit_claim(policy_id, 1_000 * USD)
+    denied = submit_claim(policy_id, 1_000 * USD)
+    asked = submit_claim(policy_id, 1_000 * USD)
+    by_patient = submit_claim(policy_id, 300 * USD, sender=patient)
+    assert open_claims() == 4
+    claims_manager.approveClaim(partial.id, 100 * USD, sender=insurer)
+    assert open_claims() == 3
+    claims_manager.disputeClaim(partial.id, 1, sender=clinic)
+    assert open_claims() == 4
+    claims_manager.denyClaim(denied.id, 1, sender=insurer)
+    assert open_claims() == 3
+    claims_manager.requestInfo(asked.id, 1, sender=insurer)
+    claims_manager.provideInfo(asked.id, asked.records.evidence, sender=clinic)
+    claims_manager.requestInfo(asked.id, 2, sender=insurer)
+    assert open_claims() == 3  # information requested: still open
+    claims_manager.resolveDispute(partial.id, 0, True, sender=resolver)
+    assert open_claims() == 2
+    advance_time(DECISION_PERIOD + DAY)
+    claims_manager.escalateClaim(asked.id, sender=clinic)
+    claims_manager.escalateClaim(by_patient.id, sender=patient)
+    assert open_claims() == 2  # escalated: open, for a resolver now
+    claims_manager.resolveDispute(asked.id, 10 * USD, True, sender=resolver)
+    claims_manager.resolveDispute(by_patient.id, 0, False, sender=resolver)
+    assert open_claims() == 0
+    assert claims_manager.openClaimsOf(policy_id + 1) == 0  # unknown policy: none
+
+
+# ============================================================================ reclaimPool
+
+
+@pytest.fixture
+def short_policy(
+    issue_policy: Callable[..., IssuedPolicy],
+    fund: Callable[..., ReceiptAPI],
+    now: Callable[[], int],
+) -> IssuedPolicy:
+    """A default policy covering from a day ago until ten days from now, with 10,000 mUSD."""
+    policy = issue_policy(validFrom=now() - DAY, validUntil=now() + 10 * DAY)
+    fund(policy.id, 10_000 * USD)
+    return policy
+
+
+def test_reclaim_pool_returns_the_unspent_pool_from_the_second_after_the_term(
+    claims_manager: Any,
+    token: Any,
+    insurer: AccountAPI,
+    clinic: AccountAPI,
+    short_policy: IssuedPolicy,
+    submit_claim: Callable[..., SubmittedClaim],
+    policy_of: Callable[[int], dict[str, Any]],
+    next_tx_at: Callable[[int], int],
+    block_time: Callable[[ReceiptAPI], int],
+) -> None:
+    submit_claim(short_policy.id, 300 * USD)  # 160 paid at once; no decision to dispute
+    end = short_policy.terms["validUntil"]
+    next_tx_at(end)  # the last second of cover
+    with reverts(claims_manager.ClaimPolicyNotSettled, policyId=short_policy.id, until=end + 1):
+        claims_manager.reclaimPool(short_policy.id, sender=insurer)
+    before = token.balanceOf(insurer)
+    next_tx_at(end + 1)
+
+    tx = claims_manager.reclaimPool(short_policy.id, sender=insurer)
+
+    assert block_time(tx) == end + 1
+    unspent = (10_000 - 160) * USD
+    assert_events(
+        tx,
+        claims_manager.PoolReclaimed(policyId=short_policy.id, insurer=insurer, amount=unspent),
+        token.Transfer(**{"from": claims_manager, "to": insurer, "value": unspent}),
+    )
+    assert token.balanceOf(insurer) == before + unspent
+    stored = policy_of(short_policy.id)
+    assert stored["funded"] == stored["paid"] == 160 * USD
+    assert token.balanceOf(claims_manager) == 0
+    assert token.balanceOf(clinic) == 160 * USD
+    with reverts(claims_manager.ClaimNothingToWithdraw, account=insurer):
+        claims_manager.reclaimPool(short_policy.id, sender=insurer)
+
+
+@pytest.mark.parametrize(
+    "state", ["submitted", "info-requested", "disputed-after-denial", "escalated"]
+)
+def test_reclaim_pool_reverts_while_a_claim_is_open(
+    claims_manager: Any,
+    insurer: AccountAPI,
+    resolver: AccountAPI,
+    clinic: AccountAPI,
+    short_policy: IssuedPolicy,
+    submit_claim: Callable[..., SubmittedClaim],
+    advance_time: Callable[[int], int],
+    state: str,
+) -> None:
+    """Long after the term and any window: an open claim may still be paid from the pool."""
+    claim = submit_claim(short_policy.id, 1_000 * USD)
+    if state == "info-requested":
+        claims_manager.requestInfo(claim.id, 1, sender=insurer)
+    elif state == "disputed-after-denial":
+        claims_manager.denyClaim(claim.id, 1, sender=insurer)
+        claims_manager.disputeClaim(claim.id, 1, sender=clinic)
+    advance_time(DECISION_PERIOD + DISPUTE_WINDOW + DAY)
+    if state == "escalated":
+        claims_manager.escalateClaim(claim.id, sender=clinic)
+    with reverts(claims_manager.ClaimPolicyNotSettled, policyId=short_policy.id, until=0):
+        claims_manager.reclaimPool(short_policy.id, sender=insurer)
+    if state in ("disputed-after-denial", "escalated"):
+        claims_manager.resolveDispute(claim.id, 0, False, sender=resolver)
+    else:
+        claims_manager.denyClaim(claim.id, 1, sender=insurer)
+    assert claims_manager.openClaimsOf(short_policy.id) == 0
+
+
+@pytest.mark.parametrize("decision", ["denial", "partial-approval", "resolution"])
+def test_reclaim_pool_reverts_within_the_dispute_window_of_the_last_decision(
+    claims_manager: Any,
+    token: Any,
+    insurer: AccountAPI,
+    resolver: AccountAPI,
+    clinic: AccountAPI,
+    short_policy: IssuedPolicy,
+    submit_claim: Callable[..., SubmittedClaim],
+    advance_time: Callable[[int], int],
+    next_tx_at: Callable[[int], int],
+    block_time: Callable[[ReceiptAPI], int],
+    decision: str,
+) -> None:
+    """The insurer decides after the term ended: the claimant keeps the whole window to
+    dispute, and the pool that would pay the dispute stays until the window closes."""
+    claim = submit_claim(short_policy.id, 1_000 * USD)
+    advance_time(20 * DAY)  # the term is over
+    if decision == "denial":
+        last = claims_manager.denyClaim(claim.id, 1, sender=insurer)
+    else:
+        last = claims_manager.approveClaim(claim.id, 100 * USD, sender=insurer)
+        if decision == "resolution":
+            claims_manager.disputeClaim(claim.id, 1, sender=clinic)
+            advance_time(3 * DAY)
+            last = claims_manager.resolveDispute(claim.id, 0, True, sender=resolver)
+    until = block_time(last) + DISPUTE_WINDOW
+    next_tx_at(until - 1)
+    with reverts(claims_manager.ClaimPolicyNotSettled, policyId=short_policy.id, until=until):
+        claims_manager.reclaimPool(short_policy.id, sender=insurer)
+    next_tx_at(until)
+
+    tx = claims_manager.reclaimPool(short_policy.id, sender=insurer)
+
+    paid = 0 if decision == "denial" else 100 * USD
+    (event,) = claims_manager.PoolReclaimed.from_receipt(tx)
+    assert event.amount == 10_000 * USD - paid
+    assert claims_manager.getPolicy(short_policy.id).funded == paid
+    assert token.balanceOf(claims_manager) == claims_manager.creditOf(clinic) == paid
+
+
+@pytest.mark.parametrize(
+    "caller",
+    ["practitioner", "other-insurer", "care-provider", "patient", "stranger", "resolver", "admin"],
+)
+def test_reclaim_pool_reverts_for_anyone_but_the_policys_insurer_account(
+    request: pytest.FixtureRequest,
+    claims_manager: Any,
+    short_policy: IssuedPolicy,
+    advance_time: Callable[[int], int],
+    caller: str,
+) -> None:
+    advance_time(20 * DAY)
+    fixture = {
+        "practitioner": "adjuster",
+        "other-insurer": "other_insurer",
+        "care-provider": "clinic",
+    }.get(caller, caller)
+    account = request.getfixturevalue(fixture)
+    with reverts(claims_manager.ClaimNotPolicyInsurer, caller=account, policyId=short_policy.id):
+        claims_manager.reclaimPool(short_policy.id, sender=account)
+
+
+def test_suspended_insurer_still_takes_back_its_pool(
+    claims_manager: Any,
+    token: Any,
+    insurer: AccountAPI,
+    short_policy: IssuedPolicy,
+    suspend: Callable[..., Any],
+    advance_time: Callable[[int], int],
+) -> None:
+    suspend(insurer)
+    advance_time(20 * DAY)
+    before = token.balanceOf(insurer)
+    claims_manager.reclaimPool(short_policy.id, sender=insurer)
+    assert token.balanceOf(insurer) == before + 10_000 * USD
+
+
+@pytest.mark.parametrize("pool", ["never-funded", "all-paid"])
+def test_reclaim_pool_reverts_with_nothing_to_return(
+    claims_manager: Any,
+    insurer: AccountAPI,
+    issue_policy: Callable[..., IssuedPolicy],
+    fund: Callable[..., ReceiptAPI],
+    submit_claim: Callable[..., SubmittedClaim],
+    advance_time: Callable[[int], int],
+    now: Callable[[], int],
+    pool: str,
+) -> None:
+    policy = issue_policy(validFrom=now() - DAY, validUntil=now() + 10 * DAY)
+    if pool == "all-paid":
+        fund(policy.id, 160 * USD)
+        submit_claim(policy.id, 300 * USD)  # pays the whole pool at once
+    advance_time(20 * DAY)
+    with reverts(claims_manager.ClaimNothingToWithdraw, account=insurer):
+        claims_manager.reclaimPool(policy.id, sender=insurer)
+
+
+def test_reclaim_pool_leaves_what_payees_are_owed(
+    claims_manager: Any,
+    token: Any,
+    insurer: AccountAPI,
+    clinic: AccountAPI,
+    short_policy: IssuedPolicy,
+    submit_claim: Callable[..., SubmittedClaim],
+    advance_time: Callable[[int], int],
+) -> None:
+    claim = submit_claim(short_policy.id, 1_000 * USD)
+    claims_manager.approveClaim(claim.id, 720 * USD, sender=insurer)  # credited, not withdrawn
+    advance_time(20 * DAY)
+    claims_manager.reclaimPool(short_policy.id, sender=insurer)
+    assert token.balanceOf(claims_manager) == 720 * USD
+    claims_manager.withdrawPayment(sender=clinic)
+    assert token.balanceOf(clinic) == 720 * USD
+    assert token.balanceOf(claims_manager) == 0
+
+
+def test_reclaim_pool_reverts_for_unknown_policy(claims_manager: Any, insurer: AccountAPI) -> None:
+    with reverts(claims_manager.ClaimUnknownPolicy, policyId=9):
+        claims_manager.reclaimPool(9, sender=insurer)
 
 
 # ============================================================================ views
@@ -1900,13 +3025,16 @@ def test_get_policy_and_get_claim_revert_for_unknown_ids(
     manual_policy: IssuedPolicy,
     submit_claim: Callable[..., SubmittedClaim],
 ) -> None:
-    submit_claim(manual_policy.id, USD)
+    claim = submit_claim(manual_policy.id, USD)
     with reverts(claims_manager.ClaimUnknownPolicy, policyId=manual_policy.id + 1):
         claims_manager.getPolicy(manual_policy.id + 1)
     with reverts(claims_manager.ClaimUnknownPolicy, policyId=0):
         claims_manager.getPolicy(0)
-    with reverts(claims_manager.ClaimUnknownClaim, claimId=2):
-        claims_manager.getClaim(2)
+    with reverts(claims_manager.ClaimUnknownClaim, claimId=claim.id + 1):
+        claims_manager.getClaim(claim.id + 1)
+    evidence = record_number(claim.records.evidence[0])  # a record, but not a claim's
+    with reverts(claims_manager.ClaimUnknownClaim, claimId=evidence):
+        claims_manager.getClaim(evidence)
     with reverts(claims_manager.ClaimUnknownClaim, claimId=0):
         claims_manager.getClaim(0)
 

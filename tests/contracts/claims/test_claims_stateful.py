@@ -1,26 +1,38 @@
-"""Stateful test of ClaimsManager's money against a Python model.
+"""Stateful test of ClaimsManager's money against a Python model, honest and hostile actors mixed.
 
-Hypothesis issues policies with random terms, funds them, submits claims (small and large,
-proven or not, paid to the clinic or to the patient, by the clinic or by the patient),
-approves them in full or in part (or above what is allowed), denies them, asks for and
-provides information, disputes decisions (inside and outside the window), resolves disputes
-with random awards, withdraws and moves time on, valid moves and invalid ones in any order.
+Hypothesis issues policies (by the insurer or a second insurer) with random terms, funds them,
+and lets honest and hostile actors move in any order:
+
+* honest: the clinic and the hospital (care providers with a care relationship, each claiming
+  on records it wrote), the clinic's practitioner, the patient (claiming on a provider's
+  record: always reviewed), the insurers deciding their own claims, the resolver;
+* hostile: a clinic that never treated the patient (and its practitioner) claiming on others'
+  records, the patient claiming on a record they wrote, the providers claiming the same care
+  again (the same record, or the same care or claim identifier in a new record), the rival
+  insurer (and the insurer's practitioner) deciding or reclaiming another insurer's policy,
+  strangers to a claim answering, disputing and escalating it, the registrars suspending an
+  insurer (and reinstating it) in the middle of everything.
+
 Every accepted move checks the exact events the model predicts; every refused move checks the
 exact custom error with ``support.call_reverts`` (an ``eth_call`` of the same transaction).
 
 After every step the invariants check that:
 
-* the manager's token balance equals the sum over policies of ``funded - paid`` plus the sum
-  of unwithdrawn credits;
-* every policy has paid at most what was funded into it and at most its annual limit;
-* every claim was credited at most once per decision, and its ``paid`` is at most the
-  coverage of ``billed - deductibleApplied``;
-* the chain agrees with the model on every policy, claim, allowed amount and credit.
+* money in (everything funded) equals what the pools hold (``funded - paid`` summed) plus the
+  credits outstanding plus what was withdrawn plus what automatic settlements paid out
+  directly plus what insurers took back; the manager holds exactly the pools and the credits;
+  every payee holds exactly what it withdrew and was sent;
+* a piece of care (a care key) and a claim record are paid at most once: each key names one
+  claim, no two claims paid share a care key, and a record offered twice backs one claim;
+* a claim is paid at most what its policy allows (coverage of ``billed - deductibleApplied``,
+  once per decision), and a policy at most its funds and annual limit;
+* the chain agrees with the model on every policy, claim, allowed amount, open count, key,
+  credit and balance.
 
 Time moves in whole days while transactions move it by seconds, and every period of cover
 ends twelve hours after a whole number of days from its issue, so the networks (which differ
-by a second in when a transaction runs) and the model agree on every "is it active" and "is
-the window closed": the model counts days.
+by a second in when a transaction runs) and the model agree on every "is it active", "is it
+overdue", "is the window closed" and "is the term over": the model counts days.
 
 Each example runs between a chain snapshot and its restore.
 """
@@ -28,6 +40,7 @@ Each example runs between a chain snapshot and its restore.
 from __future__ import annotations
 
 import os
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -38,17 +51,21 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
+    initialize,
     invariant,
     precondition,
     rule,
     run_state_machine_as_test,
 )
 
-from ..support import assert_events, call_reverts
+from ..support import MAX_UINT40, Category, assert_events, call_reverts, digest
+from .conftest import PAYMENT
 from .model import (
     COVERED,
     DAY,
+    DECISION_PERIOD,
     DISPUTE_WINDOW,
+    MAX_INFO_REQUESTS,
     USD,
     ClaimModel,
     ClaimState,
@@ -56,7 +73,12 @@ from .model import (
     ReviewReason,
     allowed_amount,
     allowed_now,
+    care_key,
     coverage,
+    identifier_key,
+    may_approve_zero,
+    reclaim_until,
+    resolution,
     review_reason,
 )
 
@@ -65,11 +87,14 @@ if TYPE_CHECKING:
 
     from ape.api import AccountAPI, ReceiptAPI
 
-    from .conftest import Evidence
+    from ..conftest import Anchored
 
 WINDOW_DAYS = DISPUTE_WINDOW // DAY
+DECISION_DAYS = DECISION_PERIOD // DAY
+CATEGORY_SCOPE = 1  # IConsentManager.ScopeKind.Category
 DECIDABLE = (ClaimState.SUBMITTED, ClaimState.INFO_REQUESTED)
 DISPUTABLE = (ClaimState.PARTIALLY_APPROVED, ClaimState.DENIED)
+OPEN = (*DECIDABLE, ClaimState.DISPUTED)
 PICK = st.integers(0, 9)
 """Which claim a move is about, among the claims in a state the move accepts (a rule runs only
 when there is one, so that lifecycles get deep; ``misplaced`` tries moves on the others)."""
@@ -79,17 +104,63 @@ ACCEPTS = {
     "request_info": (ClaimState.SUBMITTED,),
     "provide_info": (ClaimState.INFO_REQUESTED,),
     "dispute": DISPUTABLE,
+    "escalate": DECIDABLE,
     "resolve": (ClaimState.DISPUTED,),
 }
+SUBMISSION = {
+    "index": st.integers(0, 2),
+    "writer": st.sampled_from(["clinic", "hospital"]),
+    "billed": st.sampled_from([40 * USD, 250 * USD, 500 * USD]),
+    "codes": st.integers(0, 1),
+    "service": st.integers(0, 1),
+    "identifier": st.integers(0, 2),
+    "proven": st.booleans(),
+    "pay_patient": st.booleans(),
+}
+"""A claim's content: small sets of services, codes, amounts and identifiers, so that the same
+care (and the same identifier) comes back often."""
+HONEST = {
+    **SUBMISSION,
+    "by": st.sampled_from(["writer", "writer", "practitioner", "patient"]),
+    "record": st.sampled_from(["new", "new", "new", "again"]),
+}
+"""Claims by the record's writer, its practitioner or the patient: accepted, or refused as
+duplicates when the record backs a claim already or the care or identifier was claimed."""
+HOSTILE = {
+    **SUBMISSION,
+    "by": st.sampled_from(
+        [
+            "other_provider",
+            "stranger_clinic",
+            "stranger_practitioner",
+            "rival_insurer",
+            "writer",
+            "patient",
+        ]
+    ),
+    "record": st.sampled_from(["new", "again", "patients_own", "lab"]),
+}
+"""Claims by whoever may not claim on the record (the other provider, a clinic that never
+treated the patient, its practitioner, an insurer), or on a record nobody may claim on (the
+one the patient wrote, a LAB record). The writer or the patient on a provider's FINANCIAL
+record is honest and accepted here too."""
+DECIDER = st.sampled_from(["own", "own", "own", "adjuster", "rival"])
+"""Who decides: the policy's insurer (mostly), the first insurer's practitioner (who acts for
+it only while it is verified) or the other insurer."""
+PARTY = st.sampled_from(["clinic", "doctor", "hospital", "patient", "other_clinic"])
 
 
 def examples(chain: Any) -> int:
-    """8 examples of up to 20 steps on Anvil, 5 on eth-tester (whose py-evm spends 15-30 ms
-    on each of the view calls an observation makes): about 25-30 s either way on an idle
-    machine. ``CLAIMS_STATEFUL_EXAMPLES`` overrides both."""
+    """8 examples of up to 40 steps on Anvil, 3 on eth-tester (whose py-evm spends 15-30 ms
+    on each of the view calls an observation makes). ``CLAIMS_STATEFUL_EXAMPLES`` overrides
+    both."""
     if override := os.environ.get("CLAIMS_STATEFUL_EXAMPLES"):
         return int(override)
-    return 8 if chain.provider.name == "foundry" else 5
+    return 8 if chain.provider.name == "foundry" else 3
+
+
+def record_number(record: bytes) -> int:
+    return int.from_bytes(bytes(record), "big")
 
 
 @dataclass
@@ -97,77 +168,143 @@ class PolicyState:
     model: PolicyModel
     issued_day: int
     cover_days: int
+    open_claims: int = 0
+    last_decision_at: int = 0
+    last_decision_day: int = -(10**6)
 
     def active(self, day: int) -> bool:
         return day - self.issued_day <= self.cover_days
 
 
 @dataclass
-class ClaimState_:
+class ClaimEntry:
     model: ClaimModel
     payee: str
+    record: HexBytes
+    care_key: HexBytes
+    submitted_day: int
     decided_day: int = -1
-    was_denied: bool = False
+    payments: list[int] = field(default_factory=list)  # one entry per decision that paid
 
 
 @dataclass
 class World:
     day: int = 0
     policies: dict[int, PolicyState] = field(default_factory=dict)
-    claims: dict[int, ClaimState_] = field(default_factory=dict)
+    claims: dict[int, ClaimEntry] = field(default_factory=dict)
+    keys: dict[bytes, int] = field(default_factory=dict)  # duplicate key -> claim id
+    writers: dict[bytes, int] = field(default_factory=dict)  # record -> writer number
+    not_financial: set[bytes] = field(default_factory=set)
+    offered: set[bytes] = field(default_factory=set)  # every record a submission named
+    verified: dict[str, bool] = field(default_factory=dict)  # insurer -> verified
+    funded_in: int = 0
+    funded_by: dict[str, int] = field(default_factory=dict)
+    reclaimed: dict[str, int] = field(default_factory=dict)
     credits: dict[str, int] = field(default_factory=dict)
     withdrawn: dict[str, int] = field(default_factory=dict)
+    sent: dict[str, int] = field(default_factory=dict)  # paid directly by automatic settlement
 
 
 @dataclass
 class Observed:
     """What the chain holds, as the invariants compare it."""
 
-    counts: tuple[int, int]
+    policy_count: int
     policies: dict[int, dict[str, Any]]
+    open_claims: dict[int, int]
     claims: dict[int, dict[str, Any]]
     allowed: dict[int, tuple[int, int]]
+    keys: dict[bytes, int]
+    unclaimed: dict[bytes, bool]  # offered record -> getClaim reverts
     credits: dict[str, int]
     balances: dict[str, int]
 
 
-def test_money_follows_the_claims_lifecycle_model(
+def test_money_follows_the_claims_model_among_honest_and_hostile_actors(
     chain: Any,
     claims_manager: Any,
+    consent_manager: Any,
     token: Any,
     admin: AccountAPI,
     insurer: AccountAPI,
+    adjuster: AccountAPI,
+    other_insurer: AccountAPI,
     clinic: AccountAPI,
+    doctor: AccountAPI,
+    hospital: AccountAPI,
+    other_clinic: AccountAPI,
+    other_doctor: AccountAPI,
     patient: AccountAPI,
     resolver: AccountAPI,
-    claim_evidence: Callable[..., Evidence],
+    create_record: Callable[..., Anchored],
+    authorize_care: Callable[..., ReceiptAPI],
+    suspend: Callable[..., Any],
+    approve: Callable[..., Any],
+    number_of: Callable[[Any], int],
     advance_time: Callable[[int], int],
     block_time: Callable[[ReceiptAPI], int],
     now: Callable[[], int],
     isolated: Callable[[], Any],
 ) -> None:
-    # Rolled back by Ape after the test, kept across examples: consented records every claim
-    # reuses (nothing stops two claims citing the same record), and tokens for the insurer.
-    records = claim_evidence(evidence=1)
-    extra = claim_evidence(evidence=0).claim_record
-    token.mint(insurer, 10**15, sender=admin)
-    token.approve(claims_manager, 2**256 - 1, sender=insurer)
+    # Rolled back by Ape after the test, kept across examples: the patient's care relationships
+    # with the clinic and the hospital, category grants for payment to both insurers (every
+    # FINANCIAL and LAB record, so that each claim needs only its record anchored), one LAB
+    # record for answers, one FINANCIAL record the patient wrote, tokens for both insurers.
     manager = claims_manager
-    payees = [clinic, patient]
-    code = "99213"
+    for provider in (clinic, hospital):
+        authorize_care(patient, provider)
+    for grantee in (insurer, other_insurer):
+        for category in (Category.FINANCIAL, Category.LAB):
+            consent_manager.grant(
+                patient,
+                grantee,
+                CATEGORY_SCOPE,
+                int(category).to_bytes(32, "big"),
+                PAYMENT,
+                MAX_UINT40,
+                digest("envelope"),
+                sender=patient,
+            )
+    answer = create_record(clinic, patient, category=Category.LAB, care=False).id
+    own_record = create_record(patient, patient, category=Category.FINANCIAL).id
+    lab_record = answer  # a provider's record of the patient, but not FINANCIAL
+    minted = 10**15
+    for account in (insurer, other_insurer):
+        token.mint(account, minted, sender=admin)
+        token.approve(manager, 2**256 - 1, sender=account)
+    numbers = {a.address: number_of(a) for a in (clinic, hospital, other_clinic)}
+    institution_of = {
+        clinic.address: clinic.address,
+        doctor.address: clinic.address,
+        hospital.address: hospital.address,
+        other_clinic.address: other_clinic.address,
+        other_doctor.address: other_clinic.address,
+    }
+    actors = {
+        "clinic": clinic,
+        "doctor": doctor,
+        "hospital": hospital,
+        "patient": patient,
+        "other_clinic": other_clinic,
+        "other_doctor": other_doctor,
+    }
+    insurers = [insurer, other_insurer]
+    payees = [clinic, hospital, patient]
 
-    # The invariants read every policy, claim, allowed amount, credit and balance after every
-    # step that mined a block: through bare JSON-RPC eth_calls, which cost a fraction of an
-    # Ape call (Ape's own decoding of these views is covered in test_claims_manager.py).
+    # The invariants read the chain after every step that mined a block, through bare JSON-RPC
+    # eth_calls, which cost a fraction of an Ape call (Ape's own decoding of these views is
+    # covered in test_claims_manager.py).
     rpc = chain.provider.web3.provider
 
-    def view(to: str, signature: str, args: list[Any], outputs: list[str]) -> tuple[Any, ...]:
-        name, _, rest = signature.partition("(")
-        types = [t for t in rest.rstrip(")").split(",") if t]
+    def raw_call(to: str, signature: str, args: list[Any]) -> dict[str, Any]:
+        types = [t for t in signature.partition("(")[2].rstrip(")").split(",") if t]
         data = keccak(text=signature)[:4] + encode(types, args)
         request = {"from": admin.address, "to": to, "data": HexBytes(data).to_0x_hex()}
-        response = rpc.make_request("eth_call", [request, "latest"])
-        assert "error" not in response, (name, args, response)
+        return rpc.make_request("eth_call", [request, "latest"])
+
+    def view(to: str, signature: str, args: list[Any], outputs: list[str]) -> tuple[Any, ...]:
+        response = raw_call(to, signature, args)
+        assert "error" not in response, (signature, args, response)
         return decode(outputs, HexBytes(response["result"]))
 
     def plain(value: Any) -> Any:
@@ -183,52 +320,63 @@ def test_money_follows_the_claims_lifecycle_model(
         "annualLimit", "paid", "autoSettleLimit", "deductibleMet", "funded", "codesRoot",
     ]  # fmt: skip
     claim_names = [
-        "submitter", "policyId", "state", "payPatient", "billed", "paid", "decidedAt",
-        "deductibleApplied", "submittedAt",
+        "submitter", "policyId", "state", "payPatient", "infoRequests", "billed", "paid",
+        "decidedAt", "deductibleApplied", "submittedAt",
     ]  # fmt: skip
     policy_type = (
         "(address,uint40,uint40,uint16,address,uint96,uint96,uint96,uint96,uint96,uint128,bytes32)"
     )
-    claim_type = "(address,uint64,uint8,bool,uint96,uint96,uint40,uint96,uint40)"
+    claim_type = "(address,uint64,uint8,bool,uint8,uint96,uint96,uint40,uint96,uint40)"
     address = manager.address
+    holders = [*(p.address for p in payees), *(i.address for i in insurers), address]
 
-    def observe(policies: int, claims: int) -> Observed:
+    def observe(world: World) -> Observed:
         return Observed(
-            counts=(
-                view(address, "policyCount()", [], ["uint64"])[0],
-                view(address, "claimCount()", [], ["uint256"])[0],
-            ),
+            policy_count=view(address, "policyCount()", [], ["uint64"])[0],
             policies={
                 i: fields(policy_names, view(address, "getPolicy(uint64)", [i], [policy_type])[0])
-                for i in range(1, policies + 1)
+                for i in world.policies
+            },
+            open_claims={
+                i: view(address, "openClaimsOf(uint64)", [i], ["uint256"])[0]
+                for i in world.policies
             },
             claims={
                 i: fields(claim_names, view(address, "getClaim(uint256)", [i], [claim_type])[0])
-                for i in range(1, claims + 1)
+                for i in world.claims
             },
             allowed={
                 i: view(address, "allowedAmount(uint256)", [i], ["uint96", "uint96"])
-                for i in range(1, claims + 1)
+                for i in world.claims
+            },
+            keys={k: view(address, "claimOfKey(bytes32)", [k], ["uint256"])[0] for k in world.keys},
+            unclaimed={
+                r: "error" in raw_call(address, "getClaim(uint256)", [record_number(r)])
+                for r in world.offered
             },
             credits={
                 p.address: view(address, "creditOf(address)", [p.address], ["uint256"])[0]
                 for p in payees
             },
             balances={
-                a: view(token.address, "balanceOf(address)", [a], ["uint256"])[0]
-                for a in (address, *(p.address for p in payees))
+                a: view(token.address, "balanceOf(address)", [a], ["uint256"])[0] for a in holders
             },
         )
 
-    class ClaimsLifecycle(RuleBasedStateMachine):
+    class ClaimsAmongAdversaries(RuleBasedStateMachine):
         def __init__(self) -> None:
             super().__init__()
             self._isolation = isolated()
             self._isolation.__enter__()
-            self.world = World()
+            self.world = World(
+                verified={i.address: True for i in insurers},
+                writers={bytes(own_record): 0, bytes(lab_record): numbers[clinic.address]},
+                not_financial={bytes(lab_record)},
+            )
             self._observed: Observed | None = None
             self._observed_at: Any = None
             self.issue(
+                issuer=0,
                 coverage_bps=8_000,
                 deductible=50 * USD,
                 annual_limit=1_000 * USD,
@@ -236,12 +384,12 @@ def test_money_follows_the_claims_lifecycle_model(
                 cover_days=30,
             )
             self.fund(0, 700 * USD)
-            # Claims to start from: one denied and disputed (the deductible still open), one
-            # waiting for review; the rules take every claim anywhere from there.
-            self.submit(0, 400 * USD, proven=False, pay_patient=False, by_patient=True)
-            self.deny(0)
-            self.dispute(0, by_patient=True)
-            self.submit(0, 500 * USD, proven=False, pay_patient=True, by_patient=False)
+            # Claims to start from: the patient's, denied and disputed (the deductible still
+            # open), and the clinic's, waiting for review; the rules take them anywhere.
+            self.submit(0, "clinic", "patient", "new", 400 * USD, 1, 0, 0, False, False)
+            self.deny(0, "own")  # not a rule of its own: see `decide_claim`
+            self.dispute(0, "patient")
+            self.submit(0, "clinic", "writer", "new", 500 * USD, 0, 1, 1, False, True)
 
         def teardown(self) -> None:
             self._isolation.__exit__(None, None, None)
@@ -249,55 +397,113 @@ def test_money_follows_the_claims_lifecycle_model(
         # ------------------------------------------------------------ helpers
 
         def in_states(self, states: tuple[ClaimState, ...], accepted: bool = True) -> list[int]:
-            return [
-                i
-                for i, c in sorted(self.world.claims.items())
-                if (c.model.state in states) == accepted
-            ]
+            """Claims in (or not in) ``states``, in order of submission: not sorted by id, for
+            ids are record ids, which differ from run to run, and a replay must pick the same
+            claims."""
+            claims = self.world.claims.items()
+            return [i for i, c in claims if (c.model.state in states) == accepted]
 
-        def claim(self, index: int, action: str) -> tuple[int, ClaimState_]:
+        def claim(self, index: int, action: str) -> tuple[int, ClaimEntry]:
             ids = self.in_states(ACCEPTS[action])
             claim_id = ids[index % len(ids)]
             return claim_id, self.world.claims[claim_id]
 
-        def policy_of(self, claim: ClaimState_) -> PolicyModel:
-            return self.world.policies[claim.model.policy_id].model
+        def policy_state(self, claim: ClaimEntry) -> PolicyState:
+            return self.world.policies[claim.model.policy_id]
 
-        def credit(self, payee: str, amount: int) -> None:
-            self.world.credits[payee] = self.world.credits.get(payee, 0) + amount
+        def policy_of(self, claim: ClaimEntry) -> PolicyModel:
+            return self.policy_state(claim).model
 
-        def pay(
-            self, claim: ClaimState_, amount: int, deductible: int, decided_at: int | None
+        def add(self, ledger: dict[str, int], account: str, amount: int) -> None:
+            ledger[account] = ledger.get(account, 0) + amount
+
+        def decider(self, claim: ClaimEntry, who: str) -> tuple[AccountAPI, bool]:
+            """The account deciding, and whether it acts for the claim's insurer now."""
+            owner = self.policy_of(claim).insurer
+            account = {
+                "own": insurer if owner == insurer.address else other_insurer,
+                "adjuster": adjuster,
+                "rival": other_insurer if owner == insurer.address else insurer,
+            }[who]
+            acts_for = insurer.address if account == adjuster else account.address
+            return account, acts_for == owner and self.world.verified[owner]
+
+        def is_party(self, claim: ClaimEntry, account: AccountAPI) -> bool:
+            return (
+                account.address
+                in (
+                    claim.model.submitter,
+                    patient.address,
+                )
+                or institution_of.get(account.address) == claim.model.submitter
+            )
+
+        def decide(
+            self,
+            claim: ClaimEntry,
+            state: ClaimState,
+            at: int,
+            amount: int = 0,
+            deductible: int = 0,
         ) -> None:
-            policy = self.policy_of(claim)
-            policy.paid += amount
-            policy.deductible_met += deductible
-            claim.model.paid += amount
+            """A decision by people (or a resolution): credits the payee, closes the claim."""
+            policy = self.policy_state(claim)
+            claim.model.state = state
             if amount:
-                claim.model.credits.append(amount)
-            self.credit(claim.payee, amount)
-            if decided_at is not None:
-                claim.model.decided_at = decided_at
-                claim.decided_day = self.world.day
+                claim.payments.append(amount)
+                self.add(self.world.credits, claim.payee, amount)
+            claim.model.paid += amount
+            policy.model.paid += amount
+            policy.model.deductible_met += deductible
+            policy.open_claims -= 1
+            policy.last_decision_at = at
+            policy.last_decision_day = self.world.day
 
-        # ------------------------------------------------------------ rules
+        def refused_submission(
+            self, sender: AccountAPI, policy_id: int, record: bytes, keys: list[bytes]
+        ) -> tuple[Any, dict[str, Any]] | None:
+            """The error the contract must raise for this submission, in its order of checks
+            (the policy is active and the amounts, service key and codes are well formed)."""
+            writer = self.world.writers.get(bytes(record), 0)
+            if sender.address != patient.address:
+                institution = institution_of.get(sender.address)
+                if institution is None:
+                    return manager.ClaimNotProviderOrPatient, {
+                        "caller": sender,
+                        "policyId": policy_id,
+                    }
+                if numbers[institution] != writer:
+                    return manager.ClaimNotRecordWriter, {"caller": sender, "record": record}
+            if writer == 0 or bytes(record) in self.world.not_financial:
+                return manager.ClaimRecordNotProviders, {"record": record}
+            if (claim_id := record_number(record)) in self.world.claims:
+                return manager.ClaimDuplicate, {"claimId": claim_id}
+            for key in keys:
+                if (earlier := self.world.keys.get(bytes(key))) is not None:
+                    return manager.ClaimDuplicate, {"claimId": earlier}
+            return None
 
-        @precondition(lambda self: len(self.world.policies) < 2)
+        # ------------------------------------------------------------ policies and money
+
+        @precondition(lambda self: len(self.world.policies) < 3)
         @rule(
+            issuer=st.integers(0, 1),
             coverage_bps=st.sampled_from([1, 5_000, 8_000, 10_000]),
             deductible=st.sampled_from([0, 50 * USD, 250 * USD]),
-            annual_limit=st.sampled_from([100 * USD, 1_000 * USD]),
+            annual_limit=st.sampled_from([250 * USD, 1_000 * USD]),
             auto_limit=st.sampled_from([0, 200 * USD, 600 * USD]),
-            cover_days=st.sampled_from([2, 30]),
+            cover_days=st.sampled_from([2, 45]),
         )
         def issue(
             self,
+            issuer: int,
             coverage_bps: int,
             deductible: int,
             annual_limit: int,
             auto_limit: int,
             cover_days: int,
         ) -> None:
+            account = insurers[issuer]
             start = now()
             terms = {
                 "patient": patient.address,
@@ -310,13 +516,19 @@ def test_money_follows_the_claims_lifecycle_model(
                 "codesRoot": COVERED.root,
                 "termsDigest": HexBytes(bytes(32)),
             }
-            tx = manager.issuePolicy(terms, sender=insurer)
+            if not self.world.verified[account.address]:
+                call_reverts(
+                    manager.issuePolicy, terms, sender=account,
+                    error=manager.ClaimNotInsurer, caller=account,
+                )  # fmt: skip
+                return
+            tx = manager.issuePolicy(terms, sender=account)
             policy_id = len(self.world.policies) + 1
             assert_events(
                 tx,
                 manager.PolicyIssued(
                     policyId=policy_id,
-                    insurer=insurer,
+                    insurer=account,
                     patient=patient,
                     validFrom=terms["validFrom"],
                     validUntil=terms["validUntil"],
@@ -329,7 +541,7 @@ def test_money_follows_the_claims_lifecycle_model(
                 ),
             )
             model = PolicyModel(
-                insurer=insurer.address,
+                insurer=account.address,
                 patient=patient.address,
                 valid_from=terms["validFrom"],
                 valid_until=terms["validUntil"],
@@ -348,69 +560,222 @@ def test_money_follows_the_claims_lifecycle_model(
         def fund(self, index: int, amount: int) -> None:
             policy_id = sorted(self.world.policies)[index % len(self.world.policies)]
             model = self.world.policies[policy_id].model
-            tx = manager.fundPolicy(policy_id, amount, sender=insurer)
+            funder = insurer if model.insurer == insurer.address else other_insurer
+            tx = manager.fundPolicy(policy_id, amount, sender=funder)
             model.funded += amount
+            self.world.funded_in += amount
+            self.add(self.world.funded_by, funder.address, amount)
             assert_events(
                 tx,
-                token.Transfer(**{"from": insurer, "to": manager, "value": amount}),
+                token.Transfer(**{"from": funder, "to": manager, "value": amount}),
                 manager.PolicyFunded(
-                    policyId=policy_id, funder=insurer, amount=amount, funded=model.funded
+                    policyId=policy_id, funder=funder, amount=amount, funded=model.funded
                 ),
             )
 
-        @rule(
-            index=st.integers(0, 2),
-            billed=st.sampled_from([40 * USD, 150 * USD, 250 * USD, 500 * USD]),
-            proven=st.booleans(),
-            pay_patient=st.booleans(),
-            by_patient=st.booleans(),
+        @rule(index=st.integers(0, 2), by=st.sampled_from(["own", "adjuster", "rival"]))
+        def reclaim(self, index: int, by: str) -> None:
+            policy_id = sorted(self.world.policies)[index % len(self.world.policies)]
+            state = self.world.policies[policy_id]
+            model = state.model
+            owner = insurer if model.insurer == insurer.address else other_insurer
+            sender = {
+                "own": owner,
+                "adjuster": adjuster,
+                "rival": other_insurer if owner == insurer else insurer,
+            }[by]
+            if sender != owner:
+                call_reverts(
+                    manager.reclaimPool, policy_id, sender=sender,
+                    error=manager.ClaimNotPolicyInsurer, caller=sender, policyId=policy_id,
+                )  # fmt: skip
+                return
+            ended = not state.active(self.world.day)
+            window_over = self.world.day - state.last_decision_day >= WINDOW_DAYS
+            until = reclaim_until(model, state.open_claims, state.last_decision_at)
+            if state.open_claims or not ended or not window_over:
+                call_reverts(
+                    manager.reclaimPool, policy_id, sender=owner,
+                    error=manager.ClaimPolicyNotSettled, policyId=policy_id, until=until,
+                )  # fmt: skip
+                return
+            amount = model.pool
+            if amount == 0:
+                call_reverts(
+                    manager.reclaimPool, policy_id, sender=owner,
+                    error=manager.ClaimNothingToWithdraw, account=owner,
+                )  # fmt: skip
+                return
+            tx = manager.reclaimPool(policy_id, sender=owner)
+            assert_events(
+                tx,
+                manager.PoolReclaimed(policyId=policy_id, insurer=owner, amount=amount),
+                token.Transfer(**{"from": manager, "to": owner, "value": amount}),
+            )
+            model.funded = model.paid
+            self.add(self.world.reclaimed, owner.address, amount)
+
+        @rule(index=st.integers(0, 1))
+        def suspend_or_reinstate(self, index: int) -> None:
+            """The registrars suspend a verified insurer, or reinstate a suspended one."""
+            account = insurers[index]
+            if self.world.verified[account.address]:
+                suspend(account)
+            else:
+                approve(account)
+            self.world.verified[account.address] = not self.world.verified[account.address]
+
+        # ------------------------------------------------------------ submissions
+
+        @initialize(
+            claims=st.lists(st.fixed_dictionaries(HONEST), min_size=1, max_size=4),
+            suspended=st.booleans(),
         )
+        def seed(self, claims: list[dict[str, Any]], suspended: bool) -> None:
+            """In half the examples the registrars suspend the insurer first (until a rule
+            reinstates it), so that claims meet a suspended insurer often; then more claims to
+            start from, honest but random (and so sometimes the same care)."""
+            if suspended:
+                self.suspend_or_reinstate(0)
+            for claim in claims:
+                self.submit(**claim)
+
+        @precondition(
+            lambda self: any(p.active(self.world.day) for p in self.world.policies.values())
+        )
+        @rule(**HONEST)
+        def honest_submit(self, **claim: Any) -> None:
+            self.submit(**claim)
+
+        @precondition(
+            lambda self: any(p.active(self.world.day) for p in self.world.policies.values())
+        )
+        @rule(**HOSTILE)
+        def hostile_submit(self, **claim: Any) -> None:
+            self.submit(**claim)
+
         def submit(
-            self, index: int, billed: int, proven: bool, pay_patient: bool, by_patient: bool
+            self,
+            index: int,
+            writer: str,
+            by: str,
+            record: str,
+            billed: int,
+            codes: int,
+            service: int,
+            identifier: int,
+            proven: bool,
+            pay_patient: bool,
         ) -> None:
-            active = [i for i, p in sorted(self.world.policies.items()) if p.active(self.world.day)]
-            if not active:  # a refusal for an expired policy is a unit test (its `at` is the
-                return  # block time, which the two networks see differently in an eth_call)
+            """A claim on a new record of the clinic or the hospital, on a record that already
+            backs a claim, on the record the patient wrote or on a LAB record; by the record's
+            writer, its practitioner (the clinic's doctor), the patient, the other provider, a
+            clinic that never treated the patient or its practitioner, or the rival insurer.
+            Small sets of services, codes, amounts and identifiers make the same care come
+            back often."""
+            world = self.world
+            active = [i for i, p in sorted(world.policies.items()) if p.active(world.day)]
             policy_id = active[index % len(active)]
-            policy = self.world.policies[policy_id].model
-            sender = patient if by_patient else clinic
+            state = world.policies[policy_id]
+            writer_account = clinic if writer == "clinic" else hospital
+            rival = other_insurer if state.model.insurer == insurer.address else insurer
+            sender = {
+                "writer": writer_account,
+                "practitioner": doctor if writer == "clinic" else hospital,
+                "patient": patient,
+                "other_provider": hospital if writer == "clinic" else doctor,
+                "stranger_clinic": other_clinic,
+                "stranger_practitioner": other_doctor,
+                "rival_insurer": rival,
+            }[by]
+            claimed = [c.record for c in world.claims.values()]  # in order of submission
+            if record == "again" and claimed:
+                claim_record = claimed[index % len(claimed)]
+            elif record == "patients_own":
+                claim_record = own_record
+            elif record == "lab":
+                claim_record = lab_record
+            else:
+                claim_record = create_record(
+                    writer_account, patient, category=Category.FINANCIAL, care=False
+                ).id
+                world.writers[bytes(claim_record)] = numbers[writer_account.address]
+            world.offered.add(bytes(claim_record))
+            provider = world.writers[bytes(claim_record)]
+            names = [("99213",), ("80053", "99213")][codes]
+            hashes = sorted(COVERED.hashes[c] for c in names)
+            service_key = digest(f"service-{service}")
+            identifier_value = digest(f"CLM-{identifier}") if identifier else HexBytes(bytes(32))
             submission = {
                 "policyId": policy_id,
                 "billed": billed,
                 "payPatient": pay_patient,
-                "claimRecord": records.claim_record,
-                "evidence": records.evidence,
-                "codeHashes": [COVERED.hashes[code]],
-                "codeProofs": [COVERED.proof(code)] if proven else [],
+                "claimRecord": claim_record,
+                "evidence": [],
+                "codeHashes": hashes,
+                "codeProofs": [COVERED.proofs[bytes(h)] for h in hashes] if proven else [],
+                "serviceKey": service_key,
+                "identifierKey": identifier_value,
             }
-            reason = review_reason(policy, billed, proven)
+            care = care_key(patient.address, provider, service_key, hashes, billed)
+            keys = [care]
+            if identifier:
+                keys.append(identifier_key(provider, identifier_value))
+            refusal = self.refused_submission(sender, policy_id, claim_record, keys)
+            if refusal is not None:
+                error, inputs = refusal
+                call_reverts(manager.submitClaim, submission, sender=sender, error=error, **inputs)
+                return
+
+            policy = state.model
+            by_patient = sender == patient
+            reason = review_reason(
+                policy,
+                billed,
+                proven,
+                by_patient=by_patient,
+                insurer_verified=world.verified[policy.insurer],
+            )
             allowed, deductible = allowed_now(policy, billed)
             tx = manager.submitClaim(submission, sender=sender)
-            claim_id = len(self.world.claims) + 1
-            payee = patient.address if pay_patient or by_patient else clinic.address
+            claim_id = record_number(claim_record)
+            submitter = patient.address if by_patient else institution_of[sender.address]
+            payee = patient.address if pay_patient else submitter
             at = block_time(tx)
-            claim = ClaimState_(
-                ClaimModel(sender.address, policy_id, billed, pay_patient, at), payee
+            claim = ClaimEntry(
+                ClaimModel(submitter, policy_id, billed, pay_patient, at),
+                payee,
+                HexBytes(claim_record),
+                care,
+                world.day,
             )
-            self.world.claims[claim_id] = claim
+            world.claims[claim_id] = claim
+            for key in keys:
+                world.keys[bytes(key)] = claim_id
             expected = [
                 manager.ClaimSubmitted(
                     claimId=claim_id,
                     policyId=policy_id,
-                    submitter=sender,
+                    submitter=submitter,
                     billed=billed,
                     payPatient=pay_patient,
-                    claimRecord=records.claim_record,
-                    evidence=records.evidence,
-                    codeHashes=submission["codeHashes"],
+                    evidence=[],
+                    codeHashes=hashes,
                     automatic=reason is ReviewReason.NONE,
                     review=reason,
                 )
             ]
             if reason is ReviewReason.NONE:
                 claim.model.state = ClaimState.APPROVED
+                claim.model.paid = allowed
+                claim.model.decided_at = at
                 claim.model.deductible_applied = deductible
-                self.pay(claim, allowed, deductible, decided_at=at)
+                claim.decided_day = world.day
+                if allowed:
+                    claim.payments.append(allowed)
+                policy.paid += allowed
+                policy.deductible_met += deductible
+                self.add(world.sent, payee, allowed)
                 expected.append(
                     manager.ClaimApproved(
                         claimId=claim_id,
@@ -422,36 +787,62 @@ def test_money_follows_the_claims_lifecycle_model(
                         decider=manager.address,
                     )
                 )
+                if allowed:
+                    expected.append(
+                        token.Transfer(**{"from": manager, "to": payee, "value": allowed})
+                    )
+            else:
+                state.open_claims += 1
             assert_events(tx, *expected)
 
+        # ------------------------------------------------------------ decisions
+
         @precondition(lambda self: self.in_states(ACCEPTS["approve"]))
-        @rule(index=PICK, share=st.sampled_from(["full", "half", "over"]))
-        def approve(self, index: int, share: str) -> None:
+        @rule(
+            index=PICK,
+            decision=st.sampled_from(["full", "full", "half", "zero", "over", "deny"]),
+            who=DECIDER,
+        )
+        def decide_claim(self, index: int, decision: str, who: str) -> None:
+            if decision == "deny":
+                self.deny(index, who)
+            else:
+                self.approve(index, decision, who)
+
+        def approve(self, index: int, share: str, who: str) -> None:
             claim_id, claim = self.claim(index, "approve")
             policy = self.policy_of(claim)
-            args = (claim_id,)
+            sender, acts = self.decider(claim, who)
             allowed, deductible = allowed_amount(policy, claim.model)
-            amount = {"full": allowed, "half": allowed // 2, "over": allowed + 1}[share]
-            if amount == 0:
+            amount = {"full": allowed, "half": allowed // 2, "zero": 0, "over": allowed + 1}[share]
+            args = (claim_id, amount)
+            if not acts:
                 call_reverts(
-                    manager.approveClaim, *args, 0, sender=insurer,
+                    manager.approveClaim, *args, sender=sender,
+                    error=manager.ClaimNotPolicyInsurer, caller=sender,
+                    policyId=claim.model.policy_id,
+                )  # fmt: skip
+                return
+            if amount == 0 and not may_approve_zero(policy, claim.model.billed):
+                call_reverts(
+                    manager.approveClaim, *args, sender=sender,
                     error=manager.ClaimInvalidAmount, amount=0,
                 )  # fmt: skip
                 return
             if amount > allowed:
                 call_reverts(
-                    manager.approveClaim, *args, amount, sender=insurer,
+                    manager.approveClaim, *args, sender=sender,
                     error=manager.ClaimAmountExceedsAllowed, amount=amount, allowed=allowed,
                 )  # fmt: skip
                 return
             if policy.pool < amount:
                 call_reverts(
-                    manager.approveClaim, *args, amount, sender=insurer,
+                    manager.approveClaim, *args, sender=sender,
                     error=manager.ClaimPoolInsufficient, policyId=claim.model.policy_id,
                     needed=amount, available=policy.pool,
                 )  # fmt: skip
                 return
-            tx = manager.approveClaim(claim_id, amount, sender=insurer)
+            tx = manager.approveClaim(*args, sender=sender)
             assert_events(
                 tx,
                 manager.ClaimApproved(
@@ -461,52 +852,81 @@ def test_money_follows_the_claims_lifecycle_model(
                     allowed=allowed,
                     deductibleApplied=deductible,
                     automatic=False,
-                    decider=insurer,
+                    decider=sender,
                 ),
             )
-            claim.model.state = (
-                ClaimState.APPROVED if amount == allowed else ClaimState.PARTIALLY_APPROVED
-            )
-            claim.model.deductible_applied = deductible
-            self.pay(claim, amount, deductible, decided_at=block_time(tx))
-
-        @precondition(lambda self: self.in_states(ACCEPTS["deny"]))
-        @rule(index=PICK)
-        def deny(self, index: int) -> None:
-            claim_id, claim = self.claim(index, "deny")
-            tx = manager.denyClaim(claim_id, 3, sender=insurer)
-            assert_events(tx, manager.ClaimDenied(claimId=claim_id, reasonCode=3, decider=insurer))
-            claim.model.state = ClaimState.DENIED
-            claim.was_denied = True
-            claim.model.decided_at = block_time(tx)
+            at = block_time(tx)
+            claim.model.decided_at = at
             claim.decided_day = self.world.day
+            claim.model.deductible_applied = deductible
+            state = ClaimState.APPROVED if amount == allowed else ClaimState.PARTIALLY_APPROVED
+            self.decide(claim, state, at, amount, deductible)
+
+        def deny(self, index: int, who: str) -> None:
+            claim_id, claim = self.claim(index, "deny")
+            sender, acts = self.decider(claim, who)
+            if not acts:
+                call_reverts(
+                    manager.denyClaim, claim_id, 3, sender=sender,
+                    error=manager.ClaimNotPolicyInsurer, caller=sender,
+                    policyId=claim.model.policy_id,
+                )  # fmt: skip
+                return
+            tx = manager.denyClaim(claim_id, 3, sender=sender)
+            assert_events(tx, manager.ClaimDenied(claimId=claim_id, reasonCode=3, decider=sender))
+            at = block_time(tx)
+            claim.model.decided_at = at
+            claim.decided_day = self.world.day
+            self.decide(claim, ClaimState.DENIED, at)
 
         @precondition(lambda self: self.in_states(ACCEPTS["request_info"]))
-        @rule(index=PICK)
-        def request_info(self, index: int) -> None:
+        @rule(index=PICK, who=DECIDER)
+        def request_info(self, index: int, who: str) -> None:
             claim_id, claim = self.claim(index, "request_info")
-            tx = manager.requestInfo(claim_id, 2, sender=insurer)
+            sender, acts = self.decider(claim, who)
+            if not acts:
+                call_reverts(
+                    manager.requestInfo, claim_id, 2, sender=sender,
+                    error=manager.ClaimNotPolicyInsurer, caller=sender,
+                    policyId=claim.model.policy_id,
+                )  # fmt: skip
+                return
+            if claim.model.info_requests >= MAX_INFO_REQUESTS:
+                call_reverts(
+                    manager.requestInfo, claim_id, 2, sender=sender,
+                    error=manager.ClaimTooManyInfoRequests, claimId=claim_id,
+                )  # fmt: skip
+                return
+            tx = manager.requestInfo(claim_id, 2, sender=sender)
             assert_events(
-                tx, manager.ClaimInfoRequested(claimId=claim_id, reasonCode=2, requester=insurer)
+                tx, manager.ClaimInfoRequested(claimId=claim_id, reasonCode=2, requester=sender)
             )
             claim.model.state = ClaimState.INFO_REQUESTED
+            claim.model.info_requests += 1
 
         @precondition(lambda self: self.in_states(ACCEPTS["provide_info"]))
-        @rule(index=PICK)
-        def provide_info(self, index: int) -> None:
+        @rule(index=PICK, by=PARTY)
+        def provide_info(self, index: int, by: str) -> None:
             claim_id, claim = self.claim(index, "provide_info")
-            tx = manager.provideInfo(claim_id, [extra], sender=patient)
+            sender = actors[by]
+            if not self.is_party(claim, sender):
+                call_reverts(
+                    manager.provideInfo, claim_id, [answer], sender=sender,
+                    error=manager.ClaimNotSubmitterOrPatient, caller=sender, claimId=claim_id,
+                )  # fmt: skip
+                return
+            tx = manager.provideInfo(claim_id, [answer], sender=sender)
             assert_events(
-                tx, manager.ClaimInfoProvided(claimId=claim_id, evidence=[extra], provider=patient)
+                tx, manager.ClaimInfoProvided(claimId=claim_id, evidence=[answer], provider=sender)
             )
             claim.model.state = ClaimState.SUBMITTED
 
         @precondition(lambda self: self.in_states(ACCEPTS["dispute"]))
-        @rule(index=PICK, by_patient=st.booleans())
-        def dispute(self, index: int, by_patient: bool) -> None:
+        @rule(index=PICK, by=PARTY)
+        def dispute(self, index: int, by: str) -> None:
             claim_id, claim = self.claim(index, "dispute")
-            sender = patient if by_patient else clinic
-            if sender.address not in (claim.model.submitter, patient.address):
+            sender = actors[by]
+            if not self.is_party(claim, sender):
                 call_reverts(
                     manager.disputeClaim, claim_id, 4, sender=sender,
                     error=manager.ClaimNotSubmitterOrPatient, caller=sender, claimId=claim_id,
@@ -524,60 +944,115 @@ def test_money_follows_the_claims_lifecycle_model(
                 tx, manager.ClaimDisputed(claimId=claim_id, reasonCode=4, disputer=sender)
             )
             claim.model.state = ClaimState.DISPUTED
+            self.policy_state(claim).open_claims += 1
+
+        @precondition(lambda self: self.in_states(ACCEPTS["escalate"]))
+        @rule(index=PICK, by=PARTY)
+        def escalate(self, index: int, by: str) -> None:
+            claim_id, claim = self.claim(index, "escalate")
+            sender = actors[by]
+            if not self.is_party(claim, sender):
+                call_reverts(
+                    manager.escalateClaim, claim_id, sender=sender,
+                    error=manager.ClaimNotSubmitterOrPatient, caller=sender, claimId=claim_id,
+                )  # fmt: skip
+                return
+            overdue = self.world.day - claim.submitted_day >= DECISION_DAYS
+            if not overdue and self.world.verified[self.policy_of(claim).insurer]:
+                call_reverts(
+                    manager.escalateClaim, claim_id, sender=sender,
+                    error=manager.ClaimNotOverdue, claimId=claim_id,
+                    until=claim.model.submitted_at + DECISION_PERIOD,
+                )  # fmt: skip
+                return
+            tx = manager.escalateClaim(claim_id, sender=sender)
+            assert_events(tx, manager.ClaimEscalated(claimId=claim_id, by=sender))
+            claim.model.state = ClaimState.DISPUTED  # still open: no change to the count
 
         @precondition(lambda self: self.in_states(ACCEPTS["resolve"]))
-        @rule(index=PICK, share=st.sampled_from(["zero", "half", "full", "over"]))
-        def resolve(self, index: int, share: str) -> None:
+        @rule(
+            index=PICK,
+            share=st.sampled_from(["zero", "half", "full", "over"]),
+            covered=st.booleans(),
+            by=st.sampled_from(["resolver", "resolver", "resolver", "insurer", "patient"]),
+        )
+        def resolve(self, index: int, share: str, covered: bool, by: str) -> None:
             claim_id, claim = self.claim(index, "resolve")
+            if by != "resolver":  # the insurer, or the patient, deciding its own dispute
+                sender = insurer if by == "insurer" else patient
+                call_reverts(
+                    manager.resolveDispute, claim_id, 0, True, sender=sender,
+                    error=manager.ClaimNotResolver, caller=sender,
+                )  # fmt: skip
+                return
             policy = self.policy_of(claim)
-            allowed, deductible = allowed_amount(policy, claim.model)
+            allowed, _ = allowed_amount(policy, claim.model)
             award = {"zero": 0, "half": allowed // 2, "full": allowed, "over": allowed + 1}[share]
+            args = (claim_id, award, covered)
+            unpaid = claim.model.paid == 0
+            if unpaid and not covered and award:
+                call_reverts(
+                    manager.resolveDispute, *args, sender=resolver,
+                    error=manager.ClaimInvalidAmount, amount=award,
+                )  # fmt: skip
+                return
             if award > allowed:
                 call_reverts(
-                    manager.resolveDispute, claim_id, award, sender=resolver,
+                    manager.resolveDispute, *args, sender=resolver,
                     error=manager.ClaimAmountExceedsAllowed, amount=award, allowed=allowed,
                 )  # fmt: skip
                 return
             if policy.pool < award:
                 call_reverts(
-                    manager.resolveDispute, claim_id, award, sender=resolver,
+                    manager.resolveDispute, *args, sender=resolver,
                     error=manager.ClaimPoolInsufficient, policyId=claim.model.policy_id,
                     needed=award, available=policy.pool,
                 )  # fmt: skip
                 return
-            tx = manager.resolveDispute(claim_id, award, sender=resolver)
+            most, applied = resolution(policy, claim.model, covered)
+            assert award <= most
+            tx = manager.resolveDispute(*args, sender=resolver)
             assert_events(
                 tx,
                 manager.DisputeResolved(
                     claimId=claim_id, payee=claim.payee, award=award, resolver=resolver
                 ),
             )
-            claim.model.state = ClaimState.RESOLVED
-            applied = deductible if claim.was_denied else 0
-            if claim.was_denied:
-                claim.model.deductible_applied = deductible
-            self.pay(claim, award, applied, decided_at=None)
+            if unpaid:
+                claim.model.deductible_applied = applied
+            self.decide(claim, ClaimState.RESOLVED, block_time(tx), award, applied)
 
         @precondition(lambda self: self.world.claims)
         @rule(action=st.sampled_from(sorted(ACCEPTS)), index=PICK)
         def misplaced(self, action: str, index: int) -> None:
-            """A move on a claim whose state does not accept it is refused, naming the state."""
+            """A move on a claim whose state does not accept it is refused, naming the state
+            (once the caller is one who may make the move at all)."""
             ids = self.in_states(ACCEPTS[action], accepted=False)
             if not ids:
                 return
             claim_id = ids[index % len(ids)]
-            state = self.world.claims[claim_id].model.state
+            claim = self.world.claims[claim_id]
+            owner = self.policy_of(claim).insurer
+            decider = insurer if owner == insurer.address else other_insurer
             method, args, sender = {
-                "approve": (manager.approveClaim, (claim_id, 1), insurer),
-                "deny": (manager.denyClaim, (claim_id, 3), insurer),
-                "request_info": (manager.requestInfo, (claim_id, 2), insurer),
-                "provide_info": (manager.provideInfo, (claim_id, [extra]), patient),
+                "approve": (manager.approveClaim, (claim_id, 1), decider),
+                "deny": (manager.denyClaim, (claim_id, 3), decider),
+                "request_info": (manager.requestInfo, (claim_id, 2), decider),
+                "provide_info": (manager.provideInfo, (claim_id, [answer]), patient),
                 "dispute": (manager.disputeClaim, (claim_id, 4), patient),
-                "resolve": (manager.resolveDispute, (claim_id, 0), resolver),
+                "escalate": (manager.escalateClaim, (claim_id,), patient),
+                "resolve": (manager.resolveDispute, (claim_id, 0, True), resolver),
             }[action]
+            if sender == decider and not self.world.verified[owner]:
+                call_reverts(
+                    method, *args, sender=sender,
+                    error=manager.ClaimNotPolicyInsurer, caller=sender,
+                    policyId=claim.model.policy_id,
+                )  # fmt: skip
+                return
             call_reverts(
                 method, *args, sender=sender,
-                error=manager.ClaimInvalidState, claimId=claim_id, state=state,
+                error=manager.ClaimInvalidState, claimId=claim_id, state=claim.model.state,
             )  # fmt: skip
 
         @precondition(lambda self: any(self.world.credits.values()))
@@ -597,9 +1072,9 @@ def test_money_follows_the_claims_lifecycle_model(
                 token.Transfer(**{"from": manager, "to": payee, "value": owed}),
             )
             self.world.credits[payee.address] = 0
-            self.world.withdrawn[payee.address] = self.world.withdrawn.get(payee.address, 0) + owed
+            self.add(self.world.withdrawn, payee.address, owed)
 
-        @rule(days=st.sampled_from([1, 3, WINDOW_DAYS + 1]))
+        @rule(days=st.sampled_from([1, 3, WINDOW_DAYS + 1, DECISION_DAYS]))
         def advance(self, days: int) -> None:
             advance_time(days * DAY)
             self.world.day += days
@@ -609,54 +1084,87 @@ def test_money_follows_the_claims_lifecycle_model(
         # promises a payee and an insurer rely on, so that a failure names the one broken.
 
         @invariant()
-        def balance_equals_pools_plus_credits(self) -> None:
+        def money_in_equals_pools_plus_credits_plus_money_out(self) -> None:
             seen = self.observed()
+            world = self.world
             pools = sum(p["funded"] - p["paid"] for p in seen.policies.values())
-            assert seen.balances[manager.address] == pools + sum(seen.credits.values())
+            credits = sum(seen.credits.values())
+            out = (
+                sum(world.withdrawn.values())
+                + sum(world.sent.values())
+                + sum(world.reclaimed.values())
+            )
+            assert world.funded_in == pools + credits + out
+            assert seen.balances[manager.address] == pools + credits
             for payee in payees:
-                assert seen.balances[payee.address] == self.world.withdrawn.get(payee.address, 0)
+                received = world.withdrawn.get(payee.address, 0) + world.sent.get(payee.address, 0)
+                assert seen.balances[payee.address] == received, payee
+            for account in insurers:
+                spent = world.funded_by.get(account.address, 0)
+                back = world.reclaimed.get(account.address, 0)
+                assert seen.balances[account.address] == minted - spent + back, account
 
         @invariant()
-        def policies_pay_at_most_what_was_funded_and_the_annual_limit(self) -> None:
-            for policy_id, stored in self.observed().policies.items():
-                assert stored["paid"] <= stored["funded"], policy_id
+        def care_and_claim_records_are_paid_at_most_once(self) -> None:
+            seen = self.observed()
+            paid_claims = Counter(
+                bytes(c.care_key)
+                for i, c in self.world.claims.items()
+                if seen.claims[i]["paid"] > 0
+            )
+            assert all(n == 1 for n in paid_claims.values()), paid_claims
+            for claim_id, claim in self.world.claims.items():
+                assert seen.keys[bytes(claim.care_key)] == claim_id  # the key names one claim
+            for record, unclaimed in seen.unclaimed.items():  # offered, maybe many times
+                assert unclaimed == (record_number(record) not in self.world.claims)
+
+        @invariant()
+        def claims_are_paid_at_most_what_their_policy_allows(self) -> None:
+            seen = self.observed()
+            for policy_id, stored in seen.policies.items():
                 assert stored["paid"] <= stored["annualLimit"], policy_id
                 assert stored["deductibleMet"] <= stored["deductible"], policy_id
-
-        @invariant()
-        def claims_are_credited_once_per_decision_within_their_coverage(self) -> None:
-            seen = self.observed()
+                assert stored["paid"] <= stored["funded"], policy_id
             for claim_id, claim in self.world.claims.items():
                 stored = seen.claims[claim_id]
                 decisions = 1 + (claim.model.state is ClaimState.RESOLVED)
-                assert len(claim.model.credits) <= decisions, claim_id
-                assert stored["paid"] == sum(claim.model.credits), claim_id
+                assert len(claim.payments) <= decisions, claim_id
+                assert stored["paid"] == sum(claim.payments), claim_id
                 policy = self.policy_of(claim)
                 limit = coverage(policy, stored["billed"], stored["deductibleApplied"])
-                assert stored["paid"] <= limit, claim_id
+                assert stored["paid"] <= limit <= stored["billed"], claim_id
 
         @invariant()
         def chain_agrees_with_the_model(self) -> None:
             seen = self.observed()
-            assert seen.counts == (len(self.world.policies), len(self.world.claims))
-            for policy_id, policy in self.world.policies.items():
+            world = self.world
+            assert seen.policy_count == len(world.policies)
+            for policy_id, policy in world.policies.items():
                 assert seen.policies[policy_id] == policy.model.as_dict(), policy_id
-            for claim_id, claim in self.world.claims.items():
+                assert seen.open_claims[policy_id] == policy.open_claims, policy_id
+                counted = sum(
+                    1
+                    for c in world.claims.values()
+                    if c.model.policy_id == policy_id and c.model.state in OPEN
+                )
+                assert policy.open_claims == counted, policy_id
+            for claim_id, claim in world.claims.items():
                 assert seen.claims[claim_id] == claim.model.as_dict(), claim_id
                 expected = allowed_amount(self.policy_of(claim), claim.model)
                 assert seen.allowed[claim_id] == expected, claim_id
+            assert seen.keys == world.keys
             for payee in payees:
-                assert seen.credits[payee.address] == self.world.credits.get(payee.address, 0)
+                assert seen.credits[payee.address] == world.credits.get(payee.address, 0)
 
         def observed(self) -> Observed:
             """What the chain holds, read once per block (a refused move mines none)."""
             number = rpc.make_request("eth_blockNumber", [])["result"]
             if self._observed is None or self._observed_at != number:
                 self._observed_at = number
-                self._observed = observe(len(self.world.policies), len(self.world.claims))
+                self._observed = observe(self.world)
             return self._observed
 
     run_state_machine_as_test(
-        ClaimsLifecycle,
-        settings=settings(max_examples=examples(chain), stateful_step_count=20, deadline=None),
+        ClaimsAmongAdversaries,
+        settings=settings(max_examples=examples(chain), stateful_step_count=40, deadline=None),
     )
