@@ -1,11 +1,24 @@
-"""ProviderRegistry: roles, k-of-n verification, suspension and reinstatement, practitioners,
-patients, encryption keys, threshold and registrar management."""
+"""ProviderRegistry: deployment, institutions (application, k-of-n verification, suspension,
+reinstatement, self-approval), patients, encryption keys and their proofs of possession, and
+who may write records at all (``writerOf``, ``verifiedInstitutionOf``).
+
+Registrar governance (votes, terms) is tested in ``test_provider_governance.py``,
+practitioners in ``test_provider_practitioners.py``, delegates, care relationships and
+``mayWriteFor`` / ``hadCare`` in ``test_provider_care.py``, and a random lifecycle against a
+model in ``test_provider_lifecycle_stateful.py``.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import coincurve
 import pytest
+from eth_abi import encode
+from eth_utils import keccak, to_checksum_address
+from hexbytes import HexBytes
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from .support import (
     DEFAULT_ADMIN_ROLE,
@@ -16,9 +29,12 @@ from .support import (
     Role,
     Status,
     assert_events,
+    call_reverts,
+    key_proof,
     new_key,
     reverts,
     reverts_without_data,
+    sign_digest,
 )
 
 if TYPE_CHECKING:
@@ -27,9 +43,16 @@ if TYPE_CHECKING:
     from ape.api import AccountAPI
 
 REASON = b"licence-lapsed".ljust(32, b"\0")
+NOBODY = HexBytes(keccak(text="MedLedger.NOBODY"))
+"""The admin role of REGISTRAR_ROLE, held by nobody."""
+SECP256K1_P = 2**256 - 2**32 - 977
+SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+NO_PROOF = b"\x00" * 65
+DOMAIN_TYPE = "EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
+KEY_TYPE = "EncryptionKey(address account,bytes key)"
 
 
-def participant(registry: Any, account: AccountAPI) -> dict[str, Any]:
+def participant(registry: Any, account: Any) -> dict[str, Any]:
     return dict(registry.participant(account).items())
 
 
@@ -38,15 +61,58 @@ def expected_participant(**fields: Any) -> dict[str, Any]:
         "role": Role.NONE,
         "kind": Kind.NONE,
         "status": Status.NONE,
-        "approvals": 0,
+        "keyPrefix": 0,
         "round": 0,
         "employer": ZERO_ADDRESS,
-        "active": False,
-        "keyPrefix": 0,
+        "number": 0,
     }
     unknown = set(fields) - set(blank)
     assert not unknown, f"no such Participant fields: {unknown}"
     return blank | fields
+
+
+def address_of(label: str) -> str:
+    return to_checksum_address(keccak(text=label)[-20:])
+
+
+def key_digest(chain_id: int, registry: str, account: str, key: bytes) -> HexBytes:
+    """``keyDigest(account, key)``, computed from the EIP-712 definition (independent oracle)."""
+    domain = keccak(
+        encode(
+            ["bytes32", "bytes32", "bytes32", "uint256", "address"],
+            [
+                keccak(text=DOMAIN_TYPE),
+                keccak(text="MedLedger ProviderRegistry"),
+                keccak(text="1"),
+                chain_id,
+                registry,
+            ],
+        )
+    )
+    struct = keccak(
+        encode(["bytes32", "address", "bytes32"], [keccak(text=KEY_TYPE), account, keccak(key)])
+    )
+    return HexBytes(keccak(b"\x19\x01" + domain + struct))
+
+
+def is_curve_x(x: int) -> bool:
+    """Whether x (below p) is the x coordinate of a secp256k1 point: coincurve decides."""
+    try:
+        coincurve.PublicKey(b"\x02" + x.to_bytes(32, "big"))
+    except ValueError:
+        return False
+    return True
+
+
+def signer_key(account: AccountAPI) -> bytes:
+    """The secret key of a test account (the one its Ethereum address derives from)."""
+    return HexBytes(account.private_key)
+
+
+def secret_and_key(label: str) -> tuple[bytes, bytes]:
+    """A secp256k1 secret and its compressed public key, from a readable label."""
+    secret = keccak(text=f"provider-registry-test-{label}")
+    return secret, coincurve.PrivateKey(secret).public_key.format(compressed=True)
 
 
 @pytest.fixture
@@ -105,26 +171,63 @@ INVALID_KEYS = [
     pytest.param(new_key(uncompressed=True), id="uncompressed-65-bytes"),
 ]
 
+# x = 5 is not the x coordinate of any point; p + 1 reduces to 1, which is, so only the range
+# check refuses it; 2^256 - 1 is the largest word.
+assert not is_curve_x(5) and is_curve_x(1)
+OFF_CURVE_KEYS = [
+    pytest.param(b"\x02" + (5).to_bytes(32, "big"), id="x-not-on-curve"),
+    pytest.param(b"\x03" + (5).to_bytes(32, "big"), id="x-not-on-curve-odd"),
+    pytest.param(b"\x02" + (SECP256K1_P + 1).to_bytes(32, "big"), id="x-is-p-plus-1"),
+    pytest.param(b"\x03" + SECP256K1_P.to_bytes(32, "big"), id="x-is-p"),
+    pytest.param(b"\x03" + b"\xff" * 32, id="x-is-max-word"),
+]
+
+KEY_ENTRY_POINTS = ["applyAsInstitution", "registerPatient", "publishEncryptionKey"]
+
+
+@pytest.fixture
+def publish_with(
+    provider_registry: Any, register_patient: Callable[..., Any]
+) -> Callable[[str, AccountAPI], Callable[..., Any]]:
+    """``publish_with(entry, account)(key, proof)``: sends the key through one of the three
+    functions that take a key; for ``publishEncryptionKey`` the account first registers as a
+    patient (with another key)."""
+
+    def prepare(entry: str, account: AccountAPI) -> Callable[..., Any]:
+        if entry == "applyAsInstitution":
+            return lambda key, proof: provider_registry.applyAsInstitution(
+                Kind.CLINIC, "Keyed", key, proof, sender=account
+            )
+        if entry == "registerPatient":
+            return lambda key, proof: provider_registry.registerPatient(key, proof, sender=account)
+        register_patient(account)
+        return lambda key, proof: provider_registry.publishEncryptionKey(key, proof, sender=account)
+
+    return prepare
+
 
 # ============================================================================ deployment
 
 
-def test_deployment_grants_roles_sets_threshold_and_emits_threshold_change(
+def test_deployment_makes_the_registrars_and_threshold_and_no_administrator(
     chain: Any, provider_registry: Any, admin: AccountAPI, registrars: list[AccountAPI]
 ) -> None:
     assert provider_registry.DEFAULT_ADMIN_ROLE() == DEFAULT_ADMIN_ROLE
     assert provider_registry.REGISTRAR_ROLE() == REGISTRAR_ROLE
-    assert provider_registry.hasRole(DEFAULT_ADMIN_ROLE, admin)
-    assert provider_registry.getRoleMemberCount(DEFAULT_ADMIN_ROLE) == 1
+    assert provider_registry.MAX_REGISTRARS() == 16
+    assert provider_registry.getRoleMemberCount(DEFAULT_ADMIN_ROLE) == 0
+    assert not provider_registry.hasRole(DEFAULT_ADMIN_ROLE, admin)
     assert provider_registry.getRoleMembers(REGISTRAR_ROLE) == [r.address for r in registrars]
-    assert [provider_registry.getRoleMember(REGISTRAR_ROLE, i) for i in range(3)] == [
-        r.address for r in registrars
-    ]
-    assert provider_registry.getRoleAdmin(REGISTRAR_ROLE) == DEFAULT_ADMIN_ROLE
+    assert provider_registry.getRoleAdmin(REGISTRAR_ROLE) == NOBODY
+    assert provider_registry.getRoleMemberCount(NOBODY) == 0
     assert provider_registry.approvalThreshold() == THRESHOLD
     receipt = chain.get_receipt(provider_registry.creation_metadata.txn_hash)
     changed = provider_registry.ApprovalThresholdChanged.from_receipt(receipt)
     assert [(e.previousThreshold, e.newThreshold) for e in changed] == [(0, THRESHOLD)]
+    granted = provider_registry.RoleGranted.from_receipt(receipt)
+    assert [(HexBytes(e.role), e.account, e.sender) for e in granted] == [
+        (REGISTRAR_ROLE, r.address, admin.address) for r in registrars
+    ]
 
 
 @pytest.mark.parametrize(
@@ -148,7 +251,22 @@ def test_deployment_reverts_when_threshold_is_unreachable(
     with reverts(
         project.ProviderRegistry.ProviderInvalidThreshold, threshold=threshold, registrars=counted
     ):
-        admin.deploy(project.ProviderRegistry, admin, chosen, threshold)
+        admin.deploy(project.ProviderRegistry, chosen, threshold)
+
+
+def test_deployment_reverts_with_more_than_sixteen_registrars(
+    project: Any, admin: AccountAPI
+) -> None:
+    seventeen = [address_of(f"registrar-{i}") for i in range(17)]
+    with reverts(project.ProviderRegistry.ProviderInvalidThreshold, threshold=2, registrars=17):
+        admin.deploy(project.ProviderRegistry, seventeen, 2)
+
+
+def test_deployment_accepts_sixteen_registrars(project: Any, admin: AccountAPI) -> None:
+    sixteen = [address_of(f"registrar-{i}") for i in range(16)]
+    registry = admin.deploy(project.ProviderRegistry, sixteen, 16)
+    assert registry.getRoleMembers(REGISTRAR_ROLE) == sixteen
+    assert registry.approvalThreshold() == 16
 
 
 def test_supports_access_control_interfaces(provider_registry: Any) -> None:
@@ -158,12 +276,37 @@ def test_supports_access_control_interfaces(provider_registry: Any) -> None:
     assert not provider_registry.supportsInterface(bytes.fromhex("ffffffff"))
 
 
-def test_unknown_account_has_blank_participant_no_key_and_no_institution(
+def test_unknown_account_has_blank_participant_no_key_no_institution_and_may_not_write(
     provider_registry: Any, stranger: AccountAPI
 ) -> None:
     assert participant(provider_registry, stranger) == expected_participant()
     assert provider_registry.encryptionKey(stranger) == b""
     assert provider_registry.verifiedInstitutionOf(stranger) == ZERO_ADDRESS
+    assert provider_registry.writerOf(stranger) == (False, 0)
+    assert provider_registry.approvalsOf(stranger) == 0
+
+
+def test_eip712_domain_and_key_type_hash_are_the_documented_ones(
+    chain: Any, provider_registry: Any
+) -> None:
+    domain = provider_registry.eip712Domain()
+    assert (domain.name, domain.version) == ("MedLedger ProviderRegistry", "1")
+    assert (domain.chainId, domain.verifyingContract) == (chain.chain_id, provider_registry.address)
+    assert HexBytes(provider_registry.KEY_TYPEHASH()) == HexBytes(keccak(text=KEY_TYPE))
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(account=st.binary(min_size=20, max_size=20), key=st.binary(max_size=70))
+def test_python_eip712_digest_equals_key_digest(
+    chain: Any, provider_registry: Any, account: bytes, key: bytes
+) -> None:
+    holder = to_checksum_address(account)
+    expected = key_digest(chain.chain_id, provider_registry.address, holder, key)
+    assert HexBytes(provider_registry.keyDigest(holder, key)) == expected
 
 
 # ============================================================================ applyAsInstitution
@@ -176,30 +319,65 @@ def test_apply_records_pending_institution_of_kind_and_emits_key_then_applicatio
     provider_registry: Any, hospital: AccountAPI, kind: Kind
 ) -> None:
     key = new_key()
-    tx = provider_registry.applyAsInstitution(kind, "St. Mary's", key, sender=hospital)
+    proof = key_proof(provider_registry, hospital, key)
+    tx = provider_registry.applyAsInstitution(kind, "St. Mary's", key, proof, sender=hospital)
 
     assert_events(
         tx,
         provider_registry.EncryptionKeyPublished(account=hospital, key=key),
-        provider_registry.InstitutionApplied(institution=hospital, kind=kind, name="St. Mary's"),
+        provider_registry.InstitutionApplied(
+            institution=hospital, kind=kind, number=1, name="St. Mary's"
+        ),
     )
     assert participant(provider_registry, hospital) == expected_participant(
-        role=Role.INSTITUTION, kind=kind, status=Status.PENDING, keyPrefix=key[0]
+        role=Role.INSTITUTION, kind=kind, status=Status.PENDING, keyPrefix=key[0], number=1
     )
     assert provider_registry.encryptionKey(hospital) == key
     assert provider_registry.verifiedInstitutionOf(hospital) == ZERO_ADDRESS
+    assert provider_registry.writerOf(hospital) == (False, 0)
+
+
+def test_apply_numbers_institutions_in_order_and_numbers_never_change(
+    provider_registry: Any,
+    hospital: AccountAPI,
+    clinic: AccountAPI,
+    stranger: AccountAPI,
+    apply_institution: Callable[..., Any],
+    approve: Callable[..., Any],
+    suspend: Callable[..., Any],
+) -> None:
+    applied = [
+        apply_institution(clinic, Kind.CLINIC),
+        apply_institution(stranger, Kind.INSURER),
+        apply_institution(hospital, Kind.HOSPITAL),
+    ]
+    numbers = [provider_registry.InstitutionApplied.from_receipt(tx)[0].number for tx in applied]
+    assert numbers == [1, 2, 3]
+    approve(hospital)
+    suspend(hospital)
+    approve(hospital)
+    assert [participant(provider_registry, a)["number"] for a in (clinic, stranger, hospital)] == [
+        1,
+        2,
+        3,
+    ]
+    assert provider_registry.writerOf(hospital) == (True, 3)
 
 
 def test_apply_reverts_when_kind_is_none(provider_registry: Any, hospital: AccountAPI) -> None:
+    key = new_key()
+    proof = key_proof(provider_registry, hospital, key)
     with reverts(provider_registry.ProviderInvalidKind, kind=Kind.NONE):
-        provider_registry.applyAsInstitution(Kind.NONE, "Nowhere", new_key(), sender=hospital)
+        provider_registry.applyAsInstitution(Kind.NONE, "Nowhere", key, proof, sender=hospital)
 
 
 def test_apply_reverts_without_data_when_kind_is_out_of_range(
     provider_registry: Any, hospital: AccountAPI
 ) -> None:
+    key = new_key()
+    proof = key_proof(provider_registry, hospital, key)
     with reverts_without_data():
-        provider_registry.applyAsInstitution(len(Kind), "Nowhere", new_key(), sender=hospital)
+        provider_registry.applyAsInstitution(len(Kind), "Nowhere", key, proof, sender=hospital)
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -207,16 +385,10 @@ def test_apply_reverts_when_account_already_has_a_role(
     provider_registry: Any, account_with_role: Callable[[str], AccountAPI], role: str
 ) -> None:
     account = account_with_role(role)
+    key = new_key()
+    proof = key_proof(provider_registry, account, key)
     with reverts(provider_registry.ProviderAlreadyRegistered, account=account):
-        provider_registry.applyAsInstitution(Kind.CLINIC, "Again", new_key(), sender=account)
-
-
-@pytest.mark.parametrize("key", INVALID_KEYS)
-def test_apply_reverts_when_key_is_not_a_compressed_public_key(
-    provider_registry: Any, hospital: AccountAPI, key: bytes
-) -> None:
-    with reverts(provider_registry.ProviderInvalidEncryptionKey, key=key):
-        provider_registry.applyAsInstitution(Kind.HOSPITAL, "Bad key", key, sender=hospital)
+        provider_registry.applyAsInstitution(Kind.CLINIC, "Again", key, proof, sender=account)
 
 
 # ============================================================================ approveInstitution
@@ -240,7 +412,8 @@ def test_approve_below_threshold_counts_approval_and_keeps_institution_pending(
         ),
     )
     fields = participant(provider_registry, hospital)
-    assert (fields["status"], fields["approvals"], fields["round"]) == (Status.PENDING, 1, 0)
+    assert (fields["status"], fields["round"]) == (Status.PENDING, 0)
+    assert provider_registry.approvalsOf(hospital) == 1
 
 
 def test_approve_at_threshold_verifies_institution_and_starts_new_round(
@@ -263,8 +436,10 @@ def test_approve_at_threshold_verifies_institution_and_starts_new_round(
         provider_registry.InstitutionVerified(institution=hospital),
     )
     fields = participant(provider_registry, hospital)
-    assert (fields["status"], fields["approvals"], fields["round"]) == (Status.VERIFIED, 0, 1)
+    assert (fields["status"], fields["round"]) == (Status.VERIFIED, 1)
+    assert provider_registry.approvalsOf(hospital) == 0  # the approvals belong to round 0
     assert provider_registry.verifiedInstitutionOf(hospital) == hospital.address
+    assert provider_registry.writerOf(hospital) == (True, 1)
 
 
 def test_approve_reverts_when_registrar_approves_twice(
@@ -281,7 +456,7 @@ def test_approve_reverts_when_registrar_approves_twice(
         provider_registry.approveInstitution(hospital, sender=registrars[1])
 
 
-@pytest.mark.parametrize("caller", ["admin", "stranger", "applicant-itself"])
+@pytest.mark.parametrize("caller", ["deployer", "stranger", "applicant-itself"])
 def test_approve_reverts_when_caller_is_not_registrar(
     provider_registry: Any,
     admin: AccountAPI,
@@ -291,7 +466,7 @@ def test_approve_reverts_when_caller_is_not_registrar(
     caller: str,
 ) -> None:
     apply_institution(hospital)
-    sender = {"admin": admin, "stranger": stranger, "applicant-itself": hospital}[caller]
+    sender = {"deployer": admin, "stranger": stranger, "applicant-itself": hospital}[caller]
     with reverts(
         provider_registry.AccessControlUnauthorizedAccount,
         account=sender,
@@ -311,6 +486,7 @@ def test_approve_reverts_when_account_is_not_an_institution(
     account = stranger if role == "none" else account_with_role(role)
     with reverts(provider_registry.ProviderNotInstitution, account=account):
         provider_registry.approveInstitution(account, sender=registrars[0])
+    assert provider_registry.approvalsOf(account) == 0
 
 
 def test_approve_reverts_when_institution_is_already_verified(
@@ -327,14 +503,14 @@ def test_approve_reverts_when_institution_is_already_verified(
 
 def test_approve_uses_threshold_current_at_each_approval(
     provider_registry: Any,
-    admin: AccountAPI,
     registrars: list[AccountAPI],
     hospital: AccountAPI,
     apply_institution: Callable[..., Any],
 ) -> None:
     apply_institution(hospital)
     provider_registry.approveInstitution(hospital, sender=registrars[0])
-    provider_registry.setApprovalThreshold(3, sender=admin)
+    provider_registry.voteThreshold(3, sender=registrars[0])
+    provider_registry.voteThreshold(3, sender=registrars[1])
 
     second = provider_registry.approveInstitution(hospital, sender=registrars[1])
     third = provider_registry.approveInstitution(hospital, sender=registrars[2])
@@ -356,12 +532,12 @@ def test_approve_uses_threshold_current_at_each_approval(
 
 def test_threshold_of_one_lets_a_single_registrar_verify(
     provider_registry: Any,
-    admin: AccountAPI,
     registrars: list[AccountAPI],
     hospital: AccountAPI,
     apply_institution: Callable[..., Any],
 ) -> None:
-    provider_registry.setApprovalThreshold(1, sender=admin)
+    provider_registry.voteThreshold(1, sender=registrars[0])
+    provider_registry.voteThreshold(1, sender=registrars[2])
     apply_institution(hospital)
     tx = provider_registry.approveInstitution(hospital, sender=registrars[1])
     assert_events(
@@ -373,17 +549,100 @@ def test_threshold_of_one_lets_a_single_registrar_verify(
     )
 
 
+# ============================================================================ self-approval
+
+
+@pytest.mark.parametrize("status", [Status.PENDING, Status.SUSPENDED], ids=lambda s: s.name.lower())
+def test_registrar_that_is_the_institution_cannot_approve_it(
+    provider_registry: Any,
+    registrars: list[AccountAPI],
+    apply_institution: Callable[..., Any],
+    status: Status,
+) -> None:
+    registrar = registrars[2]
+    apply_institution(registrar, Kind.HOSPITAL)
+    if status is Status.SUSPENDED:
+        provider_registry.approveInstitution(registrar, sender=registrars[0])
+        provider_registry.approveInstitution(registrar, sender=registrars[1])
+        provider_registry.suspendInstitution(registrar, REASON, sender=registrars[0])
+
+    with reverts(
+        provider_registry.ProviderSelfApproval, registrar=registrar, institution=registrar
+    ):
+        provider_registry.approveInstitution(registrar, sender=registrar)
+
+    assert provider_registry.approvalsOf(registrar) == 0
+    assert participant(provider_registry, registrar)["status"] == status
+
+
+def test_registrar_that_is_the_institution_is_verified_by_the_other_registrars(
+    provider_registry: Any, registrars: list[AccountAPI], apply_institution: Callable[..., Any]
+) -> None:
+    registrar = registrars[2]
+    apply_institution(registrar, Kind.CLINIC)
+    provider_registry.approveInstitution(registrar, sender=registrars[0])
+    tx = provider_registry.approveInstitution(registrar, sender=registrars[1])
+    assert_events(
+        tx,
+        provider_registry.InstitutionApproved(
+            institution=registrar, registrar=registrars[1], approvals=2, threshold=THRESHOLD
+        ),
+        provider_registry.InstitutionVerified(institution=registrar),
+    )
+
+
+def test_registrar_that_works_for_the_institution_cannot_approve_its_reinstatement(
+    provider_registry: Any,
+    registrars: list[AccountAPI],
+    verified_institution: Callable[..., AccountAPI],
+    add_practitioner: Callable[..., Any],
+    suspend: Callable[..., Any],
+) -> None:
+    hospital = verified_institution(Kind.HOSPITAL)
+    insider = registrars[2]
+    add_practitioner(hospital, insider)
+    suspend(hospital)
+
+    with reverts(provider_registry.ProviderSelfApproval, registrar=insider, institution=hospital):
+        provider_registry.approveInstitution(hospital, sender=insider)
+
+    provider_registry.approveInstitution(hospital, sender=registrars[0])
+    assert provider_registry.approvalsOf(hospital) == 1
+    assert participant(provider_registry, hospital)["status"] == Status.SUSPENDED
+    provider_registry.approveInstitution(hospital, sender=registrars[1])
+    assert participant(provider_registry, hospital)["status"] == Status.VERIFIED
+
+
+def test_registrar_that_works_for_another_institution_may_approve(
+    provider_registry: Any,
+    registrars: list[AccountAPI],
+    clinic: AccountAPI,
+    verified_institution: Callable[..., AccountAPI],
+    apply_institution: Callable[..., Any],
+    add_practitioner: Callable[..., Any],
+) -> None:
+    hospital = verified_institution(Kind.HOSPITAL)
+    add_practitioner(hospital, registrars[2])
+    apply_institution(clinic, Kind.CLINIC)
+
+    tx = provider_registry.approveInstitution(clinic, sender=registrars[2])
+
+    assert_events(
+        tx,
+        provider_registry.InstitutionApproved(
+            institution=clinic, registrar=registrars[2], approvals=1, threshold=THRESHOLD
+        ),
+    )
+
+
 # ============================================================================ suspendInstitution
 
 
 def test_suspend_stops_a_verified_institution_and_starts_new_round(
     provider_registry: Any,
     registrars: list[AccountAPI],
-    patient: AccountAPI,
-    register_patient: Callable[..., Any],
     institution_in: Callable[[Status], AccountAPI],
 ) -> None:
-    register_patient(patient)
     institution = institution_in(Status.VERIFIED)
 
     tx = provider_registry.suspendInstitution(institution, REASON, sender=registrars[2])
@@ -395,9 +654,10 @@ def test_suspend_stops_a_verified_institution_and_starts_new_round(
         ),
     )
     fields = participant(provider_registry, institution)
-    assert (fields["status"], fields["approvals"], fields["round"]) == (Status.SUSPENDED, 0, 2)
+    assert (fields["status"], fields["round"], fields["number"]) == (Status.SUSPENDED, 2, 1)
+    assert provider_registry.approvalsOf(institution) == 0
     assert provider_registry.verifiedInstitutionOf(institution) == ZERO_ADDRESS
-    assert provider_registry.canAnchor(institution, patient) == (False, True)
+    assert provider_registry.writerOf(institution) == (False, 0)
 
 
 def test_suspend_reverts_when_caller_is_not_registrar(
@@ -447,6 +707,7 @@ def test_reinstatement_needs_the_threshold_again(
 
     first = provider_registry.approveInstitution(institution, sender=registrars[2])
     assert participant(provider_registry, institution)["status"] == Status.SUSPENDED
+    assert provider_registry.approvalsOf(institution) == 1
     second = provider_registry.approveInstitution(institution, sender=registrars[1])
 
     assert_events(
@@ -463,7 +724,8 @@ def test_reinstatement_needs_the_threshold_again(
         provider_registry.InstitutionReinstated(institution=institution),
     )
     fields = participant(provider_registry, institution)
-    assert (fields["status"], fields["approvals"], fields["round"]) == (Status.VERIFIED, 0, 3)
+    assert (fields["status"], fields["round"]) == (Status.VERIFIED, 3)
+    assert provider_registry.approvalsOf(institution) == 0
     assert provider_registry.verifiedInstitutionOf(institution) == institution.address
 
 
@@ -474,6 +736,7 @@ def test_reinstatement_does_not_count_approvals_from_the_verification_round(
 ) -> None:
     # registrars[0] and [1] verified the institution before it was suspended.
     institution = institution_in(Status.SUSPENDED)
+    assert provider_registry.approvalsOf(institution) == 0
 
     tx = provider_registry.approveInstitution(institution, sender=registrars[0])
 
@@ -524,195 +787,15 @@ def test_partial_reinstatement_approvals_lapse_after_reinstatement_and_new_suspe
     assert (fields["status"], fields["round"]) == (Status.SUSPENDED, 4)
 
 
-# ============================================================================ practitioners
-
-
-def test_add_practitioner_registers_an_active_practitioner_without_key(
-    provider_registry: Any,
-    doctor: AccountAPI,
-    patient: AccountAPI,
-    register_patient: Callable[..., Any],
-    verified_institution: Callable[..., AccountAPI],
-) -> None:
-    register_patient(patient)
-    hospital = verified_institution(Kind.HOSPITAL)
-
-    tx = provider_registry.addPractitioner(doctor, sender=hospital)
-
-    assert_events(
-        tx, provider_registry.PractitionerAdded(institution=hospital, practitioner=doctor)
-    )
-    assert participant(provider_registry, doctor) == expected_participant(
-        role=Role.PRACTITIONER, employer=hospital.address, active=True
-    )
-    assert provider_registry.encryptionKey(doctor) == b""
-    assert provider_registry.verifiedInstitutionOf(doctor) == hospital.address
-    assert provider_registry.canAnchor(doctor, patient) == (True, True)
-
-
-@pytest.mark.parametrize("role", ["none", "patient", "practitioner"])
-def test_add_practitioner_reverts_when_caller_is_not_an_institution(
-    provider_registry: Any,
-    stranger: AccountAPI,
-    other_patient: AccountAPI,
-    account_with_role: Callable[[str], AccountAPI],
-    role: str,
-) -> None:
-    caller = stranger if role == "none" else account_with_role(role)
-    with reverts(provider_registry.ProviderNotInstitution, account=caller):
-        provider_registry.addPractitioner(other_patient, sender=caller)
-
-
-@pytest.mark.parametrize("status", [Status.PENDING, Status.SUSPENDED], ids=lambda s: s.name.lower())
-def test_add_practitioner_reverts_when_institution_is_not_verified(
-    provider_registry: Any,
-    doctor: AccountAPI,
-    institution_in: Callable[[Status], AccountAPI],
-    status: Status,
-) -> None:
-    institution = institution_in(status)
-    with reverts(provider_registry.ProviderInvalidStatus, institution=institution, status=status):
-        provider_registry.addPractitioner(doctor, sender=institution)
-
-
-@pytest.mark.parametrize(
-    "existing", ["patient", "institution-itself", "other-institution", "practitioner-of-other"]
-)
-def test_add_practitioner_reverts_when_account_already_has_a_role(
-    provider_registry: Any,
-    patient: AccountAPI,
-    doctor: AccountAPI,
-    register_patient: Callable[..., Any],
-    verified_institution: Callable[..., AccountAPI],
-    add_practitioner: Callable[..., Any],
-    existing: str,
-) -> None:
-    clinic = verified_institution(Kind.CLINIC)
-    hospital = verified_institution(Kind.HOSPITAL)
-    register_patient(patient)
-    add_practitioner(clinic, doctor)
-    account = {
-        "patient": patient,
-        "institution-itself": hospital,
-        "other-institution": clinic,
-        "practitioner-of-other": doctor,
-    }[existing]
-    with reverts(provider_registry.ProviderAlreadyRegistered, account=account):
-        provider_registry.addPractitioner(account, sender=hospital)
-
-
-def test_remove_practitioner_deactivates_and_keeps_employer(
-    provider_registry: Any,
-    doctor: AccountAPI,
-    patient: AccountAPI,
-    register_patient: Callable[..., Any],
-    verified_institution: Callable[..., AccountAPI],
-    add_practitioner: Callable[..., Any],
-) -> None:
-    register_patient(patient)
-    hospital = verified_institution(Kind.HOSPITAL)
-    add_practitioner(hospital, doctor)
-
-    tx = provider_registry.removePractitioner(doctor, sender=hospital)
-
-    assert_events(
-        tx, provider_registry.PractitionerRemoved(institution=hospital, practitioner=doctor)
-    )
-    assert participant(provider_registry, doctor) == expected_participant(
-        role=Role.PRACTITIONER, employer=hospital.address, active=False
-    )
-    assert provider_registry.verifiedInstitutionOf(doctor) == ZERO_ADDRESS
-    assert provider_registry.canAnchor(doctor, patient) == (False, True)
-
-
-@pytest.mark.parametrize(
-    "case", ["no-role", "patient", "practitioner-of-other-institution", "already-removed"]
-)
-def test_remove_practitioner_reverts_when_account_is_not_an_active_practitioner_of_caller(
-    provider_registry: Any,
-    doctor: AccountAPI,
-    patient: AccountAPI,
-    stranger: AccountAPI,
-    register_patient: Callable[..., Any],
-    verified_institution: Callable[..., AccountAPI],
-    add_practitioner: Callable[..., Any],
-    case: str,
-) -> None:
-    hospital = verified_institution(Kind.HOSPITAL)
-    account = stranger
-    if case == "patient":
-        register_patient(patient)
-        account = patient
-    elif case == "practitioner-of-other-institution":
-        clinic = verified_institution(Kind.CLINIC)
-        add_practitioner(clinic, doctor)
-        account = doctor
-    elif case == "already-removed":
-        add_practitioner(hospital, doctor)
-        provider_registry.removePractitioner(doctor, sender=hospital)
-        account = doctor
-    with reverts(provider_registry.ProviderNotPractitioner, institution=hospital, account=account):
-        provider_registry.removePractitioner(account, sender=hospital)
-
-
-def test_suspended_institution_can_still_remove_its_practitioner(
-    provider_registry: Any,
-    doctor: AccountAPI,
-    verified_institution: Callable[..., AccountAPI],
-    add_practitioner: Callable[..., Any],
-    suspend: Callable[..., Any],
-) -> None:
-    hospital = verified_institution(Kind.HOSPITAL)
-    add_practitioner(hospital, doctor)
-    suspend(hospital)
-
-    tx = provider_registry.removePractitioner(doctor, sender=hospital)
-
-    assert_events(
-        tx, provider_registry.PractitionerRemoved(institution=hospital, practitioner=doctor)
-    )
-
-
-def test_removed_practitioner_cannot_be_added_again(
-    provider_registry: Any,
-    doctor: AccountAPI,
-    verified_institution: Callable[..., AccountAPI],
-    add_practitioner: Callable[..., Any],
-) -> None:
-    # One role per account, for good: a practitioner who moves on needs a new account.
-    hospital = verified_institution(Kind.HOSPITAL)
-    clinic = verified_institution(Kind.CLINIC)
-    add_practitioner(hospital, doctor)
-    provider_registry.removePractitioner(doctor, sender=hospital)
-    for institution in (hospital, clinic):
-        with reverts(provider_registry.ProviderAlreadyRegistered, account=doctor):
-            provider_registry.addPractitioner(doctor, sender=institution)
-
-
-def test_practitioner_acts_again_when_suspended_employer_is_reinstated(
-    provider_registry: Any,
-    doctor: AccountAPI,
-    approve: Callable[..., Any],
-    suspend: Callable[..., Any],
-    verified_institution: Callable[..., AccountAPI],
-    add_practitioner: Callable[..., Any],
-) -> None:
-    hospital = verified_institution(Kind.HOSPITAL)
-    add_practitioner(hospital, doctor)
-    suspend(hospital)
-    assert provider_registry.verifiedInstitutionOf(doctor) == ZERO_ADDRESS
-    approve(hospital)
-    assert provider_registry.verifiedInstitutionOf(doctor) == hospital.address
-
-
-# ============================================================================ patients and keys
+# ============================================================================ patients
 
 
 def test_register_patient_records_role_and_key_and_emits_key_then_registration(
     provider_registry: Any, patient: AccountAPI
 ) -> None:
     key = new_key()
-    tx = provider_registry.registerPatient(key, sender=patient)
+    proof = key_proof(provider_registry, patient, key)
+    tx = provider_registry.registerPatient(key, proof, sender=patient)
 
     assert_events(
         tx,
@@ -723,7 +806,7 @@ def test_register_patient_records_role_and_key_and_emits_key_then_registration(
         role=Role.PATIENT, keyPrefix=key[0]
     )
     assert provider_registry.encryptionKey(patient) == key
-    assert provider_registry.canAnchor(patient, patient) == (True, True)
+    assert provider_registry.writerOf(patient) == (True, 0)
     assert provider_registry.verifiedInstitutionOf(patient) == ZERO_ADDRESS
 
 
@@ -732,35 +815,134 @@ def test_register_patient_reverts_when_account_already_has_a_role(
     provider_registry: Any, account_with_role: Callable[[str], AccountAPI], role: str
 ) -> None:
     account = account_with_role(role)
+    key = new_key()
+    proof = key_proof(provider_registry, account, key)
     with reverts(provider_registry.ProviderAlreadyRegistered, account=account):
-        provider_registry.registerPatient(new_key(), sender=account)
+        provider_registry.registerPatient(key, proof, sender=account)
 
 
-OFF_CURVE_KEYS = [
-    pytest.param(b"\x02" + (5).to_bytes(32, "big"), id="x-not-on-curve"),
-    pytest.param(b"\x03" + b"\xff" * 32, id="x-not-below-field-prime"),
+# ============================================================================ keys
+
+
+@pytest.mark.parametrize("entry", KEY_ENTRY_POINTS)
+@pytest.mark.parametrize("key", INVALID_KEYS)
+def test_key_reverts_when_it_is_not_a_compressed_public_key(
+    provider_registry: Any,
+    patient: AccountAPI,
+    publish_with: Callable[[str, AccountAPI], Callable[..., Any]],
+    entry: str,
+    key: bytes,
+) -> None:
+    send = publish_with(entry, patient)
+    with reverts(provider_registry.ProviderInvalidEncryptionKey, key=key):
+        send(key, NO_PROOF)
+
+
+@pytest.mark.parametrize("entry", KEY_ENTRY_POINTS)
+@pytest.mark.parametrize("key", OFF_CURVE_KEYS)
+def test_key_reverts_when_it_is_not_a_point_of_the_curve(
+    provider_registry: Any,
+    patient: AccountAPI,
+    publish_with: Callable[[str, AccountAPI], Callable[..., Any]],
+    entry: str,
+    key: bytes,
+) -> None:
+    send = publish_with(entry, patient)
+    with reverts(provider_registry.ProviderInvalidEncryptionKey, key=key):
+        send(key, NO_PROOF)
+
+
+PROOF_FORGERIES = [
+    "proof-for-another-account",
+    "another-accounts-published-key-and-proof",
+    "another-accounts-key-signed-by-the-caller",
+    "proof-for-another-registry",
+    "opposite-parity-of-the-signing-key",
+    "empty-proof",
+    "high-s-twin-of-a-valid-proof",
 ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="missing check: only the length and prefix of a key are checked, not the curve",
+@pytest.mark.parametrize("entry", KEY_ENTRY_POINTS)
+@pytest.mark.parametrize("forgery", PROOF_FORGERIES)
+def test_key_reverts_when_the_proof_is_not_the_keys_signature_for_the_caller(
+    project: Any,
+    provider_registry: Any,
+    admin: AccountAPI,
+    registrars: list[AccountAPI],
+    patient: AccountAPI,
+    other_patient: AccountAPI,
+    register_patient: Callable[..., Any],
+    publish_with: Callable[[str, AccountAPI], Callable[..., Any]],
+    entry: str,
+    forgery: str,
+) -> None:
+    send = publish_with(entry, patient)
+    key = new_key()
+    if forgery == "proof-for-another-account":
+        proof = key_proof(provider_registry, other_patient, key)
+    elif forgery == "another-accounts-published-key-and-proof":
+        register_patient(other_patient, key)
+        proof = key_proof(provider_registry, other_patient, key)
+    elif forgery == "another-accounts-key-signed-by-the-caller":
+        register_patient(other_patient, key)
+        proof = sign_digest(signer_key(patient), provider_registry.keyDigest(patient, key))
+    elif forgery == "proof-for-another-registry":
+        twin = admin.deploy(project.ProviderRegistry, registrars, THRESHOLD)
+        proof = key_proof(twin, patient, key)
+    elif forgery == "opposite-parity-of-the-signing-key":
+        # The same x with the other y is another point, whose holder is not the signer.
+        secret, signed = secret_and_key("opposite-parity")
+        key = bytes([signed[0] ^ 1]) + signed[1:]
+        proof = sign_digest(secret, provider_registry.keyDigest(patient, key))
+    elif forgery == "empty-proof":
+        proof = b""
+    else:
+        good = key_proof(provider_registry, patient, key)
+        s = int.from_bytes(good[32:64], "big")
+        proof = good[:32] + (SECP256K1_N - s).to_bytes(32, "big") + bytes([55 - good[64]])
+    with reverts(provider_registry.ProviderKeyNotOwned, account=patient, key=key):
+        send(key, proof)
+
+
+@settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@pytest.mark.parametrize("key", OFF_CURVE_KEYS)
-def test_register_patient_reverts_when_key_is_not_a_curve_point(
-    provider_registry: Any, patient: AccountAPI, key: bytes
+@given(prefix=st.sampled_from([2, 3]), x=st.integers(0, SECP256K1_P - 1))
+def test_key_of_arbitrary_x_is_refused_off_the_curve_and_unproven_on_it(
+    provider_registry: Any, patient: AccountAPI, prefix: int, x: int
 ) -> None:
-    with reverts(provider_registry.ProviderInvalidEncryptionKey, key=key):
-        provider_registry.registerPatient(key, sender=patient)
+    # coincurve is the oracle for "x is a coordinate of a point"; a point's key must still be
+    # proven, and a zero proof never is.
+    key = bytes([prefix]) + x.to_bytes(32, "big")
+    method = provider_registry.registerPatient
+    if is_curve_x(x):
+        call_reverts(
+            method, key, NO_PROOF,
+            sender=patient, error=provider_registry.ProviderKeyNotOwned, account=patient, key=key,
+        )  # fmt: skip
+    else:
+        call_reverts(
+            method, key, NO_PROOF,
+            sender=patient, error=provider_registry.ProviderInvalidEncryptionKey, key=key,
+        )  # fmt: skip
 
 
-@pytest.mark.parametrize("key", INVALID_KEYS)
-def test_register_patient_reverts_when_key_is_not_a_compressed_public_key(
-    provider_registry: Any, patient: AccountAPI, key: bytes
+@pytest.mark.parametrize("prefix", [2, 3], ids=["even-y", "odd-y"])
+@pytest.mark.parametrize("entry", ["applyAsInstitution", "registerPatient"])
+def test_key_of_either_parity_is_accepted_with_its_proof(
+    provider_registry: Any, patient: AccountAPI, entry: str, prefix: int
 ) -> None:
-    with reverts(provider_registry.ProviderInvalidEncryptionKey, key=key):
-        provider_registry.registerPatient(key, sender=patient)
+    key = new_key(prefix)
+    proof = key_proof(provider_registry, patient, key)
+    if entry == "applyAsInstitution":
+        provider_registry.applyAsInstitution(Kind.LABORATORY, "Lab", key, proof, sender=patient)
+    else:
+        provider_registry.registerPatient(key, proof, sender=patient)
+    assert provider_registry.encryptionKey(patient) == key
+    assert participant(provider_registry, patient)["keyPrefix"] == prefix
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -775,252 +957,123 @@ def test_publish_key_rotates_key_and_changes_nothing_else(
     before = participant(provider_registry, account)
     key = new_key(prefix)
 
-    tx = provider_registry.publishEncryptionKey(key, sender=account)
+    tx = provider_registry.publishEncryptionKey(
+        key, key_proof(provider_registry, account, key), sender=account
+    )
 
     assert_events(tx, provider_registry.EncryptionKeyPublished(account=account, key=key))
     assert provider_registry.encryptionKey(account) == key
     assert participant(provider_registry, account) == before | {"keyPrefix": prefix}
 
 
+def test_publish_key_may_rotate_again_and_back_to_an_earlier_key(
+    provider_registry: Any, patient: AccountAPI, register_patient: Callable[..., Any]
+) -> None:
+    first = new_key()
+    register_patient(patient, first)
+    first_proof = key_proof(provider_registry, patient, first)
+    second = new_key()
+    provider_registry.publishEncryptionKey(
+        second, key_proof(provider_registry, patient, second), sender=patient
+    )
+    assert provider_registry.encryptionKey(patient) == second
+
+    tx = provider_registry.publishEncryptionKey(first, first_proof, sender=patient)
+
+    assert_events(tx, provider_registry.EncryptionKeyPublished(account=patient, key=first))
+    assert provider_registry.encryptionKey(patient) == first
+
+
 def test_publish_key_reverts_when_account_has_no_role(
     provider_registry: Any, stranger: AccountAPI
 ) -> None:
+    key = new_key()
     with reverts(provider_registry.ProviderNotRegistered, account=stranger):
-        provider_registry.publishEncryptionKey(new_key(), sender=stranger)
+        provider_registry.publishEncryptionKey(
+            key, key_proof(provider_registry, stranger, key), sender=stranger
+        )
 
 
-@pytest.mark.parametrize("key", INVALID_KEYS)
-def test_publish_key_reverts_when_key_is_not_a_compressed_public_key(
-    provider_registry: Any,
-    patient: AccountAPI,
-    register_patient: Callable[..., Any],
-    key: bytes,
-) -> None:
-    register_patient(patient)
-    with reverts(provider_registry.ProviderInvalidEncryptionKey, key=key):
-        provider_registry.publishEncryptionKey(key, sender=patient)
+# ============================================================================ writerOf
 
 
-# ============================================================================ canAnchor
+HOSP, CLIN, LAB, EMS = Kind.HOSPITAL, Kind.CLINIC, Kind.LABORATORY, Kind.EMERGENCY_SERVICE
+INS, SPONSOR = Kind.INSURER, Kind.RESEARCH_SPONSOR
 
-
+# (setup of the account, kind of the institution involved, may write, writes as that
+# institution, acts for it as a verified institution)
 WRITERS = [
-    # (issuer, patient registered?, issuerMayWrite)
-    pytest.param("patient-self", True, True, id="patient-for-self"),
-    pytest.param("other-patient", True, False, id="patient-for-another-patient"),
-    pytest.param("verified-institution", True, True, id="verified-institution"),
-    pytest.param("pending-institution", True, False, id="pending-institution"),
-    pytest.param("suspended-institution", True, False, id="suspended-institution"),
-    pytest.param("active-practitioner", True, True, id="active-practitioner"),
-    pytest.param("removed-practitioner", True, False, id="removed-practitioner"),
-    pytest.param("practitioner-of-suspended", True, False, id="practitioner-of-suspended"),
-    pytest.param("stranger", True, False, id="stranger"),
-    pytest.param("verified-institution", False, True, id="verified-for-unregistered-patient"),
-    pytest.param("patient-self", False, False, id="unregistered-self"),
+    pytest.param("patient", HOSP, True, False, False, id="patient"),
+    pytest.param("stranger", HOSP, False, False, False, id="stranger"),
+    pytest.param("pending", HOSP, False, False, False, id="pending-hospital"),
+    pytest.param("verified", HOSP, True, True, True, id="verified-hospital"),
+    pytest.param("verified", CLIN, True, True, True, id="verified-clinic"),
+    pytest.param("verified", LAB, True, True, True, id="verified-laboratory"),
+    pytest.param("verified", EMS, True, True, True, id="verified-emergency-service"),
+    pytest.param("verified", INS, False, False, True, id="verified-insurer"),
+    pytest.param("verified", SPONSOR, False, False, True, id="verified-research-sponsor"),
+    pytest.param("suspended", HOSP, False, False, False, id="suspended-hospital"),
+    pytest.param("reinstated", HOSP, True, True, True, id="reinstated-hospital"),
+    pytest.param("practitioner", HOSP, True, True, True, id="practitioner-of-hospital"),
+    pytest.param("practitioner", LAB, True, True, True, id="practitioner-of-laboratory"),
+    pytest.param("practitioner", INS, False, False, True, id="practitioner-of-insurer"),
+    pytest.param("practitioner", SPONSOR, False, False, True, id="practitioner-of-sponsor"),
+    pytest.param(
+        "practitioner-suspended", HOSP, False, False, False, id="practitioner-of-suspended"
+    ),
+    pytest.param(
+        "practitioner-reinstated", HOSP, True, True, True, id="practitioner-of-reinstated"
+    ),
+    pytest.param("invited", HOSP, False, False, False, id="invited-not-accepted"),
+    pytest.param("removed", HOSP, False, False, False, id="practitioner-removed-by-employer"),
+    pytest.param("left", HOSP, False, False, False, id="practitioner-who-left"),
 ]
 
 
-@pytest.mark.parametrize(("writer", "registered", "may_write"), WRITERS)
-def test_can_anchor_and_verified_institution_of_follow_roles_and_status(
+@pytest.mark.parametrize(("setup", "kind", "may_write", "as_institution", "acts"), WRITERS)
+def test_writer_of_and_verified_institution_of_follow_role_kind_and_status(
     provider_registry: Any,
     hospital: AccountAPI,
     clinic: AccountAPI,
     patient: AccountAPI,
-    other_patient: AccountAPI,
     doctor: AccountAPI,
     stranger: AccountAPI,
     register_patient: Callable[..., Any],
     apply_institution: Callable[..., Any],
-    verified_institution: Callable[..., AccountAPI],
-    add_practitioner: Callable[..., Any],
+    approve: Callable[..., Any],
     suspend: Callable[..., Any],
-    writer: str,
-    registered: bool,
+    add_practitioner: Callable[..., Any],
+    setup: str,
+    kind: Kind,
     may_write: bool,
+    as_institution: bool,
+    acts: bool,
 ) -> None:
-    if registered:
-        register_patient(patient)
-    employer: AccountAPI | None = None
-    if writer == "other-patient":
-        register_patient(other_patient)
-        issuer = other_patient
-    elif writer.endswith("institution"):
-        issuer = hospital
-        if writer == "pending-institution":
-            apply_institution(hospital)
-        else:
-            verified_institution(Kind.HOSPITAL)
-            if writer == "suspended-institution":
-                suspend(hospital)
-            else:
-                employer = hospital
-    elif "practitioner" in writer:
-        issuer = doctor
-        verified_institution(Kind.CLINIC)
-        add_practitioner(clinic, doctor)
-        employer = clinic
-        if writer == "removed-practitioner":
-            provider_registry.removePractitioner(doctor, sender=clinic)
-            employer = None
-        elif writer == "practitioner-of-suspended":
-            suspend(clinic)
-            employer = None
-    elif writer == "patient-self":
-        issuer = patient
-    else:
-        issuer = stranger
+    apply_institution(clinic, Kind.CLINIC)  # number 1: the institution below is number 2
+    register_patient(patient)
+    account = {"patient": patient, "stranger": stranger}.get(setup)
+    if account is None:
+        apply_institution(hospital, kind)
+        account = hospital
+    if setup != "pending" and account is hospital:
+        approve(hospital)
+    if setup in ("practitioner", "practitioner-suspended", "practitioner-reinstated"):
+        add_practitioner(hospital, doctor)
+        account = doctor
+    elif setup == "invited":
+        provider_registry.addPractitioner(doctor, sender=hospital)
+        account = doctor
+    elif setup in ("removed", "left"):
+        add_practitioner(hospital, doctor)
+        provider_registry.removePractitioner(
+            doctor, sender=hospital if setup == "removed" else doctor
+        )
+        account = doctor
+    if setup.endswith(("suspended", "reinstated")):
+        suspend(hospital)
+    if setup.endswith("reinstated"):
+        approve(hospital)
 
-    assert provider_registry.canAnchor(issuer, patient) == (may_write, registered)
-    expected_institution = employer.address if employer is not None else ZERO_ADDRESS
-    assert provider_registry.verifiedInstitutionOf(issuer) == expected_institution
-
-
-# ============================================================================ threshold
-
-
-def test_set_threshold_changes_threshold_and_emits_old_and_new(
-    provider_registry: Any, admin: AccountAPI
-) -> None:
-    tx = provider_registry.setApprovalThreshold(3, sender=admin)
-    assert_events(
-        tx, provider_registry.ApprovalThresholdChanged(previousThreshold=2, newThreshold=3)
-    )
-    assert provider_registry.approvalThreshold() == 3
-
-
-@pytest.mark.parametrize("caller", ["registrar", "stranger"])
-def test_set_threshold_reverts_when_caller_is_not_admin(
-    provider_registry: Any,
-    registrars: list[AccountAPI],
-    stranger: AccountAPI,
-    caller: str,
-) -> None:
-    sender = registrars[0] if caller == "registrar" else stranger
-    with reverts(
-        provider_registry.AccessControlUnauthorizedAccount,
-        account=sender,
-        neededRole=DEFAULT_ADMIN_ROLE,
-    ):
-        provider_registry.setApprovalThreshold(1, sender=sender)
-
-
-@pytest.mark.parametrize("threshold", [0, 4, 255], ids=["zero", "one-above", "max-uint8"])
-def test_set_threshold_reverts_when_zero_or_above_registrar_count(
-    provider_registry: Any, admin: AccountAPI, threshold: int
-) -> None:
-    with reverts(provider_registry.ProviderInvalidThreshold, threshold=threshold, registrars=3):
-        provider_registry.setApprovalThreshold(threshold, sender=admin)
-
-
-# ============================================================================ registrars
-
-
-def test_admin_adds_registrar_who_may_approve_and_raises_threshold_to_four(
-    provider_registry: Any,
-    admin: AccountAPI,
-    stranger: AccountAPI,
-    hospital: AccountAPI,
-    apply_institution: Callable[..., Any],
-) -> None:
-    tx = provider_registry.grantRole(REGISTRAR_ROLE, stranger, sender=admin)
-    assert_events(
-        tx, provider_registry.RoleGranted(role=REGISTRAR_ROLE, account=stranger, sender=admin)
-    )
-    provider_registry.setApprovalThreshold(4, sender=admin)
-    apply_institution(hospital)
-    approved = provider_registry.approveInstitution(hospital, sender=stranger)
-    assert_events(
-        approved,
-        provider_registry.InstitutionApproved(
-            institution=hospital, registrar=stranger, approvals=1, threshold=4
-        ),
-    )
-
-
-def test_revoke_registrar_succeeds_while_count_stays_at_threshold(
-    provider_registry: Any,
-    admin: AccountAPI,
-    registrars: list[AccountAPI],
-    hospital: AccountAPI,
-    apply_institution: Callable[..., Any],
-) -> None:
-    tx = provider_registry.revokeRole(REGISTRAR_ROLE, registrars[2], sender=admin)
-
-    assert_events(
-        tx,
-        provider_registry.RoleRevoked(role=REGISTRAR_ROLE, account=registrars[2], sender=admin),
-    )
-    assert provider_registry.getRoleMemberCount(REGISTRAR_ROLE) == THRESHOLD
-    apply_institution(hospital)
-    with reverts(
-        provider_registry.AccessControlUnauthorizedAccount,
-        account=registrars[2],
-        neededRole=REGISTRAR_ROLE,
-    ):
-        provider_registry.approveInstitution(hospital, sender=registrars[2])
-
-
-def test_revoke_registrar_reverts_when_count_would_drop_below_threshold(
-    provider_registry: Any, admin: AccountAPI, registrars: list[AccountAPI]
-) -> None:
-    provider_registry.setApprovalThreshold(3, sender=admin)
-    with reverts(provider_registry.ProviderInvalidThreshold, threshold=3, registrars=2):
-        provider_registry.revokeRole(REGISTRAR_ROLE, registrars[0], sender=admin)
-    assert provider_registry.hasRole(REGISTRAR_ROLE, registrars[0])
-
-
-def test_renounce_registrar_reverts_when_count_would_drop_below_threshold(
-    provider_registry: Any, admin: AccountAPI, registrars: list[AccountAPI]
-) -> None:
-    provider_registry.setApprovalThreshold(3, sender=admin)
-    with reverts(provider_registry.ProviderInvalidThreshold, threshold=3, registrars=2):
-        provider_registry.renounceRole(REGISTRAR_ROLE, registrars[1], sender=registrars[1])
-
-
-def test_renounce_registrar_succeeds_while_count_stays_at_threshold(
-    provider_registry: Any, registrars: list[AccountAPI]
-) -> None:
-    tx = provider_registry.renounceRole(REGISTRAR_ROLE, registrars[1], sender=registrars[1])
-    assert_events(
-        tx,
-        provider_registry.RoleRevoked(
-            role=REGISTRAR_ROLE, account=registrars[1], sender=registrars[1]
-        ),
-    )
-    assert not provider_registry.hasRole(REGISTRAR_ROLE, registrars[1])
-
-
-def test_renounce_reverts_when_confirmation_is_not_the_caller(
-    provider_registry: Any, registrars: list[AccountAPI]
-) -> None:
-    with reverts(provider_registry.AccessControlBadConfirmation):
-        provider_registry.renounceRole(REGISTRAR_ROLE, registrars[0], sender=registrars[1])
-
-
-@pytest.mark.parametrize("action", ["grant", "revoke"])
-def test_registrar_management_reverts_when_caller_is_not_admin(
-    provider_registry: Any,
-    registrars: list[AccountAPI],
-    stranger: AccountAPI,
-    action: str,
-) -> None:
-    function = getattr(provider_registry, f"{action}Role")
-    target = stranger if action == "grant" else registrars[2]
-    with reverts(
-        provider_registry.AccessControlUnauthorizedAccount,
-        account=registrars[0],
-        neededRole=DEFAULT_ADMIN_ROLE,
-    ):
-        function(REGISTRAR_ROLE, target, sender=registrars[0])
-
-
-def test_unrelated_role_can_be_revoked_without_threshold_check(
-    provider_registry: Any, admin: AccountAPI, registrars: list[AccountAPI]
-) -> None:
-    other_role = bytes.fromhex("ab" * 32)
-    provider_registry.grantRole(other_role, registrars[0], sender=admin)
-    provider_registry.setApprovalThreshold(3, sender=admin)
-    tx = provider_registry.revokeRole(other_role, registrars[0], sender=admin)
-    assert_events(
-        tx, provider_registry.RoleRevoked(role=other_role, account=registrars[0], sender=admin)
-    )
+    assert provider_registry.writerOf(account) == (may_write, 2 if as_institution else 0)
+    expected = hospital.address if acts else ZERO_ADDRESS
+    assert provider_registry.verifiedInstitutionOf(account) == expected
