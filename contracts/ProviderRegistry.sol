@@ -16,7 +16,8 @@ import {IProviderRegistry} from "./interfaces/IProviderRegistry.sol";
 /// @dev Invariants: an account has at most one role; only `Verified` institutions and the
 /// practitioners of `Verified` institutions act as institutions; only the votes of current
 /// registrars count, one per registrar per round, never the institution's own; a status change
-/// starts a new approval round; an institution writes a patient's records only while a care
+/// starts a new approval round (which also ends the emergency openings of its previous rounds);
+/// an institution writes a patient's records only while a care
 /// relationship the patient (or a delegate) opened is live; every published key is on the
 /// curve and was signed for by its holder.
 contract ProviderRegistry is IProviderRegistry, AccessControlEnumerable, EIP712, Nonces {
@@ -52,6 +53,9 @@ contract ProviderRegistry is IProviderRegistry, AccessControlEnumerable, EIP712,
     mapping(bytes32 motion => mapping(address registrar => uint32 term)) private _votes;
     mapping(address account => uint32 round) private _registrarRounds;
     mapping(address institution => mapping(address account => bool)) private _invitations;
+    /// @dev Every institution an account ever worked for: a registrar never approves one of
+    /// them, even after leaving it.
+    mapping(address account => mapping(address institution => bool)) private _workedFor;
     mapping(address patient => mapping(address delegate => bool)) private _delegates;
     mapping(address patient => mapping(uint32 institution => Care)) private _care;
     /// @dev Earlier care periods, oldest first: a batch written in one of them stays
@@ -76,9 +80,11 @@ contract ProviderRegistry is IProviderRegistry, AccessControlEnumerable, EIP712,
     /// @param threshold Approvals needed to verify an institution (1..registrars.length).
     constructor(address[] memory registrars, uint8 threshold) EIP712("MedLedger ProviderRegistry", "1") {
         _setRoleAdmin(REGISTRAR_ROLE, _NOBODY);
-        if (registrars.length > MAX_REGISTRARS) revert ProviderInvalidThreshold(threshold, registrars.length);
         for (uint256 i = 0; i < registrars.length; ++i) {
-            _grantRole(REGISTRAR_ROLE, registrars[i]);
+            address registrar = registrars[i];
+            if (registrar == address(0) || i >= MAX_REGISTRARS || !_grantRole(REGISTRAR_ROLE, registrar)) {
+                revert ProviderInvalidRegistrar(registrar, true);
+            }
         }
         _setThreshold(threshold);
     }
@@ -113,9 +119,10 @@ contract ProviderRegistry is IProviderRegistry, AccessControlEnumerable, EIP712,
         if (status != InstitutionStatus.Pending && status != InstitutionStatus.Suspended) {
             revert ProviderInvalidStatus(institution, status);
         }
-        if (institution == msg.sender || _participants[msg.sender].employer == institution) {
-            revert ProviderSelfApproval(msg.sender, institution);
-        }
+        if (
+            institution == msg.sender || _workedFor[msg.sender][institution]
+                || _invitations[institution][msg.sender]
+        ) revert ProviderSelfApproval(msg.sender, institution);
         bytes32 motion = _approvalMotion(institution, p.round);
         if (_hasVoted(motion, msg.sender)) revert ProviderAlreadyApproved(institution, msg.sender);
         uint256 approvals = _vote(motion);
@@ -160,6 +167,7 @@ contract ProviderRegistry is IProviderRegistry, AccessControlEnumerable, EIP712,
         delete _invitations[institution][msg.sender];
         Participant storage p = _register(msg.sender, Role.Practitioner);
         p.employer = institution;
+        _workedFor[msg.sender][institution] = true;
         emit PractitionerAdded(institution, msg.sender);
     }
 
@@ -168,8 +176,10 @@ contract ProviderRegistry is IProviderRegistry, AccessControlEnumerable, EIP712,
         Participant storage p = _participants[practitioner];
         address institution = p.employer;
         if (p.role == Role.Practitioner && (msg.sender == institution || msg.sender == practitioner)) {
+            // No role, no key: the account starts afresh (registering or joining publishes one).
             p.role = Role.None;
             p.employer = address(0);
+            p.keyPrefix = 0;
         } else if (_invitations[msg.sender][practitioner]) {
             institution = msg.sender;
             delete _invitations[msg.sender][practitioner];
@@ -284,6 +294,13 @@ contract ProviderRegistry is IProviderRegistry, AccessControlEnumerable, EIP712,
     /// @inheritdoc IProviderRegistry
     function verifiedInstitutionOf(address account) external view returns (address institution) {
         (institution,) = _actingInstitution(account);
+    }
+
+    /// @inheritdoc IProviderRegistry
+    function actingInstitution(address account) external view returns (address institution, uint32 round) {
+        Participant storage p;
+        (institution, p) = _actingInstitution(account);
+        if (institution != address(0)) round = p.round;
     }
 
     /// @inheritdoc IProviderRegistry

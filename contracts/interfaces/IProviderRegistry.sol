@@ -110,7 +110,8 @@ interface IProviderRegistry {
     /// @notice Thrown when a registrar approves the same institution twice in one round.
     error ProviderAlreadyApproved(address institution, address registrar);
 
-    /// @notice Thrown when a registrar approves an institution it is or works for.
+    /// @notice Thrown when a registrar approves an institution it is, works for, worked for or
+    /// holds an invitation from.
     error ProviderSelfApproval(address registrar, address institution);
 
     /// @notice Thrown when an account is neither a practitioner of the caller nor invited by it,
@@ -245,7 +246,8 @@ interface IProviderRegistry {
     /// @notice Casts the caller's approval for a pending or suspended institution; once the
     /// approvals of current registrars reach the threshold the institution becomes verified
     /// (or is reinstated).
-    /// @dev Only `REGISTRAR_ROLE`, never for an institution the registrar is or works for. One
+    /// @dev Only `REGISTRAR_ROLE`, never for an institution the registrar is, works for, ever
+    /// worked for or holds an invitation from. One
     /// approval per registrar per round; a registrar's approval stops counting when it leaves.
     /// @param institution The institution's account.
     /// @return verified True when this approval reached the threshold.
@@ -271,7 +273,7 @@ interface IProviderRegistry {
     function acceptPractitioner(address institution) external;
 
     /// @notice Ends a practitioner's work for an institution (or withdraws an invitation): the
-    /// account loses its role and may register or work elsewhere.
+    /// account loses its role and its published key, and may register or work elsewhere.
     /// @dev Callable by the employing (or inviting) institution, or by the practitioner.
     /// @param practitioner The practitioner's account.
     function removePractitioner(address practitioner) external;
@@ -350,6 +352,13 @@ interface IProviderRegistry {
     /// @return institution The verified institution (the account itself, or its employer),
     /// or zero when the account does not act for a verified institution.
     function verifiedInstitutionOf(address account) external view returns (address institution);
+
+    /// @notice The verified institution `account` is or works for, with its approval round
+    /// (bumped by every suspension and reinstatement).
+    /// @param account The account.
+    /// @return institution The institution, or zero.
+    /// @return round Its current round (zero when there is no institution).
+    function actingInstitution(address account) external view returns (address institution, uint32 round);
 
     /// @notice Tells whether `account` may write records at all, and as which writer.
     /// @param account The account.

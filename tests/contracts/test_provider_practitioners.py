@@ -293,6 +293,40 @@ def test_remove_practitioner_leaves_the_account_with_no_role(
     assert not provider_registry.isInvited(hospital, doctor)
 
 
+def test_remove_practitioner_forgets_the_published_key(
+    provider_registry: Any,
+    hospital: AccountAPI,
+    doctor: AccountAPI,
+    add_practitioner: Callable[..., Any],
+) -> None:
+    # No role, no key: nobody wraps record keys for a former practitioner's old key.
+    add_practitioner(hospital, doctor)
+    key = new_key()
+    provider_registry.publishEncryptionKey(
+        key, key_proof(provider_registry, doctor, key), sender=doctor
+    )
+    provider_registry.removePractitioner(doctor, sender=hospital)
+    assert participant(provider_registry, doctor) == BLANK
+    assert bytes(provider_registry.encryptionKey(doctor)) == b""
+
+
+def test_registrar_cannot_approve_an_institution_that_invited_it(
+    provider_registry: Any,
+    registrars: list[AccountAPI],
+    hospital: AccountAPI,
+    suspend: Callable[..., Any],
+) -> None:
+    # A registrar holding the suspended hospital's invitation would approve its own future
+    # employer's reinstatement, then accept.
+    registrar = registrars[1]
+    provider_registry.addPractitioner(registrar, sender=hospital)
+    suspend(hospital)
+    with reverts(
+        provider_registry.ProviderSelfApproval, registrar=registrar, institution=hospital
+    ):
+        provider_registry.approveInstitution(hospital, sender=registrar)
+
+
 def test_remove_practitioner_withdraws_an_invitation(
     provider_registry: Any, hospital: AccountAPI, doctor: AccountAPI
 ) -> None:

@@ -236,7 +236,6 @@ def test_deployment_makes_the_registrars_and_threshold_and_no_administrator(
         pytest.param([0, 1, 2], 0, 3, id="zero-threshold"),
         pytest.param([0, 1, 2], 4, 3, id="threshold-above-registrars"),
         pytest.param([], 1, 0, id="no-registrars"),
-        pytest.param([0, 0, 1], 3, 2, id="duplicate-registrars-count-once"),
     ],
 )
 def test_deployment_reverts_when_threshold_is_unreachable(
@@ -258,8 +257,28 @@ def test_deployment_reverts_with_more_than_sixteen_registrars(
     project: Any, admin: AccountAPI
 ) -> None:
     seventeen = [address_of(f"registrar-{i}") for i in range(17)]
-    with reverts(project.ProviderRegistry.ProviderInvalidThreshold, threshold=2, registrars=17):
+    with reverts(
+        project.ProviderRegistry.ProviderInvalidRegistrar, account=seventeen[16], add=True
+    ):
         admin.deploy(project.ProviderRegistry, seventeen, 2)
+
+
+@pytest.mark.parametrize(
+    ("names", "refused"),
+    [
+        pytest.param(["registrar-0", None], 1, id="zero-address"),
+        pytest.param(["registrar-0", "registrar-1", "registrar-0"], 2, id="duplicate"),
+    ],
+)
+def test_deployment_reverts_for_a_zero_or_repeated_registrar(
+    project: Any, admin: AccountAPI, names: list[str | None], refused: int
+) -> None:
+    # A zero registrar could never vote nor be voted out, and would count toward the threshold.
+    chosen = [address_of(n) if n else ZERO_ADDRESS for n in names]
+    with reverts(
+        project.ProviderRegistry.ProviderInvalidRegistrar, account=chosen[refused], add=True
+    ):
+        admin.deploy(project.ProviderRegistry, chosen, 1)
 
 
 def test_deployment_accepts_sixteen_registrars(project: Any, admin: AccountAPI) -> None:
