@@ -127,7 +127,7 @@ contract ConsentManager is IConsentManager, EIP712, Nonces {
         external
         returns (uint40 expiresAt)
     {
-        address institution = _PROVIDERS.verifiedInstitutionOf(msg.sender);
+        (address institution, uint32 round) = _PROVIDERS.actingInstitution(msg.sender);
         if (
             institution == address(0)
                 || _PROVIDERS.participant(institution).kind != IProviderRegistry.InstitutionKind.EmergencyService
@@ -146,7 +146,8 @@ contract ConsentManager is IConsentManager, EIP712, Nonces {
             if (now_ < until) revert ConsentEmergencyCoolingDown(patient, institution, until);
         }
         expiresAt = now_ + duration;
-        _emergencies[patient][institution] = Emergency({openedAt: now_, expiresAt: expiresAt, closedAt: 0});
+        _emergencies[patient][institution] =
+            Emergency({openedAt: now_, expiresAt: expiresAt, closedAt: 0, round: round});
         emit EmergencyAccessOpened(patient, msg.sender, institution, expiresAt, reason);
     }
 
@@ -285,10 +286,12 @@ contract ConsentManager is IConsentManager, EIP712, Nonces {
     }
 
     /// @dev True when `reader` acts for a verified institution with a live opening for the
-    /// patient (only emergency services can have one).
+    /// patient made in its current round (only emergency services can have one).
     function _emergencyCovers(address patient, address reader) private view returns (bool) {
-        address institution = _PROVIDERS.verifiedInstitutionOf(reader);
-        return institution != address(0) && _emergencyLive(_emergencies[patient][institution]);
+        (address institution, uint32 round) = _PROVIDERS.actingInstitution(reader);
+        if (institution == address(0)) return false;
+        Emergency storage opening = _emergencies[patient][institution];
+        return opening.round == round && _emergencyLive(opening);
     }
 
     function _emergencyLive(Emergency storage opening) private view returns (bool) {

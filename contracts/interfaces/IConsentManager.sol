@@ -71,10 +71,13 @@ interface IConsentManager {
     /// @param openedAt When it was opened; zero when there never was one.
     /// @param expiresAt When it ends on its own.
     /// @param closedAt When the patient (or a delegate) closed it; zero while it is not.
+    /// @param round The service's approval round when it opened: a suspension (and any
+    /// reinstatement) starts a new round, which ends the opening for good.
     struct Emergency {
         uint40 openedAt;
         uint40 expiresAt;
         uint40 closedAt;
+        uint32 round;
     }
 
     // ------------------------------------------------------------------ errors

@@ -100,7 +100,7 @@ def scope_key(kind: ScopeKind, scope: bytes) -> HexBytes:
 
 ALL_KEY = scope_key(ScopeKind.ALL, ZERO32)
 NO_GRANT = {"grantedAt": 0, "expiresAt": 0, "revokedAt": 0, "purpose": Purpose.NONE}
-NO_EMERGENCY = {"openedAt": 0, "expiresAt": 0, "closedAt": 0}
+NO_EMERGENCY = {"openedAt": 0, "expiresAt": 0, "closedAt": 0, "round": 0}
 
 GRANT_REQUEST_FIELDS = [
     {"name": "patient", "type": "address"},
@@ -158,6 +158,12 @@ def grant_of(consent: Any, patient: Any, grantee: Any, key: bytes) -> dict[str, 
 
 def emergency_of(consent: Any, patient: Any, institution: Any) -> dict[str, Any]:
     return dict(consent.emergencyOf(patient, institution).items())
+
+
+def round_of(registry: Any, institution: Any) -> int:
+    """The approval round of ``institution`` now: an opening remembers the round it was made
+    in, and a suspension (a new round) ends it."""
+    return int(registry.participant(institution).round)
 
 
 DELEGATE_FIXTURES = {"delegate": "delegate", "dropped-delegate": "dropped_delegate"}
@@ -1422,6 +1428,7 @@ def test_set_delegate_reverts_for_zero_address_or_self(
 
 @pytest.mark.parametrize("opener", ["emergency-service", "its-practitioner"])
 def test_emergency_service_opens_time_boxed_read_access_for_all_its_accounts(
+    provider_registry: Any,
     chain: Any,
     consent_manager: Any,
     patient: AccountAPI,
@@ -1455,6 +1462,7 @@ def test_emergency_service_opens_time_boxed_read_access_for_all_its_accounts(
         "openedAt": opened,
         "expiresAt": expires,
         "closedAt": 0,
+        "round": round_of(provider_registry, ems),
     }
     assert emergency_of(consent, patient, paramedic) == NO_EMERGENCY, "stored for the service"
     for reader in (ems, paramedic):
@@ -1700,6 +1708,7 @@ def test_opening_of_one_service_gives_another_service_nothing_and_does_not_hold_
 
 
 def test_emergency_service_cannot_reopen_while_open_nor_until_seven_days_after_expiry(
+    provider_registry: Any,
     chain: Any,
     consent_manager: Any,
     patient: AccountAPI,
@@ -1746,6 +1755,7 @@ def test_emergency_service_cannot_reopen_while_open_nor_until_seven_days_after_e
         "openedAt": opened,
         "expiresAt": opened + 2 * HOUR,
         "closedAt": 0,
+        "round": round_of(provider_registry, ems),
     }
 
 

@@ -120,6 +120,7 @@ class ModelGrant:
 class Opening:
     opened_at: int
     expires_at: int
+    round: int
     closed_at: int = 0
 
     def live(self, now: int) -> bool:
@@ -140,6 +141,7 @@ class Model:
     erased: set[bytes] = field(default_factory=set)
     nonce: int = 0
     opening: Opening | None = None
+    ems_round: int = 0  # the service's approval round: a suspension or reinstatement bumps it
     ems_verified: bool = True
     paramedic_employed: bool = True
     events: Counter[tuple[str, str]] = field(default_factory=Counter)
@@ -202,6 +204,11 @@ class Auditor:
             self.erased.add(bytes(args["id"]))
         elif name == "InstitutionSuspended":
             self.verified.discard(args["institution"])
+            # A suspension ends the service's opening for good (a reinstatement starts a new
+            # round, in which the old opening no longer counts).
+            if args["institution"] in self.openings:
+                expires, _closed = self.openings[args["institution"]]
+                self.openings[args["institution"]] = (expires, True)
         elif name in ("InstitutionReinstated", "InstitutionVerified"):
             self.verified.add(args["institution"])
         elif name == "PractitionerAdded":
@@ -400,7 +407,10 @@ def test_access_follows_the_consent_model_whatever_hostile_actors_try(
             ("grant", s, c, ["uint40", "uint40", "uint40", "uint8"])
             for s, c in get_grant_calls.items()
         ),
-        *(("emergency", i, c, ["uint40", "uint40", "uint40"]) for i, c in emergency_calls.items()),
+        *(
+            ("emergency", i, c, ["uint40", "uint40", "uint40", "uint32"])
+            for i, c in emergency_calls.items()
+        ),
     ]
     contracts = {consent.address: ("consent", consent), registry.address: ("registry", registry)}
     topics = {  # both contracts have a SignaturesCancelled of the same signature
@@ -436,7 +446,7 @@ def test_access_follows_the_consent_model_whatever_hostile_actors_try(
             super().__init__()
             self._isolation = isolated()
             self._isolation.__enter__()
-            self.model = Model(now=head_time())
+            self.model = Model(now=head_time(), ems_round=int(registry.participant(ems).round))
             self.auditor = Auditor(
                 patient=patient.address,
                 employer={doctor.address: hospital.address, paramedic.address: ems.address},
@@ -462,9 +472,12 @@ def test_access_follows_the_consent_model_whatever_hostile_actors_try(
             return [ems.address] + ([paramedic.address] if self.model.paramedic_employed else [])
 
         def emergency_covers(self, reader: str) -> bool:
+            """An opening gives access only in the round it was made in: a suspension ends it
+            for good, even once the service is reinstated."""
             opening = self.model.opening
             live = opening is not None and opening.live(self.model.now)
-            return live and reader in self.service_accounts()
+            current = opening is not None and opening.round == self.model.ems_round
+            return live and current and reader in self.service_accounts()
 
         def expect(self, receipt: Any, *events: Any) -> None:
             """The receipt emitted exactly ``events``; the model counts them."""
@@ -877,7 +890,7 @@ def test_access_follows_the_consent_model_whatever_hostile_actors_try(
                     reason=REASON,
                 ),
             )
-            self.model.opening = Opening(opened, opened + duration)
+            self.model.opening = Opening(opened, opened + duration, self.model.ems_round)
 
         @rule(
             change=st.sampled_from(["standing", "paramedic"]), by=st.sampled_from([ems, paramedic])
@@ -894,6 +907,7 @@ def test_access_follows_the_consent_model_whatever_hostile_actors_try(
                     ),
                 )
                 self.model.ems_verified = False
+                self.model.ems_round += 1
             elif change == "standing":
                 first, second = approve(ems)
                 self.expect(
@@ -910,6 +924,7 @@ def test_access_follows_the_consent_model_whatever_hostile_actors_try(
                     registry.InstitutionReinstated(institution=ems),
                 )
                 self.model.ems_verified = True
+                self.model.ems_round += 1
             elif self.model.paramedic_employed:
                 tx = registry.removePractitioner(paramedic, sender=by)
                 self.expect(
@@ -1035,9 +1050,9 @@ def test_access_follows_the_consent_model_whatever_hostile_actors_try(
                 assert got == want, (holder, grantee, key.hex())
             for institution, got in observed.emergencies.items():
                 opening = self.model.opening if institution == ems.address else None
-                want = (0, 0, 0)
+                want = (0, 0, 0, 0)
                 if opening is not None:
-                    want = (opening.opened_at, opening.expires_at, opening.closed_at)
+                    want = (opening.opened_at, opening.expires_at, opening.closed_at, opening.round)
                 assert got == want, institution
 
         @invariant()
