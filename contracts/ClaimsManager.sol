@@ -98,6 +98,9 @@ contract ClaimsManager is IClaimsManager, AccessControl, ReentrancyGuardTransien
     mapping(uint256 claimId => Claim) private _claims;
     mapping(address payee => uint256 amount) private _credit;
     mapping(bytes32 key => uint256 claimId) private _claimOfKey;
+    /// @dev A patient's claim reserves its care and identifier keys only once it is approved
+    /// (or awarded): until then they wait here, so a patient's claim cannot block a provider's.
+    mapping(uint256 claimId => bytes32[2] keys) private _pendingKeys;
     uint64 private _policyCount;
 
     // ------------------------------------------------------------------ constructor
@@ -200,19 +203,17 @@ contract ClaimsManager is IClaimsManager, AccessControl, ReentrancyGuardTransien
         (address submitter, uint32 provider) = _checkSubmission(policy, submission);
         claimId = uint256(RecordId.unwrap(submission.claimRecord));
         if (_claims[claimId].state != ClaimState.None) revert ClaimDuplicate(claimId);
-        _claimKey(
-            keccak256(
-                abi.encode(
-                    "care", policy.patient, provider, submission.serviceKey, submission.codeHashes, submission.billed
-                )
-            ),
-            claimId
+        bool byPatient = submitter == policy.patient;
+        bytes32 careKey = keccak256(
+            abi.encode("care", policy.patient, provider, submission.serviceKey, submission.codeHashes, submission.billed)
         );
-        if (submission.identifierKey != bytes32(0)) {
-            _claimKey(keccak256(abi.encode("identifier", provider, submission.identifierKey)), claimId);
-        }
-        (ReviewReason review, uint96 allowed, uint96 deductible) =
-            _review(policy, submission, submitter == policy.patient);
+        bytes32 identifierKey = submission.identifierKey == bytes32(0)
+            ? bytes32(0)
+            : keccak256(abi.encode("identifier", provider, submission.identifierKey));
+        _claimKey(careKey, claimId, !byPatient);
+        if (identifierKey != bytes32(0)) _claimKey(identifierKey, claimId, !byPatient);
+        if (byPatient) _pendingKeys[claimId] = [careKey, identifierKey];
+        (ReviewReason review, uint96 allowed, uint96 deductible) = _review(policy, submission, byPatient);
         bool automatic = review == ReviewReason.None;
         uint40 now_ = uint40(block.timestamp);
         _claims[claimId] = Claim({
@@ -225,7 +226,8 @@ contract ClaimsManager is IClaimsManager, AccessControl, ReentrancyGuardTransien
             paid: automatic ? allowed : 0,
             decidedAt: automatic ? now_ : 0,
             deductibleApplied: automatic ? deductible : 0,
-            submittedAt: now_
+            submittedAt: now_,
+            answeredAt: 0
         });
         _emitSubmitted(claimId, submitter, submission, review);
         if (!automatic) {
@@ -245,15 +247,17 @@ contract ClaimsManager is IClaimsManager, AccessControl, ReentrancyGuardTransien
     /// @inheritdoc IClaimsManager
     function approveClaim(uint256 claimId, uint96 amount) external {
         (Claim storage claim, StoredPolicy storage policy) = _decidable(claimId, true);
-        (uint96 allowed, uint96 deductible) = _allowedNow(policy, claim.billed);
-        if (amount == 0 && (allowed != 0 || deductible == 0)) revert ClaimInvalidAmount(amount);
+        uint96 billed = claim.billed;
+        (uint96 allowed, uint96 deductible) = _allowedNow(policy, billed);
+        if (amount == 0 && deductible != billed) revert ClaimInvalidAmount(amount);
         if (amount > allowed) revert ClaimAmountExceedsAllowed(amount, allowed);
         _requirePool(policy, claim.policyId, amount);
         claim.state = amount == allowed ? ClaimState.Approved : ClaimState.PartiallyApproved;
         claim.paid = amount;
         claim.decidedAt = uint40(block.timestamp);
         claim.deductibleApplied = deductible;
-        _close(policy);
+        _close(policy, amount != allowed);
+        _reservePending(claimId);
         address payee = _payee(claim, policy);
         _pay(policy, payee, amount, deductible);
         emit ClaimApproved(claimId, payee, amount, allowed, deductible, false, msg.sender);
@@ -265,7 +269,7 @@ contract ClaimsManager is IClaimsManager, AccessControl, ReentrancyGuardTransien
         if (reasonCode == 0) revert ClaimReasonRequired();
         claim.state = ClaimState.Denied;
         claim.decidedAt = uint40(block.timestamp);
-        _close(_policies[claim.policyId]);
+        _close(_policies[claim.policyId], true);
         emit ClaimDenied(claimId, reasonCode, msg.sender);
     }
 
@@ -287,6 +291,7 @@ contract ClaimsManager is IClaimsManager, AccessControl, ReentrancyGuardTransien
         if (evidence.length == 0) revert ClaimEvidenceRequired();
         _checkEvidence(evidence, policy.patient, policy.insurer);
         claim.state = ClaimState.Submitted;
+        claim.answeredAt = uint40(block.timestamp);
         emit ClaimInfoProvided(claimId, evidence, msg.sender);
     }
 
@@ -309,11 +314,14 @@ contract ClaimsManager is IClaimsManager, AccessControl, ReentrancyGuardTransien
     function escalateClaim(uint256 claimId) external {
         (Claim storage claim, StoredPolicy storage policy) = _party(claimId);
         ClaimState state = claim.state;
-        if (state != ClaimState.Submitted && state != ClaimState.InfoRequested) {
+        bool insurerVerified = _isVerified(policy.insurer);
+        if (state != ClaimState.Submitted && (state != ClaimState.InfoRequested || insurerVerified)) {
             revert ClaimInvalidState(claimId, state);
         }
-        uint256 until = uint256(claim.submittedAt) + DECISION_PERIOD;
-        if (block.timestamp < until && _isVerified(policy.insurer)) revert ClaimNotOverdue(claimId, until);
+        uint40 answeredAt = claim.answeredAt;
+        uint256 since = answeredAt > claim.submittedAt ? answeredAt : claim.submittedAt;
+        uint256 until = since + DECISION_PERIOD;
+        if (block.timestamp < until && insurerVerified) revert ClaimNotOverdue(claimId, until);
         claim.state = ClaimState.Disputed;
         emit ClaimEscalated(claimId, msg.sender);
     }
@@ -337,7 +345,8 @@ contract ClaimsManager is IClaimsManager, AccessControl, ReentrancyGuardTransien
         claim.state = ClaimState.Resolved;
         claim.paid += award;
         if (unpaid) claim.deductibleApplied = deductible;
-        _close(policy);
+        _close(policy, false);
+        if (award != 0 || (unpaid && covered)) _reservePending(claimId);
         address payee = _payee(claim, policy);
         _pay(policy, payee, award, unpaid ? deductible : 0);
         emit DisputeResolved(claimId, payee, award, msg.sender);
@@ -481,10 +490,14 @@ contract ClaimsManager is IClaimsManager, AccessControl, ReentrancyGuardTransien
         claim = _claim(claimId);
         policy = _policies[claim.policyId];
         address submitter = claim.submitter;
-        if (
-            msg.sender != submitter && msg.sender != policy.patient
-                && _PROVIDERS.verifiedInstitutionOf(msg.sender) != submitter
-        ) revert ClaimNotSubmitterOrPatient(msg.sender, claimId);
+        if (msg.sender == submitter || msg.sender == policy.patient) return (claim, policy);
+        (address institution, IProviderRegistry.Participant memory p) = _institutionOf(msg.sender);
+        if (institution == submitter) return (claim, policy);
+        // The provider that wrote the claim record is a party to a claim the patient submitted.
+        uint32 writer = _RECORDS.lookup(RecordId.wrap(bytes32(claimId))).writer;
+        if (institution == address(0) || writer == 0 || p.number != writer) {
+            revert ClaimNotSubmitterOrPatient(msg.sender, claimId);
+        }
     }
 
     /// @dev Checks who submits, when, how much, the codes, the claim record and the evidence;
@@ -533,10 +546,23 @@ contract ClaimsManager is IClaimsManager, AccessControl, ReentrancyGuardTransien
         }
     }
 
-    function _claimKey(bytes32 key, uint256 claimId) private {
+    /// @dev Refuses a key another claim holds; takes it for `claimId` when `reserve`.
+    function _claimKey(bytes32 key, uint256 claimId, bool reserve) private {
         uint256 earlier = _claimOfKey[key];
         if (earlier != 0) revert ClaimDuplicate(earlier);
-        _claimOfKey[key] = claimId;
+        if (reserve) _claimOfKey[key] = claimId;
+    }
+
+    /// @dev Takes the keys a patient's claim left waiting (reverts when another claim took one
+    /// meanwhile: the same care cannot be paid twice).
+    function _reservePending(uint256 claimId) private {
+        bytes32[2] storage keys = _pendingKeys[claimId];
+        bytes32 careKey = keys[0];
+        if (careKey == bytes32(0)) return;
+        _claimKey(careKey, claimId, true);
+        bytes32 identifierKey = keys[1];
+        if (identifierKey != bytes32(0)) _claimKey(identifierKey, claimId, true);
+        delete _pendingKeys[claimId];
     }
 
     /// @dev Counts a claim that awaits the insurer or a resolver.
@@ -546,13 +572,15 @@ contract ClaimsManager is IClaimsManager, AccessControl, ReentrancyGuardTransien
         policy.openClaims = open + 1;
     }
 
-    /// @dev Uncounts a claim that was decided or resolved, and notes when.
-    function _close(StoredPolicy storage policy) private {
+    /// @dev Uncounts a claim that was decided or resolved; notes when for a decision that
+    /// can be disputed (a partial approval or a denial), which keeps the pool until its window
+    /// closes.
+    function _close(StoredPolicy storage policy, bool disputable) private {
         // Cannot underflow: every claim decided or resolved here was counted open first.
         unchecked {
             policy.openClaims -= 1;
         }
-        policy.lastDecisionAt = uint40(block.timestamp);
+        if (disputable) policy.lastDecisionAt = uint40(block.timestamp);
     }
 
     function _emitSubmitted(uint256 claimId, address submitter, Submission calldata submission, ReviewReason review)
@@ -605,9 +633,9 @@ contract ClaimsManager is IClaimsManager, AccessControl, ReentrancyGuardTransien
             }
         }
         (allowed, deductible) = _allowedNow(policy, submission.billed);
-        if (allowed == 0 && deductible < submission.billed && _limitLeft(policy) == 0) {
-            return (ReviewReason.LimitReached, 0, 0);
-        }
+        // Nothing to pay is settled only for a claim wholly within the deductible (which then
+        // counts toward it); otherwise the limit is reached, or the coverage rounds to zero.
+        if (allowed == 0 && deductible != submission.billed) return (ReviewReason.LimitReached, 0, 0);
         if (_pool(policy) < allowed) return (ReviewReason.PoolInsufficient, 0, 0);
         if (!_isVerified(policy.insurer)) return (ReviewReason.InsurerNotVerified, 0, 0);
     }

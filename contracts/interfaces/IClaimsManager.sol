@@ -50,7 +50,7 @@ interface IClaimsManager {
         AutoSettleDisabled,
         AboveAutoSettleLimit,
         CodeNotProven,
-        LimitReached,
+        LimitReached, // the policy would pay nothing: its limit is used up, or coverage rounds to 0
         PoolInsufficient,
         SubmittedByPatient,
         InsurerNotVerified
@@ -123,6 +123,8 @@ interface IClaimsManager {
     /// @param decidedAt When the insurer (or the contract) decided; zero before.
     /// @param deductibleApplied Deductible applied when it was decided.
     /// @param submittedAt When it was submitted.
+    /// @param answeredAt When information was last provided (zero if never): the insurer's
+    /// decision period runs from the later of the two.
     struct Claim {
         address submitter;
         uint64 policyId;
@@ -134,6 +136,7 @@ interface IClaimsManager {
         uint40 decidedAt;
         uint96 deductibleApplied;
         uint40 submittedAt;
+        uint40 answeredAt;
     }
 
     /// @notice What a claim submission carries.
@@ -346,7 +349,9 @@ interface IClaimsManager {
 
     /// @notice Submits a claim; settles it at once when it is small and every rule holds.
     /// @dev Callable by the verified care provider that wrote the claim record (or one of its
-    /// practitioners) or by the insured patient; a patient's claim is always reviewed. The
+    /// practitioners) or by the insured patient; a patient's claim is always reviewed, and
+    /// takes its care and identifier keys only when approved (so it cannot block the
+    /// provider's own claim of that care). The
     /// insurer must hold a live "payment" grant for the claim record and every evidence record,
     /// all of which must be the patient's. Settles automatically only while the insurer is
     /// verified, and then pays the payee at once (a token transfer; no withdrawal needed). A
@@ -359,8 +364,9 @@ interface IClaimsManager {
     /// @dev Callable by the policy's insurer while the claim is Submitted or InfoRequested.
     /// @param claimId The claim.
     /// @param amount Token units to pay (at most `allowedAmount(claimId)`; zero only when the
-    /// policy allows zero because the whole claim falls within the deductible, which then
-    /// counts toward it).
+    /// whole claim falls within the deductible, which then counts toward it). Approving a
+    /// patient's claim takes its care and identifier keys, and reverts `ClaimDuplicate` when
+    /// another claim took one since.
     function approveClaim(uint256 claimId, uint96 amount) external;
 
     /// @notice Denies a claim.
@@ -385,16 +391,17 @@ interface IClaimsManager {
     function provideInfo(uint256 claimId, RecordId[] calldata evidence) external;
 
     /// @notice Disputes a partial approval or a denial.
-    /// @dev Callable by the submitter (or its practitioners) or the patient, within
-    /// `DISPUTE_WINDOW` of the decision, once.
+    /// @dev Callable by a party: the submitter (or its practitioners), the patient, or, for a
+    /// claim the patient submitted, the provider that wrote its claim record (or its
+    /// practitioners); within `DISPUTE_WINDOW` of the decision, once.
     /// @param claimId The claim.
     /// @param reasonCode Non-zero reason code.
     function disputeClaim(uint256 claimId, uint16 reasonCode) external;
 
     /// @notice Escalates a claim its insurer left undecided to a resolver.
-    /// @dev Callable by the submitter (or its practitioners) or the patient while the claim is
-    /// Submitted or InfoRequested and either `DECISION_PERIOD` has passed since submission or
-    /// the policy's insurer is no longer verified.
+    /// @dev Callable by a party (see `disputeClaim`) while the claim awaits the insurer
+    /// (Submitted) and `DECISION_PERIOD` has passed since its submission or its last answer to
+    /// a request, or at once, also from InfoRequested, when the insurer is no longer verified.
     /// @param claimId The claim.
     function escalateClaim(uint256 claimId) external;
 

@@ -427,6 +427,8 @@ class Claim:
     automatic: bool
     review: ReviewReason
     info_requests: int = 0
+    answered_at: datetime | None = None
+    """When information was last provided (the insurer's 30 days run from then)."""
     history: tuple[ClaimEvent, ...] = field(default=())
 
     @property
@@ -739,8 +741,9 @@ def dispute_window(chain: Chain) -> int:
 
 
 def last_decision_at(chain: Chain, policy_id: int) -> datetime | None:
-    """When a person last decided or resolved a claim of the policy (what ``reclaimPool``
-    waits a dispute window after), from the events; None when nobody has."""
+    """When a person last made a decision that can be disputed (a partial approval or a denial)
+    on a claim of the policy (what ``reclaimPool`` waits a dispute window after), from the
+    events; None when nobody has."""
     contract = manager(chain)
     start = _start_block(chain)
     ids = [
@@ -753,11 +756,11 @@ def last_decision_at(chain: Chain, policy_id: int) -> datetime | None:
         return None
     blocks = [
         int(e["blockNumber"])
-        for name in ("ClaimApproved", "ClaimDenied", "DisputeResolved")
+        for name in ("ClaimApproved", "ClaimDenied")
         for e in getattr(contract.events, name)().get_logs(
             from_block=start, argument_filters={"claimId": ids}
         )
-        if name != "ClaimApproved" or not e["args"]["automatic"]
+        if name == "ClaimDenied" or e["args"]["amount"] != e["args"]["allowed"]
     ]
     return chain.block_time(max(blocks)) if blocks else None
 
@@ -1207,6 +1210,7 @@ def get_claim(chain: Chain, claim_id: int, with_history: bool = False) -> Claim:
         decided_at,
         deductible,
         submitted_at,
+        answered_at,
     ) = _read_claim(chain, claim_id)
     start = _start_block(chain)
     by_claim = {"claimId": claim_id}
@@ -1239,6 +1243,7 @@ def get_claim(chain: Chain, claim_id: int, with_history: bool = False) -> Claim:
         automatic=bool(a["automatic"]),
         review=ReviewReason(a["review"]),
         info_requests=int(info_requests),
+        answered_at=_ts(int(answered_at)) if answered_at else None,
         history=tuple(claim_history(chain, claim_id)) if with_history else (),
     )
 
@@ -1416,15 +1421,10 @@ def approve(
         )
     if chosen < 0:
         raise ConfigurationError("--amount", f"{chosen} is negative")
-    if chosen == 0 and allowed > 0:
+    if chosen == 0 and deductible != claim.billed:
         raise PreconditionFailed(
-            f"claim {claim.hex_id}: approving 0 is for a claim within the deductible, and the "
-            f"policy allows {allowed} for this one (deny it to pay nothing)"
-        )
-    if chosen == 0 and deductible == 0:
-        raise PreconditionFailed(
-            f"claim {claim.hex_id}: the policy allows nothing for it and no deductible is left to "
-            "apply (its annual limit is spent, or its cover rounds to zero): deny it"
+            f"claim {claim.hex_id}: approving 0 is only for a claim wholly within the deductible "
+            f"(this one leaves {claim.billed - deductible} above it): approve an amount or deny it"
         )
     policy = get_policy(chain, claim.policy_id)
     if policy.pool < chosen:
@@ -1464,15 +1464,21 @@ def request_info(chain: Chain, insurer: LocalAccount, claim_id: int, reason: Rea
 
 
 def _require_party(chain: Chain, account: str, claim: Claim) -> Policy:
+    """The claim's policy, once ``account`` is a party: the submitter (or its practitioners),
+    the patient, or the provider that wrote the claim record of a claim the patient submitted."""
     policy = get_policy(chain, claim.policy_id)
-    if (
-        account not in (policy.patient, claim.submitter)
-        and registry.verified_institution_of(chain, account) != claim.submitter
-    ):
-        raise PreconditionFailed(
-            f"{account} is neither the submitter of claim {claim.hex_id} nor the patient"
-        )
-    return policy
+    if account in (policy.patient, claim.submitter):
+        return policy
+    institution = registry.verified_institution_of(chain, account)
+    if institution is not None and institution == claim.submitter:
+        return policy
+    writer = records.writer_of(chain, claim.id.to_bytes(32, "big"))
+    if institution is not None and writer and registry.writer_number(chain, account) == writer:
+        return policy
+    raise PreconditionFailed(
+        f"{account} is neither the submitter of claim {claim.hex_id}, the patient, nor the "
+        "provider that wrote its claim record"
+    )
 
 
 def provide_info(
@@ -1524,23 +1530,29 @@ def dispute(chain: Chain, account: LocalAccount, claim_id: int, reason: ReasonCo
 def escalate(chain: Chain, account: LocalAccount, claim_id: int) -> Claim:
     """Send a claim its insurer left undecided to a resolver (submitter or patient).
 
-    Possible ``DECISION_PERIOD`` after submission, or at once when the policy's insurer is no
-    longer verified.
+    Possible ``DECISION_PERIOD`` after submission (or after the last answer to a request for
+    information), while the claim awaits the insurer; at once, also while information is asked
+    for, when the policy's insurer is no longer verified.
     """
     claim = get_claim(chain, claim_id)
     policy = _require_party(chain, account.address, claim)
-    if claim.state not in (ClaimState.SUBMITTED, ClaimState.INFO_REQUESTED):
-        raise PreconditionFailed(
-            f"claim {claim.hex_id} is {claim.state.label}: only a claim awaiting the insurer's "
-            "decision can be escalated"
-        )
-    until = claim.submitted_at + DECISION_PERIOD
     insurer = registry.participant(chain, policy.insurer)
     verified = insurer.status is registry.Status.VERIFIED
+    waiting = (ClaimState.SUBMITTED,) if verified else (
+        ClaimState.SUBMITTED, ClaimState.INFO_REQUESTED
+    )
+    if claim.state not in waiting:
+        raise PreconditionFailed(
+            f"claim {claim.hex_id} is {claim.state.label}: only a claim awaiting the insurer's "
+            "decision can be escalated (answer a request for information first)"
+        )
+    since = max(claim.submitted_at, claim.answered_at or claim.submitted_at)
+    until = since + DECISION_PERIOD
     if verified and access.chain_now(chain) < until:
         raise PreconditionFailed(
             f"claim {claim.hex_id} can be escalated from {until:%F %H:%M:%S}Z (30 days after "
-            f"submission), or at once if insurer {policy.insurer} is no longer verified"
+            f"submission or the last answer), or at once if insurer {policy.insurer} is no "
+            "longer verified"
         )
     chain.transact(
         "escalating the claim", account, manager(chain).functions.escalateClaim(claim_id)

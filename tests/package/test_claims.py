@@ -611,7 +611,7 @@ def test_a_claim_within_the_deductible_is_approved_for_zero_and_counts_toward_it
     assert (after.deductible_met, after.paid, after.open_claims) == (45, 0, 0)
     assert claims.balance_of(chain, provider.address) == before
     over = submit(("99999", 105))  # 5 of deductible left: (105 - 5) * 0.8 = 80 allowed
-    with pytest.raises(PreconditionFailed, match="approving 0 is for a claim within the deduct"):
+    with pytest.raises(PreconditionFailed, match="approving 0 is only for a claim wholly within"):
         claims.approve(chain, insurer, over.id, Decimal(0))
     documents = claims.fhir_documents(chain, store, provider, approved.id)
     assert set(documents) == {"ClaimResponse"}  # nothing paid: no EOB
@@ -642,7 +642,7 @@ def test_the_annual_limit_caps_payment_and_then_routes_claims_to_review(chain, s
     assert second.state is claims.ClaimState.APPROVED and second.paid == 40  # what was left
     third = submit(("99213", 100))
     assert third.review is claims.ReviewReason.LIMIT_REACHED
-    with pytest.raises(PreconditionFailed, match="allows nothing for it and no deductible"):
+    with pytest.raises(PreconditionFailed, match="only for a claim wholly within the deductible"):
         claims.approve(chain, insurer, third.id, Decimal(0))
 
 
@@ -971,7 +971,7 @@ def test_cli_refusals_of_the_claim_rules_are_one_line(
     one_line_error(medledger("policy", "reclaim", str(policy.id), "--account", "dev:10"),
                    "has 1 open claim")  # fmt: skip
     one_line_error(medledger("claim", "approve", first_id, "--amount", "0", "--account", "dev:10"),
-                   "approving 0 is for a claim within the deductible")  # fmt: skip
+                   "approving 0 is only for a claim wholly within the deductible")  # fmt: skip
     for _ in range(3):
         claims.request_info(chain, insurer, int(first_id, 16), claims.ReasonCode.OTHER)
         claims.provide_info(chain, store, provider, int(first_id, 16), [visit.id])

@@ -3,8 +3,8 @@
 The tests compare the contract against these functions, so they are kept independent of the
 contract and of the SDK (``medledger.claims``): plain integers, floor division, the formulas
 of ``allowedAmount`` as documented, the duplicate keys as ``careKeyOf`` and
-``identifierKeyOf`` document them, who is reviewed and why, how a dispute is resolved, and
-when an insurer may take back a pool.
+``identifierKeyOf`` document them (and when a claim takes them), who is reviewed and why, when
+a claim may be escalated, how a dispute is resolved, and when an insurer may take back a pool.
 """
 
 from __future__ import annotations
@@ -142,6 +142,7 @@ class ClaimModel:
     paid: int = 0
     decided_at: int = 0
     deductible_applied: int = 0
+    answered_at: int = 0
     credits: list[int] = field(default_factory=list)  # one entry per decision that paid
 
     def as_dict(self) -> dict[str, object]:
@@ -157,6 +158,7 @@ class ClaimModel:
             "decidedAt": self.decided_at,
             "deductibleApplied": self.deductible_applied,
             "submittedAt": self.submitted_at,
+            "answeredAt": self.answered_at,
         }
 
 
@@ -199,8 +201,9 @@ def review_reason(
 ) -> ReviewReason:
     """Why a submission is left for review (``NONE``: it settles at once), in the order the
     NatSpec gives: a patient's claim is always reviewed; then the policy's automatic limit,
-    the proofs, the annual limit (only a claim owed nothing *because the limit is used up*:
-    one entirely within the deductible settles for zero), the pool, the insurer's standing."""
+    the proofs, a claim the policy would pay nothing (the annual limit used up, or the coverage
+    rounding to zero: only a claim wholly within the deductible settles for zero, and counts
+    toward it), the pool, the insurer's standing."""
     if by_patient:
         return ReviewReason.SUBMITTED_BY_PATIENT
     if policy.auto_settle_limit == 0:
@@ -210,7 +213,7 @@ def review_reason(
     if not proven:
         return ReviewReason.CODE_NOT_PROVEN
     allowed, deductible = allowed_now(policy, billed)
-    if allowed == 0 and deductible < billed and policy.annual_limit == policy.paid:
+    if allowed == 0 and deductible != billed:
         return ReviewReason.LIMIT_REACHED
     if policy.pool < allowed:
         return ReviewReason.POOL_INSUFFICIENT
@@ -220,10 +223,42 @@ def review_reason(
 
 
 def may_approve_zero(policy: PolicyModel, billed: int) -> bool:
-    """``approveClaim(id, 0)`` is accepted only when the policy allows nothing and a
-    deductible applies (the claim falls within the deductible and counts toward it)."""
-    allowed, deductible = allowed_now(policy, billed)
-    return allowed == 0 and deductible > 0
+    """``approveClaim(id, 0)`` is accepted only when the whole claim falls within the
+    deductible (``deductible == billed``, which then counts toward it); a claim owed nothing
+    for another reason (the limit used up, the coverage rounding to zero) is denied."""
+    return deductible_for(policy, billed) == billed
+
+
+def is_disputable_decision(amount: int, allowed: int) -> bool:
+    """An approval of ``amount`` out of ``allowed`` can be disputed (and so keeps the pool
+    for a dispute window) only when partial; a denial always can."""
+    return amount != allowed
+
+
+def escalation_until(claim: ClaimModel) -> int:
+    """The ``until`` of ``ClaimNotOverdue``: ``DECISION_PERIOD`` after the later of the
+    submission and the last answer to a request for information."""
+    return max(claim.submitted_at, claim.answered_at) + DECISION_PERIOD
+
+
+def escalation_refusal(claim: ClaimModel, insurer_verified: bool, now: int) -> str | None:
+    """Why ``escalateClaim`` is refused to a party (``None``: accepted): ``"state"``
+    (``ClaimInvalidState``) unless the claim awaits the insurer (Submitted), or is
+    InfoRequested on a policy whose insurer is no longer verified; ``"not-overdue"``
+    (``ClaimNotOverdue``) while the verified insurer's decision period runs."""
+    if claim.state is not ClaimState.SUBMITTED and (
+        claim.state is not ClaimState.INFO_REQUESTED or insurer_verified
+    ):
+        return "state"
+    if insurer_verified and now < escalation_until(claim):
+        return "not-overdue"
+    return None
+
+
+def resolution_takes_keys(claim: ClaimModel, award: int, covered: bool) -> bool:
+    """Whether a resolution takes the duplicate keys a patient's claim left waiting: when it
+    awards something, or finds a claim paid nothing so far covered."""
+    return award != 0 or (claim.paid == 0 and covered)
 
 
 def resolution(policy: PolicyModel, claim: ClaimModel, covered: bool) -> tuple[int, int]:
@@ -240,7 +275,9 @@ def resolution(policy: PolicyModel, claim: ClaimModel, covered: bool) -> tuple[i
 
 def reclaim_until(policy: PolicyModel, open_claims: int, last_decision_at: int) -> int:
     """The ``until`` of ``ClaimPolicyNotSettled``: zero while a claim is open, else the later
-    of the second after the term and the end of the last decision's dispute window."""
+    of the second after the term and the end of the dispute window of the last decision that
+    can be disputed (a partial approval or a denial; ``last_decision_at`` is zero before one):
+    a full approval, an automatic settlement or a resolution does not restart the wait."""
     if open_claims:
         return 0
     return max(policy.valid_until + 1, last_decision_at + DISPUTE_WINDOW)

@@ -43,7 +43,10 @@ from .model import (
     allowed_now,
     care_key,
     coverage,
+    escalation_until,
     identifier_key,
+    may_approve_zero,
+    review_reason,
 )
 
 if TYPE_CHECKING:
@@ -507,14 +510,18 @@ def test_submit_claim_stores_the_claim_under_its_record_id_and_emits_claim_submi
     submit_claim: Callable[..., SubmittedClaim],
     claim_of: Callable[[int], dict[str, Any]],
     block_time: Callable[[ReceiptAPI], int],
+    number_of: Callable[[Any], int],
     caller: str,
     writer: str,
     stored_as: str,
     review: ReviewReason,
 ) -> None:
+    """A provider's claim takes its care and identifier keys at once; a patient's claim only
+    checks that they are free (it takes them when approved: see the duplicate tests)."""
     sender = request.getfixturevalue(caller)
     submitter = request.getfixturevalue(stored_as)
     records = claim_evidence(evidence=2, issuer=request.getfixturevalue(writer))
+    provider = number_of(request.getfixturevalue("clinic" if writer == "doctor" else writer))
 
     claim = submit_claim(manual_policy.id, 250 * USD, sender=sender, records=records)
 
@@ -528,6 +535,15 @@ def test_submit_claim_stores_the_claim_under_its_record_id_and_emits_claim_submi
     assert claims_manager.allowedAmount(claim.id) == allowed_now(manual_policy.model, 250 * USD)
     assert claims_manager.creditOf(submitter) == 0
     assert claims_manager.openClaimsOf(manual_policy.id) == 1
+    s = claim.submission
+    keys = [
+        care_key(
+            manual_policy.terms["patient"], provider, s["serviceKey"], s["codeHashes"], 250 * USD
+        ),
+        identifier_key(provider, s["identifierKey"]),
+    ]
+    holder = 0 if caller == "patient" else claim.id
+    assert [claims_manager.claimOfKey(k) for k in keys] == [holder, holder]
 
 
 def test_submit_claim_needs_no_evidence_beyond_the_claim_record(
@@ -1135,6 +1151,227 @@ def test_duplicate_key_views_match_the_documented_encoding(
     assert claims_manager.claimOfKey(digest("nothing")) == 0
 
 
+# ---------------------------------------------------------------------------- a patient's keys
+# A patient's claim only checks that its care and identifier keys are free; it takes them when
+# it is approved (any amount) or resolved with an award or as covered, so that a patient's
+# claim cannot block the provider's own claim of that care, and the care is still paid once.
+
+SAME_CARE = {"service": "visit-2025-03-04", "identifier": "CLM-7"}
+"""The care and the clinic's claim identifier both the patient's and the clinic's claims
+carry (code 99213)."""
+
+
+@pytest.fixture
+def keys_of(
+    claims_manager: Any, clinic: AccountAPI, number_of: Callable[[Any], int]
+) -> Callable[[SubmittedClaim], list[int]]:
+    """``keys_of(claim)``: the claims its care key and its identifier key name (0: none), for
+    a claim on a record the clinic wrote."""
+
+    def read(claim: SubmittedClaim) -> list[int]:
+        s = claim.submission
+        provider = number_of(clinic)
+        patient = claims_manager.getPolicy(s["policyId"]).patient
+        keys = [
+            care_key(patient, provider, s["serviceKey"], s["codeHashes"], s["billed"]),
+            identifier_key(provider, s["identifierKey"]),
+        ]
+        return [claims_manager.claimOfKey(k) for k in keys]
+
+    return read
+
+
+@pytest.mark.parametrize(
+    "squat", ["pending", "info-requested", "denied", "disputed", "resolved-as-uncovered"]
+)
+def test_a_patients_claim_of_the_same_care_leaves_the_providers_claim_payable(
+    claims_manager: Any,
+    token: Any,
+    insurer: AccountAPI,
+    resolver: AccountAPI,
+    clinic: AccountAPI,
+    patient: AccountAPI,
+    funded_policy: IssuedPolicy,
+    submit_claim: Callable[..., SubmittedClaim],
+    keys_of: Callable[[SubmittedClaim], list[int]],
+    squat: str,
+) -> None:
+    """The patient claims first, on an older invoice of the clinic, with the care and the
+    claim identifier of the clinic's new claim (they can read it: it is their record); the
+    insurer reviews it (or has not yet). The clinic's real claim is accepted and paid at once,
+    takes the keys, and the patient's claim can no longer be paid."""
+    early = submit_claim(funded_policy.id, 300 * USD, sender=patient, pay_patient=True, **SAME_CARE)
+    assert keys_of(early) == [0, 0]
+    if squat == "info-requested":
+        claims_manager.requestInfo(early.id, 1, sender=insurer)
+    elif squat != "pending":
+        claims_manager.denyClaim(early.id, 1, sender=insurer)
+    if squat in ("disputed", "resolved-as-uncovered"):
+        claims_manager.disputeClaim(early.id, 1, sender=patient)
+    if squat == "resolved-as-uncovered":
+        claims_manager.resolveDispute(early.id, 0, False, sender=resolver)
+    assert keys_of(early) == [0, 0]
+
+    real = submit_claim(funded_policy.id, 300 * USD, **SAME_CARE)
+
+    assert_events(
+        real.receipt,
+        submitted_event(claims_manager, real, clinic, automatic=True, review=ReviewReason.NONE),
+        claims_manager.ClaimApproved(
+            claimId=real.id,
+            payee=clinic,
+            amount=160 * USD,
+            allowed=160 * USD,
+            deductibleApplied=100 * USD,
+            automatic=True,
+            decider=claims_manager.address,
+        ),
+        token.Transfer(**{"from": claims_manager, "to": clinic, "value": 160 * USD}),
+    )
+    assert token.balanceOf(clinic) == 160 * USD
+    assert keys_of(real) == [real.id, real.id]
+    if squat in ("pending", "info-requested"):  # the care is paid: not again to the patient
+        with reverts(claims_manager.ClaimDuplicate, claimId=real.id):
+            claims_manager.approveClaim(early.id, 240 * USD, sender=insurer)
+    elif squat == "disputed":
+        with reverts(claims_manager.ClaimDuplicate, claimId=real.id):
+            claims_manager.resolveDispute(early.id, 240 * USD, True, sender=resolver)
+    assert claims_manager.creditOf(patient) == 0
+    assert claims_manager.getPolicy(funded_policy.id).paid == 160 * USD
+
+
+@pytest.mark.parametrize("collision", ["care", "identifier", "care-and-identifier-of-two-claims"])
+@pytest.mark.parametrize("share", ["full", "partial", "zero-within-the-deductible"])
+def test_approving_a_patients_claim_after_the_providers_claim_of_the_same_care_reverts_duplicate(
+    claims_manager: Any,
+    insurer: AccountAPI,
+    patient: AccountAPI,
+    manual_policy: IssuedPolicy,
+    submit_claim: Callable[..., SubmittedClaim],
+    claim_of: Callable[[int], dict[str, Any]],
+    policy_of: Callable[[int], dict[str, Any]],
+    keys_of: Callable[[SubmittedClaim], list[int]],
+    share: str,
+    collision: str,
+) -> None:
+    """The patient's claim waits for review; meanwhile the clinic claims the same care (the
+    same service, codes and amount under another identifier), or other care under the same
+    identifier, or both in two claims. Approving the patient's claim, for any amount, would
+    pay the care twice: it is refused naming the claim that holds the care key (checked
+    first), else the identifier key; nothing changes, and the insurer may still deny it."""
+    billed = 80 * USD if share == "zero-within-the-deductible" else 300 * USD
+    early = submit_claim(manual_policy.id, billed, sender=patient, **SAME_CARE)
+    same_care = {"service": SAME_CARE["service"], "identifier": "CLM-8"}
+    same_identifier = {"service": "another-visit", "identifier": SAME_CARE["identifier"]}
+    holders = []
+    if collision != "identifier":
+        holders.append(submit_claim(manual_policy.id, billed, **same_care))
+    if collision != "care":
+        holders.append(submit_claim(manual_policy.id, billed, **same_identifier))
+    expected_keys = {
+        "care": [holders[0].id, 0],
+        "identifier": [0, holders[0].id],
+        "care-and-identifier-of-two-claims": [holders[0].id, holders[-1].id],
+    }[collision]
+    assert keys_of(early) == expected_keys
+    amount = {"full": 160 * USD, "partial": 100 * USD, "zero-within-the-deductible": 0}[share]
+    before = claim_of(early.id), policy_of(manual_policy.id)
+
+    with reverts(claims_manager.ClaimDuplicate, claimId=holders[0].id):
+        claims_manager.approveClaim(early.id, amount, sender=insurer)
+
+    assert (claim_of(early.id), policy_of(manual_policy.id)) == before
+    assert keys_of(early) == expected_keys
+    tx = claims_manager.denyClaim(early.id, 1, sender=insurer)
+    assert_events(tx, claims_manager.ClaimDenied(claimId=early.id, reasonCode=1, decider=insurer))
+
+
+@pytest.mark.parametrize(
+    "outcome",
+    [
+        "approved-in-full",
+        "approved-partly",
+        "approved-partly-then-awarded",
+        "approved-for-zero-within-the-deductible",
+        "awarded-after-a-denial",
+        "awarded-after-an-escalation",
+        "resolved-as-covered-for-zero",
+        "resolved-as-uncovered",
+    ],
+)
+def test_a_patients_claim_takes_its_keys_when_approved_or_resolved_as_covered(
+    claims_manager: Any,
+    insurer: AccountAPI,
+    resolver: AccountAPI,
+    patient: AccountAPI,
+    manual_policy: IssuedPolicy,
+    submit_claim: Callable[..., SubmittedClaim],
+    keys_of: Callable[[SubmittedClaim], list[int]],
+    advance_time: Callable[[int], int],
+    outcome: str,
+) -> None:
+    """Once the insurer approves the patient's claim (for any amount, zero within the
+    deductible included) or a resolver awards it or finds it covered, its keys are taken and
+    the clinic's claim of the same care is a duplicate of it; a claim resolved as uncovered
+    takes nothing, and the clinic may still claim the care."""
+    billed = 80 * USD if outcome == "approved-for-zero-within-the-deductible" else 300 * USD
+    early = submit_claim(manual_policy.id, billed, sender=patient, **SAME_CARE)
+    if outcome.startswith("approved"):
+        amount = {"approved-in-full": 160 * USD, "approved-for-zero-within-the-deductible": 0}
+        claims_manager.approveClaim(early.id, amount.get(outcome, 100 * USD), sender=insurer)
+        assert keys_of(early) == [early.id, early.id]
+    if outcome == "approved-partly-then-awarded":  # the keys were taken at the approval
+        claims_manager.disputeClaim(early.id, 1, sender=patient)
+        claims_manager.resolveDispute(early.id, 60 * USD, True, sender=resolver)
+    elif outcome == "awarded-after-an-escalation":
+        advance_time(DECISION_PERIOD)
+        claims_manager.escalateClaim(early.id, sender=patient)
+    elif not outcome.startswith("approved"):
+        claims_manager.denyClaim(early.id, 1, sender=insurer)
+        claims_manager.disputeClaim(early.id, 1, sender=patient)
+    if outcome.startswith("awarded"):
+        assert keys_of(early) == [0, 0]
+        claims_manager.resolveDispute(early.id, 160 * USD, True, sender=resolver)
+    elif outcome.startswith("resolved"):
+        covered = outcome == "resolved-as-covered-for-zero"
+        claims_manager.resolveDispute(early.id, 0, covered, sender=resolver)
+
+    takes = outcome != "resolved-as-uncovered"
+    holder = early.id if takes else 0
+    assert keys_of(early) == [holder, holder]
+    if takes:
+        with reverts(claims_manager.ClaimDuplicate, claimId=early.id):
+            submit_claim(manual_policy.id, billed, **SAME_CARE)
+    else:
+        real = submit_claim(manual_policy.id, billed, **SAME_CARE)
+        assert keys_of(real) == [real.id, real.id]
+
+
+def test_of_two_patients_claims_of_the_same_care_only_the_first_approved_is_paid(
+    claims_manager: Any,
+    insurer: AccountAPI,
+    patient: AccountAPI,
+    manual_policy: IssuedPolicy,
+    submit_claim: Callable[..., SubmittedClaim],
+    keys_of: Callable[[SubmittedClaim], list[int]],
+) -> None:
+    """The patient claims the same care twice, on two invoices of the clinic: both wait for
+    review (neither holds the keys); the insurer approves the second, and the first can then
+    only be denied."""
+    first = submit_claim(manual_policy.id, 300 * USD, sender=patient, **SAME_CARE)
+    second = submit_claim(manual_policy.id, 300 * USD, sender=patient, **SAME_CARE)
+    assert keys_of(first) == keys_of(second) == [0, 0]
+
+    claims_manager.approveClaim(second.id, 160 * USD, sender=insurer)
+
+    assert keys_of(first) == [second.id, second.id]
+    with reverts(claims_manager.ClaimDuplicate, claimId=second.id):
+        claims_manager.approveClaim(first.id, 240 * USD, sender=insurer)
+    claims_manager.denyClaim(first.id, 1, sender=insurer)
+    assert claims_manager.creditOf(patient) == 160 * USD  # the second claim's, once
+    assert claims_manager.getPolicy(manual_policy.id).paid == 160 * USD
+
+
 # ============================================================================ automatic settlement
 
 
@@ -1271,6 +1508,15 @@ def test_claim_within_the_deductible_settles_for_zero_and_counts_toward_it(
         assert claims_manager.getPolicy(policy.id).deductibleMet == 100 * USD
 
 
+NOT_PROVEN = {
+    "no-proof",
+    "wrong-proof",
+    "uncovered-code",
+    "one-of-two-codes-unproven",
+    "proof-against-another-list",
+}
+
+
 @pytest.mark.parametrize(
     ("case", "reason"),
     [
@@ -1282,6 +1528,8 @@ def test_claim_within_the_deductible_settles_for_zero_and_counts_toward_it(
         ("one-of-two-codes-unproven", ReviewReason.CODE_NOT_PROVEN),
         ("proof-against-another-list", ReviewReason.CODE_NOT_PROVEN),
         ("annual-limit-used-up", ReviewReason.LIMIT_REACHED),
+        ("coverage-rounds-to-zero", ReviewReason.LIMIT_REACHED),
+        ("remainder-after-the-deductible-rounds-to-zero", ReviewReason.LIMIT_REACHED),
         ("pool-empty", ReviewReason.POOL_INSUFFICIENT),
         ("pool-one-unit-short", ReviewReason.POOL_INSUFFICIENT),
         ("submitted-by-the-patient", ReviewReason.SUBMITTED_BY_PATIENT),
@@ -1299,11 +1547,15 @@ def test_claim_is_left_for_review_with_the_reason_it_could_not_settle(
     fund: Callable[..., ReceiptAPI],
     submit_claim: Callable[..., SubmittedClaim],
     claim_of: Callable[[int], dict[str, Any]],
+    policy_of: Callable[[int], dict[str, Any]],
     block_time: Callable[[ReceiptAPI], int],
     suspend: Callable[..., Any],
     case: str,
     reason: ReviewReason,
 ) -> None:
+    """Each reason alone (the model's ``review_reason`` agrees). A claim the policy would pay
+    nothing is settled only when the deductible swallows it whole; owed nothing because the
+    limit is used up or the coverage rounds to zero, it is left for review (LimitReached)."""
     terms: dict[str, Any] = {}
     funding = 10_000 * USD
     kwargs: dict[str, Any] = {}
@@ -1326,6 +1578,11 @@ def test_claim_is_left_for_review_with_the_reason_it_could_not_settle(
         kwargs = {"codes": ("99213",), "proofs": [other.proof("99213")]}
     elif case == "annual-limit-used-up":
         terms = {"annualLimit": 160 * USD, "autoSettleLimit": 500 * USD}
+    elif case == "coverage-rounds-to-zero":  # 0.9999 of a unit owed: nothing to pay
+        terms = {"deductible": 0, "coverageBps": 1}
+        billed = 9_999
+    elif case == "remainder-after-the-deductible-rounds-to-zero":  # 80 % of one unit
+        billed = 100 * USD + 1
     elif case == "pool-empty":
         funding = 0
     elif case == "pool-one-unit-short":
@@ -1336,9 +1593,11 @@ def test_claim_is_left_for_review_with_the_reason_it_could_not_settle(
     policy = issue_policy(**terms)
     if funding:
         fund(policy.id, funding)
+        policy.model.funded = funding
     if case == "annual-limit-used-up":
         submit_claim(policy.id, 300 * USD)  # pays the whole limit
-        assert claims_manager.getPolicy(policy.id).paid == 160 * USD
+        policy.model.paid, policy.model.deductible_met = 160 * USD, 100 * USD
+        assert policy_of(policy.id) == policy.model.as_dict()
     if case == "insurer-suspended":
         suspend(insurer)
     balances = [token.balanceOf(a) for a in (clinic, patient, claims_manager)]
@@ -1354,6 +1613,16 @@ def test_claim_is_left_for_review_with_the_reason_it_could_not_settle(
     assert [token.balanceOf(a) for a in (clinic, patient, claims_manager)] == balances
     assert claims_manager.creditOf(submitter) == 0
     assert claims_manager.openClaimsOf(policy.id) == 1
+    assert (
+        review_reason(
+            policy.model,
+            billed,
+            proven=case not in NOT_PROVEN,
+            by_patient=submitter == patient,
+            insurer_verified=case != "insurer-suspended",
+        )
+        == reason
+    )
     if case == "pool-one-unit-short":  # the insurer cannot pay it either until it funds more
         with reverts(
             claims_manager.ClaimPoolInsufficient,
@@ -1433,7 +1702,9 @@ def test_allowed_amount_equals_the_documented_formula(
     billed: list[int],
 ) -> None:
     """After each approval in full (of zero for a claim within the deductible), the next
-    claim sees the deductible and limit left."""
+    claim sees the deductible and limit left. A claim owed nothing that the deductible does
+    not swallow whole (the limit used up, the coverage rounding to zero) cannot be approved
+    for zero: it is left (the insurer would deny it)."""
     deductible, annual_limit = limits
     with isolated():
         policy = issue_policy(
@@ -1449,7 +1720,9 @@ def test_allowed_amount_equals_the_documented_formula(
             expected = allowed_now(model, amount)
             assert claims_manager.allowedAmount(claim.id) == expected
             allowed, applied = expected
-            if allowed == 0 and applied == 0:  # nothing owed and no deductible to count
+            if allowed == 0 and not may_approve_zero(model, amount):
+                with reverts(claims_manager.ClaimInvalidAmount, amount=0):
+                    claims_manager.approveClaim(claim.id, 0, sender=insurer)
                 continue
             claims_manager.approveClaim(claim.id, allowed, sender=insurer)
             model.paid += allowed
@@ -1574,25 +1847,37 @@ def test_approve_claim_reverts_when_nothing_is_allowed(
         claims_manager.approveClaim(claim.id, 1, sender=insurer)
 
 
-@pytest.mark.parametrize(
-    "case", ["something-is-owed", "coverage-rounds-to-zero", "limit-used-up-deductible-met"]
-)
+OWED_BUT_NOT_ZERO = {
+    "something-is-owed": (160 * USD, 100 * USD),
+    "coverage-rounds-to-zero": (0, 0),
+    "remainder-after-the-deductible-rounds-to-zero": (0, 100 * USD),
+    "limit-used-up-deductible-met": (0, 0),
+}
+"""What each case's claim is owed: ``allowedAmount`` (allowed, deductible)."""
+
+
+@pytest.mark.parametrize("case", list(OWED_BUT_NOT_ZERO))
 def test_approve_claim_reverts_for_zero_amount_unless_within_the_deductible(
     claims_manager: Any,
     insurer: AccountAPI,
+    clinic: AccountAPI,
     issue_policy: Callable[..., IssuedPolicy],
     fund: Callable[..., ReceiptAPI],
     submit_claim: Callable[..., SubmittedClaim],
+    policy_of: Callable[[int], dict[str, Any]],
     case: str,
 ) -> None:
-    """Zero is a decision only for a claim the deductible swallows; otherwise a claim owed
-    something is approved for something, and one owed nothing with no deductible to count is
-    denied."""
+    """Zero is a decision only for a claim the deductible swallows whole; otherwise a claim
+    owed something is approved for something, and one owed nothing (the limit used up, or the
+    coverage rounding to zero, even of what the deductible leaves: 80 % of one unit above it)
+    is denied, and counts toward nothing."""
     terms: dict[str, Any] = {"autoSettleLimit": 0}
     billed = 300 * USD
     if case == "coverage-rounds-to-zero":
         terms |= {"deductible": 0, "coverageBps": 1}
         billed = 9_999
+    elif case == "remainder-after-the-deductible-rounds-to-zero":
+        billed = 100 * USD + 1
     elif case == "limit-used-up-deductible-met":
         terms |= {"annualLimit": 160 * USD}
     policy = issue_policy(**terms)
@@ -1601,10 +1886,18 @@ def test_approve_claim_reverts_for_zero_amount_unless_within_the_deductible(
         used = submit_claim(policy.id, 300 * USD)
         claims_manager.approveClaim(used.id, 160 * USD, sender=insurer)
     claim = submit_claim(policy.id, billed)
-    owed = (160 * USD, 100 * USD) if case == "something-is-owed" else (0, 0)
+    owed = OWED_BUT_NOT_ZERO[case]
     assert claims_manager.allowedAmount(claim.id) == owed
+    before = policy_of(policy.id), claims_manager.creditOf(clinic)
+
     with reverts(claims_manager.ClaimInvalidAmount, amount=0):
         claims_manager.approveClaim(claim.id, 0, sender=insurer)
+
+    if owed[0]:
+        return
+    tx = claims_manager.denyClaim(claim.id, 1, sender=insurer)  # what is left to the insurer
+    assert_events(tx, claims_manager.ClaimDenied(claimId=claim.id, reasonCode=1, decider=insurer))
+    assert (policy_of(policy.id), claims_manager.creditOf(clinic)) == before  # nothing counted
 
 
 @pytest.mark.parametrize("billed", [80 * USD, 100 * USD], ids=["below", "equal-to"])
@@ -1935,19 +2228,30 @@ def test_provide_info_returns_the_claim_for_review_with_more_evidence(
     manual_policy: IssuedPolicy,
     submit_claim: Callable[..., SubmittedClaim],
     claim_evidence: Callable[..., Evidence],
+    claim_of: Callable[[int], dict[str, Any]],
+    advance_time: Callable[[int], int],
+    block_time: Callable[[ReceiptAPI], int],
     party: str,
 ) -> None:
+    """The answer is noted (``answeredAt``): the insurer's decision period runs from it."""
     sender = {"submitter": clinic, "practitioner": doctor, "patient": patient}[party]
     claim = submit_claim(manual_policy.id, 300 * USD)
     claims_manager.requestInfo(claim.id, 1, sender=insurer)
     more = claim_evidence(evidence=2).evidence
+    before = claim_of(claim.id)
+    advance_time(2 * DAY)
 
     tx = claims_manager.provideInfo(claim.id, more, sender=sender)
 
     assert_events(
         tx, claims_manager.ClaimInfoProvided(claimId=claim.id, evidence=more, provider=sender)
     )
-    assert claims_manager.getClaim(claim.id).state == ClaimState.SUBMITTED
+    assert claim_of(claim.id) == {
+        **before,
+        "state": ClaimState.SUBMITTED,
+        "answeredAt": block_time(tx),
+    }
+    assert block_time(tx) > block_time(claim.receipt)
     claims_manager.approveClaim(claim.id, 160 * USD, sender=insurer)
     assert claims_manager.getClaim(claim.id).state == ClaimState.APPROVED
 
@@ -2005,6 +2309,7 @@ def test_provide_info_reverts_for_evidence_that_submission_would_refuse(
     ],
 )
 @pytest.mark.parametrize("action", ["provide-info", "dispute", "escalate"])
+@pytest.mark.parametrize("claimant", ["clinic", "patient"], ids=["clinics-claim", "patients-claim"])
 def test_party_actions_revert_when_caller_is_neither_submitter_nor_patient(
     claims_manager: Any,
     provider_registry: Any,
@@ -2014,6 +2319,7 @@ def test_party_actions_revert_when_caller_is_neither_submitter_nor_patient(
     doctor: AccountAPI,
     other_doctor: AccountAPI,
     stranger: AccountAPI,
+    patient: AccountAPI,
     other_patient: AccountAPI,
     manual_policy: IssuedPolicy,
     submit_claim: Callable[..., SubmittedClaim],
@@ -2021,8 +2327,15 @@ def test_party_actions_revert_when_caller_is_neither_submitter_nor_patient(
     advance_time: Callable[[int], int],
     caller: str,
     action: str,
+    claimant: str,
 ) -> None:
-    claim = submit_claim(manual_policy.id, 300 * USD)
+    """Neither the submitter (or its practitioners), nor the patient, nor, for the patient's
+    claim, the provider that wrote the claim record (the clinic, or its practitioners): another
+    provider, its practitioner, the insurer, another patient, a stranger, a practitioner the
+    clinic removed."""
+    claim = submit_claim(
+        manual_policy.id, 300 * USD, sender=clinic if claimant == "clinic" else patient
+    )
     more = claim_evidence(evidence=0).claim_record
     if action == "provide-info":
         claims_manager.requestInfo(claim.id, 1, sender=insurer)
@@ -2047,6 +2360,96 @@ def test_party_actions_revert_when_caller_is_neither_submitter_nor_patient(
             claims_manager.disputeClaim(claim.id, 1, sender=account)
         else:
             claims_manager.escalateClaim(claim.id, sender=account)
+
+
+@pytest.mark.parametrize("by", ["clinic", "doctor"], ids=["writer", "writers-practitioner"])
+def test_the_provider_that_wrote_a_patients_claim_record_is_a_party_to_the_claim(
+    request: pytest.FixtureRequest,
+    claims_manager: Any,
+    insurer: AccountAPI,
+    patient: AccountAPI,
+    manual_policy: IssuedPolicy,
+    submit_claim: Callable[..., SubmittedClaim],
+    claim_evidence: Callable[..., Evidence],
+    claim_of: Callable[[int], dict[str, Any]],
+    advance_time: Callable[[int], int],
+    block_time: Callable[[ReceiptAPI], int],
+    by: str,
+) -> None:
+    """The patient claims on invoices the clinic wrote (the claims are the patient's): the
+    clinic, or its practitioner, answers the insurer's request, disputes the denial and
+    escalates the claim the insurer left undecided, as the patient could; the events name
+    it, and the claims stay the patient's."""
+    sender = request.getfixturevalue(by)
+    answered = submit_claim(manual_policy.id, 300 * USD, sender=patient)
+    overdue = submit_claim(manual_policy.id, 300 * USD, sender=patient)
+    claims_manager.requestInfo(answered.id, 1, sender=insurer)
+    more = claim_evidence(evidence=0).claim_record
+
+    tx = claims_manager.provideInfo(answered.id, [more], sender=sender)
+
+    assert_events(
+        tx, claims_manager.ClaimInfoProvided(claimId=answered.id, evidence=[more], provider=sender)
+    )
+    assert claim_of(answered.id)["answeredAt"] == block_time(tx)
+    claims_manager.denyClaim(answered.id, 2, sender=insurer)
+
+    tx = claims_manager.disputeClaim(answered.id, 3, sender=sender)
+
+    assert_events(
+        tx, claims_manager.ClaimDisputed(claimId=answered.id, reasonCode=3, disputer=sender)
+    )
+    advance_time(DECISION_PERIOD)
+
+    tx = claims_manager.escalateClaim(overdue.id, sender=sender)
+
+    assert_events(tx, claims_manager.ClaimEscalated(claimId=overdue.id, by=sender))
+    for claim in (answered, overdue):
+        stored = claim_of(claim.id)
+        assert (stored["state"], stored["submitter"]) == (ClaimState.DISPUTED, patient.address)
+    assert claims_manager.openClaimsOf(manual_policy.id) == 2
+
+
+@pytest.mark.parametrize("standing", ["wrote-another-claim-record", "writer-suspended"])
+@pytest.mark.parametrize("action", ["provide-info", "dispute", "escalate"])
+def test_a_provider_is_no_party_to_a_patients_claim_on_a_record_it_did_not_write_or_once_suspended(
+    claims_manager: Any,
+    insurer: AccountAPI,
+    clinic: AccountAPI,
+    doctor: AccountAPI,
+    hospital: AccountAPI,
+    patient: AccountAPI,
+    manual_policy: IssuedPolicy,
+    submit_claim: Callable[..., SubmittedClaim],
+    claim_evidence: Callable[..., Evidence],
+    suspend: Callable[..., Any],
+    advance_time: Callable[[int], int],
+    standing: str,
+    action: str,
+) -> None:
+    """The clinic (and its practitioner) step into the patient's claim on the hospital's
+    invoice; or into one on its own invoice while the registrars have it suspended."""
+    issuer = hospital if standing == "wrote-another-claim-record" else clinic
+    claim = submit_claim(
+        manual_policy.id, 300 * USD, sender=patient, records=claim_evidence(issuer=issuer)
+    )
+    more = claim_evidence(evidence=0).claim_record
+    if action == "provide-info":
+        claims_manager.requestInfo(claim.id, 1, sender=insurer)
+    elif action == "dispute":
+        claims_manager.denyClaim(claim.id, 1, sender=insurer)
+    else:
+        advance_time(DECISION_PERIOD + DAY)
+    if standing == "writer-suspended":
+        suspend(clinic)
+    for account in (clinic, doctor):
+        with reverts(claims_manager.ClaimNotSubmitterOrPatient, caller=account, claimId=claim.id):
+            if action == "provide-info":
+                claims_manager.provideInfo(claim.id, [more], sender=account)
+            elif action == "dispute":
+                claims_manager.disputeClaim(claim.id, 1, sender=account)
+            else:
+                claims_manager.escalateClaim(claim.id, sender=account)
 
 
 @pytest.mark.parametrize("action", ["provide-info", "dispute", "escalate"])
@@ -2194,7 +2597,7 @@ def test_window_is_counted_from_the_decision_not_the_submission(
 # ============================================================================ escalateClaim
 
 
-@pytest.mark.parametrize("from_state", ["submitted", "info-requested"])
+@pytest.mark.parametrize("clock", ["from-the-submission", "from-the-answer"])
 @pytest.mark.parametrize("party", ["submitter", "practitioner", "patient"])
 def test_escalate_claim_after_the_decision_period_moves_it_to_disputed(
     claims_manager: Any,
@@ -2205,17 +2608,26 @@ def test_escalate_claim_after_the_decision_period_moves_it_to_disputed(
     manual_policy: IssuedPolicy,
     submit_claim: Callable[..., SubmittedClaim],
     claim_of: Callable[[int], dict[str, Any]],
+    advance_time: Callable[[int], int],
     next_tx_at: Callable[[int], int],
     block_time: Callable[[ReceiptAPI], int],
     party: str,
-    from_state: str,
+    clock: str,
 ) -> None:
+    """The first second it may: ``DECISION_PERIOD`` after the submission, or after the answer
+    to the insurer's request (five days later) when there was one."""
     sender = {"submitter": clinic, "practitioner": doctor, "patient": patient}[party]
     claim = submit_claim(manual_policy.id, 300 * USD)
-    if from_state == "info-requested":
+    since = block_time(claim.receipt)
+    if clock == "from-the-answer":
         claims_manager.requestInfo(claim.id, 1, sender=insurer)
+        advance_time(5 * DAY)
+        answer = claims_manager.provideInfo(claim.id, claim.records.evidence, sender=clinic)
+        since = block_time(answer)
     before = claim_of(claim.id)
-    next_tx_at(block_time(claim.receipt) + DECISION_PERIOD)  # the first second it may
+    model = model_claim(claim, clinic, before["submittedAt"], answered_at=before["answeredAt"])
+    assert escalation_until(model) == since + DECISION_PERIOD
+    next_tx_at(since + DECISION_PERIOD)
 
     tx = claims_manager.escalateClaim(claim.id, sender=sender)
 
@@ -2232,25 +2644,77 @@ def test_escalate_claim_after_the_decision_period_moves_it_to_disputed(
 
 
 @pytest.mark.parametrize("when", ["at-once", "the-last-second-before"])
+@pytest.mark.parametrize(
+    "answers", [0, 1, 2], ids=["unanswered", "answered-once", "answered-twice"]
+)
 def test_escalate_claim_reverts_while_the_insurer_may_still_decide(
     claims_manager: Any,
     insurer: AccountAPI,
     clinic: AccountAPI,
     manual_policy: IssuedPolicy,
     submit_claim: Callable[..., SubmittedClaim],
+    claim_of: Callable[[int], dict[str, Any]],
+    advance_time: Callable[[int], int],
     next_tx_at: Callable[[int], int],
     block_time: Callable[[ReceiptAPI], int],
     when: str,
+    answers: int,
 ) -> None:
-    """Counted from the submission, whatever the insurer asked in between."""
+    """Counted from the later of the submission and the last answer: every answer (here ten
+    days apart) gives the insurer a full period to decide on what it asked for."""
     claim = submit_claim(manual_policy.id, 300 * USD)
-    until = block_time(claim.receipt) + DECISION_PERIOD
-    claims_manager.requestInfo(claim.id, 1, sender=insurer)
-    claims_manager.provideInfo(claim.id, claim.records.evidence, sender=clinic)
+    since = block_time(claim.receipt)
+    for _ in range(answers):
+        advance_time(10 * DAY)
+        claims_manager.requestInfo(claim.id, 1, sender=insurer)
+        advance_time(10 * DAY)
+        since = block_time(
+            claims_manager.provideInfo(claim.id, claim.records.evidence, sender=clinic)
+        )
+    until = since + DECISION_PERIOD
+    assert claim_of(claim.id)["answeredAt"] == (since if answers else 0)
     if when == "the-last-second-before":
         next_tx_at(until - 1)
     with reverts(claims_manager.ClaimNotOverdue, claimId=claim.id, until=until):
         claims_manager.escalateClaim(claim.id, sender=clinic)
+
+
+@pytest.mark.parametrize("by", ["clinic", "patient"])
+def test_escalate_claim_reverts_from_info_requested_while_the_insurer_is_verified(
+    request: pytest.FixtureRequest,
+    claims_manager: Any,
+    insurer: AccountAPI,
+    clinic: AccountAPI,
+    manual_policy: IssuedPolicy,
+    submit_claim: Callable[..., SubmittedClaim],
+    advance_time: Callable[[int], int],
+    next_tx_at: Callable[[int], int],
+    block_time: Callable[[ReceiptAPI], int],
+    by: str,
+) -> None:
+    """The insurer asked a question long ago and is still waiting: a claimant who does not
+    answer cannot take the claim to a resolver, however late; once answered, the insurer has
+    a full period from the answer."""
+    sender = request.getfixturevalue(by)
+    claim = submit_claim(manual_policy.id, 300 * USD)
+    claims_manager.requestInfo(claim.id, 1, sender=insurer)
+    advance_time(DECISION_PERIOD + 10 * DAY)
+
+    with reverts(
+        claims_manager.ClaimInvalidState, claimId=claim.id, state=ClaimState.INFO_REQUESTED
+    ):
+        claims_manager.escalateClaim(claim.id, sender=sender)
+
+    answered_at = block_time(
+        claims_manager.provideInfo(claim.id, claim.records.evidence, sender=sender)
+    )
+    with reverts(
+        claims_manager.ClaimNotOverdue, claimId=claim.id, until=answered_at + DECISION_PERIOD
+    ):
+        claims_manager.escalateClaim(claim.id, sender=sender)
+    next_tx_at(answered_at + DECISION_PERIOD)
+    tx = claims_manager.escalateClaim(claim.id, sender=sender)
+    assert_events(tx, claims_manager.ClaimEscalated(claimId=claim.id, by=sender))
 
 
 ESCALATION_REFUSED = [
@@ -2279,7 +2743,10 @@ def test_escalate_claim_reverts_once_the_claim_is_decided(
         claims_manager.escalateClaim(claim_id, sender=clinic)
 
 
-@pytest.mark.parametrize("submitted", ["before-the-suspension", "after-the-suspension"])
+@pytest.mark.parametrize(
+    "submitted",
+    ["before-the-suspension", "info-requested-before-the-suspension", "after-the-suspension"],
+)
 def test_claim_on_a_suspended_insurers_policy_can_be_escalated_at_once(
     claims_manager: Any,
     insurer: AccountAPI,
@@ -2291,9 +2758,12 @@ def test_claim_on_a_suspended_insurers_policy_can_be_escalated_at_once(
     submitted: str,
 ) -> None:
     """Nobody can decide it (the insurer and its practitioners act only while verified), so
-    the claimant need not wait 30 days for a decision that cannot come."""
-    if submitted == "before-the-suspension":
+    the claimant need not wait 30 days for a decision that cannot come, nor answer a question
+    nobody can read the answer to."""
+    if submitted != "after-the-suspension":
         claim = submit_claim(funded_policy.id, 1_000 * USD)  # above the automatic limit
+        if submitted == "info-requested-before-the-suspension":
+            claims_manager.requestInfo(claim.id, 1, sender=insurer)
         suspend(insurer)
     else:
         suspend(insurer)
@@ -2321,9 +2791,17 @@ def test_reinstated_insurer_gets_its_decision_period_back(
     block_time: Callable[[ReceiptAPI], int],
 ) -> None:
     claim = submit_claim(manual_policy.id, 300 * USD)
+    claims_manager.requestInfo(claim.id, 1, sender=insurer)
     suspend(insurer)
     approve(insurer)  # reinstated by the registrars
-    until = block_time(claim.receipt) + DECISION_PERIOD
+    with reverts(
+        claims_manager.ClaimInvalidState, claimId=claim.id, state=ClaimState.INFO_REQUESTED
+    ):
+        claims_manager.escalateClaim(claim.id, sender=clinic)
+    answered_at = block_time(
+        claims_manager.provideInfo(claim.id, claim.records.evidence, sender=clinic)
+    )
+    until = answered_at + DECISION_PERIOD
     with reverts(claims_manager.ClaimNotOverdue, claimId=claim.id, until=until):
         claims_manager.escalateClaim(claim.id, sender=clinic)
     claims_manager.approveClaim(claim.id, 160 * USD, sender=insurer)
@@ -2801,6 +3279,7 @@ def test_open_claims_count_every_claim_awaiting_the_insurer_or_a_resolver(
     assert open_claims() == 3  # information requested: still open
     claims_manager.resolveDispute(partial.id, 0, True, sender=resolver)
     assert open_claims() == 2
+    claims_manager.provideInfo(asked.id, asked.records.evidence, sender=clinic)
     advance_time(DECISION_PERIOD + DAY)
     claims_manager.escalateClaim(asked.id, sender=clinic)
     claims_manager.escalateClaim(by_patient.id, sender=patient)
@@ -2895,12 +3374,11 @@ def test_reclaim_pool_reverts_while_a_claim_is_open(
     assert claims_manager.openClaimsOf(short_policy.id) == 0
 
 
-@pytest.mark.parametrize("decision", ["denial", "partial-approval", "resolution"])
+@pytest.mark.parametrize("decision", ["denial", "partial-approval"])
 def test_reclaim_pool_reverts_within_the_dispute_window_of_the_last_decision(
     claims_manager: Any,
     token: Any,
     insurer: AccountAPI,
-    resolver: AccountAPI,
     clinic: AccountAPI,
     short_policy: IssuedPolicy,
     submit_claim: Callable[..., SubmittedClaim],
@@ -2917,10 +3395,6 @@ def test_reclaim_pool_reverts_within_the_dispute_window_of_the_last_decision(
         last = claims_manager.denyClaim(claim.id, 1, sender=insurer)
     else:
         last = claims_manager.approveClaim(claim.id, 100 * USD, sender=insurer)
-        if decision == "resolution":
-            claims_manager.disputeClaim(claim.id, 1, sender=clinic)
-            advance_time(3 * DAY)
-            last = claims_manager.resolveDispute(claim.id, 0, True, sender=resolver)
     until = block_time(last) + DISPUTE_WINDOW
     next_tx_at(until - 1)
     with reverts(claims_manager.ClaimPolicyNotSettled, policyId=short_policy.id, until=until):
@@ -2934,6 +3408,96 @@ def test_reclaim_pool_reverts_within_the_dispute_window_of_the_last_decision(
     assert event.amount == 10_000 * USD - paid
     assert claims_manager.getPolicy(short_policy.id).funded == paid
     assert token.balanceOf(claims_manager) == claims_manager.creditOf(clinic) == paid
+
+
+@pytest.mark.parametrize(
+    "later", ["full-approval", "zero-approval-within-the-deductible", "resolution"]
+)
+def test_reclaim_pool_waits_only_for_the_window_of_the_last_disputable_decision(
+    claims_manager: Any,
+    insurer: AccountAPI,
+    resolver: AccountAPI,
+    clinic: AccountAPI,
+    short_policy: IssuedPolicy,
+    submit_claim: Callable[..., SubmittedClaim],
+    advance_time: Callable[[int], int],
+    next_tx_at: Callable[[int], int],
+    block_time: Callable[[ReceiptAPI], int],
+    later: str,
+) -> None:
+    """After the term, the insurer denies a claim (its window keeps the pool); three days
+    later it approves another claim in full (or for zero, within the deductible), or the
+    resolver awards the denied claim, which the clinic disputed. Nobody can dispute those,
+    so they do not restart the wait: the pool comes back when the denial's window closes."""
+    denied = submit_claim(short_policy.id, 1_000 * USD)
+    other = submit_claim(  # left for review: no proof
+        short_policy.id, 1_000 * USD if later == "full-approval" else 50 * USD, prove=False
+    )
+    advance_time(20 * DAY)  # the term is over
+    if later == "resolution":
+        claims_manager.approveClaim(other.id, 0, sender=insurer)  # closed before the denial
+    until = block_time(claims_manager.denyClaim(denied.id, 1, sender=insurer)) + DISPUTE_WINDOW
+    if later == "resolution":
+        advance_time(DAY)
+        claims_manager.disputeClaim(denied.id, 1, sender=clinic)
+    advance_time(3 * DAY)
+    if later == "resolution":
+        late = claims_manager.resolveDispute(denied.id, 720 * USD, True, sender=resolver)
+    else:
+        amount = 720 * USD if later == "full-approval" else 0
+        assert claims_manager.allowedAmount(other.id)[0] == amount
+        late = claims_manager.approveClaim(other.id, amount, sender=insurer)
+        assert claims_manager.getClaim(other.id).state == ClaimState.APPROVED
+    assert block_time(late) + DISPUTE_WINDOW > until
+    assert claims_manager.openClaimsOf(short_policy.id) == 0
+    next_tx_at(until - 1)
+    with reverts(claims_manager.ClaimPolicyNotSettled, policyId=short_policy.id, until=until):
+        claims_manager.reclaimPool(short_policy.id, sender=insurer)
+    next_tx_at(until)
+
+    tx = claims_manager.reclaimPool(short_policy.id, sender=insurer)
+
+    assert block_time(tx) == until
+    (event,) = claims_manager.PoolReclaimed.from_receipt(tx)
+    policy = claims_manager.getPolicy(short_policy.id)
+    assert event.amount == 10_000 * USD - policy.paid
+    assert policy.funded == policy.paid
+
+
+@pytest.mark.parametrize("closed_by", ["full-approval", "resolution-after-escalation"])
+def test_reclaim_pool_right_after_the_term_when_nothing_decided_can_be_disputed(
+    claims_manager: Any,
+    token: Any,
+    insurer: AccountAPI,
+    resolver: AccountAPI,
+    clinic: AccountAPI,
+    short_policy: IssuedPolicy,
+    submit_claim: Callable[..., SubmittedClaim],
+    advance_time: Callable[[int], int],
+    closed_by: str,
+) -> None:
+    """The only claim is approved in full after the term, or resolved after the clinic
+    escalated it: the pool comes back in the next transaction."""
+    claim = submit_claim(short_policy.id, 1_000 * USD)
+    advance_time(DECISION_PERIOD + DAY)  # the term is over, and the claim overdue
+    if closed_by == "full-approval":
+        claims_manager.approveClaim(claim.id, 720 * USD, sender=insurer)
+    else:
+        claims_manager.escalateClaim(claim.id, sender=clinic)
+        claims_manager.resolveDispute(claim.id, 720 * USD, True, sender=resolver)
+    before = token.balanceOf(insurer)
+
+    tx = claims_manager.reclaimPool(short_policy.id, sender=insurer)
+
+    assert_events(
+        tx,
+        claims_manager.PoolReclaimed(
+            policyId=short_policy.id, insurer=insurer, amount=(10_000 - 720) * USD
+        ),
+        token.Transfer(**{"from": claims_manager, "to": insurer, "value": (10_000 - 720) * USD}),
+    )
+    assert token.balanceOf(insurer) == before + (10_000 - 720) * USD
+    assert claims_manager.creditOf(clinic) == 720 * USD
 
 
 @pytest.mark.parametrize(

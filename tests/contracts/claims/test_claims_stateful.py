@@ -4,8 +4,10 @@ Hypothesis issues policies (by the insurer or a second insurer) with random term
 and lets honest and hostile actors move in any order:
 
 * honest: the clinic and the hospital (care providers with a care relationship, each claiming
-  on records it wrote), the clinic's practitioner, the patient (claiming on a provider's
-  record: always reviewed), the insurers deciding their own claims, the resolver;
+  on records it wrote, and a party to the patient's claims on them), the clinic's
+  practitioner, the patient (claiming on a provider's record: always reviewed, and holding its
+  duplicate keys only once approved or awarded), the insurers deciding their own claims, the
+  resolver;
 * hostile: a clinic that never treated the patient (and its practitioner) claiming on others'
   records, the patient claiming on a record they wrote, the providers claiming the same care
   again (the same record, or the same care or claim identifier in a new record), the rival
@@ -23,7 +25,9 @@ After every step the invariants check that:
   directly plus what insurers took back; the manager holds exactly the pools and the credits;
   every payee holds exactly what it withdrew and was sent;
 * a piece of care (a care key) and a claim record are paid at most once: each key names one
-  claim, no two claims paid share a care key, and a record offered twice backs one claim;
+  claim, every claim paid holds its care key (so no two claims paid share one), a provider's
+  claim holds its keys from submission and a patient's only once approved or resolved with an
+  award or as covered, and a record offered twice backs one claim;
 * a claim is paid at most what its policy allows (coverage of ``billed - deductibleApplied``,
   once per decision), and a policy at most its funds and annual limit;
 * the chain agrees with the model on every policy, claim, allowed amount, open count, key,
@@ -32,7 +36,9 @@ After every step the invariants check that:
 Time moves in whole days while transactions move it by seconds, and every period of cover
 ends twelve hours after a whole number of days from its issue, so the networks (which differ
 by a second in when a transaction runs) and the model agree on every "is it active", "is it
-overdue", "is the window closed" and "is the term over": the model counts days.
+overdue" (counted from the later of the submission and the last answer), "is the window
+closed" (of the last decision that can be disputed) and "is the term over": the model counts
+days.
 
 Each example runs between a chain snapshot and its restore.
 """
@@ -75,10 +81,13 @@ from .model import (
     allowed_now,
     care_key,
     coverage,
+    escalation_until,
     identifier_key,
+    is_disputable_decision,
     may_approve_zero,
     reclaim_until,
     resolution,
+    resolution_takes_keys,
     review_reason,
 )
 
@@ -182,9 +191,16 @@ class ClaimEntry:
     payee: str
     record: HexBytes
     care_key: HexBytes
+    keys: list[bytes]  # the care key, and the identifier key when there is one
     submitted_day: int
     decided_day: int = -1
+    answered_day: int = -1
     payments: list[int] = field(default_factory=list)  # one entry per decision that paid
+
+    @property
+    def since_day(self) -> int:
+        """The day the insurer's decision period started: the submission or the last answer."""
+        return max(self.submitted_day, self.answered_day)
 
 
 @dataclass
@@ -193,6 +209,7 @@ class World:
     policies: dict[int, PolicyState] = field(default_factory=dict)
     claims: dict[int, ClaimEntry] = field(default_factory=dict)
     keys: dict[bytes, int] = field(default_factory=dict)  # duplicate key -> claim id
+    pending: dict[int, list[bytes]] = field(default_factory=dict)  # patient's claim -> its keys
     writers: dict[bytes, int] = field(default_factory=dict)  # record -> writer number
     not_financial: set[bytes] = field(default_factory=set)
     offered: set[bytes] = field(default_factory=set)  # every record a submission named
@@ -214,7 +231,7 @@ class Observed:
     open_claims: dict[int, int]
     claims: dict[int, dict[str, Any]]
     allowed: dict[int, tuple[int, int]]
-    keys: dict[bytes, int]
+    keys: dict[bytes, int]  # every key the model holds or a claim waits for -> claimOfKey
     unclaimed: dict[bytes, bool]  # offered record -> getClaim reverts
     credits: dict[str, int]
     balances: dict[str, int]
@@ -321,14 +338,17 @@ def test_money_follows_the_claims_model_among_honest_and_hostile_actors(
     ]  # fmt: skip
     claim_names = [
         "submitter", "policyId", "state", "payPatient", "infoRequests", "billed", "paid",
-        "decidedAt", "deductibleApplied", "submittedAt",
+        "decidedAt", "deductibleApplied", "submittedAt", "answeredAt",
     ]  # fmt: skip
     policy_type = (
         "(address,uint40,uint40,uint16,address,uint96,uint96,uint96,uint96,uint96,uint128,bytes32)"
     )
-    claim_type = "(address,uint64,uint8,bool,uint8,uint96,uint96,uint40,uint96,uint40)"
+    claim_type = "(address,uint64,uint8,bool,uint8,uint96,uint96,uint40,uint96,uint40,uint40)"
     address = manager.address
     holders = [*(p.address for p in payees), *(i.address for i in insurers), address]
+
+    def watched_keys(world: World) -> set[bytes]:
+        return set(world.keys) | {k for keys in world.pending.values() for k in keys}
 
     def observe(world: World) -> Observed:
         return Observed(
@@ -349,7 +369,10 @@ def test_money_follows_the_claims_model_among_honest_and_hostile_actors(
                 i: view(address, "allowedAmount(uint256)", [i], ["uint96", "uint96"])
                 for i in world.claims
             },
-            keys={k: view(address, "claimOfKey(bytes32)", [k], ["uint256"])[0] for k in world.keys},
+            keys={
+                k: view(address, "claimOfKey(bytes32)", [k], ["uint256"])[0]
+                for k in watched_keys(world)
+            },
             unclaimed={
                 r: "error" in raw_call(address, "getClaim(uint256)", [record_number(r)])
                 for r in world.offered
@@ -385,11 +408,16 @@ def test_money_follows_the_claims_model_among_honest_and_hostile_actors(
             )
             self.fund(0, 700 * USD)
             # Claims to start from: the patient's, denied and disputed (the deductible still
-            # open), and the clinic's, waiting for review; the rules take them anywhere.
+            # open); the patient's claim of the care the clinic claims next (its keys wait, so
+            # the clinic's claim is accepted and takes them; the patient's can then only be
+            # denied), waiting for review; and the clinic's, asked for more information. The
+            # rules take them anywhere.
             self.submit(0, "clinic", "patient", "new", 400 * USD, 1, 0, 0, False, False)
             self.deny(0, "own")  # not a rule of its own: see `decide_claim`
             self.dispute(0, "patient")
+            self.submit(0, "clinic", "patient", "new", 500 * USD, 0, 1, 1, False, True)
             self.submit(0, "clinic", "writer", "new", 500 * USD, 0, 1, 1, False, True)
+            self.request_info(1, "own")  # the second claim Submitted: the clinic's
 
         def teardown(self) -> None:
             self._isolation.__exit__(None, None, None)
@@ -429,14 +457,31 @@ def test_money_follows_the_claims_model_among_honest_and_hostile_actors(
             return account, acts_for == owner and self.world.verified[owner]
 
         def is_party(self, claim: ClaimEntry, account: AccountAPI) -> bool:
+            """The submitter (or its practitioners), the patient, and, for the patient's claim,
+            the provider that wrote the claim record (or its practitioners)."""
+            institution = institution_of.get(account.address)
+            if account.address in (claim.model.submitter, patient.address):
+                return True
+            if institution == claim.model.submitter:
+                return True
+            writer = self.world.writers[bytes(claim.record)]
             return (
-                account.address
-                in (
-                    claim.model.submitter,
-                    patient.address,
-                )
-                or institution_of.get(account.address) == claim.model.submitter
+                claim.model.submitter == patient.address
+                and institution is not None
+                and numbers[institution] == writer
             )
+
+        def duplicate_of(self, claim_id: int) -> int | None:
+            """The claim holding a key the patient's claim waits for (checked in order: the
+            care key, then the identifier key); ``None`` when it may take them all."""
+            for key in self.world.pending.get(claim_id, []):
+                if (holder := self.world.keys.get(key)) is not None:
+                    return holder
+            return None
+
+        def take_keys(self, claim_id: int) -> None:
+            for key in self.world.pending.pop(claim_id, []):
+                self.world.keys[key] = claim_id
 
         def decide(
             self,
@@ -445,8 +490,11 @@ def test_money_follows_the_claims_model_among_honest_and_hostile_actors(
             at: int,
             amount: int = 0,
             deductible: int = 0,
+            *,
+            disputable: bool,
         ) -> None:
-            """A decision by people (or a resolution): credits the payee, closes the claim."""
+            """A decision by people (or a resolution): credits the payee, closes the claim;
+            one that can be disputed keeps the pool for its window."""
             policy = self.policy_state(claim)
             claim.model.state = state
             if amount:
@@ -456,8 +504,9 @@ def test_money_follows_the_claims_model_among_honest_and_hostile_actors(
             policy.model.paid += amount
             policy.model.deductible_met += deductible
             policy.open_claims -= 1
-            policy.last_decision_at = at
-            policy.last_decision_day = self.world.day
+            if disputable:
+                policy.last_decision_at = at
+                policy.last_decision_day = self.world.day
 
         def refused_submission(
             self, sender: AccountAPI, policy_id: int, record: bytes, keys: list[bytes]
@@ -747,11 +796,15 @@ def test_money_follows_the_claims_model_among_honest_and_hostile_actors(
                 payee,
                 HexBytes(claim_record),
                 care,
+                [bytes(k) for k in keys],
                 world.day,
             )
             world.claims[claim_id] = claim
-            for key in keys:
-                world.keys[bytes(key)] = claim_id
+            if by_patient:  # checked free, taken only when approved or awarded
+                world.pending[claim_id] = list(claim.keys)
+            else:
+                for key in claim.keys:
+                    world.keys[key] = claim_id
             expected = [
                 manager.ClaimSubmitted(
                     claimId=claim_id,
@@ -842,6 +895,12 @@ def test_money_follows_the_claims_model_among_honest_and_hostile_actors(
                     needed=amount, available=policy.pool,
                 )  # fmt: skip
                 return
+            if (holder := self.duplicate_of(claim_id)) is not None:  # the care is claimed
+                call_reverts(
+                    manager.approveClaim, *args, sender=sender,
+                    error=manager.ClaimDuplicate, claimId=holder,
+                )  # fmt: skip
+                return
             tx = manager.approveClaim(*args, sender=sender)
             assert_events(
                 tx,
@@ -860,7 +919,9 @@ def test_money_follows_the_claims_model_among_honest_and_hostile_actors(
             claim.decided_day = self.world.day
             claim.model.deductible_applied = deductible
             state = ClaimState.APPROVED if amount == allowed else ClaimState.PARTIALLY_APPROVED
-            self.decide(claim, state, at, amount, deductible)
+            self.take_keys(claim_id)
+            disputable = is_disputable_decision(amount, allowed)
+            self.decide(claim, state, at, amount, deductible, disputable=disputable)
 
         def deny(self, index: int, who: str) -> None:
             claim_id, claim = self.claim(index, "deny")
@@ -877,7 +938,7 @@ def test_money_follows_the_claims_model_among_honest_and_hostile_actors(
             at = block_time(tx)
             claim.model.decided_at = at
             claim.decided_day = self.world.day
-            self.decide(claim, ClaimState.DENIED, at)
+            self.decide(claim, ClaimState.DENIED, at, disputable=True)
 
         @precondition(lambda self: self.in_states(ACCEPTS["request_info"]))
         @rule(index=PICK, who=DECIDER)
@@ -920,6 +981,8 @@ def test_money_follows_the_claims_model_among_honest_and_hostile_actors(
                 tx, manager.ClaimInfoProvided(claimId=claim_id, evidence=[answer], provider=sender)
             )
             claim.model.state = ClaimState.SUBMITTED
+            claim.model.answered_at = block_time(tx)
+            claim.answered_day = self.world.day
 
         @precondition(lambda self: self.in_states(ACCEPTS["dispute"]))
         @rule(index=PICK, by=PARTY)
@@ -957,12 +1020,19 @@ def test_money_follows_the_claims_model_among_honest_and_hostile_actors(
                     error=manager.ClaimNotSubmitterOrPatient, caller=sender, claimId=claim_id,
                 )  # fmt: skip
                 return
-            overdue = self.world.day - claim.submitted_day >= DECISION_DAYS
-            if not overdue and self.world.verified[self.policy_of(claim).insurer]:
+            verified = self.world.verified[self.policy_of(claim).insurer]
+            if claim.model.state is ClaimState.INFO_REQUESTED and verified:  # answer first
+                call_reverts(
+                    manager.escalateClaim, claim_id, sender=sender,
+                    error=manager.ClaimInvalidState, claimId=claim_id, state=claim.model.state,
+                )  # fmt: skip
+                return
+            overdue = self.world.day - claim.since_day >= DECISION_DAYS
+            if not overdue and verified:
                 call_reverts(
                     manager.escalateClaim, claim_id, sender=sender,
                     error=manager.ClaimNotOverdue, claimId=claim_id,
-                    until=claim.model.submitted_at + DECISION_PERIOD,
+                    until=escalation_until(claim.model),
                 )  # fmt: skip
                 return
             tx = manager.escalateClaim(claim_id, sender=sender)
@@ -1009,6 +1079,13 @@ def test_money_follows_the_claims_model_among_honest_and_hostile_actors(
                     needed=award, available=policy.pool,
                 )  # fmt: skip
                 return
+            takes = resolution_takes_keys(claim.model, award, covered)
+            if takes and (holder := self.duplicate_of(claim_id)) is not None:
+                call_reverts(
+                    manager.resolveDispute, *args, sender=resolver,
+                    error=manager.ClaimDuplicate, claimId=holder,
+                )  # fmt: skip
+                return
             most, applied = resolution(policy, claim.model, covered)
             assert award <= most
             tx = manager.resolveDispute(*args, sender=resolver)
@@ -1020,7 +1097,11 @@ def test_money_follows_the_claims_model_among_honest_and_hostile_actors(
             )
             if unpaid:
                 claim.model.deductible_applied = applied
-            self.decide(claim, ClaimState.RESOLVED, block_time(tx), award, applied)
+            if takes:
+                self.take_keys(claim_id)
+            self.decide(
+                claim, ClaimState.RESOLVED, block_time(tx), award, applied, disputable=False
+            )
 
         @precondition(lambda self: self.world.claims)
         @rule(action=st.sampled_from(sorted(ACCEPTS)), index=PICK)
@@ -1114,7 +1195,17 @@ def test_money_follows_the_claims_model_among_honest_and_hostile_actors(
             )
             assert all(n == 1 for n in paid_claims.values()), paid_claims
             for claim_id, claim in self.world.claims.items():
-                assert seen.keys[bytes(claim.care_key)] == claim_id  # the key names one claim
+                holders = [seen.keys[k] for k in claim.keys]
+                if claim_id in self.world.pending:  # a patient's claim not approved (yet)
+                    assert claim_id not in holders, claim_id
+                    stored = seen.claims[claim_id]
+                    assert stored["paid"] == 0, claim_id
+                    assert stored["state"] not in (
+                        ClaimState.APPROVED,
+                        ClaimState.PARTIALLY_APPROVED,
+                    )
+                else:  # each key names this one claim
+                    assert holders == [claim_id] * len(claim.keys), claim_id
             for record, unclaimed in seen.unclaimed.items():  # offered, maybe many times
                 assert unclaimed == (record_number(record) not in self.world.claims)
 
@@ -1152,7 +1243,7 @@ def test_money_follows_the_claims_model_among_honest_and_hostile_actors(
                 assert seen.claims[claim_id] == claim.model.as_dict(), claim_id
                 expected = allowed_amount(self.policy_of(claim), claim.model)
                 assert seen.allowed[claim_id] == expected, claim_id
-            assert seen.keys == world.keys
+            assert seen.keys == {k: world.keys.get(k, 0) for k in watched_keys(world)}
             for payee in payees:
                 assert seen.credits[payee.address] == world.credits.get(payee.address, 0)
 
