@@ -46,8 +46,8 @@ contract TrialRegistry is ITrialRegistry, EIP712, Nonces {
 
     /// @notice EIP-712 type hash of `ConsentRequest`.
     bytes32 public constant CONSENT_TYPEHASH = keccak256(
-        "ConsentRequest(uint64 studyId,uint32 version,address site,address participant,uint8 purpose,"
-        "uint8 readers,address delegate,uint256 nonce,uint256 deadline)"
+        "ConsentRequest(uint64 studyId,uint32 version,bytes32 protocolHash,address site,"
+        "address participant,uint8 purpose,uint8 readers,address delegate,uint256 nonce,uint256 deadline)"
     );
 
     /// @notice EIP-712 type hash of `WithdrawalRequest`.
@@ -271,6 +271,12 @@ contract TrialRegistry is ITrialRegistry, EIP712, Nonces {
     }
 
     /// @inheritdoc ITrialRegistry
+    function protocolHashOf(uint64 studyId, uint32 version) external view returns (bytes32 protocolHash) {
+        _study(studyId);
+        return _protocolHash(_version(studyId, version));
+    }
+
+    /// @inheritdoc ITrialRegistry
     function cancelSignatures() external {
         emit SignaturesCancelled(msg.sender, _useNonce(msg.sender));
     }
@@ -477,6 +483,10 @@ contract TrialRegistry is ITrialRegistry, EIP712, Nonces {
         }
         version = study.currentVersion;
         if (request.version != version) revert TrialVersionNotInForce(studyId, request.version, version);
+        bytes32 current = _protocolHash(_versions[studyId][version]);
+        if (request.protocolHash != current) {
+            revert TrialProtocolChanged(studyId, version, request.protocolHash, current);
+        }
         if (request.purpose == ConsentPurpose.None || request.readers > _READERS_ALL) {
             revert TrialInvalidConsent();
         }
@@ -592,23 +602,14 @@ contract TrialRegistry is ITrialRegistry, EIP712, Nonces {
         return keccak256(abi.encode(block.chainid, address(this), studyId, participant, visit, root));
     }
 
+    /// @dev `ConsentRequest` holds only static fields, so `abi.encode` of the struct is the
+    /// concatenation EIP-712's `encodeData` asks for.
     function _consentDigest(ConsentRequest calldata request) private view returns (bytes32) {
-        return _hashTypedDataV4(
-            keccak256(
-                abi.encode(
-                    CONSENT_TYPEHASH,
-                    request.studyId,
-                    request.version,
-                    request.site,
-                    request.participant,
-                    request.purpose,
-                    request.readers,
-                    request.delegate,
-                    request.nonce,
-                    request.deadline
-                )
-            )
-        );
+        return _hashTypedDataV4(keccak256(abi.encode(CONSENT_TYPEHASH, request)));
+    }
+
+    function _protocolHash(StoredVersion storage stored) private view returns (bytes32) {
+        return keccak256(abi.encode(stored.protocolDigest, stored.primaryOutcomes, stored.secondaryOutcomes));
     }
 
     function _withdrawalDigest(WithdrawalRequest calldata request) private view returns (bytes32) {

@@ -10,7 +10,8 @@ pragma solidity ^0.8.27;
 /// @dev Participants are pseudonymous: one address per study, unrelated to their record address
 /// unless they link the two off chain (both keys sign one statement). Nothing personal is on
 /// chain: protocols, outcome definitions and data bodies are referenced by digest. Invariants:
-/// a version's outcome definitions never change after its first enrolment; data is accepted
+/// a version's outcome definitions never change after its first consent or its first data, and
+/// a consent is accepted only for the exact protocol and outcomes it was signed for; data is accepted
 /// only for an active participant whose consented version is at least the latest version that
 /// required re-consent; withdrawal is final and only the participant or their delegate can do
 /// it; every consent, re-consent and withdrawal is an event indexed by participant.
@@ -91,6 +92,9 @@ interface ITrialRegistry {
     /// @notice A consent signed by the participant and submitted by the site (EIP-712).
     /// @param studyId The study.
     /// @param version The protocol version consented to (must be the one in force).
+    /// @param protocolHash `protocolHashOf(studyId, version)` when the participant signed: the
+    /// version's protocol digest and outcome definitions, so a consent never counts for
+    /// outcomes the participant did not see.
     /// @param site The enrolling site.
     /// @param participant The participant's study address (the signer).
     /// @param purpose What the data may be used for.
@@ -101,6 +105,7 @@ interface ITrialRegistry {
     struct ConsentRequest {
         uint64 studyId;
         uint32 version;
+        bytes32 protocolHash;
         address site;
         address participant;
         ConsentPurpose purpose;
@@ -167,6 +172,10 @@ interface ITrialRegistry {
 
     /// @notice Thrown when an amendment carries no reason.
     error TrialReasonRequired();
+
+    /// @notice Thrown when a consent was signed for other protocol content or outcome
+    /// definitions than the version now holds.
+    error TrialProtocolChanged(uint64 studyId, uint32 version, bytes32 signed, bytes32 current);
 
     /// @notice Thrown when outcome definitions of a version with a consent or data would change.
     error TrialOutcomesFrozen(uint64 studyId, uint32 version);
@@ -242,7 +251,7 @@ interface ITrialRegistry {
     );
 
     /// @notice Emitted whenever a version's outcome definitions are set (at registration,
-    /// amendment, and any change before that version's first enrolment).
+    /// amendment, and any change before that version's first consent or data).
     event OutcomesDefined(
         uint64 indexed studyId, uint32 indexed version, bytes32 primaryOutcomes, bytes32 secondaryOutcomes
     );
@@ -516,6 +525,13 @@ interface ITrialRegistry {
     /// @param request The consent.
     /// @return digest The digest.
     function consentDigest(ConsentRequest calldata request) external view returns (bytes32 digest);
+
+    /// @notice What a consent to a version must carry as its `protocolHash`.
+    /// @param studyId The study.
+    /// @param version The version.
+    /// @return protocolHash `keccak256(abi.encode(protocolDigest, primaryOutcomes,
+    /// secondaryOutcomes))` of the version as stored now.
+    function protocolHashOf(uint64 studyId, uint32 version) external view returns (bytes32 protocolHash);
 
     /// @notice Returns the EIP-712 digest a participant signs to withdraw.
     /// @param request The withdrawal.

@@ -415,6 +415,7 @@ class AuditReport:
 CONSENT_FIELDS = (
     ("studyId", "uint64"),
     ("version", "uint32"),
+    ("protocolHash", "bytes32"),
     ("site", "address"),
     ("participant", "address"),
     ("purpose", "uint8"),
@@ -443,6 +444,7 @@ class ConsentRequest:
 
     study_id: int
     version: int
+    protocol_hash: bytes
     site: str
     participant: str
     purpose: ConsentPurpose
@@ -461,6 +463,7 @@ class ConsentRequest:
         return {
             "studyId": self.study_id,
             "version": self.version,
+            "protocolHash": "0x" + self.protocol_hash.hex(),
             "site": self.site,
             "participant": self.participant,
             "purpose": int(self.purpose),
@@ -478,11 +481,21 @@ class ConsentRequest:
     @classmethod
     def from_message(cls, data: Mapping[str, Any]) -> ConsentRequest:
         """Read a request (from a document or a decoded transaction); refuse malformed ones."""
+        if "protocolHash" not in data:
+            raise ConfigurationError(
+                "consent",
+                "names no protocolHash (the protocol and outcomes it was signed for): the "
+                "participant must sign again",
+            )
+        protocol = _bytes32(data["protocolHash"])
+        if protocol is None:
+            raise ConfigurationError("consent", "protocolHash is not 32 bytes in 0x hex")
         try:
             delegate = to_checksum_address(str(data["delegate"]))
             return cls(
                 study_id=int(data["studyId"]),
                 version=int(data["version"]),
+                protocol_hash=protocol,
                 site=to_checksum_address(str(data["site"])),
                 participant=to_checksum_address(str(data["participant"])),
                 purpose=ConsentPurpose(int(data["purpose"])),
@@ -626,6 +639,20 @@ def _iso(value: datetime | None) -> str | None:
 
 def _hex(value: bytes | None) -> str | None:
     return "0x" + value.hex() if value else None
+
+
+def _bytes32(value: object) -> bytes | None:
+    """32 bytes given as bytes (a decoded transaction) or as ``0x`` and 64 hex digits (a
+    document); ``None`` for anything else."""
+    if isinstance(value, bytes):
+        return bytes(value) if len(value) == 32 else None
+    if not isinstance(value, str) or len(value) != 66 or value[:2] != "0x":
+        return None
+    try:
+        decoded = bytes.fromhex(value[2:])
+    except ValueError:
+        return None
+    return decoded if len(decoded) == 32 else None  # fromhex skips spaces
 
 
 def _ts(value: int) -> datetime:
@@ -911,6 +938,15 @@ def publish_summary(
     return cid
 
 
+def protocol_hash(version: ProtocolVersion) -> bytes:
+    """What a consent to ``version`` carries (``TrialRegistry.protocolHashOf``): keccak256 of
+    the ABI encoding of its protocol digest and its primary and secondary outcome hashes as
+    they stand (a participant's signature covers the outcomes they were shown)."""
+    secondary = version.secondary_outcomes or ZERO
+    fields = [version.protocol.digest, version.primary_outcomes, secondary]
+    return keccak(abi_encode(["bytes32", "bytes32", "bytes32"], fields))
+
+
 def get_study(chain: Chain, study_id: int) -> Study:
     """Read a study, with its sites, current monitors and summary from its events."""
     contract = trial_registry(chain)
@@ -1142,6 +1178,7 @@ def sign_consent(
     request = ConsentRequest(
         study_id=study_id,
         version=study.current_version,
+        protocol_hash=protocol_hash(protocol_version(chain, study_id, study.current_version)),
         site=site,
         participant=participant.address,
         purpose=purpose,
@@ -1242,6 +1279,11 @@ def submit_consent(chain: Chain, site: LocalAccount, document: Mapping[str, Any]
         raise PreconditionFailed(
             f"the consent is to protocol version {request.version}, but version "
             f"{study.current_version} is in force: the participant must sign again"
+        )
+    if request.protocol_hash != protocol_hash(protocol_version(chain, study.id, request.version)):
+        raise PreconditionFailed(
+            f"version {request.version}'s protocol or outcome definitions changed after the "
+            "participant signed: the participant must sign again"
         )
     if request.readers & ~(READER_SPONSOR | READER_MONITORS):
         raise PreconditionFailed(f"reader bits {request.readers:#x} are not known")

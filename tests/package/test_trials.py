@@ -627,6 +627,112 @@ def test_consent_signed_for_a_superseded_version_is_refused(
         trials.submit_consent(chain, hospital_site, document)
 
 
+def redefine_outcomes(chain, sponsor, study_id: int, version: int, label: str) -> bytes:
+    """The sponsor redefines a version's primary outcome on chain (allowed until the version's
+    first consent or data; the client has no verb for it); returns the new outcome hash."""
+    primary = keccak(text=label)
+    chain.transact("redefining", sponsor, trials.trial_registry(chain).functions.setOutcomes(
+        study_id, version, primary, bytes(32)))  # fmt: skip
+    return primary
+
+
+STALE_PROTOCOL = (
+    "version 1's protocol or outcome definitions changed after the participant signed: the "
+    "participant must sign again"
+)
+
+
+def test_a_consent_signed_before_the_outcomes_changed_is_refused_in_one_line_before_sending(
+    chain, study, sponsor, hospital_site, participant
+):
+    """The participant signs for version 1 as shown; the sponsor then redefines its primary
+    outcome. The client refuses the document before sending, a client that skipped the check
+    meets ``TrialProtocolChanged``, and a fresh signature (over the new hash) enrols."""
+    contract = trials.trial_registry(chain)
+    document = trials.sign_consent(chain, participant, study.id, hospital_site.address)
+    signed = bytes(contract.functions.protocolHashOf(study.id, 1).call())
+    assert document["request"]["protocolHash"] == "0x" + signed.hex()
+    redefine_outcomes(chain, sponsor, study.id, 1, "a more achievable endpoint")
+    current = bytes(contract.functions.protocolHashOf(study.id, 1).call())
+    assert current != signed
+    assert trials.protocol_hash(trials.protocol_version(chain, study.id, 1)) == current
+
+    before = chain.w3.eth.block_number
+    with pytest.raises(PreconditionFailed) as refused:
+        trials.submit_consent(chain, hospital_site, document)
+    assert str(refused.value) == STALE_PROTOCOL
+    assert chain.w3.eth.block_number == before
+
+    request = trials.ConsentRequest.from_message(document["request"])
+    signature = bytes.fromhex(document["signature"].removeprefix("0x"))
+    with pytest.raises(TransactionReverted) as reverted:
+        chain.transact("recording consent", hospital_site,
+                       contract.functions.consent(request.args(), signature))  # fmt: skip
+    assert reverted.value.error == "TrialProtocolChanged"
+    assert reverted.value.error_args == {
+        "studyId": study.id, "version": 1, "signed": signed, "current": current,
+    }  # fmt: skip
+    assert contract.functions.nonces(participant.address).call() == 0
+
+    fresh = trials.sign_consent(chain, participant, study.id, hospital_site.address)
+    assert fresh["request"]["protocolHash"] == "0x" + current.hex()
+    standing = trials.submit_consent(chain, hospital_site, fresh)
+    assert (standing.consented_version, standing.standing) == (1, trials.Standing.ACTIVE)
+    assert trials.protocol_version(chain, study.id, 1).outcomes_frozen_at is not None
+
+
+def test_cli_refuses_a_stale_consent_in_one_line_before_sending(
+    chain, medledger, tmp_path, monkeypatch, study, sponsor, hospital_site, participant
+):
+    monkeypatch.setenv("P1_KEY", "0x" + bytes(participant.key).hex())
+    signed = tmp_path / "consent.json"
+    assert medledger("trial", "consent", str(study.id), "--site", hospital_site.address,
+                     "--sign-only", "--out", str(signed),
+                     "--account", "env:P1_KEY").exit_code == 0  # fmt: skip
+    redefine_outcomes(chain, sponsor, study.id, 1, "a more achievable endpoint")
+    before = chain.w3.eth.block_number
+    one_line_error(medledger("trial", "consent", "--submit", str(signed), "--account", "dev:3"),
+                   STALE_PROTOCOL)  # fmt: skip
+    assert chain.w3.eth.block_number == before
+
+
+MISSING = object()
+NOT_HEX32 = "protocolHash is not 32 bytes in 0x hex"
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (MISSING, "names no protocolHash (the protocol and outcomes it was signed for): the "
+                  "participant must sign again"),
+        (None, NOT_HEX32),
+        ("", NOT_HEX32),
+        ("0x12", NOT_HEX32),
+        ("11" * 32, NOT_HEX32),
+        ("0x" + "11" * 33, NOT_HEX32),
+        ("0x" + "zz" * 32, NOT_HEX32),
+        ("0x" + "11" * 31 + "  ", NOT_HEX32),
+        (int("11" * 32, 16), NOT_HEX32),
+        (["0x" + "11" * 32], NOT_HEX32),
+    ],
+    ids=["missing", "null", "empty", "short", "no-0x", "33-bytes", "not-hex", "spaced",
+         "number", "list"],
+)  # fmt: skip
+def test_a_consent_without_a_well_formed_protocol_hash_is_refused_before_sending(
+    chain, study, hospital_site, participant, value, message
+):
+    document = trials.sign_consent(chain, participant, study.id, hospital_site.address)
+    if value is MISSING:
+        del document["request"]["protocolHash"]
+    else:
+        document["request"]["protocolHash"] = value
+    before = chain.w3.eth.block_number
+    with pytest.raises(ConfigurationError) as refused:
+        trials.submit_consent(chain, hospital_site, document)
+    assert str(refused.value) == f"consent: {message}"
+    assert chain.w3.eth.block_number == before
+
+
 @pytest.mark.parametrize(
     ("case", "message"),
     [
@@ -634,6 +740,7 @@ def test_consent_signed_for_a_superseded_version_is_refused(
         ("expired", "the signature expired"),
         ("replayed", "already used or superseded"),
         ("forged", "was not made by"),
+        ("other-protocol", "was not made by"),
         ("other-registry", "not this one"),
     ],
 )
@@ -652,6 +759,8 @@ def test_signed_consent_is_checked_before_sending(
         trials.submit_consent(chain, hospital_site, document)
     elif case == "forged":
         document["request"]["participant"] = Account.create().address
+    elif case == "other-protocol":  # a site substitutes the hash of outcomes changed since
+        document["request"]["protocolHash"] = "0x" + keccak(text="other outcomes").hex()
     else:
         document["trial_registry"] = "0x" + "11" * 20
     before = chain.w3.eth.block_number
@@ -872,7 +981,8 @@ def test_an_encrypted_protocol_is_read_by_sponsor_and_sites_only(
 
 def _consent(chain, account, study_id, version, site, *, signer=None, deadline=None, block=0):
     request = trials.ConsentRequest(
-        study_id=study_id, version=version, site=site, participant=account.address,
+        study_id=study_id, version=version, protocol_hash=keccak(text=f"protocol v{version}"),
+        site=site, participant=account.address,
         purpose=trials.ConsentPurpose.TRIAL_ONLY, readers=3, delegate=None, nonce=0,
         deadline=deadline or 2**40,
     )  # fmt: skip
@@ -981,17 +1091,19 @@ def test_python_data_id_equals_the_contracts(
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
-    study_id=st.integers(0, 2**64 - 1), version=st.integers(0, 2**32 - 1), site=ADDRESSES,
-    participant=ADDRESSES, purpose=st.sampled_from(list(trials.ConsentPurpose)),
-    readers=st.integers(0, 255), delegate=st.one_of(st.none(), ADDRESSES),
-    nonce=st.integers(0, 2**256 - 1), deadline=st.integers(0, 2**256 - 1),
+    study_id=st.integers(0, 2**64 - 1), version=st.integers(0, 2**32 - 1),
+    protocol_hash=BYTES32, site=ADDRESSES, participant=ADDRESSES,
+    purpose=st.sampled_from(list(trials.ConsentPurpose)), readers=st.integers(0, 255),
+    delegate=st.one_of(st.none(), ADDRESSES), nonce=st.integers(0, 2**256 - 1),
+    deadline=st.integers(0, 2**256 - 1),
 )  # fmt: skip
 def test_python_consent_and_withdrawal_digests_equal_the_contracts(
-    chain, study_id, version, site, participant, purpose, readers, delegate, nonce, deadline
-):
+    chain, study_id, version, protocol_hash, site, participant, purpose, readers, delegate, nonce,
+    deadline,
+):  # fmt: skip
     contract = trials.trial_registry(chain)
-    consent = trials.ConsentRequest(study_id, version, site, participant, purpose, readers,
-                                    delegate, nonce, deadline)  # fmt: skip
+    consent = trials.ConsentRequest(study_id, version, protocol_hash, site, participant, purpose,
+                                    readers, delegate, nonce, deadline)  # fmt: skip
     withdrawal = trials.WithdrawalRequest(study_id, participant, nonce, deadline)
     assert trials.request_digest(chain.chain_id, contract.address, consent) == bytes(
         contract.functions.consentDigest(consent.args()).call()
@@ -999,6 +1111,39 @@ def test_python_consent_and_withdrawal_digests_equal_the_contracts(
     assert trials.request_digest(chain.chain_id, contract.address, withdrawal) == bytes(
         contract.functions.withdrawalDigest(withdrawal.args()).call()
     )
+
+
+OBJECTIVES = st.from_regex(r"[A-Za-z0-9]{1,8}( [A-Za-z0-9]{1,8}){0,2}", fullmatch=True)
+
+
+@settings(
+    max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    primary=OBJECTIVES, secondary=st.lists(OBJECTIVES, max_size=2, unique=True),
+    redefined=st.one_of(st.none(), BYTES32.filter(any)), encrypt=st.booleans(),
+)  # fmt: skip
+def test_python_protocol_hash_equals_the_contracts(
+    chain, store, sponsor, hospital_site, primary, secondary, redefined, encrypt
+):
+    """Random protocols (no secondary objectives included, public or sealed), maybe with the
+    primary outcome redefined on chain: ``protocol_hash`` of the version as read is
+    ``protocolHashOf``, and the concatenation of the three hashes' keccak computed here."""
+    document = protocol(primary=primary, secondary=tuple(secondary))
+    registered = trials.register_study(
+        chain, store, sponsor, document, [hospital_site.address], encrypt=encrypt
+    )
+    if redefined is not None:
+        chain.transact("redefining", sponsor, trials.trial_registry(chain).functions.setOutcomes(
+            registered.id, 1, redefined, bytes(32)))  # fmt: skip
+    version = trials.protocol_version(chain, registered.id, 1)
+    outcomes = trials.outcomes_of(json.loads(document))
+    expected_outcomes = outcomes if redefined is None else (redefined, bytes(32))
+    secondary_hash = version.secondary_outcomes or bytes(32)
+    assert (version.primary_outcomes, secondary_hash) == expected_outcomes
+    independent = keccak(version.protocol.digest + b"".join(expected_outcomes))
+    on_chain = trials.trial_registry(chain).functions.protocolHashOf(registered.id, 1).call()
+    assert trials.protocol_hash(version) == bytes(on_chain) == independent
 
 
 def test_the_eip712_domain_type_hashes_and_reader_bits_are_the_contracts(chain):
@@ -1015,6 +1160,11 @@ def test_the_eip712_domain_type_hashes_and_reader_bits_are_the_contracts(chain):
     ):
         signature = f"{primary}({','.join(f'{kind} {name}' for name, kind in fields)})"
         assert keccak(text=signature) == bytes(getattr(contract.functions, constant)().call())
+    assert keccak(
+        text="ConsentRequest(uint64 studyId,uint32 version,bytes32 protocolHash,address site,"
+        "address participant,uint8 purpose,uint8 readers,address delegate,uint256 nonce,"
+        "uint256 deadline)"
+    ) == bytes(contract.functions.CONSENT_TYPEHASH().call())  # the documented type string
     assert contract.functions.READER_SPONSOR().call() == trials.READER_SPONSOR
     assert contract.functions.READER_MONITORS().call() == trials.READER_MONITORS
 

@@ -378,6 +378,7 @@ def _consent(world: World, actor: Any) -> tuple[Any, ...]:
     request = {
         "studyId": world.study,
         "version": 2,
+        "protocolHash": trials.protocolHashOf(world.study, 2),
         "site": world.hospital.address,
         "participant": participant.address,
         "purpose": TRIAL_ONLY,

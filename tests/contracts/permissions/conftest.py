@@ -326,6 +326,7 @@ def world(
     request = {
         "studyId": world.study,
         "version": 1,
+        "protocolHash": trials.protocolHashOf(world.study, 1),
         "site": hospital.address,
         "participant": patient.address,
         "purpose": TRIAL_ONLY,

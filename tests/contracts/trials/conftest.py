@@ -41,6 +41,7 @@ from .helpers import (
     Protocol,
     batch_id,
     data_id,
+    protocol_hash,
     signable_digest,
     typed_message,
 )
@@ -279,6 +280,7 @@ def consent_request(
         request: dict[str, Any] = {
             "studyId": study_id,
             "version": None,
+            "protocolHash": None,
             "site": hospital,
             "participant": participant,
             "purpose": ConsentPurpose.TRIAL_ONLY,
@@ -293,6 +295,8 @@ def consent_request(
         request["purpose"] = int(request["purpose"])
         if request["version"] is None:
             request["version"] = int(trial_registry.getStudy(study_id).currentVersion)
+        if request.get("protocolHash") is None:
+            request["protocolHash"] = protocol_hash(trial_registry, study_id, request["version"])
         if request["nonce"] is None:
             request["nonce"] = int(trial_registry.nonces(request["participant"]))
         return request

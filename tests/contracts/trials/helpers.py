@@ -47,6 +47,7 @@ class ConsentPurpose(IntEnum):
 CONSENT_FIELDS = [
     {"name": "studyId", "type": "uint64"},
     {"name": "version", "type": "uint32"},
+    {"name": "protocolHash", "type": "bytes32"},
     {"name": "site", "type": "address"},
     {"name": "participant", "type": "address"},
     {"name": "purpose", "type": "uint8"},
@@ -61,6 +62,29 @@ WITHDRAWAL_FIELDS = [
     {"name": "nonce", "type": "uint256"},
     {"name": "deadline", "type": "uint256"},
 ]
+
+
+def hash_protocol(protocol_digest: bytes, primary: bytes, secondary: bytes) -> HexBytes:
+    """``keccak256(abi.encode(protocolDigest, primaryOutcomes, secondaryOutcomes))``: what
+    ``protocolHashOf`` documents and a ``ConsentRequest.protocolHash`` carries (the
+    ``encrypted`` flag is not part of it)."""
+    return HexBytes(
+        keccak(encode(["bytes32", "bytes32", "bytes32"], [protocol_digest, primary, secondary]))
+    )
+
+
+def protocol_hash(registry: Any, study_id: int, version: int) -> HexBytes:
+    """The ``protocolHash`` a consent to ``version`` carries, computed here from
+    ``getProtocolVersion`` (independently of ``protocolHashOf``) with :func:`hash_protocol`.
+    Zero for a version that does not exist (a consent to it is refused before the hash
+    matters)."""
+    try:
+        protocol = registry.getProtocolVersion(study_id, version).protocol
+    except Exception:  # an unknown study or version: the contract refuses such a consent first
+        return ZERO32
+    return hash_protocol(
+        protocol.protocolDigest, protocol.primaryOutcomes, protocol.secondaryOutcomes
+    )
 
 
 def _type_string(name: str, fields: list[dict[str, str]]) -> str:
@@ -179,6 +203,11 @@ class Protocol:
             self.primary_outcomes,
             self.secondary_outcomes,
         )
+
+    @property
+    def hash(self) -> HexBytes:
+        """Its :func:`hash_protocol`, the ``protocolHash`` a consent to it carries."""
+        return hash_protocol(self.protocol_digest, self.primary_outcomes, self.secondary_outcomes)
 
     def as_dict(self) -> dict[str, Any]:
         """The struct as a view returns it (field names of the ABI)."""

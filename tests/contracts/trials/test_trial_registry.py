@@ -51,6 +51,8 @@ from .helpers import (
     as_dict,
     batch_id,
     data_id,
+    hash_protocol,
+    protocol_hash,
     signable_digest,
     tree_depth,
     typed_message,
@@ -136,8 +138,9 @@ def test_eip712_domain_type_hashes_and_reader_bits_are_the_documented_ones(
     assert HexBytes(trial_registry.CONSENT_TYPEHASH()) == HexBytes(keccak(text=CONSENT_TYPE))
     assert HexBytes(trial_registry.WITHDRAWAL_TYPEHASH()) == HexBytes(keccak(text=WITHDRAWAL_TYPE))
     assert CONSENT_TYPE == (
-        "ConsentRequest(uint64 studyId,uint32 version,address site,address participant,"
-        "uint8 purpose,uint8 readers,address delegate,uint256 nonce,uint256 deadline)"
+        "ConsentRequest(uint64 studyId,uint32 version,bytes32 protocolHash,address site,"
+        "address participant,uint8 purpose,uint8 readers,address delegate,uint256 nonce,"
+        "uint256 deadline)"
     )
     assert WITHDRAWAL_TYPE == (
         "WithdrawalRequest(uint64 studyId,address participant,uint256 nonce,uint256 deadline)"
@@ -539,6 +542,7 @@ def test_amend_protocol_reverts_for_protocol_without_digest_or_primary_outcomes(
         "submitDataBatch",
         "getStudy",
         "getProtocolVersion",
+        "protocolHashOf",
     ],
 )
 def test_functions_naming_a_study_revert_for_an_unknown_study(
@@ -566,6 +570,7 @@ def test_functions_naming_a_study_revert_for_an_unknown_study(
         ),
         "getStudy": ((unknown,), sponsor),
         "getProtocolVersion": ((unknown, 1), sponsor),
+        "protocolHashOf": ((unknown, 1), sponsor),
     }[function]
     with reverts(trial_registry.TrialUnknownStudy, studyId=unknown):
         getattr(trial_registry, function)(*args, sender=sender)
@@ -797,6 +802,8 @@ def test_set_outcomes_reverts_for_an_unknown_version(
         trial_registry.setOutcomes(study.id, version, digest("p"), ZERO32, sender=sponsor)
     with reverts(trial_registry.TrialUnknownVersion, studyId=study.id, version=version):
         trial_registry.getProtocolVersion(study.id, version)
+    with reverts(trial_registry.TrialUnknownVersion, studyId=study.id, version=version):
+        trial_registry.protocolHashOf(study.id, version)
 
 
 def test_set_outcomes_reverts_for_zero_primary_outcomes(
@@ -994,7 +1001,9 @@ def test_consent_signed_by_someone_else_reverts(
     assert trial_registry.getParticipation(study.id, participant.address).site == ZERO_ADDRESS
 
 
-@pytest.mark.parametrize("field", ["site", "readers", "purpose", "delegate", "studyId"])
+@pytest.mark.parametrize(
+    "field", ["site", "readers", "purpose", "delegate", "studyId", "protocolHash"]
+)
 def test_consent_over_a_different_request_recovers_another_signer_and_reverts(
     chain: Any,
     trial_registry: Any,
@@ -1017,6 +1026,7 @@ def test_consent_over_a_different_request_recovers_another_signer_and_reverts(
         "purpose": int(ConsentPurpose.TRIAL_AND_FUTURE_RESEARCH),
         "delegate": monitor.address,
         "studyId": other.id,
+        "protocolHash": other.protocol.hash,  # what a site would put after an outcome change
     }
     tampered = request | {field: changes[field]}
     recovered = Account.recover_message(
@@ -1178,6 +1188,203 @@ def test_consent_with_a_purpose_outside_the_enum_reverts_without_data(
     signature = Account.sign_message(signable, participant.key).signature
     with reverts_without_data():
         trial_registry.consent(request, signature, sender=hospital)
+
+
+# ======================================================================== consent: protocol hash
+
+
+def outcomes_changed(protocol: Protocol, change: str) -> tuple[HexBytes, HexBytes]:
+    """The (primary, secondary) outcomes after ``change``: ``primary``, ``secondary`` or
+    ``both`` replaced by fresh digests."""
+    primary, secondary = protocol.primary_outcomes, protocol.secondary_outcomes
+    if change in ("primary", "both"):
+        primary = digest(f"switched-primary-{protocol.protocol_digest.hex()}")
+    if change in ("secondary", "both"):
+        secondary = digest(f"switched-secondary-{protocol.protocol_digest.hex()}")
+    return primary, secondary
+
+
+@pytest.mark.parametrize("change", ["primary", "secondary", "both"])
+def test_consent_signed_before_the_outcomes_changed_reverts_and_a_fresh_signature_enrols(
+    trial_registry: Any,
+    study: Study,
+    participant: LocalAccount,
+    hospital: AccountAPI,
+    sponsor: AccountAPI,
+    consent_request: Callable[..., dict[str, Any]],
+    sign_consent: Callable[..., HexBytes],
+    enrol: Callable[..., Consented],
+    block_time: Callable[[ReceiptAPI], int],
+    change: str,
+) -> None:
+    """The review's finding: the participant signs for version 1 as shown to them; before the
+    site relays it (version 1 is not frozen yet), the sponsor redefines version 1's outcomes.
+    The signed consent no longer counts; one signed for the new outcomes does."""
+    registry = trial_registry
+    request = consent_request(study.id, participant)
+    assert request["protocolHash"] == study.protocol.hash == registry.protocolHashOf(study.id, 1)
+    signature = sign_consent(participant, request)
+    primary, secondary = outcomes_changed(study.protocol, change)
+    registry.setOutcomes(study.id, 1, primary, secondary, sender=sponsor)
+    current = hash_protocol(study.protocol.protocol_digest, primary, secondary)
+    assert HexBytes(registry.protocolHashOf(study.id, 1)) == current != study.protocol.hash
+
+    with reverts(
+        registry.TrialProtocolChanged,
+        studyId=study.id,
+        version=1,
+        signed=study.protocol.hash,
+        current=current,
+    ):
+        registry.consent(request, signature, sender=hospital)
+    assert participation(registry, study.id, participant)["site"] == ZERO_ADDRESS
+    assert registry.nonces(participant.address) == 0, "the refused signature used no nonce"
+    assert registry.getProtocolVersion(study.id, 1).outcomesFrozenAt == 0
+    assert registry.getStudy(study.id).participants == 0
+
+    fresh = enrol(study.id, participant)
+    assert fresh.request["protocolHash"] == current and fresh.request["nonce"] == 0
+    assert_events(fresh.receipt, consent_event(registry, fresh, enrolment=True))
+    stored = version_of(registry, study.id, 1)
+    assert (stored["protocol"]["primaryOutcomes"], stored["protocol"]["secondaryOutcomes"]) == (
+        primary,
+        secondary,
+    )
+    assert stored["outcomesFrozenAt"] == block_time(fresh.receipt)
+    with reverts(registry.TrialOutcomesFrozen, studyId=study.id, version=1):
+        registry.setOutcomes(study.id, 1, *outcomes_changed(study.protocol, "both"), sender=sponsor)
+
+
+def test_reconsent_signed_before_the_amendments_outcomes_changed_reverts_and_a_fresh_one_counts(
+    trial_registry: Any,
+    study: Study,
+    participant: LocalAccount,
+    hospital: AccountAPI,
+    sponsor: AccountAPI,
+    enrolled: Consented,
+    amend: Callable[..., Any],
+    consent_request: Callable[..., dict[str, Any]],
+    sign_consent: Callable[..., HexBytes],
+    enrol: Callable[..., Consented],
+) -> None:
+    """The same at a re-consent: version 2 (re-consent required) stays editable until someone
+    consents to it or data is collected under it; a re-consent signed before its outcomes
+    changed is refused and the participant stays stale until they sign again."""
+    registry = trial_registry
+    _, amended = amend(study.id, True)
+    request = consent_request(study.id, participant)
+    assert (request["version"], request["protocolHash"]) == (2, amended.hash)
+    signature = sign_consent(participant, request)
+    primary, secondary = outcomes_changed(amended, "primary")
+    registry.setOutcomes(study.id, 2, primary, secondary, sender=sponsor)
+
+    with reverts(
+        registry.TrialProtocolChanged,
+        studyId=study.id,
+        version=2,
+        signed=amended.hash,
+        current=hash_protocol(amended.protocol_digest, primary, secondary),
+    ):
+        registry.consent(request, signature, sender=hospital)
+    stored = participation(registry, study.id, participant)
+    assert (stored["consentedVersion"], stored["consents"]) == (1, 1)
+    assert not registry.isConsentCurrent(study.id, participant.address)
+    assert registry.nonces(participant.address) == 1
+
+    again = enrol(study.id, participant)
+    assert_events(again.receipt, consent_event(registry, again, enrolment=False))
+    assert registry.isConsentCurrent(study.id, participant.address)
+    assert participation(registry, study.id, participant)["consentedVersion"] == 2
+
+
+def test_consent_signed_before_outcomes_were_set_to_the_same_values_enrols(
+    trial_registry: Any,
+    study: Study,
+    participant: LocalAccount,
+    hospital: AccountAPI,
+    sponsor: AccountAPI,
+    consent_request: Callable[..., dict[str, Any]],
+    sign_consent: Callable[..., HexBytes],
+) -> None:
+    """The hash binds what the participant was shown, not whether ``setOutcomes`` was called:
+    the sponsor re-sets version 1's outcomes to what they were and the consent still counts."""
+    request = consent_request(study.id, participant)
+    signature = sign_consent(participant, request)
+    protocol = study.protocol
+    trial_registry.setOutcomes(
+        study.id, 1, protocol.primary_outcomes, protocol.secondary_outcomes, sender=sponsor
+    )
+    assert HexBytes(trial_registry.protocolHashOf(study.id, 1)) == protocol.hash
+    trial_registry.consent(request, signature, sender=hospital)
+    assert trial_registry.isConsentCurrent(study.id, participant.address)
+
+
+@pytest.mark.parametrize("signed_for", ["zero", "previous-version", "other-study", "outcomes-only"])
+def test_consent_for_another_protocol_hash_reverts_with_both_hashes(
+    trial_registry: Any,
+    register_study: Callable[..., Study],
+    study: Study,
+    participant: LocalAccount,
+    hospital: AccountAPI,
+    amend: Callable[..., Any],
+    consent_request: Callable[..., dict[str, Any]],
+    sign_consent: Callable[..., HexBytes],
+    signed_for: str,
+) -> None:
+    """A participant's own valid signature over a hash that is not the version's as stored:
+    none, version 1's (after version 2 came in force), another study's with the same
+    outcomes, or one over the outcomes without the protocol digest."""
+    _, amended = amend(study.id, False)
+    twin = register_study(
+        protocol=Protocol(
+            digest("another-protocol"), False, amended.primary_outcomes, amended.secondary_outcomes
+        )
+    )
+    wrong = {
+        "zero": ZERO32,
+        "previous-version": study.protocol.hash,
+        "other-study": twin.protocol.hash,
+        "outcomes-only": HexBytes(keccak(amended.primary_outcomes + amended.secondary_outcomes)),
+    }[signed_for]
+    request = consent_request(study.id, participant, protocolHash=wrong)
+    with reverts(
+        trial_registry.TrialProtocolChanged,
+        studyId=study.id,
+        version=2,
+        signed=wrong,
+        current=amended.hash,
+    ):
+        trial_registry.consent(request, sign_consent(participant, request), sender=hospital)
+    assert trial_registry.nonces(participant.address) == 0
+
+
+def test_protocol_hash_of_follows_each_versions_outcomes_and_ignores_the_encrypted_flag(
+    trial_registry: Any,
+    register_study: Callable[..., Study],
+    sponsor: AccountAPI,
+    participant: LocalAccount,
+    enrol: Callable[..., Consented],
+) -> None:
+    """Each version has its own hash; ``setOutcomes`` moves only that version's; the
+    ``encrypted`` flag (how the document is stored, not what it says) is not part of it."""
+    public = Protocol.of("hashing")
+    sealed = Protocol(
+        public.protocol_digest, True, public.primary_outcomes, public.secondary_outcomes
+    )
+    first, second = register_study(protocol=public), register_study(protocol=sealed)
+    assert HexBytes(trial_registry.protocolHashOf(first.id, 1)) == public.hash
+    assert HexBytes(trial_registry.protocolHashOf(second.id, 1)) == public.hash
+    amended = Protocol.of("hashing-v2", secondary=False)
+    trial_registry.amendProtocol(first.id, amended.args, False, "dose", sender=sponsor)
+    assert HexBytes(trial_registry.protocolHashOf(first.id, 2)) == amended.hash
+    trial_registry.setOutcomes(first.id, 1, digest("p1"), ZERO32, sender=sponsor)
+    assert HexBytes(trial_registry.protocolHashOf(first.id, 1)) == hash_protocol(
+        public.protocol_digest, digest("p1"), ZERO32
+    )
+    assert HexBytes(trial_registry.protocolHashOf(first.id, 2)) == amended.hash
+    assert HexBytes(trial_registry.protocolHashOf(second.id, 1)) == public.hash
+    enrol(first.id, participant)  # freezes version 2: its hash stays
+    assert HexBytes(trial_registry.protocolHashOf(first.id, 2)) == amended.hash
 
 
 # ============================================================================ consent: re-consent
@@ -2412,6 +2619,7 @@ words = st.binary(min_size=32, max_size=32)
 @given(
     study_id=st.integers(0, 2**64 - 1),
     version=st.integers(0, 2**32 - 1),
+    protocol=words,
     site=addresses,
     participant=addresses,
     purpose=st.sampled_from(ConsentPurpose),
@@ -2425,6 +2633,7 @@ def test_python_eip712_digest_equals_consent_digest(
     trial_registry: Any,
     study_id: int,
     version: int,
+    protocol: bytes,
     site: str,
     participant: str,
     purpose: ConsentPurpose,
@@ -2436,6 +2645,7 @@ def test_python_eip712_digest_equals_consent_digest(
     request = {
         "studyId": study_id,
         "version": version,
+        "protocolHash": protocol,
         "site": site,
         "participant": participant,
         "purpose": int(purpose),
@@ -2446,6 +2656,54 @@ def test_python_eip712_digest_equals_consent_digest(
     }
     signable = typed_message(chain.chain_id, trial_registry.address, "ConsentRequest", request)
     assert HexBytes(trial_registry.consentDigest(request)) == signable_digest(signable)
+
+
+nonzero_words = words.filter(any).map(HexBytes)
+protocols = st.builds(Protocol, nonzero_words, st.booleans(), nonzero_words, words.map(HexBytes))
+
+
+@settings(
+    max_examples=20,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    first=protocols,
+    amended=protocols,
+    edited=st.sampled_from([1, 2]),
+    primary=nonzero_words,
+    secondary=words.map(HexBytes),
+)
+def test_protocol_hash_of_equals_the_documented_derivation(
+    trial_registry: Any,
+    sponsor: AccountAPI,
+    register_study: Callable[..., Study],
+    first: Protocol,
+    amended: Protocol,
+    edited: int,
+    primary: HexBytes,
+    secondary: HexBytes,
+) -> None:
+    """``protocolHashOf`` is ``keccak256(abi.encode(protocolDigest, primaryOutcomes,
+    secondaryOutcomes))`` of each version as stored: random protocols (zero secondary outcomes
+    and either ``encrypted`` flag included), an amendment, then new outcomes for one of them;
+    computed here from the values chosen, and from ``getProtocolVersion`` as the tests'
+    consents do."""
+    study = register_study(protocol=first)
+    trial_registry.amendProtocol(study.id, amended.args, False, "amendment", sender=sponsor)
+    trial_registry.setOutcomes(study.id, edited, primary, secondary, sender=sponsor)
+    stored = {1: first, 2: amended}
+    stored[edited] = Protocol(
+        stored[edited].protocol_digest, stored[edited].encrypted, primary, secondary
+    )
+    for version, protocol in stored.items():
+        expected = HexBytes(
+            keccak(
+                protocol.protocol_digest + protocol.primary_outcomes + protocol.secondary_outcomes
+            )
+        )
+        assert HexBytes(trial_registry.protocolHashOf(study.id, version)) == expected, version
+        assert protocol.hash == expected == protocol_hash(trial_registry, study.id, version)
 
 
 @settings(

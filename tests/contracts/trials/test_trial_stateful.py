@@ -1,16 +1,20 @@
 """Stateful test of a study's lifecycle against a Python model.
 
 Hypothesis enrols and re-consents participants (at either site, for the version in force or a
-stale one, with valid or unknown reader bits), amends the protocol (with or without re-consent),
-edits outcome definitions, lets the sponsor (or its practitioner) try to switch the outcomes of
-any version (known or not, with or without a primary outcome), withdraws participants (signed
-and relayed, by their delegate, or by someone who may not), submits data (single bodies,
-duplicates, positional Merkle batches, each proven at its position and refused beyond the
-declared count; from the enrolling site, its practitioner or the other site) and lets time
-pass, in random order. Every step checks the exact events the model predicts, or the exact
+stale one, with valid or unknown reader bits; or signed earlier and relayed later, after the
+outcomes they were signed for may have changed or their nonce was used), amends the protocol
+(with or without re-consent, sometimes editing the new version's outcomes between a signature
+and its relay), edits outcome definitions, lets the sponsor (or its practitioner) try to switch
+the outcomes of any version (known or not, with or without a primary outcome), withdraws
+participants (signed and relayed, by their delegate, or by someone who may not), submits data
+(single bodies, duplicates, positional Merkle batches, each proven at its position and refused
+beyond the declared count; from the enrolling site, its practitioner or the other site) and
+lets time pass, in random order. Every step checks the exact events the model predicts, or the exact
 custom error with all its arguments; a rejected move is checked with ``support.call_reverts``
 (an ``eth_call`` of the same transaction). The model freezes a version's outcomes at its first
-consent or first data, and predicts ``TrialOutcomesFrozen`` exactly for those versions.
+consent or first data, and predicts ``TrialOutcomesFrozen`` exactly for those versions; a
+consent carries the model's protocol hash of its version when signed, and the model predicts
+``TrialProtocolChanged`` exactly when that version's outcomes changed since.
 
 After every step that mined a block, the invariants check that:
 
@@ -19,7 +23,8 @@ After every step that mined a block, the invariants check that:
   amendments before the data event);
 * no outcome definition of a version with a consent or data ever changes (no
   ``OutcomesDefined`` after the version's first ``ConsentRecorded``, ``DataSubmitted`` or
-  ``DataBatchSubmitted``), the stored outcomes are the model's, and each version's
+  ``DataBatchSubmitted``), the stored outcomes are the model's, ``protocolHashOf`` each
+  version is the hash of the model's protocol digest and outcomes, and each version's
   ``outcomesFrozenAt`` is the block time of that first event (zero before it), read both from
   the model and from the chain's own log;
 * each participant's consent history read from the events (and their stored standing) is the
@@ -61,6 +66,7 @@ from .helpers import (
     as_dict,
     batch_id,
     data_id,
+    hash_protocol,
     typed_message,
 )
 
@@ -74,6 +80,7 @@ if TYPE_CHECKING:
 
 
 MAX_VERSIONS = 5  # amendments stop there, so that an example spends its steps elsewhere too
+MAX_PENDING = 3  # consents signed and not yet relayed
 VISITS = [digest("visit-baseline"), digest("visit-week-4")]
 
 
@@ -128,11 +135,17 @@ class ModelVersion:
     primary: HexBytes
     secondary: HexBytes
     requires_reconsent: bool
+    protocol_digest: HexBytes
     frozen_at: int = 0  # block time of the version's first consent or first data
 
     @property
     def frozen(self) -> bool:
         return self.frozen_at != 0
+
+    @property
+    def hash(self) -> HexBytes:
+        """What a consent to the version, signed now, carries as its ``protocolHash``."""
+        return hash_protocol(self.protocol_digest, self.primary, self.secondary)
 
     def freeze(self, at: int) -> None:
         """The first consent or data freezes; later ones leave the time as it was."""
@@ -213,7 +226,10 @@ def test_study_lifecycle_follows_the_model(
             self.model = Model(
                 versions={
                     1: ModelVersion(
-                        study.protocol.primary_outcomes, study.protocol.secondary_outcomes, False
+                        study.protocol.primary_outcomes,
+                        study.protocol.secondary_outcomes,
+                        False,
+                        study.protocol.protocol_digest,
                     )
                 },
                 participants={a: ModelParticipant() for a in addresses},
@@ -221,6 +237,8 @@ def test_study_lifecycle_follows_the_model(
             )
             self._checked_at = -1
             self._timestamps: dict[int, int] = {}
+            # Consents signed and not relayed yet: (participant, site, request, signature).
+            self.pending: list[tuple[str, AccountAPI, dict[str, Any], HexBytes]] = []
 
         def teardown(self) -> None:
             self._isolation.__exit__(None, None, None)
@@ -251,27 +269,68 @@ def test_study_lifecycle_follows_the_model(
             purpose: ConsentPurpose,
             with_delegate: bool,
         ) -> None:
-            model, p = self.model, self.model.participants[who]
-            version = model.current - 1 if stale else model.current
+            version = self.model.current - 1 if stale else self.model.current
             delegate = monitor.address if with_delegate else ZERO_ADDRESS
+            request, signature = self.sign(who, site, version, readers, purpose, delegate, HOUR)
+            self.relay(who, site, request, signature)
+
+        def sign(
+            self,
+            who: str,
+            site: AccountAPI,
+            version: int,
+            readers: int,
+            purpose: ConsentPurpose,
+            delegate: str,
+            valid_for: int,
+        ) -> tuple[dict[str, Any], HexBytes]:
+            """The participant signs a consent to ``version`` as the model holds it now (a
+            version that does not exist gets a zero hash: it is refused before the hash)."""
+            model = self.model
+            known = model.versions.get(version)
             request = {
                 "studyId": sid,
                 "version": version,
+                "protocolHash": known.hash if known is not None else ZERO32,
                 "site": site.address,
                 "participant": who,
                 "purpose": int(purpose),
                 "readers": readers,
                 "delegate": delegate,
                 "nonce": model.nonces[who],
-                "deadline": head() + HOUR,
+                "deadline": head() + valid_for,
             }
             signable = typed_message(chain.chain_id, registry.address, "ConsentRequest", request)
-            signature = HexBytes(Account.sign_message(signable, keys[who].key).signature)
+            return request, HexBytes(Account.sign_message(signable, keys[who].key).signature)
+
+        def relay(
+            self, who: str, site: AccountAPI, request: dict[str, Any], signature: HexBytes
+        ) -> None:
+            """The site relays a signed consent: the model predicts the refusal (nonce, version
+            in force, protocol hash, terms, standing, in the contract's order) or the events."""
+            model, p = self.model, self.model.participants[who]
+            version, readers, purpose = request["version"], request["readers"], request["purpose"]
+            delegate, nonce = request["delegate"], request["nonce"]
             refusal: tuple[Any, dict[str, Any]] | None = None
-            if version != model.current:
+            if nonce != model.nonces[who]:
+                refusal = (
+                    registry.TrialSignatureReplayed,
+                    {"participant": who, "nonce": nonce, "expectedNonce": model.nonces[who]},
+                )
+            elif version != model.current:
                 refusal = (
                     registry.TrialVersionNotInForce,
                     {"studyId": sid, "version": version, "currentVersion": model.current},
+                )
+            elif request["protocolHash"] != model.versions[version].hash:
+                refusal = (
+                    registry.TrialProtocolChanged,
+                    {
+                        "studyId": sid,
+                        "version": version,
+                        "signed": request["protocolHash"],
+                        "current": model.versions[version].hash,
+                    },
                 )
             elif readers > 3:
                 refusal = (registry.TrialInvalidConsent, {})
@@ -327,20 +386,46 @@ def test_study_lifecycle_follows_the_model(
             site = {clinic.address: clinic}.get(self.model.participants[who].site, hospital)
             self.consent(who, site, False, readers, ConsentPurpose.TRIAL_ONLY, False)
 
+        @precondition(lambda self: len(self.pending) < MAX_PENDING)
+        @rule(who=st.sampled_from(addresses), readers=st.sampled_from([0, 3]))
+        def sign_for_later(self, who: str, readers: int) -> None:
+            """The participant signs a consent to the version in force at their own site (a
+            week's deadline) that the site relays only later: meanwhile the version's outcomes
+            may change, another version may come in force or the nonce may be used."""
+            site = {clinic.address: clinic}.get(self.model.participants[who].site, hospital)
+            request, signature = self.sign(
+                who, site, self.model.current, readers, ConsentPurpose.TRIAL_ONLY, ZERO_ADDRESS,
+                7 * 24 * HOUR,
+            )  # fmt: skip
+            self.pending.append((who, site, request, signature))
+
+        @precondition(lambda self: self.pending)
+        @rule(pick=st.integers(0, MAX_PENDING - 1))
+        def relay_signed_earlier(self, pick: int) -> None:
+            self.relay(*self.pending.pop(pick % len(self.pending)))
+
         @precondition(lambda self: self.model.current < MAX_VERSIONS)
         @rule(
             requires_reconsent=st.sampled_from([False, False, True]),
             then_reconsent=st.lists(st.sampled_from(addresses), unique=True, max_size=2),
             then_collect=st.sampled_from([None, *addresses[:2]]),
+            edit_after_signing=st.sampled_from([None, None, *addresses]),
         )
         def amend(
-            self, requires_reconsent: bool, then_reconsent: list[str], then_collect: str | None
+            self,
+            requires_reconsent: bool,
+            then_reconsent: list[str],
+            then_collect: str | None,
+            edit_after_signing: str | None,
         ) -> None:
-            """Amends; then the sites collect re-consents from some participants (which the model
-            may refuse, for a withdrawn participant say), so that stale participants come back,
-            and maybe a body from one participant at their site, after which the sponsor tries
-            to switch the new version's outcomes (review finding 7): after an amendment without
-            re-consent, that body is what froze them."""
+            """Amends; maybe a participant then signs a consent to the new version and the
+            sponsor edits that version's outcomes before the site relays it (the finding that
+            brought ``protocolHash``: the consent must not count for outcomes the participant
+            was not shown); then the sites collect re-consents from some participants (which the
+            model may refuse, for a withdrawn participant say), so that stale participants come
+            back, and maybe a body from one participant at their site, after which the sponsor
+            tries to switch the new version's outcomes (review finding 7): after an amendment
+            without re-consent, that body is what froze them."""
             model = self.model
             protocol = Protocol.of(f"lifecycle-{next(labels)}")
             version = model.current + 1
@@ -368,8 +453,19 @@ def test_study_lifecycle_follows_the_model(
             if requires_reconsent:
                 model.reconsent = version
             model.versions[version] = ModelVersion(
-                protocol.primary_outcomes, protocol.secondary_outcomes, requires_reconsent
+                protocol.primary_outcomes,
+                protocol.secondary_outcomes,
+                requires_reconsent,
+                protocol.protocol_digest,
             )
+            if edit_after_signing is not None:
+                who = edit_after_signing
+                site = {clinic.address: clinic}.get(model.participants[who].site, hospital)
+                signed = self.sign(
+                    who, site, version, READERS_ALL, ConsentPurpose.TRIAL_ONLY, ZERO_ADDRESS, HOUR
+                )
+                self.set_outcomes(version - 1)  # the version just amended, not frozen yet
+                self.relay(who, site, *signed)
             for who in then_reconsent:
                 self.reconsent(who, READERS_ALL)
             if then_collect is not None:
@@ -695,6 +791,7 @@ def test_study_lifecycle_follows_the_model(
                     HexBytes(stored.protocol.secondaryOutcomes),
                 ) == (modelled.primary, modelled.secondary), version
                 assert stored.outcomesFrozenAt == modelled.frozen_at, version
+                assert HexBytes(registry.protocolHashOf(sid, version)) == modelled.hash, version
                 block = frozen_in_block.get(version)
                 from_log = 0 if block is None else self.timestamp_of(block)
                 assert stored.outcomesFrozenAt == from_log, (version, block)
