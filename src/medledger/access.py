@@ -474,10 +474,13 @@ class EmergencyState:
     opened_at: datetime
     expires_at: datetime
     closed_at: datetime | None
+    superseded: bool = False
+    """True once the service was suspended after opening it (the opening then never counts
+    again, even if the service is reinstated)."""
 
     def live(self, now: datetime) -> bool:
-        """True while neither expired nor closed."""
-        return self.closed_at is None and self.expires_at > now
+        """True while neither expired, closed nor ended by a suspension."""
+        return self.closed_at is None and not self.superseded and self.expires_at > now
 
     @property
     def ended_at(self) -> datetime:
@@ -485,9 +488,11 @@ class EmergencyState:
         return self.closed_at or self.expires_at
 
     def status(self, now: datetime) -> str:
-        """``active``, ``closed`` or ``expired``."""
+        """``active``, ``closed``, ``ended`` (by a suspension) or ``expired``."""
         if self.closed_at is not None:
             return "closed"
+        if self.superseded:
+            return "ended"
         return "active" if self.expires_at > now else "expired"
 
     def as_dict(self, now: datetime) -> dict[str, object]:
@@ -512,7 +517,7 @@ EMERGENCY_COOLDOWN = timedelta(days=7)
 
 def emergency_of(chain: Chain, patient: str, institution: str) -> EmergencyState | None:
     """The last emergency opening of ``institution`` for ``patient``, or None."""
-    opened, expires, closed = chain.call(
+    opened, expires, closed, opened_in = chain.call(
         "reading emergency access",
         consent_contract(chain).functions.emergencyOf(
             to_checksum_address(patient), to_checksum_address(institution)
@@ -520,6 +525,12 @@ def emergency_of(chain: Chain, patient: str, institution: str) -> EmergencyState
     )
     if not opened:
         return None
+    _service, round_now = chain.call(
+        "reading the registry",
+        deployments.contract(chain, "ProviderRegistry").functions.actingInstitution(
+            to_checksum_address(institution)
+        ),
+    )
 
     def when(seconds: int) -> datetime:
         return datetime.fromtimestamp(seconds, tz=UTC)
@@ -530,6 +541,7 @@ def emergency_of(chain: Chain, patient: str, institution: str) -> EmergencyState
         when(opened),
         when(expires),
         when(closed) if closed else None,
+        superseded=int(round_now) != int(opened_in),
     )
 
 

@@ -527,6 +527,9 @@ def sign_consent(trial_registry: Any, hospital: AccountAPI, now: Callable[[], in
         request = {
             "studyId": study_id,
             "version": int(trial_registry.getStudy(study_id).currentVersion),
+            "protocolHash": trial_registry.protocolHashOf(
+                study_id, int(trial_registry.getStudy(study_id).currentVersion)
+            ),
             "site": hospital.address,
             "participant": participant.address,
             "purpose": TRIAL_ONLY,
@@ -704,13 +707,6 @@ def test_registrar_working_for_a_suspended_institution_cannot_approve_its_reinst
     assert provider_registry.approvalsOf(hospital) == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="finding (low): a registrar who works for a suspended institution leaves it "
-    "(removePractitioner), approves its reinstatement, and is invited back once it is "
-    "reinstated; ProviderSelfApproval is checked only at the instant of the vote",
-)
 def test_registrar_cannot_leave_its_employer_for_a_moment_to_approve_its_reinstatement(
     provider_registry: Any,
     registrars: list[AccountAPI],
@@ -1368,13 +1364,6 @@ def test_emergency_opening_reads_only_for_the_emergency(
     assert not consent_manager.hasAccessFor(paramedic, lab.id, PAYMENT)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="finding (low): an emergency opening survives its service's suspension and gives "
-    "access again when the service is reinstated within the opening's 24 h; README: access "
-    "lasts 'while the service stays verified'",
-)
 def test_emergency_opening_does_not_come_back_when_a_suspended_service_is_reinstated(
     consent_manager: Any,
     ems: AccountAPI,
@@ -1758,15 +1747,6 @@ def test_same_claim_record_cannot_bill_a_second_insurer(
         claims_manager.submitClaim(submission(second_policy, 200 * USD, record), sender=hospital)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="finding (low-medium): a patient reserves the duplicate keys of the provider's "
-    "claim (care key and identifier key, which bind the provider as the claim record's "
-    "writer) with another, unclaimed financial record of that provider; the insurer denies "
-    "the patient's claim but the keys stay taken, and the provider's real claim is refused "
-    "as ClaimDuplicate for ever",
-)
 def test_patient_cannot_block_the_providers_claim_by_claiming_its_keys_first(
     provider_registry: Any,
     claims_manager: Any,
@@ -1779,7 +1759,9 @@ def test_patient_cannot_block_the_providers_claim_by_claiming_its_keys_first(
     """The patient reads the hospital's new claim (it is their own record), and before the
     hospital submits it, submits a claim on an older financial record of the hospital (an
     invoice they paid themself, never claimed) carrying the new claim's service key, codes,
-    amount and identifier. The insurer, reviewing, denies it."""
+    amount and identifier. The insurer, reviewing, denies it. The patient's claim only
+    checked the keys (it would take them if approved): the hospital's real claim is accepted,
+    takes them, and is paid."""
     policy_id = issue_policy()
     old_invoice = financial_record()
     real_claim = financial_record()
@@ -1791,20 +1773,22 @@ def test_patient_cannot_block_the_providers_claim_by_claiming_its_keys_first(
     claims_manager.denyClaim(squat_id, REASON, sender=insurer)
 
     real = submission(policy_id, 900 * USD, real_claim, **keys)
-    care_key = claims_manager.careKeyOf(
-        patient,
-        number_of(provider_registry, hospital),
-        real["serviceKey"],
-        real["codeHashes"],
-        real["billed"],
-    )
+    provider = number_of(provider_registry, hospital)
+    key_claims = [
+        claims_manager.careKeyOf(
+            patient, provider, real["serviceKey"], real["codeHashes"], real["billed"]
+        ),
+        claims_manager.identifierKeyOf(provider, real["identifierKey"]),
+    ]
+    assert [claims_manager.claimOfKey(k) for k in key_claims] == [0, 0], "the patient holds keys"
 
-    try:
-        claims_manager.submitClaim(real, sender=hospital)
-    except ContractLogicError:
-        if claims_manager.claimOfKey(care_key) != squat_id:
-            raise  # refused for another reason than the squatted key: not this finding
-        raise AssertionError("the hospital's claim is a 'duplicate' of the patient's") from None
+    receipt = claims_manager.submitClaim(real, sender=hospital)
+
+    real_id = int.from_bytes(bytes(real_claim), "big")
+    assert int(claims_manager.ClaimSubmitted.from_receipt(receipt)[0].claimId) == real_id
+    assert [claims_manager.claimOfKey(k) for k in key_claims] == [real_id, real_id]
+    claims_manager.approveClaim(real_id, 640 * USD, sender=insurer)  # 80 % above the deductible
+    assert claims_manager.creditOf(hospital) == 640 * USD
 
 
 def test_escalation_needs_a_party_an_overdue_claim_and_an_open_claim(
@@ -2037,14 +2021,6 @@ def test_reclaim_and_a_new_claim_never_both_pass(
 # ============================================================================ trials
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="finding (medium): a signed trial consent names the protocol version but not its "
-    "content; the sponsor changes the version's outcomes (setOutcomes) after the participant "
-    "signed and before the site submits the first consent, which then freezes the new "
-    "outcomes under the participant's signature",
-)
 def test_sponsor_cannot_change_the_outcomes_a_participant_signed_for(
     trial_registry: Any,
     sponsor: AccountAPI,
@@ -2055,19 +2031,39 @@ def test_sponsor_cannot_change_the_outcomes_a_participant_signed_for(
 ) -> None:
     """The participant reads version 1 (primary outcome A) and signs their consent at the
     hospital; before the hospital relays it (the first consent: version 1 is not frozen yet),
-    the sponsor switches version 1's primary outcome to B. The consent lands and freezes B."""
+    the sponsor switches version 1's primary outcome to B. The consent names the protocol hash
+    it was signed for, so it is refused; the hospital cannot put B's hash in its place without
+    breaking the signature; nothing froze, nobody is enrolled and the nonce is unused."""
+    from eth_abi import encode  # what protocolHashOf documents, computed here
+
     study_id = study(outcomes="outcome-A")
     request, signature = sign_consent(participant, study_id)
+    signed = HexBytes(request["protocolHash"])
     trial_registry.setOutcomes(study_id, 1, digest("outcome-B"), ZERO32, sender=sponsor)
+    current = HexBytes(trial_registry.protocolHashOf(study_id, 1))
+    for outcome, protocol_hash in (("outcome-A", signed), ("outcome-B", current)):
+        fields = [digest("protocol-v1"), digest(outcome), ZERO32]
+        assert protocol_hash == HexBytes(keccak(encode(["bytes32"] * 3, fields)))
 
-    try:
+    with reverts(
+        trial_registry.TrialProtocolChanged,
+        studyId=study_id,
+        version=1,
+        signed=signed,
+        current=current,
+    ):
         trial_registry.consent(request, signature, sender=hospital)
-    except ContractLogicError:  # refused: the secure outcome
-        return
-    version = trial_registry.getProtocolVersion(study_id, 1)
-    assert HexBytes(version.protocol.primaryOutcomes) == digest("outcome-A"), (
-        "enrolled under outcome definitions changed after the participant signed"
-    )
+
+    relabelled = request | {"protocolHash": current}
+    with reverts(
+        trial_registry.TrialInvalidSignature,
+        signer=recover(trial_registry.consentDigest(relabelled), signature),
+        participant=participant.address,
+    ):
+        trial_registry.consent(relabelled, signature, sender=hospital)
+    assert trial_registry.getParticipation(study_id, participant).site == ZERO_ADDRESS
+    assert trial_registry.getProtocolVersion(study_id, 1).outcomesFrozenAt == 0
+    assert trial_registry.nonces(participant) == 0
 
 
 @pytest.mark.parametrize("data", ["single", "batch"])
