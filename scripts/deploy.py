@@ -19,9 +19,8 @@ def cli(ecosystem, network, provider, account, threshold):  # type: ignore[no-un
     """Deploy ProviderRegistry and RecordRegistry (reusing what is deployed)."""
     from eth_account import Account
 
-    from medledger import deployments
     from medledger.accounts import load_account
-    from medledger.chain import Chain
+    from medledger.chain import Chain, deployments
     from medledger.config import load_settings
     from medledger.errors import MedLedgerError
 

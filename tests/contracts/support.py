@@ -39,7 +39,7 @@ from eth_abi import encode as abi_encode
 from eth_utils import keccak, to_checksum_address
 from hexbytes import HexBytes
 
-from medledger.categories import Category
+from medledger.records.categories import Category
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

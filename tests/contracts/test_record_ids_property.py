@@ -23,7 +23,7 @@ from hexbytes import HexBytes
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from medledger.merkle import IndexedTree, verify_indexed
+from medledger.crypto.merkle import IndexedTree, verify_indexed
 
 from .support import Category, call_reverts, indexed_tree, record_id
 

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from medledger import deployments, devnet, registry
+from medledger import providers as registry
 from medledger.accounts import dev_account
-from medledger.chain import Chain
+from medledger.chain import Chain, deployments, devnet
 from medledger.config import Settings, load_settings
 
 REPO = Path(__file__).resolve().parents[2]

@@ -24,9 +24,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from web3.logs import DISCARD
 
-from medledger import access, audit, crypto, deployments, eip712, records, registry
+from medledger import consent as access
+from medledger import crypto, records
+from medledger import providers as registry
 from medledger.accounts import dev_account
-from medledger.categories import Category
+from medledger.chain import deployments
+from medledger.consent import trail as audit
+from medledger.crypto import eip712
 from medledger.errors import (
     AccessRefused,
     ConfigurationError,
@@ -35,10 +39,11 @@ from medledger.errors import (
     TransactionReverted,
 )
 from medledger.ipfs.local import LocalBlockStore
-from medledger.stores import open_store
+from medledger.ipfs.stores import open_store
+from medledger.records.categories import Category
 
 OBSERVATION = (
-    Path(__file__).resolve().parents[2] / "src/medledger/demo_data/Observation-example.json"
+    Path(__file__).resolve().parents[2] / "src/medledger/demo/data/Observation-example.json"
 )
 ALL = access.Scope(access.ScopeKind.ALL)
 TREATMENT = access.Purpose.TREATMENT

@@ -35,11 +35,14 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from medledger import access, audit, crypto, records, registry
+from medledger import consent as access
+from medledger import crypto, records
+from medledger import providers as registry
 from medledger.accounts import dev_account
-from medledger.categories import Category
+from medledger.consent import trail as audit
 from medledger.errors import AccessRefused, NoKeyForReader, PreconditionFailed
 from medledger.ipfs.local import LocalBlockStore
+from medledger.records.categories import Category
 
 CATEGORIES = [Category.LAB, Category.VITALS, Category.IMAGING]
 MAX_RECORDS = 5

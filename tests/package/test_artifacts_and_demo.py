@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from medledger import artifacts
+from medledger.chain import artifacts
 from medledger.toolchain import project_root
 
 
@@ -19,7 +19,7 @@ def test_shipped_artifacts_match_a_fresh_compile():
     assert set(fresh["contracts"]) == set(shipped["contracts"]) >= set(artifacts.DEPLOYABLE)
     for name, entry in fresh["contracts"].items():
         assert entry["bytecode"] == shipped["contracts"][name]["bytecode"], (
-            f"{name} changed: run `python -m medledger.artifacts`"
+            f"{name} changed: run `python -m medledger.chain.artifacts`"
         )
         assert entry["abi"] == shipped["contracts"][name]["abi"]
 

@@ -11,13 +11,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from medledger import access, batches, deployments, merkle, records
-from medledger.categories import Category
+from medledger import consent as access
+from medledger import records
+from medledger.chain import deployments
+from medledger.crypto import merkle
 from medledger.errors import TransactionReverted
 from medledger.ipfs.local import LocalBlockStore
+from medledger.records import batches
+from medledger.records.categories import Category
 
 BODY = (
-    Path(__file__).resolve().parents[2] / "src/medledger/demo_data/Observation-example.json"
+    Path(__file__).resolve().parents[2] / "src/medledger/demo/data/Observation-example.json"
 ).read_bytes()
 
 
@@ -105,7 +109,7 @@ def test_batched_record_reads_like_a_single_one(chain, store, writer, registered
 def test_a_grantee_read_registers_the_batched_record(
     chain, store, writer, registered_patient, doctor
 ):
-    from medledger import registry
+    from medledger import providers as registry
 
     registry.register_patient(chain, doctor)  # the doctor needs a published key
     batch = batches.anchor_batch(

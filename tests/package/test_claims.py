@@ -22,9 +22,11 @@ from eth_utils.crypto import keccak
 from fhir.resources.R4B.claimresponse import ClaimResponse
 from fhir.resources.R4B.explanationofbenefit import ExplanationOfBenefit
 
-from medledger import access, claims, demo_claims, records, registry
+from medledger import claims, records
+from medledger import consent as access
+from medledger import providers as registry
 from medledger.accounts import dev_account
-from medledger.categories import Category
+from medledger.demo import claims as demo_claims
 from medledger.errors import (
     AccessRefused,
     ClaimNotFound,
@@ -35,7 +37,8 @@ from medledger.errors import (
     PreconditionFailed,
     TransactionReverted,
 )
-from medledger.stores import open_store
+from medledger.ipfs.stores import open_store
+from medledger.records.categories import Category
 
 SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "fhir-samples"
 CPT = demo_claims.CPT

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-from medledger import devnet
+from medledger.chain import devnet
 from medledger.config import load_settings
 from medledger.errors import DevnetError
 

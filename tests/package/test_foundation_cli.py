@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from medledger.artifacts import DEPLOYABLE
-
 import json
 
 import pytest
 
-from medledger import deployments, registry
+from medledger import providers as registry
 from medledger.accounts import dev_account
+from medledger.chain import deployments
+from medledger.chain.artifacts import DEPLOYABLE
 
 
 def test_deploy_reuses_contracts_already_on_the_chain(medledger, chain):

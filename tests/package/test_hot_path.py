@@ -17,11 +17,12 @@ from eth_utils.crypto import keccak
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from medledger import crypto, records, sealing
-from medledger.categories import Category
+from medledger import crypto, records
+from medledger import sealed as sealing
+from medledger.chain.pipeline import sign_eip1559
 from medledger.errors import ConfigurationError, DecryptionFailed, StoreError
 from medledger.ipfs.local import LocalBlockStore
-from medledger.pipeline import sign_eip1559
+from medledger.records.categories import Category
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from medledger import records, registry
-from medledger.categories import Category
+from medledger import providers as registry
+from medledger import records
 from medledger.errors import (
     BlockCorrupted,
     DecryptionFailed,
@@ -20,9 +20,10 @@ from medledger.errors import (
     RecordNotFound,
 )
 from medledger.ipfs.local import LocalBlockStore
+from medledger.records.categories import Category
 
 SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "fhir-samples"
-OBSERVATION = (Path(__file__).resolve().parents[2] / "src/medledger/demo_data/Observation-example.json")
+OBSERVATION = (Path(__file__).resolve().parents[2] / "src/medledger/demo/data/Observation-example.json")
 
 
 @pytest.fixture

@@ -25,8 +25,10 @@ from fhir.resources.R4B.researchsubject import ResearchSubject
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from medledger import crypto, eip712, fhir, merkle, registry, trials
+from medledger import crypto, fhir, trials
+from medledger import providers as registry
 from medledger.accounts import dev_account
+from medledger.crypto import eip712, merkle
 from medledger.errors import (
     AccessRefused,
     ConfigurationError,
@@ -37,7 +39,7 @@ from medledger.errors import (
     StudyNotFound,
     TransactionReverted,
 )
-from medledger.stores import open_store
+from medledger.ipfs.stores import open_store
 
 SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "fhir-samples"
 OBJECTIVE_TYPE = "http://terminology.hl7.org/CodeSystem/research-study-objective-type"

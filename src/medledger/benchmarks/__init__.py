@@ -32,9 +32,9 @@ def run(
     """Measure ``sections`` and return the results document (a failed section is recorded in
     ``errors`` with its one-line reason; the others still run)."""
     from medledger import toolchain
-    from medledger.artifacts import compiler_version
     from medledger.benchmarks import gas, growth, readpath, startup, throughput
     from medledger.benchmarks.harness import open_world
+    from medledger.chain.artifacts import compiler_version
 
     runs = runs or (1 if quick else 3)
     started = time.perf_counter()

@@ -74,7 +74,7 @@ def _transacting(abi: list[dict[str, Any]]) -> set[str]:
 
 def _demo(settings: Any) -> None:
     from medledger import demo
-    from medledger.cli_support import Session
+    from medledger.cli.support import Session
 
     with contextlib.redirect_stdout(io.StringIO()):
         demo.run(Session(settings))
@@ -88,11 +88,12 @@ def _after_demo(settings: Any, chain: Chain) -> None:
 
     from eth_utils.crypto import keccak
 
-    from medledger import claims, deployments, trials
+    from medledger import claims, trials
     from medledger.accounts import dev_account as dev
-    from medledger.demo_claims import RESOLVER
-    from medledger.demo_trials import PARTICIPANTS, SPONSOR
-    from medledger.stores import open_store
+    from medledger.chain import deployments
+    from medledger.demo.claims import RESOLVER
+    from medledger.demo.trials import PARTICIPANTS, SPONSOR
+    from medledger.ipfs.stores import open_store
 
     store = open_store(settings)
     clinic, resolver, sponsor = dev(4), dev(RESOLVER), dev(SPONSOR)
@@ -129,8 +130,8 @@ def _scan(chain: Chain, calls: Calls, abis: dict[str, list[dict[str, Any]]]) -> 
     """Add every transaction of ``chain`` to ``calls`` by (contract, function)."""
     from eth_utils.abi import function_abi_to_4byte_selector
 
-    from medledger import deployments
-    from medledger.artifacts import artifact
+    from medledger.chain import deployments
+    from medledger.chain.artifacts import artifact
 
     by_address: dict[str, str] = {}
     selectors: dict[str, dict[bytes, str]] = {}
@@ -165,10 +166,15 @@ def _extra_flow(settings: Any, chain: Chain) -> list[dict[str, Any]]:
     from eth_account import Account
     from hexbytes import HexBytes
 
-    from medledger import access, batches, deployments, eip712, records, registry
+    from medledger import consent as access
+    from medledger import providers as registry
+    from medledger import records
     from medledger.accounts import dev_account as dev
-    from medledger.categories import Category
-    from medledger.stores import open_store
+    from medledger.chain import deployments
+    from medledger.crypto import eip712
+    from medledger.ipfs.stores import open_store
+    from medledger.records import batches
+    from medledger.records.categories import Category
 
     deployments.deploy(chain, dev(0), [dev(i).address for i in (0, 1, 2)], 2)
     providers = deployments.contract(chain, "ProviderRegistry")
@@ -326,9 +332,12 @@ def _claims_scenarios(
     from datetime import timedelta
     from decimal import Decimal
 
-    from medledger import access, claims, demo_claims, registry
+    from medledger import claims
+    from medledger import consent as access
+    from medledger import providers as registry
     from medledger.accounts import dev_account as dev
-    from medledger.categories import Category
+    from medledger.demo import claims as demo_claims
+    from medledger.records.categories import Category
 
     insurer = dev(10)
     registry.apply_institution(chain, insurer, registry.InstitutionKind.INSURER, "Acme")

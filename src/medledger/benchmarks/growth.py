@@ -33,8 +33,10 @@ _SAMPLES = 5
 def measure(world: World, quick: bool, runs: int, up_to: int | None = None) -> dict[str, Any]:
     """Fill the chain level by level (up to ``up_to`` records and grants) and time one more of
     each operation at each level."""
-    from medledger import access, deployments, records
-    from medledger.categories import Category
+    from medledger import consent as access
+    from medledger import records
+    from medledger.chain import deployments
+    from medledger.records.categories import Category
 
     chain, hospital, patient, reader = world.chain, world.hospital, world.patient, world.reader
     store = world.fresh_store()
@@ -96,8 +98,9 @@ def _fill(world: World, count: int) -> None:
     """Anchor ``count`` filler records and give as many record grants, pipelined."""
     if count <= 0:
         return
-    from medledger import deployments, records
-    from medledger.pipeline import Pipeline, calldata
+    from medledger import records
+    from medledger.chain import deployments
+    from medledger.chain.pipeline import Pipeline, calldata
 
     chain, hospital, patient, reader = world.chain, world.hospital, world.patient, world.reader
     registry = deployments.contract(chain, "RecordRegistry")

@@ -49,7 +49,7 @@ class World:
 
     def home_store(self) -> BlockStore:
         """The store a ``medledger`` command run in this world's home opens."""
-        from medledger.stores import open_store
+        from medledger.ipfs.stores import open_store
 
         return open_store(self.settings)
 
@@ -72,8 +72,7 @@ class World:
 def temporary_home() -> Iterator[tuple[Settings, Chain]]:
     """Settings and a chain for a fresh temporary home; afterwards the devnet is stopped, the
     home removed and the environment restored."""
-    from medledger import devnet
-    from medledger.chain import Chain
+    from medledger.chain import Chain, devnet
     from medledger.config import load_settings
 
     home = Path(tempfile.mkdtemp(prefix="medledger-bench-"))
@@ -100,8 +99,9 @@ def temporary_home() -> Iterator[tuple[Settings, Chain]]:
 @contextlib.contextmanager
 def open_world() -> Iterator[World]:
     """A fresh world: contracts deployed, hospital verified, patient and reader registered."""
-    from medledger import deployments, registry
+    from medledger import providers as registry
     from medledger.accounts import dev_account
+    from medledger.chain import deployments
 
     with temporary_home() as (settings, chain):
         deployments.deploy(chain, dev_account(0))

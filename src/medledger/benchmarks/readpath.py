@@ -25,7 +25,7 @@ SIZES = (KIB, 10 * KIB, 100 * KIB, MIB, 4 * MIB, 10 * MIB)
 def measure(world: World, quick: bool, runs: int) -> dict[str, Any]:
     """Median write and read latency per size (``runs`` repetitions, more for small bodies)."""
     from medledger import crypto, records
-    from medledger.categories import Category
+    from medledger.records.categories import Category
 
     chain, patient, hospital = world.chain, world.patient, world.hospital
     readers = [crypto.public_key(patient.key), crypto.public_key(hospital.key)]

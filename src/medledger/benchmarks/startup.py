@@ -27,7 +27,7 @@ def command() -> list[str]:
 def measure(world: World, runs: int) -> dict[str, Any]:
     """Median wall time of each command over ``max(runs, 5)`` runs."""
     from medledger import records
-    from medledger.categories import Category
+    from medledger.records.categories import Category
 
     (record,) = records.anchor(
         world.chain, world.home_store(), world.hospital, world.patient.address,

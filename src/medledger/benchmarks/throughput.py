@@ -86,8 +86,9 @@ def _bodies(size: int, count: int) -> list[bytes]:
 
 def _run(world: World, naive: Any, mode: str, size: int, count: int) -> tuple[float, int]:
     """One cell: (seconds, total gas). Bodies are made before the clock starts."""
-    from medledger import batches, records
-    from medledger.categories import Category
+    from medledger import records
+    from medledger.records import batches
+    from medledger.records.categories import Category
 
     bodies = _bodies(size, count)
     store = world.fresh_store()
@@ -117,8 +118,9 @@ def _run(world: World, naive: Any, mode: str, size: int, count: int) -> tuple[fl
 def _run_naive(
     world: World, naive: Any, store: Any, bodies: list[bytes], started: float
 ) -> tuple[float, int]:
-    from medledger import crypto, records, registry
-    from medledger.categories import Category
+    from medledger import crypto, records
+    from medledger import providers as registry
+    from medledger.records.categories import Category
 
     chain = world.chain
     readers = [
@@ -143,7 +145,7 @@ def _run_naive(
 
 def _deploy_naive(world: World) -> Any:
     from medledger.accounts import dev_account
-    from medledger.artifacts import artifact
+    from medledger.chain.artifacts import artifact
 
     receipt = world.chain.deploy("deploying the baseline", dev_account(0), "NaiveRecordStore")
     compiled = artifact("NaiveRecordStore")

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from medledger.cli_support import Session, common, pass_session, write_output
+from medledger.cli.support import Session, common, pass_session, write_output
 from medledger.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -95,7 +95,7 @@ def trial_register(
 ) -> None:
     """Register a study from its FHIR ResearchStudy PROTOCOL (the --account is the sponsor)."""
     from medledger import trials
-    from medledger.stores import open_store
+    from medledger.ipfs.stores import open_store
 
     study = trials.register_study(
         session.chain,
@@ -128,7 +128,7 @@ def trial_amend(
 ) -> None:
     """Amend a study's protocol: PROTOCOL becomes the new version in force."""
     from medledger import trials
-    from medledger.stores import open_store
+    from medledger.ipfs.stores import open_store
 
     version = trials.amend(
         session.chain,
@@ -184,7 +184,7 @@ def trial_add_monitor(session: Session, study_id: int, monitor: str, remove: boo
 def trial_publish_summary(session: Session, study_id: int, summary: Path) -> None:
     """Publish (or replace) a study's public summary document."""
     from medledger import trials
-    from medledger.stores import open_store
+    from medledger.ipfs.stores import open_store
 
     cid = trials.publish_summary(
         session.chain,
@@ -236,7 +236,7 @@ def trial_show(
 ) -> None:
     """Show a study: versions, sites, participants and every step with its gas."""
     from medledger import trials
-    from medledger.stores import open_store
+    from medledger.ipfs.stores import open_store
 
     chain = session.chain
     reader = session.account() if session.account_spec else None
@@ -324,7 +324,8 @@ def trial_consent(
     submit_file: Path | None,
 ) -> None:
     """Consent to a study: the participant signs (--sign-only), the site submits (--submit)."""
-    from medledger import access, trials
+    from medledger import consent as access
+    from medledger import trials
 
     _one_of(sign_only, submit_file, out, "consent")
     chain = session.chain
@@ -380,7 +381,8 @@ def trial_withdraw(
     submit_file: Path | None,
 ) -> None:
     """Withdraw from a study at once; final. Direct, or signed (--sign-only) and relayed."""
-    from medledger import access, trials
+    from medledger import consent as access
+    from medledger import trials
 
     _one_of(sign_only, submit_file, out, "withdraw")
     chain = session.chain
@@ -446,7 +448,7 @@ def trial_submit_data(
 ) -> None:
     """Seal FHIR FILES for the participant's readers and anchor them (the enrolling site)."""
     from medledger import trials
-    from medledger.stores import open_store
+    from medledger.ipfs.stores import open_store
 
     done = trials.submit_data(
         session.chain,
@@ -474,7 +476,7 @@ def trial_submit_data(
 def trial_data(session: Session, study_id: int, participant: str | None) -> None:
     """List a study's anchored data bodies (batched ones from their manifests)."""
     from medledger import trials
-    from medledger.stores import open_store
+    from medledger.ipfs.stores import open_store
 
     found = trials.data(session.chain, open_store(session.settings), study_id, participant)
     lines = [
@@ -494,7 +496,7 @@ def trial_data(session: Session, study_id: int, participant: str | None) -> None
 def trial_read(session: Session, study_id: int, data_id: str, out: Path | None) -> None:
     """Fetch, verify and decrypt one data body (if the chain lets the --account read it)."""
     from medledger import trials
-    from medledger.stores import open_store
+    from medledger.ipfs.stores import open_store
 
     body = trials.read_data(
         session.chain, open_store(session.settings), session.account(), study_id, data_id
@@ -516,7 +518,7 @@ def trial_audit(session: Session, study_id: int) -> None:
     """
     from medledger import trials
     from medledger.errors import AuditFailed
-    from medledger.stores import open_store
+    from medledger.ipfs.stores import open_store
 
     reader = session.account() if session.account_spec else None
     report = trials.audit(session.chain, open_store(session.settings), study_id, reader)

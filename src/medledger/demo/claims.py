@@ -21,10 +21,12 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from medledger import access, claims, records, registry
+from medledger import claims, records
+from medledger import consent as access
+from medledger import providers as registry
 from medledger.accounts import dev_account
-from medledger.categories import Category
 from medledger.errors import DuplicateClaim, MedLedgerError
+from medledger.records.categories import Category
 
 if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount

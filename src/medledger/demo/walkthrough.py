@@ -2,7 +2,7 @@
 
 It deploys the contracts on the local devnet (reusing them on a re-run), has three registrars
 verify a hospital and a clinic (2 of 3 approvals each), registers three patients, anchors the
-sample FHIR Bundles shipped in ``demo_data/`` as encrypted records, reads one back, and shows
+sample FHIR Bundles shipped in ``data/`` as encrypted records, reads one back, and shows
 that a tampered body, a swapped pointer and a reader without a key are all caught. Every step
 goes through the same package functions the CLI verbs use; a re-run on the same home is safe.
 """
@@ -19,17 +19,21 @@ from typing import TYPE_CHECKING
 import click
 from hexbytes import HexBytes
 
-from medledger import access, audit, crypto, deployments, fhir, records, registry
+from medledger import consent as access
+from medledger import crypto, fhir, records
+from medledger import providers as registry
 from medledger.accounts import dev_account
-from medledger.categories import Category
+from medledger.chain import deployments
+from medledger.consent import trail as audit
 from medledger.errors import MedLedgerError
-from medledger.stores import open_store
+from medledger.ipfs.stores import open_store
+from medledger.records.categories import Category
 
 if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
 
     from medledger.chain import Chain
-    from medledger.cli_support import Session
+    from medledger.cli.support import Session
     from medledger.ipfs.blockstore import BlockStore
 
 REGISTRARS = (0, 1, 2)
@@ -98,7 +102,7 @@ def run(session: Session, fresh: bool = False) -> None:
     total_gas = 0
     started = time.perf_counter()
     for p in PATIENTS:
-        data = resources.files("medledger.demo_data").joinpath(p.bundle).read_bytes()
+        data = resources.files("medledger.demo.data").joinpath(p.bundle).read_bytes()
         ingest = fhir.load(data, p.bundle)
         drafts = [records.Draft(d.body, d.category) for d in ingest.drafts]
         batch = records.anchor(chain, store, hospital, dev_account(p.account).address, drafts)
@@ -199,12 +203,12 @@ def run(session: Session, fresh: bool = False) -> None:
     say(f"    ... {len(entries)} events in all: medledger audit --patient {patient.address}")
 
     step(10, "Insurance: a claim settled automatically, a larger one reviewed and approved in part")
-    from medledger import demo_claims
+    from medledger.demo import claims as demo_claims
 
     demo_claims.run(chain, store, patient, dev_account(CLINIC), _verify)
 
     step(11, "A clinical trial: registered protocol, signed consent, amendment, withdrawal, audit")
-    from medledger import demo_trials
+    from medledger.demo import trials as demo_trials
 
     demo_trials.run(chain, store, hospital, _verify)
     say("")

@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from medledger.cli_support import Session, common, pass_session, progress, write_output
+from medledger.cli.support import Session, common, pass_session, progress, write_output
 from medledger.config import load_settings
 from medledger.errors import MedLedgerError
 
@@ -44,7 +44,7 @@ def devnet() -> None:
 @pass_session
 def devnet_start(session: Session) -> None:
     """Start the devnet (a no-op when it runs already)."""
-    from medledger import devnet as local
+    from medledger.chain import devnet as local
 
     info = local.start(session.settings)
     session.emit(
@@ -57,7 +57,7 @@ def devnet_start(session: Session) -> None:
 @pass_session
 def devnet_stop(session: Session) -> None:
     """Stop the devnet, writing its state to disk."""
-    from medledger import devnet as local
+    from medledger.chain import devnet as local
 
     stopped = local.stop(session.settings)
     session.emit({"stopped": stopped}, "devnet stopped" if stopped else "devnet was not running")
@@ -70,7 +70,7 @@ def devnet_status(session: Session) -> None:
     """Say whether the devnet runs, where, and at which block."""
     from dataclasses import asdict
 
-    from medledger import devnet as local
+    from medledger.chain import devnet as local
 
     state = local.status(session.settings)
     text = (
@@ -114,7 +114,7 @@ def accounts_list(session: Session) -> None:
 @pass_session
 def deploy(session: Session, registrars: tuple[str, ...], threshold: int) -> None:
     """Deploy the contracts (reusing those already deployed on this chain)."""
-    from medledger import deployments
+    from medledger.chain import deployments
 
     chain = session.chain
     recorded, fresh = deployments.deploy(
@@ -151,7 +151,7 @@ def institution() -> None:
 @pass_session
 def institution_apply(session: Session, kind: str, name: str) -> None:
     """Apply to join as an institution (registrars then verify)."""
-    from medledger import registry
+    from medledger import providers as registry
 
     parsed = registry.InstitutionKind.parse(kind)
     account = session.account()
@@ -167,7 +167,7 @@ def institution_apply(session: Session, kind: str, name: str) -> None:
 
 
 def _approve(session: Session, address: str, expected: str) -> None:
-    from medledger import registry
+    from medledger import providers as registry
     from medledger.errors import PreconditionFailed
 
     chain = session.chain
@@ -213,7 +213,7 @@ def institution_reinstate(session: Session, address: str) -> None:
 @pass_session
 def institution_suspend(session: Session, address: str, reason: str) -> None:
     """Suspend a verified institution at once (one registrar suffices)."""
-    from medledger import registry
+    from medledger import providers as registry
 
     registry.suspend_institution(session.chain, session.account(), address, reason)
     after = registry.participant(session.chain, address)
@@ -226,7 +226,7 @@ def institution_suspend(session: Session, address: str, reason: str) -> None:
 @pass_session
 def institution_show(session: Session, address: str | None) -> None:
     """Show an institution (default: the --account's own)."""
-    from medledger import registry
+    from medledger import providers as registry
     from medledger.errors import InstitutionNotFound
 
     target = address or session.account().address
@@ -247,7 +247,7 @@ def institution_show(session: Session, address: str | None) -> None:
 @pass_session
 def institution_add_practitioner(session: Session, address: str) -> None:
     """Invite ADDRESS to work for this (verified) institution; it must accept."""
-    from medledger import registry
+    from medledger import providers as registry
 
     registry.add_practitioner(session.chain, session.account(), address)
     text = f"{address} is invited; it joins with: medledger institution join <this institution>"
@@ -260,7 +260,7 @@ def institution_add_practitioner(session: Session, address: str) -> None:
 @pass_session
 def institution_join(session: Session, institution_address: str) -> None:
     """Accept INSTITUTION's invitation: the --account becomes its practitioner."""
-    from medledger import registry
+    from medledger import providers as registry
 
     account = session.account()
     registry.accept_practitioner(session.chain, account, institution_address)
@@ -274,7 +274,7 @@ def institution_join(session: Session, institution_address: str) -> None:
 @pass_session
 def institution_remove_practitioner(session: Session, address: str) -> None:
     """Remove a practitioner (or withdraw an invitation); a practitioner may remove itself."""
-    from medledger import registry
+    from medledger import providers as registry
 
     registry.remove_practitioner(session.chain, session.account(), address)
     session.emit({"practitioner": address, "removed": True}, f"{address} no longer works here")
@@ -304,7 +304,7 @@ def registrar_remove(session: Session, address: str) -> None:
 
 
 def _vote_registrar(session: Session, address: str, add: bool) -> None:
-    from medledger import registry
+    from medledger import providers as registry
 
     done = registry.vote_registrar(session.chain, session.account(), address, add)
     if done:
@@ -320,7 +320,7 @@ def _vote_registrar(session: Session, address: str, add: bool) -> None:
 @pass_session
 def registrar_threshold(session: Session, threshold: int) -> None:
     """Vote for a new approval threshold."""
-    from medledger import registry
+    from medledger import providers as registry
 
     done = registry.vote_threshold(session.chain, session.account(), threshold)
     text = "threshold is now" if done else "vote recorded for a threshold of"
@@ -332,7 +332,8 @@ def registrar_threshold(session: Session, threshold: int) -> None:
 @pass_session
 def publish_key(session: Session) -> None:
     """Publish (or rotate to) the --account's own encryption key in the registry."""
-    from medledger import crypto, registry
+    from medledger import crypto
+    from medledger import providers as registry
 
     account = session.account()
     registry.publish_key(session.chain, account)
@@ -350,7 +351,7 @@ def patient() -> None:
 @pass_session
 def patient_register(session: Session) -> None:
     """Register the --account as a patient, publishing its encryption key."""
-    from medledger import registry
+    from medledger import providers as registry
 
     account = session.account()
     registry.register_patient(session.chain, account)
@@ -363,7 +364,7 @@ def patient_register(session: Session) -> None:
 @pass_session
 def patient_show(session: Session, address: str | None) -> None:
     """Show a patient's registration (default: the --account's own)."""
-    from medledger import registry
+    from medledger import providers as registry
     from medledger.errors import PatientNotFound
 
     target = address or session.account().address
@@ -389,8 +390,8 @@ def ipfs() -> None:
 @pass_session
 def ipfs_add(session: Session, file: Path, only_hash: bool) -> None:
     """Add a file (as `ipfs add` does with its defaults) and print its CID."""
+    from medledger.ipfs.stores import open_store
     from medledger.ipfs.unixfs import hash_bytes
-    from medledger.stores import open_store
 
     if only_hash:
         cid = hash_bytes(file.read_bytes())
@@ -407,7 +408,7 @@ def ipfs_add(session: Session, file: Path, only_hash: bool) -> None:
 def ipfs_cat(session: Session, cid: str, out: Path | None) -> None:
     """Print the bytes of a CID, verified block by block."""
     from medledger.ipfs.cid import Cid
-    from medledger.stores import open_store
+    from medledger.ipfs.stores import open_store
 
     write_output(open_store(session.settings).cat(Cid.parse(cid)), out)
 
@@ -421,7 +422,7 @@ def ipfs_export_car(session: Session, cid: str, out: Path) -> None:
     """Export a DAG as a CAR file (load it into any node with `ipfs dag import`)."""
     from medledger.ipfs.car import export_car
     from medledger.ipfs.cid import Cid
-    from medledger.stores import open_store
+    from medledger.ipfs.stores import open_store
 
     root = Cid.parse(cid)
     export_car(open_store(session.settings), root, out)
@@ -435,7 +436,7 @@ def ipfs_export_car(session: Session, cid: str, out: Path) -> None:
 def ipfs_import_car(session: Session, car: Path) -> None:
     """Import a CAR file, verifying every block, and pin its roots."""
     from medledger.ipfs.car import import_car
-    from medledger.stores import open_store
+    from medledger.ipfs.stores import open_store
 
     roots = import_car(open_store(session.settings), car)  # pins the roots
     session.emit({"roots": [str(r) for r in roots]}, "\n".join(str(r) for r in roots))
@@ -446,7 +447,7 @@ def ipfs_import_car(session: Session, car: Path) -> None:
 @pass_session
 def ipfs_gc(session: Session) -> None:
     """Remove every block that no pin needs."""
-    from medledger.stores import open_store
+    from medledger.ipfs.stores import open_store
 
     removed = open_store(session.settings).gc()
     session.emit({"removed": removed}, f"{removed} unpinned blocks removed")
@@ -479,8 +480,8 @@ def anchor(
     Every file is read and checked first: if one is not usable FHIR, nothing is anchored.
     """
     from medledger import records
-    from medledger.categories import Category
-    from medledger.stores import open_store
+    from medledger.ipfs.stores import open_store
+    from medledger.records.categories import Category
 
     forced = Category.parse(category) if category else None
     drafts, warnings = _load_fhir(inputs, strict)
@@ -496,7 +497,7 @@ def anchor(
     store = open_store(session.settings)
     with progress(len(drafts), "anchoring") as advance:
         if batch:
-            from medledger import batches
+            from medledger.records import batches
 
             entries = [batches.Entry(patient, d, prior) for d in drafts]
             anchored = list(batches.anchor_batch(chain, store, account, entries, advance).records)
@@ -516,8 +517,8 @@ def anchor(
 @pass_session
 def read(session: Session, record_id: str, out: Path | None, no_log: bool) -> None:
     """Fetch, verify and decrypt a record (with a live grant); print the FHIR JSON that went in."""
-    from medledger import access
-    from medledger.stores import open_store
+    from medledger import consent as access
+    from medledger.ipfs.stores import open_store
 
     store = open_store(session.settings)
     body = access.read(session.chain, store, session.account(), record_id, log=not no_log)
@@ -564,9 +565,10 @@ def grant(
     submit_file: Path | None,
 ) -> None:
     """Grant GRANTEE access to a patient's records, delivering the keys in scope."""
-    from medledger import access, documents
+    from medledger import consent as access
+    from medledger import documents
     from medledger.errors import ConfigurationError
-    from medledger.stores import open_store
+    from medledger.ipfs.stores import open_store
 
     chain, store = session.chain, open_store(session.settings)
     now = access.chain_now(chain)
@@ -606,7 +608,7 @@ def _grant_line(state: Any) -> str:
 @pass_session
 def revoke(session: Session, grantee: str, patient: str | None, scope: str) -> None:
     """Revoke GRANTEE's access at once."""
-    from medledger import access
+    from medledger import consent as access
 
     signer = session.account()
     parsed = access.Scope.parse(scope)
@@ -622,7 +624,7 @@ def revoke(session: Session, grantee: str, patient: str | None, scope: str) -> N
 @pass_session
 def delegate(session: Session, delegate_address: str, remove: bool) -> None:
     """Name a guardian or proxy who may act for the --account (a patient)."""
-    from medledger import registry
+    from medledger import providers as registry
 
     registry.set_delegate(session.chain, session.account(), delegate_address, not remove)
     verb = "removed as" if remove else "is now"
@@ -640,7 +642,7 @@ def delegate(session: Session, delegate_address: str, remove: bool) -> None:
 @pass_session
 def emergency_access(session: Session, patient: str, reason: str, duration: str) -> None:
     """Open break-glass access to a patient's records (a verified emergency service)."""
-    from medledger import access
+    from medledger import consent as access
 
     until = access.open_emergency_access(
         session.chain, session.account(), patient, access.parse_duration(duration), reason
@@ -656,7 +658,7 @@ def emergency_access(session: Session, patient: str, reason: str, duration: str)
 @pass_session
 def close_emergency_access(session: Session, institution_address: str, patient: str | None) -> None:
     """End an emergency service's live break-glass access at once (the patient or a delegate)."""
-    from medledger import access
+    from medledger import consent as access
 
     signer = session.account()
     access.close_emergency_access(
@@ -672,7 +674,8 @@ def close_emergency_access(session: Session, institution_address: str, patient: 
 @pass_session
 def cancel_signatures(session: Session, patient: str | None) -> None:
     """Cancel signed grants and care relationships not yet submitted (burns the next nonces)."""
-    from medledger import access, registry
+    from medledger import consent as access
+    from medledger import providers as registry
 
     signer = session.account()
     target = patient or signer.address
@@ -708,7 +711,9 @@ def care_authorize(
     submit_file: Path | None,
 ) -> None:
     """Let INSTITUTION (a care provider) write the patient's records."""
-    from medledger import access, documents, registry
+    from medledger import consent as access
+    from medledger import documents
+    from medledger import providers as registry
     from medledger.errors import ConfigurationError
 
     chain, signer = session.chain, session.account()
@@ -737,7 +742,7 @@ def care_authorize(
 @pass_session
 def care_revoke(session: Session, institution_address: str, patient: str | None) -> None:
     """End INSTITUTION's care relationship (the patient, a delegate or the institution)."""
-    from medledger import registry
+    from medledger import providers as registry
 
     signer = session.account()
     target = patient or signer.address
@@ -753,7 +758,7 @@ def care_revoke(session: Session, institution_address: str, patient: str | None)
 @pass_session
 def care_show(session: Session, institution_address: str, patient: str | None) -> None:
     """Show the care relationship between a patient and INSTITUTION."""
-    from medledger import registry
+    from medledger import providers as registry
 
     target = patient or session.account().address
     found = registry.care_of(session.chain, target, institution_address)
@@ -771,8 +776,8 @@ def care_show(session: Session, institution_address: str, patient: str | None) -
 @pass_session
 def deliver_keys(session: Session, grantee: str, patient: str, scope: str) -> None:
     """Wrap the record keys the --account holds for a grantee's live grant, and publish them."""
-    from medledger import access
-    from medledger.stores import open_store
+    from medledger import consent as access
+    from medledger.ipfs.stores import open_store
 
     cid = access.deliver_keys(session.chain, open_store(session.settings), session.account(),
                               patient, grantee, access.Scope.parse(scope))  # fmt: skip
@@ -786,8 +791,8 @@ def deliver_keys(session: Session, grantee: str, patient: str, scope: str) -> No
 @pass_session
 def erase(session: Session, record_id: str) -> None:
     """Erase a record (right to erasure): destroy its keys and unpin its body."""
-    from medledger import access
-    from medledger.stores import open_store
+    from medledger import consent as access
+    from medledger.ipfs.stores import open_store
 
     removed = access.erase(
         session.chain, open_store(session.settings), session.account(), record_id
@@ -802,7 +807,7 @@ def erase(session: Session, record_id: str) -> None:
 @pass_session
 def grants_list(session: Session, patient: str | None) -> None:
     """List a patient's grants and emergency openings, with their status."""
-    from medledger import access
+    from medledger import consent as access
 
     chain = session.chain
     now = access.chain_now(chain)
@@ -826,7 +831,7 @@ def grants_list(session: Session, patient: str | None) -> None:
 @pass_session
 def audit(session: Session, patient: str, fmt: str) -> None:
     """A patient's timeline from chain events: writes, grants, revocations, reads, emergencies."""
-    from medledger import audit as trail
+    from medledger.consent import trail as trail
 
     click.echo(
         trail.render(trail.trail(session.chain, patient), "json" if session.as_json else fmt)
@@ -842,7 +847,7 @@ def verify(session: Session, record_id: str | None, patient: str | None) -> None
     """Check bodies against CIDs and commitments; exit 1 naming each record that fails."""
     from medledger import records
     from medledger.errors import ConfigurationError, MedLedgerError
-    from medledger.stores import open_store
+    from medledger.ipfs.stores import open_store
 
     if (record_id is None) == (patient is None):
         raise ConfigurationError("verify", "give either RECORD_ID or --patient ADDRESS")
@@ -967,8 +972,8 @@ def _load_fhir(inputs: tuple[Path, ...], strict: bool) -> tuple[list[Any], list[
 
 # --- command groups kept in their own modules ----------------------------------------------------
 
-from medledger.cli_claims import claim, policy  # noqa: E402 - registered after the core verbs
-from medledger.cli_trials import trial  # noqa: E402
+from medledger.cli.claims import claim, policy  # noqa: E402 - registered after the core verbs
+from medledger.cli.trials import trial  # noqa: E402
 
 cli.add_command(policy)
 cli.add_command(claim)

@@ -26,9 +26,10 @@ from typing import TYPE_CHECKING, Any
 from eth_utils.address import to_checksum_address
 from hexbytes import HexBytes
 
-from medledger import crypto, deployments, eip712, records, registry
-from medledger.batches import ensure_registered
-from medledger.categories import Category
+from medledger import crypto, records
+from medledger import providers as registry
+from medledger.chain import deployments
+from medledger.crypto import eip712
 from medledger.errors import (
     AccessRefused,
     ConfigurationError,
@@ -40,6 +41,8 @@ from medledger.errors import (
 )
 from medledger.ipfs.cid import Cid
 from medledger.labels import Labelled
+from medledger.records.batches import ensure_registered
+from medledger.records.categories import Category
 
 if TYPE_CHECKING:
     from collections.abc import Iterable

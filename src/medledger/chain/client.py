@@ -20,9 +20,9 @@ from eth_utils.crypto import keccak
 from web3 import Web3
 from web3.exceptions import ContractCustomError, ContractLogicError, Web3RPCError
 
-from medledger import devnet
 from medledger.accounts import load_account
-from medledger.artifacts import all_error_abis, artifact
+from medledger.chain import devnet
+from medledger.chain.artifacts import all_error_abis, artifact
 from medledger.config import LOCAL_NETWORK
 from medledger.errors import ConfigurationError, NodeUnavailable, TransactionReverted
 

@@ -60,8 +60,11 @@ from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 from web3.logs import DISCARD
 
-from medledger import access, crypto, deployments, records, registry
-from medledger.categories import Category
+from medledger import consent as access
+from medledger import crypto, records
+from medledger import providers as registry
+from medledger.chain import deployments
+from medledger.crypto.merkle import MerkleTree
 from medledger.errors import (
     ClaimNotFound,
     ConfigurationError,
@@ -74,7 +77,7 @@ from medledger.errors import (
 )
 from medledger.ipfs.cid import Cid
 from medledger.labels import Labelled
-from medledger.merkle import MerkleTree
+from medledger.records.categories import Category
 
 if TYPE_CHECKING:
     from collections.abc import Iterable

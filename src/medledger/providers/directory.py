@@ -18,7 +18,9 @@ from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 from web3.logs import DISCARD
 
-from medledger import crypto, deployments, eip712
+from medledger import crypto
+from medledger.chain import deployments
+from medledger.crypto import eip712
 from medledger.errors import (
     ConfigurationError,
     InstitutionNotFound,

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from medledger import registry, trials
+from medledger import providers as registry
+from medledger import trials
 from medledger.accounts import dev_account
 from medledger.errors import MedLedgerError
 

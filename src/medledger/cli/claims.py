@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from medledger.cli_support import Session, common, pass_session, write_output
+from medledger.cli.support import Session, common, pass_session, write_output
 from medledger.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -134,8 +134,9 @@ def policy_issue(
     plan: str,
 ) -> None:
     """Issue a policy to a patient (the --account is a verified insurer)."""
-    from medledger import access, claims
-    from medledger.stores import open_store
+    from medledger import claims
+    from medledger import consent as access
+    from medledger.ipfs.stores import open_store
 
     issued = claims.issue_policy(
         session.chain,
@@ -183,7 +184,7 @@ def policy_show(
 ) -> None:
     """Show a policy (or list them); with --terms, its covered codes and salt for a provider."""
     from medledger import claims
-    from medledger.stores import open_store
+    from medledger.ipfs.stores import open_store
 
     chain = session.chain
     if policy_id is None:
@@ -284,8 +285,9 @@ def claim_submit(
     Financial record for the patient, then submitted); or --record names an anchored claim
     record (the patient submits one its provider wrote). The same care, or the same claim
     identifier, is refused if it was claimed before."""
-    from medledger import access, claims, documents
-    from medledger.stores import open_store
+    from medledger import claims, documents
+    from medledger import consent as access
+    from medledger.ipfs.stores import open_store
 
     if (claim_file is None) == (record_id is None):
         raise ConfigurationError(
@@ -336,7 +338,7 @@ def claim_submit(
 def claim_show(session: Session, claim_id: str, fhir: bool, out: Path | None) -> None:
     """Show a claim and every step of its life (with gas); --fhir as FHIR resources."""
     from medledger import claims
-    from medledger.stores import open_store
+    from medledger.ipfs.stores import open_store
 
     number = _claim_id(claim_id)
     chain = session.chain
@@ -406,7 +408,7 @@ def claim_list(
 def claim_review(session: Session, claim_id: str, out: Path | None) -> None:
     """As the insurer, fetch, verify and decrypt the claim's consented evidence."""
     from medledger import claims, fhir
-    from medledger.stores import open_store
+    from medledger.ipfs.stores import open_store
 
     number = _claim_id(claim_id)
     chain = session.chain
@@ -497,7 +499,7 @@ def claim_request_info(session: Session, claim_id: str, reason: str) -> None:
 def claim_provide_info(session: Session, claim_id: str, evidence: tuple[str, ...]) -> None:
     """Answer a request for information with more evidence (submitter or patient)."""
     from medledger import claims
-    from medledger.stores import open_store
+    from medledger.ipfs.stores import open_store
 
     number, added = _claim_id(claim_id), _record_ids(evidence)
     answered = claims.provide_info(

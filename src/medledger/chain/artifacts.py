@@ -2,7 +2,7 @@
 
 The CLI deploys and calls contracts from ``artifacts/contracts.json`` (ABI and bytecode), so a
 clinic's machine needs no compiler, much as ApePay's SDK ships its manifest. ``python -m
-medledger.artifacts`` rebuilds the file from ``contracts/`` with py-solc-x and the offline solc-js
+medledger.chain.artifacts`` rebuilds the file from ``contracts/`` with py-solc-x and the offline solc-js
 bridge, with the same settings as ``ape-config.yaml``; a test checks the shipped file matches
 the sources.
 """
@@ -129,7 +129,7 @@ def write(document: dict[str, Any]) -> None:
 
 
 def main() -> int:
-    """``python -m medledger.artifacts``: rebuild the shipped artifacts from the sources."""
+    """``python -m medledger.chain.artifacts``: rebuild the shipped artifacts from the sources."""
     from medledger.toolchain import project_root
 
     root = project_root()

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from eth_utils.address import to_checksum_address
 
-from medledger import deployments
-from medledger.access import Purpose, Scope, consent_contract
+from medledger.chain import deployments
+from medledger.consent import Purpose, Scope, consent_contract
 
 if TYPE_CHECKING:
     from medledger.chain import Chain

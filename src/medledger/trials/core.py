@@ -58,7 +58,12 @@ from eth_utils.exceptions import ValidationError
 from hexbytes import HexBytes
 from web3.logs import DISCARD
 
-from medledger import access, crypto, deployments, eip712, registry
+from medledger import consent as access
+from medledger import crypto
+from medledger import providers as registry
+from medledger.chain import deployments
+from medledger.crypto import eip712
+from medledger.crypto.merkle import IndexedTree, verify_indexed
 from medledger.errors import (
     AccessRefused,
     ConfigurationError,
@@ -73,7 +78,6 @@ from medledger.errors import (
 )
 from medledger.ipfs.cid import Cid
 from medledger.labels import Labelled
-from medledger.merkle import IndexedTree, verify_indexed
 
 if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount

@@ -25,10 +25,14 @@ from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 from hexbytes import HexBytes
 
-from medledger import deployments, merkle, records, registry, sealing
-from medledger.categories import Category
+from medledger import providers as registry
+from medledger import records
+from medledger import sealed as sealing
+from medledger.chain import deployments
+from medledger.crypto import merkle
 from medledger.errors import IntegrityError, MedLedgerError, PreconditionFailed
 from medledger.ipfs.cid import Cid
+from medledger.records.categories import Category
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
-from medledger.artifacts import DEPLOYABLE, artifact, compiler_version
+from medledger.chain.artifacts import DEPLOYABLE, artifact, compiler_version
 from medledger.errors import ConfigurationError, NotDeployed
 from medledger.toolchain import project_root
 

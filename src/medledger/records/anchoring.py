@@ -21,8 +21,11 @@ from typing import TYPE_CHECKING, Any
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
-from medledger import crypto, deployments, registry, sealing
-from medledger.categories import Category
+from medledger import crypto
+from medledger import providers as registry
+from medledger import sealed as sealing
+from medledger.chain import deployments
+from medledger.chain.pipeline import Pipeline, calldata
 from medledger.errors import (
     DecryptionFailed,
     IntegrityError,
@@ -33,7 +36,7 @@ from medledger.errors import (
     StoreError,
 )
 from medledger.ipfs.cid import Cid
-from medledger.pipeline import Pipeline, calldata
+from medledger.records.categories import Category
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -42,8 +45,8 @@ if TYPE_CHECKING:
     from web3.contract import Contract
 
     from medledger.chain import Chain
+    from medledger.chain.pipeline import Receipt
     from medledger.ipfs.blockstore import BlockStore
-    from medledger.pipeline import Receipt
 
 ZERO_ID = bytes(32)
 ANCHOR_SIGNATURE = "anchor(address,bytes32,bytes32,uint8,bytes32)"
@@ -289,7 +292,7 @@ class Readers:
         """The public keys a new record of ``patient`` in ``category`` is wrapped for."""
         key = (patient, int(category))
         if key not in self._cache:
-            from medledger.access import readers_for  # access builds on records
+            from medledger.consent import readers_for  # access builds on records
 
             patient_key = registry.encryption_key(self._chain, patient)
             grantees = readers_for(self._chain, patient, category)
@@ -311,7 +314,7 @@ def get(chain: Chain, record_id: bytes | str, store: BlockStore | None = None) -
         raise PreconditionFailed(f"the record belongs to registry {ref.registry}")
     if not chain.call("reading the record", contract.functions.exists(ref.id)):
         if store is not None:
-            from medledger.batches import find  # batches builds on records: imported here
+            from medledger.records.batches import find  # batches builds on records: imported here
 
             batched = find(chain, store, ref.id)
             if batched is not None:
@@ -340,7 +343,7 @@ def for_patient(chain: Chain, patient: str, store: BlockStore | None = None) -> 
         for e in events
     ]
     if store is not None:
-        from medledger.batches import in_batches_for
+        from medledger.records.batches import in_batches_for
 
         known = {r.id for r in found}
         found.extend(r for r in in_batches_for(chain, store, patient) if r.id not in known)

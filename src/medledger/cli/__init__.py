@@ -1,0 +1,3 @@
+"""The ``medledger`` command line."""
+
+from medledger.cli.root import *  # noqa: F403

@@ -1,0 +1,3 @@
+"""Cryptography: envelope encryption of bodies, EIP-712 digests, Merkle trees."""
+
+from medledger.crypto.envelope import *  # noqa: F403

@@ -1,0 +1,3 @@
+"""The demo walk-through (``medledger demo``)."""
+
+from medledger.demo.walkthrough import *  # noqa: F403

@@ -1,0 +1,3 @@
+"""Client of the ProviderRegistry: institutions, practitioners, patients, delegates, care relationships."""
+
+from medledger.providers.directory import *  # noqa: F403

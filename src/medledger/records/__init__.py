@@ -1,0 +1,3 @@
+"""Client of the RecordRegistry: anchoring, batches, reading, history, verification."""
+
+from medledger.records.anchoring import *  # noqa: F403
