@@ -1,6 +1,6 @@
 """`ape run deploy`: deploy the MedLedger contracts with the medledger package.
 
-A thin layer over `medledger.deployments.deploy`, the same function `medledger deploy` calls.
+A thin layer over `medledger.chain.deployments.deploy`, the same function `medledger deploy` calls.
 Ape picks the account (`--account ALIAS` or the devnet's first test account) and the network's
 RPC URL; the deployment is written to deployments/<network>.json.
 """
@@ -26,7 +26,9 @@ def cli(ecosystem, network, provider, account, threshold):  # type: ignore[no-un
 
     uri = getattr(provider, "http_uri", None)
     if not uri:
-        raise click.ClickException("choose a network with an RPC URL (for example ethereum:local:foundry)")
+        raise click.ClickException(
+            "choose a network with an RPC URL (for example ethereum:local:foundry)"
+        )
     chain = Chain(load_settings(), network=uri)
     chain.network = f"{ecosystem.name}-{network.name}-{provider.name}"  # deployments file name
     try:

@@ -56,3 +56,42 @@ def write(path: Path, data: Any) -> None:
         path.write_text(json.dumps(data, indent=2) + "\n")
     except OSError as exc:
         raise ConfigurationError(str(path), f"cannot be written ({exc.strerror})") from None
+
+
+def to_data(value: Any) -> Any:
+    """A model as JSON-ready data: the one way the package turns its models into JSON.
+
+    Dataclasses become objects of their fields (a field whose name starts with ``_`` is left
+    out), ``bytes`` become ``0x`` hex, datetimes ISO 8601, ``Decimal`` a string (exact),
+    labelled enums their command-line label and other enums their lower-case name, CIDs their
+    text form, tuples and sets lists; what JSON holds already stays as it is.
+    """
+    from dataclasses import fields, is_dataclass
+    from datetime import datetime
+    from decimal import Decimal
+    from enum import Enum
+
+    from medledger.ipfs.cid import Cid
+    from medledger.labels import Labelled
+
+    if isinstance(value, Labelled):  # before int: labelled enums are IntEnums
+        return value.label
+    if isinstance(value, Enum):
+        return value.name.lower()
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (bytes, bytearray)):
+        return "0x" + bytes(value).hex()
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, Cid):
+        return str(value)
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_data(getattr(value, f.name)) for f in fields(value) if f.name[0] != "_"}
+    if isinstance(value, dict):
+        return {str(k): to_data(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [to_data(v) for v in value]
+    raise TypeError(f"no JSON form for {type(value).__name__}")

@@ -2,15 +2,19 @@
 
 Run on both networks::
 
-    ape test tests/contracts --network ethereum:local:test      # eth-tester, in process
     ape test tests/contracts --network ethereum:local:foundry   # Anvil (needs `anvil` on PATH)
+    ape test tests/contracts --network ethereum:local:test      # eth-tester, in process
+    ape test tests/contracts -m networks --network ethereum:local:test   # what `make test` runs
     ape test tests/contracts/gas_report.py --network ...        # the gas table
 
 Roles are the ten test accounts (``admin``, three ``registrars``, ``hospital``, ``clinic``,
-``patient``, ``other_patient``, ``doctor``, ``stranger``). Factories (``register_patient``,
-``apply_institution``, ``approve``, ``suspend``, ``verified_institution``,
-``add_practitioner``, ``authorize_care``, ``create_record``, ``anchor_batch``) send the
-transactions; assertion helpers and enums live in ``support.py``.
+``patient``, ``other_patient``, ``doctor``, ``stranger``), and for the suites of the contracts
+built on the registries (claims, trials) ``insurer``, ``laboratory`` and ``sponsor``: fresh
+accounts per module (``funded_account``) that the module's world verifies. Factories
+(``register_patient``, ``apply_institution``, ``approve``, ``suspend``,
+``verified_institution``, ``add_practitioner``, ``authorize_care``, ``create_record``,
+``anchor_batch``) send the transactions; the clock is ``now``, ``block_time``,
+``advance_time`` and ``next_tx_at``; assertion helpers and enums live in ``support.py``.
 
 Isolation: Ape takes a chain snapshot around every fixture scope and every test, so the
 session-scoped deployments below are paid once and each test starts from them. Factories hold
@@ -18,6 +22,15 @@ no chain state; fixtures that change the chain are function-scoped, or module-sc
 autouse for a whole module, so that no test sees state it did not ask for. Hypothesis tests,
 which run many examples inside one test, take their own snapshots with :func:`isolated`. The
 two networks differ in one way that matters here: see :func:`advance_time`.
+
+Networks: ``make test`` runs the whole suite on Anvil and, on eth-tester, only the tests marked
+``networks``: those whose outcome depends on what differs between the two, namely when the
+next transaction runs after the head (every test that moves the clock, marked here by
+:func:`pytest_collection_modifyitems`, and the tests of an expiry at the head's second, marked
+in their modules) and how revert data reaches Python (``test_support.py``, the empty reverts
+and the tests that read reverts through bare JSON-RPC, ``call_reverts``, marked in their
+modules). Gas figures agree between the networks (to a dozen gas where calldata differs), so a
+gas test runs on eth-tester only when it moves the clock.
 """
 
 from __future__ import annotations
@@ -25,6 +38,7 @@ from __future__ import annotations
 import itertools
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -95,6 +109,43 @@ def doctor(accounts: Any) -> AccountAPI:
 def stranger(accounts: Any) -> AccountAPI:
     """An account with no role anywhere."""
     return accounts[9]
+
+
+@pytest.fixture(scope="module")
+def funded_account(accounts: Any, admin: AccountAPI) -> Callable[[], AccountAPI]:
+    """``funded_account()``: a new test account with no role, funded by ``admin`` (100 ETH)."""
+
+    def make() -> AccountAPI:
+        account = accounts.generate_test_account()
+        admin.transfer(account, 10**20)
+        return account
+
+    return make
+
+
+# Institutions beyond the ten accounts, for the suites of the contracts built on the registries
+# (claims, trials): fresh accounts, one per module, that the module's world verifies.
+
+
+@pytest.fixture(scope="module")
+def insurer(funded_account: Callable[[], AccountAPI]) -> AccountAPI:
+    """An Insurer once the module's world verifies it (an institution that is never a study
+    site nor a care provider)."""
+    return funded_account()
+
+
+@pytest.fixture(scope="module")
+def laboratory(funded_account: Callable[[], AccountAPI]) -> AccountAPI:
+    """A Laboratory once the module's world verifies it (a care provider and a valid study
+    site)."""
+    return funded_account()
+
+
+@pytest.fixture(scope="module")
+def sponsor(funded_account: Callable[[], AccountAPI]) -> AccountAPI:
+    """A ResearchSponsor once the module's world verifies it (an institution that is neither
+    insurer nor care provider; it registers the studies)."""
+    return funded_account()
 
 
 # ---------------------------------------------------------------------------- contracts
@@ -414,6 +465,46 @@ def advance_time(chain: ChainManager) -> Callable[[int], int]:
     return advance
 
 
+@pytest.fixture(scope="module")
+def now(chain: ChainManager) -> Callable[[], int]:
+    """``now()``: the head block's timestamp (what a view sees)."""
+    return lambda: int(chain.blocks.head.timestamp)
+
+
+@pytest.fixture(scope="module")
+def block_time(chain: ChainManager) -> Callable[[ReceiptAPI], int]:
+    """``block_time(receipt)``: the timestamp of the block a receipt is in (what the
+    transaction saw)."""
+    return lambda receipt: int(chain.blocks[receipt.block_number].timestamp)
+
+
+@pytest.fixture(scope="module")
+def next_tx_at(
+    chain: ChainManager, advance_time: Callable[[int], int], now: Callable[[], int]
+) -> Callable[[int], int]:
+    """``next_tx_at(t)``: makes the next transaction run at exactly ``t``; returns ``t``.
+
+    Mines the head at ``t - 1``, unless it is there already (Anvil mines a reverted
+    transaction, so a test may pin the second after a refusal pinned at ``t - 1``). eth-tester
+    then runs the next block one second after its head, as long as the chain is ahead of the
+    wall clock (py-evm takes the later of the two), which it is once a test has advanced by a
+    day or more. Anvil follows the wall clock from
+    the head, so the second may tick before the transaction; the next block's timestamp is
+    therefore pinned there (``evm_setNextBlockTimestamp``, which its gas estimate honours too).
+    """
+
+    def pin(t: int) -> int:
+        if t - 1 < now():
+            raise ValueError(f"{t} is not after the head ({now()})")
+        if t - 1 > now():  # else the head is already there (a reverted transaction on Anvil)
+            advance_time(t - 1 - now())
+        if chain.provider.name == "foundry":
+            chain.provider.make_request("evm_setNextBlockTimestamp", [t])
+        return t
+
+    return pin
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _session_fixtures_first(
     provider_registry: Any,
@@ -436,3 +527,42 @@ def _session_fixtures_first(
     ("rebases") fixtures, when a session fixture is first requested after a module or function
     fixture has run. The factories hold no chain state, but Ape cannot know that.
     """
+
+
+# ---------------------------------------------------------------------------- networks
+
+# The fixtures that move the chain's clock (see ``advance_time`` on how the networks differ).
+CLOCK_FIXTURES = frozenset({"advance_time", "next_tx_at"})
+
+
+@pytest.hookimpl(tryfirst=True)  # before ``-m`` selects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Marks ``networks`` every contract test that moves the clock.
+
+    A test moves it when it requests ``advance_time`` or ``next_tx_at``, itself or through a
+    function-scoped fixture (a module's world that moves the clock while it is set up does not
+    make its tests depend on the network: they all start from that world).
+    """
+    here = Path(__file__).parent
+    for item in items:
+        if here in item.path.parents and _moves_the_clock(item):
+            item.add_marker(pytest.mark.networks)
+
+
+def _moves_the_clock(item: pytest.Item) -> bool:
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:
+        return False
+    seen: set[str] = set()
+    todo = list(info.argnames)
+    while todo:
+        name = todo.pop()
+        if name in CLOCK_FIXTURES:
+            return True
+        if name in seen:
+            continue
+        seen.add(name)
+        for fixturedef in info.name2fixturedefs.get(name, ()):
+            if fixturedef.scope == "function":
+                todo.extend(fixturedef.argnames)
+    return False

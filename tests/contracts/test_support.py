@@ -13,6 +13,9 @@ if TYPE_CHECKING:
 
     from ape.api import AccountAPI
 
+# How revert data reaches Python differs between the networks: every test here runs on both.
+pytestmark = pytest.mark.networks
+
 # Revert data that Ape cannot decode by itself on one network or the other: ASCII bytes
 # (Anvil prints them as text), a quote byte (eth-tester's repr), and a plain word.
 VIEW_IDS = [

@@ -1,8 +1,15 @@
 """Fixtures for the package and CLI tests.
 
 One real Anvil devnet serves the whole session (started by ``medledger.devnet`` in a temporary
-``MEDLEDGER_HOME``, exactly as the CLI starts it); each test runs between an ``evm_snapshot``
-and an ``evm_revert``, so tests see a freshly deployed chain and never each other's writes.
+``MEDLEDGER_HOME``, exactly as the CLI starts it, without state dumps: a throwaway chain). Each
+test starts from the freshly deployed chain plus its own setup and never sees another test's
+writes: before the test touches the chain, it is reverted (``evm_revert``) to a snapshot.
+
+The setup is built once per run: verifying an institution, registering the patient, opening
+care and the fixtures that test modules mark ``@world_step`` are *world steps*, kept as chain
+snapshots (``chain_worlds.py``), so the next test that asks for the same steps in the same
+order is reverted to their snapshot instead of sending their transactions again. A revert also
+puts Anvil's clock back to the restored head's time, so no test's time travel reaches another.
 """
 
 from __future__ import annotations
@@ -11,16 +18,20 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+from chain_worlds import WORLDS, run_step, world_step
 
-from medledger import providers as registry
+from medledger import providers
 from medledger.accounts import dev_account
 from medledger.chain import Chain, deployments, devnet
 from medledger.config import Settings, load_settings
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -50,26 +61,48 @@ def settings(env: dict[str, str]) -> Iterator[Settings]:
 
 
 @pytest.fixture(scope="session")
-def base_chain(settings: Settings) -> Chain:
-    chain = Chain(settings)
+def base_chain(settings: Settings) -> Iterator[Chain]:
+    """The session's devnet with the contracts deployed: the root of every test's world."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MEDLEDGER_DEVNET_STATE_INTERVAL", "off")  # the devnet starts here
+        chain = Chain(settings)
     deployments.deploy(
         chain,
         dev_account(0),
         registrars=[dev_account(i).address for i in (0, 1, 2)],
         threshold=2,
     )
-    return chain
+    WORLDS.start(chain.url, on_restore=lambda: _forget_the_world(chain))
+    yield chain
+    WORLDS.stop()
+
+
+def _forget_the_world(chain: Chain) -> None:
+    """After a revert: what the client remembers of the chain may be of blocks that are gone."""
+    chain.forget_blocks()
+    chain.cache.clear()
 
 
 @pytest.fixture
-def chain(base_chain: Chain, env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Chain]:
-    """The session chain, rolled back after the test."""
+def chain(base_chain: Chain, env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Chain:
+    """The session chain, at the test's world (reverted before the test touches it)."""
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    snapshot = base_chain.w3.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
-    yield base_chain
-    base_chain.w3.provider.make_request("evm_revert", [snapshot])  # type: ignore[arg-type]
-    base_chain.forget_blocks()  # the reverted blocks' times must not outlive them
+    return base_chain
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Every test's world starts as the freshly deployed chain."""
+    WORLDS.begin()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_call(item: pytest.Item) -> None:
+    """The chain is at the test's world before its body runs (a subprocess it starts cannot
+    be watched)."""
+    if {"base_chain", "env", "settings"} & set(getattr(item, "fixturenames", ())):
+        WORLDS.enter()
 
 
 # Role fixtures: devnet accounts 0-2 are the registrars (threshold 2 of 3).
@@ -107,18 +140,27 @@ def stranger():
 def verified_institution(chain: Chain, registrars: list):
     """Factory: apply as an institution and gather the registrars' approvals."""
 
-    def make(account, kind: registry.InstitutionKind = registry.InstitutionKind.HOSPITAL, name: str = "St Mary"):
-        registry.apply_institution(chain, account, kind, name)
-        registry.approve_institution(chain, registrars[0], account.address)
-        registry.approve_institution(chain, registrars[1], account.address)
+    def verify(account, kind, name):
+        providers.apply_institution(chain, account, kind, name)
+        providers.approve_institution(chain, registrars[0], account.address)
+        providers.approve_institution(chain, registrars[1], account.address)
         return account
+
+    def make(
+        account,
+        kind: providers.InstitutionKind = providers.InstitutionKind.HOSPITAL,
+        name: str = "St Mary",
+    ):
+        key = ("verified_institution", account, kind, name)
+        return run_step(key, lambda: verify(account, kind, name))
 
     return make
 
 
 @pytest.fixture
+@world_step
 def registered_patient(chain: Chain, patient):
-    registry.register_patient(chain, patient)
+    providers.register_patient(chain, patient)
     return patient
 
 
@@ -128,10 +170,12 @@ def care(chain: Chain):
     write their records (until revoked). Returns the patient."""
 
     def open_care(patient, institution):
-        registry.authorize_care(chain, patient, patient.address, institution.address, None)
+        providers.authorize_care(chain, patient, patient.address, institution.address, None)
         return patient
 
-    return open_care
+    return lambda patient, institution: run_step(
+        ("care", patient, institution), lambda: open_care(patient, institution)
+    )
 
 
 @dataclass
@@ -176,7 +220,7 @@ def medledger_process(env: dict[str, str]):
     return run
 
 
-# --- trials (tests/package/test_trials.py) ---------------------------------------------------------
+# --- trials (tests/package/test_trials.py) -------------------------------------------------
 # dev:13 is the research sponsor. Participants are fresh keys: pseudonymous, no ETH, no role.
 
 
@@ -184,7 +228,7 @@ def medledger_process(env: dict[str, str]):
 def sponsor(verified_institution):
     """A verified research sponsor institution (dev:13)."""
     return verified_institution(
-        dev_account(13), registry.InstitutionKind.RESEARCH_SPONSOR, "Northwind Research"
+        dev_account(13), providers.InstitutionKind.RESEARCH_SPONSOR, "Northwind Research"
     )
 
 
@@ -194,3 +238,10 @@ def participant():
     from eth_account import Account
 
     return Account.create()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if WORLDS.hits or WORLDS.builds:
+        terminalreporter.write_line(
+            f"world steps: {WORLDS.hits} restored from snapshots, {WORLDS.builds} built"
+        )

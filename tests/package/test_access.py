@@ -1,8 +1,9 @@
 """Scenarios for the access layer: grants, signed grants, revocation, delegates, break-glass,
-key delivery, reading under consent, the access log, erasure and the audit trail.
+key delivery, reading under consent, the access log, erasure and the access trail.
 
-Every scenario runs on the session's Anvil devnet between an ``evm_snapshot`` and an
-``evm_revert`` (see ``conftest.py``). Time travel uses ``evm_increaseTime`` then ``evm_mine``.
+Every scenario starts from the session's freshly deployed Anvil devnet plus its own world steps
+(see ``conftest.py`` and ``chain_worlds.py``), restored from a snapshot before it touches the
+chain. Time travel uses ``evm_increaseTime`` then ``evm_mine``.
 """
 
 from __future__ import annotations
@@ -22,22 +23,22 @@ from eth_account.messages import encode_typed_data
 from eth_utils.crypto import keccak
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from web3.logs import DISCARD
 
-from medledger import consent as access
-from medledger import crypto, records
-from medledger import providers as registry
+from medledger import consent, crypto, providers, records, sealed
 from medledger.accounts import dev_account
-from medledger.chain import deployments
-from medledger.consent import trail as audit
+from medledger.chain import deployments, events
+from medledger.consent import envelopes
 from medledger.crypto import eip712
 from medledger.errors import (
     AccessRefused,
     ConfigurationError,
+    DecryptionFailed,
+    MedLedgerError,
     NoKeyForReader,
     PreconditionFailed,
     TransactionReverted,
 )
+from medledger.ipfs.cid import Cid
 from medledger.ipfs.local import LocalBlockStore
 from medledger.ipfs.stores import open_store
 from medledger.records.categories import Category
@@ -45,8 +46,8 @@ from medledger.records.categories import Category
 OBSERVATION = (
     Path(__file__).resolve().parents[2] / "src/medledger/demo/data/Observation-example.json"
 )
-ALL = access.Scope(access.ScopeKind.ALL)
-TREATMENT = access.Purpose.TREATMENT
+ALL = consent.Scope(consent.ScopeKind.ALL)
+TREATMENT = consent.Purpose.TREATMENT
 MONTH = timedelta(days=30)
 EVERY_EVENT_KIND = {
     "care relationship opened",
@@ -69,12 +70,12 @@ def body(name: str) -> bytes:
     return json.dumps({"resourceType": "Observation", "id": name, "status": "final"}).encode()
 
 
-def category(cat: Category) -> access.Scope:
-    return access.Scope(access.ScopeKind.CATEGORY, category=cat)
+def category(cat: Category) -> consent.Scope:
+    return consent.Scope(consent.ScopeKind.CATEGORY, category=cat)
 
 
-def only(record: records.Record) -> access.Scope:
-    return access.Scope(access.ScopeKind.RECORD, record=record.id)
+def only(record: records.Record) -> consent.Scope:
+    return consent.Scope(consent.ScopeKind.RECORD, record=record.id)
 
 
 def advance(chain, seconds: int) -> None:
@@ -90,15 +91,18 @@ def last_receipt(chain):
 
 
 def decoded(chain, event: str, receipt=None) -> list:
-    """The decoded ``event`` logs of a receipt (default: the newest transaction), from the
-    ConsentManager, or the ProviderRegistry for the events it holds (delegates, care)."""
-    consent = access.consent_contract(chain)
-    if not any(e.get("name") == event for e in consent.abi if e.get("type") == "event"):
-        consent = deployments.contract(chain, "ProviderRegistry")
-    logs = getattr(consent.events, event)().process_receipt(
-        receipt or last_receipt(chain), errors=DISCARD
-    )
-    return [entry["args"] for entry in logs]
+    """The decoded ``event`` logs of a receipt (default: the newest block, which holds the
+    newest transaction), from the ConsentManager, or the ProviderRegistry for the events it
+    holds (delegates, care)."""
+    manager = consent.consent_contract(chain)
+    contract = "ConsentManager"
+    if not any(e.get("name") == event for e in manager.abi if e.get("type") == "event"):
+        contract = "ProviderRegistry"
+    if receipt is not None:
+        found = events.from_receipt(receipt, contract, event)
+    else:
+        found = events.logs(chain, contract, event, from_block=chain.w3.eth.block_number)
+    return [log.args for log in found]
 
 
 @contextmanager
@@ -111,29 +115,31 @@ def reverts(error: str):
 
 def raw_revoke(chain, signer, patient: str, grantee: str):
     """Send ``revoke`` of an ``all`` grant straight to the contract (no client-side checks)."""
-    revoke = access.consent_contract(chain).functions.revoke(
-        patient, grantee, int(access.ScopeKind.ALL), bytes(32)
+    revoke = consent.consent_contract(chain).functions.revoke(
+        patient, grantee, int(consent.ScopeKind.ALL), bytes(32)
     )
     return chain.transact("revoking", signer, revoke)
 
 
-def envelope_documents(store: LocalBlockStore) -> dict:
-    """Every pinned key envelope in the store, by CID."""
+def envelopes_for(chain, store: LocalBlockStore, patient, grantee) -> dict:
+    """Every pinned key envelope from ``patient`` for ``grantee`` in the store, by CID: the
+    record ids it holds keys of (opened with the patient's key, a reader of every envelope)."""
     found = {}
     for cid in store.pins():
         try:
-            document = json.loads(store.cat(cid))
-        except ValueError:
-            continue  # a sealed body, not JSON
-        if isinstance(document, dict) and document.get("kind") == access.ENVELOPE_KIND:
-            found[cid] = document
+            held = consent.open_envelope(
+                chain, store, cid, patient.address, grantee.address, patient.key
+            )
+        except MedLedgerError:
+            continue  # a record body, or an envelope for another grantee
+        found[cid] = set(held)
     return found
 
 
 def typed_grant(chain, request: dict) -> dict:
     """The EIP-712 typed data of a GrantRequest, written from the contract's NatSpec.
 
-    Built here independently of ``access._typed_data`` so the tests check the package against
+    Built here independently of ``eip712.typed_data`` so the tests check the package against
     the contract rather than against itself.
     """
     fields = [
@@ -156,7 +162,7 @@ def typed_grant(chain, request: dict) -> dict:
             "name": "MedLedger ConsentManager",
             "version": "1",
             "chainId": chain.chain_id,
-            "verifyingContract": access.consent_contract(chain).address,
+            "verifyingContract": consent.consent_contract(chain).address,
         },
         "message": request,
     }
@@ -178,8 +184,8 @@ def fresh_block_clock(chain):
     """Forget block times cached by earlier tests.
 
     ``Chain.block_time`` caches by block *number*; every test re-mines the same numbers after
-    ``evm_revert``, so without this the audit's event times (and, before its fix,
-    ``access.chain_now``) can come from another test's, possibly time-travelled, blocks. See
+    ``evm_revert``, so without this the trail's event times (and, before its fix, the chain
+    clock) can come from another test's, possibly time-travelled, blocks. See
     ``test_chain_now_is_the_latest_block_time_after_a_revert``.
     """
     chain.forget_blocks()
@@ -199,6 +205,7 @@ def create_record(chain, store, verified_institution, hospital, registered_patie
         (record,) = records.anchor(
             chain, into or store, hospital, registered_patient.address,
             [records.Draft(content or OBSERVATION.read_bytes(), cat)], previous,
+            readers=consent.readers_for(chain),
         )  # fmt: skip
         return record
 
@@ -208,10 +215,10 @@ def create_record(chain, store, verified_institution, hospital, registered_patie
 @pytest.fixture
 def doctor_with_key(chain, verified_institution, clinic, doctor):
     """The doctor as a practitioner of a verified clinic, with a published encryption key."""
-    verified_institution(clinic, registry.InstitutionKind.CLINIC, "Riverside Clinic")
-    registry.add_practitioner(chain, clinic, doctor.address)
-    registry.accept_practitioner(chain, doctor, clinic.address)
-    registry.publish_key(chain, doctor)
+    verified_institution(clinic, providers.InstitutionKind.CLINIC, "Riverside Clinic")
+    providers.add_practitioner(chain, clinic, doctor.address)
+    providers.accept_practitioner(chain, doctor, clinic.address)
+    providers.publish_key(chain, doctor)
     return doctor
 
 
@@ -220,7 +227,7 @@ def give(chain, store, registered_patient):
     """Factory: the patient (or ``by``) grants ``grantee`` a scope for a purpose and a time."""
 
     def make(grantee, scope=ALL, expires=MONTH, by=None, purpose=TREATMENT):
-        return access.grant(
+        return consent.grant(
             chain, store, by or registered_patient, registered_patient.address,
             grantee.address, scope, purpose, expires,
         )  # fmt: skip
@@ -232,7 +239,7 @@ def give(chain, store, registered_patient):
 def emergency_service(chain, verified_institution):
     """dev:7 as a verified emergency service."""
     return verified_institution(
-        dev_account(7), registry.InstitutionKind.EMERGENCY_SERVICE, "City Ambulance"
+        dev_account(7), providers.InstitutionKind.EMERGENCY_SERVICE, "City Ambulance"
     )
 
 
@@ -247,13 +254,17 @@ def test_grantee_reads_the_exact_bytes_after_a_grant(
     give(doctor_with_key, category(Category.LAB))
     (granted,) = decoded(chain, "AccessGranted")
     assert granted["grantee"] == doctor_with_key.address and granted["grantor"] == patient.address
-    assert granted["scopeKind"] == int(access.ScopeKind.CATEGORY)
-    (state,) = access.grants(chain, patient.address, doctor_with_key.address)
+    assert granted["scopeKind"] == int(consent.ScopeKind.CATEGORY)
+    (state,) = consent.grants(chain, patient.address, doctor_with_key.address)
     assert [c.digest for c in state.envelopes] == [bytes(granted["envelopeDigest"])]
-    assert state.status(access.chain_now(chain)) == "active"
-    assert record.hex_id in json.loads(store.cat(state.envelopes[0]))["keys"]
+    assert state.status(chain.now()) == "active"
+    held = consent.open_envelope(
+        chain, store, state.envelopes[0], patient.address, doctor_with_key.address,
+        doctor_with_key.key,
+    )  # fmt: skip
+    assert set(held) == {record.hex_id}
 
-    assert access.read(chain, store, doctor_with_key, record.id) == content
+    assert consent.read(chain, store, doctor_with_key, record.id) == content
     (logged,) = decoded(chain, "RecordAccessed")  # the read was logged on chain
     assert logged["reader"] == doctor_with_key.address and bytes(logged["id"]) == record.id
 
@@ -263,7 +274,7 @@ def test_read_without_a_grant_is_refused_saying_no_grant(
 ):
     record = create_record()
     with pytest.raises(AccessRefused, match="no grant") as refused:
-        access.read(chain, store, doctor_with_key, record.id)
+        consent.read(chain, store, doctor_with_key, record.id)
     assert refused.value.record_id == record.hex_id
 
 
@@ -272,13 +283,13 @@ def test_read_after_revocation_is_refused_saying_revoked(
 ):
     record = create_record()
     give(doctor_with_key)
-    access.revoke(chain, patient, patient.address, doctor_with_key.address, ALL)
+    consent.revoke(chain, patient, patient.address, doctor_with_key.address, ALL)
     (revoked,) = decoded(chain, "AccessRevoked")
     assert revoked["grantee"] == doctor_with_key.address and revoked["revoker"] == patient.address
-    consent = access.consent_contract(chain)
-    assert not consent.functions.hasAccess(doctor_with_key.address, record.id).call()
+    manager = consent.consent_contract(chain)
+    assert not manager.functions.hasAccess(doctor_with_key.address, record.id).call()
     with pytest.raises(AccessRefused, match="revoked"):
-        access.read(chain, store, doctor_with_key, record.id)
+        consent.read(chain, store, doctor_with_key, record.id)
 
 
 def test_revoking_a_grant_that_is_not_live_is_refused_before_sending(
@@ -286,7 +297,7 @@ def test_revoking_a_grant_that_is_not_live_is_refused_before_sending(
 ):
     create_record()
     with pytest.raises(PreconditionFailed, match="no live all grant"):
-        access.revoke(chain, patient, patient.address, doctor_with_key.address, ALL)
+        consent.revoke(chain, patient, patient.address, doctor_with_key.address, ALL)
     with reverts("ConsentNotGranted"):
         raw_revoke(chain, patient, patient.address, doctor_with_key.address)
 
@@ -298,10 +309,10 @@ def test_read_after_expiry_is_refused_saying_expired(
     record = create_record(content)
     give(doctor_with_key, expires=timedelta(hours=1))
     advance(chain, 30 * 60)
-    assert access.read(chain, store, doctor_with_key, record.id, log=False) == content
+    assert consent.read(chain, store, doctor_with_key, record.id, log=False) == content
     advance(chain, 31 * 60)
     with pytest.raises(AccessRefused, match="expired"):
-        access.read(chain, store, doctor_with_key, record.id)
+        consent.read(chain, store, doctor_with_key, record.id)
 
 
 @pytest.mark.parametrize(
@@ -321,32 +332,32 @@ def test_a_grant_opens_exactly_the_records_in_its_scope(
         "lab-2": create_record(body("lab-2"), Category.LAB),
         "vitals": create_record(body("vitals"), Category.VITALS),
     }
-    scope = only(made["lab-1"]) if scope_name == "record:lab-1" else access.Scope.parse(scope_name)
+    scope = only(made["lab-1"]) if scope_name == "record:lab-1" else consent.Scope.parse(scope_name)
     give(doctor_with_key, scope)
-    consent = access.consent_contract(chain)
+    manager = consent.consent_contract(chain)
     for name, record in made.items():
-        allowed = consent.functions.hasAccess(doctor_with_key.address, record.id).call()
+        allowed = manager.functions.hasAccess(doctor_with_key.address, record.id).call()
         assert allowed == (name in readable), name
         if name in readable:
-            assert access.read(chain, store, doctor_with_key, record.id, log=False) == body(name)
+            assert consent.read(chain, store, doctor_with_key, record.id, log=False) == body(name)
         else:
             with pytest.raises(AccessRefused, match="no grant"):
-                access.read(chain, store, doctor_with_key, record.id, log=False)
+                consent.read(chain, store, doctor_with_key, record.id, log=False)
 
 
 def test_a_grantee_without_a_published_key_is_refused_before_sending(
     chain, store, create_record, verified_institution, clinic, doctor, patient
 ):
     create_record()
-    verified_institution(clinic, registry.InstitutionKind.CLINIC, "Riverside Clinic")
-    registry.add_practitioner(chain, clinic, doctor.address)  # no key until publish_key
-    registry.accept_practitioner(chain, doctor, clinic.address)
+    verified_institution(clinic, providers.InstitutionKind.CLINIC, "Riverside Clinic")
+    providers.add_practitioner(chain, clinic, doctor.address)  # no key until publish_key
+    providers.accept_practitioner(chain, doctor, clinic.address)
     with pytest.raises(PreconditionFailed, match="published no encryption key"):
-        access.grant(chain, store, patient, patient.address, doctor.address, ALL, TREATMENT, MONTH)
-    expires = int((access.chain_now(chain) + MONTH).timestamp())
+        consent.grant(chain, store, patient, patient.address, doctor.address, ALL, TREATMENT, MONTH)
+    expires = int((chain.now() + MONTH).timestamp())
     for grantee in (patient.address, "0x" + "00" * 20):  # the contract refuses only these
-        granting = access.consent_contract(chain).functions.grant(
-            patient.address, grantee, int(access.ScopeKind.ALL), bytes(32), int(TREATMENT),
+        granting = consent.consent_contract(chain).functions.grant(
+            patient.address, grantee, int(consent.ScopeKind.ALL), bytes(32), int(TREATMENT),
             expires, bytes(32),
         )  # fmt: skip
         with reverts("ConsentInvalidGrantee"):
@@ -362,24 +373,23 @@ def test_a_version_written_after_revocation_is_not_wrapped_for_the_revoked_party
     v1 = create_record(body("v1"), Category.LAB)
     give(doctor_with_key, category(Category.LAB))
     give(clinic, category(Category.LAB))
-    assert access.read(chain, store, doctor_with_key, v1.id, log=False) == body("v1")
-    access.revoke(chain, patient, patient.address, doctor_with_key.address, category(Category.LAB))
+    assert consent.read(chain, store, doctor_with_key, v1.id, log=False) == body("v1")
+    consent.revoke(chain, patient, patient.address, doctor_with_key.address, category(Category.LAB))
 
     v2 = create_record(body("v2"), Category.LAB, previous=v1.id)
 
     revoked_key = crypto.public_key(doctor_with_key.key)
     assert revoked_key not in crypto.readers(store.cat(v2.cid))
-    for document in envelope_documents(store).values():
-        if document["grantee_key"] == revoked_key.hex():
-            assert v2.hex_id not in document["keys"]
+    delivered = envelopes_for(chain, store, patient, doctor_with_key)
+    assert delivered and all(v2.hex_id not in held for held in delivered.values())
     with pytest.raises(NoKeyForReader):  # even bypassing the chain's refusal
-        access.secret_of(chain, store, doctor_with_key, v2)
+        consent.secret_of(chain, store, doctor_with_key, v2)
     with pytest.raises(AccessRefused, match="revoked"):
-        access.read(chain, store, doctor_with_key, v2.id)
+        consent.read(chain, store, doctor_with_key, v2.id)
 
     # key delivery on write: the party whose category grant is live got the new key at once
     assert crypto.public_key(clinic.key) in crypto.readers(store.cat(v2.cid))
-    assert access.read(chain, store, clinic, v2.id, log=False) == body("v2")
+    assert consent.read(chain, store, clinic, v2.id, log=False) == body("v2")
 
 
 def test_a_new_record_is_wrapped_at_write_time_only_for_grants_that_cover_it(
@@ -392,7 +402,7 @@ def test_a_new_record_is_wrapped_at_write_time_only_for_grants_that_cover_it(
     wrapped_for = crypto.readers(store.cat(later.cid))
     assert crypto.public_key(doctor_with_key.key) in wrapped_for
     assert crypto.public_key(clinic.key) not in wrapped_for
-    assert access.read(chain, store, doctor_with_key, later.id, log=False) == body("later")
+    assert consent.read(chain, store, doctor_with_key, later.id, log=False) == body("later")
 
 
 # --- signed (gasless) grants -----------------------------------------------------------------
@@ -403,17 +413,18 @@ def test_a_relayer_submits_a_grant_the_patient_signed(
 ):
     relayer = dev_account(8)
     record = create_record(body("signed"))
-    document = access.sign_grant(
+    document = consent.sign_grant(
         chain, store, patient, patient.address, doctor_with_key.address, ALL, TREATMENT, MONTH
     )
-    state = access.submit_signed_grant(chain, store, relayer, document)
-    receipt = last_receipt(chain)
-    assert receipt["from"] == relayer.address  # the relayer paid the gas
-    (granted,) = decoded(chain, "AccessGranted", receipt)
+    state = consent.submit_signed_grant(chain, store, relayer, document)
+    assert last_receipt(chain)["from"] == relayer.address  # the relayer paid the gas
+    (granted,) = decoded(chain, "AccessGranted")
     assert granted["grantor"] == patient.address and granted["grantee"] == doctor_with_key.address
-    assert state.live(access.chain_now(chain))
-    assert access.read(chain, store, doctor_with_key, record.id, log=False) == body("signed")
-    (entry,) = [e for e in audit.trail(chain, patient.address) if e.event == "access granted"]
+    assert state.live(chain.now())
+    assert consent.read(chain, store, doctor_with_key, record.id, log=False) == body("signed")
+    (entry,) = [
+        e for e in consent.access_trail(chain, patient.address) if e.event == "access granted"
+    ]
     assert entry.actor == patient.address
 
 
@@ -421,12 +432,12 @@ def test_a_replayed_signed_grant_reverts_with_ConsentSignatureReplayed(
     chain, store, create_record, doctor_with_key, patient
 ):
     create_record()
-    document = access.sign_grant(
+    document = consent.sign_grant(
         chain, store, patient, patient.address, doctor_with_key.address, ALL, TREATMENT, MONTH
     )
-    access.submit_signed_grant(chain, store, dev_account(8), document)
+    consent.submit_signed_grant(chain, store, dev_account(8), document)
     with reverts("ConsentSignatureReplayed") as caught:
-        access.submit_signed_grant(chain, store, dev_account(8), document)
+        consent.submit_signed_grant(chain, store, dev_account(8), document)
     assert caught.value.error_args["nonce"] == 0 and caught.value.error_args["expectedNonce"] == 1
 
 
@@ -434,20 +445,20 @@ def test_a_signed_grant_past_its_deadline_reverts_with_ConsentSignatureExpired(
     chain, store, create_record, doctor_with_key, patient
 ):
     create_record()
-    document = access.sign_grant(
+    document = consent.sign_grant(
         chain, store, patient, patient.address, doctor_with_key.address, ALL, TREATMENT, MONTH,
         valid_for=timedelta(hours=1),
     )  # fmt: skip
     advance(chain, 2 * 3600)
     with reverts("ConsentSignatureExpired"):
-        access.submit_signed_grant(chain, store, dev_account(8), document)
+        consent.submit_signed_grant(chain, store, dev_account(8), document)
 
 
 def test_a_grant_signed_by_a_stranger_reverts_with_ConsentInvalidSignature(
     chain, store, create_record, doctor_with_key, patient, stranger
 ):
     create_record()
-    document = access.sign_grant(
+    document = consent.sign_grant(
         chain, store, patient, patient.address, doctor_with_key.address, ALL, TREATMENT, MONTH
     )
     forged = Account.sign_message(
@@ -455,7 +466,7 @@ def test_a_grant_signed_by_a_stranger_reverts_with_ConsentInvalidSignature(
     )
     document["signature"] = "0x" + bytes(forged.signature).hex()
     with reverts("ConsentInvalidSignature") as caught:
-        access.submit_signed_grant(chain, store, dev_account(8), document)
+        consent.submit_signed_grant(chain, store, dev_account(8), document)
     assert caught.value.error_args == {"signer": stranger.address, "patient": patient.address}
 
 
@@ -463,41 +474,46 @@ def test_a_signed_grant_altered_after_signing_reverts_with_ConsentInvalidSignatu
     chain, store, create_record, doctor_with_key, patient
 ):
     create_record()
-    document = access.sign_grant(
+    document = consent.sign_grant(
         chain, store, patient, patient.address, doctor_with_key.address, ALL, TREATMENT, MONTH
     )
     document["request"]["expiresAt"] += 365 * 86400  # a relayer stretching the grant
     with reverts("ConsentInvalidSignature"):
-        access.submit_signed_grant(chain, store, dev_account(8), document)
+        consent.submit_signed_grant(chain, store, dev_account(8), document)
 
 
 def test_a_signed_grant_whose_envelope_does_not_match_its_digest_is_refused(
     chain, store, create_record, doctor_with_key, patient
 ):
     record = create_record()
-    document = access.sign_grant(
+    document = consent.sign_grant(
         chain, store, patient, patient.address, doctor_with_key.address, ALL, TREATMENT, MONTH
     )
-    envelope = json.loads(base64.b64decode(document["envelope"]))
-    envelope["keys"]["0x" + "ee" * 32] = envelope["keys"][record.hex_id]  # one key more
-    document["envelope"] = base64.b64encode(json.dumps(envelope).encode()).decode()
+    signed = Cid.from_digest_v0(bytes.fromhex(document["request"]["envelopeDigest"][2:]))
+    held = consent.open_envelope(
+        chain, store, signed, patient.address, doctor_with_key.address, patient.key
+    )
+    held["0x" + "ee" * 32] = held[record.hex_id]  # one key more, sealed the same way
+    readers = [crypto.public_key(doctor_with_key.key), crypto.public_key(patient.key)]
+    more = envelopes.document(chain, patient.address, doctor_with_key.address, readers, held)
+    document["envelope"] = base64.b64encode(store.cat(sealed.seal_one(store, more).cid)).decode()
     with pytest.raises(PreconditionFailed, match="does not match the signed digest"):
-        access.submit_signed_grant(chain, store, dev_account(8), document)
-    consent = access.consent_contract(chain)
-    assert not consent.functions.hasAccess(doctor_with_key.address, record.id).call()
+        consent.submit_signed_grant(chain, store, dev_account(8), document)
+    manager = consent.consent_contract(chain)
+    assert not manager.functions.hasAccess(doctor_with_key.address, record.id).call()
 
 
 def test_a_refused_signed_grant_leaves_nothing_pinned(
     chain, store, create_record, doctor_with_key, patient, tmp_path
 ):
     create_record()
-    document = access.sign_grant(
+    document = consent.sign_grant(
         chain, store, patient, patient.address, doctor_with_key.address, ALL, TREATMENT, MONTH
     )
     document["envelope"] = base64.b64encode(b"not the signed envelope").decode()
     relayer_store = LocalBlockStore(tmp_path / "relayer")
     with pytest.raises(PreconditionFailed):
-        access.submit_signed_grant(chain, relayer_store, dev_account(8), document)
+        consent.submit_signed_grant(chain, relayer_store, dev_account(8), document)
     assert relayer_store.pins() == frozenset()
 
 
@@ -508,7 +524,7 @@ def test_a_refused_signed_grant_leaves_nothing_pinned(
 )
 @given(
     grantee=st.integers(1, 2**160 - 1),
-    scope_kind=st.sampled_from(list(access.ScopeKind)),
+    scope_kind=st.sampled_from(list(consent.ScopeKind)),
     scope=st.binary(min_size=32, max_size=32),
     purpose=st.integers(0, 6),
     expires=st.integers(0, 2**40 - 1),
@@ -528,15 +544,15 @@ def test_python_and_the_contract_agree_on_the_grant_digest(
         "expiresAt": expires, "envelopeDigest": "0x" + envelope.hex(),
         "nonce": nonce, "deadline": deadline,
     }  # fmt: skip
-    consent = access.consent_contract(chain)
-    on_chain = bytes(consent.functions.grantDigest(request_tuple(request)).call())
+    manager = consent.consent_contract(chain)
+    on_chain = bytes(manager.functions.grantDigest(request_tuple(request)).call())
     ours = encode_typed_data(full_message=typed_grant(chain, request))
     theirs = encode_typed_data(
         full_message=eip712.typed_data(
-            "ConsentManager", chain.chain_id, consent.address, "GrantRequest",
-            access.GRANT_FIELDS, request,
-        )  # fmt: skip
-    )
+            "ConsentManager", chain.chain_id, manager.address, "GrantRequest",
+            consent.GRANT_FIELDS, request,
+        )
+    )  # fmt: skip
     digest = keccak(b"\x19" + ours.version + ours.header + ours.body)
     assert digest == on_chain
     assert (theirs.header, theirs.body) == (ours.header, ours.body)
@@ -550,20 +566,20 @@ def test_a_delegate_grants_and_revokes_for_the_patient(
 ):
     guardian = dev_account(8)
     record = create_record()
-    registry.set_delegate(chain, patient, guardian.address, True)
+    providers.set_delegate(chain, patient, guardian.address, True)
     (changed,) = decoded(chain, "DelegateChanged")
     assert changed["delegate"] == guardian.address and changed["allowed"] is True
 
     give(doctor_with_key, by=guardian)
     (granted,) = decoded(chain, "AccessGranted")
     assert granted["grantor"] == guardian.address and granted["patient"] == patient.address
-    consent = access.consent_contract(chain)
-    assert consent.functions.hasAccess(doctor_with_key.address, record.id).call()
+    manager = consent.consent_contract(chain)
+    assert manager.functions.hasAccess(doctor_with_key.address, record.id).call()
 
-    access.revoke(chain, guardian, patient.address, doctor_with_key.address, ALL)
+    consent.revoke(chain, guardian, patient.address, doctor_with_key.address, ALL)
     (revoked,) = decoded(chain, "AccessRevoked")
     assert revoked["revoker"] == guardian.address
-    assert not consent.functions.hasAccess(doctor_with_key.address, record.id).call()
+    assert not manager.functions.hasAccess(doctor_with_key.address, record.id).call()
 
 
 def test_a_delegates_grant_carries_no_keys_until_the_patient_delivers_them(
@@ -571,19 +587,19 @@ def test_a_delegates_grant_carries_no_keys_until_the_patient_delivers_them(
 ):
     guardian = dev_account(8)
     record = create_record(body("delegated"))
-    registry.set_delegate(chain, patient, guardian.address, True)
+    providers.set_delegate(chain, patient, guardian.address, True)
     give(doctor_with_key, by=guardian)
     (granted,) = decoded(chain, "AccessGranted")
     assert bytes(granted["envelopeDigest"]) == bytes(32)  # a delegate holds no record keys
     with pytest.raises(NoKeyForReader):
-        access.read(chain, store, doctor_with_key, record.id, log=False)
-    envelope = access.deliver_keys(
+        consent.read(chain, store, doctor_with_key, record.id, log=False)
+    envelope = consent.deliver_keys(
         chain, store, patient, patient.address, doctor_with_key.address, ALL
     )
     assert envelope is not None
     (delivered,) = decoded(chain, "KeysDelivered")
     assert bytes(delivered["envelopeDigest"]) == envelope.digest
-    assert access.read(chain, store, doctor_with_key, record.id, log=False) == body("delegated")
+    assert consent.read(chain, store, doctor_with_key, record.id, log=False) == body("delegated")
 
 
 def test_a_removed_delegate_can_no_longer_grant_or_revoke(
@@ -591,35 +607,35 @@ def test_a_removed_delegate_can_no_longer_grant_or_revoke(
 ):
     guardian = dev_account(8)
     create_record()
-    registry.set_delegate(chain, patient, guardian.address, True)
+    providers.set_delegate(chain, patient, guardian.address, True)
     give(doctor_with_key, by=guardian)
-    registry.set_delegate(chain, patient, guardian.address, False)
+    providers.set_delegate(chain, patient, guardian.address, False)
     (changed,) = decoded(chain, "DelegateChanged")
     assert changed["allowed"] is False
 
     with pytest.raises(PreconditionFailed, match="neither patient"):
         give(doctor_with_key, category(Category.LAB), by=guardian)
     with pytest.raises(PreconditionFailed, match="neither patient"):
-        access.revoke(chain, guardian, patient.address, doctor_with_key.address, ALL)
+        consent.revoke(chain, guardian, patient.address, doctor_with_key.address, ALL)
     with reverts("ConsentNotPatientOrDelegate"):
         raw_revoke(chain, guardian, patient.address, doctor_with_key.address)
 
 
 def test_only_a_registered_patient_can_name_delegates(chain, registered_patient, stranger):
     with pytest.raises(PreconditionFailed, match="not a registered patient"):
-        registry.set_delegate(chain, stranger, dev_account(8).address, True)
-    providers = deployments.contract(chain, "ProviderRegistry")
+        providers.set_delegate(chain, stranger, dev_account(8).address, True)
+    registry = deployments.contract(chain, "ProviderRegistry")
     with reverts("ProviderNotPatient"):
         chain.transact(
             "naming a delegate",
             stranger,
-            providers.functions.setDelegate(dev_account(8).address, True),
+            registry.functions.setDelegate(dev_account(8).address, True),
         )
     with reverts("ProviderInvalidDelegate"):  # a patient cannot name themself
         chain.transact(
             "naming a delegate",
             registered_patient,
-            providers.functions.setDelegate(registered_patient.address, True),
+            registry.functions.setDelegate(registered_patient.address, True),
         )
 
 
@@ -631,10 +647,10 @@ def test_emergency_access_is_refused_to_an_institution_that_is_not_an_emergency_
 ):
     create_record()
     with pytest.raises(PreconditionFailed, match="emergency service"):
-        access.open_emergency_access(chain, hospital, patient.address, timedelta(hours=2), "ER")
-    consent = access.consent_contract(chain)
+        consent.open_emergency_access(chain, hospital, patient.address, timedelta(hours=2), "ER")
+    manager = consent.consent_contract(chain)
     with reverts("ConsentNotEmergencyService"):
-        opening = consent.functions.openEmergencyAccess(patient.address, 7200, "ER")
+        opening = manager.functions.openEmergencyAccess(patient.address, 7200, "ER")
         chain.transact("opening", hospital, opening)
 
 
@@ -643,19 +659,19 @@ def test_emergency_access_without_a_reason_is_refused(
 ):
     create_record()
     with pytest.raises(ConfigurationError, match="reason"):
-        access.open_emergency_access(
+        consent.open_emergency_access(
             chain, emergency_service, patient.address, timedelta(hours=2), " "
         )
-    consent = access.consent_contract(chain)
+    manager = consent.consent_contract(chain)
     with reverts("ConsentEmergencyReasonRequired"):
-        opening = consent.functions.openEmergencyAccess(patient.address, 7200, "")
+        opening = manager.functions.openEmergencyAccess(patient.address, 7200, "")
         chain.transact("opening", emergency_service, opening)
     with pytest.raises(ConfigurationError, match="at most 24 hours"):
-        access.open_emergency_access(
+        consent.open_emergency_access(
             chain, emergency_service, patient.address, timedelta(hours=25), "cardiac arrest"
         )
     with reverts("ConsentEmergencyTooLong"):
-        opening = consent.functions.openEmergencyAccess(patient.address, 25 * 3600, "arrest")
+        opening = manager.functions.openEmergencyAccess(patient.address, 25 * 3600, "arrest")
         chain.transact("opening", emergency_service, opening)
 
 
@@ -663,31 +679,31 @@ def test_emergency_service_reads_after_the_issuer_delivers_keys_until_24_hours_p
     chain, store, create_record, give, doctor_with_key, emergency_service, hospital, patient
 ):
     record = create_record(body("allergies"), Category.ALLERGY)
-    give(doctor_with_key)  # earlier events, so "first" in the audit means something
-    until = access.open_emergency_access(
+    give(doctor_with_key)  # earlier events, so "first" in the trail means something
+    until = consent.open_emergency_access(
         chain, emergency_service, patient.address, timedelta(hours=24), "unconscious, ER 4"
     )
     (opened,) = decoded(chain, "EmergencyAccessOpened")
     assert opened["opener"] == emergency_service.address and opened["reason"] == "unconscious, ER 4"
     assert opened["expiresAt"] == int(until.timestamp())
-    consent = access.consent_contract(chain)
-    assert consent.functions.hasAccess(emergency_service.address, record.id).call()
+    manager = consent.consent_contract(chain)
+    assert manager.functions.hasAccess(emergency_service.address, record.id).call()
 
-    first = audit.trail(chain, patient.address)[0]
+    first = consent.access_trail(chain, patient.address)[0]
     assert first.event == "EMERGENCY ACCESS OPENED" and first.actor == emergency_service.address
     assert "unconscious, ER 4" in first.detail
 
     with pytest.raises(NoKeyForReader):  # access is open, but nobody delivered keys yet
-        access.read(chain, store, emergency_service, record.id, log=False)
-    access.deliver_keys(chain, store, hospital, patient.address, emergency_service.address, ALL)
+        consent.read(chain, store, emergency_service, record.id, log=False)
+    consent.deliver_keys(chain, store, hospital, patient.address, emergency_service.address, ALL)
     (delivered,) = decoded(chain, "KeysDelivered")
     assert delivered["deliverer"] == hospital.address
-    assert access.read(chain, store, emergency_service, record.id) == body("allergies")
+    assert consent.read(chain, store, emergency_service, record.id) == body("allergies")
 
     advance(chain, 24 * 3600 + 60)
-    assert not consent.functions.hasAccess(emergency_service.address, record.id).call()
+    assert not manager.functions.hasAccess(emergency_service.address, record.id).call()
     with pytest.raises(AccessRefused, match="expired"):
-        access.read(chain, store, emergency_service, record.id)
+        consent.read(chain, store, emergency_service, record.id)
 
 
 def test_an_emergency_opening_does_not_cut_short_the_patients_own_grant(
@@ -695,27 +711,27 @@ def test_an_emergency_opening_does_not_cut_short_the_patients_own_grant(
 ):
     record = create_record()
     give(emergency_service, ALL, expires=MONTH)  # the patient's own month-long grant
-    access.open_emergency_access(
+    consent.open_emergency_access(
         chain, emergency_service, patient.address, timedelta(hours=1), "cardiac arrest"
     )
     advance(chain, 2 * 3600)
-    consent = access.consent_contract(chain)
-    assert consent.functions.hasAccess(emergency_service.address, record.id).call()
+    manager = consent.consent_contract(chain)
+    assert manager.functions.hasAccess(emergency_service.address, record.id).call()
 
 
 # --- the access log --------------------------------------------------------------------------
 
 
-def test_many_reads_are_logged_in_one_transaction_and_each_appears_in_the_audit(
+def test_many_reads_are_logged_in_one_transaction_and_each_appears_in_the_trail(
     chain, store, create_record, give, doctor_with_key, patient
 ):
     made = [create_record(body(f"r{i}"), Category.LAB) for i in range(5)]
     give(doctor_with_key)
-    receipt = access.log_reads(chain, doctor_with_key, [r.id for r in made])
+    receipt = consent.log_reads(chain, doctor_with_key, [r.id for r in made])
     logged = decoded(chain, "RecordAccessed", receipt)
     assert [bytes(e["id"]) for e in logged] == [r.id for r in made]
     assert {e["reader"] for e in logged} == {doctor_with_key.address}
-    reads = [e for e in audit.trail(chain, patient.address) if e.event == "record read"]
+    reads = [e for e in consent.access_trail(chain, patient.address) if e.event == "record read"]
     assert [e.subject for e in reads] == [r.hex_id for r in made]
     assert {e.actor for e in reads} == {doctor_with_key.address}
 
@@ -727,9 +743,9 @@ def test_logging_a_read_without_access_reverts_with_ConsentAccessDenied(
     vitals = create_record(body("vitals"), Category.VITALS)
     give(doctor_with_key, category(Category.LAB))
     with reverts("ConsentAccessDenied") as caught:
-        access.log_reads(chain, doctor_with_key, [lab.id, vitals.id])
+        consent.log_reads(chain, doctor_with_key, [lab.id, vitals.id])
     assert caught.value.error_args["reader"] == doctor_with_key.address
-    assert not [e for e in audit.trail(chain, patient.address) if e.event == "record read"]
+    assert not [e for e in consent.access_trail(chain, patient.address) if e.event == "record read"]
 
 
 # --- erasure ---------------------------------------------------------------------------------
@@ -740,20 +756,20 @@ def test_an_erased_record_is_refused_to_everyone_and_its_blocks_are_gone(
 ):
     record = create_record(body("to erase"))
     give(doctor_with_key, only(record))
-    ((envelope,),) = [g.envelopes for g in access.grants(chain, patient.address)]
-    assert access.read(chain, store, doctor_with_key, record.id, log=False) == body("to erase")
+    ((envelope,),) = [g.envelopes for g in consent.grants(chain, patient.address)]
+    assert consent.read(chain, store, doctor_with_key, record.id, log=False) == body("to erase")
 
-    removed = access.erase(chain, store, patient, record.id)
+    removed = consent.erase(chain, store, patient, record.id)
     (erased,) = decoded(chain, "RecordErased")
     assert bytes(erased["id"]) == record.id and erased["by"] == patient.address
 
     assert removed >= 2 and not store.has(record.cid) and not store.has(envelope)
     assert envelope not in store.pins() and record.cid not in store.pins()
-    consent = access.consent_contract(chain)
+    manager = consent.consent_contract(chain)
     for reader in (patient, doctor_with_key, hospital):
-        assert not consent.functions.hasAccess(reader.address, record.id).call()
+        assert not manager.functions.hasAccess(reader.address, record.id).call()
         with pytest.raises(AccessRefused, match="erased"):
-            access.read(chain, store, reader, record.id)
+            consent.read(chain, store, reader, record.id)
 
 
 def test_erasure_leaves_no_pinned_envelope_holding_the_erased_key(
@@ -762,77 +778,93 @@ def test_erasure_leaves_no_pinned_envelope_holding_the_erased_key(
     erased = create_record(body("erased"))
     kept = create_record(body("kept"))
     give(doctor_with_key)  # one envelope holding both keys
-    access.erase(chain, store, patient, erased.id)
-    assert access.read(chain, store, doctor_with_key, kept.id, log=False) == body("kept")
-    holding = [c for c, d in envelope_documents(store).items() if erased.hex_id in d["keys"]]
-    assert holding == []
+    consent.erase(chain, store, patient, erased.id)
+    assert consent.read(chain, store, doctor_with_key, kept.id, log=False) == body("kept")
+    delivered = envelopes_for(chain, store, patient, doctor_with_key)
+    assert [c for c, held in delivered.items() if erased.hex_id in held] == []
+    assert [held for held in delivered.values()] == [{kept.hex_id}]  # re-issued without it
+
+
+def test_a_delegate_erasing_unpins_every_envelope_that_may_hold_the_key(
+    chain, store, create_record, give, doctor_with_key, patient
+):
+    guardian = dev_account(8)
+    erased = create_record(body("erased"))
+    kept = create_record(body("kept"))
+    ((envelope,),) = [give(doctor_with_key).envelopes]  # the patient's: both keys
+    providers.set_delegate(chain, patient, guardian.address, True)
+    consent.erase(chain, store, guardian, erased.id)  # the delegate cannot open the envelope
+    assert envelope not in store.pins() and not store.has(envelope)
+    assert envelopes_for(chain, store, patient, doctor_with_key) == {}
+    with pytest.raises(NoKeyForReader):  # only the patient re-issues envelopes
+        consent.read(chain, store, doctor_with_key, kept.id, log=False)
 
 
 def test_a_stranger_cannot_erase(chain, store, create_record, patient, stranger):
     record = create_record(body("mine"))
     with pytest.raises(PreconditionFailed, match="neither patient"):
-        access.erase(chain, store, stranger, record.id)
-    consent = access.consent_contract(chain)
+        consent.erase(chain, store, stranger, record.id)
+    manager = consent.consent_contract(chain)
     with reverts("ConsentNotPatientOrDelegate"):
-        chain.transact("erasing", stranger, consent.functions.eraseRecord(record.id))
+        chain.transact("erasing", stranger, manager.functions.eraseRecord(record.id))
     assert store.has(record.cid)
-    assert access.read(chain, store, patient, record.id) == body("mine")
+    assert consent.read(chain, store, patient, record.id) == body("mine")
 
 
-# --- the audit trail -------------------------------------------------------------------------
+# --- the access trail ------------------------------------------------------------------------
 
 
 @pytest.fixture
 def eventful(chain, store, create_record, give, doctor_with_key, emergency_service, hospital,
              patient):  # fmt: skip
-    """A scenario that produces every kind of audit event; returns the trail."""
+    """A scenario that produces every kind of trail event; returns the trail."""
     kept = create_record(body("kept"))
     gone = create_record(body("gone"), Category.VITALS)
     give(doctor_with_key)
-    access.deliver_keys(chain, store, hospital, patient.address, doctor_with_key.address, ALL)
-    access.read(chain, store, doctor_with_key, kept.id)
-    access.revoke(chain, patient, patient.address, doctor_with_key.address, ALL)
-    registry.set_delegate(chain, patient, dev_account(8).address, True)
-    registry.set_delegate(chain, patient, dev_account(8).address, False)
-    access.open_emergency_access(
+    consent.deliver_keys(chain, store, hospital, patient.address, doctor_with_key.address, ALL)
+    consent.read(chain, store, doctor_with_key, kept.id)
+    consent.revoke(chain, patient, patient.address, doctor_with_key.address, ALL)
+    providers.set_delegate(chain, patient, dev_account(8).address, True)
+    providers.set_delegate(chain, patient, dev_account(8).address, False)
+    consent.open_emergency_access(
         chain, emergency_service, patient.address, timedelta(hours=6), "road accident, bay 2"
     )
-    access.close_emergency_access(chain, patient, patient.address, emergency_service.address)
-    access.cancel_signatures(chain, patient, patient.address)
-    access.erase(chain, store, patient, gone.id)
-    return audit.trail(chain, patient.address)
+    consent.close_emergency_access(chain, patient, patient.address, emergency_service.address)
+    consent.cancel_signatures(chain, patient, patient.address)
+    consent.erase(chain, store, patient, gone.id)
+    return consent.access_trail(chain, patient.address)
 
 
-def test_audit_json_and_csv_hold_every_event_kind_and_the_table_one_line_per_event(eventful):
+def test_trail_json_and_csv_hold_every_event_kind_and_the_table_one_line_per_event(eventful):
     assert {e.event for e in eventful} == EVERY_EVENT_KIND
     assert [e.event for e in eventful[:2]] == ["EMERGENCY ACCESS OPENED", "emergency access closed"]
     rest = eventful[2:]
     assert [e.block for e in rest] == sorted(e.block for e in rest)
 
-    as_json = json.loads(audit.render(eventful, "json"))
+    as_json = json.loads(consent.render_trail(eventful, "json"))
     assert [row["event"] for row in as_json] == [e.event for e in eventful]
     assert set(as_json[0]) == {"time", "block", "event", "actor", "subject", "detail"}
 
-    rows = list(csv.DictReader(io.StringIO(audit.render(eventful, "csv"))))
+    rows = list(csv.DictReader(io.StringIO(consent.render_trail(eventful, "csv"))))
     assert [row["event"] for row in rows] == [e.event for e in eventful]
     assert [int(row["block"]) for row in rows] == [e.block for e in eventful]
 
-    table = audit.render(eventful, "table").splitlines()
+    table = consent.render_trail(eventful, "table").splitlines()
     assert len(table) == 1 + len(eventful)
     assert table[0].startswith("time (UTC)")
     assert all(entry.event in line for entry, line in zip(eventful, table[1:], strict=True))
 
 
-def test_audit_table_keeps_one_line_per_event_whatever_the_reason_holds(
+def test_trail_table_keeps_one_line_per_event_whatever_the_reason_holds(
     chain, create_record, emergency_service, patient
 ):
     create_record()
     forged = "ok\n2030-01-01 00:00:00  access revoked  " + patient.address
-    access.open_emergency_access(
+    consent.open_emergency_access(
         chain, emergency_service, patient.address, timedelta(hours=1), forged
     )
-    entries = audit.trail(chain, patient.address)
-    assert len(audit.render(entries, "table").splitlines()) == 1 + len(entries)
+    entries = consent.access_trail(chain, patient.address)
+    assert len(consent.render_trail(entries, "table").splitlines()) == 1 + len(entries)
 
 
 # --- through the command line ----------------------------------------------------------------
@@ -865,7 +897,7 @@ def test_cli_grant_signed_offline_is_submitted_by_a_relayer(
     assert made.exit_code == 0, made.stderr
     assert json.loads(signed.read_text())["kind"] == "medledger/signed-grant"
     assert (
-        not access.consent_contract(chain)
+        not consent.consent_contract(chain)
         .functions.hasAccess(doctor_with_key.address, record.id)
         .call()
     )  # signing alone sends nothing
@@ -949,48 +981,61 @@ def test_grant_returns_the_envelope_it_delivered(chain, create_record, give, doc
     assert record.hex_id
 
 
+def test_a_key_envelope_opens_only_for_its_readers_and_in_the_grant_it_was_sealed_for(
+    chain, store, create_record, give, doctor_with_key, clinic, patient
+):
+    record = create_record(body("bound"))
+    (envelope,) = give(doctor_with_key, only(record)).envelopes
+    for reader in (patient, doctor_with_key):  # its readers: the grantee and the patient
+        held = consent.open_envelope(
+            chain, store, envelope, patient.address, doctor_with_key.address, reader.key
+        )
+        assert list(held) == [record.hex_id]
+    with pytest.raises(NoKeyForReader):
+        consent.open_envelope(
+            chain, store, envelope, patient.address, doctor_with_key.address, clinic.key
+        )
+    with pytest.raises(DecryptionFailed):  # its context names the doctor's grant
+        consent.open_envelope(chain, store, envelope, patient.address, clinic.address, patient.key)
+
+
 def test_a_bogus_envelope_delivered_by_a_stranger_does_not_block_the_grantee(
     chain, store, create_record, give, doctor_with_key, patient, stranger
 ):
     record = create_record(body("targeted"))
     give(doctor_with_key, only(record))
-    grantee_key = crypto.public_key(doctor_with_key.key)
-    junk = crypto.wrap(crypto.BodySecret.generate(), grantee_key)  # a key, but not this body's
-    document = {
-        "v": 1,
-        "kind": access.ENVELOPE_KIND,
-        "chain": chain.chain_id,
-        "patient": patient.address,
-        "grantee_key": grantee_key.hex(),
-        "keys": {record.hex_id: base64.b64encode(junk).decode()},
-    }
-    cid = store.add_bytes(json.dumps(document).encode())
-    consent = access.consent_contract(chain)
-    delivering = consent.functions.deliverKeys(
-        patient.address, doctor_with_key.address, int(access.ScopeKind.RECORD), record.id,
+    junk = {record.hex_id: crypto.BodySecret.generate()}  # a key, but not this body's
+    readers = [crypto.public_key(doctor_with_key.key)]
+    bogus = envelopes.document(chain, patient.address, doctor_with_key.address, readers, junk)
+    cid = sealed.seal_one(store, bogus).cid
+    assert (
+        consent.open_envelope(
+            chain, store, cid, patient.address, doctor_with_key.address, doctor_with_key.key
+        )
+        == junk
+    )  # a well-formed envelope for this very grant: only its key is wrong
+    manager = consent.consent_contract(chain)
+    delivering = manager.functions.deliverKeys(
+        patient.address, doctor_with_key.address, int(consent.ScopeKind.RECORD), record.id,
         cid.digest,
     )  # fmt: skip
     with reverts("ConsentNotKeyHolder"):  # a stranger cannot deliver at all
         chain.transact("delivering junk", stranger, delivering)
     chain.transact("delivering junk", patient, delivering)  # a key holder's mistake (or malice)
-    assert access.read(chain, store, doctor_with_key, record.id, log=False) == body("targeted")
+    assert consent.read(chain, store, doctor_with_key, record.id, log=False) == body("targeted")
 
 
 def test_chain_now_is_the_latest_block_time_after_a_revert(chain):
     snapshot = chain.w3.provider.make_request("evm_snapshot", [])["result"]
     advance(chain, 10 * 86400)
     number = chain.w3.eth.block_number
-    travelled = access.chain_now(chain)
+    travelled = chain.now()
     chain.w3.provider.make_request("evm_revert", [snapshot])
     while chain.w3.eth.block_number < number:
         chain.w3.provider.make_request("evm_mine", [])
     latest = chain.w3.eth.get_block("latest")
     assert latest["number"] == number
-    assert (
-        int(access.chain_now(chain).timestamp())
-        == latest["timestamp"]
-        != int(travelled.timestamp())
-    )
+    assert int(chain.now().timestamp()) == latest["timestamp"] != int(travelled.timestamp())
 
 
 # --- gas ---------------------------------------------------------------------------------------
@@ -1001,44 +1046,46 @@ def test_has_access_costs_the_same_with_1_and_with_1000_grants(
     chain, store, create_record, give, doctor_with_key, clinic, hospital, patient
 ):
     started = time.monotonic()
-    consent = access.consent_contract(chain)
+    manager = consent.consent_contract(chain)
     others = [dev_account(7), dev_account(8)]
     for account in others:
-        registry.register_patient(chain, account)
+        providers.register_patient(chain, account)
     grantees = [*others, clinic, hospital]  # all have published keys; none is the reader
 
     target = create_record(body("target"), Category.LAB)
     give(doctor_with_key, category(Category.LAB))
     grant_gas = last_receipt(chain)["gasUsed"]
-    with_one = consent.functions.hasAccess(doctor_with_key.address, target.id).estimate_gas()
+    with_one = manager.functions.hasAccess(doctor_with_key.address, target.id).estimate_gas()
 
     drafts = [records.Draft(body(f"bulk-{i}"), Category.VITALS) for i in range(100)]
-    bulk = records.anchor(chain, store, hospital, patient.address, drafts)
-    expires = int((access.chain_now(chain) + MONTH).timestamp())
+    bulk = records.anchor(
+        chain, store, hospital, patient.address, drafts, readers=consent.readers_for(chain)
+    )
+    expires = int((chain.now() + MONTH).timestamp())
     calls = [
-        consent.functions.grant(patient.address, g.address, int(access.ScopeKind.RECORD), r.id,
+        manager.functions.grant(patient.address, g.address, int(consent.ScopeKind.RECORD), r.id,
                                 int(TREATMENT), expires, bytes(32))
         for r in bulk for g in grantees
     ] + [
-        consent.functions.grant(patient.address, g.address, int(access.ScopeKind.CATEGORY),
+        manager.functions.grant(patient.address, g.address, int(consent.ScopeKind.CATEGORY),
                                 code.to_bytes(32, "big"), int(TREATMENT), expires, bytes(32))
         for code in range(1, 151) for g in grantees
     ]  # fmt: skip
     assert len(calls) == 1000
-    receipts = chain.transact_many("granting in bulk", patient, calls, 200_000)
+    receipts = chain.send("granting in bulk", patient, calls, 200_000)
     assert all(len(decoded(chain, "AccessGranted", r)) == 1 for r in receipts)
-    with_thousand = consent.functions.hasAccess(doctor_with_key.address, target.id).estimate_gas()
-    assert consent.functions.hasAccess(doctor_with_key.address, target.id).call()
+    with_thousand = manager.functions.hasAccess(doctor_with_key.address, target.id).estimate_gas()
+    assert manager.functions.hasAccess(doctor_with_key.address, target.id).call()
 
-    document = access.sign_grant(
+    document = consent.sign_grant(
         chain, store, patient, patient.address, doctor_with_key.address, ALL, TREATMENT, MONTH
     )
-    access.submit_signed_grant(chain, store, dev_account(8), document)
+    consent.submit_signed_grant(chain, store, dev_account(8), document)
     signed_gas = last_receipt(chain)["gasUsed"]
-    access.revoke(chain, patient, patient.address, doctor_with_key.address, ALL)
+    consent.revoke(chain, patient, patient.address, doctor_with_key.address, ALL)
     revoke_gas = last_receipt(chain)["gasUsed"]
     give(doctor_with_key, ALL)
-    log_gas = access.log_reads(chain, doctor_with_key, [r.id for r in bulk])["gasUsed"]
+    log_gas = consent.log_reads(chain, doctor_with_key, [r.id for r in bulk]).gas_used
 
     print(f"\nGAS hasAccess with 1 grant:      {with_one}")
     print(f"GAS hasAccess after 1,000 more grants to others: {with_thousand}")

@@ -3,16 +3,16 @@
 A Python model keeps every grant the patient (or their delegate) gave, and which record keys
 each grantee holds: wrapped in the body's header at write time (key delivery on write, for
 live category or all grants) or in the key envelope of a patient's grant. After every step the
-chain, the client and the audit must agree with the model:
+chain, the client and the access trail must agree with the model:
 
 * ``hasAccess`` equals the model for every (grantee, record) pair;
-* ``access.read`` returns the exact body iff the model says the grant is live and a key was
+* ``consent.read`` returns the exact body iff the model says the grant is live and a key was
   delivered (a live grant without a key raises ``NoKeyForReader``: a delegate holds no keys),
   and is refused otherwise;
 * a party without a live covering grant when a record or version was written is not among its
-  readers, so (without a live grant) ``access.secret_of`` raises ``NoKeyForReader``: revocation
+  readers, so (without a live grant) ``consent.secret_of`` raises ``NoKeyForReader``: revocation
   protects every later version;
-* every grant and every logged read appears in ``audit.trail``.
+* every grant and every logged read appears in ``consent.access_trail``.
 
 Each example runs between its own ``evm_snapshot`` and ``evm_revert``.
 """
@@ -35,11 +35,8 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from medledger import consent as access
-from medledger import crypto, records
-from medledger import providers as registry
+from medledger import consent, crypto, providers, records
 from medledger.accounts import dev_account
-from medledger.consent import trail as audit
 from medledger.errors import AccessRefused, NoKeyForReader, PreconditionFailed
 from medledger.ipfs.local import LocalBlockStore
 from medledger.records.categories import Category
@@ -72,7 +69,7 @@ class Written:
 class Given:
     """The latest grant under one (grantee, scope key), and the keys its envelopes hold."""
 
-    scope: access.Scope
+    scope: consent.Scope
     expires_at: int
     revoked: bool = False
     envelope_keys: set[bytes] = field(default_factory=set)
@@ -81,14 +78,14 @@ class Given:
         return not self.revoked and self.expires_at > now
 
 
-def covers(scope: access.Scope, written: Written) -> bool:
+def covers(scope: consent.Scope, written: Written) -> bool:
     return scope.covers(written.record)
 
 
-def wide(scope: access.Scope, cat: Category | int) -> bool:
+def wide(scope: consent.Scope, cat: Category | int) -> bool:
     """Whether a grant of this scope receives the key of a new record of ``cat`` at write time."""
-    return scope.kind is access.ScopeKind.ALL or (
-        scope.kind is access.ScopeKind.CATEGORY and scope.category == cat
+    return scope.kind is consent.ScopeKind.ALL or (
+        scope.kind is consent.ScopeKind.CATEGORY and scope.category == cat
     )
 
 
@@ -99,18 +96,21 @@ def world(
     """The cast, registered once per test; the machine snapshots and reverts around it."""
     chain.forget_blocks()  # see test_access.fresh_block_clock
     care(registered_patient, verified_institution(hospital))
-    verified_institution(clinic, registry.InstitutionKind.CLINIC, "Riverside Clinic")
-    registry.add_practitioner(chain, clinic, doctor.address)
-    registry.accept_practitioner(chain, doctor, clinic.address)
-    registry.publish_key(chain, doctor)
+    verified_institution(clinic, providers.InstitutionKind.CLINIC, "Riverside Clinic")
+    providers.add_practitioner(chain, clinic, doctor.address)
+    providers.accept_practitioner(chain, doctor, clinic.address)
+    providers.publish_key(chain, doctor)
     relative = dev_account(7)
-    registry.register_patient(chain, relative)
+    providers.register_patient(chain, relative)
     store = LocalBlockStore(tmp_path / "ipfs")
     drafts = [
         records.Draft(b'{"resourceType":"Observation","id":"seed-lab"}', Category.LAB),
         records.Draft(b'{"resourceType":"Observation","id":"seed-vitals"}', Category.VITALS),
     ]
-    seeds = records.anchor(chain, store, hospital, registered_patient.address, drafts)
+    seeds = records.anchor(
+        chain, store, hospital, registered_patient.address, drafts,
+        readers=consent.readers_for(chain),
+    )  # fmt: skip
     return {
         "chain": chain,
         "store": store,
@@ -129,7 +129,7 @@ def make_machine(world: dict) -> type[RuleBasedStateMachine]:
     issuer = world["issuer"]
     grantees = world["grantees"]
     delegate = world["delegate"]
-    consent = access.consent_contract(chain)
+    manager = consent.consent_contract(chain)
     seeds = world["seeds"]
 
     def rpc(method: str, params: list) -> object:
@@ -152,8 +152,8 @@ def make_machine(world: dict) -> type[RuleBasedStateMachine]:
             self.granted_log: list[tuple[str, str]] = []  # (grantor, grantee) in order
             self.read_log: list[tuple[str, str]] = []  # (reader, record id) in order
             self.serial = 0
-            self.audited_at = -1
-            # The client-side checks (a full ``access.read`` costs a dozen RPC calls) run for a
+            self.trail_checked_at = -1
+            # The client-side checks (a full ``consent.read`` costs a dozen RPC calls) run for a
             # pair when its expected outcome changed or the step changed a grant covering it;
             # ``hasAccess`` and the header's readers are checked for every pair at every step.
             self.checked: dict[tuple[str, bytes], tuple[bool, bool]] = {}
@@ -180,20 +180,20 @@ def make_machine(world: dict) -> type[RuleBasedStateMachine]:
                 for (g, _), given in self.given.items()
             )  # fmt: skip
 
-        def scope_for(self, kind: str, index: int) -> access.Scope:
+        def scope_for(self, kind: str, index: int) -> consent.Scope:
             target = self.written[index % len(self.written)].record
             if kind == "all":
-                return access.Scope(access.ScopeKind.ALL)
+                return consent.Scope(consent.ScopeKind.ALL)
             if kind == "category":
-                return access.Scope(access.ScopeKind.CATEGORY, category=Category(target.category))
-            return access.Scope(access.ScopeKind.RECORD, record=target.id)
+                return consent.Scope(consent.ScopeKind.CATEGORY, category=Category(target.category))
+            return consent.Scope(consent.ScopeKind.RECORD, record=target.id)
 
         def give(self, signer, grantee_index: int, kind: str, index: int, hours: int) -> None:
             grantee = grantees[grantee_index]
             scope = self.scope_for(kind, index)
-            state = access.grant(
+            state = consent.grant(
                 chain, store, signer, patient.address, grantee.address, scope,
-                access.Purpose.TREATMENT, timedelta(hours=hours),
+                consent.Purpose.TREATMENT, timedelta(hours=hours),
             )  # fmt: skip
             key = (grantee.address, scope.label)
             entry = self.given.get(key)
@@ -215,7 +215,7 @@ def make_machine(world: dict) -> type[RuleBasedStateMachine]:
             )
             (record,) = records.anchor(
                 chain, store, issuer, patient.address, [records.Draft(content, cat)],
-                previous.record.id if previous else None,
+                previous.record.id if previous else None, readers=consent.readers_for(chain),
             )  # fmt: skip
             if previous is not None:
                 previous.current = False
@@ -236,14 +236,14 @@ def make_machine(world: dict) -> type[RuleBasedStateMachine]:
             self, grantee: int, kind: str, index: int, hours: int
         ) -> None:
             if not self.delegate_on:
-                registry.set_delegate(chain, patient, delegate.address, True)
+                providers.set_delegate(chain, patient, delegate.address, True)
                 self.delegate_on = True
             self.give(delegate, grantee, kind, index, hours)
 
         @precondition(lambda self: self.delegate_on)
         @rule()
         def remove_the_delegate(self) -> None:
-            registry.set_delegate(chain, patient, delegate.address, False)
+            providers.set_delegate(chain, patient, delegate.address, False)
             self.delegate_on = False
             with pytest.raises(PreconditionFailed):
                 self.give(delegate, 0, "all", 0, 1)
@@ -255,7 +255,7 @@ def make_machine(world: dict) -> type[RuleBasedStateMachine]:
             live = sorted(k for k, g in self.given.items() if g.live(at))
             grantee, label = live[pick % len(live)]
             signer = delegate if through_delegate and self.delegate_on else patient
-            access.revoke(
+            consent.revoke(
                 chain, signer, patient.address, grantee, self.given[(grantee, label)].scope
             )
             self.given[(grantee, label)].revoked = True
@@ -287,12 +287,12 @@ def make_machine(world: dict) -> type[RuleBasedStateMachine]:
             at = now()
             if not self.live(reader.address, written, at):
                 with pytest.raises(AccessRefused):
-                    access.read(chain, store, reader, written.record.id)
+                    consent.read(chain, store, reader, written.record.id)
             elif not self.has_key(reader.address, written, at):
                 with pytest.raises(NoKeyForReader):
-                    access.read(chain, store, reader, written.record.id)
+                    consent.read(chain, store, reader, written.record.id)
             else:
-                assert access.read(chain, store, reader, written.record.id) == written.body
+                assert consent.read(chain, store, reader, written.record.id) == written.body
                 self.read_log.append((reader.address, written.record.hex_id))
 
         # --- invariants ----------------------------------------------------------------------
@@ -307,7 +307,7 @@ def make_machine(world: dict) -> type[RuleBasedStateMachine]:
                     label = f"{reader.address} / {written.record.hex_id}"
                     live = self.live(reader.address, written, at)
                     keyed = self.has_key(reader.address, written, at)
-                    assert consent.functions.hasAccess(*pair).call() == live, label
+                    assert manager.functions.hasAccess(*pair).call() == live, label
                     wrapped = crypto.public_key(reader.key) in header
                     assert wrapped == (reader.address in written.wrapped_for), label
                     touched = any(
@@ -317,27 +317,27 @@ def make_machine(world: dict) -> type[RuleBasedStateMachine]:
                     if not touched and self.checked.get(pair) == (live, keyed):
                         continue  # the client was checked in this very situation already
                     if live and keyed:
-                        got = access.read(chain, store, reader, written.record.id, log=False)
+                        got = consent.read(chain, store, reader, written.record.id, log=False)
                         assert got == written.body, label
                     elif live:
                         with pytest.raises(NoKeyForReader):
-                            access.read(chain, store, reader, written.record.id, log=False)
+                            consent.read(chain, store, reader, written.record.id, log=False)
                     else:
                         with pytest.raises(AccessRefused):
-                            access.read(chain, store, reader, written.record.id, log=False)
+                            consent.read(chain, store, reader, written.record.id, log=False)
                         if not wrapped:  # revoked (or never granted) when it was written
                             with pytest.raises(NoKeyForReader):
-                                access.secret_of(chain, store, reader, written.record)
+                                consent.secret_of(chain, store, reader, written.record)
                     self.checked[pair] = (live, keyed)
             self.touched.clear()
 
         @invariant()
-        def every_grant_and_logged_read_is_in_the_audit(self) -> None:
+        def every_grant_and_logged_read_is_in_the_trail(self) -> None:
             block = int(chain.w3.eth.block_number)
-            if block == self.audited_at:
+            if block == self.trail_checked_at:
                 return  # no block since the last check: no event can have appeared
-            self.audited_at = block
-            trail = audit.trail(chain, patient.address)
+            self.trail_checked_at = block
+            trail = consent.access_trail(chain, patient.address)
             grants = [(e.actor, e.subject) for e in trail if e.event == "access granted"]
             reads = [(e.actor, e.subject) for e in trail if e.event == "record read"]
             assert grants == self.granted_log

@@ -11,14 +11,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from medledger import consent as access
-from medledger import records
+from medledger import consent, records
 from medledger.chain import deployments
 from medledger.crypto import merkle
 from medledger.errors import TransactionReverted
 from medledger.ipfs.local import LocalBlockStore
-from medledger.records import batches
+from medledger.records import batch_index, batches
 from medledger.records.categories import Category
+from medledger.sealed import manifest
 
 BODY = (
     Path(__file__).resolve().parents[2] / "src/medledger/demo/data/Observation-example.json"
@@ -41,7 +41,7 @@ def _fields(seed: int, issuer: str, patient: str, chain, registry: str):
     cid, commitment = rnd(32), rnd(32)
     category = 1 + seed % 16
     record_id = records.derive_id(
-        chain.chain_id, registry, patient, issuer, cid, commitment, category, None
+        records.Context(chain.chain_id, registry, issuer), patient, cid, commitment, category, None
     )
     return record_id, (patient, cid, commitment, category, bytes(32))
 
@@ -86,7 +86,9 @@ def test_a_wrong_proof_is_refused_on_chain(chain, writer, registered_patient):
         with pytest.raises(TransactionReverted, match="RecordNotInBatch"):
             chain.call(
                 "verifying",
-                contract.functions.verifyBatchRecord(writer.address, tree.root, entry, index, proof),
+                contract.functions.verifyBatchRecord(
+                    writer.address, tree.root, entry, index, proof
+                ),
             )
 
 
@@ -100,18 +102,18 @@ def test_batched_record_reads_like_a_single_one(chain, store, writer, registered
     target = batch.records[3]
     assert records.get(chain, target.hex_id, store).registered is False
     assert (
-        access.read(chain, store, registered_patient, target.hex_id) == BODY
+        consent.read(chain, store, registered_patient, target.hex_id) == BODY
     )  # the patient, no gas
     with pytest.raises(Exception, match="no grant"):
-        access.read(chain, store, stranger, target.hex_id)
+        consent.read(chain, store, stranger, target.hex_id)
 
 
 def test_a_grantee_read_registers_the_batched_record(
     chain, store, writer, registered_patient, doctor
 ):
-    from medledger import providers as registry
+    from medledger import providers
 
-    registry.register_patient(chain, doctor)  # the doctor needs a published key
+    providers.register_patient(chain, doctor)  # the doctor needs a published key
     batch = batches.anchor_batch(
         chain,
         store,
@@ -121,18 +123,18 @@ def test_a_grantee_read_registers_the_batched_record(
             for _ in range(3)
         ],
     )
-    access.grant(
+    consent.grant(
         chain,
         store,
         registered_patient,
         registered_patient.address,
         doctor.address,
-        access.Scope(access.ScopeKind.CATEGORY, category=Category.LAB),
-        access.Purpose.TREATMENT,
+        consent.Scope(consent.ScopeKind.CATEGORY, category=Category.LAB),
+        consent.Purpose.TREATMENT,
         timedelta(days=1),
     )
     target = batch.records[1]
-    assert access.read(chain, store, doctor, target.hex_id) == BODY
+    assert consent.read(chain, store, doctor, target.hex_id) == BODY
     assert records.get(chain, target.hex_id).registered is True  # now an ordinary record
     assert records.history(chain, target.hex_id)[0].id == target.id
 
@@ -148,8 +150,8 @@ def test_a_tampered_manifest_is_not_trusted(chain, store, writer, registered_pat
     data = bytearray(path.read_bytes())
     data[-5] ^= 1
     path.write_bytes(bytes(data))
-    chain.cache.pop("batches", None)
-    assert batches.find(chain, store, batch.records[0].id) is None
+    batch_index.forget(chain)
+    assert records.find_batched(chain, store, batch.records[0].id) is None
 
 
 def test_only_writers_anchor_batches(chain, stranger):
@@ -160,3 +162,37 @@ def test_only_writers_anchor_batches(chain, stranger):
             stranger,
             contract.functions.anchorBatch(os.urandom(32), os.urandom(32), 1),
         )
+
+
+@pytest.mark.parametrize("named", ["itself", "another-issuer", "another-contract", "another-chain"])
+def test_a_manifest_that_names_another_batch_is_ignored(
+    chain, store, writer, registered_patient, stranger, named
+):
+    """The root matches, but a manifest naming another chain, contract or issuer than the
+    batch it was anchored with is not trusted: its records are not found."""
+    contract = deployments.contract(chain, "RecordRegistry")
+    cid, commitment = store.add_bytes(os.urandom(64)), os.urandom(32)
+    context = records.Context(chain.chain_id, contract.address, writer.address)
+    patient = registered_patient.address
+    record_id = records.derive_id(context, patient, cid.digest, commitment, 4, None)
+    item = {
+        "id": "0x" + record_id.hex(), "patient": patient, "cid": str(cid),
+        "commitment": "0x" + commitment.hex(), "category": 4, "previous": None,
+    }  # fmt: skip
+    header = {
+        "itself": (chain.chain_id, contract.address, writer.address),
+        "another-issuer": (chain.chain_id, contract.address, stranger.address),
+        "another-contract": (chain.chain_id, stranger.address, writer.address),
+        "another-chain": (chain.chain_id + 1, contract.address, writer.address),
+    }[named]
+    raw, built = manifest.build(*header, {}, [item])
+    listed = store.add_bytes(raw)
+    chain.transact(
+        "anchoring a batch", writer, contract.functions.anchorBatch(built.root, listed.digest, 1)
+    )
+    found = records.find_batched(chain, store, record_id)
+    if named == "itself":
+        assert found is not None and found.patient == patient and found.cid == cid
+        assert found.category is Category.LAB and not found.registered
+    else:
+        assert found is None

@@ -2,10 +2,11 @@
 or reviewed, duplicates refused, escalations, disputes, pull payments, pool reclaim, FHIR in and
 out, and the CLI verbs.
 
-Every scenario runs on the session's Anvil devnet between an ``evm_snapshot`` and an
-``evm_revert`` (see ``conftest.py``). Amounts are in the devnet dollar (6 decimals). The clinic
+Every scenario starts from the session's freshly deployed Anvil devnet plus its own world steps
+(see ``conftest.py`` and ``chain_worlds.py``), restored from a snapshot before it touches the
+chain. Amounts are in the devnet dollar (6 decimals). The clinic
 (dev:4) writes the patient's records under a care relationship the patient opened with
-``registry.authorize_care``.
+``providers.authorize_care``.
 """
 
 from __future__ import annotations
@@ -22,9 +23,7 @@ from eth_utils.crypto import keccak
 from fhir.resources.R4B.claimresponse import ClaimResponse
 from fhir.resources.R4B.explanationofbenefit import ExplanationOfBenefit
 
-from medledger import claims, records
-from medledger import consent as access
-from medledger import providers as registry
+from medledger import claims, consent, providers, records
 from medledger.accounts import dev_account
 from medledger.demo import claims as demo_claims
 from medledger.errors import (
@@ -62,7 +61,7 @@ def one_line_error(outcome, message: str) -> None:
 
 @pytest.fixture
 def insurer(chain, verified_institution):
-    return verified_institution(dev_account(10), registry.InstitutionKind.INSURER, "Acme")
+    return verified_institution(dev_account(10), providers.InstitutionKind.INSURER, "Acme")
 
 
 @pytest.fixture
@@ -73,21 +72,21 @@ def resolver(chain):
 
 
 @pytest.fixture
-def provider(chain, verified_institution, clinic, registered_patient):
+def provider(chain, verified_institution, care, clinic, registered_patient):
     """The verified clinic, in a care relationship with the patient (opened by the patient)."""
-    verified_institution(clinic, registry.InstitutionKind.CLINIC, "Riverside")
-    registry.authorize_care(
-        chain, registered_patient, registered_patient.address, clinic.address, None
+    care(
+        registered_patient,
+        verified_institution(clinic, providers.InstitutionKind.CLINIC, "Riverside"),
     )
     return clinic
 
 
 @pytest.fixture
-def other_provider(chain, verified_institution, hospital, registered_patient):
+def other_provider(chain, verified_institution, care, hospital, registered_patient):
     """A second care provider (the hospital), also in care of the patient."""
-    verified_institution(hospital, registry.InstitutionKind.HOSPITAL, "St Mary")
-    registry.authorize_care(
-        chain, registered_patient, registered_patient.address, hospital.address, None
+    care(
+        registered_patient,
+        verified_institution(hospital, providers.InstitutionKind.HOSPITAL, "St Mary"),
     )
     return hospital
 
@@ -115,12 +114,12 @@ def terms(chain, store, registered_patient, policy):
 
 
 @pytest.fixture
-def consent(chain, store, registered_patient, insurer):
+def payment_consent(chain, store, registered_patient, insurer):
     """The patient lets the insurer read financial and encounter records for payment."""
     for cat in (Category.FINANCIAL, Category.ENCOUNTER):
-        access.grant(
+        consent.grant(
             chain, store, registered_patient, registered_patient.address, insurer.address,
-            access.Scope(access.ScopeKind.CATEGORY, category=cat), access.Purpose.PAYMENT,
+            consent.Scope(consent.ScopeKind.CATEGORY, category=cat), consent.Purpose.PAYMENT,
             timedelta(days=30),
         )  # fmt: skip
 
@@ -128,13 +127,14 @@ def consent(chain, store, registered_patient, insurer):
 @pytest.fixture
 def visit(chain, store, provider, registered_patient):
     """The encounter the clinic anchored for the patient."""
-    body = demo_claims.encounter("Patient/p1", access.chain_now(chain))
+    body = demo_claims.encounter("Patient/p1", chain.now())
     (record,) = records.anchor(
         chain,
         store,
         provider,
         registered_patient.address,
         [records.Draft(body, Category.ENCOUNTER)],
+        readers=consent.readers_for(chain),
     )
     return record
 
@@ -144,7 +144,7 @@ def claim_body(chain):
     """Factory: a FHIR Claim of (code, amount) lines for care given in an hour of its own (so
     two calls never bill the same care), with a fresh identifier unless one is given."""
     hours = itertools.count(1)
-    base = access.chain_now(chain)
+    base = chain.now()
 
     def make(*lines: tuple[str, int], identifier: str | None = None, when=None) -> bytes:
         at = when or base - timedelta(hours=next(hours))
@@ -156,7 +156,7 @@ def claim_body(chain):
 
 
 @pytest.fixture
-def submit(chain, store, provider, policy, consent, visit, terms, claim_body):
+def submit(chain, store, provider, policy, payment_consent, visit, terms, claim_body):
     """Factory: the clinic submits a Claim of (code, amount) lines against the policy (or the
     ``body`` given, or the anchored claim ``record`` given)."""
 
@@ -174,8 +174,9 @@ def submit(chain, store, provider, policy, consent, visit, terms, claim_body):
 
 def anchor_claim(chain, store, writer, patient, body: bytes) -> records.Record:
     (record,) = records.anchor(
-        chain, store, writer, patient.address, [records.Draft(body, Category.FINANCIAL)]
-    )
+        chain, store, writer, patient.address, [records.Draft(body, Category.FINANCIAL)],
+        readers=consent.readers_for(chain),
+    )  # fmt: skip
     return record
 
 
@@ -372,13 +373,14 @@ def test_request_for_information_is_answered_with_more_consented_evidence(
     claim = submit(("99214", 900))
     asked = claims.request_info(chain, insurer, claim.id, claims.ReasonCode.DOCUMENTATION_MISSING)
     assert asked.state is claims.ClaimState.INFO_REQUESTED and asked.info_requests == 1
-    note = demo_claims.encounter("Patient/p1", access.chain_now(chain))
+    note = demo_claims.encounter("Patient/p1", chain.now())
     (more,) = records.anchor(
         chain,
         store,
         provider,
         registered_patient.address,
         [records.Draft(note, Category.ENCOUNTER)],
+        readers=consent.readers_for(chain),
     )
     answered = claims.provide_info(chain, store, provider, claim.id, [more.id])
     assert answered.state is claims.ClaimState.SUBMITTED
@@ -430,9 +432,9 @@ def test_submission_without_the_patients_consent_is_refused_and_writes_nothing(
 
 
 def test_a_clinic_without_a_care_relationship_cannot_anchor_a_claim(
-    chain, store, provider, policy, consent, registered_patient, terms, claim_body
+    chain, store, provider, policy, payment_consent, registered_patient, terms, claim_body
 ):
-    registry.revoke_care(chain, registered_patient, registered_patient.address, provider.address)
+    providers.revoke_care(chain, registered_patient, registered_patient.address, provider.address)
     before = len(records.for_patient(chain, registered_patient.address))
     with pytest.raises(PreconditionFailed, match="no live care relationship"):
         claims.submit_claim(
@@ -453,8 +455,8 @@ def test_the_patient_submits_a_claim_record_their_provider_wrote_and_it_is_alway
     assert claim.state is claims.ClaimState.SUBMITTED and not claim.automatic
     assert claim.review is claims.ReviewReason.SUBMITTED_BY_PATIENT
     assert claim.submitter == registered_patient.address and claim.pay_patient
-    (grant,) = access.grants(chain, registered_patient.address, insurer.address)
-    assert grant.scope.kind is access.ScopeKind.RECORD and grant.purpose is access.Purpose.PAYMENT
+    (grant,) = consent.grants(chain, registered_patient.address, insurer.address)
+    assert grant.scope.kind is consent.ScopeKind.RECORD and grant.purpose is consent.Purpose.PAYMENT
     approved = claims.approve(chain, insurer, claim.id)
     assert approved.paid == 200  # (300 - 50) * 0.8
     assert claims.credit_of(chain, registered_patient.address) == Decimal(200)
@@ -557,7 +559,7 @@ def test_the_insurer_recomputes_a_claims_keys_from_the_decrypted_claim(
             strings, [terms.salt, "medledger/claim-identifier/v1", demo_claims.CLAIM_SYSTEM, "RC-7"]
         )
     )
-    number = registry.participant(chain, provider.address).number
+    number = providers.participant(chain, provider.address).number
     care = keccak(abi_encode(
         ["string", "address", "uint32", "bytes32", "bytes32[]", "uint96"],
         ["care", registered_patient.address, number, service, list(first.code_hashes),
@@ -625,8 +627,10 @@ def test_revoked_consent_stops_the_insurers_review(
     chain, store, submit, insurer, registered_patient
 ):
     claim = submit(("99214", 900))
-    access.revoke(chain, registered_patient, registered_patient.address, insurer.address,
-                  access.Scope(access.ScopeKind.CATEGORY, category=Category.FINANCIAL))  # fmt: skip
+    financial = consent.Scope(consent.ScopeKind.CATEGORY, category=Category.FINANCIAL)
+    consent.revoke(
+        chain, registered_patient, registered_patient.address, insurer.address, financial
+    )
     with pytest.raises(AccessRefused):
         claims.review(chain, store, insurer, claim.id)
 
@@ -679,7 +683,7 @@ def test_a_suspended_insurer_settles_nothing_and_its_claims_escalate_at_once(
     chain, submit, registered_patient, insurer, resolver, registrars, policy, stranger
 ):
     waiting = submit(("99214", 900))
-    registry.suspend_institution(chain, registrars[0], insurer.address, "audit")
+    providers.suspend_institution(chain, registrars[0], insurer.address, "audit")
     small = submit(("99213", 100))
     assert small.review is claims.ReviewReason.INSURER_NOT_VERIFIED and not small.automatic
     with pytest.raises(PreconditionFailed, match="neither the submitter"):
@@ -702,9 +706,9 @@ def test_the_insurer_takes_back_an_ended_policys_pool_once_everything_is_settled
 ):
     def renew_consent():  # the fixture's grants last 30 days
         for cat in (Category.FINANCIAL, Category.ENCOUNTER):
-            access.grant(
+            consent.grant(
                 chain, store, registered_patient, registered_patient.address, insurer.address,
-                access.Scope(access.ScopeKind.CATEGORY, category=cat), access.Purpose.PAYMENT,
+                consent.Scope(consent.ScopeKind.CATEGORY, category=cat), consent.Purpose.PAYMENT,
                 timedelta(days=30),
             )  # fmt: skip
 
@@ -852,8 +856,9 @@ def test_unusable_claims_are_refused_with_a_reason(resource, message):
 
 
 def test_cli_walks_a_claim_from_policy_to_payment(
-    chain, medledger, tmp_path, insurer, provider, consent, visit, registered_patient, claim_body
-):
+    chain, medledger, tmp_path, insurer, provider, payment_consent, visit, registered_patient,
+    claim_body,
+):  # fmt: skip
     issued = medledger(
         "policy", "issue", "--patient", registered_patient.address, "--coverage", "80%",
         "--deductible", "50", "--limit", "2000", "--auto-settle-limit", "500",

@@ -11,12 +11,16 @@ from medledger.errors import DevnetError
 
 
 def _block(url: str) -> int:
-    reply = requests.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber", "params": []}, timeout=5)
+    reply = requests.post(
+        url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber", "params": []}, timeout=5
+    )
     return int(reply.json()["result"], 16)
 
 
 def _mine(url: str) -> None:
-    requests.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "evm_mine", "params": []}, timeout=5)
+    requests.post(
+        url, json={"jsonrpc": "2.0", "id": 1, "method": "evm_mine", "params": []}, timeout=5
+    )
 
 
 @pytest.fixture

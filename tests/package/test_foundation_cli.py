@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from medledger import providers as registry
+from medledger import providers
 from medledger.accounts import dev_account
 from medledger.chain import deployments
 from medledger.chain.artifacts import DEPLOYABLE
@@ -45,7 +45,7 @@ def test_institution_is_verified_only_at_the_threshold(medledger, hospital):
 
 
 def test_second_approval_by_the_same_registrar_is_refused_in_one_line(medledger, hospital, chain):
-    registry.apply_institution(chain, hospital, registry.InstitutionKind.CLINIC, "Clinic")
+    providers.apply_institution(chain, hospital, providers.InstitutionKind.CLINIC, "Clinic")
     assert medledger("institution", "verify", hospital.address, "--account", "dev:0").exit_code == 0
     again = medledger("institution", "verify", hospital.address, "--account", "dev:0")
     assert again.exit_code == 1
@@ -69,14 +69,14 @@ def test_suspend_then_reinstate_needs_the_threshold_again(
 
 
 def test_non_registrar_cannot_verify(medledger, hospital, chain):
-    registry.apply_institution(chain, hospital, registry.InstitutionKind.CLINIC, "Clinic")
+    providers.apply_institution(chain, hospital, providers.InstitutionKind.CLINIC, "Clinic")
     outcome = medledger("institution", "verify", hospital.address, "--account", "dev:9")
     assert outcome.exit_code == 1
     assert "is not a registrar" in outcome.stderr
 
 
 def test_patient_registers_with_the_key_of_their_account(medledger, patient):
-    from medledger.crypto import public_key
+    from medledger.crypto.envelope import public_key
 
     assert medledger("patient", "register", "--account", "dev:5").exit_code == 0
     shown = medledger("patient", "show", patient.address, "--json").json()
@@ -158,14 +158,14 @@ def test_practitioner_writes_until_removed(
     verified_institution(hospital)
     added = medledger("institution", "add-practitioner", doctor.address, "--account", "dev:3")
     assert added.exit_code == 0, added.stderr
-    assert registry.participant(chain, doctor.address).role is registry.Role.NONE  # invited only
+    assert providers.participant(chain, doctor.address).role is providers.Role.NONE  # invited only
     joined = medledger("institution", "join", hospital.address, "--account", "dev:6")
     assert joined.exit_code == 0, joined.stderr
-    shown = registry.participant(chain, doctor.address)
-    assert shown.role is registry.Role.PRACTITIONER and shown.employer == hospital.address
+    shown = providers.participant(chain, doctor.address)
+    assert shown.role is providers.Role.PRACTITIONER and shown.employer == hospital.address
     removed = medledger("institution", "remove-practitioner", doctor.address, "--account", "dev:3")
     assert removed.exit_code == 0, removed.stderr
-    assert registry.participant(chain, doctor.address).role is registry.Role.NONE
+    assert providers.participant(chain, doctor.address).role is providers.Role.NONE
     again = medledger("institution", "remove-practitioner", doctor.address, "--account", "dev:3")
     assert again.exit_code == 1 and "not a practitioner" in again.stderr
 

@@ -17,12 +17,14 @@ from eth_utils.crypto import keccak
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from medledger import crypto, records
-from medledger import sealed as sealing
+from medledger import sealed
 from medledger.chain.pipeline import sign_eip1559
+from medledger.crypto import envelope
 from medledger.errors import ConfigurationError, DecryptionFailed, StoreError
 from medledger.ipfs.local import LocalBlockStore
+from medledger.records import ids
 from medledger.records.categories import Category
+from medledger.sealed import sealing
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -48,29 +50,30 @@ def store(tmp_path: Path) -> LocalBlockStore:
 
 
 def test_eciespy_opens_our_wraps_and_we_open_eciespy_s(reader: coincurve.PrivateKey) -> None:
-    secret = crypto.BodySecret.generate()
+    secret = envelope.BodySecret.generate()
     pub = reader.public_key.format(compressed=True)
-    assert ecies.decrypt(reader.secret, crypto.wrap(secret, pub)) == secret.pack()
-    assert ecies.decrypt(reader.secret, crypto.Wrapper().wrap(secret, pub)) == secret.pack()
-    assert crypto.unwrap(ecies.encrypt(pub, secret.pack()), reader.secret) == secret
+    assert ecies.decrypt(reader.secret, envelope.wrap(secret, pub)) == secret.pack()
+    assert ecies.decrypt(reader.secret, envelope.Wrapper().wrap(secret, pub)) == secret.pack()
+    assert envelope.unwrap(ecies.encrypt(pub, secret.pack()), reader.secret) == secret
 
 
 def test_one_wrapper_gives_every_secret_its_own_ciphertext(reader: coincurve.PrivateKey) -> None:
-    wrapper, pub = crypto.Wrapper(), reader.public_key.format(compressed=True)
-    secrets = [crypto.BodySecret.generate() for _ in range(20)]
+    wrapper, pub = envelope.Wrapper(), reader.public_key.format(compressed=True)
+    secrets = [envelope.BodySecret.generate() for _ in range(20)]
     wrapped = [wrapper.wrap(s, pub) for s in secrets]
     assert len({w[65:81] for w in wrapped}) == len(wrapped)  # fresh nonces
-    assert [crypto.unwrap(w, reader.secret) for w in wrapped] == secrets
+    assert [envelope.unwrap(w, reader.secret) for w in wrapped] == secrets
 
 
 def test_wrong_key_and_altered_wrap_fail_cleanly(reader: coincurve.PrivateKey) -> None:
-    wrapped = crypto.wrap(crypto.BodySecret.generate(), reader.public_key.format(compressed=True))
+    pub = reader.public_key.format(compressed=True)
+    wrapped = envelope.wrap(envelope.BodySecret.generate(), pub)
     with pytest.raises(DecryptionFailed):
-        crypto.unwrap(wrapped, coincurve.PrivateKey().secret)
+        envelope.unwrap(wrapped, coincurve.PrivateKey().secret)
     with pytest.raises(DecryptionFailed):
-        crypto.unwrap(wrapped[:-1] + bytes([wrapped[-1] ^ 1]), reader.secret)
+        envelope.unwrap(wrapped[:-1] + bytes([wrapped[-1] ^ 1]), reader.secret)
     with pytest.raises(DecryptionFailed):
-        crypto.unwrap(b"\x04" + bytes(64) + wrapped[65:], reader.secret)  # not a point
+        envelope.unwrap(b"\x04" + bytes(64) + wrapped[65:], reader.secret)  # not a point
 
 
 # --- signing: byte for byte what eth-account makes --------------------------------------------
@@ -118,40 +121,39 @@ def test_record_ids_and_aad_equal_the_abi_encoding(
     types = ["uint256", "address", "address", "address", "bytes32", "bytes32", "uint8", "bytes32"]
     values = [chain_id, registry, patient, issuer, digest, commitment, category]
     expected_id = keccak(abi_encode(types, [*values, previous or bytes(32)]))
-    got = records.derive_id(chain_id, registry, patient, issuer, digest, commitment, category,
-                            previous)  # fmt: skip
+    ctx = ids.Context(chain_id, registry, issuer)
+    got = ids.derive_id(ctx, patient, digest, commitment, category, previous)
     assert got == expected_id
     aad_types = ["uint256", "address", "address", "address", "uint8", "bytes32"]
     aad_values = [chain_id, registry, patient, issuer, category, previous or bytes(32)]
-    assert records.associated_data(
-        chain_id, registry, patient, issuer, category, previous
-    ) == b"medledger/record/v1" + abi_encode(aad_types, aad_values)
+    assert ids.associated_data(ctx, patient, category, previous) == (
+        b"medledger/record/v1" + abi_encode(aad_types, aad_values)
+    )
 
 
 # --- sealing many bodies: in worker processes, the same outcome as in this process ------------
 
+CTX = ids.Context(31337, "0x" + "11" * 20, "0x" + "22" * 20)
+PATIENT = "0x" + "ab" * 20
 
-def _jobs(reader: coincurve.PrivateKey, count: int) -> list[sealing.Job]:
+
+def _documents(reader: coincurve.PrivateKey, count: int) -> list[sealed.Document]:
     pub = reader.public_key.format(compressed=True)
-    patient = "0x" + "ab" * 20
-    return [
-        sealing.Job(patient, os.urandom(200 + i * 37), int(Category.VITALS), None, (pub,))
-        for i in range(count)
-    ]
+    aad = ids.associated_data(CTX, PATIENT, int(Category.VITALS), None)
+    return [sealed.Document(os.urandom(200 + i * 37), aad, (pub,)) for i in range(count)]
 
 
-CTX = sealing.Context(31337, "0x" + "11" * 20, "0x" + "22" * 20)
-
-
-def _open(store: LocalBlockStore, job: sealing.Job, sealed: sealing.Sealed, key: bytes) -> bytes:
-    body = store.cat(sealed.cid)
-    secret = crypto.secret_for(body, key)
-    aad = sealing.associated_data(CTX, job.patient, job.category, job.previous)
-    plaintext = crypto.open_sealed(body, aad, secret)
-    assert crypto.commitment(secret.salt, plaintext) == sealed.commitment
-    assert sealed.id == sealing.derive_id(
-        CTX, job.patient, sealed.cid.digest, sealed.commitment, job.category, job.previous
-    )
+def _open(
+    store: LocalBlockStore, document: sealed.Document, done: sealed.Sealed, key: bytes
+) -> bytes:
+    """Open by hand (envelope, not ``sealed.open_one``), then check ``open_one`` agrees."""
+    body = store.cat(done.cid)
+    secret = envelope.secret_for(body, key)
+    aad = ids.associated_data(CTX, PATIENT, int(Category.VITALS), None)
+    assert document.aad == aad
+    plaintext = envelope.open_sealed(body, aad, secret)
+    assert envelope.commitment(secret.salt, plaintext) == done.commitment
+    assert sealed.open_one(body, aad, done.commitment, private_key=key) == plaintext
     return plaintext
 
 
@@ -161,12 +163,12 @@ def test_sealed_bodies_open_are_pinned_and_survive_gc(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
     monkeypatch.setenv("MEDLEDGER_WORKERS", workers)
-    jobs = _jobs(reader, sealing.PARALLEL_FROM + 10)
-    out = sealing.seal_all(CTX, store, jobs)
+    documents = _documents(reader, sealing.PARALLEL_FROM + 10)
+    out = sealed.seal_many(store, documents)
     assert store.gc() == 0  # every block written, by whichever process, is pinned
     assert store.pins() == {s.cid for s in out}
-    assert [_open(store, j, s, reader.secret) for j, s in zip(jobs, out, strict=True)] == [
-        j.body for j in jobs
+    assert [_open(store, d, s, reader.secret) for d, s in zip(documents, out, strict=True)] == [
+        d.body for d in documents
     ]
 
 
@@ -175,7 +177,7 @@ def test_progress_counts_every_body(
 ) -> None:
     monkeypatch.setenv("MEDLEDGER_WORKERS", "2")
     seen: list[int] = []
-    sealing.seal_all(CTX, store, _jobs(reader, 100), seen.append)
+    sealed.seal_many(store, _documents(reader, 100), seen.append)
     assert sum(seen) == 100
 
 
@@ -189,7 +191,7 @@ def test_workers_do_not_keep_the_store_locked(
     """Pool workers are forked while the caller holds the store's flock; they must drop their
     copy, or the next gc from another process would wait forever."""
     monkeypatch.setenv("MEDLEDGER_WORKERS", "2")
-    sealing.seal_all(CTX, store, _jobs(reader, sealing.PARALLEL_FROM))
+    sealed.seal_many(store, _documents(reader, sealing.PARALLEL_FROM))
     context = multiprocessing.get_context("spawn")
     queue: multiprocessing.Queue[int] = context.Queue()
     child = context.Process(target=_gc_in_another_process, args=(str(store.root), queue))
@@ -222,7 +224,7 @@ def test_pin_written_is_only_for_bulk_and_needs_the_block(store: LocalBlockStore
 def test_a_bad_worker_setting_is_named(value: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MEDLEDGER_WORKERS", value)
     with pytest.raises(ConfigurationError, match="MEDLEDGER_WORKERS"):
-        sealing.worker_count()
+        sealed.worker_count()
 
 
 def _die(*_args: object) -> None:  # pragma: no cover - runs in a worker, which it ends
@@ -237,7 +239,7 @@ def test_a_worker_that_dies_is_a_one_line_store_error(
     monkeypatch.setattr(sealing, "_seal_chunk", _die)
     try:
         with pytest.raises(StoreError, match="worker process died"):
-            sealing.seal_all(CTX, store, _jobs(reader, sealing.PARALLEL_FROM))
+            sealed.seal_many(store, _documents(reader, sealing.PARALLEL_FROM))
     finally:
         sealing._forget_pool()
     assert store.pins() == set()

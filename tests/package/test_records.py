@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from medledger import providers as registry
-from medledger import records
+from medledger import providers, records
 from medledger.errors import (
     BlockCorrupted,
     DecryptionFailed,
@@ -23,7 +22,9 @@ from medledger.ipfs.local import LocalBlockStore
 from medledger.records.categories import Category
 
 SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "fhir-samples"
-OBSERVATION = (Path(__file__).resolve().parents[2] / "src/medledger/demo/data/Observation-example.json")
+OBSERVATION = (
+    Path(__file__).resolve().parents[2] / "src/medledger/demo/data/Observation-example.json"
+)
 
 
 @pytest.fixture
@@ -36,16 +37,25 @@ def create_record(chain, store, verified_institution, hospital, registered_patie
     """Factory: the hospital (in care of the patient) anchors a body for the registered patient."""
     care(registered_patient, verified_institution(hospital))
 
-    def make(body: bytes = OBSERVATION.read_bytes(), category: Category = Category.LAB, previous=None):
+    def make(
+        body: bytes = OBSERVATION.read_bytes(), category: Category = Category.LAB, previous=None
+    ):
         (record,) = records.anchor(
-            chain, store, hospital, registered_patient.address, [records.Draft(body, category)], previous
+            chain,
+            store,
+            hospital,
+            registered_patient.address,
+            [records.Draft(body, category)],
+            previous,
         )
         return record
 
     return make
 
 
-def test_patient_and_issuer_read_back_the_exact_bytes(chain, store, create_record, patient, hospital):
+def test_patient_and_issuer_read_back_the_exact_bytes(
+    chain, store, create_record, patient, hospital
+):
     body = OBSERVATION.read_bytes()
     record = create_record(body)
     assert records.read(chain, store, patient, record.hex_id) == body
@@ -58,21 +68,25 @@ def test_any_other_key_is_refused(chain, store, create_record, stranger):
         records.read(chain, store, stranger, record.hex_id)
 
 
-def test_wrapped_key_does_not_open_with_another_private_key(create_record, store, stranger, patient):
-    from medledger import crypto
+def test_wrapped_key_does_not_open_with_another_private_key(
+    create_record, store, stranger, patient
+):
+    from medledger.crypto import envelope
 
     record = create_record()
     sealed = store.cat(record.cid)
-    wrapped = crypto.readers(sealed)[crypto.public_key(patient.key)]
+    wrapped = envelope.readers(sealed)[envelope.public_key(patient.key)]
     with pytest.raises(DecryptionFailed):
-        crypto.unwrap(wrapped, stranger.key)
+        envelope.unwrap(wrapped, stranger.key)
 
 
-def test_record_id_matches_the_python_derivation(chain, create_record, hospital, registered_patient):
+def test_record_id_matches_the_python_derivation(
+    chain, create_record, hospital, registered_patient
+):
     record = create_record()
     expected = records.derive_id(
-        chain.chain_id, record.registry, registered_patient.address, hospital.address,
-        record.cid.digest, record.commitment, int(Category.LAB), None,
+        records.Context(chain.chain_id, record.registry, hospital.address),
+        registered_patient.address, record.cid.digest, record.commitment, int(Category.LAB), None,
     )  # fmt: skip
     assert record.id == expected
 
@@ -124,17 +138,25 @@ def test_unknown_record_is_a_clear_error(chain):
         records.get(chain, "0x" + "ab" * 32)
 
 
-def test_suspended_institution_cannot_anchor(chain, store, create_record, hospital, registrars, patient):
+def test_suspended_institution_cannot_anchor(
+    chain, store, create_record, hospital, registrars, patient
+):
     create_record()
-    registry.suspend_institution(chain, registrars[0], hospital.address, "audit")
+    providers.suspend_institution(chain, registrars[0], hospital.address, "audit")
     with pytest.raises(PreconditionFailed, match="does not act for a verified institution"):
-        records.anchor(chain, store, hospital, patient.address, [records.Draft(b"{}", Category.LAB)])
+        records.anchor(
+            chain, store, hospital, patient.address, [records.Draft(b"{}", Category.LAB)]
+        )
 
 
-def test_unregistered_patient_is_refused_before_anything_is_stored(chain, store, verified_institution, hospital, stranger):
+def test_unregistered_patient_is_refused_before_anything_is_stored(
+    chain, store, verified_institution, hospital, stranger
+):
     verified_institution(hospital)
     with pytest.raises(Exception, match="not a registered patient"):
-        records.anchor(chain, store, hospital, stranger.address, [records.Draft(b"{}", Category.LAB)])
+        records.anchor(
+            chain, store, hospital, stranger.address, [records.Draft(b"{}", Category.LAB)]
+        )
     assert store.pins() == frozenset()
 
 
@@ -142,8 +164,10 @@ def test_store_that_is_down_is_named(chain, create_record, patient):
     from medledger.ipfs.kubo import KuboStore
 
     record = create_record()
-    with pytest.raises(NodeUnavailable, match="127.0.0.1:9"):
-        records.read(chain, KuboStore("http://127.0.0.1:9", timeout=1, retries=0), patient, record.hex_id)
+    with pytest.raises(NodeUnavailable, match=r"127\.0\.0\.1:9"):
+        records.read(
+            chain, KuboStore("http://127.0.0.1:9", timeout=1, retries=0), patient, record.hex_id
+        )
 
 
 # --- through the command line --------------------------------------------------------------------
@@ -155,7 +179,9 @@ def cli_ready(chain, verified_institution, hospital, registered_patient, care):
 
 
 def test_anchor_then_read_through_the_cli(medledger, cli_ready, tmp_path):
-    out = medledger("anchor", str(OBSERVATION), "--patient", cli_ready.address, "--account", "dev:3", "--json")
+    out = medledger(
+        "anchor", str(OBSERVATION), "--patient", cli_ready.address, "--account", "dev:3", "--json"
+    )
     assert out.exit_code == 0, out.stderr
     (row,) = out.json()
     assert row["category"] == "vitals" or row["category"] == "lab"
@@ -170,7 +196,9 @@ def test_anchor_then_read_through_the_cli(medledger, cli_ready, tmp_path):
 @pytest.mark.skipif(not SAMPLES.is_dir(), reason="shared/fhir-samples is not beside the checkout")
 def test_a_bundle_becomes_one_record_per_entry(medledger, cli_ready):
     bundle = SAMPLES / "Charis952_Blanda868_3c1a5ef4-bc86-4361-8c60-806f06955bfc.json"
-    out = medledger("anchor", str(bundle), "--patient", cli_ready.address, "--account", "dev:3", "--json")
+    out = medledger(
+        "anchor", str(bundle), "--patient", cli_ready.address, "--account", "dev:3", "--json"
+    )
     assert out.exit_code == 0, out.stderr
     assert len(out.json()) == len(json.loads(bundle.read_bytes())["entry"])
 
@@ -189,7 +217,9 @@ def test_malformed_fhir_anchors_nothing(medledger, cli_ready, tmp_path, content,
     good.write_bytes(OBSERVATION.read_bytes())
     bad = tmp_path / "b-bad.json"
     bad.write_bytes(content)
-    out = medledger("anchor", str(good), str(bad), "--patient", cli_ready.address, "--account", "dev:3")
+    out = medledger(
+        "anchor", str(good), str(bad), "--patient", cli_ready.address, "--account", "dev:3"
+    )
     assert out.exit_code == 1
     assert message in out.stderr and "b-bad.json" in out.stderr
     assert records.for_patient(chain, cli_ready.address) == []
@@ -214,17 +244,23 @@ def test_ipfs_add_cat_and_car_round_trip(medledger, tmp_path, monkeypatch):
 def test_bundles_of_two_patients_in_one_command_are_refused(medledger, cli_ready, chain):
     one = SAMPLES / "Charis952_Blanda868_3c1a5ef4-bc86-4361-8c60-806f06955bfc.json"
     two = SAMPLES / "Clarence5_Hodkiewicz467_72ad4e96-92b8-4449-aae6-bbe2d72f0c83.json"
-    out = medledger("anchor", str(one), str(two), "--patient", cli_ready.address, "--account", "dev:3")
+    out = medledger(
+        "anchor", str(one), str(two), "--patient", cli_ready.address, "--account", "dev:3"
+    )
     assert out.exit_code == 1 and "one input must hold the records of one patient" in out.stderr
     assert records.for_patient(chain, cli_ready.address) == []
 
 
-def test_practitioner_record_is_readable_by_their_institution(chain, store, verified_institution, hospital, doctor, registered_patient, care):
+def test_practitioner_record_is_readable_by_their_institution(
+    chain, store, verified_institution, hospital, doctor, registered_patient, care
+):
     care(registered_patient, verified_institution(hospital))
-    registry.add_practitioner(chain, hospital, doctor.address)
-    registry.accept_practitioner(chain, doctor, hospital.address)
+    providers.add_practitioner(chain, hospital, doctor.address)
+    providers.accept_practitioner(chain, doctor, hospital.address)
     body = OBSERVATION.read_bytes()
-    (record,) = records.anchor(chain, store, doctor, registered_patient.address, [records.Draft(body, Category.VITALS)])
+    (record,) = records.anchor(
+        chain, store, doctor, registered_patient.address, [records.Draft(body, Category.VITALS)]
+    )
     assert record.issuer == doctor.address
     assert records.read(chain, store, hospital, record.hex_id) == body
     assert records.read(chain, store, doctor, record.hex_id) == body

@@ -2,22 +2,27 @@
 sealed trial data (single and Merkle batches), reading under consent, the audit, identity links,
 FHIR ResearchStudy/ResearchSubject and the ``medledger trial`` verbs.
 
-Every scenario runs on the session's Anvil devnet between an ``evm_snapshot`` and an
-``evm_revert`` (see ``conftest.py``). Roles: the sponsor is dev:13 (``sponsor`` in conftest), the
-sites are the hospital (dev:3) and the clinic (dev:4), the monitor is dev:14 (a pending
-institution, which is enough to have a published key); participants are fresh keys with no ETH
-(pseudonymous study addresses) whose consent and withdrawal are signed off chain and submitted by
-the site or anyone.
+Every scenario starts from the session's freshly deployed Anvil devnet plus its own world steps
+(see ``conftest.py`` and ``chain_worlds.py``: the verified roles, the monitor and the ``study``
+are built once and restored from snapshots). Roles: the sponsor is dev:13 (``sponsor`` in
+conftest), the sites are the hospital (dev:3) and the clinic (dev:4), the monitor is dev:14 (a
+pending institution, which is enough to have a published key); participants are fresh keys with
+no ETH (pseudonymous study addresses) whose consent and withdrawal are signed off chain and
+submitted by the site or anyone.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import json
+import pkgutil
+import types
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from chain_worlds import world_step
 from eth_account import Account
 from eth_utils.crypto import keccak
 from fhir.resources.R4B.researchstudy import ResearchStudy
@@ -25,9 +30,10 @@ from fhir.resources.R4B.researchsubject import ResearchSubject
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from medledger import crypto, fhir, trials
-from medledger import providers as registry
+from medledger import crypto, fhir, providers, trials
 from medledger.accounts import dev_account
+from medledger.chain import events
+from medledger.chain.pipeline import Pipeline
 from medledger.crypto import eip712, merkle
 from medledger.errors import (
     AccessRefused,
@@ -39,7 +45,9 @@ from medledger.errors import (
     StudyNotFound,
     TransactionReverted,
 )
+from medledger.ipfs.cid import Cid
 from medledger.ipfs.stores import open_store
+from medledger.sealed import manifest as manifests
 
 SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "fhir-samples"
 OBJECTIVE_TYPE = "http://terminology.hl7.org/CodeSystem/research-study-objective-type"
@@ -99,6 +107,16 @@ def last_gas(chain) -> int:
     return int(chain.w3.eth.get_transaction_receipt(block["transactions"][-1])["gasUsed"])
 
 
+def test_the_package_exports_its_api_and_no_export_is_shadowed_by_a_submodule():
+    """``trials.audit`` is the function, never the module: no submodule shares an export's name
+    (importing a submodule rebinds the package attribute of its name)."""
+    for module in pkgutil.iter_modules(trials.__path__):
+        importlib.import_module(f"medledger.trials.{module.name}")
+        assert module.name not in trials.__all__, module.name
+    for name in trials.__all__:
+        assert not isinstance(getattr(trials, name), types.ModuleType), name
+
+
 # ---------------------------------------------------------------------------- roles and factories
 
 
@@ -109,19 +127,20 @@ def store(settings):
 
 @pytest.fixture
 def hospital_site(chain, verified_institution, hospital):
-    return verified_institution(hospital, registry.InstitutionKind.HOSPITAL, "St Mary")
+    return verified_institution(hospital, providers.InstitutionKind.HOSPITAL, "St Mary")
 
 
 @pytest.fixture
 def clinic_site(chain, verified_institution, clinic):
-    return verified_institution(clinic, registry.InstitutionKind.CLINIC, "Riverside")
+    return verified_institution(clinic, providers.InstitutionKind.CLINIC, "Riverside")
 
 
 @pytest.fixture
+@world_step
 def monitor(chain):
     """An independent monitor with a published key (it applied as an institution)."""
     account = dev_account(14)
-    registry.apply_institution(chain, account, registry.InstitutionKind.RESEARCH_SPONSOR, "CRO")
+    providers.apply_institution(chain, account, providers.InstitutionKind.RESEARCH_SPONSOR, "CRO")
     return account
 
 
@@ -131,6 +150,7 @@ def second_participant():
 
 
 @pytest.fixture
+@world_step
 def study(chain, store, sponsor, hospital_site, clinic_site, monitor):
     """A public-protocol study at the hospital and the clinic, with a monitor."""
     registered = trials.register_study(
@@ -167,10 +187,12 @@ def test_a_trial_runs_from_registration_to_a_clean_audit(
     assert first.standing is trials.Standing.ACTIVE and first.consented_version == 1
     assert chain.w3.eth.get_balance(participant.address) == 0  # participants never need ETH
 
+    sealed_so_far: list[int] = []
     single = trials.submit_data(
         chain, store, hospital_site, study.id, participant.address, "baseline",
-        [observation("a1"), questionnaire_response("q1")],
+        [observation("a1"), questionnaire_response("q1")], progress=sealed_so_far.append,
     )  # fmt: skip
+    assert sum(sealed_so_far) == 2  # both bodies sealed, then sent together
     batched = trials.submit_data(
         chain, store, hospital_site, study.id, second_participant.address, "baseline",
         [observation(f"b{i}") for i in range(5)], batch=True,
@@ -465,9 +487,16 @@ def test_batch_leaves_verify_on_chain_with_python_proofs(
         chain, store, hospital_site, study.id, participant.address, "week-8", bodies, batch=True
     )
     tree = merkle.IndexedTree.build([i.id for i in done.items])  # the manifest's order
-    manifest = json.loads(store.cat(done.manifest))
-    assert manifest["v"] == trials.MANIFEST_VERSION and manifest["root"] == "0x" + tree.root.hex()
-    assert [bytes.fromhex(i["id"][2:]) for i in manifest["items"]] == [i.id for i in done.items]
+    raw = json.loads(store.cat(done.manifest))
+    assert (raw["kind"], raw["v"]) == (manifests.KIND, manifests.VERSION)  # the one batch format
+    assert (raw["chain"], raw["contract"], raw["issuer"]) == (
+        chain.chain_id, trials.trial_registry(chain).address, hospital_site.address,
+    )  # fmt: skip
+    visit = "0x" + trials.visit_id("week-8").hex()
+    context = {"study": study.id, "participant": participant.address, "visit": visit, "version": 1}
+    assert raw["context"] == context
+    manifest = manifests.parse(store.cat(done.manifest))
+    assert manifest.root == tree.root and manifest.ids() == [i.id for i in done.items]
     contract = trials.trial_registry(chain)
     for index, item in enumerate(done.items):
         assert item.position == trials.BatchPosition(tree.root, 7, index, tuple(tree.proof(index)))
@@ -516,19 +545,18 @@ def test_a_batch_proves_no_more_bodies_than_its_count(
     contract = trials.trial_registry(chain)
     visit = trials.visit_id("week-12")
     bodies = _sealed_bodies(store, listed)
-    manifest, tree = trials.batch_manifest(
-        chain.chain_id, contract.address, study.id, participant.address, visit, 1, bodies
-    )
-    if tree_over != listed:
-        tree = merkle.IndexedTree.build(
-            [bytes.fromhex(i["id"][2:]) for i in manifest["items"]][:tree_over]
-        )
-        manifest["root"] = "0x" + tree.root.hex()
-    digest = store.add_bytes(trials.canonical(manifest), pin=True).digest
+    raw, manifest = trials.batch_manifest(
+        chain.chain_id, contract.address, hospital_site.address, study.id, participant.address,
+        visit, 1, bodies,
+    )  # fmt: skip
+    tree = manifest.tree
+    if tree_over != listed:  # the site's tree leaves out the manifest's last row
+        tree = merkle.IndexedTree.build(manifest.ids()[:tree_over])
+    digest = store.add_bytes(raw, pin=True).digest
     chain.transact("a site that bypasses the client", hospital_site,
                    contract.functions.submitDataBatch(study.id, participant.address, visit,
                                                       tree.root, digest, count))  # fmt: skip
-    ids = [bytes.fromhex(i["id"][2:]) for i in manifest["items"]]
+    ids = manifest.ids()
     anchored = min(listed, count)
     for index, identifier in enumerate(ids):
         cid, commitment = bodies[index]
@@ -844,8 +872,8 @@ def test_the_delegate_withdraws_directly_and_a_stranger_cannot(
     gone = trials.withdraw(chain, delegate, study.id, participant.address)
     assert gone.standing is trials.Standing.WITHDRAWN
     assert gone.purpose is trials.ConsentPurpose.TRIAL_AND_FUTURE_RESEARCH
-    (event,) = trials.trial_registry(chain).events.ParticipantWithdrawn().get_logs(from_block=0)
-    assert event["args"]["by"] == delegate.address
+    (event,) = events.logs(chain, "TrialRegistry", "ParticipantWithdrawn")
+    assert event["by"] == delegate.address
     with pytest.raises(PreconditionFailed, match="has already withdrawn"):
         trials.withdraw(chain, delegate, study.id, participant.address)
     with pytest.raises(PreconditionFailed, match="has already withdrawn"):
@@ -879,8 +907,8 @@ def test_a_cancelled_consent_can_never_be_submitted(
     assert chain.w3.eth.block_number == before  # nothing was sent
     fund(chain, participant.address)
     assert trials.cancel_signatures(chain, participant, document) == 0
-    (event,) = trials.trial_registry(chain).events.SignaturesCancelled().get_logs(from_block=before)
-    assert (event["args"]["participant"], event["args"]["nonce"]) == (participant.address, 0)
+    (event,) = events.logs(chain, "TrialRegistry", "SignaturesCancelled", from_block=before)
+    assert (event["participant"], event["nonce"]) == (participant.address, 0)
     sent = chain.w3.eth.block_number
     with pytest.raises(PreconditionFailed, match=r"nonce 0 .* already used or superseded"):
         trials.submit_consent(chain, hospital_site, document)
@@ -928,24 +956,24 @@ def test_practitioners_act_for_their_institution_only_once_they_accept(
     """A sponsor's practitioner registers the study; a site's invited practitioner records
     nothing until it accepts, then records consent and data for the site."""
     coordinator, nurse = dev_account(10), dev_account(6)
-    registry.add_practitioner(chain, sponsor, coordinator.address)
+    providers.add_practitioner(chain, sponsor, coordinator.address)
     with pytest.raises(PreconditionFailed, match="is not a verified research sponsor"):
         trials.register_study(chain, store, coordinator, protocol(), [hospital_site.address])
-    registry.accept_practitioner(chain, coordinator, sponsor.address)
+    providers.accept_practitioner(chain, coordinator, sponsor.address)
     study = trials.register_study(chain, store, coordinator, protocol(), [hospital_site.address])
     assert study.sponsor == sponsor.address
-    registry.add_practitioner(chain, hospital_site, nurse.address)
+    providers.add_practitioner(chain, hospital_site, nurse.address)
     document = trials.sign_consent(chain, participant, study.id, hospital_site.address)
     with pytest.raises(PreconditionFailed, match=f"{nurse.address} does not act for"):
         trials.submit_consent(chain, nurse, document)
-    registry.accept_practitioner(chain, nurse, hospital_site.address)
+    providers.accept_practitioner(chain, nurse, hospital_site.address)
     assert trials.submit_consent(chain, nurse, document).site == hospital_site.address
     (item,) = trials.submit_data(
         chain, store, nurse, study.id, participant.address, "baseline", [observation("n")]
     ).items
     assert item.site == hospital_site.address
     assert trials.read_data(chain, store, nurse, study.id, item.id) == observation("n")
-    registry.remove_practitioner(chain, hospital_site, nurse.address)
+    providers.remove_practitioner(chain, hospital_site, nurse.address)
     with pytest.raises(PreconditionFailed, match="the participant's enrolling site"):
         trials.submit_data(
             chain, store, nurse, study.id, participant.address, "week-2", [observation("m")]
@@ -1248,6 +1276,56 @@ def test_participations_are_valid_research_subjects_and_round_trip(
     assert fhir.study_ref_of(withdrawn).study_id == study.id
 
 
+def test_the_json_views_keep_their_shapes():
+    """``as_dict`` is what ``--json`` prints: built on ``documents.to_data``, in these shapes."""
+    when = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    iso = when.isoformat()
+    cid = Cid.from_digest_v0(b"\x11" * 32)
+    study = trials.Study(1, 31337, "0x" + "ab" * 20, "0x" + "cd" * 20, 2, 2, 3, when, None, 5,
+                         ("0xS",), ("0xM",), cid)  # fmt: skip
+    assert study.as_dict() == {
+        "id": 1, "identifier": f"eip155:31337/0x{'ab' * 20}/1", "sponsor": "0x" + "cd" * 20,
+        "current_version": 2, "reconsent_version": 2, "participants": 3, "registered_at": iso,
+        "first_enrolment_at": None, "data_count": 5, "sites": ["0xS"], "monitors": ["0xM"],
+        "summary": str(cid),
+    }  # fmt: skip
+    assert list(study.as_dict())[:2] == ["id", "identifier"]
+    version = trials.ProtocolVersion(1, 2, cid, True, b"\x01" * 32, None, True, "why", when,
+                                     None, 7)  # fmt: skip
+    assert version.as_dict() == {
+        "version": 2, "protocol": str(cid), "encrypted": True,
+        "primary_outcomes": "0x" + "01" * 32, "secondary_outcomes": None,
+        "requires_reconsent": True, "reason": "why", "registered_at": iso,
+        "outcomes_frozen_at": None, "block": 7,
+    }  # fmt: skip
+    standing = trials.Participation(1, "0xP", "0xS", 1, when,
+                                    trials.ConsentPurpose.TRIAL_AND_FUTURE_RESEARCH, 1, when,
+                                    "0xD", 1, 2)  # fmt: skip
+    assert standing.as_dict() == {
+        "study": 1, "participant": "0xP", "site": "0xS", "standing": "withdrawn",
+        "consented_version": 1, "required_version": 2, "enrolled_at": iso,
+        "purpose": "trial-and-future-research", "sponsor_reads": True, "monitors_read": False,
+        "withdrawn_at": iso, "delegate": "0xD", "consents": 1,
+    }  # fmt: skip
+    position = trials.BatchPosition(b"\x03" * 32, 3, 1, (b"\x04" * 32,))
+    item = trials.DataItem(b"\x05" * 32, 1, "0xP", b"\x06" * 32, 2, cid, b"\x07" * 32, "0xS",
+                           when, 9, 0, "0xtx", b"\x08" * 32, position)  # fmt: skip
+    shown = {
+        "id": "0x" + "05" * 32, "participant": "0xP", "visit": "0x" + "06" * 32, "version": 2,
+        "cid": str(cid), "commitment": "0x" + "07" * 32, "site": "0xS", "submitted_at": iso,
+        "block": 9, "transaction": "0xtx", "batch": "0x" + "08" * 32, "index": 1,
+    }  # fmt: skip
+    assert item.as_dict() == shown
+    assert trials.Submission((item,), ("0xa",), 100, b"\x08" * 32, cid).as_dict() == {
+        "items": [shown], "transactions": ["0xa"], "gas_used": 100,
+        "batch": "0x" + "08" * 32, "manifest": str(cid),
+    }  # fmt: skip
+    assert trials.TrialEvent(when, 1, 2, "data", "0xA", "d", "0xtx", 5).as_dict() == {
+        "time": iso, "block": 1, "event": "data", "by": "0xA", "detail": "d",
+        "transaction": "0xtx", "gas": 5,
+    }  # fmt: skip
+
+
 def test_fhir_facts_round_trip_exactly():
     ref = fhir.StudyRef(31337, "0x" + "ab" * 20, 7)
     when = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
@@ -1293,7 +1371,7 @@ def test_gas_of_each_trial_step_stays_within_budget(
     participant, second_participant,
 ):  # fmt: skip
     gas: dict[str, int] = {}
-    lab = verified_institution(dev_account(7), registry.InstitutionKind.LABORATORY, "Lab")
+    lab = verified_institution(dev_account(7), providers.InstitutionKind.LABORATORY, "Lab")
     study = trials.register_study(
         chain, store, sponsor, protocol(), [hospital_site.address, clinic_site.address]
     )
@@ -1351,13 +1429,7 @@ def test_gas_of_each_trial_step_stays_within_budget(
 
 def fund(chain, address: str, wei: int = 10**17) -> None:
     """Give a participant a little ETH (only a direct withdrawal needs any)."""
-    payer = dev_account(0)
-    tx = {
-        "to": address, "value": wei, "gas": 21_000, "chainId": chain.chain_id,
-        "nonce": chain.w3.eth.get_transaction_count(payer.address, "pending"),
-        "maxFeePerGas": 10**10, "maxPriorityFeePerGas": 10**9, "type": 2,
-    }  # fmt: skip
-    chain.send_signed("funding", payer, tx)
+    Pipeline(chain, dev_account(0)).send("funding", address, [b""], 21_000, value=wei)
 
 
 def one_line_error(outcome, message: str) -> None:
@@ -1370,7 +1442,7 @@ def test_cli_runs_a_study_from_registration_to_a_clean_audit(
     chain, medledger, tmp_path, monkeypatch, sponsor, hospital_site, clinic_site, monitor,
     participant, second_participant, verified_institution,
 ):  # fmt: skip
-    lab = verified_institution(dev_account(7), registry.InstitutionKind.LABORATORY, "Lab")
+    lab = verified_institution(dev_account(7), providers.InstitutionKind.LABORATORY, "Lab")
     (tmp_path / "v1.json").write_bytes(protocol())
     (tmp_path / "v2.json").write_bytes(protocol(secondary=("Major bleeding", "Death")))
     for name in ("a", "b", "c", "d"):

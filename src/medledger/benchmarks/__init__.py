@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from pathlib import Path
 
+__all__ = ["SECTIONS", "run", "targets", "write"]
+
 SECTIONS = ("gas", "throughput", "read_path", "growth", "startup")
 
 

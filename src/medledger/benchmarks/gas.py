@@ -20,7 +20,7 @@ import time
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any, cast
 
-from medledger.benchmarks.harness import temporary_home
+from medledger.benchmarks.harness import receipt_gas, temporary_home
 
 if TYPE_CHECKING:
     from eth_typing import ABIFunction
@@ -166,55 +166,53 @@ def _extra_flow(settings: Any, chain: Chain) -> list[dict[str, Any]]:
     from eth_account import Account
     from hexbytes import HexBytes
 
-    from medledger import consent as access
-    from medledger import providers as registry
-    from medledger import records
+    from medledger import consent, providers, records
     from medledger.accounts import dev_account as dev
     from medledger.chain import deployments
     from medledger.crypto import eip712
     from medledger.ipfs.stores import open_store
-    from medledger.records import batches
-    from medledger.records.categories import Category
 
     deployments.deploy(chain, dev(0), [dev(i).address for i in (0, 1, 2)], 2)
-    providers = deployments.contract(chain, "ProviderRegistry")
-    registry_ = deployments.contract(chain, "RecordRegistry")
-    consent = deployments.contract(chain, "ConsentManager")
+    provider_registry = deployments.contract(chain, "ProviderRegistry")
+    record_registry = deployments.contract(chain, "RecordRegistry")
+    consent_manager = deployments.contract(chain, "ConsentManager")
     hospital, patient, doctor, ems, other = dev(3), dev(5), dev(6), dev(8), dev(7)
     send = chain.transact
-    registry.apply_institution(chain, hospital, registry.InstitutionKind.HOSPITAL, "St Mary's")
+    hospital_kind = providers.InstitutionKind.HOSPITAL
+    providers.apply_institution(chain, hospital, hospital_kind, "St Mary's")
     for i in (0, 1):
-        registry.approve_institution(chain, dev(i), hospital.address)
+        providers.approve_institution(chain, dev(i), hospital.address)
     send(
         "suspending",
         dev(2),
-        providers.functions.suspendInstitution(hospital.address, b"audit".ljust(32, b"\0")),
+        provider_registry.functions.suspendInstitution(hospital.address, b"audit".ljust(32, b"\0")),
     )
     for i in (0, 2):
-        send("reinstating", dev(i), providers.functions.approveInstitution(hospital.address))
-    registry.add_practitioner(chain, hospital, doctor.address)
-    registry.accept_practitioner(chain, doctor, hospital.address)
-    registry.publish_key(chain, doctor)
-    registry.publish_key(chain, doctor)  # a rotation (to the same key) costs the same
-    registry.register_patient(chain, patient)
-    registry.register_patient(chain, other)
+        reinstate = provider_registry.functions.approveInstitution(hospital.address)
+        send("reinstating", dev(i), reinstate)
+    providers.add_practitioner(chain, hospital, doctor.address)
+    providers.accept_practitioner(chain, doctor, hospital.address)
+    providers.publish_key(chain, doctor)
+    providers.publish_key(chain, doctor)  # a rotation (to the same key) costs the same
+    providers.register_patient(chain, patient)
+    providers.register_patient(chain, other)
     for i in (0, 1):
-        registry.vote_threshold(chain, dev(i), 3)
+        providers.vote_threshold(chain, dev(i), 3)
     spare = Account.create()
     for i in (0, 1, 2):
-        registry.vote_registrar(chain, dev(i), spare.address, True)
+        providers.vote_registrar(chain, dev(i), spare.address, True)
     for i in (0, 1, 2):
-        registry.vote_registrar(chain, dev(i), spare.address, False)
-    registry.apply_institution(chain, ems, registry.InstitutionKind(6), "City Ambulance")
+        providers.vote_registrar(chain, dev(i), spare.address, False)
+    providers.apply_institution(chain, ems, providers.InstitutionKind(6), "City Ambulance")
     for i in (0, 1, 2):
-        registry.approve_institution(chain, dev(i), ems.address)
-    registry.remove_practitioner(chain, hospital, doctor.address)
-    registry.set_delegate(chain, patient, Account.create().address, True)
-    signed = registry.sign_care(chain, patient, patient.address, hospital.address, None)
-    registry.submit_signed_care(chain, hospital, signed)
-    registry.authorize_care(chain, patient, patient.address, ems.address, None)
-    registry.revoke_care(chain, patient, patient.address, ems.address)
-    registry.cancel_care_signatures(chain, patient, patient.address)
+        providers.approve_institution(chain, dev(i), ems.address)
+    providers.remove_practitioner(chain, hospital, doctor.address)
+    providers.set_delegate(chain, patient, Account.create().address, True)
+    signed = providers.sign_care(chain, patient, patient.address, hospital.address, None)
+    providers.submit_signed_care(chain, hospital, signed)
+    providers.authorize_care(chain, patient, patient.address, ems.address, None)
+    providers.revoke_care(chain, patient, patient.address, ems.address)
+    providers.cancel_care_signatures(chain, patient, patient.address)
 
     store = open_store(settings)
     body = os.urandom(1000)
@@ -225,22 +223,21 @@ def _extra_flow(settings: Any, chain: Chain) -> list[dict[str, Any]]:
                           "gas": gas, "note": note})  # fmt: skip
 
     def gas_of(transaction_hash: str) -> int:
-        return int(chain.w3.eth.get_transaction_receipt(HexBytes(transaction_hash))["gasUsed"])
+        return receipt_gas(chain, transaction_hash)
 
+    readers = consent.readers_for(chain)
+    lab, vitals = records.Category.LAB, records.Category.VITALS
     (first,) = records.anchor(
-        chain, store, hospital, patient.address, [records.Draft(body, Category.LAB)]
+        chain, store, hospital, patient.address, [records.Draft(body, lab)], readers=readers
     )
     (second,) = records.anchor(
-        chain,
-        store,
-        hospital,
-        patient.address,
-        [records.Draft(body, Category.LAB)],
-        previous=first.id,
-    )
+        chain, store, hospital, patient.address, [records.Draft(body, lab)], previous=first.id,
+        readers=readers,
+    )  # fmt: skip
     (own,) = records.anchor(
-        chain, store, patient, patient.address, [records.Draft(body, Category.OTHER)]
-    )
+        chain, store, patient, patient.address, [records.Draft(body, records.Category.OTHER)],
+        readers=readers,
+    )  # fmt: skip
     scenario("RecordRegistry", "anchor: a new record", gas_of(first.transaction_hash),
              "by a hospital in care of the patient")  # fmt: skip
     scenario("RecordRegistry", "anchor: a new version", gas_of(second.transaction_hash),
@@ -248,70 +245,68 @@ def _extra_flow(settings: Any, chain: Chain) -> list[dict[str, Any]]:
     scenario("RecordRegistry", "anchor: the patient's own record", gas_of(own.transaction_hash),
              "")  # fmt: skip
     for size in (100, 1000):
-        entries = [batches.Entry(patient.address, records.Draft(body, Category.VITALS))] * size
-        batch = batches.anchor_batch(chain, store, hospital, entries)
+        entries = [records.Entry(patient.address, records.Draft(body, vitals))] * size
+        batch = records.anchor_batch(chain, store, hospital, entries, readers=readers)
         scenario("RecordRegistry", f"anchorBatch: gas per record at {size:,}",
                  round(batch.gas_used / size), f"{batch.gas_used:,} for the batch")  # fmt: skip
     target = batch.records[0]
-    where = batches.proof(chain, store, target.id)
+    where = records.batch_proof(chain, store, target.id)
     entry = (target.patient, target.cid.digest, target.commitment, int(target.category), bytes(32))
     args = (where.issuer, where.root, entry, where.index, where.siblings)
-    verify_gas = int(registry_.functions.verifyBatchRecord(*args).estimate_gas())
-    send("registering", other, registry_.functions.registerFromBatch(*args))
+    verify_gas = int(record_registry.functions.verifyBatchRecord(*args).estimate_gas())
+    send("registering", other, record_registry.functions.registerFromBatch(*args))
 
     expires = int(time.time()) + 30 * 86400
     receipt = send(
         "grant",
         patient,
-        consent.functions.grant(
+        consent_manager.functions.grant(
             patient.address, other.address, 2, bytes(32), 1, expires, os.urandom(32)
         ),
     )
-    scenario("ConsentManager", "grant: scope all", int(receipt["gasUsed"]), "by the patient")
+    scenario("ConsentManager", "grant: scope all", receipt.gas_used, "by the patient")
     receipt = send(
         "grant",
         patient,
-        consent.functions.grant(
+        consent_manager.functions.grant(
             patient.address, other.address, 0, first.id, 1, expires, os.urandom(32)
         ),
     )
-    scenario("ConsentManager", "grant: one record", int(receipt["gasUsed"]), "by the patient")
-    nonce = consent.functions.nonces(patient.address).call()
+    scenario("ConsentManager", "grant: one record", receipt.gas_used, "by the patient")
+    nonce = consent_manager.functions.nonces(patient.address).call()
     request = {
         "patient": patient.address, "grantee": other.address, "scopeKind": 1,
         "scope": "0x" + (4).to_bytes(32, "big").hex(), "purpose": 1, "expiresAt": expires,
         "envelopeDigest": "0x" + os.urandom(32).hex(), "nonce": nonce, "deadline": expires,
     }  # fmt: skip
     typed = eip712.typed_data(
-        "ConsentManager", chain.chain_id, consent.address, "GrantRequest", access.GRANT_FIELDS,
-        request,
+        "ConsentManager", chain.chain_id, consent_manager.address, "GrantRequest",
+        consent.GRANT_FIELDS, request,
     )  # fmt: skip
     signature = eip712.sign(patient.key, typed)
     fields = (request["patient"], request["grantee"], 1, HexBytes(request["scope"]), 1, expires,
               HexBytes(request["envelopeDigest"]), nonce, expires)  # fmt: skip
-    send("relayed grant", dev(9), consent.functions.grantWithSignature(fields, signature))
-    has_access_gas = int(consent.functions.hasAccess(other.address, first.id).estimate_gas())
-    send("revoke", patient, consent.functions.revoke(patient.address, other.address, 0, first.id))
-    access.cancel_signatures(chain, patient, patient.address)
-    access.open_emergency_access(
+    send("relayed grant", dev(9), consent_manager.functions.grantWithSignature(fields, signature))
+    manager = consent_manager.functions
+    has_access_gas = int(manager.hasAccess(other.address, first.id).estimate_gas())
+    send("revoke", patient, manager.revoke(patient.address, other.address, 0, first.id))
+    consent.cancel_signatures(chain, patient, patient.address)
+    consent.open_emergency_access(
         chain, ems, patient.address, timedelta(hours=12), "unconscious on arrival"
     )
     send(
         "deliver",
         hospital,
-        consent.functions.deliverKeys(patient.address, ems.address, 2, bytes(32), os.urandom(32)),
+        manager.deliverKeys(patient.address, ems.address, 2, bytes(32), os.urandom(32)),
     )
-    access.close_emergency_access(chain, patient, patient.address, ems.address)
-    send("log", other, consent.functions.logAccess([first.id]))
+    consent.close_emergency_access(chain, patient, patient.address, ems.address)
+    send("log", other, manager.logAccess([first.id]))
     more = records.anchor(
-        chain,
-        store,
-        hospital,
-        patient.address,
-        [records.Draft(os.urandom(100), Category.LAB) for _ in range(99)],
-    )
-    send("log 100", other, consent.functions.logAccess([first.id] + [r.id for r in more]))
-    send("erase", patient, consent.functions.eraseRecord(own.id))
+        chain, store, hospital, patient.address,
+        [records.Draft(os.urandom(100), lab) for _ in range(99)], readers=readers,
+    )  # fmt: skip
+    send("log 100", other, manager.logAccess([first.id] + [r.id for r in more]))
+    send("erase", patient, manager.eraseRecord(own.id))
     scenarios.extend(_claims_scenarios(chain, store, hospital, patient))
     return [
         *scenarios,
@@ -332,28 +327,25 @@ def _claims_scenarios(
     from datetime import timedelta
     from decimal import Decimal
 
-    from medledger import claims
-    from medledger import consent as access
-    from medledger import providers as registry
+    from medledger import claims, consent, providers, records
     from medledger.accounts import dev_account as dev
     from medledger.demo import claims as demo_claims
-    from medledger.records.categories import Category
 
     insurer = dev(10)
-    registry.apply_institution(chain, insurer, registry.InstitutionKind.INSURER, "Acme")
+    providers.apply_institution(chain, insurer, providers.InstitutionKind.INSURER, "Acme")
     for i in (0, 1, 2):
-        entry = registry.participant(chain, insurer.address)
-        if entry.status is not registry.Status.VERIFIED:
-            registry.approve_institution(chain, dev(i), insurer.address)
+        entry = providers.participant(chain, insurer.address)
+        if entry.status is not providers.Status.VERIFIED:
+            providers.approve_institution(chain, dev(i), insurer.address)
     policy = claims.issue_policy(
         chain, store, insurer, patient.address, coverage=Decimal("0.8"), deductible=Decimal(0),
         annual_limit=Decimal(10_000), auto_settle_limit=Decimal(500),
         codes=[claims.Code(demo_claims.CPT, "99213")], plan="Bench",
     )  # fmt: skip
     claims.fund_policy(chain, insurer, policy.id, Decimal(5_000))
-    financial = access.Scope(access.ScopeKind.CATEGORY, category=Category.FINANCIAL)
-    access.grant(chain, store, patient, patient.address, insurer.address, financial,
-                 access.Purpose.PAYMENT, timedelta(days=30))  # fmt: skip
+    financial = consent.Scope(consent.ScopeKind.CATEGORY, category=records.Category.FINANCIAL)
+    consent.grant(chain, store, patient, patient.address, insurer.address, financial,
+                 consent.Purpose.PAYMENT, timedelta(days=30))  # fmt: skip
     terms = claims.read_terms(chain, store, patient, policy)
     reference = f"urn:medledger:patient:{patient.address}"
     gas: list[int] = []
@@ -364,12 +356,11 @@ def _claims_scenarios(
         settled = claims.submit_claim(chain, store, provider, policy.id, body, terms=terms)
         if not settled.automatic:
             raise RuntimeError(f"bench claim {n} was not settled automatically")
-        # submitClaim is the provider's last transaction (the devnet mines one per block)
-        (submitted,) = chain.w3.eth.get_block("latest")["transactions"]
-        receipt = chain.w3.eth.get_transaction_receipt(submitted)
-        if receipt["to"] != claims.manager(chain).address:
-            raise RuntimeError("the latest transaction is not the claim's submission")
-        gas.append(int(receipt["gasUsed"]))
+        # the claim's first event is its submission, whose transaction paid it at once
+        submitted = claims.claim_history(chain, settled.id)[0]
+        if submitted.event != "submitted":
+            raise RuntimeError(f"claim {n}'s first event is not its submission")
+        gas.append(receipt_gas(chain, submitted.transaction_hash))
     what = "submitClaim: settled automatically, paid at once"
     return [
         {"contract": "ClaimsManager", "function": what, "kind": "scenario",

@@ -2,9 +2,9 @@
 
 At each level (100, 1,000, 10,000, 100,000 records and as many grants on chain) it measures,
 for one more operation of each kind: ``anchor`` (gas, latency through ``records.anchor``),
-``grant`` (gas, latency through ``access.grant``, envelope included), ``hasAccess`` (gas by
+``grant`` (gas, latency through ``consent.grant``, envelope included), ``hasAccess`` (gas by
 ``eth_estimateGas`` including the 21,000 of a transaction, latency of the call) and ``read``
-(latency of ``access.read`` by a grantee: chain lookup, events, fetch, verify, decrypt; gas of
+(latency of ``consent.read`` by a grantee: chain lookup, events, fetch, verify, decrypt; gas of
 its on-chain access log).
 
 The filler records and grants are real transactions on the same contracts, sent through the
@@ -33,14 +33,13 @@ _SAMPLES = 5
 def measure(world: World, quick: bool, runs: int, up_to: int | None = None) -> dict[str, Any]:
     """Fill the chain level by level (up to ``up_to`` records and grants) and time one more of
     each operation at each level."""
-    from medledger import consent as access
-    from medledger import records
+    from medledger import consent, records
     from medledger.chain import deployments
-    from medledger.records.categories import Category
 
     chain, hospital, patient, reader = world.chain, world.hospital, world.patient, world.reader
     store = world.fresh_store()
-    consent = deployments.contract(chain, "ConsentManager")
+    manager = deployments.contract(chain, "ConsentManager")
+    readers = consent.readers_for(chain)
     rows: list[dict[str, Any]] = []
     on_chain = 0
     samples = max(runs, _SAMPLES)
@@ -57,18 +56,18 @@ def measure(world: World, quick: bool, runs: int, up_to: int | None = None) -> d
             t0 = time.perf_counter()
             (record,) = records.anchor(
                 chain, store, hospital, patient.address,
-                [records.Draft(os.urandom(1024), Category.VITALS)],
+                [records.Draft(os.urandom(1024), records.Category.VITALS)], readers=readers,
             )  # fmt: skip
             t1 = time.perf_counter()
-            access.grant(
+            consent.grant(
                 chain, store, patient, patient.address, reader.address,
-                access.Scope(access.ScopeKind.RECORD, record=record.id),
-                access.Purpose.TREATMENT, timedelta(days=30),
+                consent.Scope(consent.ScopeKind.RECORD, record=record.id),
+                consent.Purpose.TREATMENT, timedelta(days=30),
             )  # fmt: skip
             t2 = time.perf_counter()
-            allowed = consent.functions.hasAccess(reader.address, record.id).call()
+            allowed = manager.functions.hasAccess(reader.address, record.id).call()
             t3 = time.perf_counter()
-            access.read(chain, store, reader, record.id)
+            consent.read(chain, store, reader, record.id)
             t4 = time.perf_counter()
             if not allowed:
                 raise AssertionError("a fresh grant did not give access")
@@ -79,7 +78,7 @@ def measure(world: World, quick: bool, runs: int, up_to: int | None = None) -> d
             anchor_gas.append(receipt_gas(chain, record.transaction_hash))
             grant_gas.append(_last_tx_gas(world, patient.address))
             check_gas.append(
-                int(consent.functions.hasAccess(reader.address, record.id).estimate_gas())
+                int(manager.functions.hasAccess(reader.address, record.id).estimate_gas())
             )
             read_gas.append(_last_tx_gas(world, reader.address))
         for operation, times, gas in (
@@ -104,7 +103,7 @@ def _fill(world: World, count: int) -> None:
 
     chain, hospital, patient, reader = world.chain, world.hospital, world.patient, world.reader
     registry = deployments.contract(chain, "RecordRegistry")
-    consent = deployments.contract(chain, "ConsentManager")
+    manager = deployments.contract(chain, "ConsentManager")
     rows = [(os.urandom(32), os.urandom(32)) for _ in range(count)]
     payloads = [
         calldata(
@@ -117,10 +116,8 @@ def _fill(world: World, count: int) -> None:
     Pipeline(chain, hospital).send("filling records", registry.address, payloads, 150_000)
     ids = [
         records.derive_id(
-            chain.chain_id,
-            registry.address,
+            records.Context(chain.chain_id, registry.address, hospital.address),
             patient.address,
-            hospital.address,
             digest,
             commitment,
             3,
@@ -137,7 +134,7 @@ def _fill(world: World, count: int) -> None:
         )
         for record_id in ids
     ]
-    Pipeline(chain, patient).send("filling grants", consent.address, grants, 200_000)
+    Pipeline(chain, patient).send("filling grants", manager.address, grants, 200_000)
 
 
 def _last_tx_gas(world: World, sender: str) -> int | None:

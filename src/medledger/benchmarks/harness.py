@@ -12,7 +12,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -99,18 +99,18 @@ def temporary_home() -> Iterator[tuple[Settings, Chain]]:
 @contextlib.contextmanager
 def open_world() -> Iterator[World]:
     """A fresh world: contracts deployed, hospital verified, patient and reader registered."""
-    from medledger import providers as registry
+    from medledger import providers
     from medledger.accounts import dev_account
     from medledger.chain import deployments
 
     with temporary_home() as (settings, chain):
         deployments.deploy(chain, dev_account(0))
         hospital, patient, reader = dev_account(3), dev_account(5), dev_account(7)
-        registry.apply_institution(chain, hospital, registry.InstitutionKind.HOSPITAL, "Bench")
-        registry.approve_institution(chain, dev_account(0), hospital.address)
-        registry.register_patient(chain, patient)
-        registry.register_patient(chain, reader)
-        registry.authorize_care(chain, patient, patient.address, hospital.address, None)
+        providers.apply_institution(chain, hospital, providers.InstitutionKind.HOSPITAL, "Bench")
+        providers.approve_institution(chain, dev_account(0), hospital.address)
+        providers.register_patient(chain, patient)
+        providers.register_patient(chain, reader)
+        providers.authorize_care(chain, patient, patient.address, hospital.address, None)
         world = World(settings, chain, hospital, patient, reader)
         try:
             yield world
@@ -119,8 +119,8 @@ def open_world() -> Iterator[World]:
 
 
 def receipt_gas(chain: Chain, transaction_hash: str) -> int:
-    """Gas used by a mined transaction."""
-    from hexbytes import HexBytes
+    """Gas used by a mined transaction the package sent but did not hand back the receipt of
+    (a record's anchor, a grant, a read's access log): its receipt, asked for by hash."""
+    from eth_typing import HexStr
 
-    receipt: Any = chain.w3.eth.get_transaction_receipt(HexBytes(transaction_hash))
-    return int(receipt["gasUsed"])
+    return int(chain.w3.eth.get_transaction_receipt(HexStr(transaction_hash))["gasUsed"])

@@ -1,10 +1,11 @@
 """The body path by size: encrypt-and-store, then fetch-verify-decrypt, 1 KiB to 10 MiB.
 
-Write is sealing (fresh key, AES-256-GCM, wraps for patient and hospital) plus the import into
-the embedded store (UnixFS chunks, every block hashed and written). Read is ``cat`` (every
-block checked against its CID), unwrapping the reader's key, decrypting and checking the
-plaintext against its commitment: exactly ``records.open_body`` after ``store.cat``. The chain
-lookup a full ``medledger read`` adds is measured in the growth section.
+Write is ``sealed.seal_one`` (a fresh key, AES-256-GCM, wraps for patient and hospital, the
+commitment) with the import into the embedded store (UnixFS chunks, every block hashed and
+written, the root pinned). Read is ``cat`` (every block checked against its CID), then
+``sealed.open_one`` (unwrapping the reader's key, decrypting, checking the plaintext against its
+commitment): exactly ``records.open_body`` after ``store.cat``. The chain lookup a full
+``medledger read`` adds is measured in the growth section.
 """
 
 from __future__ import annotations
@@ -24,15 +25,12 @@ SIZES = (KIB, 10 * KIB, 100 * KIB, MIB, 4 * MIB, 10 * MIB)
 
 def measure(world: World, quick: bool, runs: int) -> dict[str, Any]:
     """Median write and read latency per size (``runs`` repetitions, more for small bodies)."""
-    from medledger import crypto, records
-    from medledger.records.categories import Category
+    from medledger import crypto, records, sealed
 
     chain, patient, hospital = world.chain, world.patient, world.hospital
-    readers = [crypto.public_key(patient.key), crypto.public_key(hospital.key)]
-    aad = records.associated_data(
-        chain.chain_id, "0x" + "00" * 20, patient.address, hospital.address,
-        int(Category.IMAGING), None,
-    )  # fmt: skip
+    readers = (crypto.public_key(patient.key), crypto.public_key(hospital.key))
+    context = records.Context(chain.chain_id, "0x" + "00" * 20, hospital.address)
+    aad = records.associated_data(context, patient.address, int(records.Category.IMAGING), None)
     rows = []
     for size in SIZES:
         repeat = max(runs, 20 if size <= 100 * KIB else runs)
@@ -41,17 +39,14 @@ def measure(world: World, quick: bool, runs: int) -> dict[str, Any]:
             store = world.fresh_store()
             body = os.urandom(size)
             t0 = time.perf_counter()
-            secret = crypto.BodySecret.generate()
-            cid = store.add_bytes(crypto.seal(body, aad, readers, secret))
-            anchored = crypto.commitment(secret.salt, body)  # made on write, as anchoring does
+            stored = sealed.seal_one(store, sealed.Document(body, aad, readers))
             t1 = time.perf_counter()
-            sealed = store.cat(cid)
+            data = store.cat(stored.cid)
             t2 = time.perf_counter()
-            opened = crypto.secret_for(sealed, patient.key)
-            plain = crypto.open_sealed(sealed, aad, opened)
-            ok = crypto.commitment(opened.salt, plain) == anchored
+            # open_one raises unless the plaintext matches the commitment made on write
+            plain = sealed.open_one(data, aad, stored.commitment, private_key=patient.key)
             t3 = time.perf_counter()
-            if not ok:
+            if plain != body:
                 raise AssertionError("the body did not round-trip")
             writes.append(t1 - t0)
             fetches.append(t2 - t1)

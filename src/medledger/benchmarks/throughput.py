@@ -7,8 +7,9 @@ of it:
 * ``single``: one ``anchor`` transaction per record through the package's pipeline;
 * ``batch-N``: one ``anchorBatch`` transaction per N records (plus the public manifest);
 * ``naive``: the baseline, ``NaiveRecordStore.addRecord(patient, cidString, typeString)``
-  sent as one web3.py contract call per record, each awaited before the next (how the common
-  open-source EHR dApps drive their contracts), with the CID kept as a string in storage.
+  sent as one contract call per record (``chain.transact``), each awaited before the next (how
+  the common open-source EHR dApps drive their contracts), with the CID kept as a string in
+  storage.
 """
 
 from __future__ import annotations
@@ -86,18 +87,17 @@ def _bodies(size: int, count: int) -> list[bytes]:
 
 def _run(world: World, naive: Any, mode: str, size: int, count: int) -> tuple[float, int]:
     """One cell: (seconds, total gas). Bodies are made before the clock starts."""
-    from medledger import records
-    from medledger.records import batches
-    from medledger.records.categories import Category
+    from medledger import consent, records
 
     bodies = _bodies(size, count)
     store = world.fresh_store()
     patient = world.patient.address
     started = time.perf_counter()
+    readers = consent.readers_for(world.chain)  # as every caller of records.anchor passes
     if mode == "single":
         anchored = records.anchor(
             world.chain, store, world.hospital, patient,
-            [records.Draft(b, Category.VITALS) for b in bodies],
+            [records.Draft(b, records.Category.VITALS) for b in bodies], readers=readers,
         )  # fmt: skip
         seconds = time.perf_counter() - started
         sample = [receipt_gas(world.chain, r.transaction_hash) for r in anchored[:20]]
@@ -107,10 +107,13 @@ def _run(world: World, naive: Any, mode: str, size: int, count: int) -> tuple[fl
         gas = 0
         for start in range(0, count, n):
             entries = [
-                batches.Entry(patient, records.Draft(b, Category.VITALS))
+                records.Entry(patient, records.Draft(b, records.Category.VITALS))
                 for b in bodies[start : start + n]
             ]
-            gas += batches.anchor_batch(world.chain, store, world.hospital, entries).gas_used
+            batch = records.anchor_batch(
+                world.chain, store, world.hospital, entries, readers=readers
+            )
+            gas += batch.gas_used
         return time.perf_counter() - started, gas
     return _run_naive(world, naive, store, bodies, started)
 
@@ -118,35 +121,31 @@ def _run(world: World, naive: Any, mode: str, size: int, count: int) -> tuple[fl
 def _run_naive(
     world: World, naive: Any, store: Any, bodies: list[bytes], started: float
 ) -> tuple[float, int]:
-    from medledger import crypto, records
-    from medledger import providers as registry
-    from medledger.records.categories import Category
+    from medledger import crypto, providers, records, sealed
 
     chain = world.chain
-    readers = [
-        registry.encryption_key(chain, world.patient.address),
+    readers = (
+        providers.encryption_key(chain, world.patient.address),
         crypto.public_key(world.hospital.key),
-    ]
+    )
+    context = records.Context(chain.chain_id, naive.address, world.hospital.address)
     gas = 0
     for body in bodies:
-        secret = crypto.BodySecret.generate()
         aad = records.associated_data(
-            chain.chain_id, naive.address, world.patient.address, world.hospital.address,
-            int(Category.VITALS), None,
-        )  # fmt: skip
-        cid = store.add_bytes(crypto.seal(body, aad, readers, secret))
+            context, world.patient.address, int(records.Category.VITALS), None
+        )
+        stored = sealed.seal_one(store, sealed.Document(body, aad, readers))
         receipt = chain.transact(
             "naive baseline", world.hospital,
-            naive.functions.addRecord(world.patient.address, str(cid), "Observation"),
+            naive.functions.addRecord(world.patient.address, str(stored.cid), "Observation"),
         )  # fmt: skip
-        gas += int(receipt["gasUsed"])
+        gas += receipt.gas_used
     return time.perf_counter() - started, gas
 
 
 def _deploy_naive(world: World) -> Any:
     from medledger.accounts import dev_account
-    from medledger.chain.artifacts import artifact
 
     receipt = world.chain.deploy("deploying the baseline", dev_account(0), "NaiveRecordStore")
-    compiled = artifact("NaiveRecordStore")
-    return world.chain.w3.eth.contract(address=receipt["contractAddress"], abi=compiled.abi)
+    assert receipt.contract_address is not None
+    return world.chain.contract("NaiveRecordStore", receipt.contract_address)

@@ -2,9 +2,9 @@
 
 The CLI deploys and calls contracts from ``artifacts/contracts.json`` (ABI and bytecode), so a
 clinic's machine needs no compiler, much as ApePay's SDK ships its manifest. ``python -m
-medledger.chain.artifacts`` rebuilds the file from ``contracts/`` with py-solc-x and the offline solc-js
-bridge, with the same settings as ``ape-config.yaml``; a test checks the shipped file matches
-the sources.
+medledger.chain.artifacts`` rebuilds the file from ``contracts/`` with py-solc-x and the offline
+solc-js bridge, with the same settings as ``ape-config.yaml``; a test checks the shipped file
+matches the sources.
 """
 
 from __future__ import annotations

@@ -1,9 +1,11 @@
-"""A connection to one EVM chain: contracts, calls and transactions with readable reverts.
+"""A connection to one EVM chain: contracts, calls, the chain clock, and transactions with
+readable reverts.
 
-Transactions are signed locally (eth-account) and sent raw, so any JSON-RPC endpoint works,
-including ones that hold no accounts. Before sending, the node estimates gas, which runs the
-transaction: a revert then comes back as a decoded custom error (``TransactionReverted``) and
-nothing is sent.
+Every transaction goes through :class:`medledger.chain.pipeline.Pipeline` (signed locally, sent
+raw, so any JSON-RPC endpoint works, including ones that hold no accounts) and comes back as its
+one :class:`~medledger.chain.pipeline.Receipt` type. Before sending, the node estimates gas,
+which runs the transaction: a revert then comes back as a decoded custom error
+(``TransactionReverted``) and nothing is sent.
 """
 
 from __future__ import annotations
@@ -17,23 +19,25 @@ import requests
 from eth_abi.abi import decode as abi_decode
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
+from hexbytes import HexBytes
 from web3 import Web3
 from web3.exceptions import ContractCustomError, ContractLogicError, Web3RPCError
 
 from medledger.accounts import load_account
 from medledger.chain import devnet
 from medledger.chain.artifacts import all_error_abis, artifact
+from medledger.chain.pipeline import Pipeline
 from medledger.config import LOCAL_NETWORK
 from medledger.errors import ConfigurationError, NodeUnavailable, TransactionReverted
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
     from eth_account.signers.local import LocalAccount
     from web3.contract import Contract
     from web3.contract.contract import ContractFunction
-    from web3.types import TxReceipt
 
+    from medledger.chain.pipeline import Receipt
     from medledger.config import Settings
 
 RPC_TIMEOUT_SECONDS = 30
@@ -162,106 +166,59 @@ class Chain:
 
     def transact(
         self, action: str, account: LocalAccount, function: ContractFunction, value: int = 0
-    ) -> TxReceipt:
-        """Sign and send a contract call, wait for its receipt, and return it."""
-        params: dict[str, Any] = {"from": account.address, "chainId": self.chain_id, "value": value}
-        try:
-            params["nonce"] = self.w3.eth.get_transaction_count(account.address, "pending")
-            tx = function.build_transaction(params)  # type: ignore[arg-type]
-        except (ContractCustomError, ContractLogicError) as exc:
-            raise self._reverted(action, exc) from None
-        except (requests.RequestException, OSError) as exc:
-            raise NodeUnavailable("chain RPC", self.url, type(exc).__name__) from None
-        return self.send_signed(action, account, dict(tx))
+    ) -> Receipt:
+        """Send one contract call and return its receipt (see :meth:`send`)."""
+        (receipt,) = self.send(action, account, [function], value=value)
+        return receipt
 
-    def deploy(self, action: str, account: LocalAccount, name: str, *args: object) -> TxReceipt:
-        """Deploy a packaged contract; the receipt's ``contractAddress`` is its address."""
-        compiled = artifact(name)
-        factory = self.w3.eth.contract(abi=compiled.abi, bytecode=compiled.bytecode)
-        params: dict[str, Any] = {"from": account.address, "chainId": self.chain_id}
-        try:
-            params["nonce"] = self.w3.eth.get_transaction_count(account.address, "pending")
-            tx = factory.constructor(*args).build_transaction(params)
-        except (ContractCustomError, ContractLogicError) as exc:
-            raise self._reverted(action, exc) from None
-        return self.send_signed(action, account, dict(tx))
-
-    def dry_run(self, action: str, account: LocalAccount, to: str, data: bytes) -> None:
-        """Run a transaction as a call; a revert becomes a decoded ``TransactionReverted``."""
-        try:
-            self.w3.eth.estimate_gas({"from": account.address, "to": to, "data": data})
-        except (ContractCustomError, ContractLogicError) as exc:
-            raise self._reverted(action, exc) from None
-        except (requests.RequestException, OSError) as exc:
-            raise NodeUnavailable("chain RPC", self.url, type(exc).__name__) from None
-
-    def transact_many(
+    def send(
         self,
         action: str,
         account: LocalAccount,
-        functions: list[ContractFunction],
-        gas: int,
+        functions: Sequence[ContractFunction],
+        gas: int | None = None,
         progress: Callable[[int], None] | None = None,
-    ) -> list[TxReceipt]:
-        """Send many calls from one account, pipelined: sign all, send all, then collect.
+        value: int = 0,
+    ) -> list[Receipt]:
+        """Send contract calls from one account through the pipeline; return their receipts.
 
-        The caller has checked preconditions; the first call is estimated (so a revert is
-        decoded before anything is sent) and every transaction gets ``gas`` as its limit.
-        """
+        The first call is estimated first, so a revert is decoded (``TransactionReverted``)
+        before anything is sent; without ``gas``, each call's limit is its estimate with a
+        margin. Every call goes to the same contract."""
         if not functions:
             return []
+        to = functions[0].address
+        payloads = [bytes(HexBytes(f._encode_transaction_data())) for f in functions]
+        estimate = self.estimate(action, account, to, payloads[0], value)
+        limit = gas if gas is not None else estimate + estimate // 4 + 10_000
+        return Pipeline(self, account).send(action, to, payloads, limit, progress, value=value)
+
+    def deploy(self, action: str, account: LocalAccount, name: str, *args: object) -> Receipt:
+        """Deploy a packaged contract; the receipt's ``contract_address`` is its address."""
+        compiled = artifact(name)
+        factory = self.w3.eth.contract(abi=compiled.abi, bytecode=compiled.bytecode)
+        data = bytes(HexBytes(factory.constructor(*args).data_in_transaction))
+        estimate = self.estimate(action, account, None, data)
+        return Pipeline(self, account).send(action, None, [data], estimate + estimate // 4)[0]
+
+    def estimate(
+        self, action: str, account: LocalAccount, to: str | None, data: bytes, value: int = 0
+    ) -> int:
+        """Run a transaction as a call and return its gas; a revert becomes a decoded
+        ``TransactionReverted`` and nothing is sent."""
+        tx: dict[str, Any] = {"from": account.address, "data": data, "value": value}
+        if to is not None:
+            tx["to"] = to
         try:
-            self.w3.eth.estimate_gas(
-                {"from": account.address, "to": functions[0].address,
-                 "data": functions[0]._encode_transaction_data()}
-            )  # fmt: skip
-            nonce = self.w3.eth.get_transaction_count(account.address, "pending")
-            base_fee = int(self.w3.eth.get_block("latest")["baseFeePerGas"])
-            tip = int(self.w3.eth.max_priority_fee)
+            return int(self.w3.eth.estimate_gas(tx))  # type: ignore[arg-type]
         except (ContractCustomError, ContractLogicError) as exc:
             raise self._reverted(action, exc) from None
-        except (requests.RequestException, OSError) as exc:
-            raise NodeUnavailable("chain RPC", self.url, type(exc).__name__) from None
-        hashes = []
-        for offset, function in enumerate(functions):
-            tx = {
-                "from": account.address, "to": function.address, "nonce": nonce + offset,
-                "data": function._encode_transaction_data(),
-                "gas": gas, "chainId": self.chain_id, "type": 2,
-                "maxFeePerGas": 2 * base_fee + tip, "maxPriorityFeePerGas": tip, "value": 0,
-            }  # fmt: skip
-            signed = account.sign_transaction(tx)
-            try:
-                hashes.append(self.w3.eth.send_raw_transaction(signed.raw_transaction))
-            except Web3RPCError as exc:
-                raise TransactionReverted(
-                    action, "rejected by the node", {"reason": str(exc)}
-                ) from None
-        receipts = []
-        for tx_hash in hashes:
-            receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=300)
-            if receipt["status"] != 1:
-                raise TransactionReverted(action, "reverted after sending", {"tx": tx_hash.hex()})
-            receipts.append(receipt)
-            if progress is not None:
-                progress(1)
-        return receipts
-
-    def send_signed(self, action: str, account: LocalAccount, tx: dict[str, Any]) -> TxReceipt:
-        """Sign a built transaction, send it, and wait for a successful receipt."""
-        signed = account.sign_transaction(tx)
-        try:
-            tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
-            receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120)
         except Web3RPCError as exc:
             raise TransactionReverted(
                 action, "rejected by the node", {"reason": str(exc)}
             ) from None
         except (requests.RequestException, OSError) as exc:
             raise NodeUnavailable("chain RPC", self.url, type(exc).__name__) from None
-        if receipt["status"] != 1:
-            raise TransactionReverted(action, "reverted after sending", {"tx": tx_hash.hex()})
-        return receipt
 
     @staticmethod
     def _reverted(

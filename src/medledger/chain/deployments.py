@@ -151,11 +151,11 @@ def deploy(
             continue
         args = _constructor_args(name, recorded, account.address, registrar_list, threshold)
         receipt = chain.deploy(f"deploying {name}", account, name, *args)
-        address = to_checksum_address(str(receipt["contractAddress"]))
+        address = to_checksum_address(str(receipt.contract_address))
         recorded.contracts[name] = ContractDeployment(
             address=address,
-            transaction_hash="0x" + bytes(receipt["transactionHash"]).hex(),
-            block=int(receipt["blockNumber"]),
+            transaction_hash=receipt.transaction_hash,
+            block=receipt.block_number,
             code_hash="0x" + keccak(bytes(chain.w3.eth.get_code(address))).hex(),
             constructor_args=args,
             artifact_hash=_artifact_hash(name),

@@ -1,10 +1,12 @@
-"""The fast transaction path: local signing, nonces for many transactions in flight, batched
-JSON-RPC for sending and for receipts.
+"""The one transaction sender: local signing, nonces for many transactions in flight, batched
+JSON-RPC for sending and for receipts, and the one :class:`Receipt` type.
 
-This is the one place that goes below web3.py's per-call API, because per-call HTTP round trips
-and result formatting, not the chain, are what limit anchoring throughput: calldata is encoded
-with eth-abi, transactions are signed with eth-account, and raw JSON-RPC batches (one HTTP
-request per chunk of transactions) carry them to the node and bring the receipts back.
+Every transaction of the package goes through :class:`Pipeline` (``Chain.transact``,
+``Chain.send`` and ``Chain.deploy`` are thin doors to it). It goes below web3.py's per-call API
+because per-call HTTP round trips and result formatting, not the chain, are what limit
+anchoring throughput: calldata is encoded with eth-abi, and raw JSON-RPC batches (one HTTP
+request per chunk of transactions) carry the signed transactions to the node and bring the
+receipts back.
 
 Transactions are EIP-1559 (type 2), RLP-encoded with ``rlp`` and signed with ``coincurve``:
 the same bytes ``eth_account``'s ``sign_transaction`` produces (RFC 6979 signatures are
@@ -52,7 +54,8 @@ _RETRIES = 3
 
 @dataclass(frozen=True)
 class Receipt:
-    """The parts of a receipt the callers use."""
+    """A mined transaction: what callers use of its receipt (events through
+    :func:`medledger.chain.events.from_receipt`)."""
 
     transaction_hash: str
     block_number: int
@@ -60,6 +63,8 @@ class Receipt:
     gas_used: int
     status: int
     logs: tuple[dict[str, Any], ...]
+    to: str | None = None
+    contract_address: str | None = None
 
 
 def selector(signature: str) -> bytes:
@@ -73,11 +78,13 @@ def calldata(signature: str, types: Sequence[str], args: Sequence[object]) -> by
 
 
 def sign_eip1559(
-    private_key: bytes, chain_id: int, nonce: int, to: str, data: bytes, gas: int,
+    private_key: bytes, chain_id: int, nonce: int, to: str | None, data: bytes, gas: int,
     max_fee: int, tip: int, value: int = 0,
 ) -> bytes:  # fmt: skip
-    """Return the raw signed type-2 transaction (no access list)."""
-    fields = [chain_id, nonce, tip, max_fee, gas, bytes.fromhex(to[2:]), value, data, []]
+    """Return the raw signed type-2 transaction (no access list; ``to`` None creates a
+    contract)."""
+    target = b"" if to is None else bytes.fromhex(to[2:])
+    fields = [chain_id, nonce, tip, max_fee, gas, target, value, data, []]
     signature = coincurve.PrivateKey(private_key).sign_recoverable(
         keccak(b"\x02" + rlp.encode(fields)), hasher=None
     )
@@ -98,18 +105,21 @@ class Pipeline:
     def send(
         self,
         action: str,
-        to: str,
+        to: str | None,
         payloads: Sequence[bytes],
         gas: int,
         progress: Callable[[int], None] | None = None,
+        value: int = 0,
     ) -> list[Receipt]:
-        """Sign and send one transaction per payload; return their receipts, in order."""
+        """Sign and send one transaction per payload (to ``to``, or creating a contract when
+        None); return their receipts, in order."""
         if not payloads:
             return []
         nonce, base_fee, tip = self._fees_and_nonce()
         key, chain_id, max_fee = bytes(self.account.key), self.chain.chain_id, 2 * base_fee + tip
         raws = [
-            "0x" + sign_eip1559(key, chain_id, nonce + i, to, data, gas, max_fee, tip).hex()
+            "0x"
+            + sign_eip1559(key, chain_id, nonce + i, to, data, gas, max_fee, tip, value).hex()
             for i, data in enumerate(payloads)
         ]
         # At most CHUNK transactions in flight: a window is sent, then its receipts collected,
@@ -221,6 +231,7 @@ class Pipeline:
 def _receipt(raw: dict[str, Any]) -> Receipt:
     logs = tuple(raw.get("logs", ()))
     stamp = logs[0].get("blockTimestamp") if logs else None
+    created = raw.get("contractAddress")
     return Receipt(
         transaction_hash=str(raw["transactionHash"]),
         block_number=int(raw["blockNumber"], 16),
@@ -228,4 +239,6 @@ def _receipt(raw: dict[str, Any]) -> Receipt:
         gas_used=int(raw["gasUsed"], 16),
         status=int(raw["status"], 16),
         logs=logs,
+        to=str(raw["to"]) if raw.get("to") else None,
+        contract_address=str(created) if created else None,
     )

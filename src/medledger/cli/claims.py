@@ -134,8 +134,7 @@ def policy_issue(
     plan: str,
 ) -> None:
     """Issue a policy to a patient (the --account is a verified insurer)."""
-    from medledger import claims
-    from medledger import consent as access
+    from medledger import claims, consent
     from medledger.ipfs.stores import open_store
 
     issued = claims.issue_policy(
@@ -148,7 +147,7 @@ def policy_issue(
         annual_limit=_amount(annual_limit, "--limit"),
         auto_settle_limit=_amount(auto_settle_limit, "--auto-settle-limit"),
         codes=[claims.Code.parse(c) for c in codes],
-        term=access.parse_duration(term),
+        term=consent.parse_duration(term),
         currency=currency,
         plan=plan,
     )
@@ -225,7 +224,7 @@ def policy_reclaim(session: Session, policy_id: int) -> None:
     balance = claims.balance_of(chain, account.address)
     session.emit(
         {"policy": policy_id, "reclaimed": str(amount), "balance": str(balance),
-         "gas": int(receipt["gasUsed"])},
+         "gas": receipt.gas_used},
         f"took back {amount} from policy {policy_id}; {account.address} now holds {balance}",
     )  # fmt: skip
 
@@ -285,8 +284,7 @@ def claim_submit(
     Financial record for the patient, then submitted); or --record names an anchored claim
     record (the patient submits one its provider wrote). The same care, or the same claim
     identifier, is refused if it was claimed before."""
-    from medledger import claims, documents
-    from medledger import consent as access
+    from medledger import claims, consent, documents
     from medledger.ipfs.stores import open_store
 
     if (claim_file is None) == (record_id is None):
@@ -309,7 +307,7 @@ def claim_submit(
     store = open_store(session.settings)
     account = session.account()
     for document in signed:
-        access.submit_signed_grant(chain, store, account, document)
+        consent.submit_signed_grant(chain, store, account, document)
     submitted = claims.submit_claim(
         chain,
         store,
@@ -567,7 +565,7 @@ def claim_withdraw_payment(session: Session) -> None:
     amount, receipt = claims.withdraw(chain, account)
     balance = claims.balance_of(chain, account.address)
     session.emit(
-        {"withdrawn": str(amount), "balance": str(balance), "gas": int(receipt["gasUsed"])},
+        {"withdrawn": str(amount), "balance": str(balance), "gas": receipt.gas_used},
         f"withdrew {amount}; {account.address} now holds {balance}",
     )
 

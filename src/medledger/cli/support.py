@@ -1,7 +1,7 @@
 """What every ``medledger`` command shares: the session, common options and output helpers.
 
-Command modules (``cli``, ``cli_claims``, ``cli_trials``) import from here, so that none of them
-imports another.
+The command modules (``medledger.cli.devnet``, ``.records``, ``.consent``...) import from here,
+so that none of them imports another.
 """
 
 from __future__ import annotations

@@ -324,8 +324,7 @@ def trial_consent(
     submit_file: Path | None,
 ) -> None:
     """Consent to a study: the participant signs (--sign-only), the site submits (--submit)."""
-    from medledger import consent as access
-    from medledger import trials
+    from medledger import consent, trials
 
     _one_of(sign_only, submit_file, out, "consent")
     chain = session.chain
@@ -350,7 +349,7 @@ def trial_consent(
         sponsor_reads=not no_sponsor,
         monitors_read=not no_monitors,
         delegate=delegate,
-        valid_for=access.parse_duration(valid_for),
+        valid_for=consent.parse_duration(valid_for),
     )
     _write_json(out, document)
     session.emit(
@@ -381,8 +380,7 @@ def trial_withdraw(
     submit_file: Path | None,
 ) -> None:
     """Withdraw from a study at once; final. Direct, or signed (--sign-only) and relayed."""
-    from medledger import consent as access
-    from medledger import trials
+    from medledger import consent, trials
 
     _one_of(sign_only, submit_file, out, "withdraw")
     chain = session.chain
@@ -396,7 +394,7 @@ def trial_withdraw(
     if sign_only:
         assert out is not None
         document = trials.sign_withdrawal(
-            chain, account, study_id, access.parse_duration(valid_for)
+            chain, account, study_id, consent.parse_duration(valid_for)
         )
         _write_json(out, document)
         session.emit(

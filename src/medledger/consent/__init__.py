@@ -1,3 +1,79 @@
-"""Client of the ConsentManager: grants, key delivery, emergency access, the access trail."""
+"""Client of the ConsentManager: patient-controlled access to records.
 
-from medledger.consent.grants import *  # noqa: F403
+Access is decided on chain by the ConsentManager (``hasAccess``); keys travel off chain. A
+patient (or a delegate) grants a grantee a scope (one record, a category, all records) for a
+purpose and a time, and the keys of the records in scope travel in a sealed key envelope; a
+grant can be signed off chain and submitted by any relayer. A reader's client refuses to
+decrypt without live access on chain, logs each read on chain, and says why it refused. A
+verified emergency service can open all records of a patient for at most a day. Every step is
+an event, from which the patient's access trail is rebuilt.
+
+Modules: :mod:`~medledger.consent.scopes` (scope, purpose, duration),
+:mod:`~medledger.consent.grants` (the grants on chain, the readers of a new record),
+:mod:`~medledger.consent.granting` (grant, signed grant, revoke, cancel signatures),
+:mod:`~medledger.consent.envelopes` (key envelopes, a reader's key, key delivery),
+:mod:`~medledger.consent.emergency` (break-glass access), :mod:`~medledger.consent.reading`
+(read under consent, the read log, erasure) and :mod:`~medledger.consent.trail` (a patient's
+access trail).
+"""
+
+from medledger.consent.contract import consent_contract
+from medledger.consent.emergency import (
+    EMERGENCY_COOLDOWN,
+    EmergencyState,
+    close_emergency_access,
+    emergencies,
+    emergency_of,
+    open_emergency_access,
+)
+from medledger.consent.envelopes import ENVELOPE_KIND, deliver_keys, open_envelope, secret_of
+from medledger.consent.granting import (
+    GRANT_FIELDS,
+    SIGNED_GRANT_KIND,
+    cancel_signatures,
+    grant,
+    revoke,
+    sign_grant,
+    submit_signed_grant,
+)
+from medledger.consent.grants import GrantState, grant_state, grants, readers_for
+from medledger.consent.reading import erase, log_reads, read, refusal_reason
+from medledger.consent.scopes import Purpose, Scope, ScopeKind, parse_duration
+from medledger.consent.trail import TRAIL_FORMATS, TrailEntry, access_trail, render_trail
+
+__all__ = [
+    "EMERGENCY_COOLDOWN",
+    "ENVELOPE_KIND",
+    "GRANT_FIELDS",
+    "SIGNED_GRANT_KIND",
+    "TRAIL_FORMATS",
+    "EmergencyState",
+    "GrantState",
+    "Purpose",
+    "Scope",
+    "ScopeKind",
+    "TrailEntry",
+    "access_trail",
+    "cancel_signatures",
+    "close_emergency_access",
+    "consent_contract",
+    "deliver_keys",
+    "emergencies",
+    "emergency_of",
+    "erase",
+    "grant",
+    "grant_state",
+    "grants",
+    "log_reads",
+    "open_emergency_access",
+    "open_envelope",
+    "parse_duration",
+    "read",
+    "readers_for",
+    "refusal_reason",
+    "render_trail",
+    "revoke",
+    "secret_of",
+    "sign_grant",
+    "submit_signed_grant",
+]

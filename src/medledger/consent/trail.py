@@ -1,9 +1,11 @@
-"""A patient's audit trail, rebuilt from chain events alone.
+"""A patient's access trail, rebuilt from chain events alone: who wrote, granted, revoked,
+delivered keys, read, erased, and opened emergency access.
 
-Writes (``RecordAnchored``), grants, revocations, key deliveries, delegate changes, erasures,
-logged reads and emergency openings are all events, so the audit needs no server and cannot be
-edited. Emergency openings are listed first, whatever their time: they are the entries a
-patient most needs to see.
+Writes (``RecordAnchored``), grants, revocations, key deliveries, delegate changes, care
+relationships, cancelled signatures, erasures, logged reads and emergency openings are all
+events, so the trail needs no server and cannot be edited. Emergency openings are listed
+first, whatever their time: they are the entries a patient most needs to see. (A trial's audit
+is another thing: :func:`medledger.trials.audit`.)
 """
 
 from __future__ import annotations
@@ -11,23 +13,29 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from eth_utils.address import to_checksum_address
 
-from medledger.chain import deployments
-from medledger.consent import Purpose, Scope, consent_contract
+from medledger import documents
+from medledger.chain import events
+from medledger.consent.contract import CONTRACT
+from medledger.consent.scopes import Purpose, Scope
 
 if TYPE_CHECKING:
     from medledger.chain import Chain
+    from medledger.chain.events import Log
 
-FORMATS = ("table", "json", "csv")
+TRAIL_FORMATS = ("table", "json", "csv")
+_RECORDS = "RecordRegistry"
+_PROVIDERS = "ProviderRegistry"
 
 
 @dataclass(frozen=True)
-class Entry:
-    """One line of the audit."""
+class TrailEntry:
+    """One line of a patient's access trail."""
 
     time: str
     block: int
@@ -37,125 +45,87 @@ class Entry:
     detail: str
 
 
-def trail(chain: Chain, patient: str) -> list[Entry]:
+def access_trail(chain: Chain, patient: str) -> list[TrailEntry]:
     """Every event about a patient: emergency openings first, then oldest to newest."""
     patient = to_checksum_address(patient)
-    recorded = deployments.require(chain)
-    registry = deployments.contract(chain, "RecordRegistry")
-    consent = consent_contract(chain)
-    start = recorded.contracts["RecordRegistry"].block
     by_patient = {"patient": patient}
-    entries: list[tuple[int, int, Entry]] = []
+    entries: list[tuple[int, int, int, TrailEntry]] = []
 
     def add(
-        event: Any, name: str, actor: str, subject: str, detail: str, first: bool = False
+        log: Log, name: str, actor: str, subject: str, detail: str, first: bool = False
     ) -> None:
-        when = chain.block_time(int(event["blockNumber"])).strftime("%Y-%m-%d %H:%M:%S")
-        entry = Entry(when, int(event["blockNumber"]), name, actor, subject, detail)
-        entries.append(
-            (0 if first else 1, int(event["blockNumber"]) * 10_000 + event["logIndex"], entry)
-        )
+        when = log.time(chain).strftime("%Y-%m-%d %H:%M:%S")
+        entry = TrailEntry(when, log.block, name, actor, subject, detail)
+        entries.append((0 if first else 1, log.block, log.index, entry))
 
-    def logs(contract: Any, name: str, filters: dict[str, Any]) -> list[Any]:
-        return list(
-            getattr(contract.events, name)().get_logs(from_block=start, argument_filters=filters)
-        )
+    def logs(contract: str, name: str) -> list[Log]:
+        return events.logs(chain, contract, name, by_patient)
 
-    providers = deployments.contract(chain, "ProviderRegistry")
-    for e in logs(consent, "EmergencyAccessOpened", by_patient):
-        a = e["args"]
-        detail = f"by {a['institution']} until {_ts(a['expiresAt'])}: {a['reason']}"
-        add(e, "EMERGENCY ACCESS OPENED", a["opener"], "all records", detail, first=True)
-    for e in logs(consent, "EmergencyAccessClosed", by_patient):
-        a = e["args"]
-        add(e, "emergency access closed", a["by"], a["institution"], "", first=True)
-    for e in logs(providers, "CareAuthorized", by_patient):
-        a = e["args"]
-        until = "until revoked" if a["until"] >= 2**40 - 1 else f"until {_ts(a['until'])}"
-        add(e, "care relationship opened", a["by"], a["institution"], f"may write records {until}")
-    for e in logs(providers, "CareRevoked", by_patient):
-        a = e["args"]
-        add(e, "care relationship ended", a["by"], a["institution"], "")
-    for contract, what in ((providers, "care requests"), (consent, "grants")):
-        for e in logs(contract, "SignaturesCancelled", by_patient):
-            a = e["args"]
-            detail = f"signed {what} with nonce {a['nonce']}"
-            add(e, "signatures cancelled", a["by"], patient, detail)
-    for e in logs(registry, "RecordAnchored", by_patient):
-        a = e["args"]
+    for e in logs(CONTRACT, "EmergencyAccessOpened"):
+        detail = f"by {e['institution']} until {_minute(e['expiresAt'])}: {e['reason']}"
+        add(e, "EMERGENCY ACCESS OPENED", e["opener"], "all records", detail, first=True)
+    for e in logs(CONTRACT, "EmergencyAccessClosed"):
+        add(e, "emergency access closed", e["by"], e["institution"], "", first=True)
+    for e in logs(_PROVIDERS, "CareAuthorized"):
+        until = "until revoked" if e["until"] >= 2**40 - 1 else f"until {_minute(e['until'])}"
+        add(e, "care relationship opened", e["by"], e["institution"], f"may write records {until}")
+    for e in logs(_PROVIDERS, "CareRevoked"):
+        add(e, "care relationship ended", e["by"], e["institution"], "")
+    for contract, what in ((_PROVIDERS, "care requests"), (CONTRACT, "grants")):
+        for e in logs(contract, "SignaturesCancelled"):
+            detail = f"signed {what} with nonce {e['nonce']}"
+            add(e, "signatures cancelled", e["by"], patient, detail)
+    for e in logs(_RECORDS, "RecordAnchored"):
         what = (
-            "new version of 0x" + bytes(a["previous"]).hex()[:12]
-            if any(a["previous"])
-            else "new record"
+            "new version of 0x" + e["previous"].hex()[:12] if any(e["previous"]) else "new record"
         )
-        add(e, "record anchored", a["issuer"], "0x" + bytes(a["id"]).hex(), what)
-    for e in logs(consent, "AccessGranted", by_patient):
-        a = e["args"]
-        scope = Scope.from_chain(a["scopeKind"], bytes(a["scope"])).label
-        add(e, "access granted", a["grantor"], a["grantee"],
-            f"{scope} for {Purpose(a['purpose']).label} until {_ts(a['expiresAt'])}")  # fmt: skip
-    for e in logs(consent, "AccessRevoked", by_patient):
-        a = e["args"]
-        add(
-            e,
-            "access revoked",
-            a["revoker"],
-            a["grantee"],
-            "scope 0x" + bytes(a["scopeKey"]).hex()[:12],
-        )
-    for e in logs(consent, "KeysDelivered", by_patient):
-        a = e["args"]
-        add(
-            e,
-            "keys delivered",
-            a["deliverer"],
-            a["grantee"],
-            "envelope digest 0x" + bytes(a["envelopeDigest"]).hex()[:12],
-        )
-    for e in logs(consent, "RecordAccessed", by_patient):
-        a = e["args"]
-        add(e, "record read", a["reader"], "0x" + bytes(a["id"]).hex(), "logged by the reader")
-    for e in logs(consent, "RecordErased", by_patient):
-        a = e["args"]
-        add(
-            e,
-            "record erased",
-            a["by"],
-            "0x" + bytes(a["id"]).hex(),
-            "keys destroyed, body unpinned",
-        )
-    for e in logs(providers, "DelegateChanged", by_patient):
-        a = e["args"]
-        add(e, "delegate " + ("added" if a["allowed"] else "removed"), patient, a["delegate"], "")
-    entries.sort(key=lambda item: (item[0], item[1]))
-    return [entry for _, _, entry in entries]
+        add(e, "record anchored", e["issuer"], "0x" + e["id"].hex(), what)
+    for e in logs(CONTRACT, "AccessGranted"):
+        scope = Scope.from_chain(e["scopeKind"], e["scope"]).label
+        detail = f"{scope} for {Purpose(e['purpose']).label} until {_minute(e['expiresAt'])}"
+        add(e, "access granted", e["grantor"], e["grantee"], detail)
+    for e in logs(CONTRACT, "AccessRevoked"):
+        detail = "scope 0x" + e["scopeKey"].hex()[:12]
+        add(e, "access revoked", e["revoker"], e["grantee"], detail)
+    for e in logs(CONTRACT, "KeysDelivered"):
+        detail = "envelope digest 0x" + e["envelopeDigest"].hex()[:12]
+        add(e, "keys delivered", e["deliverer"], e["grantee"], detail)
+    for e in logs(CONTRACT, "RecordAccessed"):
+        add(e, "record read", e["reader"], "0x" + e["id"].hex(), "logged by the reader")
+    for e in logs(CONTRACT, "RecordErased"):
+        detail = "keys destroyed, body unpinned"
+        add(e, "record erased", e["by"], "0x" + e["id"].hex(), detail)
+    for e in logs(_PROVIDERS, "DelegateChanged"):
+        add(e, "delegate " + ("added" if e["allowed"] else "removed"), patient, e["delegate"], "")
+    entries.sort(key=lambda item: item[:3])
+    return [entry for *_, entry in entries]
 
 
-def render(entries: list[Entry], fmt: str) -> str:
-    """Render the audit as an aligned table, JSON or CSV."""
+def render_trail(entries: list[TrailEntry], fmt: str) -> str:
+    """Render an access trail as an aligned table, JSON or CSV."""
+    rows = documents.to_data(entries)
     if fmt == "json":
-        return json.dumps([asdict(e) for e in entries], indent=2)
+        return json.dumps(rows, indent=2)
     if fmt == "csv":
         out = io.StringIO()
-        writer = csv.DictWriter(out, fieldnames=list(Entry.__dataclass_fields__))
+        writer = csv.DictWriter(out, fieldnames=list(TrailEntry.__dataclass_fields__))
         writer.writeheader()
-        writer.writerows(asdict(e) for e in entries)
+        writer.writerows(rows)
         return out.getvalue().rstrip("\n")
     if not entries:
         return "no events"
-    rows = [("time (UTC)", "event", "by", "subject", "detail")] + [
+    table = [("time (UTC)", "event", "by", "subject", "detail")] + [
         (e.time, e.event, e.actor, _short(e.subject), _one_line(e.detail)) for e in entries
     ]
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    widths = [max(len(r[i]) for r in table) for i in range(4)]
     return "\n".join(
         "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:4])) + "  " + row[4]
-        for row in rows
+        for row in table
     )
 
 
-def _ts(seconds: int) -> str:
-    from datetime import UTC, datetime
-
+def _minute(seconds: int) -> str:
+    """A time argument of an event (seconds), to the minute."""
     return datetime.fromtimestamp(int(seconds), tz=UTC).strftime("%Y-%m-%d %H:%M")
 
 

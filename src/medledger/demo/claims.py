@@ -21,12 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from medledger import claims, records
-from medledger import consent as access
-from medledger import providers as registry
+from medledger import claims, consent, providers, records
 from medledger.accounts import dev_account
 from medledger.errors import DuplicateClaim, MedLedgerError
-from medledger.records.categories import Category
 
 if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
@@ -135,7 +132,7 @@ def run(
     """Print the insurance walk-through (``verify`` is the demo's institution verifier)."""
     say = click.echo
     insurer = dev_account(INSURER)
-    kind = registry.InstitutionKind.INSURER
+    kind = providers.InstitutionKind.INSURER
     say(f"  Acme Health Insurance: {verify(chain, insurer, kind, 'Acme Health Insurance')}")
     manager = claims.manager(chain)
     resolver = dev_account(RESOLVER)
@@ -163,15 +160,15 @@ def run(
         f"{len(COVERED)} covered codes as a salted Merkle root; pool funded {policy.funded} mUSD"
     )
 
-    for category in (Category.FINANCIAL, Category.ENCOUNTER):
-        access.grant(
+    for category in (records.Category.FINANCIAL, records.Category.ENCOUNTER):
+        consent.grant(
             chain,
             store,
             patient,
             patient.address,
             insurer.address,
-            access.Scope(access.ScopeKind.CATEGORY, category=category),
-            access.Purpose.PAYMENT,
+            consent.Scope(consent.ScopeKind.CATEGORY, category=category),
+            consent.Purpose.PAYMENT,
             timedelta(days=90),
         )
     say(
@@ -179,12 +176,13 @@ def run(
         "for payment, 90 days"
     )
 
-    now = access.chain_now(chain)
+    now = chain.now()
     patient_ref = f"urn:medledger:patient:{patient.address}"
     visit = encounter(patient_ref, now)
     (visit_record,) = records.anchor(
-        chain, store, clinic, patient.address, [records.Draft(visit, Category.ENCOUNTER)]
-    )
+        chain, store, clinic, patient.address, [records.Draft(visit, records.Category.ENCOUNTER)],
+        readers=consent.readers_for(chain),  # the insurer's grant covers the encounter
+    )  # fmt: skip
     visit_id = json.loads(visit)["id"]
     say(f"  the clinic treats the patient and anchors the encounter {visit_record.hex_id[:18]}...")
 
@@ -254,7 +252,7 @@ def run(
     say(
         f"  automatic settlement: {small_steps[0].gas_used:,} gas from submission to payment, "
         f"one transaction ({elapsed:.1f} s wall time); the reviewed claim's withdrawal "
-        f"{int(receipt['gasUsed']):,} gas"
+        f"{receipt.gas_used:,} gas"
     )
     say("  each claim's path, from chain events:")
     for shown in (small, big):

@@ -14,8 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from medledger import providers as registry
-from medledger import trials
+from medledger import providers, trials
 from medledger.accounts import dev_account
 from medledger.errors import MedLedgerError
 
@@ -85,7 +84,7 @@ def run(chain: Chain, store: BlockStore, site: LocalAccount, verify: Any) -> Non
     """Print the trial walk-through (``verify`` is the demo's institution verifier)."""
     say = click.echo
     sponsor = dev_account(SPONSOR)
-    kind = registry.InstitutionKind.RESEARCH_SPONSOR
+    kind = providers.InstitutionKind.RESEARCH_SPONSOR
     say(f"  Northwind Research: {verify(chain, sponsor, kind, 'Northwind Research')}")
     study = trials.register_study(
         chain,
@@ -95,10 +94,10 @@ def run(chain: Chain, store: BlockStore, site: LocalAccount, verify: Any) -> Non
         [site.address],
     )
     monitor = dev_account(MONITOR)
-    if registry.participant(chain, monitor.address).role is registry.Role.NONE:
-        registry.add_practitioner(chain, sponsor, monitor.address)
-        registry.accept_practitioner(chain, monitor, sponsor.address)
-        registry.publish_key(chain, monitor)
+    if providers.participant(chain, monitor.address).role is providers.Role.NONE:
+        providers.add_practitioner(chain, sponsor, monitor.address)
+        providers.accept_practitioner(chain, monitor, sponsor.address)
+        providers.publish_key(chain, monitor)
     trials.set_monitor(chain, sponsor, study.id, monitor.address)
     say(
         f"  study {study.id} registered: protocol v1 and its outcome hashes fixed before "

@@ -17,17 +17,12 @@ from importlib import resources
 from typing import TYPE_CHECKING
 
 import click
-from hexbytes import HexBytes
 
-from medledger import consent as access
-from medledger import crypto, fhir, records
-from medledger import providers as registry
+from medledger import consent, crypto, fhir, providers, records
 from medledger.accounts import dev_account
 from medledger.chain import deployments
-from medledger.consent import trail as audit
 from medledger.errors import MedLedgerError
 from medledger.ipfs.stores import open_store
-from medledger.records.categories import Category
 
 if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
@@ -82,16 +77,16 @@ def run(session: Session, fresh: bool = False) -> None:
 
     step(2, "Institutions, verified by registrars (k of n)")
     for index, kind, name in (
-        (HOSPITAL, registry.InstitutionKind.HOSPITAL, "St Mary's Hospital"),
-        (CLINIC, registry.InstitutionKind.CLINIC, "Riverside Clinic"),
+        (HOSPITAL, providers.InstitutionKind.HOSPITAL, "St Mary's Hospital"),
+        (CLINIC, providers.InstitutionKind.CLINIC, "Riverside Clinic"),
     ):
         say(f"  {name}: {_verify(chain, dev_account(index), kind, name)}")
 
     step(3, "Patients register with their own keys and let the hospital and clinic write for them")
     for n, p in enumerate(PATIENTS):
         account = dev_account(p.account)
-        if registry.participant(chain, account.address).role is registry.Role.NONE:
-            registry.register_patient(chain, account)
+        if providers.participant(chain, account.address).role is providers.Role.NONE:
+            providers.register_patient(chain, account)
         how = _open_care(chain, account, signed_at_check_in=n == 0)
         say(f"  dev:{p.account} {account.address}: {how}")
 
@@ -100,12 +95,15 @@ def run(session: Session, fresh: bool = False) -> None:
     anchored: list[records.Record] = []
     bodies: dict[bytes, bytes] = {}
     total_gas = 0
+    grantees = consent.readers_for(chain)  # whoever a live grant lets read a new record
     started = time.perf_counter()
     for p in PATIENTS:
         data = resources.files("medledger.demo.data").joinpath(p.bundle).read_bytes()
         ingest = fhir.load(data, p.bundle)
         drafts = [records.Draft(d.body, d.category) for d in ingest.drafts]
-        batch = records.anchor(chain, store, hospital, dev_account(p.account).address, drafts)
+        batch = records.anchor(
+            chain, store, hospital, dev_account(p.account).address, drafts, readers=grantees
+        )
         for record, draft in zip(batch, drafts, strict=True):
             bodies[record.id] = draft.body
         total_gas += sum(_gas(chain, r) for r in batch)
@@ -147,23 +145,23 @@ def run(session: Session, fresh: bool = False) -> None:
 
     step(8, "The patient grants a doctor at another institution access, then revokes it")
     doctor = _doctor(chain)
-    grant = access.grant(
-        chain, store, patient, patient.address, doctor.address, access.Scope(access.ScopeKind.ALL),
-        access.Purpose.TREATMENT, timedelta(days=30),
+    grant = consent.grant(
+        chain, store, patient, patient.address, doctor.address,
+        consent.Scope(consent.ScopeKind.ALL), consent.Purpose.TREATMENT, timedelta(days=30),
     )  # fmt: skip
     say(f"  Dr (dev:{DOCTOR}, Riverside Clinic) may read all records until {grant.expires_at:%F}")
-    seen = access.read(chain, store, doctor, sample.hex_id)
+    seen = consent.read(chain, store, doctor, sample.hex_id)
     check = records.verify(chain, store, sample.hex_id, doctor)
     say(f"  the doctor reads {fhir.summary(seen)} ({'verified' if check.ok else 'NOT verified'})")
-    access.revoke(chain, patient, patient.address, doctor.address, grant.scope)
+    consent.revoke(chain, patient, patient.address, doctor.address, grant.scope)
     say(f"  patient revokes; next read: {_refusal(chain, store, doctor, sample)}")
     (newer,) = records.anchor(
         chain, store, hospital, patient.address,
-        [records.Draft(bodies[sample.id] + b"\n", Category(int(sample.category)))],
-        previous=sample.id if not sample.superseded else None,
+        [records.Draft(bodies[sample.id] + b"\n", records.Category(int(sample.category)))],
+        previous=sample.id if not sample.superseded else None, readers=grantees,
     )  # fmt: skip
     try:
-        access.secret_of(chain, store, doctor, newer)
+        consent.secret_of(chain, store, doctor, newer)
         leak = "the doctor HAS the new key"
     except MedLedgerError:
         leak = "its fresh key was never wrapped for the revoked doctor"
@@ -172,32 +170,32 @@ def run(session: Session, fresh: bool = False) -> None:
 
     step(9, "Break-glass: an emergency service opens access without a grant")
     ambulance = dev_account(AMBULANCE)
-    kind = registry.InstitutionKind.EMERGENCY_SERVICE
+    kind = providers.InstitutionKind.EMERGENCY_SERVICE
     say(f"  City Ambulance: {_verify(chain, ambulance, kind, 'City Ambulance')}")
-    last = access.emergency_of(chain, patient.address, ambulance.address)
-    if last is not None and access.chain_now(chain) < last.ended_at + access.EMERGENCY_COOLDOWN:
+    last = consent.emergency_of(chain, patient.address, ambulance.address)
+    if last is not None and chain.now() < last.ended_at + consent.EMERGENCY_COOLDOWN:
         # A re-run within the 7-day cooldown: the service may not open again so soon.
         until = last.expires_at
         say("  (opened on an earlier run; the same service may open again only 7 days after "
             "its last opening ended)")  # fmt: skip
     else:
-        until = access.open_emergency_access(
+        until = consent.open_emergency_access(
             chain, ambulance, patient.address, timedelta(hours=12),
             "unconscious on arrival, ER triage",
         )  # fmt: skip
-    if until > access.chain_now(chain):
-        access.deliver_keys(
+    if until > chain.now():
+        consent.deliver_keys(
             chain, store, hospital, patient.address, ambulance.address,
-            access.Scope(access.ScopeKind.ALL),
+            consent.Scope(consent.ScopeKind.ALL),
         )  # fmt: skip
-        opened = access.read(chain, store, ambulance, sample.hex_id)
+        opened = consent.read(chain, store, ambulance, sample.hex_id)
         say(f"  open until {until:%Y-%m-%d %H:%M}Z; the hospital delivers its keys;")
         say(f"  the ambulance reads {fhir.summary(opened)}")
     else:
         refusal = _refusal(chain, store, ambulance, sample)
         say(f"  the opening ended at {until:%Y-%m-%d %H:%M}Z: {refusal}")
     say("  the patient's audit, emergency first (writes left out here):")
-    entries = audit.trail(chain, patient.address)
+    entries = consent.access_trail(chain, patient.address)
     for line in [e for e in entries if e.event != "record anchored"][:6]:
         say(f"    {line.time}  {line.event:24} {line.actor[:12]}...  {line.detail[:60]}")
     say(f"    ... {len(entries)} events in all: medledger audit --patient {patient.address}")
@@ -225,22 +223,22 @@ def step(number: int, title: str) -> None:
     click.echo(f"\n{number}. {title}")
 
 
-def _verify(chain: Chain, account: LocalAccount, kind: registry.InstitutionKind, name: str) -> str:
-    entry = registry.participant(chain, account.address)
-    if entry.role is registry.Role.NONE:
-        registry.apply_institution(chain, account, kind, name)
+def _verify(chain: Chain, account: LocalAccount, kind: providers.InstitutionKind, name: str) -> str:
+    entry = providers.participant(chain, account.address)
+    if entry.role is providers.Role.NONE:
+        providers.apply_institution(chain, account, kind, name)
     approvals = 0
     for index in REGISTRARS:
-        entry = registry.participant(chain, account.address)
-        if entry.status is registry.Status.VERIFIED:
+        entry = providers.participant(chain, account.address)
+        if entry.status is providers.Status.VERIFIED:
             break
         try:
-            registry.approve_institution(chain, dev_account(index), account.address)
+            providers.approve_institution(chain, dev_account(index), account.address)
             approvals += 1
         except MedLedgerError:
             continue  # not a registrar on this deployment, or already approved this round
-    entry = registry.participant(chain, account.address)
-    if entry.status is not registry.Status.VERIFIED:
+    entry = providers.participant(chain, account.address)
+    if entry.status is not providers.Status.VERIFIED:
         raise MedLedgerError(f"{name} could not be verified ({entry.status.name.lower()})")
     if approvals == 0:
         return f"{kind.label}, already verified ({account.address})"
@@ -258,14 +256,14 @@ def _open_care(chain: Chain, patient: LocalAccount, signed_at_check_in: bool) ->
     done = []
     for index, name in ((HOSPITAL, "hospital"), (CLINIC, "clinic")):
         institution = dev_account(index)
-        if registry.care_of(chain, patient.address, institution.address).since:
+        if providers.care_of(chain, patient.address, institution.address).since:
             continue
         if signed_at_check_in and index == HOSPITAL:
-            signed = registry.sign_care(chain, patient, patient.address, institution.address, None)
-            registry.submit_signed_care(chain, institution, signed)
+            signed = providers.sign_care(chain, patient, patient.address, institution.address, None)
+            providers.submit_signed_care(chain, institution, signed)
             done.append(f"{name} (signed at check-in, submitted by the {name})")
         else:
-            registry.authorize_care(chain, patient, patient.address, institution.address, None)
+            providers.authorize_care(chain, patient, patient.address, institution.address, None)
             done.append(name)
     return "care relationships with the " + " and ".join(done) if done else "already in care"
 
@@ -273,23 +271,26 @@ def _open_care(chain: Chain, patient: LocalAccount, signed_at_check_in: bool) ->
 def _doctor(chain: Chain) -> LocalAccount:
     """A practitioner of the clinic (invited, then accepting), with a published key."""
     doctor = dev_account(DOCTOR)
-    if registry.participant(chain, doctor.address).role is registry.Role.NONE:
-        registry.add_practitioner(chain, dev_account(CLINIC), doctor.address)
-        registry.accept_practitioner(chain, doctor, dev_account(CLINIC).address)
-    if registry.participant(chain, doctor.address).encryption_key is None:
-        registry.publish_key(chain, doctor)
+    if providers.participant(chain, doctor.address).role is providers.Role.NONE:
+        providers.add_practitioner(chain, dev_account(CLINIC), doctor.address)
+        providers.accept_practitioner(chain, doctor, dev_account(CLINIC).address)
+    if providers.participant(chain, doctor.address).encryption_key is None:
+        providers.publish_key(chain, doctor)
     return doctor
 
 
 def _refusal(chain: Chain, store: BlockStore, reader: LocalAccount, record: records.Record) -> str:
     try:
-        access.read(chain, store, reader, record.hex_id)
+        consent.read(chain, store, reader, record.hex_id)
     except MedLedgerError as exc:
         return f"refused ({exc})"
     return "NOT REFUSED"
 
 
 def _gas(chain: Chain, record: records.Record) -> int:
+    """Gas of the transaction that anchored ``record`` (its receipt, asked for by hash)."""
+    from hexbytes import HexBytes
+
     receipt = chain.w3.eth.get_transaction_receipt(HexBytes(record.transaction_hash))
     return int(receipt["gasUsed"])
 
@@ -324,7 +325,7 @@ def _other_reader(
     chain: Chain, store: BlockStore, record: records.Record, reader: LocalAccount
 ) -> str:
     try:
-        access.read(chain, store, reader, record.hex_id)
+        consent.read(chain, store, reader, record.hex_id)
     except MedLedgerError as exc:
         return f"refused: {exc}"
     return "NOT REFUSED"

@@ -1,3 +1,66 @@
-"""Client of the RecordRegistry: anchoring, batches, reading, history, verification."""
+"""Client of the RecordRegistry: anchoring records one by one or in Merkle batches, reading and
+opening them, verifying them end to end, and walking their versions.
 
-from medledger.records.anchoring import *  # noqa: F403
+A record is a sealed FHIR body in IPFS (:mod:`medledger.sealed`) whose pointer and commitment
+are anchored on chain under an id that commits to all of its fields
+(:mod:`~medledger.records.ids`), so whatever node or store served them, a record read back is
+checked against its id, its blocks against their CIDs and its plaintext against its
+commitment.
+
+Modules: :mod:`~medledger.records.record` (Record, RecordRef, the pointer check),
+:mod:`~medledger.records.ids` (record ids, sealing context),
+:mod:`~medledger.records.categories`, :mod:`~medledger.records.anchoring`,
+:mod:`~medledger.records.reading`, :mod:`~medledger.records.batches` (anchoring a batch,
+registering a batched record) and :mod:`~medledger.records.batch_index` (records known from
+batch manifests). Records never consults consent: who else receives a new record's key is the
+``readers`` callback its caller passes (``consent.readers_for(chain)``).
+"""
+
+from medledger.records.anchoring import ANCHOR_SIGNATURE, Draft, ExtraReaders, anchor
+from medledger.records.batch_index import BatchProof, batch_proof, batched_for, find_batched
+from medledger.records.batches import Batch, Entry, anchor_batch, batch_id, ensure_registered
+from medledger.records.categories import Category
+from medledger.records.ids import Context, associated_data, derive_id
+from medledger.records.reading import (
+    for_patient,
+    get,
+    history,
+    open_body,
+    open_with,
+    read,
+    verify,
+    writer_of,
+)
+from medledger.records.record import Record, RecordRef, Verification, check_pointer
+
+__all__ = [
+    "ANCHOR_SIGNATURE",
+    "Batch",
+    "BatchProof",
+    "Category",
+    "Context",
+    "Draft",
+    "Entry",
+    "ExtraReaders",
+    "Record",
+    "RecordRef",
+    "Verification",
+    "anchor",
+    "anchor_batch",
+    "associated_data",
+    "batch_id",
+    "batch_proof",
+    "batched_for",
+    "check_pointer",
+    "derive_id",
+    "ensure_registered",
+    "find_batched",
+    "for_patient",
+    "get",
+    "history",
+    "open_body",
+    "open_with",
+    "read",
+    "verify",
+    "writer_of",
+]

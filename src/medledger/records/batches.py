@@ -1,38 +1,38 @@
 """Batch anchoring: one transaction anchors many records by the Merkle root of their ids.
 
 Each record of a batch is sealed and stored exactly like a single record and gets the id it
-would have had alone (``records.derive_id`` with the batch's issuer). The batch's *manifest*, a
-public JSON object in IPFS, lists every record's fields (id, patient, CID, commitment, category,
-previous version) in tree order: the same fields a single anchoring puts in its public event, so
-a manifest reveals nothing more than single anchoring would, and anyone holding it can rebuild
-the positional tree (``merkle.IndexedTree``), prove a record off chain from its proof alone, or
-register it on chain. A batch belongs to its issuer: its id is ``keccak256(abi.encode(issuer,
-root))``, and the chain holds no more records from it than the count it declared.
+would have had alone (:func:`medledger.records.ids.derive_id` with the batch's issuer). The
+batch's *manifest* (:mod:`medledger.sealed.manifest`, a public JSON object in IPFS) lists every
+record's fields (id, patient, CID, commitment, category, previous version) in tree order: the
+same fields a single anchoring puts in its public event, so a manifest reveals nothing more
+than single anchoring would, and anyone holding it can rebuild the positional tree
+(``merkle.IndexedTree``), prove a record off chain from its proof alone, or register it on
+chain. A batch belongs to its issuer: its id is ``keccak256(abi.encode(issuer, root))``, and
+the chain holds no more records from it than the count it declared.
 
 A record of a batch becomes an ordinary record (``getRecord``, grants, claims, history) once
-``registerFromBatch`` has run for it; the client does that on demand, when a grant or a
-grantee's read needs it. Until then the patient and the issuer read it straight from the batch.
+``registerFromBatch`` has run for it (:func:`ensure_registered`); the client does that on
+demand, when a grant or a grantee's read needs it. Until then the patient and the issuer read
+it straight from the batch (:mod:`medledger.records.batch_index`).
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from eth_abi.abi import encode
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
-from hexbytes import HexBytes
 
-from medledger import providers as registry
-from medledger import records
-from medledger import sealed as sealing
-from medledger.chain import deployments
-from medledger.crypto import merkle
-from medledger.errors import IntegrityError, MedLedgerError, PreconditionFailed
-from medledger.ipfs.cid import Cid
-from medledger.records.categories import Category
+from medledger import providers
+from medledger.errors import PreconditionFailed
+from medledger.records.anchoring import Draft, Readers, anchored_at
+from medledger.records.batch_index import batch_proof, forget
+from medledger.records.ids import ZERO_ID, Context, associated_data, derive_id
+from medledger.records.reading import writer_of
+from medledger.records.record import Record, registry
+from medledger.sealed import Document, manifest, seal_many
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -41,9 +41,9 @@ if TYPE_CHECKING:
 
     from medledger.chain import Chain
     from medledger.ipfs.blockstore import BlockStore
+    from medledger.ipfs.cid import Cid
+    from medledger.records.anchoring import ExtraReaders
 
-MANIFEST_KIND = "medledger/batch-manifest"
-MANIFEST_VERSION = 2  # v2: positional trees (records in tree order); v1 trees hashed sorted pairs
 BATCH_GAS_LIMIT = 200_000
 REGISTER_GAS_LIMIT = 200_000
 
@@ -53,13 +53,8 @@ class Entry:
     """One record to put in a batch."""
 
     patient: str
-    draft: records.Draft
+    draft: Draft
     previous: bytes | None = None
-
-
-def batch_id(issuer: str, root: bytes) -> bytes:
-    """A batch's id, as ``RecordRegistry.batchIdOf`` derives it."""
-    return keccak(encode(["address", "bytes32"], [to_checksum_address(issuer), root]))
 
 
 @dataclass(frozen=True)
@@ -70,9 +65,14 @@ class Batch:
     root: bytes
     manifest: Cid
     issuer: str
-    records: tuple[records.Record, ...]
+    records: tuple[Record, ...]
     transaction_hash: str
     gas_used: int
+
+
+def batch_id(issuer: str, root: bytes) -> bytes:
+    """A batch's id, as ``RecordRegistry.batchIdOf`` derives it."""
+    return keccak(encode(["address", "bytes32"], [to_checksum_address(issuer), root]))
 
 
 def anchor_batch(
@@ -81,177 +81,91 @@ def anchor_batch(
     issuer: LocalAccount,
     entries: Iterable[Entry],
     progress: Callable[[int], None] | None = None,
+    readers: ExtraReaders | None = None,
 ) -> Batch:
-    """Seal and store every entry, then anchor them all in one transaction."""
+    """Seal and store every entry, then anchor them all in one transaction.
+
+    ``readers`` names who else gets each body's key, as for :func:`~medledger.records.anchor`.
+    """
     entries = list(entries)
     if not entries:
         raise PreconditionFailed("a batch needs at least one record")
-    contract = deployments.contract(chain, "RecordRegistry")
+    contract = registry(chain)
     checksummed = {p: to_checksum_address(p) for p in {e.patient for e in entries}}
     for patient in checksummed.values():  # the chain checks each again when it is registered
-        registry.require_writer(chain, issuer.address, patient)
-    writer = registry.writer_number(chain, issuer.address)
+        providers.require_writer(chain, issuer.address, patient)
+    writer = providers.writer_number(chain, issuer.address)
     for entry in entries:
-        if entry.previous is not None and records.writer_of(chain, entry.previous) != writer:
+        if entry.previous is not None and writer_of(chain, entry.previous) != writer:
             raise PreconditionFailed(
                 f"0x{entry.previous.hex()} was written by another writer: only its writer "
                 "writes its next version"
             )
-    readers = records.Readers(chain, issuer)
-    jobs = [
-        sealing.Job(
-            checksummed[e.patient],
-            e.draft.body,
-            int(e.draft.category),
-            e.previous,
-            readers.of(checksummed[e.patient], e.draft.category),
+    keys = Readers(chain, issuer, readers)
+    ctx = Context(chain.chain_id, contract.address, issuer.address)
+    patients = [checksummed[e.patient] for e in entries]
+    sealed = seal_many(store, [
+        Document(
+            e.draft.body, associated_data(ctx, p, int(e.draft.category), e.previous),
+            keys.of(p, e.draft.category),
         )
-        for e in entries
+        for e, p in zip(entries, patients, strict=True)
+    ], progress)  # fmt: skip
+    ids = [
+        derive_id(ctx, p, s.cid.digest, s.commitment, int(e.draft.category), e.previous)
+        for e, p, s in zip(entries, patients, sealed, strict=True)
     ]
-    ctx = sealing.Context(chain.chain_id, contract.address, issuer.address)
-    sealed = sealing.seal_all(ctx, store, jobs, progress)
-    rows: list[dict[str, Any]] = [
+    items = [
         {
-            "id": "0x" + s.id.hex(),
-            "patient": job.patient,
+            "id": "0x" + i.hex(),
+            "patient": p,
             "cid": str(s.cid),
             "commitment": "0x" + s.commitment.hex(),
-            "category": job.category,
-            "previous": "0x" + job.previous.hex() if job.previous else None,
+            "category": int(e.draft.category),
+            "previous": "0x" + e.previous.hex() if e.previous else None,
         }
-        for job, s in zip(jobs, sealed, strict=True)
+        for e, p, s, i in zip(entries, patients, sealed, ids, strict=True)
     ]
-    tree = merkle.IndexedTree.build([s.id for s in sealed])
-    manifest = {
-        "v": MANIFEST_VERSION, "kind": MANIFEST_KIND, "chain": chain.chain_id,
-        "registry": contract.address, "issuer": issuer.address, "root": "0x" + tree.root.hex(),
-        "records": rows,
-    }  # fmt: skip
-    manifest_cid = store.add_bytes(json.dumps(manifest, separators=(",", ":")).encode())
-    (receipt,) = chain.transact_many(
+    raw, built = manifest.build(chain.chain_id, contract.address, issuer.address, {}, items)
+    manifest_cid = store.add_bytes(raw)
+    (receipt,) = chain.send(
         "anchoring the batch",
         issuer,
-        [contract.functions.anchorBatch(tree.root, manifest_cid.digest, len(rows))],
+        [contract.functions.anchorBatch(built.root, manifest_cid.digest, len(items))],
         BATCH_GAS_LIMIT,
     )
-    chain.cache.pop("batches", None)
-    identifier = batch_id(issuer.address, tree.root)
-    tx = "0x" + bytes(receipt["transactionHash"]).hex()
-    block = int(receipt["blockNumber"])
-    when = chain.block_time(block)
+    forget(chain)
+    identifier = batch_id(issuer.address, built.root)
+    when = anchored_at(chain, receipt)
     anchored = tuple(
-        records.Record(
-            id=s.id,
-            patient=job.patient,
-            issuer=issuer.address,
-            previous=job.previous,
-            cid=s.cid,
-            commitment=s.commitment,
-            category=Category(job.category),
-            anchored_at=when,
-            block=block,
-            transaction_hash=tx,
-            superseded=False,
-            chain_id=chain.chain_id,
-            registry=contract.address,
-            batch=identifier,
-            registered=False,
+        Record(
+            id=i, patient=p, issuer=issuer.address, previous=e.previous, cid=s.cid,
+            commitment=s.commitment, category=e.draft.category, anchored_at=when,
+            block=receipt.block_number, transaction_hash=receipt.transaction_hash,
+            superseded=False, chain_id=chain.chain_id, registry=contract.address,
+            batch=identifier, registered=False,
         )
-        for job, s in zip(jobs, sealed, strict=True)
-    )
+        for e, p, s, i in zip(entries, patients, sealed, ids, strict=True)
+    )  # fmt: skip
     return Batch(
-        identifier, tree.root, manifest_cid, issuer.address, anchored, tx, int(receipt["gasUsed"])
-    )
-
-
-@dataclass(frozen=True)
-class _Indexed:
-    record: records.Record
-    issuer: str
-    index: int
-    tree: merkle.IndexedTree
-
-
-def _index(chain: Chain, store: BlockStore) -> dict[bytes, _Indexed]:
-    """Every record of every batch on this chain whose manifest the store can serve."""
-    cached = chain.cache.get("batches")
-    if isinstance(cached, dict):
-        return cached
-    contract = deployments.contract(chain, "RecordRegistry")
-    start = deployments.require(chain).contracts["RecordRegistry"].block
-    index: dict[bytes, _Indexed] = {}
-    for event in contract.events.BatchAnchored().get_logs(from_block=start):
-        args = event["args"]
-        try:
-            manifest = json.loads(store.cat(Cid.from_digest_v0(bytes(args["manifestDigest"]))))
-            rows = manifest["records"]
-            tree = merkle.IndexedTree.build([bytes(HexBytes(r["id"])) for r in rows])
-        except (MedLedgerError, ValueError, KeyError, TypeError):
-            continue  # a manifest this store cannot serve: its records are not found here
-        if tree.root != bytes(args["root"]) or tree.count != int(args["count"]):
-            continue  # a manifest that does not match its batch is ignored, never trusted
-        issuer = to_checksum_address(args["issuer"])
-        tx = "0x" + bytes(event["transactionHash"]).hex()
-        when = chain.block_time(int(event["blockNumber"]))
-        for position, row in enumerate(rows):
-            record = _record(
-                chain, contract.address, issuer, row, bytes(args["batchId"]),
-                int(event["blockNumber"]), tx, when,
-            )  # fmt: skip
-            index[record.id] = _Indexed(record, issuer, position, tree)
-    chain.cache["batches"] = index
-    return index
-
-
-def find(chain: Chain, store: BlockStore, record_id: bytes) -> records.Record | None:
-    """Return a record known only from a batch (checked against its id and the root)."""
-    found = _index(chain, store).get(record_id)
-    if found is None:
-        return None
-    records.check_pointer(chain, found.record)
-    tree, index = found.tree, found.index
-    if not merkle.verify_indexed(tree.proof(index), tree.root, record_id, index, tree.count):
-        raise IntegrityError(f"record 0x{record_id.hex()} is not in its batch's tree")
-    return found.record
-
-
-def in_batches_for(chain: Chain, store: BlockStore, patient: str) -> list[records.Record]:
-    """Records of a patient known from batches (registered or not)."""
-    patient = to_checksum_address(patient)
-    return [i.record for i in _index(chain, store).values() if i.record.patient == patient]
-
-
-@dataclass(frozen=True)
-class Proof:
-    """Where a batched record sits: its batch's issuer and root, its position, its siblings."""
-
-    issuer: str
-    root: bytes
-    index: int
-    siblings: list[bytes]
-
-
-def proof(chain: Chain, store: BlockStore, record_id: bytes) -> Proof:
-    """Return the Merkle proof of a batched record."""
-    found = _index(chain, store).get(record_id)
-    if found is None:
-        raise PreconditionFailed(f"record 0x{record_id.hex()} is in no known batch")
-    return Proof(found.issuer, found.tree.root, found.index, found.tree.proof(found.index))
+        identifier, built.root, manifest_cid, issuer.address, anchored,
+        receipt.transaction_hash, receipt.gas_used,
+    )  # fmt: skip
 
 
 def ensure_registered(
-    chain: Chain, store: BlockStore, account: LocalAccount, record: records.Record
-) -> records.Record:
+    chain: Chain, store: BlockStore, account: LocalAccount, record: Record
+) -> Record:
     """Register a batched record on its own (a no-op when it already is)."""
-    contract = deployments.contract(chain, "RecordRegistry")
+    contract = registry(chain)
     if chain.call("reading the record", contract.functions.exists(record.id)):
         return record
-    where = proof(chain, store, record.id)
+    where = batch_proof(chain, store, record.id)
     entry = (
         record.patient, record.cid.digest, record.commitment, int(record.category),
-        record.previous or records.ZERO_ID,
+        record.previous or ZERO_ID,
     )  # fmt: skip
-    chain.transact_many(
+    chain.send(
         "registering the record from its batch",
         account,
         [
@@ -262,30 +176,3 @@ def ensure_registered(
         REGISTER_GAS_LIMIT,
     )
     return replace(record, registered=True)
-
-
-def _record(
-    chain: Chain, registry_address: str, issuer: str, row: dict[str, Any], batch: bytes,
-    block: int, tx: str, when: Any,
-) -> records.Record:  # fmt: skip
-    try:
-        category: Category | int = Category(int(row["category"]))
-    except ValueError:
-        category = int(row["category"])
-    return records.Record(
-        id=bytes(HexBytes(row["id"])),
-        patient=to_checksum_address(row["patient"]),
-        issuer=issuer,
-        previous=bytes(HexBytes(row["previous"])) if row.get("previous") else None,
-        cid=Cid.parse(row["cid"]),
-        commitment=bytes(HexBytes(row["commitment"])),
-        category=category,
-        anchored_at=when,
-        block=block,
-        transaction_hash=tx,
-        superseded=False,
-        chain_id=chain.chain_id,
-        registry=registry_address,
-        batch=batch,
-        registered=False,
-    )

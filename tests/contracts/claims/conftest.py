@@ -16,10 +16,13 @@ The world (module-scoped, autouse: set up once per module, rolled back by Ape af
 
 Factories: ``issue_policy``, ``fund``, ``consent_payment``, ``claim_evidence`` and
 ``submit_claim``; readers ``policy_of`` and ``claim_of`` (the views as dicts) and
-``number_of`` (an institution's directory number); ``now``,
-``block_time`` and ``next_tx_at`` for times. See each one's docstring. Amounts are token units
-(``USD`` is one mUSD). Money rules, enums and codes written from the NatSpec are in
+``number_of`` (an institution's directory number). See each one's docstring. Amounts are token
+units (``USD`` is one mUSD). Money rules, enums and codes written from the NatSpec are in
 ``model.py``.
+
+Shared with the other suites, in the contract conftest: the accounts ``insurer``,
+``laboratory`` and ``sponsor`` (fresh per module; the world above verifies them),
+``funded_account`` and the clock: ``now``, ``block_time`` and ``next_tx_at``.
 """
 
 from __future__ import annotations
@@ -49,62 +52,38 @@ PAYMENT = 2  # IConsentManager.Purpose.Payment
 RECORD_SCOPE = 0  # IConsentManager.ScopeKind.Record
 
 
-def _funded_account(accounts: Any, admin: AccountAPI) -> AccountAPI:
-    account = accounts.generate_test_account()
-    admin.transfer(account, 10**20)
-    return account
-
-
 # ---------------------------------------------------------------------------- roles
 
 
 @pytest.fixture(scope="module")
-def insurer(accounts: Any, admin: AccountAPI) -> AccountAPI:
-    """A verified institution of kind Insurer (once the world is set up)."""
-    return _funded_account(accounts, admin)
-
-
-@pytest.fixture(scope="module")
-def adjuster(accounts: Any, admin: AccountAPI) -> AccountAPI:
+def adjuster(funded_account: Callable[[], AccountAPI]) -> AccountAPI:
     """A practitioner of ``insurer``: acts as the insurer."""
-    return _funded_account(accounts, admin)
+    return funded_account()
 
 
 @pytest.fixture(scope="module")
-def other_insurer(accounts: Any, admin: AccountAPI) -> AccountAPI:
+def other_insurer(funded_account: Callable[[], AccountAPI]) -> AccountAPI:
     """Another verified Insurer, with no policy of its own."""
-    return _funded_account(accounts, admin)
+    return funded_account()
 
 
 @pytest.fixture(scope="module")
-def laboratory(accounts: Any, admin: AccountAPI) -> AccountAPI:
-    """A verified Laboratory."""
-    return _funded_account(accounts, admin)
-
-
-@pytest.fixture(scope="module")
-def other_clinic(accounts: Any, admin: AccountAPI) -> AccountAPI:
+def other_clinic(funded_account: Callable[[], AccountAPI]) -> AccountAPI:
     """A verified clinic with no care relationship with anyone: it can write no record of the
     patient, so it has no claim of its own to make."""
-    return _funded_account(accounts, admin)
+    return funded_account()
 
 
 @pytest.fixture(scope="module")
-def other_doctor(accounts: Any, admin: AccountAPI) -> AccountAPI:
+def other_doctor(funded_account: Callable[[], AccountAPI]) -> AccountAPI:
     """A practitioner of ``other_clinic``."""
-    return _funded_account(accounts, admin)
+    return funded_account()
 
 
 @pytest.fixture(scope="module")
-def sponsor(accounts: Any, admin: AccountAPI) -> AccountAPI:
-    """A verified research sponsor: an institution that is neither insurer nor care provider."""
-    return _funded_account(accounts, admin)
-
-
-@pytest.fixture(scope="module")
-def resolver(accounts: Any, admin: AccountAPI) -> AccountAPI:
+def resolver(funded_account: Callable[[], AccountAPI]) -> AccountAPI:
     """Holder of ``RESOLVER_ROLE``."""
-    return _funded_account(accounts, admin)
+    return funded_account()
 
 
 # ---------------------------------------------------------------------------- contracts
@@ -196,22 +175,10 @@ def world(world_roles: None, token: Any, consent_manager: Any, claims_manager: A
 
 
 @pytest.fixture(scope="module")
-def now(chain: Any) -> Callable[[], int]:
-    """The head block's timestamp (what a view sees)."""
-    return lambda: int(chain.blocks.head.timestamp)
-
-
-@pytest.fixture(scope="module")
 def number_of(provider_registry: Any) -> Callable[[Any], int]:
     """``number_of(account)``: the directory number of an institution (a record's ``writer``,
     the ``provider`` of the duplicate keys); 0 for anyone else."""
     return lambda account: int(provider_registry.participant(account).number)
-
-
-@pytest.fixture(scope="module")
-def block_time(chain: Any) -> Callable[[ReceiptAPI], int]:
-    """The timestamp of the block a receipt is in (what the transaction saw)."""
-    return lambda receipt: int(chain.blocks[receipt.block_number].timestamp)
 
 
 @dataclass(frozen=True)
@@ -420,33 +387,6 @@ def submit_claim(
         return SubmittedClaim(int(event.claimId), receipt, submission, records)
 
     return submit
-
-
-@pytest.fixture(scope="module")
-def next_tx_at(
-    chain: Any, advance_time: Callable[[int], int], now: Callable[[], int]
-) -> Callable[[int], int]:
-    """``next_tx_at(t)``: makes the next transaction run at exactly ``t``; returns ``t``.
-
-    Mines the head at ``t - 1``, unless it is there already (Anvil mines a reverted
-    transaction, so a test may pin the second after a refusal pinned at ``t - 1``). eth-tester
-    then runs the next block one second after its head, as long as the chain is ahead of the
-    wall clock (py-evm takes the later of the two), which it is once a test has advanced by a
-    day or more. Anvil follows the wall clock from
-    the head, so the second may tick before the transaction; the next block's timestamp is
-    therefore pinned there (``evm_setNextBlockTimestamp``, which its gas estimate honours too).
-    """
-
-    def pin(t: int) -> int:
-        if t - 1 < now():
-            raise ValueError(f"{t} is not after the head ({now()})")
-        if t - 1 > now():  # else the head is already there (a reverted transaction on Anvil)
-            advance_time(t - 1 - now())
-        if chain.provider.name == "foundry":
-            chain.provider.make_request("evm_setNextBlockTimestamp", [t])
-        return t
-
-    return pin
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,10 @@ The world (module-scoped, autouse: set up once per module, rolled back by Ape af
 * ``participants``: four pseudonymous study keys made with ``eth_account`` (no role, no ETH:
   they only sign; ``wallet`` funds one when a test needs it to send a transaction itself).
 
+Shared with the other suites, in the contract conftest: the accounts ``sponsor``,
+``laboratory`` and ``insurer`` (fresh per module; the world above verifies them),
+``funded_account`` and the clock: ``now`` and ``block_time`` (and ``advance_time``).
+
 Factories: ``register_study``, ``consent_request``, ``sign_consent`` (checks the Python
 EIP-712 digest against ``consentDigest`` before signing), ``withdrawal_request``,
 ``sign_withdrawal``, ``enrol`` (sign and relay by the site), ``submit_data``, ``build_batch``
@@ -56,12 +60,6 @@ PARTICIPANTS = 4
 VISIT = digest("visit-baseline")
 
 
-def _funded_account(accounts: Any, admin: AccountAPI) -> AccountAPI:
-    account = accounts.generate_test_account()
-    admin.transfer(account, 10**20)
-    return account
-
-
 def address_of(account: Any) -> str:
     """The checksummed address of an account, a contract, a local key or a string."""
     return to_checksum_address(getattr(account, "address", account))
@@ -71,39 +69,21 @@ def address_of(account: Any) -> str:
 
 
 @pytest.fixture(scope="module")
-def sponsor(accounts: Any, admin: AccountAPI) -> AccountAPI:
-    """A verified ResearchSponsor institution: registers the studies."""
-    return _funded_account(accounts, admin)
-
-
-@pytest.fixture(scope="module")
-def investigator(accounts: Any, admin: AccountAPI) -> AccountAPI:
+def investigator(funded_account: Callable[[], AccountAPI]) -> AccountAPI:
     """A practitioner of ``sponsor``: acts as the sponsor."""
-    return _funded_account(accounts, admin)
+    return funded_account()
 
 
 @pytest.fixture(scope="module")
-def other_sponsor(accounts: Any, admin: AccountAPI) -> AccountAPI:
+def other_sponsor(funded_account: Callable[[], AccountAPI]) -> AccountAPI:
     """Another verified ResearchSponsor, sponsor of no study unless a test registers one."""
-    return _funded_account(accounts, admin)
+    return funded_account()
 
 
 @pytest.fixture(scope="module")
-def laboratory(accounts: Any, admin: AccountAPI) -> AccountAPI:
-    """A verified Laboratory (a valid site kind)."""
-    return _funded_account(accounts, admin)
-
-
-@pytest.fixture(scope="module")
-def insurer(accounts: Any, admin: AccountAPI) -> AccountAPI:
-    """A verified Insurer: an institution that is never a valid site."""
-    return _funded_account(accounts, admin)
-
-
-@pytest.fixture(scope="module")
-def monitor(accounts: Any, admin: AccountAPI) -> AccountAPI:
+def monitor(funded_account: Callable[[], AccountAPI]) -> AccountAPI:
     """An account with no role: a study monitor once the sponsor adds it."""
-    return _funded_account(accounts, admin)
+    return funded_account()
 
 
 @pytest.fixture(scope="module")
@@ -145,13 +125,13 @@ def wallet(admin: AccountAPI) -> Callable[[LocalAccount], AccountAPI]:
 
 @pytest.fixture(scope="module")
 def invite(
-    accounts: Any, admin: AccountAPI, provider_registry: Any
+    funded_account: Callable[[], AccountAPI], provider_registry: Any
 ) -> Callable[[AccountAPI], AccountAPI]:
     """``invite(institution)``: a fresh funded account that ``institution`` invited as its
     practitioner and that has not accepted (so it acts for nobody)."""
 
     def make(institution: AccountAPI) -> AccountAPI:
-        account = _funded_account(accounts, admin)
+        account = funded_account()
         provider_registry.addPractitioner(account, sender=institution)
         assert provider_registry.isInvited(institution, account)
         return account
@@ -197,21 +177,6 @@ def world_roles(
 @pytest.fixture(scope="module", autouse=True)
 def world(world_roles: None, trial_registry: Any, participants: list[LocalAccount]) -> None:
     """Sets up every module fixture before any test (see the contract conftest on isolation)."""
-
-
-# ---------------------------------------------------------------------------- time
-
-
-@pytest.fixture(scope="module")
-def now(chain: Any) -> Callable[[], int]:
-    """The head block's timestamp (what a view sees)."""
-    return lambda: int(chain.blocks.head.timestamp)
-
-
-@pytest.fixture(scope="module")
-def block_time(chain: Any) -> Callable[[ReceiptAPI], int]:
-    """The timestamp of the block a receipt is in (what the transaction saw)."""
-    return lambda receipt: int(chain.blocks[receipt.block_number].timestamp)
 
 
 # ---------------------------------------------------------------------------- factories

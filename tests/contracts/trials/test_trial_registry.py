@@ -1175,6 +1175,7 @@ def test_consent_reverts_for_purpose_none_or_unknown_reader_bits(
     assert trial_registry.nonces(participant.address) == 0
 
 
+@pytest.mark.networks  # an empty revert reads differently on each network
 def test_consent_with_a_purpose_outside_the_enum_reverts_without_data(
     chain: Any,
     trial_registry: Any,
@@ -2404,6 +2405,7 @@ def test_submit_batch_reverts_for_the_same_root_and_visit_twice(
     )
 
 
+@pytest.mark.networks  # call_reverts: eth-tester raises where Anvil answers with an error
 @settings(
     max_examples=8,
     deadline=None,

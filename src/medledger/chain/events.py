@@ -1,0 +1,224 @@
+"""The one event reader: every log the package reads, from a receipt or from the chain.
+
+Events are decoded from the packaged ABIs with eth-abi (no web3 contract objects), filtered by
+their indexed arguments on the node (``eth_getLogs`` topics), and read from the block each
+contract was deployed in. A :class:`Log` carries its arguments, block, position and
+transaction; its time comes from :meth:`Chain.block_time` (cached per block).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+from eth_abi.abi import decode as abi_decode
+from eth_abi.abi import encode as abi_encode
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
+
+from medledger.chain.artifacts import artifact
+from medledger.errors import NodeUnavailable
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+    from datetime import datetime
+
+    from medledger.chain.client import Chain
+    from medledger.chain.pipeline import Receipt
+
+
+@dataclass(frozen=True)
+class Log:
+    """One decoded event."""
+
+    contract: str
+    event: str
+    args: Mapping[str, Any]
+    address: str
+    block: int
+    index: int
+    transaction_hash: str
+
+    def __getitem__(self, name: str) -> Any:
+        """An argument by name (``log["patient"]``)."""
+        return self.args[name]
+
+    def time(self, chain: Chain) -> datetime:
+        """The time of the block the event is in."""
+        return chain.block_time(self.block)
+
+
+@dataclass(frozen=True)
+class _Event:
+    name: str
+    topic: bytes
+    inputs: tuple[dict[str, Any], ...]
+
+    @property
+    def indexed(self) -> list[dict[str, Any]]:
+        return [i for i in self.inputs if i.get("indexed")]
+
+    @property
+    def plain(self) -> list[dict[str, Any]]:
+        return [i for i in self.inputs if not i.get("indexed")]
+
+
+def _type(param: Mapping[str, Any]) -> str:
+    """The canonical ABI type of a parameter (tuples spelled out)."""
+    kind = str(param["type"])
+    if kind.startswith("tuple"):
+        inner = ",".join(_type(c) for c in param["components"])
+        return f"({inner}){kind[len('tuple') :]}"
+    return kind
+
+
+@cache
+def _events(contract: str) -> dict[str, _Event]:
+    found: dict[str, _Event] = {}
+    for entry in artifact(contract).abi:
+        if entry.get("type") != "event":
+            continue
+        inputs = tuple(entry["inputs"])
+        signature = f"{entry['name']}({','.join(_type(i) for i in inputs)})"
+        found[entry["name"]] = _Event(entry["name"], keccak(text=signature), inputs)
+    return found
+
+
+def _event(contract: str, name: str) -> _Event:
+    try:
+        return _events(contract)[name]
+    except KeyError:
+        raise ValueError(f"{contract} has no event {name}") from None
+
+
+def _hex_bytes(value: Any) -> bytes:
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value)
+    return bytes.fromhex(str(value).removeprefix("0x"))
+
+
+def _normalise(kind: str, value: Any) -> Any:
+    if kind == "address":
+        return to_checksum_address(value)
+    if kind.startswith("bytes") and kind != "bytes" and "[" not in kind:
+        return bytes(value)
+    return value
+
+
+def _decode(contract: str, event: _Event, raw: Mapping[str, Any]) -> Log:
+    topics = [_hex_bytes(t) for t in raw["topics"]]
+    data = _hex_bytes(raw.get("data", b""))
+    args: dict[str, Any] = {}
+    for param, topic in zip(event.indexed, topics[1:], strict=True):
+        kind = _type(param)
+        dynamic = kind in ("string", "bytes") or kind.endswith("]") or kind.startswith("(")
+        args[param["name"]] = topic if dynamic else _normalise(kind, abi_decode([kind], topic)[0])
+    plain = event.plain
+    values = abi_decode([_type(p) for p in plain], data) if plain else ()
+    for param, value in zip(plain, values, strict=True):
+        args[param["name"]] = _normalise(_type(param), value)
+    return Log(
+        contract=contract,
+        event=event.name,
+        args=args,
+        address=to_checksum_address(raw["address"]),
+        block=_int(raw.get("blockNumber")),
+        index=_int(raw.get("logIndex")),
+        transaction_hash="0x" + _hex_bytes(raw.get("transactionHash", b"")).hex(),
+    )
+
+
+def _int(value: Any) -> int:
+    if value is None:
+        return 0
+    return value if isinstance(value, int) else int(str(value), 16)
+
+
+def from_receipt(
+    receipt: Receipt, contract: str, name: str, address: str | None = None
+) -> list[Log]:
+    """The ``name`` events of ``contract`` a receipt holds (from ``address`` when given)."""
+    event = _event(contract, name)
+    wanted = None if address is None else address.lower()
+    return [
+        _decode(contract, event, raw)
+        for raw in receipt.logs
+        if raw["topics"] and _hex_bytes(raw["topics"][0]) == event.topic
+        and (wanted is None or str(raw["address"]).lower() == wanted)
+    ]
+
+
+def _topic(kind: str, value: Any) -> str:
+    if kind in ("string", "bytes"):
+        return "0x" + keccak(value if isinstance(value, bytes) else str(value).encode()).hex()
+    if kind == "address":
+        value = to_checksum_address(value)
+    return "0x" + abi_encode([kind], [value]).hex()
+
+
+def topics(contract: str, name: str, filters: Mapping[str, Any] | None) -> list[Any]:
+    """The ``eth_getLogs`` topics of an event with some indexed arguments fixed (a list value
+    means any of them)."""
+    event = _event(contract, name)
+    chosen: list[Any] = ["0x" + event.topic.hex()]
+    for param in event.indexed:
+        value = (filters or {}).get(param["name"])
+        if value is None:
+            chosen.append(None)
+        elif isinstance(value, (list, tuple, set, frozenset)):
+            chosen.append([_topic(_type(param), v) for v in value])
+        else:
+            chosen.append(_topic(_type(param), value))
+    unknown = set(filters or {}) - {p["name"] for p in event.indexed}
+    if unknown:
+        raise ValueError(f"{contract}.{name} has no indexed argument {sorted(unknown)}")
+    while chosen and chosen[-1] is None:
+        chosen.pop()
+    return chosen
+
+
+def logs(
+    chain: Chain,
+    contract: str,
+    name: str,
+    filters: Mapping[str, Any] | None = None,
+    from_block: int | None = None,
+) -> list[Log]:
+    """Every ``name`` event of the deployed ``contract`` matching ``filters`` (indexed
+    arguments), oldest first, from the block it was deployed in (or ``from_block``)."""
+    from medledger.chain import deployments
+
+    recorded = deployments.require(chain).contracts[contract]
+    start = recorded.block if from_block is None else from_block
+    params = {
+        "address": recorded.address,
+        "fromBlock": hex(start),
+        "toBlock": "latest",
+        "topics": topics(contract, name, filters),
+    }
+    try:
+        raw = chain.w3.provider.make_request("eth_getLogs", [params])  # type: ignore[arg-type]
+    except OSError as exc:
+        raise NodeUnavailable("chain RPC", chain.url, type(exc).__name__) from None
+    if "error" in raw:
+        raise NodeUnavailable("chain RPC", chain.url, str(raw["error"].get("message", raw)))
+    event = _event(contract, name)
+    found = [_decode(contract, event, entry) for entry in raw.get("result", [])]
+    return sorted(found, key=lambda log: (log.block, log.index))
+
+
+def many(
+    chain: Chain, contract: str, names: Iterable[str], filters: Mapping[str, Any] | None = None
+) -> list[Log]:
+    """The events of several kinds with the same filters, in chain order."""
+    found = [log for name in names for log in logs(chain, contract, name, filters)]
+    return sorted(found, key=lambda log: (log.block, log.index))
+
+
+def start_block(chain: Chain, contract: str) -> int:
+    """The block the deployed ``contract`` was deployed in."""
+    from medledger.chain import deployments
+
+    return deployments.require(chain).contracts[contract].block
+

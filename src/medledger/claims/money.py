@@ -1,0 +1,113 @@
+"""The money of claims: the token the ClaimsManager pays in, decimal amounts and the token's
+smallest units, balances, devnet minting, what the decisions of people credited and its
+withdrawal.
+
+Amounts are :class:`~decimal.Decimal` in the token's unit (the devnet dollar has 6 decimals);
+the chain holds integers of the smallest unit. An automatic settlement pays the payee at once;
+the decisions of people (approval, resolution) credit it, and it withdraws
+(``medledger claim withdraw-payment``).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING
+
+from eth_utils.address import to_checksum_address
+
+from medledger.accounts import dev_account
+from medledger.chain import events
+from medledger.claims.contract import CONTRACT, manager
+from medledger.errors import ConfigurationError, PreconditionFailed
+
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
+    from web3.contract import Contract
+
+    from medledger.chain import Chain
+    from medledger.chain.pipeline import Receipt
+
+CENT = Decimal("0.01")
+
+
+def token_contract(chain: Chain) -> Contract:
+    """The stablecoin the ClaimsManager pays in."""
+    address = chain.call("reading the token", manager(chain).functions.TOKEN())
+    key = f"token:{address}"
+    if key not in chain.cache:
+        chain.cache[key] = chain.contract("DevStablecoin", address)
+    found: Contract = chain.cache[key]
+    return found
+
+
+def decimals(chain: Chain) -> int:
+    """The token's decimals (cached per connection)."""
+    if "token-decimals" not in chain.cache:
+        token = token_contract(chain)
+        chain.cache["token-decimals"] = int(
+            chain.call("reading decimals", token.functions.decimals())
+        )
+    return int(chain.cache["token-decimals"])
+
+
+def to_units(chain: Chain, amount: Decimal | str | int, what: str = "amount") -> int:
+    """Convert a decimal amount to the token's smallest unit; refuse fractions it cannot hold."""
+    try:
+        value = Decimal(str(amount))
+    except InvalidOperation:
+        raise ConfigurationError(what, f"{amount!r} is not a number") from None
+    if not value.is_finite() or value < 0:
+        raise ConfigurationError(what, f"{amount} is not a non-negative amount")
+    scaled = value.scaleb(decimals(chain))
+    if scaled != scaled.to_integral_value():
+        raise ConfigurationError(what, f"{amount} has more than {decimals(chain)} decimals")
+    units = int(scaled)
+    if units >= 2**96:
+        raise ConfigurationError(what, f"{amount} is too large")
+    return units
+
+
+def from_units(chain: Chain, units: int) -> Decimal:
+    """Convert smallest units to a decimal amount."""
+    places = decimals(chain)
+    return (Decimal(units).scaleb(-places)).quantize(Decimal(1).scaleb(-places))
+
+
+def mint(chain: Chain, to: str, amount: Decimal) -> None:
+    """Mint devnet dollars (the devnet deployer owns the token; refused elsewhere)."""
+    if not chain.is_devnet:
+        raise PreconditionFailed("tokens are minted only on a devnet")
+    owner = dev_account(0)
+    units = to_units(chain, amount)
+    chain.transact("minting devnet dollars", owner, token_contract(chain).functions.mint(to, units))
+
+
+def balance_of(chain: Chain, account: str) -> Decimal:
+    """An account's token balance."""
+    token = token_contract(chain)
+    return from_units(
+        chain, int(chain.call("reading the balance", token.functions.balanceOf(account)))
+    )
+
+
+def credit_of(chain: Chain, payee: str) -> Decimal:
+    """What a payee can withdraw (the decisions of people; automatic settlements are paid at
+    once)."""
+    value = chain.call(
+        "reading the credit", manager(chain).functions.creditOf(to_checksum_address(payee))
+    )
+    return from_units(chain, int(value))
+
+
+def withdraw(chain: Chain, account: LocalAccount) -> tuple[Decimal, Receipt]:
+    """Withdraw everything credited to the account's institution (or to the patient)."""
+    if credit_of(chain, account.address) == 0:
+        raise PreconditionFailed(
+            f"nothing is credited to {account.address} (automatic settlements are paid at once)"
+        )
+    contract = manager(chain)
+    receipt = chain.transact(
+        "withdrawing the payment", account, contract.functions.withdrawPayment()
+    )
+    (event,) = events.from_receipt(receipt, CONTRACT, "PaymentWithdrawn", contract.address)
+    return from_units(chain, int(event["amount"])), receipt

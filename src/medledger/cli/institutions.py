@@ -1,0 +1,247 @@
+"""``medledger institution ...``, ``registrar ...``, ``patient ...`` and ``publish-key``: who is
+who in the ProviderRegistry (thin commands over ``medledger.providers``)."""
+
+from __future__ import annotations
+
+import click
+
+from medledger.cli.support import Session, common, pass_session
+
+
+@click.group("institution")
+def institution() -> None:
+    """Apply, verify, suspend and reinstate institutions; manage practitioners."""
+
+
+@institution.command("apply")
+@click.option(
+    "--kind",
+    required=True,
+    help="hospital, clinic, laboratory, insurer, research-sponsor, emergency-service",
+)
+@click.option("--name", required=True, help="The institution's public name.")
+@common
+@pass_session
+def institution_apply(session: Session, kind: str, name: str) -> None:
+    """Apply to join as an institution (registrars then verify)."""
+    from medledger import providers
+
+    parsed = providers.InstitutionKind.parse(kind)
+    account = session.account()
+    receipt = providers.apply_institution(session.chain, account, parsed, name)
+    session.emit(
+        {
+            "institution": account.address,
+            "kind": parsed.label,
+            "tx": receipt.transaction_hash.removeprefix("0x"),
+        },
+        f"{name} ({parsed.label}) applied as {account.address}; awaiting registrar approval",
+    )
+
+
+def _approve(session: Session, address: str, expected: str) -> None:
+    from medledger import providers
+    from medledger.errors import PreconditionFailed
+
+    chain = session.chain
+    before = providers.participant(chain, address)
+    wanted = providers.Status.PENDING if expected == "verify" else providers.Status.SUSPENDED
+    if before.role is providers.Role.INSTITUTION and before.status is not wanted:
+        raise PreconditionFailed(
+            f"{before.address} is {before.status.name.lower()}, not {wanted.name.lower()}: "
+            f"there is nothing to {expected}"
+        )
+    done = providers.approve_institution(chain, session.account(), address)
+    after = providers.participant(chain, address)
+    text = (
+        f"{after.address} is now {after.status.name.lower()}"
+        if done
+        else f"approval recorded for {after.address}: {after.approvals} of {after.threshold}"
+    )
+    session.emit(after.as_dict(), text)
+
+
+@institution.command("verify")
+@click.argument("address")
+@common
+@pass_session
+def institution_verify(session: Session, address: str) -> None:
+    """Cast this registrar's approval to verify a pending institution."""
+    _approve(session, address, "verify")
+
+
+@institution.command("reinstate")
+@click.argument("address")
+@common
+@pass_session
+def institution_reinstate(session: Session, address: str) -> None:
+    """Cast this registrar's approval to reinstate a suspended institution."""
+    _approve(session, address, "reinstate")
+
+
+@institution.command("suspend")
+@click.argument("address")
+@click.option("--reason", default="unspecified", show_default=True, help="A short reason code.")
+@common
+@pass_session
+def institution_suspend(session: Session, address: str, reason: str) -> None:
+    """Suspend a verified institution at once (one registrar suffices)."""
+    from medledger import providers
+
+    providers.suspend_institution(session.chain, session.account(), address, reason)
+    after = providers.participant(session.chain, address)
+    session.emit(after.as_dict(), f"{after.address} is now suspended ({reason})")
+
+
+@institution.command("show")
+@click.argument("address", required=False)
+@common
+@pass_session
+def institution_show(session: Session, address: str | None) -> None:
+    """Show an institution (default: the --account's own)."""
+    from medledger import providers
+    from medledger.errors import InstitutionNotFound
+
+    target = address or session.account().address
+    entry = providers.participant(session.chain, target)
+    if entry.role is not providers.Role.INSTITUTION:
+        raise InstitutionNotFound(entry.address)
+    kind = entry.kind.label if entry.kind else "?"
+    text = (
+        f"{entry.address}: {kind}, {entry.status.name.lower()}"
+        f" ({entry.approvals} of {entry.threshold} approvals this round)"
+    )
+    session.emit(entry.as_dict(), text)
+
+
+@institution.command("add-practitioner")
+@click.argument("address")
+@common
+@pass_session
+def institution_add_practitioner(session: Session, address: str) -> None:
+    """Invite ADDRESS to work for this (verified) institution; it must accept."""
+    from medledger import providers
+
+    providers.add_practitioner(session.chain, session.account(), address)
+    text = f"{address} is invited; it joins with: medledger institution join <this institution>"
+    session.emit({"practitioner": address, "invited": True}, text)
+
+
+@institution.command("join")
+@click.argument("institution_address")
+@common
+@pass_session
+def institution_join(session: Session, institution_address: str) -> None:
+    """Accept INSTITUTION's invitation: the --account becomes its practitioner."""
+    from medledger import providers
+
+    account = session.account()
+    providers.accept_practitioner(session.chain, account, institution_address)
+    session.emit({"practitioner": account.address, "institution": institution_address},
+                 f"{account.address} now works for {institution_address}")  # fmt: skip
+
+
+@institution.command("remove-practitioner")
+@click.argument("address")
+@common
+@pass_session
+def institution_remove_practitioner(session: Session, address: str) -> None:
+    """Remove a practitioner (or withdraw an invitation); a practitioner may remove itself."""
+    from medledger import providers
+
+    providers.remove_practitioner(session.chain, session.account(), address)
+    session.emit({"practitioner": address, "removed": True}, f"{address} no longer works here")
+
+
+@click.group("registrar")
+def registrar() -> None:
+    """Registrars govern themselves: vote registrars in or out, vote the threshold."""
+
+
+@registrar.command("add")
+@click.argument("address")
+@common
+@pass_session
+def registrar_add(session: Session, address: str) -> None:
+    """Vote to add ADDRESS as a registrar (takes the threshold of registrars' votes)."""
+    _vote_registrar(session, address, add=True)
+
+
+@registrar.command("remove")
+@click.argument("address")
+@common
+@pass_session
+def registrar_remove(session: Session, address: str) -> None:
+    """Vote to remove registrar ADDRESS."""
+    _vote_registrar(session, address, add=False)
+
+
+def _vote_registrar(session: Session, address: str, add: bool) -> None:
+    from medledger import providers
+
+    done = providers.vote_registrar(session.chain, session.account(), address, add)
+    if done:
+        text = f"{address} {'added as' if add else 'removed as'} a registrar"
+    else:
+        text = f"vote recorded to {'add' if add else 'remove'} {address}"
+    session.emit({"registrar": address, "add": add, "done": done}, text)
+
+
+@registrar.command("threshold")
+@click.argument("threshold", type=click.IntRange(1, 16))
+@common
+@pass_session
+def registrar_threshold(session: Session, threshold: int) -> None:
+    """Vote for a new approval threshold."""
+    from medledger import providers
+
+    done = providers.vote_threshold(session.chain, session.account(), threshold)
+    text = "threshold is now" if done else "vote recorded for a threshold of"
+    session.emit({"threshold": threshold, "done": done}, f"{text} {threshold}")
+
+
+@click.command("publish-key")
+@common
+@pass_session
+def publish_key(session: Session) -> None:
+    """Publish (or rotate to) the --account's own encryption key in the registry."""
+    from medledger import crypto, providers
+
+    account = session.account()
+    providers.publish_key(session.chain, account)
+    key = "0x" + crypto.public_key(account.key).hex()
+    session.emit({"account": account.address, "encryption_key": key}, f"published {key}")
+
+
+@click.group("patient")
+def patient() -> None:
+    """Register as a patient; show a patient's registration."""
+
+
+@patient.command("register")
+@common
+@pass_session
+def patient_register(session: Session) -> None:
+    """Register the --account as a patient, publishing its encryption key."""
+    from medledger import providers
+
+    account = session.account()
+    providers.register_patient(session.chain, account)
+    session.emit({"patient": account.address}, f"patient {account.address} registered")
+
+
+@patient.command("show")
+@click.argument("address", required=False)
+@common
+@pass_session
+def patient_show(session: Session, address: str | None) -> None:
+    """Show a patient's registration (default: the --account's own)."""
+    from medledger import providers
+    from medledger.errors import PatientNotFound
+
+    target = address or session.account().address
+    entry = providers.participant(session.chain, target)
+    if entry.role is not providers.Role.PATIENT:
+        raise PatientNotFound(entry.address)
+    key = entry.encryption_key.hex() if entry.encryption_key else "none"
+    session.emit(entry.as_dict(), f"patient {entry.address}, encryption key 0x{key}")

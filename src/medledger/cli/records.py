@@ -1,0 +1,249 @@
+"""``medledger anchor``, ``read``, ``verify``, ``history`` and ``ipfs ...``: records and the
+block store they live in (thin commands over ``medledger.records`` and ``medledger.ipfs``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from medledger.cli.support import Session, common, pass_session, progress, write_output
+
+
+@click.command("anchor")
+@click.argument("inputs", nargs=-1, required=True,
+                type=click.Path(exists=True, path_type=Path))  # fmt: skip
+@click.option("--patient", required=True, help="The patient's address.")
+@click.option("--category", help="Force one category for every record (default: from FHIR).")
+@click.option("--update", "previous", help="Anchor FILE as a new version of this record.")
+@click.option("--strict", is_flag=True, help="Refuse input with any FHIR schema error.")
+@click.option("--batch", is_flag=True, help="Anchor all records in one transaction (Merkle root).")
+@common
+@pass_session
+def anchor(
+    session: Session,
+    inputs: tuple[Path, ...],
+    patient: str,
+    category: str | None,
+    previous: str | None,
+    strict: bool,
+    batch: bool,
+) -> None:
+    """Encrypt, store and anchor FHIR files (resources or Bundles, or folders of them).
+
+    Every file is read and checked first: if one is not usable FHIR, nothing is anchored.
+    """
+    from medledger import consent, records
+    from medledger.ipfs.stores import open_store
+
+    forced = records.Category.parse(category) if category else None
+    drafts, warnings = _load_fhir(inputs, strict)
+    if forced is not None:
+        drafts = [records.Draft(d.body, forced, d.label) for d in drafts]
+    for line in warnings[:10]:
+        click.echo(f"warning: {line}", err=True)
+    if len(warnings) > 10:
+        click.echo(f"warning: ... and {len(warnings) - 10} more kinds of schema slip", err=True)
+    chain = session.chain
+    account = session.account()
+    prior = records.RecordRef.parse(previous).id if previous else None
+    store = open_store(session.settings)
+    readers = consent.readers_for(chain)  # grantees whose live grants cover the new records
+    with progress(len(drafts), "anchoring") as advance:
+        if batch:
+            entries = [records.Entry(patient, d, prior) for d in drafts]
+            done = records.anchor_batch(chain, store, account, entries, advance, readers)
+            anchored = list(done.records)
+        else:
+            anchored = records.anchor(
+                chain, store, account, patient, drafts, prior, advance, readers
+            )
+    rows = [{**r.as_dict(), "label": d.label} for r, d in zip(anchored, drafts, strict=True)]
+    session.emit(
+        rows, "\n".join(f"{r['id']}  {r['cid']}  {r['category']:14} {r['label']}" for r in rows)
+    )
+
+
+@click.command("read")
+@click.argument("record_id")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write to a file.")
+@click.option("--no-log", is_flag=True, help="Do not log this read on chain (grantees log it).")
+@common
+@pass_session
+def read(session: Session, record_id: str, out: Path | None, no_log: bool) -> None:
+    """Fetch, verify and decrypt a record (with a live grant); print the FHIR JSON that went in."""
+    from medledger import consent
+    from medledger.ipfs.stores import open_store
+
+    store = open_store(session.settings)
+    body = consent.read(session.chain, store, session.account(), record_id, log=not no_log)
+    write_output(body, out)
+
+
+@click.command("verify")
+@click.argument("record_id", required=False)
+@click.option("--patient", help="Verify every record of this patient.")
+@common
+@pass_session
+def verify(session: Session, record_id: str | None, patient: str | None) -> None:
+    """Check bodies against CIDs and commitments; exit 1 naming each record that fails."""
+    from medledger import records
+    from medledger.errors import ConfigurationError, MedLedgerError
+    from medledger.ipfs.stores import open_store
+
+    if (record_id is None) == (patient is None):
+        raise ConfigurationError("verify", "give either RECORD_ID or --patient ADDRESS")
+    chain = session.chain
+    store = open_store(session.settings)
+    reader = session.account()
+    ids = (
+        [record_id]
+        if record_id
+        else [r.hex_id for r in records.for_patient(chain, patient or "", store)]
+    )
+    results = [records.verify(chain, store, i, reader) for i in ids]
+    failed = [r for r in results if not r.ok]
+    lines = [
+        f"{'ok  ' if r.ok else 'FAIL'} {r.record_id}  {r.problem or ', '.join(r.checks)}"
+        for r in results
+    ]
+    session.emit(
+        [
+            {"id": r.record_id, "ok": r.ok, "checks": r.checks, "problem": r.problem}
+            for r in results
+        ],
+        "\n".join(lines) + f"\n{len(results) - len(failed)} of {len(results)} records verified",
+    )
+    if failed:
+        error = MedLedgerError(
+            f"{len(failed)} record(s) failed verification: "
+            + ", ".join(r.record_id for r in failed[:5])
+            + (" ..." if len(failed) > 5 else "")
+        )
+        raise error
+
+
+@click.command("history")
+@click.argument("record_id")
+@common
+@pass_session
+def history(session: Session, record_id: str) -> None:
+    """Show every version of a record: who wrote it, when."""
+    from medledger import records
+
+    versions = records.history(session.chain, record_id)
+    lines = [
+        f"v{n}  {v.hex_id}  {v.anchored_at:%Y-%m-%d %H:%M:%S}Z  by {v.issuer}"
+        + ("  (superseded)" if v.superseded else "  (current)")
+        for n, v in enumerate(versions, start=1)
+    ]
+    session.emit([v.as_dict() for v in versions], "\n".join(lines))
+
+
+def _load_fhir(inputs: tuple[Path, ...], strict: bool) -> tuple[list[Any], list[str]]:
+    from medledger import fhir, records
+    from medledger.errors import FhirPatientMismatch
+
+    files: list[Path] = []
+    for item in inputs:
+        files.extend(sorted(item.rglob("*.json")) if item.is_dir() else [item])
+    drafts: list[records.Draft] = []
+    warnings: list[str] = []
+    first: tuple[Path, fhir.PatientRef] | None = None
+    for file in files:
+        ingest = fhir.load(file.read_bytes(), str(file), strict=strict)
+        if ingest.patient is not None:
+            # One command anchors for one patient: files about different patients are refused.
+            if first is None:
+                first = (file, ingest.patient)
+            elif not first[1].same_patient(ingest.patient):
+                raise FhirPatientMismatch(
+                    str(file), "the file", ingest.patient.label, f"{first[1].label} ({first[0]})"
+                )
+        warnings.extend(str(w) for w in ingest.warnings)
+        drafts.extend(
+            records.Draft(
+                d.body, d.category, f"{file.name}: {d.resource_type}/{d.resource_id or '-'}"
+            )
+            for d in ingest.drafts
+        )
+    return drafts, warnings
+
+
+# --- the block store ------------------------------------------------------------------------------
+
+
+@click.group("ipfs")
+def ipfs() -> None:
+    """Use the block store directly (embedded by default, Kubo nodes by configuration)."""
+
+
+@ipfs.command("add")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--only-hash", is_flag=True, help="Compute the CID without storing anything.")
+@common
+@pass_session
+def ipfs_add(session: Session, file: Path, only_hash: bool) -> None:
+    """Add a file (as `ipfs add` does with its defaults) and print its CID."""
+    from medledger.ipfs.stores import open_store
+    from medledger.ipfs.unixfs import hash_bytes
+
+    if only_hash:
+        cid = hash_bytes(file.read_bytes())
+    else:
+        cid = open_store(session.settings).add_file(file)
+    session.emit({"cid": str(cid)}, str(cid))
+
+
+@ipfs.command("cat")
+@click.argument("cid")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write to a file.")
+@common
+@pass_session
+def ipfs_cat(session: Session, cid: str, out: Path | None) -> None:
+    """Print the bytes of a CID, verified block by block."""
+    from medledger.ipfs.cid import Cid
+    from medledger.ipfs.stores import open_store
+
+    write_output(open_store(session.settings).cat(Cid.parse(cid)), out)
+
+
+@ipfs.command("export-car")
+@click.argument("cid")
+@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+@common
+@pass_session
+def ipfs_export_car(session: Session, cid: str, out: Path) -> None:
+    """Export a DAG as a CAR file (load it into any node with `ipfs dag import`)."""
+    from medledger.ipfs.car import export_car
+    from medledger.ipfs.cid import Cid
+    from medledger.ipfs.stores import open_store
+
+    root = Cid.parse(cid)
+    export_car(open_store(session.settings), root, out)
+    session.emit({"cid": str(root), "car": str(out)}, f"{root} exported to {out}")
+
+
+@ipfs.command("import-car")
+@click.argument("car", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@common
+@pass_session
+def ipfs_import_car(session: Session, car: Path) -> None:
+    """Import a CAR file, verifying every block, and pin its roots."""
+    from medledger.ipfs.car import import_car
+    from medledger.ipfs.stores import open_store
+
+    roots = import_car(open_store(session.settings), car)  # pins the roots
+    session.emit({"roots": [str(r) for r in roots]}, "\n".join(str(r) for r in roots))
+
+
+@ipfs.command("gc")
+@common
+@pass_session
+def ipfs_gc(session: Session) -> None:
+    """Remove every block that no pin needs."""
+    from medledger.ipfs.stores import open_store
+
+    removed = open_store(session.settings).gc()
+    session.emit({"removed": removed}, f"{removed} unpinned blocks removed")

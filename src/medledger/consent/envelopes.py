@@ -1,0 +1,248 @@
+"""Key envelopes: how a record's key reaches a reader that was not among its first readers.
+
+A record's body is sealed for its first readers (the patient, the issuer, the grantees whose
+live grants covered it at writing time). When a patient grants access to records already
+written, the client finds the secrets of the records in scope (the patient is a reader of every
+record of theirs), writes them into a JSON *key envelope*, and seals that envelope for the
+grantee (and the patient) as a sealed document (:mod:`medledger.sealed`) whose context names
+the chain, the ConsentManager, the patient and the grantee, so an envelope moved to another
+grant does not open. Its CID digest goes in the grant's event (or a ``KeysDelivered`` event).
+
+A reader's client looks for its key in the sealed body's own header first, then in the
+envelopes of its live grants (and, for an emergency service's account, in those delivered for
+its opening). A delivered key counts only if it opens the body, so a bogus envelope cannot
+block the reader. Bodies open through :func:`medledger.records.open_with` (a sealed document
+checked against the record's commitment).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+from eth_abi.abi import encode
+from eth_utils.address import to_checksum_address
+
+from medledger import crypto, documents, records, sealed
+from medledger import providers as registry
+from medledger.chain import events
+from medledger.consent.contract import CONTRACT, consent_contract
+from medledger.consent.emergency import emergency_of
+from medledger.consent.grants import grant_state, grantee_key, grants
+from medledger.consent.scopes import ALL_RECORDS, Scope, ScopeKind
+from medledger.errors import IntegrityError, MedLedgerError, NoKeyForReader, PreconditionFailed
+from medledger.ipfs.cid import Cid
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from eth_account.signers.local import LocalAccount
+
+    from medledger.chain import Chain
+    from medledger.ipfs.blockstore import BlockStore
+
+ENVELOPE_KIND = "medledger/key-envelope"
+ENVELOPE_VERSION = 2
+CONTEXT_PREFIX = b"medledger/key-envelope/v2"
+
+
+# --- the envelope ------------------------------------------------------------------------------
+
+
+def context(chain: Chain, patient: str, grantee: str) -> bytes:
+    """The associated data a key envelope is sealed with: it names the chain, the
+    ConsentManager, the patient and the grantee (ABI words)."""
+    return CONTEXT_PREFIX + encode(
+        ["uint256", "address", "address", "address"],
+        [
+            chain.chain_id,
+            consent_contract(chain).address,
+            to_checksum_address(patient),
+            to_checksum_address(grantee),
+        ],
+    )
+
+
+def document(
+    chain: Chain,
+    patient: str,
+    grantee: str,
+    readers: Sequence[bytes],
+    secrets: Mapping[str, crypto.BodySecret],
+) -> sealed.Document:
+    """The sealed document of a key envelope carrying ``secrets`` (by ``0x`` record id) for
+    ``grantee``, readable by ``readers`` (public keys)."""
+    body = {
+        "v": ENVELOPE_VERSION,
+        "kind": ENVELOPE_KIND,
+        "keys": {record_id: "0x" + secret.pack().hex() for record_id, secret in secrets.items()},
+    }
+    return sealed.Document(
+        json.dumps(body, separators=(",", ":"), sort_keys=True).encode(),
+        context(chain, patient, grantee),
+        tuple(dict.fromkeys(readers)),
+    )
+
+
+def build(
+    chain: Chain,
+    store: BlockStore,
+    holder: LocalAccount,
+    patient: str,
+    grantee: str,
+    key: bytes,
+    in_scope: list[records.Record],
+) -> Cid | None:
+    """Seal the secrets of ``in_scope`` that ``holder`` can open for ``grantee`` (public key
+    ``key``) and the patient; store the envelope and return its CID (None when it holds none).
+
+    Records whose keys the holder does not have are skipped (a delegate, for example, has no
+    keys: the patient or an issuer delivers them later with ``deliver_keys``).
+    """
+    secrets: dict[str, crypto.BodySecret] = {}
+    consent = consent_contract(chain)
+    for record in in_scope:
+        if chain.call("reading consent", consent.functions.isErased(record.id)):
+            continue  # an erased record's key is never wrapped again
+        try:
+            secrets[record.hex_id] = secret_of(chain, store, holder, record)
+        except MedLedgerError:
+            continue
+    if not secrets:
+        return None
+    readers = (key, registry.encryption_key(chain, patient))
+    return sealed.seal_one(store, document(chain, patient, grantee, readers, secrets)).cid
+
+
+def open_envelope(
+    chain: Chain, store: BlockStore, cid: Cid, patient: str, grantee: str, private_key: bytes
+) -> dict[str, crypto.BodySecret]:
+    """The secrets a key envelope for ``grantee`` carries, by ``0x`` record id, opened with
+    ``private_key`` (the grantee's or the patient's).
+
+    Raises ``NoKeyForReader`` when the key is not among its readers, ``DecryptionFailed`` when
+    it was sealed for another grant, ``IntegrityError`` when it is not a key envelope, and a
+    ``StoreError`` when it is gone."""
+    where = f"key envelope {cid}"
+    plaintext = sealed.open_one(
+        store.cat(cid), context(chain, patient, grantee), None, private_key=private_key, what=where
+    )
+    try:
+        body = documents.parse_object(plaintext, where)
+        if body.get("kind") != ENVELOPE_KIND or body.get("v") != ENVELOPE_VERSION:
+            raise ValueError(body.get("kind"))
+        return {
+            str(record_id): crypto.BodySecret.unpack(bytes.fromhex(str(packed)[2:]))
+            for record_id, packed in body["keys"].items()
+        }
+    except (MedLedgerError, ValueError, KeyError, TypeError, AttributeError):
+        raise IntegrityError(f"{where} is not a MedLedger key envelope") from None
+
+
+def _keys(
+    chain: Chain, store: BlockStore, cid: Cid, patient: str, grantee: str, private_key: bytes
+) -> dict[str, crypto.BodySecret]:
+    try:
+        return open_envelope(chain, store, cid, patient, grantee, private_key)
+    except MedLedgerError:
+        return {}  # gone (erased), unreachable, or not for us: it holds no key for us
+
+
+def delivered(chain: Chain, patient: str, grantee: str) -> list[Cid]:
+    """Envelopes delivered to ``grantee`` under scope ``all`` (a grant's, or an emergency
+    opening's), oldest first."""
+    filters = {"patient": patient, "grantee": grantee, "scopeKey": ALL_RECORDS.key}
+    found = events.logs(chain, CONTRACT, "KeysDelivered", filters)
+    return [Cid.from_digest_v0(log["envelopeDigest"]) for log in found]
+
+
+# --- a reader's key ----------------------------------------------------------------------------
+
+
+def secret_of(
+    chain: Chain, store: BlockStore, reader: LocalAccount, record: records.Record
+) -> crypto.BodySecret:
+    """Find the reader's key for a record: the body's header first, then the envelopes of its
+    live grants, then (for an emergency service's account) those delivered for its opening."""
+    body = store.cat(record.cid)
+    try:
+        return sealed.secret_of(body, reader.key)
+    except NoKeyForReader:
+        pass
+    now = chain.now()
+    candidates = [
+        envelope
+        for grant in grants(chain, record.patient, reader.address, Scope.covering(record))
+        if grant.live(now)
+        for envelope in reversed(grant.envelopes)
+    ]
+    service = registry.verified_institution_of(chain, reader.address)
+    opening = emergency_of(chain, record.patient, service) if service else None
+    if opening is not None and opening.live(now):
+        candidates.extend(reversed(delivered(chain, record.patient, reader.address)))
+    for envelope in candidates:
+        secret = _keys(chain, store, envelope, record.patient, reader.address, reader.key).get(
+            record.hex_id
+        )
+        if secret is None:
+            continue
+        # A key counts only if it opens the body, so a bogus envelope cannot block the reader.
+        try:
+            records.open_with(chain, record, body, secret)
+        except MedLedgerError:
+            continue
+        return secret
+    raise NoKeyForReader(
+        "no key for your account was delivered for this record (ask the patient or the issuer "
+        "to deliver keys)"
+    )
+
+
+# --- delivering keys ---------------------------------------------------------------------------
+
+
+def records_in_scope(
+    chain: Chain, store: BlockStore, patient: str, scope: Scope
+) -> list[records.Record]:
+    """The patient's records a scope covers (a record scope: that record, if it is theirs)."""
+    if scope.kind is ScopeKind.RECORD and scope.record is not None:
+        record = records.get(chain, scope.record, store)
+        if record.patient != patient:
+            raise PreconditionFailed(f"record {record.hex_id} belongs to another patient")
+        return [record]
+    return [r for r in records.for_patient(chain, patient, store) if scope.covers(r)]
+
+
+def deliver_keys(
+    chain: Chain, store: BlockStore, holder: LocalAccount, patient: str, grantee: str, scope: Scope
+) -> Cid | None:
+    """Seal the keys the holder has, for a live grant (or, with scope ``all``, a live emergency
+    opening of the grantee's service), and publish the envelope."""
+    patient, grantee = to_checksum_address(patient), to_checksum_address(grantee)
+    if not registry.acts_for(chain, holder.address, patient) and not registry.may_write_for(
+        chain, holder.address, patient
+    ):
+        raise PreconditionFailed(
+            f"{holder.address} holds no keys of {patient}'s records: only the patient, a delegate "
+            "or a care provider writing for them delivers keys"
+        )
+    current = grant_state(chain, patient, grantee, scope)
+    now = chain.now()
+    service = registry.verified_institution_of(chain, grantee)
+    emergency = emergency_of(chain, patient, service) if service else None
+    by_emergency = scope.kind is ScopeKind.ALL and emergency is not None and emergency.live(now)
+    if not current.live(now) and not by_emergency:
+        raise PreconditionFailed(f"{grantee} has no live {scope.label} grant from {patient}")
+    key = grantee_key(chain, patient, grantee)
+    in_scope = records_in_scope(chain, store, patient, scope)
+    envelope = build(chain, store, holder, patient, grantee, key, in_scope)
+    if envelope is None:
+        return None
+    chain.transact(
+        "delivering keys",
+        holder,
+        consent_contract(chain).functions.deliverKeys(
+            patient, grantee, int(scope.kind), scope.value, envelope.digest
+        ),
+    )
+    return envelope

@@ -1,0 +1,130 @@
+"""Reading under consent: a record opens only with live access on chain, each use is logged
+on chain, a refusal says why, and a patient can crypto-shred a record (erasure)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from medledger import providers as registry
+from medledger import records
+from medledger.consent.contract import consent_contract
+from medledger.consent.emergency import emergency_of
+from medledger.consent.envelopes import deliver_keys, open_envelope, secret_of
+from medledger.consent.grants import grants
+from medledger.consent.scopes import Scope
+from medledger.errors import AccessRefused, CryptoError, MedLedgerError, StoreError
+
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
+
+    from medledger.chain import Chain
+    from medledger.chain.pipeline import Receipt
+    from medledger.crypto import BodySecret
+    from medledger.ipfs.blockstore import BlockStore
+    from medledger.ipfs.cid import Cid
+
+
+def refusal_reason(chain: Chain, reader: str, record: records.Record) -> str:
+    """Say why ``reader`` has no access: erased, revoked, expired or no grant."""
+    contract = consent_contract(chain)
+    if chain.call("reading consent", contract.functions.isErased(record.id)):
+        return "the patient erased this record"
+    now = chain.now()
+    states = grants(chain, record.patient, reader, Scope.covering(record))
+    service = registry.verified_institution_of(chain, reader)
+    opening = emergency_of(chain, record.patient, service) if service else None
+    if not states and opening is not None:
+        ended = "was closed" if opening.closed_at else "expired"
+        return f"the emergency access of {service} {ended} on {opening.ended_at:%Y-%m-%d %H:%M}Z"
+    if not states:
+        return f"no grant from patient {record.patient} covers this record"
+    latest = max(states, key=lambda g: g.granted_at)
+    if latest.revoked_at is not None:
+        return f"the patient revoked the grant on {latest.revoked_at:%Y-%m-%d %H:%M}Z"
+    return (
+        f"the grant expired on {latest.expires_at:%Y-%m-%d %H:%M}Z"
+        if latest.expires_at <= now
+        else "no live grant"
+    )
+
+
+def read(
+    chain: Chain, store: BlockStore, reader: LocalAccount, record_id: bytes | str, log: bool = True
+) -> bytes:
+    """Read a record under consent: refuse without live access, log the use on chain.
+
+    The patient and the record's author read without a grant. A grantee reading a record that
+    is only in a batch registers it on chain first (it pays that gas), so that the chain can
+    judge its grant.
+    """
+    record = records.get(chain, record_id, store)
+    contract = consent_contract(chain)
+    own = reader.address == record.patient
+    author = reader.address == record.issuer or _employer(chain, record.issuer) == reader.address
+    if not (record.registered or own or author):
+        record = records.ensure_registered(chain, store, reader, record)
+    allowed = own or chain.call(
+        "checking access", contract.functions.hasAccess(reader.address, record.id)
+    )
+    erased = chain.call("reading consent", contract.functions.isErased(record.id))
+    if erased or not (allowed or author):
+        raise AccessRefused(record.hex_id, refusal_reason(chain, reader.address, record))
+    secret = secret_of(chain, store, reader, record)
+    body = records.open_with(chain, record, store.cat(record.cid), secret)
+    if log and allowed and not own:
+        chain.transact("logging the read", reader, contract.functions.logAccess([record.id]))
+    return body
+
+
+def log_reads(chain: Chain, reader: LocalAccount, record_ids: list[bytes]) -> Receipt:
+    """Log many reads in one transaction."""
+    return chain.transact(
+        "logging reads", reader, consent_contract(chain).functions.logAccess(record_ids)
+    )
+
+
+def erase(chain: Chain, store: BlockStore, signer: LocalAccount, record_id: bytes | str) -> int:
+    """Crypto-shred a record: mark it erased, unpin its body and the envelopes holding its key.
+
+    Returns how many blocks the store's garbage collection removed. Envelopes that also held
+    keys of other records are re-issued without the erased record for the grants still live.
+    An envelope the signer cannot open (a delegate is not among an envelope's readers) is
+    unpinned too, as it may hold the key.
+    """
+    record = records.get(chain, record_id, store)
+    record = records.ensure_registered(chain, store, signer, record)
+    contract = consent_contract(chain)
+    registry.require_acts_for(chain, signer.address, record.patient)
+    chain.transact("erasing the record", signer, contract.functions.eraseRecord(record.id))
+    now = chain.now()
+    store.unpin(record.cid)
+    for state in grants(chain, record.patient, scopes=Scope.covering(record)):
+        for envelope in state.envelopes:
+            held = _held(chain, store, envelope, record.patient, state.grantee, signer)
+            if held is not None and record.hex_id not in held:
+                continue
+            store.unpin(envelope)
+            others = held is not None and len(held) > 1
+            if state.live(now) and others and signer.address == record.patient:
+                deliver_keys(chain, store, signer, record.patient, state.grantee, state.scope)
+    return store.gc()
+
+
+def _held(
+    chain: Chain, store: BlockStore, envelope: Cid, patient: str, grantee: str,
+    signer: LocalAccount,
+) -> dict[str, BodySecret] | None:  # fmt: skip
+    """The keys an envelope holds as the signer sees them: None when the signer cannot open
+    it, empty when it is gone or is no key envelope."""
+    try:
+        return open_envelope(chain, store, envelope, patient, grantee, signer.key)
+    except StoreError:
+        return {}  # gone already: nothing left to unpin
+    except CryptoError:
+        return None  # not among its readers, or sealed for another grant
+    except MedLedgerError:
+        return {}
+
+
+def _employer(chain: Chain, account: str) -> str | None:
+    return registry.participant(chain, account).employer

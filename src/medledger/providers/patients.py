@@ -1,0 +1,63 @@
+"""Patients: registering with the account's own key, and the delegates (guardians, proxies)
+who may act for them."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from eth_utils.address import to_checksum_address
+
+from medledger.errors import PreconditionFailed
+from medledger.providers.keys import key_proof
+from medledger.providers.participants import Role, participant, registry, require_no_role
+
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
+
+    from medledger.chain import Chain
+    from medledger.chain.pipeline import Receipt
+
+
+def register_patient(chain: Chain, account: LocalAccount) -> Receipt:
+    """Register the account as a patient with its own encryption key."""
+    require_no_role(chain, account.address)
+    key, proof = key_proof(chain, account)
+    return chain.transact(
+        "registering the patient",
+        account,
+        registry(chain).functions.registerPatient(key, proof),
+    )
+
+
+def set_delegate(chain: Chain, patient: LocalAccount, delegate: str, allowed: bool) -> None:
+    """Name (or drop) a guardian or proxy who may act for the patient."""
+    if participant(chain, patient.address).role is not Role.PATIENT:
+        raise PreconditionFailed(f"{patient.address} is not a registered patient")
+    delegate = to_checksum_address(delegate)
+    if delegate == patient.address:
+        raise PreconditionFailed("a patient cannot be their own delegate")
+    chain.transact(
+        "changing the delegate",
+        patient,
+        registry(chain).functions.setDelegate(delegate, allowed),
+    )
+
+
+def acts_for(chain: Chain, account: str, patient: str) -> bool:
+    """True when ``account`` is the patient or one of their delegates."""
+    return bool(
+        chain.call(
+            "reading delegates",
+            registry(chain).functions.actsFor(
+                to_checksum_address(account), to_checksum_address(patient)
+            ),
+        )
+    )
+
+
+def require_acts_for(chain: Chain, account: str, patient: str) -> None:
+    """Raise unless ``account`` is the patient or one of their delegates."""
+    if not acts_for(chain, account, patient):
+        raise PreconditionFailed(
+            f"{account} is neither patient {patient} nor one of their delegates"
+        )

@@ -1,0 +1,166 @@
+"""Sealing documents: encrypt, store and pin, one at a time or many in worker processes.
+
+Per-document work is CPU-bound (AES-GCM, key wraps, SHA-256 of every block) plus one small
+file per block in the embedded store. :func:`seal_many` does it in worker processes when there
+are enough documents and more than one core, and in this process otherwise. Workers open the
+same embedded store folder and write blocks only; the caller's process pins every root,
+holding the store's lock for the whole call (``bulk()``), so a ``gc`` elsewhere cannot remove
+blocks written but not yet pinned. Other stores (Kubo, replicated) are network-bound and are
+sealed in this process.
+
+This module imports no web3, so a worker starts in a fraction of a second. Worker count:
+``MEDLEDGER_WORKERS`` (``1`` turns parallel sealing off), default one per core, at most 4.
+"""
+
+from __future__ import annotations
+
+import atexit
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from medledger.crypto import envelope
+from medledger.errors import ConfigurationError, StoreError
+from medledger.ipfs.local import LocalBlockStore
+from medledger.ipfs.unixfs import import_chunks, iter_chunks
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from pathlib import Path
+
+    from medledger.ipfs.blockstore import BlockStore
+    from medledger.ipfs.cid import Cid
+
+PARALLEL_FROM = 64  # fewer documents than this are sealed in this process (a pool costs ~0.3 s)
+_MAX_WORKERS = 4
+
+
+@dataclass(frozen=True)
+class Document:
+    """A plaintext to seal: its bytes, the context bound to it as associated data (a
+    ciphertext moved to another context does not open), and the public keys of its readers."""
+
+    body: bytes
+    aad: bytes
+    readers: tuple[bytes, ...]
+
+
+@dataclass(frozen=True)
+class Sealed:
+    """A document sealed and stored (pinned): where it is and its commitment
+    (``HMAC-SHA256(salt, plaintext)``, the salt wrapped with the key)."""
+
+    cid: Cid
+    commitment: bytes
+
+
+def seal_one(
+    store: BlockStore, document: Document, wrapper: envelope.Wrapper | None = None
+) -> Sealed:
+    """Seal one document under a fresh key, store and pin it."""
+    sealed, secret = _seal(document, wrapper or envelope.Wrapper())
+    cid = store.add_bytes(sealed, pin=True)
+    return Sealed(cid, envelope.commitment(secret.salt, document.body))
+
+
+def seal_many(
+    store: BlockStore,
+    documents: Sequence[Document],
+    progress: Callable[[int], None] | None = None,
+) -> list[Sealed]:
+    """Seal, store and pin every document; results in the order of ``documents``."""
+    workers = worker_count()
+    advance = progress or (lambda _n: None)
+    with store.bulk():
+        if workers < 2 or len(documents) < PARALLEL_FROM or not isinstance(store, LocalBlockStore):
+            wrapper = envelope.Wrapper()
+            results = []
+            for document in documents:
+                results.append(seal_one(store, document, wrapper))
+                advance(1)
+            return results
+        size = -(-len(documents) // (workers * 4))  # a few chunks per worker evens their pace
+        chunks = [list(documents[i : i + size]) for i in range(0, len(documents), size)]
+        pool = _pool(workers)
+        futures = [pool.submit(_seal_chunk, store.root, chunk) for chunk in chunks]
+        results = []
+        for future in futures:
+            try:
+                done = future.result()
+            except BrokenProcessPool:
+                _forget_pool()
+                raise StoreError("a sealing worker process died; nothing was anchored") from None
+            for sealed in done:
+                store.pin_written(sealed.cid)
+            results.extend(done)
+            advance(len(done))
+        return results
+
+
+def worker_count() -> int:
+    """How many processes seal bodies (``MEDLEDGER_WORKERS``, else one per core, at most 4)."""
+    configured = os.environ.get("MEDLEDGER_WORKERS")
+    if configured is None:
+        return min(os.cpu_count() or 1, _MAX_WORKERS)
+    try:
+        count = int(configured)
+    except ValueError:
+        raise ConfigurationError("MEDLEDGER_WORKERS", f"{configured!r} is not a number") from None
+    if count < 1:
+        raise ConfigurationError("MEDLEDGER_WORKERS", "must be at least 1")
+    return count
+
+
+def _seal(document: Document, wrapper: envelope.Wrapper) -> tuple[bytes, envelope.BodySecret]:
+    secret = envelope.BodySecret.generate()
+    sealed = envelope.seal(document.body, document.aad, list(document.readers), secret, wrapper)
+    return sealed, secret
+
+
+def _seal_chunk(root: Path, documents: list[Document]) -> list[Sealed]:
+    """In a worker: seal and write the blocks of each document (the caller pins the roots)."""
+    store = LocalBlockStore(root)
+    wrapper = envelope.Wrapper()
+    out = []
+    for document in documents:
+        sealed, secret = _seal(document, wrapper)
+        cid = import_chunks(iter_chunks(sealed), store.write_block_unlocked)
+        out.append(Sealed(cid, envelope.commitment(secret.salt, document.body)))
+    return out
+
+
+_POOL: ProcessPoolExecutor | None = None
+_POOL_SIZE = 0
+
+
+def _pool(workers: int) -> ProcessPoolExecutor:
+    """One pool per process, started on first use.
+
+    Fork, not spawn or forkserver: those run the caller's main script again in each worker,
+    which breaks a clinic's script that has no ``if __name__ == "__main__"`` guard. The package
+    starts no threads; a store's lock descriptors are closed in the child (``ipfs.local``), so
+    a worker never keeps the parent's lock alive.
+    """
+    global _POOL, _POOL_SIZE
+    if _POOL is None or workers != _POOL_SIZE:
+        if _POOL is not None:
+            _POOL.shutdown()
+        context = multiprocessing.get_context("fork")
+        _POOL, _POOL_SIZE = ProcessPoolExecutor(workers, mp_context=context), workers
+    return _POOL
+
+
+def _forget_pool() -> None:
+    global _POOL
+    if _POOL is not None:
+        _POOL.shutdown(wait=False, cancel_futures=True)
+    _POOL = None
+
+
+@atexit.register
+def _shutdown() -> None:
+    if _POOL is not None:
+        _POOL.shutdown(cancel_futures=True)

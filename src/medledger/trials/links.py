@@ -1,0 +1,89 @@
+"""Identity links: a participant shows that a study address and their record address are
+both theirs with one statement signed by both keys (EIP-191 ``personal_sign``). Anyone checks it
+offline with :func:`verify_link`; nothing of it goes on chain."""
+
+from __future__ import annotations
+
+import binascii
+from typing import TYPE_CHECKING, Any
+
+from eth_account import Account
+from eth_account.messages import encode_defunct
+from eth_keys.exceptions import BadSignature
+from eth_utils.address import to_checksum_address
+from eth_utils.exceptions import ValidationError
+from hexbytes import HexBytes
+
+from medledger.errors import ConfigurationError
+from medledger.trials.reading import trial_registry
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from eth_account.signers.local import LocalAccount
+
+    from medledger.chain import Chain
+
+LINK_KIND = "medledger/trial-identity-link"
+
+
+def _link_statement(chain_id: int, registry_address: str, study_id: int, participant: str,
+                    record_address: str) -> str:  # fmt: skip
+    return (
+        f"MedLedger identity link: in study {study_id} of TrialRegistry {registry_address} on "
+        f"chain {chain_id}, participant {participant} and record address {record_address} "
+        "belong to the same person."
+    )
+
+
+def link_proof(
+    chain: Chain, study_id: int, participant: LocalAccount, record_account: LocalAccount
+) -> dict[str, Any]:
+    """A statement that the study address and the record address are one person's, signed
+    (EIP-191 ``personal_sign``) with both keys. Nothing goes on chain: the participant hands it
+    to whoever should know."""
+    if participant.address == record_account.address:
+        raise ConfigurationError("--record-account", "is the participant's own study account")
+    registry_address = trial_registry(chain).address
+    text = _link_statement(
+        chain.chain_id, registry_address, study_id, participant.address, record_account.address
+    )
+    message = encode_defunct(text=text)
+    return {
+        "kind": LINK_KIND,
+        "statement": text,
+        "chain_id": chain.chain_id,
+        "trial_registry": registry_address,
+        "study": study_id,
+        "participant": participant.address,
+        "record_address": record_account.address,
+        "participant_signature": "0x"
+        + bytes(Account.sign_message(message, participant.key).signature).hex(),
+        "record_signature": "0x"
+        + bytes(Account.sign_message(message, record_account.key).signature).hex(),
+    }
+
+
+def verify_link(document: Mapping[str, Any]) -> bool:
+    """True when both signatures are over the statement, by the two addresses it names."""
+    try:
+        participant = to_checksum_address(str(document["participant"]))
+        record_address = to_checksum_address(str(document["record_address"]))
+        text = _link_statement(
+            int(document["chain_id"]),
+            to_checksum_address(str(document["trial_registry"])),
+            int(document["study"]),
+            participant,
+            record_address,
+        )
+        if document.get("kind") != LINK_KIND or document.get("statement") != text:
+            return False
+        message = encode_defunct(text=text)
+        first = Account.recover_message(
+            message, signature=HexBytes(document["participant_signature"])
+        )
+        second = Account.recover_message(message, signature=HexBytes(document["record_signature"]))
+    except (KeyError, TypeError, ValueError, AttributeError, binascii.Error, ValidationError,
+            BadSignature):  # fmt: skip
+        return False
+    return bool(first == participant and second == record_address and first != second)
