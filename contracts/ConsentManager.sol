@@ -171,6 +171,7 @@ contract ConsentManager is IConsentManager, EIP712, Nonces {
             (bool writes,) = _PROVIDERS.mayWriteFor(msg.sender, patient);
             if (!writes) revert ConsentNotKeyHolder(msg.sender, patient);
         }
+        _checkScope(scopeKind, scope);
         bytes32 scopeKey = _scopeKey(scopeKind, scope);
         if (
             !_live(_grants[patient][grantee][scopeKey])

@@ -357,7 +357,8 @@ interface IClaimsManager {
     /// verified, and then pays the payee at once (a token transfer; no withdrawal needed). A
     /// claim entirely within the deductible settles for zero and counts toward it.
     /// @param submission The claim.
-    /// @return claimId The new claim's id: `uint256(claimRecord)`.
+    /// @return claimId The new claim's id: `uint256(claimRecord)` for a provider's claim,
+    /// `patientClaimIdOf(claimRecord)` for the patient's.
     function submitClaim(Submission calldata submission) external returns (uint256 claimId);
 
     /// @notice Approves a claim in full (`amount` equal to what the policy allows) or in part.
@@ -455,37 +456,26 @@ interface IClaimsManager {
     /// @return amount Token units credited and not yet withdrawn.
     function creditOf(address payee) external view returns (uint256 amount);
 
+    /// @notice The id of the patient's claim on a claim record:
+    /// `uint256(keccak256(abi.encode("patient", record)))` (a provider's claim on it has the
+    /// record's own id).
+    /// @param record The claim record.
+    /// @return claimId The id.
+    function patientClaimIdOf(RecordId record) external pure returns (uint256 claimId);
+
     /// @notice Returns how many claims of a policy are open (undecided or disputed).
     /// @param policyId The policy.
     /// @return open The count.
     function openClaimsOf(uint64 policyId) external view returns (uint256 open);
 
     /// @notice Returns the claim that already billed the same care or identifier, or zero.
-    /// @param key A care key or identifier key (see `careKeyOf`, `identifierKeyOf`).
+    /// @dev Care key: `keccak256(abi.encode("care", patient, provider, serviceKey, codeHashes,
+    /// billed))`, the provider being the claim record's writer number; identifier key:
+    /// `keccak256(abi.encode("identifier", provider, identifierKey))`; record key (taken when
+    /// a patient's claim is approved): `keccak256(abi.encode("record", claimRecord))`.
+    /// @param key A care, identifier or record key.
     /// @return claimId The claim, or zero.
     function claimOfKey(bytes32 key) external view returns (uint256 claimId);
-
-    /// @notice The duplicate key of a piece of care: patient, provider (writer number),
-    /// service key, code hashes and billed amount.
-    /// @param patient The insured patient.
-    /// @param provider The care provider's directory number.
-    /// @param serviceKey The salted service key.
-    /// @param codeHashes The salted code hashes (ascending).
-    /// @param billed The billed amount.
-    /// @return key `keccak256(abi.encode("care", patient, provider, serviceKey, codeHashes, billed))`.
-    function careKeyOf(
-        address patient,
-        uint32 provider,
-        bytes32 serviceKey,
-        bytes32[] calldata codeHashes,
-        uint96 billed
-    ) external pure returns (bytes32 key);
-
-    /// @notice The duplicate key of a provider's claim identifier.
-    /// @param provider The care provider's directory number.
-    /// @param identifierKey The salted identifier key.
-    /// @return key `keccak256(abi.encode("identifier", provider, identifierKey))`.
-    function identifierKeyOf(uint32 provider, bytes32 identifierKey) external pure returns (bytes32 key);
 
     /// @notice Returns the number of policies issued so far (the last policy id).
     /// @return count Policies.

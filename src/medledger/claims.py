@@ -32,11 +32,13 @@ can recompute them at any time):
   string system, string value))`` of ``Claim.identifier[0]`` (system ``""`` when absent), or
   zero when the Claim has no identifier (or the first has no value).
 
-The contract keys the care as ``careKeyOf(patient, provider, serviceKey, codeHashes, billed)``
-(``codeHashes``: the distinct code hashes in ascending order) and the identifier as
-``identifierKeyOf(provider, identifierKey)``, ``provider`` being the claim record's writer's
-directory number; :func:`submit_claim` reads ``claimOfKey`` of both before anything is written
-and refuses a duplicate naming the earlier claim.
+The contract keys the care as ``keccak256(abi.encode("care", patient, provider, serviceKey,
+codeHashes, billed))`` (``codeHashes``: the distinct code hashes in ascending order) and the
+identifier as ``keccak256(abi.encode("identifier", provider, identifierKey))``, ``provider``
+being the claim record's writer's directory number; :func:`submit_claim` reads ``claimOfKey`` of
+both before anything is written and refuses a duplicate naming the earlier claim. A patient's
+claim on a record has its own id (:func:`patient_claim_id`) and takes its keys only once
+approved, so it never blocks the provider's claim of the same record.
 
 Amounts are :class:`~decimal.Decimal` in the token's unit (the devnet dollar has 6 decimals);
 the chain holds integers of the smallest unit. An automatic settlement pays the payee at once;
@@ -1073,10 +1075,29 @@ def _check_claim_record(
             f"record {found.hex_id} was written by another provider: {institution} claims only "
             "for records it wrote"
         )
-    earlier = _existing_claim(chain, int.from_bytes(record_id, "big"))
+    own = patient_claim_id(record_id) if institution is None else int.from_bytes(record_id, "big")
+    earlier = _existing_claim(chain, own)
+    if not earlier and institution is not None:
+        earlier = int(chain.call("reading duplicates", manager(chain).functions.claimOfKey(
+            _key("record", ["bytes32"], [record_id])
+        )))  # fmt: skip
     if earlier:
         raise DuplicateClaim(f"record {found.hex_id}", earlier)
     return writer
+
+
+def patient_claim_id(record_id: bytes) -> int:
+    """The id of the patient's claim on a claim record (``patientClaimIdOf``; a provider's
+    claim on it has the record's own id)."""
+    return int.from_bytes(_key("patient", ["bytes32"], [record_id]), "big")
+
+
+def _key(tag: str, types: list[str], values: list[object]) -> bytes:
+    """``keccak256(abi.encode(tag, ...values))``: the contract's duplicate keys and ids."""
+    from eth_abi.abi import encode
+    from eth_utils.crypto import keccak
+
+    return keccak(encode(["string", *types], [tag, *values]))
 
 
 def _existing_claim(chain: Chain, claim_id: int) -> int:
@@ -1092,14 +1113,12 @@ def _require_new(
     chain: Chain, policy: Policy, provider: int, keys: ClaimKeys, billed: int, facts: ClaimFacts
 ) -> None:
     """Refuse the same care, or the same claim identifier from the same provider, claimed
-    before (the contract's own keys, read through its pure functions)."""
+    before (the contract's keys, derived as ``claimOfKey`` documents them)."""
     contract = manager(chain)
-    care = chain.call(
-        "reading the care key",
-        contract.functions.careKeyOf(
-            policy.patient, provider, keys.service_key, list(keys.code_hashes), billed
-        ),
-    )
+    care = _key(
+        "care", ["address", "uint32", "bytes32", "bytes32[]", "uint96"],
+        [policy.patient, provider, keys.service_key, list(keys.code_hashes), billed],
+    )  # fmt: skip
     earlier = int(chain.call("reading duplicates", contract.functions.claimOfKey(care)))
     if earlier:
         start, end = facts.service
@@ -1110,10 +1129,7 @@ def _require_new(
             earlier,
         )
     if keys.identifier_key != NO_IDENTIFIER:
-        key = chain.call(
-            "reading the identifier key",
-            contract.functions.identifierKeyOf(provider, keys.identifier_key),
-        )
+        key = _key("identifier", ["uint32", "bytes32"], [provider, keys.identifier_key])
         earlier = int(chain.call("reading duplicates", contract.functions.claimOfKey(key)))
         if earlier:
             assert facts.identifier is not None
