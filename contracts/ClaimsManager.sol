@@ -100,7 +100,8 @@ contract ClaimsManager is IClaimsManager, AccessControl, ReentrancyGuardTransien
     mapping(bytes32 key => uint256 claimId) private _claimOfKey;
     /// @dev A patient's claim reserves its care and identifier keys, and its claim record, only
     /// once it is approved (or awarded): until then they wait here (care key, identifier key,
-    /// record), so a patient's claim cannot block a provider's.
+    /// record), so a patient's claim cannot block a provider's. The record stays once the keys
+    /// are taken (it names the writer, a party to the claim).
     mapping(uint256 claimId => bytes32[3] keys) private _pendingKeys;
     uint64 private _policyCount;
 
@@ -473,8 +474,10 @@ contract ClaimsManager is IClaimsManager, AccessControl, ReentrancyGuardTransien
         if (msg.sender == submitter || msg.sender == policy.patient) return (claim, policy);
         (address institution, IProviderRegistry.Participant memory p) = _institutionOf(msg.sender);
         if (institution == submitter) return (claim, policy);
-        // The provider that wrote the claim record is a party to a claim the patient submitted.
-        uint32 writer = _RECORDS.lookup(RecordId.wrap(bytes32(claimId))).writer;
+        // The provider that wrote the claim record is a party to a claim the patient submitted
+        // (a patient's claim keeps its record in `_pendingKeys`; a provider's has none there).
+        bytes32 record = _pendingKeys[claimId][2];
+        uint32 writer = record == bytes32(0) ? 0 : _RECORDS.lookup(RecordId.wrap(record)).writer;
         if (institution == address(0) || writer == 0 || p.number != writer) {
             revert ClaimNotSubmitterOrPatient(msg.sender, claimId);
         }
@@ -555,10 +558,16 @@ contract ClaimsManager is IClaimsManager, AccessControl, ReentrancyGuardTransien
         if (reserve) _claimOfKey[key] = claimId;
     }
 
-    /// @dev Takes the keys a patient's claim left waiting (reverts when another claim took one
-    /// meanwhile: the same care cannot be paid twice).
+    /// @dev Before a claim is paid or covered: takes the keys a patient's claim left waiting
+    /// (reverts when another claim took one meanwhile: the same care cannot be paid twice); for
+    /// a provider's claim, refuses when the patient's claim of its record took the record (the
+    /// provider's denial, disputed, must not pay the record a second time).
     function _reservePending(uint256 claimId) private {
         bytes32[3] storage keys = _pendingKeys[claimId];
+        if (keys[2] == bytes32(0)) {
+            _claimKey(_recordKey(RecordId.wrap(bytes32(claimId))), claimId, false);
+            return;
+        }
         bytes32 careKey = keys[0];
         if (careKey == bytes32(0)) return;
         // The provider's own claim of the same record wins unless it was settled for nothing.
@@ -573,7 +582,9 @@ contract ClaimsManager is IClaimsManager, AccessControl, ReentrancyGuardTransien
         bytes32 identifierKey = keys[1];
         if (identifierKey != bytes32(0)) _claimKey(identifierKey, claimId, true);
         _claimKey(_recordKey(record), claimId, true);
-        delete _pendingKeys[claimId];
+        // The record stays: its writer is a party to the claim (`_party`).
+        delete keys[0];
+        delete keys[1];
     }
 
     /// @dev A patient's claim on a record has its own id, so that it never takes the id of the
@@ -611,6 +622,7 @@ contract ClaimsManager is IClaimsManager, AccessControl, ReentrancyGuardTransien
             claimId,
             submission.policyId,
             submitter,
+            submission.claimRecord,
             submission.billed,
             submission.payPatient,
             submission.evidence,

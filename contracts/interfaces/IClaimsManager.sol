@@ -281,12 +281,14 @@ interface IClaimsManager {
     /// @notice Emitted when tokens are paid into a policy's pool.
     event PolicyFunded(uint64 indexed policyId, address indexed funder, uint256 amount, uint256 funded);
 
-    /// @notice Emitted when a claim is submitted; `automatic` says whether it was settled at
-    /// once, otherwise `review` says why a person must look at it.
+    /// @notice Emitted when a claim is submitted on `claimRecord` (the claim's id for a
+    /// provider's claim; a patient's claim has its own id); `automatic` says whether it was
+    /// settled at once, otherwise `review` says why a person must look at it.
     event ClaimSubmitted(
         uint256 indexed claimId,
         uint64 indexed policyId,
         address indexed submitter,
+        RecordId claimRecord,
         uint96 billed,
         bool payPatient,
         RecordId[] evidence,
@@ -411,7 +413,9 @@ interface IClaimsManager {
     /// for the claim less what it already paid, and at most what the pool holds. For a claim
     /// paid nothing so far, `covered` says whether the care is covered: the deductible then
     /// applies (a claim within the deductible is covered with an award of zero); an uncovered
-    /// claim gets no award and applies no deductible.
+    /// claim gets no award and applies no deductible. An award (or a covered resolution) takes
+    /// a patient's claim's keys like `approveClaim`; for a provider's claim whose record the
+    /// patient's approved claim took meanwhile, it reverts `ClaimDuplicate` naming that claim.
     /// @param claimId The claim.
     /// @param award Token units to add (zero upholds the decision).
     /// @param covered Whether the care is covered (ignored after a partial approval).

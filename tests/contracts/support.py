@@ -66,12 +66,12 @@ __all__ = [
     "merkle_leaf",
     "merkle_tree",
     "new_key",
-    "sign_digest",
     "record_id",
     "revert_data",
     "revert_data_candidates",
     "reverts",
     "reverts_without_data",
+    "sign_digest",
 ]
 
 THRESHOLD = 2

@@ -560,13 +560,6 @@ def test_batched_version_anchored_before_its_previous_in_the_same_second_is_refu
         w.records.registerFromBatch(w.hospital, root, fields, 0, proofs[0], sender=w.stranger)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding (info): ProviderRegistry.hadCare walks every care period opened after the "
-    "batch (about 2,500 gas each): the patient or a delegate, ending and reopening care "
-    "(about 90,000 gas a period), makes registerFromBatch of an older batch ever dearer and, "
-    "past about 12,000 periods, impossible within a block",
-)
 def test_registering_an_old_batch_costs_the_same_however_often_care_was_reopened(
     w: World,
 ) -> None:
@@ -674,12 +667,6 @@ def test_keys_for_an_opening_ended_by_suspension_are_refused_even_after_reinstat
         w.consent.deliverKeys(w.patient, w.paramedic, ALL_SCOPE, ZERO32, ZERO32, sender=w.patient)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding (info): ConsentManager.deliverKeys takes any scope with ScopeKind.All on "
-    "the emergency path (no _checkScope), emitting KeysDelivered under a scope key that no "
-    "grant can have",
-)
 def test_emergency_key_delivery_with_a_nonzero_all_scope_is_refused(w: World) -> None:
     w.open_emergency()
     bogus = HexBytes((1).to_bytes(32, "big"))
@@ -704,23 +691,14 @@ def test_patients_denied_claim_leaves_the_providers_claim_of_the_same_care_payab
     first = w.financial()
     own = _submit(w, w.submission(policy, 200 * USD, first), w.patient)  # always reviewed
     w.claims.denyClaim(own, 1, sender=w.adjuster)
-    with reverts(w.claims.ClaimDuplicate, claimId=claim_id_of(first)):
-        w.claims.submitClaim(w.submission(policy, 200 * USD, first), sender=w.hospital)
 
-    second = w.financial()  # the provider's own claim record of the same care
     before = w.token.balanceOf(w.hospital)
-    claim = _submit(w, w.submission(policy, 200 * USD, second), w.doctor)
+    claim = _submit(w, w.submission(policy, 200 * USD, first), w.doctor)
+    assert claim == claim_id_of(first) != own  # the patient's claim has its own id
     assert w.state_of(claim) == APPROVED
     assert w.token.balanceOf(w.hospital) - before == 80 * USD  # (200 - 100) * 80 %
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding (low): a patient's claim takes its claim record's id for good, even once "
-    "denied, so the provider that wrote the record can no longer claim it; once the care "
-    "relationship ended the provider cannot write a new claim record either: a patient's "
-    "denied claim blocks the provider's own claim of that care (README: it 'cannot block')",
-)
 def test_patients_denied_claim_does_not_block_the_providers_claim_after_care_ended(
     w: World,
 ) -> None:
@@ -798,12 +776,6 @@ def test_superseding_a_claimed_record_does_not_claim_the_same_care_again(w: Worl
 # ============================================================================ TrialRegistry
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding (medium): TrialRegistry.setMonitor lets the sponsor name itself (or its "
-    "practitioners) a monitor, and canRead checks the monitor bit before the sponsor bit, so "
-    "the sponsor reads the data of participants who refused it (readers = monitors only)",
-)
 def test_sponsor_naming_itself_a_monitor_still_cannot_read_participants_who_refused_it(
     w: World,
 ) -> None:
@@ -811,26 +783,23 @@ def test_sponsor_naming_itself_a_monitor_still_cannot_read_participants_who_refu
     key = participant_key()
     w.enrol(study, key, readers=READER_MONITORS)  # monitors yes, sponsor no
     assert not w.trials.canRead(study, key.address, w.sponsor)
-    w.trials.setMonitor(study, w.sponsor, True, sender=w.sponsor)
-    w.trials.setMonitor(study, w.investigator, True, sender=w.investigator)
+    for monitor in (w.sponsor, w.investigator):
+        with reverts(w.trials.TrialInvalidMonitor, monitor=monitor):
+            w.trials.setMonitor(study, monitor, True, sender=w.sponsor)
     assert not w.trials.canRead(study, key.address, w.sponsor)
     assert not w.trials.canRead(study, key.address, w.investigator)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding (medium): the same monitor bypass outlives the sponsor's standing: a "
-    "suspended sponsor that named itself a monitor keeps reading (canRead gives the sponsor "
-    "bit only while verified, the monitor bit always)",
-)
-def test_suspended_sponsor_named_monitor_stops_reading_like_the_sponsor(w: World) -> None:
+def test_suspended_sponsor_and_its_monitors_stop_reading(w: World) -> None:
     study = w.register_study()
     key = participant_key()
     w.enrol(study, key)  # sponsor and monitors may read
-    w.trials.setMonitor(study, w.sponsor, True, sender=w.sponsor)
+    w.trials.setMonitor(study, w.stranger, True, sender=w.sponsor)
     assert w.trials.canRead(study, key.address, w.sponsor)
+    assert w.trials.canRead(study, key.address, w.stranger)
     w.suspend(w.sponsor)
     assert not w.trials.canRead(study, key.address, w.sponsor)
+    assert not w.trials.canRead(study, key.address, w.stranger)
 
 
 def test_consent_signed_for_another_trial_registry_is_refused(w: World) -> None:

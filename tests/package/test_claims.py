@@ -446,7 +446,8 @@ def test_the_patient_submits_a_claim_record_their_provider_wrote_and_it_is_alway
         chain, store, registered_patient, policy.id, record=record.id, pay_patient=True
     )
     # covered, under the automatic limit, pool and limit fine: still left for the insurer
-    assert claim.hex_id == record.hex_id and claim.claim_record == record.id
+    assert claim.claim_record == record.id  # under an id of its own, not the record's
+    assert claim.id == claims.patient_claim_id(record.id) != int.from_bytes(record.id, "big")
     assert claim.state is claims.ClaimState.SUBMITTED and not claim.automatic
     assert claim.review is claims.ReviewReason.SUBMITTED_BY_PATIENT
     assert claim.submitter == registered_patient.address and claim.pay_patient
@@ -455,6 +456,19 @@ def test_the_patient_submits_a_claim_record_their_provider_wrote_and_it_is_alway
     approved = claims.approve(chain, insurer, claim.id)
     assert approved.paid == 200  # (300 - 50) * 0.8
     assert claims.credit_of(chain, registered_patient.address) == Decimal(200)
+
+
+def test_the_provider_that_wrote_a_patients_claim_record_disputes_its_denial(
+    chain, store, provider, policy, registered_patient, insurer, claim_body
+):
+    record = anchor_claim(chain, store, provider, registered_patient, claim_body(("80053", 300)))
+    claim = claims.submit_claim(
+        chain, store, registered_patient, policy.id, record=record.id, pay_patient=True
+    )
+    claims.deny(chain, insurer, claim.id, claims.ReasonCode.NOT_MEDICALLY_NECESSARY)
+    disputed = claims.dispute(chain, provider, claim.id, claims.ReasonCode.DECISION_DISPUTED)
+    assert disputed.state is claims.ClaimState.DISPUTED
+    assert disputed.submitter == registered_patient.address  # still the patient's claim
 
 
 def test_a_patient_cannot_claim_on_a_record_no_provider_wrote(
