@@ -304,9 +304,11 @@ contract ClaimsManager is IClaimsManager, AccessControl, ReentrancyGuardTransien
 
     /// @inheritdoc IClaimsManager
     function escalateClaim(uint256 claimId) external {
-        (Claim storage claim, StoredPolicy storage policy) = _party(claimId);
-        ClaimState state = claim.state;
+        Claim storage claim = _claim(claimId);
+        StoredPolicy storage policy = _policies[claim.policyId];
         bool insurerVerified = _isVerified(policy.insurer);
+        if (msg.sender != policy.insurer || insurerVerified) _party(claimId);
+        ClaimState state = claim.state;
         if (state != ClaimState.Submitted && (state != ClaimState.InfoRequested || insurerVerified)) {
             revert ClaimInvalidState(claimId, state);
         }
@@ -541,7 +543,7 @@ contract ClaimsManager is IClaimsManager, AccessControl, ReentrancyGuardTransien
         // A provider's claim on a record whose patient's claim was approved is the same care.
         if (!byPatient) _claimKey(_recordKey(claimRecord), claimId, false);
         bytes32 careKey = keccak256(
-            abi.encode("care", policy.patient, provider, submission.serviceKey, submission.codeHashes, submission.billed)
+            abi.encode("care", policy.patient, provider, submission.serviceKey, submission.codeHashes)
         );
         bytes32 identifierKey = submission.identifierKey == bytes32(0)
             ? bytes32(0)

@@ -172,6 +172,10 @@ contract ConsentManager is IConsentManager, EIP712, Nonces {
             if (!writes) revert ConsentNotKeyHolder(msg.sender, patient);
         }
         _checkScope(scopeKind, scope);
+        if (scopeKind == ScopeKind.Record) {
+            RecordId id = RecordId.wrap(scope);
+            if (_erased[id] || _RECORDS.lookup(id).patient != patient) revert ConsentUnknownRecord(id);
+        }
         bytes32 scopeKey = _scopeKey(scopeKind, scope);
         if (
             !_live(_grants[patient][grantee][scopeKey])

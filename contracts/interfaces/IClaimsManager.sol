@@ -402,7 +402,8 @@ interface IClaimsManager {
     function disputeClaim(uint256 claimId, uint16 reasonCode) external;
 
     /// @notice Escalates a claim its insurer left undecided to a resolver.
-    /// @dev Callable by a party (see `disputeClaim`) while the claim awaits the insurer
+    /// @dev Callable by a party (see `disputeClaim`), or by the policy's insurer account while
+    /// it is not verified (its suspension cannot strand its pool), while the claim awaits the insurer
     /// (Submitted) and `DECISION_PERIOD` has passed since its submission or its last answer to
     /// a request, or at once, also from InfoRequested, when the insurer is no longer verified.
     /// @param claimId The claim.
@@ -473,8 +474,10 @@ interface IClaimsManager {
     function openClaimsOf(uint64 policyId) external view returns (uint256 open);
 
     /// @notice Returns the claim that already billed the same care or identifier, or zero.
-    /// @dev Care key: `keccak256(abi.encode("care", patient, provider, serviceKey, codeHashes,
-    /// billed))`, the provider being the claim record's writer number; identifier key:
+    /// @dev Care key: `keccak256(abi.encode("care", patient, provider, serviceKey, codeHashes))`,
+    /// the provider being the claim record's writer number (not the amount: the same service
+    /// with the same codes billed again at another amount, a corrected invoice, is the same
+    /// care; a denial is disputed, not resubmitted); identifier key:
     /// `keccak256(abi.encode("identifier", provider, identifierKey))`; record key (taken when
     /// a patient's claim is approved): `keccak256(abi.encode("record", claimRecord))`.
     /// @param key A care, identifier or record key.

@@ -167,12 +167,15 @@ class Chain:
         params: dict[str, Any] = {"from": account.address, "chainId": self.chain_id, "value": value}
         try:
             params["nonce"] = self.w3.eth.get_transaction_count(account.address, "pending")
-            tx = function.build_transaction(params)  # type: ignore[arg-type]
+            tx = dict(function.build_transaction(params))  # type: ignore[arg-type]
         except (ContractCustomError, ContractLogicError) as exc:
             raise self._reverted(action, exc) from None
         except (requests.RequestException, OSError) as exc:
             raise NodeUnavailable("chain RPC", self.url, type(exc).__name__) from None
-        return self.send_signed(action, account, dict(tx))
+        # The estimate is exact for the state it ran on; the block the transaction lands in
+        # may differ (a timestamp, a slot another transaction warmed or cleared): a margin.
+        tx["gas"] = int(tx["gas"]) + int(tx["gas"]) // 4 + 10_000
+        return self.send_signed(action, account, tx)
 
     def deploy(self, action: str, account: LocalAccount, name: str, *args: object) -> TxReceipt:
         """Deploy a packaged contract; the receipt's ``contractAddress`` is its address."""

@@ -33,12 +33,13 @@ can recompute them at any time):
   zero when the Claim has no identifier (or the first has no value).
 
 The contract keys the care as ``keccak256(abi.encode("care", patient, provider, serviceKey,
-codeHashes, billed))`` (``codeHashes``: the distinct code hashes in ascending order) and the
-identifier as ``keccak256(abi.encode("identifier", provider, identifierKey))``, ``provider``
-being the claim record's writer's directory number; :func:`submit_claim` reads ``claimOfKey`` of
-both before anything is written and refuses a duplicate naming the earlier claim. A patient's
-claim on a record has its own id (:func:`patient_claim_id`) and takes its keys only once
-approved, so it never blocks the provider's claim of the same record.
+codeHashes))`` (``codeHashes``: the distinct code hashes in ascending order; not the amount: the
+same care billed again at another amount is a duplicate) and the identifier as
+``keccak256(abi.encode("identifier", provider, identifierKey))``, ``provider`` being the claim
+record's writer's directory number; :func:`submit_claim` reads ``claimOfKey`` of both before
+anything is written and refuses a duplicate naming the earlier claim. A patient's claim on a
+record has its own id (:func:`patient_claim_id`) and takes its keys only once approved, so it
+never blocks the provider's claim of the same record.
 
 Amounts are :class:`~decimal.Decimal` in the token's unit (the devnet dollar has 6 decimals);
 the chain holds integers of the smallest unit. An automatic settlement pays the payee at once;
@@ -988,7 +989,7 @@ def submit_claim(
         )
     billed = to_units(chain, facts.total, "claim total")
     keys = claim_keys(facts, terms)
-    _require_new(chain, policy, provider, keys, billed, facts)
+    _require_new(chain, policy, provider, keys, facts)
     evidence_ids = [bytes(e) for e in evidence]
     for record_id in evidence_ids:
         found = records.get(chain, record_id, store)
@@ -1107,22 +1108,22 @@ def _existing_claim(chain: Chain, claim_id: int) -> int:
 
 
 def _require_new(
-    chain: Chain, policy: Policy, provider: int, keys: ClaimKeys, billed: int, facts: ClaimFacts
+    chain: Chain, policy: Policy, provider: int, keys: ClaimKeys, facts: ClaimFacts
 ) -> None:
     """Refuse the same care, or the same claim identifier from the same provider, claimed
     before (the contract's keys, derived as ``claimOfKey`` documents them)."""
     contract = manager(chain)
     care = _key(
-        "care", ["address", "uint32", "bytes32", "bytes32[]", "uint96"],
-        [policy.patient, provider, keys.service_key, list(keys.code_hashes), billed],
+        "care", ["address", "uint32", "bytes32", "bytes32[]"],
+        [policy.patient, provider, keys.service_key, list(keys.code_hashes)],
     )  # fmt: skip
     earlier = int(chain.call("reading duplicates", contract.functions.claimOfKey(care)))
     if earlier:
         start, end = facts.service
         period = start if start == end else f"{start} to {end}"
         raise DuplicateClaim(
-            f"the same care (this patient and provider, service {period}, the same codes and "
-            f"amount {facts.total})",
+            f"the same care (this patient and provider, service {period}, the same codes; "
+            "whatever the amount: dispute a denial rather than claim again)",
             earlier,
         )
     if keys.identifier_key != NO_IDENTIFIER:

@@ -1777,7 +1777,7 @@ def test_patient_cannot_block_the_providers_claim_by_claiming_its_keys_first(
     real = submission(policy_id, 900 * USD, real_claim, **keys)
     provider = number_of(provider_registry, hospital)
     key_claims = [
-        care_key(patient.address, provider, real["serviceKey"], real["codeHashes"], real["billed"]),
+        care_key(patient.address, provider, real["serviceKey"], real["codeHashes"]),
         identifier_key(provider, real["identifierKey"]),
     ]
     assert [claims_manager.claimOfKey(k) for k in key_claims] == [0, 0], "the patient holds keys"

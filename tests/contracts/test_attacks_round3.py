@@ -9,10 +9,12 @@ exploit files and the per-contract tests are not repeated here.
 
 Themes, after the latest changes: a claim record billed by its provider to one insurer and by
 the patient to another (every order of submissions, denials, disputes, escalations and
-resolutions, across two policies and two insurers); the writer of a patient's claim record as
-a party; the pool of a suspended insurer; an insurer's request for information that cannot be
-answered; key deliveries for grants that open nothing; emergency openings per service; care
-periods searched by bisection; a monitor who joins the sponsor.
+resolutions, across two policies and two insurers, also as a seeded random walk); the writer
+of a patient's claim record as a party; a corrected version of a paid claim record; the pool
+of a suspended insurer; an insurer's request for information that cannot be answered; key
+deliveries for grants that open nothing; emergency openings per service and their cooldown
+across a suspension; a registrar who resigns mid-vote; care periods searched by bisection; a
+monitor who joins the sponsor.
 
 The world (module-scoped, rolled back by Ape after each test): ``patient`` (with ``delegate``
 named in the registry) and ``other_patient`` registered; ``hospital`` (``doctor`` its
@@ -30,10 +32,12 @@ Anvil only: ``ape test tests/contracts/test_attacks_round3.py --network ethereum
 from __future__ import annotations
 
 import itertools
+import random
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from ape.exceptions import ContractLogicError
 from eth_account import Account
 from eth_utils import keccak
 from hexbytes import HexBytes
@@ -63,6 +67,7 @@ DISPUTE_WINDOW = 7 * DAY
 DECISION_PERIOD = 30 * DAY
 EMERGENCY_COOLDOWN = 7 * DAY
 RESOLVER_ROLE = HexBytes(keccak(text="RESOLVER_ROLE"))
+REGISTRAR_ROLE = HexBytes(keccak(text="REGISTRAR_ROLE"))
 ZERO32 = HexBytes(b"\0" * 32)
 FINANCIAL = 13
 
@@ -542,6 +547,108 @@ def test_writer_disputing_the_patients_partial_approval_cannot_take_the_award(w:
     w.assert_books()
 
 
+def _consumed(claim: Any) -> bool:
+    """Whether a claim paid for its care (or counted it toward the deductible)."""
+    state = int(claim.state)
+    if state in (APPROVED, PARTIALLY_APPROVED):
+        return True
+    return state in (DISPUTED, RESOLVED) and (claim.paid > 0 or claim.deductibleApplied > 0)
+
+
+@pytest.mark.parametrize("seed", range(16))
+def test_no_order_of_moves_pays_one_record_twice_across_two_insurers(w: World, seed: int) -> None:
+    """A random walk over both claims of one record, the hospital's and the patient's, each
+    billed to either insurer: submissions (reviewed or settled at once), approvals in full or
+    in part, denials, requests and answers, disputes by either party, escalations, every kind
+    of resolution, and time passing, in any interleaving. After every move at most one of the
+    two claims has paid for the record, and the money is all accounted for."""
+    rng = random.Random(seed)
+    policies = [w.funded_policy(), w.funded_policy(w.insurer2)]
+    insurers = {policies[0]: w.insurer, policies[1]: w.insurer2}
+    record = w.financial(days=400)
+    policy_of = {"V": rng.choice(policies), "P": rng.choice(policies)}
+    ids = {"V": claim_id_of(record), "P": int(w.claims.patientClaimIdOf(record))}
+    parties = {"V": (w.hospital, w.doctor, w.patient), "P": (w.patient, w.hospital, w.doctor)}
+    states = {"V": 0, "P": 0}
+
+    def submit(c: str) -> Any:
+        if c == "V":
+            return w.providers_claim(policy_of["V"], record, prove=rng.random() < 0.3)
+        return w.patients_claim(policy_of["P"], record)
+
+    def decide(c: str, share: int) -> Any:
+        allowed = int(w.claims.allowedAmount(ids[c])[0])
+        insurer = insurers[policy_of[c]]
+        if share == 0:
+            return w.claims.denyClaim(ids[c], 1, sender=insurer)
+        return w.claims.approveClaim(ids[c], allowed * share // 2, sender=insurer)
+
+    def resolve(c: str, kind: str) -> Any:
+        allowed = int(w.claims.allowedAmount(ids[c])[0])
+        award = allowed if kind == "award" else 0
+        return w.claims.resolveDispute(ids[c], award, kind != "uncovered", sender=w.resolver)
+
+    def party(c: str) -> Any:
+        return rng.choice(parties[c])
+
+    by_state: dict[int, list[Callable[[str], Any]]] = {
+        0: [submit],
+        SUBMITTED: [
+            lambda c: decide(c, 2),
+            lambda c: decide(c, 1),
+            lambda c: decide(c, 0),
+            lambda c: w.claims.requestInfo(ids[c], 1, sender=insurers[policy_of[c]]),
+            lambda c: w.claims.escalateClaim(ids[c], sender=party(c)),
+        ],
+        INFO_REQUESTED: [
+            lambda c: w.claims.provideInfo(ids[c], [record], sender=party(c)),
+            lambda c: decide(c, 2),
+            lambda c: decide(c, 0),
+        ],
+        PARTIALLY_APPROVED: [lambda c: w.claims.disputeClaim(ids[c], 1, sender=party(c))],
+        DENIED: [lambda c: w.claims.disputeClaim(ids[c], 1, sender=party(c))],
+        DISPUTED: [
+            lambda c: resolve(c, "award"),
+            lambda c: resolve(c, "covered"),
+            lambda c: resolve(c, "uncovered"),
+        ],
+    }
+    done: list[str] = []
+    for _ in range(16):
+        options = [(c, m) for c in "VP" for m in by_state.get(states[c], [])]
+        if not options or rng.random() < 0.15:
+            w.advance(rng.choice((DAY, DISPUTE_WINDOW, DECISION_PERIOD)))
+            done.append("time")
+            continue
+        c, move = rng.choice(options)
+        try:
+            move(c)
+        except ContractLogicError as refused:
+            done.append(f"{c}:refused:{type(refused).__name__}")
+            continue
+        states[c] = int(w.claims.getClaim(ids[c]).state)
+        done.append(f"{c}:{states[c]}")
+        claims = [w.claims.getClaim(ids[k]) for k in "VP" if states[k]]
+        assert sum(_consumed(claim) for claim in claims) <= 1, (seed, done)
+        w.assert_books()
+
+
+def test_corrected_version_of_a_paid_claim_record_is_not_paid_again(w: World) -> None:
+    policy = w.funded_policy()
+    first = w.financial(grantees=(w.insurer,))
+    paid = w.submit(w.submission(policy, 200 * USD, first, identifier=None), w.hospital)
+    assert w.state_of(paid) == APPROVED  # settled at once: 80
+    corrected = w.create_record(w.hospital, w.patient, category=FINANCIAL, previous=first).id
+    assert w.records.getRecord(first).superseded
+    w.grant_record(corrected, w.insurer, PAYMENT)
+    before = w.token.balanceOf(w.hospital)
+    with reverts(w.claims.ClaimDuplicate, claimId=paid):
+        w.claims.submitClaim(
+            w.submission(policy, 210 * USD, corrected, identifier=None), sender=w.hospital
+        )
+    assert w.token.balanceOf(w.hospital) == before
+
+
 # ---------------------------------------------------------------------------- pools
 
 
@@ -571,14 +678,6 @@ def test_pool_waits_for_a_late_dispute_of_a_denial_that_can_no_longer_be_awarded
     w.assert_books()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding (low): a claim on a suspended insurer's policy stays open until its "
-    "claimant escalates it: the insurer cannot decide (ClaimNotPolicyInsurer), is no party to "
-    "escalate (ClaimNotSubmitterOrPatient) and a resolver acts only on disputed claims, so a "
-    "claimant who never escalates strands the pool for ever (ClaimsManager.escalateClaim/"
-    "_party; reclaimPool: openClaims != 0)",
-)
 def test_suspended_insurer_winds_down_an_undecided_claim_and_takes_back_its_pool(
     w: World,
 ) -> None:
@@ -627,37 +726,24 @@ def test_insurer_cannot_stall_a_claim_its_claimant_can_no_longer_answer(w: World
 # ============================================================================ ConsentManager
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding (info): deliverKeys accepts a delivery under a record grant of a record "
-    "the patient erased (the grant is still 'live'), so a key holder logs a sanctioned key "
-    "delivery of a crypto-shredded record (ConsentManager.deliverKeys: no _erased check)",
-)
 def test_keys_of_an_erased_record_are_not_delivered(w: World) -> None:
     record = w.create_record(w.hospital, w.patient).id
     w.grant_record(record, w.clinic)
     w.consent.eraseRecord(record, sender=w.delegate)
     assert not w.consent.hasAccess(w.clinic, record)
-    with reverts(w.consent.ConsentNoLiveAccess, patient=w.patient, grantee=w.clinic):
+    with reverts(w.consent.ConsentUnknownRecord, id=record):
         w.consent.deliverKeys(
             w.patient, w.clinic, RECORD_SCOPE, record, digest("env"), sender=w.hospital
         )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding (info): deliverKeys accepts a delivery under a patient's record grant "
-    "that names another patient's record (a grant that opens nothing), so a provider writing "
-    "for both patients logs a sanctioned delivery of the other patient's record keys "
-    "(ConsentManager.deliverKeys: scope not checked against the patient)",
-)
 def test_keys_of_another_patients_record_are_not_delivered_under_this_patients_grant(
     w: World,
 ) -> None:
     theirs = w.create_record(w.hospital, w.other_patient).id
     w.grant_record(theirs, w.clinic)  # the patient "grants" a record that is not theirs
     assert not w.consent.hasAccess(w.clinic, theirs)
-    with reverts(w.consent.ConsentNoLiveAccess, patient=w.patient, grantee=w.clinic):
+    with reverts(w.consent.ConsentUnknownRecord, id=theirs):
         w.consent.deliverKeys(
             w.patient, w.clinic, RECORD_SCOPE, theirs, digest("env"), sender=w.hospital
         )
@@ -697,7 +783,47 @@ def test_emergency_openings_are_per_service_in_access_keys_closing_and_cooldown(
         w.consent.openEmergencyAccess(w.patient, HOUR, "extend", sender=w.ems2)
 
 
+def test_suspension_and_reinstatement_do_not_restart_the_emergency_cooldown(w: World) -> None:
+    """The service's opening is ended early by a suspension; reinstated the same day, the
+    service opens again at once (a fresh round, a fresh opening?)."""
+    record = w.create_record(w.hospital, w.patient).id
+    w.consent.openEmergencyAccess(w.patient, 24 * HOUR, "unconscious", sender=w.paramedic)
+    expires_at = int(w.consent.emergencyOf(w.patient, w.ems).expiresAt)
+    w.advance(HOUR)
+    w.suspend(w.ems)
+    for registrar in w.registrars[1:3]:
+        w.providers.approveInstitution(w.ems, sender=registrar)
+    assert not w.consent.hasAccess(w.paramedic, record)
+    w.advance(2 * DAY)  # the opening would have expired by now anyway
+    with reverts(
+        w.consent.ConsentEmergencyCoolingDown,
+        patient=w.patient,
+        institution=w.ems,
+        until=expires_at + EMERGENCY_COOLDOWN,
+    ):
+        w.consent.openEmergencyAccess(w.patient, HOUR, "again", sender=w.paramedic)
+    assert not w.consent.hasAccess(w.paramedic, record)
+
+
 # ============================================================================ ProviderRegistry
+
+
+def test_removal_vote_cast_before_a_registrar_resigned_is_void_once_it_is_voted_back(
+    w: World,
+) -> None:
+    """A registrar votes to remove a colleague, who resigns (renounceRole, which starts no new
+    round) and is voted back; one more removal vote should not be enough."""
+    r1, r2, r3 = w.registrars
+    colleague = w.fresh_account()
+    w.providers.voteRegistrar(colleague, True, sender=r1)
+    w.providers.voteRegistrar(colleague, True, sender=r2)
+    w.providers.voteRegistrar(colleague, False, sender=r1)  # one of the two votes needed
+    w.providers.renounceRole(REGISTRAR_ROLE, colleague, sender=colleague)
+    w.providers.voteRegistrar(colleague, True, sender=r2)
+    w.providers.voteRegistrar(colleague, True, sender=r3)
+    assert w.providers.hasRole(REGISTRAR_ROLE, colleague)
+    w.providers.voteRegistrar(colleague, False, sender=r2)
+    assert w.providers.hasRole(REGISTRAR_ROLE, colleague), "r1's vote of the old term counted"
 
 
 def test_care_periods_found_by_bisection_cover_exactly_their_own_seconds(w: World) -> None:

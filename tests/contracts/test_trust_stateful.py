@@ -233,11 +233,10 @@ def category_scope(category: int) -> bytes:
 ALL_KEY = scope_key(SCOPE_ALL, ZERO32)
 
 
-def care_key(patient: str, provider: int, service: bytes, codes: tuple[bytes, ...], billed: int):
-    """``careKeyOf``: ``keccak256(abi.encode("care", patient, provider, serviceKey, codeHashes,
-    billed))``."""
-    types = ["string", "address", "uint32", "bytes32", "bytes32[]", "uint96"]
-    return keccak(encode(types, ["care", patient, provider, service, list(codes), billed]))
+def care_key(patient: str, provider: int, service: bytes, codes: tuple[bytes, ...]) -> Any:
+    """The care key: ``keccak256(abi.encode("care", patient, provider, service, codes))``."""
+    types = ["string", "address", "uint32", "bytes32", "bytes32[]"]
+    return keccak(encode(types, ["care", patient, provider, service, list(codes)]))
 
 
 def identifier_key(provider: int, identifier: bytes) -> bytes:
@@ -1459,7 +1458,7 @@ class World:
         # The patient's approved claim of this record took it: the provider's is the same care.
         if not by_patient and (holder := self.keys.get(bytes(record_key(rid)))) is not None:
             return refused(CL, "ClaimDuplicate", holder)
-        ckey = care_key(policy.patient, provider, service, codes, billed)
+        ckey = care_key(policy.patient, provider, service, codes)
         if ckey in self.keys:
             return refused(CL, "ClaimDuplicate", self.keys[ckey])
         ikey = identifier_key(provider, identifier) if identifier != ZERO32 else None
@@ -3263,7 +3262,7 @@ def machine(base: Base, isolated: Callable[[], Any]) -> type[RuleBasedStateMachi
             if policy is not None:
                 writer = w.records[rid].writer if rid in w.records else 0
                 self.touched_keys.add(
-                    care_key(policy.patient, writer, service_, hashes, billed * USD)
+                    care_key(policy.patient, writer, service_, hashes)
                 )
                 if identifier_ != ZERO32:
                     self.touched_keys.add(identifier_key(writer, identifier_))

@@ -519,6 +519,16 @@ def test_the_same_claim_file_submitted_twice_is_refused_before_anything_is_writt
     assert [c.id for c in claims.claims(chain)] == [first.id]
 
 
+def test_the_same_care_billed_again_at_another_amount_is_a_duplicate(chain, submit, claim_body):
+    """A "corrected invoice": the same service period and codes, a new amount and identifier."""
+    when = access.chain_now(chain) - timedelta(days=2)
+    first = submit(body=claim_body(("99214", 900), when=when))
+    with pytest.raises(DuplicateClaim, match=r"the same care .* whatever the amount") as caught:
+        submit(body=claim_body(("99214", 950), when=when))
+    assert caught.value.earlier == first.id
+    assert [c.id for c in claims.claims(chain)] == [first.id]
+
+
 def test_a_claim_re_anchored_as_a_new_record_is_refused_by_the_client_and_the_contract(
     chain, store, submit, claim_body, provider, registered_patient, policy, terms, visit
 ):
@@ -570,9 +580,8 @@ def test_the_insurer_recomputes_a_claims_keys_from_the_decrypted_claim(
     )
     number = registry.participant(chain, provider.address).number
     care = keccak(abi_encode(
-        ["string", "address", "uint32", "bytes32", "bytes32[]", "uint96"],
-        ["care", registered_patient.address, number, service, list(first.code_hashes),
-         900 * 10**6],
+        ["string", "address", "uint32", "bytes32", "bytes32[]"],
+        ["care", registered_patient.address, number, service, list(first.code_hashes)],
     ))  # fmt: skip
     by_identifier = keccak(abi_encode(["string", "uint32", "bytes32"],
                                       ["identifier", number, identifier]))  # fmt: skip

@@ -286,19 +286,11 @@ def reclaim_until(policy: PolicyModel, open_claims: int, last_decision_at: int) 
 # ---------------------------------------------------------------------------- duplicate keys
 
 
-def care_key(
-    patient: str, provider: int, service_key: bytes, code_hashes: list[bytes], billed: int
-) -> HexBytes:
-    """``keccak256(abi.encode("care", patient, provider, serviceKey, codeHashes, billed))``."""
-    types = ["string", "address", "uint32", "bytes32", "bytes32[]", "uint96"]
-    values = [
-        "care",
-        patient,
-        provider,
-        bytes(service_key),
-        [bytes(h) for h in code_hashes],
-        billed,
-    ]
+def care_key(patient: str, provider: int, service_key: bytes, code_hashes: list[bytes]) -> HexBytes:
+    """``keccak256(abi.encode("care", patient, provider, serviceKey, codeHashes))``: not the
+    amount (the same care billed at another amount is the same care)."""
+    types = ["string", "address", "uint32", "bytes32", "bytes32[]"]
+    values = ["care", patient, provider, bytes(service_key), [bytes(h) for h in code_hashes]]
     return HexBytes(keccak(abi_encode(types, values)))
 
 

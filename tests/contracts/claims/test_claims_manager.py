@@ -547,7 +547,7 @@ def test_submit_claim_stores_the_claim_under_its_id_and_emits_claim_submitted(
     s = claim.submission
     keys = [
         care_key(
-            manual_policy.terms["patient"], provider, s["serviceKey"], s["codeHashes"], 250 * USD
+            manual_policy.terms["patient"], provider, s["serviceKey"], s["codeHashes"]
         ),
         identifier_key(provider, s["identifierKey"]),
     ]
@@ -1090,7 +1090,6 @@ def test_the_same_care_in_a_new_claim_record_is_a_duplicate(
         number_of(clinic),
         digest("visit-2025-03-04"),
         first.submission["codeHashes"],
-        300 * USD,
     )
     assert claims_manager.claimOfKey(key) == first.id
     with reverts(claims_manager.ClaimUnknownClaim, claimId=record_number(reencrypted.claim_record)):
@@ -1159,7 +1158,7 @@ def test_identifier_keys_are_per_provider_a_duplicate_names_the_same_providers_c
         assert claims_manager.claimOfKey(key) == claim.id
 
 
-@pytest.mark.parametrize("differs", ["service", "codes", "amount", "provider", "patient"])
+@pytest.mark.parametrize("differs", ["service", "codes", "provider", "patient"])
 def test_care_that_differs_in_one_part_of_its_key_is_not_a_duplicate(
     claims_manager: Any,
     hospital: AccountAPI,
@@ -1181,12 +1180,23 @@ def test_care_that_differs_in_one_part_of_its_key_is_not_a_duplicate(
     elif differs == "patient":
         policy_id = issue_policy(patient=other_patient, autoSettleLimit=0).id
         kwargs["records"] = claim_evidence(patient=other_patient)
-    billed = 301 * USD if differs == "amount" else 300 * USD
 
-    second = submit_claim(policy_id, billed, **kwargs)
+    second = submit_claim(policy_id, 300 * USD, **kwargs)
 
     assert second.id != first.id
     assert claims_manager.getClaim(second.id).state == ClaimState.SUBMITTED
+
+
+def test_the_same_care_at_another_amount_is_a_duplicate(
+    claims_manager: Any,
+    manual_policy: IssuedPolicy,
+    submit_claim: Callable[..., SubmittedClaim],
+) -> None:
+    """A corrected invoice of the same care (service, codes, provider, patient) with another
+    amount and identifier: the amount is not part of the care key."""
+    first = submit_claim(manual_policy.id, 300 * USD, service="visit", identifier="CLM-1")
+    with reverts(claims_manager.ClaimDuplicate, claimId=first.id):
+        submit_claim(manual_policy.id, 301 * USD, service="visit", identifier="CLM-2")
 
 
 def test_a_zero_identifier_key_is_no_key(
@@ -1224,7 +1234,7 @@ def test_duplicate_keys_and_claim_ids_are_the_documented_encodings(
     s = claim.submission
     record = claim.records.claim_record
     provider = number_of(clinic)
-    care = care_key(patient.address, provider, s["serviceKey"], s["codeHashes"], 300 * USD)
+    care = care_key(patient.address, provider, s["serviceKey"], s["codeHashes"])
     ident = identifier_key(provider, s["identifierKey"])
     assert claims_manager.claimOfKey(care) == claim.id
     assert claims_manager.claimOfKey(ident) == claim.id
@@ -1256,7 +1266,7 @@ def keys_of(
         provider = number_of(clinic)
         patient = claims_manager.getPolicy(s["policyId"]).patient
         keys = [
-            care_key(patient, provider, s["serviceKey"], s["codeHashes"], s["billed"]),
+            care_key(patient, provider, s["serviceKey"], s["codeHashes"]),
             identifier_key(provider, s["identifierKey"]),
         ]
         return [claims_manager.claimOfKey(k) for k in keys]

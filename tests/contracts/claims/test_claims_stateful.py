@@ -805,7 +805,7 @@ def test_money_follows_the_claims_model_among_honest_and_hostile_actors(
                 "serviceKey": service_key,
                 "identifierKey": identifier_value,
             }
-            care = care_key(patient.address, provider, service_key, hashes, billed)
+            care = care_key(patient.address, provider, service_key, hashes)
             keys = [care]
             if identifier:
                 keys.append(identifier_key(provider, identifier_value))
