@@ -98,9 +98,11 @@ contract ClaimsManager is IClaimsManager, AccessControl, ReentrancyGuardTransien
     mapping(uint256 claimId => Claim) private _claims;
     mapping(address payee => uint256 amount) private _credit;
     mapping(bytes32 key => uint256 claimId) private _claimOfKey;
-    /// @dev A patient's claim reserves its care and identifier keys only once it is approved
-    /// (or awarded): until then they wait here, so a patient's claim cannot block a provider's.
-    mapping(uint256 claimId => bytes32[2] keys) private _pendingKeys;
+    /// @dev A patient's claim reserves its care and identifier keys, and its claim record, only
+    /// once it is approved (or awarded): until then they wait here (care key, identifier key,
+    /// record), so a patient's claim cannot block a provider's. The record stays once the keys
+    /// are taken (it names the writer, a party to the claim).
+    mapping(uint256 claimId => bytes32[3] keys) private _pendingKeys;
     uint64 private _policyCount;
 
     // ------------------------------------------------------------------ constructor
@@ -201,18 +203,8 @@ contract ClaimsManager is IClaimsManager, AccessControl, ReentrancyGuardTransien
     function submitClaim(Submission calldata submission) external nonReentrant returns (uint256 claimId) {
         StoredPolicy storage policy = _policy(submission.policyId);
         (address submitter, uint32 provider) = _checkSubmission(policy, submission);
-        claimId = uint256(RecordId.unwrap(submission.claimRecord));
-        if (_claims[claimId].state != ClaimState.None) revert ClaimDuplicate(claimId);
         bool byPatient = submitter == policy.patient;
-        bytes32 careKey = keccak256(
-            abi.encode("care", policy.patient, provider, submission.serviceKey, submission.codeHashes, submission.billed)
-        );
-        bytes32 identifierKey = submission.identifierKey == bytes32(0)
-            ? bytes32(0)
-            : keccak256(abi.encode("identifier", provider, submission.identifierKey));
-        _claimKey(careKey, claimId, !byPatient);
-        if (identifierKey != bytes32(0)) _claimKey(identifierKey, claimId, !byPatient);
-        if (byPatient) _pendingKeys[claimId] = [careKey, identifierKey];
+        claimId = _identify(policy, submission, provider, byPatient);
         (ReviewReason review, uint96 allowed, uint96 deductible) = _review(policy, submission, byPatient);
         bool automatic = review == ReviewReason.None;
         uint40 now_ = uint40(block.timestamp);
@@ -312,9 +304,11 @@ contract ClaimsManager is IClaimsManager, AccessControl, ReentrancyGuardTransien
 
     /// @inheritdoc IClaimsManager
     function escalateClaim(uint256 claimId) external {
-        (Claim storage claim, StoredPolicy storage policy) = _party(claimId);
-        ClaimState state = claim.state;
+        Claim storage claim = _claim(claimId);
+        StoredPolicy storage policy = _policies[claim.policyId];
         bool insurerVerified = _isVerified(policy.insurer);
+        if (msg.sender != policy.insurer || insurerVerified) _party(claimId);
+        ClaimState state = claim.state;
         if (state != ClaimState.Submitted && (state != ClaimState.InfoRequested || insurerVerified)) {
             revert ClaimInvalidState(claimId, state);
         }
@@ -423,6 +417,11 @@ contract ClaimsManager is IClaimsManager, AccessControl, ReentrancyGuardTransien
     }
 
     /// @inheritdoc IClaimsManager
+    function patientClaimIdOf(RecordId record) external pure returns (uint256 claimId) {
+        return _patientClaimId(record);
+    }
+
+    /// @inheritdoc IClaimsManager
     function openClaimsOf(uint64 policyId) external view returns (uint256 open) {
         return _policies[policyId].openClaims;
     }
@@ -430,22 +429,6 @@ contract ClaimsManager is IClaimsManager, AccessControl, ReentrancyGuardTransien
     /// @inheritdoc IClaimsManager
     function claimOfKey(bytes32 key) external view returns (uint256 claimId) {
         return _claimOfKey[key];
-    }
-
-    /// @inheritdoc IClaimsManager
-    function careKeyOf(
-        address patient,
-        uint32 provider,
-        bytes32 serviceKey,
-        bytes32[] calldata codeHashes,
-        uint96 billed
-    ) external pure returns (bytes32 key) {
-        return keccak256(abi.encode("care", patient, provider, serviceKey, codeHashes, billed));
-    }
-
-    /// @inheritdoc IClaimsManager
-    function identifierKeyOf(uint32 provider, bytes32 identifierKey) external pure returns (bytes32 key) {
-        return keccak256(abi.encode("identifier", provider, identifierKey));
     }
 
     /// @inheritdoc IClaimsManager
@@ -493,8 +476,10 @@ contract ClaimsManager is IClaimsManager, AccessControl, ReentrancyGuardTransien
         if (msg.sender == submitter || msg.sender == policy.patient) return (claim, policy);
         (address institution, IProviderRegistry.Participant memory p) = _institutionOf(msg.sender);
         if (institution == submitter) return (claim, policy);
-        // The provider that wrote the claim record is a party to a claim the patient submitted.
-        uint32 writer = _RECORDS.lookup(RecordId.wrap(bytes32(claimId))).writer;
+        // The provider that wrote the claim record is a party to a claim the patient submitted
+        // (a patient's claim keeps its record in `_pendingKeys`; a provider's has none there).
+        bytes32 record = _pendingKeys[claimId][2];
+        uint32 writer = record == bytes32(0) ? 0 : _RECORDS.lookup(RecordId.wrap(record)).writer;
         if (institution == address(0) || writer == 0 || p.number != writer) {
             revert ClaimNotSubmitterOrPatient(msg.sender, claimId);
         }
@@ -546,6 +531,28 @@ contract ClaimsManager is IClaimsManager, AccessControl, ReentrancyGuardTransien
         }
     }
 
+    /// @dev The new claim's id, once it is no duplicate: a provider's claim takes its care and
+    /// identifier keys at once; a patient's leaves them (and its record) waiting for approval.
+    function _identify(StoredPolicy storage policy, Submission calldata submission, uint32 provider, bool byPatient)
+        private
+        returns (uint256 claimId)
+    {
+        RecordId claimRecord = submission.claimRecord;
+        claimId = byPatient ? _patientClaimId(claimRecord) : uint256(RecordId.unwrap(claimRecord));
+        if (_claims[claimId].state != ClaimState.None) revert ClaimDuplicate(claimId);
+        // A provider's claim on a record whose patient's claim was approved is the same care.
+        if (!byPatient) _claimKey(_recordKey(claimRecord), claimId, false);
+        bytes32 careKey = keccak256(
+            abi.encode("care", policy.patient, provider, submission.serviceKey, submission.codeHashes)
+        );
+        bytes32 identifierKey = submission.identifierKey == bytes32(0)
+            ? bytes32(0)
+            : keccak256(abi.encode("identifier", provider, submission.identifierKey));
+        _claimKey(careKey, claimId, !byPatient);
+        if (identifierKey != bytes32(0)) _claimKey(identifierKey, claimId, !byPatient);
+        if (byPatient) _pendingKeys[claimId] = [careKey, identifierKey, RecordId.unwrap(claimRecord)];
+    }
+
     /// @dev Refuses a key another claim holds; takes it for `claimId` when `reserve`.
     function _claimKey(bytes32 key, uint256 claimId, bool reserve) private {
         uint256 earlier = _claimOfKey[key];
@@ -553,16 +560,43 @@ contract ClaimsManager is IClaimsManager, AccessControl, ReentrancyGuardTransien
         if (reserve) _claimOfKey[key] = claimId;
     }
 
-    /// @dev Takes the keys a patient's claim left waiting (reverts when another claim took one
-    /// meanwhile: the same care cannot be paid twice).
+    /// @dev Before a claim is paid or covered: takes the keys a patient's claim left waiting
+    /// (reverts when another claim took one meanwhile: the same care cannot be paid twice); for
+    /// a provider's claim, refuses when the patient's claim of its record took the record (the
+    /// provider's denial, disputed, must not pay the record a second time).
     function _reservePending(uint256 claimId) private {
-        bytes32[2] storage keys = _pendingKeys[claimId];
+        bytes32[3] storage keys = _pendingKeys[claimId];
+        if (keys[2] == bytes32(0)) {
+            _claimKey(_recordKey(RecordId.wrap(bytes32(claimId))), claimId, false);
+            return;
+        }
         bytes32 careKey = keys[0];
         if (careKey == bytes32(0)) return;
+        // The provider's own claim of the same record wins unless it was settled for nothing.
+        RecordId record = RecordId.wrap(keys[2]);
+        uint256 providerClaim = uint256(RecordId.unwrap(record));
+        Claim storage theirs = _claims[providerClaim];
+        ClaimState state = theirs.state;
+        bool nothing = state == ClaimState.None || state == ClaimState.Denied
+            || (state == ClaimState.Resolved && theirs.paid == 0 && theirs.deductibleApplied == 0);
+        if (!nothing) revert ClaimDuplicate(providerClaim);
         _claimKey(careKey, claimId, true);
         bytes32 identifierKey = keys[1];
         if (identifierKey != bytes32(0)) _claimKey(identifierKey, claimId, true);
-        delete _pendingKeys[claimId];
+        _claimKey(_recordKey(record), claimId, true);
+        // The record stays: its writer is a party to the claim (`_party`).
+        delete keys[0];
+        delete keys[1];
+    }
+
+    /// @dev A patient's claim on a record has its own id, so that it never takes the id of the
+    /// provider's claim on the same record.
+    function _patientClaimId(RecordId record) private pure returns (uint256) {
+        return uint256(keccak256(abi.encode("patient", record)));
+    }
+
+    function _recordKey(RecordId record) private pure returns (bytes32) {
+        return keccak256(abi.encode("record", record));
     }
 
     /// @dev Counts a claim that awaits the insurer or a resolver.
@@ -590,6 +624,7 @@ contract ClaimsManager is IClaimsManager, AccessControl, ReentrancyGuardTransien
             claimId,
             submission.policyId,
             submitter,
+            submission.claimRecord,
             submission.billed,
             submission.payPatient,
             submission.evidence,

@@ -171,6 +171,11 @@ contract ConsentManager is IConsentManager, EIP712, Nonces {
             (bool writes,) = _PROVIDERS.mayWriteFor(msg.sender, patient);
             if (!writes) revert ConsentNotKeyHolder(msg.sender, patient);
         }
+        _checkScope(scopeKind, scope);
+        if (scopeKind == ScopeKind.Record) {
+            RecordId id = RecordId.wrap(scope);
+            if (_erased[id] || _RECORDS.lookup(id).patient != patient) revert ConsentUnknownRecord(id);
+        }
         bytes32 scopeKey = _scopeKey(scopeKind, scope);
         if (
             !_live(_grants[patient][grantee][scopeKey])

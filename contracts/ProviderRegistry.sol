@@ -318,18 +318,22 @@ contract ProviderRegistry is IProviderRegistry, AccessControlEnumerable, EIP712,
     }
 
     /// @inheritdoc IProviderRegistry
-    /// @dev Looks at the current period, then at earlier ones newest first, stopping at the
-    /// first that began at or before `at`: periods never overlap, so it is the only candidate.
+    /// @dev Looks at the current period, then binary-searches the earlier ones (sorted by
+    /// start, never overlapping) for the last that began at or before `at`, the only one that
+    /// can hold it: O(log n) however often care was re-opened.
     function hadCare(address patient, uint32 writer, uint40 at) external view returns (bool held) {
         if (writer == 0) return false;
         Care storage current = _care[patient][writer];
         if (current.since <= at) return current.since != 0 && at < current.until;
         Care[] storage past = _pastCare[patient][writer];
-        for (uint256 i = past.length; i > 0; --i) {
-            Care storage period = past[i - 1];
-            if (period.since <= at) return at < period.until;
+        uint256 low = 0;
+        uint256 high = past.length; // the answer is the last index below `high` with since <= at
+        while (low < high) {
+            uint256 middle = (low + high) / 2;
+            if (past[middle].since <= at) low = middle + 1;
+            else high = middle;
         }
-        return false;
+        return low != 0 && at < past[low - 1].until;
     }
 
     /// @inheritdoc IProviderRegistry

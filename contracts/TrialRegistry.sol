@@ -166,8 +166,13 @@ contract TrialRegistry is ITrialRegistry, EIP712, Nonces {
     }
 
     /// @inheritdoc ITrialRegistry
-    /// @dev Idempotent: setting the current value again still emits `MonitorChanged`.
+    /// @dev Idempotent: setting the current value again still emits `MonitorChanged`. The
+    /// sponsor and its practitioners cannot be monitors (they read by the sponsor bit).
     function setMonitor(uint64 studyId, address monitor, bool allowed) external onlyStudySponsor(studyId) {
+        address sponsor = _studies[studyId].sponsor;
+        if (allowed && (monitor == sponsor || _PROVIDERS.verifiedInstitutionOf(monitor) == sponsor)) {
+            revert TrialInvalidMonitor(monitor);
+        }
         _monitors[studyId][monitor] = allowed;
         emit MonitorChanged(studyId, monitor, allowed);
     }
@@ -332,17 +337,23 @@ contract TrialRegistry is ITrialRegistry, EIP712, Nonces {
     /// delivered could not be taken back anyway). The enrolling site reads through its own
     /// account whatever its standing (it holds the data it collected) and through its
     /// practitioners while it is verified; the sponsor (reader bit `READER_SPONSOR`) only
-    /// while verified; monitors (bit `READER_MONITORS`) while the sponsor keeps them.
+    /// while verified; monitors (bit `READER_MONITORS`) while the sponsor keeps them and stays
+    /// verified. The sponsor's own accounts are judged by the sponsor bit alone, whatever
+    /// monitor list they are on, so a sponsor cannot read past a refusal by naming itself.
     function canRead(uint64 studyId, address participant, address reader) external view returns (bool allowed) {
         Participation storage p = _participations[studyId][participant];
         address site = p.site;
         if (site == address(0)) return false;
         if (reader == participant || reader == site) return true;
         uint8 readers = p.readers;
-        if (readers & READER_MONITORS != 0 && _monitors[studyId][reader]) return true;
+        address sponsor = _studies[studyId].sponsor;
         address institution = _PROVIDERS.verifiedInstitutionOf(reader);
-        if (institution == address(0)) return false;
-        return institution == site || (readers & READER_SPONSOR != 0 && institution == _studies[studyId].sponsor);
+        if (institution == site) return true;
+        if (institution == sponsor || reader == sponsor) {
+            return institution == sponsor && readers & READER_SPONSOR != 0;
+        }
+        return readers & READER_MONITORS != 0 && _monitors[studyId][reader]
+            && _PROVIDERS.verifiedInstitutionOf(sponsor) == sponsor;
     }
 
     /// @inheritdoc ITrialRegistry

@@ -281,12 +281,14 @@ interface IClaimsManager {
     /// @notice Emitted when tokens are paid into a policy's pool.
     event PolicyFunded(uint64 indexed policyId, address indexed funder, uint256 amount, uint256 funded);
 
-    /// @notice Emitted when a claim is submitted; `automatic` says whether it was settled at
-    /// once, otherwise `review` says why a person must look at it.
+    /// @notice Emitted when a claim is submitted on `claimRecord` (the claim's id for a
+    /// provider's claim; a patient's claim has its own id); `automatic` says whether it was
+    /// settled at once, otherwise `review` says why a person must look at it.
     event ClaimSubmitted(
         uint256 indexed claimId,
         uint64 indexed policyId,
         address indexed submitter,
+        RecordId claimRecord,
         uint96 billed,
         bool payPatient,
         RecordId[] evidence,
@@ -357,7 +359,8 @@ interface IClaimsManager {
     /// verified, and then pays the payee at once (a token transfer; no withdrawal needed). A
     /// claim entirely within the deductible settles for zero and counts toward it.
     /// @param submission The claim.
-    /// @return claimId The new claim's id: `uint256(claimRecord)`.
+    /// @return claimId The new claim's id: `uint256(claimRecord)` for a provider's claim,
+    /// `patientClaimIdOf(claimRecord)` for the patient's.
     function submitClaim(Submission calldata submission) external returns (uint256 claimId);
 
     /// @notice Approves a claim in full (`amount` equal to what the policy allows) or in part.
@@ -399,7 +402,8 @@ interface IClaimsManager {
     function disputeClaim(uint256 claimId, uint16 reasonCode) external;
 
     /// @notice Escalates a claim its insurer left undecided to a resolver.
-    /// @dev Callable by a party (see `disputeClaim`) while the claim awaits the insurer
+    /// @dev Callable by a party (see `disputeClaim`), or by the policy's insurer account while
+    /// it is not verified (its suspension cannot strand its pool), while the claim awaits the insurer
     /// (Submitted) and `DECISION_PERIOD` has passed since its submission or its last answer to
     /// a request, or at once, also from InfoRequested, when the insurer is no longer verified.
     /// @param claimId The claim.
@@ -410,7 +414,9 @@ interface IClaimsManager {
     /// for the claim less what it already paid, and at most what the pool holds. For a claim
     /// paid nothing so far, `covered` says whether the care is covered: the deductible then
     /// applies (a claim within the deductible is covered with an award of zero); an uncovered
-    /// claim gets no award and applies no deductible.
+    /// claim gets no award and applies no deductible. An award (or a covered resolution) takes
+    /// a patient's claim's keys like `approveClaim`; for a provider's claim whose record the
+    /// patient's approved claim took meanwhile, it reverts `ClaimDuplicate` naming that claim.
     /// @param claimId The claim.
     /// @param award Token units to add (zero upholds the decision).
     /// @param covered Whether the care is covered (ignored after a partial approval).
@@ -455,37 +461,28 @@ interface IClaimsManager {
     /// @return amount Token units credited and not yet withdrawn.
     function creditOf(address payee) external view returns (uint256 amount);
 
+    /// @notice The id of the patient's claim on a claim record:
+    /// `uint256(keccak256(abi.encode("patient", record)))` (a provider's claim on it has the
+    /// record's own id).
+    /// @param record The claim record.
+    /// @return claimId The id.
+    function patientClaimIdOf(RecordId record) external pure returns (uint256 claimId);
+
     /// @notice Returns how many claims of a policy are open (undecided or disputed).
     /// @param policyId The policy.
     /// @return open The count.
     function openClaimsOf(uint64 policyId) external view returns (uint256 open);
 
     /// @notice Returns the claim that already billed the same care or identifier, or zero.
-    /// @param key A care key or identifier key (see `careKeyOf`, `identifierKeyOf`).
+    /// @dev Care key: `keccak256(abi.encode("care", patient, provider, serviceKey, codeHashes))`,
+    /// the provider being the claim record's writer number (not the amount: the same service
+    /// with the same codes billed again at another amount, a corrected invoice, is the same
+    /// care; a denial is disputed, not resubmitted); identifier key:
+    /// `keccak256(abi.encode("identifier", provider, identifierKey))`; record key (taken when
+    /// a patient's claim is approved): `keccak256(abi.encode("record", claimRecord))`.
+    /// @param key A care, identifier or record key.
     /// @return claimId The claim, or zero.
     function claimOfKey(bytes32 key) external view returns (uint256 claimId);
-
-    /// @notice The duplicate key of a piece of care: patient, provider (writer number),
-    /// service key, code hashes and billed amount.
-    /// @param patient The insured patient.
-    /// @param provider The care provider's directory number.
-    /// @param serviceKey The salted service key.
-    /// @param codeHashes The salted code hashes (ascending).
-    /// @param billed The billed amount.
-    /// @return key `keccak256(abi.encode("care", patient, provider, serviceKey, codeHashes, billed))`.
-    function careKeyOf(
-        address patient,
-        uint32 provider,
-        bytes32 serviceKey,
-        bytes32[] calldata codeHashes,
-        uint96 billed
-    ) external pure returns (bytes32 key);
-
-    /// @notice The duplicate key of a provider's claim identifier.
-    /// @param provider The care provider's directory number.
-    /// @param identifierKey The salted identifier key.
-    /// @return key `keccak256(abi.encode("identifier", provider, identifierKey))`.
-    function identifierKeyOf(uint32 provider, bytes32 identifierKey) external pure returns (bytes32 key);
 
     /// @notice Returns the number of policies issued so far (the last policy id).
     /// @return count Policies.

@@ -126,7 +126,8 @@ interface IConsentManager {
     /// @notice Thrown when a reader logs the use of a record it has no access to.
     error ConsentAccessDenied(address reader, RecordId id);
 
-    /// @notice Thrown when a record is not anchored.
+    /// @notice Thrown when a record is not anchored (or, delivering its keys, is not the
+    /// patient's or was erased).
     error ConsentUnknownRecord(RecordId id);
 
     /// @notice Thrown when keys are delivered for a grant that is not live.
@@ -270,7 +271,8 @@ interface IConsentManager {
     /// after the grant), or for a live emergency opening (scope `All`, grantee an account of
     /// the service).
     /// @dev Callable by those who hold the keys: the patient, a delegate, or a care
-    /// institution (or its practitioner) that may write the patient's records now.
+    /// institution (or its practitioner) that may write the patient's records now. For a
+    /// record scope the record must be the patient's and not erased (`ConsentUnknownRecord`).
     /// @param patient Whose records the envelope holds keys of.
     /// @param grantee Who the keys are wrapped for.
     /// @param scopeKind The scope kind of the live grant the envelope serves.

@@ -180,6 +180,9 @@ interface ITrialRegistry {
     /// @notice Thrown when outcome definitions of a version with a consent or data would change.
     error TrialOutcomesFrozen(uint64 studyId, uint32 version);
 
+    /// @notice Thrown when the sponsor (or one of its practitioners) is named a monitor.
+    error TrialInvalidMonitor(address monitor);
+
     /// @notice Thrown when a site is not a verified care institution (hospital, clinic, lab).
     error TrialInvalidSite(address site);
 
@@ -360,7 +363,9 @@ interface ITrialRegistry {
     function addSite(uint64 studyId, address site) external;
 
     /// @notice Adds or removes a monitor who may read data of participants that allow it.
-    /// @dev Callable by the study's sponsor.
+    /// @dev Callable by the study's sponsor; neither the sponsor nor its practitioners can be
+    /// monitors. Monitors are the sponsor's appointees: a participant who refuses the sponsor
+    /// should refuse monitors too unless they trust the sponsor's choice of monitors.
     /// @param studyId The study.
     /// @param monitor The monitor's account.
     /// @param allowed True to add, false to remove.
@@ -449,7 +454,8 @@ interface ITrialRegistry {
     function isConsentCurrent(uint64 studyId, address participant) external view returns (bool current);
 
     /// @notice Tells whether `reader` may read the participant's trial data: the participant,
-    /// their enrolling site, and (as their consent allows) the sponsor and monitors.
+    /// their enrolling site, and (as their consent allows) the sponsor and monitors, both only
+    /// while the sponsor is verified.
     /// @param studyId The study.
     /// @param participant The participant.
     /// @param reader The reader (an institution's practitioners count as the institution).

@@ -39,7 +39,7 @@ from eth_abi import encode as abi_encode
 from eth_utils import keccak, to_checksum_address
 from hexbytes import HexBytes
 
-from medledger.records.categories import Category
+from medledger.categories import Category
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -66,12 +66,12 @@ __all__ = [
     "merkle_leaf",
     "merkle_tree",
     "new_key",
-    "sign_digest",
     "record_id",
     "revert_data",
     "revert_data_candidates",
     "reverts",
     "reverts_without_data",
+    "sign_digest",
 ]
 
 THRESHOLD = 2

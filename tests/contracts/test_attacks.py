@@ -37,6 +37,7 @@ from eth_account.messages import encode_typed_data
 from eth_utils import keccak, to_checksum_address
 from hexbytes import HexBytes
 
+from .claims.model import care_key, identifier_key, patient_claim_id
 from .support import (
     MAX_UINT40,
     NO_RECORD,
@@ -1651,9 +1652,10 @@ def test_patients_claim_is_never_paid_automatically(
     assert_events(
         receipt,
         claims_manager.ClaimSubmitted(
-            claimId=int.from_bytes(record, "big"),
+            claimId=patient_claim_id(record),  # a patient's claim has its own id
             policyId=policy_id,
             submitter=patient,
+            claimRecord=record,
             billed=200 * USD,
             payPatient=True,
             evidence=[],
@@ -1775,10 +1777,8 @@ def test_patient_cannot_block_the_providers_claim_by_claiming_its_keys_first(
     real = submission(policy_id, 900 * USD, real_claim, **keys)
     provider = number_of(provider_registry, hospital)
     key_claims = [
-        claims_manager.careKeyOf(
-            patient, provider, real["serviceKey"], real["codeHashes"], real["billed"]
-        ),
-        claims_manager.identifierKeyOf(provider, real["identifierKey"]),
+        care_key(patient.address, provider, real["serviceKey"], real["codeHashes"]),
+        identifier_key(provider, real["identifierKey"]),
     ]
     assert [claims_manager.claimOfKey(k) for k in key_claims] == [0, 0], "the patient holds keys"
 

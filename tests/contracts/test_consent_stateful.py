@@ -765,6 +765,16 @@ def test_access_follows_the_consent_model_whatever_hostile_actors_try(
                     patient=patient,
                 )
                 return
+            if kind == ScopeKind.RECORD and bytes(value) in self.model.erased:
+                # The keys of an erased (crypto-shredded) record are delivered to nobody.
+                self.refused(
+                    consent.deliverKeys,
+                    *args,
+                    sender=deliverer,
+                    error=consent.ConsentUnknownRecord,
+                    id=value,
+                )
+                return
             self.model.now = head_time()
             through_opening = kind == ScopeKind.ALL and self.emergency_covers(grantee.address)
             if not (self.model.live(grantee.address, key) or through_opening):

@@ -110,6 +110,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from .claims.model import patient_claim_id, record_key
 from .support import indexed_tree, merkle_leaf, merkle_tree, record_id, sign_digest
 from .trust_rpc import Codec, Node, Receipt, Rpc, as_int
 
@@ -232,11 +233,10 @@ def category_scope(category: int) -> bytes:
 ALL_KEY = scope_key(SCOPE_ALL, ZERO32)
 
 
-def care_key(patient: str, provider: int, service: bytes, codes: tuple[bytes, ...], billed: int):
-    """``careKeyOf``: ``keccak256(abi.encode("care", patient, provider, serviceKey, codeHashes,
-    billed))``."""
-    types = ["string", "address", "uint32", "bytes32", "bytes32[]", "uint96"]
-    return keccak(encode(types, ["care", patient, provider, service, list(codes), billed]))
+def care_key(patient: str, provider: int, service: bytes, codes: tuple[bytes, ...]) -> Any:
+    """The care key: ``keccak256(abi.encode("care", patient, provider, service, codes))``."""
+    types = ["string", "address", "uint32", "bytes32", "bytes32[]"]
+    return keccak(encode(types, ["care", patient, provider, service, list(codes)]))
 
 
 def identifier_key(provider: int, identifier: bytes) -> bytes:
@@ -489,7 +489,9 @@ class Claim:
     deductible_applied: int = 0
     answered_at: int = 0
     pending: bool = False
-    """A patient's claim: its keys wait until it is approved (or awarded)."""
+    """A patient's claim: its keys (and its record) wait until it is approved (or awarded)."""
+    by_patient: bool = False
+    """Submitted by the patient: under ``patientClaimIdOf(record)``, not the record's id."""
 
     def stored(self) -> tuple[Any, ...]:
         return (
@@ -1449,16 +1451,19 @@ class World:
         for item in evidence:
             if (problem := self._evidence_problem(item, policy, at)) is not None:
                 return problem
-        cid = int.from_bytes(rid, "big")
+        by_patient = submitter == policy.patient
+        cid = patient_claim_id(rid) if by_patient else int.from_bytes(rid, "big")
         if cid in self.claims:
             return refused(CL, "ClaimDuplicate", cid)
-        ckey = care_key(policy.patient, provider, service, codes, billed)
+        # The patient's approved claim of this record took it: the provider's is the same care.
+        if not by_patient and (holder := self.keys.get(bytes(record_key(rid)))) is not None:
+            return refused(CL, "ClaimDuplicate", holder)
+        ckey = care_key(policy.patient, provider, service, codes)
         if ckey in self.keys:
             return refused(CL, "ClaimDuplicate", self.keys[ckey])
         ikey = identifier_key(provider, identifier) if identifier != ZERO32 else None
         if ikey is not None and ikey in self.keys:
             return refused(CL, "ClaimDuplicate", self.keys[ikey])
-        by_patient = submitter == policy.patient
         review, allowed, deductible = self._review(policy, billed, codes, proofs, by_patient)
         automatic = review == REV_NONE
         payee = policy.patient if pay_patient else submitter
@@ -1469,6 +1474,7 @@ class World:
                 claimId=cid,
                 policyId=pid,
                 submitter=submitter,
+                claimRecord=bytes(rid),
                 billed=billed,
                 payPatient=pay_patient,
                 evidence=tuple(evidence),
@@ -1514,6 +1520,7 @@ class World:
                 ikey,
             )
             self.claims[cid] = claim
+            claim.by_patient = by_patient
             if by_patient:
                 claim.pending = True
             else:
@@ -1601,9 +1608,21 @@ class World:
             policy.last_decision_at = at
 
     def _taken(self, claim: Claim) -> Refused | None:
-        """A patient's claim takes its keys when approved: refused if another claim took one."""
+        """Before a claim is paid or covered. A patient's claim takes its keys and its record:
+        refused while the provider's claim of the record stands (unless settled for nothing) or
+        when another claim took a key. A provider's claim: refused once the patient's claim
+        took its record (its denial, disputed, cannot pay the record twice)."""
+        if not claim.by_patient:
+            holder = self.keys.get(bytes(record_key(claim.record)))
+            return None if holder is None else refused(CL, "ClaimDuplicate", holder)
         if not claim.pending:
             return None
+        theirs = self.claims.get(int.from_bytes(claim.record, "big"))
+        if theirs is not None and not (
+            theirs.state == C_DENIED
+            or (theirs.state == C_RESOLVED and theirs.paid == 0 and theirs.deductible_applied == 0)
+        ):
+            return refused(CL, "ClaimDuplicate", theirs.id)
         for key in (claim.care_key, claim.identifier_key):
             if key is not None and key in self.keys:
                 return refused(CL, "ClaimDuplicate", self.keys[key])
@@ -1615,6 +1634,7 @@ class World:
             self.keys[claim.care_key] = claim.id
             if claim.identifier_key is not None:
                 self.keys[claim.identifier_key] = claim.id
+            self.keys[bytes(record_key(claim.record))] = claim.id
 
     def approve(self, sender: str, cid: int, choice: str) -> tuple[Outcome, int]:
         at = self.now + 1
@@ -3242,7 +3262,7 @@ def machine(base: Base, isolated: Callable[[], Any]) -> type[RuleBasedStateMachi
             if policy is not None:
                 writer = w.records[rid].writer if rid in w.records else 0
                 self.touched_keys.add(
-                    care_key(policy.patient, writer, service_, hashes, billed * USD)
+                    care_key(policy.patient, writer, service_, hashes)
                 )
                 if identifier_ != ZERO32:
                     self.touched_keys.add(identifier_key(writer, identifier_))
@@ -4037,12 +4057,15 @@ def check_everything(m: Any) -> None:
     identifier_keys = Counter(c.identifier_key for c in holders if c.identifier_key)
     assert max(care_keys.values(), default=0) <= 1, "two claims for the same care"
     assert max(identifier_keys.values(), default=0) <= 1, "two claims with the same identifier"
+    paid_records = Counter(c.record for c in w.claims.values() if c.paid > 0)
+    assert max(paid_records.values(), default=0) <= 1, "a claim record paid twice"
     for c in w.claims.values():
         decided_for = c.paid > 0 or c.state in (C_APPROVED, C_PARTIAL)
         assert not (c.pending and decided_for), f"claim {c.id:#x} paid without its keys"
         if not c.pending:
             assert w.keys[c.care_key] == c.id, f"claim {c.id:#x} does not hold its care key"
-        assert c.id == int.from_bytes(c.record, "big"), "a claim's id is its record"
+        own = patient_claim_id(c.record) if c.by_patient else int.from_bytes(c.record, "big")
+        assert c.id == own, "a provider's claim's id is its record, the patient's its own"
         assert w.records[c.record].writer != 0, "a claim on a record no provider wrote"
 
     # (1) a successor only by its previous version's writer

@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 
 from medledger import consent, crypto, providers, records, sealed
 from medledger.accounts import dev_account
+from medledger.categories import Category
 from medledger.chain import deployments, events
 from medledger.consent import envelopes
 from medledger.crypto import eip712
@@ -41,7 +42,6 @@ from medledger.errors import (
 from medledger.ipfs.cid import Cid
 from medledger.ipfs.local import LocalBlockStore
 from medledger.ipfs.stores import open_store
-from medledger.records.categories import Category
 
 OBSERVATION = (
     Path(__file__).resolve().parents[2] / "src/medledger/demo/data/Observation-example.json"

@@ -37,9 +37,9 @@ from hypothesis.stateful import (
 
 from medledger import consent, crypto, providers, records
 from medledger.accounts import dev_account
+from medledger.categories import Category
 from medledger.errors import AccessRefused, NoKeyForReader, PreconditionFailed
 from medledger.ipfs.local import LocalBlockStore
-from medledger.records.categories import Category
 
 CATEGORIES = [Category.LAB, Category.VITALS, Category.IMAGING]
 MAX_RECORDS = 5

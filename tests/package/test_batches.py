@@ -12,12 +12,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from medledger import consent, records
+from medledger.categories import Category
 from medledger.chain import deployments
 from medledger.crypto import merkle
 from medledger.errors import TransactionReverted
 from medledger.ipfs.local import LocalBlockStore
 from medledger.records import batch_index, batches
-from medledger.records.categories import Category
 from medledger.sealed import manifest
 
 BODY = (

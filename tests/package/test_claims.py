@@ -25,6 +25,7 @@ from fhir.resources.R4B.explanationofbenefit import ExplanationOfBenefit
 
 from medledger import claims, consent, providers, records
 from medledger.accounts import dev_account
+from medledger.categories import Category
 from medledger.demo import claims as demo_claims
 from medledger.errors import (
     AccessRefused,
@@ -37,7 +38,6 @@ from medledger.errors import (
     TransactionReverted,
 )
 from medledger.ipfs.stores import open_store
-from medledger.records.categories import Category
 
 SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "fhir-samples"
 CPT = demo_claims.CPT
@@ -451,7 +451,8 @@ def test_the_patient_submits_a_claim_record_their_provider_wrote_and_it_is_alway
         chain, store, registered_patient, policy.id, record=record.id, pay_patient=True
     )
     # covered, under the automatic limit, pool and limit fine: still left for the insurer
-    assert claim.hex_id == record.hex_id and claim.claim_record == record.id
+    assert claim.claim_record == record.id  # under an id of its own, not the record's
+    assert claim.id == claims.patient_claim_id(record.id) != int.from_bytes(record.id, "big")
     assert claim.state is claims.ClaimState.SUBMITTED and not claim.automatic
     assert claim.review is claims.ReviewReason.SUBMITTED_BY_PATIENT
     assert claim.submitter == registered_patient.address and claim.pay_patient
@@ -460,6 +461,19 @@ def test_the_patient_submits_a_claim_record_their_provider_wrote_and_it_is_alway
     approved = claims.approve(chain, insurer, claim.id)
     assert approved.paid == 200  # (300 - 50) * 0.8
     assert claims.credit_of(chain, registered_patient.address) == Decimal(200)
+
+
+def test_the_provider_that_wrote_a_patients_claim_record_disputes_its_denial(
+    chain, store, provider, policy, registered_patient, insurer, claim_body
+):
+    record = anchor_claim(chain, store, provider, registered_patient, claim_body(("80053", 300)))
+    claim = claims.submit_claim(
+        chain, store, registered_patient, policy.id, record=record.id, pay_patient=True
+    )
+    claims.deny(chain, insurer, claim.id, claims.ReasonCode.NOT_MEDICALLY_NECESSARY)
+    disputed = claims.dispute(chain, provider, claim.id, claims.ReasonCode.DECISION_DISPUTED)
+    assert disputed.state is claims.ClaimState.DISPUTED
+    assert disputed.submitter == registered_patient.address  # still the patient's claim
 
 
 def test_a_patient_cannot_claim_on_a_record_no_provider_wrote(
@@ -507,6 +521,16 @@ def test_the_same_claim_file_submitted_twice_is_refused_before_anything_is_writt
         submit(body=body)
     assert caught.value.earlier == first.id and first.hex_id in str(caught.value)
     assert len(records.for_patient(chain, registered_patient.address)) == anchored
+    assert [c.id for c in claims.claims(chain)] == [first.id]
+
+
+def test_the_same_care_billed_again_at_another_amount_is_a_duplicate(chain, submit, claim_body):
+    """A "corrected invoice": the same service period and codes, a new amount and identifier."""
+    when = chain.now() - timedelta(days=2)
+    first = submit(body=claim_body(("99214", 900), when=when))
+    with pytest.raises(DuplicateClaim, match=r"the same care .* whatever the amount") as caught:
+        submit(body=claim_body(("99214", 950), when=when))
+    assert caught.value.earlier == first.id
     assert [c.id for c in claims.claims(chain)] == [first.id]
 
 
@@ -561,9 +585,8 @@ def test_the_insurer_recomputes_a_claims_keys_from_the_decrypted_claim(
     )
     number = providers.participant(chain, provider.address).number
     care = keccak(abi_encode(
-        ["string", "address", "uint32", "bytes32", "bytes32[]", "uint96"],
-        ["care", registered_patient.address, number, service, list(first.code_hashes),
-         900 * 10**6],
+        ["string", "address", "uint32", "bytes32", "bytes32[]"],
+        ["care", registered_patient.address, number, service, list(first.code_hashes)],
     ))  # fmt: skip
     by_identifier = keccak(abi_encode(["string", "uint32", "bytes32"],
                                       ["identifier", number, identifier]))  # fmt: skip

@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from medledger import fhir
+from medledger.categories import Category
 from medledger.errors import (
     FhirError,
     FhirParseError,
@@ -27,7 +28,6 @@ from medledger.errors import (
     FhirValidationError,
 )
 from medledger.fhir._spans import entry_resource_spans
-from medledger.records.categories import Category
 
 DATA = Path(__file__).parent / "data" / "fhir"
 SAMPLES = Path(os.environ.get("MEDLEDGER_FHIR_SAMPLES", "/work/shared/fhir-samples"))

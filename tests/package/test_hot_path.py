@@ -18,12 +18,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from medledger import sealed
+from medledger.categories import Category
 from medledger.chain.pipeline import sign_eip1559
 from medledger.crypto import envelope
 from medledger.errors import ConfigurationError, DecryptionFailed, StoreError
 from medledger.ipfs.local import LocalBlockStore
 from medledger.records import ids
-from medledger.records.categories import Category
 from medledger.sealed import sealing
 
 if TYPE_CHECKING:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from medledger import providers, records
+from medledger.categories import Category
 from medledger.errors import (
     BlockCorrupted,
     DecryptionFailed,
@@ -19,7 +20,6 @@ from medledger.errors import (
     RecordNotFound,
 )
 from medledger.ipfs.local import LocalBlockStore
-from medledger.records.categories import Category
 
 SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "fhir-samples"
 OBSERVATION = (

@@ -413,6 +413,16 @@ def test_a_participant_who_keeps_monitors_out_is_not_sealed_for_them(
         trials.read_data(chain, store, monitor, study.id, item.hex_id)
 
 
+def test_the_sponsor_and_its_practitioners_cannot_be_monitors(chain, sponsor, study):
+    investigator = dev_account(15)
+    providers.add_practitioner(chain, sponsor, investigator.address)
+    providers.accept_practitioner(chain, investigator, sponsor.address)
+    for account in (sponsor, investigator):
+        with pytest.raises(PreconditionFailed, match="a monitor must be independent"):
+            trials.set_monitor(chain, sponsor, study.id, account.address)
+    assert trials.get_study(chain, study.id).monitors == study.monitors
+
+
 def test_the_participant_key_is_recovered_from_the_consent_signature(
     chain, enrolled, participant, study
 ):

@@ -32,11 +32,14 @@ can recompute them at any time):
   string system, string value))`` of ``Claim.identifier[0]`` (system ``""`` when absent), or
   zero when the Claim has no identifier (or the first has no value).
 
-The contract keys the care as ``careKeyOf(patient, provider, serviceKey, codeHashes, billed)``
-(``codeHashes``: the distinct code hashes in ascending order) and the identifier as
-``identifierKeyOf(provider, identifierKey)``, ``provider`` being the claim record's writer's
-directory number; :func:`submit_claim` reads ``claimOfKey`` of both before anything is written
-and refuses a duplicate naming the earlier claim.
+The contract keys the care as ``keccak256(abi.encode("care", patient, provider, serviceKey,
+codeHashes))`` (``codeHashes``: the distinct code hashes in ascending order; not the amount: the
+same care billed again at another amount is a duplicate) and the identifier as
+``keccak256(abi.encode("identifier", provider, identifierKey))``, ``provider`` being the claim
+record's writer's directory number; :func:`submit_claim` reads ``claimOfKey`` of both before
+anything is written and refuses a duplicate naming the earlier claim. A patient's claim on a
+record has its own id (:func:`patient_claim_id`) and takes its keys only once approved, so it
+never blocks the provider's claim of the same record.
 
 Amounts are :class:`~decimal.Decimal` in the token's unit (the devnet dollar has 6 decimals);
 the chain holds integers of the smallest unit. An automatic settlement pays the payee at once;
@@ -111,7 +114,7 @@ from medledger.claims.policy import (
     reclaim_pool,
 )
 from medledger.claims.responses import decision_of, fhir_documents
-from medledger.claims.submission import submit_claim
+from medledger.claims.submission import patient_claim_id, submit_claim
 from medledger.claims.terms import (
     IDENTIFIER_TAG,
     NO_IDENTIFIER,
@@ -170,6 +173,7 @@ __all__ = [
     "manager",
     "mint",
     "parse_claim_id",
+    "patient_claim_id",
     "policies",
     "provide_info",
     "read_terms",

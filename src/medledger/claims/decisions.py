@@ -147,7 +147,7 @@ def _require_party(chain: Chain, account: str, claim: Claim) -> Policy:
     institution = providers.verified_institution_of(chain, account)
     if institution is not None and institution == claim.submitter:
         return policy
-    writer = records.writer_of(chain, claim.id.to_bytes(32, "big"))
+    writer = records.writer_of(chain, claim.claim_record)
     if institution is not None and writer and providers.writer_number(chain, account) == writer:
         return policy
     raise PreconditionFailed(

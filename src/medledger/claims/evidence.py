@@ -8,8 +8,8 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from medledger import consent, records
+from medledger.categories import Category
 from medledger.errors import PreconditionFailed
-from medledger.records.categories import Category
 
 if TYPE_CHECKING:
     from collections.abc import Iterable

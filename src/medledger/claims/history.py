@@ -59,11 +59,13 @@ class ClaimEvent:
 class Claim:
     """A claim as the chain holds it, with the facts its submission event recorded.
 
-    ``id`` is the claim record's id as a number (``claim_record`` is the same 32 bytes).
+    ``id`` is the claim record's id as a number for a provider's claim; a patient's claim has
+    its own id (``patient_claim_id`` of ``claim_record``).
     """
 
     id: int
     policy_id: int
+    claim_record: bytes
     submitter: str
     state: ClaimState
     pay_patient: bool
@@ -85,11 +87,6 @@ class Claim:
     def hex_id(self) -> str:
         """The id as MedLedger shows it (``0x`` and 64 hex digits)."""
         return claim_hex(self.id)
-
-    @property
-    def claim_record(self) -> bytes:
-        """The claim record's id (the claim's id as 32 bytes)."""
-        return self.id.to_bytes(32, "big")
 
     @property
     def evidence_records(self) -> tuple[bytes, ...]:
@@ -170,6 +167,7 @@ def get_claim(chain: Chain, claim_id: int, with_history: bool = False) -> Claim:
     return Claim(
         id=claim_id,
         policy_id=int(policy_id),
+        claim_record=bytes(submitted["claimRecord"]),
         submitter=to_checksum_address(submitter),
         state=ClaimState(state),
         pay_patient=bool(pay_patient),

@@ -2,18 +2,26 @@
 an anchored claim record), checked against the policy, its terms, the duplicate keys and the
 patient's consent before anything is written, then submitted.
 
-A record backs one claim, and the contract refuses the same care billed twice however it is
-re-encrypted: the care is keyed as ``careKeyOf(patient, provider, serviceKey, codeHashes,
-billed)`` and the identifier as ``identifierKeyOf(provider, identifierKey)`` (``provider``
-being the claim record's writer's directory number); :func:`submit_claim` reads ``claimOfKey``
-of both before anything is written and refuses a duplicate naming the earlier claim.
+A record backs one claim of its provider (under the record's id) and one of the patient (under
+:func:`patient_claim_id`), and at most one of them is paid. The contract refuses the same care
+billed twice however it is re-encrypted: the care is keyed as ``keccak256(abi.encode("care",
+patient, provider, serviceKey, codeHashes))`` (not the amount: a corrected invoice of the same
+care is a duplicate) and the identifier as ``keccak256(abi.encode("identifier", provider,
+identifierKey))`` (``provider`` being the claim record's writer's directory number);
+:func:`submit_claim` reads ``claimOfKey`` of both before anything is written and refuses a
+duplicate naming the earlier claim. A patient's claim takes its keys only once approved, so it
+never blocks the provider's claim of the same record.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from eth_abi.abi import encode as abi_encode
+from eth_utils.crypto import keccak
+
 from medledger import consent, providers, records
+from medledger.categories import Category
 from medledger.chain import events
 from medledger.claims.contract import CONTRACT, manager
 from medledger.claims.evidence import (
@@ -33,7 +41,6 @@ from medledger.errors import (
     DuplicateClaim,
     PreconditionFailed,
 )
-from medledger.records.categories import Category
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -110,7 +117,7 @@ def submit_claim(
         )
     billed = to_units(chain, facts.total, "claim total")
     keys = claim_keys(facts, terms)
-    _require_new(chain, policy, provider, keys, billed, facts)
+    _require_new(chain, policy, provider, keys, facts)
     evidence_ids = [bytes(e) for e in evidence]
     require_patients(chain, store, policy, evidence_ids)
     if not is_patient:
@@ -197,10 +204,27 @@ def _check_claim_record(
             f"record {found.hex_id} was written by another provider: {institution} claims only "
             "for records it wrote"
         )
-    earlier = _existing_claim(chain, int.from_bytes(record_id, "big"))
+    own = patient_claim_id(record_id) if institution is None else int.from_bytes(record_id, "big")
+    earlier = _existing_claim(chain, own)
+    if not earlier and institution is not None:  # the patient's approved claim took the record
+        record_key = _key("record", ["bytes32"], [record_id])
+        earlier = int(
+            chain.call("reading duplicates", manager(chain).functions.claimOfKey(record_key))
+        )
     if earlier:
         raise DuplicateClaim(f"record {found.hex_id}", earlier)
     return writer
+
+
+def patient_claim_id(record_id: bytes) -> int:
+    """The id of the patient's claim on a claim record (``patientClaimIdOf``; a provider's
+    claim on it has the record's own id)."""
+    return int.from_bytes(_key("patient", ["bytes32"], [record_id]), "big")
+
+
+def _key(tag: str, types: list[str], values: list[object]) -> bytes:
+    """``keccak256(abi.encode(tag, ...values))``: the contract's duplicate keys and ids."""
+    return keccak(abi_encode(["string", *types], [tag, *values]))
 
 
 def _existing_claim(chain: Chain, claim_id: int) -> int:
@@ -213,31 +237,26 @@ def _existing_claim(chain: Chain, claim_id: int) -> int:
 
 
 def _require_new(
-    chain: Chain, policy: Policy, provider: int, keys: ClaimKeys, billed: int, facts: ClaimFacts
+    chain: Chain, policy: Policy, provider: int, keys: ClaimKeys, facts: ClaimFacts
 ) -> None:
     """Refuse the same care, or the same claim identifier from the same provider, claimed
-    before (the contract's own keys, read through its pure functions)."""
+    before (the contract's keys, derived as ``claimOfKey`` documents them)."""
     contract = manager(chain)
-    care = chain.call(
-        "reading the care key",
-        contract.functions.careKeyOf(
-            policy.patient, provider, keys.service_key, list(keys.code_hashes), billed
-        ),
-    )
+    care = _key(
+        "care", ["address", "uint32", "bytes32", "bytes32[]"],
+        [policy.patient, provider, keys.service_key, list(keys.code_hashes)],
+    )  # fmt: skip
     earlier = int(chain.call("reading duplicates", contract.functions.claimOfKey(care)))
     if earlier:
         start, end = facts.service
         period = start if start == end else f"{start} to {end}"
         raise DuplicateClaim(
-            f"the same care (this patient and provider, service {period}, the same codes and "
-            f"amount {facts.total})",
+            f"the same care (this patient and provider, service {period}, the same codes; "
+            "whatever the amount: dispute a denial rather than claim again)",
             earlier,
         )
     if keys.identifier_key != NO_IDENTIFIER:
-        key = chain.call(
-            "reading the identifier key",
-            contract.functions.identifierKeyOf(provider, keys.identifier_key),
-        )
+        key = _key("identifier", ["uint32", "bytes32"], [provider, keys.identifier_key])
         earlier = int(chain.call("reading duplicates", contract.functions.claimOfKey(key)))
         if earlier:
             assert facts.identifier is not None

@@ -20,8 +20,8 @@ from medledger.ipfs.cid import Cid
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
 
+    from medledger.categories import Category
     from medledger.chain import Chain
-    from medledger.records.categories import Category
 
 
 @dataclass(frozen=True)

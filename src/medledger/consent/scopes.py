@@ -11,10 +11,10 @@ from eth_abi.abi import encode
 from eth_utils.crypto import keccak
 
 from medledger import records
+from medledger.categories import Category
 from medledger.consent.contract import ZERO
 from medledger.errors import ConfigurationError
 from medledger.labels import Labelled
-from medledger.records.categories import Category
 
 
 class Purpose(Labelled):

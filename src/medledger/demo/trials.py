@@ -93,11 +93,10 @@ def run(chain: Chain, store: BlockStore, site: LocalAccount, verify: Any) -> Non
         protocol("LDL-lowering dose study", ["baseline", "week-4"]),
         [site.address],
     )
+    # The monitor is independent of the sponsor (the sponsor and its practitioners cannot be
+    # monitors): a data monitoring board, an institution of its own with a published key.
     monitor = dev_account(MONITOR)
-    if providers.participant(chain, monitor.address).role is providers.Role.NONE:
-        providers.add_practitioner(chain, sponsor, monitor.address)
-        providers.accept_practitioner(chain, monitor, sponsor.address)
-        providers.publish_key(chain, monitor)
+    say(f"  monitoring board: {verify(chain, monitor, kind, 'Independent Monitoring Board')}")
     trials.set_monitor(chain, sponsor, study.id, monitor.address)
     say(
         f"  study {study.id} registered: protocol v1 and its outcome hashes fixed before "

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from medledger.records.categories import Category
+from medledger.categories import Category
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping

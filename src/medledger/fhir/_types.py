@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
-    from medledger.records.categories import Category
+    from medledger.categories import Category
 
 
 @dataclass(frozen=True)

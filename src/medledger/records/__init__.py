@@ -9,17 +9,17 @@ commitment.
 
 Modules: :mod:`~medledger.records.record` (Record, RecordRef, the pointer check),
 :mod:`~medledger.records.ids` (record ids, sealing context),
-:mod:`~medledger.records.categories`, :mod:`~medledger.records.anchoring`,
+:mod:`~medledger.records.anchoring`,
 :mod:`~medledger.records.reading`, :mod:`~medledger.records.batches` (anchoring a batch,
 registering a batched record) and :mod:`~medledger.records.batch_index` (records known from
 batch manifests). Records never consults consent: who else receives a new record's key is the
 ``readers`` callback its caller passes (``consent.readers_for(chain)``).
 """
 
+from medledger.categories import Category
 from medledger.records.anchoring import ANCHOR_SIGNATURE, Draft, ExtraReaders, anchor
 from medledger.records.batch_index import BatchProof, batch_proof, batched_for, find_batched
 from medledger.records.batches import Batch, Entry, anchor_batch, batch_id, ensure_registered
-from medledger.records.categories import Category
 from medledger.records.ids import Context, associated_data, derive_id
 from medledger.records.reading import (
     for_patient,

@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING
 from eth_utils.address import to_checksum_address
 
 from medledger import providers
+from medledger.categories import Category
 from medledger.chain import events
 from medledger.chain.pipeline import Pipeline, calldata
 from medledger.crypto import envelope
 from medledger.errors import IntegrityError, PreconditionFailed
-from medledger.records.categories import Category
 from medledger.records.ids import ZERO_ID, Context, associated_data, derive_id
 from medledger.records.reading import get, writer_of
 from medledger.records.record import Record, registry

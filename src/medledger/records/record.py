@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING
 from eth_utils.address import to_checksum_address
 
 from medledger import documents
+from medledger.categories import Category
 from medledger.chain import deployments
 from medledger.errors import IntegrityError, InvalidRecordId
-from medledger.records.categories import Category
 from medledger.records.ids import Context, derive_id
 
 if TYPE_CHECKING:

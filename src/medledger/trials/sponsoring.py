@@ -158,6 +158,11 @@ def set_monitor(
     study = get_study(chain, study_id)
     _require_sponsor(chain, sponsor.address, study)
     monitor = address(monitor, "MONITOR")
+    if allowed and study.sponsor in (monitor, providers.verified_institution_of(chain, monitor)):
+        raise PreconditionFailed(
+            f"{monitor} acts for the sponsor of study {study_id}: a monitor must be independent "
+            "of the sponsor (the sponsor reads by its own consent bit)"
+        )
     if allowed == (monitor in study.monitors):
         state = "already" if allowed else "not"
         raise PreconditionFailed(f"{monitor} is {state} a monitor of study {study_id}")

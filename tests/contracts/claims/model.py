@@ -2,9 +2,9 @@
 
 The tests compare the contract against these functions, so they are kept independent of the
 contract and of the SDK (``medledger.claims``): plain integers, floor division, the formulas
-of ``allowedAmount`` as documented, the duplicate keys as ``careKeyOf`` and
-``identifierKeyOf`` document them (and when a claim takes them), who is reviewed and why, when
-a claim may be escalated, how a dispute is resolved, and when an insurer may take back a pool.
+of ``allowedAmount`` as documented, the claim ids (``patientClaimIdOf``) and the duplicate keys
+as ``claimOfKey`` documents them (and when a claim takes them), who is reviewed and why, when a
+claim may be escalated, how a dispute is resolved, and when an insurer may take back a pool.
 """
 
 from __future__ import annotations
@@ -286,19 +286,11 @@ def reclaim_until(policy: PolicyModel, open_claims: int, last_decision_at: int) 
 # ---------------------------------------------------------------------------- duplicate keys
 
 
-def care_key(
-    patient: str, provider: int, service_key: bytes, code_hashes: list[bytes], billed: int
-) -> HexBytes:
-    """``keccak256(abi.encode("care", patient, provider, serviceKey, codeHashes, billed))``."""
-    types = ["string", "address", "uint32", "bytes32", "bytes32[]", "uint96"]
-    values = [
-        "care",
-        patient,
-        provider,
-        bytes(service_key),
-        [bytes(h) for h in code_hashes],
-        billed,
-    ]
+def care_key(patient: str, provider: int, service_key: bytes, code_hashes: list[bytes]) -> HexBytes:
+    """``keccak256(abi.encode("care", patient, provider, serviceKey, codeHashes))``: not the
+    amount (the same care billed at another amount is the same care)."""
+    types = ["string", "address", "uint32", "bytes32", "bytes32[]"]
+    values = ["care", patient, provider, bytes(service_key), [bytes(h) for h in code_hashes]]
     return HexBytes(keccak(abi_encode(types, values)))
 
 
@@ -306,4 +298,35 @@ def identifier_key(provider: int, key: bytes) -> HexBytes:
     """``keccak256(abi.encode("identifier", provider, identifierKey))``."""
     return HexBytes(
         keccak(abi_encode(["string", "uint32", "bytes32"], ["identifier", provider, key]))
+    )
+
+
+def record_key(record: bytes) -> HexBytes:
+    """``keccak256(abi.encode("record", claimRecord))``: the key a patient's claim takes on its
+    claim record when approved (a provider's claim on that record is then a duplicate)."""
+    return HexBytes(keccak(abi_encode(["string", "bytes32"], ["record", bytes(record)])))
+
+
+# ---------------------------------------------------------------------------- claim ids
+
+
+def provider_claim_id(record: bytes) -> int:
+    """A provider's claim on a record has the record's id: ``uint256(claimRecord)``."""
+    return int.from_bytes(bytes(record), "big")
+
+
+def patient_claim_id(record: bytes) -> int:
+    """``patientClaimIdOf(record)``: ``uint256(keccak256(abi.encode("patient", record)))``, so
+    that the patient's claim never takes the id of the provider's claim on the same record."""
+    encoded = abi_encode(["string", "bytes32"], ["patient", bytes(record)])
+    return int.from_bytes(keccak(encoded), "big")
+
+
+def settled_for_nothing(state: ClaimState, paid: int, deductible_applied: int) -> bool:
+    """Whether the provider's claim on a record lets the patient's claim on it be approved: it
+    does not exist (``NONE``), was denied, or was resolved paying nothing and applying no
+    deductible. Any other state (open, approved even for zero, awarded) makes approving the
+    patient's claim a ``ClaimDuplicate`` naming the provider's claim."""
+    return state in (ClaimState.NONE, ClaimState.DENIED) or (
+        state is ClaimState.RESOLVED and paid == 0 and deductible_applied == 0
     )

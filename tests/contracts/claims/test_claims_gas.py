@@ -51,7 +51,9 @@ BUDGETS_AUTOMATIC = {
 # once a claim could wait for its keys). Re-measured when claims got `answeredAt` and a
 # patient's claim its waiting keys: provideInfo writes `answeredAt` (58,421), escalateClaim
 # reads the insurer's standing on every call (41,504), and approving a patient's claim takes
-# its care and identifier keys (two new key slots: 128,440).
+# its care and identifier keys (two new key slots: 128,440). Re-measured when a patient's claim
+# got its own id and its record key: its submission stores a third waiting key (218,004), and
+# its approval reads the provider's claim of the record and takes the record key (153,505).
 BUDGETS = {
     "issuePolicy": 222_000,
     "fundPolicy (first)": 69_000,
@@ -61,13 +63,13 @@ BUDGETS = {
     "submitClaim (settled automatically, steady state)": STEADY_STATE_TARGET,
     "submitClaim (to review: above the automatic limit)": 222_000,
     "submitClaim (to review: no proof)": 220_000,
-    "submitClaim (to review: by the patient)": 210_000,
+    "submitClaim (to review: by the patient)": 240_000,
     "requestInfo": 43_000,
     "provideInfo (one record)": 64_000,
     "approveClaim (full, first for the hospital)": 92_000,
     "approveClaim (partial)": 92_000,
     "approveClaim (zero, within the deductible)": 71_000,
-    "approveClaim (a patient's claim: takes its two keys)": 141_000,
+    "approveClaim (a patient's claim: takes its keys and its record)": 169_000,
     "denyClaim": 51_000,
     "disputeClaim (a denial)": 42_000,
     "resolveDispute (award after a denial, covered)": 68_000,
@@ -208,7 +210,7 @@ def test_gas_of_every_claims_manager_step(
         manager.approveClaim(zero.id, 0, sender=insurer),
     )
     measure(
-        "approveClaim (a patient's claim: takes its two keys)",
+        "approveClaim (a patient's claim: takes its keys and its record)",
         manager.approveClaim(patients_approved.id, 160 * USD, sender=insurer),
     )
     measure("denyClaim", manager.denyClaim(unproven.id, 3, sender=insurer))

@@ -46,6 +46,8 @@ from .model import (
     escalation_until,
     identifier_key,
     may_approve_zero,
+    patient_claim_id,
+    record_key,
     review_reason,
 )
 
@@ -101,6 +103,7 @@ def submitted_event(
         claimId=claim.id,
         policyId=s["policyId"],
         submitter=submitter,
+        claimRecord=s["claimRecord"],
         billed=s["billed"],
         payPatient=s["payPatient"],
         evidence=s["evidence"],
@@ -502,7 +505,7 @@ def record_number(record: bytes) -> int:
         "patient-on-the-clinics-record",
     ],
 )
-def test_submit_claim_stores_the_claim_under_its_record_id_and_emits_claim_submitted(
+def test_submit_claim_stores_the_claim_under_its_id_and_emits_claim_submitted(
     request: pytest.FixtureRequest,
     claims_manager: Any,
     manual_policy: IssuedPolicy,
@@ -516,16 +519,22 @@ def test_submit_claim_stores_the_claim_under_its_record_id_and_emits_claim_submi
     stored_as: str,
     review: ReviewReason,
 ) -> None:
-    """A provider's claim takes its care and identifier keys at once; a patient's claim only
-    checks that they are free (it takes them when approved: see the duplicate tests)."""
+    """A provider's claim has its record's id and takes its care and identifier keys at once;
+    a patient's claim has its own id (``patientClaimIdOf``) and only checks that its keys are
+    free (it takes them, and its record, when approved: see the duplicate tests)."""
     sender = request.getfixturevalue(caller)
     submitter = request.getfixturevalue(stored_as)
     records = claim_evidence(evidence=2, issuer=request.getfixturevalue(writer))
     provider = number_of(request.getfixturevalue("clinic" if writer == "doctor" else writer))
+    record = records.claim_record
 
     claim = submit_claim(manual_policy.id, 250 * USD, sender=sender, records=records)
 
-    assert claim.id == record_number(records.claim_record)
+    by_patient = caller == "patient"
+    assert claim.id == (patient_claim_id(record) if by_patient else record_number(record))
+    if by_patient:  # the record's own id stays free for the provider's claim
+        with reverts(claims_manager.ClaimUnknownClaim, claimId=record_number(record)):
+            claims_manager.getClaim(record_number(record))
     assert_events(
         claim.receipt,
         submitted_event(claims_manager, claim, submitter, automatic=False, review=review),
@@ -538,12 +547,13 @@ def test_submit_claim_stores_the_claim_under_its_record_id_and_emits_claim_submi
     s = claim.submission
     keys = [
         care_key(
-            manual_policy.terms["patient"], provider, s["serviceKey"], s["codeHashes"], 250 * USD
+            manual_policy.terms["patient"], provider, s["serviceKey"], s["codeHashes"]
         ),
         identifier_key(provider, s["identifierKey"]),
     ]
-    holder = 0 if caller == "patient" else claim.id
+    holder = 0 if by_patient else claim.id
     assert [claims_manager.claimOfKey(k) for k in keys] == [holder, holder]
+    assert claims_manager.claimOfKey(record_key(record)) == 0  # taken by an approval only
 
 
 def test_submit_claim_needs_no_evidence_beyond_the_claim_record(
@@ -937,8 +947,16 @@ def test_a_category_grant_for_payment_counts_as_consent(
 # ============================================================================ duplicates
 
 
-@pytest.mark.parametrize("changed", ["nothing", "keys-amount-and-payee"])
-@pytest.mark.parametrize("second", ["clinic", "doctor", "patient"])
+@pytest.mark.parametrize(
+    ("second", "changed"),
+    [
+        ("clinic", "nothing"),
+        ("clinic", "keys-amount-and-payee"),
+        ("doctor", "nothing"),
+        ("doctor", "keys-amount-and-payee"),
+        ("patient", "nothing"),
+    ],
+)
 def test_a_claim_record_backs_one_claim_whoever_submits_it_again(
     request: pytest.FixtureRequest,
     claims_manager: Any,
@@ -963,6 +981,70 @@ def test_a_claim_record_backs_one_claim_whoever_submits_it_again(
     with reverts(claims_manager.ClaimDuplicate, claimId=first.id):
         claims_manager.submitClaim(again, sender=sender)
     assert token.balanceOf(clinic) == paid
+    assert claims_manager.getPolicy(funded_policy.id).paid == 160 * USD
+
+
+@pytest.mark.parametrize("outcome", ["approve", "award-after-denial"])
+def test_patients_claim_on_a_record_the_provider_claimed_is_reviewed_but_never_paid(
+    claims_manager: Any,
+    token: Any,
+    insurer: AccountAPI,
+    resolver: AccountAPI,
+    clinic: AccountAPI,
+    patient: AccountAPI,
+    funded_policy: IssuedPolicy,
+    submit_claim: Callable[..., SubmittedClaim],
+    outcome: str,
+) -> None:
+    """The clinic's claim on its record settled at once; the patient claims on the same record
+    with another service, identifier, amount and payee. The patient's claim has its own id, so
+    it is accepted for review; but approving it, or awarding it after a denial, would pay the
+    record twice: refused naming the clinic's claim. Denied, or upheld, it pays nothing."""
+    first = submit_claim(funded_policy.id, 300 * USD)  # settled and paid at once
+    record = first.records.claim_record
+    again = dict(first.submission) | {
+        "billed": 299 * USD,
+        "payPatient": True,
+        "serviceKey": digest("another-service"),
+        "identifierKey": digest("another-identifier"),
+    }
+
+    tx = claims_manager.submitClaim(again, sender=patient)
+
+    own = patient_claim_id(record)
+    assert_events(
+        tx,
+        claims_manager.ClaimSubmitted(
+            claimId=own,
+            policyId=funded_policy.id,
+            submitter=patient,
+            claimRecord=record,
+            billed=299 * USD,
+            payPatient=True,
+            evidence=again["evidence"],
+            codeHashes=again["codeHashes"],
+            automatic=False,
+            review=ReviewReason.SUBMITTED_BY_PATIENT,
+        ),
+    )
+    assert claims_manager.getClaim(first.id).state == ClaimState.APPROVED
+    if outcome == "approve":
+        allowed, _ = claims_manager.allowedAmount(own)
+        with reverts(claims_manager.ClaimDuplicate, claimId=first.id):
+            claims_manager.approveClaim(own, allowed, sender=insurer)
+    claims_manager.denyClaim(own, 1, sender=insurer)
+    if outcome == "award-after-denial":
+        claims_manager.disputeClaim(own, 1, sender=patient)
+        with reverts(claims_manager.ClaimDuplicate, claimId=first.id):
+            claims_manager.resolveDispute(own, 100 * USD, True, sender=resolver)
+        tx = claims_manager.resolveDispute(own, 0, False, sender=resolver)
+        assert_events(
+            tx,
+            claims_manager.DisputeResolved(claimId=own, payee=patient, award=0, resolver=resolver),
+        )
+    assert claims_manager.claimOfKey(record_key(record)) == 0
+    assert claims_manager.creditOf(patient) == 0
+    assert token.balanceOf(clinic) == 160 * USD
     assert claims_manager.getPolicy(funded_policy.id).paid == 160 * USD
 
 
@@ -1008,7 +1090,6 @@ def test_the_same_care_in_a_new_claim_record_is_a_duplicate(
         number_of(clinic),
         digest("visit-2025-03-04"),
         first.submission["codeHashes"],
-        300 * USD,
     )
     assert claims_manager.claimOfKey(key) == first.id
     with reverts(claims_manager.ClaimUnknownClaim, claimId=record_number(reencrypted.claim_record)):
@@ -1077,7 +1158,7 @@ def test_identifier_keys_are_per_provider_a_duplicate_names_the_same_providers_c
         assert claims_manager.claimOfKey(key) == claim.id
 
 
-@pytest.mark.parametrize("differs", ["service", "codes", "amount", "provider", "patient"])
+@pytest.mark.parametrize("differs", ["service", "codes", "provider", "patient"])
 def test_care_that_differs_in_one_part_of_its_key_is_not_a_duplicate(
     claims_manager: Any,
     hospital: AccountAPI,
@@ -1099,12 +1180,23 @@ def test_care_that_differs_in_one_part_of_its_key_is_not_a_duplicate(
     elif differs == "patient":
         policy_id = issue_policy(patient=other_patient, autoSettleLimit=0).id
         kwargs["records"] = claim_evidence(patient=other_patient)
-    billed = 301 * USD if differs == "amount" else 300 * USD
 
-    second = submit_claim(policy_id, billed, **kwargs)
+    second = submit_claim(policy_id, 300 * USD, **kwargs)
 
     assert second.id != first.id
     assert claims_manager.getClaim(second.id).state == ClaimState.SUBMITTED
+
+
+def test_the_same_care_at_another_amount_is_a_duplicate(
+    claims_manager: Any,
+    manual_policy: IssuedPolicy,
+    submit_claim: Callable[..., SubmittedClaim],
+) -> None:
+    """A corrected invoice of the same care (service, codes, provider, patient) with another
+    amount and identifier: the amount is not part of the care key."""
+    first = submit_claim(manual_policy.id, 300 * USD, service="visit", identifier="CLM-1")
+    with reverts(claims_manager.ClaimDuplicate, claimId=first.id):
+        submit_claim(manual_policy.id, 301 * USD, service="visit", identifier="CLM-2")
 
 
 def test_a_zero_identifier_key_is_no_key(
@@ -1124,7 +1216,7 @@ def test_a_zero_identifier_key_is_no_key(
     assert claims_manager.claimOfKey(identifier_key(number_of(clinic), bytes(32))) == 0
 
 
-def test_duplicate_key_views_match_the_documented_encoding(
+def test_duplicate_keys_and_claim_ids_are_the_documented_encodings(
     claims_manager: Any,
     clinic: AccountAPI,
     patient: AccountAPI,
@@ -1132,23 +1224,24 @@ def test_duplicate_key_views_match_the_documented_encoding(
     submit_claim: Callable[..., SubmittedClaim],
     number_of: Callable[[Any], int],
 ) -> None:
+    """``claimOfKey`` documents the keys (the contract no longer computes them for callers):
+    the care and identifier keys of a provider's claim name it from submission; the record
+    key, taken by a patient's approved claim only, is free; ``patientClaimIdOf`` is the
+    documented hash of the record."""
     claim = submit_claim(
         funded_policy.id, 300 * USD, codes=("99213", "93000"), service="s", identifier="i"
     )
     s = claim.submission
+    record = claim.records.claim_record
     provider = number_of(clinic)
-    care = care_key(patient.address, provider, s["serviceKey"], s["codeHashes"], 300 * USD)
+    care = care_key(patient.address, provider, s["serviceKey"], s["codeHashes"])
     ident = identifier_key(provider, s["identifierKey"])
-    assert (
-        HexBytes(
-            claims_manager.careKeyOf(patient, provider, s["serviceKey"], s["codeHashes"], 300 * USD)
-        )
-        == care
-    )
-    assert HexBytes(claims_manager.identifierKeyOf(provider, s["identifierKey"])) == ident
     assert claims_manager.claimOfKey(care) == claim.id
     assert claims_manager.claimOfKey(ident) == claim.id
+    assert claims_manager.claimOfKey(record_key(record)) == 0
     assert claims_manager.claimOfKey(digest("nothing")) == 0
+    assert claims_manager.patientClaimIdOf(record) == patient_claim_id(record) != claim.id
+    assert claims_manager.patientClaimIdOf(UNKNOWN_RECORD) == patient_claim_id(UNKNOWN_RECORD)
 
 
 # ---------------------------------------------------------------------------- a patient's keys
@@ -1173,7 +1266,7 @@ def keys_of(
         provider = number_of(clinic)
         patient = claims_manager.getPolicy(s["policyId"]).patient
         keys = [
-            care_key(patient, provider, s["serviceKey"], s["codeHashes"], s["billed"]),
+            care_key(patient, provider, s["serviceKey"], s["codeHashes"]),
             identifier_key(provider, s["identifierKey"]),
         ]
         return [claims_manager.claimOfKey(k) for k in keys]
@@ -1370,6 +1463,281 @@ def test_of_two_patients_claims_of_the_same_care_only_the_first_approved_is_paid
     claims_manager.denyClaim(first.id, 1, sender=insurer)
     assert claims_manager.creditOf(patient) == 160 * USD  # the second claim's, once
     assert claims_manager.getPolicy(manual_policy.id).paid == 160 * USD
+
+
+# ------------------------------------------------------------------------- one record, two claims
+# A patient's claim on a record has its own id (``patientClaimIdOf``), so the provider that wrote
+# the record may still claim on it (under the record's id). The patient's claim takes the record
+# (its record key) only when approved or resolved with an award or as covered, and only while
+# the provider's claim on the record is absent or settled for nothing (denied, or resolved
+# paying nothing and applying no deductible); once it took the record, the provider's claim on
+# it is a duplicate of the patient's.
+
+OTHER_CARE = {"service": "visit-2025-03-05", "identifier": "CLM-9"}
+"""Care and an identifier of the clinic that no other claim of these tests carries."""
+
+
+def test_patients_second_claim_on_the_same_record_is_a_duplicate_of_the_first(
+    claims_manager: Any,
+    insurer: AccountAPI,
+    patient: AccountAPI,
+    manual_policy: IssuedPolicy,
+    submit_claim: Callable[..., SubmittedClaim],
+) -> None:
+    """However the second claim differs (care, identifier, amount, payee) and whatever became
+    of the first (here denied), a record backs one claim of the patient."""
+    first = submit_claim(manual_policy.id, 300 * USD, sender=patient, **SAME_CARE)
+    claims_manager.denyClaim(first.id, 1, sender=insurer)
+    record = first.records.claim_record
+    with reverts(claims_manager.ClaimDuplicate, claimId=patient_claim_id(record)):
+        submit_claim(
+            manual_policy.id,
+            299 * USD,
+            sender=patient,
+            records=first.records,
+            pay_patient=True,
+            **OTHER_CARE,
+        )
+    assert first.id == patient_claim_id(record)
+
+
+@pytest.mark.parametrize(
+    "patients_claim",
+    ["pending", "info-requested", "denied", "disputed", "escalated", "resolved-as-uncovered"],
+)
+def test_provider_claims_a_record_the_patient_claimed_first_and_is_paid_at_once(
+    claims_manager: Any,
+    token: Any,
+    insurer: AccountAPI,
+    resolver: AccountAPI,
+    clinic: AccountAPI,
+    patient: AccountAPI,
+    funded_policy: IssuedPolicy,
+    submit_claim: Callable[..., SubmittedClaim],
+    advance_time: Callable[[int], int],
+    patients_claim: str,
+) -> None:
+    """The patient claimed first on the clinic's invoice, with other care and another
+    identifier than the clinic's (they cannot block it by any content). The clinic's claim on
+    the same record is a claim of its own, under the record's id: it settles at once and pays
+    the clinic; the patient's claim can then no longer be paid (the clinic's claim was not
+    settled for nothing)."""
+    own = submit_claim(funded_policy.id, 300 * USD, sender=patient, **SAME_CARE)
+    record = own.records.claim_record
+    if patients_claim == "info-requested":
+        claims_manager.requestInfo(own.id, 1, sender=insurer)
+    elif patients_claim == "escalated":
+        advance_time(DECISION_PERIOD)
+        claims_manager.escalateClaim(own.id, sender=patient)
+    elif patients_claim != "pending":
+        claims_manager.denyClaim(own.id, 1, sender=insurer)
+    if patients_claim in ("disputed", "resolved-as-uncovered"):
+        claims_manager.disputeClaim(own.id, 1, sender=patient)
+    if patients_claim == "resolved-as-uncovered":
+        claims_manager.resolveDispute(own.id, 0, False, sender=resolver)
+
+    real = submit_claim(funded_policy.id, 300 * USD, records=own.records, **OTHER_CARE)
+
+    assert real.id == record_number(record) != own.id
+    assert_events(
+        real.receipt,
+        submitted_event(claims_manager, real, clinic, automatic=True, review=ReviewReason.NONE),
+        claims_manager.ClaimApproved(
+            claimId=real.id,
+            payee=clinic,
+            amount=160 * USD,
+            allowed=160 * USD,
+            deductibleApplied=100 * USD,
+            automatic=True,
+            decider=claims_manager.address,
+        ),
+        token.Transfer(**{"from": claims_manager, "to": clinic, "value": 160 * USD}),
+    )
+    if patients_claim in ("pending", "info-requested"):
+        allowed, _ = claims_manager.allowedAmount(own.id)
+        with reverts(claims_manager.ClaimDuplicate, claimId=real.id):
+            claims_manager.approveClaim(own.id, allowed, sender=insurer)
+    elif patients_claim in ("disputed", "escalated"):
+        with reverts(claims_manager.ClaimDuplicate, claimId=real.id):
+            claims_manager.resolveDispute(own.id, 100 * USD, True, sender=resolver)
+        claims_manager.resolveDispute(own.id, 0, False, sender=resolver)  # upheld: the way out
+    assert claims_manager.claimOfKey(record_key(record)) == 0
+    assert claims_manager.creditOf(patient) == 0
+    assert token.balanceOf(clinic) == 160 * USD
+    assert claims_manager.getPolicy(funded_policy.id).paid == 160 * USD
+
+
+@pytest.mark.parametrize(
+    "took",
+    [
+        "approved-in-full",
+        "approved-partly",
+        "approved-for-zero-within-the-deductible",
+        "awarded-after-a-denial",
+        "resolved-as-covered-for-zero",
+    ],
+)
+@pytest.mark.parametrize("by", ["clinic", "doctor"])
+def test_provider_claim_on_a_record_the_patients_approved_claim_took_is_a_duplicate_of_it(
+    request: pytest.FixtureRequest,
+    claims_manager: Any,
+    insurer: AccountAPI,
+    resolver: AccountAPI,
+    patient: AccountAPI,
+    manual_policy: IssuedPolicy,
+    submit_claim: Callable[..., SubmittedClaim],
+    claim_evidence: Callable[..., Evidence],
+    took: str,
+    by: str,
+) -> None:
+    """The patient's claim on the clinic's invoice was approved (for any amount, zero within
+    the deductible included) or resolved with an award or as covered: it took the record. The
+    clinic's claim on that record, with any care and identifier, is a duplicate of it; the
+    record key is checked before the care key, so the error names the patient's claim even
+    when the care is another claim's too."""
+    within = took in ("approved-for-zero-within-the-deductible", "resolved-as-covered-for-zero")
+    billed = 80 * USD if within else 300 * USD
+    own = submit_claim(manual_policy.id, billed, sender=patient, **SAME_CARE)
+    record = own.records.claim_record
+    if took.startswith("approved"):
+        amount = {"approved-in-full": 160 * USD, "approved-partly": 100 * USD}.get(took, 0)
+        claims_manager.approveClaim(own.id, amount, sender=insurer)
+    else:
+        claims_manager.denyClaim(own.id, 1, sender=insurer)
+        claims_manager.disputeClaim(own.id, 1, sender=patient)
+        award = 160 * USD if took == "awarded-after-a-denial" else 0
+        claims_manager.resolveDispute(own.id, award, True, sender=resolver)
+    assert claims_manager.claimOfKey(record_key(record)) == own.id
+    sender = request.getfixturevalue(by)
+
+    with reverts(claims_manager.ClaimDuplicate, claimId=own.id):
+        submit_claim(manual_policy.id, 300 * USD, sender=sender, records=own.records, **OTHER_CARE)
+
+    other = submit_claim(manual_policy.id, 300 * USD, records=claim_evidence(), **OTHER_CARE)
+    with reverts(claims_manager.ClaimDuplicate, claimId=own.id):  # not `other`
+        submit_claim(manual_policy.id, 300 * USD, sender=sender, records=own.records, **OTHER_CARE)
+    assert other.id != own.id
+    with reverts(claims_manager.ClaimUnknownClaim, claimId=record_number(record)):
+        claims_manager.getClaim(record_number(record))
+
+
+@pytest.mark.parametrize(
+    ("providers_claim", "blocks"),
+    [
+        ("submitted", True),
+        ("info-requested", True),
+        ("approved-in-full", True),
+        ("approved-partly", True),
+        ("approved-for-zero-within-the-deductible", True),
+        ("disputed", True),
+        ("escalated", True),
+        ("awarded-after-a-denial", True),
+        ("resolved-as-covered-for-zero", True),
+        ("denied", False),
+        ("resolved-as-uncovered", False),
+        ("escalated-then-resolved-as-uncovered", False),
+    ],
+)
+def test_approving_a_patients_claim_on_a_record_waits_for_the_providers_claim_on_it(
+    claims_manager: Any,
+    insurer: AccountAPI,
+    resolver: AccountAPI,
+    clinic: AccountAPI,
+    patient: AccountAPI,
+    manual_policy: IssuedPolicy,
+    submit_claim: Callable[..., SubmittedClaim],
+    claim_of: Callable[[int], dict[str, Any]],
+    policy_of: Callable[[int], dict[str, Any]],
+    keys_of: Callable[[SubmittedClaim], list[int]],
+    advance_time: Callable[[int], int],
+    providers_claim: str,
+    blocks: bool,
+) -> None:
+    """The clinic claims on its invoice; the patient claims on the same invoice with other care
+    and another identifier (so no care or identifier key is shared). Approving the patient's
+    claim is refused, naming the clinic's claim, unless the clinic's claim was settled for
+    nothing: denied, or resolved without an award and without applying the deductible. When
+    accepted, the patient's claim takes its keys and the record."""
+    within = providers_claim in (
+        "approved-for-zero-within-the-deductible",
+        "resolved-as-covered-for-zero",
+    )
+    theirs = submit_claim(manual_policy.id, 80 * USD if within else 300 * USD, **OTHER_CARE)
+    record = theirs.records.claim_record
+    own = submit_claim(
+        manual_policy.id, 300 * USD, sender=patient, records=theirs.records, **SAME_CARE
+    )
+    if providers_claim == "info-requested":
+        claims_manager.requestInfo(theirs.id, 1, sender=insurer)
+    elif providers_claim.startswith("approved"):
+        amount = {"approved-in-full": 160 * USD, "approved-partly": 100 * USD}.get(
+            providers_claim, 0
+        )
+        claims_manager.approveClaim(theirs.id, amount, sender=insurer)
+    elif providers_claim.startswith("escalated"):
+        advance_time(DECISION_PERIOD)
+        claims_manager.escalateClaim(theirs.id, sender=clinic)
+    elif providers_claim != "submitted":
+        claims_manager.denyClaim(theirs.id, 1, sender=insurer)
+        if providers_claim != "denied":
+            claims_manager.disputeClaim(theirs.id, 1, sender=clinic)
+    if providers_claim in ("awarded-after-a-denial", "resolved-as-covered-for-zero"):
+        award = 50 * USD if providers_claim == "awarded-after-a-denial" else 0
+        claims_manager.resolveDispute(theirs.id, award, True, sender=resolver)
+    elif providers_claim.endswith("resolved-as-uncovered"):
+        claims_manager.resolveDispute(theirs.id, 0, False, sender=resolver)
+    allowed, deductible = claims_manager.allowedAmount(own.id)
+    assert allowed > 0
+    before = claim_of(own.id), policy_of(manual_policy.id)
+
+    if blocks:
+        with reverts(claims_manager.ClaimDuplicate, claimId=theirs.id):
+            claims_manager.approveClaim(own.id, allowed, sender=insurer)
+        assert (claim_of(own.id), policy_of(manual_policy.id)) == before
+        assert keys_of(own) == [0, 0]
+        assert claims_manager.claimOfKey(record_key(record)) == 0
+        tx = claims_manager.denyClaim(own.id, 1, sender=insurer)
+        assert_events(tx, claims_manager.ClaimDenied(claimId=own.id, reasonCode=1, decider=insurer))
+        return
+
+    tx = claims_manager.approveClaim(own.id, allowed, sender=insurer)
+
+    assert_events(
+        tx,
+        claims_manager.ClaimApproved(
+            claimId=own.id,
+            payee=patient,
+            amount=allowed,
+            allowed=allowed,
+            deductibleApplied=deductible,
+            automatic=False,
+            decider=insurer,
+        ),
+    )
+    assert keys_of(own) == [own.id, own.id]
+    assert claims_manager.claimOfKey(record_key(record)) == own.id
+    assert claims_manager.creditOf(patient) == allowed
+
+
+def test_providers_denied_claim_cannot_be_awarded_once_the_patients_claim_took_the_record(
+    claims_manager: Any,
+    insurer: AccountAPI,
+    resolver: AccountAPI,
+    clinic: AccountAPI,
+    patient: AccountAPI,
+    manual_policy: IssuedPolicy,
+    submit_claim: Callable[..., SubmittedClaim],
+) -> None:
+    theirs = submit_claim(manual_policy.id, 300 * USD, **OTHER_CARE)
+    claims_manager.denyClaim(theirs.id, 1, sender=insurer)
+    own = submit_claim(
+        manual_policy.id, 300 * USD, sender=patient, records=theirs.records, **SAME_CARE
+    )
+    claims_manager.approveClaim(own.id, 160 * USD, sender=insurer)  # pays the record once
+    claims_manager.disputeClaim(theirs.id, 1, sender=clinic)  # within the denial's window
+    with reverts(claims_manager.ClaimDuplicate, claimId=own.id):
+        claims_manager.resolveDispute(theirs.id, 240 * USD, True, sender=resolver)
+    assert claims_manager.creditOf(clinic) == 0
 
 
 # ============================================================================ automatic settlement

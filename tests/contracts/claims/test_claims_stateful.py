@@ -5,9 +5,11 @@ and lets honest and hostile actors move in any order:
 
 * honest: the clinic and the hospital (care providers with a care relationship, each claiming
   on records it wrote, and a party to the patient's claims on them), the clinic's
-  practitioner, the patient (claiming on a provider's record: always reviewed, and holding its
-  duplicate keys only once approved or awarded), the insurers deciding their own claims, the
-  resolver;
+  practitioner, the patient
+  (claiming on a provider's record, under an id of its own: always reviewed, and holding its
+  duplicate keys and its record only once approved or awarded, which waits for the provider's
+  claim on the same record unless that one was settled for nothing), the insurers deciding
+  their own claims, the resolver;
 * hostile: a clinic that never treated the patient (and its practitioner) claiming on others'
   records, the patient claiming on a record they wrote, the providers claiming the same care
   again (the same record, or the same care or claim identifier in a new record), the rival
@@ -26,8 +28,11 @@ After every step the invariants check that:
   every payee holds exactly what it withdrew and was sent;
 * a piece of care (a care key) and a claim record are paid at most once: each key names one
   claim, every claim paid holds its care key (so no two claims paid share one), a provider's
-  claim holds its keys from submission and a patient's only once approved or resolved with an
-  award or as covered, and a record offered twice backs one claim;
+  claim holds its keys from submission and a patient's (with its record key) only once
+  approved or resolved with an award or as covered; a record offered many times backs at most
+  one claim of its provider (under the record's id) and one of the patient (under
+  ``patientClaimIdOf``), and at most one of them is paid (a provider's denied claim, disputed
+  after the patient's claim took the record, gets no award);
 * a claim is paid at most what its policy allows (coverage of ``billed - deductibleApplied``,
   once per decision), and a policy at most its funds and annual limit;
 * the chain agrees with the model on every policy, claim, allowed amount, open count, key,
@@ -86,10 +91,13 @@ from .model import (
     identifier_key,
     is_disputable_decision,
     may_approve_zero,
+    patient_claim_id,
     reclaim_until,
+    record_key,
     resolution,
     resolution_takes_keys,
     review_reason,
+    settled_for_nothing,
 )
 
 if TYPE_CHECKING:
@@ -170,6 +178,7 @@ def examples(chain: Any) -> int:
 
 
 def record_number(record: bytes) -> int:
+    """The id of a provider's claim on ``record`` (``uint256(claimRecord)``)."""
     return int.from_bytes(bytes(record), "big")
 
 
@@ -192,11 +201,12 @@ class ClaimEntry:
     payee: str
     record: HexBytes
     care_key: HexBytes
-    keys: list[bytes]  # the care key, and the identifier key when there is one
+    keys: list[bytes]  # the care key, the identifier key if any, a patient's record key
     submitted_day: int
     decided_day: int = -1
     answered_day: int = -1
     payments: list[int] = field(default_factory=list)  # one entry per decision that paid
+    by_patient: bool = False
 
     @property
     def since_day(self) -> int:
@@ -233,7 +243,7 @@ class Observed:
     claims: dict[int, dict[str, Any]]
     allowed: dict[int, tuple[int, int]]
     keys: dict[bytes, int]  # every key the model holds or a claim waits for -> claimOfKey
-    unclaimed: dict[bytes, bool]  # offered record -> getClaim reverts
+    unclaimed: dict[int, bool]  # both claim ids of each offered record -> getClaim reverts
     credits: dict[str, int]
     balances: dict[str, int]
 
@@ -378,8 +388,9 @@ def test_money_follows_the_claims_model_among_honest_and_hostile_actors(
                 for k in watched_keys(world)
             },
             unclaimed={
-                r: "error" in raw_call(address, "getClaim(uint256)", [record_number(r)])
+                i: "error" in raw_call(address, "getClaim(uint256)", [i])
                 for r in world.offered
+                for i in (record_number(r), patient_claim_id(r))
             },
             credits={
                 p.address: view(address, "creditOf(address)", [p.address], ["uint256"])[0]
@@ -414,14 +425,19 @@ def test_money_follows_the_claims_model_among_honest_and_hostile_actors(
             # Claims to start from: the patient's, denied and disputed (the deductible still
             # open); the patient's claim of the care the clinic claims next (its keys wait, so
             # the clinic's claim is accepted and takes them; the patient's can then only be
-            # denied), waiting for review; and the clinic's, asked for more information. The
-            # rules take them anywhere.
+            # denied), waiting for review; the clinic's, asked for more information; and the
+            # clinic's own claim, of other care, on the record of the patient's second claim
+            # (a claim of its own: the patient's cannot be approved while it is not settled for
+            # nothing). The rules take them anywhere.
             self.submit(0, "clinic", "patient", "new", 400 * USD, 1, 0, 0, False, False)
             self.deny(0, "own")  # not a rule of its own: see `decide_claim`
             self.dispute(0, "patient")
             self.submit(0, "clinic", "patient", "new", 500 * USD, 0, 1, 1, False, True)
             self.submit(0, "clinic", "writer", "new", 500 * USD, 0, 1, 1, False, True)
             self.request_info(1, "own")  # the second claim Submitted: the clinic's
+            shared = list(self.world.claims.values())[1].record  # the patient's second claim
+            self.submit(1, "clinic", "writer", "again", 250 * USD, 1, 0, 2, False, False)
+            assert record_number(shared) in self.world.claims, "the clinic's claim on it"
 
         def teardown(self) -> None:
             self._isolation.__exit__(None, None, None)
@@ -470,21 +486,37 @@ def test_money_follows_the_claims_model_among_honest_and_hostile_actors(
                 return True
             writer = self.world.writers[bytes(claim.record)]
             return (
-                claim.model.submitter == patient.address
+                claim.by_patient
                 and institution is not None
                 and numbers[institution] == writer
             )
 
         def duplicate_of(self, claim_id: int) -> int | None:
-            """The claim holding a key the patient's claim waits for (checked in order: the
-            care key, then the identifier key); ``None`` when it may take them all."""
-            for key in self.world.pending.get(claim_id, []):
+            """Why a patient's claim waiting for its keys cannot take them (``None``: it may):
+            the provider's claim on its record, unless settled for nothing; else the claim
+            holding its care key, then its identifier key (its record key is its own: a
+            record backs one claim of the patient). A provider's claim: the patient's claim
+            holding its record."""
+            record = self.world.claims[claim_id].record
+            if claim_id not in self.world.pending:  # a provider's claim, or keys already taken
+                holder = self.world.keys.get(record_key(record))
+                return holder if holder not in (None, claim_id) else None
+            theirs = self.world.claims.get(record_number(record))
+            if theirs is not None and not settled_for_nothing(
+                theirs.model.state, theirs.model.paid, theirs.model.deductible_applied
+            ):
+                return record_number(record)
+            for key in self.world.pending[claim_id]:
                 if (holder := self.world.keys.get(key)) is not None:
+                    assert key != record_key(record), "only the patient's claim takes its record"
                     return holder
             return None
 
         def take_keys(self, claim_id: int) -> None:
-            for key in self.world.pending.pop(claim_id, []):
+            """A patient's claim takes its keys and its record."""
+            if claim_id not in self.world.pending:
+                return
+            for key in self.world.pending.pop(claim_id):
                 self.world.keys[key] = claim_id
 
         def decide(
@@ -516,7 +548,10 @@ def test_money_follows_the_claims_model_among_honest_and_hostile_actors(
             self, sender: AccountAPI, policy_id: int, record: bytes, keys: list[bytes]
         ) -> tuple[Any, dict[str, Any]] | None:
             """The error the contract must raise for this submission, in its order of checks
-            (the policy is active and the amounts, service key and codes are well formed)."""
+            (the policy is active and the amounts, service key and codes are well formed): the
+            caller, the record, the claim's id (the record's for a provider's claim, its own
+            for the patient's), the record key (a provider's claim only), the care key, the
+            identifier key."""
             writer = self.world.writers.get(bytes(record), 0)
             if sender.address != patient.address:
                 institution = institution_of.get(sender.address)
@@ -529,8 +564,12 @@ def test_money_follows_the_claims_model_among_honest_and_hostile_actors(
                     return manager.ClaimNotRecordWriter, {"caller": sender, "record": record}
             if writer == 0 or bytes(record) in self.world.not_financial:
                 return manager.ClaimRecordNotProviders, {"record": record}
-            if (claim_id := record_number(record)) in self.world.claims:
+            by_patient = sender.address == patient.address
+            claim_id = patient_claim_id(record) if by_patient else record_number(record)
+            if claim_id in self.world.claims:
                 return manager.ClaimDuplicate, {"claimId": claim_id}
+            if not by_patient and (taken := self.world.keys.get(record_key(record))) is not None:
+                return manager.ClaimDuplicate, {"claimId": taken}  # the patient's, approved
             for key in keys:
                 if (earlier := self.world.keys.get(bytes(key))) is not None:
                     return manager.ClaimDuplicate, {"claimId": earlier}
@@ -770,7 +809,7 @@ def test_money_follows_the_claims_model_among_honest_and_hostile_actors(
                 "serviceKey": service_key,
                 "identifierKey": identifier_value,
             }
-            care = care_key(patient.address, provider, service_key, hashes, billed)
+            care = care_key(patient.address, provider, service_key, hashes)
             keys = [care]
             if identifier:
                 keys.append(identifier_key(provider, identifier_value))
@@ -791,7 +830,7 @@ def test_money_follows_the_claims_model_among_honest_and_hostile_actors(
             )
             allowed, deductible = allowed_now(policy, billed)
             tx = manager.submitClaim(submission, sender=sender)
-            claim_id = record_number(claim_record)
+            claim_id = patient_claim_id(claim_record) if by_patient else record_number(claim_record)
             submitter = patient.address if by_patient else institution_of[sender.address]
             payee = patient.address if pay_patient else submitter
             at = block_time(tx)
@@ -800,11 +839,12 @@ def test_money_follows_the_claims_model_among_honest_and_hostile_actors(
                 payee,
                 HexBytes(claim_record),
                 care,
-                [bytes(k) for k in keys],
+                [bytes(k) for k in [*keys, *([record_key(claim_record)] if by_patient else [])]],
                 world.day,
+                by_patient=by_patient,
             )
             world.claims[claim_id] = claim
-            if by_patient:  # checked free, taken only when approved or awarded
+            if by_patient:  # checked free, taken (with the record) only when approved or awarded
                 world.pending[claim_id] = list(claim.keys)
             else:
                 for key in claim.keys:
@@ -814,6 +854,7 @@ def test_money_follows_the_claims_model_among_honest_and_hostile_actors(
                     claimId=claim_id,
                     policyId=policy_id,
                     submitter=submitter,
+                    claimRecord=claim_record,
                     billed=billed,
                     payPatient=pay_patient,
                     evidence=[],
@@ -1210,8 +1251,12 @@ def test_money_follows_the_claims_model_among_honest_and_hostile_actors(
                     )
                 else:  # each key names this one claim
                     assert holders == [claim_id] * len(claim.keys), claim_id
-            for record, unclaimed in seen.unclaimed.items():  # offered, maybe many times
-                assert unclaimed == (record_number(record) not in self.world.claims)
+            for claim_id, unclaimed in seen.unclaimed.items():  # offered, maybe many times
+                assert unclaimed == (claim_id not in self.world.claims), claim_id
+            paid_records = Counter(
+                bytes(c.record) for i, c in self.world.claims.items() if seen.claims[i]["paid"] > 0
+            )
+            assert all(n == 1 for n in paid_records.values()), paid_records
 
         @invariant()
         def claims_are_paid_at_most_what_their_policy_allows(self) -> None:

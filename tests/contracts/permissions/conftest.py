@@ -288,9 +288,18 @@ def world(
     )
 
     def submit(label: str, sender: Any = hospital, pay_patient: bool = False) -> int:
+        """Submits a claim on the labelled record; returns its id from ``ClaimSubmitted`` (the
+        record's id for a provider's claim, ``patientClaimIdOf(record)`` for the patient's)."""
         record = financial[label]
-        claims.submitClaim(world.submission(record, label, pay_patient), sender=sender)
-        return int.from_bytes(bytes(record), "big")
+        receipt = claims.submitClaim(world.submission(record, label, pay_patient), sender=sender)
+        (event,) = claims.ClaimSubmitted.from_receipt(receipt)
+        expected = (
+            claims.patientClaimIdOf(record)
+            if sender == patient
+            else int.from_bytes(bytes(record), "big")
+        )
+        assert int(event.claimId) == expected
+        return expected
 
     # A claim left undecided for more than 30 days.
     world.claims["overdue"] = submit("overdue")
