@@ -351,8 +351,8 @@ def _claims_scenarios(
     gas: list[int] = []
     for n in range(3):
         body = demo_claims.claim(
-            reference, f"visit-{n}", [("99213", Decimal(100 + n))], chain.now()
-        )
+            reference, f"visit-{n}", [("99213", Decimal(100 + n))], chain.now() - timedelta(days=n)
+        )  # one visit a day: the same codes in one service period are the same care
         settled = claims.submit_claim(chain, store, provider, policy.id, body, terms=terms)
         if not settled.automatic:
             raise RuntimeError(f"bench claim {n} was not settled automatically")
