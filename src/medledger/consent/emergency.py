@@ -13,8 +13,7 @@ from typing import TYPE_CHECKING
 
 from eth_utils.address import to_checksum_address
 
-from medledger import documents
-from medledger import providers as registry
+from medledger import documents, providers
 from medledger.chain import deployments, events
 from medledger.consent.contract import CONTRACT, consent_contract
 from medledger.errors import ConfigurationError, PatientNotFound, PreconditionFailed
@@ -120,15 +119,15 @@ def open_emergency_access(
     chain: Chain, opener: LocalAccount, patient: str, duration: timedelta, reason: str
 ) -> datetime:
     """Open break-glass access (a verified emergency service); return when it ends."""
-    institution = registry.verified_institution_of(chain, opener.address)
-    kind = registry.participant(chain, institution).kind if institution else None
-    if institution is None or kind is not registry.InstitutionKind.EMERGENCY_SERVICE:
+    institution = providers.verified_institution_of(chain, opener.address)
+    kind = providers.participant(chain, institution).kind if institution else None
+    if institution is None or kind is not providers.InstitutionKind.EMERGENCY_SERVICE:
         raise PreconditionFailed(f"{opener.address} does not act for a verified emergency service")
     if not reason.strip():
         raise ConfigurationError("--reason", "emergency access needs a stated reason")
     if not timedelta(0) < duration <= timedelta(hours=24):
         raise ConfigurationError("--duration", "emergency access lasts at most 24 hours")
-    if registry.participant(chain, patient).role is not registry.Role.PATIENT:
+    if providers.participant(chain, patient).role is not providers.Role.PATIENT:
         raise PatientNotFound(to_checksum_address(patient))
     last = emergency_of(chain, patient, institution)
     if last is not None and chain.now() < last.ended_at + EMERGENCY_COOLDOWN:
@@ -153,7 +152,7 @@ def close_emergency_access(
 ) -> None:
     """End a live emergency opening at once (the patient or a delegate)."""
     patient, institution = to_checksum_address(patient), to_checksum_address(institution)
-    registry.require_acts_for(chain, signer.address, patient)
+    providers.require_acts_for(chain, signer.address, patient)
     last = emergency_of(chain, patient, institution)
     if last is None or not last.live(chain.now()):
         raise PreconditionFailed(f"{institution} has no live emergency opening for {patient}")

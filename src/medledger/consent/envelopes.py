@@ -23,8 +23,7 @@ from typing import TYPE_CHECKING
 from eth_abi.abi import encode
 from eth_utils.address import to_checksum_address
 
-from medledger import crypto, documents, records, sealed
-from medledger import providers as registry
+from medledger import crypto, documents, providers, records, sealed
 from medledger.chain import events
 from medledger.consent.contract import CONTRACT, consent_contract
 from medledger.consent.emergency import emergency_of
@@ -110,7 +109,7 @@ def build(
             continue
     if not secrets:
         return None
-    readers = (key, registry.encryption_key(chain, patient))
+    readers = (key, providers.encryption_key(chain, patient))
     return sealed.seal_one(store, document(chain, patient, grantee, readers, secrets)).cid
 
 
@@ -176,7 +175,7 @@ def secret_of(
         if grant.live(now)
         for envelope in reversed(grant.envelopes)
     ]
-    service = registry.verified_institution_of(chain, reader.address)
+    service = providers.verified_institution_of(chain, reader.address)
     opening = emergency_of(chain, record.patient, service) if service else None
     if opening is not None and opening.live(now):
         candidates.extend(reversed(delivered(chain, record.patient, reader.address)))
@@ -219,7 +218,7 @@ def deliver_keys(
     """Seal the keys the holder has, for a live grant (or, with scope ``all``, a live emergency
     opening of the grantee's service), and publish the envelope."""
     patient, grantee = to_checksum_address(patient), to_checksum_address(grantee)
-    if not registry.acts_for(chain, holder.address, patient) and not registry.may_write_for(
+    if not providers.acts_for(chain, holder.address, patient) and not providers.may_write_for(
         chain, holder.address, patient
     ):
         raise PreconditionFailed(
@@ -228,7 +227,7 @@ def deliver_keys(
         )
     current = grant_state(chain, patient, grantee, scope)
     now = chain.now()
-    service = registry.verified_institution_of(chain, grantee)
+    service = providers.verified_institution_of(chain, grantee)
     emergency = emergency_of(chain, patient, service) if service else None
     by_emergency = scope.kind is ScopeKind.ALL and emergency is not None and emergency.live(now)
     if not current.live(now) and not by_emergency:

@@ -19,8 +19,7 @@ from typing import TYPE_CHECKING, Any
 from eth_utils.address import to_checksum_address
 from hexbytes import HexBytes
 
-from medledger import providers as registry
-from medledger import records
+from medledger import providers, records
 from medledger.consent.contract import ZERO, consent_contract
 from medledger.consent.envelopes import build, records_in_scope
 from medledger.consent.grants import GrantState, grant_state, grantee_key
@@ -62,7 +61,7 @@ def grant(
     """Grant access (the signer is the patient or a delegate) and deliver the keys in scope."""
     patient, grantee = to_checksum_address(patient), to_checksum_address(grantee)
     contract = consent_contract(chain)
-    registry.require_acts_for(chain, signer.address, patient)
+    providers.require_acts_for(chain, signer.address, patient)
     key = grantee_key(chain, patient, grantee)
     in_scope = records_in_scope(chain, store, patient, scope)
     if scope.kind is ScopeKind.RECORD:
@@ -97,7 +96,7 @@ def sign_grant(
     """
     patient, grantee = to_checksum_address(patient), to_checksum_address(grantee)
     contract = consent_contract(chain)
-    registry.require_acts_for(chain, signer.address, patient)
+    providers.require_acts_for(chain, signer.address, patient)
     key = grantee_key(chain, patient, grantee)
     in_scope = records_in_scope(chain, store, patient, scope)
     envelope = build(chain, store, signer, patient, grantee, key, in_scope)
@@ -169,7 +168,7 @@ def revoke(chain: Chain, signer: LocalAccount, patient: str, grantee: str, scope
     """Revoke a grant at once (the signer is the patient or a delegate)."""
     patient, grantee = to_checksum_address(patient), to_checksum_address(grantee)
     contract = consent_contract(chain)
-    registry.require_acts_for(chain, signer.address, patient)
+    providers.require_acts_for(chain, signer.address, patient)
     status = grant_state(chain, patient, grantee, scope).status(chain.now())
     if status != "active":
         raise PreconditionFailed(
@@ -186,7 +185,7 @@ def cancel_signatures(chain: Chain, signer: LocalAccount, patient: str) -> int:
     """Burn the patient's next ConsentManager nonce: a signed grant carrying it (not yet
     submitted) can never be used. Returns the cancelled nonce."""
     patient = to_checksum_address(patient)
-    registry.require_acts_for(chain, signer.address, patient)
+    providers.require_acts_for(chain, signer.address, patient)
     contract = consent_contract(chain)
     nonce = int(chain.call("reading the nonce", contract.functions.nonces(patient)))
     chain.transact("cancelling signatures", signer, contract.functions.cancelSignatures(patient))

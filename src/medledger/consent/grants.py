@@ -9,8 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from eth_utils.address import to_checksum_address
 
-from medledger import documents
-from medledger import providers as registry
+from medledger import documents, providers
 from medledger.chain import events
 from medledger.consent.contract import CONTRACT, ZERO, consent_contract
 from medledger.consent.scopes import ALL_RECORDS, Purpose, Scope, ScopeKind
@@ -132,7 +131,7 @@ def readers_for(chain: Chain) -> Callable[[str, Category], Sequence[bytes]]:
         wide = (ALL_RECORDS, Scope(ScopeKind.CATEGORY, category=category))
         for state in grants(chain, patient, scopes=wide):  # a record grant never covers a new one
             if state.live(now) and state.purpose is not Purpose.EMERGENCY:
-                key = registry.participant(chain, state.grantee).encryption_key
+                key = providers.participant(chain, state.grantee).encryption_key
                 if key:
                     keys.append(key)
         return keys
@@ -144,7 +143,7 @@ def grantee_key(chain: Chain, patient: str, grantee: str) -> bytes:
     """The grantee's published encryption key (refused for the patient, or without a key)."""
     if grantee == patient:
         raise PreconditionFailed("a patient does not need a grant to read their own records")
-    key = registry.participant(chain, grantee).encryption_key
+    key = providers.participant(chain, grantee).encryption_key
     if key is None:
         raise PreconditionFailed(f"{grantee} has published no encryption key in the registry")
     return key

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from medledger import providers as registry
-from medledger import records
+from medledger import providers, records
 from medledger.consent.contract import consent_contract
 from medledger.consent.emergency import emergency_of
 from medledger.consent.envelopes import deliver_keys, open_envelope, secret_of
@@ -31,7 +30,7 @@ def refusal_reason(chain: Chain, reader: str, record: records.Record) -> str:
         return "the patient erased this record"
     now = chain.now()
     states = grants(chain, record.patient, reader, Scope.covering(record))
-    service = registry.verified_institution_of(chain, reader)
+    service = providers.verified_institution_of(chain, reader)
     opening = emergency_of(chain, record.patient, service) if service else None
     if not states and opening is not None:
         ended = "was closed" if opening.closed_at else "expired"
@@ -94,7 +93,7 @@ def erase(chain: Chain, store: BlockStore, signer: LocalAccount, record_id: byte
     record = records.get(chain, record_id, store)
     record = records.ensure_registered(chain, store, signer, record)
     contract = consent_contract(chain)
-    registry.require_acts_for(chain, signer.address, record.patient)
+    providers.require_acts_for(chain, signer.address, record.patient)
     chain.transact("erasing the record", signer, contract.functions.eraseRecord(record.id))
     now = chain.now()
     store.unpin(record.cid)
@@ -127,4 +126,4 @@ def _held(
 
 
 def _employer(chain: Chain, account: str) -> str | None:
-    return registry.participant(chain, account).employer
+    return providers.participant(chain, account).employer

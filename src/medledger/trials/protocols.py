@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 from eth_utils.crypto import keccak
 
 from medledger import fhir, providers, sealed
-from medledger.crypto import envelope
 from medledger.errors import FhirStructureError, NoKeyForReader, PreconditionFailed
 from medledger.trials.model import ZERO
 from medledger.trials.reading import protocol_version, trial_registry
@@ -109,10 +108,9 @@ def open_protocol(stored: bytes, aad: bytes, private_key: bytes) -> bytes:
     """Decrypt a sealed protocol (``NoKeyForReader`` when it was not sealed for the key).
 
     A protocol has no anchored commitment (its outcome hashes are anchored, and the audit
-    checks them), while :func:`medledger.sealed.open_one` checks one: so the secret comes from
-    :func:`medledger.sealed.secret_of` and AES-GCM alone authenticates the plaintext.
+    checks them): AES-GCM alone authenticates the plaintext.
     """
-    return envelope.open_sealed(stored, aad, sealed.secret_of(stored, private_key))
+    return sealed.open_one(stored, aad, None, private_key=private_key, what="protocol")
 
 
 def read_protocol(
