@@ -74,10 +74,9 @@ def _transacting(abi: list[dict[str, Any]]) -> set[str]:
 
 def _demo(settings: Any) -> None:
     from medledger import demo
-    from medledger.cli.support import Session
 
     with contextlib.redirect_stdout(io.StringIO()):
-        demo.run(Session(settings))
+        demo.run(settings)
 
 
 def _after_demo(settings: Any, chain: Chain) -> None:

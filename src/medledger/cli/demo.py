@@ -15,4 +15,4 @@ def demo(session: Session, fresh: bool) -> None:
     """The main job: deploy, register, anchor the sample records, read, detect tampering."""
     from medledger.demo import run
 
-    run(session, fresh=fresh)
+    run(session.settings, session.network, fresh=fresh)

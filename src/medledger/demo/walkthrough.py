@@ -20,15 +20,14 @@ import click
 
 from medledger import consent, crypto, fhir, providers, records
 from medledger.accounts import dev_account
-from medledger.chain import deployments
+from medledger.chain import Chain, deployments
 from medledger.errors import MedLedgerError
 from medledger.ipfs.stores import open_store
 
 if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
 
-    from medledger.chain import Chain
-    from medledger.cli.support import Session
+    from medledger.config import Settings
     from medledger.ipfs.blockstore import BlockStore
 
 REGISTRARS = (0, 1, 2)
@@ -51,17 +50,15 @@ PATIENTS = (
 HOSPITAL, CLINIC, DOCTOR, AMBULANCE = 3, 4, 8, 9
 
 
-def run(session: Session, fresh: bool = False) -> None:
-    """Run the demo and print a summary a person can follow."""
+def run(settings: Settings, network: str | None = None, fresh: bool = False) -> None:
+    """Run the demo on ``network`` (the devnet by default) and print a summary a person can
+    follow; ``fresh`` runs it in a new empty home under the settings' home."""
     if fresh:
         from dataclasses import replace
 
-        home = session.settings.home / "demo" / time.strftime("%Y%m%d-%H%M%S")
-        session.settings = replace(
-            session.settings, home=home, deployments_dir=home / "deployments"
-        )
-    settings = session.settings
-    chain = session.chain
+        home = settings.home / "demo" / time.strftime("%Y%m%d-%H%M%S")
+        settings = replace(settings, home=home, deployments_dir=home / "deployments")
+    chain = Chain(settings, network)
     store = open_store(settings)
     say = click.echo
     say(f"MedLedger demo: home {settings.home}")
