@@ -346,6 +346,7 @@ def make_machine(world: dict) -> type[RuleBasedStateMachine]:
     return ConsentMachine
 
 
+@pytest.mark.slow  # runs in `make test`; kept out of `make test-fast` (seconds)
 def test_consent_lifecycle_agrees_with_the_model(world):
     run_state_machine_as_test(
         make_machine(world),

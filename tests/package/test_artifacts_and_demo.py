@@ -10,6 +10,7 @@ from medledger.chain import artifacts
 from medledger.toolchain import project_root
 
 
+@pytest.mark.slow  # runs in `make test`; kept out of `make test-fast` (seconds)
 def test_shipped_artifacts_match_a_fresh_compile():
     root = project_root()
     assert root is not None

@@ -76,6 +76,7 @@ def test_the_plan_keeps_every_batch_cell_within_its_byte_budget(quick: bool) -> 
     assert cells[KIB]["batch-10000"] >= 10_000  # the 1 KB row has every batch size
 
 
+@pytest.mark.slow  # runs in `make test`; kept out of `make test-fast` (seconds)
 def test_bench_read_path_section_writes_its_report(tmp_path: Path, medledger) -> None:
     out = tmp_path / "results"
     outcome = medledger("bench", "--quick", "--only", "read_path", "--runs", "1", "--out", str(out))

@@ -1767,6 +1767,7 @@ def make_trial_machine(world: dict) -> type:
     return TrialMachine
 
 
+@pytest.mark.slow  # runs in `make test`; kept out of `make test-fast` (seconds)
 def test_trial_lifecycle_agrees_with_the_model(trial_world):
     from hypothesis.stateful import run_state_machine_as_test
 
