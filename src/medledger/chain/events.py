@@ -9,6 +9,7 @@ transaction; its time comes from :meth:`Chain.block_time` (cached per block).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -22,11 +23,15 @@ from medledger.errors import NodeUnavailable
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
-    from datetime import datetime
 
     from medledger.chain.client import Chain
     from medledger.chain.pipeline import Receipt
 
+
+
+def moment(seconds: int) -> datetime:
+    """A time a contract holds or a block carries (seconds since the epoch) as a UTC datetime."""
+    return datetime.fromtimestamp(int(seconds), tz=UTC)
 
 @dataclass(frozen=True)
 class Log:

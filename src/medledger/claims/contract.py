@@ -4,7 +4,7 @@ in, and claim ids as MedLedger shows them."""
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from eth_utils.crypto import keccak
@@ -105,11 +105,6 @@ def dispute_window(chain: Chain) -> int:
             chain.call("reading the window", manager(chain).functions.DISPUTE_WINDOW())
         )
     return int(chain.cache["claims-dispute-window"])
-
-
-def moment(seconds: int) -> datetime:
-    """A time the contract holds (seconds since the epoch) as a UTC datetime."""
-    return datetime.fromtimestamp(int(seconds), tz=UTC)
 
 
 # --- claim ids -----------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from eth_utils.address import to_checksum_address
 
 from medledger import documents
 from medledger.chain import events
+from medledger.chain.events import moment
 from medledger.claims.contract import (
     CONTRACT,
     ClaimState,
@@ -19,7 +20,6 @@ from medledger.claims.contract import (
     claim_hex,
     describe_reason,
     manager,
-    moment,
 )
 from medledger.claims.money import from_units
 from medledger.errors import ClaimNotFound, TransactionReverted

@@ -13,7 +13,8 @@ from eth_utils.address import to_checksum_address
 
 from medledger import documents, providers
 from medledger.chain import events
-from medledger.claims.contract import BPS, CONTRACT, dispute_window, manager, moment
+from medledger.chain.events import moment
+from medledger.claims.contract import BPS, CONTRACT, dispute_window, manager
 from medledger.claims.money import decimals, from_units, mint, to_units, token_contract
 from medledger.claims.terms import Code, Terms, open_terms, seal_terms
 from medledger.errors import ConfigurationError, PolicyNotFound, PreconditionFailed

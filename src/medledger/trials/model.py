@@ -9,15 +9,17 @@ chain and registry, a participation's standing and reader flags instead of its b
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from enum import Enum
 from typing import TYPE_CHECKING
 
+from medledger.chain.events import moment
 from medledger.crypto.merkle import verify_indexed
 from medledger.documents import to_data
 from medledger.labels import Labelled
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from medledger.ipfs.cid import Cid
 
 CONTRACT = "TrialRegistry"
@@ -48,14 +50,9 @@ class Standing(Enum):
     WITHDRAWN = "withdrawn"
 
 
-def seconds_to_time(seconds: int) -> datetime:
-    """A contract's timestamp (seconds since the epoch) as an aware UTC datetime."""
-    return datetime.fromtimestamp(int(seconds), tz=UTC)
-
-
 def optional_time(seconds: int) -> datetime | None:
     """A contract's timestamp, ``None`` for zero (not happened)."""
-    return seconds_to_time(seconds) if seconds else None
+    return moment(seconds) if seconds else None
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from eth_utils.address import to_checksum_address
 
 from medledger.chain import deployments, events
+from medledger.chain.events import moment
 from medledger.errors import (
     ConfigurationError,
     PreconditionFailed,
@@ -23,7 +24,6 @@ from medledger.trials.model import (
     ProtocolVersion,
     Study,
     optional_time,
-    seconds_to_time,
 )
 
 if TYPE_CHECKING:
@@ -79,7 +79,7 @@ def get_study(chain: Chain, study_id: int) -> Study:
         current_version=int(current),
         reconsent_version=int(reconsent),
         participants=int(participants),
-        registered_at=seconds_to_time(registered_at),
+        registered_at=moment(registered_at),
         first_enrolment_at=optional_time(first),
         data_count=int(data_count),
         sites=sites,
@@ -132,7 +132,7 @@ def _version(chain: Chain, study_id: int, event: Log) -> ProtocolVersion:
         secondary_outcomes=bytes(secondary) if bytes(secondary) != ZERO else None,
         requires_reconsent=bool(reconsent),
         reason=str(event["reason"]),
-        registered_at=seconds_to_time(registered_at),
+        registered_at=moment(registered_at),
         outcomes_frozen_at=optional_time(frozen),
         block=event.block,
     )
@@ -165,7 +165,7 @@ def participation_or_none(chain: Chain, study: Study, participant: str) -> Parti
         participant=participant,
         site=to_checksum_address(site),
         consented_version=int(version),
-        enrolled_at=seconds_to_time(enrolled_at),
+        enrolled_at=moment(enrolled_at),
         purpose=ConsentPurpose(purpose),
         readers=int(readers),
         withdrawn_at=optional_time(withdrawn),

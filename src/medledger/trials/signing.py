@@ -21,6 +21,7 @@ from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 from hexbytes import HexBytes
 
+from medledger.chain.events import moment
 from medledger.crypto import eip712
 from medledger.errors import ConfigurationError, CryptoError, PreconditionFailed
 from medledger.trials.model import (
@@ -29,7 +30,6 @@ from medledger.trials.model import (
     ZERO_ADDRESS,
     ConsentPurpose,
     ProtocolVersion,
-    seconds_to_time,
 )
 
 if TYPE_CHECKING:
@@ -61,7 +61,7 @@ WITHDRAWAL_FIELDS = (
 
 def _deadline_time(deadline: int) -> datetime:
     try:
-        return seconds_to_time(deadline)
+        return moment(deadline)
     except (OverflowError, OSError, ValueError):
         return datetime.max.replace(tzinfo=UTC)
 
