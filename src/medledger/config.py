@@ -8,6 +8,7 @@ environment variables::
     # $MEDLEDGER_HOME/config.toml
     [networks.sepolia]
     rpc = "https://rpc.example.org"     # any EVM JSON-RPC URL
+    confirmations = 3                   # blocks before a write is reported (default 1)
 
     [ipfs]
     kubo = ["http://127.0.0.1:5001"]    # Kubo RPC API nodes to replicate to (optional)
@@ -37,6 +38,7 @@ class Settings:
     home: Path
     deployments_dir: Path
     networks: dict[str, str] = field(default_factory=dict)
+    confirmations: dict[str, int] = field(default_factory=dict)
     kubo_urls: tuple[str, ...] = ()
     embedded_store: bool = True
     default_network: str = LOCAL_NETWORK
@@ -56,6 +58,10 @@ class Settings:
     def keys_dir(self) -> Path:
         """Folder of encrypted key material (never plain-text keys)."""
         return self.home / "keys"
+
+    def confirmations_for(self, network: str) -> int:
+        """Blocks a transaction on ``network`` must be under before a write is reported."""
+        return self.confirmations.get(network, 1)
 
     def rpc_url_for(self, network: str) -> str | None:
         """Return the RPC URL configured for a named network, ``None`` for the local devnet."""
@@ -81,10 +87,17 @@ def load_settings(home: Path | str | None = None) -> Settings:
     data = _read_config(home_path / "config.toml")
 
     networks: dict[str, str] = {}
+    confirmations: dict[str, int] = {}
     for name, entry in _table(data, "networks").items():
         if not isinstance(entry, dict) or not isinstance(entry.get("rpc"), str):
             raise ConfigurationError(f"config.toml [networks.{name}]", 'needs rpc = "<url>"')
         networks[name] = entry["rpc"]
+        depth = entry.get("confirmations", 1)
+        if not isinstance(depth, int) or isinstance(depth, bool) or not 1 <= depth <= 1_000:
+            raise ConfigurationError(
+                f"config.toml [networks.{name}] confirmations", "must be a number from 1 to 1000"
+            )
+        confirmations[name] = depth
 
     ipfs = _table(data, "ipfs")
     kubo_env = os.environ.get("MEDLEDGER_KUBO")
@@ -100,6 +113,7 @@ def load_settings(home: Path | str | None = None) -> Settings:
         home=home_path,
         deployments_dir=Path(str(deployments)).expanduser().resolve(),
         networks=networks,
+        confirmations=confirmations,
         kubo_urls=tuple(u.strip() for u in kubo if u.strip()),
         embedded_store=embedded or not kubo,
         default_network=os.environ.get("MEDLEDGER_NETWORK") or str(data.get("network", "local")),

@@ -95,6 +95,33 @@ class AccessRefused(MedLedgerError, PermissionError):
         self.reason = reason
 
 
+class TransactionRejected(MedLedgerError, RuntimeError):
+    """Raised when a node refuses a transaction before running it: a nonce another transaction
+    took, too little ETH for gas, a fee below the node's floor. Nothing of it was executed."""
+
+    def __init__(self, action: str, reason: str) -> None:
+        super().__init__(f"{action} was refused by the node: {reason}")
+        self.action = action
+        self.reason = reason
+
+    @classmethod
+    def from_node(cls, action: str, message: str) -> TransactionRejected:
+        """Word a node's refusal for a person (the node's own words end the line)."""
+        low = message.lower()
+        if "nonce too low" in low or "nonce too high" in low or "replacement" in low:
+            reason = (
+                "another transaction from this account took its nonce (is another program "
+                f"sending from the same account?); run the command again ({message})"
+            )
+        elif "insufficient funds" in low or "insufficient balance" in low:
+            reason = f"the account has too little ETH to pay for gas; fund it ({message})"
+        elif "underpriced" in low or "fee cap" in low or "max fee" in low:
+            reason = f"its fee was below what the node accepts; run it again ({message})"
+        else:
+            reason = message
+        return cls(action, reason)
+
+
 # --- registry -----------------------------------------------------------------------------------
 
 

@@ -64,7 +64,7 @@ def settings(env: dict[str, str]) -> Iterator[Settings]:
 def base_chain(settings: Settings) -> Iterator[Chain]:
     """The session's devnet with the contracts deployed: the root of every test's world."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MEDLEDGER_DEVNET_STATE_INTERVAL", "off")  # the devnet starts here
+        patch.setenv("MEDLEDGER_DEVNET_STATE", "off")  # the devnet starts here
         chain = Chain(settings)
     deployments.deploy(
         chain,

@@ -539,7 +539,11 @@ def test_a_claim_re_anchored_as_a_new_record_is_refused_by_the_client_and_the_co
 ):
     body = claim_body(("99214", 900))
     first = submit(body=body)
-    again = anchor_claim(chain, store, provider, registered_patient, body)  # fresh key: new id
+    same = anchor_claim(chain, store, provider, registered_patient, body)
+    assert same.id == first.claim_record  # the same body is anchored once
+    resealed = json.loads(body)
+    resealed["meta"] = {"versionId": "2"}  # the same care in a body that differs
+    again = anchor_claim(chain, store, provider, registered_patient, json.dumps(resealed).encode())
     assert again.id != first.claim_record
     with pytest.raises(DuplicateClaim) as caught:
         submit(record=again.id)

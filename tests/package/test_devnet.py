@@ -70,37 +70,28 @@ def test_devnet_listens_only_on_loopback(home_settings):
     assert info.url.startswith("http://127.0.0.1:")
 
 
-@pytest.mark.parametrize(
-    ("value", "args"),
-    [
-        (None, ["--state", "{s}", "--state-interval", "2"]),
-        ("30", ["--state", "{s}", "--state-interval", "30"]),
-        ("0", ["--dump-state", "{s}"]),
-        ("off", []),
-    ],
-)
-def test_state_persistence_setting(
-    value: str | None, args: list[str], tmp_path, monkeypatch: pytest.MonkeyPatch
+def test_the_devnet_loads_its_last_snapshot_and_never_lets_anvil_write_it(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Anvil rewrites its state file in place (O_TRUNC, no rename): a kill mid-dump left a file it
+    # could not load. MedLedger writes the snapshots itself, so Anvil only ever loads one.
     state = tmp_path / "state.json"
-    if value is None:
-        monkeypatch.delenv("MEDLEDGER_DEVNET_STATE_INTERVAL", raising=False)
-    else:
-        monkeypatch.setenv("MEDLEDGER_DEVNET_STATE_INTERVAL", value)
-    assert devnet._state_args(state) == [a.format(s=state) for a in args]
-
-
-def test_exit_only_dumps_load_an_existing_state(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
-    state = tmp_path / "state.json"
+    monkeypatch.delenv("MEDLEDGER_DEVNET_STATE", raising=False)
+    assert devnet._state_args(state) == []
     state.write_text("{}")
-    monkeypatch.setenv("MEDLEDGER_DEVNET_STATE_INTERVAL", "0")
-    assert devnet._state_args(state) == ["--dump-state", str(state), "--load-state", str(state)]
+    assert devnet._state_args(state) == ["--load-state", str(state)]
+    monkeypatch.setenv("MEDLEDGER_DEVNET_STATE", "off")
+    assert devnet._state_args(state) == []
 
 
-@pytest.mark.parametrize("value", ["-1", "soon"])
-def test_a_bad_state_dump_interval_is_named(
-    value: str, tmp_path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("MEDLEDGER_DEVNET_STATE_INTERVAL", value)
-    with pytest.raises(DevnetError, match="MEDLEDGER_DEVNET_STATE_INTERVAL"):
+def test_a_bad_state_setting_is_named(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MEDLEDGER_DEVNET_STATE", "sometimes")
+    with pytest.raises(DevnetError, match="MEDLEDGER_DEVNET_STATE must be on or off"):
         devnet._state_args(tmp_path / "state.json")
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "soon"])
+def test_a_bad_snapshot_interval_is_named(value: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MEDLEDGER_DEVNET_SNAPSHOT_EVERY", value)
+    with pytest.raises(DevnetError, match="MEDLEDGER_DEVNET_SNAPSHOT_EVERY"):
+        devnet._snapshot_every()

@@ -76,13 +76,13 @@ def temporary_home() -> Iterator[tuple[Settings, Chain]]:
     from medledger.config import load_settings
 
     home = Path(tempfile.mkdtemp(prefix="medledger-bench-"))
-    names = ("MEDLEDGER_HOME", "MEDLEDGER_DEPLOYMENTS", "MEDLEDGER_DEVNET_STATE_INTERVAL")
+    names = ("MEDLEDGER_HOME", "MEDLEDGER_DEPLOYMENTS", "MEDLEDGER_DEVNET_STATE")
     saved = {k: os.environ.get(k) for k in names}
     os.environ["MEDLEDGER_HOME"] = str(home)
     os.environ["MEDLEDGER_DEPLOYMENTS"] = str(home / "deployments")
     # A throwaway chain needs no crash-safe dumps; Anvil's periodic dump of every block slows
     # it down as the chain grows (see ``devnet._state_args``).
-    os.environ["MEDLEDGER_DEVNET_STATE_INTERVAL"] = "off"
+    os.environ["MEDLEDGER_DEVNET_STATE"] = "off"
     settings = replace(load_settings(), home=home, deployments_dir=home / "deployments")
     try:
         yield settings, Chain(settings)

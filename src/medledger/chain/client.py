@@ -28,7 +28,12 @@ from medledger.chain import devnet
 from medledger.chain.artifacts import all_error_abis, artifact
 from medledger.chain.pipeline import Pipeline
 from medledger.config import LOCAL_NETWORK
-from medledger.errors import ConfigurationError, NodeUnavailable, TransactionReverted
+from medledger.errors import (
+    ConfigurationError,
+    NodeUnavailable,
+    TransactionRejected,
+    TransactionReverted,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -105,8 +110,11 @@ class Chain:
         self.settings = settings
         self.network = network or settings.default_network
         url = settings.rpc_url_for(self.network)
+        #: What starting the devnet from an older state replayed (None: nothing to tell).
+        self.restored: devnet.Restored | None = None
         if url is None:
-            url = devnet.ensure_running(settings).url
+            started = devnet.ensure_running(settings)
+            url, self.restored = started.url, started.restored
         self.url = url
         self.w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": RPC_TIMEOUT_SECONDS}))
         self._block_times: dict[int, datetime] = {}
@@ -125,6 +133,26 @@ class Chain:
     def is_devnet(self) -> bool:
         """True for the embedded devnet (or another local test chain)."""
         return self.network == LOCAL_NETWORK or self.chain_id in (31337, 1337)
+
+    @property
+    def embedded(self) -> bool:
+        """True for this home's own devnet (snapshots and journal replay keep it durable)."""
+        return self.settings.rpc_url_for(self.network) is None
+
+    @cached_property
+    def journal_key(self) -> str:
+        """This chain's rows in the outbox: this home's devnet, or a chain id."""
+        return devnet.JOURNAL_KEY if self.embedded else f"chain-{self.chain_id}"
+
+    @property
+    def confirmations(self) -> int:
+        """Blocks a transaction must be under before it counts as written (1: its own)."""
+        return 1 if self.embedded else self.settings.confirmations_for(self.network)
+
+    def sent(self, count: int) -> None:
+        """Told by the pipeline after each send: the embedded devnet may take a snapshot."""
+        if self.embedded and count:
+            devnet.after_send(self.settings)
 
     def forget_blocks(self) -> None:
         """Drop cached block times (after a devnet revert or a reorg replaced blocks)."""
@@ -214,9 +242,7 @@ class Chain:
         except (ContractCustomError, ContractLogicError) as exc:
             raise self._reverted(action, exc) from None
         except Web3RPCError as exc:
-            raise TransactionReverted(
-                action, "rejected by the node", {"reason": str(exc)}
-            ) from None
+            raise TransactionRejected.from_node(action, str(exc)) from None
         except (requests.RequestException, OSError) as exc:
             raise NodeUnavailable("chain RPC", self.url, type(exc).__name__) from None
 

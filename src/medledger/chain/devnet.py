@@ -1,16 +1,26 @@
-"""The local devnet: an Anvil process on 127.0.0.1 whose chain state is kept on disk.
+"""The local devnet: an Anvil process on 127.0.0.1 whose chain survives a crash.
 
 ``ensure_running`` starts Anvil on demand (any command on the default network calls it), so a
-record anchored by one command is still there for the next. Anvil loads and dumps its state to
-``$MEDLEDGER_HOME/devnet/state.json`` (on exit, and every few seconds while it runs, so a crash
-loses at most that interval). The process runs in its own process group and is stopped with
-SIGTERM, which makes Anvil write its state before it exits.
+record anchored by one command is still there for the next.
+
+Durability has two parts. Snapshots: MedLedger asks Anvil for its state (``anvil_dumpState``)
+and writes it to ``$MEDLEDGER_HOME/devnet/state.json`` atomically (a temporary file, fsync,
+rename), at ``devnet stop`` and after every :data:`SNAPSHOT_EVERY` transactions; Anvil loads it
+at start. Anvil's own ``--state``/``--dump-state`` are not used: Anvil truncates and rewrites the
+file in place (seen with strace), so a kill during its dump left a state file it could not load.
+The journal: every transaction is committed to the :mod:`~medledger.chain.outbox` before it is
+sent, so whatever a snapshot does not hold yet is replayed, the same signed bytes in the same
+order, when Anvil starts again from an older state. A command that printed a record id has
+therefore made it durable, whenever Anvil is killed afterwards.
+
+The process runs in its own process group and is stopped with SIGTERM (after a snapshot).
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import gzip
 import json
 import os
 import signal
@@ -23,7 +33,9 @@ from typing import TYPE_CHECKING
 import requests
 
 from medledger.accounts import DEV_ACCOUNT_COUNT
-from medledger.errors import DevnetError
+from medledger.chain import outbox as journal
+from medledger.chain.pipeline import Rpc
+from medledger.errors import DevnetError, MedLedgerError
 from medledger.toolchain import anvil_path
 
 if TYPE_CHECKING:
@@ -34,12 +46,43 @@ if TYPE_CHECKING:
 
 CHAIN_ID = 31337
 HOST = "127.0.0.1"
-STATE_INTERVAL_SECONDS = 2
+JOURNAL_KEY = "devnet"
+"""The devnet's rows in the outbox."""
+SNAPSHOT_EVERY = 1_000
+"""Transactions journalled since the last snapshot that make the next send take one
+(``MEDLEDGER_DEVNET_SNAPSHOT_EVERY``): the replay after a crash is at most this long."""
 HISTORY_STATES = 256
 START_TIMEOUT_SECONDS = 20.0
 STOP_TIMEOUT_SECONDS = 15.0
 # Large enough for batch anchoring (a batch of 10,000 records in one transaction).
 BLOCK_GAS_LIMIT = 300_000_000
+
+
+@dataclass(frozen=True)
+class Restored:
+    """What a start from an older state did: the chain had reached ``lost_from`` (as the
+    journal knew it), the snapshot held blocks up to ``snapshot_block``, and the journal's
+    transactions the snapshot lacked were replayed (``failed`` of them reverted this time;
+    ``dropped`` had lost their nonce to another transaction)."""
+
+    snapshot_block: int
+    lost_from: int
+    replayed: int
+    failed: tuple[str, ...]
+    dropped: int
+
+    def describe(self) -> str:
+        """One line for a person."""
+        line = (
+            f"the devnet restarted from its snapshot at block {self.snapshot_block} (it had "
+            f"reached block {self.lost_from}); {self.replayed} transaction(s) replayed from the "
+            "journal"
+        )
+        if self.failed:
+            line += f", {len(self.failed)} reverted this time: " + ", ".join(self.failed[:3])
+        if self.dropped:
+            line += f", {self.dropped} dropped (nonce taken)"
+        return line
 
 
 @dataclass(frozen=True)
@@ -49,6 +92,7 @@ class DevnetInfo:
     pid: int
     port: int
     started_at: float
+    restored: Restored | None = None
 
     @property
     def url(self) -> str:
@@ -66,6 +110,7 @@ class DevnetStatus:
     block: int | None
     state_file: str
     state_bytes: int | None
+    unsnapshotted: int
 
 
 def ensure_running(settings: Settings) -> DevnetInfo:
@@ -83,12 +128,14 @@ def start(settings: Settings) -> DevnetInfo:
 
 
 def stop(settings: Settings) -> bool:
-    """Stop the devnet, letting Anvil dump its state; return False when it was not running."""
+    """Snapshot the devnet and stop it; return False when it was not running."""
     with _lock(settings.devnet_dir):
         info = _read_info(settings.devnet_dir)
         if info is None or not _alive(info):
             _info_path(settings.devnet_dir).unlink(missing_ok=True)
             return False
+        if _keeps_state() and _answers(info.url):
+            _snapshot(settings, info)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(info.pid, signal.SIGTERM)
         deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
@@ -106,39 +153,133 @@ def status(settings: Settings) -> DevnetStatus:
     state = settings.devnet_dir / "state.json"
     size = state.stat().st_size if state.is_file() else None
     info = _read_info(settings.devnet_dir)
+    waiting = journal.open_outbox(settings.home).count(JOURNAL_KEY)
     if info is None or not _alive(info):
-        return DevnetStatus(False, None, None, None, str(state), size)
+        return DevnetStatus(False, None, None, None, str(state), size, waiting)
     block = _block_number(info.url)
-    return DevnetStatus(block is not None, info.url, info.pid, block, str(state), size)
+    return DevnetStatus(block is not None, info.url, info.pid, block, str(state), size, waiting)
+
+
+def snapshot(settings: Settings) -> int | None:
+    """Write the running devnet's state to disk now; return its block (None: not running)."""
+    with _lock(settings.devnet_dir):
+        info = _read_info(settings.devnet_dir)
+        if info is None or not _alive(info) or not _keeps_state():
+            return None
+        return _snapshot(settings, info)
+
+
+def after_send(settings: Settings) -> None:
+    """Take a snapshot once :data:`SNAPSHOT_EVERY` transactions wait for one (called by the
+    chain client after each send to the devnet)."""
+    if not _keeps_state():
+        return
+    if journal.open_outbox(settings.home).count(JOURNAL_KEY) >= _snapshot_every():
+        snapshot(settings)
+
+
+def _snapshot(settings: Settings, info: DevnetInfo) -> int:
+    """Dump Anvil's state and write it atomically; forget the journal rows it now holds."""
+    block = _block_number(info.url)
+    try:
+        dump = _rpc(info.url, "anvil_dumpState", timeout=600)
+    except (requests.RequestException, ValueError) as exc:
+        raise DevnetError(f"the devnet's state could not be read for a snapshot: {exc}") from None
+    if not isinstance(dump, str) or block is None:
+        raise DevnetError("the devnet did not return its state for a snapshot")
+    state = settings.devnet_dir / "state.json"
+    temporary = state.with_suffix(".json.tmp")
+    try:
+        with temporary.open("wb") as handle:
+            handle.write(gzip.decompress(bytes.fromhex(dump.removeprefix("0x"))))
+            handle.flush()
+            os.fsync(handle.fileno())
+        temporary.replace(state)
+        folder = os.open(settings.devnet_dir, os.O_RDONLY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
+    except OSError as exc:
+        raise DevnetError(f"the devnet's snapshot could not be written to {state}: {exc}") from None
+    journal.open_outbox(settings.home).prune(JOURNAL_KEY, block)
+    return block
+
+
+def _restore(settings: Settings, url: str) -> Restored | None:
+    """Replay the journal's transactions the loaded state lacks (after a crash of Anvil)."""
+    box = journal.open_outbox(settings.home)
+    entries = box.entries(JOURNAL_KEY)
+    if not entries:
+        return None
+    rpc = Rpc(url)
+    found = rpc.find_receipts([e.hash for e in entries])
+    box.mined(JOURNAL_KEY, [(h, r.block_number, r.status) for h, r in found.items()])
+    head = _block_number(url) or 0
+    box.prune(JOURNAL_KEY, head)  # what the snapshot holds is durable
+    missing = [e for e in entries if e.hash not in found]
+    if not missing:
+        return None
+    lost_from = max((e.block or 0 for e in entries), default=head)
+    replayed: list[str] = []
+    failed: list[str] = []
+    dropped: list[str] = []
+    for run in _runs(missing):  # in journal order, one sender's consecutive transactions at once
+        taken = rpc.nonce(run[0].sender)
+        dropped.extend(e.hash for e in run if e.nonce < taken)
+        live = sorted((e for e in run if e.nonce >= taken), key=lambda e: e.nonce)
+        try:
+            receipts = rpc.submit("replaying the journal", [e.raw for e in live])
+        except MedLedgerError as exc:
+            raise DevnetError(
+                f"the devnet restarted from an older state and replaying {len(missing)} "
+                f"journalled transaction(s) failed: {exc}"
+            ) from None
+        box.mined(JOURNAL_KEY, [(r.transaction_hash, r.block_number, r.status) for r in receipts])
+        replayed.extend(r.transaction_hash for r in receipts)
+        failed.extend(r.transaction_hash for r in receipts if r.status != 1)
+    box.dropped(JOURNAL_KEY, dropped)
+    return Restored(head, max(lost_from, head), len(replayed), tuple(failed), len(dropped))
+
+
+def _runs(entries: list[journal.Entry]) -> list[list[journal.Entry]]:
+    runs: list[list[journal.Entry]] = []
+    for entry in entries:
+        if runs and runs[-1][0].sender == entry.sender:
+            runs[-1].append(entry)
+        else:
+            runs.append([entry])
+    return runs
+
+
+def _keeps_state() -> bool:
+    """``MEDLEDGER_DEVNET_STATE``: ``on`` (default) keeps the chain across restarts and crashes;
+    ``off`` makes a throwaway chain (the tests and benchmarks)."""
+    text = os.environ.get("MEDLEDGER_DEVNET_STATE", "on")
+    if text not in ("on", "off"):
+        raise DevnetError(f"MEDLEDGER_DEVNET_STATE must be on or off, not {text!r}")
+    return text == "on"
+
+
+def _snapshot_every() -> int:
+    text = os.environ.get("MEDLEDGER_DEVNET_SNAPSHOT_EVERY")
+    if text is None:
+        return SNAPSHOT_EVERY
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise DevnetError(
+            "MEDLEDGER_DEVNET_SNAPSHOT_EVERY must be a number of transactions (1 or more), "
+            f"not {text!r}"
+        )
+    return count
 
 
 def _state_args(state: Path) -> list[str]:
-    """How Anvil keeps its state, from ``MEDLEDGER_DEVNET_STATE_INTERVAL``: unset, a dump every
-    2 s and on exit; ``N``, every N seconds and on exit; ``0``, on exit only; ``off``, never
-    (a throwaway chain, as the benchmarks use).
-
-    Anvil's dump holds every block and is written whole each time, so its cost grows with the
-    chain: at 2 s, anchoring fell from about 700 to 350 transactions/s within 8,000
-    transactions, and without an interval Anvil dumped on every block (a 317 MB file at 5,500
-    blocks, 13 transactions/s). Long runs should say ``0`` or ``off``.
-    """
-    text = os.environ.get("MEDLEDGER_DEVNET_STATE_INTERVAL")
-    if text == "off":
-        return []
-    if text is None:
-        seconds = STATE_INTERVAL_SECONDS
-    else:
-        try:
-            seconds = int(text)
-        except ValueError:
-            message = f"MEDLEDGER_DEVNET_STATE_INTERVAL must be seconds or off, not {text!r}"
-            raise DevnetError(message) from None
-        if seconds < 0:
-            raise DevnetError("MEDLEDGER_DEVNET_STATE_INTERVAL must not be negative")
-    if seconds == 0:
-        load = ["--load-state", str(state)] if state.is_file() else []
-        return ["--dump-state", str(state), *load]
-    return ["--state", str(state), "--state-interval", str(seconds)]
+    """Load the last snapshot, when the devnet keeps its state and has one."""
+    return ["--load-state", str(state)] if _keeps_state() and state.is_file() else []
 
 
 def _start(settings: Settings, preferred_port: int | None) -> DevnetInfo:
@@ -181,7 +322,13 @@ def _start(settings: Settings, preferred_port: int | None) -> DevnetInfo:
             raise DevnetError(f"Anvil exited at start (code {process.returncode}): {tail}")
         if _answers(info.url):
             _info_path(folder).write_text(json.dumps(asdict(info)))
-            return info
+            if not _keeps_state():  # a throwaway chain: nothing of an earlier one to replay
+                journal.open_outbox(settings.home).forget_chain(JOURNAL_KEY)
+                return info
+            restored = _restore(settings, info.url)
+            if restored is not None:
+                _snapshot(settings, info)
+            return DevnetInfo(info.pid, info.port, info.started_at, restored)
         time.sleep(0.05)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)
@@ -208,7 +355,7 @@ def _read_info(folder: Path) -> DevnetInfo | None:
     try:
         data = json.loads(_info_path(folder).read_text())
         return DevnetInfo(
-            pid=int(data["pid"]), port=int(data["port"]), started_at=data["started_at"]
+            pid=int(data["pid"]), port=int(data["port"]), started_at=float(data["started_at"])
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None

@@ -18,6 +18,11 @@ Retries never send a record twice: a retry re-sends the *same* signed transactio
 same hash), which a node either already has ("already known") or mines once; and record ids
 commit to their content, so even a transaction signed anew for the same record would revert
 with ``RecordAlreadyAnchored``.
+
+Every signed transaction is committed to the :mod:`~medledger.chain.outbox` before it is sent,
+and a send holds its account's lock from the nonce it reads to the receipts it awaits, so two
+commands from one account (or one home) take turns instead of taking the same nonces. Before
+signing anything new, a send settles what an interrupted send of the same account left behind.
 """
 
 from __future__ import annotations
@@ -32,7 +37,8 @@ import rlp  # type: ignore[import-untyped]
 from eth_abi.abi import encode as abi_encode
 from eth_utils.crypto import keccak
 
-from medledger.errors import NodeUnavailable, TransactionReverted
+from medledger.chain import outbox as journal
+from medledger.errors import NodeUnavailable, TransactionRejected, TransactionReverted
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -93,14 +99,134 @@ def sign_eip1559(
     return b"\x02" + bytes(rlp.encode([*fields, signature[64], r, s]))
 
 
+def tx_hash(raw: str) -> str:
+    """The hash of a raw signed transaction (``0x``-hex)."""
+    return "0x" + keccak(bytes.fromhex(raw[2:])).hex()
+
+
+class Rpc:
+    """Batched JSON-RPC to one node: sending raw transactions and collecting their receipts."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._session = requests.Session()
+        self._next_id = 0
+
+    def submit(
+        self,
+        action: str,
+        raws: Sequence[str],
+        progress: Callable[[int], None] | None = None,
+        timeout: float = RECEIPT_TIMEOUT_SECONDS,
+    ) -> list[Receipt]:
+        """Send signed transactions (at most CHUNK in flight) and return their receipts, in
+        order. A node that already has one ("already known") is not an error."""
+        # A window is sent, then its receipts collected, before the next is sent. Thousands
+        # pending at once stalled Anvil's pool in our runs.
+        receipts: list[Receipt] = []
+        for start in range(0, len(raws), CHUNK):
+            chunk = raws[start : start + CHUNK]
+            replies = self.batch([("eth_sendRawTransaction", [raw]) for raw in chunk])
+            hashes = [
+                sent_hash(action, raw, reply) for raw, reply in zip(chunk, replies, strict=True)
+            ]
+            window = dict(zip(hashes, chunk, strict=True))
+            receipts.extend(self.receipts(action, window, progress, timeout))
+        return receipts
+
+    def receipts(
+        self,
+        action: str,
+        raws: dict[str, str],
+        progress: Callable[[int], None] | None = None,
+        timeout: float = RECEIPT_TIMEOUT_SECONDS,
+    ) -> list[Receipt]:
+        """Collect receipts in batches; re-send the same signed transactions if they stall."""
+        hashes = list(raws)
+        found: dict[str, Receipt] = {}
+        deadline = time.monotonic() + timeout
+        last_progress = time.monotonic()
+        last_sweep = 0.0
+        while len(found) < len(hashes):
+            pending = [h for h in hashes if h not in found][:CHUNK]
+            fresh = 0
+            # Probe the window's first and last transaction: one sender's transactions are
+            # mined in nonce order. Asking for every receipt on every poll kept the node busy
+            # answering instead of mining (throughput fell to 130 tx/s after 10,000 blocks).
+            first, last = self.batch([
+                ("eth_getTransactionReceipt", [pending[0]]),
+                ("eth_getTransactionReceipt", [pending[-1]]),
+            ])  # fmt: skip
+            swept = time.monotonic() - last_sweep > _SWEEP_SECONDS
+            if last.get("result") or (first.get("result") and swept):
+                last_sweep = time.monotonic()
+                for tx_hash_, receipt in self.find_receipts(pending).items():
+                    found[tx_hash_] = receipt
+                    fresh += 1
+            if progress is not None and fresh:
+                progress(fresh)
+            now = time.monotonic()
+            if fresh:
+                last_progress = now
+                continue
+            if now > deadline:
+                raise NodeUnavailable("chain RPC", self.url, "receipts did not arrive")
+            if now - last_progress > _RESEND_AFTER_SECONDS:
+                # A node may drop transactions (restart, pool eviction). Re-sending the very
+                # same signed transactions cannot duplicate anything: same nonces, same hashes.
+                stalled = [h for h in hashes if h not in found][:CHUNK]
+                replies = self.batch([("eth_sendRawTransaction", [raws[h]]) for h in stalled])
+                for tx_hash_, reply in zip(stalled, replies, strict=True):
+                    error = str(reply.get("error", "")).lower()
+                    if "error" in reply and "already" not in error and "nonce too low" not in error:
+                        sent_hash(action, raws[tx_hash_], reply)  # raises, naming the reason
+                last_progress = now
+            time.sleep(_POLL_SECONDS)
+        return [found[h] for h in hashes]
+
+    def find_receipts(self, hashes: Sequence[str]) -> dict[str, Receipt]:
+        """The receipts the node has for these transactions (absent ones are left out)."""
+        found: dict[str, Receipt] = {}
+        for start in range(0, len(hashes), CHUNK):
+            chunk = hashes[start : start + CHUNK]
+            replies = self.batch([("eth_getTransactionReceipt", [h]) for h in chunk])
+            for tx_hash_, reply in zip(chunk, replies, strict=True):
+                if reply.get("result"):
+                    found[tx_hash_] = _receipt(reply["result"])
+        return found
+
+    def nonce(self, address: str, block: str = "latest") -> int:
+        """The account's transaction count at ``block`` ("latest" or "pending")."""
+        (reply,) = self.batch([("eth_getTransactionCount", [address, block])])
+        return int(reply["result"], 16)
+
+    def batch(self, calls: list[tuple[str, list[Any]]]) -> list[dict[str, Any]]:
+        """One JSON-RPC batch request; results in call order. Retries connection failures."""
+        body = []
+        for method, params in calls:
+            self._next_id += 1
+            body.append({"jsonrpc": "2.0", "id": self._next_id, "method": method, "params": params})
+        for attempt in range(_RETRIES + 1):
+            try:
+                reply = self._session.post(self.url, json=body, timeout=60)
+                reply.raise_for_status()
+                by_id = {item["id"]: item for item in reply.json()}
+                return [by_id[item["id"]] for item in body]
+            except (requests.RequestException, ValueError, KeyError, TypeError) as exc:
+                if attempt == _RETRIES:
+                    raise NodeUnavailable("chain RPC", self.url, type(exc).__name__) from None
+                time.sleep(0.1 * 2**attempt)
+        raise AssertionError("unreachable")
+
+
 class Pipeline:
-    """Sends many transactions from one account to one node, pipelined."""
+    """Sends many transactions from one account to one node, pipelined, through the outbox."""
 
     def __init__(self, chain: Chain, account: LocalAccount) -> None:
         self.chain = chain
         self.account = account
-        self._session = requests.Session()
-        self._next_id = 0
+        self.rpc = Rpc(chain.url)
+        self.outbox = journal.open_outbox(chain.settings.home)
 
     def send(
         self,
@@ -112,27 +238,36 @@ class Pipeline:
         value: int = 0,
     ) -> list[Receipt]:
         """Sign and send one transaction per payload (to ``to``, or creating a contract when
-        None); return their receipts, in order."""
+        None); return their receipts, in order, once each is durable (see the module)."""
         if not payloads:
             return []
-        nonce, base_fee, tip = self._fees_and_nonce()
-        key, chain_id, max_fee = bytes(self.account.key), self.chain.chain_id, 2 * base_fee + tip
-        raws = [
-            "0x"
-            + sign_eip1559(key, chain_id, nonce + i, to, data, gas, max_fee, tip, value).hex()
-            for i, data in enumerate(payloads)
-        ]
-        # At most CHUNK transactions in flight: a window is sent, then its receipts collected,
-        # before the next is sent. Thousands pending at once stalled Anvil's pool in our runs.
-        receipts: list[Receipt] = []
-        for start in range(0, len(raws), CHUNK):
-            chunk = raws[start : start + CHUNK]
-            replies = self._batch([("eth_sendRawTransaction", [raw]) for raw in chunk])
-            hashes = [
-                self._sent_hash(action, raw, reply)
-                for raw, reply in zip(chunk, replies, strict=True)
+        key = self.chain.journal_key
+        sender = self.account.address
+        with self.outbox.sender_lock(key, sender):
+            settle(self.rpc, self.outbox, key, sender)
+            nonce, base_fee, tip = self._fees_and_nonce()
+            secret, chain_id, max_fee = (
+                bytes(self.account.key),
+                self.chain.chain_id,
+                2 * base_fee + tip,
+            )
+            raws = [
+                "0x"
+                + sign_eip1559(
+                    secret, chain_id, nonce + i, to, data, gas, max_fee, tip, value
+                ).hex()
+                for i, data in enumerate(payloads)
             ]
-            receipts.extend(self._receipts(action, dict(zip(hashes, chunk, strict=True)), progress))
+            hashes = [tx_hash(raw) for raw in raws]
+            self.outbox.add(
+                key, sender, action, zip(hashes, range(nonce, nonce + len(raws)), raws, strict=True)
+            )
+            receipts = self.rpc.submit(action, raws, progress)
+            self.outbox.mined(
+                key, [(r.transaction_hash, r.block_number, r.status) for r in receipts]
+            )
+            receipts = self._confirmed(action, dict(zip(hashes, raws, strict=True)), receipts)
+        self.chain.sent(len(receipts))
         for receipt in receipts:
             if receipt.status != 1:
                 raise TransactionReverted(
@@ -140,8 +275,41 @@ class Pipeline:
                 )
         return receipts
 
+    def settle(self) -> Settled:
+        """Settle what an interrupted send of this account left unmined (see :func:`settle`)."""
+        with self.outbox.sender_lock(self.chain.journal_key, self.account.address):
+            return settle(self.rpc, self.outbox, self.chain.journal_key, self.account.address)
+
+    def _confirmed(
+        self, action: str, raws: dict[str, str], receipts: list[Receipt]
+    ) -> list[Receipt]:
+        """Wait for the network's confirmations (1: the receipt is enough); a transaction a
+        reorganisation took out is sent again (the same signed bytes) and awaited anew."""
+        depth = self.chain.confirmations
+        deadline = time.monotonic() + RECEIPT_TIMEOUT_SECONDS
+        while depth > 1:
+            head = int(self.rpc.batch([("eth_blockNumber", [])])[0]["result"], 16)
+            if head >= max(r.block_number for r in receipts) + depth - 1:
+                current = self.rpc.find_receipts(list(raws))
+                lost = {h: raw for h, raw in raws.items() if h not in current}
+                if not lost and all(
+                    current[r.transaction_hash].block_number == r.block_number for r in receipts
+                ):
+                    return receipts
+                again = self.rpc.receipts(action, lost) if lost else []
+                current.update({r.transaction_hash: r for r in again})
+                receipts = [current[h] for h in raws]
+                self.outbox.mined(
+                    self.chain.journal_key,
+                    [(r.transaction_hash, r.block_number, r.status) for r in receipts],
+                )
+            if time.monotonic() > deadline:
+                raise NodeUnavailable("chain RPC", self.chain.url, "confirmations did not come")
+            time.sleep(1.0)
+        return receipts
+
     def _fees_and_nonce(self) -> tuple[int, int, int]:
-        nonce, block, tip = self._batch([
+        nonce, block, tip = self.rpc.batch([
             ("eth_getTransactionCount", [self.account.address, "pending"]),
             ("eth_getBlockByNumber", ["latest", False]),
             ("eth_maxPriorityFeePerGas", []),
@@ -152,80 +320,48 @@ class Pipeline:
             int(tip["result"], 16),
         )
 
-    def _sent_hash(self, action: str, raw: str, reply: dict[str, Any]) -> str:
-        if "result" in reply:
-            return str(reply["result"])
-        message = str(reply.get("error", {}).get("message", reply))
-        if "already known" in message.lower():  # the node has this very transaction: no resend
-            return "0x" + keccak(bytes.fromhex(raw[2:])).hex()
-        raise TransactionReverted(action, "rejected by the node", {"reason": message})
 
-    def _receipts(
-        self, action: str, raws: dict[str, str], progress: Callable[[int], None] | None
-    ) -> list[Receipt]:
-        """Collect receipts in batches; re-send the same signed transactions if they stall."""
-        hashes = list(raws)
-        found: dict[str, Receipt] = {}
-        deadline = time.monotonic() + RECEIPT_TIMEOUT_SECONDS
-        last_progress = time.monotonic()
-        last_sweep = 0.0
-        while len(found) < len(hashes):
-            pending = [h for h in hashes if h not in found][:CHUNK]
-            fresh = 0
-            # Probe the window's first and last transaction: one sender's transactions are
-            # mined in nonce order. Asking for every receipt on every poll kept the node busy
-            # answering instead of mining (throughput fell to 130 tx/s after 10,000 blocks).
-            first, last = self._batch([
-                ("eth_getTransactionReceipt", [pending[0]]),
-                ("eth_getTransactionReceipt", [pending[-1]]),
-            ])  # fmt: skip
-            swept = time.monotonic() - last_sweep > _SWEEP_SECONDS
-            if last.get("result") or (first.get("result") and swept):
-                last_sweep = time.monotonic()
-                replies = self._batch([("eth_getTransactionReceipt", [h]) for h in pending])
-                for tx_hash, reply in zip(pending, replies, strict=True):
-                    result = reply.get("result")
-                    if result:
-                        found[tx_hash] = _receipt(result)
-                        fresh += 1
-            if progress is not None and fresh:
-                progress(fresh)
-            now = time.monotonic()
-            if fresh:
-                last_progress = now
-                continue
-            if now > deadline:
-                raise NodeUnavailable("chain RPC", self.chain.url, "receipts did not arrive")
-            if now - last_progress > _RESEND_AFTER_SECONDS:
-                # A node may drop transactions (restart, pool eviction). Re-sending the very
-                # same signed transactions cannot duplicate anything: same nonces, same hashes.
-                stalled = [h for h in hashes if h not in found][:CHUNK]
-                replies = self._batch([("eth_sendRawTransaction", [raws[h]]) for h in stalled])
-                for tx_hash, reply in zip(stalled, replies, strict=True):
-                    error = str(reply.get("error", "")).lower()
-                    if "error" in reply and "already" not in error and "nonce too low" not in error:
-                        self._sent_hash(action, raws[tx_hash], reply)  # raises, naming the reason
-                last_progress = now
-            time.sleep(_POLL_SECONDS)
-        return [found[h] for h in hashes]
+def settle(rpc: Rpc, box: journal.Outbox, key: str, sender: str | None = None) -> Settled:
+    """Settle what the outbox holds unmined (for one sender, or all): mark mined what the node
+    has mined, dropped what lost its nonce to another transaction, and re-send the rest (the
+    same signed transactions) and await them. Callers hold the sender's lock."""
+    left = box.entries(key, (journal.SIGNED,), sender)
+    if not left:
+        return Settled(0, 0, 0)
+    mined = rpc.find_receipts([e.hash for e in left])
+    box.mined(key, [(h, r.block_number, r.status) for h, r in mined.items()])
+    rest = [e for e in left if e.hash not in mined]
+    dropped: list[str] = []
+    resent: list[Receipt] = []
+    for account in dict.fromkeys(e.sender for e in rest):
+        own = sorted((e for e in rest if e.sender == account), key=lambda e: e.nonce)
+        taken = rpc.nonce(account)
+        dropped.extend(e.hash for e in own if e.nonce < taken)
+        live = [e for e in own if e.nonce >= taken]
+        if live:
+            resent.extend(rpc.submit("re-sending an interrupted write", [e.raw for e in live]))
+    box.dropped(key, dropped)
+    box.mined(key, [(r.transaction_hash, r.block_number, r.status) for r in resent])
+    return Settled(len(mined), len(resent), len(dropped))
 
-    def _batch(self, calls: list[tuple[str, list[Any]]]) -> list[dict[str, Any]]:
-        """One JSON-RPC batch request; results in call order. Retries connection failures."""
-        body = []
-        for method, params in calls:
-            self._next_id += 1
-            body.append({"jsonrpc": "2.0", "id": self._next_id, "method": method, "params": params})
-        for attempt in range(_RETRIES + 1):
-            try:
-                reply = self._session.post(self.chain.url, json=body, timeout=60)
-                reply.raise_for_status()
-                by_id = {item["id"]: item for item in reply.json()}
-                return [by_id[item["id"]] for item in body]
-            except (requests.RequestException, ValueError, KeyError, TypeError) as exc:
-                if attempt == _RETRIES:
-                    raise NodeUnavailable("chain RPC", self.chain.url, type(exc).__name__) from None
-                time.sleep(0.1 * 2**attempt)
-        raise AssertionError("unreachable")
+
+@dataclass(frozen=True)
+class Settled:
+    """What :func:`settle` found: already mined, re-sent and mined, dropped."""
+
+    mined: int
+    resent: int
+    dropped: int
+
+
+def sent_hash(action: str, raw: str, reply: dict[str, Any]) -> str:
+    """The hash a node answered for a raw transaction; its refusal as a one-line error."""
+    if "result" in reply:
+        return str(reply["result"])
+    message = str(reply.get("error", {}).get("message", reply))
+    if "already known" in message.lower() or "already imported" in message.lower():
+        return tx_hash(raw)  # the node has this very transaction: no resend
+    raise TransactionRejected.from_node(action, message)
 
 
 def _receipt(raw: dict[str, Any]) -> Receipt:

@@ -6,6 +6,10 @@ issuer's institution (for a practitioner) and the extra readers the caller names
 whose live grants cover the new record: key delivery on write, so a revoked party never gets a
 new key). Its record id (:func:`medledger.records.ids.derive_id`) commits to every field the
 ``RecordAnchored`` event will show.
+
+Anchoring is idempotent (:mod:`~medledger.records.once`): a body already anchored for the
+patient by the same issuer is reported, not written again, and before anything is checked the
+issuer's transactions an interrupted run left unmined are settled, so a re-run resumes it.
 """
 
 from __future__ import annotations
@@ -20,13 +24,15 @@ from eth_utils.address import to_checksum_address
 from medledger import providers
 from medledger.categories import Category
 from medledger.chain import events
+from medledger.chain.outbox import Intent, open_outbox
 from medledger.chain.pipeline import Pipeline, calldata
 from medledger.crypto import envelope
 from medledger.errors import IntegrityError, PreconditionFailed
+from medledger.records import once
 from medledger.records.ids import ZERO_ID, Context, associated_data, derive_id
 from medledger.records.reading import get, writer_of
 from medledger.records.record import Record, registry
-from medledger.sealed import Document, seal_many
+from medledger.sealed import Document, Sealed, seal_many
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -45,6 +51,15 @@ the grantees whose live grants cover a new record of that patient and category
 ANCHOR_SIGNATURE = "anchor(address,bytes32,bytes32,uint8,bytes32)"
 ANCHOR_TYPES = ("address", "bytes32", "bytes32", "uint8", "bytes32")
 ANCHOR_GAS_LIMIT = 150_000
+
+
+class Anchored(list[Record]):
+    """Records in the order of the drafts given; ``skipped`` holds the positions of drafts
+    that wrote nothing: their body was anchored before, or earlier in the same call."""
+
+    def __init__(self, records: Iterable[Record], skipped: Iterable[int] = ()) -> None:
+        super().__init__(records)
+        self.skipped = frozenset(skipped)
 
 
 @dataclass(frozen=True)
@@ -88,8 +103,9 @@ def anchor(
     previous: bytes | None = None,
     progress: Callable[[int], None] | None = None,
     readers: ExtraReaders | None = None,
-) -> list[Record]:
-    """Seal, store and anchor each draft for ``patient``; return the anchored records.
+) -> Anchored:
+    """Seal, store and anchor each draft for ``patient``; return its record for each draft
+    (one that was already on chain is returned, not written again: see the module).
 
     Preconditions (patient registered, issuer allowed to write, previous version current) are
     checked once before anything is stored or sent. ``readers`` names who else gets each
@@ -103,30 +119,86 @@ def anchor(
     drafts = list(drafts)
     if previous is not None and len(drafts) != 1:
         raise PreconditionFailed("an update anchors exactly one new version")
-    if previous is not None:
-        old = get(chain, previous)
-        if old.superseded:
-            raise PreconditionFailed(f"{old.hex_id} already has a newer version")
-        if old.patient != patient:
-            raise PreconditionFailed(f"{old.hex_id} belongs to another patient")
-        if writer_of(chain, old.id) != providers.writer_number(chain, issuer.address):
-            raise PreconditionFailed(
-                f"{old.hex_id} was written by another writer: only its writer (the same "
-                "institution, or the patient for their own records) writes its next version"
-            )
 
-    keys = Readers(chain, issuer, readers)
     ctx = Context(chain.chain_id, contract.address, issuer.address)
-    sealed = seal_many(store, [
-        Document(
-            d.body, associated_data(ctx, patient, int(d.category), previous),
-            keys.of(patient, d.category),
+    box = open_outbox(chain.settings.home)
+    Pipeline(chain, issuer).settle()
+    secret = once.issuer_secret(bytes(issuer.key))
+    same = [once.body_key(secret, ctx, patient, previous, d.body) for d in drafts]
+    found = once.anchored(chain, store, box, same)
+    first = {key: i for i, key in reversed(list(enumerate(same)))}
+    todo = [i for i, key in enumerate(same) if key not in found and first[key] == i]
+    if todo and previous is not None:
+        _check_previous(chain, issuer, patient, previous)
+    made = _anchor_new(chain, store, issuer, patient, [drafts[i] for i in todo],
+                       [same[i] for i in todo], previous, progress, readers)  # fmt: skip
+    by_key = {**found, **{same[i]: record for i, record in zip(todo, made, strict=True)}}
+    if progress is not None and len(drafts) > len(todo):
+        progress(len(drafts) - len(todo))
+    written = set(todo)
+    return Anchored(
+        [by_key[key] for key in same], (i for i in range(len(same)) if i not in written)
+    )
+
+
+def _check_previous(chain: Chain, issuer: LocalAccount, patient: str, previous: bytes) -> None:
+    """A new version replaces a current record of the same patient, by its own writer."""
+    old = get(chain, previous)
+    if old.superseded:
+        raise PreconditionFailed(f"{old.hex_id} already has a newer version")
+    if old.patient != patient:
+        raise PreconditionFailed(f"{old.hex_id} belongs to another patient")
+    if writer_of(chain, old.id) != providers.writer_number(chain, issuer.address):
+        raise PreconditionFailed(
+            f"{old.hex_id} was written by another writer: only its writer (the same "
+            "institution, or the patient for their own records) writes its next version"
         )
-        for d in drafts
+
+
+def _anchor_new(
+    chain: Chain,
+    store: BlockStore,
+    issuer: LocalAccount,
+    patient: str,
+    drafts: list[Draft],
+    same: list[bytes],
+    previous: bytes | None,
+    progress: Callable[[int], None] | None,
+    readers: ExtraReaders | None,
+) -> list[Record]:
+    """Seal (or take the body an interrupted run stored), store and anchor new drafts."""
+    if not drafts:
+        return []
+    contract = registry(chain)
+    ctx = Context(chain.chain_id, contract.address, issuer.address)
+    box = open_outbox(chain.settings.home)
+    stored = once.stored_bodies(store, box, chain.journal_key, same)
+    sealed: list[Sealed | None] = []
+    for d, key in zip(drafts, same, strict=True):
+        body = stored.get(key)
+        fits = (
+            body is not None
+            and derive_id(
+                ctx, patient, body[1].cid.digest, body[1].commitment, int(d.category), previous
+            )
+            == body[0]
+        )
+        sealed.append(body[1] if fits and body is not None else None)
+    todo = [i for i, s in enumerate(sealed) if s is None]
+    keys = Readers(chain, issuer, readers) if todo else None
+    fresh = seal_many(store, [
+        Document(
+            drafts[i].body, associated_data(ctx, patient, int(drafts[i].category), previous),
+            keys.of(patient, drafts[i].category) if keys else (),
+        )
+        for i in todo
     ])  # fmt: skip
+    for i, s in zip(todo, fresh, strict=True):
+        sealed[i] = s
+    done = [s for s in sealed if s is not None]
     ids = [
         derive_id(ctx, patient, s.cid.digest, s.commitment, int(d.category), previous)
-        for d, s in zip(drafts, sealed, strict=True)
+        for d, s in zip(drafts, done, strict=True)
     ]
     payloads = [
         calldata(
@@ -134,8 +206,13 @@ def anchor(
             ANCHOR_TYPES,
             [patient, s.cid.digest, s.commitment, int(d.category), previous or ZERO_ID],
         )
-        for d, s in zip(drafts, sealed, strict=True)
+        for d, s in zip(drafts, done, strict=True)
     ]
+    box.stored(chain.journal_key, [str(s.cid) for s in done])
+    box.intend(chain.journal_key, [
+        (k, Intent(i, None, str(s.cid), s.commitment))
+        for k, i, s in zip(same, ids, done, strict=True)
+    ])  # fmt: skip
     if payloads:  # run the first as a call: a revert is decoded before anything is sent
         chain.estimate("anchoring records", issuer, contract.address, payloads[0])
     receipts = Pipeline(chain, issuer).send(
@@ -143,7 +220,7 @@ def anchor(
     )
     topic = events.topics("RecordRegistry", "RecordAnchored", None)[0]
     anchored = []
-    for d, s, record_id, receipt in zip(drafts, sealed, ids, receipts, strict=True):
+    for d, s, record_id, receipt in zip(drafts, done, ids, receipts, strict=True):
         if not _confirms(receipt, topic, record_id):
             raise IntegrityError(f"transaction {receipt.transaction_hash} anchored another record")
         anchored.append(Record(
