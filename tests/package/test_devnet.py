@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import signal
+
 import pytest
 import requests
 
@@ -95,3 +98,25 @@ def test_a_bad_snapshot_interval_is_named(value: str, monkeypatch: pytest.Monkey
     monkeypatch.setenv("MEDLEDGER_DEVNET_SNAPSHOT_EVERY", value)
     with pytest.raises(DevnetError, match="MEDLEDGER_DEVNET_SNAPSHOT_EVERY"):
         devnet._snapshot_every()
+
+
+def test_the_genesis_block_survives_crash_after_crash(home_settings, monkeypatch):
+    # Anvil 1.7 adds a fresh genesis block at each load and dumps both; loaded again, either
+    # came back as block 0 and every deployment looked gone. Snapshots keep the first genesis.
+    monkeypatch.setenv("MEDLEDGER_DEVNET_STATE", "on")
+    info = devnet.ensure_running(home_settings)
+    genesis = _genesis(info.url)
+    for crash in range(1, 4):
+        for _ in range(3):
+            _mine(info.url)
+        devnet.snapshot(home_settings)
+        os.killpg(info.pid, signal.SIGKILL)
+        info = devnet.ensure_running(home_settings)
+        assert (_block(info.url), _genesis(info.url)) == (3 * crash, genesis)
+
+
+def _genesis(url: str) -> str:
+    reply = requests.post(url, json={
+        "jsonrpc": "2.0", "id": 1, "method": "eth_getBlockByNumber", "params": ["0x0", False],
+    }, timeout=5)  # fmt: skip
+    return str(reply.json()["result"]["hash"])

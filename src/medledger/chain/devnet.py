@@ -189,9 +189,10 @@ def _snapshot(settings: Settings, info: DevnetInfo) -> int:
         raise DevnetError("the devnet did not return its state for a snapshot")
     state = settings.devnet_dir / "state.json"
     temporary = state.with_suffix(".json.tmp")
+    data = _one_genesis(settings.devnet_dir, info.url, gzip.decompress(bytes.fromhex(dump[2:])))
     try:
         with temporary.open("wb") as handle:
-            handle.write(gzip.decompress(bytes.fromhex(dump.removeprefix("0x"))))
+            handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         temporary.replace(state)
@@ -206,6 +207,35 @@ def _snapshot(settings: Settings, info: DevnetInfo) -> int:
     return block
 
 
+def _one_genesis(folder: Path, url: str, dump: bytes) -> bytes:
+    """Keep only the chain's own genesis block in a state dump.
+
+    Anvil 1.7 adds a fresh genesis block (with the time of the load) each time it loads a state,
+    and its next dump holds both: loaded again, either may come back as block 0, so the genesis
+    hash changed between restarts and every deployment looked gone. The devnet's first genesis
+    (its timestamp, kept in ``genesis.json``) is the one kept.
+    """
+    record = folder / "genesis.json"
+    if record.is_file():
+        stamp = json.loads(record.read_text())["timestamp"]
+    else:
+        block = requests.post(url, json={
+            "jsonrpc": "2.0", "id": 1, "method": "eth_getBlockByNumber", "params": ["0x0", False],
+        }, timeout=5).json()["result"]  # fmt: skip
+        stamp = block["timestamp"]
+        record.write_text(json.dumps({"hash": block["hash"], "timestamp": stamp}))
+    state = json.loads(dump)
+    blocks = state.get("blocks") or []
+    kept = [
+        b for b in blocks
+        if b["header"]["number"] not in ("0x0", 0) or b["header"]["timestamp"] == stamp
+    ]  # fmt: skip
+    if len(kept) == len(blocks):
+        return dump
+    state["blocks"] = kept
+    return json.dumps(state).encode()
+
+
 def _restore(settings: Settings, url: str) -> Restored | None:
     """Replay the journal's transactions the loaded state lacks (after a crash of Anvil)."""
     box = journal.open_outbox(settings.home)
@@ -215,9 +245,10 @@ def _restore(settings: Settings, url: str) -> Restored | None:
     rpc = Rpc(url)
     found = rpc.find_receipts([e.hash for e in entries])
     box.mined(JOURNAL_KEY, [(h, r.block_number, r.status) for h, r in found.items()])
+    missing = [e for e in entries if e.hash not in found]
+    box.unmine(JOURNAL_KEY, [e.hash for e in missing])  # their blocks were of the lost chain
     head = _block_number(url) or 0
     box.prune(JOURNAL_KEY, head)  # what the snapshot holds is durable
-    missing = [e for e in entries if e.hash not in found]
     if not missing:
         return None
     lost_from = max((e.block or 0 for e in entries), default=head)
@@ -325,8 +356,10 @@ def _start(settings: Settings, preferred_port: int | None) -> DevnetInfo:
             if not _keeps_state():  # a throwaway chain: nothing of an earlier one to replay
                 journal.open_outbox(settings.home).forget_chain(JOURNAL_KEY)
                 return info
+            # A first snapshot at once: a chain restarted without one would get a new genesis
+            # block, and the journal replayed onto it would not match the deployments.
             restored = _restore(settings, info.url)
-            if restored is not None:
+            if restored is not None or not (folder / "state.json").is_file():
                 _snapshot(settings, info)
             return DevnetInfo(info.pid, info.port, info.started_at, restored)
         time.sleep(0.05)

@@ -160,6 +160,15 @@ class Outbox:
                 [(MINED, block, status, chain, h) for h, block, status in results],
             )
 
+    def unmine(self, chain: str, hashes: Iterable[str]) -> None:
+        """Mark mined transactions the chain no longer has as unmined (rolled back)."""
+        with self._transaction() as db:
+            db.executemany(
+                "UPDATE sent SET state = ?, block = NULL, status = NULL "
+                "WHERE chain = ? AND hash = ?",
+                [(SIGNED, chain, h) for h in hashes],
+            )
+
     def dropped(self, chain: str, hashes: Iterable[str]) -> None:
         """Mark transactions dropped: another transaction took their nonce."""
         with self._transaction() as db:

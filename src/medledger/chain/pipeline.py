@@ -37,6 +37,7 @@ import rlp  # type: ignore[import-untyped]
 from eth_abi.abi import encode as abi_encode
 from eth_utils.crypto import keccak
 
+from medledger.chain import failpoints
 from medledger.chain import outbox as journal
 from medledger.errors import NodeUnavailable, TransactionRejected, TransactionReverted
 
@@ -127,6 +128,7 @@ class Rpc:
         for start in range(0, len(raws), CHUNK):
             chunk = raws[start : start + CHUNK]
             replies = self.batch([("eth_sendRawTransaction", [raw]) for raw in chunk])
+            failpoints.reach("after-send")
             hashes = [
                 sent_hash(action, raw, reply) for raw, reply in zip(chunk, replies, strict=True)
             ]
@@ -262,11 +264,13 @@ class Pipeline:
             self.outbox.add(
                 key, sender, action, zip(hashes, range(nonce, nonce + len(raws)), raws, strict=True)
             )
+            failpoints.reach("after-journal")
             receipts = self.rpc.submit(action, raws, progress)
             self.outbox.mined(
                 key, [(r.transaction_hash, r.block_number, r.status) for r in receipts]
             )
             receipts = self._confirmed(action, dict(zip(hashes, raws, strict=True)), receipts)
+        failpoints.reach("after-mined")
         self.chain.sent(len(receipts))
         for receipt in receipts:
             if receipt.status != 1:

@@ -61,6 +61,9 @@ COMMANDS: dict[str, Lazy] = {
                   "Check bodies against CIDs and commitments; exit 1 naming each record that "
                   "fails."),
     "history": _in("records", "history", "Show every version of a record: who wrote it, when."),
+    "doctor": _in("records", "doctor",
+                  "Compare the block store, the outbox and the chain; exit 1 unless the home is "
+                  "clean."),
     "ipfs": _in("records", "ipfs",
                 "Use the block store directly (embedded by default, Kubo nodes by "
                 "configuration)."),

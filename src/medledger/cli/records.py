@@ -54,15 +54,27 @@ def anchor(
         if batch:
             entries = [records.Entry(patient, d, prior) for d in drafts]
             done = records.anchor_batch(chain, store, account, entries, advance, readers)
-            anchored = list(done.records)
+            anchored, skipped = list(done.records), done.skipped
         else:
             anchored = records.anchor(
                 chain, store, account, patient, drafts, prior, advance, readers
             )
-    rows = [{**r.as_dict(), "label": d.label} for r, d in zip(anchored, drafts, strict=True)]
-    session.emit(
-        rows, "\n".join(f"{r['id']}  {r['cid']}  {r['category']:14} {r['label']}" for r in rows)
-    )
+            skipped = anchored.skipped
+    rows = [
+        {**r.as_dict(), "label": d.label, "already_anchored": i in skipped}
+        for i, (r, d) in enumerate(zip(anchored, drafts, strict=True))
+    ]
+    lines = [
+        f"{r['id']}  {r['cid']}  {r['category']:14} {r['label']}"
+        + ("  (already anchored)" if r["already_anchored"] else "")
+        for r in rows
+    ]
+    if skipped:
+        lines.append(
+            f"{len(rows) - len(skipped)} anchored, {len(skipped)} already on chain (not written "
+            "again)"
+        )
+    session.emit(rows, "\n".join(lines))
 
 
 @click.command("read")
@@ -242,8 +254,70 @@ def ipfs_import_car(session: Session, car: Path) -> None:
 @common
 @pass_session
 def ipfs_gc(session: Session) -> None:
-    """Remove every block that no pin needs."""
+    """Remove every block that no pin needs, and the bodies of writes that never landed."""
+    from medledger.ipfs.cid import Cid
     from medledger.ipfs.stores import open_store
+    from medledger.records.consistency import forget_orphans, orphaned_bodies
 
-    removed = open_store(session.settings).gc()
-    session.emit({"removed": removed}, f"{removed} unpinned blocks removed")
+    store = open_store(session.settings)
+    orphans = orphaned_bodies(session.chain)
+    for cid in orphans:
+        store.unpin(Cid.parse(cid))
+    removed = store.gc()
+    forget_orphans(session.chain, orphans)
+    session.emit(
+        {"removed": removed, "orphans": len(orphans)},
+        f"{removed} unpinned blocks removed ({len(orphans)} orphaned bodies among them)",
+    )
+
+
+# --- the consistency check ------------------------------------------------------------------------
+
+
+@click.command("doctor")
+@click.option("--resume", is_flag=True, help="Send again what an interrupted command left unmined.")
+@click.option("--collect", is_flag=True, help="Remove bodies stored by writes that never landed.")
+@common
+@pass_session
+def doctor(session: Session, resume: bool, collect: bool) -> None:
+    """Compare the block store, the outbox and the chain; exit 1 unless the home is clean."""
+    from medledger.errors import MedLedgerError
+    from medledger.ipfs.stores import open_store
+    from medledger.records.consistency import check
+
+    found = check(session.chain, open_store(session.settings), resume, collect)
+    lines = [f"{found.records} records on chain, {found.erased} erased"]
+    if found.resumed is not None:
+        done = found.resumed
+        lines.append(
+            f"resumed: {done.mined} found mined, {done.resent} sent again, {done.dropped} dropped"
+        )
+    if found.collected:
+        lines.append(f"collected {found.collected} blocks of orphaned bodies")
+    for label, items in (
+        ("unmined transactions (run `medledger doctor --resume`)", found.pending),
+        ("transactions the chain no longer has (run `medledger doctor --resume`)",
+         found.rolled_back),
+        ("orphaned bodies (run `medledger doctor --collect`)", found.orphans),
+        ("records whose body no store holds", found.missing),
+    ):  # fmt: skip
+        if items:
+            lines.append(
+                f"{len(items)} {label}: "
+                + ", ".join(items[:3])
+                + (" ..." if len(items) > 3 else "")
+            )
+    if found.in_flight:
+        lines.append(f"{found.in_flight} bodies belong to a command still running")
+    lines.append("clean" if found.clean else "not clean")
+    session.emit(
+        {
+            "clean": found.clean, "records": found.records, "erased": found.erased,
+            "pending": list(found.pending), "rolled_back": list(found.rolled_back),
+            "orphans": list(found.orphans), "missing": list(found.missing),
+            "in_flight": found.in_flight, "collected": found.collected,
+        },
+        "\n".join(lines),
+    )  # fmt: skip
+    if not found.clean:
+        raise MedLedgerError("the home is not clean: " + lines[-2])

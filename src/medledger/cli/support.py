@@ -43,6 +43,8 @@ class Session:
             from medledger.chain import Chain
 
             self._chain = Chain(self.settings, self.network)
+            if self._chain.restored is not None:  # the devnet came back from a crash
+                click.echo(f"notice: {self._chain.restored.describe()}", err=True)
         return self._chain
 
     def account(self, spec: str | None = None) -> LocalAccount:

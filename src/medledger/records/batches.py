@@ -14,6 +14,10 @@ A record of a batch becomes an ordinary record (``getRecord``, grants, claims, h
 ``registerFromBatch`` has run for it (:func:`ensure_registered`); the client does that on
 demand, when a grant or a grantee's read needs it. Until then the patient and the issuer read
 it straight from the batch (:mod:`medledger.records.batch_index`).
+
+Like single anchoring, a batch writes each body once (:mod:`~medledger.records.once`): entries
+whose body is already on chain for that patient from this issuer are left out of the new batch
+and reported with the record they have.
 """
 
 from __future__ import annotations
@@ -26,7 +30,10 @@ from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
 from medledger import providers
+from medledger.chain.outbox import Intent, open_outbox
+from medledger.chain.pipeline import Pipeline
 from medledger.errors import PreconditionFailed
+from medledger.records import once
 from medledger.records.anchoring import Draft, Readers, anchored_at
 from medledger.records.batch_index import batch_proof, forget
 from medledger.records.ids import ZERO_ID, Context, associated_data, derive_id
@@ -63,11 +70,14 @@ class Batch:
 
     id: bytes
     root: bytes
-    manifest: Cid
+    manifest: Cid | None
     issuer: str
     records: tuple[Record, ...]
     transaction_hash: str
     gas_used: int
+    #: Positions of entries that wrote nothing (already on chain, or twice in the call); when
+    #: every entry is one, no batch was anchored (``id`` and ``root`` are zero).
+    skipped: frozenset[int] = frozenset()
 
 
 def batch_id(issuer: str, root: bytes) -> bytes:
@@ -101,8 +111,41 @@ def anchor_batch(
                 f"0x{entry.previous.hex()} was written by another writer: only its writer "
                 "writes its next version"
             )
+    ctx = Context(chain.chain_id, contract.address, issuer.address)
+    Pipeline(chain, issuer).settle()
+    box = open_outbox(chain.settings.home)
+    secret = once.issuer_secret(bytes(issuer.key))
+    same = [
+        once.body_key(secret, ctx, checksummed[e.patient], e.previous, e.draft.body)
+        for e in entries
+    ]
+    found = once.anchored(chain, store, box, same)
+    first = {key: i for i, key in reversed(list(enumerate(same)))}
+    todo = [i for i, key in enumerate(same) if key not in found and first[key] == i]
+    skipped = frozenset(i for i in range(len(entries)) if i not in set(todo))
+    if not todo:
+        return Batch(ZERO_ID, ZERO_ID, None, issuer.address,
+                     tuple(found[key] for key in same), "", 0, skipped)  # fmt: skip
+    made = _anchor_batch(chain, store, issuer, [entries[i] for i in todo],
+                         [same[i] for i in todo], progress, readers)  # fmt: skip
+    by_key = {**found, **{same[i]: rec for i, rec in zip(todo, made.records, strict=True)}}
+    return replace(made, records=tuple(by_key[key] for key in same), skipped=skipped)
+
+
+def _anchor_batch(
+    chain: Chain,
+    store: BlockStore,
+    issuer: LocalAccount,
+    entries: list[Entry],
+    same: list[bytes],
+    progress: Callable[[int], None] | None,
+    readers: ExtraReaders | None,
+) -> Batch:
+    contract = registry(chain)
+    checksummed = {p: to_checksum_address(p) for p in {e.patient for e in entries}}
     keys = Readers(chain, issuer, readers)
     ctx = Context(chain.chain_id, contract.address, issuer.address)
+    box = open_outbox(chain.settings.home)
     patients = [checksummed[e.patient] for e in entries]
     sealed = seal_many(store, [
         Document(
@@ -128,6 +171,12 @@ def anchor_batch(
     ]
     raw, built = manifest.build(chain.chain_id, contract.address, issuer.address, {}, items)
     manifest_cid = store.add_bytes(raw)
+    identifier = batch_id(issuer.address, built.root)
+    box.stored(chain.journal_key, [str(s.cid) for s in sealed] + [str(manifest_cid)])
+    box.intend(chain.journal_key, [
+        (k, Intent(i, identifier, str(s.cid), s.commitment))
+        for k, i, s in zip(same, ids, sealed, strict=True)
+    ])  # fmt: skip
     (receipt,) = chain.send(
         "anchoring the batch",
         issuer,
@@ -135,7 +184,6 @@ def anchor_batch(
         BATCH_GAS_LIMIT,
     )
     forget(chain)
-    identifier = batch_id(issuer.address, built.root)
     when = anchored_at(chain, receipt)
     anchored = tuple(
         Record(

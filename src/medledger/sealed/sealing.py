@@ -15,8 +15,12 @@ This module imports no web3, so a worker starts in a fraction of a second. Worke
 from __future__ import annotations
 
 import atexit
+import contextlib
+import ctypes
+import ctypes.util
 import multiprocessing
 import os
+import signal
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -136,6 +140,9 @@ _POOL: ProcessPoolExecutor | None = None
 _POOL_SIZE = 0
 
 
+_PR_SET_PDEATHSIG = 1
+
+
 def _pool(workers: int) -> ProcessPoolExecutor:
     """One pool per process, started on first use.
 
@@ -149,8 +156,26 @@ def _pool(workers: int) -> ProcessPoolExecutor:
         if _POOL is not None:
             _POOL.shutdown()
         context = multiprocessing.get_context("fork")
-        _POOL, _POOL_SIZE = ProcessPoolExecutor(workers, mp_context=context), workers
+        _POOL = ProcessPoolExecutor(
+            workers, mp_context=context, initializer=_die_with, initargs=(os.getpid(),)
+        )
+        _POOL_SIZE = workers
     return _POOL
+
+
+def _die_with(parent: int) -> None:
+    """In a worker: end when the parent process ends, however it ends.
+
+    A SIGKILLed command left its idle workers running for ever (each holds a copy of the pool's
+    pipes, so none ever reads end-of-file), keeping its output pipes and files open. Linux's
+    ``PR_SET_PDEATHSIG`` has the kernel kill the worker with its parent; elsewhere the worker
+    lives until the pool is shut down, as before.
+    """
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # the parent ended before the signal was set
+        os._exit(0)
 
 
 def _forget_pool() -> None:
