@@ -313,6 +313,7 @@ def grants_list(session: Session, patient: str | None) -> None:
 def audit(session: Session, patient: str, fmt: str) -> None:
     """A patient's timeline from chain events: writes, grants, revocations, reads, emergencies."""
     from medledger import consent
+    from medledger.ipfs.stores import open_store
 
-    entries = consent.access_trail(session.chain, patient)
+    entries = consent.access_trail(session.chain, patient, open_store(session.settings))
     click.echo(consent.render_trail(entries, "json" if session.as_json else fmt))

@@ -37,7 +37,7 @@ from medledger.consent.granting import (
     submit_signed_grant,
 )
 from medledger.consent.grants import GrantState, grant_state, grants, readers_for
-from medledger.consent.reading import erase, log_reads, read, refusal_reason
+from medledger.consent.reading import erase, erasures, log_reads, read, refusal_reason
 from medledger.consent.scopes import Purpose, Scope, ScopeKind, parse_duration
 from medledger.consent.trail import TRAIL_FORMATS, TrailEntry, access_trail, render_trail
 
@@ -61,6 +61,7 @@ __all__ = [
     "emergencies",
     "emergency_of",
     "erase",
+    "erasures",
     "grant",
     "grant_state",
     "grants",
