@@ -272,3 +272,69 @@ def test_audit_lists_batched_registered_and_erased_records(
         "record registered from batch", batch.records[0].hex_id, f"new record, from batch 0x{short}"
     ) in rows
     assert not [r for r in rows if r[0] == "record anchored" and r[1] == batch.records[0].hex_id]
+
+
+# --- revoke, delegates' grants, deliver-keys ----------------------------------------------------
+
+
+def test_revoke_of_a_party_never_granted_says_so(medledger, registered_patient, stranger):
+    outcome = medledger("revoke", stranger.address, "--account", "dev:5")
+    line = one_line_error(outcome)
+    assert line == f"error: {stranger.address} has no grant from {registered_patient.address}"
+
+
+def test_revoke_of_another_scope_names_the_live_grants(
+    medledger, chain, registered_patient, doctor_with_key
+):
+    granted = medledger("grant", doctor_with_key.address, "--scope", "category:lab",
+                        "--account", "dev:5")  # fmt: skip
+    assert granted.exit_code == 0, granted.stderr
+    line = one_line_error(medledger("revoke", doctor_with_key.address, "--account", "dev:5"))
+    assert "has no all grant" in line and "its live grants: category:lab" in line
+
+
+def test_revoke_of_an_expired_grant_says_expired(
+    medledger, chain, registered_patient, doctor_with_key
+):
+    assert medledger("grant", doctor_with_key.address, "--expires", "1h",
+                     "--account", "dev:5").exit_code == 0  # fmt: skip
+    chain.w3.provider.make_request("evm_increaseTime", [7200])
+    chain.w3.provider.make_request("evm_mine", [])
+    chain.forget_blocks()
+    line = one_line_error(medledger("revoke", doctor_with_key.address, "--account", "dev:5"))
+    assert "expired on" in line
+
+
+def test_a_delegates_grant_says_it_delivered_no_keys_and_deliver_keys_completes_it(
+    medledger, write, ready, doctor_with_key, tmp_path
+):
+    record = write("for the doctor")
+    assert medledger("delegate", GUARDIAN.address, "--account", "dev:5").exit_code == 0
+    granted = medledger("grant", doctor_with_key.address, "--patient", ready.address,
+                        "--scope", "category:lab", "--account", "dev:8", "--json")  # fmt: skip
+    assert granted.exit_code == 0, granted.stderr
+    assert granted.json()["undelivered"] == [record.hex_id]
+    assert "warning: keys not delivered" in granted.stderr
+    assert f"medledger deliver-keys {doctor_with_key.address} --patient" in granted.stderr
+
+    # The delegate cannot deliver them either, and says why.
+    by_delegate = medledger("deliver-keys", doctor_with_key.address, "--patient", ready.address,
+                            "--account", "dev:8")  # fmt: skip
+    assert "does not hold the keys of 1 record(s)" in one_line_error(by_delegate)
+
+    # The patient can, with deliver-keys' default scope (the grant is a category grant).
+    delivered = medledger("deliver-keys", doctor_with_key.address, "--patient", ready.address,
+                          "--account", "dev:5", "--json")  # fmt: skip
+    assert delivered.exit_code == 0, delivered.stderr
+    assert list(delivered.json()["envelopes"]) == ["category:lab"]
+    target = tmp_path / "read.json"
+    back = medledger("read", record.hex_id, "--account", "dev:6", "--out", str(target))
+    assert back.exit_code == 0, back.stderr
+    assert target.read_bytes() == body("for the doctor")
+
+
+def test_deliver_keys_without_a_live_grant_says_so(medledger, write, ready, doctor_with_key):
+    write("nobody granted")
+    outcome = medledger("deliver-keys", doctor_with_key.address, "--patient", ready.address,
+                        "--account", "dev:5")  # fmt: skip
+    assert "has no live grant from" in one_line_error(outcome)

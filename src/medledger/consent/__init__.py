@@ -26,7 +26,14 @@ from medledger.consent.emergency import (
     emergency_of,
     open_emergency_access,
 )
-from medledger.consent.envelopes import ENVELOPE_KIND, deliver_keys, open_envelope, secret_of
+from medledger.consent.envelopes import (
+    ENVELOPE_KIND,
+    deliver_keys,
+    deliver_keys_for_live_grants,
+    no_keys_held,
+    open_envelope,
+    secret_of,
+)
 from medledger.consent.granting import (
     GRANT_FIELDS,
     SIGNED_GRANT_KIND,
@@ -58,6 +65,7 @@ __all__ = [
     "close_emergency_access",
     "consent_contract",
     "deliver_keys",
+    "deliver_keys_for_live_grants",
     "emergencies",
     "emergency_of",
     "erase",
@@ -66,6 +74,7 @@ __all__ = [
     "grant_state",
     "grants",
     "log_reads",
+    "no_keys_held",
     "open_emergency_access",
     "open_envelope",
     "parse_duration",
