@@ -16,14 +16,21 @@ embedded store (the one the CLI opens).
 
 from __future__ import annotations
 
+import errno
 import json
+import shutil
+from pathlib import Path
 
 import pytest
 
 from medledger import consent, providers, records
 from medledger.accounts import dev_account
 from medledger.categories import Category
+from medledger.config import Settings
+from medledger.errors import StoreError
+from medledger.ipfs.local import LocalBlockStore
 from medledger.ipfs.stores import open_store
+from medledger.ipfs.unixfs import hash_bytes
 
 GUARDIAN = dev_account(8)
 
@@ -338,3 +345,43 @@ def test_deliver_keys_without_a_live_grant_says_so(medledger, write, ready, doct
     outcome = medledger("deliver-keys", doctor_with_key.address, "--patient", ready.address,
                         "--account", "dev:5")  # fmt: skip
     assert "has no live grant from" in one_line_error(outcome)
+
+
+# --- a store that cannot be written ----------------------------------------------------------
+
+
+def _refuse_writes_under(monkeypatch, root: Path) -> None:
+    """Every folder created under ``root`` fails as on a read-only home (we run as root here,
+    so file modes would not stop us)."""
+    real = Path.mkdir
+
+    def mkdir(self: Path, *args, **kwargs):
+        if self.is_relative_to(root):
+            raise PermissionError(errno.EACCES, "Permission denied", str(self))
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "mkdir", mkdir)
+
+
+def test_verify_reads_a_store_that_cannot_be_written(
+    medledger, write, settings, tmp_path, monkeypatch, ready
+):
+    record = write("read only")
+    copy = tmp_path / "read-only-ipfs"
+    shutil.copytree(settings.ipfs_dir / "blocks", copy / "blocks")  # its pins are not there
+    monkeypatch.setattr(Settings, "ipfs_dir", property(lambda self: copy))
+    _refuse_writes_under(monkeypatch, copy)
+
+    outcome = medledger("verify", record.hex_id, "--account", "dev:5")
+    assert outcome.exit_code == 0, outcome.stderr
+    assert outcome.stdout.startswith(f"ok     {record.hex_id}  pointer matches id, body matches")
+
+
+def test_a_store_that_cannot_be_written_reads_and_refuses_writes_in_one_line(
+    tmp_path, monkeypatch
+):
+    _refuse_writes_under(monkeypatch, tmp_path / "ro")
+    store = LocalBlockStore(tmp_path / "ro")
+    assert store.pins() == frozenset() and not store.has(hash_bytes(b"anything"))
+    with pytest.raises(StoreError, match=r"is read-only .*: it can be read, not written"):
+        store.add_bytes(b"anything")
