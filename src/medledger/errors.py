@@ -199,8 +199,8 @@ class DuplicateClaim(MedLedgerError, ValueError):
 class RecordNotFound(MedLedgerError, LookupError):
     """Raised when a record id is not anchored in the RecordRegistry."""
 
-    def __init__(self, record_id: str) -> None:
-        super().__init__(f"record {record_id} is not anchored on this chain")
+    def __init__(self, record_id: str, why: str | None = None) -> None:
+        super().__init__(why or f"record {record_id} is not anchored on this chain")
         self.record_id = record_id
 
 

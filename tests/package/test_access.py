@@ -296,7 +296,7 @@ def test_revoking_a_grant_that_is_not_live_is_refused_before_sending(
     chain, create_record, doctor_with_key, patient
 ):
     create_record()
-    with pytest.raises(PreconditionFailed, match="no live all grant"):
+    with pytest.raises(PreconditionFailed, match="has no grant from"):
         consent.revoke(chain, patient, patient.address, doctor_with_key.address, ALL)
     with reverts("ConsentNotGranted"):
         raw_revoke(chain, patient, patient.address, doctor_with_key.address)

@@ -190,7 +190,7 @@ def test_anchor_then_read_through_the_cli(medledger, cli_ready, tmp_path):
     assert back.exit_code == 0, back.stderr
     assert target.read_bytes() == OBSERVATION.read_bytes()
     verified = medledger("verify", "--patient", cli_ready.address, "--account", "dev:5")
-    assert verified.exit_code == 0 and "1 of 1 records verified" in verified.stdout
+    assert verified.exit_code == 0 and "1 verified, 0 erased, 0 failed" in verified.stdout
 
 
 @pytest.mark.skipif(not SAMPLES.is_dir(), reason="shared/fhir-samples is not beside the checkout")

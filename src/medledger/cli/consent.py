@@ -74,7 +74,10 @@ def grant(
         session.emit({"file": str(out)}, f"signed grant written to {out}: anyone can submit it")
         return
     state = consent.grant(*args)
-    session.emit(state.as_dict(now), _grant_line(state))
+    if state.undelivered:
+        why = consent.no_keys_held(signer.address, state.patient, state.grantee, state.undelivered)
+        click.echo(f"warning: keys not delivered: {why}", err=True)
+    session.emit(state.as_dict(now) | {"undelivered": list(state.undelivered)}, _grant_line(state))
 
 
 def _grant_line(state: Any) -> str:
@@ -252,18 +255,30 @@ def care_show(session: Session, institution_address: str, patient: str | None) -
 @click.command("deliver-keys")
 @click.argument("grantee")
 @click.option("--patient", required=True, help="Whose records.")
-@click.option("--scope", default="all", show_default=True, help="The live grant's scope.")
+@click.option("--scope", help="One live grant's scope (default: every live grant of GRANTEE).")
 @common
 @pass_session
-def deliver_keys(session: Session, grantee: str, patient: str, scope: str) -> None:
-    """Wrap the record keys the --account holds for a grantee's live grant, and publish them."""
+def deliver_keys(session: Session, grantee: str, patient: str, scope: str | None) -> None:
+    """Wrap the record keys the --account holds for a grantee's live grant, and publish them.
+
+    Without --scope, for every live grant of GRANTEE (and its service's emergency opening).
+    """
     from medledger import consent
     from medledger.ipfs.stores import open_store
 
-    cid = consent.deliver_keys(session.chain, open_store(session.settings), session.account(),
-                              patient, grantee, consent.Scope.parse(scope))  # fmt: skip
-    session.emit({"envelope": str(cid) if cid else None},
-                 f"keys delivered in envelope {cid}" if cid else "no keys to deliver")  # fmt: skip
+    chain, store, holder = session.chain, open_store(session.settings), session.account()
+    if scope is None:
+        done = consent.deliver_keys_for_live_grants(chain, store, holder, patient, grantee)
+    else:
+        parsed = consent.Scope.parse(scope)
+        cid = consent.deliver_keys(chain, store, holder, patient, grantee, parsed)
+        done = [(parsed, cid)] if cid else []
+    session.emit(
+        {"envelope": str(done[-1][1]) if done else None,
+         "envelopes": {s.label: str(cid) for s, cid in done}},
+        "\n".join(f"keys delivered for {s.label} in envelope {cid}" for s, cid in done)
+        or "no keys to deliver: no record in scope",
+    )  # fmt: skip
 
 
 @click.command("erase")
@@ -313,6 +328,7 @@ def grants_list(session: Session, patient: str | None) -> None:
 def audit(session: Session, patient: str, fmt: str) -> None:
     """A patient's timeline from chain events: writes, grants, revocations, reads, emergencies."""
     from medledger import consent
+    from medledger.ipfs.stores import open_store
 
-    entries = consent.access_trail(session.chain, patient)
+    entries = consent.access_trail(session.chain, patient, open_store(session.settings))
     click.echo(consent.render_trail(entries, "json" if session.as_json else fmt))

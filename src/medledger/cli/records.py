@@ -99,8 +99,11 @@ def read(session: Session, record_id: str, out: Path | None, no_log: bool) -> No
 @common
 @pass_session
 def verify(session: Session, record_id: str | None, patient: str | None) -> None:
-    """Check bodies against CIDs and commitments; exit 1 naming each record that fails."""
-    from medledger import records
+    """Check bodies against CIDs and commitments; exit 1 naming each record that fails.
+
+    A record the patient erased is reported as erased (when, by whom), not as a failure.
+    """
+    from medledger import consent, records
     from medledger.errors import ConfigurationError, MedLedgerError
     from medledger.ipfs.stores import open_store
 
@@ -108,32 +111,37 @@ def verify(session: Session, record_id: str | None, patient: str | None) -> None
         raise ConfigurationError("verify", "give either RECORD_ID or --patient ADDRESS")
     chain = session.chain
     store = open_store(session.settings)
-    reader = session.account()
-    ids = (
-        [record_id]
-        if record_id
-        else [r.hex_id for r in records.for_patient(chain, patient or "", store)]
-    )
-    results = [records.verify(chain, store, i, reader) for i in ids]
-    failed = [r for r in results if not r.ok]
-    lines = [
-        f"{'ok  ' if r.ok else 'FAIL'} {r.record_id}  {r.problem or ', '.join(r.checks)}"
-        for r in results
-    ]
+    reader, erased = session.account(), consent.erasures(chain)
+    if record_id is not None:
+        results = [records.verify(chain, store, record_id, reader, erased)]
+    else:
+        results = records.verify_patient(chain, store, patient or "", reader, erased)
+        if not results:
+            session.emit([], f"no records anchored for {patient}")
+            return
+    counts = {s: sum(r.status == s for r in results) for s in ("verified", "erased", "failed")}
+    summary = ", ".join(f"{n} {s}" for s, n in counts.items()) + f" ({len(results)} in all)"
     session.emit(
-        [
-            {"id": r.record_id, "ok": r.ok, "checks": r.checks, "problem": r.problem}
-            for r in results
-        ],
-        "\n".join(lines) + f"\n{len(results) - len(failed)} of {len(results)} records verified",
+        [r.as_dict() for r in results], "\n".join(map(_verification_line, results)) + "\n" + summary
     )
+    failed = [r for r in results if not r.ok]
     if failed:
-        error = MedLedgerError(
+        raise MedLedgerError(
             f"{len(failed)} record(s) failed verification: "
             + ", ".join(r.record_id for r in failed[:5])
             + (" ..." if len(failed) > 5 else "")
         )
-        raise error
+
+
+_MARKS = {"verified": "ok", "erased": "erased", "failed": "FAIL"}
+
+
+def _verification_line(result: Any) -> str:
+    if result.erased is not None:
+        what = f"erased on {result.erased.at:%Y-%m-%d %H:%M:%S}Z by {result.erased.by}"
+    else:
+        what = result.problem or ", ".join(result.checks)
+    return f"{_MARKS[result.status]:6} {result.record_id}  {what}"
 
 
 @click.command("history")
@@ -141,16 +149,35 @@ def verify(session: Session, record_id: str | None, patient: str | None) -> None
 @common
 @pass_session
 def history(session: Session, record_id: str) -> None:
-    """Show every version of a record: who wrote it, when."""
-    from medledger import records
+    """Show every version of a record: who wrote it, when.
 
-    versions = records.history(session.chain, record_id)
+    Each version is superseded, erased or current, and names the batch it came in (registered
+    on its own or not yet).
+    """
+    from medledger import consent, records
+    from medledger.ipfs.stores import open_store
+
+    chain = session.chain
+    versions = records.history(
+        chain, record_id, open_store(session.settings), consent.erasures(chain)
+    )
     lines = [
-        f"v{n}  {v.hex_id}  {v.anchored_at:%Y-%m-%d %H:%M:%S}Z  by {v.issuer}"
-        + ("  (superseded)" if v.superseded else "  (current)")
+        f"v{n}  {v.hex_id}  {v.anchored_at:%Y-%m-%d %H:%M:%S}Z  by {v.issuer}  {_state(v)}"
         for n, v in enumerate(versions, start=1)
     ]
     session.emit([v.as_dict() for v in versions], "\n".join(lines))
+
+
+def _state(version: Any) -> str:
+    erased = version.erased
+    state = (
+        f"(erased on {erased.at:%Y-%m-%d %H:%M:%S}Z by {erased.by})" if erased
+        else f"({version.state})"
+    )  # fmt: skip
+    if version.batch is None:
+        return state
+    pending = "" if version.registered else ", not yet registered"
+    return f"{state}  in batch 0x{version.batch.hex()}{pending}"
 
 
 def _load_fhir(inputs: tuple[Path, ...], strict: bool) -> tuple[list[Any], list[str]]:

@@ -26,7 +26,14 @@ from medledger.consent.emergency import (
     emergency_of,
     open_emergency_access,
 )
-from medledger.consent.envelopes import ENVELOPE_KIND, deliver_keys, open_envelope, secret_of
+from medledger.consent.envelopes import (
+    ENVELOPE_KIND,
+    deliver_keys,
+    deliver_keys_for_live_grants,
+    no_keys_held,
+    open_envelope,
+    secret_of,
+)
 from medledger.consent.granting import (
     GRANT_FIELDS,
     SIGNED_GRANT_KIND,
@@ -37,7 +44,7 @@ from medledger.consent.granting import (
     submit_signed_grant,
 )
 from medledger.consent.grants import GrantState, grant_state, grants, readers_for
-from medledger.consent.reading import erase, log_reads, read, refusal_reason
+from medledger.consent.reading import erase, erasures, log_reads, read, refusal_reason
 from medledger.consent.scopes import Purpose, Scope, ScopeKind, parse_duration
 from medledger.consent.trail import TRAIL_FORMATS, TrailEntry, access_trail, render_trail
 
@@ -58,13 +65,16 @@ __all__ = [
     "close_emergency_access",
     "consent_contract",
     "deliver_keys",
+    "deliver_keys_for_live_grants",
     "emergencies",
     "emergency_of",
     "erase",
+    "erasures",
     "grant",
     "grant_state",
     "grants",
     "log_reads",
+    "no_keys_held",
     "open_emergency_access",
     "open_envelope",
     "parse_duration",

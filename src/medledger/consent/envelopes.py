@@ -91,14 +91,16 @@ def build(
     grantee: str,
     key: bytes,
     in_scope: list[records.Record],
-) -> Cid | None:
+) -> tuple[Cid | None, tuple[str, ...]]:
     """Seal the secrets of ``in_scope`` that ``holder`` can open for ``grantee`` (public key
-    ``key``) and the patient; store the envelope and return its CID (None when it holds none).
+    ``key``) and the patient; store the envelope. Returns its CID (None when it holds none)
+    and the ids of the records in scope whose keys the holder does not have.
 
-    Records whose keys the holder does not have are skipped (a delegate, for example, has no
-    keys: the patient or an issuer delivers them later with ``deliver_keys``).
+    Erased records are left out (their keys are never wrapped again). A delegate, for example,
+    holds no keys: the patient or an issuer delivers them later with ``deliver_keys``.
     """
     secrets: dict[str, crypto.BodySecret] = {}
+    missing: list[str] = []
     consent = consent_contract(chain)
     for record in in_scope:
         if chain.call("reading consent", consent.functions.isErased(record.id)):
@@ -106,11 +108,21 @@ def build(
         try:
             secrets[record.hex_id] = secret_of(chain, store, holder, record)
         except MedLedgerError:
-            continue
+            missing.append(record.hex_id)
     if not secrets:
-        return None
+        return None, tuple(missing)
     readers = (key, providers.encryption_key(chain, patient))
-    return sealed.seal_one(store, document(chain, patient, grantee, readers, secrets)).cid
+    sealed_cid = sealed.seal_one(store, document(chain, patient, grantee, readers, secrets)).cid
+    return sealed_cid, tuple(missing)
+
+
+def no_keys_held(holder: str, patient: str, grantee: str, missing: Sequence[str]) -> str:
+    """Why keys were not delivered: the holder does not hold them (a delegate holds none)."""
+    return (
+        f"{holder} does not hold the keys of {len(missing)} record(s) of {patient} in scope "
+        "(a delegate holds none): the patient, or the institution that wrote them, runs: "
+        f"medledger deliver-keys {grantee} --patient {patient}"
+    )
 
 
 def open_envelope(
@@ -216,7 +228,50 @@ def deliver_keys(
     chain: Chain, store: BlockStore, holder: LocalAccount, patient: str, grantee: str, scope: Scope
 ) -> Cid | None:
     """Seal the keys the holder has, for a live grant (or, with scope ``all``, a live emergency
-    opening of the grantee's service), and publish the envelope."""
+    opening of the grantee's service), and publish the envelope (None: no record in scope).
+
+    Raises ``PreconditionFailed`` when the holder has none of the keys in scope."""
+    envelope, missing = _deliver(chain, store, holder, patient, grantee, scope)
+    if envelope is None and missing:
+        raise PreconditionFailed(no_keys_held(holder.address, patient, grantee, missing))
+    return envelope
+
+
+def deliver_keys_for_live_grants(
+    chain: Chain, store: BlockStore, holder: LocalAccount, patient: str, grantee: str
+) -> list[tuple[Scope, Cid]]:
+    """Deliver keys for every live grant the grantee holds from the patient (and, for an
+    emergency service's account, its live opening): what ``deliver-keys`` does by default.
+    Returns the envelopes published, by scope (none: no record in any scope).
+
+    Raises ``PreconditionFailed`` without a live grant, or when the holder has none of the
+    keys in scope."""
+    patient, grantee = to_checksum_address(patient), to_checksum_address(grantee)
+    now = chain.now()
+    scopes = [g.scope for g in grants(chain, patient, grantee) if g.live(now)]
+    service = providers.verified_institution_of(chain, grantee)
+    opening = emergency_of(chain, patient, service) if service else None
+    if opening is not None and opening.live(now) and ALL_RECORDS not in scopes:
+        scopes.append(ALL_RECORDS)
+    if not scopes:
+        raise PreconditionFailed(f"{grantee} has no live grant from {patient}: no keys to deliver")
+    delivered: list[tuple[Scope, Cid]] = []
+    missing: list[str] = []
+    for scope in scopes:
+        envelope, lacking = _deliver(chain, store, holder, patient, grantee, scope)
+        if envelope is not None:
+            delivered.append((scope, envelope))
+        missing.extend(lacking)
+    if not delivered and missing:
+        raise PreconditionFailed(
+            no_keys_held(holder.address, patient, grantee, sorted(set(missing)))
+        )
+    return delivered
+
+
+def _deliver(
+    chain: Chain, store: BlockStore, holder: LocalAccount, patient: str, grantee: str, scope: Scope
+) -> tuple[Cid | None, tuple[str, ...]]:
     patient, grantee = to_checksum_address(patient), to_checksum_address(grantee)
     if not providers.acts_for(chain, holder.address, patient) and not providers.may_write_for(
         chain, holder.address, patient
@@ -234,9 +289,9 @@ def deliver_keys(
         raise PreconditionFailed(f"{grantee} has no live {scope.label} grant from {patient}")
     key = grantee_key(chain, patient, grantee)
     in_scope = records_in_scope(chain, store, patient, scope)
-    envelope = build(chain, store, holder, patient, grantee, key, in_scope)
+    envelope, missing = build(chain, store, holder, patient, grantee, key, in_scope)
     if envelope is None:
-        return None
+        return None, missing
     chain.transact(
         "delivering keys",
         holder,
@@ -244,4 +299,4 @@ def deliver_keys(
             patient, grantee, int(scope.kind), scope.value, envelope.digest
         ),
     )
-    return envelope
+    return envelope, missing

@@ -13,6 +13,7 @@ the revoked party never receives it.
 from __future__ import annotations
 
 import base64
+from dataclasses import replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -22,13 +23,15 @@ from hexbytes import HexBytes
 from medledger import providers, records
 from medledger.consent.contract import ZERO, consent_contract
 from medledger.consent.envelopes import build, records_in_scope
-from medledger.consent.grants import GrantState, grant_state, grantee_key
+from medledger.consent.grants import GrantState, grant_state, grantee_key, grants
 from medledger.consent.scopes import Purpose, Scope, ScopeKind
 from medledger.crypto import eip712
 from medledger.errors import ConfigurationError, PreconditionFailed
 from medledger.ipfs.unixfs import hash_bytes
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from eth_account.signers.local import LocalAccount
 
     from medledger.chain import Chain
@@ -58,7 +61,9 @@ def grant(
     purpose: Purpose,
     expires: timedelta,
 ) -> GrantState:
-    """Grant access (the signer is the patient or a delegate) and deliver the keys in scope."""
+    """Grant access (the signer is the patient or a delegate) and deliver the keys in scope
+    that the signer holds; the ids of those it does not hold (all of them, for a delegate) are
+    in the result's ``undelivered``, for the patient or an issuer to deliver."""
     patient, grantee = to_checksum_address(patient), to_checksum_address(grantee)
     contract = consent_contract(chain)
     providers.require_acts_for(chain, signer.address, patient)
@@ -66,7 +71,7 @@ def grant(
     in_scope = records_in_scope(chain, store, patient, scope)
     if scope.kind is ScopeKind.RECORD:
         in_scope = [records.ensure_registered(chain, store, signer, r) for r in in_scope]
-    envelope = build(chain, store, signer, patient, grantee, key, in_scope)
+    envelope, missing = build(chain, store, signer, patient, grantee, key, in_scope)
     expires_at = int((chain.now() + expires).timestamp())
     chain.transact(
         "granting access",
@@ -76,7 +81,8 @@ def grant(
             envelope.digest if envelope else ZERO,
         ),
     )  # fmt: skip
-    return grant_state(chain, patient, grantee, scope, (envelope,) if envelope else ())
+    state = grant_state(chain, patient, grantee, scope, (envelope,) if envelope else ())
+    return replace(state, undelivered=missing)
 
 
 def sign_grant(
@@ -99,7 +105,7 @@ def sign_grant(
     providers.require_acts_for(chain, signer.address, patient)
     key = grantee_key(chain, patient, grantee)
     in_scope = records_in_scope(chain, store, patient, scope)
-    envelope = build(chain, store, signer, patient, grantee, key, in_scope)
+    envelope, _missing = build(chain, store, signer, patient, grantee, key, in_scope)
     now = chain.now()
     request = {
         "patient": patient,
@@ -169,16 +175,29 @@ def revoke(chain: Chain, signer: LocalAccount, patient: str, grantee: str, scope
     patient, grantee = to_checksum_address(patient), to_checksum_address(grantee)
     contract = consent_contract(chain)
     providers.require_acts_for(chain, signer.address, patient)
-    status = grant_state(chain, patient, grantee, scope).status(chain.now())
-    if status != "active":
-        raise PreconditionFailed(
-            f"{grantee} has no live {scope.label} grant from {patient} ({status})"
-        )
+    now = chain.now()
+    state = grant_state(chain, patient, grantee, scope)
+    if not state.live(now):
+        raise PreconditionFailed(_not_revocable(chain, state, now))
     chain.transact(
         "revoking access",
         signer,
         contract.functions.revoke(patient, grantee, int(scope.kind), scope.value),
     )
+
+
+def _not_revocable(chain: Chain, state: GrantState, now: datetime) -> str:
+    """Why a grant cannot be revoked: never given (naming the grantee's live grants of other
+    scopes), already revoked, or expired."""
+    who = f"{state.grantee} has no {state.scope.label} grant from {state.patient}"
+    if state.revoked_at is not None:
+        return f"{who} to revoke: it was revoked on {state.revoked_at:%Y-%m-%d %H:%M}Z"
+    if state.given:
+        return f"{who} to revoke: it expired on {state.expires_at:%Y-%m-%d %H:%M}Z"
+    others = [g.scope.label for g in grants(chain, state.patient, state.grantee) if g.live(now)]
+    if not others:
+        return f"{state.grantee} has no grant from {state.patient}"
+    return f"{who} (its live grants: {', '.join(others)}; name one with --scope)"
 
 
 def cancel_signatures(chain: Chain, signer: LocalAccount, patient: str) -> int:

@@ -35,13 +35,21 @@ class GrantState:
     expires_at: datetime
     revoked_at: datetime | None
     envelopes: tuple[Cid, ...]
+    undelivered: tuple[str, ...] = ()  # set by ``grant``: records in scope left without keys
 
     def live(self, now: datetime) -> bool:
         """Whether the grant gives access at ``now``."""
         return self.revoked_at is None and self.expires_at > now
 
+    @property
+    def given(self) -> bool:
+        """Whether this grant was ever given (the contract answers zeros for one never given)."""
+        return self.granted_at.timestamp() > 0
+
     def status(self, now: datetime) -> str:
-        """``active``, ``expired`` or ``revoked``."""
+        """``active``, ``expired``, ``revoked`` or (never given) ``none``."""
+        if not self.given:
+            return "none"
         if self.revoked_at is not None:
             return "revoked"
         return "active" if self.expires_at > now else "expired"
@@ -51,6 +59,7 @@ class GrantState:
         and the status at ``now``)."""
         data: dict[str, object] = documents.to_data(self)
         envelopes = data.pop("envelopes")
+        del data["undelivered"]  # known only to the grant that just ran: its caller says it
         return {
             **data,
             "scope": self.scope.label,

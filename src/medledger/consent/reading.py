@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from medledger import providers, records
-from medledger.consent.contract import consent_contract
+from medledger.chain import events
+from medledger.consent.contract import CONTRACT, consent_contract
 from medledger.consent.emergency import emergency_of
 from medledger.consent.envelopes import deliver_keys, open_envelope, secret_of
 from medledger.consent.grants import grants
@@ -107,6 +108,25 @@ def erase(chain: Chain, store: BlockStore, signer: LocalAccount, record_id: byte
             if state.live(now) and others and signer.address == record.patient:
                 deliver_keys(chain, store, signer, record.patient, state.grantee, state.scope)
     return store.gc()
+
+
+def erasures(chain: Chain) -> records.Erasures:
+    """Which records were erased, as ``records.verify`` and ``records.history`` take it: for a
+    record, its erasure (when, by whom) from the chain's ``RecordErased`` events, or None.
+
+    Each patient's erasures are read once (one log query) and kept for the lookup's life.
+    """
+    known: dict[str, dict[bytes, records.Erasure]] = {}
+
+    def erased(record: records.Record) -> records.Erasure | None:
+        if record.patient not in known:
+            found = events.logs(chain, CONTRACT, "RecordErased", {"patient": record.patient})
+            known[record.patient] = {
+                bytes(log["id"]): records.Erasure(log.time(chain), log["by"]) for log in found
+            }
+        return known[record.patient].get(record.id)
+
+    return erased
 
 
 def _held(

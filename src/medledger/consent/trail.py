@@ -3,9 +3,11 @@ delivered keys, read, erased, and opened emergency access.
 
 Writes (``RecordAnchored``), grants, revocations, key deliveries, delegate changes, care
 relationships, cancelled signatures, erasures, logged reads and emergency openings are all
-events, so the trail needs no server and cannot be edited. Emergency openings are listed
-first, whatever their time: they are the entries a patient most needs to see. (A trial's audit
-is another thing: :func:`medledger.trials.audit`.)
+events, so the trail needs no server and cannot be edited. A record written in a batch is
+listed when its batch was anchored (found through the batch manifests a store serves), and
+again when it was registered on its own (``RecordProven``), naming its batch. Emergency
+openings are listed first, whatever their time: they are the entries a patient most needs to
+see. (A trial's audit is another thing: :func:`medledger.trials.audit`.)
 """
 
 from __future__ import annotations
@@ -17,9 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from eth_utils.address import to_checksum_address
-
-from medledger import documents
+from medledger import documents, providers, records
 from medledger.chain import events
 from medledger.consent.contract import CONTRACT
 from medledger.consent.scopes import Purpose, Scope
@@ -27,6 +27,7 @@ from medledger.consent.scopes import Purpose, Scope
 if TYPE_CHECKING:
     from medledger.chain import Chain
     from medledger.chain.events import Log
+    from medledger.ipfs.blockstore import BlockStore
 
 TRAIL_FORMATS = ("table", "json", "csv")
 _RECORDS = "RecordRegistry"
@@ -45,17 +46,18 @@ class TrailEntry:
     detail: str
 
 
-def access_trail(chain: Chain, patient: str) -> list[TrailEntry]:
-    """Every event about a patient: emergency openings first, then oldest to newest."""
-    patient = to_checksum_address(patient)
+def access_trail(chain: Chain, patient: str, store: BlockStore | None = None) -> list[TrailEntry]:
+    """Every event about a registered patient (``PatientNotFound`` for any other address):
+    emergency openings first, then oldest to newest. With a ``store``, records written in
+    batches are listed from the batch manifests it serves, registered or not."""
+    patient = providers.require_patient(chain, patient)
     by_patient = {"patient": patient}
     entries: list[tuple[int, int, int, TrailEntry]] = []
 
     def add(
         log: Log, name: str, actor: str, subject: str, detail: str, first: bool = False
     ) -> None:
-        when = log.time(chain).strftime("%Y-%m-%d %H:%M:%S")
-        entry = TrailEntry(when, log.block, name, actor, subject, detail)
+        entry = TrailEntry(_second(log.time(chain)), log.block, name, actor, subject, detail)
         entries.append((0 if first else 1, log.block, log.index, entry))
 
     def logs(contract: str, name: str) -> list[Log]:
@@ -75,11 +77,23 @@ def access_trail(chain: Chain, patient: str) -> list[TrailEntry]:
         for e in logs(contract, "SignaturesCancelled"):
             detail = f"signed {what} with nonce {e['nonce']}"
             add(e, "signatures cancelled", e["by"], patient, detail)
+    proven = {
+        bytes(e["id"]): bytes(e["batchId"]) for e in events.logs(chain, _RECORDS, "RecordProven")
+    }
     for e in logs(_RECORDS, "RecordAnchored"):
-        what = (
-            "new version of 0x" + e["previous"].hex()[:12] if any(e["previous"]) else "new record"
-        )
-        add(e, "record anchored", e["issuer"], "0x" + e["id"].hex(), what)
+        what = _version(e["previous"])
+        batch = proven.get(bytes(e["id"]))
+        if batch is None:
+            add(e, "record anchored", e["issuer"], "0x" + e["id"].hex(), what)
+        else:
+            detail = f"{what}, from batch 0x{batch.hex()[:12]}"
+            add(e, "record registered from batch", e["issuer"], "0x" + e["id"].hex(), detail)
+    for r in records.batched_for(chain, store, patient) if store is not None else ():
+        pending = "" if r.id in proven else " (not yet registered)"
+        detail = f"{_version(r.previous)}, batch 0x{(r.batch or b'').hex()[:12]}{pending}"
+        entry = TrailEntry(_second(r.anchored_at), r.block, "record anchored in batch",
+                           r.issuer, r.hex_id, detail)  # fmt: skip
+        entries.append((1, r.block, -1, entry))
     for e in logs(CONTRACT, "AccessGranted"):
         scope = Scope.from_chain(e["scopeKind"], e["scope"]).label
         detail = f"{scope} for {Purpose(e['purpose']).label} until {_minute(e['expiresAt'])}"
@@ -122,6 +136,15 @@ def render_trail(entries: list[TrailEntry], fmt: str) -> str:
         "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:4])) + "  " + row[4]
         for row in table
     )
+
+
+def _second(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _version(previous: bytes | None) -> str:
+    """What a write was: a new record, or a new version of another."""
+    return "new version of 0x" + previous.hex()[:12] if previous and any(previous) else "new record"
 
 
 def _minute(seconds: int) -> str:

@@ -25,6 +25,7 @@ a block lost in a crash is then detected on read (missing or not matching its CI
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 import threading
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
     from medledger.ipfs.protobuf import BytesLike
 
 _MULTIHASH_HEX = len("1220") + 64
+_READ_ONLY = {errno.EACCES, errno.EPERM, errno.EROFS}
 _HELD_LOCKS: set[BinaryIO] = set()
 PIN_SET_SUFFIX = ".pinset"
 
@@ -89,6 +91,7 @@ class LocalBlockStore(BlockStoreBase):
         self._bulk_depth = 0
         self._lock_owner: int | None = None  # the thread holding the flock, if this object does
         self._pending_pins: set[Cid] = set()  # pinned inside bulk(), written at its end
+        self._read_only: str | None = None  # why it cannot be written, when it cannot
         super().__init__(f"local store {self.root}")
         try:
             if not self._blocks.is_dir():
@@ -99,7 +102,9 @@ class LocalBlockStore(BlockStoreBase):
                     (self._blocks / f"{shard:02x}").mkdir(exist_ok=True)
             self._pins_dir.mkdir(exist_ok=True)
         except OSError as exc:
-            raise StoreError(f"{self.name} cannot be created: {exc.strerror}") from exc
+            if exc.errno not in _READ_ONLY:
+                raise StoreError(f"{self.name} cannot be created: {exc.strerror}") from exc
+            self._read_only = exc.strerror or "not writable"  # reads still work
 
     # --- blocks -----------------------------------------------------------------------------
 
@@ -239,6 +244,8 @@ class LocalBlockStore(BlockStoreBase):
 
     def _load_pins(self) -> set[Cid]:
         pins: set[Cid] = set(self._pending_pins)
+        if not self._pins_dir.is_dir():
+            return pins  # a read-only store that was never created pins nothing
         for path in self._pins_dir.iterdir():
             if path.name.startswith(".") or path.name.endswith(PIN_SET_SUFFIX):
                 continue  # a pin being written, or a pin set (below)
@@ -317,7 +324,16 @@ class LocalBlockStore(BlockStoreBase):
         if self._lock_owner == me:
             yield
             return
-        with open(self._lock_path, "ab") as handle:
+        try:
+            handle = open(self._lock_path, "ab")  # noqa: SIM115 (closed by the with below)
+        except OSError as exc:
+            if self._read_only is None and exc.errno not in _READ_ONLY:
+                raise StoreError(f"{self.name} cannot be locked: {exc.strerror}") from exc
+            why = self._read_only or exc.strerror
+            raise StoreError(
+                f"{self.name} is read-only ({why}): it can be read, not written"
+            ) from exc
+        with handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             self._lock_owner = me
             _HELD_LOCKS.add(handle)

@@ -50,6 +50,7 @@ from medledger.providers.patients import (
     acts_for,
     register_patient,
     require_acts_for,
+    require_patient,
     set_delegate,
 )
 from medledger.providers.practitioners import (
@@ -83,6 +84,7 @@ __all__ = [
     "register_patient",
     "remove_practitioner",
     "require_acts_for",
+    "require_patient",
     "require_writer",
     "revoke_care",
     "set_delegate",

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from eth_utils.address import to_checksum_address
 
-from medledger.errors import PreconditionFailed
+from medledger.errors import PatientNotFound, PreconditionFailed
 from medledger.providers.keys import key_proof
 from medledger.providers.participants import Role, participant, registry, require_no_role
 
@@ -27,6 +27,14 @@ def register_patient(chain: Chain, account: LocalAccount) -> Receipt:
         account,
         registry(chain).functions.registerPatient(key, proof),
     )
+
+
+def require_patient(chain: Chain, address: str) -> str:
+    """Return the checksummed address of a registered patient; ``PatientNotFound`` otherwise."""
+    entry = participant(chain, address)
+    if entry.role is not Role.PATIENT:
+        raise PatientNotFound(entry.address)
+    return entry.address
 
 
 def set_delegate(chain: Chain, patient: LocalAccount, delegate: str, allowed: bool) -> None:

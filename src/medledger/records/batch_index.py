@@ -69,12 +69,32 @@ def batched_for(chain: Chain, store: BlockStore, patient: str) -> list[Record]:
     return [i.record for i in _index(chain, store).values() if i.record.patient == patient]
 
 
+def batched_successor(chain: Chain, store: BlockStore, record_id: bytes) -> Record | None:
+    """The next version of a record written in a batch and not registered yet (so the chain
+    has no ``RecordSuperseded`` for it), checked like :func:`find_batched`; None if none."""
+    for entry in _index(chain, store).values():
+        if entry.record.previous == record_id and not _registered(chain, entry.record.id):
+            return find_batched(chain, store, entry.record.id)
+    return None
+
+
+def batch_of(chain: Chain, record_id: bytes) -> bytes | None:
+    """The batch a registered record was proven from (its ``RecordProven`` event), or None
+    for a record anchored on its own."""
+    proven = events.logs(chain, "RecordRegistry", "RecordProven", {"id": record_id})
+    return bytes(proven[0]["batchId"]) if proven else None
+
+
 def batch_proof(chain: Chain, store: BlockStore, record_id: bytes) -> BatchProof:
     """Return the Merkle proof of a batched record."""
     found = _index(chain, store).get(record_id)
     if found is None:
         raise PreconditionFailed(f"record 0x{record_id.hex()} is in no known batch")
     return BatchProof(found.issuer, found.tree.root, found.index, found.tree.proof(found.index))
+
+
+def _registered(chain: Chain, record_id: bytes) -> bool:
+    return bool(chain.call("reading the record", registry(chain).functions.exists(record_id)))
 
 
 def forget(chain: Chain) -> None:

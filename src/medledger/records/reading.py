@@ -1,5 +1,5 @@
-"""Reading records: one record or a patient's, checked against their ids; opening a body;
-verifying a record end to end; walking its versions.
+"""Reading records: one record or a patient's, checked against their ids; opening a body.
+(Verifying is :mod:`~medledger.records.verifying`, versions :mod:`~medledger.records.versions`.)
 
 Every record read from an event (or a batch manifest) is checked against its id before it is
 returned, every block fetched from the store is checked against its CID, and every opened
@@ -13,21 +13,13 @@ from typing import TYPE_CHECKING
 from eth_utils.address import to_checksum_address
 
 from medledger.chain import events
-from medledger.errors import (
-    DecryptionFailed,
-    IntegrityError,
-    NoKeyForReader,
-    PreconditionFailed,
-    RecordNotFound,
-    StoreError,
-)
+from medledger.errors import IntegrityError, PreconditionFailed, RecordNotFound
 from medledger.ipfs.cid import Cid
 from medledger.records.batch_index import batched_for, find_batched
 from medledger.records.ids import ZERO_ID, Context, associated_data
 from medledger.records.record import (
     Record,
     RecordRef,
-    Verification,
     category_of,
     check_pointer,
     registry,
@@ -123,43 +115,6 @@ def open_with(chain: Chain, record: Record, sealed: bytes, secret: BodySecret) -
         sealed, _aad(chain, record), record.commitment, secret=secret,
         what=f"record {record.hex_id}",
     )  # fmt: skip
-
-
-def verify(
-    chain: Chain, store: BlockStore, record_id: bytes | str, reader: LocalAccount | None
-) -> Verification:
-    """Check a record's pointer, its stored blocks and, with a reader key, its commitment."""
-    label = record_id if isinstance(record_id, str) else "0x" + record_id.hex()
-    checks: list[str] = []
-    try:
-        record = get(chain, record_id, store)
-        label = record.hex_id
-        checks.append("pointer matches id")
-        body = store.cat(record.cid)
-        checks.append("body matches CID")
-        if reader is not None:
-            try:
-                open_body(chain, record, body, reader.key)
-                checks.append("plaintext matches commitment")
-            except (DecryptionFailed, NoKeyForReader):
-                checks.append("commitment not checked (no key for this account)")
-    except (IntegrityError, StoreError, RecordNotFound) as exc:
-        return Verification(label, False, tuple(checks), str(exc))
-    return Verification(label, True, tuple(checks))
-
-
-def history(chain: Chain, record_id: bytes | str) -> list[Record]:
-    """Return every version of a record, oldest first, whichever version is named."""
-    start = get(chain, record_id)
-    versions = [start]
-    while versions[0].previous is not None:
-        versions.insert(0, get(chain, versions[0].previous))
-    while versions[-1].superseded:
-        nexts = events.logs(chain, _CONTRACT, "RecordSuperseded", {"previous": versions[-1].id})
-        if not nexts:
-            break
-        versions.append(get(chain, nexts[0]["next"]))
-    return versions
 
 
 def _aad(chain: Chain, record: Record) -> bytes:

@@ -16,6 +16,7 @@ Record URIs name chain, registry and id, so a record can be cited outside this c
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -60,8 +61,23 @@ class RecordRef:
 
 
 @dataclass(frozen=True)
+class Erasure:
+    """A record's erasure as the chain holds it: when, and by whom (the patient or a delegate).
+
+    Erasure is decided by the ConsentManager; records learns of it through an
+    :data:`Erasures` lookup its caller passes (``consent.erasures(chain)``)."""
+
+    at: datetime
+    by: str
+
+
+Erasures = Callable[["Record"], "Erasure | None"]
+"""How records learns whether a record was erased (``consent.erasures(chain)`` builds one)."""
+
+
+@dataclass(frozen=True)
 class Record:
-    """An anchored record, as the chain holds it."""
+    """An anchored record, as the chain holds it (``erased`` only when the caller looked)."""
 
     id: bytes
     patient: str
@@ -78,6 +94,14 @@ class Record:
     registry: str
     batch: bytes | None = None
     registered: bool = True
+    erased: Erasure | None = None
+
+    @property
+    def state(self) -> str:
+        """``erased``, ``superseded`` or ``current`` (erasure is known only when looked up)."""
+        if self.erased is not None:
+            return "erased"
+        return "superseded" if self.superseded else "current"
 
     @property
     def hex_id(self) -> str:
@@ -113,17 +137,35 @@ class Record:
             "superseded": data["superseded"],
             "batch": data["batch"],
             "registered": data["registered"],
+            "state": self.state,
+            "erased": data["erased"],
         }
 
 
 @dataclass(frozen=True)
 class Verification:
-    """The outcome of verifying one record."""
+    """The outcome of verifying one record: ``ok`` unless its pointer, body or commitment
+    failed. A record the patient erased is ``ok`` with ``erased`` set (its body is gone by
+    design); a body missing without an erasure is a failure."""
 
     record_id: str
     ok: bool
     checks: tuple[str, ...]
     problem: str | None = None
+    erased: Erasure | None = None
+
+    @property
+    def status(self) -> str:
+        """``verified``, ``erased`` or ``failed``."""
+        if not self.ok:
+            return "failed"
+        return "erased" if self.erased is not None else "verified"
+
+    def as_dict(self) -> dict[str, object]:
+        """A JSON-friendly view (the erasure's time and author when erased)."""
+        return {"id": self.record_id, "ok": self.ok, "status": self.status,
+                "checks": list(self.checks), "problem": self.problem,
+                "erased": documents.to_data(self.erased)}  # fmt: skip
 
 
 def category_of(code: int) -> Category | int:
