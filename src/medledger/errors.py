@@ -35,6 +35,28 @@ class AccountError(MedLedgerError, LookupError):
         self.account = account
 
 
+class InvalidAddress(MedLedgerError, ValueError):
+    """Raised when a string is not an Ethereum address MedLedger accepts (0x and 40 hex digits;
+    mixed case must be a correct EIP-55 checksum)."""
+
+    def __init__(self, text: str, problem: str, what: str = "address") -> None:
+        shown = text if len(text) <= 50 else text[:47] + "..."
+        super().__init__(f"{what} {shown!r} is not a valid address: {problem}")
+        self.text = text
+        self.what = what
+
+
+class InvalidDuration(MedLedgerError, ValueError):
+    """Raised when a duration option (``30d``, ``12h``, ``2w``) is malformed, not positive or
+    longer than its maximum."""
+
+    def __init__(self, text: str, problem: str, what: str = "duration") -> None:
+        shown = text if len(text) <= 40 else text[:37] + "..."
+        super().__init__(f"{what} {shown!r} {problem}")
+        self.text = text
+        self.what = what
+
+
 class ToolMissing(MedLedgerError, FileNotFoundError):
     """Raised when an external program MedLedger needs (Anvil, Node.js) is not installed."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from medledger.cli.support import Session, common, pass_session
+from medledger.cli.support import ADDRESS, Session, common, pass_session
 
 
 @click.group("devnet")
@@ -73,6 +73,7 @@ def accounts_list(session: Session) -> None:
     "--registrar",
     "registrars",
     multiple=True,
+    type=ADDRESS,
     help="A registrar address (repeat for several; default: the deployer).",
 )
 @click.option(

@@ -8,13 +8,20 @@ from typing import Any
 
 import click
 
-from medledger.cli.support import Session, common, pass_session, progress, write_output
+from medledger.cli.support import (
+    ADDRESS,
+    Session,
+    common,
+    pass_session,
+    progress,
+    write_output,
+)
 
 
 @click.command("anchor")
 @click.argument("inputs", nargs=-1, required=True,
                 type=click.Path(exists=True, path_type=Path))  # fmt: skip
-@click.option("--patient", required=True, help="The patient's address.")
+@click.option("--patient", required=True, type=ADDRESS, help="The patient's address.")
 @click.option("--category", help="Force one category for every record (default: from FHIR).")
 @click.option("--update", "previous", help="Anchor FILE as a new version of this record.")
 @click.option("--strict", is_flag=True, help="Refuse input with any FHIR schema error.")
@@ -83,7 +90,7 @@ def read(session: Session, record_id: str, out: Path | None, no_log: bool) -> No
 
 @click.command("verify")
 @click.argument("record_id", required=False)
-@click.option("--patient", help="Verify every record of this patient.")
+@click.option("--patient", type=ADDRESS, help="Verify every record of this patient.")
 @common
 @pass_session
 def verify(session: Session, record_id: str | None, patient: str | None) -> None:

@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
@@ -80,6 +81,48 @@ def common(function: F) -> F:
 
 
 pass_session = click.make_pass_decorator(Session, ensure=True)
+
+
+class AddressType(click.ParamType):
+    """An address argument or option: checked (EIP-55 for mixed case) and checksummed before
+    the command runs, so a typo is one line (``medledger.addresses``), never a traceback."""
+
+    name = "address"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from medledger.addresses import parse_address
+
+        what = _label(param)
+        return parse_address(value, what)
+
+
+class DurationType(click.ParamType):
+    """A duration option (``30d``, ``12h``, ``2w``), at most ``maximum`` (ten years unless the
+    option says less): see ``medledger.durations``."""
+
+    name = "duration"
+
+    def __init__(self, maximum: timedelta | None = None) -> None:
+        self.maximum = maximum
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from medledger.durations import MAX_DURATION, parse_duration
+
+        if isinstance(value, timedelta):
+            return value
+        return parse_duration(str(value), self.maximum or MAX_DURATION, _label(param))
+
+
+def _label(param: click.Parameter | None) -> str:
+    if param is None:
+        return "value"
+    if isinstance(param, click.Option):
+        return max(param.opts, key=len)
+    return (param.name or "value").upper()
+
+
+ADDRESS = AddressType()
+DURATION = DurationType()
 
 
 @contextmanager
