@@ -38,7 +38,8 @@ def parse_duration(
     """Parse ``30d``, ``12h``, ``90m``, ``45s`` or ``2w`` (at most ``maximum``)."""
     match = _FORM.fullmatch(text.strip())
     if match is None or match[2].lower() not in UNITS:
-        raise InvalidDuration(text, "is not a duration: expected a number and a unit, like 30d, 12h, 90m or 2w", what)
+        problem = "is not a duration: expected a number and a unit, like 30d, 12h, 90m or 2w"
+        raise InvalidDuration(text, problem, what)
     amount = float(match[1])
     seconds = amount * UNITS[match[2].lower()]
     if not math.isfinite(seconds) or seconds <= 0:

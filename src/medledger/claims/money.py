@@ -13,9 +13,8 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING
 
-from eth_utils.address import to_checksum_address
-
 from medledger.accounts import dev_account
+from medledger.addresses import parse_address
 from medledger.chain import events
 from medledger.claims.contract import CONTRACT, manager
 from medledger.errors import ConfigurationError, PreconditionFailed
@@ -94,7 +93,7 @@ def credit_of(chain: Chain, payee: str) -> Decimal:
     """What a payee can withdraw (the decisions of people; automatic settlements are paid at
     once)."""
     value = chain.call(
-        "reading the credit", manager(chain).functions.creditOf(to_checksum_address(payee))
+        "reading the credit", manager(chain).functions.creditOf(parse_address(payee))
     )
     return from_units(chain, int(value))
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from eth_utils.address import to_checksum_address
 
 from medledger import documents, providers
+from medledger.addresses import parse_address
 from medledger.chain import events
 from medledger.chain.events import moment
 from medledger.claims.contract import BPS, CONTRACT, dispute_window, manager
@@ -92,7 +93,7 @@ def issue_policy(
     plan: str = "",
 ) -> Policy:
     """Issue a policy: seal its terms for insurer and patient in IPFS, then write it on chain."""
-    patient = to_checksum_address(patient)
+    patient = parse_address(patient)
     institution = _require_insurer(chain, insurer.address)
     if providers.participant(chain, patient).role is not providers.Role.PATIENT:
         raise PreconditionFailed(f"{patient} is not a registered patient")
@@ -178,9 +179,9 @@ def policies(chain: Chain, patient: str | None = None, insurer: str | None = Non
     """Every policy, or those of a patient or insurer."""
     filters: dict[str, Any] = {}
     if patient:
-        filters["patient"] = to_checksum_address(patient)
+        filters["patient"] = parse_address(patient)
     if insurer:
-        filters["insurer"] = to_checksum_address(insurer)
+        filters["insurer"] = parse_address(insurer)
     issued = events.logs(chain, CONTRACT, "PolicyIssued", filters)
     return [get_policy(chain, int(e["policyId"])) for e in issued]
 

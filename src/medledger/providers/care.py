@@ -11,9 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from eth_utils.address import to_checksum_address
-
 from medledger import documents
+from medledger.addresses import parse_address
 from medledger.crypto import eip712
 from medledger.errors import ConfigurationError, PatientNotFound, PreconditionFailed
 from medledger.providers.participants import (
@@ -68,7 +67,7 @@ class Care:
 
 def care_of(chain: Chain, patient: str, institution: str) -> Care:
     """The care relationship between a patient and an institution (all zero when none)."""
-    patient, institution = to_checksum_address(patient), to_checksum_address(institution)
+    patient, institution = parse_address(patient), parse_address(institution)
     since, until = chain.call(
         "reading care relationships", registry(chain).functions.careOf(patient, institution)
     )
@@ -79,7 +78,7 @@ def writer_number(chain: Chain, account: str) -> int:
     """The writer number records written by ``account`` carry: its care institution's number,
     0 for a patient (or for an account that may not write at all)."""
     _may, writer = chain.call(
-        "reading the registry", registry(chain).functions.writerOf(to_checksum_address(account))
+        "reading the registry", registry(chain).functions.writerOf(parse_address(account))
     )
     return int(writer)
 
@@ -89,7 +88,7 @@ def may_write_for(chain: Chain, issuer: str, patient: str) -> bool:
     allowed, _writer = chain.call(
         "reading the registry",
         registry(chain).functions.mayWriteFor(
-            to_checksum_address(issuer), to_checksum_address(patient)
+            parse_address(issuer), parse_address(patient)
         ),
     )
     return bool(allowed)
@@ -97,7 +96,7 @@ def may_write_for(chain: Chain, issuer: str, patient: str) -> bool:
 
 def require_writer(chain: Chain, issuer: str, patient: str) -> None:
     """Raise a clear error unless ``issuer`` may write ``patient``'s records now."""
-    issuer, patient = to_checksum_address(issuer), to_checksum_address(patient)
+    issuer, patient = parse_address(issuer), parse_address(patient)
     if may_write_for(chain, issuer, patient):
         return
     if issuer == patient:
@@ -211,7 +210,7 @@ def revoke_care(chain: Chain, signer: LocalAccount, patient: str, institution: s
 
 def cancel_care_signatures(chain: Chain, signer: LocalAccount, patient: str) -> int:
     """Burn the patient's next registry nonce (cancelling a signed, unsubmitted care request)."""
-    patient = to_checksum_address(patient)
+    patient = parse_address(patient)
     require_acts_for(chain, signer.address, patient)
     contract = registry(chain)
     nonce = int(chain.call("reading the nonce", contract.functions.nonces(patient)))
@@ -220,7 +219,7 @@ def cancel_care_signatures(chain: Chain, signer: LocalAccount, patient: str) -> 
 
 
 def _care_target(chain: Chain, patient: str, institution: str) -> tuple[str, str]:
-    patient, institution = to_checksum_address(patient), to_checksum_address(institution)
+    patient, institution = parse_address(patient), parse_address(institution)
     if participant(chain, patient).role is not Role.PATIENT:
         raise PatientNotFound(patient)
     entry = participant(chain, institution)
