@@ -400,9 +400,7 @@ def trial_withdraw(
     account = session.account()
     if sign_only:
         assert out is not None
-        document = trials.sign_withdrawal(
-            chain, account, study_id, valid_for
-        )
+        document = trials.sign_withdrawal(chain, account, study_id, valid_for)
         _write_json(out, document)
         session.emit(
             {"file": str(out), **document},

@@ -87,9 +87,7 @@ def may_write_for(chain: Chain, issuer: str, patient: str) -> bool:
     """True when ``issuer`` may write a record for ``patient`` now."""
     allowed, _writer = chain.call(
         "reading the registry",
-        registry(chain).functions.mayWriteFor(
-            parse_address(issuer), parse_address(patient)
-        ),
+        registry(chain).functions.mayWriteFor(parse_address(issuer), parse_address(patient)),
     )
     return bool(allowed)
 

@@ -47,9 +47,7 @@ def acts_for(chain: Chain, account: str, patient: str) -> bool:
     return bool(
         chain.call(
             "reading delegates",
-            registry(chain).functions.actsFor(
-                parse_address(account), parse_address(patient)
-            ),
+            registry(chain).functions.actsFor(parse_address(account), parse_address(patient)),
         )
     )
 
