@@ -150,31 +150,16 @@ def history(session: Session, record_id: str) -> None:
 
 def _load_fhir(inputs: tuple[Path, ...], strict: bool) -> tuple[list[Any], list[str]]:
     from medledger import fhir, records
-    from medledger.errors import FhirPatientMismatch
 
-    files: list[Path] = []
-    for item in inputs:
-        files.extend(sorted(item.rglob("*.json")) if item.is_dir() else [item])
-    drafts: list[records.Draft] = []
-    warnings: list[str] = []
-    first: tuple[Path, fhir.PatientRef] | None = None
-    for file in files:
-        ingest = fhir.load(file.read_bytes(), str(file), strict=strict)
-        if ingest.patient is not None:
-            # One command anchors for one patient: files about different patients are refused.
-            if first is None:
-                first = (file, ingest.patient)
-            elif not first[1].same_patient(ingest.patient):
-                raise FhirPatientMismatch(
-                    str(file), "the file", ingest.patient.label, f"{first[1].label} ({first[0]})"
-                )
-        warnings.extend(str(w) for w in ingest.warnings)
-        drafts.extend(
-            records.Draft(
-                d.body, d.category, f"{file.name}: {d.resource_type}/{d.resource_id or '-'}"
-            )
-            for d in ingest.drafts
-        )
+    loaded = fhir.load_files(inputs, strict=strict)
+    for line in loaded.notices:
+        click.echo(f"note: {line}", err=True)
+    drafts = [
+        records.Draft(d.body, d.category, f"{file.name}: {d.resource_type}/{d.resource_id or '-'}")
+        for file, ingest in loaded.ingests
+        for d in ingest.drafts
+    ]
+    warnings = [str(w) for _file, ingest in loaded.ingests for w in ingest.warnings]
     return drafts, warnings
 
 
