@@ -15,6 +15,7 @@ from medledger import documents, providers
 from medledger.addresses import parse_address
 from medledger.chain import events
 from medledger.chain.events import moment
+from medledger.claims.amounts import is_currency
 from medledger.claims.contract import BPS, CONTRACT, dispute_window, manager
 from medledger.claims.money import decimals, from_units, mint, to_units, token_contract
 from medledger.claims.terms import Code, Terms, open_terms, seal_terms
@@ -101,9 +102,11 @@ def issue_policy(
         raise ConfigurationError("--coverage", "must be more than 0 % and at most 100 %")
     if term <= timedelta(0) or term > timedelta(days=366):
         raise ConfigurationError("--term", "a policy runs for at most 366 days")
-    code_list = tuple(dict.fromkeys(codes))
+    code_list = tuple(c.require_system("--code") for c in dict.fromkeys(codes))
     if not code_list:
         raise ConfigurationError("--code", "a policy covers at least one procedure code")
+    if not is_currency(currency):
+        raise ConfigurationError("--currency", f"{currency!r} is not a three-letter ISO 4217 code")
     bps = int((coverage * BPS).to_integral_value(ROUND_DOWN))
     if bps == 0:
         raise ConfigurationError("--coverage", "must be at least 0.01 %")
