@@ -17,6 +17,7 @@ import click
 
 from medledger.cli.support import (
     ADDRESS,
+    OUTPUT,
     DurationType,
     Session,
     common,
@@ -182,9 +183,7 @@ def policy_fund(session: Session, policy_id: int, amount: str) -> None:
 @click.argument("policy_id", type=int, required=False)
 @click.option("--patient", type=ADDRESS, help="List the policies of this patient.")
 @click.option("--terms", is_flag=True, help="Decrypt the terms (insurer or patient only).")
-@click.option(
-    "--out", type=click.Path(dir_okay=False, path_type=Path), help="Write the terms here."
-)
+@click.option("--out", type=OUTPUT, help="Write the terms here.")
 @common
 @pass_session
 def policy_show(

@@ -11,7 +11,15 @@ from typing import Any
 
 import click
 
-from medledger.cli.support import ADDRESS, DURATION, DurationType, Session, common, pass_session
+from medledger.cli.support import (
+    ADDRESS,
+    DURATION,
+    OUTPUT,
+    DurationType,
+    Session,
+    common,
+    pass_session,
+)
 
 EMERGENCY = DurationType(timedelta(hours=24))
 
@@ -36,9 +44,7 @@ EMERGENCY = DurationType(timedelta(hours=24))
 @click.option(
     "--sign-only", is_flag=True, help="Sign off chain (EIP-712) and write the grant to --out."
 )
-@click.option(
-    "--out", type=click.Path(dir_okay=False, path_type=Path), help="Where --sign-only writes."
-)
+@click.option("--out", type=OUTPUT, help="Where --sign-only writes.")
 @click.option(
     "--submit",
     "submit_file",
@@ -193,7 +199,7 @@ def care() -> None:
     help="How long (30d, 26w, at most 10 years; default: until revoked).",
 )
 @click.option("--sign-only", is_flag=True, help="Sign it for the institution to submit.")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="With --sign-only.")
+@click.option("--out", type=OUTPUT, help="With --sign-only.")
 @click.option("--submit", "submit_file", type=click.Path(dir_okay=False, path_type=Path),
               help="Submit a signed care relationship (any account pays the gas).")  # fmt: skip
 @common

@@ -20,6 +20,7 @@ def devnet_start(session: Session) -> None:
     """Start the devnet (a no-op when it runs already)."""
     from medledger.chain import devnet as local
 
+    session.settings.writable(session.settings.devnet_dir)  # one line, not a traceback
     info = local.start(session.settings)
     session.emit(
         {"url": info.url, "pid": info.pid}, f"devnet running at {info.url} (pid {info.pid})"

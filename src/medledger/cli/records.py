@@ -10,6 +10,7 @@ import click
 
 from medledger.cli.support import (
     ADDRESS,
+    OUTPUT,
     Session,
     common,
     pass_session,
@@ -74,7 +75,7 @@ def anchor(
 
 @click.command("read")
 @click.argument("record_id")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write to a file.")
+@click.option("--out", type=OUTPUT, help="Write to a file.")
 @click.option("--no-log", is_flag=True, help="Do not log this read on chain (grantees log it).")
 @common
 @pass_session
@@ -190,7 +191,7 @@ def ipfs_add(session: Session, file: Path, only_hash: bool) -> None:
 
 @ipfs.command("cat")
 @click.argument("cid")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write to a file.")
+@click.option("--out", type=OUTPUT, help="Write to a file.")
 @common
 @pass_session
 def ipfs_cat(session: Session, cid: str, out: Path | None) -> None:
@@ -203,7 +204,7 @@ def ipfs_cat(session: Session, cid: str, out: Path | None) -> None:
 
 @ipfs.command("export-car")
 @click.argument("cid")
-@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("out", type=OUTPUT)
 @common
 @pass_session
 def ipfs_export_car(session: Session, cid: str, out: Path) -> None:

@@ -43,6 +43,8 @@ class Session:
         if self._chain is None:
             from medledger.chain import Chain
 
+            if self.settings.rpc_url_for(self.network or self.settings.default_network) is None:
+                self.settings.writable(self.settings.devnet_dir)  # the devnet starts on demand
             self._chain = Chain(self.settings, self.network)
         return self._chain
 
@@ -113,6 +115,29 @@ class DurationType(click.ParamType):
         return parse_duration(str(value), self.maximum or MAX_DURATION, _label(param))
 
 
+class OutputFile(click.ParamType):
+    """A file a command writes (``--out``): its folder must exist and the path must not be a
+    folder, checked before the command does anything (nothing is read, sent or half-written
+    for an output that cannot be written)."""
+
+    name = "file"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from pathlib import Path
+
+        from medledger.errors import ConfigurationError
+
+        path = Path(value)
+        if path.is_dir():
+            raise ConfigurationError(str(path), "is a folder: name a file to write")
+        folder = path.parent
+        if not folder.is_dir():
+            raise ConfigurationError(
+                str(path), f"cannot be written: the folder {folder} does not exist"
+            )
+        return path
+
+
 def _label(param: click.Parameter | None) -> str:
     if param is None:
         return "value"
@@ -123,6 +148,7 @@ def _label(param: click.Parameter | None) -> str:
 
 ADDRESS = AddressType()
 DURATION = DurationType()
+OUTPUT = OutputFile()
 
 
 @contextmanager
@@ -151,4 +177,9 @@ def write_output(data: bytes, out: Path | None) -> None:
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
     else:
-        out.write_bytes(data)
+        from medledger.errors import ConfigurationError
+
+        try:
+            out.write_bytes(data)
+        except OSError as exc:
+            raise ConfigurationError(str(out), f"cannot be written ({exc.strerror})") from None

@@ -13,7 +13,15 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from medledger.cli.support import ADDRESS, DURATION, Session, common, pass_session, write_output
+from medledger.cli.support import (
+    ADDRESS,
+    DURATION,
+    OUTPUT,
+    Session,
+    common,
+    pass_session,
+    write_output,
+)
 from medledger.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -22,7 +30,7 @@ if TYPE_CHECKING:
     from medledger import trials as trials_module
 
 _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
-_OUT = click.Path(dir_okay=False, path_type=Path)
+_OUT = OUTPUT
 
 
 def _study_text(s: trials_module.Study) -> str:
