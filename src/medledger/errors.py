@@ -9,6 +9,11 @@ it can, what to do.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
 
 class MedLedgerError(Exception):
     """Raised for any failure MedLedger reports on purpose (the root of the hierarchy)."""
@@ -106,6 +111,18 @@ class TransactionReverted(MedLedgerError, RuntimeError):
 
 class PreconditionFailed(MedLedgerError, PermissionError):
     """Raised when a check made before sending a transaction shows it would be refused."""
+
+
+class SignatureExpired(PreconditionFailed):
+    """Raised before sending a signed message (grant, care relationship, trial consent) whose
+    deadline has passed by the chain's clock: the contract would refuse it after gas is spent."""
+
+    def __init__(self, what: str, deadline: datetime, now: datetime) -> None:
+        super().__init__(
+            f"the signed {what} expired at {deadline:%Y-%m-%d %H:%M:%S}Z (the chain's time is "
+            f"{now:%Y-%m-%d %H:%M:%S}Z): nothing was sent; the signer must sign it again"
+        )
+        self.deadline = deadline
 
 
 class AccessRefused(MedLedgerError, PermissionError):

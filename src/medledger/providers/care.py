@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from medledger import documents
 from medledger.addresses import parse_address
 from medledger.crypto import eip712
+from medledger.deadlines import require_unexpired
 from medledger.errors import ConfigurationError, PatientNotFound, PreconditionFailed
 from medledger.providers.participants import (
     Role,
@@ -180,8 +181,7 @@ def submit_signed_care(chain: Chain, relayer: LocalAccount, document: dict[str, 
         or document.get("provider_registry") != contract.address
     ):
         raise PreconditionFailed("the signed care relationship is for another chain or registry")
-    if int(request["deadline"]) < chain_time(chain):
-        raise PreconditionFailed("the signed care relationship's deadline has passed")
+    require_unexpired(chain, request["deadline"], "care relationship")
     chain.transact(
         "submitting the signed care relationship",
         relayer,
