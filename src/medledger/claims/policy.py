@@ -94,10 +94,7 @@ def issue_policy(
     plan: str = "",
 ) -> Policy:
     """Issue a policy: seal its terms for insurer and patient in IPFS, then write it on chain."""
-    patient = parse_address(patient)
-    institution = _require_insurer(chain, insurer.address)
-    if providers.participant(chain, patient).role is not providers.Role.PATIENT:
-        raise PreconditionFailed(f"{patient} is not a registered patient")
+    patient = parse_address(patient, "--patient")
     if not Decimal(0) < coverage <= Decimal(1):
         raise ConfigurationError("--coverage", "must be more than 0 % and at most 100 %")
     if term <= timedelta(0) or term > timedelta(days=366):
@@ -121,6 +118,10 @@ def issue_policy(
         raise ConfigurationError(
             "--deductible", f"{deductible} is more than the annual limit of {annual_limit}"
         )
+    # the inputs first (above), then what the chain says
+    institution = _require_insurer(chain, insurer.address)
+    if providers.participant(chain, patient).role is not providers.Role.PATIENT:
+        raise PreconditionFailed(f"{patient} is not a registered patient")
     terms = Terms(os.urandom(32), code_list, currency, plan)
     start = valid_from or chain.now()
     stored = seal_terms(chain, store, institution, patient, terms)

@@ -85,6 +85,7 @@ def submit_claim(
         raise ConfigurationError(
             "claim", "give either a FHIR Claim to anchor or an anchored claim record, not both"
         )
+    early = claim_facts(claim_body, source) if claim_body is not None else None  # input first
     policy = get_policy(chain, policy_id)
     now = chain.now()
     if not policy.valid_from <= now <= policy.valid_until:
@@ -109,7 +110,7 @@ def submit_claim(
         providers.require_writer(chain, submitter.address, policy.patient)
         provider = providers.participant(chain, institution).number
         body = claim_body
-    facts = claim_facts(body, source)
+    facts = early or claim_facts(body, source)
     if terms is None:
         terms = read_terms(chain, store, submitter, policy)
     if terms.tree().root != policy.codes_root:

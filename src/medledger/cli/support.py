@@ -45,7 +45,9 @@ class Session:
 
             if self.settings.rpc_url_for(self.network or self.settings.default_network) is None:
                 self.settings.writable(self.settings.devnet_dir)  # the devnet starts on demand
-            self._chain = Chain(self.settings, self.network)
+            chain = Chain(self.settings, self.network)
+            chain.chain_id  # noqa: B018  (asked once: a node that does not answer is one line)
+            self._chain = chain
         return self._chain
 
     def account(self, spec: str | None = None) -> LocalAccount:
