@@ -29,6 +29,23 @@ if TYPE_CHECKING:
 CENT = Decimal("0.01")
 
 
+LARGEST = Decimal(10) ** 15
+"""No amount a person types comes near it (the token holds less than 2**96 smallest units)."""
+
+
+def parse_amount(text: str, what: str = "amount") -> Decimal:
+    """An amount as typed (``1,250.50``): a finite, non-negative number below :data:`LARGEST`."""
+    try:
+        value = Decimal(text.replace(",", "").strip())
+    except InvalidOperation:
+        raise ConfigurationError(what, f"{text!r} is not an amount") from None
+    if not value.is_finite() or value < 0:
+        raise ConfigurationError(what, f"{text!r} is not a non-negative amount")
+    if value >= LARGEST:
+        raise ConfigurationError(what, f"{text!r} is too large an amount")
+    return value
+
+
 def token_contract(chain: Chain) -> Contract:
     """The stablecoin the ClaimsManager pays in."""
     address = chain.call("reading the token", manager(chain).functions.TOKEN())

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,17 +26,15 @@ from medledger.cli.support import (
 from medledger.errors import ConfigurationError
 
 if TYPE_CHECKING:
+    from decimal import Decimal
+
     from medledger import claims as claims_module
 
 
 def _amount(text: str, option: str) -> Decimal:
-    try:
-        value = Decimal(text.replace(",", "").strip())
-    except InvalidOperation:
-        raise ConfigurationError(option, f"{text!r} is not an amount") from None
-    if not value.is_finite() or value < 0:
-        raise ConfigurationError(option, f"{text!r} is not a non-negative amount")
-    return value
+    from medledger.claims.money import parse_amount
+
+    return parse_amount(text, option)
 
 
 def _fraction(text: str) -> Decimal:
