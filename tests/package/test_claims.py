@@ -431,6 +431,16 @@ def test_submission_without_the_patients_consent_is_refused_and_writes_nothing(
     assert claims.claims(chain, policy_id=policy.id) == []
 
 
+def test_a_claim_without_evidence_is_refused_and_writes_nothing(
+    chain, submit, policy, registered_patient
+):
+    before = len(records.for_patient(chain, registered_patient.address))
+    with pytest.raises(PreconditionFailed, match="a claim needs evidence"):
+        submit(("99213", 100), evidence=[])
+    assert len(records.for_patient(chain, registered_patient.address)) == before
+    assert claims.claims(chain, policy_id=policy.id) == []
+
+
 def test_a_clinic_without_a_care_relationship_cannot_anchor_a_claim(
     chain, store, provider, policy, payment_consent, registered_patient, terms, claim_body
 ):
