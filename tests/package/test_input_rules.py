@@ -188,7 +188,8 @@ def test_a_signed_care_relationship_past_its_deadline_is_refused_before_sending(
     chain.w3.provider.make_request("evm_increaseTime", [120])
     chain.w3.provider.make_request("evm_mine", [])
     block = chain.w3.eth.block_number
-    with pytest.raises(SignatureExpired, match=r"signed care relationship expired at .*Z") as caught:
+    expired = r"signed care relationship expired at .*Z"
+    with pytest.raises(SignatureExpired, match=expired) as caught:
         providers.submit_signed_care(chain, hospital, signed)
     assert caught.value.deadline < chain.now()
     assert chain.w3.eth.block_number == block  # nothing sent
