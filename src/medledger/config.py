@@ -63,6 +63,22 @@ class Settings:
         """Blocks a transaction on ``network`` must be under before a write is reported."""
         return self.confirmations.get(network, 1)
 
+    def writable(self, folder: Path) -> Path:
+        """``folder`` (under the home), created if need be, or a one-line ConfigurationError
+        when it cannot be: a read-only or missing MEDLEDGER_HOME, a file in the way."""
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            probe = folder / f".write-check-{os.getpid()}"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise ConfigurationError(
+                "MEDLEDGER_HOME",
+                f"{folder} cannot be written ({exc.strerror or type(exc).__name__}): "
+                "point MEDLEDGER_HOME at a folder you can write",
+            ) from None
+        return folder
+
     def rpc_url_for(self, network: str) -> str | None:
         """Return the RPC URL configured for a named network, ``None`` for the local devnet."""
         if network == LOCAL_NETWORK:

@@ -9,6 +9,11 @@ it can, what to do.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
 
 class MedLedgerError(Exception):
     """Raised for any failure MedLedger reports on purpose (the root of the hierarchy)."""
@@ -33,6 +38,28 @@ class AccountError(MedLedgerError, LookupError):
     def __init__(self, account: str, problem: str) -> None:
         super().__init__(f"account {account!r}: {problem}")
         self.account = account
+
+
+class InvalidAddress(MedLedgerError, ValueError):
+    """Raised when a string is not an Ethereum address MedLedger accepts (0x and 40 hex digits;
+    mixed case must be a correct EIP-55 checksum)."""
+
+    def __init__(self, text: str, problem: str, what: str = "address") -> None:
+        shown = text if len(text) <= 50 else text[:47] + "..."
+        super().__init__(f"{what} {shown!r} is not a valid address: {problem}")
+        self.text = text
+        self.what = what
+
+
+class InvalidDuration(MedLedgerError, ValueError):
+    """Raised when a duration option (``30d``, ``12h``, ``2w``) is malformed, not positive or
+    longer than its maximum."""
+
+    def __init__(self, text: str, problem: str, what: str = "duration") -> None:
+        shown = text if len(text) <= 40 else text[:37] + "..."
+        super().__init__(f"{what} {shown!r} {problem}")
+        self.text = text
+        self.what = what
 
 
 class ToolMissing(MedLedgerError, FileNotFoundError):
@@ -84,6 +111,18 @@ class TransactionReverted(MedLedgerError, RuntimeError):
 
 class PreconditionFailed(MedLedgerError, PermissionError):
     """Raised when a check made before sending a transaction shows it would be refused."""
+
+
+class SignatureExpired(PreconditionFailed):
+    """Raised before sending a signed message (grant, care relationship, trial consent) whose
+    deadline has passed by the chain's clock: the contract would refuse it after gas is spent."""
+
+    def __init__(self, what: str, deadline: datetime, now: datetime) -> None:
+        super().__init__(
+            f"the signed {what} expired at {deadline:%Y-%m-%d %H:%M:%S}Z (the chain's time is "
+            f"{now:%Y-%m-%d %H:%M:%S}Z): nothing was sent; the signer must sign it again"
+        )
+        self.deadline = deadline
 
 
 class AccessRefused(MedLedgerError, PermissionError):

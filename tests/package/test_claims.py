@@ -431,6 +431,16 @@ def test_submission_without_the_patients_consent_is_refused_and_writes_nothing(
     assert claims.claims(chain, policy_id=policy.id) == []
 
 
+def test_a_claim_without_evidence_is_refused_and_writes_nothing(
+    chain, submit, policy, registered_patient
+):
+    before = len(records.for_patient(chain, registered_patient.address))
+    with pytest.raises(PreconditionFailed, match="a claim needs evidence"):
+        submit(("99213", 100), evidence=[])
+    assert len(records.for_patient(chain, registered_patient.address)) == before
+    assert claims.claims(chain, policy_id=policy.id) == []
+
+
 def test_a_clinic_without_a_care_relationship_cannot_anchor_a_claim(
     chain, store, provider, policy, payment_consent, registered_patient, terms, claim_body
 ):
@@ -444,32 +454,35 @@ def test_a_clinic_without_a_care_relationship_cannot_anchor_a_claim(
 
 
 def test_the_patient_submits_a_claim_record_their_provider_wrote_and_it_is_always_reviewed(
-    chain, store, provider, policy, registered_patient, insurer, claim_body
+    chain, store, provider, policy, registered_patient, insurer, claim_body, visit
 ):
     record = anchor_claim(chain, store, provider, registered_patient, claim_body(("80053", 300)))
     claim = claims.submit_claim(
-        chain, store, registered_patient, policy.id, record=record.id, pay_patient=True
-    )
+        chain, store, registered_patient, policy.id, record=record.id, pay_patient=True,
+        evidence=[visit.id],
+    )  # fmt: skip
     # covered, under the automatic limit, pool and limit fine: still left for the insurer
     assert claim.claim_record == record.id  # under an id of its own, not the record's
     assert claim.id == claims.patient_claim_id(record.id) != int.from_bytes(record.id, "big")
     assert claim.state is claims.ClaimState.SUBMITTED and not claim.automatic
     assert claim.review is claims.ReviewReason.SUBMITTED_BY_PATIENT
     assert claim.submitter == registered_patient.address and claim.pay_patient
-    (grant,) = consent.grants(chain, registered_patient.address, insurer.address)
-    assert grant.scope.kind is consent.ScopeKind.RECORD and grant.purpose is consent.Purpose.PAYMENT
+    made = consent.grants(chain, registered_patient.address, insurer.address)
+    assert {g.scope.record for g in made} == {record.id, visit.id}  # the claim and its evidence
+    assert all(g.purpose is consent.Purpose.PAYMENT for g in made)
     approved = claims.approve(chain, insurer, claim.id)
     assert approved.paid == 200  # (300 - 50) * 0.8
     assert claims.credit_of(chain, registered_patient.address) == Decimal(200)
 
 
 def test_the_provider_that_wrote_a_patients_claim_record_disputes_its_denial(
-    chain, store, provider, policy, registered_patient, insurer, claim_body
+    chain, store, provider, policy, registered_patient, insurer, claim_body, visit
 ):
     record = anchor_claim(chain, store, provider, registered_patient, claim_body(("80053", 300)))
     claim = claims.submit_claim(
-        chain, store, registered_patient, policy.id, record=record.id, pay_patient=True
-    )
+        chain, store, registered_patient, policy.id, record=record.id, pay_patient=True,
+        evidence=[visit.id],
+    )  # fmt: skip
     claims.deny(chain, insurer, claim.id, claims.ReasonCode.NOT_MEDICALLY_NECESSARY)
     disputed = claims.dispute(chain, provider, claim.id, claims.ReasonCode.DECISION_DISPUTED)
     assert disputed.state is claims.ClaimState.DISPUTED
@@ -614,6 +627,7 @@ def test_service_periods_are_canonical_so_a_reformatted_claim_keeps_its_keys(ter
     second = dict(resource["item"][0], sequence=2, servicedPeriod={"end": "2024-03-07"})
     resource["item"][0]["servicedDate"] = "2024-03-05"
     resource["item"].append(second)
+    resource["total"] = {"value": 200, "currency": "USD"}  # the items' nets add up to it
     by_items = claims.claim_facts(json.dumps(resource).encode())
     assert by_items.service == ("2024-03-05", "2024-03-07")
     by_items_key = claims.claim_keys(by_items, terms).service_key
@@ -927,7 +941,7 @@ def test_cli_walks_a_claim_from_policy_to_payment(
     small = tmp_path / "small.json"
     small.write_bytes(claim_body(("99213", 100)))
     settled = medledger("claim", "submit", str(small), "--policy", str(policy_id), "--terms",
-                        str(terms), "--account", "dev:4")  # fmt: skip
+                        str(terms), "--evidence", visit.hex_id, "--account", "dev:4")  # fmt: skip
     assert settled.exit_code == 0, settled.stderr
     assert "settled automatically: paid at once, nothing to withdraw" in settled.stdout
 

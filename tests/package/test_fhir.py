@@ -257,7 +257,7 @@ def test_a_leading_byte_order_mark_is_accepted_and_kept_in_a_single_resource() -
         ("empty-bundle.json", FhirStructureError, "the Bundle has no entries"),
         ("entry-without-resource.json", FhirStructureError, "entry[1]: the entry has no resource"),
         ("duplicate-full-url.json", FhirStructureError, "repeats that of entry[1]"),
-        ("duplicate-resource-member.json", FhirStructureError, "'resource' appears twice"),
+        ("duplicate-resource-member.json", FhirParseError, "'resource' appears twice"),
         ("second-patient.json", FhirPatientMismatch, "entry[1] (a second Patient)"),
         ("reference-to-other-patient.json", FhirPatientMismatch, "entry[2].subject names patient"),
     ],
@@ -366,8 +366,48 @@ def test_a_bad_entry_is_refused(entry: str, says: str) -> None:
 def test_bundle_naming_entry_twice_is_refused() -> None:
     entry = b'[{"resource": {"resourceType": "Basic"}}]'
     data = b'{"resourceType": "Bundle", "entry": [], "entry": ' + entry + b"}"
-    with pytest.raises(FhirStructureError, match="'entry' appears twice"):
+    with pytest.raises(FhirParseError, match="'entry' appears twice"):
         fhir.load(data, "twice.json")
+
+
+@pytest.mark.parametrize("strict", [False, True], ids=["lenient", "strict"])
+def test_a_key_named_twice_anywhere_is_refused_naming_it(strict: bool) -> None:
+    data = b'{"resourceType": "Observation", "id": "a", "code": {"text": "x", "text": "y"}}'
+    with pytest.raises(FhirParseError, match=r"twice\.json: .*the key 'text' appears twice"):
+        fhir.load(data, "twice.json", strict=strict)
+
+
+def _observation(identifier: str, patient: str) -> dict:
+    return {"resourceType": "Observation", "id": identifier, "status": "final",
+            "code": {"text": "x"}, "subject": {"reference": f"Patient/{patient}"}}  # fmt: skip
+
+
+def test_a_nested_bundle_is_opened_and_each_inner_resource_recorded() -> None:
+    inner = {"resourceType": "Bundle", "type": "collection", "entry": [
+        {"resource": _observation("o2", "p1")},
+        {"resource": {"resourceType": "Condition", "id": "c1",
+                      "subject": {"reference": "Patient/p1"}}},
+    ]}  # fmt: skip
+    outer = {"resourceType": "Bundle", "type": "collection",
+             "entry": [{"resource": _observation("o1", "p1")}, {"resource": inner}]}  # fmt: skip
+    data = json.dumps(outer).encode()
+    found = fhir.load(data, "nested.json")
+    assert [(d.resource_type, d.resource_id, d.entry_index) for d in found.drafts] == [
+        ("Observation", "o1", 0), ("Observation", "o2", 1), ("Condition", "c1", 1),
+    ]  # fmt: skip
+    assert [json.loads(d.body) for d in found.drafts[1:]] == [e["resource"] for e in inner["entry"]]
+    condition = inner["entry"][1]["resource"]
+    assert found.drafts[2].category == fhir.categorize(condition, lambda _r: None)
+    assert found.drafts[2].category != found.drafts[1].category  # each inner resource its own
+
+
+def test_a_second_patient_inside_a_nested_bundle_is_refused() -> None:
+    inner = {"resourceType": "Bundle", "type": "collection",
+             "entry": [{"resource": _observation("o2", "p2")}]}  # fmt: skip
+    outer = {"resourceType": "Bundle", "type": "collection",
+             "entry": [{"resource": _observation("o1", "p1")}, {"resource": inner}]}  # fmt: skip
+    with pytest.raises(FhirPatientMismatch, match=r"entry\[1\]\.resource\.entry\[0\]\.subject"):
+        fhir.load(json.dumps(outer).encode(), "nested.json")
 
 
 def test_the_same_full_url_is_allowed_for_different_versions() -> None:

@@ -347,12 +347,22 @@ def _claims_scenarios(
                  consent.Purpose.PAYMENT, timedelta(days=30))  # fmt: skip
     terms = claims.read_terms(chain, store, patient, policy)
     reference = f"urn:medledger:patient:{patient.address}"
+    (visit,) = records.anchor(  # the evidence every claim needs
+        chain, store, provider, patient.address,
+        [records.Draft(demo_claims.encounter(reference, chain.now()), records.Category.ENCOUNTER)],
+        readers=consent.readers_for(chain),
+    )  # fmt: skip
+    consent.grant(chain, store, patient, patient.address, insurer.address,
+                  consent.Scope(consent.ScopeKind.RECORD, record=visit.id),
+                  consent.Purpose.PAYMENT, timedelta(days=30))  # fmt: skip
     gas: list[int] = []
     for n in range(3):
         body = demo_claims.claim(
             reference, f"visit-{n}", [("99213", Decimal(100 + n))], chain.now() - timedelta(days=n)
         )  # one visit a day: the same codes in one service period are the same care
-        settled = claims.submit_claim(chain, store, provider, policy.id, body, terms=terms)
+        settled = claims.submit_claim(
+            chain, store, provider, policy.id, body, terms=terms, evidence=[visit.id]
+        )
         if not settled.automatic:
             raise RuntimeError(f"bench claim {n} was not settled automatically")
         # the claim's first event is its submission, whose transaction paid it at once

@@ -8,9 +8,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from eth_utils.address import to_checksum_address
-
 from medledger import consent, providers, records
+from medledger.addresses import parse_address
 from medledger.claims.contract import (
     DECISION_PERIOD,
     MAX_INFO_REQUESTS,
@@ -280,5 +279,5 @@ def add_resolver(chain: Chain, admin: LocalAccount, resolver: str) -> None:
     chain.transact(
         "adding a resolver",
         admin,
-        contract.functions.grantRole(RESOLVER_ROLE, to_checksum_address(resolver)),
+        contract.functions.grantRole(RESOLVER_ROLE, parse_address(resolver)),
     )

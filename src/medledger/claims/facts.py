@@ -16,11 +16,11 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 
 from medledger import fhir
-from medledger.claims.money import CENT
+from medledger.claims.amounts import claim_amount
 from medledger.claims.terms import Code, Terms
 from medledger.errors import FhirStructureError
 
@@ -128,51 +128,31 @@ def claim_facts(body: bytes, source: str = "claim") -> ClaimFacts:
     ``Claim`` (refuse anything else, and a Claim without a service period).
 
     Codes come from each item's ``productOrService`` (its first coding); items without one
-    (Synthea's information and diagnosis lines) carry no code. The billed amount is ``total``,
-    or the sum of the items' ``net`` amounts; amounts are read as exact decimals and rounded to
-    the currency's cents (exports such as Synthea's write binary floats like 410.20000000000005).
-    STU3's ``Money.code`` is accepted for the currency. The service period and the identifier
-    are read as the module's docs say.
+    (Synthea's information and diagnosis lines) carry no code. The money (total, currency,
+    each item's arithmetic, precision) is read and checked by
+    :func:`~medledger.claims.amounts.claim_amount`. The service period and the identifier are
+    read as the module's docs say.
     """
     ingest = fhir.load(body, source)
     if ingest.kind != "resource" or fhir.resource_type_of(body) != "Claim":
         raise FhirStructureError(source, "is not a FHIR Claim resource")
     resource = json.loads(body, parse_float=Decimal)
+    money = claim_amount(resource, source)
     codes: list[Code] = []
-    item_total = Decimal(0)
-    currencies: set[str] = set()
     for item in resource.get("item") or []:
         concept = item.get("productOrService") or item.get("service") or {}  # STU3: service
-        coding = concept.get("coding") or []
-        if coding and coding[0].get("code"):
-            codes.append(Code(str(coding[0].get("system") or ""), str(coding[0]["code"])))
-        net = item.get("net") or {}
-        if "value" in net:
-            item_total += Decimal(str(net["value"]))
-            currencies.add(str(net.get("currency") or net.get("code") or "USD"))
+        coding = concept.get("coding") or [] if isinstance(concept, dict) else []
+        first = coding[0] if isinstance(coding, list) and coding else None
+        if isinstance(first, dict) and first.get("code"):
+            codes.append(Code(str(first.get("system") or ""), str(first["code"])))
     if not codes:
         raise FhirStructureError(
             source, "no item has a productOrService code, so no procedure can be checked"
         )
-    total = resource.get("total") or {}
-    if "value" in total:
-        amount = Decimal(str(total["value"]))
-        currencies.add(str(total.get("currency") or total.get("code") or "USD"))
-    elif item_total > 0:
-        amount = item_total
-    else:
-        raise FhirStructureError(source, "the Claim has no total and no item net amounts")
-    if len(currencies) > 1:
-        raise FhirStructureError(
-            source, f"the Claim mixes currencies: {', '.join(sorted(currencies))}"
-        )
-    amount = amount.quantize(CENT, ROUND_HALF_UP)
-    if amount <= 0:
-        raise FhirStructureError(source, "the Claim's total must be more than zero")
     patient = (resource.get("patient") or {}).get("reference")
     return ClaimFacts(
-        amount,
-        currencies.pop() if currencies else "USD",
+        money.total,
+        money.currency,
         tuple(codes),
         patient,
         _service_period(resource, source),

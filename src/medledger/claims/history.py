@@ -11,6 +11,7 @@ from eth_typing import HexStr
 from eth_utils.address import to_checksum_address
 
 from medledger import documents
+from medledger.addresses import parse_address
 from medledger.chain import events
 from medledger.chain.events import moment
 from medledger.claims.contract import (
@@ -262,7 +263,7 @@ def claims(
     if policy_id is not None:
         filters["policyId"] = policy_id
     if submitter:
-        filters["submitter"] = to_checksum_address(submitter)
+        filters["submitter"] = parse_address(submitter)
     submitted = events.logs(chain, CONTRACT, "ClaimSubmitted", filters)
     found = [get_claim(chain, int(e["claimId"])) for e in submitted]
     return [c for c in found if state is None or c.state is state]

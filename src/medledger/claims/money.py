@@ -13,9 +13,8 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING
 
-from eth_utils.address import to_checksum_address
-
 from medledger.accounts import dev_account
+from medledger.addresses import parse_address
 from medledger.chain import events
 from medledger.claims.contract import CONTRACT, manager
 from medledger.errors import ConfigurationError, PreconditionFailed
@@ -28,6 +27,23 @@ if TYPE_CHECKING:
     from medledger.chain.pipeline import Receipt
 
 CENT = Decimal("0.01")
+
+
+LARGEST = Decimal(10) ** 15
+"""No amount a person types comes near it (the token holds less than 2**96 smallest units)."""
+
+
+def parse_amount(text: str, what: str = "amount") -> Decimal:
+    """An amount as typed (``1,250.50``): a finite, non-negative number below :data:`LARGEST`."""
+    try:
+        value = Decimal(text.replace(",", "").strip())
+    except InvalidOperation:
+        raise ConfigurationError(what, f"{text!r} is not an amount") from None
+    if not value.is_finite() or value < 0:
+        raise ConfigurationError(what, f"{text!r} is not a non-negative amount")
+    if value >= LARGEST:
+        raise ConfigurationError(what, f"{text!r} is too large an amount")
+    return value
 
 
 def token_contract(chain: Chain) -> Contract:
@@ -94,7 +110,7 @@ def credit_of(chain: Chain, payee: str) -> Decimal:
     """What a payee can withdraw (the decisions of people; automatic settlements are paid at
     once)."""
     value = chain.call(
-        "reading the credit", manager(chain).functions.creditOf(to_checksum_address(payee))
+        "reading the credit", manager(chain).functions.creditOf(parse_address(payee))
     )
     return from_units(chain, int(value))
 

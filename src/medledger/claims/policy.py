@@ -12,8 +12,10 @@ from typing import TYPE_CHECKING, Any
 from eth_utils.address import to_checksum_address
 
 from medledger import documents, providers
+from medledger.addresses import parse_address
 from medledger.chain import events
 from medledger.chain.events import moment
+from medledger.claims.amounts import is_currency
 from medledger.claims.contract import BPS, CONTRACT, dispute_window, manager
 from medledger.claims.money import decimals, from_units, mint, to_units, token_contract
 from medledger.claims.terms import Code, Terms, open_terms, seal_terms
@@ -92,17 +94,16 @@ def issue_policy(
     plan: str = "",
 ) -> Policy:
     """Issue a policy: seal its terms for insurer and patient in IPFS, then write it on chain."""
-    patient = to_checksum_address(patient)
-    institution = _require_insurer(chain, insurer.address)
-    if providers.participant(chain, patient).role is not providers.Role.PATIENT:
-        raise PreconditionFailed(f"{patient} is not a registered patient")
+    patient = parse_address(patient, "--patient")
     if not Decimal(0) < coverage <= Decimal(1):
         raise ConfigurationError("--coverage", "must be more than 0 % and at most 100 %")
     if term <= timedelta(0) or term > timedelta(days=366):
         raise ConfigurationError("--term", "a policy runs for at most 366 days")
-    code_list = tuple(dict.fromkeys(codes))
+    code_list = tuple(c.require_system("--code") for c in dict.fromkeys(codes))
     if not code_list:
         raise ConfigurationError("--code", "a policy covers at least one procedure code")
+    if not is_currency(currency):
+        raise ConfigurationError("--currency", f"{currency!r} is not a three-letter ISO 4217 code")
     bps = int((coverage * BPS).to_integral_value(ROUND_DOWN))
     if bps == 0:
         raise ConfigurationError("--coverage", "must be at least 0.01 %")
@@ -117,6 +118,10 @@ def issue_policy(
         raise ConfigurationError(
             "--deductible", f"{deductible} is more than the annual limit of {annual_limit}"
         )
+    # the inputs first (above), then what the chain says
+    institution = _require_insurer(chain, insurer.address)
+    if providers.participant(chain, patient).role is not providers.Role.PATIENT:
+        raise PreconditionFailed(f"{patient} is not a registered patient")
     terms = Terms(os.urandom(32), code_list, currency, plan)
     start = valid_from or chain.now()
     stored = seal_terms(chain, store, institution, patient, terms)
@@ -178,9 +183,9 @@ def policies(chain: Chain, patient: str | None = None, insurer: str | None = Non
     """Every policy, or those of a patient or insurer."""
     filters: dict[str, Any] = {}
     if patient:
-        filters["patient"] = to_checksum_address(patient)
+        filters["patient"] = parse_address(patient)
     if insurer:
-        filters["insurer"] = to_checksum_address(insurer)
+        filters["insurer"] = parse_address(insurer)
     issued = events.logs(chain, CONTRACT, "PolicyIssued", filters)
     return [get_policy(chain, int(e["policyId"])) for e in issued]
 

@@ -74,6 +74,9 @@ def submit_claim(
     the insured patient submits one a provider wrote for them (the insurer always reviews a
     patient's claim). Every check, duplicates included, is made before anything is written.
 
+    At least one ``evidence`` record (the care the claim bills) is required; a claim without
+    evidence is refused before anything is written.
+
     The insurer must already hold a live ``payment`` grant covering the claim record (a
     ``financial`` category grant, or ``all``) and each evidence record; a patient who submits
     gets record grants made for them.
@@ -82,6 +85,7 @@ def submit_claim(
         raise ConfigurationError(
             "claim", "give either a FHIR Claim to anchor or an anchored claim record, not both"
         )
+    early = claim_facts(claim_body, source) if claim_body is not None else None  # input first
     policy = get_policy(chain, policy_id)
     now = chain.now()
     if not policy.valid_from <= now <= policy.valid_until:
@@ -106,7 +110,7 @@ def submit_claim(
         providers.require_writer(chain, submitter.address, policy.patient)
         provider = providers.participant(chain, institution).number
         body = claim_body
-    facts = claim_facts(body, source)
+    facts = early or claim_facts(body, source)
     if terms is None:
         terms = read_terms(chain, store, submitter, policy)
     if terms.tree().root != policy.codes_root:
@@ -119,6 +123,11 @@ def submit_claim(
     keys = claim_keys(facts, terms)
     _require_new(chain, policy, provider, keys, facts)
     evidence_ids = [bytes(e) for e in evidence]
+    if not evidence_ids:
+        raise PreconditionFailed(
+            "a claim needs evidence: name at least one record of the care it bills (the "
+            "visit, procedure or report) with --evidence RECORD_ID"
+        )
     require_patients(chain, store, policy, evidence_ids)
     if not is_patient:
         # Checked before anything is written: without consent the claim record would be

@@ -52,12 +52,22 @@ class Code:
 
     @classmethod
     def parse(cls, text: str) -> Code:
-        """Parse ``SYSTEM|CODE`` (FHIR token syntax), or a bare code (no system, which only
-        matches claim codings that name no system either)."""
+        """Parse ``SYSTEM|CODE`` (FHIR token syntax). A code without its system is refused:
+        ``99213`` means one procedure in CPT and another thing (or nothing) elsewhere."""
         system, _, code = text.rpartition("|")
         if not code.strip():
             raise ConfigurationError("--code", f"{text!r} is not SYSTEM|CODE")
-        return cls(system.strip(), code.strip())
+        return cls(system.strip(), code.strip()).require_system("--code")
+
+    def require_system(self, what: str = "code") -> Code:
+        """This code, or a one-line refusal when it names no coding system."""
+        if not self.system:
+            raise ConfigurationError(
+                what,
+                f"{self.code!r} names no code system: write SYSTEM|CODE, e.g. "
+                f"http://www.ama-assn.org/go/cpt|{self.code}",
+            )
+        return self
 
     def hashed(self, salt: bytes) -> bytes:
         """The salted hash that goes on chain."""

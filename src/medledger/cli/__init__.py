@@ -2,7 +2,8 @@
 
 Conventions shared by every verb: ``--network`` (default: the local devnet, started on demand),
 ``--account`` (an Ape account alias, ``dev:N`` on a devnet, or ``env:VAR``), ``--json`` for
-machine-readable output. Errors print one line on stderr and exit non-zero.
+machine-readable output. Errors, usage errors included, print one line on stderr and exit
+non-zero.
 
 The root group knows each command's name, module and one-line help (:data:`COMMANDS`) and
 imports a command's module only when it runs or shows its own help, so ``medledger --help``
@@ -135,6 +136,10 @@ def main(argv: list[str] | None = None) -> int:
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         return 130
+    except click.UsageError as exc:  # a missing argument, an unknown option, a bad integer
+        where = exc.ctx.command_path if exc.ctx is not None else "medledger"
+        click.echo(f"error: {exc.format_message()} (see `{where} --help`)", err=True)
+        return exc.exit_code
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code

@@ -8,27 +8,33 @@ command prints it (the same number in decimal is accepted too).
 from __future__ import annotations
 
 import json
-from decimal import Decimal, InvalidOperation
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from medledger.cli.support import Session, common, pass_session, write_output
+from medledger.cli.support import (
+    ADDRESS,
+    OUTPUT,
+    DurationType,
+    Session,
+    common,
+    pass_session,
+    write_output,
+)
 from medledger.errors import ConfigurationError
 
 if TYPE_CHECKING:
+    from decimal import Decimal
+
     from medledger import claims as claims_module
 
 
 def _amount(text: str, option: str) -> Decimal:
-    try:
-        value = Decimal(text.replace(",", "").strip())
-    except InvalidOperation:
-        raise ConfigurationError(option, f"{text!r} is not an amount") from None
-    if not value.is_finite() or value < 0:
-        raise ConfigurationError(option, f"{text!r} is not a non-negative amount")
-    return value
+    from medledger.claims.money import parse_amount
+
+    return parse_amount(text, option)
 
 
 def _fraction(text: str) -> Decimal:
@@ -97,7 +103,7 @@ def policy() -> None:
 
 
 @policy.command("issue")
-@click.option("--patient", required=True, help="The insured patient's address.")
+@click.option("--patient", required=True, type=ADDRESS, help="The insured patient's address.")
 @click.option(
     "--coverage", default="80%", show_default=True, help="Share paid above the deductible."
 )
@@ -116,7 +122,8 @@ def policy() -> None:
     required=True,
     help="A covered procedure code: SYSTEM|CODE, e.g. http://snomed.info/sct|410620009 (repeat).",
 )
-@click.option("--term", default="365d", show_default=True, help="How long it runs (at most 366d).")
+@click.option("--term", default="365d", show_default=True, type=DurationType(timedelta(days=366)),
+              help="How long it runs (at most 366d).")  # fmt: skip
 @click.option("--currency", default="USD", show_default=True, help="Currency of the claims.")
 @click.option("--plan", default="", help="A plan name kept in the sealed terms.")
 @common
@@ -129,12 +136,12 @@ def policy_issue(
     annual_limit: str,
     auto_settle_limit: str,
     codes: tuple[str, ...],
-    term: str,
+    term: timedelta,
     currency: str,
     plan: str,
 ) -> None:
     """Issue a policy to a patient (the --account is a verified insurer)."""
-    from medledger import claims, consent
+    from medledger import claims
     from medledger.ipfs.stores import open_store
 
     issued = claims.issue_policy(
@@ -147,7 +154,7 @@ def policy_issue(
         annual_limit=_amount(annual_limit, "--limit"),
         auto_settle_limit=_amount(auto_settle_limit, "--auto-settle-limit"),
         codes=[claims.Code.parse(c) for c in codes],
-        term=consent.parse_duration(term),
+        term=term,
         currency=currency,
         plan=plan,
     )
@@ -171,11 +178,9 @@ def policy_fund(session: Session, policy_id: int, amount: str) -> None:
 
 @policy.command("show")
 @click.argument("policy_id", type=int, required=False)
-@click.option("--patient", help="List the policies of this patient.")
+@click.option("--patient", type=ADDRESS, help="List the policies of this patient.")
 @click.option("--terms", is_flag=True, help="Decrypt the terms (insurer or patient only).")
-@click.option(
-    "--out", type=click.Path(dir_okay=False, path_type=Path), help="Write the terms here."
-)
+@click.option("--out", type=OUTPUT, help="Write the terms here.")
 @common
 @pass_session
 def policy_show(
@@ -366,7 +371,9 @@ def claim_show(session: Session, claim_id: str, fhir: bool, out: Path | None) ->
 
 @claim.command("list")
 @click.option("--policy", "policy_id", type=int, help="Only this policy's claims.")
-@click.option("--submitter", help="Only claims this institution (or patient) submitted.")
+@click.option(
+    "--submitter", type=ADDRESS, help="Only claims this institution (or patient) submitted."
+)
 @click.option("--state", help="Only claims in this state (submitted, approved, denied...).")
 @common
 @pass_session
@@ -571,7 +578,7 @@ def claim_withdraw_payment(session: Session) -> None:
 
 
 @claim.command("add-resolver")
-@click.argument("address")
+@click.argument("address", type=ADDRESS)
 @common
 @pass_session
 def claim_add_resolver(session: Session, address: str) -> None:

@@ -5,17 +5,28 @@ write a patient's records (thin commands over ``medledger.consent`` and
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import click
 
-from medledger.cli.support import Session, common, pass_session
+from medledger.cli.support import (
+    ADDRESS,
+    DURATION,
+    OUTPUT,
+    DurationType,
+    Session,
+    common,
+    pass_session,
+)
+
+EMERGENCY = DurationType(timedelta(hours=24))
 
 
 @click.command("grant")
-@click.argument("grantee", required=False)
-@click.option("--patient", help="Whose records (default: the --account).")
+@click.argument("grantee", required=False, type=ADDRESS)
+@click.option("--patient", type=ADDRESS, help="Whose records (default: the --account).")
 @click.option("--scope", default="all", show_default=True, help="record:ID, category:NAME or all.")
 @click.option(
     "--purpose",
@@ -23,13 +34,17 @@ from medledger.cli.support import Session, common, pass_session
     show_default=True,
     help="treatment, payment, research, operations, patient-request.",
 )
-@click.option("--expires", default="30d", show_default=True, help="For how long: 30d, 12h, 2w...")
+@click.option(
+    "--expires",
+    default="30d",
+    show_default=True,
+    type=DURATION,
+    help="For how long: 30d, 12h, 2w... (at most 10 years).",
+)
 @click.option(
     "--sign-only", is_flag=True, help="Sign off chain (EIP-712) and write the grant to --out."
 )
-@click.option(
-    "--out", type=click.Path(dir_okay=False, path_type=Path), help="Where --sign-only writes."
-)
+@click.option("--out", type=OUTPUT, help="Where --sign-only writes.")
 @click.option(
     "--submit",
     "submit_file",
@@ -44,7 +59,7 @@ def grant(
     patient: str | None,
     scope: str,
     purpose: str,
-    expires: str,
+    expires: timedelta,
     sign_only: bool,
     out: Path | None,
     submit_file: Path | None,
@@ -65,7 +80,7 @@ def grant(
         raise ConfigurationError("grant", "name the GRANTEE (or give --submit FILE)")
     signer = session.account()
     args = (chain, store, signer, patient or signer.address, grantee, consent.Scope.parse(scope),
-            consent.Purpose.parse(purpose), consent.parse_duration(expires))  # fmt: skip
+            consent.Purpose.parse(purpose), expires)  # fmt: skip
     if sign_only:
         if out is None:
             raise ConfigurationError("--out", "--sign-only writes the signed grant to --out FILE")
@@ -88,8 +103,8 @@ def _grant_line(state: Any) -> str:
 
 
 @click.command("revoke")
-@click.argument("grantee")
-@click.option("--patient", help="Whose records (default: the --account).")
+@click.argument("grantee", type=ADDRESS)
+@click.option("--patient", type=ADDRESS, help="Whose records (default: the --account).")
 @click.option("--scope", default="all", show_default=True, help="The grant's scope.")
 @common
 @pass_session
@@ -105,7 +120,7 @@ def revoke(session: Session, grantee: str, patient: str | None, scope: str) -> N
 
 
 @click.command("delegate")
-@click.argument("delegate_address")
+@click.argument("delegate_address", type=ADDRESS)
 @click.option("--remove", is_flag=True, help="Remove the delegate instead.")
 @common
 @pass_session
@@ -120,27 +135,27 @@ def delegate(session: Session, delegate_address: str, remove: bool) -> None:
 
 
 @click.command("emergency-access")
-@click.argument("patient")
+@click.argument("patient", type=ADDRESS)
 @click.option(
     "--reason", required=True, help="Why (public: a code or sentence, no clinical detail)."
 )
-@click.option("--duration", default="12h", show_default=True, help="At most 24h.")
+@click.option("--duration", default="12h", show_default=True, type=EMERGENCY, help="At most 24h.")
 @common
 @pass_session
-def emergency_access(session: Session, patient: str, reason: str, duration: str) -> None:
+def emergency_access(session: Session, patient: str, reason: str, duration: timedelta) -> None:
     """Open break-glass access to a patient's records (a verified emergency service)."""
     from medledger import consent
 
     until = consent.open_emergency_access(
-        session.chain, session.account(), patient, consent.parse_duration(duration), reason
+        session.chain, session.account(), patient, duration, reason
     )
     text = f"emergency access to {patient} open until {until:%Y-%m-%d %H:%M}Z (audited)"
     session.emit({"patient": patient, "until": until.isoformat()}, text)
 
 
 @click.command("close-emergency-access")
-@click.argument("institution_address")
-@click.option("--patient", help="Whose records (default: the --account).")
+@click.argument("institution_address", type=ADDRESS)
+@click.option("--patient", type=ADDRESS, help="Whose records (default: the --account).")
 @common
 @pass_session
 def close_emergency_access(session: Session, institution_address: str, patient: str | None) -> None:
@@ -156,7 +171,7 @@ def close_emergency_access(session: Session, institution_address: str, patient: 
 
 
 @click.command("cancel-signatures")
-@click.option("--patient", help="Whose signatures (default: the --account).")
+@click.option("--patient", type=ADDRESS, help="Whose signatures (default: the --account).")
 @common
 @pass_session
 def cancel_signatures(session: Session, patient: str | None) -> None:
@@ -178,11 +193,16 @@ def care() -> None:
 
 
 @care.command("authorize")
-@click.argument("institution_address")
-@click.option("--patient", help="Whose records (default: the --account).")
-@click.option("--for", "duration", help="How long (30d, 26w; default: until revoked).")
+@click.argument("institution_address", type=ADDRESS)
+@click.option("--patient", type=ADDRESS, help="Whose records (default: the --account).")
+@click.option(
+    "--for",
+    "duration",
+    type=DURATION,
+    help="How long (30d, 26w, at most 10 years; default: until revoked).",
+)
 @click.option("--sign-only", is_flag=True, help="Sign it for the institution to submit.")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="With --sign-only.")
+@click.option("--out", type=OUTPUT, help="With --sign-only.")
 @click.option("--submit", "submit_file", type=click.Path(dir_okay=False, path_type=Path),
               help="Submit a signed care relationship (any account pays the gas).")  # fmt: skip
 @common
@@ -191,20 +211,20 @@ def care_authorize(
     session: Session,
     institution_address: str,
     patient: str | None,
-    duration: str | None,
+    duration: timedelta | None,
     sign_only: bool,
     out: Path | None,
     submit_file: Path | None,
 ) -> None:
     """Let INSTITUTION (a care provider) write the patient's records."""
-    from medledger import consent, documents, providers
+    from medledger import documents, providers
     from medledger.errors import ConfigurationError
 
     chain, signer = session.chain, session.account()
     if submit_file is not None:
         done = providers.submit_signed_care(chain, signer, documents.read_object(submit_file))
     else:
-        until = None if duration is None else chain.now() + consent.parse_duration(duration)
+        until = None if duration is None else chain.now() + duration
         target = patient or signer.address
         if sign_only:
             if out is None:
@@ -220,8 +240,8 @@ def care_authorize(
 
 
 @care.command("revoke")
-@click.argument("institution_address")
-@click.option("--patient", help="Whose records (default: the --account).")
+@click.argument("institution_address", type=ADDRESS)
+@click.option("--patient", type=ADDRESS, help="Whose records (default: the --account).")
 @common
 @pass_session
 def care_revoke(session: Session, institution_address: str, patient: str | None) -> None:
@@ -236,8 +256,8 @@ def care_revoke(session: Session, institution_address: str, patient: str | None)
 
 
 @care.command("show")
-@click.argument("institution_address")
-@click.option("--patient", help="Whose records (default: the --account).")
+@click.argument("institution_address", type=ADDRESS)
+@click.option("--patient", type=ADDRESS, help="Whose records (default: the --account).")
 @common
 @pass_session
 def care_show(session: Session, institution_address: str, patient: str | None) -> None:
@@ -253,8 +273,8 @@ def care_show(session: Session, institution_address: str, patient: str | None) -
 
 
 @click.command("deliver-keys")
-@click.argument("grantee")
-@click.option("--patient", required=True, help="Whose records.")
+@click.argument("grantee", type=ADDRESS)
+@click.option("--patient", required=True, type=ADDRESS, help="Whose records.")
 @click.option("--scope", help="One live grant's scope (default: every live grant of GRANTEE).")
 @common
 @pass_session
@@ -298,7 +318,7 @@ def erase(session: Session, record_id: str) -> None:
 
 
 @click.command("grants")
-@click.option("--patient", help="Whose grants (default: the --account).")
+@click.option("--patient", type=ADDRESS, help="Whose grants (default: the --account).")
 @common
 @pass_session
 def grants_list(session: Session, patient: str | None) -> None:
@@ -320,7 +340,7 @@ def grants_list(session: Session, patient: str | None) -> None:
 
 
 @click.command("audit")
-@click.option("--patient", required=True, help="Whose audit trail.")
+@click.option("--patient", required=True, type=ADDRESS, help="Whose audit trail.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table",
               show_default=True)  # fmt: skip
 @common

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from medledger.cli.support import Session, common, pass_session
+from medledger.cli.support import ADDRESS, Session, common, pass_session
 
 
 @click.group("devnet")
@@ -20,6 +20,7 @@ def devnet_start(session: Session) -> None:
     """Start the devnet (a no-op when it runs already)."""
     from medledger.chain import devnet as local
 
+    session.settings.writable(session.settings.devnet_dir)  # one line, not a traceback
     info = local.start(session.settings)
     session.emit(
         {"url": info.url, "pid": info.pid}, f"devnet running at {info.url} (pid {info.pid})"
@@ -73,6 +74,7 @@ def accounts_list(session: Session) -> None:
     "--registrar",
     "registrars",
     multiple=True,
+    type=ADDRESS,
     help="A registrar address (repeat for several; default: the deployer).",
 )
 @click.option(

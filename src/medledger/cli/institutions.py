@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from medledger.cli.support import Session, common, pass_session
+from medledger.cli.support import ADDRESS, Session, common, pass_session
 
 
 @click.group("institution")
@@ -62,7 +62,7 @@ def _approve(session: Session, address: str, expected: str) -> None:
 
 
 @institution.command("verify")
-@click.argument("address")
+@click.argument("address", type=ADDRESS)
 @common
 @pass_session
 def institution_verify(session: Session, address: str) -> None:
@@ -71,7 +71,7 @@ def institution_verify(session: Session, address: str) -> None:
 
 
 @institution.command("reinstate")
-@click.argument("address")
+@click.argument("address", type=ADDRESS)
 @common
 @pass_session
 def institution_reinstate(session: Session, address: str) -> None:
@@ -80,7 +80,7 @@ def institution_reinstate(session: Session, address: str) -> None:
 
 
 @institution.command("suspend")
-@click.argument("address")
+@click.argument("address", type=ADDRESS)
 @click.option("--reason", default="unspecified", show_default=True, help="A short reason code.")
 @common
 @pass_session
@@ -94,7 +94,7 @@ def institution_suspend(session: Session, address: str, reason: str) -> None:
 
 
 @institution.command("show")
-@click.argument("address", required=False)
+@click.argument("address", required=False, type=ADDRESS)
 @common
 @pass_session
 def institution_show(session: Session, address: str | None) -> None:
@@ -115,7 +115,7 @@ def institution_show(session: Session, address: str | None) -> None:
 
 
 @institution.command("add-practitioner")
-@click.argument("address")
+@click.argument("address", type=ADDRESS)
 @common
 @pass_session
 def institution_add_practitioner(session: Session, address: str) -> None:
@@ -128,7 +128,7 @@ def institution_add_practitioner(session: Session, address: str) -> None:
 
 
 @institution.command("join")
-@click.argument("institution_address")
+@click.argument("institution_address", type=ADDRESS)
 @common
 @pass_session
 def institution_join(session: Session, institution_address: str) -> None:
@@ -142,7 +142,7 @@ def institution_join(session: Session, institution_address: str) -> None:
 
 
 @institution.command("remove-practitioner")
-@click.argument("address")
+@click.argument("address", type=ADDRESS)
 @common
 @pass_session
 def institution_remove_practitioner(session: Session, address: str) -> None:
@@ -159,7 +159,7 @@ def registrar() -> None:
 
 
 @registrar.command("add")
-@click.argument("address")
+@click.argument("address", type=ADDRESS)
 @common
 @pass_session
 def registrar_add(session: Session, address: str) -> None:
@@ -168,7 +168,7 @@ def registrar_add(session: Session, address: str) -> None:
 
 
 @registrar.command("remove")
-@click.argument("address")
+@click.argument("address", type=ADDRESS)
 @common
 @pass_session
 def registrar_remove(session: Session, address: str) -> None:
@@ -231,7 +231,7 @@ def patient_register(session: Session) -> None:
 
 
 @patient.command("show")
-@click.argument("address", required=False)
+@click.argument("address", required=False, type=ADDRESS)
 @common
 @pass_session
 def patient_show(session: Session, address: str | None) -> None:

@@ -8,13 +8,21 @@ from typing import Any
 
 import click
 
-from medledger.cli.support import Session, common, pass_session, progress, write_output
+from medledger.cli.support import (
+    ADDRESS,
+    OUTPUT,
+    Session,
+    common,
+    pass_session,
+    progress,
+    write_output,
+)
 
 
 @click.command("anchor")
 @click.argument("inputs", nargs=-1, required=True,
                 type=click.Path(exists=True, path_type=Path))  # fmt: skip
-@click.option("--patient", required=True, help="The patient's address.")
+@click.option("--patient", required=True, type=ADDRESS, help="The patient's address.")
 @click.option("--category", help="Force one category for every record (default: from FHIR).")
 @click.option("--update", "previous", help="Anchor FILE as a new version of this record.")
 @click.option("--strict", is_flag=True, help="Refuse input with any FHIR schema error.")
@@ -79,7 +87,7 @@ def anchor(
 
 @click.command("read")
 @click.argument("record_id")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write to a file.")
+@click.option("--out", type=OUTPUT, help="Write to a file.")
 @click.option("--no-log", is_flag=True, help="Do not log this read on chain (grantees log it).")
 @common
 @pass_session
@@ -95,7 +103,7 @@ def read(session: Session, record_id: str, out: Path | None, no_log: bool) -> No
 
 @click.command("verify")
 @click.argument("record_id", required=False)
-@click.option("--patient", help="Verify every record of this patient.")
+@click.option("--patient", type=ADDRESS, help="Verify every record of this patient.")
 @common
 @pass_session
 def verify(session: Session, record_id: str | None, patient: str | None) -> None:
@@ -182,31 +190,16 @@ def _state(version: Any) -> str:
 
 def _load_fhir(inputs: tuple[Path, ...], strict: bool) -> tuple[list[Any], list[str]]:
     from medledger import fhir, records
-    from medledger.errors import FhirPatientMismatch
 
-    files: list[Path] = []
-    for item in inputs:
-        files.extend(sorted(item.rglob("*.json")) if item.is_dir() else [item])
-    drafts: list[records.Draft] = []
-    warnings: list[str] = []
-    first: tuple[Path, fhir.PatientRef] | None = None
-    for file in files:
-        ingest = fhir.load(file.read_bytes(), str(file), strict=strict)
-        if ingest.patient is not None:
-            # One command anchors for one patient: files about different patients are refused.
-            if first is None:
-                first = (file, ingest.patient)
-            elif not first[1].same_patient(ingest.patient):
-                raise FhirPatientMismatch(
-                    str(file), "the file", ingest.patient.label, f"{first[1].label} ({first[0]})"
-                )
-        warnings.extend(str(w) for w in ingest.warnings)
-        drafts.extend(
-            records.Draft(
-                d.body, d.category, f"{file.name}: {d.resource_type}/{d.resource_id or '-'}"
-            )
-            for d in ingest.drafts
-        )
+    loaded = fhir.load_files(inputs, strict=strict)
+    for line in loaded.notices:
+        click.echo(f"note: {line}", err=True)
+    drafts = [
+        records.Draft(d.body, d.category, f"{file.name}: {d.resource_type}/{d.resource_id or '-'}")
+        for file, ingest in loaded.ingests
+        for d in ingest.drafts
+    ]
+    warnings = [str(w) for _file, ingest in loaded.ingests for w in ingest.warnings]
     return drafts, warnings
 
 
@@ -237,7 +230,7 @@ def ipfs_add(session: Session, file: Path, only_hash: bool) -> None:
 
 @ipfs.command("cat")
 @click.argument("cid")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write to a file.")
+@click.option("--out", type=OUTPUT, help="Write to a file.")
 @common
 @pass_session
 def ipfs_cat(session: Session, cid: str, out: Path | None) -> None:
@@ -250,7 +243,7 @@ def ipfs_cat(session: Session, cid: str, out: Path | None) -> None:
 
 @ipfs.command("export-car")
 @click.argument("cid")
-@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("out", type=OUTPUT)
 @common
 @pass_session
 def ipfs_export_car(session: Session, cid: str, out: Path) -> None:

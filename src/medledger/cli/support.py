@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
@@ -42,9 +43,13 @@ class Session:
         if self._chain is None:
             from medledger.chain import Chain
 
-            self._chain = Chain(self.settings, self.network)
-            if self._chain.restored is not None:  # the devnet came back from a crash
-                click.echo(f"notice: {self._chain.restored.describe()}", err=True)
+            if self.settings.rpc_url_for(self.network or self.settings.default_network) is None:
+                self.settings.writable(self.settings.devnet_dir)  # the devnet starts on demand
+            chain = Chain(self.settings, self.network)
+            chain.chain_id  # noqa: B018  (asked once: a node that does not answer is one line)
+            self._chain = chain
+            if chain.restored is not None:  # the devnet came back from a crash
+                click.echo(f"notice: {chain.restored.describe()}", err=True)
         return self._chain
 
     def account(self, spec: str | None = None) -> LocalAccount:
@@ -84,6 +89,72 @@ def common(function: F) -> F:
 pass_session = click.make_pass_decorator(Session, ensure=True)
 
 
+class AddressType(click.ParamType):
+    """An address argument or option: checked (EIP-55 for mixed case) and checksummed before
+    the command runs, so a typo is one line (``medledger.addresses``), never a traceback."""
+
+    name = "address"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from medledger.addresses import parse_address
+
+        what = _label(param)
+        return parse_address(value, what)
+
+
+class DurationType(click.ParamType):
+    """A duration option (``30d``, ``12h``, ``2w``), at most ``maximum`` (ten years unless the
+    option says less): see ``medledger.durations``."""
+
+    name = "duration"
+
+    def __init__(self, maximum: timedelta | None = None) -> None:
+        self.maximum = maximum
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from medledger.durations import MAX_DURATION, parse_duration
+
+        if isinstance(value, timedelta):
+            return value
+        return parse_duration(str(value), self.maximum or MAX_DURATION, _label(param))
+
+
+class OutputFile(click.ParamType):
+    """A file a command writes (``--out``): its folder must exist and the path must not be a
+    folder, checked before the command does anything (nothing is read, sent or half-written
+    for an output that cannot be written)."""
+
+    name = "file"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from pathlib import Path
+
+        from medledger.errors import ConfigurationError
+
+        path = Path(value)
+        if path.is_dir():
+            raise ConfigurationError(str(path), "is a folder: name a file to write")
+        folder = path.parent
+        if not folder.is_dir():
+            raise ConfigurationError(
+                str(path), f"cannot be written: the folder {folder} does not exist"
+            )
+        return path
+
+
+def _label(param: click.Parameter | None) -> str:
+    if param is None:
+        return "value"
+    if isinstance(param, click.Option):
+        return max(param.opts, key=len)
+    return (param.name or "value").upper()
+
+
+ADDRESS = AddressType()
+DURATION = DurationType()
+OUTPUT = OutputFile()
+
+
 @contextmanager
 def progress(total: int, what: str) -> Iterator[Callable[[int], None]]:
     """A progress bar on stderr for long runs (nothing for short ones)."""
@@ -110,4 +181,9 @@ def write_output(data: bytes, out: Path | None) -> None:
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
     else:
-        out.write_bytes(data)
+        from medledger.errors import ConfigurationError
+
+        try:
+            out.write_bytes(data)
+        except OSError as exc:
+            raise ConfigurationError(str(out), f"cannot be written ({exc.strerror})") from None

@@ -13,14 +13,24 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from medledger.cli.support import Session, common, pass_session, write_output
+from medledger.cli.support import (
+    ADDRESS,
+    DURATION,
+    OUTPUT,
+    Session,
+    common,
+    pass_session,
+    write_output,
+)
 from medledger.errors import ConfigurationError
 
 if TYPE_CHECKING:
+    from datetime import timedelta
+
     from medledger import trials as trials_module
 
 _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
-_OUT = click.Path(dir_okay=False, path_type=Path)
+_OUT = OUTPUT
 
 
 def _study_text(s: trials_module.Study) -> str:
@@ -85,7 +95,8 @@ def trial() -> None:
 
 @trial.command("register")
 @click.argument("protocol", type=_FILE)
-@click.option("--site", "sites", multiple=True, help="A planned site's address (repeat).")
+@click.option("--site", "sites", multiple=True, type=ADDRESS,
+              help="A planned site's address (repeat).")  # fmt: skip
 @click.option("--encrypt", is_flag=True, help="Seal the protocol for the sponsor and the sites.")
 @click.option("--summary", type=_FILE, help="A public summary document to publish with it.")
 @common
@@ -149,7 +160,7 @@ def trial_amend(
 
 @trial.command("add-site")
 @click.argument("study_id", type=int)
-@click.argument("site")
+@click.argument("site", type=ADDRESS)
 @common
 @pass_session
 def trial_add_site(session: Session, study_id: int, site: str) -> None:
@@ -162,7 +173,7 @@ def trial_add_site(session: Session, study_id: int, site: str) -> None:
 
 @trial.command("add-monitor")
 @click.argument("study_id", type=int)
-@click.argument("monitor")
+@click.argument("monitor", type=ADDRESS)
 @click.option("--remove", is_flag=True, help="Remove the monitor instead.")
 @common
 @pass_session
@@ -200,7 +211,7 @@ def trial_publish_summary(session: Session, study_id: int, summary: Path) -> Non
 
 
 @trial.command("list")
-@click.option("--sponsor", help="Only this sponsor's studies.")
+@click.option("--sponsor", type=ADDRESS, help="Only this sponsor's studies.")
 @common
 @pass_session
 def trial_list(session: Session, sponsor: str | None) -> None:
@@ -218,7 +229,7 @@ def trial_list(session: Session, sponsor: str | None) -> None:
 
 @trial.command("show")
 @click.argument("study_id", type=int)
-@click.option("--participant", help="Show one participant's standing.")
+@click.option("--participant", type=ADDRESS, help="Show one participant's standing.")
 @click.option(
     "--fhir", is_flag=True, help="Print a ResearchStudy (with --participant, a ResearchSubject)."
 )
@@ -294,7 +305,7 @@ def trial_show(
 
 @trial.command("consent")
 @click.argument("study_id", type=int, required=False)
-@click.option("--site", help="The enrolling site (with --sign-only).")
+@click.option("--site", type=ADDRESS, help="The enrolling site (with --sign-only).")
 @click.option(
     "--purpose",
     default="trial-only",
@@ -303,8 +314,9 @@ def trial_show(
 )
 @click.option("--no-sponsor", is_flag=True, help="Do not let the sponsor read my data.")
 @click.option("--no-monitors", is_flag=True, help="Do not let the study's monitors read my data.")
-@click.option("--delegate", help="An account that may withdraw for me.")
-@click.option("--valid-for", default="7d", show_default=True, help="How long the signature holds.")
+@click.option("--delegate", type=ADDRESS, help="An account that may withdraw for me.")
+@click.option("--valid-for", default="7d", show_default=True, type=DURATION,
+              help="How long the signature holds (at most 10 years).")  # fmt: skip
 @click.option("--sign-only", is_flag=True, help="Sign (the --account is the participant).")
 @click.option("--out", type=_OUT, help="Where --sign-only writes the signed consent.")
 @click.option("--submit", "submit_file", type=_FILE, help="Submit a signed consent (the site).")
@@ -318,13 +330,13 @@ def trial_consent(
     no_sponsor: bool,
     no_monitors: bool,
     delegate: str | None,
-    valid_for: str,
+    valid_for: timedelta,
     sign_only: bool,
     out: Path | None,
     submit_file: Path | None,
 ) -> None:
     """Consent to a study: the participant signs (--sign-only), the site submits (--submit)."""
-    from medledger import consent, trials
+    from medledger import trials
 
     _one_of(sign_only, submit_file, out, "consent")
     chain = session.chain
@@ -349,7 +361,7 @@ def trial_consent(
         sponsor_reads=not no_sponsor,
         monitors_read=not no_monitors,
         delegate=delegate,
-        valid_for=consent.parse_duration(valid_for),
+        valid_for=valid_for,
     )
     _write_json(out, document)
     session.emit(
@@ -362,9 +374,12 @@ def trial_consent(
 @trial.command("withdraw")
 @click.argument("study_id", type=int, required=False)
 @click.option(
-    "--participant", help="Whom to withdraw (default: the --account; a delegate names it)."
+    "--participant",
+    type=ADDRESS,
+    help="Whom to withdraw (default: the --account; a delegate names it).",
 )
-@click.option("--valid-for", default="7d", show_default=True, help="How long a signature holds.")
+@click.option("--valid-for", default="7d", show_default=True, type=DURATION,
+              help="How long a signature holds (at most 10 years).")  # fmt: skip
 @click.option("--sign-only", is_flag=True, help="Sign a withdrawal anyone can submit.")
 @click.option("--out", type=_OUT, help="Where --sign-only writes the signed withdrawal.")
 @click.option("--submit", "submit_file", type=_FILE, help="Submit a signed withdrawal.")
@@ -374,13 +389,13 @@ def trial_withdraw(
     session: Session,
     study_id: int | None,
     participant: str | None,
-    valid_for: str,
+    valid_for: timedelta,
     sign_only: bool,
     out: Path | None,
     submit_file: Path | None,
 ) -> None:
     """Withdraw from a study at once; final. Direct, or signed (--sign-only) and relayed."""
-    from medledger import consent, trials
+    from medledger import trials
 
     _one_of(sign_only, submit_file, out, "withdraw")
     chain = session.chain
@@ -393,9 +408,7 @@ def trial_withdraw(
     account = session.account()
     if sign_only:
         assert out is not None
-        document = trials.sign_withdrawal(
-            chain, account, study_id, consent.parse_duration(valid_for)
-        )
+        document = trials.sign_withdrawal(chain, account, study_id, valid_for)
         _write_json(out, document)
         session.emit(
             {"file": str(out), **document},
@@ -431,7 +444,7 @@ def trial_cancel_signatures(session: Session, signed_file: Path | None) -> None:
 @trial.command("submit-data")
 @click.argument("study_id", type=int)
 @click.argument("files", nargs=-1, required=True, type=_FILE)
-@click.option("--participant", required=True, help="The participant's study address.")
+@click.option("--participant", required=True, type=ADDRESS, help="The participant's study address.")
 @click.option("--visit", required=True, help="The protocol's visit label (baseline, week-4...).")
 @click.option("--batch", is_flag=True, help="Anchor all FILES in one transaction (Merkle root).")
 @common
@@ -468,7 +481,7 @@ def trial_submit_data(
 
 @trial.command("data")
 @click.argument("study_id", type=int)
-@click.option("--participant", help="Only this participant's data.")
+@click.option("--participant", type=ADDRESS, help="Only this participant's data.")
 @common
 @pass_session
 def trial_data(session: Session, study_id: int, participant: str | None) -> None:

@@ -45,8 +45,9 @@ from medledger.consent.granting import (
 )
 from medledger.consent.grants import GrantState, grant_state, grants, readers_for
 from medledger.consent.reading import erase, erasures, log_reads, read, refusal_reason
-from medledger.consent.scopes import Purpose, Scope, ScopeKind, parse_duration
+from medledger.consent.scopes import Purpose, Scope, ScopeKind
 from medledger.consent.trail import TRAIL_FORMATS, TrailEntry, access_trail, render_trail
+from medledger.durations import parse_duration
 
 __all__ = [
     "EMERGENCY_COOLDOWN",

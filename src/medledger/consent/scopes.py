@@ -4,7 +4,6 @@ and how long it lasts."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
 from enum import IntEnum
 
 from eth_abi.abi import encode
@@ -123,17 +122,3 @@ class Scope:
 
 #: Scope ``all``: every record of the patient.
 ALL_RECORDS = Scope(ScopeKind.ALL)
-
-
-def parse_duration(text: str) -> timedelta:
-    """Parse ``30d``, ``12h``, ``90m``, ``45s`` or ``2w``."""
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-    text = text.strip().lower()
-    try:
-        amount = float(text[:-1])
-        seconds = amount * units[text[-1]]
-    except (KeyError, ValueError, IndexError):
-        raise ConfigurationError("duration", f"{text!r} is not like 30d, 12h, 90m or 2w") from None
-    if seconds <= 0:
-        raise ConfigurationError("duration", "must be positive")
-    return timedelta(seconds=seconds)

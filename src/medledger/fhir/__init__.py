@@ -38,13 +38,15 @@ that names the first few and the total.
 
 Validation uses the ``fhir.resources`` R4B models (the library has no R4 ones; R4B is the
 closest), one model class per resource, see ``_validate``. The category rule is in
-``_categorize``.
+``_categorize``. Which files of a folder are read, and what is skipped and said, is in
+``_files`` (:func:`load_files`).
 """
 
 from __future__ import annotations
 
 from medledger.fhir._categorize import categorize
 from medledger.fhir._export import resource_type_of, summary, to_bundle
+from medledger.fhir._files import Loaded, load_files, select_files
 from medledger.fhir._financial import Decision, claim_response, explanation_of_benefit
 from medledger.fhir._ingest import load
 from medledger.fhir._r4 import R4_RESOURCE_TYPES
@@ -65,6 +67,7 @@ __all__ = [
     "Decision",
     "FhirWarning",
     "Ingest",
+    "Loaded",
     "PatientRef",
     "RecordDraft",
     "StudyFacts",
@@ -74,9 +77,11 @@ __all__ = [
     "claim_response",
     "explanation_of_benefit",
     "load",
+    "load_files",
     "research_study",
     "research_subject",
     "resource_type_of",
+    "select_files",
     "study_facts_of",
     "study_ref_of",
     "subject_facts_of",

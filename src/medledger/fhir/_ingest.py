@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from medledger.errors import (
@@ -42,6 +43,24 @@ def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not a JSON number")
 
 
+class _DuplicateKey(ValueError):
+    """An object names the same key twice (``json`` would silently keep the last value)."""
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        seen: set[str] = set()
+        for key, _value in pairs:
+            if key in seen:
+                raise _DuplicateKey(
+                    f"the key {key!r} appears twice in one object (parsers disagree on which "
+                    "value counts)"
+                )
+            seen.add(key)
+    return found
+
+
 def parse_json(data: bytes, source: str) -> Any:
     """Parse ``data`` as strict UTF-8 JSON (a leading BOM is allowed), or raise FhirParseError."""
     try:
@@ -51,7 +70,9 @@ def parse_json(data: bytes, source: str) -> Any:
     if not text.strip():
         raise FhirParseError(source, "the input is empty")
     try:
-        return json.loads(text, parse_constant=_reject_constant)
+        return json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
+    except _DuplicateKey as error:
+        raise FhirParseError(source, str(error)) from None
     except json.JSONDecodeError as error:
         raise FhirParseError(source, error.msg, error.lineno, error.colno) from None
     except ValueError as error:
@@ -96,8 +117,11 @@ def _patient_entry(resource: Mapping[str, Any], full_url: str | None) -> Patient
 class _Resources:
     """The resources of one input, found by ``fullUrl`` or by ``Type/id``."""
 
-    def __init__(self, entries: list[tuple[str | None, dict[str, Any]]]) -> None:
+    def __init__(
+        self, entries: list[tuple[str | None, dict[str, Any]]], places: list[str] | None = None
+    ) -> None:
         self.entries = entries
+        self.places = places or [f"entry[{n}]" for n in range(len(entries))]
         self._by_key: dict[str, tuple[str | None, dict[str, Any]]] = {}
         for full_url, resource in entries:
             if full_url:
@@ -158,7 +182,7 @@ class _Resources:
             if _is_patient(resource):
                 this = _patient_entry(resource, full_url)
                 if patient is not None and not patient.same_patient(this):
-                    where = f"entry[{index}] (a second Patient)"
+                    where = f"{self.places[index]} (a second Patient)"
                     raise FhirPatientMismatch(source, where, this.label, patient.label)
                 patient = this
         for index, (_full_url, resource) in enumerate(self.entries):
@@ -169,7 +193,7 @@ class _Resources:
                 if patient is None:
                     patient = named
                 elif not patient.same_patient(named):
-                    where = f"entry[{index}].{field}" if bundle else f"the resource's {field}"
+                    where = f"{self.places[index]}.{field}" if bundle else f"the resource's {field}"
                     raise FhirPatientMismatch(source, where, named.label, patient.label)
         return patient
 
@@ -212,37 +236,74 @@ def _bundle_entries(
     return found
 
 
+@dataclass(frozen=True)
+class _Item:
+    """One resource of the input: where it is (``entry[2]``, ``entry[2].resource.entry[0]``),
+    the top-level entry it is in, its fullUrl, the parsed resource and its exact bytes."""
+
+    where: str
+    entry_index: int | None
+    full_url: str | None
+    resource: dict[str, Any]
+    body: bytes
+
+
+def _open_bundle(
+    bundle: Mapping[str, Any],
+    data: bytes,
+    source: str,
+    problems: list[Problem],
+    outer: tuple[int, str] | None = None,
+) -> list[_Item]:
+    """The resources of a Bundle, each nested Bundle opened in turn (its entries are checked
+    and recorded as the outer ones are; the nested Bundle itself is not a record)."""
+    label = source if outer is None else f"{source}: {outer[1]} (a nested Bundle)"
+    entries = _bundle_entries(bundle, label)
+    try:
+        spans = entry_resource_spans(data)
+    except DuplicateMember as duplicate:
+        problem = f"the member {duplicate.name!r} appears twice"
+        raise FhirStructureError(label, problem, duplicate.entry_index) from None
+    bodies = [data[span[0] : span[1]] for span in spans if span is not None]
+    assert len(bodies) == len(entries), "span scanner disagrees with the JSON parser"
+    found = bundle_problems(bundle, bundle["entry"])
+    problems += found if outer is None else [replace(p, entry_index=outer[0]) for p in found]
+    items: list[_Item] = []
+    for index, ((full_url, resource), body) in enumerate(zip(entries, bodies, strict=True)):
+        top = index if outer is None else outer[0]
+        where = f"entry[{index}]" if outer is None else f"{outer[1]}.resource.entry[{index}]"
+        if resource["resourceType"] == "Bundle":
+            items += _open_bundle(resource, body, source, problems, (top, where))
+        else:
+            items.append(_Item(where, top, full_url, resource, body))
+    return items
+
+
 def load(data: bytes, source: str, *, strict: bool = False) -> Ingest:
     """Split ``data`` (one FHIR R4 resource or a Bundle, JSON) into record drafts.
 
     ``source`` names the input in every message (a file name, ``"<stdin>"``). Raises a
     :class:`~medledger.errors.FhirError` subclass for what makes the input unusable, and in
-    ``strict`` mode for any schema problem; otherwise schema problems become warnings.
+    ``strict`` mode for any schema problem; otherwise schema problems become warnings. A Bundle
+    in a Bundle's entry is opened: each of its resources is checked and recorded as a top-level
+    entry's would be (``entry_index`` is then that of the outer entry).
     """
     document = parse_json(data, source)
     kind = resource_type(document, source, None)
     problems: list[Problem] = []
     if kind == "Bundle":
-        entries = _bundle_entries(document, source)
-        try:
-            spans = entry_resource_spans(data)
-        except DuplicateMember as duplicate:
-            problem = f"the member {duplicate.name!r} appears twice"
-            raise FhirStructureError(source, problem, duplicate.entry_index) from None
-        bodies = [data[span[0] : span[1]] for span in spans if span is not None]
-        assert len(bodies) == len(entries), "span scanner disagrees with the JSON parser"
-        problems += bundle_problems(document, document["entry"])
+        items = _open_bundle(document, data, source, problems)
     else:
-        entries, bodies = [(None, document)], [data]
-    resources = _Resources(entries)
+        items = [_Item("the resource", None, None, document, data)]
+    resources = _Resources([(i.full_url, i.resource) for i in items], [i.where for i in items])
     patient = resources.the_patient(source, kind == "Bundle")
     drafts = []
-    for index, ((full_url, resource), body) in enumerate(zip(entries, bodies, strict=True)):
-        entry_index = index if kind == "Bundle" else None
+    for item in items:
+        resource = item.resource
         rtype, rid = resource["resourceType"], _text(resource, "id")
-        problems += problems_of(resource, rtype, entry_index)
+        problems += problems_of(resource, rtype, item.entry_index)
         category = categorize(resource, resources.resolve)
-        drafts.append(RecordDraft(body, rtype, rid, full_url, category, entry_index))
+        drafts.append(RecordDraft(item.body, rtype, rid, item.full_url, category, item.entry_index))
     warnings = summarise(source, problems)
     if strict and warnings:
         shown = [str(w).removeprefix(f"{source}: ") for w in warnings[:STRICT_SHOWN]]

@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from eth_utils.address import to_checksum_address
-
 from medledger import documents
+from medledger.addresses import parse_address
 from medledger.crypto import eip712
+from medledger.deadlines import require_unexpired
 from medledger.errors import ConfigurationError, PatientNotFound, PreconditionFailed
 from medledger.providers.participants import (
     Role,
@@ -68,7 +68,7 @@ class Care:
 
 def care_of(chain: Chain, patient: str, institution: str) -> Care:
     """The care relationship between a patient and an institution (all zero when none)."""
-    patient, institution = to_checksum_address(patient), to_checksum_address(institution)
+    patient, institution = parse_address(patient), parse_address(institution)
     since, until = chain.call(
         "reading care relationships", registry(chain).functions.careOf(patient, institution)
     )
@@ -79,7 +79,7 @@ def writer_number(chain: Chain, account: str) -> int:
     """The writer number records written by ``account`` carry: its care institution's number,
     0 for a patient (or for an account that may not write at all)."""
     _may, writer = chain.call(
-        "reading the registry", registry(chain).functions.writerOf(to_checksum_address(account))
+        "reading the registry", registry(chain).functions.writerOf(parse_address(account))
     )
     return int(writer)
 
@@ -88,16 +88,14 @@ def may_write_for(chain: Chain, issuer: str, patient: str) -> bool:
     """True when ``issuer`` may write a record for ``patient`` now."""
     allowed, _writer = chain.call(
         "reading the registry",
-        registry(chain).functions.mayWriteFor(
-            to_checksum_address(issuer), to_checksum_address(patient)
-        ),
+        registry(chain).functions.mayWriteFor(parse_address(issuer), parse_address(patient)),
     )
     return bool(allowed)
 
 
 def require_writer(chain: Chain, issuer: str, patient: str) -> None:
     """Raise a clear error unless ``issuer`` may write ``patient``'s records now."""
-    issuer, patient = to_checksum_address(issuer), to_checksum_address(patient)
+    issuer, patient = parse_address(issuer), parse_address(patient)
     if may_write_for(chain, issuer, patient):
         return
     if issuer == patient:
@@ -183,8 +181,7 @@ def submit_signed_care(chain: Chain, relayer: LocalAccount, document: dict[str, 
         or document.get("provider_registry") != contract.address
     ):
         raise PreconditionFailed("the signed care relationship is for another chain or registry")
-    if int(request["deadline"]) < chain_time(chain):
-        raise PreconditionFailed("the signed care relationship's deadline has passed")
+    require_unexpired(chain, request["deadline"], "care relationship")
     chain.transact(
         "submitting the signed care relationship",
         relayer,
@@ -211,7 +208,7 @@ def revoke_care(chain: Chain, signer: LocalAccount, patient: str, institution: s
 
 def cancel_care_signatures(chain: Chain, signer: LocalAccount, patient: str) -> int:
     """Burn the patient's next registry nonce (cancelling a signed, unsubmitted care request)."""
-    patient = to_checksum_address(patient)
+    patient = parse_address(patient)
     require_acts_for(chain, signer.address, patient)
     contract = registry(chain)
     nonce = int(chain.call("reading the nonce", contract.functions.nonces(patient)))
@@ -220,7 +217,7 @@ def cancel_care_signatures(chain: Chain, signer: LocalAccount, patient: str) -> 
 
 
 def _care_target(chain: Chain, patient: str, institution: str) -> tuple[str, str]:
-    patient, institution = to_checksum_address(patient), to_checksum_address(institution)
+    patient, institution = parse_address(patient), parse_address(institution)
     if participant(chain, patient).role is not Role.PATIENT:
         raise PatientNotFound(patient)
     entry = participant(chain, institution)

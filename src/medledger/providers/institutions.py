@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
+from medledger.addresses import parse_address
 from medledger.chain import events
 from medledger.errors import ConfigurationError, PreconditionFailed
 from medledger.providers.keys import key_proof
@@ -90,7 +90,7 @@ def suspend_institution(
 def vote_registrar(chain: Chain, registrar: LocalAccount, account: str, add: bool) -> bool:
     """Vote to add or remove a registrar; return True when this vote made the change."""
     _require_registrar(chain, registrar.address)
-    account = to_checksum_address(account)
+    account = parse_address(account)
     contract = registry(chain)
     holds = chain.call("reading roles", contract.functions.hasRole(REGISTRAR_ROLE, account))
     if holds == add:
@@ -116,7 +116,7 @@ def vote_threshold(chain: Chain, registrar: LocalAccount, threshold: int) -> boo
 def _require_registrar(chain: Chain, address: str) -> None:
     holds = chain.call(
         "reading roles",
-        registry(chain).functions.hasRole(REGISTRAR_ROLE, to_checksum_address(address)),
+        registry(chain).functions.hasRole(REGISTRAR_ROLE, parse_address(address)),
     )
     if not holds:
         raise PreconditionFailed(f"{address} is not a registrar")

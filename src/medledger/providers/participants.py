@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from eth_utils.address import to_checksum_address
 
 from medledger import documents
+from medledger.addresses import parse_address
 from medledger.chain import deployments
 from medledger.errors import InstitutionNotFound, PatientNotFound, PreconditionFailed
 from medledger.labels import Labelled
@@ -94,7 +95,7 @@ def registry(chain: Chain) -> Contract:
 def participant(chain: Chain, address: str) -> Participant:
     """Read an account's entry (role ``NONE`` for an unknown account)."""
     contract = registry(chain)
-    account = to_checksum_address(address)
+    account = parse_address(address)
     role, kind, status, _prefix, _round, employer, number = chain.call(
         "reading the registry", contract.functions.participant(account)
     )

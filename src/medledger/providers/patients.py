@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from eth_utils.address import to_checksum_address
-
+from medledger.addresses import parse_address
 from medledger.errors import PatientNotFound, PreconditionFailed
 from medledger.providers.keys import key_proof
 from medledger.providers.participants import Role, participant, registry, require_no_role
@@ -41,7 +40,7 @@ def set_delegate(chain: Chain, patient: LocalAccount, delegate: str, allowed: bo
     """Name (or drop) a guardian or proxy who may act for the patient."""
     if participant(chain, patient.address).role is not Role.PATIENT:
         raise PreconditionFailed(f"{patient.address} is not a registered patient")
-    delegate = to_checksum_address(delegate)
+    delegate = parse_address(delegate)
     if delegate == patient.address:
         raise PreconditionFailed("a patient cannot be their own delegate")
     chain.transact(
@@ -56,9 +55,7 @@ def acts_for(chain: Chain, account: str, patient: str) -> bool:
     return bool(
         chain.call(
             "reading delegates",
-            registry(chain).functions.actsFor(
-                to_checksum_address(account), to_checksum_address(patient)
-            ),
+            registry(chain).functions.actsFor(parse_address(account), parse_address(patient)),
         )
     )
 

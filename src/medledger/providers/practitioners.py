@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from eth_utils.address import to_checksum_address
-
+from medledger.addresses import parse_address
 from medledger.errors import PreconditionFailed
 from medledger.providers.participants import (
     Role,
@@ -36,13 +35,13 @@ def add_practitioner(chain: Chain, institution: LocalAccount, practitioner: str)
     return chain.transact(
         "inviting the practitioner",
         institution,
-        registry(chain).functions.addPractitioner(to_checksum_address(practitioner)),
+        registry(chain).functions.addPractitioner(parse_address(practitioner)),
     )
 
 
 def accept_practitioner(chain: Chain, practitioner: LocalAccount, institution: str) -> Receipt:
     """Accept an institution's invitation: the account becomes its practitioner."""
-    institution = to_checksum_address(institution)
+    institution = parse_address(institution)
     contract = registry(chain)
     invited = chain.call(
         "reading invitations", contract.functions.isInvited(institution, practitioner.address)

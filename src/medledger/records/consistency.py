@@ -29,6 +29,8 @@ from medledger.chain.pipeline import Rpc, Settled, settle
 from medledger.ipfs.cid import Cid
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from medledger.chain import Chain
     from medledger.ipfs.blockstore import BlockStore
 
@@ -110,7 +112,7 @@ def _resend_rolled_back(rpc: Rpc, box: journal.Outbox, key: str) -> None:
 
 
 def _orphans(
-    rpc: Rpc, box: journal.Outbox, key: str, present: dict[str, object]
+    rpc: Rpc, box: journal.Outbox, key: str, present: Mapping[str, object]
 ) -> tuple[tuple[str, ...], int]:
     """Bodies whose write never landed, and how many are still in flight."""
     orphans: list[str] = []

@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, Any
 from eth_account import Account
 from eth_account.messages import encode_defunct
 from eth_keys.exceptions import BadSignature
-from eth_utils.address import to_checksum_address
 from eth_utils.exceptions import ValidationError
 from hexbytes import HexBytes
 
+from medledger.addresses import parse_address
 from medledger.errors import ConfigurationError
 from medledger.trials.reading import trial_registry
 
@@ -67,11 +67,11 @@ def link_proof(
 def verify_link(document: Mapping[str, Any]) -> bool:
     """True when both signatures are over the statement, by the two addresses it names."""
     try:
-        participant = to_checksum_address(str(document["participant"]))
-        record_address = to_checksum_address(str(document["record_address"]))
+        participant = parse_address(str(document["participant"]))
+        record_address = parse_address(str(document["record_address"]))
         text = _link_statement(
             int(document["chain_id"]),
-            to_checksum_address(str(document["trial_registry"])),
+            parse_address(str(document["trial_registry"])),
             int(document["study"]),
             participant,
             record_address,

@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING
 
 from eth_utils.address import to_checksum_address
 
+from medledger.addresses import parse_address
 from medledger.chain import deployments, events
 from medledger.chain.events import moment
 from medledger.errors import (
-    ConfigurationError,
     PreconditionFailed,
     StudyNotFound,
     TransactionReverted,
@@ -40,10 +40,7 @@ def trial_registry(chain: Chain) -> Contract:
 
 def address(text: str, what: str) -> str:
     """A checksummed address given on the command line (``what`` names the option)."""
-    try:
-        return to_checksum_address(text.strip())
-    except (ValueError, TypeError, AttributeError):
-        raise ConfigurationError(what, f"{text!r} is not an address") from None
+    return parse_address(text, what)
 
 
 def nonce(chain: Chain, participant: str) -> int:

@@ -21,6 +21,7 @@ from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 from hexbytes import HexBytes
 
+from medledger.addresses import parse_address
 from medledger.chain.events import moment
 from medledger.crypto import eip712
 from medledger.errors import ConfigurationError, CryptoError, PreconditionFailed
@@ -137,13 +138,13 @@ class ConsentRequest:
         if protocol is None:
             raise ConfigurationError("consent", "protocolHash is not 32 bytes in 0x hex")
         try:
-            delegate = to_checksum_address(str(data["delegate"]))
+            delegate = parse_address(str(data["delegate"]))
             return cls(
                 study_id=int(data["studyId"]),
                 version=int(data["version"]),
                 protocol_hash=protocol,
-                site=to_checksum_address(str(data["site"])),
-                participant=to_checksum_address(str(data["participant"])),
+                site=parse_address(str(data["site"])),
+                participant=parse_address(str(data["participant"])),
                 purpose=ConsentPurpose(int(data["purpose"])),
                 readers=int(data["readers"]),
                 delegate=None if int(delegate, 16) == 0 else delegate,
@@ -188,7 +189,7 @@ class WithdrawalRequest:
         try:
             return cls(
                 study_id=int(data["studyId"]),
-                participant=to_checksum_address(str(data["participant"])),
+                participant=parse_address(str(data["participant"])),
                 nonce=int(data["nonce"]),
                 deadline=int(data["deadline"]),
             )
@@ -298,7 +299,7 @@ def read_document(
         if not isinstance(request, Mapping):
             raise TypeError("request")
         signed_chain = int(document["chain_id"])
-        signed_registry = to_checksum_address(str(document["trial_registry"]))
+        signed_registry = parse_address(str(document["trial_registry"]))
     except (KeyError, TypeError, ValueError, AttributeError, binascii.Error):
         raise ConfigurationError("signed file", f"is not a MedLedger {kind} document") from None
     if signed_chain != chain_id or signed_registry != registry_address:

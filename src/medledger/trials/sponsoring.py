@@ -50,18 +50,18 @@ def register_study(
     the protocol is sealed for the sponsor and the planned sites (sites added later get it
     from the sponsor); ``summary`` is a public summary document stored in IPFS.
     """
+    planned = [address(s, "--site") for s in sites]  # the inputs first, then the chain
+    if len(set(planned)) != len(planned):
+        raise ConfigurationError("--site", "a site is named twice")
+    primary, secondary = outcomes_of(parse_protocol(research_study, source), source)
     institution = providers.verified_institution_of(chain, sponsor.address)
     kind = providers.participant(chain, institution).kind if institution else None
     if institution is None or kind is not providers.InstitutionKind.RESEARCH_SPONSOR:
         raise PreconditionFailed(
             f"{sponsor.address} is not a verified research sponsor (or a practitioner of one)"
         )
-    planned = [address(s, "--site") for s in sites]
-    if len(set(planned)) != len(planned):
-        raise ConfigurationError("--site", "a site is named twice")
     for site in planned:
         _require_care_site(chain, site)
-    primary, secondary = outcomes_of(parse_protocol(research_study, source), source)
     cid = store_protocol(chain, store, research_study, encrypt, [institution, *planned])
     summary_digest = store.add_bytes(summary, pin=True).digest if summary else ZERO
     contract = trial_registry(chain)
