@@ -28,6 +28,7 @@ from chain_worlds import WORLDS, run_step, world_step
 from medledger import providers
 from medledger.accounts import dev_account
 from medledger.chain import Chain, deployments, devnet
+from medledger.chain.outbox import open_outbox
 from medledger.config import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -78,9 +79,11 @@ def base_chain(settings: Settings) -> Iterator[Chain]:
 
 
 def _forget_the_world(chain: Chain) -> None:
-    """After a revert: what the client remembers of the chain may be of blocks that are gone."""
+    """After a revert: what the client remembers of the chain may be of blocks that are gone
+    (and the outbox's writes, rolled back on purpose)."""
     chain.forget_blocks()
     chain.cache.clear()
+    open_outbox(chain.settings.home).forget_chain(chain.journal_key)
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import requests
 
 from medledger import providers, records
 from medledger.accounts import dev_account
@@ -187,3 +188,27 @@ def test_two_commands_from_one_account_at_once_both_succeed(home, patient, tmp_p
         assert process.returncode == 0, err
     _assert_exactly_once(home, patient, left + right)
     _assert_clean(home)
+
+
+def test_a_rolled_back_write_is_named_by_verify_and_resumed_by_doctor(home, patient, tmp_path):
+    bodies = _bodies(tmp_path / "in", 3, "rolled")
+    chain = _chain(home)
+    mark = _rpc(chain.url, "evm_snapshot")
+    done = _medledger(home, "anchor", str(tmp_path / "in"), "--patient", patient.address)
+    assert done.returncode == 0, done.stderr
+    _rpc(chain.url, "evm_revert", mark)  # the node forgets the blocks (as after a reorg)
+    checked = _medledger(home, "verify", "--patient", patient.address)
+    assert checked.returncode == 1
+    assert "rolled back" in checked.stdout + checked.stderr
+    doctor = _medledger(home, "doctor")
+    assert doctor.returncode == 1 and "the chain no longer has" in doctor.stdout
+    resumed = _medledger(home, "doctor", "--resume")
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    _assert_exactly_once(home, patient, bodies)
+
+
+def _rpc(url: str, method: str, *params: object) -> object:
+    reply = requests.post(
+        url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}, timeout=10
+    )
+    return reply.json()["result"]

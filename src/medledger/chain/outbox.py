@@ -41,6 +41,7 @@ SIGNED, MINED, DROPPED = "signed", "mined", "dropped"
 """A journal entry's state: signed (committed, maybe sent, no receipt yet), mined (a receipt came
 back; ``status`` says whether it succeeded), dropped (its nonce went to another transaction)."""
 
+_VERSION = 1
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sent (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -72,6 +73,7 @@ CREATE TABLE IF NOT EXISTS intents (
     batch BLOB,
     cid TEXT NOT NULL,
     commitment BLOB NOT NULL,
+    patient TEXT NOT NULL,
     created REAL NOT NULL,
     PRIMARY KEY (chain, key)
 );
@@ -113,6 +115,7 @@ class Intent:
     batch: bytes | None
     cid: str
     commitment: bytes
+    patient: str
 
 
 class Outbox:
@@ -127,7 +130,11 @@ class Outbox:
             self._db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
+            (version,) = self._db.execute("PRAGMA user_version").fetchone()
+            if version < _VERSION:  # intents gained columns: an old table is only a cache
+                self._db.execute("DROP TABLE IF EXISTS intents")
             self._db.executescript(_SCHEMA)
+            self._db.execute(f"PRAGMA user_version = {_VERSION}")
         except sqlite3.Error as exc:
             raise StoreError(f"the outbox {self.path} cannot be opened: {exc}") from None
 
@@ -263,13 +270,13 @@ class Outbox:
         for start in range(0, len(wanted), 500):
             chunk = wanted[start : start + 500]
             rows = self._db.execute(
-                "SELECT key, record, batch, cid, commitment FROM intents WHERE chain = ? AND "
-                f"key IN ({','.join('?' * len(chunk))})",
+                "SELECT key, record, batch, cid, commitment, patient FROM intents "
+                f"WHERE chain = ? AND key IN ({','.join('?' * len(chunk))})",
                 [chain, *chunk],
             ).fetchall()
             found.update({
-                bytes(k): Intent(bytes(r), bytes(b) if b else None, c, bytes(m))
-                for k, r, b, c, m in rows
+                bytes(k): Intent(bytes(r), bytes(b) if b else None, c, bytes(m), p)
+                for k, r, b, c, m, p in rows
             })  # fmt: skip
         return found
 
@@ -278,9 +285,34 @@ class Outbox:
         with self._transaction() as db:
             db.executemany(
                 "INSERT OR REPLACE INTO intents (chain, key, record, batch, cid, commitment, "
-                "created) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(chain, k, i.record, i.batch, i.cid, i.commitment, time.time()) for k, i in made],
+                "patient, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (chain, k, i.record, i.batch, i.cid, i.commitment, i.patient, time.time())
+                    for k, i in made
+                ],
             )
+
+    def sent_records(
+        self, chain: str, patient: str | None = None, record: bytes | None = None
+    ) -> list[tuple[Intent, Entry | None]]:
+        """Records this home meant to write (of a patient, or one record), each with the journal
+        entry of the transaction that carried its body (None: never sent, or pruned)."""
+        query = (
+            "SELECT i.record, i.batch, i.cid, i.commitment, i.patient, s.tx FROM intents i "
+            "LEFT JOIN stored s ON s.chain = i.chain AND s.cid = i.cid WHERE i.chain = ?"
+        )
+        params: list[object] = [chain]
+        if patient is not None:
+            query += " AND i.patient = ?"
+            params.append(patient)
+        if record is not None:
+            query += " AND i.record = ?"
+            params.append(record)
+        found = []
+        for r, b, c, m, p, tx in self._db.execute(query, params).fetchall():
+            intent = Intent(bytes(r), bytes(b) if b else None, c, bytes(m), p)
+            found.append((intent, self.sent_state(chain, tx) if tx else None))
+        return found
 
     # --- locks --------------------------------------------------------------------------------
 

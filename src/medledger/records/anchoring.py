@@ -210,7 +210,7 @@ def _anchor_new(
     ]
     box.stored(chain.journal_key, [str(s.cid) for s in done])
     box.intend(chain.journal_key, [
-        (k, Intent(i, None, str(s.cid), s.commitment))
+        (k, Intent(i, None, str(s.cid), s.commitment, patient))
         for k, i, s in zip(same, ids, done, strict=True)
     ])  # fmt: skip
     if payloads:  # run the first as a call: a revert is decoded before anything is sent

@@ -174,8 +174,8 @@ def _anchor_batch(
     identifier = batch_id(issuer.address, built.root)
     box.stored(chain.journal_key, [str(s.cid) for s in sealed] + [str(manifest_cid)])
     box.intend(chain.journal_key, [
-        (k, Intent(i, identifier, str(s.cid), s.commitment))
-        for k, i, s in zip(same, ids, sealed, strict=True)
+        (k, Intent(i, identifier, str(s.cid), s.commitment, p))
+        for k, i, s, p in zip(same, ids, sealed, patients, strict=True)
     ])  # fmt: skip
     (receipt,) = chain.send(
         "anchoring the batch",
