@@ -524,15 +524,18 @@ def test_a_clinic_claims_only_for_financial_records_its_own_institution_wrote(
 # ---------------------------------------------------------------------------- duplicates
 
 
-def test_the_same_claim_file_submitted_twice_is_refused_before_anything_is_written(
+def test_the_same_claim_file_submitted_twice_is_one_claim_and_nothing_is_written_again(
     chain, submit, claim_body, registered_patient
 ):
+    # A re-run of the same submission (an interrupted command run again) reports the claim it
+    # made; the same care in another body is a duplicate (below).
     body = claim_body(("99214", 900))
     first = submit(body=body)
     anchored = len(records.for_patient(chain, registered_patient.address))
-    with pytest.raises(DuplicateClaim, match=r"the same care .* was already claimed") as caught:
-        submit(body=body)
-    assert caught.value.earlier == first.id and first.hex_id in str(caught.value)
+    head = chain.w3.eth.block_number
+    again = submit(body=body)
+    assert (again.id, again.state) == (first.id, first.state)
+    assert chain.w3.eth.block_number == head
     assert len(records.for_patient(chain, registered_patient.address)) == anchored
     assert [c.id for c in claims.claims(chain)] == [first.id]
 
@@ -1008,7 +1011,9 @@ def test_cli_refusals_of_the_claim_rules_are_one_line(
     first = medledger(*send, "--account", "dev:4", "--json")
     assert first.exit_code == 0, first.stderr
     first_id = first.json()["id"]
-    one_line_error(medledger(*send, "--account", "dev:4"), f"already claimed as claim {first_id}")
+    again = medledger(*send, "--account", "dev:4", "--json")  # a re-run writes nothing again
+    assert again.exit_code == 0 and again.json()["id"] == first_id, again.stderr
+    assert again.json()["already_submitted"] is True
     one_line_error(medledger(*send, "--account", "dev:5"), "written by the care provider")
     theirs = anchor_claim(chain, store, other_provider, registered_patient,
                           claim_body(("99213", 100)))  # fmt: skip
@@ -1035,3 +1040,14 @@ def test_cli_refusals_of_the_claim_rules_are_one_line(
                   "500", "--limit", "100", "--code", f"{CPT}|99213", "--account", "dev:10"),
         "more than the annual limit",
     )  # fmt: skip
+
+
+def test_a_submission_stopped_after_anchoring_its_record_resumes_with_that_record(
+    chain, store, submit, claim_body, provider, registered_patient
+):
+    body = claim_body(("99214", 900))
+    record = anchor_claim(chain, store, provider, registered_patient, body)  # then it stopped
+    before = len(records.for_patient(chain, registered_patient.address))
+    claim = submit(body=body)
+    assert claim.claim_record == record.id
+    assert len(records.for_patient(chain, registered_patient.address)) == before

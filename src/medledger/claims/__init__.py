@@ -114,7 +114,7 @@ from medledger.claims.policy import (
     reclaim_pool,
 )
 from medledger.claims.responses import decision_of, fhir_documents
-from medledger.claims.submission import patient_claim_id, submit_claim
+from medledger.claims.submission import patient_claim_id, submit_claim, submitted_before
 from medledger.claims.terms import (
     IDENTIFIER_TAG,
     NO_IDENTIFIER,
@@ -182,6 +182,7 @@ __all__ = [
     "resolve",
     "review",
     "submit_claim",
+    "submitted_before",
     "to_units",
     "token_contract",
     "withdraw",

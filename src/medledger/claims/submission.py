@@ -95,6 +95,10 @@ def submit_claim(
         )
     is_patient = submitter.address == policy.patient
     institution = None if is_patient else _care_provider(chain, submitter.address, policy_id)
+    if claim_body is not None and not is_patient:
+        earlier = submitted_before(chain, store, submitter, policy, claim_body)
+        if earlier is not None:  # a re-run: this very Claim is on chain, nothing is written
+            return earlier
     if record is not None:
         record_id = bytes(record)
         provider = _check_claim_record(chain, store, record_id, policy, institution)
@@ -170,6 +174,18 @@ def submit_claim(
     )
     (event,) = events.from_receipt(receipt, CONTRACT, "ClaimSubmitted", contract.address)
     return get_claim(chain, int(event["claimId"]))
+
+
+def submitted_before(
+    chain: Chain, store: BlockStore, submitter: LocalAccount, policy: Policy, claim_body: bytes
+) -> Claim | None:
+    """The claim this very FHIR Claim already made when ``submitter`` submitted it before
+    (its body anchored once, as a record, and that record claimed), or None."""
+    prior = records.already_anchored(chain, store, submitter, policy.patient, claim_body)
+    if prior is None:
+        return None
+    claim_id = _existing_claim(chain, int.from_bytes(prior.id, "big"))
+    return get_claim(chain, claim_id) if claim_id else None
 
 
 def _care_provider(chain: Chain, account: str, policy_id: int) -> str:

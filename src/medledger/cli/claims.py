@@ -311,6 +311,17 @@ def claim_submit(
     chain = session.chain
     store = open_store(session.settings)
     account = session.account()
+    if body is not None:
+        claims.claim_facts(body, str(claim_file))  # the file is checked before any chain read
+        earlier = claims.submitted_before(
+            chain, store, account, claims.get_policy(chain, policy_id), body
+        )
+        if earlier is not None:  # a re-run of a submission that reached the chain
+            session.emit(
+                {**earlier.as_dict(), "already_submitted": True},
+                _claim_text(earlier) + "\n(already submitted: nothing was written again)",
+            )
+            return
     for document in signed:
         consent.submit_signed_grant(chain, store, account, document)
     submitted = claims.submit_claim(

@@ -22,7 +22,14 @@ the ``erasures`` lookup (``consent.erasures(chain)``).
 """
 
 from medledger.categories import Category
-from medledger.records.anchoring import ANCHOR_SIGNATURE, Draft, ExtraReaders, anchor
+from medledger.records.anchoring import (
+    ANCHOR_SIGNATURE,
+    Anchored,
+    Draft,
+    ExtraReaders,
+    already_anchored,
+    anchor,
+)
 from medledger.records.batch_index import (
     BatchProof,
     batch_of,
@@ -47,6 +54,7 @@ from medledger.records.versions import history
 
 __all__ = [
     "ANCHOR_SIGNATURE",
+    "Anchored",
     "Batch",
     "BatchProof",
     "Category",
@@ -60,6 +68,7 @@ __all__ = [
     "RecordRef",
     "UnconfirmedWrite",
     "Verification",
+    "already_anchored",
     "anchor",
     "anchor_batch",
     "associated_data",

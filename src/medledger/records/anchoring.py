@@ -141,6 +141,22 @@ def anchor(
     )
 
 
+def already_anchored(
+    chain: Chain,
+    store: BlockStore,
+    issuer: LocalAccount,
+    patient: str,
+    body: bytes,
+    previous: bytes | None = None,
+) -> Record | None:
+    """The record this issuer already anchored for ``patient`` with this very body (see
+    :mod:`~medledger.records.once`), or None."""
+    ctx = Context(chain.chain_id, registry(chain).address, issuer.address)
+    patient = to_checksum_address(patient)
+    key = once.body_key(once.issuer_secret(bytes(issuer.key)), ctx, patient, previous, body)
+    return once.anchored(chain, store, open_outbox(chain.settings.home), [key]).get(key)
+
+
 def _check_previous(chain: Chain, issuer: LocalAccount, patient: str, previous: bytes) -> None:
     """A new version replaces a current record of the same patient, by its own writer."""
     old = get(chain, previous)
