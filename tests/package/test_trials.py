@@ -1328,7 +1328,7 @@ def test_the_json_views_keep_their_shapes():
     assert item.as_dict() == shown
     assert trials.Submission((item,), ("0xa",), 100, b"\x08" * 32, cid).as_dict() == {
         "items": [shown], "transactions": ["0xa"], "gas_used": 100,
-        "batch": "0x" + "08" * 32, "manifest": str(cid),
+        "batch": "0x" + "08" * 32, "manifest": str(cid), "skipped": [],
     }  # fmt: skip
     assert trials.TrialEvent(when, 1, 2, "data", "0xA", "d", "0xtx", 5).as_dict() == {
         "time": iso, "block": 1, "event": "data", "by": "0xA", "detail": "d",
@@ -1778,3 +1778,23 @@ def test_trial_lifecycle_agrees_with_the_model(trial_world):
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
         ),
     )  # fmt: skip
+
+
+@pytest.mark.parametrize("batch", [False, True])
+def test_data_submitted_again_is_reported_and_written_once(
+    chain, store, study, hospital_site, participant, enrolled, batch
+):
+    first = trials.submit_data(
+        chain, store, hospital_site, study.id, participant.address, "baseline",
+        [observation("x1"), observation("x2")], batch=batch,
+    )  # fmt: skip
+    head = chain.w3.eth.block_number
+    again = trials.submit_data(  # a re-run, with one body named twice and one new
+        chain, store, hospital_site, study.id, participant.address, "baseline",
+        [observation("x1"), observation("x2"), observation("x1"), observation("x3")], batch=batch,
+    )  # fmt: skip
+    assert [i.id for i in again.items[:3]] == [*(i.id for i in first.items), first.items[0].id]
+    assert again.skipped == (0, 1, 2)
+    assert chain.w3.eth.block_number == head + 1  # only x3 was written
+    ids = [i.id for i in trials.data(chain, store, study.id, participant.address)]
+    assert len(ids) == len(set(ids)) == 3

@@ -471,11 +471,17 @@ def trial_submit_data(
         [f.read_bytes() for f in files],
         batch=batch,
     )
-    lines = [f"{i.hex_id}  {i.cid}  {f.name}" for i, f in zip(done.items, files, strict=True)]
+    lines = [
+        f"{i.hex_id}  {i.cid}  {f.name}" + ("  (already submitted)" if n in done.skipped else "")
+        for n, (i, f) in enumerate(zip(done.items, files, strict=True))
+    ]
     how = (
         f"batch 0x{done.batch.hex()}" if done.batch else f"{len(done.transactions)} transaction(s)"
     )
-    lines.append(f"{len(done.items)} bodies anchored in {how}, {done.gas_used:,} gas")
+    written = len(done.items) - len(done.skipped)
+    lines.append(f"{written} bodies anchored in {how}, {done.gas_used:,} gas")
+    if done.skipped:
+        lines.append(f"{len(done.skipped)} already on chain (not written again)")
     session.emit(done.as_dict(), "\n".join(lines))
 
 

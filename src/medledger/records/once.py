@@ -15,14 +15,9 @@ machine holding the same issuer key does not know this home's keys (see the READ
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
 from typing import TYPE_CHECKING
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
+from medledger.crypto.sameness import sameness_key, writer_secret
 from medledger.errors import RecordNotFound
 from medledger.ipfs.cid import Cid
 from medledger.records.ids import ZERO_ID
@@ -38,26 +33,23 @@ if TYPE_CHECKING:
     from medledger.records.ids import Context
     from medledger.records.record import Record
 
-_INFO = b"medledger/anchor-once/v1"
-
-
 def issuer_secret(private_key: bytes) -> bytes:
-    """The issuer's sameness secret (HKDF-SHA256 of its private key: never the key itself)."""
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_INFO).derive(private_key)
+    """The issuer's sameness secret (:func:`medledger.crypto.sameness.writer_secret`)."""
+    return writer_secret(private_key)
 
 
 def body_key(
     secret: bytes, ctx: Context, patient: str, previous: bytes | None, body: bytes
 ) -> bytes:
     """The sameness key of one body (see the module)."""
-    message = b"".join([
+    context = b"".join([
+        b"record",
         ctx.chain_id.to_bytes(32, "big"),
         bytes.fromhex(ctx.registry[2:]),
         bytes.fromhex(patient[2:]),
         previous or ZERO_ID,
-        hashlib.sha256(_canonical(body)).digest(),
     ])  # fmt: skip
-    return hmac.new(secret, message, hashlib.sha256).digest()
+    return sameness_key(secret, context, body)
 
 
 def anchored(
@@ -84,11 +76,3 @@ def stored_bodies(
         for key, intent in box.intents(chain_key, keys).items()
         if intent.batch is None and store.has(Cid.parse(intent.cid))
     }
-
-
-def _canonical(body: bytes) -> bytes:
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return body
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()

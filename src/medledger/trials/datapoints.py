@@ -13,13 +13,16 @@ the reason (withdrawn, stale consent, not the enrolling site) instead of reverti
 from __future__ import annotations
 
 import binascii
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from hexbytes import HexBytes
 
 from medledger import fhir, providers, sealed
 from medledger.chain import events
+from medledger.chain.outbox import Intent, open_outbox
 from medledger.crypto import envelope
+from medledger.crypto.sameness import sameness_key, writer_secret
 from medledger.errors import (
     AccessRefused,
     ConfigurationError,
@@ -107,8 +110,58 @@ def submit_data(
     _require_current(current)
     for index, body in enumerate(bodies):
         fhir.load(body, f"data body {index + 1}")  # FHIR only, refused before anything is stored
-    readers = _data_readers(chain, study, current, site)
     visit_hash = visit_id(visit)
+    contract = trial_registry(chain)
+    who = current.participant
+    same = _sameness(chain, site, contract.address, study_id, who, visit_hash, bodies)
+    found = _submitted(chain, store, study_id, same)
+    first = {key: i for i, key in reversed(list(enumerate(same)))}
+    todo = [i for i, key in enumerate(same) if key not in found and first[key] == i]
+    skipped = tuple(i for i in range(len(bodies)) if i not in set(todo))
+    if not todo:  # a re-run: every body is on chain already
+        return Submission(tuple(found[key] for key in same), (), 0, skipped=skipped)
+    made = _submit_new(
+        chain, store, site, study, current, visit_hash,
+        [bodies[i] for i in todo], [same[i] for i in todo], batch, progress,
+    )  # fmt: skip
+    by_key = {**found, **{same[i]: item for i, item in zip(todo, made.items, strict=True)}}
+    return replace(made, items=tuple(by_key[key] for key in same), skipped=skipped)
+
+
+def _sameness(
+    chain: Chain, site: LocalAccount, registry: str, study_id: int, who: str, visit: bytes,
+    bodies: Sequence[bytes],
+) -> list[bytes]:  # fmt: skip
+    """Each body's sameness key (:mod:`medledger.crypto.sameness`) for this study, participant
+    and visit, from this site's account."""
+    secret = writer_secret(bytes(site.key))
+    context = b"".join([
+        b"trial-data", chain.chain_id.to_bytes(32, "big"), bytes.fromhex(registry[2:]),
+        study_id.to_bytes(32, "big"), bytes.fromhex(who[2:]), visit,
+    ])  # fmt: skip
+    return [sameness_key(secret, context, body) for body in bodies]
+
+
+def _submitted(
+    chain: Chain, store: BlockStore, study_id: int, keys: Sequence[bytes]
+) -> dict[bytes, DataItem]:
+    """The data already on chain for these sameness keys (a re-run of a submission)."""
+    found = {}
+    for key, intent in open_outbox(chain.settings.home).intents(chain.journal_key, keys).items():
+        try:
+            found[key] = find_data(chain, store, study_id, intent.record)
+        except PreconditionFailed:  # never landed: submitted again
+            continue
+    return found
+
+
+def _submit_new(
+    chain: Chain, store: BlockStore, site: LocalAccount, study: Study, current: Participation,
+    visit_hash: bytes, bodies: Sequence[bytes], same: Sequence[bytes], batch: bool,
+    progress: Callable[[int], None] | None,
+) -> Submission:  # fmt: skip
+    study_id = study.id
+    readers = _data_readers(chain, study, current, site)
     contract = trial_registry(chain)
     who = current.participant
     aad = data_context(chain.chain_id, contract.address, study_id, who, visit_hash)
@@ -119,6 +172,12 @@ def submit_data(
                 study.current_version, s.cid.digest, s.commitment)
         for s in stored
     ]  # fmt: skip
+    box = open_outbox(chain.settings.home)
+    box.stored(chain.journal_key, [str(s.cid) for s in stored])
+    box.intend(chain.journal_key, [
+        (k, Intent(i, None, str(s.cid), s.commitment, who))
+        for k, i, s in zip(same, prepared, stored, strict=True)
+    ])  # fmt: skip
     if not batch:
         calls = [
             contract.functions.submitData(study_id, who, visit_hash, s.cid.digest, s.commitment)

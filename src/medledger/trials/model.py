@@ -229,6 +229,8 @@ class Submission:
     gas_used: int
     batch: bytes | None = None
     manifest: Cid | None = None
+    #: Positions of bodies that wrote nothing: on chain already (a re-run), or twice in the call.
+    skipped: tuple[int, ...] = ()
 
     def as_dict(self) -> dict[str, object]:
         """A JSON-friendly view (each item as :meth:`DataItem.as_dict` shows it)."""

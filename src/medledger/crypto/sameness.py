@@ -1,0 +1,42 @@
+"""Sameness keys: a private, stable name for "this body, for this purpose, from this writer".
+
+Anchoring the same FHIR body twice would make two records (sealing draws a fresh key each time),
+so the writers (records, trial data) ask first whether they wrote this body before. The question
+is asked with a *sameness key*: an HMAC-SHA256, under a secret derived from the writer's private
+key (HKDF-SHA256, so the key itself is never used twice), of the context the caller gives and
+the body in canonical JSON (a re-indented copy of the same resource is the same body). Only the
+writer can compute it, and it stays in the writer's home (the outbox), so it tells nobody else
+anything. ``hmac`` and ``cryptography``'s HKDF do the work; nothing here is hand-rolled crypto.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+_INFO = b"medledger/anchor-once/v1"
+
+
+def writer_secret(private_key: bytes) -> bytes:
+    """The writer's sameness secret (HKDF-SHA256 of its private key)."""
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_INFO).derive(private_key)
+
+
+def sameness_key(secret: bytes, context: bytes, body: bytes) -> bytes:
+    """The key of ``body`` written in ``context`` (chain, contract, subject... as the caller
+    packs them)."""
+    message = context + hashlib.sha256(canonical(body)).digest()
+    return hmac.new(secret, message, hashlib.sha256).digest()
+
+
+def canonical(body: bytes) -> bytes:
+    """JSON with sorted keys and no spaces; a body that is not JSON stays as it is."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return body
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
