@@ -11,9 +11,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from eth_utils.address import to_checksum_address
-
 from medledger import documents, providers
+from medledger.addresses import parse_address
 from medledger.chain import deployments, events
 from medledger.consent.contract import CONTRACT, consent_contract
 from medledger.errors import ConfigurationError, PatientNotFound, PreconditionFailed
@@ -81,7 +80,7 @@ def emergency_of(chain: Chain, patient: str, institution: str) -> EmergencyState
     opened, expires, closed, opened_in = chain.call(
         "reading emergency access",
         consent_contract(chain).functions.emergencyOf(
-            to_checksum_address(patient), to_checksum_address(institution)
+            parse_address(patient), parse_address(institution)
         ),
     )
     if not opened:
@@ -89,7 +88,7 @@ def emergency_of(chain: Chain, patient: str, institution: str) -> EmergencyState
     _service, round_now = chain.call(
         "reading the registry",
         deployments.contract(chain, "ProviderRegistry").functions.actingInstitution(
-            to_checksum_address(institution)
+            parse_address(institution)
         ),
     )
 
@@ -97,8 +96,8 @@ def emergency_of(chain: Chain, patient: str, institution: str) -> EmergencyState
         return datetime.fromtimestamp(seconds, tz=UTC)
 
     return EmergencyState(
-        to_checksum_address(patient),
-        to_checksum_address(institution),
+        parse_address(patient),
+        parse_address(institution),
         when(opened),
         when(expires),
         when(closed) if closed else None,
@@ -108,7 +107,7 @@ def emergency_of(chain: Chain, patient: str, institution: str) -> EmergencyState
 
 def emergencies(chain: Chain, patient: str) -> list[EmergencyState]:
     """The last emergency opening of every service that ever opened one for ``patient``."""
-    patient = to_checksum_address(patient)
+    patient = parse_address(patient)
     opened = events.logs(chain, CONTRACT, "EmergencyAccessOpened", {"patient": patient})
     services = dict.fromkeys(log["institution"] for log in opened)
     found = (emergency_of(chain, patient, service) for service in services)
@@ -128,7 +127,7 @@ def open_emergency_access(
     if not timedelta(0) < duration <= timedelta(hours=24):
         raise ConfigurationError("--duration", "emergency access lasts at most 24 hours")
     if providers.participant(chain, patient).role is not providers.Role.PATIENT:
-        raise PatientNotFound(to_checksum_address(patient))
+        raise PatientNotFound(parse_address(patient))
     last = emergency_of(chain, patient, institution)
     if last is not None and chain.now() < last.ended_at + EMERGENCY_COOLDOWN:
         state = "is still open" if last.live(chain.now()) else "ended less than 7 days ago"
@@ -140,7 +139,7 @@ def open_emergency_access(
         "opening emergency access",
         opener,
         consent_contract(chain).functions.openEmergencyAccess(
-            to_checksum_address(patient), int(duration.total_seconds()), reason
+            parse_address(patient), int(duration.total_seconds()), reason
         ),
     )
     (opened,) = events.from_receipt(receipt, CONTRACT, "EmergencyAccessOpened")
@@ -151,7 +150,7 @@ def close_emergency_access(
     chain: Chain, signer: LocalAccount, patient: str, institution: str
 ) -> None:
     """End a live emergency opening at once (the patient or a delegate)."""
-    patient, institution = to_checksum_address(patient), to_checksum_address(institution)
+    patient, institution = parse_address(patient), parse_address(institution)
     providers.require_acts_for(chain, signer.address, patient)
     last = emergency_of(chain, patient, institution)
     if last is None or not last.live(chain.now()):

@@ -21,9 +21,9 @@ import json
 from typing import TYPE_CHECKING
 
 from eth_abi.abi import encode
-from eth_utils.address import to_checksum_address
 
 from medledger import crypto, documents, providers, records, sealed
+from medledger.addresses import parse_address
 from medledger.chain import events
 from medledger.consent.contract import CONTRACT, consent_contract
 from medledger.consent.emergency import emergency_of
@@ -56,8 +56,8 @@ def context(chain: Chain, patient: str, grantee: str) -> bytes:
         [
             chain.chain_id,
             consent_contract(chain).address,
-            to_checksum_address(patient),
-            to_checksum_address(grantee),
+            parse_address(patient),
+            parse_address(grantee),
         ],
     )
 
@@ -246,7 +246,7 @@ def deliver_keys_for_live_grants(
 
     Raises ``PreconditionFailed`` without a live grant, or when the holder has none of the
     keys in scope."""
-    patient, grantee = to_checksum_address(patient), to_checksum_address(grantee)
+    patient, grantee = parse_address(patient), parse_address(grantee)
     now = chain.now()
     scopes = [g.scope for g in grants(chain, patient, grantee) if g.live(now)]
     service = providers.verified_institution_of(chain, grantee)
@@ -272,7 +272,7 @@ def deliver_keys_for_live_grants(
 def _deliver(
     chain: Chain, store: BlockStore, holder: LocalAccount, patient: str, grantee: str, scope: Scope
 ) -> tuple[Cid | None, tuple[str, ...]]:
-    patient, grantee = to_checksum_address(patient), to_checksum_address(grantee)
+    patient, grantee = parse_address(patient), parse_address(grantee)
     if not providers.acts_for(chain, holder.address, patient) and not providers.may_write_for(
         chain, holder.address, patient
     ):

@@ -17,15 +17,16 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from eth_utils.address import to_checksum_address
 from hexbytes import HexBytes
 
 from medledger import providers, records
+from medledger.addresses import parse_address
 from medledger.consent.contract import ZERO, consent_contract
 from medledger.consent.envelopes import build, records_in_scope
 from medledger.consent.grants import GrantState, grant_state, grantee_key, grants
 from medledger.consent.scopes import Purpose, Scope, ScopeKind
 from medledger.crypto import eip712
+from medledger.deadlines import require_unexpired
 from medledger.errors import ConfigurationError, PreconditionFailed
 from medledger.ipfs.unixfs import hash_bytes
 
@@ -64,7 +65,7 @@ def grant(
     """Grant access (the signer is the patient or a delegate) and deliver the keys in scope
     that the signer holds; the ids of those it does not hold (all of them, for a delegate) are
     in the result's ``undelivered``, for the patient or an issuer to deliver."""
-    patient, grantee = to_checksum_address(patient), to_checksum_address(grantee)
+    patient, grantee = parse_address(patient), parse_address(grantee)
     contract = consent_contract(chain)
     providers.require_acts_for(chain, signer.address, patient)
     key = grantee_key(chain, patient, grantee)
@@ -100,7 +101,7 @@ def sign_grant(
 
     The document carries the key envelope itself, so the relayer can put it in its own store.
     """
-    patient, grantee = to_checksum_address(patient), to_checksum_address(grantee)
+    patient, grantee = parse_address(patient), parse_address(grantee)
     contract = consent_contract(chain)
     providers.require_acts_for(chain, signer.address, patient)
     key = grantee_key(chain, patient, grantee)
@@ -149,6 +150,7 @@ def submit_signed_grant(
         or document.get("consent_manager") != contract.address
     ):
         raise PreconditionFailed("the signed grant is for another chain or ConsentManager")
+    require_unexpired(chain, request.get("deadline"), "grant")  # before anything is stored
     if document.get("envelope"):
         envelope = base64.b64decode(document["envelope"])
         if "0x" + hash_bytes(envelope).digest.hex() != request["envelopeDigest"]:
@@ -172,7 +174,7 @@ def submit_signed_grant(
 
 def revoke(chain: Chain, signer: LocalAccount, patient: str, grantee: str, scope: Scope) -> None:
     """Revoke a grant at once (the signer is the patient or a delegate)."""
-    patient, grantee = to_checksum_address(patient), to_checksum_address(grantee)
+    patient, grantee = parse_address(patient), parse_address(grantee)
     contract = consent_contract(chain)
     providers.require_acts_for(chain, signer.address, patient)
     now = chain.now()
@@ -203,7 +205,7 @@ def _not_revocable(chain: Chain, state: GrantState, now: datetime) -> str:
 def cancel_signatures(chain: Chain, signer: LocalAccount, patient: str) -> int:
     """Burn the patient's next ConsentManager nonce: a signed grant carrying it (not yet
     submitted) can never be used. Returns the cancelled nonce."""
-    patient = to_checksum_address(patient)
+    patient = parse_address(patient)
     providers.require_acts_for(chain, signer.address, patient)
     contract = consent_contract(chain)
     nonce = int(chain.call("reading the nonce", contract.functions.nonces(patient)))

@@ -7,9 +7,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from eth_utils.address import to_checksum_address
-
 from medledger import documents, providers
+from medledger.addresses import parse_address
 from medledger.chain import events
 from medledger.consent.contract import CONTRACT, ZERO, consent_contract
 from medledger.consent.scopes import ALL_RECORDS, Purpose, Scope, ScopeKind
@@ -78,8 +77,8 @@ def grant_state(
         consent_contract(chain).functions.getGrant(patient, grantee, scope.key),
     )
     return GrantState(
-        patient=to_checksum_address(patient),
-        grantee=to_checksum_address(grantee),
+        patient=parse_address(patient),
+        grantee=parse_address(grantee),
         scope=scope,
         purpose=Purpose(purpose) if purpose else Purpose.TREATMENT,
         granted_at=datetime.fromtimestamp(granted_at, tz=UTC),
@@ -103,9 +102,9 @@ def grants(
     read by a reader holding 10,000 record grants from one patient decode 10,000 events and
     make 10,000 calls (found by the growth benchmark).
     """
-    filters: dict[str, Any] = {"patient": to_checksum_address(patient)}
+    filters: dict[str, Any] = {"patient": parse_address(patient)}
     if grantee:
-        filters["grantee"] = to_checksum_address(grantee)
+        filters["grantee"] = parse_address(grantee)
     if scopes is not None:
         filters["scopeKey"] = [scope.key for scope in scopes]
     seen: dict[tuple[str, bytes], Scope] = {}

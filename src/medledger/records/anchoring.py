@@ -19,9 +19,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from eth_utils.address import to_checksum_address
-
 from medledger import providers
+from medledger.addresses import parse_address
 from medledger.categories import Category
 from medledger.chain import events
 from medledger.chain.outbox import Intent, open_outbox
@@ -114,7 +113,7 @@ def anchor(
     signed locally with consecutive nonces and sent before any receipt is awaited.
     """
     contract = registry(chain)
-    patient = to_checksum_address(patient)
+    patient = parse_address(patient)
     providers.require_writer(chain, issuer.address, patient)
     drafts = list(drafts)
     if previous is not None and len(drafts) != 1:
@@ -152,7 +151,7 @@ def already_anchored(
     """The record this issuer already anchored for ``patient`` with this very body (see
     :mod:`~medledger.records.once`), or None."""
     ctx = Context(chain.chain_id, registry(chain).address, issuer.address)
-    patient = to_checksum_address(patient)
+    patient = parse_address(patient)
     key = once.body_key(once.issuer_secret(bytes(issuer.key)), ctx, patient, previous, body)
     return once.anchored(chain, store, open_outbox(chain.settings.home), [key]).get(key)
 

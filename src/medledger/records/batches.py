@@ -26,10 +26,10 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from eth_abi.abi import encode
-from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
 from medledger import providers
+from medledger.addresses import parse_address
 from medledger.chain.outbox import Intent, open_outbox
 from medledger.chain.pipeline import Pipeline
 from medledger.errors import PreconditionFailed
@@ -82,7 +82,7 @@ class Batch:
 
 def batch_id(issuer: str, root: bytes) -> bytes:
     """A batch's id, as ``RecordRegistry.batchIdOf`` derives it."""
-    return keccak(encode(["address", "bytes32"], [to_checksum_address(issuer), root]))
+    return keccak(encode(["address", "bytes32"], [parse_address(issuer), root]))
 
 
 def anchor_batch(
@@ -101,7 +101,7 @@ def anchor_batch(
     if not entries:
         raise PreconditionFailed("a batch needs at least one record")
     contract = registry(chain)
-    checksummed = {p: to_checksum_address(p) for p in {e.patient for e in entries}}
+    checksummed = {p: parse_address(p) for p in {e.patient for e in entries}}
     for patient in checksummed.values():  # the chain checks each again when it is registered
         providers.require_writer(chain, issuer.address, patient)
     writer = providers.writer_number(chain, issuer.address)
@@ -142,7 +142,7 @@ def _anchor_batch(
     readers: ExtraReaders | None,
 ) -> Batch:
     contract = registry(chain)
-    checksummed = {p: to_checksum_address(p) for p in {e.patient for e in entries}}
+    checksummed = {p: parse_address(p) for p in {e.patient for e in entries}}
     keys = Readers(chain, issuer, readers)
     ctx = Context(chain.chain_id, contract.address, issuer.address)
     box = open_outbox(chain.settings.home)
