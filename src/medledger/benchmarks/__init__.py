@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 __all__ = ["SECTIONS", "run", "targets", "write"]
 
-SECTIONS = ("gas", "throughput", "read_path", "growth", "startup")
+SECTIONS = ("gas", "throughput", "durability", "read_path", "growth", "startup")
 
 
 def run(
@@ -34,7 +34,7 @@ def run(
     """Measure ``sections`` and return the results document (a failed section is recorded in
     ``errors`` with its one-line reason; the others still run)."""
     from medledger import toolchain
-    from medledger.benchmarks import gas, growth, readpath, startup, throughput
+    from medledger.benchmarks import durability, gas, growth, readpath, startup, throughput
     from medledger.benchmarks.harness import open_world
     from medledger.chain.artifacts import compiler_version
 
@@ -55,6 +55,8 @@ def run(
         try:
             if section == "gas":
                 results["gas"] = gas.measure(quick)
+            elif section == "durability":
+                results["durability"] = durability.measure(quick, runs)
             else:
                 with open_world() as world:
                     if section == "throughput":

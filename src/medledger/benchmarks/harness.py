@@ -69,9 +69,10 @@ class World:
 
 
 @contextlib.contextmanager
-def temporary_home() -> Iterator[tuple[Settings, Chain]]:
+def temporary_home(state: str = "off") -> Iterator[tuple[Settings, Chain]]:
     """Settings and a chain for a fresh temporary home; afterwards the devnet is stopped, the
-    home removed and the environment restored."""
+    home removed and the environment restored. ``state`` "on" keeps the devnet durable
+    (snapshots and journal replay, as a user's devnet); "off" is a throwaway chain."""
     from medledger.chain import Chain, devnet
     from medledger.config import load_settings
 
@@ -80,9 +81,8 @@ def temporary_home() -> Iterator[tuple[Settings, Chain]]:
     saved = {k: os.environ.get(k) for k in names}
     os.environ["MEDLEDGER_HOME"] = str(home)
     os.environ["MEDLEDGER_DEPLOYMENTS"] = str(home / "deployments")
-    # A throwaway chain needs no crash-safe dumps; Anvil's periodic dump of every block slows
-    # it down as the chain grows (see ``devnet._state_args``).
-    os.environ["MEDLEDGER_DEVNET_STATE"] = "off"
+    # A throwaway chain by default: no snapshots (the durability section measures them).
+    os.environ["MEDLEDGER_DEVNET_STATE"] = state
     settings = replace(load_settings(), home=home, deployments_dir=home / "deployments")
     try:
         yield settings, Chain(settings)
@@ -97,13 +97,13 @@ def temporary_home() -> Iterator[tuple[Settings, Chain]]:
 
 
 @contextlib.contextmanager
-def open_world() -> Iterator[World]:
+def open_world(state: str = "off") -> Iterator[World]:
     """A fresh world: contracts deployed, hospital verified, patient and reader registered."""
     from medledger import providers
     from medledger.accounts import dev_account
     from medledger.chain import deployments
 
-    with temporary_home() as (settings, chain):
+    with temporary_home(state) as (settings, chain):
         deployments.deploy(chain, dev_account(0))
         hospital, patient, reader = dev_account(3), dev_account(5), dev_account(7)
         providers.apply_institution(chain, hospital, providers.InstitutionKind.HOSPITAL, "Bench")

@@ -255,6 +255,27 @@ def _growth_section(results: dict[str, Any], plots: Collection[str]) -> list[str
     return ["## Growth", "", *_table(header, body), *_image(GROWTH_PNG, plots)]
 
 
+def _durability_section(results: dict[str, Any], plots: Collection[str]) -> list[str]:
+    durability = results.get("durability")
+    if not isinstance(durability, dict):
+        return ["## Durability", "", "not measured"]
+    body = [
+        [_cell(r["mode"]), _num(r["records"]), _num(r["records_per_second"]),
+         _num(r["ratio_to_no_outbox"])]
+        for r in durability.get("rows", [])
+    ]  # fmt: skip
+    recovery = durability.get("recovery") or {}
+    facts = [[_cell(key), _num(value)] for key, value in sorted(recovery.items())]
+    return [
+        "## Durability", "",
+        "1 KiB records anchored one transaction each; ratio: time without the outbox / time.",
+        "",
+        *_table(["mode", "records", "records/s", "ratio"], body), "",
+        "Recovery after Anvil is killed with transactions not yet in a snapshot:", "",
+        *_table(["measurement", "value"], facts),
+    ]  # fmt: skip
+
+
 def _startup_section(results: dict[str, Any], plots: Collection[str]) -> list[str]:
     startup = results.get("startup")
     items = sorted(startup.items()) if isinstance(startup, dict) else []
@@ -282,6 +303,7 @@ _SECTIONS: list[tuple[str, Callable[[dict[str, Any], Collection[str]], list[str]
     ("targets", _targets_section),
     ("gas", _gas_section),
     ("throughput", _throughput_section),
+    ("durability", _durability_section),
     ("read_path", _read_path_section),
     ("growth", _growth_section),
     ("startup", _startup_section),

@@ -11,7 +11,7 @@ import click
 @click.option("--quick", is_flag=True, help="A run of a few minutes (smaller counts, 1 run each).")
 @click.option(
     "--only", "sections", multiple=True,
-    type=click.Choice(["gas", "throughput", "read_path", "growth", "startup"]),
+    type=click.Choice(["gas", "throughput", "durability", "read_path", "growth", "startup"]),
     help="Run only this section (repeatable).",
 )  # fmt: skip
 @click.option("--runs", type=click.IntRange(1, 20), help="Repetitions per figure (median).")
