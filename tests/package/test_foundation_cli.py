@@ -142,7 +142,24 @@ def test_ape_keystore_account_unlocks_from_the_environment(medledger, tmp_path, 
     # The fresh account has no ETH: registration is refused by the node, in one line.
     unfunded = medledger("patient", "register", "--account", "clinic1")
     assert unfunded.exit_code == 1
-    assert "insufficient funds" in unfunded.stderr.lower() or "funds" in unfunded.stderr.lower()
+    assert "refused by the node: the account has too little ETH to pay for gas" in unfunded.stderr
+    assert "reverted by the contract" not in unfunded.stderr
+
+
+@pytest.mark.parametrize(
+    ("node_says", "we_say"),
+    [
+        ("nonce too low", "another transaction from this account took its nonce"),
+        ("Insufficient funds for gas * price + value", "too little ETH to pay for gas"),
+        ("transaction underpriced", "its fee was below what the node accepts"),
+        ("something else", "refused by the node: something else"),
+    ],
+)
+def test_a_node_refusal_is_worded_for_a_person_not_as_a_contract_revert(node_says, we_say):
+    from medledger.errors import TransactionRejected
+
+    refused = TransactionRejected.from_node("anchoring records", node_says)
+    assert we_say in str(refused) and "reverted" not in str(refused)
 
 
 def test_console_script_prints_no_traceback(medledger_process, base_chain):
