@@ -52,7 +52,10 @@ def devnet_status(session: Session) -> None:
         f"devnet running at {state.url} (pid {state.pid}), block {state.block}"
         if state.running
         else "devnet not running"
-    ) + f"; state file {state.state_file} ({state.state_bytes or 0} bytes)"
+    ) + (
+        f"; snapshot {state.state_file} ({state.state_bytes or 0} bytes), "
+        f"{state.unsnapshotted} later transaction(s) held in the outbox"
+    )
     session.emit(asdict(state), text)
 
 

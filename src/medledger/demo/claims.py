@@ -202,16 +202,24 @@ def run(
     )
     if not small.automatic or paid_at_once != small.paid:
         raise MedLedgerError(f"claim {small.hex_id} was not settled and paid at once")
+    again = claims.submit_claim(
+        chain, store, clinic, policy.id, small_body, evidence=[visit_record.id], terms=terms
+    )
+    if again.id != small.id:
+        raise MedLedgerError("the same Claim made a second claim")
+    say(f"  the same Claim submitted again (a re-run): it is {_short(small)}, nothing is written")
+    corrected = claim(patient_ref, visit_id, [("99213", Decimal(190))], now)
     try:
         claims.submit_claim(
-            chain, store, clinic, policy.id, small_body, evidence=[visit_record.id], terms=terms
+            chain, store, clinic, policy.id, corrected, evidence=[visit_record.id], terms=terms
         )
     except DuplicateClaim as exc:
         if exc.earlier != small.id:
             raise
-        say(f"  the same Claim submitted again: refused before sending ({_short(small)} paid it)")
+        say(f"  a corrected invoice for the same care: refused before sending ({_short(small)} "
+            "paid it)")  # fmt: skip
     else:
-        raise MedLedgerError("the same Claim was accepted twice")
+        raise MedLedgerError("the same care was claimed twice")
 
     big = claims.submit_claim(
         chain,
