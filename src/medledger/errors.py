@@ -15,6 +15,11 @@ if TYPE_CHECKING:
     from datetime import datetime
 
 
+class Notice(UserWarning):
+    """Something a person should know that is not an error (issued with ``warnings.warn``; the
+    CLI prints it as one ``notice:`` line on stderr)."""
+
+
 class MedLedgerError(Exception):
     """Raised for any failure MedLedger reports on purpose (the root of the hierarchy)."""
 

@@ -20,6 +20,7 @@ Each example runs between its own ``evm_snapshot`` and ``evm_revert``.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -152,6 +153,9 @@ def make_machine(world: dict) -> type[RuleBasedStateMachine]:
             self.granted_log: list[tuple[str, str]] = []  # (grantor, grantee) in order
             self.read_log: list[tuple[str, str]] = []  # (reader, record id) in order
             self.serial = 0
+            # Bodies differ between examples: the same body is anchored once (records.once),
+            # and the chain keeps what earlier examples wrote.
+            self.run = os.urandom(4).hex()
             self.trail_checked_at = -1
             # The client-side checks (a full ``consent.read`` costs a dozen RPC calls) run for a
             # pair when its expected outcome changed or the step changed a grant covering it;
@@ -206,7 +210,9 @@ def make_machine(world: dict) -> type[RuleBasedStateMachine]:
 
         def write(self, cat: Category, previous: Written | None) -> None:
             self.serial += 1
-            content = json.dumps({"resourceType": "Observation", "id": f"w{self.serial}"}).encode()
+            content = json.dumps(
+                {"resourceType": "Observation", "id": f"w{self.serial}-{self.run}"}
+            ).encode()
             at = now()
             wrapped_for = frozenset(
                 g

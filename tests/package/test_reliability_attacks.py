@@ -1,9 +1,9 @@
 """Attacks on the reliability work of issue #14 (outbox, sameness keys, doctor, devnet replay).
 
-Each test is a way a clinic (by accident) or a hostile user (on purpose) tries to make MedLedger
-lose an acknowledged record, write one body twice, or fail where it should not. Tests marked
-``xfail(strict=True)`` expose a bug that is not fixed yet: they fail today, and turn the suite
-red (XPASS) the day the bug is fixed, so the mark is removed with the fix.
+Each test is a way a clinic (by accident) or a hostile user (on purpose) tried to make MedLedger
+lose an acknowledged record, write one body twice, or fail where it should not. Each failed
+first (an independent attack round) and passes since its fix; they run in ``make test`` (slow:
+real subprocesses and devnet restarts).
 
 Interleavings of two processes are made deterministic with *gates*: a small driver runs the
 real ``medledger`` CLI in a subprocess with a few functions wrapped so that the process stops
@@ -26,6 +26,8 @@ from medledger.accounts import dev_account
 from medledger.chain import Chain, deployments, devnet
 from medledger.config import load_settings
 from medledger.ipfs.stores import open_store
+
+pytestmark = pytest.mark.slow
 
 CLINIC_NUMBER = 4
 CLINIC = dev_account(CLINIC_NUMBER)
@@ -183,23 +185,21 @@ def _on_chain(home: dict[str, str], patient) -> list:
 # --- duplicates ---------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the sameness check (once.anchored / stored_bodies) runs outside any lock: two runs "
-    "that both check before either records its intent seal and anchor the same body twice",
-)
 def test_two_runs_of_the_same_file_at_once_anchor_it_once(home, patient, tmp_path):
-    _bodies(tmp_path / "in", 1, "race")
+    # Found by attack: both runs checked before either recorded its intent, and both wrote.
+    # The issuer's lock now spans the sameness check to the receipts: the second run waits.
+    _bodies(tmp_path / "in", 1, f"race-{time.time_ns()}")
     args = ("anchor", str(tmp_path / "in"), "--patient", patient.address, "--account", "dev:4")
     sealed = tmp_path / "first-sealed"
     first = _gated(home, *args, after_seal=sealed)
     _wait(sealed, first)  # the first run checked, found nothing, and sealed the body
-    second = _medledger(home, *args)  # meanwhile a second run (a double click, a retry, cron)
-    assert second.returncode == 0, second.stderr
+    second = _gated(home, *args)  # meanwhile a second run (a double click, a retry, cron)
+    time.sleep(0.5)
     _go(sealed)
-    code, _out, err = _finish(first)
-    assert code == 0, err
-    assert len(_on_chain(home, patient)) == 1  # today: 2 records with the same body, both verify
+    for process in (first, second):
+        code, _out, err = _finish(process)
+        assert code == 0, err
+    assert len(_on_chain(home, patient)) == 1
 
 
 def test_the_same_body_through_batch_single_and_another_category_is_one_record(
@@ -221,31 +221,26 @@ def test_the_same_body_through_batch_single_and_another_category_is_one_record(
 # --- data loss by doctor --collect ----------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Outbox.stored() re-links a body a concurrent run reused (same intent, same record "
-    "id) to that run's transaction; when it reverts (the record exists), doctor calls the "
-    "acknowledged record's body an orphan and --collect deletes it",
-)
 def test_doctor_collect_never_deletes_the_body_of_an_acknowledged_record(home, patient, tmp_path):
-    _bodies(tmp_path / "in", 1, "reuse")
+    # Found by attack: a second run reused the first's sealed body while the first was in flight,
+    # its own transaction reverted, and doctor --collect deleted the acknowledged record's body.
+    # The issuer's lock now spans sameness check to receipts (the second run waits), and doctor
+    # never collects a body a chain event names.
+    _bodies(tmp_path / "in", 1, f"reuse-{time.time_ns()}")
     args = ("anchor", str(tmp_path / "in"), "--patient", patient.address, "--account", "dev:4")
-    settled, sending, journalled = (tmp_path / n for n in ("b-settled", "b-sending", "a-journal"))
-    second = _gated(home, *args, after_settle=settled, before_send=sending)
-    _wait(settled, second)  # the second run settled the account (nothing to settle) ...
-    first = _gated(home, *args, after_journal=journalled)
-    _wait(journalled, first)  # ... the first journalled its transaction and holds the lock
-    _go(settled)
-    _wait(sending, second)  # the second reused the first's sealed body; it waits for the lock
+    settled = tmp_path / "b-settled"
+    second = _gated(home, *args, after_settle=settled)
+    _wait(settled, second)  # the second run holds the issuer's lock ...
+    first = _gated(home, *args)  # ... so the first waits for it
     time.sleep(0.5)
-    _go(journalled)
-    code, out, err = _finish(first)
-    assert code == 0, err  # acknowledged: the record id was printed
-    record_id = out.split()[0]
-    _finish(second)  # its transaction reverts (the record exists now): an error, gas spent
+    _go(settled)
+    results = [_finish(second), _finish(first)]
+    assert [code for code, _out, _err in results] == [0, 0], results
+    ids = {out.split()[0] for _code, out, _err in results}
+    assert len(ids) == 1 and "(already anchored)" in results[1][1]
     _medledger(home, "doctor", "--collect", "--account", "dev:4")
-    read = _medledger(home, "read", record_id, "--account", "dev:4")
-    assert read.returncode == 0, read.stderr  # today: the body is gone for good
+    read = _medledger(home, "read", ids.pop(), "--account", "dev:4")
+    assert read.returncode == 0, read.stderr
 
 
 # --- concurrency: doctor and devnet restarts while a command sends --------------------------------
@@ -259,37 +254,31 @@ def _acknowledged_despite(home, patient, tmp_path, meanwhile) -> None:
     first = _gated(home, "anchor", str(tmp_path / "in"), "--patient", patient.address,
                    "--account", "dev:4", after_journal=journalled)  # fmt: skip
     _wait(journalled, first)
-    meanwhile()
+    other = meanwhile()  # in the background: it may wait for the anchor's lock
+    time.sleep(1.0)
     _go(journalled)
     code, _out, err = _finish(first)
+    if other is not None:
+        assert other.wait(timeout=300) == 0, other.communicate()
     assert code == 0, err
     found = _on_chain(home, patient)
     assert len(found) == len(bodies)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="doctor --resume settles every sender without taking their sender locks: it sends the "
-    "running command's journalled transactions itself, and that command then fails on its own "
-    "send ('nonce too low', worded as a refusal) although its records are on chain",
-)
 def test_doctor_resume_while_an_anchor_runs_does_not_make_it_fail(home, patient, tmp_path):
-    def doctor() -> None:
-        _medledger(home, "doctor", "--resume", "--account", "dev:4")
+    def doctor() -> subprocess.Popen:
+        script = Path(sys.executable).with_name("medledger")
+        return subprocess.Popen([str(script), "doctor", "--resume", "--account", "dev:4"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env(home))
 
     _acknowledged_despite(home, patient, tmp_path, doctor)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="devnet stop/start does not wait for a running command: the restart replays that "
-    "command's journalled transactions and listens on a new port, so the command fails ('not "
-    "reachable') although its records are on chain, and nothing tells the user they landed",
-)
 def test_a_devnet_restart_while_an_anchor_runs_does_not_make_it_fail(home, patient, tmp_path):
     def restart() -> None:
         assert _medledger(home, "devnet", "stop").returncode == 0
         assert _medledger(home, "devnet", "start").returncode == 0
+        return None
 
     _acknowledged_despite(home, patient, tmp_path, restart)
 
@@ -297,12 +286,6 @@ def test_a_devnet_restart_while_an_anchor_runs_does_not_make_it_fail(home, patie
 # --- performance traps ----------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="after_send counts SIGNED entries too and a snapshot prunes only mined ones: once "
-    "SNAPSHOT_EVERY unsent entries of an account that does not send again linger, every send "
-    "of every other account dumps the whole devnet state",
-)
 def test_entries_left_by_another_account_do_not_make_every_send_take_a_snapshot(
     home, patient, tmp_path
 ):
@@ -330,12 +313,6 @@ def _number(account) -> int:
 # --- erased records -----------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="once.anchored() takes any record found by get() as 'already anchored', erased ones "
-    "too: anchoring the body of an erased record again prints it '(already anchored)', exit 0, "
-    "and writes nothing, though the record is erased and its body gone",
-)
 def test_anchoring_the_body_of_an_erased_record_again_does_not_call_it_anchored(
     home, patient, tmp_path
 ):
@@ -354,12 +331,6 @@ def test_anchoring_the_body_of_an_erased_record_again_does_not_call_it_anchored(
 # --- damaged files ------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="devnet/genesis.json is written with write_text (not atomic, no fsync) and read with "
-    "json.loads unguarded in _one_genesis: a damaged file makes every snapshot (devnet stop, "
-    "the SNAPSHOT_EVERY-th send) an internal error, exit 70, and stop leaves Anvil running",
-)
 def test_a_damaged_genesis_record_is_not_an_internal_error(home):
     record = Path(home["MEDLEDGER_HOME"]) / "devnet" / "genesis.json"
     assert _medledger(home, "devnet", "start").returncode == 0
@@ -375,12 +346,6 @@ def test_a_damaged_genesis_record_is_not_an_internal_error(home):
 # --- writes the user never saw acknowledged -------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="settle() at the start of every send re-sends whatever an interrupted command of the "
-    "account journalled, whatever it was: a grant killed before sending (never acknowledged) "
-    "is given later, silently, by the patient's next unrelated command",
-)
 def test_an_interrupted_grant_is_not_given_silently_by_a_later_command(home, patient, tmp_path):
     grantee = dev_account(next(_patients))
     providers.register_patient(_chain(home), grantee)

@@ -119,7 +119,7 @@ def ensure_running(settings: Settings) -> DevnetInfo:
         info = _read_info(settings.devnet_dir)
         if info is not None and _alive(info) and _answers(info.url):
             return info
-        return _start(settings, preferred_port=info.port if info else None)
+        return _start(settings, preferred_port=info.port if info else _last_port(settings))
 
 
 def start(settings: Settings) -> DevnetInfo:
@@ -174,7 +174,9 @@ def after_send(settings: Settings) -> None:
     chain client after each send to the devnet)."""
     if not _keeps_state():
         return
-    if journal.open_outbox(settings.home).count(JOURNAL_KEY) >= _snapshot_every():
+    # Mined entries only: a snapshot prunes those, so unsent leftovers of an account that
+    # never sends again would otherwise make every later send take a snapshot.
+    if journal.open_outbox(settings.home).count(JOURNAL_KEY, (journal.MINED,)) >= _snapshot_every():
         snapshot(settings)
 
 
@@ -188,23 +190,28 @@ def _snapshot(settings: Settings, info: DevnetInfo) -> int:
     if not isinstance(dump, str) or block is None:
         raise DevnetError("the devnet did not return its state for a snapshot")
     state = settings.devnet_dir / "state.json"
-    temporary = state.with_suffix(".json.tmp")
     data = _one_genesis(settings.devnet_dir, info.url, gzip.decompress(bytes.fromhex(dump[2:])))
+    _write_atomically(state, data)
+    journal.open_outbox(settings.home).prune(JOURNAL_KEY, block)
+    return block
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Write a file so that a crash leaves the old one or the new one, never a part."""
+    temporary = path.with_name(path.name + ".tmp")
     try:
         with temporary.open("wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        temporary.replace(state)
-        folder = os.open(settings.devnet_dir, os.O_RDONLY)
+        temporary.replace(path)
+        folder = os.open(path.parent, os.O_RDONLY)
         try:
             os.fsync(folder)
         finally:
             os.close(folder)
     except OSError as exc:
-        raise DevnetError(f"the devnet's snapshot could not be written to {state}: {exc}") from None
-    journal.open_outbox(settings.home).prune(JOURNAL_KEY, block)
-    return block
+        raise DevnetError(f"the devnet could not write {path}: {exc}") from None
 
 
 def _one_genesis(folder: Path, url: str, dump: bytes) -> bytes:
@@ -216,14 +223,14 @@ def _one_genesis(folder: Path, url: str, dump: bytes) -> bytes:
     (its timestamp, kept in ``genesis.json``) is the one kept.
     """
     record = folder / "genesis.json"
-    if record.is_file():
+    try:
         stamp = json.loads(record.read_text())["timestamp"]
-    else:
+    except (OSError, ValueError, KeyError, TypeError):  # none yet, or damaged: the node's own
         block = requests.post(url, json={
             "jsonrpc": "2.0", "id": 1, "method": "eth_getBlockByNumber", "params": ["0x0", False],
         }, timeout=5).json()["result"]  # fmt: skip
         stamp = block["timestamp"]
-        record.write_text(json.dumps({"hash": block["hash"], "timestamp": stamp}))
+        _write_atomically(record, json.dumps({"hash": block["hash"], "timestamp": stamp}).encode())
     state = json.loads(dump)
     blocks = state.get("blocks") or []
     kept = [
@@ -353,6 +360,7 @@ def _start(settings: Settings, preferred_port: int | None) -> DevnetInfo:
             raise DevnetError(f"Anvil exited at start (code {process.returncode}): {tail}")
         if _answers(info.url):
             _info_path(folder).write_text(json.dumps(asdict(info)))
+            (folder / "port").write_text(str(port))
             if not _keeps_state():  # a throwaway chain: nothing of an earlier one to replay
                 journal.open_outbox(settings.home).forget_chain(JOURNAL_KEY)
                 return info
@@ -378,6 +386,15 @@ def _lock(folder: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _last_port(settings: Settings) -> int | None:
+    """The port the devnet listened on last (a restart keeps its URL, so a command that was
+    sending when it stopped reaches it again)."""
+    try:
+        return int((settings.devnet_dir / "port").read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def _info_path(folder: Path) -> Path:
@@ -439,6 +456,8 @@ def _free_port() -> int:
 
 def _port_free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # As a server binds it: a port the stopped devnet left in TIME_WAIT is free to reuse.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((HOST, port))
         except OSError:

@@ -126,6 +126,7 @@ class Outbox:
         self.home = home
         self.path = home / "outbox.sqlite"
         self.pid = os.getpid()
+        self._held: dict[str, int] = {}
         try:
             self._db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -318,15 +319,27 @@ class Outbox:
 
     @contextlib.contextmanager
     def sender_lock(self, chain: str, sender: str) -> Iterator[None]:
-        """Hold the lock of one account on one chain: a second command sending from the same
-        account waits here instead of taking the same nonces."""
-        folder = self.home / "locks"
-        folder.mkdir(exist_ok=True)
-        with (folder / f"{chain}-{sender.lower()}.lock").open("w") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
+        """Hold the lock of one account on one chain: a second command writing from the same
+        account waits here instead of taking the same nonces (or sealing the same bodies).
+        Re-entrant within a process: a write holds it from its sameness check to its receipts,
+        and the send inside takes it again."""
+        name = f"{chain}-{sender.lower()}"
+        if name in self._held:
+            self._held[name] += 1
             try:
                 yield
             finally:
+                self._held[name] -= 1
+            return
+        folder = self.home / "locks"
+        folder.mkdir(exist_ok=True)
+        with (folder / f"{name}.lock").open("w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            self._held[name] = 1
+            try:
+                yield
+            finally:
+                del self._held[name]
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     @contextlib.contextmanager

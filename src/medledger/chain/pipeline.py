@@ -28,6 +28,7 @@ signing anything new, a send settles what an interrupted send of the same accoun
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -39,7 +40,7 @@ from eth_utils.crypto import keccak
 
 from medledger.chain import failpoints
 from medledger.chain import outbox as journal
-from medledger.errors import NodeUnavailable, TransactionRejected, TransactionReverted
+from medledger.errors import NodeUnavailable, Notice, TransactionRejected, TransactionReverted
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -56,7 +57,7 @@ RECEIPT_TIMEOUT_SECONDS = 300.0
 _RESEND_AFTER_SECONDS = 10.0
 _POLL_SECONDS = 0.01
 _SWEEP_SECONDS = 0.25
-_RETRIES = 3
+_RETRIES = 6  # connection retries, 0.1 s doubling: about 6 s (a devnet restart and replay)
 
 
 @dataclass(frozen=True)
@@ -130,7 +131,8 @@ class Rpc:
             replies = self.batch([("eth_sendRawTransaction", [raw]) for raw in chunk])
             failpoints.reach("after-send")
             hashes = [
-                sent_hash(action, raw, reply) for raw, reply in zip(chunk, replies, strict=True)
+                sent_hash(action, raw, reply, self)
+                for raw, reply in zip(chunk, replies, strict=True)
             ]
             window = dict(zip(hashes, chunk, strict=True))
             receipts.extend(self.receipts(action, window, progress, timeout))
@@ -181,7 +183,7 @@ class Rpc:
                 for tx_hash_, reply in zip(stalled, replies, strict=True):
                     error = str(reply.get("error", "")).lower()
                     if "error" in reply and "already" not in error and "nonce too low" not in error:
-                        sent_hash(action, raws[tx_hash_], reply)  # raises, naming the reason
+                        sent_hash(action, raws[tx_hash_], reply, self)  # raises, saying why
                 last_progress = now
             time.sleep(_POLL_SECONDS)
         return [found[h] for h in hashes]
@@ -346,6 +348,15 @@ def settle(rpc: Rpc, box: journal.Outbox, key: str, sender: str | None = None) -
             resent.extend(rpc.submit("re-sending an interrupted write", [e.raw for e in live]))
     box.dropped(key, dropped)
     box.mined(key, [(r.transaction_hash, r.block_number, r.status) for r in resent])
+    if resent:
+        actions = sorted({e.action for e in rest if e.hash not in set(dropped)})
+        warnings.warn(
+            Notice(
+                f"{len(resent)} transaction(s) an interrupted command signed were sent now "
+                f"({'; '.join(actions)}): they were committed to the outbox before it stopped"
+            ),
+            stacklevel=2,
+        )
     return Settled(len(mined), len(resent), len(dropped))
 
 
@@ -358,13 +369,16 @@ class Settled:
     dropped: int
 
 
-def sent_hash(action: str, raw: str, reply: dict[str, Any]) -> str:
+def sent_hash(action: str, raw: str, reply: dict[str, Any], rpc: Rpc | None = None) -> str:
     """The hash a node answered for a raw transaction; its refusal as a one-line error."""
     if "result" in reply:
         return str(reply["result"])
     message = str(reply.get("error", {}).get("message", reply))
-    if "already known" in message.lower() or "already imported" in message.lower():
+    low = message.lower()
+    if "already known" in low or "already imported" in low:
         return tx_hash(raw)  # the node has this very transaction: no resend
+    if "nonce too low" in low and rpc is not None and rpc.find_receipts([tx_hash(raw)]):
+        return tx_hash(raw)  # mined already (a devnet restart replayed it from the journal)
     raise TransactionRejected.from_node(action, message)
 
 

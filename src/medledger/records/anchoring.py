@@ -112,14 +112,29 @@ def anchor(
     transaction is estimated before any is sent (a revert comes back decoded); then all are
     signed locally with consecutive nonces and sent before any receipt is awaited.
     """
-    contract = registry(chain)
     patient = parse_address(patient)
     providers.require_writer(chain, issuer.address, patient)
     drafts = list(drafts)
     if previous is not None and len(drafts) != 1:
         raise PreconditionFailed("an update anchors exactly one new version")
+    box = open_outbox(chain.settings.home)
+    # The issuer's lock, from the sameness check to the receipts: two runs of the same files
+    # at once would otherwise both find nothing and both write.
+    with box.sender_lock(chain.journal_key, issuer.address):
+        return _anchor_once(chain, store, issuer, patient, drafts, previous, progress, readers)
 
-    ctx = Context(chain.chain_id, contract.address, issuer.address)
+
+def _anchor_once(
+    chain: Chain,
+    store: BlockStore,
+    issuer: LocalAccount,
+    patient: str,
+    drafts: list[Draft],
+    previous: bytes | None,
+    progress: Callable[[int], None] | None,
+    readers: ExtraReaders | None,
+) -> Anchored:
+    ctx = Context(chain.chain_id, registry(chain).address, issuer.address)
     box = open_outbox(chain.settings.home)
     Pipeline(chain, issuer).settle()
     secret = once.issuer_secret(bytes(issuer.key))

@@ -42,7 +42,7 @@ from medledger.records.record import Record, registry
 from medledger.sealed import Document, manifest, seal_many
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable, Iterable, Mapping
 
     from eth_account.signers.local import LocalAccount
 
@@ -100,7 +100,6 @@ def anchor_batch(
     entries = list(entries)
     if not entries:
         raise PreconditionFailed("a batch needs at least one record")
-    contract = registry(chain)
     checksummed = {p: parse_address(p) for p in {e.patient for e in entries}}
     for patient in checksummed.values():  # the chain checks each again when it is registered
         providers.require_writer(chain, issuer.address, patient)
@@ -111,7 +110,21 @@ def anchor_batch(
                 f"0x{entry.previous.hex()} was written by another writer: only its writer "
                 "writes its next version"
             )
-    ctx = Context(chain.chain_id, contract.address, issuer.address)
+    box = open_outbox(chain.settings.home)
+    with box.sender_lock(chain.journal_key, issuer.address):  # as records.anchor
+        return _batch_once(chain, store, issuer, entries, checksummed, progress, readers)
+
+
+def _batch_once(
+    chain: Chain,
+    store: BlockStore,
+    issuer: LocalAccount,
+    entries: list[Entry],
+    checksummed: Mapping[str, str],
+    progress: Callable[[int], None] | None,
+    readers: ExtraReaders | None,
+) -> Batch:
+    ctx = Context(chain.chain_id, registry(chain).address, issuer.address)
     Pipeline(chain, issuer).settle()
     box = open_outbox(chain.settings.home)
     secret = once.issuer_secret(bytes(issuer.key))

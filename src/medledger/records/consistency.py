@@ -23,7 +23,9 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from medledger.chain import events
+from eth_utils.address import to_checksum_address
+
+from medledger.chain import deployments, events
 from medledger.chain import outbox as journal
 from medledger.chain.pipeline import Rpc, Settled, settle
 from medledger.ipfs.cid import Cid
@@ -67,13 +69,15 @@ def check(chain: Chain, store: BlockStore, resume: bool = False, collect: bool =
     rpc = Rpc(chain.url)
     resumed = None
     if resume:
-        _resend_rolled_back(rpc, box, key)
-        resumed = settle(rpc, box, key)
+        resumed = _resume(rpc, box, key)
     pending = tuple(e.hash for e in box.entries(key, (journal.SIGNED,)))
     mined = box.entries(key, (journal.MINED,))
     present = rpc.find_receipts([e.hash for e in mined])
     rolled_back = tuple(e.hash for e in mined if e.hash not in present)
     orphans, in_flight = _orphans(rpc, box, key, present)
+    if orphans:  # never one a chain event names: those are needed, whatever the outbox says
+        needed = referenced_digests(chain)
+        orphans = tuple(c for c in orphans if Cid.parse(c).digest not in needed)
     collected = 0
     if collect and orphans:
         for cid in orphans:
@@ -93,7 +97,29 @@ def orphaned_bodies(chain: Chain) -> tuple[str, ...]:
     box = journal.open_outbox(chain.settings.home)
     rpc = Rpc(chain.url)
     mined = box.entries(chain.journal_key, (journal.MINED,))
-    return _orphans(rpc, box, chain.journal_key, rpc.find_receipts([e.hash for e in mined]))[0]
+    found = _orphans(rpc, box, chain.journal_key, rpc.find_receipts([e.hash for e in mined]))[0]
+    if not found:
+        return ()
+    needed = referenced_digests(chain)
+    return tuple(c for c in found if Cid.parse(c).digest not in needed)
+
+
+def referenced_digests(chain: Chain) -> set[bytes]:
+    """Every 32-byte word of every event of this chain's MedLedger contracts: a superset of the
+    CID digests a record, batch, manifest, trial datum or key envelope points to (a guard: a
+    body whose digest a chain event names is never collected)."""
+    recorded = deployments.require(chain)
+    logs = chain.w3.eth.get_logs({
+        "address": [to_checksum_address(c.address) for c in recorded.contracts.values()],
+        "fromBlock": min(c.block for c in recorded.contracts.values()),
+        "toBlock": "latest",
+    })  # fmt: skip
+    words: set[bytes] = set()
+    for log in logs:
+        words.update(bytes(topic) for topic in log["topics"])
+        data = bytes(log["data"])
+        words.update(data[i : i + 32] for i in range(0, len(data) - 31, 32))
+    return words
 
 
 def forget_orphans(chain: Chain, cids: tuple[str, ...]) -> None:
@@ -101,14 +127,22 @@ def forget_orphans(chain: Chain, cids: tuple[str, ...]) -> None:
     journal.open_outbox(chain.settings.home).forget_bodies(chain.journal_key, cids)
 
 
-def _resend_rolled_back(rpc: Rpc, box: journal.Outbox, key: str) -> None:
-    """Mark mined transactions the chain no longer has as unmined again, so settling re-sends
-    them (or finds their nonce taken)."""
-    mined = box.entries(key, (journal.MINED,))
-    present = rpc.find_receipts([e.hash for e in mined])
-    lost = [e for e in mined if e.hash not in present]
-    if lost:
-        box.unmine(key, [e.hash for e in lost])
+def _resume(rpc: Rpc, box: journal.Outbox, key: str) -> Settled:
+    """For each account with unmined or rolled-back transactions, holding its lock (a command
+    of that account still sending finishes first): mark the rolled-back ones unmined again and
+    settle them (the same signed bytes sent again, or dropped if their nonce was taken)."""
+    senders = {e.sender for e in box.entries(key, (journal.SIGNED, journal.MINED))}
+    totals = [0, 0, 0]
+    for sender in sorted(senders):
+        with box.sender_lock(key, sender):
+            mined = box.entries(key, (journal.MINED,), sender)
+            present = rpc.find_receipts([e.hash for e in mined])
+            lost = [e.hash for e in mined if e.hash not in present]
+            if lost:
+                box.unmine(key, lost)
+            done = settle(rpc, box, key, sender)
+        totals = [totals[0] + done.mined, totals[1] + done.resent, totals[2] + done.dropped]
+    return Settled(*totals)
 
 
 def _orphans(

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from medledger.chain import events
 from medledger.crypto.sameness import sameness_key, writer_secret
 from medledger.errors import RecordNotFound
 from medledger.ipfs.cid import Cid
@@ -59,10 +60,16 @@ def anchored(
     found: dict[bytes, Record] = {}
     for key, intent in box.intents(chain.journal_key, keys).items():
         try:
-            found[key] = get(chain, intent.record, store)
+            record = get(chain, intent.record, store)
         except RecordNotFound:  # never landed, or rolled back and not replayed: write it again
             continue
+        if not _erased(chain, record.id):  # an erased record's body is gone: write it again
+            found[key] = record
     return found
+
+
+def _erased(chain: Chain, record_id: bytes) -> bool:
+    return bool(events.logs(chain, "ConsentManager", "RecordErased", {"id": record_id}))
 
 
 def stored_bodies(

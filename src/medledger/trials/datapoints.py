@@ -114,6 +114,18 @@ def submit_data(
     contract = trial_registry(chain)
     who = current.participant
     same = _sameness(chain, site, contract.address, study_id, who, visit_hash, bodies)
+    box = open_outbox(chain.settings.home)
+    with box.sender_lock(chain.journal_key, site.address):  # check to receipts, as records
+        return _submit_once(chain, store, site, study, current, visit_hash, bodies, same,
+                            batch, progress)  # fmt: skip
+
+
+def _submit_once(
+    chain: Chain, store: BlockStore, site: LocalAccount, study: Study, current: Participation,
+    visit_hash: bytes, bodies: Sequence[bytes], same: list[bytes], batch: bool,
+    progress: Callable[[int], None] | None,
+) -> Submission:  # fmt: skip
+    study_id = study.id
     found = _submitted(chain, store, study_id, same)
     first = {key: i for i, key in reversed(list(enumerate(same)))}
     todo = [i for i, key in enumerate(same) if key not in found and first[key] == i]
