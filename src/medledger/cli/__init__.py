@@ -20,7 +20,6 @@ trail), :mod:`~medledger.cli.claims`, :mod:`~medledger.cli.trials`,
 from __future__ import annotations
 
 import os
-from typing import Any
 
 import click
 
@@ -124,28 +123,15 @@ def cli(ctx: click.Context) -> None:
 
     Local state lives under $MEDLEDGER_HOME (default ./.medledger).
     """
-    from medledger.cli.support import Session
+    from medledger.cli.support import Session, show_notices
     from medledger.config import load_settings
 
+    show_notices()
     ctx.obj = Session(settings=load_settings())
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; turn MedLedger errors into one line on stderr and an exit code."""
-    import warnings
-
-    from medledger.errors import Notice
-
-    shown = warnings.showwarning
-
-    def notice(message: Warning | str, category: type[Warning], *args: Any, **kw: Any) -> None:
-        if issubclass(category, Notice):  # the package's notices: one line each
-            click.echo(f"notice: {message}", err=True)
-        else:
-            shown(message, category, *args, **kw)
-
-    warnings.showwarning = notice
-    warnings.simplefilter("always", Notice)
     try:
         cli.main(args=argv, prog_name="medledger", standalone_mode=False)
     except click.exceptions.Abort:

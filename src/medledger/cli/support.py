@@ -176,6 +176,28 @@ def progress(total: int, what: str) -> Iterator[Callable[[int], None]]:
         yield lambda n: bar.advance(task, n)
 
 
+def show_notices() -> None:
+    """Print the package's notices (:class:`medledger.errors.Notice`) as one ``notice:`` line
+    each on stderr; other warnings as Python shows them."""
+    import warnings
+
+    from medledger.errors import Notice
+
+    shown = warnings.showwarning
+    if getattr(shown, "medledger_notices", False):  # installed by an earlier command
+        return
+
+    def notice(message: Warning | str, category: type[Warning], *args: Any, **kw: Any) -> None:
+        if issubclass(category, Notice):
+            click.echo(f"notice: {message}", err=True)
+        else:
+            shown(message, category, *args, **kw)
+
+    notice.medledger_notices = True  # type: ignore[attr-defined]
+    warnings.showwarning = notice
+    warnings.simplefilter("always", Notice)
+
+
 def write_output(data: bytes, out: Path | None) -> None:
     if out is None:
         sys.stdout.buffer.write(data)
