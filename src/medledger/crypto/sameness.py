@@ -14,9 +14,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from typing import TYPE_CHECKING
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+if TYPE_CHECKING:
+    from collections.abc import Container, Sequence
 
 _INFO = b"medledger/anchor-once/v1"
 
@@ -40,3 +44,12 @@ def canonical(body: bytes) -> bytes:
     except ValueError:
         return body
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def to_write(keys: Sequence[bytes], written: Container[bytes]) -> tuple[list[int], tuple[int, ...]]:
+    """Which positions of ``keys`` to write: the first of each key not ``written`` already; and
+    the positions that write nothing (written before, or a repeat within ``keys``)."""
+    first = {key: i for i, key in reversed(list(enumerate(keys)))}
+    todo = [i for i, key in enumerate(keys) if key not in written and first[key] == i]
+    chosen = set(todo)
+    return todo, tuple(i for i in range(len(keys)) if i not in chosen)

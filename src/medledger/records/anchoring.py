@@ -26,6 +26,7 @@ from medledger.chain import events
 from medledger.chain.outbox import Intent, open_outbox
 from medledger.chain.pipeline import Pipeline, calldata
 from medledger.crypto import envelope
+from medledger.crypto.sameness import to_write
 from medledger.errors import IntegrityError, PreconditionFailed
 from medledger.records import once
 from medledger.records.ids import ZERO_ID, Context, associated_data, derive_id
@@ -140,8 +141,7 @@ def _anchor_once(
     secret = once.issuer_secret(bytes(issuer.key))
     same = [once.body_key(secret, ctx, patient, previous, d.body) for d in drafts]
     found = once.anchored(chain, store, box, same)
-    first = {key: i for i, key in reversed(list(enumerate(same)))}
-    todo = [i for i, key in enumerate(same) if key not in found and first[key] == i]
+    todo, skipped = to_write(same, found)
     if todo and previous is not None:
         _check_previous(chain, issuer, patient, previous)
     made = _anchor_new(chain, store, issuer, patient, [drafts[i] for i in todo],
@@ -149,10 +149,7 @@ def _anchor_once(
     by_key = {**found, **{same[i]: record for i, record in zip(todo, made, strict=True)}}
     if progress is not None and len(drafts) > len(todo):
         progress(len(drafts) - len(todo))
-    written = set(todo)
-    return Anchored(
-        [by_key[key] for key in same], (i for i in range(len(same)) if i not in written)
-    )
+    return Anchored([by_key[key] for key in same], skipped)
 
 
 def already_anchored(

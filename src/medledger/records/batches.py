@@ -32,6 +32,7 @@ from medledger import providers
 from medledger.addresses import parse_address
 from medledger.chain.outbox import Intent, open_outbox
 from medledger.chain.pipeline import Pipeline
+from medledger.crypto.sameness import to_write
 from medledger.errors import PreconditionFailed
 from medledger.records import once
 from medledger.records.anchoring import Draft, Readers, anchored_at
@@ -133,9 +134,8 @@ def _batch_once(
         for e in entries
     ]
     found = once.anchored(chain, store, box, same)
-    first = {key: i for i, key in reversed(list(enumerate(same)))}
-    todo = [i for i, key in enumerate(same) if key not in found and first[key] == i]
-    skipped = frozenset(i for i in range(len(entries)) if i not in set(todo))
+    todo, repeated = to_write(same, found)
+    skipped = frozenset(repeated)
     if not todo:
         return Batch(ZERO_ID, ZERO_ID, None, issuer.address,
                      tuple(found[key] for key in same), "", 0, skipped)  # fmt: skip

@@ -22,7 +22,7 @@ from medledger import fhir, providers, sealed
 from medledger.chain import events
 from medledger.chain.outbox import Intent, open_outbox
 from medledger.crypto import envelope
-from medledger.crypto.sameness import sameness_key, writer_secret
+from medledger.crypto.sameness import sameness_key, to_write, writer_secret
 from medledger.errors import (
     AccessRefused,
     ConfigurationError,
@@ -127,9 +127,7 @@ def _submit_once(
 ) -> Submission:  # fmt: skip
     study_id = study.id
     found = _submitted(chain, store, study_id, same)
-    first = {key: i for i, key in reversed(list(enumerate(same)))}
-    todo = [i for i, key in enumerate(same) if key not in found and first[key] == i]
-    skipped = tuple(i for i in range(len(bodies)) if i not in set(todo))
+    todo, skipped = to_write(same, found)
     if not todo:  # a re-run: every body is on chain already
         return Submission(tuple(found[key] for key in same), (), 0, skipped=skipped)
     made = _submit_new(
