@@ -74,10 +74,7 @@ def check(chain: Chain, store: BlockStore, resume: bool = False, collect: bool =
     mined = box.entries(key, (journal.MINED,))
     present = rpc.find_receipts([e.hash for e in mined])
     rolled_back = tuple(e.hash for e in mined if e.hash not in present)
-    orphans, in_flight = _orphans(rpc, box, key, present)
-    if orphans:  # never one a chain event names: those are needed, whatever the outbox says
-        needed = referenced_digests(chain)
-        orphans = tuple(c for c in orphans if Cid.parse(c).digest not in needed)
+    orphans, in_flight = _orphans(chain, rpc, box, present)
     collected = 0
     if collect and orphans:
         for cid in orphans:
@@ -97,11 +94,7 @@ def orphaned_bodies(chain: Chain) -> tuple[str, ...]:
     box = journal.open_outbox(chain.settings.home)
     rpc = Rpc(chain.url)
     mined = box.entries(chain.journal_key, (journal.MINED,))
-    found = _orphans(rpc, box, chain.journal_key, rpc.find_receipts([e.hash for e in mined]))[0]
-    if not found:
-        return ()
-    needed = referenced_digests(chain)
-    return tuple(c for c in found if Cid.parse(c).digest not in needed)
+    return _orphans(chain, rpc, box, rpc.find_receipts([e.hash for e in mined]))[0]
 
 
 def referenced_digests(chain: Chain) -> set[bytes]:
@@ -146,9 +139,12 @@ def _resume(rpc: Rpc, box: journal.Outbox, key: str) -> Settled:
 
 
 def _orphans(
-    rpc: Rpc, box: journal.Outbox, key: str, present: Mapping[str, object]
+    chain: Chain, rpc: Rpc, box: journal.Outbox, present: Mapping[str, object]
 ) -> tuple[tuple[str, ...], int]:
-    """Bodies whose write never landed, and how many are still in flight."""
+    """Bodies whose write never landed (``present``: the mined journal entries the chain still
+    has), and how many are still in flight. A body a chain event names is never one, whatever
+    the outbox says."""
+    key = chain.journal_key
     orphans: list[str] = []
     in_flight = 0
     unknown: dict[str, list[str]] = {}
@@ -173,6 +169,9 @@ def _orphans(
             receipt = receipts.get(tx)
             if receipt is not None and receipt.status != 1:
                 orphans.extend(cids)
+    if orphans:
+        needed = referenced_digests(chain)
+        orphans = [c for c in orphans if Cid.parse(c).digest not in needed]
     return tuple(orphans), in_flight
 
 
