@@ -36,6 +36,7 @@ from medledger.accounts import DEV_ACCOUNT_COUNT
 from medledger.chain import outbox as journal
 from medledger.chain.pipeline import Rpc
 from medledger.errors import DevnetError, MedLedgerError
+from medledger.files import write_atomically
 from medledger.toolchain import anvil_path
 
 if TYPE_CHECKING:
@@ -197,19 +198,9 @@ def _snapshot(settings: Settings, info: DevnetInfo) -> int:
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
-    """Write a file so that a crash leaves the old one or the new one, never a part."""
-    temporary = path.with_name(path.name + ".tmp")
+    """:func:`medledger.files.write_atomically`, a failure as a one-line DevnetError."""
     try:
-        with temporary.open("wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        temporary.replace(path)
-        folder = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(folder)
-        finally:
-            os.close(folder)
+        write_atomically(path, data)
     except OSError as exc:
         raise DevnetError(f"the devnet could not write {path}: {exc}") from None
 

@@ -39,6 +39,7 @@ from medledger.errors import (
     DagFormatError,
     StoreError,
 )
+from medledger.files import write_atomically
 from medledger.ipfs.blockstore import BlockStoreBase, iter_dag, verify_block
 from medledger.ipfs.cid import Cid
 from medledger.ipfs.unixfs import import_chunks
@@ -124,32 +125,12 @@ class LocalBlockStore(BlockStoreBase):
         path = self.block_path(cid)
         try:
             try:
-                self._write_atomically(path, data, self._sync)
+                write_atomically(path, data, self._sync)
             except FileNotFoundError:  # first block of this shard: create its folder once
                 path.parent.mkdir(exist_ok=True)
-                self._write_atomically(path, data, self._sync)
+                write_atomically(path, data, self._sync)
         except OSError as exc:
             raise StoreError(f"{self.name} cannot write block {cid}: {exc.strerror}") from exc
-
-    @staticmethod
-    def _write_atomically(path: Path, data: BytesLike, sync: bool) -> None:
-        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-        try:
-            with open(tmp, "wb") as out:
-                out.write(data)
-                if sync:
-                    out.flush()
-                    os.fsync(out.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        if sync:
-            dir_fd = os.open(path.parent, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
 
     def get_block(self, cid: Cid) -> bytes:
         """Read and verify a block; BlockNotFound if absent, BlockCorrupted if altered."""
@@ -204,7 +185,7 @@ class LocalBlockStore(BlockStoreBase):
                 if cid in members:
                     rest = members - {cid}
                     if rest:
-                        self._write_atomically(path, _pin_set_text(rest), sync=True)
+                        write_atomically(path, _pin_set_text(rest), sync=True)
                     else:
                         path.unlink(missing_ok=True)
             self._sync_folder(self._pins_dir)
@@ -299,7 +280,7 @@ class LocalBlockStore(BlockStoreBase):
         """Write the pins added inside ``bulk()`` as one pin set, durably."""
         path = self._pins_dir / f"{uuid.uuid4().hex}{PIN_SET_SUFFIX}"
         try:
-            self._write_atomically(path, _pin_set_text(self._pending_pins), sync=True)
+            write_atomically(path, _pin_set_text(self._pending_pins), sync=True)
             self._sync_folder(self._pins_dir)
         except OSError as exc:
             raise StoreError(f"{self.name} cannot save pins: {exc.strerror}") from exc
