@@ -16,37 +16,26 @@ from pathlib import Path
 
 import pytest
 import requests
+from durable_home import (
+    CLINIC,
+    CLINIC_NUMBER,
+    cared_for_patient,
+    chain_of,
+    durable_home,
+    write_bodies,
+)
 
-from medledger import providers, records
-from medledger.accounts import dev_account
-from medledger.chain import Chain, deployments, devnet
-from medledger.config import load_settings
+from medledger import records
 from medledger.ipfs.stores import open_store
-
-CLINIC_NUMBER = 4
-CLINIC = dev_account(CLINIC_NUMBER)
 
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory):
     """A home whose devnet keeps its state, with the contracts and a verified clinic."""
     path = tmp_path_factory.mktemp("durable-home")
-    env = {
-        "MEDLEDGER_HOME": str(path),
-        "MEDLEDGER_DEPLOYMENTS": str(path / "deployments"),
-        "MEDLEDGER_DEVNET_STATE": "on",
-        "MEDLEDGER_DEVNET_SNAPSHOT_EVERY": "150",  # snapshots, pruning and replay all happen
-    }
-    with pytest.MonkeyPatch.context() as patch:
-        for key, value in env.items():
-            patch.setenv(key, value)
-        settings = load_settings(path)
-        chain = Chain(settings)
-        deployments.deploy(chain, dev_account(0), registrars=[dev_account(0).address], threshold=1)
-        providers.apply_institution(chain, CLINIC, providers.InstitutionKind.CLINIC, "Durable")
-        providers.approve_institution(chain, dev_account(0), CLINIC.address)
+    # Snapshots every 150 transactions: snapshots, pruning and replay all happen.
+    with durable_home(path, MEDLEDGER_DEVNET_SNAPSHOT_EVERY="150") as env:
         yield env
-        devnet.stop(settings)
 
 
 _patients = iter(n for n in range(1, 20) if n != CLINIC_NUMBER)
@@ -55,30 +44,7 @@ _patients = iter(n for n in range(1, 20) if n != CLINIC_NUMBER)
 @pytest.fixture
 def patient(home):
     """A fresh registered patient who lets the clinic write."""
-    account = dev_account(next(_patients))
-    chain = _chain(home)
-    providers.register_patient(chain, account)
-    providers.authorize_care(chain, account, account.address, CLINIC.address, None)
-    return account
-
-
-def _chain(env: dict[str, str]) -> Chain:
-    return Chain(load_settings(env["MEDLEDGER_HOME"]))
-
-
-def _bodies(folder: Path, count: int, tag: str) -> list[bytes]:
-    folder.mkdir()
-    bodies = []
-    for n in range(count):
-        body = {
-            "resourceType": "Observation", "id": f"{tag}-{n}", "status": "final",
-            "code": {"text": "heart rate"}, "subject": {"reference": "Patient/p-1"},
-            "valueQuantity": {"value": 60 + n % 40, "unit": "/min"},
-        }  # fmt: skip
-        data = json.dumps(body).encode()
-        (folder / f"obs-{n:04}.json").write_bytes(data)
-        bodies.append(data)
-    return bodies
+    return cared_for_patient(home, next(_patients))
 
 
 def _medledger(env: dict[str, str], *args: str, failpoint: str | None = None):
@@ -91,7 +57,7 @@ def _medledger(env: dict[str, str], *args: str, failpoint: str | None = None):
 
 
 def _assert_exactly_once(env: dict[str, str], patient, bodies: list[bytes]) -> None:
-    chain = _chain(env)
+    chain = chain_of(env)
     store = open_store(chain.settings)
     found = records.for_patient(chain, patient.address, store)
     read = sorted(records.read(chain, store, CLINIC, r.id) for r in found)
@@ -127,7 +93,7 @@ FAULTS = [
 def test_a_fault_then_a_re_run_leaves_every_record_on_chain_exactly_once(
     home, patient, tmp_path, failpoint: str, count: int, options: list[str]
 ) -> None:
-    bodies = _bodies(tmp_path / "in", count, failpoint.replace("=", "-").replace("@", "-"))
+    bodies = write_bodies(tmp_path / "in", count, failpoint.replace("=", "-").replace("@", "-"))
     folder = str(tmp_path / "in")
     first = _medledger(home, "anchor", folder, "--patient", patient.address, *options,
                        failpoint=failpoint)  # fmt: skip
@@ -142,14 +108,14 @@ def test_a_fault_then_a_re_run_leaves_every_record_on_chain_exactly_once(
         assert printed <= {
             r.hex_id
             for r in records.for_patient(
-                _chain(home), patient.address, open_store(_chain(home).settings)
+                chain_of(home), patient.address, open_store(chain_of(home).settings)
             )
         }
     _assert_clean(home)
 
 
 def test_the_same_files_named_twice_or_anchored_twice_are_written_once(home, patient, tmp_path):
-    bodies = _bodies(tmp_path / "in", 3, "twice")
+    bodies = write_bodies(tmp_path / "in", 3, "twice")
     folder = tmp_path / "in"
     first = _medledger(home, "anchor", str(folder), str(folder / "obs-0000.json"),
                        "--patient", patient.address)  # fmt: skip
@@ -162,8 +128,8 @@ def test_the_same_files_named_twice_or_anchored_twice_are_written_once(home, pat
 
 @pytest.mark.slow
 def test_two_commands_from_one_account_at_once_both_succeed(home, patient, tmp_path):
-    left = _bodies(tmp_path / "left", 60, "left")
-    right = _bodies(tmp_path / "right", 60, "right")
+    left = write_bodies(tmp_path / "left", 60, "left")
+    right = write_bodies(tmp_path / "right", 60, "right")
     script = Path(sys.executable).with_name("medledger")
     running = [
         subprocess.Popen(
@@ -191,8 +157,8 @@ def test_two_commands_from_one_account_at_once_both_succeed(home, patient, tmp_p
 
 
 def test_a_rolled_back_write_is_named_by_verify_and_resumed_by_doctor(home, patient, tmp_path):
-    bodies = _bodies(tmp_path / "in", 3, "rolled")
-    chain = _chain(home)
+    bodies = write_bodies(tmp_path / "in", 3, "rolled")
+    chain = chain_of(home)
     mark = _rpc(chain.url, "evm_snapshot")
     done = _medledger(home, "anchor", str(tmp_path / "in"), "--patient", patient.address)
     assert done.returncode == 0, done.stderr

@@ -12,7 +12,6 @@ at a named moment (``<gate>.reached`` appears) until the test lets it go (``<gat
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -20,17 +19,18 @@ import time
 from pathlib import Path
 
 import pytest
+from durable_home import (
+    cared_for_patient,
+    chain_of,
+    durable_home,
+    write_bodies,
+)
 
 from medledger import providers, records
 from medledger.accounts import dev_account
-from medledger.chain import Chain, deployments, devnet
-from medledger.config import load_settings
 from medledger.ipfs.stores import open_store
 
 pytestmark = pytest.mark.slow
-
-CLINIC_NUMBER = 4
-CLINIC = dev_account(CLINIC_NUMBER)
 
 DRIVER = r'''
 """Run the medledger CLI with gates (see the test module)."""
@@ -86,22 +86,9 @@ sys.exit(main(sys.argv[1:]))
 def home(tmp_path_factory: pytest.TempPathFactory):
     """A home of its own (its devnet keeps its state), the contracts and a verified clinic."""
     path = tmp_path_factory.mktemp("attacked-home")
-    env = {
-        "MEDLEDGER_HOME": str(path),
-        "MEDLEDGER_DEPLOYMENTS": str(path / "deployments"),
-        "MEDLEDGER_DEVNET_STATE": "on",
-    }
-    with pytest.MonkeyPatch.context() as patch:
-        for key, value in env.items():
-            patch.setenv(key, value)
-        settings = load_settings(path)
-        chain = Chain(settings)
-        deployments.deploy(chain, dev_account(0), registrars=[dev_account(0).address], threshold=1)
-        providers.apply_institution(chain, CLINIC, providers.InstitutionKind.CLINIC, "Attacked")
-        providers.approve_institution(chain, dev_account(0), CLINIC.address)
+    with durable_home(path) as env:
         (path / "driver.py").write_text(DRIVER)
         yield env
-        devnet.stop(settings)
 
 
 _patients = iter(n for n in range(5, 20))
@@ -110,30 +97,7 @@ _patients = iter(n for n in range(5, 20))
 @pytest.fixture
 def patient(home):
     """A fresh registered patient who lets the clinic write."""
-    account = dev_account(next(_patients))
-    chain = _chain(home)
-    providers.register_patient(chain, account)
-    providers.authorize_care(chain, account, account.address, CLINIC.address, None)
-    return account
-
-
-def _chain(env: dict[str, str]) -> Chain:
-    return Chain(load_settings(env["MEDLEDGER_HOME"]))
-
-
-def _bodies(folder: Path, count: int, tag: str) -> list[bytes]:
-    folder.mkdir(parents=True)
-    bodies = []
-    for n in range(count):
-        body = {
-            "resourceType": "Observation", "id": f"{tag}-{n}", "status": "final",
-            "code": {"text": "heart rate"}, "subject": {"reference": "Patient/p-1"},
-            "valueQuantity": {"value": 60 + n % 40, "unit": "/min"},
-        }  # fmt: skip
-        data = json.dumps(body).encode()
-        (folder / f"obs-{n:04}.json").write_bytes(data)
-        bodies.append(data)
-    return bodies
+    return cared_for_patient(home, next(_patients))
 
 
 def _env(home: dict[str, str], **extra: str) -> dict[str, str]:
@@ -178,7 +142,7 @@ def _finish(process: subprocess.Popen) -> tuple[int, str, str]:
 
 
 def _on_chain(home: dict[str, str], patient) -> list:
-    chain = _chain(home)
+    chain = chain_of(home)
     return records.for_patient(chain, patient.address, open_store(chain.settings))
 
 
@@ -188,7 +152,7 @@ def _on_chain(home: dict[str, str], patient) -> list:
 def test_two_runs_of_the_same_file_at_once_anchor_it_once(home, patient, tmp_path):
     # Found by attack: both runs checked before either recorded its intent, and both wrote.
     # The issuer's lock now spans the sameness check to the receipts: the second run waits.
-    _bodies(tmp_path / "in", 1, f"race-{time.time_ns()}")
+    write_bodies(tmp_path / "in", 1, f"race-{time.time_ns()}")
     args = ("anchor", str(tmp_path / "in"), "--patient", patient.address, "--account", "dev:4")
     sealed = tmp_path / "first-sealed"
     first = _gated(home, *args, after_seal=sealed)
@@ -205,7 +169,7 @@ def test_two_runs_of_the_same_file_at_once_anchor_it_once(home, patient, tmp_pat
 def test_the_same_body_through_batch_single_and_another_category_is_one_record(
     home, patient, tmp_path
 ):
-    _bodies(tmp_path / "in", 2, f"ways-{time.time_ns()}")
+    write_bodies(tmp_path / "in", 2, f"ways-{time.time_ns()}")
     one = str(tmp_path / "in" / "obs-0000.json")
     base = ("--patient", patient.address, "--account", "dev:4")
     for args in (
@@ -226,7 +190,7 @@ def test_doctor_collect_never_deletes_the_body_of_an_acknowledged_record(home, p
     # its own transaction reverted, and doctor --collect deleted the acknowledged record's body.
     # The issuer's lock now spans sameness check to receipts (the second run waits), and doctor
     # never collects a body a chain event names.
-    _bodies(tmp_path / "in", 1, f"reuse-{time.time_ns()}")
+    write_bodies(tmp_path / "in", 1, f"reuse-{time.time_ns()}")
     args = ("anchor", str(tmp_path / "in"), "--patient", patient.address, "--account", "dev:4")
     settled = tmp_path / "b-settled"
     second = _gated(home, *args, after_settle=settled)
@@ -249,7 +213,7 @@ def test_doctor_collect_never_deletes_the_body_of_an_acknowledged_record(home, p
 def _acknowledged_despite(home, patient, tmp_path, meanwhile) -> None:
     """An anchor stopped after journalling its transaction (holding the account's lock), then
     ``meanwhile(...)`` runs; the anchor goes on and must succeed with its record on chain once."""
-    bodies = _bodies(tmp_path / "in", 3, f"meanwhile-{time.time_ns()}")
+    bodies = write_bodies(tmp_path / "in", 3, f"meanwhile-{time.time_ns()}")
     journalled = tmp_path / "journalled"
     first = _gated(home, "anchor", str(tmp_path / "in"), "--patient", patient.address,
                    "--account", "dev:4", after_journal=journalled)  # fmt: skip
@@ -268,8 +232,12 @@ def _acknowledged_despite(home, patient, tmp_path, meanwhile) -> None:
 def test_doctor_resume_while_an_anchor_runs_does_not_make_it_fail(home, patient, tmp_path):
     def doctor() -> subprocess.Popen:
         script = Path(sys.executable).with_name("medledger")
-        return subprocess.Popen([str(script), "doctor", "--resume", "--account", "dev:4"],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env(home))
+        return subprocess.Popen(
+            [str(script), "doctor", "--resume", "--account", "dev:4"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=_env(home),
+        )
 
     _acknowledged_despite(home, patient, tmp_path, doctor)
 
@@ -290,7 +258,7 @@ def test_entries_left_by_another_account_do_not_make_every_send_take_a_snapshot(
     home, patient, tmp_path
 ):
     every = {"MEDLEDGER_DEVNET_SNAPSHOT_EVERY": "3"}
-    _bodies(tmp_path / "own", 4, f"own-{time.time_ns()}")
+    write_bodies(tmp_path / "own", 4, f"own-{time.time_ns()}")
     own = (str(tmp_path / "own"), "--patient", patient.address)
     killed = _medledger(home, "anchor", *own, "--account", f"dev:{_number(patient)}",
                         MEDLEDGER_FAILPOINT="after-journal=cli")  # fmt: skip
@@ -298,7 +266,7 @@ def test_entries_left_by_another_account_do_not_make_every_send_take_a_snapshot(
     state = Path(home["MEDLEDGER_HOME"]) / "devnet" / "state.json"
     snapshots = []
     for n in range(3):
-        _bodies(tmp_path / f"one-{n}", 1, f"one-{n}-{time.time_ns()}")
+        write_bodies(tmp_path / f"one-{n}", 1, f"one-{n}-{time.time_ns()}")
         done = _medledger(home, "anchor", str(tmp_path / f"one-{n}"), "--patient",
                           patient.address, "--account", "dev:4", **every)  # fmt: skip
         assert done.returncode == 0, done.stderr
@@ -316,7 +284,7 @@ def _number(account) -> int:
 def test_anchoring_the_body_of_an_erased_record_again_does_not_call_it_anchored(
     home, patient, tmp_path
 ):
-    _bodies(tmp_path / "in", 1, f"gone-{time.time_ns()}")
+    write_bodies(tmp_path / "in", 1, f"gone-{time.time_ns()}")
     args = ("anchor", str(tmp_path / "in"), "--patient", patient.address, "--account", "dev:4")
     first = _medledger(home, *args)
     assert first.returncode == 0, first.stderr
@@ -348,12 +316,12 @@ def test_a_damaged_genesis_record_is_not_an_internal_error(home):
 
 def test_an_interrupted_grant_is_not_given_silently_by_a_later_command(home, patient, tmp_path):
     grantee = dev_account(next(_patients))
-    providers.register_patient(_chain(home), grantee)
+    providers.register_patient(chain_of(home), grantee)
     me = f"dev:{_number(patient)}"
     killed = _medledger(home, "grant", grantee.address, "--account", me,
                         MEDLEDGER_FAILPOINT="after-journal=cli")  # fmt: skip
     assert killed.returncode == 137  # as a Ctrl-C or a crash: nothing printed, no grant
-    _bodies(tmp_path / "own", 1, f"own-{time.time_ns()}")
+    write_bodies(tmp_path / "own", 1, f"own-{time.time_ns()}")
     later = _medledger(home, "anchor", str(tmp_path / "own"), "--patient", patient.address,
                        "--account", me)  # fmt: skip
     assert later.returncode == 0, later.stderr
