@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import time
 from typing import TYPE_CHECKING
 
 import coincurve
@@ -18,8 +19,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from medledger import sealed
+from medledger.accounts import dev_account
 from medledger.categories import Category
-from medledger.chain.pipeline import sign_eip1559
+from medledger.chain.pipeline import CHUNK, Pipeline, Rpc, sign_eip1559
 from medledger.crypto import envelope
 from medledger.errors import ConfigurationError, DecryptionFailed, StoreError
 from medledger.ipfs.local import LocalBlockStore
@@ -28,6 +30,9 @@ from medledger.sealed import sealing
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    from medledger.chain import Chain
+    from medledger.chain.pipeline import Receipt
 
 addresses = st.binary(min_size=20, max_size=20).map(lambda b: "0x" + b.hex())
 words = st.binary(min_size=32, max_size=32)
@@ -243,3 +248,39 @@ def test_a_worker_that_dies_is_a_one_line_store_error(
     finally:
         sealing._forget_pool()
     assert store.pins() == set()
+
+
+# --- the devnet mines a window of transactions per block ----------------------------------------
+
+
+def _transfers(chain: Chain, count: int) -> list[Receipt]:
+    return Pipeline(chain, dev_account(9)).send(
+        "paying", "0x" + "ab" * 20, [b""] * count, 21_000, value=1
+    )
+
+
+def _automine(chain: Chain) -> bool:
+    return bool(Rpc(chain.url).batch([("anvil_getAutomine", [])])[0]["result"])
+
+
+def test_a_send_of_many_mines_a_window_per_block_then_mines_instantly_again(chain: Chain) -> None:
+    receipts = _transfers(chain, CHUNK + 50)
+    assert len({r.block_number for r in receipts}) == 2  # a block per window, not per transfer
+    assert _automine(chain)
+    (alone,) = _transfers(chain, 1)
+    assert alone.block_number > receipts[-1].block_number
+
+
+def test_a_command_killed_inside_a_window_leaves_a_devnet_that_still_mines(chain: Chain) -> None:
+    rpc = Rpc(chain.url)
+    rpc.batch([("evm_setIntervalMining", [1])])  # what a kill inside _windows_mined leaves
+    try:
+        head = int(rpc.batch([("eth_blockNumber", [])])[0]["result"], 16)
+        deadline = time.monotonic() + 30
+        while int(rpc.batch([("eth_blockNumber", [])])[0]["result"], 16) == head:
+            assert time.monotonic() < deadline, "the devnet stopped mining"
+            time.sleep(0.1)
+        _transfers(chain, 1)  # the next send, from any account, restores instant mining
+        assert _automine(chain)
+    finally:
+        rpc.batch([("evm_setAutomine", [True])])

@@ -240,7 +240,7 @@ def _restore(settings: Settings, url: str) -> Restored | None:
     entries = box.entries(JOURNAL_KEY)
     if not entries:
         return None
-    rpc = Rpc(url)
+    rpc = Rpc(url, mines=True)
     found = rpc.find_receipts([e.hash for e in entries])
     box.mined(JOURNAL_KEY, [(h, r.block_number, r.status) for h, r in found.items()])
     missing = [e for e in entries if e.hash not in found]
