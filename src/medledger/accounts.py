@@ -9,31 +9,64 @@
 - ``env:VAR``: a private key held in the environment variable ``VAR``.
 
 Keystores are read with eth-account directly (the same file format Ape writes), so the CLI does
-not pay Ape's start-up time for every command.
+not pay Ape's start-up time for every command. Every account comes back as a :class:`Key`
+(an address and its private key: all the package uses of an account); ``dev:N`` and ``env:VAR``
+are resolved with coincurve and hashlib alone (BIP-39 seed, BIP-32 derivation), so a command
+that only reads does not import eth-account (about 0.2 s).
 """
 
 from __future__ import annotations
 
 import getpass
+import hashlib
+import hmac
 import json
 import os
 import sys
+import unicodedata
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from eth_account import Account
+import coincurve
 
+from medledger.addresses import checksum
 from medledger.errors import AccountError
-
-if TYPE_CHECKING:
-    from eth_account.signers.local import LocalAccount
+from medledger.keccak import keccak
 
 DEV_MNEMONIC = "test test test test test test test test test test test junk"
 DEV_CHAIN_IDS = frozenset({31337, 1337})
 DEV_ACCOUNT_COUNT = 20
+DEV_PATH = "m/44'/60'/0'/0/{index}"
+_CURVE_ORDER = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+_HARDENED = 0x80000000
 
-Account.enable_unaudited_hdwallet_features()
+
+class Signer(Protocol):
+    """What the package uses of a signing account: its address and private key (a
+    :class:`Key`, or an eth-account ``LocalAccount``)."""
+
+    @property
+    def address(self) -> str: ...
+
+    @property
+    def key(self) -> bytes: ...
+
+
+@dataclass(frozen=True)
+class Key:
+    """An account: its checksummed address and 32-byte private key (never shown)."""
+
+    address: str
+    key: bytes = field(repr=False)
+
+    @classmethod
+    def from_private_key(cls, key: bytes) -> Key:
+        """The account of a private key (the address is the last 20 bytes of the keccak of
+        its uncompressed public key)."""
+        public = coincurve.PrivateKey(key).public_key.format(compressed=False)
+        return cls(checksum(keccak(public[1:])[-20:]), bytes(key))
 
 
 def ape_accounts_folder() -> Path:
@@ -43,19 +76,37 @@ def ape_accounts_folder() -> Path:
 
 
 @lru_cache(maxsize=DEV_ACCOUNT_COUNT)
-def dev_account(index: int) -> LocalAccount:
-    """Return the devnet's funded test account ``index`` (0-9)."""
+def dev_account(index: int) -> Key:
+    """Return the devnet's funded test account ``index`` (0-19)."""
     if not 0 <= index < DEV_ACCOUNT_COUNT:
         raise AccountError(
             f"dev:{index}", f"devnet accounts are dev:0 to dev:{DEV_ACCOUNT_COUNT - 1}"
         )
-    account: LocalAccount = Account.from_mnemonic(
-        DEV_MNEMONIC, account_path=f"m/44'/60'/0'/0/{index}"
-    )
-    return account
+    return Key.from_private_key(derive_key(DEV_MNEMONIC, DEV_PATH.format(index=index)))
 
 
-def load_account(spec: str, chain_id: int) -> LocalAccount:
+def derive_key(mnemonic: str, path: str, passphrase: str = "") -> bytes:
+    """The private key at a BIP-32 ``path`` (``m/44'/60'/0'/0/0``) of a BIP-39 mnemonic's
+    seed, as every Ethereum wallet derives it (the words are not checked against a word
+    list: this serves the devnet's public test mnemonic)."""
+    words = unicodedata.normalize("NFKD", " ".join(mnemonic.split()))
+    salt = unicodedata.normalize("NFKD", "mnemonic" + passphrase)
+    seed = hashlib.pbkdf2_hmac("sha512", words.encode(), salt.encode(), 2048)
+    node = hmac.digest(b"Bitcoin seed", seed, "sha512")
+    key, chain_code = node[:32], node[32:]
+    for step in path.split("/")[1:]:
+        index = int(step.rstrip("'")) + (_HARDENED if step.endswith("'") else 0)
+        if index >= _HARDENED:
+            data = b"\x00" + key
+        else:
+            data = coincurve.PrivateKey(key).public_key.format(compressed=True)
+        node = hmac.digest(chain_code, data + index.to_bytes(4, "big"), "sha512")
+        child = (int.from_bytes(node[:32], "big") + int.from_bytes(key, "big")) % _CURVE_ORDER
+        key, chain_code = child.to_bytes(32, "big"), node[32:]
+    return key
+
+
+def load_account(spec: str, chain_id: int) -> Key:
     """Resolve an ``--account`` value to a signing account for a chain."""
     spec = spec.strip()
     if spec.startswith("dev:"):
@@ -73,18 +124,21 @@ def load_account(spec: str, chain_id: int) -> LocalAccount:
     return _from_keystore(spec)
 
 
-def _from_environment(spec: str, variable: str) -> LocalAccount:
+def _from_environment(spec: str, variable: str) -> Key:
     value = os.environ.get(variable)
     if not value:
         raise AccountError(spec, f"environment variable {variable} is not set")
+    digits = value.strip().removeprefix("0x").removeprefix("0X")
     try:
-        account: LocalAccount = Account.from_key(value.strip())
-    except (ValueError, TypeError):
+        key = bytes.fromhex(digits)
+        if len(key) != 32:
+            raise ValueError(len(key))
+        return Key.from_private_key(key)
+    except ValueError:
         raise AccountError(spec, f"{variable} does not hold a valid private key") from None
-    return account
 
 
-def _from_keystore(alias: str) -> LocalAccount:
+def _from_keystore(alias: str) -> Key:
     path = ape_accounts_folder() / f"{alias}.json"
     if not path.is_file():
         raise AccountError(
@@ -105,9 +159,10 @@ def _from_keystore(alias: str) -> LocalAccount:
                 alias, f"no passphrase: set APE_ACCOUNTS_{alias}_PASSPHRASE or MEDLEDGER_PASSPHRASE"
             )
         passphrase = getpass.getpass(f"Passphrase for account {alias!r}: ")
+    from eth_account import Account  # the keystore format; only this path needs it
+
     try:
         key = Account.decrypt(keyfile, passphrase)
     except ValueError:
         raise AccountError(alias, "wrong passphrase for its keystore") from None
-    account: LocalAccount = Account.from_key(key)
-    return account
+    return Key.from_private_key(bytes(key))

@@ -9,11 +9,10 @@ digit is caught instead of sending to (or granting) an address nobody holds. Eve
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
-
-from eth_utils.address import is_checksum_address, to_checksum_address
+from typing import TYPE_CHECKING, cast
 
 from medledger.errors import InvalidAddress
+from medledger.keccak import keccak
 
 if TYPE_CHECKING:
     from eth_typing import ChecksumAddress
@@ -41,15 +40,24 @@ def parse_address(text: object, what: str = "address") -> ChecksumAddress:
         else:
             problem = "expected 0x and 40 hex digits (0-9, a-f)"
         raise InvalidAddress(text, problem, what)
-    candidate = "0x" + digits
-    if digits != digits.lower() and digits != digits.upper() and not is_checksum_address(candidate):
+    candidate = checksum("0x" + digits)
+    if digits != digits.lower() and digits != digits.upper() and candidate[2:] != digits:
         raise InvalidAddress(
             text,
             "its mixed-case EIP-55 checksum is wrong (a digit is mistyped? write it in lower "
             "case to skip the checksum)",
             what,
         )
-    return to_checksum_address(candidate)
+    return candidate
+
+
+def checksum(address: str | bytes) -> ChecksumAddress:
+    """The EIP-55 form of an address (``0x`` and 40 hex digits, or its 20 bytes), unchecked:
+    for addresses the chain or the package produced (:func:`parse_address` for input)."""
+    digits = address.hex() if isinstance(address, bytes) else address[2:].lower()
+    hashed = keccak(digits.encode()).hex()  # 64 nibbles: the first 40 mark the upper case
+    marked = (c.upper() if int(h, 16) >= 8 else c for c, h in zip(digits, hashed, strict=False))
+    return cast("ChecksumAddress", "0x" + "".join(marked))
 
 
 def parse_addresses(values: list[str] | tuple[str, ...], what: str = "address") -> list[str]:

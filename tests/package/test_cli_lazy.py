@@ -13,7 +13,8 @@ import pytest
 
 from medledger.cli import COMMANDS, cli
 
-HEAVY = ("web3", "eth_account", "eth_abi", "requests", "coincurve", "rich", "matplotlib")
+HEAVY = ("web3", "eth_account", "eth_abi", "eth_utils", "aiohttp", "requests", "coincurve", "rich",
+         "matplotlib")  # fmt: skip
 PACKAGES = ("providers", "records", "consent", "claims", "trials", "chain", "sealed", "ipfs",
             "fhir", "crypto", "demo", "benchmarks")  # fmt: skip
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -191,6 +194,38 @@ def test_anchor_then_read_through_the_cli(medledger, cli_ready, tmp_path):
     assert target.read_bytes() == OBSERVATION.read_bytes()
     verified = medledger("verify", "--patient", cli_ready.address, "--account", "dev:5")
     assert verified.exit_code == 0 and "1 verified, 0 erased, 0 failed" in verified.stdout
+
+
+# A read in a new process (``medledger read``, what ``medledger bench`` times) must not pay for
+# web3, eth-account or aiohttp at start-up: it speaks JSON-RPC through the package's own client.
+SLOW_TO_IMPORT = ("web3", "eth_account", "aiohttp", "eth_keyfile", "Crypto")
+
+
+@pytest.mark.parametrize("options", [["--no-log"], []], ids=["no-log", "logged"])
+def test_a_read_in_a_new_process_imports_no_web3_nor_eth_account(
+    medledger, cli_ready, env, options
+):
+    out = medledger(
+        "anchor", str(OBSERVATION), "--patient", cli_ready.address, "--account", "dev:3", "--json"
+    )
+    assert out.exit_code == 0, out.stderr
+    (row,) = out.json()
+    argv = ["read", row["id"], "--account", "dev:5", *options]
+    code = (
+        "import json, sys\n"
+        "from medledger.cli import main\n"
+        f"code = main({argv!r})\n"
+        "print(json.dumps(sorted(sys.modules)), file=sys.stderr)\n"
+        "sys.exit(code)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, env={**os.environ, **env}, timeout=120
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    assert done.stdout == OBSERVATION.read_bytes()  # fetched, verified and decrypted
+    modules = json.loads(done.stderr.decode().strip().splitlines()[-1])
+    loaded = [m for m in modules if m.split(".")[0] in SLOW_TO_IMPORT]
+    assert loaded == []
 
 
 @pytest.mark.skipif(not SAMPLES.is_dir(), reason="shared/fhir-samples is not beside the checkout")

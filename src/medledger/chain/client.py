@@ -12,21 +12,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cached_property
+from functools import cache, cached_property
 from typing import TYPE_CHECKING, Any
 
-import requests
 from eth_abi.abi import decode as abi_decode
-from eth_utils.address import to_checksum_address
-from eth_utils.crypto import keccak
-from hexbytes import HexBytes
-from web3 import Web3
-from web3.exceptions import ContractCustomError, ContractLogicError, Web3RPCError
 
 from medledger.accounts import load_account
+from medledger.addresses import checksum
 from medledger.chain import devnet
 from medledger.chain.artifacts import all_error_abis, artifact
-from medledger.chain.pipeline import Pipeline
+from medledger.chain.contracts import Contract, ContractCall, abi_type
+from medledger.chain.pipeline import Pipeline, Rpc
 from medledger.config import LOCAL_NETWORK
 from medledger.errors import (
     ConfigurationError,
@@ -34,14 +30,14 @@ from medledger.errors import (
     TransactionRejected,
     TransactionReverted,
 )
+from medledger.keccak import keccak
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-    from eth_account.signers.local import LocalAccount
-    from web3.contract import Contract
-    from web3.contract.contract import ContractFunction
+    from web3 import Web3
 
+    from medledger.accounts import Signer
     from medledger.chain.pipeline import Receipt
     from medledger.config import Settings
 
@@ -59,17 +55,10 @@ class DecodedError:
 def _error_table() -> dict[bytes, tuple[str, list[str], list[str]]]:
     table: dict[bytes, tuple[str, list[str], list[str]]] = {}
     for item in all_error_abis():
-        types = [_abi_type(i) for i in item["inputs"]]
-        selector = keccak(text=f"{item['name']}({','.join(types)})")[:4]
+        types = [abi_type(i) for i in item["inputs"]]
+        selector = keccak(f"{item['name']}({','.join(types)})".encode())[:4]
         table[selector] = (item["name"], [i["name"] for i in item["inputs"]], types)
     return table
-
-
-def _abi_type(param: dict[str, Any]) -> str:
-    if param["type"].startswith("tuple"):
-        inner = ",".join(_abi_type(c) for c in param["components"])
-        return f"({inner}){param['type'][5:]}"
-    return str(param["type"])
 
 
 def decode_revert(data: bytes | str | None) -> DecodedError:
@@ -86,7 +75,7 @@ def decode_revert(data: bytes | str | None) -> DecodedError:
         return DecodedError("Error", {"message": abi_decode(["string"], body)[0]})
     if selector == bytes.fromhex("4e487b71"):
         return DecodedError("Panic", {"code": hex(abi_decode(["uint256"], body)[0])})
-    entry = _ERRORS.get(selector)
+    entry = _errors().get(selector)
     if entry is None:
         return DecodedError(f"unknown error 0x{selector.hex()}", {})
     name, names, types = entry
@@ -96,15 +85,21 @@ def decode_revert(data: bytes | str | None) -> DecodedError:
 
 def _display(value: object) -> object:
     if isinstance(value, str) and value.startswith("0x") and len(value) == 42:
-        return to_checksum_address(value)
+        return checksum(value)
     return value
 
 
-_ERRORS = _error_table()
+@cache
+def _errors() -> dict[bytes, tuple[str, list[str], list[str]]]:
+    return _error_table()
 
 
 class Chain:
-    """A chain reached through one JSON-RPC endpoint."""
+    """A chain reached through one JSON-RPC endpoint.
+
+    Calls, estimates, blocks and logs go through :attr:`rpc` (the pipeline's JSON-RPC client);
+    :attr:`w3`, a web3.py connection to the same node, is made only when a caller asks for it
+    (a few slow paths and the tests), so a command that reads imports no web3."""
 
     def __init__(self, settings: Settings, network: str | None = None) -> None:
         self.settings = settings
@@ -116,18 +111,30 @@ class Chain:
             started = devnet.ensure_running(settings)
             url, self.restored = started.url, started.restored
         self.url = url
-        self.w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": RPC_TIMEOUT_SECONDS}))
+        self.rpc = Rpc(url)
         self._block_times: dict[int, datetime] = {}
         #: Per-connection memo for other modules (the validated deployment, for one).
         self.cache: dict[str, Any] = {}
 
     @cached_property
+    def w3(self) -> Web3:
+        """A web3.py connection to the same node (imported on first use)."""
+        from web3 import Web3
+
+        return Web3(Web3.HTTPProvider(self.url, request_kwargs={"timeout": RPC_TIMEOUT_SECONDS}))
+
+    def request(self, method: str, params: list[Any]) -> Any:
+        """One JSON-RPC call's result; a node's error becomes ``NodeUnavailable`` naming it."""
+        (reply,) = self.rpc.batch([(method, params)])
+        if "error" in reply:
+            message = str(reply["error"].get("message", reply["error"]))
+            raise NodeUnavailable("chain RPC", self.url, f"{method}: {message}")
+        return reply.get("result")
+
+    @cached_property
     def chain_id(self) -> int:
         """The chain id the node reports (checked once, so a dead node fails early)."""
-        try:
-            return int(self.w3.eth.chain_id)
-        except (requests.RequestException, OSError) as exc:
-            raise NodeUnavailable("chain RPC", self.url, type(exc).__name__) from None
+        return int(self.request("eth_chainId", []), 16)
 
     @property
     def is_devnet(self) -> bool:
@@ -158,19 +165,31 @@ class Chain:
         """Drop cached block times (after a devnet revert or a reorg replaced blocks)."""
         self._block_times.clear()
 
+    def block(self, number: int | str) -> dict[str, Any]:
+        """A block's header fields as the node sends them (hex strings), by number or tag."""
+        tag = hex(number) if isinstance(number, int) else number
+        found = self.request("eth_getBlockByNumber", [tag, False])
+        if found is None:
+            raise NodeUnavailable("chain RPC", self.url, f"block {number} is not served")
+        return dict(found)
+
+    def code(self, address: str) -> bytes:
+        """The code deployed at ``address`` (empty: none)."""
+        return bytes.fromhex(str(self.request("eth_getCode", [address, "latest"]))[2:])
+
     def now(self) -> datetime:
         """The latest block's time (the clock the contracts judge by); read fresh, never
         cached, because a revert or reorg can replace the latest block."""
-        return datetime.fromtimestamp(int(self.w3.eth.get_block("latest")["timestamp"]), tz=UTC)
+        return datetime.fromtimestamp(int(self.block("latest")["timestamp"], 16), tz=UTC)
 
     def block_time(self, number: int) -> datetime:
         """Return a block's timestamp (cached: a mined block's time never changes)."""
         if number not in self._block_times:
-            block = self.w3.eth.get_block(number)
-            self._block_times[number] = datetime.fromtimestamp(int(block["timestamp"]), tz=UTC)
+            stamp = int(self.block(number)["timestamp"], 16)
+            self._block_times[number] = datetime.fromtimestamp(stamp, tz=UTC)
         return self._block_times[number]
 
-    def account(self, spec: str | None) -> LocalAccount:
+    def account(self, spec: str | None) -> Signer:
         """Resolve ``--account`` (default: the setting, or ``dev:0`` on a devnet)."""
         chosen = spec or self.settings.default_account
         if chosen is None:
@@ -180,20 +199,24 @@ class Chain:
         return load_account(chosen, self.chain_id)
 
     def contract(self, name: str, address: str) -> Contract:
-        """Return a web3 contract object for a deployed contract."""
-        return self.w3.eth.contract(address=to_checksum_address(address), abi=artifact(name).abi)
+        """Return a deployed contract (its functions called or sent through this chain)."""
+        return Contract(self, name, address)
 
-    def call(self, action: str, function: ContractFunction) -> Any:
+    def call(self, action: str, function: ContractCall) -> Any:
         """Call a view function; a revert becomes ``TransactionReverted``."""
-        try:
-            return function.call()
-        except (ContractCustomError, ContractLogicError) as exc:
-            raise self._reverted(action, exc) from None
-        except (requests.RequestException, OSError) as exc:
-            raise NodeUnavailable("chain RPC", self.url, type(exc).__name__) from None
+        return function.call(action)
+
+    def eth_call(self, action: str, to: str, data: bytes) -> bytes:
+        """Run calldata against ``to`` at the latest block and return the raw result; a revert
+        becomes a decoded ``TransactionReverted``."""
+        tx = {"to": to, "data": "0x" + data.hex()}
+        (reply,) = self.rpc.batch([("eth_call", [tx, "latest"])])
+        if "error" in reply:
+            raise self._refused(action, reply["error"])
+        return bytes.fromhex(str(reply["result"])[2:])
 
     def transact(
-        self, action: str, account: LocalAccount, function: ContractFunction, value: int = 0
+        self, action: str, account: Signer, function: ContractCall, value: int = 0
     ) -> Receipt:
         """Send one contract call and return its receipt (see :meth:`send`)."""
         (receipt,) = self.send(action, account, [function], value=value)
@@ -202,8 +225,8 @@ class Chain:
     def send(
         self,
         action: str,
-        account: LocalAccount,
-        functions: Sequence[ContractFunction],
+        account: Signer,
+        functions: Sequence[ContractCall],
         gas: int | None = None,
         progress: Callable[[int], None] | None = None,
         value: int = 0,
@@ -216,42 +239,48 @@ class Chain:
         if not functions:
             return []
         to = functions[0].address
-        payloads = [bytes(HexBytes(f._encode_transaction_data())) for f in functions]
+        payloads = [f.data for f in functions]
         estimate = self.estimate(action, account, to, payloads[0], value)
         limit = gas if gas is not None else estimate + estimate // 4 + 10_000
         return Pipeline(self, account).send(action, to, payloads, limit, progress, value=value)
 
-    def deploy(self, action: str, account: LocalAccount, name: str, *args: object) -> Receipt:
+    def deploy(self, action: str, account: Signer, name: str, *args: object) -> Receipt:
         """Deploy a packaged contract; the receipt's ``contract_address`` is its address."""
+        from eth_abi.abi import encode as abi_encode
+
         compiled = artifact(name)
-        factory = self.w3.eth.contract(abi=compiled.abi, bytecode=compiled.bytecode)
-        data = bytes(HexBytes(factory.constructor(*args).data_in_transaction))
+        constructor = next((e for e in compiled.abi if e.get("type") == "constructor"), None)
+        types = [abi_type(i) for i in constructor["inputs"]] if constructor else []
+        data = bytes.fromhex(compiled.bytecode[2:]) + abi_encode(types, list(args))
         estimate = self.estimate(action, account, None, data)
         return Pipeline(self, account).send(action, None, [data], estimate + estimate // 4)[0]
 
     def estimate(
-        self, action: str, account: LocalAccount, to: str | None, data: bytes, value: int = 0
+        self, action: str, account: Signer | None, to: str | None, data: bytes, value: int = 0
     ) -> int:
         """Run a transaction as a call and return its gas; a revert becomes a decoded
         ``TransactionReverted`` and nothing is sent."""
-        tx: dict[str, Any] = {"from": account.address, "data": data, "value": value}
+        tx: dict[str, Any] = {"data": "0x" + data.hex(), "value": hex(value)}
+        if account is not None:
+            tx["from"] = account.address
         if to is not None:
             tx["to"] = to
-        try:
-            return int(self.w3.eth.estimate_gas(tx))  # type: ignore[arg-type]
-        except (ContractCustomError, ContractLogicError) as exc:
-            raise self._reverted(action, exc) from None
-        except Web3RPCError as exc:
-            raise TransactionRejected.from_node(action, str(exc)) from None
-        except (requests.RequestException, OSError) as exc:
-            raise NodeUnavailable("chain RPC", self.url, type(exc).__name__) from None
+        (reply,) = self.rpc.batch([("eth_estimateGas", [tx])])
+        if "error" in reply:
+            raise self._refused(action, reply["error"])
+        return int(reply["result"], 16)
 
     @staticmethod
-    def _reverted(
-        action: str, exc: ContractCustomError | ContractLogicError
-    ) -> TransactionReverted:
-        data = exc.data if isinstance(exc.data, str) else None
-        if data is None and isinstance(exc, ContractLogicError) and exc.message:
-            return TransactionReverted(action, exc.message.removeprefix("execution reverted: "))
-        decoded = decode_revert(data)
-        return TransactionReverted(action, decoded.name, decoded.args)
+    def _refused(action: str, error: dict[str, Any]) -> TransactionReverted | TransactionRejected:
+        """A node's error for a call or an estimate: a revert (decoded custom error, or the
+        node's reason) or a refusal (nonce, funds, fees) in the node's words."""
+        message = str(error.get("message", error))
+        data = error.get("data")
+        if isinstance(data, dict):  # some nodes nest it
+            data = data.get("data")
+        if isinstance(data, str) and len(data) >= 10:
+            decoded = decode_revert(data)
+            return TransactionReverted(action, decoded.name, decoded.args)
+        if "revert" in message.lower():
+            return TransactionReverted(action, message.removeprefix("execution reverted: "))
+        return TransactionRejected.from_node(action, message)

@@ -18,11 +18,10 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from eth_utils.address import to_checksum_address
-from eth_utils.crypto import keccak
-
+from medledger.addresses import checksum as to_checksum_address
 from medledger.chain.artifacts import DEPLOYABLE, artifact, compiler_version
 from medledger.errors import ConfigurationError, NotDeployed
+from medledger.keccak import keccak
 from medledger.toolchain import project_root
 
 #: How long after a claim decision the submitter or patient may dispute it.
@@ -32,10 +31,9 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from pathlib import Path
 
-    from eth_account.signers.local import LocalAccount
-    from web3.contract import Contract
-
+    from medledger.accounts import Signer
     from medledger.chain import Chain
+    from medledger.chain.contracts import Contract
 
 
 @dataclass(frozen=True)
@@ -123,7 +121,7 @@ def contract(chain: Chain, name: str) -> Contract:
 
 def deploy(
     chain: Chain,
-    account: LocalAccount,
+    account: Signer,
     registrars: list[str] | None = None,
     threshold: int = 1,
 ) -> tuple[Deployment, list[str]]:
@@ -156,7 +154,7 @@ def deploy(
             address=address,
             transaction_hash=receipt.transaction_hash,
             block=receipt.block_number,
-            code_hash="0x" + keccak(bytes(chain.w3.eth.get_code(address))).hex(),
+            code_hash="0x" + keccak(chain.code(address)).hex(),
             constructor_args=args,
             artifact_hash=_artifact_hash(name),
         )
@@ -202,12 +200,12 @@ def _code_matches(chain: Chain, recorded: Deployment, name: str) -> bool:
     entry = recorded.contracts.get(name)
     if entry is None or entry.artifact_hash != _artifact_hash(name):
         return False
-    code = bytes(chain.w3.eth.get_code(to_checksum_address(entry.address)))
+    code = chain.code(to_checksum_address(entry.address))
     return bool(code) and "0x" + keccak(code).hex() == entry.code_hash
 
 
 def _genesis_hash(chain: Chain) -> str:
-    return "0x" + bytes(chain.w3.eth.get_block(0)["hash"]).hex()
+    return str(chain.block(0)["hash"]).lower()
 
 
 def _write(chain: Chain, recorded: Deployment) -> None:

@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Any
 
 from eth_abi.abi import decode as abi_decode
 from eth_abi.abi import encode as abi_encode
-from eth_utils.address import to_checksum_address
-from eth_utils.crypto import keccak
 
+from medledger.addresses import checksum as to_checksum_address
 from medledger.chain.artifacts import artifact
-from medledger.errors import NodeUnavailable
+from medledger.chain.contracts import abi_type as _type
+from medledger.keccak import keccak
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -28,10 +28,10 @@ if TYPE_CHECKING:
     from medledger.chain.pipeline import Receipt
 
 
-
 def moment(seconds: int) -> datetime:
     """A time a contract holds or a block carries (seconds since the epoch) as a UTC datetime."""
     return datetime.fromtimestamp(int(seconds), tz=UTC)
+
 
 @dataclass(frozen=True)
 class Log:
@@ -69,15 +69,6 @@ class _Event:
         return [i for i in self.inputs if not i.get("indexed")]
 
 
-def _type(param: Mapping[str, Any]) -> str:
-    """The canonical ABI type of a parameter (tuples spelled out)."""
-    kind = str(param["type"])
-    if kind.startswith("tuple"):
-        inner = ",".join(_type(c) for c in param["components"])
-        return f"({inner}){kind[len('tuple') :]}"
-    return kind
-
-
 @cache
 def _events(contract: str) -> dict[str, _Event]:
     found: dict[str, _Event] = {}
@@ -86,7 +77,7 @@ def _events(contract: str) -> dict[str, _Event]:
             continue
         inputs = tuple(entry["inputs"])
         signature = f"{entry['name']}({','.join(_type(i) for i in inputs)})"
-        found[entry["name"]] = _Event(entry["name"], keccak(text=signature), inputs)
+        found[entry["name"]] = _Event(entry["name"], keccak(signature.encode()), inputs)
     return found
 
 
@@ -149,7 +140,8 @@ def from_receipt(
     return [
         _decode(contract, event, raw)
         for raw in receipt.logs
-        if raw["topics"] and _hex_bytes(raw["topics"][0]) == event.topic
+        if raw["topics"]
+        and _hex_bytes(raw["topics"][0]) == event.topic
         and (wanted is None or str(raw["address"]).lower() == wanted)
     ]
 
@@ -202,14 +194,8 @@ def logs(
         "toBlock": "latest",
         "topics": topics(contract, name, filters),
     }
-    try:
-        raw = chain.w3.provider.make_request("eth_getLogs", [params])  # type: ignore[arg-type]
-    except OSError as exc:
-        raise NodeUnavailable("chain RPC", chain.url, type(exc).__name__) from None
-    if "error" in raw:
-        raise NodeUnavailable("chain RPC", chain.url, str(raw["error"].get("message", raw)))
     event = _event(contract, name)
-    found = [_decode(contract, event, entry) for entry in raw.get("result", [])]
+    found = [_decode(contract, event, entry) for entry in chain.request("eth_getLogs", [params])]
     return sorted(found, key=lambda log: (log.block, log.index))
 
 
@@ -226,4 +212,3 @@ def start_block(chain: Chain, contract: str) -> int:
     from medledger.chain import deployments
 
     return deployments.require(chain).contracts[contract].block
-

@@ -48,8 +48,7 @@ from medledger.errors import NodeUnavailable, Notice, TransactionRejected, Trans
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
 
-    from eth_account.signers.local import LocalAccount
-
+    from medledger.accounts import Signer
     from medledger.chain import Chain
 
 CHUNK = 250
@@ -281,7 +280,7 @@ class Rpc:
 class Pipeline:
     """Sends many transactions from one account to one node, pipelined, through the outbox."""
 
-    def __init__(self, chain: Chain, account: LocalAccount) -> None:
+    def __init__(self, chain: Chain, account: Signer) -> None:
         self.chain = chain
         self.account = account
         self.rpc = Rpc(chain.url, mines=chain.embedded)

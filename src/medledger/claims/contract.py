@@ -15,9 +15,8 @@ from medledger.errors import ConfigurationError
 from medledger.labels import Labelled
 
 if TYPE_CHECKING:
-    from web3.contract import Contract
-
     from medledger.chain import Chain
+    from medledger.chain.contracts import Contract
 
 CONTRACT = "ClaimsManager"
 """The contract's name in the deployment and in :mod:`medledger.chain.events`."""

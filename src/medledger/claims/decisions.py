@@ -28,8 +28,7 @@ from medledger.errors import ConfigurationError, PreconditionFailed
 if TYPE_CHECKING:
     from decimal import Decimal
 
-    from eth_account.signers.local import LocalAccount
-
+    from medledger.accounts import Signer
     from medledger.chain import Chain
     from medledger.ipfs.blockstore import BlockStore
 
@@ -43,7 +42,7 @@ class Evidence:
 
 
 def review(
-    chain: Chain, store: BlockStore, insurer: LocalAccount, claim_id: int
+    chain: Chain, store: BlockStore, insurer: Signer, claim_id: int
 ) -> tuple[Claim, list[Evidence]]:
     """Fetch, verify and decrypt a claim's evidence as the insurer (refused without consent)."""
     claim = get_claim(chain, claim_id, with_history=True)
@@ -66,7 +65,7 @@ def _require_policy_insurer(chain: Chain, account: str, policy: Policy) -> None:
 
 
 def _decidable(
-    chain: Chain, insurer: LocalAccount, claim_id: int, states: tuple[ClaimState, ...]
+    chain: Chain, insurer: Signer, claim_id: int, states: tuple[ClaimState, ...]
 ) -> Claim:
     claim = get_claim(chain, claim_id)
     _require_policy_insurer(chain, insurer.address, get_policy(chain, claim.policy_id))
@@ -77,9 +76,7 @@ def _decidable(
     return claim
 
 
-def approve(
-    chain: Chain, insurer: LocalAccount, claim_id: int, amount: Decimal | None = None
-) -> Claim:
+def approve(chain: Chain, insurer: Signer, claim_id: int, amount: Decimal | None = None) -> Claim:
     """Approve a claim in full (``amount`` None: what the policy allows) or in part.
 
     Approving zero is allowed only for a claim that falls entirely within the deductible
@@ -112,7 +109,7 @@ def approve(
     return get_claim(chain, claim_id)
 
 
-def deny(chain: Chain, insurer: LocalAccount, claim_id: int, reason: ReasonCode) -> Claim:
+def deny(chain: Chain, insurer: Signer, claim_id: int, reason: ReasonCode) -> Claim:
     """Deny a claim with a reason code."""
     _decidable(chain, insurer, claim_id, (ClaimState.SUBMITTED, ClaimState.INFO_REQUESTED))
     chain.transact(
@@ -121,7 +118,7 @@ def deny(chain: Chain, insurer: LocalAccount, claim_id: int, reason: ReasonCode)
     return get_claim(chain, claim_id)
 
 
-def request_info(chain: Chain, insurer: LocalAccount, claim_id: int, reason: ReasonCode) -> Claim:
+def request_info(chain: Chain, insurer: Signer, claim_id: int, reason: ReasonCode) -> Claim:
     """Ask the submitter for more information (at most ``MAX_INFO_REQUESTS`` times a claim)."""
     claim = _decidable(chain, insurer, claim_id, (ClaimState.SUBMITTED,))
     if claim.info_requests >= MAX_INFO_REQUESTS:
@@ -156,7 +153,7 @@ def _require_party(chain: Chain, account: str, claim: Claim) -> Policy:
 
 
 def provide_info(
-    chain: Chain, store: BlockStore, account: LocalAccount, claim_id: int, evidence: list[bytes]
+    chain: Chain, store: BlockStore, account: Signer, claim_id: int, evidence: list[bytes]
 ) -> Claim:
     """Answer a request for information with more (consented) evidence records."""
     claim = get_claim(chain, claim_id)
@@ -177,7 +174,7 @@ def provide_info(
     return get_claim(chain, claim_id)
 
 
-def dispute(chain: Chain, account: LocalAccount, claim_id: int, reason: ReasonCode) -> Claim:
+def dispute(chain: Chain, account: Signer, claim_id: int, reason: ReasonCode) -> Claim:
     """Dispute a partial approval or denial within the dispute window."""
     claim = get_claim(chain, claim_id)
     _require_party(chain, account.address, claim)
@@ -198,7 +195,7 @@ def dispute(chain: Chain, account: LocalAccount, claim_id: int, reason: ReasonCo
     return get_claim(chain, claim_id)
 
 
-def escalate(chain: Chain, account: LocalAccount, claim_id: int) -> Claim:
+def escalate(chain: Chain, account: Signer, claim_id: int) -> Claim:
     """Send a claim its insurer left undecided to a resolver (submitter or patient).
 
     Possible ``DECISION_PERIOD`` after submission (or after the last answer to a request for
@@ -232,7 +229,7 @@ def escalate(chain: Chain, account: LocalAccount, claim_id: int) -> Claim:
 
 
 def resolve(
-    chain: Chain, resolver: LocalAccount, claim_id: int, award: Decimal, covered: bool = True
+    chain: Chain, resolver: Signer, claim_id: int, award: Decimal, covered: bool = True
 ) -> Claim:
     """Resolve a dispute with an award on top of what was approved (zero upholds).
 
@@ -273,7 +270,7 @@ def resolve(
     return get_claim(chain, claim_id)
 
 
-def add_resolver(chain: Chain, admin: LocalAccount, resolver: str) -> None:
+def add_resolver(chain: Chain, admin: Signer, resolver: str) -> None:
     """Give an account the resolver role (the ClaimsManager's admin only)."""
     contract = manager(chain)
     chain.transact(

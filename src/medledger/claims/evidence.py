@@ -14,8 +14,7 @@ from medledger.errors import PreconditionFailed
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from eth_account.signers.local import LocalAccount
-
+    from medledger.accounts import Signer
     from medledger.chain import Chain
     from medledger.claims.policy import Policy
     from medledger.ipfs.blockstore import BlockStore
@@ -45,7 +44,7 @@ def _payment_allowed(chain: Chain, policy: Policy, record_id: bytes) -> bool:
 
 
 def grant_payment(
-    chain: Chain, store: BlockStore, patient: LocalAccount, policy: Policy, ids: list[bytes]
+    chain: Chain, store: BlockStore, patient: Signer, policy: Policy, ids: list[bytes]
 ) -> None:
     """The patient consents, record by record, to the insurer reading the claim's evidence."""
     for record_id in ids:

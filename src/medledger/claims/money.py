@@ -20,10 +20,9 @@ from medledger.claims.contract import CONTRACT, manager
 from medledger.errors import ConfigurationError, PreconditionFailed
 
 if TYPE_CHECKING:
-    from eth_account.signers.local import LocalAccount
-    from web3.contract import Contract
-
+    from medledger.accounts import Signer
     from medledger.chain import Chain
+    from medledger.chain.contracts import Contract
     from medledger.chain.pipeline import Receipt
 
 CENT = Decimal("0.01")
@@ -115,7 +114,7 @@ def credit_of(chain: Chain, payee: str) -> Decimal:
     return from_units(chain, int(value))
 
 
-def withdraw(chain: Chain, account: LocalAccount) -> tuple[Decimal, Receipt]:
+def withdraw(chain: Chain, account: Signer) -> tuple[Decimal, Receipt]:
     """Withdraw everything credited to the account's institution (or to the patient)."""
     if credit_of(chain, account.address) == 0:
         raise PreconditionFailed(

@@ -25,8 +25,7 @@ from medledger.ipfs.cid import Cid
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from eth_account.signers.local import LocalAccount
-
+    from medledger.accounts import Signer
     from medledger.chain import Chain
     from medledger.chain.pipeline import Receipt
     from medledger.ipfs.blockstore import BlockStore
@@ -80,7 +79,7 @@ def _require_insurer(chain: Chain, account: str) -> str:
 def issue_policy(
     chain: Chain,
     store: BlockStore,
-    insurer: LocalAccount,
+    insurer: Signer,
     patient: str,
     *,
     coverage: Decimal,
@@ -190,7 +189,7 @@ def policies(chain: Chain, patient: str | None = None, insurer: str | None = Non
     return [get_policy(chain, int(e["policyId"])) for e in issued]
 
 
-def read_terms(chain: Chain, store: BlockStore, reader: LocalAccount, policy: Policy) -> Terms:
+def read_terms(chain: Chain, store: BlockStore, reader: Signer, policy: Policy) -> Terms:
     """Decrypt a policy's terms (the insurer, its practitioners and the patient can)."""
     if policy.terms_cid is None:
         raise PreconditionFailed(f"policy {policy.id} has no terms document")
@@ -199,7 +198,7 @@ def read_terms(chain: Chain, store: BlockStore, reader: LocalAccount, policy: Po
     )
 
 
-def fund_policy(chain: Chain, funder: LocalAccount, policy_id: int, amount: Decimal) -> Policy:
+def fund_policy(chain: Chain, funder: Signer, policy_id: int, amount: Decimal) -> Policy:
     """Pay tokens into a policy's pool (approve, then fund); on a devnet, mint what is missing."""
     get_policy(chain, policy_id)  # unknown policy: a clear error before any token moves
     units = to_units(chain, amount, "amount")
@@ -227,7 +226,7 @@ def fund_policy(chain: Chain, funder: LocalAccount, policy_id: int, amount: Deci
     return get_policy(chain, policy_id)
 
 
-def reclaim_pool(chain: Chain, insurer: LocalAccount, policy_id: int) -> tuple[Decimal, Receipt]:
+def reclaim_pool(chain: Chain, insurer: Signer, policy_id: int) -> tuple[Decimal, Receipt]:
     """Take back an ended policy's unspent pool (the insurer's own account, verified or not).
 
     Possible once the term has ended, no claim of the policy is open and the dispute window

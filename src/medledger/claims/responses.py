@@ -12,8 +12,7 @@ from medledger.claims.facts import claim_facts
 from medledger.claims.history import Claim, claim_history, get_claim
 
 if TYPE_CHECKING:
-    from eth_account.signers.local import LocalAccount
-
+    from medledger.accounts import Signer
     from medledger.chain import Chain
     from medledger.ipfs.blockstore import BlockStore
 
@@ -41,7 +40,7 @@ def decision_of(chain: Chain, claim: Claim, currency: str = "USD") -> fhir.Decis
 
 
 def fhir_documents(
-    chain: Chain, store: BlockStore, reader: LocalAccount, claim_id: int
+    chain: Chain, store: BlockStore, reader: Signer, claim_id: int
 ) -> dict[str, bytes]:
     """The FHIR ``ClaimResponse`` (and ``ExplanationOfBenefit`` once paid) of a claim.
 

@@ -45,8 +45,7 @@ from medledger.errors import (
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from eth_account.signers.local import LocalAccount
-
+    from medledger.accounts import Signer
     from medledger.chain import Chain
     from medledger.ipfs.blockstore import BlockStore
 
@@ -54,7 +53,7 @@ if TYPE_CHECKING:
 def submit_claim(
     chain: Chain,
     store: BlockStore,
-    submitter: LocalAccount,
+    submitter: Signer,
     policy_id: int,
     claim_body: bytes | None = None,
     *,
@@ -177,7 +176,7 @@ def submit_claim(
 
 
 def submitted_before(
-    chain: Chain, store: BlockStore, submitter: LocalAccount, policy: Policy, claim_body: bytes
+    chain: Chain, store: BlockStore, submitter: Signer, policy: Policy, claim_body: bytes
 ) -> Claim | None:
     """The claim this very FHIR Claim already made when ``submitter`` submitted it before
     (its body anchored once, as a record, and that record claimed), or None."""

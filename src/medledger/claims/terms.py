@@ -31,8 +31,7 @@ from medledger.crypto.merkle import MerkleTree
 from medledger.errors import ConfigurationError, NoKeyForReader, PreconditionFailed
 
 if TYPE_CHECKING:
-    from eth_account.signers.local import LocalAccount
-
+    from medledger.accounts import Signer
     from medledger.chain import Chain
     from medledger.ipfs.blockstore import BlockStore
     from medledger.ipfs.cid import Cid
@@ -163,7 +162,7 @@ def seal_terms(
 def open_terms(
     chain: Chain,
     store: BlockStore,
-    reader: LocalAccount,
+    reader: Signer,
     cid: Cid,
     insurer: str,
     patient: str,

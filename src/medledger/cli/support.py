@@ -19,8 +19,7 @@ import click
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from eth_account.signers.local import LocalAccount
-
+    from medledger.accounts import Signer
     from medledger.chain import Chain
     from medledger.config import Settings
 
@@ -52,7 +51,7 @@ class Session:
                 click.echo(f"notice: {chain.restored.describe()}", err=True)
         return self._chain
 
-    def account(self, spec: str | None = None) -> LocalAccount:
+    def account(self, spec: str | None = None) -> Signer:
         """The signing account of ``--account`` (or ``spec``)."""
         return self.chain.account(spec or self.account_spec)
 

@@ -7,9 +7,8 @@ from typing import TYPE_CHECKING
 from medledger.chain import deployments
 
 if TYPE_CHECKING:
-    from web3.contract import Contract
-
     from medledger.chain import Chain
+    from medledger.chain.contracts import Contract
 
 CONTRACT = "ConsentManager"
 ZERO = bytes(32)

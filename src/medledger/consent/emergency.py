@@ -18,8 +18,7 @@ from medledger.consent.contract import CONTRACT, consent_contract
 from medledger.errors import ConfigurationError, PatientNotFound, PreconditionFailed
 
 if TYPE_CHECKING:
-    from eth_account.signers.local import LocalAccount
-
+    from medledger.accounts import Signer
     from medledger.chain import Chain
 
 
@@ -115,7 +114,7 @@ def emergencies(chain: Chain, patient: str) -> list[EmergencyState]:
 
 
 def open_emergency_access(
-    chain: Chain, opener: LocalAccount, patient: str, duration: timedelta, reason: str
+    chain: Chain, opener: Signer, patient: str, duration: timedelta, reason: str
 ) -> datetime:
     """Open break-glass access (a verified emergency service); return when it ends."""
     institution = providers.verified_institution_of(chain, opener.address)
@@ -146,9 +145,7 @@ def open_emergency_access(
     return datetime.fromtimestamp(opened["expiresAt"], tz=UTC)
 
 
-def close_emergency_access(
-    chain: Chain, signer: LocalAccount, patient: str, institution: str
-) -> None:
+def close_emergency_access(chain: Chain, signer: Signer, patient: str, institution: str) -> None:
     """End a live emergency opening at once (the patient or a delegate)."""
     patient, institution = parse_address(patient), parse_address(institution)
     providers.require_acts_for(chain, signer.address, patient)

@@ -35,8 +35,7 @@ from medledger.ipfs.cid import Cid
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-    from eth_account.signers.local import LocalAccount
-
+    from medledger.accounts import Signer
     from medledger.chain import Chain
     from medledger.ipfs.blockstore import BlockStore
 
@@ -86,7 +85,7 @@ def document(
 def build(
     chain: Chain,
     store: BlockStore,
-    holder: LocalAccount,
+    holder: Signer,
     patient: str,
     grantee: str,
     key: bytes,
@@ -171,7 +170,7 @@ def delivered(chain: Chain, patient: str, grantee: str) -> list[Cid]:
 
 
 def secret_of(
-    chain: Chain, store: BlockStore, reader: LocalAccount, record: records.Record
+    chain: Chain, store: BlockStore, reader: Signer, record: records.Record
 ) -> crypto.BodySecret:
     """Find the reader's key for a record: the body's header first, then the envelopes of its
     live grants, then (for an emergency service's account) those delivered for its opening."""
@@ -225,7 +224,7 @@ def records_in_scope(
 
 
 def deliver_keys(
-    chain: Chain, store: BlockStore, holder: LocalAccount, patient: str, grantee: str, scope: Scope
+    chain: Chain, store: BlockStore, holder: Signer, patient: str, grantee: str, scope: Scope
 ) -> Cid | None:
     """Seal the keys the holder has, for a live grant (or, with scope ``all``, a live emergency
     opening of the grantee's service), and publish the envelope (None: no record in scope).
@@ -238,7 +237,7 @@ def deliver_keys(
 
 
 def deliver_keys_for_live_grants(
-    chain: Chain, store: BlockStore, holder: LocalAccount, patient: str, grantee: str
+    chain: Chain, store: BlockStore, holder: Signer, patient: str, grantee: str
 ) -> list[tuple[Scope, Cid]]:
     """Deliver keys for every live grant the grantee holds from the patient (and, for an
     emergency service's account, its live opening): what ``deliver-keys`` does by default.
@@ -270,7 +269,7 @@ def deliver_keys_for_live_grants(
 
 
 def _deliver(
-    chain: Chain, store: BlockStore, holder: LocalAccount, patient: str, grantee: str, scope: Scope
+    chain: Chain, store: BlockStore, holder: Signer, patient: str, grantee: str, scope: Scope
 ) -> tuple[Cid | None, tuple[str, ...]]:
     patient, grantee = parse_address(patient), parse_address(grantee)
     if not providers.acts_for(chain, holder.address, patient) and not providers.may_write_for(

@@ -33,8 +33,7 @@ from medledger.ipfs.unixfs import hash_bytes
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from eth_account.signers.local import LocalAccount
-
+    from medledger.accounts import Signer
     from medledger.chain import Chain
     from medledger.ipfs.blockstore import BlockStore
 
@@ -55,7 +54,7 @@ GRANT_FIELDS = (
 def grant(
     chain: Chain,
     store: BlockStore,
-    signer: LocalAccount,
+    signer: Signer,
     patient: str,
     grantee: str,
     scope: Scope,
@@ -89,7 +88,7 @@ def grant(
 def sign_grant(
     chain: Chain,
     store: BlockStore,
-    signer: LocalAccount,
+    signer: Signer,
     patient: str,
     grantee: str,
     scope: Scope,
@@ -134,7 +133,7 @@ def sign_grant(
 
 
 def submit_signed_grant(
-    chain: Chain, store: BlockStore, relayer: LocalAccount, document: dict[str, Any]
+    chain: Chain, store: BlockStore, relayer: Signer, document: dict[str, Any]
 ) -> GrantState:
     """Submit a signed grant (any account pays the gas); the patient needs no ETH."""
     contract = consent_contract(chain)
@@ -172,7 +171,7 @@ def submit_signed_grant(
     return grant_state(chain, request["patient"], request["grantee"], scope)
 
 
-def revoke(chain: Chain, signer: LocalAccount, patient: str, grantee: str, scope: Scope) -> None:
+def revoke(chain: Chain, signer: Signer, patient: str, grantee: str, scope: Scope) -> None:
     """Revoke a grant at once (the signer is the patient or a delegate)."""
     patient, grantee = parse_address(patient), parse_address(grantee)
     contract = consent_contract(chain)
@@ -202,7 +201,7 @@ def _not_revocable(chain: Chain, state: GrantState, now: datetime) -> str:
     return f"{who} (its live grants: {', '.join(others)}; name one with --scope)"
 
 
-def cancel_signatures(chain: Chain, signer: LocalAccount, patient: str) -> int:
+def cancel_signatures(chain: Chain, signer: Signer, patient: str) -> int:
     """Burn the patient's next ConsentManager nonce: a signed grant carrying it (not yet
     submitted) can never be used. Returns the cancelled nonce."""
     patient = parse_address(patient)

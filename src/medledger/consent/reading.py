@@ -15,8 +15,7 @@ from medledger.consent.scopes import Scope
 from medledger.errors import AccessRefused, CryptoError, MedLedgerError, StoreError
 
 if TYPE_CHECKING:
-    from eth_account.signers.local import LocalAccount
-
+    from medledger.accounts import Signer
     from medledger.chain import Chain
     from medledger.chain.pipeline import Receipt
     from medledger.crypto import BodySecret
@@ -49,7 +48,7 @@ def refusal_reason(chain: Chain, reader: str, record: records.Record) -> str:
 
 
 def read(
-    chain: Chain, store: BlockStore, reader: LocalAccount, record_id: bytes | str, log: bool = True
+    chain: Chain, store: BlockStore, reader: Signer, record_id: bytes | str, log: bool = True
 ) -> bytes:
     """Read a record under consent: refuse without live access, log the use on chain.
 
@@ -76,14 +75,14 @@ def read(
     return body
 
 
-def log_reads(chain: Chain, reader: LocalAccount, record_ids: list[bytes]) -> Receipt:
+def log_reads(chain: Chain, reader: Signer, record_ids: list[bytes]) -> Receipt:
     """Log many reads in one transaction."""
     return chain.transact(
         "logging reads", reader, consent_contract(chain).functions.logAccess(record_ids)
     )
 
 
-def erase(chain: Chain, store: BlockStore, signer: LocalAccount, record_id: bytes | str) -> int:
+def erase(chain: Chain, store: BlockStore, signer: Signer, record_id: bytes | str) -> int:
     """Crypto-shred a record: mark it erased, unpin its body and the envelopes holding its key.
 
     Returns how many blocks the store's garbage collection removed. Envelopes that also held
@@ -131,7 +130,7 @@ def erasures(chain: Chain) -> records.Erasures:
 
 def _held(
     chain: Chain, store: BlockStore, envelope: Cid, patient: str, grantee: str,
-    signer: LocalAccount,
+    signer: Signer,
 ) -> dict[str, BodySecret] | None:  # fmt: skip
     """The keys an envelope holds as the signer sees them: None when the signer cannot open
     it, empty when it is gone or is no key envelope."""

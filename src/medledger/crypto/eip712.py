@@ -4,14 +4,13 @@ Each contract names its domain (``"MedLedger <Contract>"``, version ``"1"``, the
 its address); a request type is a list of ``(name, solidity type)`` fields in the order of the
 contract's type hash. eth-account builds the digest (``encode_typed_data``) and signs it, so
 nothing here hashes by hand; the contract tests keep their own independent copy as an oracle.
+eth-account is imported when something is signed, not with this module (a command that only
+reads never signs typed data).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
-
-from eth_account import Account
-from eth_account.messages import encode_typed_data
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -51,5 +50,8 @@ def typed_data(
 
 def sign(private_key: bytes, document: dict[str, Any]) -> bytes:
     """Sign a typed-data document: the 65-byte ``r || s || v`` signature."""
+    from eth_account import Account
+    from eth_account.messages import encode_typed_data
+
     message = encode_typed_data(full_message=document)
     return bytes(Account.sign_message(message, private_key).signature)

@@ -26,8 +26,7 @@ from medledger.accounts import dev_account
 from medledger.errors import DuplicateClaim, MedLedgerError
 
 if TYPE_CHECKING:
-    from eth_account.signers.local import LocalAccount
-
+    from medledger.accounts import Signer
     from medledger.chain import Chain
     from medledger.ipfs.blockstore import BlockStore
 
@@ -125,8 +124,8 @@ def _json(resource: dict[str, Any]) -> bytes:
 def run(
     chain: Chain,
     store: BlockStore,
-    patient: LocalAccount,
-    clinic: LocalAccount,
+    patient: Signer,
+    clinic: Signer,
     verify: Any,
 ) -> None:
     """Print the insurance walk-through (``verify`` is the demo's institution verifier)."""

@@ -19,8 +19,7 @@ from medledger.accounts import dev_account
 from medledger.errors import MedLedgerError
 
 if TYPE_CHECKING:
-    from eth_account.signers.local import LocalAccount
-
+    from medledger.accounts import Signer
     from medledger.chain import Chain
     from medledger.ipfs.blockstore import BlockStore
 
@@ -80,7 +79,7 @@ def ldl(value: float) -> bytes:
     ).encode()
 
 
-def run(chain: Chain, store: BlockStore, site: LocalAccount, verify: Any) -> None:
+def run(chain: Chain, store: BlockStore, site: Signer, verify: Any) -> None:
     """Print the trial walk-through (``verify`` is the demo's institution verifier)."""
     say = click.echo
     sponsor = dev_account(SPONSOR)

@@ -25,8 +25,7 @@ from medledger.errors import MedLedgerError
 from medledger.ipfs.stores import open_store
 
 if TYPE_CHECKING:
-    from eth_account.signers.local import LocalAccount
-
+    from medledger.accounts import Signer
     from medledger.config import Settings
     from medledger.ipfs.blockstore import BlockStore
 
@@ -220,7 +219,7 @@ def step(number: int, title: str) -> None:
     click.echo(f"\n{number}. {title}")
 
 
-def _verify(chain: Chain, account: LocalAccount, kind: providers.InstitutionKind, name: str) -> str:
+def _verify(chain: Chain, account: Signer, kind: providers.InstitutionKind, name: str) -> str:
     entry = providers.participant(chain, account.address)
     if entry.role is providers.Role.NONE:
         providers.apply_institution(chain, account, kind, name)
@@ -244,7 +243,7 @@ def _verify(chain: Chain, account: LocalAccount, kind: providers.InstitutionKind
     )
 
 
-def _open_care(chain: Chain, patient: LocalAccount, signed_at_check_in: bool) -> str:
+def _open_care(chain: Chain, patient: Signer, signed_at_check_in: bool) -> str:
     """Open the patient's care relationships with the hospital and the clinic (until revoked).
 
     With ``signed_at_check_in`` the patient signs the hospital's off chain and the hospital
@@ -265,7 +264,7 @@ def _open_care(chain: Chain, patient: LocalAccount, signed_at_check_in: bool) ->
     return "care relationships with the " + " and ".join(done) if done else "already in care"
 
 
-def _doctor(chain: Chain) -> LocalAccount:
+def _doctor(chain: Chain) -> Signer:
     """A practitioner of the clinic (invited, then accepting), with a published key."""
     doctor = dev_account(DOCTOR)
     if providers.participant(chain, doctor.address).role is providers.Role.NONE:
@@ -276,7 +275,7 @@ def _doctor(chain: Chain) -> LocalAccount:
     return doctor
 
 
-def _refusal(chain: Chain, store: BlockStore, reader: LocalAccount, record: records.Record) -> str:
+def _refusal(chain: Chain, store: BlockStore, reader: Signer, record: records.Record) -> str:
     try:
         consent.read(chain, store, reader, record.hex_id)
     except MedLedgerError as exc:
@@ -318,9 +317,7 @@ def _swap_pointer(chain: Chain, record: records.Record, other: records.Record) -
     return "NOT DETECTED"
 
 
-def _other_reader(
-    chain: Chain, store: BlockStore, record: records.Record, reader: LocalAccount
-) -> str:
+def _other_reader(chain: Chain, store: BlockStore, record: records.Record, reader: Signer) -> str:
     try:
         consent.read(chain, store, reader, record.hex_id)
     except MedLedgerError as exc:

@@ -29,8 +29,7 @@ from medledger.providers.patients import require_acts_for
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from eth_account.signers.local import LocalAccount
-
+    from medledger.accounts import Signer
     from medledger.chain import Chain
 
 UNTIL_REVOKED = 2**40 - 1
@@ -119,7 +118,7 @@ def require_writer(chain: Chain, issuer: str, patient: str) -> None:
 
 
 def authorize_care(
-    chain: Chain, signer: LocalAccount, patient: str, institution: str, until: datetime | None
+    chain: Chain, signer: Signer, patient: str, institution: str, until: datetime | None
 ) -> Care:
     """Let a care institution write the patient's records (signer: the patient or a delegate)."""
     patient, institution = _care_target(chain, patient, institution)
@@ -134,7 +133,7 @@ def authorize_care(
 
 def sign_care(
     chain: Chain,
-    signer: LocalAccount,
+    signer: Signer,
     patient: str,
     institution: str,
     until: datetime | None,
@@ -163,7 +162,7 @@ def sign_care(
     }
 
 
-def submit_signed_care(chain: Chain, relayer: LocalAccount, document: dict[str, Any]) -> Care:
+def submit_signed_care(chain: Chain, relayer: Signer, document: dict[str, Any]) -> Care:
     """Submit a care relationship a patient (or delegate) signed; any account pays the gas."""
     contract = registry(chain)
     try:
@@ -190,7 +189,7 @@ def submit_signed_care(chain: Chain, relayer: LocalAccount, document: dict[str, 
     return care_of(chain, request["patient"], request["institution"])
 
 
-def revoke_care(chain: Chain, signer: LocalAccount, patient: str, institution: str) -> None:
+def revoke_care(chain: Chain, signer: Signer, patient: str, institution: str) -> None:
     """End a live care relationship (the patient, a delegate or the institution)."""
     current = care_of(chain, patient, institution)
     if signer.address != current.institution:
@@ -206,7 +205,7 @@ def revoke_care(chain: Chain, signer: LocalAccount, patient: str, institution: s
     )
 
 
-def cancel_care_signatures(chain: Chain, signer: LocalAccount, patient: str) -> int:
+def cancel_care_signatures(chain: Chain, signer: Signer, patient: str) -> int:
     """Burn the patient's next registry nonce (cancelling a signed, unsubmitted care request)."""
     patient = parse_address(patient)
     require_acts_for(chain, signer.address, patient)

@@ -25,8 +25,7 @@ from medledger.providers.participants import (
 )
 
 if TYPE_CHECKING:
-    from eth_account.signers.local import LocalAccount
-
+    from medledger.accounts import Signer
     from medledger.chain import Chain
     from medledger.chain.pipeline import Receipt
 
@@ -34,9 +33,7 @@ REGISTRAR_ROLE = keccak(text="REGISTRAR_ROLE")
 _CONTRACT = "ProviderRegistry"
 
 
-def apply_institution(
-    chain: Chain, account: LocalAccount, kind: InstitutionKind, name: str
-) -> Receipt:
+def apply_institution(chain: Chain, account: Signer, kind: InstitutionKind, name: str) -> Receipt:
     """Apply as an institution, publishing the account's own encryption key."""
     require_no_role(chain, account.address)
     if not name.strip():
@@ -49,7 +46,7 @@ def apply_institution(
     )
 
 
-def approve_institution(chain: Chain, registrar: LocalAccount, institution: str) -> bool:
+def approve_institution(chain: Chain, registrar: Signer, institution: str) -> bool:
     """Cast a registrar's approval; return True when it verified (or reinstated) the institution."""
     entry = require_institution(chain, institution)
     _require_registrar(chain, registrar.address)
@@ -69,9 +66,7 @@ def approve_institution(chain: Chain, registrar: LocalAccount, institution: str)
     return bool(verified or reinstated)
 
 
-def suspend_institution(
-    chain: Chain, registrar: LocalAccount, institution: str, reason: str
-) -> Receipt:
+def suspend_institution(chain: Chain, registrar: Signer, institution: str, reason: str) -> Receipt:
     """Suspend a verified institution at once."""
     entry = require_institution(chain, institution)
     _require_registrar(chain, registrar.address)
@@ -87,7 +82,7 @@ def suspend_institution(
     )
 
 
-def vote_registrar(chain: Chain, registrar: LocalAccount, account: str, add: bool) -> bool:
+def vote_registrar(chain: Chain, registrar: Signer, account: str, add: bool) -> bool:
     """Vote to add or remove a registrar; return True when this vote made the change."""
     _require_registrar(chain, registrar.address)
     account = parse_address(account)
@@ -102,7 +97,7 @@ def vote_registrar(chain: Chain, registrar: LocalAccount, account: str, add: boo
     return bool(event["votes"] >= event["threshold"])
 
 
-def vote_threshold(chain: Chain, registrar: LocalAccount, threshold: int) -> bool:
+def vote_threshold(chain: Chain, registrar: Signer, threshold: int) -> bool:
     """Vote for a new approval threshold; return True when this vote changed it."""
     _require_registrar(chain, registrar.address)
     contract = registry(chain)

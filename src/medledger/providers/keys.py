@@ -14,15 +14,14 @@ from medledger.errors import PreconditionFailed
 from medledger.providers.participants import Role, participant, registry
 
 if TYPE_CHECKING:
-    from eth_account.signers.local import LocalAccount
-
+    from medledger.accounts import Signer
     from medledger.chain import Chain
     from medledger.chain.pipeline import Receipt
 
 KEY_FIELDS = (("account", "address"), ("key", "bytes"))
 
 
-def key_proof(chain: Chain, account: LocalAccount) -> tuple[bytes, bytes]:
+def key_proof(chain: Chain, account: Signer) -> tuple[bytes, bytes]:
     """The account's own encryption key and its proof of possession (its signature of
     ``EncryptionKey(account, key)`` in the registry's EIP-712 domain)."""
     key = envelope.public_key(account.key)
@@ -33,7 +32,7 @@ def key_proof(chain: Chain, account: LocalAccount) -> tuple[bytes, bytes]:
     return key, eip712.sign(account.key, document)
 
 
-def publish_key(chain: Chain, account: LocalAccount) -> Receipt:
+def publish_key(chain: Chain, account: Signer) -> Receipt:
     """Publish (or rotate to) the account's own encryption key."""
     if participant(chain, account.address).role is Role.NONE:
         raise PreconditionFailed(f"{account.address} has no role in the registry")

@@ -20,9 +20,8 @@ from medledger.errors import InstitutionNotFound, PatientNotFound, PreconditionF
 from medledger.labels import Labelled
 
 if TYPE_CHECKING:
-    from web3.contract import Contract
-
     from medledger.chain import Chain
+    from medledger.chain.contracts import Contract
 
 CARE_KINDS = frozenset({1, 2, 3, 6})  # hospital, clinic, laboratory, emergency service
 

@@ -11,13 +11,12 @@ from medledger.providers.keys import key_proof
 from medledger.providers.participants import Role, participant, registry, require_no_role
 
 if TYPE_CHECKING:
-    from eth_account.signers.local import LocalAccount
-
+    from medledger.accounts import Signer
     from medledger.chain import Chain
     from medledger.chain.pipeline import Receipt
 
 
-def register_patient(chain: Chain, account: LocalAccount) -> Receipt:
+def register_patient(chain: Chain, account: Signer) -> Receipt:
     """Register the account as a patient with its own encryption key."""
     require_no_role(chain, account.address)
     key, proof = key_proof(chain, account)
@@ -36,7 +35,7 @@ def require_patient(chain: Chain, address: str) -> str:
     return entry.address
 
 
-def set_delegate(chain: Chain, patient: LocalAccount, delegate: str, allowed: bool) -> None:
+def set_delegate(chain: Chain, patient: Signer, delegate: str, allowed: bool) -> None:
     """Name (or drop) a guardian or proxy who may act for the patient."""
     if participant(chain, patient.address).role is not Role.PATIENT:
         raise PreconditionFailed(f"{patient.address} is not a registered patient")

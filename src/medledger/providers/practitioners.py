@@ -20,13 +20,12 @@ from medledger.providers.participants import (
 )
 
 if TYPE_CHECKING:
-    from eth_account.signers.local import LocalAccount
-
+    from medledger.accounts import Signer
     from medledger.chain import Chain
     from medledger.chain.pipeline import Receipt
 
 
-def add_practitioner(chain: Chain, institution: LocalAccount, practitioner: str) -> Receipt:
+def add_practitioner(chain: Chain, institution: Signer, practitioner: str) -> Receipt:
     """Invite an account to work for the caller's (verified) institution; it must accept."""
     entry = require_institution(chain, institution.address)
     if entry.status is not Status.VERIFIED:
@@ -39,7 +38,7 @@ def add_practitioner(chain: Chain, institution: LocalAccount, practitioner: str)
     )
 
 
-def accept_practitioner(chain: Chain, practitioner: LocalAccount, institution: str) -> Receipt:
+def accept_practitioner(chain: Chain, practitioner: Signer, institution: str) -> Receipt:
     """Accept an institution's invitation: the account becomes its practitioner."""
     institution = parse_address(institution)
     contract = registry(chain)
@@ -57,7 +56,7 @@ def accept_practitioner(chain: Chain, practitioner: LocalAccount, institution: s
     )
 
 
-def remove_practitioner(chain: Chain, signer: LocalAccount, practitioner: str) -> Receipt:
+def remove_practitioner(chain: Chain, signer: Signer, practitioner: str) -> Receipt:
     """End a practitioner's work (by its institution or itself), or withdraw an invitation."""
     entry = participant(chain, practitioner)
     contract = registry(chain)

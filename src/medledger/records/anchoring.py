@@ -37,8 +37,7 @@ from medledger.sealed import Document, Sealed, seal_many
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from eth_account.signers.local import LocalAccount
-
+    from medledger.accounts import Signer
     from medledger.chain import Chain
     from medledger.chain.pipeline import Receipt
     from medledger.ipfs.blockstore import BlockStore
@@ -75,7 +74,7 @@ class Readers:
     """Who gets a new record's key: the patient, the issuer, the issuer's institution (for a
     practitioner), and the ``extra`` readers for the record's patient and category."""
 
-    def __init__(self, chain: Chain, issuer: LocalAccount, extra: ExtraReaders | None) -> None:
+    def __init__(self, chain: Chain, issuer: Signer, extra: ExtraReaders | None) -> None:
         self._chain = chain
         self._extra = extra
         employer = providers.participant(chain, issuer.address).employer
@@ -97,7 +96,7 @@ class Readers:
 def anchor(
     chain: Chain,
     store: BlockStore,
-    issuer: LocalAccount,
+    issuer: Signer,
     patient: str,
     drafts: Iterable[Draft],
     previous: bytes | None = None,
@@ -128,7 +127,7 @@ def anchor(
 def _anchor_once(
     chain: Chain,
     store: BlockStore,
-    issuer: LocalAccount,
+    issuer: Signer,
     patient: str,
     drafts: list[Draft],
     previous: bytes | None,
@@ -155,7 +154,7 @@ def _anchor_once(
 def already_anchored(
     chain: Chain,
     store: BlockStore,
-    issuer: LocalAccount,
+    issuer: Signer,
     patient: str,
     body: bytes,
     previous: bytes | None = None,
@@ -168,7 +167,7 @@ def already_anchored(
     return once.anchored(chain, store, open_outbox(chain.settings.home), [key]).get(key)
 
 
-def _check_previous(chain: Chain, issuer: LocalAccount, patient: str, previous: bytes) -> None:
+def _check_previous(chain: Chain, issuer: Signer, patient: str, previous: bytes) -> None:
     """A new version replaces a current record of the same patient, by its own writer."""
     old = get(chain, previous)
     if old.superseded:
@@ -185,7 +184,7 @@ def _check_previous(chain: Chain, issuer: LocalAccount, patient: str, previous: 
 def _anchor_new(
     chain: Chain,
     store: BlockStore,
-    issuer: LocalAccount,
+    issuer: Signer,
     patient: str,
     drafts: list[Draft],
     same: list[bytes],

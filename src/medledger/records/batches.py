@@ -45,8 +45,7 @@ from medledger.sealed import Document, manifest, seal_many
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
 
-    from eth_account.signers.local import LocalAccount
-
+    from medledger.accounts import Signer
     from medledger.chain import Chain
     from medledger.ipfs.blockstore import BlockStore
     from medledger.ipfs.cid import Cid
@@ -89,7 +88,7 @@ def batch_id(issuer: str, root: bytes) -> bytes:
 def anchor_batch(
     chain: Chain,
     store: BlockStore,
-    issuer: LocalAccount,
+    issuer: Signer,
     entries: Iterable[Entry],
     progress: Callable[[int], None] | None = None,
     readers: ExtraReaders | None = None,
@@ -119,7 +118,7 @@ def anchor_batch(
 def _batch_once(
     chain: Chain,
     store: BlockStore,
-    issuer: LocalAccount,
+    issuer: Signer,
     entries: list[Entry],
     checksummed: Mapping[str, str],
     progress: Callable[[int], None] | None,
@@ -148,7 +147,7 @@ def _batch_once(
 def _anchor_batch(
     chain: Chain,
     store: BlockStore,
-    issuer: LocalAccount,
+    issuer: Signer,
     entries: list[Entry],
     same: list[bytes],
     progress: Callable[[int], None] | None,
@@ -214,9 +213,7 @@ def _anchor_batch(
     )  # fmt: skip
 
 
-def ensure_registered(
-    chain: Chain, store: BlockStore, account: LocalAccount, record: Record
-) -> Record:
+def ensure_registered(chain: Chain, store: BlockStore, account: Signer, record: Record) -> Record:
     """Register a batched record on its own (a no-op when it already is)."""
     contract = registry(chain)
     if chain.call("reading the record", contract.functions.exists(record.id)):

@@ -27,8 +27,7 @@ from medledger.records.record import (
 from medledger.sealed import open_one
 
 if TYPE_CHECKING:
-    from eth_account.signers.local import LocalAccount
-
+    from medledger.accounts import Signer
     from medledger.chain import Chain
     from medledger.chain.events import Log
     from medledger.crypto.envelope import BodySecret
@@ -94,7 +93,7 @@ def writer_of(chain: Chain, record_id: bytes) -> int:
     return int(writer)
 
 
-def read(chain: Chain, store: BlockStore, reader: LocalAccount, record_id: bytes | str) -> bytes:
+def read(chain: Chain, store: BlockStore, reader: Signer, record_id: bytes | str) -> bytes:
     """Fetch, verify and decrypt a record's body with a key wrapped for the reader."""
     record = get(chain, record_id, store)
     body = store.cat(record.cid)  # every block is checked against its CID

@@ -31,9 +31,8 @@ from medledger.records.ids import Context, derive_id
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from web3.contract import Contract
-
     from medledger.chain import Chain
+    from medledger.chain.contracts import Contract
     from medledger.ipfs.cid import Cid
 
 _URI = re.compile(r"^medledger://eip155:(\d+)/(0x[0-9a-fA-F]{40})/(0x[0-9a-fA-F]{64})$")

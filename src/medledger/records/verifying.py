@@ -24,8 +24,7 @@ from medledger.records.record import RecordRef, Verification, check_pointer
 from medledger.records.unconfirmed import unconfirmed_writes
 
 if TYPE_CHECKING:
-    from eth_account.signers.local import LocalAccount
-
+    from medledger.accounts import Signer
     from medledger.chain import Chain
     from medledger.ipfs.blockstore import BlockStore
     from medledger.records.record import Erasures, Record
@@ -35,7 +34,7 @@ def verify(
     chain: Chain,
     store: BlockStore,
     record_id: bytes | str,
-    reader: LocalAccount | None,
+    reader: Signer | None,
     erasures: Erasures | None = None,
 ) -> Verification:
     """Check a record's pointer, its stored blocks and, with a reader key, its commitment.
@@ -58,7 +57,7 @@ def verify_patient(
     chain: Chain,
     store: BlockStore,
     patient: str,
-    reader: LocalAccount | None,
+    reader: Signer | None,
     erasures: Erasures | None = None,
 ) -> list[Verification]:
     """Verify every record of a registered patient, oldest first (``PatientNotFound`` for
@@ -80,7 +79,7 @@ def _verify_record(
     chain: Chain,
     store: BlockStore,
     record: Record,
-    reader: LocalAccount | None,
+    reader: Signer | None,
     erasures: Erasures | None,
 ) -> Verification:
     checks: list[str] = []

@@ -32,8 +32,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from datetime import datetime
 
-    from eth_account.signers.local import LocalAccount
-
+    from medledger.accounts import Signer
     from medledger.chain import Chain
     from medledger.chain.events import Log
     from medledger.ipfs.blockstore import BlockStore
@@ -270,7 +269,7 @@ AUDITED_EVENTS = (
 
 
 def audit(
-    chain: Chain, store: BlockStore, study_id: int, reader: LocalAccount | None = None
+    chain: Chain, store: BlockStore, study_id: int, reader: Signer | None = None
 ) -> AuditReport:
     """Check from chain events, consent transactions and stored bodies that the study ran as
     registered: the rules of :func:`replay`, every body present and unaltered, and those of
@@ -289,7 +288,7 @@ def audit(
 
 
 def _check_bodies(
-    chain: Chain, store: BlockStore, study_id: int, logs: Sequence[Log], reader: LocalAccount | None
+    chain: Chain, store: BlockStore, study_id: int, logs: Sequence[Log], reader: Signer | None
 ) -> Check:
     check = Check("every anchored data body present and unaltered")
     items: list[DataItem] = [single_item(chain, study_id, e) for e in logs
@@ -338,7 +337,7 @@ def _check_bodies(
 
 
 def _check_protocols(
-    chain: Chain, store: BlockStore, check: Check, logs: Sequence[Log], reader: LocalAccount | None
+    chain: Chain, store: BlockStore, check: Check, logs: Sequence[Log], reader: Signer | None
 ) -> None:
     """Add to ``check`` every version whose protocol document's objectives do not hash to the
     outcomes last defined for it."""

@@ -42,8 +42,7 @@ from medledger.trials.reading import address, enrolled, get_study, trial_registr
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-    from eth_account.signers.local import LocalAccount
-
+    from medledger.accounts import Signer
     from medledger.chain import Chain
     from medledger.chain.events import Log
     from medledger.ipfs.blockstore import BlockStore
@@ -51,7 +50,7 @@ if TYPE_CHECKING:
 
 
 def _data_readers(
-    chain: Chain, study: Study, current: Participation, submitter: LocalAccount
+    chain: Chain, study: Study, current: Participation, submitter: Signer
 ) -> tuple[bytes, ...]:
     keys = [
         participant_key(chain, study.id, current.participant),
@@ -86,7 +85,7 @@ def _require_current(current: Participation) -> None:
 def submit_data(
     chain: Chain,
     store: BlockStore,
-    site: LocalAccount,
+    site: Signer,
     study_id: int,
     participant: str,
     visit: str,
@@ -121,7 +120,7 @@ def submit_data(
 
 
 def _submit_once(
-    chain: Chain, store: BlockStore, site: LocalAccount, study: Study, current: Participation,
+    chain: Chain, store: BlockStore, site: Signer, study: Study, current: Participation,
     visit_hash: bytes, bodies: Sequence[bytes], same: list[bytes], batch: bool,
     progress: Callable[[int], None] | None,
 ) -> Submission:  # fmt: skip
@@ -139,7 +138,7 @@ def _submit_once(
 
 
 def _sameness(
-    chain: Chain, site: LocalAccount, registry: str, study_id: int, who: str, visit: bytes,
+    chain: Chain, site: Signer, registry: str, study_id: int, who: str, visit: bytes,
     bodies: Sequence[bytes],
 ) -> list[bytes]:  # fmt: skip
     """Each body's sameness key (:mod:`medledger.crypto.sameness`) for this study, participant
@@ -166,7 +165,7 @@ def _submitted(
 
 
 def _submit_new(
-    chain: Chain, store: BlockStore, site: LocalAccount, study: Study, current: Participation,
+    chain: Chain, store: BlockStore, site: Signer, study: Study, current: Participation,
     visit_hash: bytes, bodies: Sequence[bytes], same: Sequence[bytes], batch: bool,
     progress: Callable[[int], None] | None,
 ) -> Submission:  # fmt: skip
@@ -333,7 +332,7 @@ def check_anchored(chain: Chain, item: DataItem) -> None:
 
 
 def read_data(
-    chain: Chain, store: BlockStore, reader: LocalAccount, study_id: int, identifier: str | bytes
+    chain: Chain, store: BlockStore, reader: Signer, study_id: int, identifier: str | bytes
 ) -> bytes:
     """Fetch, verify and decrypt one data body (the chain's ``canRead`` decides who may; a
     batched body is proven on chain at its position first)."""

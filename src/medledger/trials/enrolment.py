@@ -53,8 +53,7 @@ from medledger.trials.signing import (
 )
 
 if TYPE_CHECKING:
-    from eth_account.signers.local import LocalAccount
-
+    from medledger.accounts import Signer
     from medledger.chain import Chain
     from medledger.chain.events import Log
 
@@ -65,7 +64,7 @@ def _readers_bits(sponsor_reads: bool, monitors_read: bool) -> int:
 
 def sign_consent(
     chain: Chain,
-    participant: LocalAccount,
+    participant: Signer,
     study_id: int,
     site: str,
     *,
@@ -144,7 +143,7 @@ def _check_signature(
         )
 
 
-def submit_consent(chain: Chain, site: LocalAccount, document: Mapping[str, Any]) -> Participation:
+def submit_consent(chain: Chain, site: Signer, document: Mapping[str, Any]) -> Participation:
     """Record a participant's signed consent (the site, or its practitioner, pays the gas)."""
     contract = trial_registry(chain)
     raw, signature = read_document(document, CONSENT_KIND, chain.chain_id, contract.address)
@@ -177,7 +176,7 @@ def submit_consent(chain: Chain, site: LocalAccount, document: Mapping[str, Any]
 
 
 def sign_withdrawal(
-    chain: Chain, participant: LocalAccount, study_id: int, valid_for: timedelta = timedelta(days=7)
+    chain: Chain, participant: Signer, study_id: int, valid_for: timedelta = timedelta(days=7)
 ) -> dict[str, Any]:
     """Sign a withdrawal that anyone can submit (the participant needs no ETH)."""
     current = participation(chain, study_id, participant.address)
@@ -194,9 +193,7 @@ def sign_withdrawal(
     return signed_document(chain.chain_id, trial_registry(chain).address, participant, request)
 
 
-def submit_withdrawal(
-    chain: Chain, relayer: LocalAccount, document: Mapping[str, Any]
-) -> Participation:
+def submit_withdrawal(chain: Chain, relayer: Signer, document: Mapping[str, Any]) -> Participation:
     """Submit a signed withdrawal (any account pays the gas); it takes effect at once."""
     contract = trial_registry(chain)
     raw, signature = read_document(document, WITHDRAWAL_KIND, chain.chain_id, contract.address)
@@ -211,7 +208,7 @@ def submit_withdrawal(
     return participation(chain, current.study_id, current.participant)
 
 
-def withdraw(chain: Chain, account: LocalAccount, study_id: int, participant: str) -> Participation:
+def withdraw(chain: Chain, account: Signer, study_id: int, participant: str) -> Participation:
     """Withdraw directly: the participant, or the delegate they named (both pay gas)."""
     current = participation(chain, study_id, participant)
     if account.address not in (current.participant, current.delegate):
@@ -229,7 +226,7 @@ def withdraw(chain: Chain, account: LocalAccount, study_id: int, participant: st
 
 
 def cancel_signatures(
-    chain: Chain, participant: LocalAccount, document: Mapping[str, Any] | None = None
+    chain: Chain, participant: Signer, document: Mapping[str, Any] | None = None
 ) -> int:
     """Burn the participant's next TrialRegistry nonce (``cancelSignatures``): a consent or a
     withdrawal they signed with it, and that nobody submitted yet, can never be used. The nonce
@@ -264,7 +261,7 @@ def cancel_signatures(
                 f"the signed {what} expired at {request.deadline_at:%F %H:%M}Z and can no "
                 "longer be used: there is nothing to cancel"
             )
-    if int(chain.w3.eth.get_balance(participant.address)) == 0:
+    if int(chain.request("eth_getBalance", [participant.address, "latest"]), 16) == 0:
         raise PreconditionFailed(
             f"{participant.address} has no ETH: cancelling is the participant's own transaction, "
             "so their study account needs a little to pay for it"

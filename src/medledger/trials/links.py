@@ -20,8 +20,7 @@ from medledger.trials.reading import trial_registry
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from eth_account.signers.local import LocalAccount
-
+    from medledger.accounts import Signer
     from medledger.chain import Chain
 
 LINK_KIND = "medledger/trial-identity-link"
@@ -37,7 +36,7 @@ def _link_statement(chain_id: int, registry_address: str, study_id: int, partici
 
 
 def link_proof(
-    chain: Chain, study_id: int, participant: LocalAccount, record_account: LocalAccount
+    chain: Chain, study_id: int, participant: Signer, record_account: Signer
 ) -> dict[str, Any]:
     """A statement that the study address and the record address are one person's, signed
     (EIP-191 ``personal_sign``) with both keys. Nothing goes on chain: the participant hands it

@@ -24,8 +24,7 @@ from medledger.trials.reading import protocol_version, trial_registry
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from eth_account.signers.local import LocalAccount
-
+    from medledger.accounts import Signer
     from medledger.chain import Chain
     from medledger.ipfs.blockstore import BlockStore
     from medledger.ipfs.cid import Cid
@@ -118,7 +117,7 @@ def read_protocol(
     store: BlockStore,
     study_id: int,
     version: int | None = None,
-    reader: LocalAccount | None = None,
+    reader: Signer | None = None,
 ) -> bytes:
     """The protocol document of a version (default: the one in force), decrypted if sealed."""
     chosen = protocol_version(chain, study_id, version)

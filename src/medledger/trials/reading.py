@@ -27,9 +27,8 @@ from medledger.trials.model import (
 )
 
 if TYPE_CHECKING:
-    from web3.contract import Contract
-
     from medledger.chain import Chain
+    from medledger.chain.contracts import Contract
     from medledger.chain.events import Log
 
 

@@ -14,14 +14,13 @@ from medledger.trials.protocols import read_protocol
 from medledger.trials.reading import get_study
 
 if TYPE_CHECKING:
-    from eth_account.signers.local import LocalAccount
-
+    from medledger.accounts import Signer
     from medledger.chain import Chain
     from medledger.ipfs.blockstore import BlockStore
 
 
 def research_study(
-    chain: Chain, store: BlockStore, study: Study, reader: LocalAccount | None = None
+    chain: Chain, store: BlockStore, study: Study, reader: Signer | None = None
 ) -> bytes:
     """The study as a FHIR ``ResearchStudy``: the protocol in force (when public, or readable by
     ``reader``) with the chain's view laid over it (identifier, version, sponsor, sites)."""

@@ -34,7 +34,7 @@ from medledger.trials.model import (
 )
 
 if TYPE_CHECKING:
-    from eth_account.signers.local import LocalAccount
+    from medledger.accounts import Signer
 
 CONSENT_KIND = "medledger/trial-consent"
 WITHDRAWAL_KIND = "medledger/trial-withdrawal"
@@ -271,7 +271,7 @@ def protocol_hash(version: ProtocolVersion) -> bytes:
 def signed_document(
     chain_id: int,
     registry_address: str,
-    signer: LocalAccount,
+    signer: Signer,
     request: ConsentRequest | WithdrawalRequest,
 ) -> dict[str, Any]:
     """The document a participant hands over: the request and their EIP-712 signature."""

@@ -19,8 +19,7 @@ from medledger.trials.reading import address, get_study, protocol_version, trial
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from eth_account.signers.local import LocalAccount
-
+    from medledger.accounts import Signer
     from medledger.chain import Chain
     from medledger.chain.events import Log
     from medledger.ipfs.blockstore import BlockStore
@@ -36,7 +35,7 @@ CARE_KINDS = (
 def register_study(
     chain: Chain,
     store: BlockStore,
-    sponsor: LocalAccount,
+    sponsor: Signer,
     research_study: bytes,
     sites: Sequence[str],
     *,
@@ -96,7 +95,7 @@ def _require_sponsor(chain: Chain, account: str, study: Study) -> None:
 def amend(
     chain: Chain,
     store: BlockStore,
-    sponsor: LocalAccount,
+    sponsor: Signer,
     study_id: int,
     research_study: bytes,
     *,
@@ -134,7 +133,7 @@ def amend(
     return protocol_version(chain, study_id, int(event["version"]))
 
 
-def add_site(chain: Chain, sponsor: LocalAccount, study_id: int, site: str) -> Study:
+def add_site(chain: Chain, sponsor: Signer, study_id: int, site: str) -> Study:
     """Add a site (a verified hospital, clinic or laboratory) to a study."""
     study = get_study(chain, study_id)
     _require_sponsor(chain, sponsor.address, study)
@@ -149,7 +148,7 @@ def add_site(chain: Chain, sponsor: LocalAccount, study_id: int, site: str) -> S
 
 
 def set_monitor(
-    chain: Chain, sponsor: LocalAccount, study_id: int, monitor: str, allowed: bool = True
+    chain: Chain, sponsor: Signer, study_id: int, monitor: str, allowed: bool = True
 ) -> Study:
     """Add (or remove) a monitor, who reads the data of participants that allow it.
 
@@ -175,7 +174,7 @@ def set_monitor(
 
 
 def publish_summary(
-    chain: Chain, store: BlockStore, sponsor: LocalAccount, study_id: int, summary: bytes
+    chain: Chain, store: BlockStore, sponsor: Signer, study_id: int, summary: bytes
 ) -> Cid:
     """Publish (or replace) the study's public summary document; return its CID."""
     study = get_study(chain, study_id)
