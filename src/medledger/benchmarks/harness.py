@@ -17,8 +17,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from eth_account.signers.local import LocalAccount
-
+    from medledger.accounts import Signer
     from medledger.chain import Chain
     from medledger.config import Settings
     from medledger.ipfs.blockstore import BlockStore
@@ -34,9 +33,9 @@ class World:
 
     settings: Settings
     chain: Chain
-    hospital: LocalAccount
-    patient: LocalAccount
-    reader: LocalAccount
+    hospital: Signer
+    patient: Signer
+    reader: Signer
     _stores: list[Path] = field(default_factory=list)
 
     def fresh_store(self) -> LocalBlockStore:
