@@ -27,10 +27,17 @@ def test_a_target_without_its_figure_is_neither_met_nor_missed() -> None:
     assert checked and all(t["met"] is None and t["measured"] == "not measured" for t in checked)
 
 
-@pytest.mark.parametrize(("rate", "met"), [(499.9, False), (500.0, True), (2_000.0, True)])
-def test_single_record_throughput_target(rate: float, met: bool) -> None:
+@pytest.mark.parametrize(
+    ("rate", "node_limit", "met"),
+    [(999.9, None, False), (1_000.0, None, True), (999.9, 1_900.0, True),
+     (600.0, 1_200.0, True), (599.9, 1_200.0, False), (2_000.0, 9_000.0, True)],
+)  # fmt: skip
+def test_single_record_throughput_target(rate: float, node_limit: float | None, met: bool) -> None:
+    """1,000 records/s, or half of what the node itself accepts in the same run."""
     rows = [{"size": KIB, "mode": "single", "records_per_second": rate, "ratio_to_naive": None}]
-    assert _target({"throughput": {"rows": rows}}, "1 KB single-record")["met"] is met
+    node = {"rows": [{"mode": "block per window", "tx_per_second": node_limit}]}
+    throughput = {"rows": rows, **({"node": node} if node_limit else {})}
+    assert _target({"throughput": throughput}, "1 KB single-record")["met"] is met
 
 
 def test_batched_and_naive_targets_use_the_best_batch_and_only_1_kb_rows() -> None:

@@ -227,11 +227,11 @@ def test_throughput_has_one_table_per_body_size(results) -> None:
 
     mode_headers = [row for row in table_rows(md) if row[0] == "mode"]
     assert len(mode_headers) == 2
-    assert mode_headers[0][-1] == "x naive"
+    assert mode_headers[0][-2:] == ["x naive", "x node limit"]
     assert md.index("1 KiB") < md.index("100 KiB")
     batch = [row for row in table_rows(md) if row[0] == "batch-100"]
     assert [row[1] for row in batch] == ["500", "500"]
-    assert all(row[4] == "57,598" for row in batch)
+    assert all(row[5] == "57,598" for row in batch)
 
 
 def test_read_path_sizes_are_human_readable_and_sorted(results) -> None:

@@ -53,11 +53,15 @@ def measure(world: World, quick: bool, runs: int) -> dict[str, Any]:
             opens.append(t3 - t2)
             world.drop_stores()
         write, fetch, decrypt = (statistics.median(x) for x in (writes, fetches, opens))
+        reads = [f + o for f, o in zip(fetches, opens, strict=True)]
+        mb_s = [[round(size / max(x) / 1e6, 1), round(size / min(x) / 1e6, 1)]
+                for x in (writes, reads)]  # fmt: skip
         rows.append({
             "size": size, "runs": repeat,
             "write_ms": round(write * 1e3, 3), "write_mb_per_s": round(size / write / 1e6, 1),
             "fetch_ms": round(fetch * 1e3, 3), "decrypt_ms": round(decrypt * 1e3, 3),
             "total_ms": round((fetch + decrypt) * 1e3, 3),
             "read_mb_per_s": round(size / (fetch + decrypt) / 1e6, 1),
+            "write_spread": mb_s[0], "read_spread": mb_s[1],
         })  # fmt: skip
     return {"rows": rows}

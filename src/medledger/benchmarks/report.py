@@ -203,8 +203,9 @@ def _gas_section(results: dict[str, Any], plots: Collection[str]) -> list[str]:
 
 def _throughput_section(results: dict[str, Any], plots: Collection[str]) -> list[str]:
     rows = _rows(results, "throughput")
-    lines = ["## Throughput"]
-    header = ["mode", "records", "seconds", "records/s", "gas/record", "x naive"]
+    lines = ["## Throughput", *_node_lines(results)]
+    header = ["mode", "records", "seconds", "records/s", "spread", "gas/record", "x naive",
+              "x node limit"]  # fmt: skip
     for size in _sorted_numbers(row.get("size") for row in rows):
         body = [
             [
@@ -212,8 +213,10 @@ def _throughput_section(results: dict[str, Any], plots: Collection[str]) -> list
                 _num(row.get("records")),
                 _num(row.get("seconds")),
                 _num(row.get("records_per_second")),
+                _spread(row.get("spread")),
                 _gas(row.get("gas_per_record")),
                 _num(row.get("ratio_to_naive")),
+                _num(row.get("ratio_to_node")),
             ]
             for row in rows
             if row.get("size") == size
@@ -222,16 +225,45 @@ def _throughput_section(results: dict[str, Any], plots: Collection[str]) -> list
     return lines + _image(THROUGHPUT_PNG, plots)
 
 
+def _spread(value: Any) -> str:
+    """A spread (slowest, fastest) as ``low-high``."""
+    if not isinstance(value, list | tuple) or len(value) != 2:
+        return DASH
+    return f"{_num(value[0])}{DASH}{_num(value[1])}"
+
+
+def _node_lines(results: dict[str, Any]) -> list[str]:
+    node = results.get("throughput", {}).get("node")
+    if not isinstance(node, dict):
+        return []
+    body = [
+        [_cell(r.get("mode")), _num(r.get("transactions")), _num(r.get("tx_per_second")),
+         _spread(r.get("spread"))]
+        for r in node.get("rows", [])
+    ]  # fmt: skip
+    return [
+        "", "### The node's limit", "",
+        "Pre-signed `anchor` transactions sent to the same Anvil, nothing else done by the "
+        "client (medians of the run's repetitions). *x node limit* below divides records/s "
+        "by the *block per window* rate.", "",
+        *_table(["mining", "transactions", "tx/s", "spread"], body),
+    ]  # fmt: skip
+
+
 def _read_path_section(results: dict[str, Any], plots: Collection[str]) -> list[str]:
     rows = sorted(_rows(results, "read_path"), key=lambda row: _number_key(row.get("size")))
-    header = ["size", "write ms", "write MB/s", "read ms (fetch+verify+decrypt)", "read MB/s"]
+    header = ["size", "runs", "write ms", "write MB/s", "spread", "read ms (fetch+verify+decrypt)",
+              "read MB/s", "spread"]  # fmt: skip
     body = [
         [
             human_size(row.get("size")),
+            _num(row.get("runs")),
             _num(row.get("write_ms")),
             _num(row.get("write_mb_per_s")),
+            _spread(row.get("write_spread")),
             _num(row.get("total_ms")),
             _num(row.get("read_mb_per_s")),
+            _spread(row.get("read_spread")),
         ]
         for row in rows
     ]
@@ -279,8 +311,13 @@ def _durability_section(results: dict[str, Any], plots: Collection[str]) -> list
 def _startup_section(results: dict[str, Any], plots: Collection[str]) -> list[str]:
     startup = results.get("startup")
     items = sorted(startup.items()) if isinstance(startup, dict) else []
-    body = [[_cell(key.removesuffix("_seconds")), _num(value)] for key, value in items]
-    return ["## Start-up", "", *_table(["measurement", "seconds"], body)]
+    body = [
+        [_cell(key.removesuffix("_seconds")), _num(value),
+         _spread(startup.get(key.replace("_seconds", "_spread")) if startup else None)]
+        for key, value in items
+        if key.endswith("_seconds")
+    ]  # fmt: skip
+    return ["## Start-up", "", *_table(["measurement", "seconds (median)", "spread"], body)]
 
 
 def _errors_section(results: dict[str, Any], plots: Collection[str]) -> list[str]:

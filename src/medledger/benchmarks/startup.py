@@ -45,4 +45,5 @@ def measure(world: World, runs: int) -> dict[str, Any]:
             if done.returncode != 0:
                 raise RuntimeError(f"{' '.join(argv[1:3])} failed: {done.stderr.decode().strip()}")
         results[key] = round(statistics.median(times), 3)
+        results[key.replace("_seconds", "_spread")] = [round(min(times), 3), round(max(times), 3)]
     return results

@@ -15,6 +15,7 @@ of it:
 from __future__ import annotations
 
 import os
+import statistics
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -48,9 +49,14 @@ def plan(quick: bool) -> dict[int, dict[str, int]]:
 
 
 def measure(world: World, quick: bool, runs: int) -> dict[str, Any]:
-    """Run every cell ``runs`` times; keep the median time of each."""
+    """Run every cell ``runs`` times; keep the median time of each, its spread, and its ratio to
+    the node's limit measured first in the same world (:mod:`~medledger.benchmarks.node`)."""
+    from medledger.benchmarks import node
+
     rows: list[dict[str, Any]] = []
     skipped: list[str] = []
+    node_rates = node.measure(world, quick, runs)
+    limit = node.limit(node_rates)
     naive = _deploy_naive(world)
     for size, cells in plan(quick).items():
         for n in BATCHES:
@@ -61,16 +67,17 @@ def measure(world: World, quick: bool, runs: int) -> dict[str, Any]:
         results: dict[str, dict[str, Any]] = {}
         for mode, count in cells.items():
             times, gas = [], 0
-            for _ in range(runs if mode != "naive" else max(1, runs - 1)):
+            for _ in range(runs):
                 seconds, gas = _run(world, naive, mode, size, count)
                 times.append(seconds)
                 world.drop_stores()
-            times.sort()
-            median = times[len(times) // 2]
+            median = statistics.median(times)
             results[mode] = {
-                "size": size, "mode": mode, "records": count, "seconds": round(median, 3),
-                "records_per_second": round(count / median, 1),
+                "size": size, "mode": mode, "records": count, "runs": runs,
+                "seconds": round(median, 3), "records_per_second": round(count / median, 1),
+                "spread": [round(count / max(times), 1), round(count / min(times), 1)],
                 "gas_per_record": round(gas / count),
+                "ratio_to_node": round(count / median / limit, 2) if limit else None,
             }  # fmt: skip
         base = results["naive"]["records_per_second"]
         for mode, row in results.items():
@@ -78,7 +85,7 @@ def measure(world: World, quick: bool, runs: int) -> dict[str, Any]:
                 None if mode == "naive" else round(row["records_per_second"] / base, 1)
             )
             rows.append(row)
-    return {"rows": rows, "skipped": skipped}
+    return {"rows": rows, "skipped": skipped, "node": node_rates}
 
 
 def _bodies(size: int, count: int) -> list[bytes]:
