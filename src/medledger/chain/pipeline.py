@@ -38,12 +38,12 @@ import coincurve
 import requests
 from eth_abi.encoding import TupleEncoder
 from eth_abi.registry import registry as abi_registry
-from eth_utils.crypto import keccak
 from rlp.codec import encode_raw  # type: ignore[import-untyped]
 
 from medledger.chain import failpoints
 from medledger.chain import outbox as journal
 from medledger.errors import NodeUnavailable, Notice, TransactionRejected, TransactionReverted
+from medledger.keccak import keccak
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
@@ -82,7 +82,7 @@ class Receipt:
 @functools.lru_cache(maxsize=256)
 def selector(signature: str) -> bytes:
     """The 4-byte selector of ``name(type,...)``."""
-    return keccak(text=signature)[:4]
+    return keccak(signature.encode())[:4]
 
 
 @functools.lru_cache(maxsize=256)

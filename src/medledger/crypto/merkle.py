@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from eth_utils.crypto import keccak
+from medledger.keccak import keccak
 
 
 def leaf_hash(record_id: bytes) -> bytes:

@@ -26,7 +26,6 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from eth_abi.abi import encode
-from eth_utils.crypto import keccak
 
 from medledger import providers
 from medledger.addresses import parse_address
@@ -34,6 +33,7 @@ from medledger.chain.outbox import Intent, open_outbox
 from medledger.chain.pipeline import Pipeline
 from medledger.crypto.sameness import to_write
 from medledger.errors import PreconditionFailed
+from medledger.keccak import keccak
 from medledger.records import once
 from medledger.records.anchoring import Draft, Readers, anchored_at
 from medledger.records.batch_index import batch_proof, forget

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from eth_utils.crypto import keccak
+from medledger.keccak import keccak
 
 ZERO_ID = bytes(32)
 AAD_PREFIX = b"medledger/record/v1"
