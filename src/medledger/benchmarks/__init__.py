@@ -67,6 +67,9 @@ def run(
                         results["growth"] = growth.measure(world, quick, runs, up_to)
                     elif section == "startup":
                         results["startup"] = startup.measure(world, runs)
+            found = results.get(section)
+            if isinstance(found, dict) and "profile" in found:
+                results.setdefault("profile", {})[section] = found.pop("profile")
         except Exception as exc:
             errors[section] = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
             say(f"bench: {section} failed: {errors[section]}")

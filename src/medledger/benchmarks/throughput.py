@@ -19,6 +19,7 @@ import statistics
 import time
 from typing import TYPE_CHECKING, Any
 
+from medledger.benchmarks import profiling
 from medledger.benchmarks.harness import KIB, MIB, receipt_gas
 
 if TYPE_CHECKING:
@@ -85,7 +86,15 @@ def measure(world: World, quick: bool, runs: int) -> dict[str, Any]:
                 None if mode == "naive" else round(row["records_per_second"] / base, 1)
             )
             rows.append(row)
-    return {"rows": rows, "skipped": skipped, "node": node_rates}
+    profile = profiling.top(
+        "1,000 records of 1 KiB, single-record transactions",
+        lambda: _run(world, naive, "single", KIB, 1000),
+    )
+    profile += profiling.top(
+        "10,000 records of 1 KiB, one batch", lambda: _run(world, naive, "batch-10000", KIB, 10_000)
+    )
+    world.drop_stores()
+    return {"rows": rows, "skipped": skipped, "node": node_rates, "profile": profile}
 
 
 def _bodies(size: int, count: int) -> list[bytes]:
