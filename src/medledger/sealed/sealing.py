@@ -27,9 +27,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from medledger.crypto import envelope
+from medledger.crypto.commitment import Commitment
 from medledger.errors import ConfigurationError, StoreError
 from medledger.ipfs.local import LocalBlockStore
-from medledger.ipfs.unixfs import import_chunks, iter_chunks
+from medledger.ipfs.unixfs import import_chunks, iter_chunks, iter_leaves
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -64,10 +65,19 @@ class Sealed:
 def seal_one(
     store: BlockStore, document: Document, wrapper: envelope.Wrapper | None = None
 ) -> Sealed:
-    """Seal one document under a fresh key, store and pin it."""
-    sealed, secret = _seal(document, wrapper or envelope.Wrapper())
-    cid = store.add_bytes(sealed, pin=True)
-    return Sealed(cid, envelope.commitment(secret.salt, document.body))
+    """Seal one document under a fresh key, store and pin it.
+
+    The body is encrypted straight into the store's blocks (``envelope.SealedStream`` fills
+    each UnixFS leaf in place; the sealed object is never built whole), while its commitment
+    is computed on a second thread for a large body."""
+    secret = envelope.BodySecret.generate()
+    header = envelope.header(list(document.readers), secret, wrapper or envelope.Wrapper())
+    nonce = os.urandom(envelope.NONCE_BYTES)
+    stream = envelope.SealedStream(document.body, document.aad, secret.key, nonce, header)
+    with Commitment(secret.salt, len(document.body)) as commitment:
+        commitment.feed(document.body)
+        cid = store.add_chunks(iter_leaves(stream.size, stream.write_into), pin=True)
+        return Sealed(cid, commitment.digest())
 
 
 def seal_many(
