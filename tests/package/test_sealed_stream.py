@@ -22,12 +22,12 @@ from hypothesis import strategies as st
 
 from medledger import sealed
 from medledger.crypto import envelope
-from medledger.crypto.commitment import THREAD_FROM, Commitment
 from medledger.errors import BlockCorrupted, CryptoError, DecryptionFailed, IntegrityError
 from medledger.ipfs import CHUNK_SIZE, Cid
 from medledger.ipfs.blockstore import verify_block
 from medledger.ipfs.local import LocalBlockStore
 from medledger.ipfs.unixfs import import_chunks, iter_chunks, iter_file, iter_leaves
+from medledger.sealed.overlap import HELPER_FROM, helper
 
 KEY = bytes(range(32))
 NONCE = bytes(range(12))
@@ -144,7 +144,7 @@ def test_an_altered_sealed_object_does_not_open_even_when_rehashed(where: str) -
 
 
 def test_a_body_that_is_not_the_committed_one_is_refused() -> None:
-    body = os.urandom(THREAD_FROM + 1)
+    body = os.urandom(HELPER_FROM + 1)
     secret = envelope.BodySecret.generate()
     data = envelope.seal(body, AAD, [envelope.public_key(READER)], secret)
     with pytest.raises(IntegrityError):
@@ -162,22 +162,48 @@ def test_writing_past_the_end_of_the_sealed_object_is_refused() -> None:
 
 
 @pytest.mark.parametrize(
-    "size", [0, 100, THREAD_FROM - 1, THREAD_FROM, 3 * THREAD_FROM + 7], ids=lambda s: f"{s}B"
+    "size", [0, 100, HELPER_FROM - 1, HELPER_FROM, 3 * HELPER_FROM + 7], ids=lambda s: f"{s}B"
 )
-def test_the_commitment_is_the_hmac_of_the_pieces_on_either_thread(size: int) -> None:
+def test_the_commitment_fed_in_pieces_on_the_helper_is_the_hmac_of_the_body(size: int) -> None:
     salt, body = os.urandom(32), os.urandom(size)
     before = threading.active_count()
-    with Commitment(salt, size) as commitment:
+    mac = envelope.commitment_mac(salt)
+    with helper(size) as pool:
         for piece in iter_chunks(body, 100_000):
-            commitment.feed(piece)
-        digest = commitment.digest()
-    assert digest == hmac.new(salt, body, hashlib.sha256).digest()
+            pool.submit(mac.update, piece)
+    assert mac.digest() == hmac.new(salt, body, hashlib.sha256).digest()
     assert threading.active_count() == before
 
 
-def test_no_commitment_thread_outlives_a_failure() -> None:
+@pytest.mark.parametrize("size", [10, HELPER_FROM], ids=["inline", "thread"])
+def test_leaves_hashed_on_the_helper_carry_their_own_digest(size: int) -> None:
+    body, header = os.urandom(3 * CHUNK_SIZE + 9), header_of(50)
+    stream = envelope.SealedStream(body, AAD, KEY, NONCE, header)
+    with helper(size) as pool:
+        leaves = list(iter_leaves(stream.size, stream.write_into, hasher=pool))
+    assert [leaf.digest for leaf in leaves] == [hashlib.sha256(leaf).digest() for leaf in leaves]
+    assert b"".join(bytes(leaf) for leaf in leaves) == b"".join(
+        imported(oracle(body, header))[1][Cid(0, 0x70, leaf.digest or b"")] for leaf in leaves
+    )
+
+
+def test_no_helper_thread_outlives_a_failure() -> None:
     before = threading.active_count()
-    with pytest.raises(RuntimeError), Commitment(os.urandom(32), THREAD_FROM) as commitment:
-        commitment.feed(b"part")
-        raise RuntimeError("the encryption failed")
+    with pytest.raises(RuntimeError), helper(HELPER_FROM) as pool:
+        pool.submit(hashlib.sha256, b"part")
+        raise RuntimeError("the store failed")
+    assert threading.active_count() == before
+
+
+def test_a_store_failure_mid_import_leaves_no_thread_and_raises_it(tmp_path) -> None:
+    class Failing(LocalBlockStore):
+        def _write_block(self, cid: Cid, data: bytes | bytearray | memoryview) -> None:
+            if len(data) > 1000:
+                raise OSError("disk full")
+            super()._write_block(cid, data)
+
+    before = threading.active_count()
+    document = sealed.Document(os.urandom(HELPER_FROM * 2), AAD, (envelope.public_key(READER),))
+    with pytest.raises(OSError, match="disk full"):
+        sealed.seal_one(Failing(tmp_path / "store"), document)
     assert threading.active_count() == before

@@ -47,6 +47,7 @@ import json
 import os
 import struct
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import coincurve
 from cryptography.exceptions import InvalidTag
@@ -56,6 +57,9 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from medledger.errors import CryptoError, DecryptionFailed, NoKeyForReader
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 MAGIC = b"MLB1"
 KEY_BYTES = 32
@@ -110,7 +114,12 @@ def check_public_key(key: bytes) -> bytes:
 
 def commitment(salt: bytes, plaintext: bytes) -> bytes:
     """Return the salted commitment to a plaintext, ``HMAC-SHA256(salt, plaintext)``."""
-    return hmac.new(salt, plaintext, hashlib.sha256).digest()
+    return commitment_mac(salt, plaintext).digest()
+
+
+def commitment_mac(salt: bytes, plaintext: bytes = b"") -> hmac.HMAC:
+    """The commitment as a running MAC, for a plaintext fed piece by piece (``update``)."""
+    return hmac.new(salt, plaintext, hashlib.sha256)
 
 
 def _derive(ephemeral_point: bytes, shared_point: bytes) -> AESGCM:
@@ -212,11 +221,20 @@ class SealedStream:
     ``write_into`` fills each buffer with the next bytes of ``prefix | ciphertext | tag``,
     encrypting the plaintext directly into it; the buffers together hold exactly what
     :func:`seal` returns for the same key, nonce and header. Write ``size`` bytes in all.
+    ``consumed``, if given, receives each slice of the plaintext once it is encrypted (in
+    order: a commitment can be computed as the body is sealed).
     """
 
     def __init__(
-        self, plaintext: bytes, aad: bytes, key: bytes, nonce: bytes, header_bytes: bytes
+        self,
+        plaintext: bytes,
+        aad: bytes,
+        key: bytes,
+        nonce: bytes,
+        header_bytes: bytes,
+        consumed: Callable[[memoryview], object] | None = None,
     ) -> None:
+        self._consumed = consumed
         self._prefix = _prefix(header_bytes, nonce)
         self._plain = memoryview(plaintext)
         self._encryptor = Cipher(algorithms.AES(key), modes.GCM(nonce)).encryptor()
@@ -238,7 +256,10 @@ class SealedStream:
             at, start = n, start + n
         if start < body_end and start < end:  # ciphertext, encrypted in place
             n = min(end, body_end) - start
-            self._encryptor.update_into(self._plain[start - head : start - head + n], out[at:])
+            piece = self._plain[start - head : start - head + n]
+            self._encryptor.update_into(piece, out[at:])
+            if self._consumed is not None:
+                self._consumed(piece)
             at, start = at + n, start + n
         if start < end:  # the tag, once every byte is encrypted
             tag = self._finish()

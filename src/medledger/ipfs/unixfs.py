@@ -19,7 +19,7 @@ import functools
 import hashlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from medledger.errors import DagFormatError
 from medledger.ipfs.cid import DAG_PB, RAW, Cid
@@ -34,6 +34,9 @@ from medledger.ipfs.protobuf import (
     encode_pbnode,
     encode_unixfs,
 )
+
+if TYPE_CHECKING:
+    from concurrent.futures import Executor, Future
 
 CHUNK_SIZE = 262_144
 MAX_LINKS = 174
@@ -63,27 +66,57 @@ def iter_chunks(data: BytesLike, size: int = CHUNK_SIZE) -> Iterator[memoryview]
 
 class Leaf(bytearray):
     """A chunk that arrives already framed as its leaf block (see :func:`iter_leaves`):
-    the importer takes the block as it is, instead of copying the chunk into a new one."""
+    the importer takes the block as it is, instead of copying the chunk into a new one, and
+    its digest when :func:`iter_leaves` computed it beside."""
 
     size: int  # the file bytes the leaf carries
+    digest: bytes | None  # sha2-256 of the block, computed by iter_leaves (or None)
 
 
 def iter_leaves(
-    size: int, fill: Callable[[memoryview], None], chunk_size: int = CHUNK_SIZE
+    size: int,
+    fill: Callable[[memoryview], None],
+    hasher: Executor | None = None,
+    chunk_size: int = CHUNK_SIZE,
 ) -> Iterator[Leaf]:
     """The leaf blocks of a ``size``-byte file, each built by having ``fill`` write the next
     bytes of the file straight into it (the file is never held whole); for ``import_chunks``.
-    Each leaf is allocated as it is needed, so its memory is reused once the sink is done."""
+
+    With a ``hasher`` (one worker thread), each leaf's sha2-256 is computed there while the
+    next leaf is filled and the previous one is stored: hashlib releases the GIL. A leaf is
+    allocated as it is needed, so its memory is reused once the sink is done with it."""
+    pending: tuple[Leaf, Future[bytes]] | None = None
     for start in range(0, size, chunk_size):
-        n = min(chunk_size, size - start)
-        head, tail = _leaf_frame(n)
-        leaf = Leaf(len(head) + n + len(tail))
-        leaf.size = n
-        view = memoryview(leaf)
-        view[: len(head)] = head
-        fill(view[len(head) : len(head) + n])
-        view[len(head) + n :] = tail
-        yield leaf
+        leaf = _filled_leaf(min(chunk_size, size - start), fill)
+        if hasher is None:
+            yield leaf
+            continue
+        hashing = hasher.submit(_sha256, leaf)
+        if pending is not None:
+            yield _with_digest(*pending)
+        pending = leaf, hashing
+    if pending is not None:
+        yield _with_digest(*pending)
+
+
+def _filled_leaf(n: int, fill: Callable[[memoryview], None]) -> Leaf:
+    head, tail = _leaf_frame(n)
+    leaf = Leaf(len(head) + n + len(tail))
+    leaf.size, leaf.digest = n, None
+    view = memoryview(leaf)
+    view[: len(head)] = head
+    fill(view[len(head) : len(head) + n])
+    view[len(head) + n :] = tail
+    return leaf
+
+
+def _sha256(block: BytesLike) -> bytes:
+    return hashlib.sha256(block).digest()
+
+
+def _with_digest(leaf: Leaf, hashing: Future[bytes]) -> Leaf:
+    leaf.digest = hashing.result()
+    return leaf
 
 
 @functools.lru_cache(maxsize=8)
@@ -116,21 +149,20 @@ class _Builder:
         self._seen: set[bytes] = set()
         self._levels: list[list[_Child]] = []
 
-    def _emit(self, block: BytesLike) -> Cid:
-        cid = Cid(0, DAG_PB, hashlib.sha256(block).digest())
+    def _emit(self, block: BytesLike, digest: bytes | None = None) -> Cid:
+        cid = Cid(0, DAG_PB, digest or hashlib.sha256(block).digest())
         if cid.digest not in self._seen:  # identical chunks (zeros...) share one block
             self._seen.add(cid.digest)
             self._sink(cid, block)
         return cid
 
     def add_leaf(self, chunk: BytesLike) -> None:
-        if isinstance(chunk, Leaf):  # framed in place by iter_leaves
-            block: BytesLike = chunk
-            size = chunk.size
-        else:
-            block = encode_pbnode((), encode_unixfs(UNIXFS_FILE, chunk, len(chunk)))
-            size = len(chunk)
-        self._push(0, _Child(self._emit(block), len(block), size))
+        if isinstance(chunk, Leaf):  # framed (and perhaps hashed) in place by iter_leaves
+            cid = self._emit(chunk, chunk.digest)
+            self._push(0, _Child(cid, len(chunk), chunk.size))
+            return
+        block = encode_pbnode((), encode_unixfs(UNIXFS_FILE, chunk, len(chunk)))
+        self._push(0, _Child(self._emit(block), len(block), len(chunk)))
 
     def _push(self, level: int, child: _Child) -> None:
         if level == len(self._levels):

@@ -27,10 +27,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from medledger.crypto import envelope
-from medledger.crypto.commitment import Commitment
 from medledger.errors import ConfigurationError, StoreError
 from medledger.ipfs.local import LocalBlockStore
 from medledger.ipfs.unixfs import import_chunks, iter_chunks, iter_leaves
+from medledger.sealed import overlap
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -68,16 +68,25 @@ def seal_one(
     """Seal one document under a fresh key, store and pin it.
 
     The body is encrypted straight into the store's blocks (``envelope.SealedStream`` fills
-    each UnixFS leaf in place; the sealed object is never built whole), while its commitment
-    is computed on a second thread for a large body."""
+    each UnixFS leaf in place; the sealed object is never built whole). For a large body the
+    commitment and the blocks' hashes are computed on a helper thread meanwhile
+    (:mod:`medledger.sealed.overlap`), while this one encrypts and stores."""
     secret = envelope.BodySecret.generate()
     header = envelope.header(list(document.readers), secret, wrapper or envelope.Wrapper())
     nonce = os.urandom(envelope.NONCE_BYTES)
-    stream = envelope.SealedStream(document.body, document.aad, secret.key, nonce, header)
-    with Commitment(secret.salt, len(document.body)) as commitment:
-        commitment.feed(document.body)
-        cid = store.add_chunks(iter_leaves(stream.size, stream.write_into), pin=True)
-        return Sealed(cid, commitment.digest())
+    mac = envelope.commitment_mac(secret.salt)
+    with overlap.helper(len(document.body)) as helper:
+        stream = envelope.SealedStream(
+            document.body,
+            document.aad,
+            secret.key,
+            nonce,
+            header,
+            consumed=lambda piece: helper.submit(mac.update, piece),
+        )
+        leaves = iter_leaves(stream.size, stream.write_into, hasher=helper)
+        cid = store.add_chunks(leaves, pin=True)
+    return Sealed(cid, mac.digest())
 
 
 def seal_many(
