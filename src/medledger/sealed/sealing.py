@@ -67,15 +67,20 @@ def seal_one(
 ) -> Sealed:
     """Seal one document under a fresh key, store and pin it.
 
-    The body is encrypted straight into the store's blocks (``envelope.SealedStream`` fills
-    each UnixFS leaf in place; the sealed object is never built whole). For a large body the
-    commitment and the blocks' hashes are computed on a helper thread meanwhile
-    (:mod:`medledger.sealed.overlap`), while this one encrypts and stores."""
+    A large body is encrypted straight into the store's blocks (``envelope.SealedStream``
+    fills each UnixFS leaf in place: the sealed object is never built whole, nor copied), and
+    its commitment and the blocks' hashes are computed on a helper thread meanwhile
+    (:mod:`medledger.sealed.overlap`). A small one is sealed in one piece."""
+    wrapper = wrapper or envelope.Wrapper()
+    if len(document.body) < overlap.HELPER_FROM:
+        sealed, secret = _seal(document, wrapper)
+        cid = store.add_bytes(sealed, pin=True)
+        return Sealed(cid, envelope.commitment(secret.salt, document.body))
     secret = envelope.BodySecret.generate()
-    header = envelope.header(list(document.readers), secret, wrapper or envelope.Wrapper())
+    header = envelope.header(list(document.readers), secret, wrapper)
     nonce = os.urandom(envelope.NONCE_BYTES)
     mac = envelope.commitment_mac(secret.salt)
-    with overlap.helper(len(document.body)) as helper:
+    with overlap.helper() as helper:
         stream = envelope.SealedStream(
             document.body,
             document.aad,
