@@ -27,6 +27,12 @@ encryption, as HPKE's multi-message contexts do): each wrap is still an ordinary
 ciphertext with its own random nonce, and everything wrapped under one derived key is for that
 recipient alone, so nothing is shared that the recipient could not open anyway.
 
+Large bodies are sealed as a stream (:class:`SealedStream`): the caller hands it the buffers the
+sealed bytes belong in (the store's blocks) and it writes the header, encrypts the plaintext
+straight into them and appends the tag, so a 10 MB body is never copied whole. It is the same
+AES-256-GCM (the streaming encryptor gives the one-shot API's ciphertext and tag), so the bytes
+are those :func:`seal` returns for the same key, nonce and header.
+
 The integrity commitment anchored on chain is ``HMAC-SHA256(salt, plaintext)``: it proves a
 decrypted body is the one anchored, while the random salt stops anyone guessing a short
 plaintext from the commitment.
@@ -41,14 +47,19 @@ import json
 import os
 import struct
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import coincurve
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from medledger.errors import CryptoError, DecryptionFailed, NoKeyForReader
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 MAGIC = b"MLB1"
 KEY_BYTES = 32
@@ -58,6 +69,7 @@ _HEADER_LENGTH = struct.Struct(">I")
 _ECIES_POINT = 65  # uncompressed secp256k1 point, eciespy's default for the ephemeral key
 _ECIES_NONCE = 16  # eciespy's default AES-GCM nonce length
 _ECIES_TAG = 16
+_AES_TAG = 16
 
 
 @dataclass(frozen=True)
@@ -102,7 +114,12 @@ def check_public_key(key: bytes) -> bytes:
 
 def commitment(salt: bytes, plaintext: bytes) -> bytes:
     """Return the salted commitment to a plaintext, ``HMAC-SHA256(salt, plaintext)``."""
-    return hmac.new(salt, plaintext, hashlib.sha256).digest()
+    return commitment_mac(salt, plaintext).digest()
+
+
+def commitment_mac(salt: bytes, plaintext: bytes = b"") -> hmac.HMAC:
+    """The commitment as a running MAC, for a plaintext fed piece by piece (``update``)."""
+    return hmac.new(salt, plaintext, hashlib.sha256)
 
 
 def _derive(ephemeral_point: bytes, shared_point: bytes) -> AESGCM:
@@ -173,8 +190,15 @@ def seal(
 
     Pass one ``wrapper`` to seal many bodies for the same recipients cheaply.
     """
+    prefix = _prefix(header(recipients, secret, wrapper), os.urandom(NONCE_BYTES))
+    nonce = prefix[-NONCE_BYTES:]
+    return b"".join((prefix, AESGCM(secret.key).encrypt(nonce, plaintext, aad)))
+
+
+def header(recipients: list[bytes], secret: BodySecret, wrapper: Wrapper | None = None) -> bytes:
+    """The sealed object's JSON header: ``secret`` wrapped for each recipient (once each)."""
     wrap_one = wrapper.wrap if wrapper is not None else wrap
-    header = {
+    document = {
         "v": 1,
         "alg": "AES-256-GCM",
         "wrap": "ECIES-secp256k1",
@@ -183,12 +207,70 @@ def seal(
             for r in dict.fromkeys(recipients)
         ],
     }
-    header_bytes = json.dumps(header, separators=(",", ":")).encode()
-    nonce = os.urandom(NONCE_BYTES)
-    ciphertext = AESGCM(secret.key).encrypt(nonce, plaintext, aad)
-    return b"".join(
-        (MAGIC, _HEADER_LENGTH.pack(len(header_bytes)), header_bytes, nonce, ciphertext)
-    )
+    return json.dumps(document, separators=(",", ":")).encode()
+
+
+def _prefix(header_bytes: bytes, nonce: bytes) -> bytes:
+    """Everything before the ciphertext: magic, header length, header, nonce."""
+    return b"".join((MAGIC, _HEADER_LENGTH.pack(len(header_bytes)), header_bytes, nonce))
+
+
+class SealedStream:
+    """The sealed object of one plaintext, written piece by piece into the caller's buffers.
+
+    ``write_into`` fills each buffer with the next bytes of ``prefix | ciphertext | tag``,
+    encrypting the plaintext directly into it; the buffers together hold exactly what
+    :func:`seal` returns for the same key, nonce and header. Write ``size`` bytes in all.
+    ``consumed``, if given, receives each slice of the plaintext once it is encrypted (in
+    order: a commitment can be computed as the body is sealed).
+    """
+
+    def __init__(
+        self,
+        plaintext: bytes,
+        aad: bytes,
+        key: bytes,
+        nonce: bytes,
+        header_bytes: bytes,
+        consumed: Callable[[memoryview], object] | None = None,
+    ) -> None:
+        self._consumed = consumed
+        self._prefix = _prefix(header_bytes, nonce)
+        self._plain = memoryview(plaintext)
+        self._encryptor = Cipher(algorithms.AES(key), modes.GCM(nonce)).encryptor()
+        self._encryptor.authenticate_additional_data(aad)
+        self._tag: bytes | None = None
+        self._written = 0
+        self.size = len(self._prefix) + len(self._plain) + _AES_TAG
+
+    def write_into(self, out: memoryview) -> None:
+        """Write the next ``len(out)`` bytes of the sealed object into ``out``."""
+        start, end = self._written, self._written + len(out)
+        if end > self.size:
+            raise ValueError("the sealed object is shorter than the buffers given")
+        head, body_end = len(self._prefix), len(self._prefix) + len(self._plain)
+        at = 0
+        if start < head:  # the magic, header and nonce
+            n = min(end, head) - start
+            out[:n] = self._prefix[start : start + n]
+            at, start = n, start + n
+        if start < body_end and start < end:  # ciphertext, encrypted in place
+            n = min(end, body_end) - start
+            piece = self._plain[start - head : start - head + n]
+            self._encryptor.update_into(piece, out[at:])
+            if self._consumed is not None:
+                self._consumed(piece)
+            at, start = at + n, start + n
+        if start < end:  # the tag, once every byte is encrypted
+            tag = self._finish()
+            out[at:] = tag[start - body_end : end - body_end]
+        self._written = end
+
+    def _finish(self) -> bytes:
+        if self._tag is None:
+            self._encryptor.finalize()
+            self._tag = self._encryptor.tag
+        return self._tag
 
 
 def readers(sealed: bytes) -> dict[bytes, bytes]:

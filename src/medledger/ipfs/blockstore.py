@@ -37,7 +37,7 @@ class BlockStore(Protocol):
         """A short human description (``local store /path``), used in error messages."""
         ...
 
-    def put_block(self, cid: Cid, data: bytes) -> None:
+    def put_block(self, cid: Cid, data: BytesLike) -> None:
         """Store ``data`` under ``cid``; raises BlockCorrupted if it does not hash to ``cid``."""
         ...
 
@@ -59,6 +59,11 @@ class BlockStore(Protocol):
 
     def add_file(self, path: Path, pin: bool = True) -> Cid:
         """Import the file at ``path``, streaming it; return the root CID."""
+        ...
+
+    def add_chunks(self, chunks: Iterable[BytesLike], pin: bool = True) -> Cid:
+        """Import a file given chunk by chunk (``CHUNK_SIZE`` each, the last shorter; or
+        ``unixfs.Leaf`` blocks filled in place); return the root CID."""
         ...
 
     def cat(self, cid: Cid) -> bytes:
@@ -142,14 +147,15 @@ class BlockStoreBase(ABC):
         """A context for many adds; stores that can defer durability work override it."""
         return contextlib.nullcontext()
 
-    def put_block(self, cid: Cid, data: bytes) -> None:
+    def put_block(self, cid: Cid, data: BytesLike) -> None:
         """Store ``data`` under ``cid`` after checking that it hashes to ``cid``."""
         verify_block(cid, data, "the caller of put_block")
         self._write_block(cid, data)
 
     @abstractmethod
-    def _write_block(self, cid: Cid, data: bytes) -> None:
-        """Store a block whose CID the caller has computed (no hashing here)."""
+    def _write_block(self, cid: Cid, data: BytesLike) -> None:
+        """Store a block whose CID the caller has computed (no hashing here); keep no
+        reference to ``data`` (it may be a caller's buffer)."""
 
     @abstractmethod
     def get_block(self, cid: Cid) -> bytes:
@@ -187,6 +193,10 @@ class BlockStoreBase(ABC):
         """Import the file at ``path`` chunk by chunk; return the root CID."""
         with Path(path).open("rb") as stream:
             return self._import(iter_stream_chunks(stream), pin)
+
+    def add_chunks(self, chunks: Iterable[BytesLike], pin: bool = True) -> Cid:
+        """Import a file given chunk by chunk (or as ``unixfs.Leaf`` blocks); return the root."""
+        return self._import(chunks, pin)
 
     def _import(self, chunks: Iterable[BytesLike], pin: bool) -> Cid:
         """Write the blocks of a file and pin its root; stores override this to add locking."""

@@ -54,7 +54,9 @@ class Cid:
         return cls(0, DAG_PB, bytes(digest))
 
     @classmethod
-    def of_block(cls, data: bytes | memoryview, *, version: int = 0, codec: int = DAG_PB) -> Cid:
+    def of_block(
+        cls, data: bytes | bytearray | memoryview, *, version: int = 0, codec: int = DAG_PB
+    ) -> Cid:
         """Hash ``data`` and return its CID (CIDv0 dag-pb unless told otherwise)."""
         return cls(version, codec, hashlib.sha256(data).digest())
 
@@ -133,7 +135,7 @@ class Cid:
         """The same block named by a CIDv1 (the form Kubo returns for ``cid-codec``)."""
         return Cid(1, self.codec, self.digest)
 
-    def matches(self, data: bytes | memoryview) -> bool:
+    def matches(self, data: bytes | bytearray | memoryview) -> bool:
         """True when ``data`` hashes to this CID's digest."""
         return hashlib.sha256(data).digest() == self.digest
 
@@ -152,4 +154,3 @@ def _base58(multihash: bytes) -> str:
     record's CID is printed several times (manifest, pin file, record)."""
     encoded: bytes = base58.b58encode(multihash)
     return encoded.decode("ascii")
-

@@ -24,7 +24,7 @@ import json
 import re
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 
@@ -39,6 +39,9 @@ from medledger.errors import (
 from medledger.ipfs.blockstore import BlockStoreBase, verify_block
 from medledger.ipfs.car import verify_car
 from medledger.ipfs.cid import CODEC_NAMES, Cid
+
+if TYPE_CHECKING:
+    from medledger.ipfs.protobuf import BytesLike
 
 DEFAULT_API_URL = "http://127.0.0.1:5001"
 
@@ -164,9 +167,10 @@ class KuboStore(BlockStoreBase):
 
     # --- blocks -------------------------------------------------------------------------------
 
-    def _write_block(self, cid: Cid, data: bytes) -> None:
+    def _write_block(self, cid: Cid, data: BytesLike) -> None:
         params = {"cid-codec": CODEC_NAMES[cid.codec], "mhtype": "sha2-256", "pin": "false"}
-        answer = self._json(self._command("block/put", params, data, wanted=None), "block/put")
+        upload = bytes(data)  # a caller's buffer is not kept: the upload holds its own copy
+        answer = self._json(self._command("block/put", params, upload, wanted=None), "block/put")
         stored = self._parse_cid(answer.get("Key"), "block/put")
         if stored.to_v1() != cid.to_v1():  # Kubo names cid-codec blocks with CIDv1
             raise BlockCorrupted(str(cid), f"{self.name} (it stored the block as {stored})")

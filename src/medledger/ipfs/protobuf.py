@@ -25,7 +25,7 @@ from medledger.ipfs.cid import Cid
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
 
-BytesLike = bytes | memoryview
+BytesLike = bytes | bytearray | memoryview
 
 # UnixFS Data.Type values (unixfs.proto)
 UNIXFS_RAW = 0

@@ -88,7 +88,7 @@ class ReplicatedStore(BlockStoreBase):
 
     # --- blocks -------------------------------------------------------------------------------
 
-    def _write_block(self, cid: Cid, data: bytes) -> None:
+    def _write_block(self, cid: Cid, data: BytesLike) -> None:
         self._on_each(f"writing block {cid}", lambda s: s.put_block(cid, data), self.min_copies)
 
     def get_block(self, cid: Cid) -> bytes:
@@ -146,7 +146,7 @@ class ReplicatedStore(BlockStoreBase):
                     f"adding a file reached {len(live)} stores, {self.min_copies} needed", failures
                 )
 
-        def write(cid: Cid, data: bytes) -> None:
+        def write(cid: Cid, data: BytesLike) -> None:
             for store in list(live):
                 try:
                     store.put_block(cid, data)

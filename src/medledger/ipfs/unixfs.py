@@ -9,15 +9,17 @@ the right-most one, and a right-most child is wrapped in its own node even when 
 child. An empty file is one leaf ``Data{Type=File, filesize=0}``.
 
 Chunks are memoryview slices of the input and are copied once, into the block that carries them,
-so import speed is bounded by sha256.
+so import speed is bounded by sha256. A producer that can write the file's bytes where they
+belong (an encryption, :func:`iter_leaves`) fills each leaf block in place instead: no copy.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from medledger.errors import DagFormatError
 from medledger.ipfs.cid import DAG_PB, RAW, Cid
@@ -33,11 +35,16 @@ from medledger.ipfs.protobuf import (
     encode_unixfs,
 )
 
+if TYPE_CHECKING:
+    from concurrent.futures import Executor, Future
+
 CHUNK_SIZE = 262_144
 MAX_LINKS = 174
 
-BlockSink = Callable[[Cid, bytes], None]
-"""Receives each new block of an import: ``sink(cid, data)``; the CID is already computed."""
+BlockSink = Callable[[Cid, BytesLike], None]
+"""Receives each new block of an import: ``sink(cid, data)``; the CID is already computed.
+``data`` may be any bytes-like object; it is never changed after the call, and the sink must
+copy it if it keeps it beyond the call (a store writes it out)."""
 
 BlockSource = Callable[[Cid], bytes]
 """Returns the verified bytes of a block (a store's ``get_block``)."""
@@ -55,6 +62,72 @@ def iter_chunks(data: BytesLike, size: int = CHUNK_SIZE) -> Iterator[memoryview]
     view = memoryview(data)
     for start in range(0, len(view), size):
         yield view[start : start + size]
+
+
+class Leaf(bytearray):
+    """A chunk that arrives already framed as its leaf block (see :func:`iter_leaves`):
+    the importer takes the block as it is, instead of copying the chunk into a new one, and
+    its digest when :func:`iter_leaves` computed it beside."""
+
+    size: int  # the file bytes the leaf carries
+    digest: bytes | None  # sha2-256 of the block, computed by iter_leaves (or None)
+
+
+def iter_leaves(
+    size: int,
+    fill: Callable[[memoryview], None],
+    hasher: Executor | None = None,
+    chunk_size: int = CHUNK_SIZE,
+) -> Iterator[Leaf]:
+    """The leaf blocks of a ``size``-byte file, each built by having ``fill`` write the next
+    bytes of the file straight into it (the file is never held whole); for ``import_chunks``.
+
+    With a ``hasher`` (one worker thread), each leaf's sha2-256 is computed there while the
+    next leaf is filled and the previous one is stored: hashlib releases the GIL. A leaf is
+    allocated as it is needed, so its memory is reused once the sink is done with it."""
+    pending: tuple[Leaf, Future[bytes]] | None = None
+    for start in range(0, size, chunk_size):
+        leaf = _filled_leaf(min(chunk_size, size - start), fill)
+        if hasher is None:
+            yield leaf
+            continue
+        hashing = hasher.submit(_sha256, leaf)
+        if pending is not None:
+            yield _with_digest(*pending)
+        pending = leaf, hashing
+    if pending is not None:
+        yield _with_digest(*pending)
+
+
+def _filled_leaf(n: int, fill: Callable[[memoryview], None]) -> Leaf:
+    head, tail = _leaf_frame(n)
+    leaf = Leaf(len(head) + n + len(tail))
+    leaf.size, leaf.digest = n, None
+    view = memoryview(leaf)
+    view[: len(head)] = head
+    fill(view[len(head) : len(head) + n])
+    view[len(head) + n :] = tail
+    return leaf
+
+
+def _sha256(block: BytesLike) -> bytes:
+    return hashlib.sha256(block).digest()
+
+
+def _with_digest(leaf: Leaf, hashing: Future[bytes]) -> Leaf:
+    leaf.digest = hashing.result()
+    return leaf
+
+
+@functools.lru_cache(maxsize=8)
+def _leaf_frame(size: int) -> tuple[bytes, bytes]:
+    """The bytes around the file data in a leaf carrying ``size`` bytes: (before, after)."""
+    hole = memoryview(bytes(size))
+    parts = encode_unixfs(UNIXFS_FILE, hole, size)
+    at = next(i for i, part in enumerate(parts) if part is hole)
+    tail = b"".join(parts[at + 1 :])
+    block = encode_pbnode((), parts)
+    return block[: len(block) - size - len(tail)], tail
 
 
 def iter_stream_chunks(stream: BinaryIO, size: int = CHUNK_SIZE) -> Iterator[bytes]:
@@ -76,14 +149,18 @@ class _Builder:
         self._seen: set[bytes] = set()
         self._levels: list[list[_Child]] = []
 
-    def _emit(self, block: bytes) -> Cid:
-        cid = Cid(0, DAG_PB, hashlib.sha256(block).digest())
+    def _emit(self, block: BytesLike, digest: bytes | None = None) -> Cid:
+        cid = Cid(0, DAG_PB, digest or hashlib.sha256(block).digest())
         if cid.digest not in self._seen:  # identical chunks (zeros...) share one block
             self._seen.add(cid.digest)
             self._sink(cid, block)
         return cid
 
     def add_leaf(self, chunk: BytesLike) -> None:
+        if isinstance(chunk, Leaf):  # framed (and perhaps hashed) in place by iter_leaves
+            cid = self._emit(chunk, chunk.digest)
+            self._push(0, _Child(cid, len(chunk), chunk.size))
+            return
         block = encode_pbnode((), encode_unixfs(UNIXFS_FILE, chunk, len(chunk)))
         self._push(0, _Child(self._emit(block), len(block), len(chunk)))
 
@@ -120,6 +197,7 @@ def import_chunks(chunks: Iterable[BytesLike], sink: BlockSink) -> Cid:
     """Build the UnixFS DAG of a file from its chunks, feed each block to ``sink``, return the root.
 
     Blocks reach ``sink`` children first, the root last; a block repeated in the file is sent once.
+    A chunk may be a :class:`Leaf` (from :func:`iter_leaves`), which is its own leaf block.
     """
     builder = _Builder(sink)
     for chunk in chunks:

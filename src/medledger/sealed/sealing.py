@@ -29,7 +29,8 @@ from typing import TYPE_CHECKING
 from medledger.crypto import envelope
 from medledger.errors import ConfigurationError, StoreError
 from medledger.ipfs.local import LocalBlockStore
-from medledger.ipfs.unixfs import import_chunks, iter_chunks
+from medledger.ipfs.unixfs import import_chunks, iter_chunks, iter_leaves
+from medledger.sealed import overlap
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -64,10 +65,33 @@ class Sealed:
 def seal_one(
     store: BlockStore, document: Document, wrapper: envelope.Wrapper | None = None
 ) -> Sealed:
-    """Seal one document under a fresh key, store and pin it."""
-    sealed, secret = _seal(document, wrapper or envelope.Wrapper())
-    cid = store.add_bytes(sealed, pin=True)
-    return Sealed(cid, envelope.commitment(secret.salt, document.body))
+    """Seal one document under a fresh key, store and pin it.
+
+    A large body is encrypted straight into the store's blocks (``envelope.SealedStream``
+    fills each UnixFS leaf in place: the sealed object is never built whole, nor copied), and
+    its commitment and the blocks' hashes are computed on a helper thread meanwhile
+    (:mod:`medledger.sealed.overlap`). A small one is sealed in one piece."""
+    wrapper = wrapper or envelope.Wrapper()
+    if len(document.body) < overlap.HELPER_FROM:
+        sealed, secret = _seal(document, wrapper)
+        cid = store.add_bytes(sealed, pin=True)
+        return Sealed(cid, envelope.commitment(secret.salt, document.body))
+    secret = envelope.BodySecret.generate()
+    header = envelope.header(list(document.readers), secret, wrapper)
+    nonce = os.urandom(envelope.NONCE_BYTES)
+    mac = envelope.commitment_mac(secret.salt)
+    with overlap.helper() as helper:
+        stream = envelope.SealedStream(
+            document.body,
+            document.aad,
+            secret.key,
+            nonce,
+            header,
+            consumed=lambda piece: helper.submit(mac.update, piece),
+        )
+        leaves = iter_leaves(stream.size, stream.write_into, hasher=helper)
+        cid = store.add_chunks(leaves, pin=True)
+    return Sealed(cid, mac.digest())
 
 
 def seal_many(
