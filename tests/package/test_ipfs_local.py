@@ -162,8 +162,8 @@ def test_delete_block_refuses_pinned_blocks(store: LocalBlockStore) -> None:
 def test_damaged_pin_is_reported(store: LocalBlockStore) -> None:
     store.add_bytes(b"anything")  # creates the database
     with sqlite3.connect(store.root / "store.db") as conn:  # a pin altered on disk
-        conn.execute("INSERT INTO pins VALUES ('not-a-cid')")
-    with pytest.raises(StoreError, match=r"is damaged: 'not-a-cid' is not a pin"):
+        conn.execute("INSERT INTO pins VALUES (x'0102')")
+    with pytest.raises(StoreError, match=r"is damaged: b'\\x01\\x02' is not a pin"):
         store.pins()
 
 
@@ -367,7 +367,7 @@ def test_a_migration_killed_after_its_commit_only_finishes_the_cleanup(
         LocalBlockStore(tmp_path / "old")
     monkeypatch.undo()
     with sqlite3.connect(tmp_path / "old" / "store.db") as conn:  # committed: unpin one root
-        conn.execute("DELETE FROM pins WHERE cid = ?", (str(roots[1]),))
+        conn.execute("DELETE FROM pins WHERE cid = ?", (roots[1].to_bytes(),))
     store = LocalBlockStore(tmp_path / "old")
     assert store.pins() == {roots[0]}  # the old pin files are not read again
     assert not (tmp_path / "old" / "pins").exists()

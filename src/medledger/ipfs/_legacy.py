@@ -48,7 +48,9 @@ def migrate(store: LocalBlockStore) -> None:
     with store._writing() as conn:
         if conn.execute("SELECT 1 FROM meta WHERE key = ?", (_DONE,)).fetchone() is None:
             pins = _read_pins(pins_dir)
-            conn.executemany("INSERT OR IGNORE INTO pins VALUES (?)", [(str(c),) for c in pins])
+            conn.executemany(
+                "INSERT OR IGNORE INTO pins VALUES (?)", [(c.to_bytes(),) for c in pins]
+            )
             conn.executemany(
                 "INSERT OR IGNORE INTO blocks VALUES (?, ?)",
                 ((multihash, path.read_bytes()) for multihash, path in small),

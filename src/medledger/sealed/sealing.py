@@ -5,9 +5,10 @@ does it in worker processes when there are enough documents and more than one co
 process otherwise. Workers hand their small blocks back (``ipfs.local.BlockBatch``; large ones
 they write as files); the caller's process stores them and pins every root in the one
 transaction of ``bulk()``, so a ``gc`` elsewhere waits for it and a killed run leaves nothing
-half-written. Handing the blocks back measured faster than each worker committing its own
-chunk (the workers then queue for SQLite's one writer). Other stores (Kubo, replicated) are
-network-bound and are sealed in this process.
+half-written. Each worker committing its own chunk measured ~3 us a record faster (168 against
+196 ms for 10,000 blocks with 2 workers), but it needs a second lock to keep a ``gc`` away from
+blocks committed and not yet pinned, and a killed run leaves rows behind; this is simpler. Other
+stores (Kubo, replicated) are network-bound and are sealed in this process.
 
 This module imports no web3, so a worker starts in a fraction of a second. Worker count:
 ``MEDLEDGER_WORKERS`` (``1`` turns parallel sealing off), default one per core, at most 4.
@@ -95,9 +96,7 @@ def seal_many(
             futures = [pool.submit(_seal_chunk, store.root, chunk) for chunk in chunks]
             for future in futures:
                 done, blocks = future.result()
-                store.put_blocks(blocks)
-                for sealed in done:
-                    store.pin_written(sealed.cid)
+                store.put_blocks(blocks, [sealed.cid for sealed in done])
                 results.extend(done)
                 advance(len(done))
         except BrokenProcessPool:
