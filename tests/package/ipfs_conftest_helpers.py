@@ -35,8 +35,8 @@ def random_bytes(size: int, seed: int) -> bytes:
 
 
 def stored_digests(store: LocalBlockStore) -> set[bytes]:
-    """Digests of every block file in a LocalBlockStore."""
-    return {bytes.fromhex(p.name[4:]) for p in (store.root / "blocks").glob("*/1220*")}
+    """Digests of every block a LocalBlockStore holds."""
+    return {multihash[2:] for multihash in store.multihashes()}
 
 
 class FakeKubo:

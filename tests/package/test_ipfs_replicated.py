@@ -10,6 +10,7 @@ from ipfs_conftest_helpers import FakeKubo, random_bytes
 from medledger.errors import BlockNotFound, ConfigurationError, ReplicationError
 from medledger.ipfs import CHUNK_SIZE, Cid, KuboStore, LocalBlockStore, ReplicatedStore
 from medledger.ipfs.blockstore import iter_dag
+from medledger.ipfs.local import tamper_with_block
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -50,7 +51,7 @@ def test_corrupted_copy_falls_through_and_is_repaired(
     replicated = ReplicatedStore([a, b])
     cid = replicated.add_bytes(BODY)
     leaf = leaf_of(a, cid)
-    a.block_path(leaf).write_bytes(b"tampered")
+    tamper_with_block(a, leaf, b"tampered")
     assert replicated.cat(cid) == BODY  # served by b
     assert a.cat(cid) == BODY  # a's copy was rewritten from b's valid one
 
@@ -95,8 +96,8 @@ def test_both_copies_bad_gives_a_clear_error(
     replicated = ReplicatedStore([a, b, down_kubo], min_copies=2)
     cid = replicated.add_bytes(BODY)
     leaf = leaf_of(a, cid)
-    a.block_path(leaf).write_bytes(b"tampered")
-    b.block_path(leaf).unlink()
+    tamper_with_block(a, leaf, b"tampered")
+    tamper_with_block(b, leaf, None)
     with pytest.raises(ReplicationError) as caught:
         replicated.cat(cid)
     message = str(caught.value)

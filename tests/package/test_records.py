@@ -22,7 +22,7 @@ from medledger.errors import (
     PreconditionFailed,
     RecordNotFound,
 )
-from medledger.ipfs.local import LocalBlockStore
+from medledger.ipfs.local import LocalBlockStore, tamper_with_block
 
 SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "fhir-samples"
 OBSERVATION = (
@@ -96,10 +96,9 @@ def test_record_id_matches_the_python_derivation(
 
 def test_altered_body_block_is_detected(chain, store, create_record, patient):
     record = create_record()
-    path = store.block_path(record.cid)  # the test plays an attacker with disk access
-    data = bytearray(path.read_bytes())
+    data = bytearray(store.get_block(record.cid))
     data[-1] ^= 0xFF
-    path.write_bytes(bytes(data))
+    tamper_with_block(store, record.cid, bytes(data))  # an attacker with disk access
     with pytest.raises(BlockCorrupted):
         records.read(chain, store, patient, record.hex_id)
     outcome = records.verify(chain, store, record.hex_id, patient)

@@ -46,6 +46,7 @@ from medledger.errors import (
     TransactionReverted,
 )
 from medledger.ipfs.cid import Cid
+from medledger.ipfs.local import tamper_with_block
 from medledger.ipfs.stores import open_store
 from medledger.sealed import manifest as manifests
 
@@ -438,15 +439,14 @@ def test_a_tampered_data_block_fails_the_audit_naming_the_data_id(
         chain, store, hospital_site, study.id, participant.address, "baseline", [observation("t")]
     ).items
     assert trials.audit(chain, store, study.id).ok
-    path = store.block_path(item.cid)
-    original = path.read_bytes()
+    original = store.get_block(item.cid)
     altered = bytearray(original)
     altered[len(altered) // 2] ^= 0x01
-    path.write_bytes(bytes(altered))  # what an attacker with disk access would do
+    tamper_with_block(store, item.cid, bytes(altered))  # an attacker with disk access
     try:
         report = trials.audit(chain, store, study.id)
     finally:
-        path.write_bytes(original)
+        tamper_with_block(store, item.cid, original)
     assert not report.ok
     (violation,) = report.violations
     assert item.hex_id in violation and "does not match its CID" in violation
@@ -462,14 +462,13 @@ def test_a_missing_batch_manifest_fails_the_audit_and_hides_the_batch(
         [observation("m1"), observation("m2")], batch=True,
     )  # fmt: skip
     assert done.manifest is not None
-    path = store.block_path(done.manifest)
-    original = path.read_bytes()
-    path.unlink()
+    original = store.get_block(done.manifest)
+    tamper_with_block(store, done.manifest, None)
     try:
         report = trials.audit(chain, store, study.id)
         listed = trials.data(chain, store, study.id)
     finally:
-        path.write_bytes(original)
+        tamper_with_block(store, done.manifest, original)
     assert not report.ok and listed == []
     (violation,) = report.violations
     assert f"0x{done.batch.hex()}" in violation or str(done.manifest) in violation
@@ -478,13 +477,13 @@ def test_a_missing_batch_manifest_fails_the_audit_and_hides_the_batch(
 
 def test_an_altered_public_protocol_fails_the_outcome_check(chain, store, study):
     version = trials.protocol_version(chain, study.id)
-    path = store.block_path(version.protocol)
-    original = path.read_bytes()
-    path.write_bytes(original.replace(b"Major bleeding", b"Minor bleeding"))
+    original = store.get_block(version.protocol)
+    altered = original.replace(b"Major bleeding", b"Minor bleeding")
+    tamper_with_block(store, version.protocol, altered)
     try:
         report = trials.audit(chain, store, study.id)
     finally:
-        path.write_bytes(original)
+        tamper_with_block(store, version.protocol, original)
     assert [c.ok for c in report.checks] == [True, True, True, True, False, True]
     assert "version 1: protocol document" in report.violations[0]
 
@@ -1607,13 +1606,12 @@ def test_cli_audit_exits_non_zero_naming_the_altered_body(
     (item,) = trials.submit_data(
         chain, store, hospital_site, study.id, participant.address, "baseline", [observation("z")]
     ).items
-    path = store.block_path(item.cid)
-    original = path.read_bytes()
-    path.write_bytes(original[:-1] + bytes([original[-1] ^ 0xFF]))
+    original = store.get_block(item.cid)
+    tamper_with_block(store, item.cid, original[:-1] + bytes([original[-1] ^ 0xFF]))
     try:
         outcome = medledger("trial", "audit", str(study.id))
     finally:
-        path.write_bytes(original)
+        tamper_with_block(store, item.cid, original)
     one_line_error(outcome, f"study {study.id} audit failed with 1 violation(s)")
     assert item.hex_id in outcome.stderr and "FAIL" in outcome.stdout
 

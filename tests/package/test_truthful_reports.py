@@ -16,9 +16,10 @@ embedded store (the one the CLI opens).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
-import shutil
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -28,7 +29,7 @@ from medledger.accounts import dev_account
 from medledger.categories import Category
 from medledger.config import Settings
 from medledger.errors import StoreError
-from medledger.ipfs.local import LocalBlockStore
+from medledger.ipfs.local import LocalBlockStore, tamper_with_block
 from medledger.ipfs.stores import open_store
 from medledger.ipfs.unixfs import hash_bytes
 
@@ -98,7 +99,7 @@ def lose_body(cli_store):
     lost = []
 
     def lose(record: records.Record) -> None:
-        cli_store.block_path(record.cid).unlink()
+        tamper_with_block(cli_store, record.cid, None)
         lost.append(record.cid)
 
     yield lose
@@ -368,7 +369,10 @@ def test_verify_reads_a_store_that_cannot_be_written(
 ):
     record = write("read only")
     copy = tmp_path / "read-only-ipfs"
-    shutil.copytree(settings.ipfs_dir / "blocks", copy / "blocks")  # its pins are not there
+    copy.mkdir()
+    source = sqlite3.connect(settings.ipfs_dir / "store.db")
+    with contextlib.closing(source), contextlib.closing(sqlite3.connect(copy / "store.db")) as to:
+        source.backup(to)  # the store's committed blocks and pins, as a backup would hold them
     monkeypatch.setattr(Settings, "ipfs_dir", property(lambda self: copy))
     _refuse_writes_under(monkeypatch, copy)
 

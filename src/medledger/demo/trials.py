@@ -17,6 +17,7 @@ import click
 from medledger import providers, trials
 from medledger.accounts import dev_account
 from medledger.errors import MedLedgerError
+from medledger.ipfs.local import tamper_with_block
 
 if TYPE_CHECKING:
     from medledger.accounts import Signer
@@ -181,15 +182,14 @@ def run(chain: Chain, store: BlockStore, site: Signer, verify: Any) -> None:
         raise MedLedgerError("the trial audit failed: " + "; ".join(report.violations))
 
     target = week4.items[0]
-    path = store.block_path(target.cid)  # type: ignore[attr-defined]
-    original = path.read_bytes()
+    original = store.get_block(target.cid)
     altered = bytearray(original)
     altered[len(altered) // 2] ^= 0x01
-    path.write_bytes(bytes(altered))  # what someone with disk access could do
+    tamper_with_block(store, target.cid, bytes(altered))  # what someone with disk access could do
     try:
         tampered = trials.audit(chain, store, study.id)
     finally:
-        path.write_bytes(original)
+        tamper_with_block(store, target.cid, original)
     named = [v for v in tampered.violations if target.id.hex() in v]
     say(f"  after altering one stored body the audit {'FAILS' if not tampered.ok else 'PASSES'}:")
     for line in named[:2] or tampered.violations[:2]:

@@ -22,6 +22,7 @@ from medledger import consent, crypto, fhir, providers, records
 from medledger.accounts import dev_account
 from medledger.chain import Chain, deployments
 from medledger.errors import MedLedgerError
+from medledger.ipfs.local import tamper_with_block
 from medledger.ipfs.stores import open_store
 
 if TYPE_CHECKING:
@@ -296,12 +297,11 @@ def _tamper_body(chain: Chain, store: BlockStore, record: records.Record) -> str
     original = store.get_block(record.cid)
     altered = bytearray(original)
     altered[len(altered) // 2] ^= 0x01
-    path = store.block_path(record.cid)  # type: ignore[attr-defined]
-    path.write_bytes(bytes(altered))  # what an attacker with disk access would do
+    tamper_with_block(store, record.cid, bytes(altered))  # an attacker with disk access
     try:
         outcome = records.verify(chain, store, record.hex_id, None)
     finally:
-        path.write_bytes(original)
+        tamper_with_block(store, record.cid, original)
     return f"caught: {outcome.problem}" if not outcome.ok else "NOT DETECTED"
 
 

@@ -81,13 +81,15 @@ def open_car(path: Path) -> Iterator[tuple[list[Cid], CarBlocks]]:
 
 
 def import_car(store: BlockStore, path: Path, pin_roots: bool = True) -> list[Cid]:
-    """Store every block of the CAR file at ``path`` (each verified), pin its roots, return them."""
-    with open_car(path) as (roots, blocks):
+    """Store every block of the CAR file at ``path`` (each verified), pin its roots, return them.
+
+    One ``bulk()`` call: a store that can commits the blocks and pins once, or not at all."""
+    with store.bulk(), open_car(path) as (roots, blocks):
         for cid, block in blocks:
             store.put_block(cid, block)
-    if pin_roots:
-        for root in roots:
-            store.pin(root)
+        if pin_roots:
+            for root in roots:
+                store.pin(root)
     return roots
 
 

@@ -1,12 +1,14 @@
 """Sealing documents: encrypt, store and pin, one at a time or many in worker processes.
 
-Per-document work is CPU-bound (AES-GCM, key wraps, SHA-256 of every block) plus one small
-file per block in the embedded store. :func:`seal_many` does it in worker processes when there
-are enough documents and more than one core, and in this process otherwise. Workers open the
-same embedded store folder and write blocks only; the caller's process pins every root,
-holding the store's lock for the whole call (``bulk()``), so a ``gc`` elsewhere cannot remove
-blocks written but not yet pinned. Other stores (Kubo, replicated) are network-bound and are
-sealed in this process.
+Per-document work is CPU-bound (AES-GCM, key wraps, SHA-256 of every block). :func:`seal_many`
+does it in worker processes when there are enough documents and more than one core, and in this
+process otherwise. Workers hand their small blocks back (``ipfs.local.BlockBatch``; large ones
+they write as files); the caller's process stores them and pins every root in the one
+transaction of ``bulk()``, so a ``gc`` elsewhere waits for it and a killed run leaves nothing
+half-written. Each worker committing its own chunk measured ~3 us a record faster (168 against
+196 ms for 10,000 blocks with 2 workers), but it needs a second lock to keep a ``gc`` away from
+blocks committed and not yet pinned, and a killed run leaves rows behind; this is simpler. Other
+stores (Kubo, replicated) are network-bound and are sealed in this process.
 
 This module imports no web3, so a worker starts in a fraction of a second. Worker count:
 ``MEDLEDGER_WORKERS`` (``1`` turns parallel sealing off), default one per core, at most 4.
@@ -28,7 +30,7 @@ from typing import TYPE_CHECKING
 
 from medledger.crypto import envelope
 from medledger.errors import ConfigurationError, StoreError
-from medledger.ipfs.local import LocalBlockStore
+from medledger.ipfs.local import BlockBatch, LocalBlockStore
 from medledger.ipfs.unixfs import import_chunks, iter_chunks, iter_leaves
 from medledger.sealed import overlap
 
@@ -112,19 +114,18 @@ def seal_many(
             return results
         size = -(-len(documents) // (workers * 4))  # a few chunks per worker evens their pace
         chunks = [list(documents[i : i + size]) for i in range(0, len(documents), size)]
-        pool = _pool(workers)
-        futures = [pool.submit(_seal_chunk, store.root, chunk) for chunk in chunks]
         results = []
-        for future in futures:
-            try:
-                done = future.result()
-            except BrokenProcessPool:
-                _forget_pool()
-                raise StoreError("a sealing worker process died; nothing was anchored") from None
-            for sealed in done:
-                store.pin_written(sealed.cid)
-            results.extend(done)
-            advance(len(done))
+        try:  # a worker that dies breaks the pool: later submits raise, as results do
+            pool = _pool(workers)
+            futures = [pool.submit(_seal_chunk, store.root, chunk) for chunk in chunks]
+            for future in futures:
+                done, blocks = future.result()
+                store.put_blocks(blocks, [sealed.cid for sealed in done])
+                results.extend(done)
+                advance(len(done))
+        except BrokenProcessPool:
+            _forget_pool()
+            raise StoreError("a sealing worker process died; nothing was anchored") from None
         return results
 
 
@@ -148,16 +149,19 @@ def _seal(document: Document, wrapper: envelope.Wrapper) -> tuple[bytes, envelop
     return sealed, secret
 
 
-def _seal_chunk(root: Path, documents: list[Document]) -> list[Sealed]:
-    """In a worker: seal and write the blocks of each document (the caller pins the roots)."""
-    store = LocalBlockStore(root)
+def _seal_chunk(
+    root: Path, documents: list[Document]
+) -> tuple[list[Sealed], list[tuple[bytes, bytes]]]:
+    """In a worker: seal each document; return them with their small blocks for the caller to
+    store and pin (large blocks are written here, as files)."""
+    batch = BlockBatch(root)
     wrapper = envelope.Wrapper()
     out = []
     for document in documents:
         sealed, secret = _seal(document, wrapper)
-        cid = import_chunks(iter_chunks(sealed), store.write_block_unlocked)
+        cid = import_chunks(iter_chunks(sealed), batch.sink)
         out.append(Sealed(cid, envelope.commitment(secret.salt, document.body)))
-    return out
+    return out, batch.small
 
 
 _POOL: ProcessPoolExecutor | None = None
@@ -171,9 +175,10 @@ def _pool(workers: int) -> ProcessPoolExecutor:
     """One pool per process, started on first use.
 
     Fork, not spawn or forkserver: those run the caller's main script again in each worker,
-    which breaks a clinic's script that has no ``if __name__ == "__main__"`` guard. The package
-    starts no threads; a store's lock descriptors are closed in the child (``ipfs.local``), so
-    a worker never keeps the parent's lock alive.
+    which breaks a clinic's script that has no ``if __name__ == "__main__"`` guard. No thread of
+    the package outlives its call (``sealed.overlap``'s helper ends before ``seal_one``
+    returns), so none is copied into a worker; workers never touch the store's database (a store object a child
+    inherits opens its own connection, ``ipfs.local``), so none holds the parent's lock.
     """
     global _POOL, _POOL_SIZE
     if _POOL is None or workers != _POOL_SIZE:
