@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 
+import base58  # type: ignore[import-untyped, unused-ignore]
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from medledger.errors import InvalidCid
 from medledger.ipfs import DAG_PB, RAW, Cid
+from medledger.ipfs.cid import base58_text
 
 HELLO_V0 = "QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o"  # `ipfs add` of b"hello world\n"
 HELLO_V1 = "bafybeicg2rebjoofv4kbyovkw7af3rpiitvnl6i7ckcywaq6xjcxnc2mby"
@@ -99,3 +101,11 @@ def test_rejects_bad_values() -> None:
 def test_invalid_cid_is_a_value_error_with_a_readable_message() -> None:
     with pytest.raises(ValueError, match="not a CID MedLedger can handle"):
         Cid.parse("not-a-cid")
+
+
+@given(st.binary(max_size=64), st.integers(0, 4))
+def test_base58_text_is_the_base58_library_s(data: bytes, zeros: int) -> None:
+    """The package's base58btc encoder (faster) against the ``base58`` library as the oracle,
+    leading zero bytes included (each is a "1")."""
+    data = b"\0" * zeros + data
+    assert base58_text(data) == base58.b58encode(data).decode("ascii")

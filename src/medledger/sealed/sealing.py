@@ -177,8 +177,9 @@ def _pool(workers: int) -> ProcessPoolExecutor:
     Fork, not spawn or forkserver: those run the caller's main script again in each worker,
     which breaks a clinic's script that has no ``if __name__ == "__main__"`` guard. No thread of
     the package outlives its call (``sealed.overlap``'s helper ends before ``seal_one``
-    returns), so none is copied into a worker; workers never touch the store's database (a store object a child
-    inherits opens its own connection, ``ipfs.local``), so none holds the parent's lock.
+    returns), so none is copied into a worker; workers never touch the store's database (a
+    store object a child inherits opens its own connection, ``ipfs.local``), so none holds the
+    parent's lock.
     """
     global _POOL, _POOL_SIZE
     if _POOL is None or workers != _POOL_SIZE:
