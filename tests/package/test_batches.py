@@ -195,3 +195,20 @@ def test_a_manifest_that_names_another_batch_is_ignored(
         assert found.category is Category.LAB and not found.registered
     else:
         assert found is None
+
+
+_words = st.binary(min_size=32, max_size=32).map(lambda b: "0x" + b.hex())
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    ids=st.lists(_words, min_size=1, max_size=40, unique=True),
+    context=st.dictionaries(st.text(max_size=5), st.integers() | st.text(max_size=8), max_size=3),
+)
+def test_a_built_manifest_is_what_its_bytes_parse_to(ids: list[str], context: dict) -> None:
+    """build() gives its parsed form without parsing its bytes back: the two must agree."""
+    items = [{"id": i, "cid": f"cid{n}", "commitment": i, "category": n % 7}
+             for n, i in enumerate(ids)]  # fmt: skip
+    raw, built = manifest.build(31337, "0x" + "11" * 20, "0x" + "22" * 20, context, items)
+    assert built == manifest.parse(raw)
+    assert built.root == manifest.parse(raw).root
