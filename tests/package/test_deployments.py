@@ -93,6 +93,27 @@ def test_a_file_of_an_older_version_is_read_and_moved_to_the_chains_file(
     assert moved["claims_token"] == {"address": dev, "symbol": "mUSD", "decimals": 6}
 
 
+def test_of_two_older_files_for_one_chain_the_one_named_after_the_network_is_read(
+    medledger, chain, tmp_path, monkeypatch
+):
+    """Older versions wrote a second file (and a second set of contracts) when the same chain
+    was reached by URL; reached as ``local``, ``local.json`` is the one read, however recent."""
+    recorded = json.loads(deployments.deployment_file(chain).read_text())
+    (tmp_path / "local.json").write_text(json.dumps(recorded))
+    other = json.loads(json.dumps(recorded))
+    other["contracts"]["ClaimsManager"]["address"] = "0x" + "11" * 20
+    other["updated_at"] = recorded["updated_at"] + 3600
+    by_url = tmp_path / f"{deployments._legacy_name(chain.url)}.json"
+    by_url.write_text(json.dumps(other))
+    monkeypatch.setenv("MEDLEDGER_DEPLOYMENTS", str(tmp_path))
+    outcome = medledger("deploy", "--json")
+    assert outcome.exit_code == 0, outcome.stderr
+    assert outcome.json()["deployed"] == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [by_url.name, deployments.deployment_file(chain).name]
+    )
+
+
 # ---------------------------------------------------------------------------- the claims token
 
 

@@ -211,16 +211,18 @@ def _fresh(chain: Chain, account: Signer) -> Deployment:
 
 def _choose_token(chain: Chain, recorded: Deployment, asked: str | None) -> ClaimsToken | None:
     """The token a new ClaimsManager would pay in; ``None`` for the DevStablecoin."""
-    asked = asked or chain.settings.claims_token_for(chain.network)
+    what = "--claims-token"
+    if not asked:
+        asked, what = chain.settings.claims_token_for(chain.network), "config.toml claims_token"
     kept = _code_matches(chain, recorded, "ClaimsManager")
     if asked:
-        token = inspect_token(chain, asked)
+        token = inspect_token(chain, asked, what)
         dev = recorded.contracts.get(DEV_TOKEN)
         paid_in = recorded.claims_token.address if recorded.claims_token else None
         paid_in = paid_in or (dev.address if dev is not None else None)
         if kept and paid_in is not None and paid_in != token.address:
             raise ConfigurationError(
-                "--claims-token",
+                what,
                 f"the ClaimsManager at {recorded.address('ClaimsManager')} on this chain pays "
                 f"claims in {paid_in}, and a deployment keeps its token: point "
                 "MEDLEDGER_DEPLOYMENTS at another folder for a new set of contracts",

@@ -42,9 +42,9 @@ record has its own id (:func:`patient_claim_id`) and takes its keys only once ap
 never blocks the provider's claim of the same record.
 
 Amounts are :class:`~decimal.Decimal` in the token's unit (the decimals the token reports: the
-token is chosen at deploy time, 6 or 18); the chain holds integers of the smallest unit. An automatic settlement pays the payee at once;
-the decisions of people (approval, resolution) credit it, and it withdraws
-(``medledger claim withdraw-payment``).
+token is chosen at deploy time, 6 or 18); the chain holds integers of the smallest unit. An
+automatic settlement pays the payee at once; the decisions of people (approval, resolution)
+credit it, and it withdraws (``medledger claim withdraw-payment``).
 
 Modules: :mod:`~medledger.claims.contract` (the contract handle, states, reason codes, claim
 ids), :mod:`~medledger.claims.money` (units, balances, credit, withdrawal),
