@@ -2,7 +2,8 @@
 
 A thin layer over `medledger.chain.deployments.deploy`, the same function `medledger deploy` calls.
 Ape picks the account (`--account ALIAS` or the devnet's first test account) and the network's
-RPC URL; the deployment is written to deployments/<network>.json.
+RPC URL; the deployment is written to deployments/<chain id>-<genesis hash>.json (the same file
+`medledger deploy` finds for that chain, however it is reached).
 """
 
 from __future__ import annotations
@@ -15,7 +16,10 @@ from ape.cli import ConnectedProviderCommand, account_option, network_option
 @network_option()
 @account_option()
 @click.option("--threshold", default=1, show_default=True, help="Registrar approvals needed.")
-def cli(ecosystem, network, provider, account, threshold):  # type: ignore[no-untyped-def]
+@click.option(
+    "--claims-token", default=None, help="The ERC-20 claims are paid in (6 or 18 decimals)."
+)
+def cli(ecosystem, network, provider, account, threshold, claims_token):  # type: ignore[no-untyped-def]
     """Deploy ProviderRegistry and RecordRegistry (reusing what is deployed)."""
     from eth_account import Account
 
@@ -30,12 +34,12 @@ def cli(ecosystem, network, provider, account, threshold):  # type: ignore[no-un
             "choose a network with an RPC URL (for example ethereum:local:foundry)"
         )
     chain = Chain(load_settings(), network=uri)
-    chain.network = f"{ecosystem.name}-{network.name}-{provider.name}"  # deployments file name
+    chain.network = f"{ecosystem.name}-{network.name}-{provider.name}"  # named in the file
     try:
         # Test accounts expose their key; keyfile accounts are unlocked the way `medledger` does.
         key = getattr(account, "private_key", None)
         signer = Account.from_key(key) if key else load_account(account.alias, chain.chain_id)
-        recorded, fresh = deployments.deploy(chain, signer, None, threshold)
+        recorded, fresh = deployments.deploy(chain, signer, None, threshold, claims_token)
     except MedLedgerError as exc:
         raise click.ClickException(str(exc)) from None
     for name, entry in recorded.contracts.items():

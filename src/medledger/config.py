@@ -9,13 +9,15 @@ environment variables::
     [networks.sepolia]
     rpc = "https://rpc.example.org"     # any EVM JSON-RPC URL
     confirmations = 3                   # blocks before a write is reported (default 1)
+    claims_token = "0x..."              # the ERC-20 claims are paid in (chosen at deploy)
 
     [ipfs]
     kubo = ["http://127.0.0.1:5001"]    # Kubo RPC API nodes to replicate to (optional)
     embedded = true                     # keep the embedded block store as well
 
 Environment: ``MEDLEDGER_HOME``, ``MEDLEDGER_NETWORK``, ``MEDLEDGER_ACCOUNT``,
-``MEDLEDGER_DEPLOYMENTS`` (folder of ``<network>.json`` files, default ``./deployments``),
+``MEDLEDGER_DEPLOYMENTS`` (folder of the deployment files, one per chain, default
+``./deployments``),
 ``MEDLEDGER_KUBO`` (comma-separated Kubo RPC URLs).
 """
 
@@ -39,6 +41,7 @@ class Settings:
     deployments_dir: Path
     networks: dict[str, str] = field(default_factory=dict)
     confirmations: dict[str, int] = field(default_factory=dict)
+    claims_tokens: dict[str, str] = field(default_factory=dict)
     kubo_urls: tuple[str, ...] = ()
     embedded_store: bool = True
     default_network: str = LOCAL_NETWORK
@@ -62,6 +65,13 @@ class Settings:
     def confirmations_for(self, network: str) -> int:
         """Blocks a transaction on ``network`` must be under before a write is reported."""
         return self.confirmations.get(network, 1)
+
+    def claims_token_for(self, network: str) -> str | None:
+        """The claims token configured for ``network`` (a name, or the URL of a named one)."""
+        if network in self.claims_tokens:
+            return self.claims_tokens[network]
+        named = [n for n, url in self.networks.items() if url.rstrip("/") == network.rstrip("/")]
+        return next((self.claims_tokens[n] for n in named if n in self.claims_tokens), None)
 
     def writable(self, folder: Path) -> Path:
         """``folder`` (under the home), created if need be, or a one-line ConfigurationError
@@ -104,6 +114,7 @@ def load_settings(home: Path | str | None = None) -> Settings:
 
     networks: dict[str, str] = {}
     confirmations: dict[str, int] = {}
+    claims_tokens: dict[str, str] = {}
     for name, entry in _table(data, "networks").items():
         if not isinstance(entry, dict) or not isinstance(entry.get("rpc"), str):
             raise ConfigurationError(f"config.toml [networks.{name}]", 'needs rpc = "<url>"')
@@ -114,6 +125,13 @@ def load_settings(home: Path | str | None = None) -> Settings:
                 f"config.toml [networks.{name}] confirmations", "must be a number from 1 to 1000"
             )
         confirmations[name] = depth
+        token = entry.get("claims_token")
+        if token is not None:
+            if not isinstance(token, str):
+                raise ConfigurationError(
+                    f"config.toml [networks.{name}] claims_token", "must be an address string"
+                )
+            claims_tokens[name] = token
 
     ipfs = _table(data, "ipfs")
     kubo_env = os.environ.get("MEDLEDGER_KUBO")
@@ -130,6 +148,7 @@ def load_settings(home: Path | str | None = None) -> Settings:
         deployments_dir=Path(str(deployments)).expanduser().resolve(),
         networks=networks,
         confirmations=confirmations,
+        claims_tokens=claims_tokens,
         kubo_urls=tuple(u.strip() for u in kubo if u.strip()),
         embedded_store=embedded or not kubo,
         default_network=os.environ.get("MEDLEDGER_NETWORK") or str(data.get("network", "local")),

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import itertools
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from erc20 import balance, deploy_token, mint
 from eth_abi.abi import encode as abi_encode
 from eth_utils.crypto import keccak
 from fhir.resources.R4B.claimresponse import ClaimResponse
@@ -26,6 +28,7 @@ from fhir.resources.R4B.explanationofbenefit import ExplanationOfBenefit
 from medledger import claims, consent, providers, records
 from medledger.accounts import dev_account
 from medledger.categories import Category
+from medledger.chain import deployments
 from medledger.demo import claims as demo_claims
 from medledger.errors import (
     AccessRefused,
@@ -897,6 +900,67 @@ def test_unusable_claims_are_refused_with_a_reason(resource, message):
 
 
 # ---------------------------------------------------------------------------- CLI
+
+
+# ---------------------------------------------------------------------------- a chosen claims token
+
+
+@pytest.fixture
+def token_deployment(chain, tmp_path, monkeypatch):
+    """Factory: the session's registries with a ClaimsManager (and what follows it) deployed
+    anew to pay in a fresh MockERC20 of ``places`` decimals, recorded in this test's own folder
+    (for the package and the CLI). Returns the token's address."""
+
+    def make(places: int) -> str:
+        token = deploy_token(chain, dev_account(0).address, "tUSD", places)
+        recorded = json.loads(deployments.deployment_file(chain).read_text())
+        for name in ("DevStablecoin", "ClaimsManager", "TrialRegistry"):
+            del recorded["contracts"][name]
+        del recorded["claims_token"]
+        (tmp_path / deployments.deployment_file(chain).name).write_text(json.dumps(recorded))
+        monkeypatch.setattr(chain, "settings", replace(chain.settings, deployments_dir=tmp_path))
+        monkeypatch.setenv("MEDLEDGER_DEPLOYMENTS", str(tmp_path))
+        chain.cache.clear()
+        _, fresh = deployments.deploy(chain, dev_account(0), claims_token=token)
+        assert fresh == ["ClaimsManager", "TrialRegistry"]
+        return token
+
+    yield make
+    chain.cache.clear()
+
+
+@pytest.mark.parametrize("places", [6, 18], ids=["6-decimals", "18-decimals"])
+def test_a_deployment_with_a_chosen_token_funds_and_pays_claims_in_its_units(
+    chain, store, medledger, token_deployment, insurer, provider, registered_patient,
+    payment_consent, visit, claim_body, places,
+):  # fmt: skip
+    token = token_deployment(places)
+    unit = 10**places
+    mint(chain, dev_account(0).address, token, insurer.address, 5_000 * unit)
+    issued = claims.issue_policy(
+        chain, store, insurer, registered_patient.address, coverage=Decimal("0.8"),
+        deductible=Decimal(50), annual_limit=Decimal(2_000), auto_settle_limit=Decimal(500),
+        codes=CODES,
+    )  # fmt: skip
+    with pytest.raises(PreconditionFailed, match="less than 5001"):  # not minted: not mUSD
+        claims.fund_policy(chain, insurer, issued.id, Decimal(5_001))
+    funded = medledger("policy", "fund", str(issued.id), "5000", "--account", "dev:10", "--json")
+    assert funded.exit_code == 0, funded.stderr
+    assert funded.json()["funded"] == "5000." + "0" * places
+    too_fine = "0." + "0" * places + "1"
+    refused = medledger("policy", "fund", str(issued.id), too_fine, "--account", "dev:10")
+    one_line_error(refused, f"has more than {places} decimals")
+    terms = claims.read_terms(chain, store, registered_patient, claims.get_policy(chain, issued.id))
+    claim = claims.submit_claim(
+        chain, store, provider, issued.id, claim_body(("99213", 180)), evidence=[visit.id],
+        terms=terms,
+    )  # fmt: skip
+    assert claim.automatic and (claim.billed, claim.paid) == (180, 104)
+    manager = claims.manager(chain).address
+    assert balance(chain, token, provider.address) == 104 * unit
+    assert balance(chain, token, manager) == (5_000 - 104) * unit
+    assert balance(chain, token, insurer.address) == 0
+    assert claims.balance_of(chain, provider.address) == Decimal(104)
 
 
 def test_cli_walks_a_claim_from_policy_to_payment(

@@ -136,6 +136,12 @@ class Chain:
         """The chain id the node reports (checked once, so a dead node fails early)."""
         return int(self.request("eth_chainId", []), 16)
 
+    @cached_property
+    def genesis_hash(self) -> str:
+        """The hash of block 0 (lower-case hex), which with the chain id names the chain: one
+        request per connection."""
+        return str(self.block(0)["hash"]).lower()
+
     @property
     def is_devnet(self) -> bool:
         """True for the embedded devnet (or another local test chain)."""

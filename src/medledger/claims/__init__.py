@@ -41,10 +41,10 @@ anything is written and refuses a duplicate naming the earlier claim. A patient'
 record has its own id (:func:`patient_claim_id`) and takes its keys only once approved, so it
 never blocks the provider's claim of the same record.
 
-Amounts are :class:`~decimal.Decimal` in the token's unit (the devnet dollar has 6 decimals);
-the chain holds integers of the smallest unit. An automatic settlement pays the payee at once;
-the decisions of people (approval, resolution) credit it, and it withdraws
-(``medledger claim withdraw-payment``).
+Amounts are :class:`~decimal.Decimal` in the token's unit (the decimals the token reports: the
+token is chosen at deploy time, 6 or 18); the chain holds integers of the smallest unit. An
+automatic settlement pays the payee at once; the decisions of people (approval, resolution)
+credit it, and it withdraws (``medledger claim withdraw-payment``).
 
 Modules: :mod:`~medledger.claims.contract` (the contract handle, states, reason codes, claim
 ids), :mod:`~medledger.claims.money` (units, balances, credit, withdrawal),

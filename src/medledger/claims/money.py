@@ -2,10 +2,11 @@
 smallest units, balances, devnet minting, what the decisions of people credited and its
 withdrawal.
 
-Amounts are :class:`~decimal.Decimal` in the token's unit (the devnet dollar has 6 decimals);
-the chain holds integers of the smallest unit. An automatic settlement pays the payee at once;
-the decisions of people (approval, resolution) credit it, and it withdraws
-(``medledger claim withdraw-payment``).
+Amounts are :class:`~decimal.Decimal` in the token's unit; the chain holds integers of the
+smallest unit, converted with the decimals the token itself reports (6 for the devnet dollar and
+USDC-like tokens, 18 for DAI-like ones: the token is chosen at deploy time). An automatic
+settlement pays the payee at once; the decisions of people (approval, resolution) credit it,
+and it withdraws (``medledger claim withdraw-payment``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from medledger.accounts import dev_account
 from medledger.addresses import parse_address
-from medledger.chain import events
+from medledger.chain import deployments, events
 from medledger.claims.contract import CONTRACT, manager
 from medledger.errors import ConfigurationError, PreconditionFailed
 
@@ -46,13 +47,19 @@ def parse_amount(text: str, what: str = "amount") -> Decimal:
 
 
 def token_contract(chain: Chain) -> Contract:
-    """The stablecoin the ClaimsManager pays in."""
-    address = chain.call("reading the token", manager(chain).functions.TOKEN())
-    key = f"token:{address}"
-    if key not in chain.cache:
-        chain.cache[key] = chain.contract("DevStablecoin", address)
-    found: Contract = chain.cache[key]
+    """The ERC-20 the ClaimsManager pays in (called through the DevStablecoin's ABI, whose
+    ERC-20 functions every token answers); cached per connection."""
+    if "claims-token" not in chain.cache:
+        address = chain.call("reading the token", manager(chain).functions.TOKEN())
+        chain.cache["claims-token"] = chain.contract("DevStablecoin", address)
+    found: Contract = chain.cache["claims-token"]
     return found
+
+
+def is_dev_token(chain: Chain) -> bool:
+    """True when claims are paid in the devnet's own DevStablecoin (which its deployer mints)."""
+    dev = deployments.require(chain).contracts.get(deployments.DEV_TOKEN)
+    return chain.is_devnet and dev is not None and dev.address == token_contract(chain).address
 
 
 def decimals(chain: Chain) -> int:
@@ -90,8 +97,8 @@ def from_units(chain: Chain, units: int) -> Decimal:
 
 def mint(chain: Chain, to: str, amount: Decimal) -> None:
     """Mint devnet dollars (the devnet deployer owns the token; refused elsewhere)."""
-    if not chain.is_devnet:
-        raise PreconditionFailed("tokens are minted only on a devnet")
+    if not is_dev_token(chain):
+        raise PreconditionFailed("tokens are minted only on a devnet that pays in DevStablecoin")
     owner = dev_account(0)
     units = to_units(chain, amount)
     chain.transact("minting devnet dollars", owner, token_contract(chain).functions.mint(to, units))

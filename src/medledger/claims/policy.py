@@ -17,7 +17,14 @@ from medledger.chain import events
 from medledger.chain.events import moment
 from medledger.claims.amounts import is_currency
 from medledger.claims.contract import BPS, CONTRACT, dispute_window, manager
-from medledger.claims.money import decimals, from_units, mint, to_units, token_contract
+from medledger.claims.money import (
+    decimals,
+    from_units,
+    is_dev_token,
+    mint,
+    to_units,
+    token_contract,
+)
 from medledger.claims.terms import Code, Terms, open_terms, seal_terms
 from medledger.errors import ConfigurationError, PolicyNotFound, PreconditionFailed
 from medledger.ipfs.cid import Cid
@@ -199,7 +206,8 @@ def read_terms(chain: Chain, store: BlockStore, reader: Signer, policy: Policy) 
 
 
 def fund_policy(chain: Chain, funder: Signer, policy_id: int, amount: Decimal) -> Policy:
-    """Pay tokens into a policy's pool (approve, then fund); on a devnet, mint what is missing."""
+    """Pay tokens into a policy's pool (approve, then fund); on a devnet paying in the
+    DevStablecoin, mint what is missing."""
     get_policy(chain, policy_id)  # unknown policy: a clear error before any token moves
     units = to_units(chain, amount, "amount")
     if units == 0:
@@ -208,7 +216,7 @@ def fund_policy(chain: Chain, funder: Signer, policy_id: int, amount: Decimal) -
     contract = manager(chain)
     balance = int(chain.call("reading the balance", token.functions.balanceOf(funder.address)))
     if balance < units:
-        if not chain.is_devnet:
+        if not is_dev_token(chain):
             raise PreconditionFailed(
                 f"{funder.address} holds {from_units(chain, balance)} tokens, less than {amount}"
             )

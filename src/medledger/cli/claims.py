@@ -167,7 +167,7 @@ def policy_issue(
 @common
 @pass_session
 def policy_fund(session: Session, policy_id: int, amount: str) -> None:
-    """Pay AMOUNT tokens into a policy's pool (on a devnet, missing tokens are minted)."""
+    """Pay AMOUNT tokens into a policy's pool (a devnet's DevStablecoin mints what is missing)."""
     from medledger import claims
 
     funded = claims.fund_policy(

@@ -86,23 +86,39 @@ def accounts_list(session: Session) -> None:
     show_default=True,
     help="Registrar approvals needed to verify an institution.",
 )
+@click.option(
+    "--claims-token",
+    metavar="ADDRESS",
+    help="The ERC-20 (6 or 18 decimals) claims are paid in; needed on a network that is not a "
+    "devnet unless its config.toml entry has claims_token (devnet default: DevStablecoin).",
+)
 @common
 @pass_session
-def deploy(session: Session, registrars: tuple[str, ...], threshold: int) -> None:
+def deploy(
+    session: Session, registrars: tuple[str, ...], threshold: int, claims_token: str | None
+) -> None:
     """Deploy the contracts (reusing those already deployed on this chain)."""
+    from dataclasses import asdict
+
     from medledger.chain import deployments
 
     chain = session.chain
     recorded, fresh = deployments.deploy(
-        chain, session.account(), list(registrars) or None, threshold
+        chain, session.account(), list(registrars) or None, threshold, claims_token
     )
     lines = [
         f"{name:18} {entry.address}  {'deployed' if name in fresh else 'reused'}"
         for name, entry in recorded.contracts.items()
     ]
+    token = recorded.claims_token
+    if token is not None:
+        lines.append(f"claims paid in {token.symbol} ({token.address}, {token.decimals} decimals)")
     lines.append(f"written to {deployments.deployment_file(chain)}")
     session.emit(
-        {"network": chain.network, "chain_id": chain.chain_id, "deployed": fresh,
-         "contracts": {n: e.address for n, e in recorded.contracts.items()}},
+        {"network": chain.network, "chain_id": chain.chain_id,
+         "genesis_hash": chain.genesis_hash, "deployed": fresh,
+         "contracts": {n: e.address for n, e in recorded.contracts.items()},
+         "claims_token": asdict(token) if token is not None else None,
+         "file": str(deployments.deployment_file(chain))},
         "\n".join(lines),
     )  # fmt: skip
