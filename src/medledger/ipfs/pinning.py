@@ -145,7 +145,7 @@ class PinningService:
                 page = [_status(item, self.name) for item in results]
                 fresh = [p for p in page if p.requestid not in found]
                 found.update((p.requestid, p) for p in page)
-                if not fresh or len(found) >= body["count"]:
+                if not fresh or len(page) >= body["count"]:  # count: all matches from here on
                     break
                 oldest = min(p.created for p in page)
                 params["before"] = oldest.isoformat().replace("+00:00", "Z")

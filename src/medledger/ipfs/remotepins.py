@@ -42,7 +42,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-POLL_SECONDS = 1.0
+POLL_SECONDS = 0.1
+"""The first pause between status checks; each later pause doubles, up to ``POLL_MAX``."""
+POLL_MAX = 2.0
+
+_LOOPBACK = ("/ip4/127.", "/ip6/::1/")
 
 
 @dataclass(frozen=True)
@@ -154,10 +158,12 @@ class RemotePinnedStore:
         return count
 
     def origins(self) -> list[str]:
-        """The multiaddrs a service may fetch our DAGs from (the Kubo nodes'), found once."""
+        """The multiaddrs a service may fetch our DAGs from (the Kubo nodes', loopback ones left
+        out, at most the spec's 20), found once."""
         if self._origins is None:
             try:
-                self._origins = self._find_origins()
+                found = [a for a in self._find_origins() if not a.startswith(_LOOPBACK)]
+                self._origins = list(dict.fromkeys(found))[:20]
             except StoreError as exc:  # the service can still find the data through the DHT
                 log.warning("no origins for remote pins: %s", exc)
                 self._origins = []
@@ -166,6 +172,7 @@ class RemotePinnedStore:
     def _wait(self, remote: RemoteService, asked: list[PinStatus]) -> None:
         current = {p.requestid: p for p in asked}
         deadline = time.monotonic() + remote.wait
+        pause = self.poll
         while True:
             failed = [p for p in current.values() if p.status == "failed"]
             if failed:
@@ -173,7 +180,8 @@ class RemotePinnedStore:
             unfinished = [p.cid for p in current.values() if p.status in UNFINISHED]
             if not unfinished or time.monotonic() >= deadline:
                 break
-            time.sleep(min(self.poll, max(deadline - time.monotonic(), 0.0)))
+            time.sleep(min(pause, max(deadline - time.monotonic(), 0.0)))
+            pause = min(pause * 2, POLL_MAX)
             for status in remote.service.find(unfinished):
                 if status.requestid in current:
                     current[status.requestid] = status

@@ -68,12 +68,4 @@ def remote_pins(
         for p in settings.pinning
     ]
 
-    def origins() -> list[str]:
-        found = [a for kubo in kubos for a in kubo.addresses() if not _loopback(a)]
-        return list(dict.fromkeys(found))[:20]
-
-    return RemotePinnedStore(store, services, origins)
-
-
-def _loopback(multiaddr: str) -> bool:
-    return multiaddr.startswith(("/ip4/127.", "/ip6/::1/"))
+    return RemotePinnedStore(store, services, lambda: [a for k in kubos for a in k.addresses()])
