@@ -17,6 +17,7 @@ import requests
 from ipfs_conftest_helpers import FakeKubo, random_bytes
 from pinning_stand_in import FakePinningService
 
+from medledger.config import load_settings
 from medledger.errors import (
     ConfigurationError,
     NodeUnavailable,
@@ -29,6 +30,7 @@ from medledger.ipfs import CHUNK_SIZE, Cid, KuboStore, LocalBlockStore, Replicat
 from medledger.ipfs.kubo import authorization_header
 from medledger.ipfs.pinning import PinningService
 from medledger.ipfs.remotepins import RemotePinnedStore, RemoteService
+from medledger.ipfs.stores import open_store
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -265,3 +267,66 @@ def test_kubo_with_authorizations_takes_the_secret_and_refuses_others(kubo_node:
         )
         assert "s3cret" not in str(caught.value) and "wrong" not in str(caught.value)
     assert kubo_node.requests.count("denied:version") == 2  # once each: never retried
+
+
+# --- secrets in the settings --------------------------------------------------------------------
+
+
+def pinning_home(tmp_path: Path, secret_lines: str) -> Path:
+    home = tmp_path / "home"
+    home.mkdir(parents=True)
+    (home / "config.toml").write_text(
+        '[ipfs]\nkubo = ["http://127.0.0.1:5001"]\n'
+        f'[[ipfs.pinning]]\nname = "psa"\nendpoint = "https://psa.example"\n{secret_lines}\n'
+    )
+    return home
+
+
+@pytest.mark.parametrize(("lines", "problem"), [
+    (f'token = "{TOKEN}"', "a secret is never written in config.toml"),
+    ("", 'needs token_env = "VARIABLE" or token_file'),
+    ('token_env = "A"\ntoken_file = "/b"', "give token_env or token_file, not both"),
+], ids=["token-in-place", "no-token", "both"])  # fmt: skip
+def test_pinning_settings_refuse_a_token_in_config_or_none(
+    tmp_path: Path, lines: str, problem: str
+) -> None:
+    with pytest.raises(ConfigurationError, match=problem) as caught:
+        load_settings(pinning_home(tmp_path, lines))
+    assert TOKEN not in str(caught.value)
+
+
+def test_the_token_comes_from_the_named_variable_or_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PSA_TOKEN", raising=False)
+    settings = load_settings(pinning_home(tmp_path / "env", 'token_env = "PSA_TOKEN"'))
+    (service,) = settings.pinning
+    with pytest.raises(ConfigurationError, match="the environment variable PSA_TOKEN is not set"):
+        service.token.read()
+    monkeypatch.setenv("PSA_TOKEN", TOKEN)
+    assert service.token.read() == TOKEN
+    assert TOKEN not in repr(settings)  # the settings hold where the secret is, not the secret
+
+    secrets = tmp_path / "secrets"  # outside any git work tree
+    secrets.mkdir()
+    (secrets / "psa").write_text(TOKEN + "\n")
+    home = pinning_home(tmp_path / "file", f'token_file = "{secrets / "psa"}"')
+    assert load_settings(home).pinning[0].token.read() == TOKEN
+
+
+def test_a_token_file_inside_a_git_work_tree_is_refused(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    (project / ".git").mkdir(parents=True)
+    (project / "psa-token").write_text(TOKEN)
+    home = pinning_home(tmp_path, f'token_file = "{project / "psa-token"}"')
+    with pytest.raises(ConfigurationError, match="is inside a git work tree: keep secrets outside"):
+        load_settings(home).pinning[0].token.read()
+
+
+def test_a_pinning_service_without_a_kubo_node_is_refused(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("PSA_TOKEN", TOKEN)
+    home = pinning_home(tmp_path, 'token_env = "PSA_TOKEN"')
+    config = home / "config.toml"
+    config.write_text(config.read_text().replace('kubo = ["http://127.0.0.1:5001"]', ""))
+    with pytest.raises(ConfigurationError, match="add a Kubo node to \\[ipfs\\] kubo"):
+        open_store(load_settings(home))
