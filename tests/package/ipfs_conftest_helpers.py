@@ -57,6 +57,7 @@ class FakeKubo:
         self.lie_on_put = False  # answer block/put with another block's CID
         self.authorization: str | None = None  # the Authorization header every request needs
         self.peer_id = "12D3KooWFakeKuboPeer"
+        self.connected: list[str] = []  # multiaddrs swarm/connect was asked for
         self.swarm = ["/ip4/127.0.0.1/tcp/4001", "/ip4/192.0.2.7/tcp/4001"]
         self.requests: list[str] = []
         self._lock = threading.Lock()
@@ -159,6 +160,13 @@ class FakeKubo:
         if command == "id":
             addresses = [f"{a}/p2p/{self.peer_id}" for a in self.swarm]
             return 200, _json({"ID": self.peer_id, "Addresses": addresses}), as_json
+        if command == "swarm/connect":
+            self.connected.append(params["arg"])
+            return (
+                200,
+                _json({"Strings": [f"connect {params['arg'].split('/')[-1]} success"]}),
+                as_json,
+            )
         if command == "block/put":
             if upload is None:
                 return 400, _error('argument "data" is required'), as_json

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 from ipfs_conftest_helpers import FakeKubo
-from pinning_stand_in import FakePinningService
+from pinning_stand_in import DELEGATE, FakePinningService
 
 from medledger.ipfs import Cid, LocalBlockStore
 
@@ -85,6 +85,7 @@ def test_a_record_body_is_replicated_to_kubo_and_pinned_remotely(
     assert service.statuses() == {str(cid): "pinned"}  # fetched from it: origins named it
     (pin,) = service.pins.values()
     assert pin["pin"]["origins"] == [f"/ip4/192.0.2.7/tcp/4001/p2p/{kubo_node.peer_id}"]
+    assert kubo_node.connected == [DELEGATE]  # the node dialled the service's delegate
     listed = medledger("ipfs", "remote-pins")
     assert (listed.exit_code, listed.stdout.strip()) == (0, "0 queued or pinning, 0 failed")
 

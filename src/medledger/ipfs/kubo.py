@@ -192,6 +192,11 @@ class KuboStore(BlockStoreBase):
         found = [str(a) for a in answer.get("Addresses") or [] if isinstance(a, str)]
         return [a if "/p2p/" in a or not peer else f"{a}/p2p/{peer}" for a in found]
 
+    def connect(self, multiaddr: str) -> None:
+        """Open a swarm connection to a peer (``swarm/connect``), e.g. a pinning service's
+        delegate, so that it fetches our blocks directly instead of searching the DHT."""
+        self._command("swarm/connect", {"arg": multiaddr}, wanted=None)
+
     # --- blocks -------------------------------------------------------------------------------
 
     def _write_block(self, cid: Cid, data: BytesLike) -> None:

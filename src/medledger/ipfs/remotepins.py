@@ -10,6 +10,8 @@ pin request names in ``origins``. So it is not one more store in a :class:`Repli
   (which is why a pinning service needs a Kubo node: the embedded store is not on the network);
 - inside ``bulk()`` (sealing many records) the roots are gathered and asked for when it ends,
   before anything goes on chain, so a refused token stops a write before gas is spent;
+- the Kubo nodes then connect to the service's ``delegates`` (the spec's provider hints), so
+  the transfer starts at once rather than after a DHT search;
 - a CID MedLedger already asked a service for is not asked again (a re-run sends nothing
   twice); a ``failed`` request is replaced (``POST /pins/{requestid}``);
 - with ``wait`` > 0 the status is polled until ``pinned`` or ``failed``, for up to ``wait``
@@ -66,11 +68,14 @@ class RemotePinnedStore:
         services: Sequence[RemoteService],
         origins: Callable[[], list[str]] = list,
         poll: float = POLL_SECONDS,
+        connect: Callable[[str], None] | None = None,
     ) -> None:
         self.inner = inner
         self.services = list(services)
         self.poll = poll
         self._find_origins = origins
+        self._connect = connect
+        self._connected: set[str] = set()
         self._origins: list[str] | None = None
         self._depth = 0
         self._deferred: list[Cid] = []
@@ -139,6 +144,7 @@ class RemotePinnedStore:
                     asked.append(remote.service.replace(earlier.requestid, cid, self.origins()))
                 else:
                     asked.append(earlier)
+                self._dial(asked[-1].delegates)
             if remote.wait > 0:
                 self._wait(remote, asked)
 
@@ -168,6 +174,20 @@ class RemotePinnedStore:
                 log.warning("no origins for remote pins: %s", exc)
                 self._origins = []
         return self._origins
+
+    def _dial(self, delegates: Sequence[str]) -> None:
+        """Connect the Kubo nodes to a service's delegates, once each (the spec's provider
+        hints); best effort: without it the service still finds the data through the DHT."""
+        if self._connect is None:
+            return
+        for delegate in delegates:
+            if delegate in self._connected:
+                continue
+            self._connected.add(delegate)
+            try:
+                self._connect(delegate)
+            except (StoreError, ConnectionError) as exc:
+                log.warning("could not connect to pinning delegate %s: %s", delegate, exc)
 
     def _wait(self, remote: RemoteService, asked: list[PinStatus]) -> None:
         current = {p.requestid: p for p in asked}

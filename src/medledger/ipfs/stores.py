@@ -3,9 +3,11 @@ remote pinning services on top (see :mod:`medledger.ipfs.remotepins` for how the
 
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
-from medledger.errors import ConfigurationError
+from medledger.errors import ConfigurationError, Notice
 from medledger.ipfs.local import LocalBlockStore
 
 if TYPE_CHECKING:
@@ -45,6 +47,13 @@ def kubo_stores(settings: Settings) -> list[KuboStore]:
     from medledger.ipfs.kubo import KuboStore
 
     secret = settings.kubo_auth.read() if settings.kubo_auth is not None else None
+    for url in settings.kubo_urls:
+        host = urlsplit(url).hostname or ""
+        if secret and url.startswith("http://") and host not in ("127.0.0.1", "localhost", "::1"):
+            warnings.warn(
+                Notice(f"the Kubo RPC secret goes to {url} unencrypted: use https:// there"),
+                stacklevel=2,
+            )
     return [KuboStore(url, auth=secret) for url in settings.kubo_urls]
 
 
@@ -68,4 +77,10 @@ def remote_pins(
         for p in settings.pinning
     ]
 
-    return RemotePinnedStore(store, services, lambda: [a for k in kubos for a in k.addresses()])
+    def connect(delegate: str) -> None:
+        for kubo in kubos:
+            kubo.connect(delegate)
+
+    return RemotePinnedStore(
+        store, services, lambda: [a for k in kubos for a in k.addresses()], connect=connect
+    )
