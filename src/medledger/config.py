@@ -14,11 +14,24 @@ environment variables::
     [ipfs]
     kubo = ["http://127.0.0.1:5001"]    # Kubo RPC API nodes to replicate to (optional)
     embedded = true                     # keep the embedded block store as well
+    kubo_auth_file = "/etc/medledger/kubo-auth"   # or kubo_auth_env = "VAR" (see below)
+
+    [[ipfs.pinning]]                    # a remote pinning service (IPFS Pinning Service API)
+    name = "pinata"
+    endpoint = "https://api.pinata.cloud/psa"
+    token_env = "PINATA_TOKEN"          # or token_file = "/run/secrets/pinata-token"
+    wait = 60                           # seconds to wait for "pinned" (default 0: queued is enough)
 
 Environment: ``MEDLEDGER_HOME``, ``MEDLEDGER_NETWORK``, ``MEDLEDGER_ACCOUNT``,
 ``MEDLEDGER_DEPLOYMENTS`` (folder of the deployment files, one per chain, default
 ``./deployments``),
-``MEDLEDGER_KUBO`` (comma-separated Kubo RPC URLs).
+``MEDLEDGER_KUBO`` (comma-separated Kubo RPC URLs), ``MEDLEDGER_KUBO_AUTH`` (the Kubo RPC
+secret when no ``kubo_auth_*`` key names one).
+
+Secrets (a Kubo RPC secret, a pinning service's token) are never written in ``config.toml`` nor
+kept in the project: the configuration names an environment variable or a file outside any git
+work tree, read only when a store is opened. A Kubo secret has the form of Kubo's
+``API.Authorizations`` ``AuthSecret``: ``bearer:TOKEN``, ``basic:USER:PASSWORD`` or a bare token.
 """
 
 from __future__ import annotations
@@ -31,6 +44,52 @@ from pathlib import Path
 from medledger.errors import ConfigurationError
 
 LOCAL_NETWORK = "local"
+KUBO_AUTH_ENV = "MEDLEDGER_KUBO_AUTH"
+
+
+@dataclass(frozen=True)
+class SecretSource:
+    """Where a secret is read from: an environment variable or a file (never its value)."""
+
+    setting: str
+    env: str | None = None
+    file: Path | None = None
+
+    def read(self) -> str:
+        """The secret, or a one-line ConfigurationError naming where it was looked for."""
+        if self.env is not None:
+            value = os.environ.get(self.env, "").strip()
+            if not value:
+                raise ConfigurationError(
+                    self.setting, f"the environment variable {self.env} is not set"
+                )
+            return value
+        assert self.file is not None
+        if _in_git_work_tree(self.file):
+            raise ConfigurationError(
+                self.setting,
+                f"{self.file} is inside a git work tree: keep secrets outside the project",
+            )
+        try:
+            value = self.file.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            problem = getattr(exc, "strerror", None) or type(exc).__name__
+            raise ConfigurationError(
+                self.setting, f"{self.file} cannot be read ({problem})"
+            ) from None
+        if not value:
+            raise ConfigurationError(self.setting, f"{self.file} is empty")
+        return value
+
+
+@dataclass(frozen=True)
+class PinningSettings:
+    """One remote pinning service (IPFS Pinning Service API) from ``[[ipfs.pinning]]``."""
+
+    name: str
+    endpoint: str
+    token: SecretSource
+    wait: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -44,6 +103,8 @@ class Settings:
     claims_tokens: dict[str, str] = field(default_factory=dict)
     kubo_urls: tuple[str, ...] = ()
     embedded_store: bool = True
+    kubo_auth: SecretSource | None = None
+    pinning: tuple[PinningSettings, ...] = ()
     default_network: str = LOCAL_NETWORK
     default_account: str | None = None
 
@@ -142,6 +203,11 @@ def load_settings(home: Path | str | None = None) -> Settings:
     if not isinstance(embedded, bool):
         raise ConfigurationError("config.toml [ipfs] embedded", "must be true or false")
 
+    kubo_auth = _secret_source(ipfs, "kubo_auth", "config.toml [ipfs] kubo_auth")
+    if kubo_auth is None and os.environ.get(KUBO_AUTH_ENV):
+        kubo_auth = SecretSource(KUBO_AUTH_ENV, env=KUBO_AUTH_ENV)
+    pinning = _pinning_services(ipfs.get("pinning", []))
+
     deployments = os.environ.get("MEDLEDGER_DEPLOYMENTS") or data.get("deployments", "deployments")
     return Settings(
         home=home_path,
@@ -151,9 +217,62 @@ def load_settings(home: Path | str | None = None) -> Settings:
         claims_tokens=claims_tokens,
         kubo_urls=tuple(u.strip() for u in kubo if u.strip()),
         embedded_store=embedded or not kubo,
+        kubo_auth=kubo_auth,
+        pinning=pinning,
         default_network=os.environ.get("MEDLEDGER_NETWORK") or str(data.get("network", "local")),
         default_account=os.environ.get("MEDLEDGER_ACCOUNT") or _optional_str(data, "account"),
     )
+
+
+def _secret_source(table: dict[str, object], key: str, setting: str) -> SecretSource | None:
+    """``<key>_env`` or ``<key>_file`` of ``table``; a secret written in place is refused."""
+    if key in table:
+        raise ConfigurationError(
+            setting,
+            f"a secret is never written in config.toml: name where it is with {key}_env "
+            f'= "VARIABLE" or {key}_file = "/path/outside/the/project"',
+        )
+    env, file = table.get(f"{key}_env"), table.get(f"{key}_file")
+    if env is not None and file is not None:
+        raise ConfigurationError(setting, f"give {key}_env or {key}_file, not both")
+    if env is not None:
+        if not isinstance(env, str) or not env:
+            raise ConfigurationError(f"{setting}_env", "must be the name of a variable")
+        return SecretSource(setting, env=env)
+    if file is not None:
+        if not isinstance(file, str) or not file:
+            raise ConfigurationError(f"{setting}_file", "must be a path")
+        return SecretSource(setting, file=Path(file).expanduser().resolve())
+    return None
+
+
+def _pinning_services(entries: object) -> tuple[PinningSettings, ...]:
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise ConfigurationError("config.toml [[ipfs.pinning]]", "must be an array of tables")
+    services: list[PinningSettings] = []
+    for index, entry in enumerate(entries):
+        where = f"config.toml [[ipfs.pinning]] #{index + 1}"
+        name, endpoint = entry.get("name", f"pinning-{index + 1}"), entry.get("endpoint")
+        if not isinstance(name, str) or not name:
+            raise ConfigurationError(f"{where} name", "must be a non-empty string")
+        if not isinstance(endpoint, str) or not endpoint.startswith(("http://", "https://")):
+            raise ConfigurationError(f"{where} endpoint", 'needs endpoint = "https://..."')
+        token = _secret_source(entry, "token", f"{where} token")
+        if token is None:
+            raise ConfigurationError(
+                where, 'needs token_env = "VARIABLE" or token_file = "/path/outside/the/project"'
+            )
+        wait = entry.get("wait", 0)
+        if isinstance(wait, bool) or not isinstance(wait, int | float) or not 0 <= wait <= 3600:
+            raise ConfigurationError(f"{where} wait", "must be a number of seconds from 0 to 3600")
+        if any(s.name == name for s in services):
+            raise ConfigurationError(f"{where} name", f"{name!r} is used twice")
+        services.append(PinningSettings(name, endpoint.rstrip("/"), token, float(wait)))
+    return tuple(services)
+
+
+def _in_git_work_tree(path: Path) -> bool:
+    return any((folder / ".git").exists() for folder in path.parents)
 
 
 def _table(data: dict[str, object], key: str) -> dict[str, object]:

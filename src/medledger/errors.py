@@ -328,6 +328,29 @@ class ReplicationError(StoreError):
         self.failures = dict(failures)
 
 
+class StoreAccessDenied(StoreError, PermissionError):
+    """Raised when an IPFS node or a pinning service refuses the credentials MedLedger sent
+    (HTTP 401 or 403): a missing, wrong or revoked token."""
+
+    def __init__(self, service: str, status: int, detail: str, hint: str) -> None:
+        super().__init__(f"{service} refused the credentials (HTTP {status}: {detail}): {hint}")
+        self.service = service
+        self.status = status
+
+
+class RemotePinFailed(StoreError):
+    """Raised when a pinning service reports that it could not pin a CID (status ``failed``)."""
+
+    def __init__(self, service: str, cid: str, detail: str) -> None:
+        why = f" ({detail})" if detail else ""
+        super().__init__(
+            f"{service} could not pin {cid}{why}: check that it can reach the Kubo nodes, then "
+            "run `medledger ipfs remote-pins --retry`"
+        )
+        self.service = service
+        self.cid = cid
+
+
 # --- FHIR ---------------------------------------------------------------------------------------
 
 

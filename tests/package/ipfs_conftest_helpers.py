@@ -6,7 +6,10 @@ TOOLCHAIN.md). It serves, on 127.0.0.1 and an ephemeral port, the RPC endpoints 
 uses, with the request and answer shapes of the Kubo RPC reference (POST only, ``arg=``,
 multipart uploads, HTTP 500 + ``{"Message", "Code", "Type": "error"}`` for a failed command,
 newline-delimited JSON for streaming commands), on top of a ``LocalBlockStore``. Knobs let a
-test corrupt served blocks, inject bare 500s, delay answers or lie about a stored CID.
+test corrupt served blocks, inject bare 500s, delay answers or lie about a stored CID, and
+``authorization`` makes it check the ``Authorization`` header as Kubo does when
+``API.Authorizations`` is set (kubo/core/corehttp/commands.go ``withAuthSecrets``: an exact
+match of the header, else HTTP 403 with "Kubo RPC Access Denied: ..." in plain text).
 """
 
 from __future__ import annotations
@@ -27,6 +30,10 @@ from medledger.errors import BlockNotFound, StoreError
 from medledger.ipfs import DAG_PB, RAW, Cid, LocalBlockStore, import_car
 
 CODECS = {"dag-pb": DAG_PB, "raw": RAW}
+KUBO_DENIED = (
+    b"Kubo RPC Access Denied: Please provide a valid authorization token as defined in the "
+    b"API.Authorizations configuration.\n"
+)
 
 
 def random_bytes(size: int, seed: int) -> bytes:
@@ -48,6 +55,10 @@ class FakeKubo:
         self.bare_500s = 0  # answer this many next requests with a plain HTTP 500
         self.delay = 0.0  # seconds to sleep before answering
         self.lie_on_put = False  # answer block/put with another block's CID
+        self.authorization: str | None = None  # the Authorization header every request needs
+        self.peer_id = "12D3KooWFakeKuboPeer"
+        self.connected: list[str] = []  # multiaddrs swarm/connect was asked for
+        self.swarm = ["/ip4/127.0.0.1/tcp/4001", "/ip4/192.0.2.7/tcp/4001"]
         self.requests: list[str] = []
         self._lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
@@ -93,6 +104,11 @@ class FakeKubo:
                 command = parts.path.removeprefix("/api/v0/")
                 params = {k: v[0] for k, v in parse_qs(parts.query).items()}
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if fake.authorization and self.headers.get("Authorization") != fake.authorization:
+                    self._send(403, KUBO_DENIED, "text/plain; charset=utf-8")
+                    with fake._lock:
+                        fake.requests.append(f"denied:{command}")
+                    return
                 with fake._lock:
                     fake.requests.append(command)
                     bare_500 = fake.bare_500s > 0
@@ -141,6 +157,16 @@ class FakeKubo:
         store = self.store
         if command == "version":
             return 200, _json({"Version": "0.0.0-fake", "Commit": "", "Repo": "15"}), as_json
+        if command == "id":
+            addresses = [f"{a}/p2p/{self.peer_id}" for a in self.swarm]
+            return 200, _json({"ID": self.peer_id, "Addresses": addresses}), as_json
+        if command == "swarm/connect":
+            self.connected.append(params["arg"])
+            return (
+                200,
+                _json({"Strings": [f"connect {params['arg'].split('/')[-1]} success"]}),
+                as_json,
+            )
         if command == "block/put":
             if upload is None:
                 return 400, _error('argument "data" is required'), as_json

@@ -270,6 +270,38 @@ def ipfs_import_car(session: Session, car: Path) -> None:
     session.emit({"roots": [str(r) for r in roots]}, "\n".join(str(r) for r in roots))
 
 
+@ipfs.command("remote-pins")
+@click.option("--retry", is_flag=True, help="Ask again for every pin that failed.")
+@common
+@pass_session
+def ipfs_remote_pins(session: Session, retry: bool) -> None:
+    """List pins the pinning services have not finished; exit 1 if any failed."""
+    from medledger.errors import ConfigurationError, MedLedgerError
+    from medledger.ipfs.remotepins import RemotePinnedStore
+    from medledger.ipfs.stores import open_store
+
+    remote = open_store(session.settings)
+    if not isinstance(remote, RemotePinnedStore):
+        raise ConfigurationError("config.toml [[ipfs.pinning]]", "no pinning service is configured")
+    retried = remote.retry_failed() if retry else 0
+    found = remote.unfinished()
+    rows = [
+        {"service": service, "cid": str(p.cid), "status": p.status, "requestid": p.requestid,
+         "created": p.created.isoformat(), "details": p.details}
+        for service, statuses in found.items() for p in statuses
+    ]  # fmt: skip
+    lines = [f"{r['status']:8} {r['cid']}  {r['service']}  {r['details']}".rstrip() for r in rows]
+    if retry:
+        lines.append(f"{retried} failed pin(s) asked for again")
+    failed = sum(r["status"] == "failed" for r in rows)
+    lines.append(f"{len(rows) - failed} queued or pinning, {failed} failed")
+    session.emit(rows, "\n".join(lines))
+    if failed:
+        raise MedLedgerError(
+            f"{failed} remote pin(s) failed: run `medledger ipfs remote-pins --retry`"
+        )
+
+
 @ipfs.command("gc")
 @common
 @pass_session

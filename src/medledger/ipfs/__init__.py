@@ -5,6 +5,8 @@ The usual entry points::
     store = LocalBlockStore(home / "ipfs")          # embedded, no daemon
     store = KuboStore("http://127.0.0.1:5001")      # a Kubo node's RPC API
     store = ReplicatedStore([local, kubo], min_copies=1)
+    store = RemotePinnedStore(store, [RemoteService(PinningService(name, url, token))],
+                              kubo.addresses)       # and pinned by pinning services
 
     cid = store.add_bytes(body)                     # same CID as `ipfs add -Q`
     body = store.cat(cid)                           # every block verified
@@ -13,6 +15,8 @@ The usual entry points::
 
 ``hash_bytes(body)`` gives the CID without storing anything (``ipfs add -n``), and
 ``Cid.from_digest_v0(digest)`` rebuilds a CID from the 32 bytes the chain stores.
+``stores.open_store(settings)`` builds the store the configuration asks for; ``pinning`` and
+``remotepins`` are imported from their modules.
 """
 
 from medledger.ipfs.blockstore import BlockStore, BlockStoreBase

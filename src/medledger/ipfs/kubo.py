@@ -16,10 +16,18 @@ retried ``retries`` times with exponential backoff, then raise
 HTTP 500 and ``{"Message": ..., "Type": "error"}`` (a missing block, for instance): that answer
 is final, so it is mapped to BlockNotFound or StoreError without retrying. Proxy settings from
 the environment are ignored: the RPC API is an admin interface and must not go through a proxy.
+
+Authentication: a node that restricts its RPC API with ``API.Authorizations`` wants an
+``Authorization`` header on every request; ``auth`` takes the secret in the form of that
+setting's ``AuthSecret`` (``bearer:TOKEN``, ``basic:USER:PASSWORD``, ``basic:BASE64`` or a bare
+token, turned into the header as Kubo's ``config.ConvertAuthSecret`` does). Kubo answers a
+missing or wrong secret with HTTP 403 ("Kubo RPC Access Denied"): that is
+:class:`~medledger.errors.StoreAccessDenied`, never retried. The secret is never shown.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import time
@@ -34,6 +42,7 @@ from medledger.errors import (
     ConfigurationError,
     InvalidCid,
     NodeUnavailable,
+    StoreAccessDenied,
     StoreError,
 )
 from medledger.ipfs.blockstore import BlockStoreBase, verify_block
@@ -62,6 +71,7 @@ class KuboStore(BlockStoreBase):
         timeout: float = 30.0,
         retries: int = 2,
         backoff: float = 0.1,
+        auth: str | None = None,
     ) -> None:
         if not api_url.startswith(("http://", "https://")):
             raise ConfigurationError("IPFS API URL", f"{api_url!r} is not an http(s) URL")
@@ -73,6 +83,8 @@ class KuboStore(BlockStoreBase):
         self.backoff = backoff
         self._session = requests.Session()
         self._session.trust_env = False
+        if auth is not None:
+            self._session.headers["Authorization"] = authorization_header(auth)
         super().__init__(f"Kubo at {self.api_url}")
 
     def close(self) -> None:
@@ -103,6 +115,14 @@ class KuboStore(BlockStoreBase):
             if response.status_code >= 500 and _kubo_error(response) is None:
                 problem = f"HTTP {response.status_code} {response.reason}"
                 continue
+            if response.status_code in (401, 403):
+                raise StoreAccessDenied(
+                    self.name,
+                    response.status_code,
+                    response.text.strip().splitlines()[0][:160] if response.text.strip() else "",
+                    "set the secret of one of its API.Authorizations (config.toml [ipfs] "
+                    "kubo_auth_env / kubo_auth_file, or MEDLEDGER_KUBO_AUTH)",
+                )
             return response
         raise NodeUnavailable("IPFS node", self.api_url, f"{problem} ({attempts} attempts)")
 
@@ -164,6 +184,18 @@ class KuboStore(BlockStoreBase):
         """Kubo's version string (``/api/v0/version``); also a cheap liveness check."""
         answer = self._json(self._command("version", {}, wanted=None), "version")
         return str(answer.get("Version", ""))
+
+    def addresses(self) -> list[str]:
+        """The node's swarm multiaddrs, each ending in ``/p2p/<peer id>`` (``/api/v0/id``)."""
+        answer = self._json(self._command("id", {}, wanted=None), "id")
+        peer = str(answer.get("ID") or "")
+        found = [str(a) for a in answer.get("Addresses") or [] if isinstance(a, str)]
+        return [a if "/p2p/" in a or not peer else f"{a}/p2p/{peer}" for a in found]
+
+    def connect(self, multiaddr: str) -> None:
+        """Open a swarm connection to a peer (``swarm/connect``), e.g. a pinning service's
+        delegate, so that it fetches our blocks directly instead of searching the DHT."""
+        self._command("swarm/connect", {"arg": multiaddr}, wanted=None)
 
     # --- blocks -------------------------------------------------------------------------------
 
@@ -250,6 +282,22 @@ class KuboStore(BlockStoreBase):
                     f"{self.name} could not pin a root of {path}: {root['PinErrorMsg']}"
                 )
         return roots
+
+
+def authorization_header(secret: str) -> str:
+    """The ``Authorization`` header for an ``API.Authorizations`` ``AuthSecret`` (Kubo's rule)."""
+    kind, colon, value = secret.partition(":")
+    if not colon:
+        return f"Bearer {secret}"
+    if kind == "bearer":
+        return f"Bearer {value}"
+    if kind == "basic":
+        if ":" in value:
+            return "Basic " + base64.b64encode(value.encode()).decode("ascii")
+        return f"Basic {value}"
+    raise ConfigurationError(
+        "Kubo RPC secret", "must be bearer:TOKEN, basic:USER:PASSWORD or a token without ':'"
+    )
 
 
 def _kubo_error(response: requests.Response) -> str | None:
