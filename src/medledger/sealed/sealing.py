@@ -20,6 +20,7 @@ import atexit
 import contextlib
 import ctypes
 import ctypes.util
+import gc
 import multiprocessing
 import os
 import signal
@@ -100,10 +101,17 @@ def seal_many(
     store: BlockStore,
     documents: Sequence[Document],
     progress: Callable[[int], None] | None = None,
+    each: Callable[[list[Sealed]], None] | None = None,
 ) -> list[Sealed]:
-    """Seal, store and pin every document; results in the order of ``documents``."""
+    """Seal, store and pin every document; results in the order of ``documents``.
+
+    ``each`` is given the results chunk by chunk, in order, as they come back: the caller's
+    per-document work (ids, manifest items) then runs while the workers seal the rest instead
+    of after them (~0.1 s of a 10,000-record batch on 2 cores). It runs before the store's
+    commit: nothing it makes may leave the process before ``seal_many`` returns."""
     workers = worker_count()
     advance = progress or (lambda _n: None)
+    took = each or (lambda _done: None)
     with store.bulk():
         if workers < 2 or len(documents) < PARALLEL_FROM or not isinstance(store, LocalBlockStore):
             wrapper = envelope.Wrapper()
@@ -111,10 +119,12 @@ def seal_many(
             for document in documents:
                 results.append(seal_one(store, document, wrapper))
                 advance(1)
+            took(results)
             return results
         size = -(-len(documents) // (workers * 4))  # a few chunks per worker evens their pace
         chunks = [list(documents[i : i + size]) for i in range(0, len(documents), size)]
         results = []
+        futures = []
         try:  # a worker that dies breaks the pool: later submits raise, as results do
             pool = _pool(workers)
             futures = [pool.submit(_seal_chunk, store.root, chunk) for chunk in chunks]
@@ -123,9 +133,14 @@ def seal_many(
                 store.put_blocks(blocks, [sealed.cid for sealed in done])
                 results.extend(done)
                 advance(len(done))
+                took(done)
         except BrokenProcessPool:
             _forget_pool()
             raise StoreError("a sealing worker process died; nothing was anchored") from None
+        except BaseException:  # the caller's callback failed: leave the pool idle for the next
+            for future in futures:
+                future.cancel()
+            raise
         return results
 
 
@@ -206,6 +221,10 @@ def _die_with(parent: int) -> None:
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent:  # the parent ended before the signal was set
         os._exit(0)
+    # The parent's objects are the worker's for ever: frozen, the collector never walks them
+    # (nor copies their pages); and a worker forked while a batch paused it gets it back.
+    gc.freeze()
+    gc.enable()
 
 
 def _forget_pool() -> None:
