@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 
 from medledger.crypto import envelope
 from medledger.errors import ConfigurationError, StoreError
+from medledger.ipfs.cid import Cid
 from medledger.ipfs.local import BlockBatch, LocalBlockStore
 from medledger.ipfs.unixfs import import_chunks, iter_chunks, iter_leaves
 from medledger.sealed import overlap
@@ -40,7 +41,6 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from medledger.ipfs.blockstore import BlockStore
-    from medledger.ipfs.cid import Cid
 
 PARALLEL_FROM = 64  # fewer documents than this are sealed in this process (a pool costs ~0.3 s)
 _MAX_WORKERS = 4
@@ -122,14 +122,18 @@ def seal_many(
             took(results)
             return results
         size = -(-len(documents) // (workers * 4))  # a few chunks per worker evens their pace
-        chunks = [list(documents[i : i + size]) for i in range(0, len(documents), size)]
+        chunks = [
+            [(d.body, d.aad, d.readers) for d in documents[i : i + size]]
+            for i in range(0, len(documents), size)
+        ]
         results = []
         futures = []
         try:  # a worker that dies breaks the pool: later submits raise, as results do
             pool = _pool(workers)
             futures = [pool.submit(_seal_chunk, store.root, chunk) for chunk in chunks]
             for future in futures:
-                done, blocks = future.result()
+                made, blocks = future.result()
+                done = [Sealed(Cid(v, codec, digest), c) for v, codec, digest, c in made]
                 store.put_blocks(blocks, [sealed.cid for sealed in done])
                 results.extend(done)
                 advance(len(done))
@@ -165,17 +169,19 @@ def _seal(document: Document, wrapper: envelope.Wrapper) -> tuple[bytes, envelop
 
 
 def _seal_chunk(
-    root: Path, documents: list[Document]
-) -> tuple[list[Sealed], list[tuple[bytes, bytes]]]:
-    """In a worker: seal each document; return them with their small blocks for the caller to
-    store and pin (large blocks are written here, as files)."""
+    root: Path, documents: list[tuple[bytes, bytes, tuple[bytes, ...]]]
+) -> tuple[list[tuple[int, int, bytes, bytes]], list[tuple[bytes, bytes]]]:
+    """In a worker: seal each document; return, for each, its CID's fields and its commitment,
+    with the small blocks for the caller to store and pin (large blocks are written here, as
+    files). Plain tuples both ways: pickling dataclasses (``Document``, ``Sealed``, ``Cid``)
+    cost the caller's process ~0.1 s a 10,000-document batch, three times the tuples' cost."""
     batch = BlockBatch(root)
     wrapper = envelope.Wrapper()
     out = []
-    for document in documents:
-        sealed, secret = _seal(document, wrapper)
+    for body, aad, readers in documents:
+        sealed, secret = _seal(Document(body, aad, readers), wrapper)
         cid = import_chunks(iter_chunks(sealed), batch.sink)
-        out.append(Sealed(cid, envelope.commitment(secret.salt, document.body)))
+        out.append((cid.version, cid.codec, cid.digest, envelope.commitment(secret.salt, body)))
     return out, batch.small
 
 
