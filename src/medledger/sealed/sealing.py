@@ -106,9 +106,9 @@ def seal_many(
     """Seal, store and pin every document; results in the order of ``documents``.
 
     ``each`` is given the results chunk by chunk, in order, as they come back: the caller's
-    per-document work (ids, manifest items) then runs while the workers seal the rest instead
-    of after them (~0.1 s of a 10,000-record batch on 2 cores). It runs before the store's
-    commit: nothing it makes may leave the process before ``seal_many`` returns."""
+    per-document work (a batch's ids and manifest items, ~0.08 s for 10,000 records) then runs
+    while the workers seal the rest instead of after them. It runs before the store's commit:
+    nothing it makes may leave the process before ``seal_many`` returns."""
     workers = worker_count()
     advance = progress or (lambda _n: None)
     took = each or (lambda _done: None)
@@ -173,8 +173,8 @@ def _seal_chunk(
 ) -> tuple[list[tuple[int, int, bytes, bytes]], list[tuple[bytes, bytes]]]:
     """In a worker: seal each document; return, for each, its CID's fields and its commitment,
     with the small blocks for the caller to store and pin (large blocks are written here, as
-    files). Plain tuples both ways: pickling dataclasses (``Document``, ``Sealed``, ``Cid``)
-    cost the caller's process ~0.1 s a 10,000-document batch, three times the tuples' cost."""
+    files). Plain tuples both ways: for 10,000 documents the caller's process spent 0.17 s
+    pickling ``Document`` and unpickling ``Sealed``/``Cid`` dataclasses, 0.07 s with tuples."""
     batch = BlockBatch(root)
     wrapper = envelope.Wrapper()
     out = []
