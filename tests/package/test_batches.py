@@ -212,3 +212,41 @@ def test_a_built_manifest_is_what_its_bytes_parse_to(ids: list[str], context: di
     raw, built = manifest.build(31337, "0x" + "11" * 20, "0x" + "22" * 20, context, items)
     assert built == manifest.parse(raw)
     assert built.root == manifest.parse(raw).root
+
+
+@pytest.mark.parametrize("collector_on", [True, False], ids=["collector-on", "collector-off"])
+def test_a_parallel_batch_journals_and_lists_every_record_in_order(
+    chain, store, writer, registered_patient, monkeypatch, collector_on
+):
+    """Enough records for the worker pool (several chunks, each described as it comes back):
+    the manifest lists every record in order, the outbox holds each one's intent under the
+    batch and every stored body, and the cycle collector is left as it was."""
+    import gc
+
+    from medledger.chain.outbox import open_outbox
+    from medledger.sealed import sealing
+
+    monkeypatch.setenv("MEDLEDGER_WORKERS", "2")
+    entries = [
+        batches.Entry(registered_patient.address, records.Draft(os.urandom(300), Category.VITALS))
+        for _ in range(sealing.PARALLEL_FROM + 6)
+    ]
+    was = gc.isenabled()
+    (gc.enable if collector_on else gc.disable)()
+    try:
+        batch = batches.anchor_batch(chain, store, writer, entries)
+        assert gc.isenabled() is collector_on
+    finally:
+        (gc.enable if was else gc.disable)()
+    listed = manifest.parse(store.cat(batch.manifest))
+    assert listed.root == batch.root
+    assert listed.ids() == [r.id for r in batch.records]
+    assert [(i["cid"], i["commitment"]) for i in listed.items] == [
+        (str(r.cid), "0x" + r.commitment.hex()) for r in batch.records
+    ]
+    box = open_outbox(chain.settings.home)
+    intents = {i.record: i for i, _ in box.sent_records(chain.journal_key) if i.batch == batch.id}
+    assert set(intents) == {r.id for r in batch.records}
+    assert all(intents[r.id].cid == str(r.cid) for r in batch.records)
+    bodies = {b.cid for b in box.bodies(chain.journal_key)}
+    assert {str(r.cid) for r in batch.records} | {str(batch.manifest)} <= bodies

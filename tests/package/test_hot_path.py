@@ -186,6 +186,33 @@ def test_progress_counts_every_body(
     assert sum(seen) == 100
 
 
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_each_chunk_comes_back_in_order_before_seal_many_returns(
+    workers: str, reader: coincurve.PrivateKey, store: LocalBlockStore,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    monkeypatch.setenv("MEDLEDGER_WORKERS", workers)
+    chunks: list[list[sealed.Sealed]] = []
+    out = sealed.seal_many(store, _documents(reader, 100), each=chunks.append)
+    assert [s for chunk in chunks for s in chunk] == out
+    assert (len(chunks) > 1) == (workers == "2")  # in this process: one call at the end
+
+
+def test_a_failing_chunk_callback_stores_nothing_and_leaves_the_pool_usable(
+    reader: coincurve.PrivateKey, store: LocalBlockStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MEDLEDGER_WORKERS", "2")
+
+    def refuse(_done: list[sealed.Sealed]) -> None:
+        raise ValueError("the caller refused a chunk")
+
+    with pytest.raises(ValueError, match="refused"):
+        sealed.seal_many(store, _documents(reader, 100), each=refuse)
+    assert store.pins() == set()
+    assert store.multihashes() == set()
+    assert len(sealed.seal_many(store, _documents(reader, 100))) == 100
+
+
 def _gc_in_another_process(root: str, queue: multiprocessing.Queue[int]) -> None:
     queue.put(LocalBlockStore(root).gc())  # pragma: no cover - runs in a child
 

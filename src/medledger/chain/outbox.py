@@ -232,12 +232,7 @@ class Outbox:
         """Note bodies a write has just stored and pinned (linked to its first transaction by
         the next :meth:`add` of this process)."""
         with self._transaction() as db:
-            db.executemany(
-                "INSERT INTO stored (cid, chain, pid, created) VALUES (?, ?, ?, ?) ON CONFLICT "
-                "(chain, cid) DO UPDATE SET pid = excluded.pid, created = excluded.created, "
-                "tx = NULL",
-                [(c, chain, os.getpid(), time.time()) for c in cids],
-            )
+            _note_stored(db, chain, cids)
 
     def bodies(self, chain: str) -> list[Stored]:
         """Every body a write of this home stored on ``chain``."""
@@ -281,14 +276,19 @@ class Outbox:
             })  # fmt: skip
         return found
 
-    def intend(self, chain: str, made: Iterable[tuple[bytes, Intent]]) -> None:
-        """Remember, for each sameness key, the record about to be sent."""
+    def intend(
+        self, chain: str, made: Iterable[tuple[bytes, Intent]], stored: Iterable[str] = ()
+    ) -> None:
+        """Remember, for each sameness key, the record about to be sent; and note ``stored``
+        as :meth:`stored` does, in the same transaction (one commit, one fsync, not two)."""
+        now = time.time()
         with self._transaction() as db:
+            _note_stored(db, chain, stored, now)
             db.executemany(
                 "INSERT OR REPLACE INTO intents (chain, key, record, batch, cid, commitment, "
                 "patient, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [
-                    (chain, k, i.record, i.batch, i.cid, i.commitment, i.patient, time.time())
+                    (chain, k, i.record, i.batch, i.cid, i.commitment, i.patient, now)
                     for k, i in made
                 ],
             )
@@ -354,6 +354,18 @@ class Outbox:
             self._db.execute("COMMIT")
         except sqlite3.Error as exc:
             raise StoreError(f"the outbox {self.path} cannot be written: {exc}") from None
+
+
+def _note_stored(
+    db: sqlite3.Connection, chain: str, cids: Iterable[str], now: float | None = None
+) -> None:
+    """Insert or renew ``stored`` rows for this process, in the caller's transaction."""
+    now, pid = now or time.time(), os.getpid()
+    db.executemany(
+        "INSERT INTO stored (cid, chain, pid, created) VALUES (?, ?, ?, ?) ON CONFLICT "
+        "(chain, cid) DO UPDATE SET pid = excluded.pid, created = excluded.created, tx = NULL",
+        [(c, chain, pid, now) for c in cids],
+    )
 
 
 _OPEN: dict[str, Outbox] = {}

@@ -15,6 +15,7 @@ machine holding the same issuer key does not know this home's keys (see the READ
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING
 
 from medledger.chain import events
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from medledger.records.ids import Context
     from medledger.records.record import Record
 
+
 def issuer_secret(private_key: bytes) -> bytes:
     """The issuer's sameness secret (:func:`medledger.crypto.sameness.writer_secret`)."""
     return writer_secret(private_key)
@@ -43,14 +45,19 @@ def body_key(
     secret: bytes, ctx: Context, patient: str, previous: bytes | None, body: bytes
 ) -> bytes:
     """The sameness key of one body (see the module)."""
-    context = b"".join([
+    return sameness_key(secret, _context(ctx, patient, previous), body)
+
+
+@functools.lru_cache(maxsize=1024)
+def _context(ctx: Context, patient: str, previous: bytes | None) -> bytes:
+    """What a body key binds besides the body (the same for a batch's records of a patient)."""
+    return b"".join([
         b"record",
         ctx.chain_id.to_bytes(32, "big"),
         bytes.fromhex(ctx.registry[2:]),
         bytes.fromhex(patient[2:]),
         previous or ZERO_ID,
     ])  # fmt: skip
-    return sameness_key(secret, context, body)
 
 
 def anchored(

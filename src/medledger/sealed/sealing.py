@@ -20,6 +20,7 @@ import atexit
 import contextlib
 import ctypes
 import ctypes.util
+import gc
 import multiprocessing
 import os
 import signal
@@ -30,6 +31,7 @@ from typing import TYPE_CHECKING
 
 from medledger.crypto import envelope
 from medledger.errors import ConfigurationError, StoreError
+from medledger.ipfs.cid import Cid
 from medledger.ipfs.local import BlockBatch, LocalBlockStore
 from medledger.ipfs.unixfs import import_chunks, iter_chunks, iter_leaves
 from medledger.sealed import overlap
@@ -39,7 +41,6 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from medledger.ipfs.blockstore import BlockStore
-    from medledger.ipfs.cid import Cid
 
 PARALLEL_FROM = 64  # fewer documents than this are sealed in this process (a pool costs ~0.3 s)
 _MAX_WORKERS = 4
@@ -100,10 +101,17 @@ def seal_many(
     store: BlockStore,
     documents: Sequence[Document],
     progress: Callable[[int], None] | None = None,
+    each: Callable[[list[Sealed]], None] | None = None,
 ) -> list[Sealed]:
-    """Seal, store and pin every document; results in the order of ``documents``."""
+    """Seal, store and pin every document; results in the order of ``documents``.
+
+    ``each`` is given the results chunk by chunk, in order, as they come back: the caller's
+    per-document work (a batch's ids and manifest items, ~0.08 s for 10,000 records) then runs
+    while the workers seal the rest instead of after them. It runs before the store's commit:
+    nothing it makes may leave the process before ``seal_many`` returns."""
     workers = worker_count()
     advance = progress or (lambda _n: None)
+    took = each or (lambda _done: None)
     with store.bulk():
         if workers < 2 or len(documents) < PARALLEL_FROM or not isinstance(store, LocalBlockStore):
             wrapper = envelope.Wrapper()
@@ -111,21 +119,32 @@ def seal_many(
             for document in documents:
                 results.append(seal_one(store, document, wrapper))
                 advance(1)
+            took(results)
             return results
         size = -(-len(documents) // (workers * 4))  # a few chunks per worker evens their pace
-        chunks = [list(documents[i : i + size]) for i in range(0, len(documents), size)]
+        chunks = [
+            [(d.body, d.aad, d.readers) for d in documents[i : i + size]]
+            for i in range(0, len(documents), size)
+        ]
         results = []
+        futures = []
         try:  # a worker that dies breaks the pool: later submits raise, as results do
             pool = _pool(workers)
             futures = [pool.submit(_seal_chunk, store.root, chunk) for chunk in chunks]
             for future in futures:
-                done, blocks = future.result()
+                made, blocks = future.result()
+                done = [Sealed(Cid(v, codec, digest), c) for v, codec, digest, c in made]
                 store.put_blocks(blocks, [sealed.cid for sealed in done])
                 results.extend(done)
                 advance(len(done))
+                took(done)
         except BrokenProcessPool:
             _forget_pool()
             raise StoreError("a sealing worker process died; nothing was anchored") from None
+        except BaseException:  # the caller's callback failed: leave the pool idle for the next
+            for future in futures:
+                future.cancel()
+            raise
         return results
 
 
@@ -150,17 +169,19 @@ def _seal(document: Document, wrapper: envelope.Wrapper) -> tuple[bytes, envelop
 
 
 def _seal_chunk(
-    root: Path, documents: list[Document]
-) -> tuple[list[Sealed], list[tuple[bytes, bytes]]]:
-    """In a worker: seal each document; return them with their small blocks for the caller to
-    store and pin (large blocks are written here, as files)."""
+    root: Path, documents: list[tuple[bytes, bytes, tuple[bytes, ...]]]
+) -> tuple[list[tuple[int, int, bytes, bytes]], list[tuple[bytes, bytes]]]:
+    """In a worker: seal each document; return, for each, its CID's fields and its commitment,
+    with the small blocks for the caller to store and pin (large blocks are written here, as
+    files). Plain tuples both ways: for 10,000 documents the caller's process spent 0.17 s
+    pickling ``Document`` and unpickling ``Sealed``/``Cid`` dataclasses, 0.07 s with tuples."""
     batch = BlockBatch(root)
     wrapper = envelope.Wrapper()
     out = []
-    for document in documents:
-        sealed, secret = _seal(document, wrapper)
+    for body, aad, readers in documents:
+        sealed, secret = _seal(Document(body, aad, readers), wrapper)
         cid = import_chunks(iter_chunks(sealed), batch.sink)
-        out.append(Sealed(cid, envelope.commitment(secret.salt, document.body)))
+        out.append((cid.version, cid.codec, cid.digest, envelope.commitment(secret.salt, body)))
     return out, batch.small
 
 
@@ -206,6 +227,10 @@ def _die_with(parent: int) -> None:
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent:  # the parent ended before the signal was set
         os._exit(0)
+    # The parent's objects are the worker's for ever: frozen, the collector never walks them
+    # (nor copies their pages); and a worker forked while a batch paused it gets it back.
+    gc.freeze()
+    gc.enable()
 
 
 def _forget_pool() -> None:
