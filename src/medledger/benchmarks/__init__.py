@@ -76,9 +76,21 @@ def run(
         say(f"bench: {section} took {time.perf_counter() - t0:.1f} s")
     if errors:
         results["errors"] = errors
+    _ratios_to_node(results)
     results["targets"] = targets(results)
     results["meta"]["seconds"] = round(time.perf_counter() - started, 1)
     return results
+
+
+def _ratios_to_node(results: dict[str, Any]) -> None:
+    """Give the durability section's rates as ratios to the node's limit the throughput section
+    measured in the same run (None when it did not)."""
+    from medledger.benchmarks import node
+
+    limit = node.limit(results.get("throughput", {}).get("node"))
+    for row in results.get("durability", {}).get("rows", []):
+        rate = row.get("records_per_second")
+        row["ratio_to_node"] = round(rate / limit, 2) if limit and rate else None
 
 
 def _anvil_version(toolchain: Any) -> str | None:

@@ -293,7 +293,7 @@ def _durability_section(results: dict[str, Any], plots: Collection[str]) -> list
         return ["## Durability", "", "not measured"]
     body = [
         [_cell(r["mode"]), _num(r["records"]), _num(r["records_per_second"]),
-         _num(r["ratio_to_no_outbox"])]
+         _num(r["ratio_to_no_outbox"]), _num(r.get("ratio_to_node"))]
         for r in durability.get("rows", [])
     ]  # fmt: skip
     recovery = durability.get("recovery") or {}
@@ -302,7 +302,7 @@ def _durability_section(results: dict[str, Any], plots: Collection[str]) -> list
         "## Durability", "",
         "1 KiB records anchored one transaction each; ratio: time without the outbox / time.",
         "",
-        *_table(["mode", "records", "records/s", "ratio"], body), "",
+        *_table(["mode", "records", "records/s", "ratio", "x node limit"], body), "",
         "Recovery after Anvil is killed with transactions not yet in a snapshot:", "",
         *_table(["measurement", "value"], facts),
     ]  # fmt: skip
