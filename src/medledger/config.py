@@ -14,6 +14,9 @@ environment variables::
     kubo = ["http://127.0.0.1:5001"]    # Kubo RPC API nodes to replicate to (optional)
     embedded = true                     # keep the embedded block store as well
 
+    [signers]                           # --account signer:hospital (see medledger.signers)
+    hospital = "https://signer.example.org:8550#0xADDRESS,key=env:HOSPITAL_DATA_KEY"
+
 Environment: ``MEDLEDGER_HOME``, ``MEDLEDGER_NETWORK``, ``MEDLEDGER_ACCOUNT``,
 ``MEDLEDGER_DEPLOYMENTS`` (folder of ``<network>.json`` files, default ``./deployments``),
 ``MEDLEDGER_KUBO`` (comma-separated Kubo RPC URLs).
@@ -43,6 +46,7 @@ class Settings:
     embedded_store: bool = True
     default_network: str = LOCAL_NETWORK
     default_account: str | None = None
+    signers: dict[str, str] = field(default_factory=dict, repr=False)  # URLs may hold secrets
 
     @property
     def devnet_dir(self) -> Path:
@@ -124,6 +128,13 @@ def load_settings(home: Path | str | None = None) -> Settings:
     if not isinstance(embedded, bool):
         raise ConfigurationError("config.toml [ipfs] embedded", "must be true or false")
 
+    signers = _table(data, "signers")
+    for name, target in signers.items():
+        if not isinstance(target, str) or "://" not in target:
+            raise ConfigurationError(
+                f"config.toml [signers] {name}", 'must be "http(s)://HOST:PORT#0xADDRESS"'
+            )
+
     deployments = os.environ.get("MEDLEDGER_DEPLOYMENTS") or data.get("deployments", "deployments")
     return Settings(
         home=home_path,
@@ -134,6 +145,7 @@ def load_settings(home: Path | str | None = None) -> Settings:
         embedded_store=embedded or not kubo,
         default_network=os.environ.get("MEDLEDGER_NETWORK") or str(data.get("network", "local")),
         default_account=os.environ.get("MEDLEDGER_ACCOUNT") or _optional_str(data, "account"),
+        signers={name: str(target) for name, target in signers.items()},
     )
 
 
