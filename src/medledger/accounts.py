@@ -7,6 +7,10 @@
   ``APE_ACCOUNTS_<ALIAS>_PASSPHRASE`` (Ape's own variable) or ``MEDLEDGER_PASSPHRASE``, so scripts
   run unattended; on a terminal it is asked for otherwise.
 - ``env:VAR``: a private key held in the environment variable ``VAR``.
+- ``signer:URL#0xADDRESS``: an account whose key stays in an external signer (Clef, Web3Signer)
+  reached by JSON-RPC at ``URL``; ``,key=SPEC`` after the address names a local data key for
+  encryption (``env:VAR`` or an alias); ``signer:NAME`` is the same from config.toml's
+  ``[signers]`` table. See :mod:`medledger.signers`.
 
 Keystores are read with eth-account directly (the same file format Ape writes), so the CLI does
 not pay Ape's start-up time for every command. Every account comes back as a :class:`Key`
@@ -27,13 +31,16 @@ import unicodedata
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import coincurve
 
 from medledger.addresses import checksum
 from medledger.errors import AccountError
 from medledger.keccak import keccak
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 DEV_MNEMONIC = "test test test test test test test test test test test junk"
 DEV_CHAIN_IDS = frozenset({31337, 1337})
@@ -45,7 +52,10 @@ _HARDENED = 0x80000000
 
 class Signer(Protocol):
     """What the package uses of a signing account: its address and private key (a
-    :class:`Key`, or an eth-account ``LocalAccount``)."""
+    :class:`Key`, or an eth-account ``LocalAccount``). An external signer's account
+    (:class:`medledger.signers.ExternalSigner`) has no signing key here: its ``key`` is its local
+    data key, and transactions and typed data go to the signer (``Pipeline.send``,
+    :func:`sign_typed_data`)."""
 
     @property
     def address(self) -> str: ...
@@ -106,9 +116,26 @@ def derive_key(mnemonic: str, path: str, passphrase: str = "") -> bytes:
     return key
 
 
-def load_account(spec: str, chain_id: int) -> Key:
-    """Resolve an ``--account`` value to a signing account for a chain."""
+def sign_typed_data(account: Signer, document: Mapping[str, Any]) -> bytes:
+    """The account's EIP-712 signature of a typed-data document (``r || s || v``): by its own
+    key, or asked of its external signer."""
+    from medledger.signers import ExternalSigner
+
+    if isinstance(account, ExternalSigner):
+        return account.sign_typed_data(document)
+    from medledger.crypto import eip712
+
+    return eip712.sign(account.key, dict(document))
+
+
+def load_account(spec: str, chain_id: int, signers: Mapping[str, str] | None = None) -> Signer:
+    """Resolve an ``--account`` value to a signing account for a chain (``signers``: the
+    aliases of config.toml's ``[signers]`` table, for ``signer:NAME``)."""
     spec = spec.strip()
+    if spec.startswith("signer:"):
+        from medledger import signers as external
+
+        return external.parse(spec, lambda data: _data_key(data, chain_id), signers or {})
     if spec.startswith("dev:"):
         if chain_id not in DEV_CHAIN_IDS:
             raise AccountError(
@@ -122,6 +149,12 @@ def load_account(spec: str, chain_id: int) -> Key:
     if spec.startswith("env:"):
         return _from_environment(spec, spec[4:])
     return _from_keystore(spec)
+
+
+def _data_key(spec: str, chain_id: int) -> bytes:
+    if spec.startswith("signer:"):
+        raise AccountError(spec, "a data key is a local key (env:VAR or an alias)")
+    return bytes(load_account(spec, chain_id).key)
 
 
 def _from_environment(spec: str, variable: str) -> Key:

@@ -22,6 +22,9 @@ environment variables::
     token_env = "PINATA_TOKEN"          # or token_file = "/run/secrets/pinata-token"
     wait = 60                           # seconds to wait for "pinned" (default 0: queued is enough)
 
+    [signers]                           # --account signer:hospital (see medledger.signers)
+    hospital = "https://signer.example.org:8550#0xADDRESS,key=env:HOSPITAL_DATA_KEY"
+
 Environment: ``MEDLEDGER_HOME``, ``MEDLEDGER_NETWORK``, ``MEDLEDGER_ACCOUNT``,
 ``MEDLEDGER_DEPLOYMENTS`` (folder of the deployment files, one per chain, default
 ``./deployments``),
@@ -107,6 +110,7 @@ class Settings:
     pinning: tuple[PinningSettings, ...] = ()
     default_network: str = LOCAL_NETWORK
     default_account: str | None = None
+    signers: dict[str, str] = field(default_factory=dict, repr=False)  # URLs may hold secrets
 
     @property
     def devnet_dir(self) -> Path:
@@ -207,6 +211,18 @@ def load_settings(home: Path | str | None = None) -> Settings:
     if kubo_auth is None and os.environ.get(KUBO_AUTH_ENV):
         kubo_auth = SecretSource(KUBO_AUTH_ENV, env=KUBO_AUTH_ENV)
     pinning = _pinning_services(ipfs.get("pinning", []))
+    signers = _table(data, "signers")
+    for name, target in signers.items():
+        if not isinstance(target, str) or "://" not in target:
+            raise ConfigurationError(
+                f"config.toml [signers] {name}", 'must be "http(s)://HOST:PORT#0xADDRESS"'
+            )
+        if "@" in target.split("://", 1)[1].split("/", 1)[0].split("#", 1)[0]:
+            raise ConfigurationError(
+                f"config.toml [signers] {name}",
+                "a secret is never written in config.toml: give a URL with credentials on the "
+                'command line from the environment (--account "signer:$SIGNER_URL#0x...")',
+            )
 
     deployments = os.environ.get("MEDLEDGER_DEPLOYMENTS") or data.get("deployments", "deployments")
     return Settings(
@@ -221,6 +237,7 @@ def load_settings(home: Path | str | None = None) -> Settings:
         pinning=pinning,
         default_network=os.environ.get("MEDLEDGER_NETWORK") or str(data.get("network", "local")),
         default_account=os.environ.get("MEDLEDGER_ACCOUNT") or _optional_str(data, "account"),
+        signers={name: str(target) for name, target in signers.items()},
     )
 
 

@@ -45,6 +45,16 @@ class AccountError(MedLedgerError, LookupError):
         self.account = account
 
 
+class SignerRefused(MedLedgerError, PermissionError):
+    """Raised when an external signer refuses to sign (a person rejected it, it does not hold
+    the account) or answers with something other than what was asked (another transaction,
+    another signer's signature). Nothing was sent."""
+
+    def __init__(self, account: str, problem: str) -> None:
+        super().__init__(f"account {account!r}: {problem}; nothing was sent")
+        self.account = account
+
+
 class InvalidAddress(MedLedgerError, ValueError):
     """Raised when a string is not an Ethereum address MedLedger accepts (0x and 40 hex digits;
     mixed case must be a correct EIP-55 checksum)."""

@@ -202,7 +202,7 @@ class Chain:
             if not self.is_devnet:
                 raise ConfigurationError("--account", "required on a network that is not a devnet")
             chosen = "dev:0"
-        return load_account(chosen, self.chain_id)
+        return load_account(chosen, self.chain_id, self.settings.signers)
 
     def contract(self, name: str, address: str) -> Contract:
         """Return a deployed contract (its functions called or sent through this chain)."""

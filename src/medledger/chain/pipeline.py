@@ -19,6 +19,11 @@ same hash), which a node either already has ("already known") or mines once; and
 commit to their content, so even a transaction signed anew for the same record would revert
 with ``RecordAlreadyAnchored``.
 
+An account whose key stays in an external signer (:mod:`medledger.signers`) is asked for each
+transaction's signature instead (one JSON-RPC call each, the answer checked against the
+transaction asked for and the account's address), all before any is sent; from there on its
+transactions take the same path.
+
 Every signed transaction is committed to the :mod:`~medledger.chain.outbox` before it is sent,
 and a send holds its account's lock from the nonce it reads to the receipts it awaits, so two
 commands from one account (or one home) take turns instead of taking the same nonces. Before
@@ -44,6 +49,7 @@ from medledger.chain import failpoints
 from medledger.chain import outbox as journal
 from medledger.errors import NodeUnavailable, Notice, TransactionRejected, TransactionReverted
 from medledger.keccak import keccak
+from medledger.signers import ExternalSigner
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
@@ -304,18 +310,24 @@ class Pipeline:
         with self.outbox.sender_lock(key, sender):
             settle(self.rpc, self.outbox, key, sender)
             nonce, base_fee, tip = self._fees_and_nonce()
-            secret, chain_id, max_fee = (
-                coincurve.PrivateKey(bytes(self.account.key)),
-                self.chain.chain_id,
-                2 * base_fee + tip,
-            )
-            raws = [
-                "0x"
-                + sign_eip1559(
-                    secret, chain_id, nonce + i, to, data, gas, max_fee, tip, value
-                ).hex()
-                for i, data in enumerate(payloads)
-            ]
+            chain_id, max_fee = self.chain.chain_id, 2 * base_fee + tip
+            if isinstance(self.account, ExternalSigner):
+                # One JSON-RPC call per transaction, each checked; all before any is sent.
+                self.account.check()
+                sign = self.account.sign_eip1559
+                raws = [
+                    "0x" + sign(chain_id, nonce + i, to, data, gas, max_fee, tip, value).hex()
+                    for i, data in enumerate(payloads)
+                ]
+            else:
+                secret = coincurve.PrivateKey(bytes(self.account.key))
+                raws = [
+                    "0x"
+                    + sign_eip1559(
+                        secret, chain_id, nonce + i, to, data, gas, max_fee, tip, value
+                    ).hex()
+                    for i, data in enumerate(payloads)
+                ]
             hashes = [tx_hash(raw) for raw in raws]
             self.outbox.add(
                 key, sender, action, zip(hashes, range(nonce, nonce + len(raws)), raws, strict=True)

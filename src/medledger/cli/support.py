@@ -76,7 +76,8 @@ def common(function: F) -> F:
         click.option("--network", expose_value=False, callback=store("network"),
                      help="Network: 'local' (the devnet), a name from config.toml, or an RPC URL."),
         click.option("--account", expose_value=False, callback=store("account_spec"),
-                     help="Signing account: an Ape alias, dev:N (devnet), or env:VAR."),
+                     help="Signing account: an Ape alias, dev:N (devnet), env:VAR, or "
+                     "signer:URL#0xADDRESS[,key=SPEC] (an external signer: Clef, Web3Signer)."),
         click.option("--json", "as_json", is_flag=True, expose_value=False,
                      callback=store("as_json"), help="Print machine-readable JSON."),
     ]  # fmt: skip

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from hexbytes import HexBytes
 
 from medledger import providers, records
+from medledger.accounts import sign_typed_data
 from medledger.addresses import parse_address
 from medledger.consent.contract import ZERO, consent_contract
 from medledger.consent.envelopes import build, records_in_scope
@@ -121,7 +122,7 @@ def sign_grant(
     typed = eip712.typed_data(
         "ConsentManager", chain.chain_id, contract.address, "GrantRequest", GRANT_FIELDS, request
     )
-    signature = eip712.sign(signer.key, typed)
+    signature = sign_typed_data(signer, typed)
     return {
         "kind": SIGNED_GRANT_KIND,
         "chain_id": chain.chain_id,

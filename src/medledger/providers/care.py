@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from medledger import documents
+from medledger.accounts import sign_typed_data
 from medledger.addresses import parse_address
 from medledger.crypto import eip712
 from medledger.deadlines import require_unexpired
@@ -158,7 +159,7 @@ def sign_care(
         "chain_id": chain.chain_id,
         "provider_registry": contract.address,
         "request": request,
-        "signature": "0x" + eip712.sign(signer.key, document).hex(),
+        "signature": "0x" + sign_typed_data(signer, document).hex(),
     }
 
 

@@ -15,6 +15,7 @@ from hexbytes import HexBytes
 
 from medledger.addresses import parse_address
 from medledger.errors import ConfigurationError
+from medledger.signers import ExternalSigner
 from medledger.trials.reading import trial_registry
 
 if TYPE_CHECKING:
@@ -43,6 +44,10 @@ def link_proof(
     to whoever should know."""
     if participant.address == record_account.address:
         raise ConfigurationError("--record-account", "is the participant's own study account")
+    if any(isinstance(a, ExternalSigner) for a in (participant, record_account)):
+        raise ConfigurationError(
+            "--account", "a link proof is signed with local keys, not through an external signer"
+        )
     registry_address = trial_registry(chain).address
     text = _link_statement(
         chain.chain_id, registry_address, study_id, participant.address, record_account.address

@@ -21,6 +21,7 @@ from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 from hexbytes import HexBytes
 
+from medledger.accounts import sign_typed_data
 from medledger.addresses import parse_address
 from medledger.chain.events import moment
 from medledger.crypto import eip712
@@ -282,7 +283,7 @@ def signed_document(
         "chain_id": chain_id,
         "trial_registry": registry_address,
         "request": request.message(),
-        "signature": "0x" + eip712.sign(signer.key, document).hex(),
+        "signature": "0x" + sign_typed_data(signer, document).hex(),
     }
 
 
