@@ -100,3 +100,20 @@ def test_bench_read_path_section_writes_its_report(tmp_path: Path, medledger) ->
     assert (out / "latest.md").read_text().count("## Read path") == 1
     assert (out / "read_path.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "targets met:" in outcome.stdout
+
+
+@pytest.mark.slow  # runs in `make test`; the gas section deploys and drives a devnet of its own
+def test_bench_gas_section_measures_every_scenario_without_error(tmp_path: Path, medledger) -> None:
+    """The gas section failed unseen for a while (its batches were empty once repeated bodies
+    stopped being written twice): it must run through and measure the scenarios its targets
+    read."""
+    out = tmp_path / "results"
+    outcome = medledger("bench", "--quick", "--only", "gas", "--out", str(out))
+    assert outcome.exit_code == 0, outcome.stderr
+    results = json.loads((out / "latest.json").read_text())
+    assert "errors" not in results, results.get("errors")
+    scenarios = {r["function"]: r["gas"] for r in results["gas"]["rows"] if r["kind"] == "scenario"}
+    for name in ("anchor: a new record", "anchorBatch: gas per record at 100",
+                 "anchorBatch: gas per record at 1,000"):  # fmt: skip
+        assert scenarios.get(name), name
+    assert _target(results, "prove one batched record")["met"] is not None
