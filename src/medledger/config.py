@@ -144,8 +144,10 @@ class Settings:
         return self.home / "keys"
 
     def confirmations_for(self, network: str) -> int:
-        """Blocks a transaction on ``network`` must be under before a write is reported."""
-        return self.confirmations.get(network, 1)
+        """Blocks a transaction on ``network`` (a name, or the URL of a named one) must be under
+        before a write is reported."""
+        entry = self.network_for(network)
+        return entry.confirmations if entry else 1
 
     def network_for(self, network: str) -> NetworkSettings | None:
         """The ``[networks.NAME]`` entry of ``network`` (a name, or the URL of a named one;

@@ -50,6 +50,7 @@ def test_a_profile_fills_the_keys_an_entry_leaves_out(tmp_path, profile):
     assert net.confirmations >= 1 and net.log_block_range >= 1_000
     assert settings.confirmations_for("net") == net.confirmations
     assert settings.log_block_range_for(CLOSED) == net.log_block_range  # its URL: the same entry
+    assert settings.confirmations_for(CLOSED) == net.confirmations
 
 
 def test_every_published_network_has_a_profile_and_every_profile_is_documented():
