@@ -8,7 +8,11 @@ environment variables::
     # $MEDLEDGER_HOME/config.toml
     [networks.sepolia]
     rpc = "https://rpc.example.org"     # any EVM JSON-RPC URL
+    profile = "sepolia"                 # fills the four keys below (see medledger.networks)
+    chain_id = 11155111                 # checked against eth_chainId before anything is sent
     confirmations = 3                   # blocks before a write is reported (default 1)
+    fee_market = "eip1559"              # or "legacy" (default: read from the latest block)
+    log_block_range = 2000              # blocks per eth_getLogs request (default 2000)
     claims_token = "0x..."              # the ERC-20 claims are paid in (chosen at deploy)
 
     [ipfs]
@@ -45,8 +49,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from medledger.errors import ConfigurationError
+from medledger.networks import (
+    DEFAULT_LOG_BLOCK_RANGE,
+    FEE_MARKETS,
+    PROFILES,
+    NetworkSettings,
+    Profile,
+)
 
 LOCAL_NETWORK = "local"
+NETWORK_KEYS = (
+    "rpc", "profile", "chain_id", "confirmations", "fee_market", "log_block_range", "claims_token",
+)  # fmt: skip
 KUBO_AUTH_ENV = "MEDLEDGER_KUBO_AUTH"
 
 
@@ -111,6 +125,8 @@ class Settings:
     default_network: str = LOCAL_NETWORK
     default_account: str | None = None
     signers: dict[str, str] = field(default_factory=dict, repr=False)  # URLs may hold secrets
+    #: Every ``[networks.NAME]`` entry in full, its profile applied.
+    network_settings: dict[str, NetworkSettings] = field(default_factory=dict)
 
     @property
     def devnet_dir(self) -> Path:
@@ -128,8 +144,26 @@ class Settings:
         return self.home / "keys"
 
     def confirmations_for(self, network: str) -> int:
-        """Blocks a transaction on ``network`` must be under before a write is reported."""
-        return self.confirmations.get(network, 1)
+        """Blocks a transaction on ``network`` (a name, or the URL of a named one) must be under
+        before a write is reported."""
+        entry = self.network_for(network)
+        return entry.confirmations if entry else 1
+
+    def network_for(self, network: str) -> NetworkSettings | None:
+        """The ``[networks.NAME]`` entry of ``network`` (a name, or the URL of a named one;
+        the first in the file when several name one URL); ``None`` for any other."""
+        if network in self.network_settings:
+            return self.network_settings[network]
+        url = network.rstrip("/")
+        return next((n for n in self.network_settings.values() if n.rpc.rstrip("/") == url), None)
+
+    def log_block_range_for(self, network: str) -> int:
+        """The most blocks one ``eth_getLogs`` request of ``network`` spans (the devnet's
+        profile for the local devnet)."""
+        if network == LOCAL_NETWORK:
+            return PROFILES["devnet"].log_block_range
+        entry = self.network_for(network)
+        return entry.log_block_range if entry else DEFAULT_LOG_BLOCK_RANGE
 
     def claims_token_for(self, network: str) -> str | None:
         """The claims token configured for ``network`` (a name, or the URL of a named one)."""
@@ -177,26 +211,10 @@ def load_settings(home: Path | str | None = None) -> Settings:
     home_path = home_path.resolve()
     data = _read_config(home_path / "config.toml")
 
-    networks: dict[str, str] = {}
-    confirmations: dict[str, int] = {}
-    claims_tokens: dict[str, str] = {}
-    for name, entry in _table(data, "networks").items():
-        if not isinstance(entry, dict) or not isinstance(entry.get("rpc"), str):
-            raise ConfigurationError(f"config.toml [networks.{name}]", 'needs rpc = "<url>"')
-        networks[name] = entry["rpc"]
-        depth = entry.get("confirmations", 1)
-        if not isinstance(depth, int) or isinstance(depth, bool) or not 1 <= depth <= 1_000:
-            raise ConfigurationError(
-                f"config.toml [networks.{name}] confirmations", "must be a number from 1 to 1000"
-            )
-        confirmations[name] = depth
-        token = entry.get("claims_token")
-        if token is not None:
-            if not isinstance(token, str):
-                raise ConfigurationError(
-                    f"config.toml [networks.{name}] claims_token", "must be an address string"
-                )
-            claims_tokens[name] = token
+    entries = {name: _network(name, entry) for name, entry in _table(data, "networks").items()}
+    networks = {name: n.rpc for name, n in entries.items()}
+    confirmations = {name: n.confirmations for name, n in entries.items()}
+    claims_tokens = {name: n.claims_token for name, n in entries.items() if n.claims_token}
 
     ipfs = _table(data, "ipfs")
     kubo_env = os.environ.get("MEDLEDGER_KUBO")
@@ -238,7 +256,61 @@ def load_settings(home: Path | str | None = None) -> Settings:
         default_network=os.environ.get("MEDLEDGER_NETWORK") or str(data.get("network", "local")),
         default_account=os.environ.get("MEDLEDGER_ACCOUNT") or _optional_str(data, "account"),
         signers={name: str(target) for name, target in signers.items()},
+        network_settings=entries,
     )
+
+
+def _network(name: str, entry: object) -> NetworkSettings:
+    """One ``[networks.NAME]`` entry, checked, with its profile's keys where it gives none."""
+    where = f"config.toml [networks.{name}]"
+    if not isinstance(entry, dict) or not isinstance(entry.get("rpc"), str):
+        raise ConfigurationError(where, 'needs rpc = "<url>"')
+    unknown = sorted(set(entry) - set(NETWORK_KEYS))
+    if unknown:
+        raise ConfigurationError(
+            f"{where} {unknown[0]}", f"is not a setting (known: {', '.join(NETWORK_KEYS)})"
+        )
+    profile = _profile(where, entry.get("profile"))
+    depth = _number(entry, "confirmations", where, 1_000, profile.confirmations if profile else 1)
+    market = entry.get("fee_market", profile.fee_market if profile else None)
+    if market is not None and market not in FEE_MARKETS:
+        raise ConfigurationError(
+            f"{where} fee_market", 'must be "eip1559" or "legacy" (leave it out to detect it)'
+        )
+    chain_id = entry.get("chain_id", profile.chain_id if profile else None)
+    if chain_id is not None:
+        chain_id = _number(entry, "chain_id", where, 2**64 - 1, chain_id)
+    token = entry.get("claims_token")
+    if token is not None and not isinstance(token, str):
+        raise ConfigurationError(f"{where} claims_token", "must be an address string")
+    default_range = profile.log_block_range if profile else DEFAULT_LOG_BLOCK_RANGE
+    return NetworkSettings(
+        name=name,
+        rpc=entry["rpc"],
+        confirmations=depth,
+        chain_id=chain_id,
+        fee_market=market,
+        log_block_range=_number(entry, "log_block_range", where, 1_000_000, default_range),
+        claims_token=token,
+        profile=profile.name if profile else None,
+    )
+
+
+def _profile(where: str, name: object) -> Profile | None:
+    if name is None:
+        return None
+    if not isinstance(name, str) or name not in PROFILES:
+        raise ConfigurationError(
+            f"{where} profile", f"{name!r} is not a profile (known: {', '.join(PROFILES)})"
+        )
+    return PROFILES[name]
+
+
+def _number(entry: dict[str, object], key: str, where: str, top: int, default: int) -> int:
+    value = entry.get(key, default)
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= top:
+        raise ConfigurationError(f"{where} {key}", f"must be a whole number from 1 to {top:,}")
+    return value
 
 
 def _secret_source(table: dict[str, object], key: str, setting: str) -> SecretSource | None:

@@ -4,7 +4,10 @@ Institutions keep their keys in a signer such as Clef or Web3Signer and MedLedge
 JSON-RPC, for one signature at a time:
 
 - ``eth_signTransaction``: one call per transaction; the answer is the raw signed transaction
-  (Web3Signer answers the hex, Clef ``{"raw": ..., "tx": ...}``: both are taken);
+  (Web3Signer answers the hex, Clef ``{"raw": ..., "tx": ...}``: both are taken). On a chain
+  of the legacy fee market the request carries ``gasPrice`` instead of the EIP-1559 fees (which
+  Clef and Web3Signer both sign as a legacy transaction), and the answer must be EIP-155
+  replay-protected for the chain;
 - ``eth_signTypedData_v4``: EIP-712 (grants, care relationships, trial consents);
 - ``eth_accounts``: whether the signer holds the address at all, asked once.
 
@@ -125,6 +128,49 @@ class ExternalSigner:
                  _word(value), data, []]  # fmt: skip
         return self._checked(_unwrapped(bytes.fromhex(raw[2:])), asked)
 
+    def sign_legacy(
+        self, chain_id: int, nonce: int, to: str | None, data: bytes, gas: int,
+        gas_price: int, value: int = 0,
+    ) -> bytes:  # fmt: skip
+        """The raw signed legacy transaction (EIP-155), signed by the signer and checked here
+        like :meth:`sign_eip1559`."""
+        request: dict[str, Any] = {
+            "from": self.address, "gas": hex(gas), "gasPrice": hex(gas_price),
+            "value": hex(value), "nonce": hex(nonce), "data": "0x" + data.hex(),
+            "chainId": hex(chain_id),
+        }  # fmt: skip
+        if to is not None:
+            request["to"] = to
+        answer = self._call("eth_signTransaction", [request])
+        raw = answer.get("raw") if isinstance(answer, dict) else answer
+        if not isinstance(raw, str) or not raw.startswith("0x"):
+            raise SignerRefused(self.label, "the signer answered no raw transaction")
+        target = b"" if to is None else bytes.fromhex(to[2:])
+        asked = [_word(nonce), _word(gas_price), _word(gas), target, _word(value), data]
+        signed = bytes.fromhex(raw[2:])
+        try:
+            items = decode_raw(signed, True, 0)[0]
+            if not isinstance(items, list) or len(items) != 9:
+                raise ValueError("not a legacy transaction")
+            if not all(isinstance(item, bytes) for item in items[6:]):
+                raise ValueError("a list where a signature belongs")
+            fields, (v, r, s) = items[:6], items[6:]
+        except Exception as exc:  # rlp's DecodingError, or a typed transaction
+            problem = f"the signed transaction is malformed ({exc})"
+            raise SignerRefused(self.label, problem) from None
+        if fields != asked:
+            raise SignerRefused(self.label, "the signer returned another transaction than asked")
+        recovery = int.from_bytes(v, "big") - 35 - 2 * chain_id
+        if recovery not in (0, 1):
+            raise SignerRefused(
+                self.label,
+                f"the signed transaction is not replay-protected for chain {chain_id} (EIP-155)",
+            )
+        self._signed_by_me(
+            r, s, bytes([recovery]), encode_raw([*fields, _word(chain_id), b"", b""])
+        )
+        return signed
+
     def sign_typed_data(self, document: Mapping[str, Any]) -> bytes:
         """The 65-byte ``r || s || v`` EIP-712 signature, checked to recover to this account."""
         from eth_account import Account
@@ -153,16 +199,27 @@ class ExternalSigner:
             raise SignerRefused(self.label, problem) from None
         if fields != asked:
             raise SignerRefused(self.label, "the signer returned another transaction than asked")
-        number = int.from_bytes(s, "big")
-        if len(v) > 1 or int.from_bytes(v, "big") > 1 or not 0 < number <= _SECP256K1_HALF_ORDER:
+        if len(v) > 1 or int.from_bytes(v, "big") > 1:
             raise SignerRefused(self.label, "the signed transaction's signature is malformed")
-        signature = r.rjust(32, b"\0") + s.rjust(32, b"\0") + (v or b"\0")
-        digest = keccak(b"\x02" + encode_raw(fields))
-        public = coincurve.PublicKey.from_signature_and_message(signature, digest, hasher=None)
+        self._signed_by_me(r, s, v or b"\0", b"\x02" + encode_raw(fields))
+        return raw
+
+    def _signed_by_me(self, r: bytes, s: bytes, recovery: bytes, payload: bytes) -> None:
+        """Refuse a signature of ``payload`` (the signed transaction's preimage) that is
+        malformed (a high ``s``) or recovers to another address than this account's."""
+        if not 0 < int.from_bytes(s, "big") <= _SECP256K1_HALF_ORDER:
+            raise SignerRefused(self.label, "the signed transaction's signature is malformed")
+        signature = r.rjust(32, b"\0") + s.rjust(32, b"\0") + recovery
+        try:
+            public = coincurve.PublicKey.from_signature_and_message(
+                signature, keccak(payload), hasher=None
+            )
+        except Exception:  # no point for this r
+            problem = "the signed transaction's signature is malformed"
+            raise SignerRefused(self.label, problem) from None
         signer = checksum(keccak(public.format(compressed=False)[1:])[-20:])
         if signer != self.address:
             raise SignerRefused(self.label, f"the transaction came back signed by {signer}")
-        return raw
 
     def _call(self, method: str, params: list[Any]) -> Any:
         reply = _post(self.url, method, params)

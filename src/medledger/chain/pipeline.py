@@ -8,11 +8,15 @@ anchoring throughput: calldata is encoded with eth-abi, and raw JSON-RPC batches
 request per chunk of transactions) carry the signed transactions to the node and bring the
 receipts back.
 
-Transactions are EIP-1559 (type 2), RLP-encoded with ``rlp`` and signed with ``coincurve``:
-the same bytes ``eth_account``'s ``sign_transaction`` produces (RFC 6979 signatures are
-deterministic; a test compares them under hypothesis), in about 150 us instead of 1,200 us,
-which eth-account spends in its typed-transaction validation layers. At 500 transactions a
-second the difference is most of a core.
+Transactions are EIP-1559 (type 2) where the latest block carries a base fee, legacy (type 0,
+EIP-155 replay protection, priced by ``eth_gasPrice``) where it carries none (pre-London and
+many consortium chains); a network's ``fee_market`` in config.toml overrides what the block
+says (see :mod:`medledger.networks`). Both are RLP-encoded with ``rlp`` and signed with
+``coincurve``: the same bytes ``eth_account``'s ``sign_transaction`` produces (RFC 6979
+signatures are deterministic; tests compare them under hypothesis), in about 150 us instead of
+1,200 us, which eth-account spends in its typed-transaction validation layers. At 500
+transactions a second the difference is most of a core. A network's configured ``chain_id``
+is checked against the node's before anything is signed.
 
 Retries never send a record twice: a retry re-sends the *same* signed transaction (same nonce,
 same hash), which a node either already has ("already known") or mines once; and record ids
@@ -47,7 +51,13 @@ from rlp.codec import encode_raw  # type: ignore[import-untyped]
 
 from medledger.chain import failpoints
 from medledger.chain import outbox as journal
-from medledger.errors import NodeUnavailable, Notice, TransactionRejected, TransactionReverted
+from medledger.errors import (
+    ConfigurationError,
+    NodeUnavailable,
+    Notice,
+    TransactionRejected,
+    TransactionReverted,
+)
 from medledger.keccak import keccak
 from medledger.signers import ExternalSigner
 
@@ -56,6 +66,7 @@ if TYPE_CHECKING:
 
     from medledger.accounts import Signer
     from medledger.chain import Chain
+    from medledger.networks import FeeMarket
 
 CHUNK = 250
 RECEIPT_TIMEOUT_SECONDS = 300.0
@@ -127,6 +138,48 @@ def sign_eip1559(
     signature = key.sign_recoverable(keccak(b"\x02" + encode_raw(fields)), hasher=None)
     v, r, s = signature[64], signature[:32], signature[32:64]
     return b"\x02" + bytes(encode_raw([*fields, _word(v), r.lstrip(b"\0"), s.lstrip(b"\0")]))
+
+
+def sign_legacy(
+    private_key: bytes | coincurve.PrivateKey, chain_id: int, nonce: int, to: str | None,
+    data: bytes, gas: int, gas_price: int, value: int = 0,
+) -> bytes:  # fmt: skip
+    """Return the raw signed legacy (type 0) transaction, replay-protected for ``chain_id``
+    (EIP-155: the chain id is signed, and ``v`` is ``35 + 2 * chain_id`` plus the recovery id);
+    ``to`` None creates a contract."""
+    key = (
+        private_key
+        if isinstance(private_key, coincurve.PrivateKey)
+        else coincurve.PrivateKey(private_key)
+    )
+    target = b"" if to is None else bytes.fromhex(to[2:])
+    fields = [_word(nonce), _word(gas_price), _word(gas), target, _word(value), data]
+    signature = key.sign_recoverable(
+        keccak(encode_raw([*fields, _word(chain_id), b"", b""])), hasher=None
+    )
+    v, r, s = signature[64] + 35 + 2 * chain_id, signature[:32], signature[32:64]
+    return bytes(encode_raw([*fields, _word(v), r.lstrip(b"\0"), s.lstrip(b"\0")]))
+
+
+@dataclass(frozen=True)
+class Fees:
+    """What every transaction of one send offers per gas."""
+
+    market: FeeMarket
+    #: The max fee per gas (type 2) or the gas price (legacy).
+    price: int
+    #: The max priority fee per gas (type 2 only).
+    tip: int = 0
+
+
+def sign(
+    key: coincurve.PrivateKey, chain_id: int, nonce: int, to: str | None, data: bytes, gas: int,
+    fees: Fees, value: int = 0,
+) -> bytes:  # fmt: skip
+    """The raw signed transaction of the fee market ``fees`` are for."""
+    if fees.market == "legacy":
+        return sign_legacy(key, chain_id, nonce, to, data, gas, fees.price, value)
+    return sign_eip1559(key, chain_id, nonce, to, data, gas, fees.price, fees.tip, value)
 
 
 def tx_hash(raw: str) -> str:
@@ -305,27 +358,23 @@ class Pipeline:
         None); return their receipts, in order, once each is durable (see the module)."""
         if not payloads:
             return []
+        chain_id = self._chain_id()
         key = self.chain.journal_key
         sender = self.account.address
         with self.outbox.sender_lock(key, sender):
             settle(self.rpc, self.outbox, key, sender)
-            nonce, base_fee, tip = self._fees_and_nonce()
-            chain_id, max_fee = self.chain.chain_id, 2 * base_fee + tip
+            nonce, fees = self._fees_and_nonce()
             if isinstance(self.account, ExternalSigner):
                 # One JSON-RPC call per transaction, each checked; all before any is sent.
                 self.account.check()
-                sign = self.account.sign_eip1559
                 raws = [
-                    "0x" + sign(chain_id, nonce + i, to, data, gas, max_fee, tip, value).hex()
+                    "0x" + self._external(chain_id, nonce + i, to, data, gas, fees, value).hex()
                     for i, data in enumerate(payloads)
                 ]
             else:
                 secret = coincurve.PrivateKey(bytes(self.account.key))
                 raws = [
-                    "0x"
-                    + sign_eip1559(
-                        secret, chain_id, nonce + i, to, data, gas, max_fee, tip, value
-                    ).hex()
+                    "0x" + sign(secret, chain_id, nonce + i, to, data, gas, fees, value).hex()
                     for i, data in enumerate(payloads)
                 ]
             hashes = [tx_hash(raw) for raw in raws]
@@ -380,20 +429,77 @@ class Pipeline:
             time.sleep(1.0)
         return receipts
 
-    def _fees_and_nonce(self) -> tuple[int, int, int]:
+    def _external(
+        self, chain_id: int, nonce: int, to: str | None, data: bytes, gas: int, fees: Fees,
+        value: int,
+    ) -> bytes:  # fmt: skip
+        assert isinstance(self.account, ExternalSigner)
+        if fees.market == "legacy":
+            return self.account.sign_legacy(chain_id, nonce, to, data, gas, fees.price, value)
+        return self.account.sign_eip1559(
+            chain_id, nonce, to, data, gas, fees.price, fees.tip, value
+        )
+
+    def _chain_id(self) -> int:
+        """The node's chain id, refused (one line, nothing sent) when the network's
+        configuration (``chain_id``, or its profile's) names another."""
+        actual = self.chain.chain_id
+        entry = None if self.chain.embedded else self.chain.settings.network_for(self.chain.network)
+        if entry is not None and entry.chain_id is not None and entry.chain_id != actual:
+            named = f" (profile {entry.profile!r})" if entry.profile else ""
+            raise ConfigurationError(
+                f"config.toml [networks.{entry.name}]",
+                f"expects chain id {entry.chain_id}{named} but its rpc node is on chain "
+                f"{actual}: fix rpc (or chain_id); nothing was sent",
+            )
+        return actual
+
+    def _fees_and_nonce(self) -> tuple[int, Fees]:
+        """The next nonce and the fees, from one batch: the latest block says the fee market
+        (a base fee: EIP-1559) unless the network's ``fee_market`` says it.
+
+        Type 2 offers twice the base fee plus the tip, so a window of many transactions
+        signed now still gets in while the base fee rises. A legacy transaction pays its price
+        in full: ``eth_gasPrice``, and on a chain with a base fee (``fee_market = "legacy"``
+        chosen there) no less than the type-2 ceiling, for the same reason."""
         calls: list[tuple[str, list[Any]]] = [
             ("eth_getTransactionCount", [self.account.address, "pending"]),
             ("eth_getBlockByNumber", ["latest", False]),
             ("eth_maxPriorityFeePerGas", []),
+            ("eth_gasPrice", []),
         ]
         if self.rpc.mines:  # undo what a command killed inside Rpc._windows_mined left
             calls.append(("evm_setAutomine", [True]))
-        nonce, block, tip, *_ = self.rpc.batch(calls)
-        return (
-            int(nonce["result"], 16),
-            int(block["result"]["baseFeePerGas"], 16),
-            int(tip["result"], 16),
-        )
+        replies = self.rpc.batch(calls)
+        nonce, block = (self._result(replies[i], calls[i][0]) for i in (0, 1))
+        found = block.get("baseFeePerGas") if isinstance(block, dict) else None
+        base = None if found is None else int(found, 16)
+        entry = None if self.chain.embedded else self.chain.settings.network_for(self.chain.network)
+        market = entry.fee_market if entry else None
+        if entry and market == "eip1559" and base is None:
+            raise ConfigurationError(
+                f"config.toml [networks.{entry.name}] fee_market",
+                'is "eip1559" but the chain\'s blocks carry no base fee (a pre-London chain): '
+                'set fee_market = "legacy" or leave it out; nothing was sent',
+            )
+        if market is None:
+            market = "legacy" if base is None else "eip1559"
+        if market == "legacy":
+            price = int(self._result(replies[3], "eth_gasPrice"), 16)
+            if base is not None:
+                tip = int(self._result(replies[2], "eth_maxPriorityFeePerGas"), 16)
+                price = max(price, 2 * base + tip)
+            return int(nonce, 16), Fees("legacy", price)
+        assert base is not None  # detected, or refused above
+        tip = int(self._result(replies[2], "eth_maxPriorityFeePerGas"), 16)
+        return int(nonce, 16), Fees("eip1559", 2 * base + tip, tip)
+
+    def _result(self, reply: dict[str, Any], method: str) -> Any:
+        if "result" not in reply:
+            problem = reply.get("error", {})
+            message = problem.get("message", problem) if isinstance(problem, dict) else problem
+            raise NodeUnavailable("chain RPC", self.chain.url, f"{method}: {message}")
+        return reply["result"]
 
 
 def settle(rpc: Rpc, box: journal.Outbox, key: str, sender: str | None = None) -> Settled:
