@@ -171,6 +171,11 @@ class TransactionRejected(MedLedgerError, RuntimeError):
             reason = f"the account has too little ETH to pay for gas; fund it ({message})"
         elif "underpriced" in low or "fee cap" in low or "max fee" in low:
             reason = f"its fee was below what the node accepts; run it again ({message})"
+        elif "notactivated" in low or "invalid opcode" in low:
+            reason = (
+                "the chain's EVM lacks an instruction the contracts use (they are compiled for "
+                f"the Cancun EVM: PUSH0, MCOPY; a pre-Shanghai chain cannot run them) ({message})"
+            )
         else:
             reason = message
         return cls(action, reason)

@@ -166,8 +166,9 @@ def test_medledger_s_contracts_need_shanghai_so_a_berlin_chain_refuses_them_befo
     """The shipped contracts are compiled for cancun (PUSH0 and later opcodes): a pre-Shanghai
     chain cannot run them, whatever the fee market. The deploy stops at the estimate."""
     chain = chain_at(tmp_path, monkeypatch, anvil("--hardfork", "berlin"))
-    with pytest.raises(MedLedgerError, match="NotActivated"):
+    with pytest.raises(MedLedgerError, match="NotActivated") as refused:
         deployments.deploy(chain, dev_account(0))
+    assert "compiled for the Cancun EVM" in str(refused.value)  # said so a person understands
     assert int(chain.request("eth_blockNumber", []), 16) == 0
 
 
