@@ -117,16 +117,21 @@ class ExternalSigner:
             "maxPriorityFeePerGas": hex(tip), "value": hex(value), "nonce": hex(nonce),
             "data": "0x" + data.hex(), "chainId": hex(chain_id), "type": "0x2",
         }  # fmt: skip
+        target = b"" if to is None else bytes.fromhex(to[2:])
+        asked = [_word(chain_id), _word(nonce), _word(tip), _word(max_fee), _word(gas), target,
+                 _word(value), data, []]  # fmt: skip
+        return self._checked(_unwrapped(self._signed_raw(request, to)), asked)
+
+    def _signed_raw(self, request: dict[str, Any], to: str | None) -> bytes:
+        """Ask ``eth_signTransaction`` (``to`` added unless the transaction creates a contract);
+        the raw bytes of Web3Signer's hex answer or of Clef's ``{"raw", "tx"}``."""
         if to is not None:
             request["to"] = to
         answer = self._call("eth_signTransaction", [request])
         raw = answer.get("raw") if isinstance(answer, dict) else answer
         if not isinstance(raw, str) or not raw.startswith("0x"):
             raise SignerRefused(self.label, "the signer answered no raw transaction")
-        target = b"" if to is None else bytes.fromhex(to[2:])
-        asked = [_word(chain_id), _word(nonce), _word(tip), _word(max_fee), _word(gas), target,
-                 _word(value), data, []]  # fmt: skip
-        return self._checked(_unwrapped(bytes.fromhex(raw[2:])), asked)
+        return bytes.fromhex(raw[2:])
 
     def sign_legacy(
         self, chain_id: int, nonce: int, to: str | None, data: bytes, gas: int,
@@ -139,15 +144,9 @@ class ExternalSigner:
             "value": hex(value), "nonce": hex(nonce), "data": "0x" + data.hex(),
             "chainId": hex(chain_id),
         }  # fmt: skip
-        if to is not None:
-            request["to"] = to
-        answer = self._call("eth_signTransaction", [request])
-        raw = answer.get("raw") if isinstance(answer, dict) else answer
-        if not isinstance(raw, str) or not raw.startswith("0x"):
-            raise SignerRefused(self.label, "the signer answered no raw transaction")
         target = b"" if to is None else bytes.fromhex(to[2:])
         asked = [_word(nonce), _word(gas_price), _word(gas), target, _word(value), data]
-        signed = bytes.fromhex(raw[2:])
+        signed = self._signed_raw(request, to)
         try:
             items = decode_raw(signed, True, 0)[0]
             if not isinstance(items, list) or len(items) != 9:
