@@ -22,9 +22,11 @@ import threading
 import time
 from email.parser import BytesParser
 from email.policy import HTTP
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
+
+from loopback import LoopbackServer
 
 from medledger.errors import BlockNotFound, StoreError
 from medledger.ipfs import DAG_PB, RAW, Cid, LocalBlockStore, import_car
@@ -46,7 +48,7 @@ def stored_digests(store: LocalBlockStore) -> set[bytes]:
     return {multihash[2:] for multihash in store.multihashes()}
 
 
-class FakeKubo:
+class FakeKubo(LoopbackServer):
     """A Kubo RPC API stand-in on 127.0.0.1 (see the module docstring)."""
 
     def __init__(self, root: Path) -> None:
@@ -61,23 +63,7 @@ class FakeKubo:
         self.swarm = ["/ip4/127.0.0.1/tcp/4001", "/ip4/192.0.2.7/tcp/4001"]
         self.requests: list[str] = []
         self._lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self.server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-        self._thread.start()
-
-    @property
-    def url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def stop(self) -> None:
-        """Stop serving and close the listening socket (the port then refuses connections)."""
-        self.server.shutdown()
-        self.server.server_close()
-        self._thread.join(timeout=5)
+        self._serve(self._handler_class())
 
     def count(self, command: str) -> int:
         """How many requests the server received for ``command`` (e.g. ``block/get``)."""

@@ -33,9 +33,11 @@ import json
 import threading
 import uuid
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
+
+from loopback import LoopbackServer
 
 from medledger.errors import BlockNotFound, InvalidCid
 from medledger.ipfs import Cid
@@ -48,7 +50,7 @@ STATUSES = ("queued", "pinning", "pinned", "failed")
 DELEGATE = "/ip4/198.51.100.9/tcp/4001/p2p/12D3KooWFakePinningServiceDelegate"
 
 
-class FakePinningService:
+class FakePinningService(LoopbackServer):
     """The stand-in (see the module docstring)."""
 
     def __init__(
@@ -65,22 +67,7 @@ class FakePinningService:
         self.requests: list[tuple[str, str]] = []
         self._clock = datetime(2026, 1, 1, tzinfo=UTC)
         self._lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self.server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-        self._thread.start()
-
-    @property
-    def url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self._thread.join(timeout=5)
+        self._serve(self._handler_class())
 
     def statuses(self) -> dict[str, str]:
         """CID (as asked for) -> status of every pin request held."""

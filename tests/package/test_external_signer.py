@@ -17,9 +17,8 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ import pytest
 import rlp  # type: ignore[import-untyped]
 from eth_account import Account
 from eth_account.messages import encode_typed_data
+from loopback import LoopbackServer
 from rlp.codec import decode_raw  # type: ignore[import-untyped]
 
 from medledger import consent, providers, records
@@ -46,19 +46,14 @@ OBSERVATION = (
 DENIED = {"code": -32000, "message": "Request denied"}
 
 
-class StandInSigner:
+class StandInSigner(LoopbackServer):
     """A signer holding some keys; ``mode`` says how it answers (see the module)."""
 
     def __init__(self, *keys: bytes) -> None:
         self.accounts = {Account.from_key(k).address.lower(): Account.from_key(k) for k in keys}
         self.mode = "web3signer"
         self.calls: list[str] = []
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+        self._serve(self._handler())
 
     def spec(self, address: str, data_key: str | None = None, url: str | None = None) -> str:
         return f"signer:{url or self.url}#{address}" + (f",key={data_key}" if data_key else "")
@@ -140,8 +135,7 @@ def signer():
     institution's (dev:10) keys."""
     server = StandInSigner(*(dev_account(i).key for i in (3, 5, 10)))
     yield server
-    server.server.shutdown()
-    server.server.server_close()
+    server.stop()
 
 
 @pytest.fixture

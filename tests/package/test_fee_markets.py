@@ -269,8 +269,7 @@ class LegacySigner(StandInSigner):
 def legacy_signer() -> Iterator[LegacySigner]:
     server = LegacySigner(dev_account(3).key)
     yield server
-    server.server.shutdown()
-    server.server.server_close()
+    server.stop()
 
 
 @pytest.mark.parametrize("mode", ["web3signer", "clef"], ids=["raw-hex", "clef-raw-and-tx"])
