@@ -300,7 +300,7 @@ def test_a_send_of_many_mines_a_window_per_block_then_mines_instantly_again(chai
 
 def test_a_command_killed_inside_a_window_leaves_a_devnet_that_still_mines(chain: Chain) -> None:
     rpc = Rpc(chain.url)
-    rpc.batch([("evm_setIntervalMining", [1])])  # what a kill inside _windows_mined leaves
+    rpc.batch([("evm_setIntervalMining", [1])])  # what a kill inside windows_mined leaves
     try:
         head = int(rpc.batch([("eth_blockNumber", [])])[0]["result"], 16)
         deadline = time.monotonic() + 30

@@ -7,7 +7,8 @@ starts; the client then does nothing but send them, a window of ``CHUNK`` per JS
 and wait for the window's last receipt. Two ways of mining are measured:
 
 * ``block per window``: each window mined as one block (``evm_mine``), how the package drives
-  its devnet (:meth:`medledger.chain.pipeline.Rpc._windows_mined`); this is the node's limit;
+  its devnet (:meth:`medledger.chain.pipeline.Rpc.windows_mined`, used here too); this is the
+  node's limit;
 * ``block per transaction``: Anvil's instant mining, one block per transaction, as the devnet
   ran before; it slows as the chain grows, which is why the package stopped using it for sends
   of many transactions.
@@ -15,6 +16,7 @@ and wait for the window's last receipt. Two ways of mining are measured:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import statistics
 import time
@@ -81,9 +83,7 @@ def _once(world: World, count: int, per_window: bool) -> float:
         ).hex()
         for i in range(count)
     ]  # fmt: skip
-    if per_window:
-        rpc.batch([("evm_setIntervalMining", [1])])
-    try:
+    with rpc.windows_mined() if per_window else contextlib.nullcontext():
         started = time.perf_counter()
         for start in range(0, count, CHUNK):
             window = raws[start : start + CHUNK]
@@ -97,6 +97,3 @@ def _once(world: World, count: int, per_window: bool) -> float:
             while not rpc.batch([("eth_getTransactionReceipt", [last])])[0].get("result"):
                 time.sleep(0.002)
         return time.perf_counter() - started
-    finally:
-        if per_window:
-            rpc.batch([("evm_setAutomine", [True])])

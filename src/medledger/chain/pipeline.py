@@ -77,7 +77,7 @@ _RESEND_AFTER_SECONDS = 10.0
 _POLL_SECONDS = 0.01
 _SWEEP_SECONDS = 0.25
 _RETRIES = 6  # connection retries, 0.1 s doubling: about 6 s (a devnet restart and replay)
-# While a send mines its own windows, the devnet also mines every second (see _windows_mined).
+# While a send mines its own windows, the devnet also mines every second (see windows_mined).
 _FALLBACK_INTERVAL_SECONDS = 1
 
 
@@ -193,7 +193,7 @@ class Rpc:
     def __init__(self, url: str, mines: bool = False) -> None:
         self.url = url
         #: The node is this home's devnet: a send of many transactions mines them a window per
-        #: block (see :meth:`_windows_mined`) instead of a block per transaction.
+        #: block (see :meth:`windows_mined`) instead of a block per transaction.
         self.mines = mines
         self._session = requests.Session()
         self._next_id = 0
@@ -210,7 +210,7 @@ class Rpc:
         # A window is sent, then its receipts collected, before the next is sent. Thousands
         # pending at once stalled Anvil's pool in our runs.
         receipts: list[Receipt] = []
-        mining = self._windows_mined() if self.mines and len(raws) > 1 else contextlib.nullcontext()
+        mining = self.windows_mined() if self.mines and len(raws) > 1 else contextlib.nullcontext()
         with mining:
             for start in range(0, len(raws), CHUNK):
                 chunk = raws[start : start + CHUNK]
@@ -225,7 +225,7 @@ class Rpc:
         return receipts
 
     @contextlib.contextmanager
-    def _windows_mined(self) -> Iterator[None]:
+    def windows_mined(self) -> Iterator[None]:
         """Mine each window of transactions in one block, on this home's devnet.
 
         Anvil mines a block per transaction by default, and each block costs it more the longer
@@ -258,7 +258,7 @@ class Rpc:
         deadline = time.monotonic() + timeout
         last_progress = time.monotonic()
         last_sweep = 0.0
-        mine = self.mines and len(hashes) > 1  # mine the window (see _windows_mined)
+        mine = self.mines and len(hashes) > 1  # mine the window (see windows_mined)
         while len(found) < len(hashes):
             pending = [h for h in hashes if h not in found][:CHUNK]
             fresh = 0
@@ -468,7 +468,7 @@ class Pipeline:
             ("eth_maxPriorityFeePerGas", []),
             ("eth_gasPrice", []),
         ]
-        if self.rpc.mines:  # undo what a command killed inside Rpc._windows_mined left
+        if self.rpc.mines:  # undo what a command killed inside Rpc.windows_mined left
             calls.append(("evm_setAutomine", [True]))
         replies = self.rpc.batch(calls)
         nonce, block = (self._result(replies[i], calls[i][0]) for i in (0, 1))
