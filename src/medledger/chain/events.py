@@ -1,9 +1,10 @@
 """The one event reader: every log the package reads, from a receipt or from the chain.
 
-Events are decoded from the packaged ABIs with eth-abi (no web3 contract objects), filtered by
-their indexed arguments on the node (``eth_getLogs`` topics), and read from the block each
-contract was deployed in. A :class:`Log` carries its arguments, block, position and
-transaction; its time comes from :meth:`Chain.block_time` (cached per block).
+Events are decoded from the packaged ABIs with eth-abi (no web3 contract objects). Events on
+the chain are read from the event index (:mod:`medledger.chain.eventindex`, synced to the
+node's head before each query), filtered by their indexed arguments (``eth_getLogs`` topics).
+A :class:`Log` carries its arguments, block, position, transaction and, when known, its
+block's time.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
     from medledger.chain.client import Chain
+    from medledger.chain.eventindex import RawLog
     from medledger.chain.pipeline import Receipt
 
 
@@ -44,6 +46,8 @@ class Log:
     block: int
     index: int
     transaction_hash: str
+    #: The block's time in seconds (None: not known yet, asked of the node when needed).
+    timestamp: int | None = None
 
     def __getitem__(self, name: str) -> Any:
         """An argument by name (``log["patient"]``)."""
@@ -51,6 +55,8 @@ class Log:
 
     def time(self, chain: Chain) -> datetime:
         """The time of the block the event is in."""
+        if self.timestamp is not None:
+            return moment(self.timestamp)
         return chain.block_time(self.block)
 
 
@@ -103,8 +109,27 @@ def _normalise(kind: str, value: Any) -> Any:
 
 
 def _decode(contract: str, event: _Event, raw: Mapping[str, Any]) -> Log:
-    topics = [_hex_bytes(t) for t in raw["topics"]]
-    data = _hex_bytes(raw.get("data", b""))
+    """A log as a node or a receipt sends it."""
+    return _decoded(
+        contract, event, [_hex_bytes(t) for t in raw["topics"]],
+        _hex_bytes(raw.get("data", b"")), to_checksum_address(raw["address"]),
+        _int(raw.get("blockNumber")), _int(raw.get("logIndex")),
+        "0x" + _hex_bytes(raw.get("transactionHash", b"")).hex(), None,
+    )  # fmt: skip
+
+
+def _indexed(contract: str, event: _Event, raw: RawLog) -> Log:
+    """A log from the event index."""
+    return _decoded(
+        contract, event, list(raw.topics), raw.data, to_checksum_address(raw.address),
+        raw.block, raw.position, "0x" + raw.transaction_hash.hex(), raw.time,
+    )  # fmt: skip
+
+
+def _decoded(
+    contract: str, event: _Event, topics: list[bytes], data: bytes, address: str,
+    block: int, index: int, transaction: str, timestamp: int | None,
+) -> Log:  # fmt: skip
     args: dict[str, Any] = {}
     for param, topic in zip(event.indexed, topics[1:], strict=True):
         kind = _type(param)
@@ -114,15 +139,7 @@ def _decode(contract: str, event: _Event, raw: Mapping[str, Any]) -> Log:
     values = abi_decode([_type(p) for p in plain], data) if plain else ()
     for param, value in zip(plain, values, strict=True):
         args[param["name"]] = _normalise(_type(param), value)
-    return Log(
-        contract=contract,
-        event=event.name,
-        args=args,
-        address=to_checksum_address(raw["address"]),
-        block=_int(raw.get("blockNumber")),
-        index=_int(raw.get("logIndex")),
-        transaction_hash="0x" + _hex_bytes(raw.get("transactionHash", b"")).hex(),
-    )
+    return Log(contract, event.name, args, address, block, index, transaction, timestamp)
 
 
 def _int(value: Any) -> int:
@@ -184,19 +201,13 @@ def logs(
 ) -> list[Log]:
     """Every ``name`` event of the deployed ``contract`` matching ``filters`` (indexed
     arguments), oldest first, from the block it was deployed in (or ``from_block``)."""
-    from medledger.chain import deployments
+    from medledger.chain import deployments, eventindex
 
-    recorded = deployments.require(chain).contracts[contract]
-    start = recorded.block if from_block is None else from_block
-    params = {
-        "address": recorded.address,
-        "fromBlock": hex(start),
-        "toBlock": "latest",
-        "topics": topics(contract, name, filters),
-    }
+    address = deployments.require(chain).contracts[contract].address
+    wanted = topics(contract, name, filters)
     event = _event(contract, name)
-    found = [_decode(contract, event, entry) for entry in chain.request("eth_getLogs", [params])]
-    return sorted(found, key=lambda log: (log.block, log.index))
+    found = eventindex.for_chain(chain).select(address, wanted, from_block)
+    return [_indexed(contract, event, raw) for raw in found]
 
 
 def many(

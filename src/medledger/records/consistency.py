@@ -23,9 +23,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from eth_utils.address import to_checksum_address
-
-from medledger.chain import deployments, events
+from medledger.chain import eventindex, events
 from medledger.chain import outbox as journal
 from medledger.chain.pipeline import Rpc, Settled, settle
 from medledger.ipfs.cid import Cid
@@ -101,16 +99,10 @@ def referenced_digests(chain: Chain) -> set[bytes]:
     """Every 32-byte word of every event of this chain's MedLedger contracts: a superset of the
     CID digests a record, batch, manifest, trial datum or key envelope points to (a guard: a
     body whose digest a chain event names is never collected)."""
-    recorded = deployments.require(chain)
-    logs = chain.w3.eth.get_logs({
-        "address": [to_checksum_address(c.address) for c in recorded.contracts.values()],
-        "fromBlock": min(c.block for c in recorded.contracts.values()),
-        "toBlock": "latest",
-    })  # fmt: skip
     words: set[bytes] = set()
-    for log in logs:
-        words.update(bytes(topic) for topic in log["topics"])
-        data = bytes(log["data"])
+    for log in eventindex.for_chain(chain).every():
+        words.update(log.topics)
+        data = log.data
         words.update(data[i : i + 32] for i in range(0, len(data) - 31, 32))
     return words
 
