@@ -3,6 +3,7 @@ like single ones (read, grant, history) once registered on demand."""
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -151,6 +152,43 @@ def test_a_tampered_manifest_is_not_trusted(chain, store, writer, registered_pat
     tamper_with_block(store, batch.manifest, bytes(data))  # an attacker with disk access
     batch_index.forget(chain)
     assert records.find_batched(chain, store, batch.records[0].id) is None
+
+
+def test_a_batch_manifest_is_read_once_not_on_every_lookup(
+    chain, store, writer, registered_patient, monkeypatch
+):
+    """Its items are kept in the event index: a later connection (a later command) finds a
+    batched record without reading any manifest again, and a rewound chain forgets them."""
+    made = [
+        batches.anchor_batch(
+            chain, store, writer,
+            [
+                batches.Entry(registered_patient.address, records.Draft(_distinct(BODY, n), Category.LAB))
+                for n in (batch, batch + 2)
+            ],
+        )  # fmt: skip
+        for batch in (1, 2)
+    ]
+    target = made[1].records[1]
+    assert records.find_batched(chain, store, target.id) is not None
+    chain.cache.clear()  # a new connection
+    reads: list[str] = []
+    cat = store.cat
+    monkeypatch.setattr(store, "cat", lambda cid: reads.append(str(cid)) or cat(cid))
+    found = records.find_batched(chain, store, target.id)
+    assert found is not None and found.cid == target.cid and found.batch == made[1].id
+    assert {r.id for r in records.batched_for(chain, store, registered_patient.address)} >= {
+        r.id for b in made for r in b.records
+    }
+    assert records.batch_proof(chain, store, target.id).index == 1
+    assert reads == []
+
+
+def _distinct(body: bytes, n: int) -> bytes:
+    """``body`` (a FHIR resource) with its own id: another record's content."""
+    resource = json.loads(body)
+    resource["id"] = f"{resource.get('id', 'r')}-{n}"
+    return json.dumps(resource).encode()
 
 
 def test_only_writers_anchor_batches(chain, stranger):

@@ -1,11 +1,15 @@
-"""Records known from batches: every batch's manifest read back, its tree rebuilt and checked
-against the root and count the chain holds, and a record found, listed or proven from it.
+"""Records known from batches: each batch's manifest read back once, its tree rebuilt and
+checked against the root and count the chain holds, and its items kept in the event index
+(:mod:`medledger.chain.eventindex`, a derived table) so that a record is found, listed or
+proven without reading every manifest again.
 
 A record of a batch is not on chain on its own until ``registerFromBatch`` has run for it;
 until then the patient and the issuer find it here (with a store that serves the manifests).
 A manifest the store cannot serve, or that does not match its batch, is ignored, never
-trusted: its records are simply not found. The index is kept per chain connection
-(``chain.cache``) and dropped when this client anchors a batch.
+trusted: its records are simply not found (a batch whose manifest could not be read is tried
+again when a record is looked for and not found). Each item kept is checked again when it is
+used: its fields must hash to its id and its id must sit at its position under the root the
+chain holds.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from eth_utils.address import to_checksum_address
 
-from medledger.chain import events
+from medledger.chain import eventindex, events
 from medledger.crypto import merkle
 from medledger.errors import IntegrityError, MedLedgerError, PreconditionFailed
 from medledger.ipfs.cid import Cid
@@ -23,14 +27,38 @@ from medledger.records.record import Record, category_of, check_pointer, registr
 from medledger.sealed import manifest
 
 if TYPE_CHECKING:
+    import sqlite3
     from collections.abc import Mapping
-    from datetime import datetime
 
     from medledger.chain import Chain
     from medledger.chain.events import Log
     from medledger.ipfs.blockstore import BlockStore
 
-CACHE_KEY = "batches"
+_TABLE = "batch_items"
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS batch_items (
+    block INTEGER NOT NULL,
+    position INTEGER NOT NULL,
+    slot INTEGER NOT NULL,
+    record BLOB NOT NULL,
+    patient TEXT NOT NULL,
+    previous BLOB,
+    cid TEXT NOT NULL,
+    commitment BLOB NOT NULL,
+    category INTEGER NOT NULL,
+    PRIMARY KEY (block, position, slot)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS batch_items_by_record ON batch_items (record);
+CREATE INDEX IF NOT EXISTS batch_items_by_patient ON batch_items (patient);
+CREATE INDEX IF NOT EXISTS batch_items_by_previous ON batch_items (previous);
+CREATE TABLE IF NOT EXISTS batches_read (
+    block INTEGER NOT NULL,
+    position INTEGER NOT NULL,
+    readable INTEGER NOT NULL,
+    PRIMARY KEY (block, position)
+) WITHOUT ROWID;
+"""
+_READ_TABLE = "batches_read"
 
 
 @dataclass(frozen=True)
@@ -53,28 +81,24 @@ class _Indexed:
 
 def find_batched(chain: Chain, store: BlockStore, record_id: bytes) -> Record | None:
     """Return a record known only from a batch (checked against its id and the root)."""
-    found = _index(chain, store).get(record_id)
-    if found is None:
-        return None
-    check_pointer(chain, found.record)
-    tree, index = found.tree, found.index
-    if not merkle.verify_indexed(tree.proof(index), tree.root, record_id, index, tree.count):
-        raise IntegrityError(f"record 0x{record_id.hex()} is not in its batch's tree")
-    return found.record
+    found = _lookup(chain, store, "record", record_id)
+    if not found:
+        found = _lookup(chain, store, "record", record_id, retry=True)
+    return _checked(chain, found[0]) if found else None
 
 
 def batched_for(chain: Chain, store: BlockStore, patient: str) -> list[Record]:
     """Records of a patient known from batches (registered or not)."""
     patient = to_checksum_address(patient)
-    return [i.record for i in _index(chain, store).values() if i.record.patient == patient]
+    return [i.record for i in _lookup(chain, store, "patient", patient)]
 
 
 def batched_successor(chain: Chain, store: BlockStore, record_id: bytes) -> Record | None:
     """The next version of a record written in a batch and not registered yet (so the chain
     has no ``RecordSuperseded`` for it), checked like :func:`find_batched`; None if none."""
-    for entry in _index(chain, store).values():
-        if entry.record.previous == record_id and not _registered(chain, entry.record.id):
-            return find_batched(chain, store, entry.record.id)
+    for entry in _lookup(chain, store, "previous", record_id):
+        if not _registered(chain, entry.record.id):
+            return _checked(chain, entry)
     return None
 
 
@@ -87,10 +111,13 @@ def batch_of(chain: Chain, record_id: bytes) -> bytes | None:
 
 def batch_proof(chain: Chain, store: BlockStore, record_id: bytes) -> BatchProof:
     """Return the Merkle proof of a batched record."""
-    found = _index(chain, store).get(record_id)
-    if found is None:
+    found = _lookup(chain, store, "record", record_id) or _lookup(
+        chain, store, "record", record_id, retry=True
+    )
+    if not found:
         raise PreconditionFailed(f"record 0x{record_id.hex()} is in no known batch")
-    return BatchProof(found.issuer, found.tree.root, found.index, found.tree.proof(found.index))
+    entry = found[0]
+    return BatchProof(entry.issuer, entry.tree.root, entry.index, entry.tree.proof(entry.index))
 
 
 def _registered(chain: Chain, record_id: bytes) -> bool:
@@ -98,54 +125,138 @@ def _registered(chain: Chain, record_id: bytes) -> bool:
 
 
 def forget(chain: Chain) -> None:
-    """Drop the index (a batch was anchored, or a test altered a manifest)."""
-    chain.cache.pop(CACHE_KEY, None)
+    """Drop this connection's memo of batch trees (the items kept in the index stay: they
+    were checked against the chain when they were read)."""
+    chain.cache.pop(_TREES, None)
 
 
-def _index(chain: Chain, store: BlockStore) -> dict[bytes, _Indexed]:
-    """Every record of every batch on this chain whose manifest the store can serve."""
-    cached = chain.cache.get(CACHE_KEY)
-    if isinstance(cached, dict):
-        return cached
+_TREES = "batch-trees"
+
+
+def _checked(chain: Chain, entry: _Indexed) -> Record:
+    """The record of ``entry`` once its fields hash to its id and its id sits at its position
+    under the root the chain holds."""
+    check_pointer(chain, entry.record)
+    tree, index = entry.tree, entry.index
+    if not merkle.verify_indexed(tree.proof(index), tree.root, entry.record.id, index, tree.count):
+        raise IntegrityError(f"record {entry.record.hex_id} is not in its batch's tree")
+    return entry.record
+
+
+def _lookup(
+    chain: Chain, store: BlockStore, column: str, value: bytes | str, retry: bool = False
+) -> list[_Indexed]:
+    """The kept items whose ``column`` is ``value``, once every batch not read yet (and with
+    ``retry``, every batch whose manifest could not be read) has been read."""
+    db, batches = _read_new(chain, store, retry)
+    rows = db.execute(
+        f"SELECT block, position, slot, record, patient, previous, cid, commitment, category "
+        f"FROM {_TABLE} WHERE {column} = ? ORDER BY block, position, slot",
+        (value,),
+    ).fetchall()
     address = registry(chain).address
-    index: dict[bytes, _Indexed] = {}
-    for log in events.logs(chain, "RecordRegistry", "BatchAnchored"):
-        try:
-            parsed = manifest.parse(store.cat(Cid.from_digest_v0(log["manifestDigest"])))
-            if (
-                parsed.root != log["root"]
-                or parsed.tree.count != int(log["count"])
-                or parsed.chain_id != chain.chain_id
-                or parsed.contract.lower() != address.lower()
-                or parsed.issuer.lower() != str(log["issuer"]).lower()
-            ):
-                continue  # a manifest that does not match its batch is ignored, never trusted
-            when = log.time(chain)
-            found = [
-                _Indexed(_record(chain, address, log, item, when), log["issuer"], position,
-                         parsed.tree)
-                for position, item in enumerate(parsed.items)
-            ]  # fmt: skip
-        except (MedLedgerError, ValueError, KeyError, TypeError, AttributeError):
-            continue  # a manifest this store cannot serve: its records are not found here
-        index.update((entry.record.id, entry) for entry in found)
-    chain.cache[CACHE_KEY] = index
-    return index
+    found = []
+    for block, position, slot, *item in rows:
+        log = batches.get((block, position))
+        if log is None:
+            continue  # its batch event is gone (a reorg the index has not cleaned yet)
+        tree = _tree(chain, db, log)
+        found.append(_Indexed(_record(chain, address, log, item), log["issuer"], slot, tree))
+    return found
 
 
-def _record(
-    chain: Chain, registry_address: str, log: Log, item: Mapping[str, Any], when: datetime
-) -> Record:
+def _read_new(
+    chain: Chain, store: BlockStore, retry: bool
+) -> tuple[sqlite3.Connection, dict[tuple[int, int], Log]]:
+    """Read the manifest of every batch event not read yet; return the index's database and
+    the batch events by (block, position)."""
+    index = eventindex.for_chain(chain)
+    db = index.derived(_SCHEMA)
+    wanted = "readable = 1" if retry else "1"
+    seen = {
+        (b, p) for b, p in db.execute(f"SELECT block, position FROM {_READ_TABLE} WHERE {wanted}")
+    }
+    batches = {
+        (log.block, log.index): log for log in events.logs(chain, "RecordRegistry", "BatchAnchored")
+    }
+    address = registry(chain).address
+    for key, log in batches.items():
+        if key in seen:
+            continue
+        items = _manifest_items(chain, store, address, log)
+        with index.writing() as writer:
+            writer.execute(f"DELETE FROM {_TABLE} WHERE block = ? AND position = ?", key)
+            writer.executemany(
+                f"INSERT INTO {_TABLE} VALUES (?,?,?,?,?,?,?,?,?)",
+                [(*key, slot, *item) for slot, item in enumerate(items or ())],
+            )
+            writer.execute(
+                f"INSERT OR REPLACE INTO {_READ_TABLE} VALUES (?,?,?)",
+                (*key, int(items is not None)),
+            )
+    return db, batches
+
+
+def _manifest_items(
+    chain: Chain, store: BlockStore, address: str, log: Log
+) -> list[tuple[Any, ...]] | None:
+    """The items of a batch's manifest as rows, or None if the store cannot serve it or it
+    does not match its batch (ignored, never trusted)."""
+    try:
+        parsed = manifest.parse(store.cat(Cid.from_digest_v0(log["manifestDigest"])))
+        if (
+            parsed.root != log["root"]
+            or parsed.tree.count != int(log["count"])
+            or parsed.chain_id != chain.chain_id
+            or parsed.contract.lower() != address.lower()
+            or parsed.issuer.lower() != str(log["issuer"]).lower()
+        ):
+            return None
+        return [_row(item) for item in parsed.items]
+    except (MedLedgerError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def _row(item: Mapping[str, Any]) -> tuple[Any, ...]:
     previous = item.get("previous")
+    return (
+        bytes.fromhex(str(item["id"]).removeprefix("0x")),
+        to_checksum_address(item["patient"]),
+        bytes.fromhex(str(previous).removeprefix("0x")) if previous else None,
+        str(Cid.parse(str(item["cid"]))),
+        bytes.fromhex(str(item["commitment"]).removeprefix("0x")),
+        int(category_of(int(item["category"]))),
+    )
+
+
+def _tree(chain: Chain, db: sqlite3.Connection, log: Log) -> merkle.IndexedTree:
+    """The tree of a batch rebuilt from its kept ids (memoised per connection)."""
+    trees = chain.cache.setdefault(_TREES, {})
+    key = (log.block, log.index, log.transaction_hash)
+    if key not in trees:
+        ids = [
+            bytes(r)
+            for (r,) in db.execute(
+                f"SELECT record FROM {_TABLE} WHERE block = ? AND position = ? ORDER BY slot",
+                (log.block, log.index),
+            )
+        ]
+        trees[key] = merkle.IndexedTree.build(ids)
+    tree: merkle.IndexedTree = trees[key]
+    return tree
+
+
+def _record(chain: Chain, registry_address: str, log: Log, item: list[Any]) -> Record:
+    record_id, patient, previous, cid, commitment, category = item
     return Record(
-        id=bytes.fromhex(str(item["id"]).removeprefix("0x")),
-        patient=to_checksum_address(item["patient"]),
+        id=bytes(record_id),
+        patient=patient,
         issuer=log["issuer"],
-        previous=bytes.fromhex(str(previous).removeprefix("0x")) if previous else None,
-        cid=Cid.parse(str(item["cid"])),
-        commitment=bytes.fromhex(str(item["commitment"]).removeprefix("0x")),
-        category=category_of(int(item["category"])),
-        anchored_at=when,
+        previous=bytes(previous) if previous else None,
+        cid=Cid.parse(cid),
+        commitment=bytes(commitment),
+        category=category_of(category),
+        anchored_at=log.time(chain),
         block=log.block,
         transaction_hash=log.transaction_hash,
         superseded=False,
