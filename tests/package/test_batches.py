@@ -159,16 +159,11 @@ def test_a_batch_manifest_is_read_once_not_on_every_lookup(
 ):
     """Its items are kept in the event index: a later connection (a later command) finds a
     batched record without reading any manifest again, and a rewound chain forgets them."""
-    made = [
-        batches.anchor_batch(
-            chain, store, writer,
-            [
-                batches.Entry(registered_patient.address, records.Draft(_distinct(BODY, n), Category.LAB))
-                for n in (batch, batch + 2)
-            ],
-        )  # fmt: skip
-        for batch in (1, 2)
-    ]
+    def entries(first: int) -> list[batches.Entry]:
+        drafts = [records.Draft(_distinct(BODY, n), Category.LAB) for n in (first, first + 2)]
+        return [batches.Entry(registered_patient.address, draft) for draft in drafts]
+
+    made = [batches.anchor_batch(chain, store, writer, entries(first)) for first in (1, 2)]
     target = made[1].records[1]
     assert records.find_batched(chain, store, target.id) is not None
     chain.cache.clear()  # a new connection

@@ -58,6 +58,7 @@ from medledger.errors import (
     TransactionRejected,
     TransactionReverted,
 )
+from medledger.httpsession import session_for
 from medledger.keccak import keccak
 from medledger.signers import ExternalSigner
 
@@ -195,7 +196,7 @@ class Rpc:
         #: The node is this home's devnet: a send of many transactions mines them a window per
         #: block (see :meth:`windows_mined`) instead of a block per transaction.
         self.mines = mines
-        self._session = requests.Session()
+        self._session = session_for(url)
         self._next_id = 0
 
     def submit(

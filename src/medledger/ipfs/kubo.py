@@ -45,6 +45,7 @@ from medledger.errors import (
     StoreAccessDenied,
     StoreError,
 )
+from medledger.httpsession import session_for
 from medledger.ipfs.blockstore import BlockStoreBase, verify_block
 from medledger.ipfs.car import verify_car
 from medledger.ipfs.cid import CODEC_NAMES, Cid
@@ -81,8 +82,7 @@ class KuboStore(BlockStoreBase):
         self.timeout = timeout
         self.retries = retries
         self.backoff = backoff
-        self._session = requests.Session()
-        self._session.trust_env = False
+        self._session = session_for(self.api_url)
         if auth is not None:
             self._session.headers["Authorization"] = authorization_header(auth)
         super().__init__(f"Kubo at {self.api_url}")

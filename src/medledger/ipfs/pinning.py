@@ -36,6 +36,7 @@ from medledger.errors import (
     StoreAccessDenied,
     StoreError,
 )
+from medledger.httpsession import session_for
 from medledger.ipfs.cid import Cid
 
 if TYPE_CHECKING:
@@ -88,8 +89,7 @@ class PinningService:
         self.timeout = timeout
         self.retries = retries
         self.backoff = backoff
-        self._session = requests.Session()
-        self._session.trust_env = False
+        self._session = session_for(self.endpoint)
         self._session.headers["Authorization"] = f"Bearer {token}"
 
     def __repr__(self) -> str:
