@@ -204,6 +204,14 @@ def test_filters_on_indexed_arguments_match_the_nodes_topic_filter(chain, anchor
     assert indexed(ward, id=b"\x01" * 32) == []
 
 
+def test_many_alternatives_are_asked_in_slices(chain, anchor, through_proxy, monkeypatch):
+    made = anchor(3)
+    ward = through_proxy()
+    monkeypatch.setattr(eventindex, "_MOST_ALTERNATIVES", 2)
+    wanted = [made[2].id, made[0].id, made[1].id, made[0].id]
+    assert [r[2] for r in indexed(ward, id=wanted)] == [m.transaction_hash for m in made]
+
+
 def test_blocks_replaced_under_the_index_are_forgotten(chain, anchor, through_proxy):
     """A devnet reverted to a snapshot replaces blocks as a reorg does: the index must drop
     the events of the replaced blocks (an empty block now stands at that height) and take

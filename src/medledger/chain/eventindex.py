@@ -45,6 +45,8 @@ _PROGRESS_PAGES = 8
 _PROGRESS_EVERY_SECONDS = 2.0
 #: Headers asked in one batch when a node's logs carry no block time.
 _HEADER_BATCH = 100
+#: Alternatives for one topic in one query (more are asked in slices).
+_MOST_ALTERNATIVES = 500
 #: Passes of one sync before a chain whose head keeps changing forks is reported.
 _SYNC_ATTEMPTS = 5
 
@@ -101,6 +103,21 @@ class EventIndex:
     ) -> list[RawLog]:
         """The indexed events of ``address`` whose topics match ``topics`` (``eth_getLogs``
         form: a value, a list of alternatives, or None for any), oldest first."""
+        for position, wanted in enumerate(topics):
+            if isinstance(wanted, list) and len(wanted) > _MOST_ALTERNATIVES:
+                # One query per slice (SQLite bounds the parameters of one statement).
+                found = [
+                    log
+                    for at in range(0, len(wanted), _MOST_ALTERNATIVES)
+                    for log in self.select(
+                        address,
+                        [*topics[:position], wanted[at : at + _MOST_ALTERNATIVES],
+                         *topics[position + 1 :]],
+                        from_block,
+                    )
+                ]  # fmt: skip
+                unique = {(log.block, log.position): log for log in found}
+                return [unique[key] for key in sorted(unique)]
         where = ["logs.address = ?"]
         args: list[Any] = [address.lower()]
         for position, wanted in enumerate(topics):

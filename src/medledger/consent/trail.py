@@ -77,10 +77,12 @@ def access_trail(chain: Chain, patient: str, store: BlockStore | None = None) ->
         for e in logs(contract, "SignaturesCancelled"):
             detail = f"signed {what} with nonce {e['nonce']}"
             add(e, "signatures cancelled", e["by"], patient, detail)
-    proven = {
-        bytes(e["id"]): bytes(e["batchId"]) for e in events.logs(chain, _RECORDS, "RecordProven")
-    }
-    for e in logs(_RECORDS, "RecordAnchored"):
+    anchored = logs(_RECORDS, "RecordAnchored")
+    batched = records.batched_for(chain, store, patient) if store is not None else []
+    ids = [bytes(e["id"]) for e in anchored] + [r.id for r in batched]
+    proofs = events.logs(chain, _RECORDS, "RecordProven", {"id": ids}) if ids else []
+    proven = {bytes(e["id"]): bytes(e["batchId"]) for e in proofs}
+    for e in anchored:
         what = _version(e["previous"])
         batch = proven.get(bytes(e["id"]))
         if batch is None:
@@ -88,7 +90,7 @@ def access_trail(chain: Chain, patient: str, store: BlockStore | None = None) ->
         else:
             detail = f"{what}, from batch 0x{batch.hex()[:12]}"
             add(e, "record registered from batch", e["issuer"], "0x" + e["id"].hex(), detail)
-    for r in records.batched_for(chain, store, patient) if store is not None else ():
+    for r in batched:
         pending = "" if r.id in proven else " (not yet registered)"
         detail = f"{_version(r.previous)}, batch 0x{(r.batch or b'').hex()[:12]}{pending}"
         entry = TrailEntry(_second(r.anchored_at), r.block, "record anchored in batch",

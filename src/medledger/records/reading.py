@@ -71,7 +71,9 @@ def for_patient(chain: Chain, patient: str, store: BlockStore | None = None) -> 
     anchored = events.logs(
         chain, _CONTRACT, "RecordAnchored", {"patient": to_checksum_address(patient)}
     )
-    superseded = {log["previous"] for log in events.logs(chain, _CONTRACT, "RecordSuperseded")}
+    ids = [log["id"] for log in anchored]
+    replaced = events.logs(chain, _CONTRACT, "RecordSuperseded", {"previous": ids}) if ids else []
+    superseded = {log["previous"] for log in replaced}
     found = [_from_log(chain, address, log, superseded=log["id"] in superseded) for log in anchored]
     if store is not None:
         known = {r.id for r in found}
