@@ -57,6 +57,21 @@ def read(
     judge its grant.
     """
     record = records.get(chain, record_id, store)
+    body, logged = open_readable(chain, store, reader, record)
+    if log and logged:
+        contract = consent_contract(chain)
+        chain.transact("logging the read", reader, contract.functions.logAccess([record.id]))
+    return body
+
+
+def open_readable(
+    chain: Chain, store: BlockStore, reader: Signer, record: records.Record
+) -> tuple[bytes, bool]:
+    """Open a record as :func:`read` does, without logging: its body, and whether the read
+    must be logged on chain (a grantee's; not the patient's own or the author's).
+
+    Raises AccessRefused, saying why, without live access (or when the record was erased).
+    """
     contract = consent_contract(chain)
     own = reader.address == record.patient
     author = reader.address == record.issuer or _employer(chain, record.issuer) == reader.address
@@ -70,9 +85,7 @@ def read(
         raise AccessRefused(record.hex_id, refusal_reason(chain, reader.address, record))
     secret = secret_of(chain, store, reader, record)
     body = records.open_with(chain, record, store.cat(record.cid), secret)
-    if log and allowed and not own:
-        chain.transact("logging the read", reader, contract.functions.logAccess([record.id]))
-    return body
+    return body, bool(allowed and not own)
 
 
 def log_reads(chain: Chain, reader: Signer, record_ids: list[bytes]) -> Receipt:
