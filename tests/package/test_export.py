@@ -304,11 +304,12 @@ def test_each_kind_of_reference_becomes_what_the_rule_says(anchored, export, ent
 # --- who reads what --------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("flags", [[], ["--batch"]], ids=["one by one", "in a batch"])
 def test_a_grantee_exports_only_what_is_granted_and_each_read_is_logged(
-    anchored, export, medledger, chain, doctor_with_key, registered_patient
+    anchored, export, medledger, chain, doctor_with_key, registered_patient, flags
 ):
     source = generated_bundle(labs=3)
-    made = anchored(source)
+    made = anchored(source, *flags)  # a batched record is registered by the grantee to read it
     granted = medledger("grant", doctor_with_key.address, "--scope", "category:lab",
                         "--account", "dev:5")  # fmt: skip
     assert granted.exit_code == 0, granted.stderr
