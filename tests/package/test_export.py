@@ -431,6 +431,19 @@ def test_bad_export_input_is_one_line_and_sends_nothing(
     assert chain.w3.eth.block_number == start
 
 
+def test_the_full_url_mapping_outlives_the_anchoring_process(
+    medledger_process, writer, registered_patient, export, tmp_path
+):
+    source = generated_bundle(labs=1)
+    (tmp_path / "input.json").write_text(json.dumps(source))
+    patient = registered_patient.address
+    done = medledger_process("anchor", str(tmp_path / "input.json"), "--patient", patient,
+                             "--account", "dev:3", "--json")  # fmt: skip
+    assert done.exit_code == 0, done.stderr
+    bundle, _notes = export()
+    assert_same_targets(bundle, source, urls_of(json.loads(done.stdout), source))
+
+
 # --- the package path ------------------------------------------------------------------------
 
 

@@ -154,14 +154,14 @@ def export(
             f"under {folder}; {done.logged} read(s) logged on chain",
         )  # fmt: skip
         return
-    data = done.bundle("searchset" if bundle_type == "searchset" else "collection")
-    write_output(data, out)
-    if out is not None:
-        click.echo(
-            f"{len(done.entries)} resources written to {out}; "
-            f"{done.logged} read(s) logged on chain",
-            err=True,
-        )
+    write_output(done.bundle("searchset" if bundle_type == "searchset" else "collection"), out)
+    if out is not None:  # on standard output, the Bundle is all there is
+        session.emit(
+            {"patient": done.patient, "resources": len(done.entries), "logged": done.logged,
+             "files": [str(out)]},
+            f"{len(done.entries)} resources written to {out}; {done.logged} read(s) logged on "
+            "chain",
+        )  # fmt: skip
 
 
 @click.command("verify")
