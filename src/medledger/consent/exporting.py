@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from medledger import fhir, providers, records
 from medledger.consent.contract import consent_contract
 from medledger.consent.emergency import emergency_of
+from medledger.consent.envelopes import Keyring
 from medledger.consent.grants import grants
 from medledger.consent.reading import erasures, log_reads, open_readable
 from medledger.consent.scopes import Scope
@@ -95,6 +96,7 @@ def export(
     patient = providers.require_patient(chain, patient)
     erased = erasures(chain)
     may_read = _access_check(chain, reader)
+    ring = Keyring(chain, store, reader, None)  # the reader's envelopes, opened once each
     opened: list[tuple[records.Record, dict[str, Any]]] = []
     skipped: dict[str, list[str]] = {}
     to_log: list[bytes] = []
@@ -109,7 +111,7 @@ def export(
             reason = "refused"
         else:
             try:
-                body, logged = open_readable(chain, store, reader, record)
+                body, logged = open_readable(chain, store, reader, record, ring)
                 opened.append((record, fhir.parse_resource(body)))
                 to_log += [record.id] if logged else []
             except AccessRefused:

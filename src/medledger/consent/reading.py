@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from medledger.accounts import Signer
     from medledger.chain import Chain
     from medledger.chain.pipeline import Receipt
+    from medledger.consent.envelopes import Keyring
     from medledger.crypto import BodySecret
     from medledger.ipfs.blockstore import BlockStore
     from medledger.ipfs.cid import Cid
@@ -65,10 +66,12 @@ def read(
 
 
 def open_readable(
-    chain: Chain, store: BlockStore, reader: Signer, record: records.Record
-) -> tuple[bytes, bool]:
+    chain: Chain, store: BlockStore, reader: Signer, record: records.Record,
+    ring: Keyring | None = None,
+) -> tuple[bytes, bool]:  # fmt: skip
     """Open a record as :func:`read` does, without logging: its body, and whether the read
-    must be logged on chain (a grantee's; not the patient's own or the author's).
+    must be logged on chain (a grantee's; not the patient's own or the author's). ``ring``
+    keeps the reader's key envelopes between the records of one batch of reads.
 
     Raises AccessRefused, saying why, without live access (or when the record was erased).
     """
@@ -83,7 +86,7 @@ def open_readable(
     erased = chain.call("reading consent", contract.functions.isErased(record.id))
     if erased or not (allowed or author):
         raise AccessRefused(record.hex_id, refusal_reason(chain, reader.address, record))
-    secret = secret_of(chain, store, reader, record)
+    secret = secret_of(chain, store, reader, record, ring)
     body = records.open_with(chain, record, store.cat(record.cid), secret)
     return body, bool(allowed and not own)
 
