@@ -28,7 +28,6 @@ from medledger.consent.grants import grants
 from medledger.consent.reading import erasures, log_reads, open_readable
 from medledger.consent.scopes import Scope
 from medledger.errors import AccessRefused, FhirError, NoKeyForReader
-from medledger.fhir._references import Exported, Target, export_resource, full_url_of, literal
 from medledger.records import origins
 
 if TYPE_CHECKING:
@@ -37,7 +36,7 @@ if TYPE_CHECKING:
 
     from medledger.accounts import Signer
     from medledger.chain import Chain
-    from medledger.fhir._references import BundleType
+    from medledger.fhir import BundleType, Exported
     from medledger.ipfs.blockstore import BlockStore
 
 LOG_BATCH = 200
@@ -112,8 +111,8 @@ def export(
         else:
             try:
                 body, logged = open_readable(chain, store, reader, record, ring)
+                to_log += [record.id] if logged else []  # opened: a read, FHIR or not
                 opened.append((record, fhir.parse_resource(body)))
-                to_log += [record.id] if logged else []
             except AccessRefused:
                 reason = "refused"
             except NoKeyForReader:
@@ -177,7 +176,7 @@ def _as_fhir(
     known = origins.records_of_inputs(chain, (o.input for o in noted.values()))
     here = opened[0][0]
     base = f"medledger://eip155:{here.chain_id}/{here.registry}/0x"
-    exported = {r.id: full_url_of(r.uri) for r, _ in opened}
+    exported = {r.id: fhir.export_full_url(r.uri) for r, _ in opened}
     kinds = {rid: o.resource_type for rid, o in known.items()}
     kinds.update({r.id: str(resource["resourceType"]) for r, resource in opened})
     by_url = {(o.input, o.full_url): rid for rid, o in known.items() if o.full_url}
@@ -189,9 +188,9 @@ def _as_fhir(
             names[record.id] = f"{resource['resourceType']}/{resource['id']}"
             in_export[names[record.id]] = record.id
 
-    def resolver(inputs: list[str]) -> Callable[[str], Target | None]:
-        def resolve(text: str) -> Target | None:
-            named = literal(text)
+    def resolver(inputs: list[str]) -> Callable[[str], fhir.Target | None]:
+        def resolve(text: str) -> fhir.Target | None:
+            named = fhir.literal_reference(text)
             rid = None
             for key in inputs:
                 rid = by_url.get((key, text))
@@ -206,13 +205,13 @@ def _as_fhir(
             if rid not in exported and rid in names:  # another version of it may be here
                 rid = in_export.get(names[rid], rid)
             if rid in exported:
-                return Target(kinds.get(rid), full_url=exported[rid])
-            return Target(kinds.get(rid), uri=base + rid.hex())
+                return fhir.Target(kinds.get(rid), full_url=exported[rid])
+            return fhir.Target(kinds.get(rid), uri=base + rid.hex())
 
         return resolve
 
     return [
-        export_resource(
+        fhir.export_resource(
             resource,
             record.uri,
             resolver([noted[rid].input for rid in versions[record.id] if rid in noted]),

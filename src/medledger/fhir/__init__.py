@@ -52,8 +52,10 @@ from medledger.fhir._files import Loaded, load_files, select_files
 from medledger.fhir._financial import Decision, claim_response, explanation_of_benefit
 from medledger.fhir._ingest import load
 from medledger.fhir._r4 import R4_RESOURCE_TYPES
-from medledger.fhir._references import Exported, Target, export_resource
+from medledger.fhir._references import BundleType, Exported, Target, export_resource
 from medledger.fhir._references import bundle as export_bundle
+from medledger.fhir._references import full_url_of as export_full_url
+from medledger.fhir._references import literal as literal_reference
 from medledger.fhir._references import ndjson as export_ndjson
 from medledger.fhir._research import (
     StudyFacts,
@@ -69,6 +71,7 @@ from medledger.fhir._types import FhirWarning, Ingest, PatientRef, RecordDraft
 
 __all__ = [
     "R4_RESOURCE_TYPES",
+    "BundleType",
     "Decision",
     "Exported",
     "FhirWarning",
@@ -84,8 +87,10 @@ __all__ = [
     "claim_response",
     "explanation_of_benefit",
     "export_bundle",
+    "export_full_url",
     "export_ndjson",
     "export_resource",
+    "literal_reference",
     "load",
     "load_files",
     "parse_resource",
