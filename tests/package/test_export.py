@@ -464,3 +464,61 @@ def test_a_record_anchored_without_origins_exports_with_its_references_resolved_
     (patient, observation) = done.entries
     assert observation.resource["subject"] == {"reference": patient.full_url}
     assert patient.full_url == fhir._references.full_url_of(made[0].uri)
+
+
+# --- the rewriting alone (no chain) ----------------------------------------------------------
+
+URI = "medledger://eip155:31337/0x5FbDB2315678afecb367f032d93F642f64180aa3/0x" + "ab" * 32
+
+
+def exported(resource: dict[str, Any], targets: dict[str, Any] | None = None) -> dict[str, Any]:
+    return fhir.export_resource(resource, URI, (targets or {}).get).resource
+
+
+@pytest.mark.parametrize(
+    ("reference", "expected"),
+    [
+        pytest.param(
+            {"reference": f"Practitioner?identifier={NPI}%7C42"},
+            {"type": "Practitioner", "identifier": {"system": NPI, "value": "42"}},
+            id="conditional-with-encoded-bar",
+        ),
+        pytest.param(
+            {"reference": "Organization?identifier=|7"},
+            {"type": "Organization", "identifier": {"value": "7"}},
+            id="conditional-without-system",
+        ),
+        pytest.param(
+            {"reference": "Encounter/e9", "identifier": {"value": "kept"}},
+            {"type": "Encounter", "identifier": {"value": "kept"}},
+            id="own-identifier-kept",
+        ),
+        pytest.param(
+            {"reference": "Encounter/e9", "type": "Encounter"},
+            {"type": "Encounter"},
+            id="relative-with-no-target",
+        ),
+    ],
+)
+def test_a_reference_with_no_target_becomes_logical_keeping_the_original_text(reference, expected):
+    out = exported({"resourceType": "Observation", "subject": dict(reference)})["subject"]
+    extension = {"url": ORIGINAL_REFERENCE, "valueString": reference["reference"]}
+    assert out == {**expected, "extension": [extension]}
+
+
+def test_exporting_leaves_the_stored_resource_alone_and_replaces_an_old_record_tag():
+    other = {"system": "http://example.org/tags", "code": "x"}
+    stale = {"system": RECORD_TAG_SYSTEM, "code": "medledger://an-older-export"}
+    resource = {
+        "resourceType": "Observation",
+        "meta": {"versionId": "2", "tag": [other, stale]},
+        "subject": {"reference": "urn:uuid:p"},
+    }
+    before = json.dumps(resource)
+    target = fhir.Target("Patient", full_url="urn:uuid:new")
+    out = exported(resource, {"urn:uuid:p": target})
+    assert json.dumps(resource) == before
+    assert out["meta"] == {"versionId": "2", "tag": [other, {"system": RECORD_TAG_SYSTEM,
+                                                              "code": URI}]}  # fmt: skip
+    assert out["subject"] == {"reference": "urn:uuid:new"}
+    assert fhir.export_full_url(URI) == fhir.export_full_url(URI) != fhir.export_full_url(URI[:-1])

@@ -154,11 +154,11 @@ def _rewrite_reference(ref: dict[str, Any], text: str, target: Target | None) ->
     kind, identifier = None, None
     if target is not None:
         kind, identifier = target.resource_type, {"system": URI_SYSTEM, "value": target.uri}
-    elif conditional := _CONDITIONAL.match(text):
+    elif conditional := _CONDITIONAL.match(unquote(text)):  # the bar may come as %7C
         kind = conditional[1]
-        identifier = {"value": unquote(conditional[3])}
+        identifier = {"value": conditional[3]}
         if conditional[2]:
-            identifier = {"system": unquote(conditional[2]), **identifier}
+            identifier = {"system": conditional[2], **identifier}
     elif _ABSOLUTE.match(text):
         return  # a resource on another server: resolvable there
     elif named := literal(text):
