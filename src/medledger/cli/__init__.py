@@ -58,6 +58,9 @@ COMMANDS: dict[str, Lazy] = {
     "read": _in("records", "read",
                 "Fetch, verify and decrypt a record (with a live grant); print the FHIR JSON "
                 "that went in."),
+    "export": _in("records", "export",
+                  "Export every record of a patient the --account may read, as a FHIR Bundle or "
+                  "NDJSON."),
     "verify": _in("records", "verify",
                   "Check bodies against CIDs and commitments; exit 1 naming each record that "
                   "fails."),

@@ -15,6 +15,8 @@ from medledger.cli.support import (
     common,
     pass_session,
     progress,
+    writable,
+    write_files,
     write_output,
 )
 
@@ -46,7 +48,7 @@ def anchor(
     from medledger.ipfs.stores import open_store
 
     forced = records.Category.parse(category) if category else None
-    drafts, warnings = _load_fhir(inputs, strict)
+    drafts, sources, warnings = _load_fhir(inputs, strict)
     if forced is not None:
         drafts = [records.Draft(d.body, forced, d.label) for d in drafts]
     for line in warnings[:10]:
@@ -68,6 +70,8 @@ def anchor(
                 chain, store, account, patient, drafts, prior, advance, readers
             )
             skipped = anchored.skipped
+    made = iter(anchored)  # where each record sat in its input, before success is reported
+    records.origins.remember(chain, [[(next(made), s) for s in found] for found in sources])
     rows = [
         {**r.as_dict(), "label": d.label, "already_anchored": i in skipped}
         for i, (r, d) in enumerate(zip(anchored, drafts, strict=True))
@@ -99,6 +103,65 @@ def read(session: Session, record_id: str, out: Path | None, no_log: bool) -> No
     store = open_store(session.settings)
     body = consent.read(session.chain, store, session.account(), record_id, log=not no_log)
     write_output(body, out)
+
+
+@click.command("export")
+@click.option("--patient", required=True, type=ADDRESS, help="The patient whose records to export.")
+@click.option("--out", type=OUTPUT, help="Write the Bundle to a file (default: standard output).")
+@click.option(
+    "--ndjson",
+    "folder",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write Bulk Data NDJSON files (Observation.ndjson, ...) into this folder.",
+)
+@click.option(
+    "--bundle-type",
+    type=click.Choice(["collection", "searchset"]),
+    default="collection",
+    show_default=True,
+    help="The Bundle's type.",
+)
+@common
+@pass_session
+def export(
+    session: Session, patient: str, out: Path | None, folder: Path | None, bundle_type: str
+) -> None:
+    """Export every record of a patient the --account may read, as a FHIR Bundle or NDJSON.
+
+    References between the records are made resolvable, each resource carries its MedLedger
+    record URI (meta.tag), and a grantee's reads are logged on chain. Superseded versions and
+    erased or unreadable records are left out, with a note.
+    """
+    from medledger import consent
+    from medledger.errors import ConfigurationError
+    from medledger.ipfs.stores import open_store
+
+    if out is not None and folder is not None:
+        raise ConfigurationError("export", "give --out FILE or --ndjson FOLDER, not both")
+    for target in (out, folder):
+        if target is not None:
+            writable(target)
+    done = consent.export(session.chain, open_store(session.settings), session.account(), patient)
+    for line in done.notes:
+        click.echo(f"note: {line}", err=True)
+    if folder is not None:
+        written = write_files(folder, done.ndjson())
+        kinds = ", ".join(f"{n} {k}" for k, n in sorted(done.counts.items()))
+        session.emit(
+            {"patient": done.patient, "resources": len(done.entries), "logged": done.logged,
+             "files": [str(p) for p in written]},
+            f"{len(done.entries)} resources ({kinds or 'none'}) in {len(written)} file(s) "
+            f"under {folder}; {done.logged} read(s) logged on chain",
+        )  # fmt: skip
+        return
+    write_output(done.bundle("searchset" if bundle_type == "searchset" else "collection"), out)
+    if out is not None:  # on standard output, the Bundle is all there is
+        session.emit(
+            {"patient": done.patient, "resources": len(done.entries), "logged": done.logged,
+             "files": [str(out)]},
+            f"{len(done.entries)} resources written to {out}; {done.logged} read(s) logged on "
+            "chain",
+        )  # fmt: skip
 
 
 @click.command("verify")
@@ -188,7 +251,11 @@ def _state(version: Any) -> str:
     return f"{state}  in batch 0x{version.batch.hex()}{pending}"
 
 
-def _load_fhir(inputs: tuple[Path, ...], strict: bool) -> tuple[list[Any], list[str]]:
+def _load_fhir(
+    inputs: tuple[Path, ...], strict: bool
+) -> tuple[list[Any], list[list[Any]], list[str]]:
+    """The drafts of every input, where each sat in its input (one list per input), and the
+    warnings."""
     from medledger import fhir, records
 
     loaded = fhir.load_files(inputs, strict=strict)
@@ -199,8 +266,12 @@ def _load_fhir(inputs: tuple[Path, ...], strict: bool) -> tuple[list[Any], list[
         for file, ingest in loaded.ingests
         for d in ingest.drafts
     ]
+    sources = [
+        [records.origins.Source(d.full_url, d.resource_type, d.resource_id) for d in i.drafts]
+        for _file, i in loaded.ingests
+    ]
     warnings = [str(w) for _file, ingest in loaded.ingests for w in ingest.warnings]
-    return drafts, warnings
+    return drafts, sources, warnings
 
 
 # --- the block store ------------------------------------------------------------------------------

@@ -209,3 +209,37 @@ def write_output(data: bytes, out: Path | None) -> None:
             out.write_bytes(data)
         except OSError as exc:
             raise ConfigurationError(str(out), f"cannot be written ({exc.strerror})") from None
+
+
+def writable(path: Path) -> None:
+    """Raise ConfigurationError unless ``path`` (a file or a folder to create) can be written
+    by this process: checked before a command reads or sends anything."""
+    import os
+
+    from medledger.errors import ConfigurationError
+
+    existing = path if path.is_dir() else path.parent
+    if not existing.is_dir():
+        raise ConfigurationError(
+            str(path), f"cannot be written: the folder {existing} does not exist"
+        )
+    if not os.access(existing, os.W_OK | os.X_OK) or (
+        path.exists() and not os.access(path, os.W_OK)
+    ):
+        raise ConfigurationError(str(path), "cannot be written (permission denied)")
+
+
+def write_files(folder: Path, files: dict[str, bytes]) -> list[Path]:
+    """Write ``files`` (name → bytes) into ``folder`` (made if missing), each atomically."""
+    from medledger.errors import ConfigurationError
+    from medledger.files import write_atomically
+
+    written = []
+    try:
+        folder.mkdir(exist_ok=True)
+        for name, data in files.items():
+            write_atomically(folder / name, data)
+            written.append(folder / name)
+    except OSError as exc:
+        raise ConfigurationError(str(folder), f"cannot be written ({exc.strerror})") from None
+    return written

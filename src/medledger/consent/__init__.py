@@ -13,8 +13,9 @@ Modules: :mod:`~medledger.consent.scopes` (scope, purpose, duration),
 :mod:`~medledger.consent.granting` (grant, signed grant, revoke, cancel signatures),
 :mod:`~medledger.consent.envelopes` (key envelopes, a reader's key, key delivery),
 :mod:`~medledger.consent.emergency` (break-glass access), :mod:`~medledger.consent.reading`
-(read under consent, the read log, erasure) and :mod:`~medledger.consent.trail` (a patient's
-access trail).
+(read under consent, the read log, erasure), :mod:`~medledger.consent.exporting` (a patient's
+readable records as a FHIR Bundle or NDJSON, the reads logged) and
+:mod:`~medledger.consent.trail` (a patient's access trail).
 """
 
 from medledger.consent.contract import consent_contract
@@ -34,6 +35,7 @@ from medledger.consent.envelopes import (
     open_envelope,
     secret_of,
 )
+from medledger.consent.exporting import Export, export
 from medledger.consent.granting import (
     GRANT_FIELDS,
     SIGNED_GRANT_KIND,
@@ -56,6 +58,7 @@ __all__ = [
     "SIGNED_GRANT_KIND",
     "TRAIL_FORMATS",
     "EmergencyState",
+    "Export",
     "GrantState",
     "Purpose",
     "Scope",
@@ -71,6 +74,7 @@ __all__ = [
     "emergency_of",
     "erase",
     "erasures",
+    "export",
     "grant",
     "grant_state",
     "grants",

@@ -170,30 +170,22 @@ def delivered(chain: Chain, patient: str, grantee: str) -> list[Cid]:
 
 
 def secret_of(
-    chain: Chain, store: BlockStore, reader: Signer, record: records.Record
-) -> crypto.BodySecret:
+    chain: Chain, store: BlockStore, reader: Signer, record: records.Record,
+    ring: Keyring | None = None,
+) -> crypto.BodySecret:  # fmt: skip
     """Find the reader's key for a record: the body's header first, then the envelopes of its
-    live grants, then (for an emergency service's account) those delivered for its opening."""
+    live grants, then (for an emergency service's account) those delivered for its opening.
+
+    ``ring`` keeps what was found for the next records of a batch of reads (an export);
+    without one, only the grants that cover this record are looked up."""
     body = store.cat(record.cid)
     try:
         return sealed.secret_of(body, reader.key)
     except NoKeyForReader:
         pass
-    now = chain.now()
-    candidates = [
-        envelope
-        for grant in grants(chain, record.patient, reader.address, Scope.covering(record))
-        if grant.live(now)
-        for envelope in reversed(grant.envelopes)
-    ]
-    service = providers.verified_institution_of(chain, reader.address)
-    opening = emergency_of(chain, record.patient, service) if service else None
-    if opening is not None and opening.live(now):
-        candidates.extend(reversed(delivered(chain, record.patient, reader.address)))
-    for envelope in candidates:
-        secret = _keys(chain, store, envelope, record.patient, reader.address, reader.key).get(
-            record.hex_id
-        )
+    ring = ring or Keyring(chain, store, reader, Scope.covering(record))
+    for envelope in ring.candidates(record):
+        secret = ring.keys(envelope, record.patient).get(record.hex_id)
         if secret is None:
             continue
         # A key counts only if it opens the body, so a bogus envelope cannot block the reader.
@@ -206,6 +198,58 @@ def secret_of(
         "no key for your account was delivered for this record (ask the patient or the issuer "
         "to deliver keys)"
     )
+
+
+class Keyring:
+    """Where a reader's delivered keys are: the envelopes of its live grants per patient (only
+    of ``scopes`` when given, else all) and of a live emergency opening, each found and opened
+    once. It sees the chain as it was when it first looked: make one per batch of reads."""
+
+    def __init__(
+        self, chain: Chain, store: BlockStore, reader: Signer, scopes: tuple[Scope, ...] | None
+    ) -> None:
+        self._chain, self._store, self._reader, self._scopes = chain, store, reader, scopes
+        self._now = chain.now()
+        self._grants: dict[str, list[tuple[Scope, tuple[Cid, ...]]]] = {}
+        self._opened: dict[Cid, dict[str, crypto.BodySecret]] = {}
+        self._emergency: dict[str, list[Cid]] = {}
+
+    def candidates(self, record: records.Record) -> list[Cid]:
+        """The envelopes that may hold the key of ``record``, newest grant envelope first."""
+        covering = Scope.covering(record)
+        found = [
+            envelope
+            for scope, envelopes in self._live_grants(record.patient)
+            if scope in covering
+            for envelope in reversed(envelopes)
+        ]
+        return found + self._opening(record.patient)
+
+    def keys(self, envelope: Cid, patient: str) -> dict[str, crypto.BodySecret]:
+        """The keys an envelope holds for the reader (none when it cannot be opened)."""
+        if envelope not in self._opened:
+            self._opened[envelope] = _keys(
+                self._chain, self._store, envelope, patient, self._reader.address,
+                self._reader.key,
+            )  # fmt: skip
+        return self._opened[envelope]
+
+    def _live_grants(self, patient: str) -> list[tuple[Scope, tuple[Cid, ...]]]:
+        if patient not in self._grants:
+            states = grants(self._chain, patient, self._reader.address, self._scopes)
+            self._grants[patient] = [(g.scope, g.envelopes) for g in states if g.live(self._now)]
+        return self._grants[patient]
+
+    def _opening(self, patient: str) -> list[Cid]:
+        if patient not in self._emergency:
+            chain, reader = self._chain, self._reader.address
+            service = providers.verified_institution_of(chain, reader)
+            opening = emergency_of(chain, patient, service) if service else None
+            live = opening is not None and opening.live(self._now)
+            self._emergency[patient] = (
+                list(reversed(delivered(chain, patient, reader))) if live else []
+            )
+        return self._emergency[patient]
 
 
 # --- delivering keys ---------------------------------------------------------------------------

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from medledger.accounts import Signer
     from medledger.chain import Chain
     from medledger.chain.pipeline import Receipt
+    from medledger.consent.envelopes import Keyring
     from medledger.crypto import BodySecret
     from medledger.ipfs.blockstore import BlockStore
     from medledger.ipfs.cid import Cid
@@ -57,6 +58,23 @@ def read(
     judge its grant.
     """
     record = records.get(chain, record_id, store)
+    body, logged = open_readable(chain, store, reader, record)
+    if log and logged:
+        contract = consent_contract(chain)
+        chain.transact("logging the read", reader, contract.functions.logAccess([record.id]))
+    return body
+
+
+def open_readable(
+    chain: Chain, store: BlockStore, reader: Signer, record: records.Record,
+    ring: Keyring | None = None,
+) -> tuple[bytes, bool]:  # fmt: skip
+    """Open a record as :func:`read` does, without logging: its body, and whether the read
+    must be logged on chain (a grantee's; not the patient's own or the author's). ``ring``
+    keeps the reader's key envelopes between the records of one batch of reads.
+
+    Raises AccessRefused, saying why, without live access (or when the record was erased).
+    """
     contract = consent_contract(chain)
     own = reader.address == record.patient
     author = reader.address == record.issuer or _employer(chain, record.issuer) == reader.address
@@ -68,11 +86,9 @@ def read(
     erased = chain.call("reading consent", contract.functions.isErased(record.id))
     if erased or not (allowed or author):
         raise AccessRefused(record.hex_id, refusal_reason(chain, reader.address, record))
-    secret = secret_of(chain, store, reader, record)
+    secret = secret_of(chain, store, reader, record, ring)
     body = records.open_with(chain, record, store.cat(record.cid), secret)
-    if log and allowed and not own:
-        chain.transact("logging the read", reader, contract.functions.logAccess([record.id]))
-    return body
+    return body, bool(allowed and not own)
 
 
 def log_reads(chain: Chain, reader: Signer, record_ids: list[bytes]) -> Receipt:

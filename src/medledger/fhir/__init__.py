@@ -4,7 +4,9 @@ MedLedger anchors each FHIR resource of a patient as its own encrypted record, s
 can grant access per record or per category. :func:`load` splits one input (a single resource,
 or a Bundle whose entries become one record each) into :class:`RecordDraft` values whose
 ``body`` is the exact bytes of the resource in the input; :func:`to_bundle` puts records back
-into a ``collection`` Bundle, :func:`summary` describes one in a line, :func:`resource_type_of`
+into a ``collection`` Bundle (their exact bytes), :func:`export_resource`,
+:func:`export_bundle` and :func:`export_ndjson` build an export (references made resolvable,
+see ``_references``), :func:`summary` describes one in a line, :func:`resource_type_of`
 reads a body's type cheaply and :func:`categorize` says which category a resource goes under.
 
 What refuses an input and what only warns
@@ -45,11 +47,16 @@ closest), one model class per resource, see ``_validate``. The category rule is 
 from __future__ import annotations
 
 from medledger.fhir._categorize import categorize
-from medledger.fhir._export import resource_type_of, summary, to_bundle
+from medledger.fhir._export import parse_resource, resource_type_of, summary, to_bundle
 from medledger.fhir._files import Loaded, load_files, select_files
 from medledger.fhir._financial import Decision, claim_response, explanation_of_benefit
 from medledger.fhir._ingest import load
 from medledger.fhir._r4 import R4_RESOURCE_TYPES
+from medledger.fhir._references import BundleType, Exported, Target, export_resource
+from medledger.fhir._references import bundle as export_bundle
+from medledger.fhir._references import full_url_of as export_full_url
+from medledger.fhir._references import literal as literal_reference
+from medledger.fhir._references import ndjson as export_ndjson
 from medledger.fhir._research import (
     StudyFacts,
     StudyRef,
@@ -64,7 +71,9 @@ from medledger.fhir._types import FhirWarning, Ingest, PatientRef, RecordDraft
 
 __all__ = [
     "R4_RESOURCE_TYPES",
+    "BundleType",
     "Decision",
+    "Exported",
     "FhirWarning",
     "Ingest",
     "Loaded",
@@ -73,11 +82,18 @@ __all__ = [
     "StudyFacts",
     "StudyRef",
     "SubjectFacts",
+    "Target",
     "categorize",
     "claim_response",
     "explanation_of_benefit",
+    "export_bundle",
+    "export_full_url",
+    "export_ndjson",
+    "export_resource",
+    "literal_reference",
     "load",
     "load_files",
+    "parse_resource",
     "research_study",
     "research_subject",
     "resource_type_of",

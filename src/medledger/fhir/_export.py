@@ -74,6 +74,13 @@ def to_bundle(bodies: Iterable[tuple[str | None, bytes]]) -> bytes:
     return b'{"resourceType":"Bundle","type":"collection","entry":[' + b",".join(parts) + b"]}"
 
 
+def parse_resource(body: bytes) -> dict[str, Any]:
+    """A record body as a FHIR resource object; raises a FhirError if it is not one."""
+    resource = parse_json(body, BODY)
+    resource_type(resource, BODY, None, "the body")
+    return dict(resource)
+
+
 def _at(resource: dict[str, Any], path: str) -> Any:
     value: Any = resource
     for key in path.split("."):

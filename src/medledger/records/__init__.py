@@ -14,7 +14,9 @@ Modules: :mod:`~medledger.records.record` (Record, RecordRef, the pointer check)
 records reported as such), :mod:`~medledger.records.versions` (a record's versions),
 :mod:`~medledger.records.unconfirmed` (writes sent that the chain does not hold),
 :mod:`~medledger.records.batches` (anchoring a batch, registering a batched record) and
-:mod:`~medledger.records.batch_index` (records known from batch manifests).
+:mod:`~medledger.records.batch_index` (records known from batch manifests),
+:mod:`~medledger.records.origins` (where each record sat in its input: its Bundle entry's
+``fullUrl`` and ``Type/id``, kept privately in the home so exports can resolve references).
 
 Records never consults consent: who else receives a new record's key is the ``readers``
 callback its caller passes (``consent.readers_for(chain)``), and which records were erased
@@ -22,6 +24,7 @@ the ``erasures`` lookup (``consent.erasures(chain)``).
 """
 
 from medledger.categories import Category
+from medledger.records import origins
 from medledger.records.anchoring import (
     ANCHOR_SIGNATURE,
     Anchored,
@@ -85,6 +88,7 @@ __all__ = [
     "history",
     "open_body",
     "open_with",
+    "origins",
     "read",
     "unconfirmed_writes",
     "verify",
