@@ -39,7 +39,7 @@ demo: install
 # chain (eth-tester), the contract tests marked `networks`, whose outcome depends on what
 # differs between the two chains (when the next block runs, how revert data reaches Python:
 # see tests/contracts/conftest.py); the whole contract suite on Anvil; the package and CLI tests,
-# among them the end-to-end flow on Hardhat Network (tests/package/test_hardhat_e2e.py, slow).
+# among them the end-to-end flow on Hardhat Network (tests/package/test_second_evm.py, slow).
 test: test-networks test-contracts test-package
 
 test-networks: install

@@ -1,7 +1,7 @@
 """What differs between the EVM nodes MedLedger runs on, answered the same way by the package.
 
 The node answers below are recorded from Anvil 1.7.1 and Hardhat Network 2.29.1 (EDR); the
-end-to-end runs on both are tests/package/test_hardhat_e2e.py and the demo test.
+end-to-end runs on both are tests/package/test_second_evm.py and the demo test.
 """
 
 from __future__ import annotations

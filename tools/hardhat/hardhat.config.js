@@ -1,4 +1,4 @@
-// Hardhat Network as a second EVM for MedLedger's tests (tests/package/test_hardhat_e2e.py):
+// Hardhat Network as a second EVM for MedLedger's tests (tests/package/test_second_evm.py):
 // `hardhat node --config tools/hardhat/hardhat.config.js --hostname 127.0.0.1 --port N`.
 // Only the node is used: nothing is compiled here (the package ships its own artifacts).
 // The settings mirror the devnet's (src/medledger/chain/devnet.py): chain id 31337, the
