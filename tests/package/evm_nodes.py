@@ -50,7 +50,7 @@ def _call(url: str, method: str) -> object:
 
 
 @contextlib.contextmanager
-def hardhat_node(log: Path) -> Iterator[str]:
+def hardhat_node(log: Path, chain_id: int = devnet.CHAIN_ID) -> Iterator[str]:
     """Run ``hardhat node`` until the block ends; yield its URL. Its output goes to ``log``."""
     root = project_root()
     assert root is not None
@@ -59,27 +59,32 @@ def hardhat_node(log: Path) -> Iterator[str]:
     port = _free_port()
     command = [str(binary), "node", "--config", "hardhat.config.js",
                "--hostname", "127.0.0.1", "--port", str(port)]  # fmt: skip
-    with _running(command, root / "tools" / "hardhat", log, port) as url:
+    chosen = {"MEDLEDGER_HARDHAT_CHAIN_ID": str(chain_id)}
+    with _running(command, root / "tools" / "hardhat", log, port, chain_id, chosen) as url:
         yield url
 
 
 @contextlib.contextmanager
-def anvil_node(log: Path) -> Iterator[str]:
+def anvil_node(log: Path, chain_id: int = devnet.CHAIN_ID) -> Iterator[str]:
     """Run Anvil as the devnet runs it (without its state files) until the block ends."""
     port = _free_port()
     command = [str(anvil_path()), "--host", "127.0.0.1", "--port", str(port),
-               "--chain-id", str(devnet.CHAIN_ID), "--accounts", str(DEV_ACCOUNT_COUNT),
+               "--chain-id", str(chain_id), "--accounts", str(DEV_ACCOUNT_COUNT),
                "--gas-limit", str(devnet.BLOCK_GAS_LIMIT)]  # fmt: skip
-    with _running(command, log.parent, log, port) as url:
+    with _running(command, log.parent, log, port, chain_id) as url:
         yield url
 
 
 @contextlib.contextmanager
-def _running(command: list[str], cwd: Path, log: Path, port: int) -> Iterator[str]:
+def _running(
+    command: list[str], cwd: Path, log: Path, port: int, chain_id: int,
+    env: dict[str, str] | None = None,
+) -> Iterator[str]:  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     with log.open("ab") as out:
         process = subprocess.Popen(
-            command, cwd=cwd, env={**os.environ, "HARDHAT_DISABLE_TELEMETRY_PROMPT": "true"},
+            command, cwd=cwd,
+            env={**os.environ, "HARDHAT_DISABLE_TELEMETRY_PROMPT": "true", **(env or {})},
             stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group, stopped as a whole
         )  # fmt: skip
@@ -88,7 +93,7 @@ def _running(command: list[str], cwd: Path, log: Path, port: int) -> Iterator[st
         while True:
             assert process.poll() is None, f"{command[0]} exited: {log.read_text()[-600:]}"
             with contextlib.suppress(OSError, ValueError, KeyError):
-                if _call(url, "eth_chainId") == hex(devnet.CHAIN_ID):
+                if _call(url, "eth_chainId") == hex(chain_id):
                     break
             assert time.monotonic() < deadline, f"{command[0]} did not answer on {url}"
             time.sleep(0.1)

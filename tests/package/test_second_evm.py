@@ -13,16 +13,20 @@ belong to :mod:`medledger.chain.devnet` and the sends to it. Both nodes would an
 from __future__ import annotations
 
 import ast
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import erc20
 import pytest
 from conftest import Outcome
 from evm_nodes import DEV_ONLY_PREFIXES, RecordingProxy, anvil_node, hardhat_node
 
-from medledger.accounts import dev_account
+from medledger.accounts import DEV_CHAIN_IDS, dev_account
+from medledger.chain import Chain
+from medledger.config import load_settings
 from medledger.demo import claims as demo_claims
 from medledger.demo import trials as demo_trials
 
@@ -34,21 +38,42 @@ pytestmark = pytest.mark.slow  # `make test` (CI) runs these; `make test-fast` l
 SRC = Path(__file__).resolve().parents[2] / "src" / "medledger"
 
 
-NODES = {"hardhat": hardhat_node, "anvil": anvil_node}
+@dataclass(frozen=True)
+class Node:
+    """A node the module started: which kind, on which chain id, at which URL."""
+
+    kind: str
+    chain_id: int
+    url: str = ""
 
 
-@pytest.fixture(scope="module", params=list(NODES))
-def node(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Hardhat Network, then (for comparison) Anvil, each reached as a configured network; the
-    node's URL. One node of each kind serves the module."""
-    with NODES[request.param](tmp_path_factory.mktemp(request.param) / "node.log") as url:
-        yield url
+STARTERS = {"hardhat": hardhat_node, "anvil": anvil_node}
+# Hardhat Network, and Anvil for comparison, on the devnet's chain id (dev:N accounts work, the
+# DevStablecoin pays claims); and Hardhat on a chain id that is no devnet's, as a public chain.
+DEVNET_IDS = [Node("hardhat", 31337), Node("anvil", 31337)]
+PUBLIC_ID = Node("hardhat", 4242)
+
+
+@pytest.fixture(scope="module")
+def node(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Node]:
+    """The node a test is parametrised with (``indirect``), one per kind and chain id for the
+    module; reached as a configured network."""
+    kind, chain_id = request.param.kind, request.param.chain_id
+    log = tmp_path_factory.mktemp(f"{kind}-{chain_id}") / "node.log"
+    with STARTERS[kind](log, chain_id) as url:
+        yield Node(kind, chain_id, url)
+
+
+def _id(node: Node) -> str:
+    return f"{node.kind}-{node.chain_id}"
 
 
 @pytest.fixture
-def proxy(node: str) -> Iterator[RecordingProxy]:
+def proxy(node: Node) -> Iterator[RecordingProxy]:
     """The recording proxy in front of the node, for one test."""
-    recorder = RecordingProxy(node)
+    recorder = RecordingProxy(node.url)
     yield recorder
     recorder.stop()
 
@@ -75,6 +100,7 @@ def on_node(tmp_path, proxy, monkeypatch, capsys):
     return run
 
 
+@pytest.mark.parametrize("node", DEVNET_IDS, ids=_id, indirect=True)
 def test_demo_runs_end_to_end_on_a_configured_network(on_node, proxy):
     """The main job, unchanged, on the node: deploy, k-of-n verification, patients, 120 records
     anchored and verified, grant and revoke, break-glass, claims paid, a trial audited."""
@@ -97,12 +123,14 @@ def test_demo_runs_end_to_end_on_a_configured_network(on_node, proxy):
     assert proxy.dev_only() == []
 
 
+@pytest.mark.parametrize("node", [*DEVNET_IDS, PUBLIC_ID], ids=_id, indirect=True)
 def test_cli_flow_with_environment_accounts_on_a_configured_network(
-    on_node, proxy, monkeypatch, tmp_path
+    node, on_node, proxy, monkeypatch, tmp_path
 ):
     """Every step through the CLI verbs, each actor an ``env:`` key as on a real network:
     deploy, a hospital verified by 2 of 3 registrars, a patient, an anchored record, a grant
-    and the grantee's read, a claim paid, a trial consent and datum."""
+    and the grantee's read, a claim paid, a trial consent and datum. On a chain that is not a
+    devnet, test accounts are refused and claims are paid in an ERC-20 chosen at deploy."""
     actors = {"REG0": 0, "REG1": 1, "REG2": 2, "HOSPITAL": 3, "CLINIC": 4, "PATIENT": 5,
               "INSURER": 10, "SPONSOR": 13, "PARTICIPANT": 16}  # fmt: skip
     address = {name: dev_account(index).address for name, index in actors.items()}
@@ -118,8 +146,18 @@ def test_cli_flow_with_environment_accounts_on_a_configured_network(
         return ("--account", f"env:HH_{name}")
 
     registrars = [a for r in ("REG0", "REG1", "REG2") for a in ("--registrar", address[r])]
-    deployed = ok("deploy", *registrars, "--threshold", "2", *as_("REG0"), "--json")
+    token: list[str] = []
+    if node.chain_id not in DEV_CHAIN_IDS:
+        refused = on_node("patient", "register", "--account", "dev:5")
+        assert refused.exit_code == 1
+        assert f"test accounts are refused on chain {node.chain_id}" in refused.stderr
+        chain = Chain(load_settings(), "node")
+        usdc = erc20.deploy_token(chain, address["REG0"], "USDC", 6)
+        erc20.mint(chain, address["REG0"], usdc, address["INSURER"], 5_000 * 10**6)
+        token = ["--claims-token", usdc]
+    deployed = ok("deploy", *registrars, "--threshold", "2", *token, *as_("REG0"), "--json")
     assert "RecordRegistry" in deployed.json()["deployed"]
+    assert ("DevStablecoin" in deployed.json()["deployed"]) == (not token)
 
     for name, kind in (("HOSPITAL", "hospital"), ("CLINIC", "clinic"), ("INSURER", "insurer"),
                        ("SPONSOR", "research-sponsor")):  # fmt: skip
