@@ -1,8 +1,9 @@
 # MedLedger: `make demo` runs the main job, `make test` the whole test suite, `make analyze`
 # Slither with its triage file.
 # Each installs what it needs first (idempotently): a Python virtual environment in .venv with
-# pinned versions (constraints.txt), the npm packages (solc-js, OpenZeppelin, Anvil, Cast), the
-# offline compiler bridge, and the compiled contracts.
+# pinned versions (constraints.txt), the npm packages (solc-js, OpenZeppelin, Anvil, Cast, and
+# Hardhat, the tests' second EVM: tools/hardhat/), the offline compiler bridge, and the compiled
+# contracts.
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -37,7 +38,8 @@ demo: install
 # `make test`, the whole suite, in three parts (each a target of its own): on Ape's in-process
 # chain (eth-tester), the contract tests marked `networks`, whose outcome depends on what
 # differs between the two chains (when the next block runs, how revert data reaches Python:
-# see tests/contracts/conftest.py); the whole contract suite on Anvil; the package and CLI tests.
+# see tests/contracts/conftest.py); the whole contract suite on Anvil; the package and CLI tests,
+# among them the end-to-end flow on Hardhat Network (tests/package/test_second_evm.py, slow).
 test: test-networks test-contracts test-package
 
 test-networks: install

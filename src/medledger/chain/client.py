@@ -42,6 +42,10 @@ if TYPE_CHECKING:
     from medledger.config import Settings
 
 RPC_TIMEOUT_SECONDS = 30
+# What nodes put before a revert's reason, removed in this order: Anvil and Geth ("execution
+# reverted: ..."), Hardhat Network ("Error: VM Exception while processing transaction: ...",
+# "Error: Transaction reverted without a reason string").
+_NODE_PREFIXES = ("Error: ", "VM Exception while processing transaction: ", "execution reverted: ")
 
 
 @dataclass(frozen=True)
@@ -288,5 +292,7 @@ class Chain:
             decoded = decode_revert(data)
             return TransactionReverted(action, decoded.name, decoded.args)
         if "revert" in message.lower():
-            return TransactionReverted(action, message.removeprefix("execution reverted: "))
+            for prefix in _NODE_PREFIXES:
+                message = message.removeprefix(prefix)
+            return TransactionReverted(action, message)
         return TransactionRejected.from_node(action, message)
