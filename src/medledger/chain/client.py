@@ -20,6 +20,7 @@ from eth_abi.abi import decode as abi_decode
 from medledger.accounts import load_account
 from medledger.addresses import checksum
 from medledger.chain import devnet
+from medledger.chain import outbox as journal
 from medledger.chain.artifacts import all_error_abis, artifact
 from medledger.chain.contracts import Contract, ContractCall, abi_type
 from medledger.chain.pipeline import Pipeline, Rpc
@@ -158,8 +159,15 @@ class Chain:
 
     @cached_property
     def journal_key(self) -> str:
-        """This chain's rows in the outbox: this home's devnet, or a chain id."""
-        return devnet.JOURNAL_KEY if self.embedded else f"chain-{self.chain_id}"
+        """This chain's rows in the outbox: this home's devnet, or a chain id and genesis hash
+        (a chain reset under the same id, as a restarted test node is, is another chain: what
+        was signed for the old one is never sent to it). Rows of versions that named a chain
+        by its id alone are taken over by the first chain of that id seen."""
+        if self.embedded:
+            return devnet.JOURNAL_KEY
+        key = f"chain-{self.chain_id}-{self.genesis_hash[2:10]}"
+        journal.open_outbox(self.settings.home).adopt(f"chain-{self.chain_id}", key)
+        return key
 
     @property
     def confirmations(self) -> int:
