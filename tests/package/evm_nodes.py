@@ -65,12 +65,15 @@ def hardhat_node(log: Path, chain_id: int = devnet.CHAIN_ID) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def anvil_node(log: Path, chain_id: int = devnet.CHAIN_ID) -> Iterator[str]:
-    """Run Anvil as the devnet runs it (without its state files) until the block ends."""
+def anvil_node(
+    log: Path, chain_id: int = devnet.CHAIN_ID, extra: tuple[str, ...] = ()
+) -> Iterator[str]:
+    """Run Anvil as the devnet runs it (without its state files) until the block ends
+    (``extra``: more of its options)."""
     port = _free_port()
     command = [str(anvil_path()), "--host", "127.0.0.1", "--port", str(port),
                "--chain-id", str(chain_id), "--accounts", str(DEV_ACCOUNT_COUNT),
-               "--gas-limit", str(devnet.BLOCK_GAS_LIMIT)]  # fmt: skip
+               "--gas-limit", str(devnet.BLOCK_GAS_LIMIT), *extra]  # fmt: skip
     with _running(command, log.parent, log, port, chain_id) as url:
         yield url
 
