@@ -20,6 +20,7 @@ from eth_account.messages import encode_defunct
 from siwe import SiweMessage
 
 from medledger import consent, providers, records
+from medledger.accounts import dev_account
 from medledger.categories import Category
 from medledger.errors import Forbidden, InvalidScope, Unauthenticated
 from medledger.gateway.auth import Authority
@@ -366,3 +367,23 @@ def test_a_patient_token_does_not_reach_another_patient(
     token = sign_in(registered_patient, "patient/*.rs")
     with pytest.raises(Forbidden, match="no live grant"):
         authority.authorize(token.bearer, "Observation", "read", doctor.address)
+
+
+def test_an_emergency_service_reads_only_while_its_opening_is_live(
+    chain, sign_in, authority, verified_institution, create_record, registered_patient
+):
+    service = verified_institution(
+        dev_account(7), providers.InstitutionKind.EMERGENCY_SERVICE, "City Ambulance"
+    )
+    vitals = create_record("vitals", Category.VITALS)
+    token = sign_in(service, "user/*.rs")
+    assert token.scope == "user/*.rs"  # it may open access to anyone's records
+    patient = registered_patient.address
+    with pytest.raises(Forbidden, match="no live grant"):
+        authority.authorize(token.bearer, "Observation", "read", patient)
+    consent.open_emergency_access(chain, service, patient, timedelta(hours=2), "ER 4")
+    principal = authority.authorize(token.bearer, "Observation", "read", patient)
+    assert principal.covers(vitals)
+    consent.close_emergency_access(chain, registered_patient, patient, service.address)
+    with pytest.raises(Forbidden, match="no live grant"):
+        authority.authorize(token.bearer, "Observation", "read", patient)

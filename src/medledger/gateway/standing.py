@@ -5,7 +5,9 @@ institution's own account, or a practitioner it employs: everything the gateway 
 with the institution's account, and the chain still decides each write and read); it is the
 patient asked about (or one of their delegates: their own records, read and search, and their
 ``Consent`` resources, create and delete, which grant and revoke); or it holds live grants
-from the patient (read and search of the categories and records those grants cover).
+from the patient (read and search of the categories and records those grants cover), or
+acts for an emergency service with a live break-glass opening for the patient (read and search
+of everything, until the opening ends).
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from medledger.consent.contract import CONTRACT
 from medledger.gateway.scopes import READS, Action, Context, categories_of
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from medledger.chain import Chain
     from medledger.consent import GrantState
 
@@ -88,7 +92,8 @@ def standing_of(chain: Chain, caller: str, gateway: str, patient: str | None = N
     """Read the caller's standing from the chain now (about ``patient``, or any patient)."""
     caller, gateway = parse_address(caller), parse_address(gateway)
     patient = parse_address(patient, "patient") if patient else None
-    if providers.verified_institution_of(chain, caller) == gateway:
+    service = providers.verified_institution_of(chain, caller)
+    if service == gateway:
         return Standing(caller, gateway, patient, institution=True)
     if patient is None:
         own = providers.participant(chain, caller).role is providers.Role.PATIENT
@@ -109,6 +114,8 @@ def standing_of(chain: Chain, caller: str, gateway: str, patient: str | None = N
             found = records.get(chain, scope.record).category
             held[scope.record] = found if isinstance(found, Category) else Category.OTHER
     lapsed = None if live or not states else _lapsed(max(states, key=lambda s: s.granted_at))
+    if service is not None and _breaks_glass(chain, service, patient, now):
+        categories.update(Category)
     return Standing(
         caller, gateway, patient, own=own, categories=frozenset(categories), records=held,
         lapsed=lapsed,
@@ -122,6 +129,20 @@ def _grants_held(chain: Chain, grantee: str, patient: str | None) -> list[GrantS
     found = events.logs(chain, CONTRACT, "AccessGranted", {"grantee": grantee})
     patients = dict.fromkeys(str(log["patient"]) for log in found)
     return [state for p in patients for state in consent.grants(chain, p, grantee)]
+
+
+def _breaks_glass(chain: Chain, service: str, patient: str | None, now: datetime) -> bool:
+    """Whether ``service`` is an emergency service with a live opening for ``patient`` (without
+    a patient: whether it is an emergency service at all, which may open one for anyone)."""
+    if (
+        providers.participant(chain, service).kind
+        is not providers.InstitutionKind.EMERGENCY_SERVICE
+    ):
+        return False
+    if patient is None:
+        return True
+    opening = consent.emergency_of(chain, patient, service)
+    return opening is not None and opening.live(now)
 
 
 def _lapsed(state: GrantState) -> str:
