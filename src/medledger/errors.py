@@ -421,6 +421,47 @@ class FhirPatientMismatch(FhirError):
         self.location = location
 
 
+# --- gateway callers ----------------------------------------------------------------------------
+
+
+class InvalidScope(MedLedgerError, ValueError):
+    """Raised when a requested SMART scope is malformed or names no FHIR R4 resource type."""
+
+    def __init__(self, text: str, problem: str) -> None:
+        shown = text if len(text) <= 60 else text[:57] + "..."
+        super().__init__(
+            f"scope {shown!r} is not a SMART scope MedLedger accepts: {problem} "
+            "(for example patient/*.rs or user/Observation.read)"
+        )
+        self.text = text
+
+
+class CallerRefused(MedLedgerError, PermissionError):
+    """Raised when a caller of the FHIR gateway may not make its request; ``http_status`` is
+    what the gateway answers (with an OperationOutcome carrying the message)."""
+
+    http_status: int = 403
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Unauthenticated(CallerRefused):
+    """Raised when a caller is not signed in: no bearer token, or one that is malformed, stale,
+    for another chain or not issued by this server; or a sign-in message that does not prove
+    the account (HTTP 401)."""
+
+    http_status = 401
+
+
+class Forbidden(CallerRefused):
+    """Raised when a signed-in caller asks for more than its token's scopes or its live
+    standing on chain (grants, own records, the institution) allow (HTTP 403)."""
+
+    http_status = 403
+
+
 def _short(value: object) -> str:
     text = value.hex() if isinstance(value, bytes) else str(value)
     if isinstance(value, bytes):
