@@ -35,6 +35,10 @@ contract ProviderRegistry is IProviderRegistry, AccessControlEnumerable, EIP712,
         "CareRequest(address patient,address institution,uint40 until,uint256 nonce,uint256 deadline)"
     );
 
+    /// @notice EIP-712 type hash of `RegistrationRequest`.
+    bytes32 public constant REGISTRATION_TYPEHASH =
+        keccak256("RegistrationRequest(address patient,bytes key,uint256 nonce,uint256 deadline)");
+
     /// @notice EIP-712 type hash of the proof that an account holds an encryption key.
     bytes32 public constant KEY_TYPEHASH = keccak256("EncryptionKey(address account,bytes key)");
 
@@ -193,6 +197,28 @@ contract ProviderRegistry is IProviderRegistry, AccessControlEnumerable, EIP712,
     function registerPatient(bytes calldata publicKey, bytes calldata keyProof) external {
         _setKey(msg.sender, _register(msg.sender, Role.Patient), publicKey, keyProof);
         emit PatientRegistered(msg.sender);
+    }
+
+    /// @inheritdoc IProviderRegistry
+    function registerPatientWithSignature(
+        RegistrationRequest calldata request,
+        bytes calldata keyProof,
+        bytes calldata signature
+    ) external {
+        address institution = _relayingInstitution();
+        address patient = request.patient;
+        if (block.timestamp > request.deadline) revert ProviderSignatureExpired(request.deadline);
+        uint256 expected = nonces(patient);
+        if (request.nonce != expected) revert ProviderSignatureReplayed(patient, request.nonce, expected);
+        (address signer, ECDSA.RecoverError failure,) =
+            ECDSA.tryRecoverCalldata(_registrationDigest(request), signature);
+        if (failure != ECDSA.RecoverError.NoError || signer != patient) {
+            revert ProviderInvalidSignature(signer, patient);
+        }
+        _useNonce(patient);
+        _setKey(patient, _register(patient, Role.Patient), request.key, keyProof);
+        emit PatientRegistered(patient);
+        emit PatientOnboarded(patient, institution, msg.sender);
     }
 
     /// @inheritdoc IProviderRegistry
@@ -379,6 +405,11 @@ contract ProviderRegistry is IProviderRegistry, AccessControlEnumerable, EIP712,
         return _careDigest(request);
     }
 
+    /// @inheritdoc IProviderRegistry
+    function registrationDigest(RegistrationRequest calldata request) external view returns (bytes32 digest) {
+        return _registrationDigest(request);
+    }
+
     // ------------------------------------------------------------------ internal
 
     /// @dev A new registrar starts a new term, so that votes from an earlier term never count.
@@ -488,6 +519,14 @@ contract ProviderRegistry is IProviderRegistry, AccessControlEnumerable, EIP712,
         if (p.role != Role.Institution) revert ProviderNotInstitution(account);
     }
 
+    /// @dev The institution the caller is or works for, which must be verified.
+    function _relayingInstitution() private view returns (address institution) {
+        Participant storage caller = _participants[msg.sender];
+        institution = caller.role == Role.Practitioner ? caller.employer : msg.sender;
+        InstitutionStatus status = _institution(institution).status;
+        if (status != InstitutionStatus.Verified) revert ProviderInvalidStatus(institution, status);
+    }
+
     /// @dev The verified institution `account` is or works for, and its participant record.
     function _actingInstitution(address account) private view returns (address, Participant storage) {
         Participant storage p = _participants[account];
@@ -530,6 +569,16 @@ contract ProviderRegistry is IProviderRegistry, AccessControlEnumerable, EIP712,
             keccak256(
                 abi.encode(
                     CARE_TYPEHASH, request.patient, request.institution, request.until, request.nonce, request.deadline
+                )
+            )
+        );
+    }
+
+    function _registrationDigest(RegistrationRequest calldata request) private view returns (bytes32) {
+        return _hashTypedDataV4(
+            keccak256(
+                abi.encode(
+                    REGISTRATION_TYPEHASH, request.patient, keccak256(request.key), request.nonce, request.deadline
                 )
             )
         );

@@ -86,6 +86,21 @@ interface IProviderRegistry {
         uint256 deadline;
     }
 
+    /// @notice A patient's registration signed off chain by the patient, relayed by a verified
+    /// institution (or one of its practitioners) that pays the gas: a patient with no ETH
+    /// registers.
+    /// @param patient The account to register; it signs the request.
+    /// @param key The patient's compressed secp256k1 encryption key (33 bytes). EIP-712 signs
+    /// `bytes` as the keccak256 of its contents, so the signature binds the key's hash.
+    /// @param nonce The patient's next nonce (`nonces(patient)`, shared with care requests).
+    /// @param deadline Last timestamp at which the signature may be submitted.
+    struct RegistrationRequest {
+        address patient;
+        bytes key;
+        uint256 nonce;
+        uint256 deadline;
+    }
+
     // ------------------------------------------------------------------ errors
 
     /// @notice Thrown when an account that already has a role tries to take another.
@@ -196,8 +211,13 @@ interface IProviderRegistry {
     /// @notice Emitted when a practitioner leaves or is removed, or an invitation is withdrawn.
     event PractitionerRemoved(address indexed institution, address indexed practitioner, address by);
 
-    /// @notice Emitted when a patient registers.
+    /// @notice Emitted when a patient registers (by themself or by a relayed signature).
     event PatientRegistered(address indexed patient);
+
+    /// @notice Emitted right after `PatientRegistered` when the registration was relayed:
+    /// `relayer` (the institution or one of its practitioners) submitted the patient's signed
+    /// request for `institution`, which paid for it and answers for it.
+    event PatientOnboarded(address indexed patient, address indexed institution, address relayer);
 
     /// @notice Emitted when an account publishes (or rotates) its encryption public key.
     event EncryptionKeyPublished(address indexed account, bytes key);
@@ -282,6 +302,24 @@ interface IProviderRegistry {
     /// @param publicKey The patient's compressed secp256k1 public key (33 bytes).
     /// @param keyProof The key's signature of `keyDigest(caller, publicKey)`.
     function registerPatient(bytes calldata publicKey, bytes calldata keyProof) external;
+
+    /// @notice Registers a patient who signed a `RegistrationRequest` off chain; the caller pays
+    /// the gas, so the patient needs no ETH.
+    /// @dev Only a verified institution (of any kind) or a practitioner of one relays: the
+    /// institution answers for whom it onboards (it is named in `PatientOnboarded`) and loses
+    /// the right when suspended, while the patient's signature, nonce and deadline remain the
+    /// authority. Refusals, in order: the caller (`ProviderNotInstitution`,
+    /// `ProviderInvalidStatus`), the deadline, the nonce, the signature (it must recover to
+    /// `request.patient`; no delegate, since an unregistered account has none), the patient's
+    /// role (none allowed), the key and its proof. Uses the patient's nonce.
+    /// @param request The signed request.
+    /// @param keyProof The key's signature of `keyDigest(request.patient, request.key)`.
+    /// @param signature The patient's EIP-712 signature of `registrationDigest(request)`.
+    function registerPatientWithSignature(
+        RegistrationRequest calldata request,
+        bytes calldata keyProof,
+        bytes calldata signature
+    ) external;
 
     /// @notice Publishes or rotates the caller's encryption public key.
     /// @dev Callable by any account that has a role.
@@ -426,4 +464,9 @@ interface IProviderRegistry {
     /// @param request The request.
     /// @return digest The EIP-712 digest.
     function careDigest(CareRequest calldata request) external view returns (bytes32 digest);
+
+    /// @notice The digest a patient signs to be registered by a relaying institution.
+    /// @param request The request.
+    /// @return digest The EIP-712 digest.
+    function registrationDigest(RegistrationRequest calldata request) external view returns (bytes32 digest);
 }

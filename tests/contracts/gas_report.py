@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from eth_account import Account
+from eth_utils import keccak
 from hexbytes import HexBytes
 
 from .support import (
@@ -47,6 +49,7 @@ BUDGETS = {
     "acceptPractitioner": 62_000,
     "removePractitioner": 31_000,
     "registerPatient": 100_000,
+    "registerPatientWithSignature": 146_000,
     "publishEncryptionKey": 56_000,
     "voteThreshold": 108_000,
     "voteRegistrar": 240_000,
@@ -85,7 +88,7 @@ def test_gas_report(
 
     providers, records = provider_registry, record_registry
 
-    def keyed(account: AccountAPI) -> tuple[bytes, HexBytes]:
+    def keyed(account: Any) -> tuple[bytes, HexBytes]:
         key = new_key()
         return key, key_proof(providers, account, key)
 
@@ -135,6 +138,20 @@ def test_gas_report(
     providers.approveInstitution(clinic, sender=registrars[1])
     measure("addPractitioner", "invitation", providers.addPractitioner(doctor, sender=hospital))
     measure("acceptPractitioner", "", providers.acceptPractitioner(hospital, sender=doctor))
+    newcomer_secret = keccak(text="gas-report-newcomer")
+    newcomer = Account.from_key(newcomer_secret).address
+    key, proof = keyed(newcomer)
+    registration = (newcomer, key, 0, 2**40)
+    measure(
+        "registerPatientWithSignature",
+        "new patient with no ETH, relayed by a practitioner",
+        providers.registerPatientWithSignature(
+            registration,
+            proof,
+            sign_digest(newcomer_secret, providers.registrationDigest(registration)),
+            sender=doctor,
+        ),
+    )
     measure(
         "suspendInstitution",
         "",

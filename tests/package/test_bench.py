@@ -116,4 +116,6 @@ def test_bench_gas_section_measures_every_scenario_without_error(tmp_path: Path,
     for name in ("anchor: a new record", "anchorBatch: gas per record at 100",
                  "anchorBatch: gas per record at 1,000"):  # fmt: skip
         assert scenarios.get(name), name
+    functions = {r["function"]: r["gas"] for r in results["gas"]["rows"] if r["kind"] == "tx"}
+    assert functions.get("registerPatientWithSignature"), "the relayed registration is measured"
     assert _target(results, "prove one batched record")["met"] is not None

@@ -3,9 +3,11 @@ who in the ProviderRegistry (thin commands over ``medledger.providers``)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
-from medledger.cli.support import ADDRESS, Session, common, pass_session
+from medledger.cli.support import ADDRESS, OUTPUT, Session, common, pass_session
 
 
 @click.group("institution")
@@ -219,13 +221,41 @@ def patient() -> None:
 
 
 @patient.command("register")
+@click.option(
+    "--sign-only",
+    is_flag=True,
+    help="Sign the registration (no ETH needed) for an institution to relay.",
+)
+@click.option("--out", type=OUTPUT, help="Where --sign-only writes.")
+@click.option("--submit", "submit_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Relay a patient's signed registration (the --account acts for a verified "
+                   "institution and pays the gas).")  # fmt: skip
 @common
 @pass_session
-def patient_register(session: Session) -> None:
-    """Register the --account as a patient, publishing its encryption key."""
-    from medledger import providers
+def patient_register(
+    session: Session, sign_only: bool, out: Path | None, submit_file: Path | None
+) -> None:
+    """Register the --account as a patient, publishing its encryption key (or, with
+    --sign-only, sign the registration for a verified institution to relay with --submit)."""
+    from medledger import documents, providers
+    from medledger.errors import ConfigurationError
 
+    if sign_only and submit_file is not None:
+        raise ConfigurationError("register", "give either --sign-only or --submit, not both")
     account = session.account()
+    if submit_file is not None:
+        document = documents.read_object(submit_file)
+        entry = providers.submit_signed_registration(session.chain, account, document)
+        text = f"patient {entry.address} registered (relayed by {account.address})"
+        session.emit({"patient": entry.address, "relayer": account.address}, text)
+        return
+    if sign_only:
+        if out is None:
+            raise ConfigurationError("--out", "--sign-only writes the registration to --out FILE")
+        documents.write(out, providers.sign_registration(session.chain, account))
+        text = f"signed registration written to {out}: a verified institution relays it"
+        session.emit({"file": str(out), "patient": account.address}, text)
+        return
     providers.register_patient(session.chain, account)
     session.emit({"patient": account.address}, f"patient {account.address} registered")
 

@@ -55,3 +55,23 @@ def sign(private_key: bytes, document: dict[str, Any]) -> bytes:
 
     message = encode_typed_data(full_message=document)
     return bytes(Account.sign_message(message, private_key).signature)
+
+
+_HALF_ORDER = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0
+
+
+def signer_of(document: dict[str, Any], signature: bytes) -> str | None:
+    """The address that signed a typed-data document, or None for a signature the contracts'
+    ``ECDSA.tryRecover`` refuses (not 65 bytes, a high ``s``, a ``v`` other than 27 or 28)."""
+    from eth_account import Account
+    from eth_account.messages import encode_typed_data
+
+    if len(signature) != 65 or signature[64] not in (27, 28):
+        return None
+    if int.from_bytes(signature[32:64], "big") > _HALF_ORDER:
+        return None
+    try:
+        message = encode_typed_data(full_message=document)
+        return str(Account.recover_message(message, signature=signature))
+    except (ValueError, TypeError):
+        return None

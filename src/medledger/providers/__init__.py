@@ -10,7 +10,9 @@ signature of ``EncryptionKey(account, key)``.
 Modules: :mod:`~medledger.providers.participants` (roles, kinds, reading an entry),
 :mod:`~medledger.providers.keys`, :mod:`~medledger.providers.institutions` (applying,
 approval, suspension, registrar votes), :mod:`~medledger.providers.practitioners`,
-:mod:`~medledger.providers.patients` (registration, delegates) and
+:mod:`~medledger.providers.patients` (registration, delegates),
+:mod:`~medledger.providers.onboarding` (a patient's signed registration, relayed by an
+institution) and
 :mod:`~medledger.providers.care` (care relationships, who may write a patient's records).
 """
 
@@ -36,6 +38,11 @@ from medledger.providers.institutions import (
     vote_threshold,
 )
 from medledger.providers.keys import key_proof, publish_key
+from medledger.providers.onboarding import (
+    Registration,
+    sign_registration,
+    submit_signed_registration,
+)
 from medledger.providers.participants import (
     InstitutionKind,
     Participant,
@@ -65,6 +72,7 @@ __all__ = [
     "Care",
     "InstitutionKind",
     "Participant",
+    "Registration",
     "Role",
     "Status",
     "accept_practitioner",
@@ -89,7 +97,9 @@ __all__ = [
     "revoke_care",
     "set_delegate",
     "sign_care",
+    "sign_registration",
     "submit_signed_care",
+    "submit_signed_registration",
     "suspend_institution",
     "verified_institution_of",
     "vote_registrar",

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from eth_account import Account
+from eth_utils import keccak
+
 from ..support import (
     MAX_UINT40,
     NO_RECORD,
@@ -20,6 +23,7 @@ from ..support import (
     indexed_tree,
     key_proof,
     new_key,
+    sign_digest,
 )
 from .conftest import (
     DAY,
@@ -96,6 +100,22 @@ def _remove(world: World, actor: Any) -> tuple[Any, ...]:
 @call("ProviderRegistry.registerPatient")
 def _register(world: World, actor: Any) -> tuple[Any, ...]:
     return _own_key(world, actor)
+
+
+@call("ProviderRegistry.registerPatientWithSignature")
+def _register_signed(world: World, actor: Any) -> tuple[Any, ...]:
+    registry = world.contracts["ProviderRegistry"]
+    secret = keccak(text="permissions-newcomer")
+    newcomer = Account.from_key(secret).address
+    key = new_key()
+    request = {
+        "patient": newcomer,
+        "key": key,
+        "nonce": int(registry.nonces(newcomer)),
+        "deadline": world.now() + 30 * DAY,
+    }
+    signature = sign_digest(secret, registry.registrationDigest(request))
+    return (request, key_proof(registry, newcomer, key), signature)
 
 
 @call("ProviderRegistry.publishEncryptionKey")
