@@ -45,6 +45,8 @@ _GRANT_GAS = 200_000
 _BATCH_GAS = 200_000
 _GRANT_SIGNATURE = "grant(address,address,uint8,bytes32,uint8,uint40,bytes32)"
 _GRANT_TYPES = ["address", "address", "uint8", "bytes32", "uint8", "uint40", "bytes32"]
+_BATCH_SIGNATURE = "anchorBatch(bytes32,bytes32,uint32)"
+_BATCH_TYPES = ["bytes32", "bytes32", "uint32"]
 _SCOPE_RECORD, _PURPOSE_TREATMENT = 0, 1
 _UNTIL_REVOKED = 2**40 - 1
 
@@ -194,10 +196,7 @@ def add_batches(
                                         items)  # fmt: skip
             cid = store.add_bytes(raw)
             payloads.append(
-                calldata(
-                    "anchorBatch(bytes32,bytes32,uint32)", ["bytes32", "bytes32", "uint32"],
-                    [built.root, cid.digest, len(items)],
-                )  # fmt: skip
+                calldata(_BATCH_SIGNATURE, _BATCH_TYPES, [built.root, cid.digest, len(items)])
             )
             samples.append(built.ids()[len(items) // 2])
     Pipeline(chain, hospital).send("filling batches", registry.address, payloads, _BATCH_GAS)

@@ -33,10 +33,12 @@ while filling up to it), so a slowdown of Anvil itself shows.
 
 from __future__ import annotations
 
+import functools
 import os
 import statistics
 import time
 from datetime import timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from medledger.benchmarks import filler
@@ -45,7 +47,9 @@ from medledger.benchmarks.harness import receipt_gas
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
+    from medledger.accounts import Signer
     from medledger.benchmarks.harness import World
+    from medledger.chain import Chain
     from medledger.ipfs.blockstore import BlockStore
 
 SINGLE_FULL = (1_000, 10_000, 100_000)
@@ -97,7 +101,7 @@ def measure(
         say(_progress(fills[-1]))
     flatness(rows)
     return {
-        "rows": rows, "samples": samples, "levels": fills,
+        "rows": rows, "samples": samples, "levels": fills, "flat_limit": FLAT_LIMIT,
         "filler_patients": len(patients.accounts),
         "signup": {"transactions": signup.transactions, "seconds": round(signup.seconds, 1)},
     }  # fmt: skip
@@ -121,7 +125,7 @@ def devnet_rss_mib(world: World) -> float | None:
 
     pid = devnet.status(world.settings).pid
     try:
-        text = open(f"/proc/{pid}/status", encoding="ascii").read()  # noqa: PTH123
+        text = Path(f"/proc/{pid}/status").read_text(encoding="ascii")
     except OSError:
         return None
     found = next((line.split()[1] for line in text.splitlines() if line.startswith("VmRSS:")), None)
@@ -178,7 +182,7 @@ def _single_ops(
         times["anchor"].append(t1 - t0)
         times["grant"].append(t2 - t1)
         times["hasAccess"].append(t3 - t2)
-        times["read"].append(_timed(world, lambda c: consent.read(c, store, reader, record.id)))
+        times["read"].append(_timed(world, functools.partial(_read, store, reader, record.id)))
         times["audit"].append(
             _timed(world, lambda c: consent.access_trail(c, patient.address, store))
         )
@@ -227,6 +231,12 @@ def _batched_ops(
         )
         gas["audit"].append(None)
     return _rows("batched", level, times, gas)
+
+
+def _read(store: BlockStore, reader: Signer, record_id: bytes, chain: Chain) -> None:
+    from medledger import consent
+
+    consent.read(chain, store, reader, record_id)
 
 
 def _timed(world: World, operation: Callable[[Any], object]) -> float:
