@@ -85,8 +85,8 @@ def measure(
     on_chain = 0
     for level in single:
         filled = filler.add_records(world, patients, level - on_chain)
+        fills.append(_fill_row(world, "single", level, level - on_chain, filled))
         on_chain = level
-        fills.append(_fill_row(world, "single", level, filled))
         rows += _single_ops(world, store, samples, "single", level)
         say(_progress(fills[-1]))
     on_chain = 0
@@ -94,9 +94,9 @@ def measure(
         filled, found = filler.add_batches(
             world, store, patients, level - on_chain, BATCH_QUICK if quick else BATCH_FULL
         )
-        on_chain = level
         _require_found(world, store, found)
-        fills.append(_fill_row(world, "batched", level, filled))
+        fills.append(_fill_row(world, "batched", level, level - on_chain, filled))
+        on_chain = level
         rows += _batched_ops(world, store, patients, samples, level)
         say(_progress(fills[-1]))
     flatness(rows)
@@ -132,12 +132,15 @@ def devnet_rss_mib(world: World) -> float | None:
     return round(int(found) / 1024, 1) if found else None
 
 
-def _fill_row(world: World, series: str, level: int, filled: filler.Filled) -> dict[str, Any]:
-    rate = filled.transactions / filled.seconds if filled.seconds > 0 else None
+def _fill_row(
+    world: World, series: str, level: int, added: int, filled: filler.Filled
+) -> dict[str, Any]:
+    seconds = filled.seconds if filled.seconds > 0 else None
     return {
         "series": series, "on_chain": level, "block": world.chain.w3.eth.block_number,
         "fill_transactions": filled.transactions, "fill_seconds": round(filled.seconds, 1),
-        "fill_tx_per_second": round(rate, 1) if rate else None,
+        "fill_tx_per_second": round(filled.transactions / seconds, 1) if seconds else None,
+        "fill_records_per_second": round(added / seconds, 1) if seconds else None,
         "devnet_rss_mib": devnet_rss_mib(world),
     }  # fmt: skip
 

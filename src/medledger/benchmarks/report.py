@@ -326,11 +326,12 @@ def _growth_levels(results: dict[str, Any]) -> list[str]:
     body = [
         [_cell(r.get("series")), _num(r.get("on_chain")), _num(r.get("block")),
          _num(r.get("fill_transactions")), _num(r.get("fill_tx_per_second")),
-         _num(r.get("devnet_rss_mib"))]
+         _num(r.get("fill_records_per_second")), _num(r.get("devnet_rss_mib"))]
         for r in levels
         if isinstance(r, dict)
     ]  # fmt: skip
-    header = ["series", "on-chain", "block", "fill transactions", "fill tx/s", "devnet RSS MiB"]
+    header = ["series", "on-chain", "block", "fill transactions", "fill tx/s", "fill records/s",
+              "devnet RSS MiB"]  # fmt: skip
     return ["", "### The devnet while filling", "", *_table(header, body)]
 
 
