@@ -64,7 +64,7 @@ def run(
                     elif section == "read_path":
                         results["read_path"] = readpath.measure(world, quick, runs)
                     elif section == "growth":
-                        results["growth"] = growth.measure(world, quick, runs, up_to)
+                        results["growth"] = growth.measure(world, quick, runs, up_to, say)
                     elif section == "startup":
                         results["startup"] = startup.measure(world, runs)
             found = results.get(section)

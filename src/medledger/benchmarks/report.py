@@ -272,6 +272,32 @@ def _read_path_section(results: dict[str, Any], plots: Collection[str]) -> list[
 
 def _growth_section(results: dict[str, Any], plots: Collection[str]) -> list[str]:
     rows = _rows(results, "growth")
+    lines = ["## Growth"]
+    for series in _ordered(_series(row) for row in rows):
+        chosen = [row for row in rows if _series(row) == series]
+        lines += ["", f"### {series.capitalize()} records: gas / latency ms", "",
+                  *_growth_table(chosen, lambda r: f"{_gas(r.get('gas'))} / "
+                                                   f"{_num(r.get('latency_ms'))}")]  # fmt: skip
+    if any(_is_number(row.get("ratio")) for row in rows):
+        limit = results["growth"].get("flat_limit")
+        above = f" above {limit:.2f}" if _is_number(limit) else ""
+        lines += ["", "### Flatness", "",
+                  f"Latency over the same operation's at the series' first level; **bold**: "
+                  f"flagged{above}.", ""]  # fmt: skip
+        for series in _ordered(_series(row) for row in rows):
+            chosen = [row for row in rows if _series(row) == series]
+            lines += [f"{series.capitalize()} records:", "", *_growth_table(chosen, _ratio), ""]
+        lines.pop()
+    lines += _growth_levels(results)
+    return lines + _image(GROWTH_PNG, plots)
+
+
+def _series(row: dict[str, Any]) -> str:
+    return str(row.get("series") or "single")
+
+
+def _growth_table(rows: list[dict[str, Any]], cell: Callable[[dict[str, Any]], str]) -> list[str]:
+    """One line per on-chain count, one column per operation."""
     operations = _ordered(row.get("operation") for row in rows)
     cells = {(row.get("on_chain"), row.get("operation")): row for row in rows}
     body = []
@@ -279,12 +305,34 @@ def _growth_section(results: dict[str, Any], plots: Collection[str]) -> list[str
         line = [_num(count)]
         for op in operations:
             row = cells.get((count, op))
-            line.append(
-                DASH if row is None else f"{_gas(row.get('gas'))} / {_num(row.get('latency_ms'))}"
-            )
+            line.append(DASH if row is None else cell(row))
         body.append(line)
-    header = ["on-chain", *(f"{_cell(op)} gas / ms" for op in operations)]
-    return ["## Growth", "", *_table(header, body), *_image(GROWTH_PNG, plots)]
+    return _table(["on-chain", *(_cell(op) for op in operations)], body)
+
+
+def _ratio(row: dict[str, Any]) -> str:
+    ratio = row.get("ratio")
+    if not _is_number(ratio):
+        return DASH
+    return f"**{ratio:.2f}**" if row.get("flagged") else f"{ratio:.2f}"
+
+
+def _growth_levels(results: dict[str, Any]) -> list[str]:
+    """The devnet at each level: its block, memory and the rate it was filled at."""
+    growth = results.get("growth")
+    levels = growth.get("levels") if isinstance(growth, dict) else None
+    if not levels:
+        return []
+    body = [
+        [_cell(r.get("series")), _num(r.get("on_chain")), _num(r.get("block")),
+         _num(r.get("fill_transactions")), _num(r.get("fill_tx_per_second")),
+         _num(r.get("fill_records_per_second")), _num(r.get("devnet_rss_mib"))]
+        for r in levels
+        if isinstance(r, dict)
+    ]  # fmt: skip
+    header = ["series", "on-chain", "block", "fill transactions", "fill tx/s", "fill records/s",
+              "devnet RSS MiB"]  # fmt: skip
+    return ["", "### The devnet while filling", "", *_table(header, body)]
 
 
 def _durability_section(results: dict[str, Any], plots: Collection[str]) -> list[str]:
@@ -451,25 +499,33 @@ def _size_axis(axes: Axes, sizes: Sequence[Any]) -> None:
 
 
 def _draw_growth(results: dict[str, Any], figure: Figure) -> bool:
-    """Two panels against the on-chain count (log x): gas and latency, one line per operation."""
+    """Three panels against the on-chain count (log x): gas, latency and the latency ratio to
+    the first level (the flat limit drawn), one line per operation and series."""
     rows = _rows(results, "growth")
-    operations = _ordered(row.get("operation") for row in rows)
-    panels = (("gas", "gas per operation"), ("latency_ms", "latency ms"))
+    lines = _ordered((_series(row), row.get("operation")) for row in rows)
+    panels = (("gas", "gas per operation"), ("latency_ms", "latency ms"),
+              ("ratio", "latency / first level"))  # fmt: skip
     if not any(
-        _points([r for r in rows if r.get("operation") == op], "on_chain", key)[0]
-        for op in operations
+        _points([r for r in rows if (_series(r), r.get("operation")) == line], "on_chain", key)[0]
+        for line in lines
         for key, _ in panels
     ):
         return False
-    for axes, (key, ylabel) in zip(figure.subplots(1, 2), panels, strict=True):
-        for index, op in enumerate(operations):
-            xs, ys = _points([r for r in rows if r.get("operation") == op], "on_chain", key)
-            if xs:  # a fixed colour per operation keeps the two panels comparable
-                axes.plot(xs, ys, marker="o", label=str(op), color=f"C{index % 10}")
+    for axes, (key, ylabel) in zip(figure.subplots(1, 3), panels, strict=True):
+        for index, (series, op) in enumerate(lines):
+            chosen = [r for r in rows if (_series(r), r.get("operation")) == (series, op)]
+            xs, ys = _points(chosen, "on_chain", key)
+            if xs:  # a fixed colour and style per line keeps the panels comparable
+                label = str(op) if series == "single" else f"{op} ({series})"
+                axes.plot(xs, ys, marker="o", label=label, color=f"C{index % 10}",
+                          linestyle="-" if series == "single" else "--")  # fmt: skip
+        limit = results["growth"].get("flat_limit")
+        if key == "ratio" and _is_number(limit):
+            axes.axhline(limit, color="grey", linestyle=":", label=f"flat limit {limit:.2f}")
         axes.set_xscale("log")
         axes.set_xlabel("records on chain")
         axes.set_ylabel(ylabel)
         axes.set_title(f"Growth: {ylabel}")
         if axes.get_legend_handles_labels()[0]:
-            axes.legend()
+            axes.legend(fontsize="small")
     return True

@@ -78,8 +78,12 @@ _RESEND_AFTER_SECONDS = 10.0
 _POLL_SECONDS = 0.01
 _SWEEP_SECONDS = 0.25
 _RETRIES = 6  # connection retries, 0.1 s doubling: about 6 s (a devnet restart and replay)
-# While a send mines its own windows, the devnet also mines every second (see windows_mined).
-_FALLBACK_INTERVAL_SECONDS = 1
+# While a send mines its own windows, the devnet also mines every 3 s (see windows_mined). Not
+# 1 s: Anvil (1.7.1) raises its in-memory state history to 1,500 blocks, whatever
+# --prune-history says, once interval mining of 2 s or less is set, and never lowers it again;
+# it keeps a full copy of the state per block, so a growth fill reached 15 GB at ~1,350 blocks
+# and 60,000 records. With 3 s the devnet's limit holds (0.65 GB at 40,000 records, not 2.9).
+_FALLBACK_INTERVAL_SECONDS = 3
 
 
 @dataclass(frozen=True)
@@ -251,7 +255,7 @@ class Rpc:
         the chain: pre-signed anchors fell from about 1,300 to 140 a second within 2,000 blocks
         here, while one block per window of 250 kept about 1,500 a second over 14,000. Real
         networks put many transactions in a block too. Instant mining comes back at the end;
-        meanwhile the devnet also mines every second, so other commands never wait long; a
+        meanwhile the devnet also mines every 3 seconds, so other commands never wait long; a
         command killed here leaves a devnet that still mines every second, until the next send
         of any account restores instant mining (:meth:`Pipeline._fees_and_nonce`).
         """
