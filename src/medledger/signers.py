@@ -174,6 +174,7 @@ class ExternalSigner:
         """The 65-byte ``r || s || v`` EIP-712 signature, checked to recover to this account."""
         from eth_account import Account
         from eth_account.messages import encode_typed_data
+        from eth_keys.exceptions import BadSignature
 
         answer = self._call("eth_signTypedData_v4", [self.address, _jsonable(document)])
         try:
@@ -181,7 +182,7 @@ class ExternalSigner:
             signer = Account.recover_message(
                 encode_typed_data(full_message=dict(document)), signature=signature
             )
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, BadSignature):
             raise SignerRefused(self.label, "the signer answered no valid signature") from None
         if signer.lower() != self.address.lower():
             raise SignerRefused(self.label, f"the typed data came back signed by {signer}")

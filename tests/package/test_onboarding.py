@@ -16,6 +16,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from medledger import providers
 from medledger.accounts import Key
@@ -209,3 +211,26 @@ def test_sign_only_needs_out(medledger, newcomer):
     out = medledger("patient", "register", "--sign-only", "--account", f"env:{KEY_VARIABLE}")
     assert out.exit_code == 1
     assert out.stderr == "error: --out: --sign-only writes the registration to --out FILE\n"
+
+
+_TYPED = {
+    "types": {
+        "EIP712Domain": [{"name": "name", "type": "string"}],
+        "Note": [{"name": "value", "type": "uint256"}],
+    },
+    "primaryType": "Note",
+    "domain": {"name": "MedLedger test"},
+    "message": {"value": 1},
+}
+
+
+@settings(max_examples=200, deadline=None)
+@given(r=st.binary(min_size=32, max_size=32), s=st.binary(min_size=32, max_size=32))
+def test_any_signature_bytes_give_a_signer_or_none_never_a_crash(r, s):
+    """About half of all 32-byte values are no curve point's x: recovering from such an ``r``
+    raised eth_keys' BadSignature, which reached the CLI as an internal error."""
+    from medledger.crypto import eip712
+
+    for v in (27, 28):
+        signer = eip712.signer_of(_TYPED, r + s + bytes([v]))
+        assert signer is None or re.fullmatch(r"0x[0-9a-fA-F]{40}", signer)

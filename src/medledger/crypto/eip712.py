@@ -65,6 +65,7 @@ def signer_of(document: dict[str, Any], signature: bytes) -> str | None:
     ``ECDSA.tryRecover`` refuses (not 65 bytes, a high ``s``, a ``v`` other than 27 or 28)."""
     from eth_account import Account
     from eth_account.messages import encode_typed_data
+    from eth_keys.exceptions import BadSignature
 
     if len(signature) != 65 or signature[64] not in (27, 28):
         return None
@@ -73,5 +74,5 @@ def signer_of(document: dict[str, Any], signature: bytes) -> str | None:
     try:
         message = encode_typed_data(full_message=document)
         return str(Account.recover_message(message, signature=signature))
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, BadSignature):  # BadSignature: an r that is not a point
         return None
