@@ -34,7 +34,7 @@ from typing import Any
 
 import requests
 import solcx
-from eth_utils import keccak
+from eth_utils.crypto import keccak
 
 HERE = Path(__file__).resolve().parent
 WINDOW = 250

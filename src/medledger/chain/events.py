@@ -118,6 +118,12 @@ def _decode(contract: str, event: _Event, raw: Mapping[str, Any]) -> Log:
     )  # fmt: skip
 
 
+def decode(contract: str, name: str, raw: RawLog) -> Log:
+    """One ``name`` event of ``contract`` as the event index holds it, decoded (for a caller
+    that picks from many undecoded rows, :meth:`EventIndex.select`, the few it needs)."""
+    return _indexed(contract, _event(contract, name), raw)
+
+
 def _indexed(contract: str, event: _Event, raw: RawLog) -> Log:
     """A log from the event index."""
     return _decoded(
