@@ -9,6 +9,7 @@ digit is caught instead of sending to (or granting) an address nobody holds. Eve
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import TYPE_CHECKING, cast
 
 from medledger.errors import InvalidAddress
@@ -51,6 +52,7 @@ def parse_address(text: object, what: str = "address") -> ChecksumAddress:
     return candidate
 
 
+@lru_cache(maxsize=65_536)  # the same few addresses recur in every event a command reads
 def checksum(address: str | bytes) -> ChecksumAddress:
     """The EIP-55 form of an address (``0x`` and 40 hex digits, or its 20 bytes), unchecked:
     for addresses the chain or the package produced (:func:`parse_address` for input)."""

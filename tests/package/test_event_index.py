@@ -22,6 +22,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from eth_utils.address import to_checksum_address
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from loopback import LoopbackServer
 
 from medledger import records
@@ -329,3 +332,22 @@ def test_event_times_come_from_the_index(chain, anchor, through_proxy, proxy):
     block = Rpc(chain.url).batch([("eth_getBlockByNumber", [hex(log.block), False])])[0]
     assert log.time(ward).timestamp() == int(block["result"]["timestamp"], 16)
     assert not [m for m, _p in proxy.calls if m == "eth_getBlockByNumber"]
+
+
+_KINDS = ["address", "uint8", "uint40", "uint64", "uint256", "bytes32", "bytes4", "bool", "int256"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data(), kind=st.sampled_from(_KINDS))
+def test_an_indexed_value_decodes_as_eth_abi_decodes_it(data, kind):
+    """``events.topic_value`` writes out eth-abi's decoding of the value types events index;
+    eth-abi, on the word eth-abi encoded, is the oracle."""
+    from eth_abi import decode, encode
+    from eth_abi.tools import get_abi_strategy
+
+    value = data.draw(get_abi_strategy(kind))
+    word = encode([kind], [value])
+    expected = decode([kind], word)[0]
+    if kind == "address":
+        expected = to_checksum_address(expected)
+    assert events.topic_value(kind, word) == expected
