@@ -351,3 +351,19 @@ def test_an_indexed_value_decodes_as_eth_abi_decodes_it(data, kind):
     if kind == "address":
         expected = to_checksum_address(expected)
     assert events.topic_value(kind, word) == expected
+
+
+def test_reads_in_one_view_sync_once_and_see_one_chain(chain, anchor, through_proxy, proxy):
+    anchor(1)
+    ward = through_proxy()
+    before = indexed(ward)
+    proxy.calls.clear()
+    with eventindex.one_view(ward):
+        assert indexed(ward) == before
+        anchor(1)  # another client writes meanwhile
+        assert indexed(ward) == before  # the view is the chain as it was when it began
+        indexed(ward, name="RecordSuperseded")
+    heads = [p for m, p in proxy.calls if m == "eth_getBlockByNumber" and p[0] == "latest"]
+    assert len(heads) == 1
+    assert indexed(ward) == node_logs(chain)  # after the view, the next read syncs again
+    assert len(indexed(ward)) == len(before) + 1

@@ -93,6 +93,8 @@ class EventIndex:
         self.start = min(c.block for c in recorded.contracts.values())
         self.page = max(1, chain.settings.log_block_range_for(chain.network))
         self.path = path
+        #: Open :func:`one_view` blocks: while any is, queries do not sync again.
+        self.held = 0
         self._db = _open(path)
         self._check_deployment(recorded)
 
@@ -391,8 +393,22 @@ def for_chain(chain: Chain) -> EventIndex:
         recorded = deployments.require(chain)
         index = EventIndex(chain, recorded, index_file(chain))
         chain.cache[CACHE_KEY] = index
-    index.sync()
+    if not index.held:
+        index.sync()
     return index
+
+
+@contextmanager
+def one_view(chain: Chain) -> Iterator[EventIndex]:
+    """Event reads inside see the chain as one sync left it: one request for all of them, and
+    one consistent view. For an operation that only reads (a write inside would not see its
+    own events until the block ends)."""
+    index = for_chain(chain)
+    index.held += 1
+    try:
+        yield index
+    finally:
+        index.held -= 1
 
 
 def index_file(chain: Chain) -> Path | None:

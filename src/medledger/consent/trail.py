@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from medledger import documents, providers, records
-from medledger.chain import events
+from medledger.chain import eventindex, events
 from medledger.consent.contract import CONTRACT
 from medledger.consent.scopes import Purpose, Scope
 
@@ -51,6 +51,11 @@ def access_trail(chain: Chain, patient: str, store: BlockStore | None = None) ->
     emergency openings first, then oldest to newest. With a ``store``, records written in
     batches are listed from the batch manifests it serves, registered or not."""
     patient = providers.require_patient(chain, patient)
+    with eventindex.one_view(chain):  # one sync for the dozen queries below
+        return _trail(chain, patient, store)
+
+
+def _trail(chain: Chain, patient: str, store: BlockStore | None) -> list[TrailEntry]:
     by_patient = {"patient": patient}
     entries: list[tuple[int, int, int, TrailEntry]] = []
 
