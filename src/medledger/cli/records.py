@@ -44,13 +44,14 @@ def anchor(
 
     Every file is read and checked first: if one is not usable FHIR, nothing is anchored.
     """
-    from medledger import consent, records
+    from medledger import fhir, intake, records
     from medledger.ipfs.stores import open_store
 
     forced = records.Category.parse(category) if category else None
-    drafts, sources, warnings = _load_fhir(inputs, strict)
-    if forced is not None:
-        drafts = [records.Draft(d.body, forced, d.label) for d in drafts]
+    loaded = fhir.load_files(inputs, strict=strict)
+    for line in loaded.notices:
+        click.echo(f"note: {line}", err=True)
+    warnings = [str(w) for _file, ingest in loaded.ingests for w in ingest.warnings]
     for line in warnings[:10]:
         click.echo(f"warning: {line}", err=True)
     if len(warnings) > 10:
@@ -59,22 +60,17 @@ def anchor(
     account = session.account()
     prior = records.RecordRef.parse(previous).id if previous else None
     store = open_store(session.settings)
-    readers = consent.readers_for(chain)  # grantees whose live grants cover the new records
-    with progress(len(drafts), "anchoring") as advance:
-        if batch:
-            entries = [records.Entry(patient, d, prior) for d in drafts]
-            done = records.anchor_batch(chain, store, account, entries, advance, readers)
-            anchored, skipped = list(done.records), done.skipped
-        else:
-            anchored = records.anchor(
-                chain, store, account, patient, drafts, prior, advance, readers
-            )
-            skipped = anchored.skipped
-    made = iter(anchored)  # where each record sat in its input, before success is reported
-    records.origins.remember(chain, [[(next(made), s) for s in found] for found in sources])
+    named = [(file.name, ingest) for file, ingest in loaded.ingests]
+    total = sum(len(ingest.drafts) for _name, ingest in named)
+    with progress(total, "anchoring") as advance:
+        done = intake.anchor_fhir(
+            chain, store, account, patient, named,
+            category=forced, previous=prior, batch=batch, progress=advance,
+        )  # fmt: skip
+    skipped = done.skipped
     rows = [
-        {**r.as_dict(), "label": d.label, "already_anchored": i in skipped}
-        for i, (r, d) in enumerate(zip(anchored, drafts, strict=True))
+        {**r.as_dict(), "label": label, "already_anchored": i in skipped}
+        for i, (r, label) in enumerate(zip(done.records, done.labels, strict=True))
     ]
     lines = [
         f"{r['id']}  {r['cid']}  {r['category']:14} {r['label']}"
@@ -249,29 +245,6 @@ def _state(version: Any) -> str:
         return state
     pending = "" if version.registered else ", not yet registered"
     return f"{state}  in batch 0x{version.batch.hex()}{pending}"
-
-
-def _load_fhir(
-    inputs: tuple[Path, ...], strict: bool
-) -> tuple[list[Any], list[list[Any]], list[str]]:
-    """The drafts of every input, where each sat in its input (one list per input), and the
-    warnings."""
-    from medledger import fhir, records
-
-    loaded = fhir.load_files(inputs, strict=strict)
-    for line in loaded.notices:
-        click.echo(f"note: {line}", err=True)
-    drafts = [
-        records.Draft(d.body, d.category, f"{file.name}: {d.resource_type}/{d.resource_id or '-'}")
-        for file, ingest in loaded.ingests
-        for d in ingest.drafts
-    ]
-    sources = [
-        [records.origins.Source(d.full_url, d.resource_type, d.resource_id) for d in i.drafts]
-        for _file, i in loaded.ingests
-    ]
-    warnings = [str(w) for _file, ingest in loaded.ingests for w in ingest.warnings]
-    return drafts, sources, warnings
 
 
 # --- the block store ------------------------------------------------------------------------------
