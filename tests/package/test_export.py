@@ -466,6 +466,28 @@ def test_a_record_anchored_without_origins_exports_with_its_references_resolved_
     assert patient.full_url == fhir._references.full_url_of(made[0].uri)
 
 
+@pytest.mark.parametrize("batch", [False, True], ids=["one-by-one", "batched"])
+def test_a_bundle_anchored_through_the_python_api_exports_valid_and_whole(
+    chain, store, writer, registered_patient, batch
+):
+    """``intake.anchor_fhir``, the path the CLI and the server share, notes the fullUrls."""
+    from medledger import intake
+
+    source = generated_bundle()
+    ingest = fhir.load(json.dumps(source).encode(), "generated.json")
+    done = intake.anchor_fhir(
+        chain, store, writer, registered_patient.address, [("generated.json", ingest)],
+        batch=batch,
+    )  # fmt: skip
+    assert len(done.records) == len(source["entry"]) and not done.skipped
+    assert done.labels[0].startswith("generated.json: ")
+    exported = consent.export(chain, store, registered_patient, registered_patient.address)
+    bundle = json.loads(exported.bundle("searchset"))
+    assert_valid_and_whole(bundle, [e["resource"] for e in source["entry"]])
+    made = [{"uri": record.uri} for record in done.records]
+    assert_same_targets(bundle, source, urls_of(made, source))
+
+
 # --- the rewriting alone (no chain) ----------------------------------------------------------
 
 URI = "medledger://eip155:31337/0x5FbDB2315678afecb367f032d93F642f64180aa3/0x" + "ab" * 32
