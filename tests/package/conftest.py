@@ -248,3 +248,20 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_line(
             f"world steps: {WORLDS.hits} restored from snapshots, {WORLDS.builds} built"
         )
+
+
+@pytest.fixture
+def writer(verified_institution, hospital, registered_patient, care):
+    """The hospital (dev:3), verified and in care of the registered patient (dev:5)."""
+    care(registered_patient, verified_institution(hospital))
+    return hospital
+
+
+@pytest.fixture
+def doctor_with_key(chain: Chain, verified_institution, clinic, doctor):
+    """The doctor (dev:6) as a practitioner of a verified clinic, with a published key."""
+    verified_institution(clinic, providers.InstitutionKind.CLINIC, "Riverside Clinic")
+    providers.add_practitioner(chain, clinic, doctor.address)
+    providers.accept_practitioner(chain, doctor, clinic.address)
+    providers.publish_key(chain, doctor)
+    return doctor

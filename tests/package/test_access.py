@@ -214,16 +214,6 @@ def create_record(chain, store, verified_institution, hospital, registered_patie
 
 
 @pytest.fixture
-def doctor_with_key(chain, verified_institution, clinic, doctor):
-    """The doctor as a practitioner of a verified clinic, with a published encryption key."""
-    verified_institution(clinic, providers.InstitutionKind.CLINIC, "Riverside Clinic")
-    providers.add_practitioner(chain, clinic, doctor.address)
-    providers.accept_practitioner(chain, doctor, clinic.address)
-    providers.publish_key(chain, doctor)
-    return doctor
-
-
-@pytest.fixture
 def give(chain, store, registered_patient):
     """Factory: the patient (or ``by``) grants ``grantee`` a scope for a purpose and a time."""
 

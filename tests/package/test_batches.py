@@ -31,12 +31,6 @@ def store(tmp_path) -> LocalBlockStore:
     return LocalBlockStore(tmp_path / "ipfs")
 
 
-@pytest.fixture
-def writer(chain, verified_institution, hospital, registered_patient, care):
-    care(registered_patient, verified_institution(hospital))
-    return hospital
-
-
 def _fields(seed: int, issuer: str, patient: str, chain, registry: str):
     rnd = os.urandom
     cid, commitment = rnd(32), rnd(32)
@@ -159,6 +153,7 @@ def test_a_batch_manifest_is_read_once_not_on_every_lookup(
 ):
     """Its items are kept in the event index: a later connection (a later command) finds a
     batched record without reading any manifest again, and a rewound chain forgets them."""
+
     def entries(first: int) -> list[batches.Entry]:
         drafts = [records.Draft(_distinct(BODY, n), Category.LAB) for n in (first, first + 2)]
         return [batches.Entry(registered_patient.address, draft) for draft in drafts]

@@ -25,7 +25,7 @@ import pytest
 from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.R4B.bundle import Bundle
 
-from medledger import consent, fhir, providers, records
+from medledger import consent, fhir, records
 from medledger.chain import events
 from medledger.fhir._references import ORIGINAL_REFERENCE, RECORD_TAG_SYSTEM, URI_SYSTEM
 from medledger.fhir._validate import problems_of
@@ -173,23 +173,6 @@ def assert_same_targets(
 def store(settings):
     """The block store the CLI opens (the session home's embedded store)."""
     return open_store(settings)
-
-
-@pytest.fixture
-def writer(verified_institution, hospital, registered_patient, care):
-    """The hospital (dev:3), verified and in care of the registered patient (dev:5)."""
-    care(registered_patient, verified_institution(hospital))
-    return hospital
-
-
-@pytest.fixture
-def doctor_with_key(chain, verified_institution, clinic, doctor):
-    """The doctor (dev:6) as a practitioner of a verified clinic, with a published key."""
-    verified_institution(clinic, providers.InstitutionKind.CLINIC, "Riverside Clinic")
-    providers.add_practitioner(chain, clinic, doctor.address)
-    providers.accept_practitioner(chain, doctor, clinic.address)
-    providers.publish_key(chain, doctor)
-    return doctor
 
 
 @pytest.fixture

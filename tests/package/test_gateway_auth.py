@@ -103,16 +103,6 @@ def create_record(chain, store, authority, hospital, registered_patient, care):
 
 
 @pytest.fixture
-def doctor_with_key(chain, verified_institution, clinic, doctor):
-    """The doctor as a practitioner of the clinic, with a published encryption key."""
-    verified_institution(clinic, providers.InstitutionKind.CLINIC, "Riverside Clinic")
-    providers.add_practitioner(chain, clinic, doctor.address)
-    providers.accept_practitioner(chain, doctor, clinic.address)
-    providers.publish_key(chain, doctor)
-    return doctor
-
-
-@pytest.fixture
 def give(chain, store, registered_patient):
     """Factory: the patient grants ``grantee`` a scope for a month."""
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from medledger import consent, providers, records
+from medledger import consent, records
 from medledger.accounts import dev_account
 from medledger.categories import Category
 from medledger.config import Settings
@@ -106,15 +106,6 @@ def lose_body(cli_store):
     for cid in lost:
         cli_store.unpin(cid)
 
-
-@pytest.fixture
-def doctor_with_key(chain, verified_institution, clinic, doctor):
-    """The doctor (dev:6) as a practitioner of a verified clinic, with a published key."""
-    verified_institution(clinic, providers.InstitutionKind.CLINIC, "Riverside Clinic")
-    providers.add_practitioner(chain, clinic, doctor.address)
-    providers.accept_practitioner(chain, doctor, clinic.address)
-    providers.publish_key(chain, doctor)
-    return doctor
 
 
 # --- verify: unknown patients, no records ---------------------------------------------------
