@@ -71,6 +71,13 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
+#: The columns of a :class:`RawLog`, its block's time joined in.
+_SELECT = (
+    "SELECT logs.address, t0, t1, t2, t3, data, logs.block, position, tx, blocks.time "
+    "FROM logs LEFT JOIN blocks ON blocks.number = logs.block"
+)
+
+
 @dataclass(frozen=True)
 class RawLog:
     """One indexed event as the node sent it (topics and data undecoded)."""
@@ -129,24 +136,18 @@ class EventIndex:
             if not options:
                 return []
             where.append(f"t{position} IN ({','.join('?' * len(options))})")
-            args.extend(_bytes(o) for o in options)
+            args.extend(hex_bytes(o) for o in options)
         if from_block is not None:
             where.append("logs.block >= ?")
             args.append(from_block)
         rows = self._db.execute(
-            "SELECT logs.address, t0, t1, t2, t3, data, logs.block, position, tx, blocks.time "
-            "FROM logs LEFT JOIN blocks ON blocks.number = logs.block "
-            f"WHERE {' AND '.join(where)} ORDER BY logs.block, position",
-            args,
+            f"{_SELECT} WHERE {' AND '.join(where)} ORDER BY logs.block, position", args
         ).fetchall()
         return [_raw(row) for row in rows]
 
     def every(self) -> Iterator[RawLog]:
         """Every indexed event of the deployment, oldest first."""
-        rows = self._db.execute(
-            "SELECT logs.address, t0, t1, t2, t3, data, logs.block, position, tx, blocks.time "
-            "FROM logs LEFT JOIN blocks ON blocks.number = logs.block ORDER BY logs.block, position"
-        )
+        rows = self._db.execute(f"{_SELECT} ORDER BY logs.block, position")
         return (_raw(row) for row in rows)
 
     # --- facts derived from events -----------------------------------------------------------
@@ -202,10 +203,10 @@ class EventIndex:
             calls.append(("eth_getBlockByNumber", [hex(synced), False]))
         replies = self._ask(calls)
         head_block = replies[0]
-        head, head_hash = _int(head_block["number"]), _bytes(head_block["hash"])
+        head, head_hash = _int(head_block["number"]), hex_bytes(head_block["hash"])
         if synced >= self.start:
             tip = replies[1]
-            if tip is None or _bytes(tip["hash"]) != self._hash(synced):
+            if tip is None or hex_bytes(tip["hash"]) != self._hash(synced):
                 synced = self._rewind(head)
         if synced >= head:
             return head
@@ -253,13 +254,13 @@ class EventIndex:
         if header is None:
             raise NodeUnavailable("chain RPC", self.chain.url, f"block {last} is not served")
         found = list(replies[0].get("result") or [])
-        return [entry for entry in found if not entry.get("removed")], _bytes(header["hash"])
+        return [entry for entry in found if not entry.get("removed")], hex_bytes(header["hash"])
 
     def _store(self, first: int, last: int, last_hash: bytes, found: list[dict[str, Any]]) -> bool:
         """Keep one page; False (nothing kept) if it mixes forks or another process moved
         the index meanwhile."""
-        hashes = {_int(e["blockNumber"]): _bytes(e["blockHash"]) for e in found}
-        if len(hashes) != len({(_int(e["blockNumber"]), _bytes(e["blockHash"])) for e in found}):
+        hashes = {_int(e["blockNumber"]): hex_bytes(e["blockHash"]) for e in found}
+        if len(hashes) != len({(_int(e["blockNumber"]), hex_bytes(e["blockHash"])) for e in found}):
             return False  # two hashes for one block: a reorg during the request
         if hashes.setdefault(last, last_hash) != last_hash:
             return False
@@ -267,7 +268,8 @@ class EventIndex:
         rows = [
             (
                 _int(e["blockNumber"]), _int(e["logIndex"]), str(e["address"]).lower(),
-                *_topics(e["topics"]), _bytes(e.get("data", "0x")), _bytes(e["transactionHash"]),
+                *_topics(e["topics"]), hex_bytes(e.get("data", "0x")),
+                hex_bytes(e["transactionHash"]),
             )
             for e in found
         ]  # fmt: skip
@@ -319,7 +321,7 @@ class EventIndex:
             middle = (low + high) // 2
             number = remembered[middle]
             (header,) = self._ask([("eth_getBlockByNumber", [hex(number), False])])
-            if header is not None and _bytes(header["hash"]) == self._hash(number):
+            if header is not None and hex_bytes(header["hash"]) == self._hash(number):
                 low = middle + 1
             else:
                 high = middle
@@ -454,11 +456,12 @@ def _raw(row: tuple[Any, ...]) -> RawLog:
 
 
 def _topics(topics: list[Any]) -> tuple[bytes | None, ...]:
-    values: list[bytes | None] = [_bytes(t) for t in topics[:4]]
+    values: list[bytes | None] = [hex_bytes(t) for t in topics[:4]]
     return tuple(values + [None] * (4 - len(values)))
 
 
-def _bytes(value: Any) -> bytes:
+def hex_bytes(value: Any) -> bytes:
+    """Bytes a node sends as ``0x`` hex (or already bytes)."""
     if isinstance(value, (bytes, bytearray)):
         return bytes(value)
     return bytes.fromhex(str(value).removeprefix("0x"))

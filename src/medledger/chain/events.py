@@ -20,6 +20,7 @@ from eth_abi.abi import encode as abi_encode
 from medledger.addresses import checksum as to_checksum_address
 from medledger.chain.artifacts import artifact
 from medledger.chain.contracts import abi_type as _type
+from medledger.chain.eventindex import hex_bytes
 from medledger.keccak import keccak
 
 if TYPE_CHECKING:
@@ -101,12 +102,6 @@ def _event(contract: str, name: str) -> _Event:
         raise ValueError(f"{contract} has no event {name}") from None
 
 
-def _hex_bytes(value: Any) -> bytes:
-    if isinstance(value, (bytes, bytearray)):
-        return bytes(value)
-    return bytes.fromhex(str(value).removeprefix("0x"))
-
-
 def _normalise(kind: str, value: Any) -> Any:
     if kind == "address":
         return to_checksum_address(value)
@@ -118,10 +113,10 @@ def _normalise(kind: str, value: Any) -> Any:
 def _decode(contract: str, event: _Event, raw: Mapping[str, Any]) -> Log:
     """A log as a node or a receipt sends it."""
     return _decoded(
-        contract, event, [_hex_bytes(t) for t in raw["topics"]],
-        _hex_bytes(raw.get("data", b"")), to_checksum_address(raw["address"]),
+        contract, event, [hex_bytes(t) for t in raw["topics"]],
+        hex_bytes(raw.get("data", b"")), to_checksum_address(raw["address"]),
         _int(raw.get("blockNumber")), _int(raw.get("logIndex")),
-        "0x" + _hex_bytes(raw.get("transactionHash", b"")).hex(), None,
+        "0x" + hex_bytes(raw.get("transactionHash", b"")).hex(), None,
     )  # fmt: skip
 
 
@@ -186,7 +181,7 @@ def from_receipt(
         _decode(contract, event, raw)
         for raw in receipt.logs
         if raw["topics"]
-        and _hex_bytes(raw["topics"][0]) == event.topic
+        and hex_bytes(raw["topics"][0]) == event.topic
         and (wanted is None or str(raw["address"]).lower() == wanted)
     ]
 

@@ -83,10 +83,8 @@ class _Indexed:
 
 def find_batched(chain: Chain, store: BlockStore, record_id: bytes) -> Record | None:
     """Return a record known only from a batch (checked against its id and the root)."""
-    found = _lookup(chain, store, "record", record_id)
-    if not found:
-        found = _lookup(chain, store, "record", record_id, retry=True)
-    return _checked(chain, found[0]) if found else None
+    found = _entry(chain, store, record_id)
+    return _checked(chain, found) if found else None
 
 
 def batched_for(chain: Chain, store: BlockStore, patient: str) -> list[Record]:
@@ -113,12 +111,9 @@ def batch_of(chain: Chain, record_id: bytes) -> bytes | None:
 
 def batch_proof(chain: Chain, store: BlockStore, record_id: bytes) -> BatchProof:
     """Return the Merkle proof of a batched record."""
-    found = _lookup(chain, store, "record", record_id) or _lookup(
-        chain, store, "record", record_id, retry=True
-    )
-    if not found:
+    entry = _entry(chain, store, record_id)
+    if entry is None:
         raise PreconditionFailed(f"record 0x{record_id.hex()} is in no known batch")
-    entry = found[0]
     return BatchProof(entry.issuer, entry.tree.root, entry.index, entry.tree.proof(entry.index))
 
 
@@ -126,13 +121,16 @@ def _registered(chain: Chain, record_id: bytes) -> bool:
     return bool(chain.call("reading the record", registry(chain).functions.exists(record_id)))
 
 
-def forget(chain: Chain) -> None:
-    """Drop this connection's memo of batch trees (the items kept in the index stay: they
-    were checked against the chain when they were read)."""
-    chain.cache.pop(_TREES, None)
-
-
 _TREES = "batch-trees"
+
+
+def _entry(chain: Chain, store: BlockStore, record_id: bytes) -> _Indexed | None:
+    """The kept item of a record, once the batches not read yet (and, if it is not among
+    them, those whose manifest could not be read before) have been read."""
+    found = _lookup(chain, store, "record", record_id) or _lookup(
+        chain, store, "record", record_id, retry=True
+    )
+    return found[0] if found else None
 
 
 def _checked(chain: Chain, entry: _Indexed) -> Record:

@@ -40,7 +40,7 @@ from medledger.errors import PreconditionFailed
 from medledger.keccak import keccak
 from medledger.records import once
 from medledger.records.anchoring import Draft, Readers, anchored_at
-from medledger.records.batch_index import batch_proof, forget
+from medledger.records.batch_index import batch_proof
 from medledger.records.ids import ZERO_ID, Context, associated_data, derive_id
 from medledger.records.reading import writer_of
 from medledger.records.record import Record, registry
@@ -227,7 +227,6 @@ def _anchor_batch(
         [contract.functions.anchorBatch(built.root, manifest_cid.digest, len(items))],
         BATCH_GAS_LIMIT,
     )
-    forget(chain)
     when = anchored_at(chain, receipt)
     anchored = tuple(
         Record(
