@@ -1,8 +1,9 @@
 """Exporting a patient's records as FHIR: every record the caller may read, as one Bundle or as
 Bulk Data style NDJSON, each read logged on chain.
 
-:func:`export` is the one path (``medledger export`` and, later, the FHIR server's search and
-``$export`` call it). It reads what :func:`~medledger.consent.reading.read` would let the
+:func:`export` is the one path, in stages the FHIR server (:mod:`medledger.gateway`) also
+runs page by page: :func:`candidates` (what may be read, before anything is opened),
+:func:`open_records`, :func:`log_opened` and :func:`as_fhir`. It reads what :func:`~medledger.consent.reading.read` would let the
 caller read (the patient, the record's author, a grantee with live access), opened and checked
 the same way; a grantee's reads are logged in batched ``logAccess`` transactions
 (:func:`~medledger.consent.reading.log_reads`, :data:`LOG_BATCH` records each), after every
@@ -31,7 +32,7 @@ from medledger.errors import AccessRefused, FhirError, NoKeyForReader
 from medledger.records import origins
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterable
     from typing import Any
 
     from medledger.accounts import Signer
@@ -92,40 +93,104 @@ def export(
     Raises PatientNotFound for an address that is not a registered patient, before anything is
     read or sent.
     """
+    found = candidates(chain, store, reader, patient)
+    opened = open_records(chain, store, reader, found.records)
+    logged = log_opened(chain, reader, opened.to_log) if log else 0
+    entries = as_fhir(chain, opened.pairs, found.previous)
+    skipped = {**found.skipped}
+    for reason, ids in opened.skipped.items():
+        skipped.setdefault(reason, []).extend(ids)
+    return Export(found.patient, [r for r, _ in opened.pairs], entries, skipped, logged)
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """A patient's records that a reader may open, oldest first, before any is opened: current
+    versions only, what was left out and why, and every version's previous one."""
+
+    patient: str
+    records: list[records.Record]
+    skipped: dict[str, list[str]]
+    previous: dict[bytes, bytes | None]
+
+
+def candidates(
+    chain: Chain,
+    store: BlockStore,
+    reader: Signer,
+    patient: str,
+    keep: Callable[[records.Record], bool] | None = None,
+) -> Candidates:
+    """The records of ``patient`` that ``reader`` may read (and ``keep`` keeps: a filter the
+    caller adds, e.g. the gateway's caller's reach; records it drops are left out silently),
+    those written in batches and not yet registered included.
+
+    Raises PatientNotFound for an address that is not a registered patient.
+    """
     patient = providers.require_patient(chain, patient)
     erased = erasures(chain)
     may_read = _access_check(chain, reader)
-    ring = Keyring(chain, store, reader, None)  # the reader's envelopes, opened once each
-    opened: list[tuple[records.Record, dict[str, Any]]] = []
-    skipped: dict[str, list[str]] = {}
-    to_log: list[bytes] = []
     found = records.for_patient(chain, patient, store)
+    chosen: list[records.Record] = []
+    skipped: dict[str, list[str]] = {}
     for record in found:
-        reason = None
         if record.superseded:
             reason = "superseded"
+        elif keep is not None and not keep(record):
+            continue
         elif erased(record) is not None:
             reason = "erased"
         elif not may_read(record):
             reason = "refused"
         else:
-            try:
-                body, logged = open_readable(chain, store, reader, record, ring)
-                to_log += [record.id] if logged else []  # opened: a read, FHIR or not
-                opened.append((record, fhir.parse_resource(body)))
-            except AccessRefused:
-                reason = "refused"
-            except NoKeyForReader:
-                reason = "no key"
-            except FhirError:
-                reason = "not fhir"
-        if reason is not None:
-            skipped.setdefault(reason, []).append(record.hex_id)
-    if log:
-        for start in range(0, len(to_log), LOG_BATCH):
-            log_reads(chain, reader, to_log[start : start + LOG_BATCH])
-    entries = _as_fhir(chain, opened, {r.id: r.previous for r in found})
-    return Export(patient, [r for r, _ in opened], entries, skipped, len(to_log) if log else 0)
+            chosen.append(record)
+            continue
+        skipped.setdefault(reason, []).append(record.hex_id)
+    return Candidates(patient, chosen, skipped, {r.id: r.previous for r in found})
+
+
+@dataclass
+class Opened:
+    """Records opened: each with its FHIR resource, those that could not be, and the ids whose
+    reads must be logged on chain (a grantee's reads)."""
+
+    pairs: list[tuple[records.Record, dict[str, Any]]] = field(default_factory=list)
+    skipped: dict[str, list[str]] = field(default_factory=dict)
+    to_log: list[bytes] = field(default_factory=list)
+
+
+def open_records(
+    chain: Chain,
+    store: BlockStore,
+    reader: Signer,
+    chosen: Iterable[records.Record],
+    ring: Keyring | None = None,
+) -> Opened:
+    """Open, check and parse ``chosen`` as ``reader`` (nothing is logged: see
+    :func:`log_opened`); ``ring`` keeps the reader's opened key envelopes across calls."""
+    ring = ring or Keyring(chain, store, reader, None)  # the envelopes, opened once each
+    done = Opened()
+    for record in chosen:
+        try:
+            body, logged = open_readable(chain, store, reader, record, ring)
+            done.to_log += [record.id] if logged else []  # opened: a read, FHIR or not
+            done.pairs.append((record, fhir.parse_resource(body)))
+            continue
+        except AccessRefused:
+            reason = "refused"
+        except NoKeyForReader:
+            reason = "no key"
+        except FhirError:
+            reason = "not fhir"
+        done.skipped.setdefault(reason, []).append(record.hex_id)
+    return done
+
+
+def log_opened(chain: Chain, reader: Signer, record_ids: list[bytes]) -> int:
+    """Log ``reader``'s reads on chain, :data:`LOG_BATCH` per transaction; how many."""
+    for start in range(0, len(record_ids), LOG_BATCH):
+        log_reads(chain, reader, record_ids[start : start + LOG_BATCH])
+    return len(record_ids)
 
 
 def _access_check(chain: Chain, reader: Signer) -> Callable[[records.Record], bool]:
@@ -155,16 +220,19 @@ def _access_check(chain: Chain, reader: Signer) -> Callable[[records.Record], bo
     return may_read
 
 
-def _as_fhir(
+def as_fhir(
     chain: Chain,
     opened: list[tuple[records.Record, dict[str, Any]]],
     previous: dict[bytes, bytes | None],
+    link: Callable[[bytes, str], str | None] | None = None,
 ) -> list[Exported]:
     """The opened records as exported resources, references resolved across the export.
 
     A record's references are looked up first in its own input, then in the inputs of its
     earlier versions (``previous``: a record id → the id it superseded), then by ``Type/id``
-    or record URI among the exported resources."""
+    or record URI among the exported resources. ``link`` (a record id and its type → a URL,
+    or None) names records where a server serves them: an exported record's ``fullUrl``,
+    and any record it names is referenced there, in the export or not."""
     if not opened:
         return []
     versions: dict[bytes, list[bytes]] = {}
@@ -176,9 +244,10 @@ def _as_fhir(
     known = origins.records_of_inputs(chain, (o.input for o in noted.values()))
     here = opened[0][0]
     base = f"medledger://eip155:{here.chain_id}/{here.registry}/0x"
-    exported = {r.id: fhir.export_full_url(r.uri) for r, _ in opened}
     kinds = {rid: o.resource_type for rid, o in known.items()}
     kinds.update({r.id: str(resource["resourceType"]) for r, resource in opened})
+    exported = {r.id: (link and link(r.id, kinds[r.id])) or fhir.export_full_url(r.uri)
+                for r, _ in opened}  # fmt: skip
     by_url = {(o.input, o.full_url): rid for rid, o in known.items() if o.full_url}
     names = {rid: f"{o.resource_type}/{o.resource_id}" for rid, o in known.items() if o.resource_id}
     by_name = {(known[rid].input, name): rid for rid, name in names.items()}
@@ -206,6 +275,9 @@ def _as_fhir(
                 rid = in_export.get(names[rid], rid)
             if rid in exported:
                 return fhir.Target(kinds.get(rid), full_url=exported[rid])
+            served = link(rid, kinds[rid]) if link is not None and rid in kinds else None
+            if served is not None:
+                return fhir.Target(kinds.get(rid), full_url=served)
             return fhir.Target(kinds.get(rid), uri=base + rid.hex())
 
         return resolve
@@ -215,6 +287,7 @@ def _as_fhir(
             resource,
             record.uri,
             resolver([noted[rid].input for rid in versions[record.id] if rid in noted]),
+            exported[record.id],
         )
         for record, resource in opened
     ]

@@ -86,16 +86,20 @@ def literal(reference: str) -> tuple[str, str] | None:
 
 
 def export_resource(
-    resource: dict[str, Any], record_uri: str, resolve: Callable[[str], Target | None]
+    resource: dict[str, Any],
+    record_uri: str,
+    resolve: Callable[[str], Target | None],
+    full_url: str | None = None,
 ) -> Exported:
-    """A stored resource as exported: references rewritten by the rules above, record tagged."""
+    """A stored resource as exported: references rewritten by the rules above, record tagged;
+    its ``fullUrl`` is ``full_url`` (where a server serves it) or :func:`full_url_of`."""
     out = copy.deepcopy(resource)
     _rewrite(out, resolve)
     meta = out["meta"] if isinstance(out.get("meta"), dict) else {}
     tags = meta["tag"] if isinstance(meta.get("tag"), list) else []
     tags = [t for t in tags if not _is_record_tag(t)]
     out["meta"] = {**meta, "tag": [*tags, {"system": RECORD_TAG_SYSTEM, "code": record_uri}]}
-    return Exported(full_url_of(record_uri), out)
+    return Exported(full_url or full_url_of(record_uri), out)
 
 
 def bundle(entries: Iterable[Exported], kind: BundleType = "collection") -> bytes:
