@@ -462,6 +462,16 @@ class Forbidden(CallerRefused):
     http_status = 403
 
 
+class InvalidRequest(MedLedgerError, ValueError):
+    """Raised when a request to the FHIR gateway (a search, a create) is malformed or asks for
+    what it does not support (HTTP 400)."""
+
+
+class NotSupported(MedLedgerError, LookupError):
+    """Raised when the gateway does not offer an interaction on a resource type (HTTP 405 or
+    404, as the gateway decides)."""
+
+
 def _short(value: object) -> str:
     text = value.hex() if isinstance(value, bytes) else str(value)
     if isinstance(value, bytes):

@@ -106,6 +106,10 @@ COMMANDS: dict[str, Lazy] = {
     "trial": _in("trials", "trial",
                  "Clinical trials: registered protocols, signed consent, traceable data, "
                  "audits."),
+    # the FHIR gateway
+    "serve": _in("serve", "serve",
+                 "Serve FHIR R4 over REST as the --account's institution (Sign-In with "
+                 "Ethereum)."),
     # the walk-through and the measurements
     "demo": _in("demo", "demo",
                 "The main job: deploy, register, anchor the sample records, read, detect "

@@ -279,6 +279,11 @@ class Authority:
             records=frozenset(standing.records) if limited else frozenset(),
         )
 
+    def caller(self, bearer: str | None) -> str:
+        """The signed-in address of a valid live token (:class:`~medledger.errors.
+        Unauthenticated` otherwise); what it may do is decided by :meth:`authorize`."""
+        return str(self._claims(bearer)["sub"])
+
     def _claims(self, bearer: str | None) -> dict[str, Any]:
         if not bearer or not bearer.strip():
             raise Unauthenticated(

@@ -1,0 +1,296 @@
+"""The FHIR R4 REST API as an ASGI app (Starlette): routes only, over the package.
+
+Each route reads the request, asks :class:`~medledger.gateway.auth.Authority` who is calling,
+calls one package function and writes its answer. Package calls are made one at a time, on one
+worker thread: the chain connection and the home's SQLite connections stay on the thread that
+made them. Every
+error is an ``OperationOutcome`` with the one-line reason the CLI would print
+(:mod:`~medledger.gateway.outcomes`); anything unexpected is a 500 saying so, with the
+traceback on the server's standard error, never in the answer.
+
+Routes (``/fhir`` is the FHIR base):
+
+- ``POST /auth/challenge`` ``{"address", "scope"}`` → ``{"message"}`` (EIP-4361, to sign);
+  ``POST /auth/token`` ``{"message", "signature"}`` → ``{"access_token", "token_type",
+  "expires_in", "scope", "patient"}``.
+- ``GET /fhir/metadata``: the CapabilityStatement.
+- ``POST /fhir``: a transaction or batch Bundle; ``POST /fhir/{type}``: one resource.
+- ``GET /fhir/{type}?...``: search; ``GET /fhir/{type}/{id}``: read;
+  ``GET /fhir/{type}/{id}/_history[/{version}]``; ``GET /fhir/Patient/{id}/$everything``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import traceback
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+from starlette.applications import Starlette
+from starlette.responses import Response
+from starlette.routing import Route
+
+from medledger.errors import InvalidRequest, MedLedgerError, NotSupported, RecordNotFound
+from medledger.fhir import R4_RESOURCE_TYPES
+from medledger.gateway import creating
+from medledger.gateway.capability import capability_statement
+from medledger.gateway.outcomes import outcome, status_of
+from medledger.gateway.queries import parse_query, patient_address
+from medledger.gateway.scopes import Action
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from starlette.requests import Request
+
+    from medledger.fhir import Exported
+    from medledger.gateway.auth import Principal
+    from medledger.gateway.server import Gateway
+
+FHIR_JSON = "application/fhir+json"
+MAX_BODY = 64 * 1024 * 1024  # bytes: a request body larger than this is refused unread
+_SPECIAL = frozenset({"Provenance"})  # served from the chain, not as records
+
+
+def make_app(gateway: Gateway) -> Starlette:
+    """The ASGI app serving ``gateway``."""
+    worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="medledger-gateway")
+
+    def route(path: str, handler: Callable[..., Any], method: str) -> Route:
+        async def endpoint(request: Request) -> Response:
+            body = await _body(request) if method in ("POST", "PUT") else b""
+            if body is None:
+                refused = outcome(f"the request body is over {MAX_BODY} bytes", "too-costly")
+                return Response(creating.dumps(refused), 413, media_type=FHIR_JSON)
+            work = worker.submit(_answer, handler, request, body)
+            return await asyncio.wrap_future(work)
+
+        return Route(path, endpoint, methods=[method])
+
+    handlers = _Handlers(gateway)
+    return Starlette(routes=[
+        route("/auth/challenge", handlers.challenge, "POST"),
+        route("/auth/token", handlers.token, "POST"),
+        route("/fhir/metadata", handlers.metadata, "GET"),
+        route("/fhir", handlers.transaction, "POST"),
+        route("/fhir/", handlers.transaction, "POST"),
+        route("/fhir/Patient/{id}/$everything", handlers.everything, "GET"),
+        route("/fhir/{type}", handlers.search, "GET"),
+        route("/fhir/{type}", handlers.create, "POST"),
+        route("/fhir/{type}/{id}", handlers.read, "GET"),
+        route("/fhir/{type}/{id}/_history", handlers.history, "GET"),
+        route("/fhir/{type}/{id}/_history/{version}", handlers.vread, "GET"),
+    ])  # fmt: skip
+
+
+class _Handlers:
+    """One method per route; each answers ``(status, body[, headers])``."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+        self.records = gateway.records
+        self.authority = gateway.authority
+
+    # --- signing in -----------------------------------------------------------------------
+
+    def challenge(self, request: Request, body: bytes) -> tuple[int, Any]:
+        asked = _json_object(body, "address", "scope")
+        return 200, {"message": self.authority.challenge(asked["address"], asked["scope"])}
+
+    def token(self, request: Request, body: bytes) -> tuple[int, Any]:
+        asked = _json_object(body, "message", "signature")
+        token = self.authority.sign_in(asked["message"], asked["signature"])
+        lifetime = int(self.authority.token_lifetime.total_seconds())
+        return 200, {
+            "access_token": token.bearer, "token_type": "Bearer", "expires_in": lifetime,
+            "scope": token.scope, "patient": token.patient,
+        }  # fmt: skip
+
+    # --- FHIR -----------------------------------------------------------------------------
+
+    def metadata(self, request: Request, body: bytes) -> tuple[int, Any]:
+        types = sorted(R4_RESOURCE_TYPES - {"Bundle", "OperationOutcome", "Parameters"})
+        return 200, capability_statement(self.records.base, types, _OTHERS)
+
+    def transaction(self, request: Request, body: bytes) -> tuple[int, Any]:
+        created = creating.create(
+            self.records, body, None, _patient_param(request), self._may_create(request)
+        )
+        return 200, creating.response_bundle(self.records, created)
+
+    def create(self, request: Request, body: bytes) -> tuple[int, Any, dict[str, str]]:
+        kind = _resource_type(request)
+        if kind in _SPECIAL:
+            raise NotSupported(f"{kind} is written by the gateway itself; it cannot be created")
+        created = creating.create(
+            self.records, body, kind, _patient_param(request), self._may_create(request)
+        )
+        record = created.records[0]
+        assert record is not None  # one resource makes one record
+        where = creating.location(record, kind)
+        shown = self.records.read(lambda _p: self._principal(request, kind, Action.READ, _p),
+                                  kind, record.id.hex())  # fmt: skip
+        headers = {"Location": f"{self.records.base}/{where}", "ETag": 'W/"1"'}
+        return (201 if created.new[0] else 200), shown.resource, headers
+
+    def search(self, request: Request, body: bytes) -> tuple[int, Any]:
+        kind = _resource_type(request)
+        query = parse_query(request.query_params.multi_items())
+        caller = self._principal(request, kind, Action.SEARCH, query.patient)
+        patient = query.patient or caller.patient
+        if patient is None:
+            raise InvalidRequest(
+                f"name the patient: GET /{kind}?patient=0x... (searches are per patient)"
+            )
+        if kind == "Provenance":
+            raise NotSupported("Provenance is read by id: GET /Provenance/{record version id}")
+        page = self.records.search(caller, patient, frozenset({kind}), query)
+        links = [("self", query.with_offset(query.offset))]
+        if page.next_offset is not None:
+            links.append(("next", query.with_offset(page.next_offset)))
+        return 200, _bundle(
+            "searchset", page.entries, page.total,
+            [(rel, f"{self.records.base}/{kind}?{_encode(q)}") for rel, q in links],
+        )  # fmt: skip
+
+    def read(self, request: Request, body: bytes) -> tuple[int, Any]:
+        kind, logical_id = _resource_type(request), request.path_params["id"]
+        if kind == "Patient" and logical_id.lower().startswith("0x"):
+            patient = patient_address(logical_id)
+            caller = self._principal(request, kind, Action.READ, patient)
+            return 200, self.records.patient_resource(caller, patient)
+        if kind == "Provenance":
+            return 200, self.records.provenance(self._who(request, kind), logical_id)
+        return 200, self.records.read(self._who(request, kind), kind, logical_id).resource
+
+    def vread(self, request: Request, body: bytes) -> tuple[int, Any]:
+        kind, logical_id = _resource_type(request), request.path_params["id"]
+        version = request.path_params["version"]
+        if not version.isdigit():
+            raise RecordNotFound(f"{kind}/{logical_id}/_history/{version}")
+        found = self.records.read(self._who(request, kind), kind, logical_id, int(version))
+        return 200, found.resource
+
+    def history(self, request: Request, body: bytes) -> tuple[int, Any]:
+        kind, logical_id = _resource_type(request), request.path_params["id"]
+        versions = self.records.history(self._who(request, kind), kind, logical_id)
+        return 200, _bundle("history", versions, len(versions), [], history=True)
+
+    def everything(self, request: Request, body: bytes) -> tuple[int, Any]:
+        patient = patient_address(request.path_params["id"])
+        caller = self._principal(request, "Patient", Action.READ, patient)
+        entries = self.records.everything(caller, patient)
+        return 200, _bundle("searchset", entries, len(entries), [])
+
+    # --- who is calling -------------------------------------------------------------------
+
+    def _principal(
+        self, request: Request, kind: str, action: Action, patient: str | None
+    ) -> Principal:
+        bearer = request.headers.get("authorization")
+        return self.authority.authorize(bearer, kind, action, patient)
+
+    def _who(self, request: Request, kind: str) -> Callable[[str], Principal]:
+        """The caller, decided once the record's patient is known; a request without a valid
+        token is refused before anything is looked up."""
+        self.authority.caller(request.headers.get("authorization"))
+        return lambda patient: self._principal(request, kind, Action.READ, patient)
+
+    def _may_create(self, request: Request) -> Callable[[frozenset[str], str], None]:
+        def check(types: frozenset[str], patient: str) -> None:
+            for kind in sorted(types):
+                self._principal(request, kind, Action.CREATE, patient)
+
+        self.authority.caller(request.headers.get("authorization"))
+        return check
+
+
+_OTHERS: dict[str, dict[str, Any]] = {
+    "Provenance": {"interaction": [{"code": "read"}],
+                   "documentation": "one per record version: GET /Provenance/{record id}"},
+}  # fmt: skip
+
+
+def _answer(handler: Callable[..., Any], request: Request, body: bytes) -> Response:
+    try:
+        status, payload, *rest = handler(request, body)
+        headers = rest[0] if rest else {}
+    except MedLedgerError as error:
+        status, code = status_of(error)
+        payload, headers = outcome(str(error), code), {}
+        if status == 401:
+            headers = {"WWW-Authenticate": 'Bearer realm="medledger"'}
+    except Exception:
+        traceback.print_exc(file=sys.stderr)
+        status, headers = 500, {}
+        payload = outcome("internal error in the gateway (the server's log has the details)",
+                          "exception")  # fmt: skip
+    return Response(creating.dumps(payload), status, headers, media_type=FHIR_JSON)
+
+
+async def _body(request: Request) -> bytes | None:
+    """The request body, or None when it is larger than :data:`MAX_BODY`."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY:
+        return None
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _json_object(body: bytes, *keys: str) -> dict[str, Any]:
+    try:
+        value = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        value = None
+    if not isinstance(value, dict) or any(not isinstance(value.get(k), str) for k in keys):
+        raise InvalidRequest(f"send a JSON object with the strings {', '.join(keys)}")
+    return value
+
+
+def _resource_type(request: Request) -> str:
+    kind = str(request.path_params["type"])
+    if kind not in R4_RESOURCE_TYPES:
+        raise RecordNotFound(f"{kind} (not a FHIR R4 resource type)")
+    return kind
+
+
+def _patient_param(request: Request) -> str | None:
+    values = request.query_params.getlist("patient")
+    if len(values) > 1:
+        raise InvalidRequest("name one patient")
+    return patient_address(values[0]) if values else None
+
+
+def _encode(pairs: list[tuple[str, str]]) -> str:
+    from urllib.parse import urlencode
+
+    return urlencode(pairs)
+
+
+def _bundle(
+    kind: str, entries: list[Exported], total: int, links: list[tuple[str, str]],
+    *, history: bool = False,
+) -> dict[str, Any]:  # fmt: skip
+    items: list[dict[str, Any]] = []
+    for entry in entries:
+        item: dict[str, Any] = {"fullUrl": entry.full_url, "resource": entry.resource}
+        if history:
+            version = entry.resource["meta"]["versionId"]
+            item["request"] = {"method": "POST" if version == "1" else "PUT",
+                               "url": entry.resource["resourceType"]}  # fmt: skip
+            item["response"] = {"status": "201 Created" if version == "1" else "200 OK"}
+        else:
+            item["search"] = {"mode": "match"}
+        items.append(item)
+    document: dict[str, Any] = {"resourceType": "Bundle", "type": kind, "total": total}
+    if links:
+        document["link"] = [{"relation": rel, "url": url} for rel, url in links]
+    document["entry"] = items
+    return document
