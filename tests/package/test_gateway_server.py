@@ -1,61 +1,344 @@
 """``medledger serve``: the FHIR R4 REST gateway, driven over HTTP as an EHR would drive it.
 
 The server is the real console script on a free loopback port (``gateway_harness``), run by
-the hospital (dev:3) against the session's Anvil devnet; callers sign in with Ethereum. Every
-response body is validated with ``fhir.resources`` (the package's validator).
+the hospital (dev:3) against the session's Anvil devnet; callers sign in with Ethereum as
+wallets do. Every response body is validated with ``fhir.resources`` (the package's
+validator: R4B models, the closest the library has to R4).
 """
 
 from __future__ import annotations
 
+import copy
 import json
 from typing import Any
 
+import gateway_harness
 import pytest
 
+from medledger import records
 from medledger.accounts import dev_account
-import gateway_harness
+from medledger.fhir._validate import bundle_problems, problems_of
+from medledger.ipfs.local import LocalBlockStore
 
-SAMPLE_BUNDLE = {
-    "resourceType": "Bundle",
-    "type": "transaction",
-    "entry": [
-        {"fullUrl": "urn:uuid:7f6a2c1e-0000-4000-8000-000000000001",
-         "resource": {"resourceType": "Patient", "id": "p1",
-                      "identifier": [{"system": "urn:medledger:account", "value": "PATIENT"}],
-                      "name": [{"family": "Doe", "given": ["Jan"]}]},
-         "request": {"method": "POST", "url": "Patient"}},
-        {"fullUrl": "urn:uuid:7f6a2c1e-0000-4000-8000-000000000002",
-         "resource": {"resourceType": "Observation", "id": "o1", "status": "final",
-                      "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "laboratory"}]}],
-                      "code": {"coding": [{"system": "http://loinc.org", "code": "2339-0"}]},
-                      "subject": {"reference": "urn:uuid:7f6a2c1e-0000-4000-8000-000000000001"}},
-         "request": {"method": "POST", "url": "Observation"}},
-    ],
-}  # fmt: skip
+LAB = {"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "laboratory"}
+VITALS = {"system": "http://terminology.hl7.org/CodeSystem/observation-category",
+          "code": "vital-signs"}  # fmt: skip
+PATIENT_URL = "urn:uuid:7f6a2c1e-0000-4000-8000-000000000001"
+
+
+def observation(n: int, category: dict[str, str], code: str) -> dict[str, Any]:
+    return {
+        "fullUrl": f"urn:uuid:7f6a2c1e-0000-4000-8000-1000000000{n:02d}",
+        "resource": {
+            "resourceType": "Observation", "id": f"o{n}", "status": "final",
+            "category": [{"coding": [category]}],
+            "code": {"coding": [{"system": "http://loinc.org", "code": code}]},
+            "subject": {"reference": PATIENT_URL},
+            "valueQuantity": {"value": n, "unit": "mg/dL"},
+        },
+        "request": {"method": "POST", "url": "Observation"},
+    }  # fmt: skip
+
+
+def transaction(patient: str, labs: int = 3, vitals: int = 2) -> dict[str, Any]:
+    """A transaction Bundle: a Patient naming the MedLedger account, labs and vital signs."""
+    person = {
+        "resourceType": "Patient", "id": "p1", "name": [{"family": "Doe", "given": ["Jan"]}],
+        "identifier": [{"system": "urn:medledger:account", "value": patient}],
+    }  # fmt: skip
+    entries = [{"fullUrl": PATIENT_URL, "resource": person,
+                "request": {"method": "POST", "url": "Patient"}}]  # fmt: skip
+    entries += [observation(n, LAB, "2339-0") for n in range(labs)]
+    entries += [observation(labs + n, VITALS, "8867-4") for n in range(vitals)]
+    return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+
+
+def assert_valid(document: dict[str, Any]) -> None:
+    """The response body validates: a Bundle shell and each resource in it, or the resource."""
+    if document["resourceType"] == "Bundle":
+        entries = document.get("entry", [])
+        assert bundle_problems(document, entries) == []
+        for entry in entries:
+            if "resource" in entry:
+                assert_valid(entry["resource"])
+        return
+    assert problems_of(document, document["resourceType"], None) == []
+
+
+def ok(response: Any, status: int = 200) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/fhir+json")
+    body = response.json()
+    assert_valid(body)
+    return body
+
+
+def refused(response: Any, status: int, *words: str) -> str:
+    """The response is an OperationOutcome with ``status`` whose one line says ``words``."""
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert_valid(body)
+    assert body["resourceType"] == "OperationOutcome"
+    message = body["issue"][0]["diagnostics"]
+    assert "\n" not in message and "Traceback" not in message
+    for word in words:
+        assert word in message, message
+    return str(message)
+
+
+# --- fixtures --------------------------------------------------------------------------------
 
 
 @pytest.fixture
 def server(env, writer):
+    """The hospital's gateway (dev:3, verified, in the patient's care)."""
     running = gateway_harness.start(env, "dev:3")
     yield running
     running.stop()
 
 
-def bundle_for(patient: str) -> bytes:
-    return json.dumps(SAMPLE_BUNDLE).replace("PATIENT", patient).encode()
+@pytest.fixture
+def hospital_http(server):
+    with server.client(server.sign_in(dev_account(3), "user/*.cruds")) as http:
+        yield http
 
 
-def test_smoke(server, registered_patient):
-    token = server.sign_in(dev_account(3), "user/*.cruds")
-    with server.client(token) as http:
-        posted = http.post("", content=bundle_for(registered_patient.address),
-                           headers={"Content-Type": "application/fhir+json"})
-        print(posted.status_code, posted.text[:2000])
-        assert posted.status_code == 200
-        found = http.get("Observation", params={"patient": registered_patient.address})
-        print(found.status_code, found.text[:3000])
-        assert found.status_code == 200
-        first = found.json()["entry"][0]["resource"]
-        read = http.get(f"Observation/{first['id']}")
-        print(read.text[:1000])
-        assert read.status_code == 200
+def post(http: Any, patient: str) -> dict[str, Any]:
+    """POST the transaction Bundle (in the test's body: fixtures run before the test's world is
+    entered, and their writes would be rolled back); its response Bundle."""
+    return ok(http.post("", json=transaction(patient)))
+
+
+# --- what the server says it does ----------------------------------------------------------
+
+
+def test_metadata_is_a_valid_capability_statement_naming_every_interaction(server):
+    import httpx
+
+    statement = ok(httpx.get(f"{server.fhir}/metadata"))
+    assert statement["fhirVersion"] == "4.0.1"
+    by_type = {r["type"]: r for r in statement["rest"][0]["resource"]}
+    codes = {i["code"] for i in by_type["Observation"]["interaction"]}
+    assert codes == {"read", "vread", "history-instance", "search-type", "create"}
+    assert {p["name"] for p in by_type["Observation"]["searchParam"]} >= {
+        "patient", "_lastUpdated", "category", "code", "_count"}  # fmt: skip
+    assert by_type["Patient"]["operation"][0]["name"] == "everything"
+    assert {i["code"] for i in statement["rest"][0]["interaction"]} == {"transaction", "batch"}
+
+
+# --- create ----------------------------------------------------------------------------------
+
+
+def test_a_transaction_bundle_is_anchored_and_answered_entry_by_entry(
+    hospital_http, chain, registered_patient, settings
+):
+    posted = post(hospital_http, registered_patient.address)
+    assert posted["type"] == "transaction-response"
+    assert [e["response"]["status"] for e in posted["entry"]] == ["201 Created"] * 6
+    anchored = {r.id.hex(): r for r in records.for_patient(
+        chain, registered_patient.address, LocalBlockStore(settings.home / "ipfs"))}  # fmt: skip
+    for entry in posted["entry"]:
+        kind, logical_id, _h, version = entry["response"]["location"].split("/")
+        assert logical_id in anchored and version == "1"
+        assert entry["fullUrl"].endswith(f"/{kind}/{logical_id}")
+        said = entry["response"]["outcome"]["issue"][0]["diagnostics"]
+        assert anchored[logical_id].uri in said
+        assert anchored[logical_id].transaction_hash in said
+
+
+def test_posting_the_same_bundle_again_writes_nothing_twice(
+    hospital_http, chain, registered_patient
+):
+    posted = post(hospital_http, registered_patient.address)
+    block = chain.w3.eth.block_number
+    again = ok(hospital_http.post("", json=transaction(registered_patient.address)))
+    assert [e["response"]["status"] for e in again["entry"]] == ["200 OK"] * 6
+    assert [e["response"]["location"] for e in again["entry"]] == [
+        e["response"]["location"] for e in posted["entry"]]  # fmt: skip
+    assert chain.w3.eth.block_number == block
+
+
+def test_one_resource_posted_to_its_type_answers_201_with_location(
+    server, hospital_http, registered_patient
+):
+    single = copy.deepcopy(observation(1, LAB, "2339-0")["resource"])
+    single["subject"] = {"reference": f"Patient/{registered_patient.address}"}
+    answer = hospital_http.post("Observation", json=single)
+    body = ok(answer, 201)
+    assert answer.headers["location"] == f"{server.fhir}/Observation/{body['id']}/_history/1"
+    assert body["valueQuantity"] == single["valueQuantity"]
+    assert body["meta"]["versionId"] == "1"
+
+
+@pytest.mark.parametrize(("path", "payload", "status", "words"), [
+    ("", b"{not json", 400, ["not valid JSON"]),
+    ("", {"resourceType": "Observation", "status": "final"}, 400, ["transaction or batch"]),
+    ("", {"resourceType": "Bundle", "type": "collection", "entry": []}, 400, ["no entries"]),
+    ("Observation", {"resourceType": "Patient"}, 400, ["POST /Observation takes"]),
+    ("Observation", {"resourceType": "Observation", "status": "final"}, 400, ["whose records"]),
+    ("Provenance", {"resourceType": "Provenance"}, 405, ["Provenance"]),
+    ("Nonsense", {"resourceType": "Nonsense"}, 404, ["not a FHIR R4 resource type"]),
+])  # fmt: skip
+def test_bad_input_is_refused_in_one_line_before_anything_is_sent(
+    hospital_http, chain, path, payload, status, words
+):
+    block = chain.w3.eth.block_number
+    content = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    refused(hospital_http.post(path, content=content), status, *words)
+    assert chain.w3.eth.block_number == block
+
+
+def test_a_bundle_for_an_unregistered_account_is_refused(hospital_http, chain):
+    stranger = dev_account(9).address
+    refused(hospital_http.post("", json=transaction(stranger)), 404, stranger)
+
+
+# --- read, search, history ------------------------------------------------------------------
+
+
+def test_search_pages_with_next_links_and_filters(hospital_http, registered_patient):
+    post(hospital_http, registered_patient.address)
+    patient = registered_patient.address
+    first = ok(hospital_http.get("Observation", params={"patient": patient, "_count": 2}))
+    assert first["total"] == 5 and len(first["entry"]) == 2
+    seen = [e["resource"]["id"] for e in first["entry"]]
+    page = first
+    while nxt := next((x["url"] for x in page.get("link", []) if x["relation"] == "next"), None):
+        page = ok(hospital_http.get(nxt))
+        seen += [e["resource"]["id"] for e in page["entry"]]
+    assert len(seen) == len(set(seen)) == 5
+    labs = ok(
+        hospital_http.get("Observation", params={"patient": patient, "category": "laboratory"})
+    )
+    assert labs["total"] == 3
+    heart = ok(
+        hospital_http.get(
+            "Observation",
+            params={"subject": f"Patient/{patient}", "code": "http://loinc.org|8867-4"},
+        )
+    )
+    assert heart["total"] == 2
+    none_yet = ok(
+        hospital_http.get(
+            "Observation", params={"patient": patient, "_lastUpdated": "lt2000-01-01"}
+        )
+    )
+    assert none_yet["total"] == 0 and none_yet.get("entry", []) == []
+    patients = ok(hospital_http.get("Patient", params={"patient": patient}))
+    assert patients["total"] == 1
+
+
+@pytest.mark.parametrize(("params", "words"), [
+    ({"patient": "0x12"}, ["does not name a MedLedger patient"]),
+    ({"patient": "P", "_count": "0"}, ["_count"]),
+    ({"patient": "P", "_sort": "date"}, ["'_sort' is not supported"]),
+    ({"patient": "P", "_lastUpdated": "yesterday"}, ["not a date"]),
+    ({}, ["name the patient"]),
+])  # fmt: skip
+def test_bad_searches_are_refused_in_one_line(hospital_http, registered_patient, params, words):
+    params = {k: (registered_patient.address if v == "P" else v) for k, v in params.items()}
+    refused(hospital_http.get("Observation", params=params), 400, *words)
+
+
+def test_read_follows_references_to_where_the_gateway_serves_them(
+    hospital_http, registered_patient
+):
+    post(hospital_http, registered_patient.address)
+    observations = ok(
+        hospital_http.get("Observation", params={"patient": registered_patient.address})
+    )
+    one = observations["entry"][0]["resource"]
+    read = ok(hospital_http.get(f"Observation/{one['id']}"))
+    assert read == one
+    subject = ok(hospital_http.get(read["subject"]["reference"]))
+    assert subject["resourceType"] == "Patient" and subject["name"][0]["family"] == "Doe"
+
+
+def test_a_new_version_shows_in_history_and_vread(
+    hospital_http, chain, settings, writer, registered_patient
+):
+    posted = post(hospital_http, registered_patient.address)
+    first = posted["entry"][1]["response"]["location"]  # Observation/<id>/_history/1
+    kind, logical_id = first.split("/")[:2]
+    body = json.dumps(
+        {
+            "resourceType": "Observation",
+            "id": "o0",
+            "status": "amended",
+            "code": {"coding": [{"system": "http://loinc.org", "code": "2339-0"}]},
+        }
+    )
+    store = LocalBlockStore(settings.home / "ipfs")
+    batched = records.get(chain, "0x" + logical_id, store)  # a Bundle's records come in a batch
+    records.ensure_registered(chain, store, writer, batched)
+    records.anchor(chain, store, writer, registered_patient.address,
+                   [records.Draft(body.encode(), records.Category.LAB)],
+                   previous=batched.id)  # fmt: skip
+    current = ok(hospital_http.get(f"{kind}/{logical_id}"))
+    assert current["status"] == "amended" and current["meta"]["versionId"] == "2"
+    assert ok(hospital_http.get(f"{kind}/{logical_id}/_history/1"))["status"] == "final"
+    history = ok(hospital_http.get(f"{kind}/{logical_id}/_history"))
+    assert history["type"] == "history"
+    assert [e["resource"]["meta"]["versionId"] for e in history["entry"]] == ["2", "1"]
+    refused(hospital_http.get(f"{kind}/{logical_id}/_history/3"), 404)
+    listed = ok(hospital_http.get("Observation", params={"patient": registered_patient.address}))
+    assert listed["total"] == 5  # the versions are one resource
+
+
+def test_provenance_names_the_record_uri_and_the_transaction(registered_patient, hospital_http):
+    posted = post(hospital_http, registered_patient.address)
+    location = posted["entry"][1]["response"]["location"]
+    record_id = location.split("/")[1]
+    provenance = ok(hospital_http.get(f"Provenance/{record_id}"))
+    assert provenance["target"] == [{"reference": location}]
+    said = {e["what"]["identifier"]["system"]: e["what"]["identifier"]["value"]
+            for e in provenance["entity"]}  # fmt: skip
+    assert said["urn:ietf:rfc:3986"].endswith("0x" + record_id)
+    outcome = posted["entry"][1]["response"]["outcome"]["issue"][0]["diagnostics"]
+    assert said["urn:medledger:transaction"].split(":")[-1] in outcome
+
+
+def test_everything_holds_the_patients_records_and_the_patient(hospital_http, registered_patient):
+    posted = post(hospital_http, registered_patient.address)
+    address = registered_patient.address
+    everything = ok(hospital_http.get(f"Patient/{address}/$everything"))
+    assert sorted(e["resource"]["resourceType"] for e in everything["entry"]) == [
+        "Observation"] * 5 + ["Patient"]  # fmt: skip
+    person = ok(hospital_http.get(f"Patient/{address}"))
+    assert person["id"] == address
+    assert person["link"][0]["other"]["reference"] == posted["entry"][0]["fullUrl"]
+
+
+def test_unknown_ids_are_not_found(registered_patient, hospital_http):
+    posted = post(hospital_http, registered_patient.address)
+    refused(hospital_http.get("Observation/" + "ab" * 32), 404)
+    refused(hospital_http.get("Observation/not-an-id"), 404)
+    patient_id = posted["entry"][0]["response"]["location"].split("/")[1]
+    refused(hospital_http.get(f"Observation/{patient_id}"), 404)  # a Patient, not an Observation
+
+
+# --- who may ---------------------------------------------------------------------------------
+
+
+def test_no_token_or_a_bad_one_is_401_with_an_operation_outcome(
+    registered_patient, hospital_http, server
+):
+    posted = post(hospital_http, registered_patient.address)
+    with server.client(None) as anonymous:
+        answer = anonymous.get("Observation", params={"patient": dev_account(5).address})
+        refused(answer, 401, "no bearer token")
+        assert answer.headers["www-authenticate"].startswith("Bearer")
+    with server.client("not-a-token") as forged:
+        refused(forged.get(posted["entry"][1]["response"]["location"]), 401)
+
+
+def test_a_patient_sees_their_own_records_and_no_one_elses(
+    hospital_http, server, registered_patient
+):
+    post(hospital_http, registered_patient.address)
+    with server.client(server.sign_in(registered_patient, "patient/*.rs")) as mine:
+        found = ok(mine.get("Observation"))  # the token's patient context
+        assert found["total"] == 5
+        assert ok(mine.get(f"Observation/{found['entry'][0]['resource']['id']}"))
+        refused(mine.get("Observation", params={"patient": dev_account(9).address}), 403)
+        refused(mine.post("", json=transaction(registered_patient.address)), 403)
