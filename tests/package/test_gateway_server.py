@@ -342,3 +342,43 @@ def test_a_patient_sees_their_own_records_and_no_one_elses(
         assert ok(mine.get(f"Observation/{found['entry'][0]['resource']['id']}"))
         refused(mine.get("Observation", params={"patient": dev_account(9).address}), 403)
         refused(mine.post("", json=transaction(registered_patient.address)), 403)
+
+
+# --- Bulk Data -------------------------------------------------------------------------------
+
+
+def bulk_export(http: Any, **params: str) -> dict[str, list[dict[str, Any]]]:
+    """Kick off ``$export``, read the manifest, fetch every file: resources by type."""
+    kicked = http.get("$export", params=params, headers={"Prefer": "respond-async"})
+    assert kicked.status_code == 202, kicked.text
+    status = http.get(kicked.headers["content-location"])
+    assert status.status_code == 200, status.text
+    manifest = status.json()
+    assert manifest["requiresAccessToken"] is True
+    found: dict[str, list[dict[str, Any]]] = {}
+    for output in manifest["output"]:
+        data = http.get(output["url"])
+        assert data.headers["content-type"].startswith("application/fhir+ndjson")
+        lines = [json.loads(line) for line in data.text.splitlines() if line]
+        assert len(lines) == output["count"]
+        for resource in lines:
+            assert_valid(resource)
+        found[output["type"]] = lines
+    return found
+
+
+def test_a_patients_bulk_export_holds_their_records_by_type(
+    hospital_http, server, registered_patient
+):
+    post(hospital_http, registered_patient.address)
+    with server.client(server.sign_in(registered_patient, "patient/*.rs")) as mine:
+        files = bulk_export(mine)
+        assert {kind: len(found) for kind, found in files.items()} == {
+            "Observation": 5, "Patient": 1}  # fmt: skip
+        assert set(bulk_export(mine, _type="Patient")) == {"Patient"}
+        assert bulk_export(mine, _since="2999-01-01") == {}
+        refused(mine.get("$export", params={"_type": "Nonsense"}), 400, "Nonsense")
+    with server.client(server.sign_in(dev_account(3), "user/*.rs")) as hospital:
+        kicked = mine_again = hospital.get("$export")
+        refused(kicked, 403, "no live grant")
+        del mine_again

@@ -110,6 +110,9 @@ COMMANDS: dict[str, Lazy] = {
     "serve": _in("serve", "serve",
                  "Serve FHIR R4 over REST as the --account's institution (Sign-In with "
                  "Ethereum)."),
+    "sign-in": _in("serve", "sign_in",
+                   "Sign in to a MedLedger gateway with the --account's key; print the bearer "
+                   "token."),
     # the walk-through and the measurements
     "demo": _in("demo", "demo",
                 "The main job: deploy, register, anchor the sample records, read, detect "

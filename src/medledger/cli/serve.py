@@ -29,3 +29,18 @@ def serve(session: Session, host: str, port: int, public_url: str | None) -> Non
                    "cross the network in clear unless TLS is put in front", err=True)  # fmt: skip
     gateway = Gateway(chain, open_store(session.settings), account, public_url or url_of(sock))
     serve(gateway, sock)
+
+
+@click.command("sign-in")
+@click.option("--gateway", "url", default="http://127.0.0.1:8080", show_default=True,
+              help="The gateway's base URL.")
+@click.option("--scope", default="user/*.rs", show_default=True,
+              help="SMART scopes asked for (space-separated), cut down to the account's grants.")
+@common
+@pass_session
+def sign_in(session: Session, url: str, scope: str) -> None:
+    """Sign in to a MedLedger gateway with the --account's key; print the bearer token."""
+    from medledger.gateway.signin import sign_in as ask
+
+    token = ask(url, session.account(), scope)
+    session.emit(token, str(token["access_token"]))

@@ -17,6 +17,9 @@ Routes (``/fhir`` is the FHIR base):
 - ``POST /fhir``: a transaction or batch Bundle; ``POST /fhir/{type}``: one resource.
 - ``GET /fhir/{type}?...``: search; ``GET /fhir/{type}/{id}``: read;
   ``GET /fhir/{type}/{id}/_history[/{version}]``; ``GET /fhir/Patient/{id}/$everything``.
+- ``GET /fhir/$export`` (or ``/fhir/Patient/$export``): Bulk Data, see
+  :mod:`~medledger.gateway.bulk`; ``GET|DELETE /fhir/$export-status/{job}``,
+  ``GET /fhir/$export-file/{job}/{type}.ndjson``.
 """
 
 from __future__ import annotations
@@ -32,13 +35,20 @@ from starlette.applications import Starlette
 from starlette.responses import Response
 from starlette.routing import Route
 
-from medledger.errors import InvalidRequest, MedLedgerError, NotSupported, RecordNotFound
+from medledger.errors import (
+    Forbidden,
+    InvalidRequest,
+    MedLedgerError,
+    NotSupported,
+    RecordNotFound,
+)
 from medledger.fhir import R4_RESOURCE_TYPES
 from medledger.gateway import creating
+from medledger.gateway.bulk import Exports
 from medledger.gateway.capability import capability_statement
 from medledger.gateway.outcomes import outcome, status_of
 from medledger.gateway.queries import parse_query, patient_address
-from medledger.gateway.scopes import Action
+from medledger.gateway.scopes import ANY_TYPE, Action
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -76,6 +86,11 @@ def make_app(gateway: Gateway) -> Starlette:
         route("/fhir/metadata", handlers.metadata, "GET"),
         route("/fhir", handlers.transaction, "POST"),
         route("/fhir/", handlers.transaction, "POST"),
+        route("/fhir/$export", handlers.export, "GET"),
+        route("/fhir/Patient/$export", handlers.export, "GET"),
+        route("/fhir/$export-status/{job}", handlers.export_status, "GET"),
+        route("/fhir/$export-status/{job}", handlers.export_delete, "DELETE"),
+        route("/fhir/$export-file/{job}/{name}", handlers.export_file, "GET"),
         route("/fhir/Patient/{id}/$everything", handlers.everything, "GET"),
         route("/fhir/{type}", handlers.search, "GET"),
         route("/fhir/{type}", handlers.create, "POST"),
@@ -92,6 +107,7 @@ class _Handlers:
         self.gateway = gateway
         self.records = gateway.records
         self.authority = gateway.authority
+        self.exports = Exports(gateway.records)
 
     # --- signing in -----------------------------------------------------------------------
 
@@ -184,6 +200,47 @@ class _Handlers:
         entries = self.records.everything(caller, patient)
         return 200, _bundle("searchset", entries, len(entries), [])
 
+    # --- Bulk Data ------------------------------------------------------------------------
+
+    def export(self, request: Request, body: bytes) -> tuple[int, Any, dict[str, str]]:
+        caller = self.authority.caller(request.headers.get("authorization"))
+        job = self.exports.start(
+            caller, lambda patient: self._bulk_principal(request, patient),
+            request.query_params.multi_items(), str(request.url),
+        )  # fmt: skip
+        status_url = f"{self.records.base}/$export-status/{job}"
+        done = outcome(f"export finished: {status_url}", "informational", "information")
+        return 202, done, {"Content-Location": status_url}
+
+    def export_status(self, request: Request, body: bytes) -> tuple[int, Any, dict[str, str]]:
+        caller = self.authority.caller(request.headers.get("authorization"))
+        manifest = self.exports.manifest(caller, request.path_params["job"], self.records.base)
+        return 200, creating.dumps(manifest), {"Content-Type": "application/json"}
+
+    def export_delete(self, request: Request, body: bytes) -> tuple[int, Any]:
+        caller = self.authority.caller(request.headers.get("authorization"))
+        self.exports.delete(caller, request.path_params["job"])
+        return 202, outcome("export deleted", "informational", "information")
+
+    def export_file(self, request: Request, body: bytes) -> tuple[int, Any, dict[str, str]]:
+        caller = self.authority.caller(request.headers.get("authorization"))
+        data = self.exports.file(caller, request.path_params["job"], request.path_params["name"])
+        return 200, data, {"Content-Type": "application/fhir+ndjson"}
+
+    def _bulk_principal(self, request: Request, patient: str) -> Principal:
+        """The caller about ``patient``, checked for the first type its scopes name that its
+        standing allows (the export then keeps only types the scopes name)."""
+        bearer = request.headers.get("authorization")
+        named = sorted({s.resource_type for s in self.authority.scopes(bearer)})
+        kinds = ["Patient", *sorted(R4_RESOURCE_TYPES)] if ANY_TYPE in named else named
+        refusal: Forbidden | None = None
+        for kind in kinds:
+            try:
+                return self.authority.authorize(bearer, kind, Action.SEARCH, patient)
+            except Forbidden as error:
+                refusal = refusal or error
+        raise refusal or Forbidden("the token's scopes name no resource type")
+
     # --- who is calling -------------------------------------------------------------------
 
     def _principal(
@@ -216,7 +273,10 @@ _OTHERS: dict[str, dict[str, Any]] = {
 def _answer(handler: Callable[..., Any], request: Request, body: bytes) -> Response:
     try:
         status, payload, *rest = handler(request, body)
-        headers = rest[0] if rest else {}
+        headers = dict(rest[0]) if rest else {}
+        if isinstance(payload, bytes):  # not FHIR JSON: the handler names its type
+            media = headers.pop("Content-Type")
+            return Response(payload, status, headers, media_type=media)
     except MedLedgerError as error:
         status, code = status_of(error)
         payload, headers = outcome(str(error), code), {}

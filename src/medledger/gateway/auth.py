@@ -284,6 +284,10 @@ class Authority:
         Unauthenticated` otherwise); what it may do is decided by :meth:`authorize`."""
         return str(self._claims(bearer)["sub"])
 
+    def scopes(self, bearer: str | None) -> tuple[SmartScope, ...]:
+        """The scopes a valid live token carries."""
+        return parse_scopes(self._claims(bearer)["scope"])
+
     def _claims(self, bearer: str | None) -> dict[str, Any]:
         if not bearer or not bearer.strip():
             raise Unauthenticated(

@@ -64,5 +64,10 @@ def capability_statement(
             },
             "resource": resources,
             "interaction": [{"code": "transaction"}, {"code": "batch"}],
+            "operation": [{
+                "name": "export",
+                "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export",
+                "documentation": "Bulk Data: a grantee's NDJSON of what its live grants cover",
+            }],
         }],
     }  # fmt: skip

@@ -122,6 +122,13 @@ def standing_of(chain: Chain, caller: str, gateway: str, patient: str | None = N
     )  # fmt: skip
 
 
+def granting_patients(chain: Chain, grantee: str) -> list[str]:
+    """The patients who have a live grant to ``grantee`` now, in the order they first granted."""
+    now = chain.now()
+    held = _grants_held(chain, parse_address(grantee), None)
+    return list(dict.fromkeys(s.patient for s in held if s.live(now)))
+
+
 def _grants_held(chain: Chain, grantee: str, patient: str | None) -> list[GrantState]:
     """The grants ``grantee`` holds from ``patient`` (or from anyone), as they stand now."""
     if patient is not None:
