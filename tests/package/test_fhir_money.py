@@ -285,7 +285,11 @@ BAD_CLAIMS = [
         FhirStructureError,
         "payee.type must be subscriber",
     ),
-    (_set("total.value", 999), FhirStructureError, "nets add up to 180.00 USD but the total is 999.00"),
+    (
+        _set("total.value", 999),
+        FhirStructureError,
+        "nets add up to 180.00 USD but the total is 999.00",
+    ),
 ]
 
 
@@ -338,3 +342,19 @@ def test_claim_fhir_ids_are_64_hex_digits(text):
     assert claims.parse_fhir_claim_id(claims.fhir_claim_id(2**255 + 7)) == 2**255 + 7
     with pytest.raises(ConfigurationError, match="is not a claim id"):
         claims.parse_fhir_claim_id(text)
+
+
+def test_a_patients_own_claim_answers_under_its_id_and_requests_the_claim_record(
+    chain, store, provider, policy, registered_patient, insurer, claim_body, visit
+):
+    record = test_claims.anchor_claim(
+        chain, store, provider, registered_patient, claim_body(("80053", 300))
+    )
+    claim = claims.submit_claim(
+        chain, store, registered_patient, policy.id, record=record.id, pay_patient=True,
+        evidence=[visit.id],
+    )  # fmt: skip
+    response, eob = claims.claim_views(chain, store, insurer, claim.id)
+    assert valid(response)["id"] == claims.fhir_claim_id(claim.id) != record.id.hex()
+    assert response["request"] == {"reference": f"Claim/{record.id.hex()}"}
+    assert response["outcome"] == "queued" and eob is None

@@ -10,12 +10,13 @@ first) and the care it bills as MedLedger records in ``item[].encounter``,
 the provider already), anything else the provider. Every one of these is checked, with a
 one-line error naming the element, before anything is written.
 
-The body anchored as the provider's Financial record is the ``Claim`` in canonical JSON
-(sorted keys, no spaces) without the ``id`` a client may send (a server ignores it on create):
-the same ``Claim`` posted again, however formatted, is the same record, and
-:func:`~medledger.claims.submission.submit_claim` answers that retry with the claim it made
-before instead of submitting twice. Float amounts are fine (the JSON number is read back as a
-``Decimal``); a ``Decimal`` in the mapping is not JSON and is refused.
+The body anchored as the provider's Financial record is the ``Claim`` as JSON without the
+``id`` a client may send (a server ignores it on create). The same ``Claim`` posted again,
+however its keys are ordered, is the same record (anchoring compares bodies as canonical JSON,
+see :mod:`medledger.records.once`), and :func:`~medledger.claims.submission.submit_claim`
+answers that retry with the claim it made before instead of submitting twice. Float amounts
+are fine (the JSON number is read back as a ``Decimal``); a ``Decimal`` in the mapping is not
+JSON and is refused.
 
 Ids: a claim's FHIR id is its id in 64 hex digits (a provider's claim has its claim record's
 id, so ``Claim/<id>`` is also the record); its ``ClaimResponse`` and ``ExplanationOfBenefit``
@@ -86,7 +87,7 @@ def submit_fhir_claim(
     """
     resource = {k: v for k, v in claim.items() if k != "id"}
     try:
-        body = json.dumps(resource, sort_keys=True, separators=(",", ":")).encode()
+        body = json.dumps(resource).encode()
     except (TypeError, ValueError) as exc:
         raise FhirStructureError("Claim", f"is not JSON data ({exc})") from None
     claim_facts(body, "Claim")  # the Claim itself first: type, money, codes, service period
