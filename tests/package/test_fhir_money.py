@@ -325,6 +325,16 @@ def test_a_claim_paid_to_the_patient_says_so_in_its_payee(chain, post, fhir_clai
     assert claim.pay_patient
 
 
+def test_the_focal_insurance_names_the_policy(chain, post, fhir_claim, policy):
+    resource = fhir_claim(("99213", 180))
+    resource["insurance"] = [
+        {"sequence": 1, "focal": False, "coverage": {"display": "another insurer's plan"}},
+        {"sequence": 2, "focal": True, "coverage": {"reference": f"Coverage/{policy.id}"}},
+    ]
+    claim, _ = post(resource)
+    assert claim.policy_id == policy.id
+
+
 def test_a_patients_claims_are_found_through_their_policies(
     chain, post, fhir_claim, registered_patient, stranger
 ):

@@ -91,7 +91,7 @@ def submit_fhir_claim(
     except (TypeError, ValueError) as exc:
         raise FhirStructureError("Claim", f"is not JSON data ({exc})") from None
     claim_facts(body, "Claim")  # the Claim itself first: type, money, codes, service period
-    policy = policy_of(chain, _insurance(resource), _insurance_where(resource))
+    policy = policy_of(chain, *_insurance(resource))
     _check_patient(resource, policy)
     _check_insurer(resource, policy)
     pay_patient = _pays_patient(resource)
@@ -158,25 +158,18 @@ def _items(value: object) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
-def _focal(resource: Mapping[str, Any]) -> int:
+def _insurance(resource: Mapping[str, Any]) -> tuple[Mapping[str, Any], str]:
+    """The coverage reference of the focal insurance (or the first), and where it is."""
     entries = _items(resource.get("insurance"))
     focal = [n for n, e in enumerate(entries) if isinstance(e, dict) and e.get("focal") is True]
-    return focal[0] if focal else 0
-
-
-def _insurance_where(resource: Mapping[str, Any]) -> str:
-    return f"insurance[{_focal(resource)}].coverage"
-
-
-def _insurance(resource: Mapping[str, Any]) -> Mapping[str, Any]:
-    entries = _items(resource.get("insurance"))
-    entry = entries[_focal(resource)] if entries else None
+    n = focal[0] if focal else 0
+    entry = entries[n] if entries else None
     coverage = entry.get("coverage") if isinstance(entry, dict) else None
     if not isinstance(coverage, dict):
         raise FhirStructureError(
             "Claim", "has no insurance[].coverage naming the policy (Coverage/<policy id>)"
         )
-    return coverage
+    return coverage, f"insurance[{n}].coverage"
 
 
 def _check_patient(resource: Mapping[str, Any], policy: Policy) -> None:
