@@ -54,7 +54,10 @@ ids), :mod:`~medledger.claims.money` (units, balances, credit, withdrawal),
 :mod:`~medledger.claims.evidence` (the patient's records, the insurer's payment consent),
 :mod:`~medledger.claims.submission` (submit), :mod:`~medledger.claims.history` (a claim, its
 steps, listings), :mod:`~medledger.claims.decisions` (review, decide, answer, dispute,
-escalate, resolve) and :mod:`~medledger.claims.responses` (ClaimResponse and EOB).
+escalate, resolve), :mod:`~medledger.claims.responses` (ClaimResponse and EOB),
+:mod:`~medledger.claims.fhir_coverage` (policies as FHIR Coverage) and
+:mod:`~medledger.claims.fhir_claims` (a FHIR Claim submitted, its responses as the FHIR server
+serves them).
 """
 
 from medledger.claims.contract import (
@@ -84,6 +87,14 @@ from medledger.claims.decisions import (
     review,
 )
 from medledger.claims.facts import ClaimFacts, ClaimKeys, canonical_time, claim_facts, claim_keys
+from medledger.claims.fhir_claims import (
+    claim_views,
+    claims_of_patient,
+    fhir_claim_id,
+    parse_fhir_claim_id,
+    submit_fhir_claim,
+)
+from medledger.claims.fhir_coverage import POLICY_SYSTEM, coverage_resource, coverages, policy_of
 from medledger.claims.history import (
     Claim,
     ClaimEvent,
@@ -131,6 +142,7 @@ __all__ = [
     "IDENTIFIER_TAG",
     "MAX_INFO_REQUESTS",
     "NO_IDENTIFIER",
+    "POLICY_SYSTEM",
     "RESOLVER_ROLE",
     "SERVICE_TAG",
     "TERMS_KIND",
@@ -154,7 +166,11 @@ __all__ = [
     "claim_hex",
     "claim_history",
     "claim_keys",
+    "claim_views",
     "claims",
+    "claims_of_patient",
+    "coverage_resource",
+    "coverages",
     "credit_of",
     "decimals",
     "decision_of",
@@ -163,6 +179,7 @@ __all__ = [
     "dispute",
     "dispute_window",
     "escalate",
+    "fhir_claim_id",
     "fhir_documents",
     "from_units",
     "fund_policy",
@@ -173,8 +190,10 @@ __all__ = [
     "manager",
     "mint",
     "parse_claim_id",
+    "parse_fhir_claim_id",
     "patient_claim_id",
     "policies",
+    "policy_of",
     "provide_info",
     "read_terms",
     "reclaim_pool",
@@ -182,6 +201,7 @@ __all__ = [
     "resolve",
     "review",
     "submit_claim",
+    "submit_fhir_claim",
     "submitted_before",
     "to_units",
     "token_contract",

@@ -49,6 +49,11 @@ def fhir_documents(
     """
     claim = get_claim(chain, claim_id)
     body = consent.read(chain, store, reader, claim.claim_record, log=False)
+    return documents_of(chain, claim, body)
+
+
+def documents_of(chain: Chain, claim: Claim, body: bytes) -> dict[str, bytes]:
+    """:func:`fhir_documents` of a claim whose claim record ``body`` is open."""
     facts = claim_facts(body, f"claim {claim.hex_id}")
     decision = decision_of(chain, claim, facts.currency)
     documents = {"ClaimResponse": fhir.claim_response(body, decision)}

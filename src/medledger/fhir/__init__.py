@@ -58,9 +58,11 @@ from medledger.fhir._references import full_url_of as export_full_url
 from medledger.fhir._references import literal as literal_reference
 from medledger.fhir._references import ndjson as export_ndjson
 from medledger.fhir._research import (
+    INSTITUTION_SYSTEM,
     StudyFacts,
     StudyRef,
     SubjectFacts,
+    institution_reference,
     research_study,
     research_subject,
     study_facts_of,
@@ -70,6 +72,7 @@ from medledger.fhir._research import (
 from medledger.fhir._types import FhirWarning, Ingest, PatientRef, RecordDraft
 
 __all__ = [
+    "INSTITUTION_SYSTEM",
     "R4_RESOURCE_TYPES",
     "BundleType",
     "Decision",
@@ -90,6 +93,7 @@ __all__ = [
     "export_full_url",
     "export_ndjson",
     "export_resource",
+    "institution_reference",
     "literal_reference",
     "load",
     "load_files",

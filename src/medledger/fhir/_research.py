@@ -88,7 +88,8 @@ class SubjectFacts:
         return "withdrawn" if self.withdrawn else "on-study"
 
 
-def _institution(address: str, resource_type: str) -> dict[str, Any]:
+def institution_reference(address: str, resource_type: str) -> dict[str, Any]:
+    """A reference to an institution by its address (the chain knows no names)."""
     return {"type": resource_type, "identifier": {"system": INSTITUTION_SYSTEM, "value": address}}
 
 
@@ -102,7 +103,7 @@ def research_study(facts: StudyFacts, protocol: Mapping[str, Any] | None = None)
         for i in base.get("identifier") or []
         if isinstance(i, dict) and i.get("system") != STUDY_SYSTEM
     ]
-    sponsor = _institution(facts.sponsor, "Organization")
+    sponsor = institution_reference(facts.sponsor, "Organization")
     given = base.get("sponsor")
     if isinstance(given, dict) and isinstance(given.get("display"), str):
         sponsor["display"] = given["display"]
@@ -124,7 +125,7 @@ def research_study(facts: StudyFacts, protocol: Mapping[str, Any] | None = None)
         "sponsor": sponsor,
     }
     if facts.sites:
-        resource["site"] = [_institution(s, "Location") for s in facts.sites]
+        resource["site"] = [institution_reference(s, "Location") for s in facts.sites]
     else:
         resource.pop("site", None)
     return json.dumps(resource, indent=2).encode()
@@ -140,7 +141,7 @@ def research_subject(facts: SubjectFacts) -> bytes:
         "extension": [
             {"url": CONSENTED_VERSION_URL, "valuePositiveInt": facts.consented_version},
             {"url": RECONSENT_URL, "valueBoolean": facts.reconsent_required},
-            {"url": SITE_URL, "valueReference": _institution(facts.site, "Organization")},
+            {"url": SITE_URL, "valueReference": institution_reference(facts.site, "Organization")},
         ],
         "identifier": [
             {"system": PARTICIPANT_SYSTEM, "value": f"{facts.study.value}/{facts.participant}"}

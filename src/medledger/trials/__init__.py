@@ -46,8 +46,9 @@ and outcome hashes), :mod:`~medledger.trials.sponsoring` (what a sponsor does),
 :mod:`~medledger.trials.enrolment` (consent and withdrawal), :mod:`~medledger.trials.ids` and
 :mod:`~medledger.trials.batches` (data ids, batch manifests),
 :mod:`~medledger.trials.datapoints` (submitting and reading data),
-:mod:`~medledger.trials.auditing` (the audit), :mod:`~medledger.trials.links` (identity links)
-and :mod:`~medledger.trials.resources` (FHIR ResearchStudy and ResearchSubject).
+:mod:`~medledger.trials.auditing` (the audit), :mod:`~medledger.trials.links` (identity links),
+:mod:`~medledger.trials.resources` (FHIR ResearchStudy and ResearchSubject) and
+:mod:`~medledger.trials.fhir_views` (them as the FHIR server serves them, with their ids).
 """
 
 from medledger.trials.auditing import (
@@ -73,6 +74,7 @@ from medledger.trials.enrolment import (
     submit_withdrawal,
     withdraw,
 )
+from medledger.trials.fhir_views import study_resources, subject_resource, subject_resources
 from medledger.trials.ids import batch_id, data_id, visit_id
 from medledger.trials.links import LINK_KIND, link_proof, verify_link
 from medledger.trials.model import (
@@ -192,6 +194,9 @@ __all__ = [
     "sign_consent",
     "sign_withdrawal",
     "studies",
+    "study_resources",
+    "subject_resource",
+    "subject_resources",
     "submit_consent",
     "submit_data",
     "submit_withdrawal",

@@ -31,9 +31,10 @@ def research_study(
     return fhir.research_study(_study_facts(study), protocol)
 
 
-def research_subject(chain: Chain, current: Participation) -> bytes:
-    """A participation as a FHIR ``ResearchSubject`` (the individual is the study address)."""
-    study = get_study(chain, current.study_id)
+def research_subject(chain: Chain, current: Participation, study: Study | None = None) -> bytes:
+    """A participation as a FHIR ``ResearchSubject`` (the individual is the study address);
+    ``study`` is its study when the caller has it already."""
+    study = study or get_study(chain, current.study_id)
     return fhir.research_subject(
         fhir.SubjectFacts(
             study=_study_facts(study).ref,
