@@ -1,14 +1,15 @@
 """Exporting a patient's records as FHIR: every record the caller may read, as one Bundle or as
 Bulk Data style NDJSON, each read logged on chain.
 
-:func:`export` is the one path, in stages the FHIR server (:mod:`medledger.gateway`) also
-runs page by page: :func:`candidates` (what may be read, before anything is opened),
+:func:`export` is the one path, in stages the FHIR server (:mod:`medledger.gateway`) also runs
+page by page: :func:`candidates` (what may be read, before anything is opened),
 :func:`open_records`, :func:`log_opened` and :func:`as_fhir`. It reads what
-:func:`~medledger.consent.reading.read` would let the caller read (the patient, the
-record's author, a grantee with live access), opened and checked the same way; a grantee's reads are logged in batched ``logAccess`` transactions
-(:func:`~medledger.consent.reading.log_reads`, :data:`LOG_BATCH` records each), after every
-record has been opened. Left out, and said: superseded versions (the current one is exported),
-erased records, records the caller has no access to or no key for, bodies that are not FHIR.
+:func:`~medledger.consent.reading.read` would let the caller read (the patient, the record's
+author, a grantee with live access), opened and checked the same way; a grantee's reads are
+logged in batched ``logAccess`` transactions (:func:`~medledger.consent.reading.log_reads`,
+:data:`LOG_BATCH` records each), after every record has been opened. Left out, and said:
+superseded versions (the current one is exported), erased records, records the caller has no
+access to or no key for, bodies that are not FHIR.
 
 References are made resolvable with the ``fullUrl`` → record mapping noted at anchoring
 (:mod:`medledger.records.origins`); what each kind of reference becomes is in
