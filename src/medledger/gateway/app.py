@@ -43,9 +43,10 @@ from medledger.errors import (
     RecordNotFound,
 )
 from medledger.fhir import R4_RESOURCE_TYPES
-from medledger.gateway import creating
+from medledger.gateway import creating, financial
 from medledger.gateway.bulk import Exports
 from medledger.gateway.capability import capability_statement
+from medledger.gateway.financial import Financial
 from medledger.gateway.outcomes import outcome, status_of
 from medledger.gateway.queries import parse_query, patient_address
 from medledger.gateway.scopes import ANY_TYPE, Action
@@ -108,6 +109,7 @@ class _Handlers:
         self.records = gateway.records
         self.authority = gateway.authority
         self.exports = Exports(gateway.records)
+        self.financial = Financial(gateway.records, gateway.authority)
 
     # --- signing in -----------------------------------------------------------------------
 
@@ -140,6 +142,11 @@ class _Handlers:
         kind = _resource_type(request)
         if kind in _SPECIAL:
             raise NotSupported(f"{kind} is written by the gateway itself; it cannot be created")
+        if kind == "Claim":
+            response, claim_record = self.financial.submit_claim(body, self._authorizer(request))
+            return 201, response, {"Location": f"{self.records.base}/Claim/{claim_record}"}
+        if kind in _SERVED_ELSEWHERE:
+            raise NotSupported(f"{kind} is made by the chain's state; it cannot be created here")
         created = creating.create(
             self.records, body, kind, _patient_param(request), self._may_create(request)
         )
@@ -153,6 +160,11 @@ class _Handlers:
 
     def search(self, request: Request, body: bytes) -> tuple[int, Any]:
         kind = _resource_type(request)
+        if kind in _SERVED_ELSEWHERE:
+            found = self.financial.search(
+                kind, request.query_params.multi_items(), self._authorizer(request)
+            )
+            return 200, _bundle("searchset", [_plain(r) for r in found], len(found), [])
         query = parse_query(request.query_params.multi_items())
         caller = self._principal(request, kind, Action.SEARCH, query.patient)
         patient = query.patient or caller.patient
@@ -179,6 +191,8 @@ class _Handlers:
             return 200, self.records.patient_resource(caller, patient)
         if kind == "Provenance":
             return 200, self.records.provenance(self._who(request, kind), logical_id)
+        if kind in _SERVED_ELSEWHERE:
+            return 200, self.financial.read(kind, logical_id, self._authorizer(request))
         return 200, self.records.read(self._who(request, kind), kind, logical_id).resource
 
     def vread(self, request: Request, body: bytes) -> tuple[int, Any]:
@@ -249,6 +263,10 @@ class _Handlers:
         bearer = request.headers.get("authorization")
         return self.authority.authorize(bearer, kind, action, patient)
 
+    def _authorizer(self, request: Request) -> Callable[[str, Action, str | None], Principal]:
+        self.authority.caller(request.headers.get("authorization"))
+        return lambda kind, action, patient: self._principal(request, kind, action, patient)
+
     def _who(self, request: Request, kind: str) -> Callable[[str], Principal]:
         """The caller, decided once the record's patient is known; a request without a valid
         token is refused before anything is looked up."""
@@ -264,9 +282,17 @@ class _Handlers:
         return check
 
 
+_SERVED_ELSEWHERE = financial.TYPES - {"Claim"}  # a Claim is a record once submitted
 _OTHERS: dict[str, dict[str, Any]] = {
     "Provenance": {"interaction": [{"code": "read"}],
                    "documentation": "one per record version: GET /Provenance/{record id}"},
+    "Claim": {"interaction": [{"code": "create"}, {"code": "read"}, {"code": "search-type"}],
+              "documentation": "POST /Claim submits it (answered with the ClaimResponse); "
+                               "the Claim is then a record of the patient"},
+    **{kind: {"interaction": [{"code": "read"}, {"code": "search-type"}],
+              "searchParam": [{"name": name, "type": "reference" if name != "study" else "token"}
+                              for name in financial.SEARCHES[kind]]}
+       for kind in sorted(financial.TYPES - {"Claim"})},
 }  # fmt: skip
 
 
@@ -332,6 +358,14 @@ def _encode(pairs: list[tuple[str, str]]) -> str:
     from urllib.parse import urlencode
 
     return urlencode(pairs)
+
+
+def _plain(resource: dict[str, Any]) -> Exported:
+    """A resource served from chain state, as a search entry."""
+    from medledger.fhir import Exported
+    from medledger.gateway.serving import served_url
+
+    return Exported(served_url(resource), resource)
 
 
 def _bundle(

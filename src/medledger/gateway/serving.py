@@ -249,6 +249,12 @@ class Records:
         return {rid: o.resource_type for rid, o in noted.items()}
 
 
+def served_url(resource: dict[str, Any]) -> str:
+    """The ``fullUrl`` of a resource built from chain state: ``{type}/{id}`` relative to the
+    base, as FHIR allows when the id is the server's."""
+    return f"{resource['resourceType']}/{resource['id']}"
+
+
 def _record_id(logical_id: str) -> bytes:
     text = logical_id.removeprefix("0x")
     try:
