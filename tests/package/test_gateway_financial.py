@@ -41,8 +41,8 @@ def clinic_gateway(env, provider):
 def with_terms(resource: dict, terms) -> dict:
     """The Claim carrying the policy terms the patient gave the clinic."""
     data = base64.b64encode(json.dumps(terms.to_json()).encode()).decode()
-    info = {"sequence": 1,
-            "category": {"coding": [{"system": "urn:medledger:claim-info", "code": "policy-terms"}]},
+    category = {"coding": [{"system": "urn:medledger:claim-info", "code": "policy-terms"}]}
+    info = {"sequence": 1, "category": category,
             "valueAttachment": {"contentType": "application/json", "data": data}}  # fmt: skip
     return {**resource, "supportingInfo": [info]}
 
