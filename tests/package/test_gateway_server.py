@@ -119,7 +119,7 @@ def test_metadata_is_a_valid_capability_statement_naming_every_interaction(serve
     assert statement["fhirVersion"] == "4.0.1"
     by_type = {r["type"]: r for r in statement["rest"][0]["resource"]}
     codes = {i["code"] for i in by_type["Observation"]["interaction"]}
-    assert codes == {"read", "vread", "history-instance", "search-type", "create"}
+    assert codes == {"read", "vread", "update", "history-instance", "search-type", "create"}
     assert {p["name"] for p in by_type["Observation"]["searchParam"]} >= {
         "patient", "_lastUpdated", "category", "code", "_count"}  # fmt: skip
     assert by_type["Patient"]["operation"][0]["name"] == "everything"
@@ -254,8 +254,8 @@ def test_read_follows_references_to_where_the_gateway_serves_them(
     assert subject["resourceType"] == "Patient" and subject["name"][0]["family"] == "Doe"
 
 
-def test_a_new_version_shows_in_history_and_vread(
-    hospital_http, chain, settings, writer, registered_patient
+def test_a_put_makes_a_new_version_shown_in_history_and_vread(
+    hospital_http, chain, registered_patient
 ):
     posted = post(hospital_http, registered_patient.address)
     first = posted["entry"][1]["response"]["location"]  # Observation/<id>/_history/1
@@ -266,14 +266,17 @@ def test_a_new_version_shows_in_history_and_vread(
             "id": "o0",
             "status": "amended",
             "code": {"coding": [{"system": "http://loinc.org", "code": "2339-0"}]},
+            "subject": {"reference": f"Patient/{registered_patient.address}"},
         }
     )
-    store = LocalBlockStore(settings.home / "ipfs")
-    batched = records.get(chain, "0x" + logical_id, store)  # a Bundle's records come in a batch
-    records.ensure_registered(chain, store, writer, batched)
-    records.anchor(chain, store, writer, registered_patient.address,
-                   [records.Draft(body.encode(), records.Category.LAB)],
-                   previous=batched.id)  # fmt: skip
+    put = hospital_http.put(f"{kind}/{logical_id}", content=body)
+    assert ok(put)["meta"]["versionId"] == "2"
+    assert put.headers["location"].endswith(f"/{kind}/{logical_id}/_history/2")
+    block = chain.w3.eth.block_number
+    assert ok(hospital_http.put(f"{kind}/{logical_id}", content=body))["meta"]["versionId"] == "2"
+    assert chain.w3.eth.block_number == block  # the same PUT again writes nothing
+    refused(hospital_http.put(f"{kind}/{logical_id}", content=b'{"resourceType": "Patient"}'),
+            400, "takes one Observation")  # fmt: skip
     current = ok(hospital_http.get(f"{kind}/{logical_id}"))
     assert current["status"] == "amended" and current["meta"]["versionId"] == "2"
     assert ok(hospital_http.get(f"{kind}/{logical_id}/_history/1"))["status"] == "final"

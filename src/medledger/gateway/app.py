@@ -96,6 +96,7 @@ def make_app(gateway: Gateway) -> Starlette:
         route("/fhir/{type}", handlers.search, "GET"),
         route("/fhir/{type}", handlers.create, "POST"),
         route("/fhir/{type}/{id}", handlers.read, "GET"),
+        route("/fhir/{type}/{id}", handlers.update, "PUT"),
         route("/fhir/{type}/{id}/_history", handlers.history, "GET"),
         route("/fhir/{type}/{id}/_history/{version}", handlers.vread, "GET"),
     ])  # fmt: skip
@@ -195,6 +196,17 @@ class _Handlers:
             return 200, self.financial.read(kind, logical_id, self._authorizer(request))
         return 200, self.records.read(self._who(request, kind), kind, logical_id).resource
 
+    def update(self, request: Request, body: bytes) -> tuple[int, Any, dict[str, str]]:
+        kind, logical_id = _resource_type(request), request.path_params["id"]
+        if kind in _SPECIAL or kind in _SERVED_ELSEWHERE or kind == "Claim":
+            raise NotSupported(f"{kind} cannot be updated here")
+        version = creating.update(
+            self.records, body, kind, logical_id, self._may(request, Action.UPDATE)
+        )
+        shown = self.records.read(self._who(request, kind), kind, logical_id)
+        where = f"{self.records.base}/{kind}/{logical_id}/_history/{version}"
+        return 200, shown.resource, {"Location": where, "ETag": f'W/"{version}"'}
+
     def vread(self, request: Request, body: bytes) -> tuple[int, Any]:
         kind, logical_id = _resource_type(request), request.path_params["id"]
         version = request.path_params["version"]
@@ -274,9 +286,12 @@ class _Handlers:
         return lambda patient: self._principal(request, kind, Action.READ, patient)
 
     def _may_create(self, request: Request) -> Callable[[frozenset[str], str], None]:
+        return self._may(request, Action.CREATE)
+
+    def _may(self, request: Request, action: Action) -> Callable[[frozenset[str], str], None]:
         def check(types: frozenset[str], patient: str) -> None:
             for kind in sorted(types):
-                self._principal(request, kind, Action.CREATE, patient)
+                self._principal(request, kind, action, patient)
 
         self.authority.caller(request.headers.get("authorization"))
         return check

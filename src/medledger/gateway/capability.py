@@ -29,7 +29,8 @@ def capability_statement(
         {
             "type": kind,
             "interaction": [{"code": c} for c in
-                            ("read", "vread", "history-instance", "search-type", "create")],
+                            ("read", "vread", "update", "history-instance", "search-type",
+                             "create")],
             "versioning": "versioned",
             "readHistory": True,
             "updateCreate": False,

@@ -20,7 +20,7 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from medledger import fhir, intake, providers
+from medledger import fhir, intake, providers, records
 from medledger.errors import InvalidRequest
 from medledger.gateway.provenance import ACCOUNT_SYSTEM, instant
 from medledger.gateway.queries import patient_address
@@ -76,6 +76,31 @@ def create(
         if made[at] is None:
             made[at], new[at], kinds[at] = record, i not in done.skipped, draft.resource_type
     return Created(owner, made, new, kinds, bundle_kind)
+
+
+def update(
+    served: Records,
+    body: bytes,
+    resource_type: str,
+    logical_id: str,
+    check: Callable[[frozenset[str], str], None],
+) -> int:
+    """``PUT /{type}/{id}``: anchor ``body`` as the next version of the record; its version
+    number. Sending the same body again writes nothing and answers the same version."""
+    ingest = fhir.load(body, "the request")
+    if ingest.kind != "resource" or ingest.drafts[0].resource_type != resource_type:
+        raise InvalidRequest(f"PUT /{resource_type}/{{id}} takes one {resource_type}")
+    chain_of = served.versions_of(logical_id)
+    current, patient = chain_of[-1], chain_of[0].patient
+    check(frozenset({resource_type}), patient)
+    if served.body_of(current) == ingest.drafts[0].body:
+        return len(chain_of)  # a retry of the PUT that made the current version
+    current = records.ensure_registered(served.chain, served.store, served.account, current)
+    done = intake.anchor_fhir(
+        served.chain, served.store, served.account, patient, [("request", ingest)],
+        previous=current.id,
+    )  # fmt: skip
+    return len(chain_of) + (0 if done.skipped else 1)
 
 
 def response_bundle(served: Records, created: Created) -> dict[str, Any]:

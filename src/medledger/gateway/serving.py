@@ -29,7 +29,8 @@ from typing import TYPE_CHECKING, Any
 from medledger import consent, providers, records
 from medledger.consent import exporting
 from medledger.consent.envelopes import Keyring
-from medledger.errors import AccessRefused, RecordNotFound
+from medledger.consent.reading import open_readable
+from medledger.errors import AccessRefused, MedLedgerError, RecordNotFound
 from medledger.gateway.provenance import ACCOUNT_SYSTEM, instant, provenance
 from medledger.records import origins, versions
 
@@ -167,6 +168,17 @@ class Records:
         return f"{self.base}/{resource_type}/{root.hex()}"
 
     # --- one record ---------------------------------------------------------------------------
+
+    def body_of(self, record: records.Record) -> bytes | None:
+        """The stored bytes of a record the gateway's account can open (None otherwise)."""
+        try:
+            return open_readable(self.chain, self.store, self.account, record)[0]
+        except MedLedgerError:
+            return None
+
+    def versions_of(self, logical_id: str) -> list[records.Record]:
+        """Every version of the record ``logical_id`` names, oldest first."""
+        return self._versions(logical_id)
 
     def _versions(self, logical_id: str, any_version: bool = False) -> list[records.Record]:
         record_id = _record_id(logical_id)
