@@ -7,6 +7,7 @@ first FHIR request.
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 import requests
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     from medledger.accounts import Signer
 
 TIMEOUT = 30  # seconds per request
+STARTING = 15  # seconds a refused connection is retried (a gateway still starting)
 
 
 def sign_in(url: str, account: Signer, scope: str) -> dict[str, Any]:
@@ -42,12 +44,22 @@ def sign_in(url: str, account: Signer, scope: str) -> dict[str, Any]:
 
 
 def _post(url: str, payload: dict[str, str]) -> dict[str, Any]:
-    try:
-        answer = session_for(url).post(url, json=payload, timeout=TIMEOUT)
-    except requests.RequestException as error:
-        raise ConfigurationError(
-            "--gateway", f"no MedLedger gateway answers at {url}: {type(error).__name__}"
-        ) from None
+    deadline = time.monotonic() + STARTING
+    while True:
+        try:
+            answer = session_for(url).post(url, json=payload, timeout=TIMEOUT)
+            break
+        except requests.ConnectionError:
+            if time.monotonic() < deadline:  # a gateway started a moment ago: wait for it
+                time.sleep(0.2)
+                continue
+            raise ConfigurationError(
+                "--gateway", f"no MedLedger gateway answers at {url} (is it serving?)"
+            ) from None
+        except requests.RequestException as error:
+            raise ConfigurationError(
+                "--gateway", f"the gateway at {url} did not answer: {type(error).__name__}"
+            ) from None
     try:
         body = answer.json()
     except ValueError:
