@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from medledger.config import Settings
 
 RPC_TIMEOUT_SECONDS = 30
+CALLS_PER_BATCH = 500  # eth_calls per JSON-RPC batch (hosted nodes cap batches near 1,000)
 # What nodes put before a revert's reason, removed in this order: Anvil and Geth ("execution
 # reverted: ..."), Hardhat Network ("Error: VM Exception while processing transaction: ...",
 # "Error: Transaction reverted without a reason string").
@@ -223,6 +224,22 @@ class Chain:
     def call(self, action: str, function: ContractCall) -> Any:
         """Call a view function; a revert becomes ``TransactionReverted``."""
         return function.call(action)
+
+    def call_many(self, action: str, functions: Sequence[ContractCall]) -> list[Any]:
+        """Call many view functions in one JSON-RPC batch (at the latest block each); the
+        first revert becomes ``TransactionReverted``."""
+        found: list[Any] = []
+        for start in range(0, len(functions), CALLS_PER_BATCH):
+            chunk = functions[start : start + CALLS_PER_BATCH]
+            replies = self.rpc.batch([
+                ("eth_call", [{"to": f.address, "data": "0x" + f.data.hex()}, "latest"])
+                for f in chunk
+            ])  # fmt: skip
+            for function, reply in zip(chunk, replies, strict=True):
+                if "error" in reply:
+                    raise self._refused(action, reply["error"])
+                found.append(function.decode(bytes.fromhex(str(reply["result"])[2:])))
+        return found
 
     def eth_call(self, action: str, to: str, data: bytes) -> bytes:
         """Run calldata against ``to`` at the latest block and return the raw result; a revert

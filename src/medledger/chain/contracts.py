@@ -128,7 +128,10 @@ class ContractCall:
         (a revert raises ``TransactionReverted`` naming ``action``)."""
         chain = self.contract.chain
         what = action or f"calling {self.contract.name}.{self.function.name}"
-        raw = chain.eth_call(what, self.address, self.data)
+        return self.decode(chain.eth_call(what, self.address, self.data))
+
+    def decode(self, raw: bytes) -> Any:
+        """What the function returned, from its raw return data."""
         values = abi_decode(list(self.function.outputs), raw)
         shaped = [
             _shape(kind, value) for kind, value in zip(self.function.outputs, values, strict=True)

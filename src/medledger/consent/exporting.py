@@ -27,7 +27,7 @@ from medledger.consent.contract import consent_contract
 from medledger.consent.emergency import emergency_of
 from medledger.consent.envelopes import Keyring
 from medledger.consent.grants import grants
-from medledger.consent.reading import erasures, log_reads, open_readable
+from medledger.consent.reading import access_checks, erasures, log_reads, open_readable
 from medledger.consent.scopes import Scope
 from medledger.errors import AccessRefused, FhirError, NoKeyForReader
 from medledger.records import origins
@@ -171,9 +171,10 @@ def open_records(
     :func:`log_opened`); ``ring`` keeps the reader's opened key envelopes across calls."""
     ring = ring or Keyring(chain, store, reader, None)  # the envelopes, opened once each
     done = Opened()
-    for record in chosen:
+    chosen = list(chosen)
+    for record, checked in zip(chosen, access_checks(chain, reader, chosen), strict=True):
         try:
-            body, logged = open_readable(chain, store, reader, record, ring)
+            body, logged = open_readable(chain, store, reader, record, ring, checked)
             done.to_log += [record.id] if logged else []  # opened: a read, FHIR or not
             done.pairs.append((record, fhir.parse_resource(body)))
             continue

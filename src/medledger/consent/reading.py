@@ -67,28 +67,48 @@ def read(
 
 def open_readable(
     chain: Chain, store: BlockStore, reader: Signer, record: records.Record,
-    ring: Keyring | None = None,
+    ring: Keyring | None = None, checked: tuple[bool, bool] | None = None,
 ) -> tuple[bytes, bool]:  # fmt: skip
     """Open a record as :func:`read` does, without logging: its body, and whether the read
     must be logged on chain (a grantee's; not the patient's own or the author's). ``ring``
-    keeps the reader's key envelopes between the records of one batch of reads.
+    keeps the reader's key envelopes between the records of one batch of reads; ``checked``
+    is what :func:`access_checks` found for it (asked now when not given).
 
     Raises AccessRefused, saying why, without live access (or when the record was erased).
     """
-    contract = consent_contract(chain)
     own = reader.address == record.patient
     author = reader.address == record.issuer or _employer(chain, record.issuer) == reader.address
     if not (record.registered or own or author):
         record = records.ensure_registered(chain, store, reader, record)
-    allowed = own or chain.call(
-        "checking access", contract.functions.hasAccess(reader.address, record.id)
-    )
-    erased = chain.call("reading consent", contract.functions.isErased(record.id))
+        checked = None  # registered just now: ask again
+    if checked is None:
+        (checked,) = access_checks(chain, reader, [record])
+    allowed, erased = checked
+    allowed = own or allowed
     if erased or not (allowed or author):
         raise AccessRefused(record.hex_id, refusal_reason(chain, reader.address, record))
     secret = secret_of(chain, store, reader, record, ring)
     body = records.open_with(chain, record, store.cat(record.cid), secret)
     return body, bool(allowed and not own)
+
+
+def access_checks(
+    chain: Chain, reader: Signer, chosen: list[records.Record]
+) -> list[tuple[bool, bool]]:
+    """For each record: whether ``reader`` has access on chain, and whether it was erased (all
+    asked in one JSON-RPC batch). A record written in a batch and not registered yet has
+    neither."""
+    contract = consent_contract(chain)
+    registered = [r for r in chosen if r.registered]
+    calls = [
+        call
+        for r in registered
+        for call in (contract.functions.hasAccess(reader.address, r.id),
+                     contract.functions.isErased(r.id))
+    ]  # fmt: skip
+    answers = iter(chain.call_many("checking access", calls))
+    found = {r.id: (bool(next(answers)), bool(next(answers))) for r in registered}
+    return [found.get(r.id, (False, False)) for r in chosen]
 
 
 def log_reads(chain: Chain, reader: Signer, record_ids: list[bytes]) -> Receipt:

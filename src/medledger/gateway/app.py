@@ -35,6 +35,7 @@ from starlette.applications import Starlette
 from starlette.responses import Response
 from starlette.routing import Route
 
+from medledger.chain.eventindex import one_view
 from medledger.errors import (
     Forbidden,
     InvalidRequest,
@@ -75,7 +76,8 @@ def make_app(gateway: Gateway) -> Starlette:
             if body is None:
                 refused = outcome(f"the request body is over {MAX_BODY} bytes", "too-costly")
                 return Response(creating.dumps(refused), 413, media_type=FHIR_JSON)
-            work = worker.submit(_answer, handler, request, body)
+            reading = method == "GET"  # one sync of the event index serves the whole request
+            work = worker.submit(_answer, handler, request, body, gateway if reading else None)
             return await asyncio.wrap_future(work)
 
         return Route(path, endpoint, methods=[method])
@@ -311,9 +313,15 @@ _OTHERS: dict[str, dict[str, Any]] = {
 }  # fmt: skip
 
 
-def _answer(handler: Callable[..., Any], request: Request, body: bytes) -> Response:
+def _answer(
+    handler: Callable[..., Any], request: Request, body: bytes, reading: Gateway | None
+) -> Response:
     try:
-        status, payload, *rest = handler(request, body)
+        if reading is None:
+            status, payload, *rest = handler(request, body)
+        else:
+            with one_view(reading.records.chain):
+                status, payload, *rest = handler(request, body)
         headers = dict(rest[0]) if rest else {}
         if isinstance(payload, bytes):  # not FHIR JSON: the handler names its type
             media = headers.pop("Content-Type")

@@ -14,6 +14,7 @@ chain holds.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -250,6 +251,9 @@ def _tree(chain: Chain, db: sqlite3.Connection, log: Log) -> merkle.IndexedTree:
     return tree
 
 
+_cid = functools.lru_cache(maxsize=1 << 16)(Cid.parse)  # a patient's list parses its CIDs anew
+
+
 def _record(chain: Chain, registry_address: str, log: Log, item: list[Any]) -> Record:
     record_id, patient, previous, cid, commitment, category = item
     return Record(
@@ -257,7 +261,7 @@ def _record(chain: Chain, registry_address: str, log: Log, item: list[Any]) -> R
         patient=patient,
         issuer=log["issuer"],
         previous=bytes(previous) if previous else None,
-        cid=Cid.parse(cid),
+        cid=_cid(cid),
         commitment=bytes(commitment),
         category=category_of(category),
         anchored_at=log.time(chain),
