@@ -14,11 +14,13 @@ import base64
 import copy
 import json
 from datetime import timedelta
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 from eth_abi.abi import encode
 from eth_utils.crypto import keccak
 from fhir.resources.R4B.consent import Consent
+from loopback import LoopbackServer
 
 from medledger import consent, providers, records
 from medledger.accounts import dev_account
@@ -513,3 +515,53 @@ def test_a_revocation_signed_for_one_consent_is_refused_for_another(
     with pytest.raises(ConsentMismatch):
         consent.revoke_consent(chain, writer, second, signed)
     assert chain.w3.eth.block_number == head
+
+
+class _DeleteRecorder(LoopbackServer):
+    """A stand-in for the gateway's ``DELETE /Consent/<id>`` (FHIR R4 delete interaction,
+    https://hl7.org/fhir/R4/http.html#delete): it records the path and headers of each DELETE
+    and answers 204 No Content, to show what a client library actually sends."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, dict[str, str]]] = []
+        recorder = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_DELETE(self) -> None:
+                recorder.seen.append((self.path, dict(self.headers.items())))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self._serve(Handler)
+
+
+def test_smart_fhirclient_sends_the_revocation_header_with_its_delete(
+    chain, record, give, doctor_with_key
+):
+    """SMART's Python fhirclient (4.4.0) deletes with a fixed set of headers; what it adds from
+    its requests session reaches the server intact, so the revocation travels in a header (a
+    signed revocation of realistic size: a compact JSON request and a 65-byte signature)."""
+    from fhirclient.models.consent import Consent as ClientConsent
+    from fhirclient.server import FHIRServer
+
+    target = consent.consent_id(chain, give(doctor_with_key))
+    signed = _header({
+        "kind": "medledger/signed-revocation", "chain_id": chain.chain_id,
+        "consent_manager": consent.consent_contract(chain).address,
+        "request": {"patient": dev_account(5).address, "grantee": doctor_with_key.address,
+                    "scopeKind": 2, "scope": "0x" + "00" * 32, "nonce": 7, "deadline": 2**40},
+        "signature": "0x" + "ab" * 65,
+    })  # fmt: skip
+    recorder = _DeleteRecorder()
+    try:
+        server = FHIRServer(None, base_uri=recorder.url + "/fhir/")
+        server.session.headers[consent.REVOCATION_HEADER] = signed
+        assert ClientConsent({"id": target}, strict=False).delete(server) is None
+    finally:
+        recorder.stop()
+    ((path, headers),) = recorder.seen
+    assert path == f"/fhir/Consent/{target}"
+    assert headers[consent.REVOCATION_HEADER] == signed
