@@ -16,10 +16,12 @@ Modules: :mod:`~medledger.consent.scopes` (scope, purpose, duration),
 (read under consent, the read log, erasure), :mod:`~medledger.consent.exporting` (a patient's
 readable records as a FHIR Bundle or NDJSON, the reads logged),
 :mod:`~medledger.consent.fhir_consent` (grants as FHIR ``Consent``: read, search, create and
-revoke by the patient's signature) and :mod:`~medledger.consent.trail` (a patient's access
+revoke by the patient's signature), :mod:`~medledger.consent.consent_ids` (a grant's FHIR id,
+and the grant found again from it) and :mod:`~medledger.consent.trail` (a patient's access
 trail).
 """
 
+from medledger.consent.consent_ids import consent_id, find_consent
 from medledger.consent.contract import consent_contract
 from medledger.consent.emergency import (
     EMERGENCY_COOLDOWN,
@@ -40,10 +42,8 @@ from medledger.consent.envelopes import (
 from medledger.consent.exporting import Export, export
 from medledger.consent.fhir_consent import (
     REVOCATION_HEADER,
-    consent_id,
     consent_resource,
     consents_of,
-    find_consent,
     revocation_for,
     revoke_consent,
     signed_consent,

@@ -1,9 +1,8 @@
 """A patient's grants as FHIR R4 ``Consent`` resources: read, search, create by the patient's
 signature, revoke by the patient's signature (what the gateway's ``/Consent`` serves).
 
-One grant (patient, grantee, scope) is one ``Consent``; its id is :func:`consent_id`, the 64 hex
-digits of ``keccak(abi.encode(chainId, ConsentManager, patient, grantee, scopeKey))``, so the
-same grant always has the same id and :func:`find_consent` finds it again. The resource says:
+One grant (patient, grantee, scope) is one ``Consent``, whose id is
+:func:`~medledger.consent.consent_ids.consent_id` (found again by ``find_consent``). It says:
 
 - ``status``: ``active`` while the grant gives access, ``inactive`` once revoked or expired;
   which of the two is the extension ``urn:medledger:fhir:grant-status`` (``active``,
@@ -34,12 +33,6 @@ HTTP header :data:`REVOCATION_HEADER`: fhir-kit-client sends it with
 SMART's Python fhirclient with ``server.session.headers[...]`` before ``delete_json``; a header
 keeps the signature out of URLs and access logs. :func:`revoke_consent` checks it revokes that
 very grant, then submits it.
-
-Finding a Consent by id costs no scan of the grants: each ``AccessGranted`` event is hashed
-once (its three indexed topics are the ABI words of patient, grantee and scope key, so no
-decoding) into a table beside the event index (:meth:`EventIndex.derived`, rewound with it on
-a reorg), then a lookup is one indexed SQLite query, one topic-filtered select of that grant's
-events, one decode and one ``getGrant`` call.
 """
 
 from __future__ import annotations
@@ -58,7 +51,8 @@ from hexbytes import HexBytes
 from medledger import documents, providers, records
 from medledger.addresses import parse_address
 from medledger.categories import Category
-from medledger.chain import eventindex, events
+from medledger.chain import events
+from medledger.consent.consent_ids import consent_id, find_consent
 from medledger.consent.contract import CONTRACT, consent_contract
 from medledger.consent.granting import sign_grant, submit_signed_grant
 from medledger.consent.grants import GrantState, grant_state
@@ -73,12 +67,9 @@ from medledger.errors import (
 from medledger.fhir._references import URI_SYSTEM
 from medledger.fhir._research import INSTITUTION_SYSTEM
 from medledger.fhir._validate import problems_of
-from medledger.keccak import keccak
 from medledger.records.record import registry as record_registry
 
 if TYPE_CHECKING:
-    import sqlite3
-
     from medledger.accounts import Signer
     from medledger.chain import Chain
     from medledger.ipfs.blockstore import BlockStore
@@ -123,22 +114,8 @@ _ACTOR_ROLE = {"coding": [{
 _ACCESS = [{"coding": [
     {"system": "http://terminology.hl7.org/CodeSystem/consentaction", "code": "access"}
 ]}]  # fmt: skip
-_CONSENT_ID = re.compile(r"[0-9a-f]{64}")
 _PATIENT_REFERENCE = re.compile(r"Patient/(0x[0-9a-fA-F]{40})")
 _NEW_STATUSES = ("proposed", "active")
-_TABLE = "consent_ids"
-_SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS {_TABLE} (
-    block INTEGER NOT NULL,
-    position INTEGER NOT NULL,
-    id BLOB NOT NULL,
-    patient BLOB NOT NULL,
-    grantee BLOB NOT NULL,
-    scope_key BLOB NOT NULL,
-    PRIMARY KEY (block, position)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS {_TABLE}_by_id ON {_TABLE} (id)
-"""
 
 
 @dataclass(frozen=True)
@@ -150,69 +127,6 @@ class _Terms:
     scope: Scope
     purpose: Purpose
     expires_at: datetime
-
-
-# --- ids -----------------------------------------------------------------------------------------
-
-
-def consent_id(chain: Chain, state: GrantState) -> str:
-    """The FHIR id of a grant's ``Consent``: 64 hex digits, the same for every state of the
-    grant (given, revoked, given again)."""
-    words = _word(state.patient) + _word(state.grantee) + state.scope.key
-    return keccak(_id_prefix(chain) + words).hex()
-
-
-def _id_prefix(chain: Chain) -> bytes:
-    """The first two words of every id's preimage ``abi.encode(chainId, ConsentManager,
-    patient, grantee, scopeKey)``; an ``AccessGranted`` event's three indexed topics are
-    exactly the other three."""
-    return chain.chain_id.to_bytes(32, "big") + _word(consent_contract(chain).address)
-
-
-def _word(address: str) -> bytes:
-    return bytes(12) + bytes(HexBytes(address))
-
-
-def find_consent(chain: Chain, consent_id: str) -> GrantState:
-    """The grant whose ``Consent`` has id ``consent_id``, as it stands now; raises
-    :class:`ConsentNotFound` for an id no grant on this chain has."""
-    wanted = consent_id.strip().lower()
-    if not _CONSENT_ID.fullmatch(wanted):
-        raise ConsentNotFound(consent_id)
-    index, db = _consent_ids(chain)
-    row = db.execute(
-        f"SELECT patient, grantee, scope_key FROM {_TABLE} WHERE id = ? LIMIT 1",
-        (bytes.fromhex(wanted),),
-    ).fetchone()
-    if row is None:
-        raise ConsentNotFound(consent_id)
-    topics = [*events.topics(CONTRACT, "AccessGranted", None)[:1], *map(bytes, row)]
-    given = index.select(consent_contract(chain).address, topics)
-    if not given:  # rewound since the row was read
-        raise ConsentNotFound(consent_id)
-    log = events.decode(CONTRACT, "AccessGranted", given[-1])
-    scope = Scope.from_chain(log["scopeKind"], log["scope"])
-    return grant_state(chain, log["patient"], log["grantee"], scope)
-
-
-def _consent_ids(chain: Chain) -> tuple[eventindex.EventIndex, sqlite3.Connection]:
-    """The event index and its table of Consent ids, brought up to the index's head: the
-    ``AccessGranted`` events from the last block the table holds on (those of that block
-    again, ignored) are hashed and added."""
-    index = eventindex.for_chain(chain)
-    db = index.derived(_SCHEMA)
-    (last,) = db.execute(f"SELECT MAX(block) FROM {_TABLE}").fetchone()
-    wanted = events.topics(CONTRACT, "AccessGranted", None)
-    found = index.select(consent_contract(chain).address, wanted, last)
-    prefix = _id_prefix(chain)
-    rows = [
-        (raw.block, raw.position, keccak(prefix + b"".join(raw.topics[1:4])), *raw.topics[1:4])
-        for raw in found
-    ]
-    if rows:
-        with index.writing() as writer:
-            writer.executemany(f"INSERT OR IGNORE INTO {_TABLE} VALUES (?,?,?,?,?,?)", rows)
-    return index, db
 
 
 # --- search --------------------------------------------------------------------------------------
