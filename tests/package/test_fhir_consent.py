@@ -310,8 +310,8 @@ def test_a_search_it_cannot_answer_is_one_clear_error(chain, query, message):
 def proposed(chain, store, record, doctor_with_key, registered_patient) -> dict:
     """A proposed Consent: the patient signed a lab grant to the doctor for research."""
     return consent.signed_consent(
-        chain, store, registered_patient, doctor_with_key.address, LAB, consent.Purpose.RESEARCH,
-        MONTH,
+        chain, store, registered_patient, registered_patient.address, doctor_with_key.address,
+        LAB, consent.Purpose.RESEARCH, MONTH,
     )  # fmt: skip
 
 
@@ -432,8 +432,8 @@ def test_a_proposed_consent_past_its_signatures_deadline_is_refused_before_sendi
     chain, store, record, doctor_with_key, registered_patient, writer
 ):
     proposed = consent.signed_consent(
-        chain, store, registered_patient, doctor_with_key.address, ALL, consent.Purpose.TREATMENT,
-        MONTH, valid_for=timedelta(hours=1),
+        chain, store, registered_patient, registered_patient.address, doctor_with_key.address,
+        ALL, consent.Purpose.TREATMENT, MONTH, valid_for=timedelta(hours=1),
     )  # fmt: skip
     advance(chain, 2 * 3600)
     head = chain.w3.eth.block_number
@@ -565,3 +565,51 @@ def test_smart_fhirclient_sends_the_revocation_header_with_its_delete(
     ((path, headers),) = recorder.seen
     assert path == f"/fhir/Consent/{target}"
     assert headers[consent.REVOCATION_HEADER] == signed
+
+
+# --- the CLI -------------------------------------------------------------------------------
+
+
+def test_cli_writes_a_proposed_consent_that_a_relayer_submits(
+    medledger, chain, registered_patient, doctor_with_key, tmp_path
+):
+    proposed = tmp_path / "consent.json"
+    made = medledger("grant", doctor_with_key.address, "--scope", "category:lab", "--purpose",
+                     "research", "--sign-only", "--fhir", "--out", str(proposed),
+                     "--account", "dev:5")  # fmt: skip
+    assert made.exit_code == 0, made.stderr
+    resource = valid(json.loads(proposed.read_text()))
+    assert resource["status"] == "proposed"
+    assert consent.consents_of(chain, registered_patient.address) == []  # nothing sent yet
+
+    sent = medledger("grant", "--submit", str(proposed), "--account", "dev:8", "--json")
+    assert sent.exit_code == 0, sent.stderr
+    (state,) = consent.consents_of(chain, registered_patient.address, status="active")
+    assert (state.grantee, state.scope, state.purpose) == (
+        doctor_with_key.address, LAB, consent.Purpose.RESEARCH
+    )  # fmt: skip
+
+
+def test_cli_refuses_a_consent_whose_terms_were_changed_in_one_line(
+    medledger, chain, registered_patient, doctor_with_key, tmp_path
+):
+    proposed = tmp_path / "consent.json"
+    medledger("grant", doctor_with_key.address, "--sign-only", "--fhir", "--out", str(proposed),
+              "--account", "dev:5")  # fmt: skip
+    resource = json.loads(proposed.read_text())
+    resource["provision"]["purpose"][0]["code"] = "HPAYMT"
+    proposed.write_text(json.dumps(resource))
+    sent = medledger("grant", "--submit", str(proposed), "--account", "dev:8")
+    assert sent.exit_code == 1 and sent.stdout == ""
+    (line,) = sent.stderr.strip().splitlines()
+    assert line.startswith(
+        "error: Consent: its purpose is payment, but the patient signed treatment"
+    )
+
+
+def test_cli_fhir_without_sign_only_is_one_clear_error(medledger, doctor_with_key):
+    out = medledger("grant", doctor_with_key.address, "--fhir", "--account", "dev:5")
+    assert out.exit_code == 1
+    assert out.stderr.strip() == (
+        "error: --fhir: goes with --sign-only (it writes a proposed Consent)"
+    )

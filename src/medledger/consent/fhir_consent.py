@@ -264,20 +264,18 @@ def signed_consent(
     chain: Chain,
     store: BlockStore,
     signer: Signer,
+    patient: str,
     grantee: str,
     scope: Scope,
     purpose: Purpose,
     expires: timedelta,
-    *,
-    patient: str | None = None,
     valid_for: timedelta = timedelta(days=7),
 ) -> dict[str, Any]:
-    """A ``proposed`` Consent for ``POST /Consent``, carrying the grant the patient (the
-    ``signer``, or a delegate for ``patient``) signed with :func:`sign_grant`."""
+    """A ``proposed`` Consent for ``POST /Consent``, carrying the grant the patient (or a
+    delegate) signed: :func:`sign_grant`'s arguments, its document wrapped."""
     document = sign_grant(
-        chain, store, signer, patient or signer.address, grantee, scope, purpose, expires,
-        valid_for,
-    )  # fmt: skip
+        chain, store, signer, patient, grantee, scope, purpose, expires, valid_for
+    )
     packed = json.dumps(document, separators=(",", ":"), sort_keys=True).encode()
     signed = {"url": SIGNED_GRANT_URL, "valueBase64Binary": base64.b64encode(packed).decode()}
     resource = {
