@@ -292,6 +292,22 @@ def test_search_by_patient_actor_and_status(
     assert found(patient=me, status="inactive") == [(me, doc, "all")]
 
 
+def test_search_states_read_from_events_are_what_the_contract_answers(
+    chain, record, give, doctor_with_key, insurer, registered_patient
+):
+    me = registered_patient.address
+    give(doctor_with_key)  # given, revoked, given again with other terms, then expired
+    consent.revoke(chain, registered_patient, me, doctor_with_key.address, ALL)
+    give(doctor_with_key, purpose=consent.Purpose.RESEARCH, expires=timedelta(hours=1))
+    give(insurer, LAB)  # revoked for good
+    consent.revoke(chain, registered_patient, me, insurer.address, LAB)
+    give(insurer, purpose=consent.Purpose.PAYMENT)  # live
+    advance(chain, 2 * 3600)
+    found = consent.consents_of(chain, me)
+    assert [s.status(chain.now()) for s in found] == ["expired", "revoked", "active"]
+    assert found == [consent.grant_state(chain, me, s.grantee, s.scope) for s in found]
+
+
 @pytest.mark.parametrize(
     ("query", "message"),
     [({}, "name a patient or an actor"), ({"patient": "0x1234"}, "not a valid address"),

@@ -51,11 +51,11 @@ from hexbytes import HexBytes
 from medledger import documents, providers, records
 from medledger.addresses import parse_address
 from medledger.categories import Category
-from medledger.chain import events
+from medledger.chain import eventindex, events
 from medledger.consent.consent_ids import consent_id, find_consent
 from medledger.consent.contract import CONTRACT, consent_contract
 from medledger.consent.granting import sign_grant, submit_signed_grant
-from medledger.consent.grants import GrantState, grant_state
+from medledger.consent.grants import GrantState
 from medledger.consent.scopes import Purpose, Scope, ScopeKind
 from medledger.errors import (
     ConfigurationError,
@@ -67,6 +67,7 @@ from medledger.errors import (
 from medledger.fhir._references import URI_SYSTEM
 from medledger.fhir._research import INSTITUTION_SYSTEM
 from medledger.fhir._validate import problems_of
+from medledger.providers.participants import registry
 from medledger.records.record import registry as record_registry
 
 if TYPE_CHECKING:
@@ -140,7 +141,11 @@ def consents_of(
 ) -> list[GrantState]:
     """Every grant a patient gave, or a grantee received (or both named), in the order they
     were first given, as they stand now; ``status`` ``active`` or ``inactive`` keeps only the
-    grants whose ``Consent`` has it."""
+    grants whose ``Consent`` has it.
+
+    The states are read from the grants' events (what ``getGrant`` answers is set by the last
+    ``AccessGranted`` and a later ``AccessRevoked``, at their blocks' times), not asked of the
+    contract one by one: a patient's 1,000 grants took 2.2 s with a call each."""
     if status not in (None, "active", "inactive"):
         raise ConfigurationError("status", f"{status!r} is not active or inactive")
     filters: dict[str, Any] = {}
@@ -150,26 +155,52 @@ def consents_of(
         filters["grantee"] = parse_address(grantee, "actor")
     if not filters:
         raise ConfigurationError("Consent search", "name a patient or an actor (the grantee)")
-    seen: dict[tuple[str, str, bytes], Scope] = {}
-    for log in events.logs(chain, CONTRACT, "AccessGranted", filters):
-        key = (log["patient"], log["grantee"], log["scopeKey"])
-        seen.setdefault(key, Scope.from_chain(log["scopeKind"], log["scope"]))
-    states = [grant_state(chain, p, g, scope) for (p, g, _key), scope in seen.items()]
+    states = _states(chain, filters)
     if status is None:
         return states
     now = chain.now()
     return [s for s in states if s.live(now) is (status == "active")]
 
 
+def _states(chain: Chain, filters: dict[str, Any]) -> list[GrantState]:
+    """The grants matching ``filters`` as the contract holds them, from their events."""
+    with eventindex.one_view(chain):
+        given = events.logs(chain, CONTRACT, "AccessGranted", filters)
+        revoked = events.logs(chain, CONTRACT, "AccessRevoked", filters)
+    last: dict[tuple[str, str, bytes], events.Log] = {}
+    for log in given:  # a key keeps the place of its first grant
+        last[log["patient"], log["grantee"], log["scopeKey"]] = log
+    revoked_at: dict[tuple[str, str, bytes], datetime] = {}
+    for log in revoked:
+        granted = last.get((log["patient"], log["grantee"], log["scopeKey"]))
+        if granted is not None and (log.block, log.index) > (granted.block, granted.index):
+            revoked_at[log["patient"], log["grantee"], log["scopeKey"]] = log.time(chain)
+    return [
+        GrantState(
+            patient=log["patient"],
+            grantee=log["grantee"],
+            scope=Scope.from_chain(log["scopeKind"], log["scope"]),
+            purpose=Purpose(log["purpose"]),
+            granted_at=log.time(chain),
+            expires_at=events.moment(log["expiresAt"]),
+            revoked_at=revoked_at.get(key),
+            envelopes=(),
+        )
+        for key, log in last.items()
+    ]
+
+
 # --- a grant as a Consent ------------------------------------------------------------------------
 
 
-def consent_resource(chain: Chain, state: GrantState) -> dict[str, Any]:
-    """One grant as an R4 ``Consent`` (see the module's docstring for what each element says)."""
+def consent_resource(
+    chain: Chain, state: GrantState, now: datetime | None = None
+) -> dict[str, Any]:
+    """One grant as an R4 ``Consent`` at ``now`` (default: the chain's time; a page of
+    search results passes one time for all), see the module's docstring for what it says."""
     if not state.given:
         raise ConsentNotFound(consent_id(chain, state))
-    now = chain.now()
-    grant_status = state.status(now)
+    grant_status = state.status(now or chain.now())
     extensions: list[dict[str, Any]] = [{"url": GRANT_STATUS_URL, "valueCode": grant_status}]
     if state.revoked_at is not None:
         extensions.append({"url": REVOKED_AT_URL, "valueDateTime": _time(state.revoked_at)})
@@ -228,7 +259,8 @@ def _body(chain: Chain, terms: _Terms, at: datetime, started: bool) -> dict[str,
 
 def _account(chain: Chain, address: str) -> dict[str, Any]:
     """A grantee as a logical reference: an institution, a practitioner or another account."""
-    role = providers.participant(chain, address).role
+    entry = registry(chain).functions.participant(address)
+    role = providers.Role(chain.call("reading the registry", entry)[0])  # one call, not four
     if role is providers.Role.INSTITUTION:
         return {"type": "Organization",
                 "identifier": {"system": INSTITUTION_SYSTEM, "value": address}}  # fmt: skip
