@@ -202,6 +202,23 @@ def test_an_expired_grant_is_inactive_saying_expired(chain, record, give, doctor
     assert not any(e["url"] == "urn:medledger:fhir:revoked-at" for e in resource["extension"])
 
 
+def test_a_category_this_version_does_not_know_is_stated_as_unknown_not_as_all(
+    chain, record, doctor_with_key, registered_patient
+):
+    """The contract takes any category 1-255; a later version may add some."""
+    expires = int((chain.now() + MONTH).timestamp())
+    later = (99).to_bytes(32, "big")
+    raw = consent.consent_contract(chain).functions.grant(
+        registered_patient.address, doctor_with_key.address, 1, later, 1, expires, bytes(32)
+    )
+    chain.transact("granting", registered_patient, raw)
+    (state,) = consent.consents_of(chain, registered_patient.address)
+    resource = valid(consent.consent_resource(chain, state))
+    assert resource["provision"]["class"] == [
+        {"system": "urn:medledger:category", "code": "unknown"}
+    ]
+
+
 # --- ids -------------------------------------------------------------------------------------
 
 
@@ -411,7 +428,11 @@ def test_a_consent_stating_other_terms_than_signed_is_refused_and_nothing_sent(
      ("not-a-grant", "not a MedLedger signed grant"),
      ("two-actors", "does not name one grantee"), ("no-period", "period.end None"),
      ("category-types-cut", "exactly the resource types of category lab"),
-     ("unknown-category", "not a MedLedger signed grant")],
+     ("unknown-category", "not a MedLedger signed grant"),
+     ("nested-deny", "provision.provision is not a term"),
+     ("data-period", "provision.dataPeriod is not a term"),
+     ("modifier-extension", "modifierExtension is not a term"),
+     ("action-disclose", "provision.action is not access")],
 )  # fmt: skip
 def test_a_malformed_consent_is_refused_in_one_line_and_nothing_sent(
     chain, store, proposed, writer, change, message
@@ -432,6 +453,15 @@ def test_a_malformed_consent_is_refused_in_one_line_and_nothing_sent(
         del proposed["provision"]["period"]
     elif change == "category-types-cut":
         proposed["provision"]["class"] = proposed["provision"]["class"][:2]
+    elif change == "nested-deny":  # "except Observation": the chain's grant would not say it
+        proposed["provision"]["provision"] = [{"type": "deny", "class": [
+            {"system": "http://hl7.org/fhir/resource-types", "code": "Observation"}]}]  # fmt: skip
+    elif change == "data-period":
+        proposed["provision"]["dataPeriod"] = {"start": "2020-01-01"}
+    elif change == "modifier-extension":
+        proposed["modifierExtension"] = [{"url": "urn:x", "valueBoolean": True}]
+    elif change == "action-disclose":
+        proposed["provision"]["action"][0]["coding"][0]["code"] = "disclose"
     elif change == "unknown-category":  # signed for a category a later version may add
         document = json.loads(base64.b64decode(extension(proposed, SIGNED_GRANT)))
         document["request"]["scope"] = "0x" + (99).to_bytes(32, "big").hex()

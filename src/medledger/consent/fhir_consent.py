@@ -117,6 +117,7 @@ _ACCESS = [{"coding": [
 ]}]  # fmt: skip
 _PATIENT_REFERENCE = re.compile(r"Patient/(0x[0-9a-fA-F]{40})")
 _NEW_STATUSES = ("proposed", "active")
+_PROVISION_TERMS = frozenset({"type", "period", "actor", "action", "purpose", "class", "data"})
 
 
 @dataclass(frozen=True)
@@ -397,6 +398,7 @@ def _stated_terms(chain: Chain, resource: dict[str, Any]) -> _Terms:
     provision = _dict(resource.get("provision"))
     if provision.get("type") != "permit":
         raise FhirStructureError("Consent", "provision.type is not permit")
+    _require_no_other_terms(resource, provision)
     actors = provision.get("actor")
     if not isinstance(actors, list) or len(actors) != 1:
         raise FhirStructureError("Consent", "provision.actor does not name one grantee")
@@ -430,6 +432,24 @@ def _stated_terms(chain: Chain, resource: dict[str, Any]) -> _Terms:
         _PURPOSE_OF_CODE[purpose["code"]],
         expires_at.astimezone(UTC),
     )
+
+
+def _require_no_other_terms(resource: dict[str, Any], provision: dict[str, Any]) -> None:
+    """Refuse what would narrow or change the grant without the chain holding it (a nested
+    provision, a data period, a security label, a modifier extension, an action other than
+    access): the grant would give more than the Consent says."""
+    other = sorted(set(provision) - _PROVISION_TERMS)
+    if other:
+        raise FhirStructureError(
+            "Consent", f"provision.{other[0]} is not a term a MedLedger grant can hold"
+        )
+    if "modifierExtension" in resource:
+        raise FhirStructureError("Consent", "a modifierExtension is not a term a grant can hold")
+    actions = provision.get("action", _ACCESS)
+    listed = actions if isinstance(actions, list) else []
+    codings = [c for action in listed for c in _dict(action).get("coding") or []]
+    if [_dict(c).get("code") for c in codings] != ["access"]:
+        raise FhirStructureError("Consent", "provision.action is not access (a grant reads)")
 
 
 def _stated_scope(chain: Chain, provision: dict[str, Any]) -> Scope:
