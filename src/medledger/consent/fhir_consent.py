@@ -28,11 +28,12 @@ which submits it only when every stated term is exactly the signed one.
 
 Revoking: the patient's app calls :func:`revocation_for` and sends what it returns (the signed
 revocation as compact JSON, base64url without padding) with ``DELETE /Consent/<id>`` in the
-HTTP header :data:`REVOCATION_HEADER`: fhir-kit-client sends it with
-``client.delete({resourceType, id, options: {headers: {...}}})`` (lib/client.js ``delete``),
-SMART's Python fhirclient with ``server.session.headers[...]`` before ``delete_json``; a header
-keeps the signature out of URLs and access logs. :func:`revoke_consent` checks it revokes that
-very grant, then submits it.
+HTTP header :data:`REVOCATION_HEADER`: fhir-kit-client (2.0.3) sends it with
+``client.delete({resourceType, id, options: {headers: {...}}})``, SMART's Python fhirclient
+(4.4.0) with ``server.session.headers[...]`` set before ``resource.delete(server)`` (both seen
+arriving intact at a loopback server); a header keeps the signature out of URLs and access
+logs, and neither client's ``delete`` can add a query parameter. :func:`revoke_consent`
+checks it revokes that very grant, then submits it.
 """
 
 from __future__ import annotations
