@@ -203,6 +203,19 @@ class PatientNotFound(MedLedgerError, LookupError):
         self.address = address
 
 
+class ConsentNotFound(MedLedgerError, LookupError):
+    """Raised when a FHIR ``Consent`` id names no grant on this chain's ConsentManager (the
+    gateway answers 404)."""
+
+    def __init__(self, consent_id: str) -> None:
+        shown = consent_id if len(consent_id) <= 70 else consent_id[:67] + "..."
+        super().__init__(
+            f"no Consent {shown!r} on this chain: a Consent id is the 64 hex digits the "
+            "gateway gave for a grant (search Consent?patient=... to find it)"
+        )
+        self.consent_id = consent_id
+
+
 # --- claims and trials --------------------------------------------------------------------------
 
 
@@ -419,6 +432,16 @@ class FhirPatientMismatch(FhirError):
         )
         self.source = source
         self.location = location
+
+
+class ConsentMismatch(FhirError):
+    """Raised when a FHIR ``Consent`` states other terms than the signature it carries covers
+    (patient, grantee, scope, purpose, end), or a signed revocation is for another grant than
+    the ``Consent`` it is sent for. Nothing was sent."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(f"Consent: {problem}: nothing was sent")
+        self.problem = problem
 
 
 # --- gateway callers ----------------------------------------------------------------------------

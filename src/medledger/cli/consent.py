@@ -45,11 +45,12 @@ EMERGENCY = DurationType(timedelta(hours=24))
     "--sign-only", is_flag=True, help="Sign off chain (EIP-712) and write the grant to --out."
 )
 @click.option("--out", type=OUTPUT, help="Where --sign-only writes.")
+@click.option("--fhir", is_flag=True, help="With --sign-only: write a proposed FHIR Consent.")
 @click.option(
     "--submit",
     "submit_file",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Submit a signed grant file (any account pays the gas).",
+    help="Submit a signed grant file or proposed FHIR Consent (any account pays the gas).",
 )
 @common
 @pass_session
@@ -62,6 +63,7 @@ def grant(
     expires: timedelta,
     sign_only: bool,
     out: Path | None,
+    fhir: bool,
     submit_file: Path | None,
 ) -> None:
     """Grant GRANTEE access to a patient's records, delivering the keys in scope."""
@@ -73,20 +75,25 @@ def grant(
     now = chain.now()
     if submit_file is not None:
         document = documents.read_object(submit_file)
-        state = consent.submit_signed_grant(chain, store, session.account(), document)
+        fhir_consent = document.get("resourceType") == "Consent"
+        submit = consent.submit_consent if fhir_consent else consent.submit_signed_grant
+        state = submit(chain, store, session.account(), document)
         session.emit(state.as_dict(now), _grant_line(state))
         return
     if grantee is None:
         raise ConfigurationError("grant", "name the GRANTEE (or give --submit FILE)")
+    if fhir and not sign_only:
+        raise ConfigurationError("--fhir", "goes with --sign-only (it writes a proposed Consent)")
     signer = session.account()
     args = (chain, store, signer, patient or signer.address, grantee, consent.Scope.parse(scope),
             consent.Purpose.parse(purpose), expires)  # fmt: skip
     if sign_only:
         if out is None:
             raise ConfigurationError("--out", "--sign-only writes the signed grant to --out FILE")
-        document = consent.sign_grant(*args)
+        document = (consent.signed_consent if fhir else consent.sign_grant)(*args)
         documents.write(out, document)
-        session.emit({"file": str(out)}, f"signed grant written to {out}: anyone can submit it")
+        what = "proposed FHIR Consent" if fhir else "signed grant"
+        session.emit({"file": str(out)}, f"{what} written to {out}: anyone can submit it")
         return
     state = consent.grant(*args)
     if state.undelivered:

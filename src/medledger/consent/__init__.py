@@ -14,10 +14,14 @@ Modules: :mod:`~medledger.consent.scopes` (scope, purpose, duration),
 :mod:`~medledger.consent.envelopes` (key envelopes, a reader's key, key delivery),
 :mod:`~medledger.consent.emergency` (break-glass access), :mod:`~medledger.consent.reading`
 (read under consent, the read log, erasure), :mod:`~medledger.consent.exporting` (a patient's
-readable records as a FHIR Bundle or NDJSON, the reads logged) and
-:mod:`~medledger.consent.trail` (a patient's access trail).
+readable records as a FHIR Bundle or NDJSON, the reads logged),
+:mod:`~medledger.consent.fhir_consent` (grants as FHIR ``Consent``: read, search, create and
+revoke by the patient's signature), :mod:`~medledger.consent.consent_ids` (a grant's FHIR id,
+and the grant found again from it) and :mod:`~medledger.consent.trail` (a patient's access
+trail).
 """
 
+from medledger.consent.consent_ids import consent_id, find_consent
 from medledger.consent.contract import consent_contract
 from medledger.consent.emergency import (
     EMERGENCY_COOLDOWN,
@@ -36,6 +40,15 @@ from medledger.consent.envelopes import (
     secret_of,
 )
 from medledger.consent.exporting import Export, export
+from medledger.consent.fhir_consent import (
+    REVOCATION_HEADER,
+    consent_resource,
+    consents_of,
+    revocation_for,
+    revoke_consent,
+    signed_consent,
+    submit_consent,
+)
 from medledger.consent.granting import (
     GRANT_FIELDS,
     SIGNED_GRANT_KIND,
@@ -55,6 +68,7 @@ __all__ = [
     "EMERGENCY_COOLDOWN",
     "ENVELOPE_KIND",
     "GRANT_FIELDS",
+    "REVOCATION_HEADER",
     "SIGNED_GRANT_KIND",
     "TRAIL_FORMATS",
     "EmergencyState",
@@ -68,6 +82,9 @@ __all__ = [
     "cancel_signatures",
     "close_emergency_access",
     "consent_contract",
+    "consent_id",
+    "consent_resource",
+    "consents_of",
     "deliver_keys",
     "deliver_keys_for_live_grants",
     "emergencies",
@@ -75,6 +92,7 @@ __all__ = [
     "erase",
     "erasures",
     "export",
+    "find_consent",
     "grant",
     "grant_state",
     "grants",
@@ -87,8 +105,12 @@ __all__ = [
     "readers_for",
     "refusal_reason",
     "render_trail",
+    "revocation_for",
     "revoke",
+    "revoke_consent",
     "secret_of",
     "sign_grant",
+    "signed_consent",
+    "submit_consent",
     "submit_signed_grant",
 ]
