@@ -385,3 +385,39 @@ def test_a_patients_bulk_export_holds_their_records_by_type(
         kicked = mine_again = hospital.get("$export")
         refused(kicked, 403, "no live grant")
         del mine_again
+
+
+# --- Consent ---------------------------------------------------------------------------------
+
+
+def test_a_patient_signed_consent_is_submitted_read_and_searched(
+    server, hospital_http, chain, settings, registered_patient, doctor_with_key
+):
+    from datetime import timedelta
+
+    from medledger import consent
+    from medledger.categories import Category
+    from medledger.ipfs.stores import open_store
+
+    post(hospital_http, registered_patient.address)
+    patient = registered_patient.address
+    proposed = consent.signed_consent(
+        chain, open_store(settings), registered_patient, patient, doctor_with_key.address,
+        consent.Scope.parse("category:lab"), consent.Purpose.TREATMENT, timedelta(days=30),
+    )  # fmt: skip
+    assert_valid(proposed)
+    block = chain.w3.eth.block_number
+    with server.client(server.sign_in(registered_patient, "patient/*.cruds")) as mine:
+        tampered = json.loads(json.dumps(proposed))
+        tampered["provision"]["period"]["end"] = "2099-01-01T00:00:00Z"
+        refused(mine.post("Consent", json=tampered), 422)
+        assert chain.w3.eth.block_number == block  # nothing sent for an altered Consent
+        created = ok(mine.post("Consent", json=proposed), 201)
+        assert created["status"] == "active"
+        assert ok(mine.get(f"Consent/{created['id']}")) == created
+        listed = ok(mine.get("Consent", params={"patient": patient, "status": "active"}))
+        assert [e["resource"]["id"] for e in listed["entry"]] == [created["id"]]
+    assert Category.LAB in {s.scope.category for s in consent.grants(chain, patient)}
+    with server.client(server.sign_in(doctor_with_key, "user/*.rs")) as grantee:
+        refused(grantee.get(f"Consent/{created['id']}"), 403)  # a lab grant shows labs only
+    refused(hospital_http.get("Consent/" + "0" * 64), 404)

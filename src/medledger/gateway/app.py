@@ -36,6 +36,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from medledger.chain.eventindex import one_view
+from medledger.consent.fhir_consent import REVOCATION_HEADER
 from medledger.errors import (
     Forbidden,
     InvalidRequest,
@@ -47,6 +48,7 @@ from medledger.fhir import R4_RESOURCE_TYPES
 from medledger.gateway import creating, financial
 from medledger.gateway.bulk import Exports
 from medledger.gateway.capability import capability_statement
+from medledger.gateway.consents import Consents
 from medledger.gateway.financial import Financial
 from medledger.gateway.outcomes import outcome, status_of
 from medledger.gateway.queries import parse_query, patient_address
@@ -99,6 +101,7 @@ def make_app(gateway: Gateway) -> Starlette:
         route("/fhir/{type}", handlers.create, "POST"),
         route("/fhir/{type}/{id}", handlers.read, "GET"),
         route("/fhir/{type}/{id}", handlers.update, "PUT"),
+        route("/fhir/{type}/{id}", handlers.delete, "DELETE"),
         route("/fhir/{type}/{id}/_history", handlers.history, "GET"),
         route("/fhir/{type}/{id}/_history/{version}", handlers.vread, "GET"),
     ])  # fmt: skip
@@ -113,6 +116,7 @@ class _Handlers:
         self.authority = gateway.authority
         self.exports = Exports(gateway.records)
         self.financial = Financial(gateway.records, gateway.authority)
+        self.consents = Consents(gateway.records)
 
     # --- signing in -----------------------------------------------------------------------
 
@@ -145,6 +149,8 @@ class _Handlers:
         kind = _resource_type(request)
         if kind in _SPECIAL:
             raise NotSupported(f"{kind} is written by the gateway itself; it cannot be created")
+        if kind == "Consent":
+            return 201, self.consents.create(body, self._authorizer(request)), {}
         if kind == "Claim":
             response, claim_record = self.financial.submit_claim(body, self._authorizer(request))
             return 201, response, {"Location": f"{self.records.base}/Claim/{claim_record}"}
@@ -163,6 +169,11 @@ class _Handlers:
 
     def search(self, request: Request, body: bytes) -> tuple[int, Any]:
         kind = _resource_type(request)
+        if kind == "Consent":
+            found = self.consents.search(
+                request.query_params.multi_items(), self._authorizer(request)
+            )
+            return 200, _bundle("searchset", [_plain(r) for r in found], len(found), [])
         if kind in _SERVED_ELSEWHERE:
             found = self.financial.search(
                 kind, request.query_params.multi_items(), self._authorizer(request)
@@ -194,13 +205,15 @@ class _Handlers:
             return 200, self.records.patient_resource(caller, patient)
         if kind == "Provenance":
             return 200, self.records.provenance(self._who(request, kind), logical_id)
+        if kind == "Consent":
+            return 200, self.consents.read(logical_id, self._authorizer(request))
         if kind in _SERVED_ELSEWHERE:
             return 200, self.financial.read(kind, logical_id, self._authorizer(request))
         return 200, self.records.read(self._who(request, kind), kind, logical_id).resource
 
     def update(self, request: Request, body: bytes) -> tuple[int, Any, dict[str, str]]:
         kind, logical_id = _resource_type(request), request.path_params["id"]
-        if kind in _SPECIAL or kind in _SERVED_ELSEWHERE or kind == "Claim":
+        if kind in _SPECIAL or kind in _SERVED_ELSEWHERE or kind in ("Claim", "Consent"):
             raise NotSupported(f"{kind} cannot be updated here")
         version = creating.update(
             self.records, body, kind, logical_id, self._may(request, Action.UPDATE)
@@ -208,6 +221,15 @@ class _Handlers:
         shown = self.records.read(self._who(request, kind), kind, logical_id)
         where = f"{self.records.base}/{kind}/{logical_id}/_history/{version}"
         return 200, shown.resource, {"Location": where, "ETag": f'W/"{version}"'}
+
+    def delete(self, request: Request, body: bytes) -> tuple[int, Any]:
+        kind, logical_id = _resource_type(request), request.path_params["id"]
+        if kind != "Consent":
+            raise NotSupported(
+                f"{kind} cannot be deleted: records are erased by the patient (medledger erase)"
+            )
+        signed = request.headers.get(REVOCATION_HEADER)
+        return 200, self.consents.delete(logical_id, signed, self._authorizer(request))
 
     def vread(self, request: Request, body: bytes) -> tuple[int, Any]:
         kind, logical_id = _resource_type(request), request.path_params["id"]
@@ -303,6 +325,12 @@ _SERVED_ELSEWHERE = financial.TYPES - {"Claim"}  # a Claim is a record once subm
 _OTHERS: dict[str, dict[str, Any]] = {
     "Provenance": {"interaction": [{"code": "read"}],
                    "documentation": "one per record version: GET /Provenance/{record id}"},
+    "Consent": {"interaction": [{"code": c} for c in ("read", "search-type", "create", "delete")],
+                "searchParam": [{"name": "patient", "type": "reference"},
+                                {"name": "actor", "type": "reference"},
+                                {"name": "status", "type": "token"}],
+                "documentation": "a patient's grants: created from the patient's EIP-712 signed "
+                                 "grant, deleted with a signed revocation (X-MedLedger-Signature)"},
     "Claim": {"interaction": [{"code": "create"}, {"code": "read"}, {"code": "search-type"}],
               "documentation": "POST /Claim submits it (answered with the ClaimResponse); "
                                "the Claim is then a record of the patient"},
