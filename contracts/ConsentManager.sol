@@ -195,6 +195,20 @@ contract ConsentManager is IConsentManager, EIP712, Nonces {
     }
 
     /// @inheritdoc IConsentManager
+    function logAccessFor(address reader, RecordId[] calldata ids) external {
+        (bool mayWrite, uint32 writer) = _PROVIDERS.writerOf(msg.sender);
+        bool institution = mayWrite && writer != 0; // writer 0 is a patient, who serves nobody
+        for (uint256 i = 0; i < ids.length; ++i) {
+            RecordId id = ids[i];
+            IRecordRegistry.Record memory record = _RECORDS.lookup(id);
+            if (record.patient == address(0)) revert ConsentUnknownRecord(id);
+            if (!institution || record.writer != writer) revert ConsentNotRecordWriter(msg.sender, id);
+            if (!_hasAccess(reader, id, record, Purpose.None)) revert ConsentAccessDenied(reader, id);
+            emit RecordAccessServed(id, record.patient, reader, msg.sender);
+        }
+    }
+
+    /// @inheritdoc IConsentManager
     function eraseRecord(RecordId id) external {
         address patient = _RECORDS.lookup(id).patient;
         if (patient == address(0)) revert ConsentUnknownRecord(id);

@@ -144,6 +144,10 @@ interface IConsentManager {
     /// @notice Thrown when there is no live emergency opening to close.
     error ConsentNoEmergencyAccess(address patient, address institution);
 
+    /// @notice Thrown when a gateway logs a served read of a record that the institution it
+    /// acts for (verified, a care provider) did not write.
+    error ConsentNotRecordWriter(address caller, RecordId id);
+
     // ------------------------------------------------------------------ events
 
     /// @notice Emitted when a patient (or delegate, or a relayer with their signature) grants;
@@ -193,6 +197,14 @@ interface IConsentManager {
 
     /// @notice Emitted for each record a reader logs having opened.
     event RecordAccessed(RecordId indexed id, address indexed patient, address indexed reader);
+
+    /// @notice Emitted for each record a gateway logs having served to `reader`: the
+    /// institution that wrote the record (or its practitioner, `gateway` being the account
+    /// that logged) decrypted it for a reader with live access. Apart from `RecordAccessed`,
+    /// which only the reader itself emits.
+    event RecordAccessServed(
+        RecordId indexed id, address indexed patient, address indexed reader, address gateway
+    );
 
     /// @notice Emitted when a patient erases a record (its keys are destroyed off chain).
     event RecordErased(RecordId indexed id, address indexed patient, address by);
@@ -290,6 +302,16 @@ interface IConsentManager {
     /// @dev The caller must have access to each record.
     /// @param ids The records opened.
     function logAccess(RecordId[] calldata ids) external;
+
+    /// @notice Logs that the caller served these records to `reader` (the patient's audit
+    /// shows the read, the reader and the gateway).
+    /// @dev Callable by the verified care institution that wrote every record, or one of its
+    /// practitioners (`ProviderRegistry.writerOf` names the same writer as the record): it
+    /// alone holds the keys that opened them. `reader` must have access to each record now
+    /// (`hasAccess`). All or nothing: one record failing either check reverts the call.
+    /// @param reader Who read the records through the gateway.
+    /// @param ids The records served.
+    function logAccessFor(address reader, RecordId[] calldata ids) external;
 
     /// @notice Marks a record erased: its keys are destroyed off chain and nobody has access.
     /// @dev Callable by the record's patient or one of their delegates. Irreversible.

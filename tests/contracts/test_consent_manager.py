@@ -2211,6 +2211,203 @@ def test_log_access_reverts_for_any_record_without_access_and_logs_nothing(
     assert list(consent.RecordAccessed.range(grant.block_number, head + 1)) == []
 
 
+# ============================================================================ logAccessFor
+# A gateway (the institution that wrote a record, or its practitioner) serves the body it can
+# decrypt to a reader the chain lets read it, and logs that read for the reader. The exploit
+# tests first: what a hostile verified institution must not be able to do with it.
+
+
+@pytest.mark.parametrize("caller", ["outsider", "clinic", "ems", "insurer", "patient", "stranger"])
+def test_log_access_for_reverts_when_the_caller_did_not_write_the_record(
+    consent_manager: Any,
+    patient: AccountAPI,
+    clinic: AccountAPI,
+    outsider: AccountAPI,
+    ems: AccountAPI,
+    insurer: AccountAPI,
+    stranger: AccountAPI,
+    records: Records,
+    grant_access: Callable[..., ReceiptAPI],
+    caller: str,
+) -> None:
+    """Exploit: a verified institution (or anyone) logs reads of records another wrote; the
+    clinic is also the reader here (a grantee cannot log its own read as served)."""
+    consent = consent_manager
+    grant_access(grantee=clinic, kind=ScopeKind.CATEGORY, scope=as_scope(Category.LAB))
+    account = {
+        "outsider": outsider,
+        "clinic": clinic,
+        "ems": ems,
+        "insurer": insurer,
+        "patient": patient,
+        "stranger": stranger,
+    }[caller]
+
+    with reverts(consent.ConsentNotRecordWriter, caller=account, id=records.lab.id):
+        consent.logAccessFor(clinic, [records.lab.id], sender=account)
+
+
+def test_log_access_for_reverts_for_a_batch_holding_one_record_another_institution_wrote(
+    chain: Any,
+    consent_manager: Any,
+    patient: AccountAPI,
+    hospital: AccountAPI,
+    clinic: AccountAPI,
+    insurer: AccountAPI,
+    records: Records,
+    create_record: Callable[..., Anchored],
+    grant_access: Callable[..., ReceiptAPI],
+) -> None:
+    """Exploit: a record of another writer hidden among the caller's own; nothing is logged."""
+    consent = consent_manager
+    by_clinic = create_record(clinic, patient, category=Category.LAB)
+    grant = grant_access(grantee=insurer)
+
+    with reverts(consent.ConsentNotRecordWriter, caller=hospital, id=by_clinic.id):
+        consent.logAccessFor(insurer, [records.lab.id, by_clinic.id], sender=hospital)
+
+    head = chain.blocks.head.number
+    assert list(consent.RecordAccessServed.range(grant.block_number, head + 1)) == []
+
+
+@pytest.mark.parametrize("gone", ["suspended", "practitioner-removed"])
+def test_log_access_for_reverts_once_the_caller_no_longer_acts_for_the_writer(
+    consent_manager: Any,
+    provider_registry: Any,
+    hospital: AccountAPI,
+    doctor: AccountAPI,
+    clinic: AccountAPI,
+    records: Records,
+    grant_access: Callable[..., ReceiptAPI],
+    suspend: Callable[..., ReceiptAPI],
+    gone: str,
+) -> None:
+    """Exploit: a suspended institution, or a practitioner it removed, keeps logging."""
+    consent = consent_manager
+    grant_access(grantee=clinic)
+    if gone == "suspended":
+        suspend(hospital)
+    else:
+        provider_registry.removePractitioner(doctor, sender=hospital)
+    for account in (hospital, doctor) if gone == "suspended" else (doctor,):
+        with reverts(consent.ConsentNotRecordWriter, caller=account, id=records.lab.id):
+            consent.logAccessFor(clinic, [records.lab.id], sender=account)
+
+
+@pytest.mark.parametrize(
+    "denied",
+    ["never-granted", "revoked", "expired", "other-scope", "erased", "other-patients-grant",
+     "the-gateway-itself", "zero-address"],
+)  # fmt: skip
+def test_log_access_for_reverts_when_the_reader_has_no_live_access_and_logs_nothing(
+    chain: Any,
+    consent_manager: Any,
+    patient: AccountAPI,
+    other_patient: AccountAPI,
+    hospital: AccountAPI,
+    clinic: AccountAPI,
+    records: Records,
+    grant_access: Callable[..., ReceiptAPI],
+    advance_time: Callable[[int], int],
+    denied: str,
+) -> None:
+    """Exploit: the writer logs a read by someone the patient never let read (or no longer)."""
+    consent = consent_manager
+    start = chain.blocks.head.number
+    reader = {"the-gateway-itself": hospital, "zero-address": ZERO_ADDRESS}.get(denied, clinic)
+    if denied == "revoked":
+        grant_access(grantee=clinic)
+        consent.revoke(patient, clinic, ScopeKind.ALL, ZERO32, sender=patient)
+    elif denied == "expired":
+        grant_access(grantee=clinic, expires_in=HOUR)
+        advance_time(HOUR)
+    elif denied == "other-scope":
+        grant_access(grantee=clinic, kind=ScopeKind.CATEGORY, scope=as_scope(Category.IMAGING))
+    elif denied == "erased":
+        grant_access(grantee=clinic)
+        consent.eraseRecord(records.lab.id, sender=patient)
+    elif denied == "other-patients-grant":
+        grant_access(grantee=clinic, of=other_patient)
+
+    with reverts(consent.ConsentAccessDenied, reader=reader, id=records.lab.id):
+        consent.logAccessFor(reader, [records.lab.id], sender=hospital)
+
+    head = chain.blocks.head.number
+    assert list(consent.RecordAccessServed.range(start, head + 1)) == []
+
+
+def test_log_access_for_reverts_for_an_unknown_record(
+    consent_manager: Any, hospital: AccountAPI, clinic: AccountAPI, records: Records,
+    grant_access: Callable[..., ReceiptAPI],
+) -> None:  # fmt: skip
+    grant_access(grantee=clinic)
+    with reverts(consent_manager.ConsentUnknownRecord, id=UNKNOWN_RECORD):
+        consent_manager.logAccessFor(clinic, [records.lab.id, UNKNOWN_RECORD], sender=hospital)
+
+
+@pytest.mark.parametrize("gateway", ["hospital", "doctor"])
+def test_log_access_for_names_the_reader_and_the_gateway_that_sent_it(
+    chain: Any,
+    consent_manager: Any,
+    patient: AccountAPI,
+    other_patient: AccountAPI,
+    hospital: AccountAPI,
+    doctor: AccountAPI,
+    clinic: AccountAPI,
+    records: Records,
+    grant_access: Callable[..., ReceiptAPI],
+    gateway: str,
+) -> None:
+    """A served read is its own event (never a ``RecordAccessed``, which only the reader
+    emits), and names as gateway the account that sent it: no caller makes a read look as if
+    the reader logged it, or as if another gateway served it."""
+    consent = consent_manager
+    sender = hospital if gateway == "hospital" else doctor
+    grant_access(grantee=clinic, kind=ScopeKind.CATEGORY, scope=as_scope(Category.LAB))
+    grant_access(grantee=clinic, of=other_patient)
+    opened = [records.lab, records.lab_2, records.other_lab, records.lab]
+
+    tx = consent.logAccessFor(clinic, [r.id for r in opened], sender=sender)
+
+    assert_events(
+        tx,
+        *(
+            consent.RecordAccessServed(id=r.id, patient=r.patient, reader=clinic, gateway=sender)
+            for r in opened
+        ),
+    )
+    assert list(consent.RecordAccessed.range(tx.block_number, tx.block_number + 1)) == []
+    own = consent.logAccessFor(patient, [records.imaging.id], sender=sender)
+    assert_events(
+        own,
+        consent.RecordAccessServed(
+            id=records.imaging.id, patient=patient, reader=patient, gateway=sender
+        ),
+    )
+    assert_events(consent.logAccessFor(clinic, [], sender=sender))
+
+
+def test_log_access_for_a_reader_with_an_emergency_opening(
+    consent_manager: Any,
+    patient: AccountAPI,
+    hospital: AccountAPI,
+    paramedic: AccountAPI,
+    records: Records,
+    open_emergency: Callable[..., ReceiptAPI],
+) -> None:
+    consent = consent_manager
+    open_emergency()
+
+    tx = consent.logAccessFor(paramedic, [records.imaging.id], sender=hospital)
+
+    assert_events(
+        tx,
+        consent.RecordAccessServed(
+            id=records.imaging.id, patient=patient, reader=paramedic, gateway=hospital
+        ),
+    )
+
+
 # ============================================================================ eraseRecord
 
 
@@ -2412,6 +2609,10 @@ def test_gas_of_state_changing_functions(
     measure("closeEmergencyAccess", consent.closeEmergencyAccess(patient, ems, sender=patient))
     measure("eraseRecord", consent.eraseRecord(records.imaging.id, sender=patient))
     measure("logAccess (1 record)", consent.logAccess([records.lab.id], sender=hospital))
+    measure(
+        "logAccessFor (1 record, served to a grantee)",
+        consent.logAccessFor(stranger, [records.lab.id], sender=hospital),
+    )
     report(rows)
 
 
@@ -2421,6 +2622,7 @@ def test_gas_of_log_access_for_100_records(
     record_registry: Any,
     patient: AccountAPI,
     hospital: AccountAPI,
+    clinic: AccountAPI,
     grant_access: Callable[..., ReceiptAPI],
 ) -> None:
     raw = RawSender(chain)
@@ -2445,10 +2647,17 @@ def test_gas_of_log_access_for_100_records(
     tx = consent_manager.logAccess(ids, sender=hospital)
 
     assert [HexBytes(e.id) for e in tx.events] == ids
+    grant_access(grantee=clinic)
+    served = consent_manager.logAccessFor(clinic, ids, sender=hospital)
+    assert [(HexBytes(e.id), e.reader, e.gateway) for e in served.events] == [
+        (id_, clinic.address, hospital.address) for id_ in ids
+    ]
     report(
         [
             ("logAccess (100 records)", tx.gas_used),
             ("logAccess (100 records), per record", tx.gas_used // 100),
+            ("logAccessFor (100 records)", served.gas_used),
+            ("logAccessFor (100 records), per record", served.gas_used // 100),
         ]
     )
 

@@ -263,6 +263,11 @@ def _log_access(world: World, actor: Any) -> tuple[Any, ...]:
     return ([world.lab_record],)
 
 
+@call("ConsentManager.logAccessFor")
+def _log_access_for(world: World, actor: Any) -> tuple[Any, ...]:
+    return (world.clinic, [world.lab_record])
+
+
 @call("ConsentManager.eraseRecord")
 def _erase(world: World, actor: Any) -> tuple[Any, ...]:
     return (world.lab_record,)
