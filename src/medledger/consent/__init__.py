@@ -46,7 +46,14 @@ from medledger.consent.granting import (
     submit_signed_grant,
 )
 from medledger.consent.grants import GrantState, grant_state, grants, readers_for
-from medledger.consent.reading import erase, erasures, log_reads, read, refusal_reason
+from medledger.consent.reading import (
+    erase,
+    erasures,
+    log_reads,
+    log_reads_for,
+    read,
+    refusal_reason,
+)
 from medledger.consent.scopes import Purpose, Scope, ScopeKind
 from medledger.consent.trail import TRAIL_FORMATS, TrailEntry, access_trail, render_trail
 from medledger.durations import parse_duration
@@ -79,6 +86,7 @@ __all__ = [
     "grant_state",
     "grants",
     "log_reads",
+    "log_reads_for",
     "no_keys_held",
     "open_emergency_access",
     "open_envelope",
