@@ -312,6 +312,9 @@ def _extra_flow(settings: Any, chain: Chain) -> list[dict[str, Any]]:
         [records.Draft(os.urandom(100), lab) for _ in range(99)], readers=readers,
     )  # fmt: skip
     send("log 100", other, manager.logAccess([first.id] + [r.id for r in more]))
+    send("serve", hospital, manager.logAccessFor(other.address, [first.id]))
+    served = [first.id] + [r.id for r in more]
+    send("serve 100", hospital, manager.logAccessFor(other.address, served))
     send("erase", patient, manager.eraseRecord(own.id))
     scenarios.extend(_claims_scenarios(chain, store, hospital, patient))
     return [
