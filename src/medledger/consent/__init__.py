@@ -38,12 +38,16 @@ from medledger.consent.envelopes import (
 from medledger.consent.exporting import Export, export
 from medledger.consent.granting import (
     GRANT_FIELDS,
+    REVOCATION_FIELDS,
     SIGNED_GRANT_KIND,
+    SIGNED_REVOCATION_KIND,
     cancel_signatures,
     grant,
     revoke,
     sign_grant,
+    sign_revocation,
     submit_signed_grant,
+    submit_signed_revocation,
 )
 from medledger.consent.grants import GrantState, grant_state, grants, readers_for
 from medledger.consent.reading import (
@@ -62,7 +66,9 @@ __all__ = [
     "EMERGENCY_COOLDOWN",
     "ENVELOPE_KIND",
     "GRANT_FIELDS",
+    "REVOCATION_FIELDS",
     "SIGNED_GRANT_KIND",
+    "SIGNED_REVOCATION_KIND",
     "TRAIL_FORMATS",
     "EmergencyState",
     "Export",
@@ -98,5 +104,7 @@ __all__ = [
     "revoke",
     "secret_of",
     "sign_grant",
+    "sign_revocation",
     "submit_signed_grant",
+    "submit_signed_revocation",
 ]
