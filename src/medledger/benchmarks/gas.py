@@ -296,6 +296,9 @@ def _extra_flow(settings: Any, chain: Chain) -> list[dict[str, Any]]:
     manager = consent_manager.functions
     has_access_gas = int(manager.hasAccess(other.address, first.id).estimate_gas())
     send("revoke", patient, manager.revoke(patient.address, other.address, 0, first.id))
+    relayed = consent.Scope.from_chain(1, (4).to_bytes(32, "big"))  # the relayed grant's
+    signed_revocation = consent.sign_revocation(chain, patient, other.address, relayed)
+    consent.submit_signed_revocation(chain, hospital, signed_revocation)
     consent.cancel_signatures(chain, patient, patient.address)
     consent.open_emergency_access(
         chain, ems, patient.address, timedelta(hours=12), "unconscious on arrival"
