@@ -34,6 +34,12 @@ contract ConsentManager is IConsentManager, EIP712, Nonces {
         "uint40 expiresAt,bytes32 envelopeDigest,uint256 nonce,uint256 deadline)"
     );
 
+    /// @notice EIP-712 type hash of `RevocationRequest`.
+    bytes32 public constant REVOCATION_TYPEHASH = keccak256(
+        "RevocationRequest(address patient,address grantee,uint8 scopeKind,bytes32 scope,uint256 nonce,"
+        "uint256 deadline)"
+    );
+
     bytes32 private constant _ALL_KEY = keccak256(abi.encode(ScopeKind.All, bytes32(0)));
 
     IProviderRegistry private immutable _PROVIDERS;
@@ -82,17 +88,7 @@ contract ConsentManager is IConsentManager, EIP712, Nonces {
         external
         returns (bytes32 scopeKey)
     {
-        if (block.timestamp > request.deadline) revert ConsentSignatureExpired(request.deadline);
-        uint256 expected = nonces(request.patient);
-        if (request.nonce != expected) {
-            revert ConsentSignatureReplayed(request.patient, request.nonce, expected);
-        }
-        (address signer, ECDSA.RecoverError failure,) = ECDSA.tryRecoverCalldata(_digest(request), signature);
-        if (
-            failure != ECDSA.RecoverError.NoError
-                || (signer != request.patient && !_PROVIDERS.isDelegate(request.patient, signer))
-        ) revert ConsentInvalidSignature(signer, request.patient);
-        _useNonce(request.patient);
+        address signer = _useSignature(request.patient, request.nonce, request.deadline, _digest(request), signature);
         return _grant(
             request.patient,
             request.grantee,
@@ -110,11 +106,14 @@ contract ConsentManager is IConsentManager, EIP712, Nonces {
         external
         onlyPatientOrDelegate(patient)
     {
-        bytes32 scopeKey = _scopeKey(scopeKind, scope);
-        Grant storage stored = _grants[patient][grantee][scopeKey];
-        if (!_live(stored)) revert ConsentNotGranted(patient, grantee, scopeKey);
-        stored.revokedAt = uint40(block.timestamp);
-        emit AccessRevoked(patient, grantee, scopeKey, msg.sender);
+        _revoke(patient, grantee, scopeKind, scope, msg.sender);
+    }
+
+    /// @inheritdoc IConsentManager
+    function revokeWithSignature(RevocationRequest calldata request, bytes calldata signature) external {
+        address signer =
+            _useSignature(request.patient, request.nonce, request.deadline, _revocationDigest(request), signature);
+        _revoke(request.patient, request.grantee, request.scopeKind, request.scope, signer);
     }
 
     /// @inheritdoc IConsentManager
@@ -195,6 +194,20 @@ contract ConsentManager is IConsentManager, EIP712, Nonces {
     }
 
     /// @inheritdoc IConsentManager
+    function logAccessFor(address reader, RecordId[] calldata ids) external {
+        (bool mayWrite, uint32 writer) = _PROVIDERS.writerOf(msg.sender);
+        bool institution = mayWrite && writer != 0; // writer 0 is a patient, who serves nobody
+        for (uint256 i = 0; i < ids.length; ++i) {
+            RecordId id = ids[i];
+            IRecordRegistry.Record memory record = _RECORDS.lookup(id);
+            if (record.patient == address(0)) revert ConsentUnknownRecord(id);
+            if (!institution || record.writer != writer) revert ConsentNotRecordWriter(msg.sender, id);
+            if (!_hasAccess(reader, id, record, Purpose.None)) revert ConsentAccessDenied(reader, id);
+            emit RecordAccessServed(id, record.patient, reader, msg.sender);
+        }
+    }
+
+    /// @inheritdoc IConsentManager
     function eraseRecord(RecordId id) external {
         address patient = _RECORDS.lookup(id).patient;
         if (patient == address(0)) revert ConsentUnknownRecord(id);
@@ -239,6 +252,11 @@ contract ConsentManager is IConsentManager, EIP712, Nonces {
         return _digest(request);
     }
 
+    /// @inheritdoc IConsentManager
+    function revocationDigest(RevocationRequest calldata request) external view returns (bytes32 digest) {
+        return _revocationDigest(request);
+    }
+
     // ------------------------------------------------------------------ private
 
     function _grant(
@@ -259,6 +277,34 @@ contract ConsentManager is IConsentManager, EIP712, Nonces {
         _grants[patient][grantee][scopeKey] =
             Grant({grantedAt: uint40(block.timestamp), expiresAt: expiresAt, revokedAt: 0, purpose: purpose});
         emit AccessGranted(patient, grantee, scopeKey, scopeKind, scope, purpose, expiresAt, envelopeDigest, grantor);
+    }
+
+    function _revoke(address patient, address grantee, ScopeKind scopeKind, bytes32 scope, address revoker)
+        private
+    {
+        bytes32 scopeKey = _scopeKey(scopeKind, scope);
+        Grant storage stored = _grants[patient][grantee][scopeKey];
+        if (!_live(stored)) revert ConsentNotGranted(patient, grantee, scopeKey);
+        stored.revokedAt = uint40(block.timestamp);
+        emit AccessRevoked(patient, grantee, scopeKey, revoker);
+    }
+
+    /// @dev Checks a signed request of `patient` (deadline, next nonce, signer the patient or a
+    /// delegate; OpenZeppelin's ECDSA refuses malleable signatures) and uses its nonce.
+    function _useSignature(address patient, uint256 nonce, uint256 deadline, bytes32 digest, bytes calldata signature)
+        private
+        returns (address signer)
+    {
+        if (block.timestamp > deadline) revert ConsentSignatureExpired(deadline);
+        uint256 expected = nonces(patient);
+        if (nonce != expected) revert ConsentSignatureReplayed(patient, nonce, expected);
+        ECDSA.RecoverError failure;
+        (signer, failure,) = ECDSA.tryRecoverCalldata(digest, signature);
+        if (
+            failure != ECDSA.RecoverError.NoError
+                || (signer != patient && !_PROVIDERS.isDelegate(patient, signer))
+        ) revert ConsentInvalidSignature(signer, patient);
+        _useNonce(patient);
     }
 
     function _checkScope(ScopeKind scopeKind, bytes32 scope) private pure {
@@ -325,6 +371,22 @@ contract ConsentManager is IConsentManager, EIP712, Nonces {
 
     function _scopeKey(ScopeKind scopeKind, bytes32 scope) private pure returns (bytes32) {
         return keccak256(abi.encode(scopeKind, scope));
+    }
+
+    function _revocationDigest(RevocationRequest calldata request) private view returns (bytes32) {
+        return _hashTypedDataV4(
+            keccak256(
+                abi.encode(
+                    REVOCATION_TYPEHASH,
+                    request.patient,
+                    request.grantee,
+                    request.scopeKind,
+                    request.scope,
+                    request.nonce,
+                    request.deadline
+                )
+            )
+        );
     }
 
     function _digest(GrantRequest calldata request) private view returns (bytes32) {

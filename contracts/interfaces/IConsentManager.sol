@@ -67,6 +67,23 @@ interface IConsentManager {
         uint256 deadline;
     }
 
+    /// @notice A revocation signed off chain by the patient (or a delegate) and submitted by
+    /// anyone. Uses the same nonces as `GrantRequest`: `cancelSignatures` cancels both.
+    /// @param patient Whose records.
+    /// @param grantee Whose access ends.
+    /// @param scopeKind The grant's scope kind.
+    /// @param scope The grant's scope.
+    /// @param nonce The patient's next nonce (`nonces(patient)`).
+    /// @param deadline The signature is refused after this time.
+    struct RevocationRequest {
+        address patient;
+        address grantee;
+        ScopeKind scopeKind;
+        bytes32 scope;
+        uint256 nonce;
+        uint256 deadline;
+    }
+
     /// @notice One emergency opening of a service for a patient, packed in one storage slot.
     /// @param openedAt When it was opened; zero when there never was one.
     /// @param expiresAt When it ends on its own.
@@ -104,10 +121,11 @@ interface IConsentManager {
     /// @notice Thrown when there is no live grant to revoke.
     error ConsentNotGranted(address patient, address grantee, bytes32 scopeKey);
 
-    /// @notice Thrown when a signed grant arrives after its deadline.
+    /// @notice Thrown when a signed grant or revocation arrives after its deadline.
     error ConsentSignatureExpired(uint256 deadline);
 
-    /// @notice Thrown when a signed grant's nonce was already used (a replay) or is not next.
+    /// @notice Thrown when a signed grant's or revocation's nonce was already used (a replay)
+    /// or is not next.
     error ConsentSignatureReplayed(address patient, uint256 nonce, uint256 expectedNonce);
 
     /// @notice Thrown when a signature was not made by the patient or one of their delegates.
@@ -144,6 +162,10 @@ interface IConsentManager {
     /// @notice Thrown when there is no live emergency opening to close.
     error ConsentNoEmergencyAccess(address patient, address institution);
 
+    /// @notice Thrown when a gateway logs a served read of a record that the institution it
+    /// acts for (verified, a care provider) did not write.
+    error ConsentNotRecordWriter(address caller, RecordId id);
+
     // ------------------------------------------------------------------ events
 
     /// @notice Emitted when a patient (or delegate, or a relayer with their signature) grants;
@@ -160,7 +182,8 @@ interface IConsentManager {
         address grantor
     );
 
-    /// @notice Emitted when a grant is revoked.
+    /// @notice Emitted when a grant is revoked; `revoker` is the patient or delegate who
+    /// decided (the signer for a signed revocation).
     event AccessRevoked(
         address indexed patient, address indexed grantee, bytes32 indexed scopeKey, address revoker
     );
@@ -188,11 +211,19 @@ interface IConsentManager {
     event EmergencyAccessClosed(address indexed patient, address indexed institution, address by);
 
     /// @notice Emitted when a patient (or delegate, `by`) burns a nonce, cancelling every signed
-    /// grant that carries it.
+    /// grant or revocation that carries it.
     event SignaturesCancelled(address indexed patient, uint256 nonce, address by);
 
     /// @notice Emitted for each record a reader logs having opened.
     event RecordAccessed(RecordId indexed id, address indexed patient, address indexed reader);
+
+    /// @notice Emitted for each record a gateway logs having served to `reader`: the
+    /// institution that wrote the record (or its practitioner, `gateway` being the account
+    /// that logged) decrypted it for a reader with live access. Apart from `RecordAccessed`,
+    /// which only the reader itself emits.
+    event RecordAccessServed(
+        RecordId indexed id, address indexed patient, address indexed reader, address gateway
+    );
 
     /// @notice Emitted when a patient erases a record (its keys are destroyed off chain).
     event RecordErased(RecordId indexed id, address indexed patient, address by);
@@ -240,8 +271,17 @@ interface IConsentManager {
     /// @param scope The grant's scope.
     function revoke(address patient, address grantee, ScopeKind scopeKind, bytes32 scope) external;
 
-    /// @notice Burns the patient's next nonce, so that a grant signed with it (and not yet
-    /// submitted) can never be used.
+    /// @notice Revokes a grant with a revocation the patient (or a delegate) signed off chain
+    /// (EIP-712), as `revoke` does.
+    /// @dev Callable by anyone (a gateway holding only its institution's key relays the
+    /// patient's decision). The signer must be the patient or a delegate now; the nonce is the
+    /// one signed grants use.
+    /// @param request The signed revocation.
+    /// @param signature The 65-byte ECDSA signature over its EIP-712 digest.
+    function revokeWithSignature(RevocationRequest calldata request, bytes calldata signature) external;
+
+    /// @notice Burns the patient's next nonce, so that a grant or revocation signed with it
+    /// (and not yet submitted) can never be used.
     /// @dev Callable by the patient or a delegate.
     /// @param patient The patient.
     function cancelSignatures(address patient) external;
@@ -290,6 +330,16 @@ interface IConsentManager {
     /// @dev The caller must have access to each record.
     /// @param ids The records opened.
     function logAccess(RecordId[] calldata ids) external;
+
+    /// @notice Logs that the caller served these records to `reader` (the patient's audit
+    /// shows the read, the reader and the gateway).
+    /// @dev Callable by the verified care institution that wrote every record, or one of its
+    /// practitioners (`ProviderRegistry.writerOf` names the same writer as the record): it
+    /// alone holds the keys that opened them. `reader` must have access to each record now
+    /// (`hasAccess`). All or nothing: one record failing either check reverts the call.
+    /// @param reader Who read the records through the gateway.
+    /// @param ids The records served.
+    function logAccessFor(address reader, RecordId[] calldata ids) external;
 
     /// @notice Marks a record erased: its keys are destroyed off chain and nobody has access.
     /// @dev Callable by the record's patient or one of their delegates. Irreversible.
@@ -345,4 +395,9 @@ interface IConsentManager {
     /// @param request The request.
     /// @return digest The digest.
     function grantDigest(GrantRequest calldata request) external view returns (bytes32 digest);
+
+    /// @notice Returns the EIP-712 digest a patient signs for a revocation request.
+    /// @param request The request.
+    /// @return digest The digest.
+    function revocationDigest(RevocationRequest calldata request) external view returns (bytes32 digest);
 }

@@ -118,8 +118,25 @@ GRANT_TYPE = (
 )
 
 
-def typed_grant(chain_id: int, verifying_contract: str, request: dict[str, Any]) -> Any:
-    """The EIP-712 signable message for a grant request (eth_account, independent of the SDK)."""
+REVOCATION_REQUEST_FIELDS = [
+    {"name": "patient", "type": "address"},
+    {"name": "grantee", "type": "address"},
+    {"name": "scopeKind", "type": "uint8"},
+    {"name": "scope", "type": "bytes32"},
+    {"name": "nonce", "type": "uint256"},
+    {"name": "deadline", "type": "uint256"},
+]
+REVOCATION_TYPE = (
+    "RevocationRequest("
+    + ",".join(f"{f['type']} {f['name']}" for f in REVOCATION_REQUEST_FIELDS)
+    + ")"
+)
+
+
+def typed_message(
+    chain_id: int, verifying_contract: str, primary: str, fields: list[Any], message: Any
+) -> Any:
+    """An EIP-712 signable message of the ConsentManager (eth_account, independent of the SDK)."""
     return encode_typed_data(
         full_message={
             "types": {
@@ -129,17 +146,31 @@ def typed_grant(chain_id: int, verifying_contract: str, request: dict[str, Any])
                     {"name": "chainId", "type": "uint256"},
                     {"name": "verifyingContract", "type": "address"},
                 ],
-                "GrantRequest": GRANT_REQUEST_FIELDS,
+                primary: fields,
             },
-            "primaryType": "GrantRequest",
+            "primaryType": primary,
             "domain": {
                 "name": "MedLedger ConsentManager",
                 "version": "1",
                 "chainId": chain_id,
                 "verifyingContract": verifying_contract,
             },
-            "message": request,
+            "message": message,
         }
+    )
+
+
+def typed_grant(chain_id: int, verifying_contract: str, request: dict[str, Any]) -> Any:
+    """The EIP-712 signable message for a grant request."""
+    return typed_message(
+        chain_id, verifying_contract, "GrantRequest", GRANT_REQUEST_FIELDS, request
+    )
+
+
+def typed_revocation(chain_id: int, verifying_contract: str, request: dict[str, Any]) -> Any:
+    """The EIP-712 signable message for a revocation request."""
+    return typed_message(
+        chain_id, verifying_contract, "RevocationRequest", REVOCATION_REQUEST_FIELDS, request
     )
 
 
@@ -378,6 +409,42 @@ def sign(consent_manager: Any, chain: Any) -> Callable[[Any, dict[str, Any]], He
 
     def signed(account: Any, request: dict[str, Any]) -> HexBytes:
         signable = typed_grant(chain.chain_id, consent_manager.address, request)
+        return HexBytes(Account.sign_message(signable, account.private_key).signature)
+
+    return signed
+
+
+@pytest.fixture(scope="module")
+def make_revocation(
+    consent_manager: Any, patient: AccountAPI, hospital: AccountAPI, now: Callable[[], int]
+) -> Callable[..., dict[str, Any]]:
+    """``make_revocation(**overrides)``: the revocation of the hospital's ``all`` grant, for
+    the patient's next nonce."""
+
+    def make(**overrides: Any) -> dict[str, Any]:
+        of = overrides.get("patient", patient)
+        revocation: dict[str, Any] = {
+            "patient": to_checksum_address(getattr(of, "address", of)),
+            "grantee": hospital.address,
+            "scopeKind": int(ScopeKind.ALL),
+            "scope": ZERO32,
+            "nonce": consent_manager.nonces(of),
+            "deadline": now() + HOUR,
+        }
+        revocation.update({k: v for k, v in overrides.items() if k != "patient"})
+        grantee = revocation["grantee"]
+        revocation["grantee"] = to_checksum_address(getattr(grantee, "address", grantee))
+        return revocation
+
+    return make
+
+
+@pytest.fixture(scope="module")
+def sign_revocation(consent_manager: Any, chain: Any) -> Callable[[Any, dict[str, Any]], HexBytes]:
+    """``sign_revocation(account, revocation)``: the account's EIP-712 signature over it."""
+
+    def signed(account: Any, revocation: dict[str, Any]) -> HexBytes:
+        signable = typed_revocation(chain.chain_id, consent_manager.address, revocation)
         return HexBytes(Account.sign_message(signable, account.private_key).signature)
 
     return signed
@@ -1349,6 +1416,313 @@ def test_revoke_cannot_end_an_emergency_opening_which_is_no_grant(
     assert consent_manager.hasAccess(ems, records.lab.id), "closeEmergencyAccess ends it"
 
 
+# ============================================================================ signed revocations
+# The exploit tests first: what a relayer (the gateway serving DELETE /Consent/{id}), a
+# grantee or another patient must not be able to do with a signed revocation.
+
+
+def test_revocation_type_hash_matches_the_struct(consent_manager: Any) -> None:
+    assert HexBytes(consent_manager.REVOCATION_TYPEHASH()) == HexBytes(keccak(text=REVOCATION_TYPE))
+
+
+def test_revocation_digest_matches_an_independent_eip712_encoding(
+    chain: Any, consent_manager: Any, make_revocation: Callable[..., dict[str, Any]]
+) -> None:
+    revocation = make_revocation(scopeKind=int(ScopeKind.CATEGORY), scope=as_scope(Category.LAB))
+    signable = typed_revocation(chain.chain_id, consent_manager.address, revocation)
+    expected = keccak(b"\x19" + signable.version + signable.header + signable.body)
+    assert HexBytes(consent_manager.revocationDigest(revocation)) == HexBytes(expected)
+
+
+def test_replayed_revocation_reverts_even_after_the_grant_is_given_again(
+    consent_manager: Any,
+    patient: AccountAPI,
+    stranger: AccountAPI,
+    grant_access: Callable[..., ReceiptAPI],
+    make_revocation: Callable[..., dict[str, Any]],
+    sign_revocation: Callable[..., HexBytes],
+) -> None:
+    """Exploit: a relayer keeps a used revocation and replays it after the patient grants
+    again, to end the new grant the patient did not mean to end."""
+    grant_access()
+    revocation = make_revocation()
+    signature = sign_revocation(patient, revocation)
+    consent_manager.revokeWithSignature(revocation, signature, sender=stranger)
+    grant_access()
+
+    with reverts(
+        consent_manager.ConsentSignatureReplayed, patient=patient, nonce=0, expectedNonce=1
+    ):
+        consent_manager.revokeWithSignature(revocation, signature, sender=stranger)
+    assert grant_of(consent_manager, patient, revocation["grantee"], ALL_KEY)["revokedAt"] == 0
+
+
+def test_patient_signature_cannot_revoke_another_patients_grant(
+    consent_manager: Any,
+    patient: AccountAPI,
+    other_patient: AccountAPI,
+    hospital: AccountAPI,
+    stranger: AccountAPI,
+    grant_access: Callable[..., ReceiptAPI],
+    make_revocation: Callable[..., dict[str, Any]],
+    sign_revocation: Callable[..., HexBytes],
+) -> None:
+    """Exploit: one patient's signature names another patient's grant."""
+    grant_access(of=other_patient)
+    revocation = make_revocation(patient=other_patient)
+    with reverts(consent_manager.ConsentInvalidSignature, signer=patient, patient=other_patient):
+        consent_manager.revokeWithSignature(
+            revocation, sign_revocation(patient, revocation), sender=stranger
+        )
+    assert grant_of(consent_manager, other_patient, hospital, ALL_KEY)["revokedAt"] == 0
+
+
+@pytest.mark.parametrize(
+    "signer", ["the-grantee", "another-grantee", "dropped-delegate", "other-patient", "stranger"]
+)
+def test_revocation_signed_by_neither_patient_nor_delegate_reverts(
+    request: pytest.FixtureRequest,
+    consent_manager: Any,
+    patient: AccountAPI,
+    other_patient: AccountAPI,
+    hospital: AccountAPI,
+    clinic: AccountAPI,
+    stranger: AccountAPI,
+    grant_access: Callable[..., ReceiptAPI],
+    make_revocation: Callable[..., dict[str, Any]],
+    sign_revocation: Callable[..., HexBytes],
+    signer: str,
+) -> None:
+    """Exploit: a grantee ends its own grant or a rival's (the clinic, also a grantee, ends the
+    hospital's), or anyone else but the patient and a delegate ends one."""
+    grant_access()
+    grant_access(grantee=clinic)
+    account = actor(
+        request,
+        signer,
+        {
+            "the-grantee": hospital,
+            "another-grantee": clinic,
+            "other-patient": other_patient,
+            "stranger": stranger,
+        },
+    )
+    revocation = make_revocation()
+    with reverts(consent_manager.ConsentInvalidSignature, signer=account, patient=patient):
+        consent_manager.revokeWithSignature(
+            revocation, sign_revocation(account, revocation), sender=stranger
+        )
+    assert consent_manager.nonces(patient) == 0
+    assert grant_of(consent_manager, patient, hospital, ALL_KEY)["revokedAt"] == 0
+
+
+@pytest.mark.parametrize("field", ["grantee", "scope", "deadline"])
+def test_revocation_signature_over_another_request_recovers_another_signer_and_reverts(
+    chain: Any,
+    consent_manager: Any,
+    patient: AccountAPI,
+    clinic: AccountAPI,
+    stranger: AccountAPI,
+    grant_access: Callable[..., ReceiptAPI],
+    make_revocation: Callable[..., dict[str, Any]],
+    sign_revocation: Callable[..., HexBytes],
+    field: str,
+) -> None:
+    """Exploit: a relayer given the revocation of one grant bends it to end another."""
+    grant_access(kind=ScopeKind.CATEGORY, scope=as_scope(Category.LAB))
+    grant_access(kind=ScopeKind.CATEGORY, scope=as_scope(Category.IMAGING))
+    grant_access(grantee=clinic, kind=ScopeKind.CATEGORY, scope=as_scope(Category.LAB))
+    revocation = make_revocation(scopeKind=int(ScopeKind.CATEGORY), scope=as_scope(Category.LAB))
+    signature = sign_revocation(patient, revocation)
+    changes = {
+        "grantee": clinic.address,
+        "scope": as_scope(Category.IMAGING),
+        "deadline": revocation["deadline"] + 1,
+    }
+    tampered = revocation | {field: changes[field]}
+    recovered = Account.recover_message(
+        typed_revocation(chain.chain_id, consent_manager.address, tampered), signature=signature
+    )
+    with reverts(consent_manager.ConsentInvalidSignature, signer=recovered, patient=patient):
+        consent_manager.revokeWithSignature(tampered, signature, sender=stranger)
+
+
+def test_a_signed_grant_is_no_signed_revocation(
+    chain: Any,
+    consent_manager: Any,
+    patient: AccountAPI,
+    stranger: AccountAPI,
+    grant_access: Callable[..., ReceiptAPI],
+    make_request: Callable[..., dict[str, Any]],
+    make_revocation: Callable[..., dict[str, Any]],
+    sign: Callable[..., HexBytes],
+) -> None:
+    """Exploit: the signature of a grant (same patient, grantee, scope, nonce, deadline)
+    submitted as a revocation: the type hashes differ, so another signer is recovered."""
+    grant_access()
+    granted = make_request()
+    signature = sign(patient, granted)
+    revocation = make_revocation(deadline=granted["deadline"])
+    recovered = Account.recover_message(
+        typed_revocation(chain.chain_id, consent_manager.address, revocation), signature=signature
+    )
+    assert recovered != patient.address
+    with reverts(consent_manager.ConsentInvalidSignature, signer=recovered, patient=patient):
+        consent_manager.revokeWithSignature(revocation, signature, sender=stranger)
+
+
+@pytest.mark.parametrize("signature", ["empty", "64-bytes", "high-s-twin", "v-not-27-or-28"])
+def test_malformed_or_malleated_revocation_signature_reverts_with_zero_signer(
+    consent_manager: Any,
+    patient: AccountAPI,
+    hospital: AccountAPI,
+    stranger: AccountAPI,
+    grant_access: Callable[..., ReceiptAPI],
+    make_revocation: Callable[..., dict[str, Any]],
+    sign_revocation: Callable[..., HexBytes],
+    signature: str,
+) -> None:
+    """Exploit: a second valid-looking signature made from the first (s -> n - s) to revoke
+    twice or dodge a relayer's deduplication."""
+    grant_access()
+    revocation = make_revocation()
+    good = sign_revocation(patient, revocation)
+    r, s, v = good[:32], int.from_bytes(good[32:64], "big"), good[64]
+    bad = {
+        "empty": b"",
+        "64-bytes": bytes(good[:64]),
+        "high-s-twin": r + (SECP256K1_N - s).to_bytes(32, "big") + bytes([55 - v]),
+        "v-not-27-or-28": r + good[32:64] + bytes([v + 2]),
+    }[signature]
+    with reverts(consent_manager.ConsentInvalidSignature, signer=ZERO_ADDRESS, patient=patient):
+        consent_manager.revokeWithSignature(revocation, bad, sender=stranger)
+    assert grant_of(consent_manager, patient, hospital, ALL_KEY)["revokedAt"] == 0
+
+
+def test_revocation_after_its_deadline_or_for_a_later_nonce_reverts(
+    consent_manager: Any,
+    patient: AccountAPI,
+    stranger: AccountAPI,
+    grant_access: Callable[..., ReceiptAPI],
+    make_revocation: Callable[..., dict[str, Any]],
+    sign_revocation: Callable[..., HexBytes],
+    now: Callable[[], int],
+    advance_time: Callable[[int], int],
+) -> None:
+    grant_access(expires_in=DAY)
+    later = make_revocation(nonce=3)
+    with reverts(
+        consent_manager.ConsentSignatureReplayed, patient=patient, nonce=3, expectedNonce=0
+    ):
+        consent_manager.revokeWithSignature(later, sign_revocation(patient, later), sender=stranger)
+    revocation = make_revocation()
+    advance_time(revocation["deadline"] + 1 - now())
+    with reverts(consent_manager.ConsentSignatureExpired, deadline=revocation["deadline"]):
+        consent_manager.revokeWithSignature(
+            revocation, sign_revocation(patient, revocation), sender=stranger
+        )
+    assert consent_manager.nonces(patient) == 0
+
+
+@pytest.mark.parametrize("state", ["never-granted", "already-revoked", "emergency-only"])
+def test_signed_revocation_of_no_live_grant_reverts_and_keeps_the_nonce(
+    consent_manager: Any,
+    patient: AccountAPI,
+    hospital: AccountAPI,
+    ems: AccountAPI,
+    stranger: AccountAPI,
+    grant_access: Callable[..., ReceiptAPI],
+    open_emergency: Callable[..., ReceiptAPI],
+    make_revocation: Callable[..., dict[str, Any]],
+    sign_revocation: Callable[..., HexBytes],
+    state: str,
+) -> None:
+    grantee = ems if state == "emergency-only" else hospital
+    if state == "already-revoked":
+        grant_access()
+        consent_manager.revoke(patient, hospital, ScopeKind.ALL, ZERO32, sender=patient)
+    elif state == "emergency-only":
+        open_emergency()
+    revocation = make_revocation(grantee=grantee)
+    with reverts(
+        consent_manager.ConsentNotGranted, patient=patient, grantee=grantee, scopeKey=ALL_KEY
+    ):
+        consent_manager.revokeWithSignature(
+            revocation, sign_revocation(patient, revocation), sender=stranger
+        )
+    assert consent_manager.nonces(patient) == 0
+
+
+@pytest.mark.parametrize("signer", ["patient", "delegate"])
+def test_relayer_submits_a_signed_revocation_which_ends_access_like_revoke(
+    request: pytest.FixtureRequest,
+    chain: Any,
+    consent_manager: Any,
+    patient: AccountAPI,
+    hospital: AccountAPI,
+    records: Records,
+    grant_access: Callable[..., ReceiptAPI],
+    make_revocation: Callable[..., dict[str, Any]],
+    sign_revocation: Callable[..., HexBytes],
+    signer: str,
+) -> None:
+    """The gateway relays (it holds the institution's key, here the hospital's, which is the
+    grantee itself: relaying gives it nothing); the event names the signer as revoker."""
+    account = patient if signer == "patient" else request.getfixturevalue("delegate")
+    grant_access(kind=ScopeKind.RECORD, scope=records.lab.id)
+    key = scope_key(ScopeKind.RECORD, records.lab.id)
+    revocation = make_revocation(scopeKind=int(ScopeKind.RECORD), scope=records.lab.id)
+
+    tx = consent_manager.revokeWithSignature(
+        revocation, sign_revocation(account, revocation), sender=hospital
+    )
+
+    assert_events(
+        tx,
+        consent_manager.AccessRevoked(
+            patient=patient, grantee=hospital, scopeKey=key, revoker=account
+        ),
+    )
+    assert grant_of(consent_manager, patient, hospital, key)["revokedAt"] == block_time(chain, tx)
+    assert not consent_manager.hasAccess(hospital, records.lab.id)
+    assert consent_manager.nonces(patient) == 1
+
+
+def test_grants_and_revocations_share_one_nonce_and_cancel_signatures_cancels_both(
+    consent_manager: Any,
+    patient: AccountAPI,
+    hospital: AccountAPI,
+    stranger: AccountAPI,
+    grant_access: Callable[..., ReceiptAPI],
+    make_request: Callable[..., dict[str, Any]],
+    make_revocation: Callable[..., dict[str, Any]],
+    sign: Callable[..., HexBytes],
+    sign_revocation: Callable[..., HexBytes],
+) -> None:
+    grant_access()
+    revocation = make_revocation()
+    revocation_signature = sign_revocation(patient, revocation)
+    granted = make_request(scopeKind=int(ScopeKind.CATEGORY), scope=as_scope(Category.LAB))
+    assert granted["nonce"] == revocation["nonce"] == 0
+    grant_signature = sign(patient, granted)
+
+    consent_manager.revokeWithSignature(revocation, revocation_signature, sender=stranger)
+    with reverts(
+        consent_manager.ConsentSignatureReplayed, patient=patient, nonce=0, expectedNonce=1
+    ):
+        consent_manager.grantWithSignature(granted, grant_signature, sender=stranger)
+
+    grant_access()
+    cancelled = make_revocation()
+    signature = sign_revocation(patient, cancelled)
+    consent_manager.cancelSignatures(patient, sender=patient)
+    with reverts(
+        consent_manager.ConsentSignatureReplayed, patient=patient, nonce=1, expectedNonce=2
+    ):
+        consent_manager.revokeWithSignature(cancelled, signature, sender=stranger)
+    assert grant_of(consent_manager, patient, hospital, ALL_KEY)["revokedAt"] == 0
+
+
 # ============================================================================ delegates
 
 
@@ -2211,6 +2585,203 @@ def test_log_access_reverts_for_any_record_without_access_and_logs_nothing(
     assert list(consent.RecordAccessed.range(grant.block_number, head + 1)) == []
 
 
+# ============================================================================ logAccessFor
+# A gateway (the institution that wrote a record, or its practitioner) serves the body it can
+# decrypt to a reader the chain lets read it, and logs that read for the reader. The exploit
+# tests first: what a hostile verified institution must not be able to do with it.
+
+
+@pytest.mark.parametrize("caller", ["outsider", "clinic", "ems", "insurer", "patient", "stranger"])
+def test_log_access_for_reverts_when_the_caller_did_not_write_the_record(
+    consent_manager: Any,
+    patient: AccountAPI,
+    clinic: AccountAPI,
+    outsider: AccountAPI,
+    ems: AccountAPI,
+    insurer: AccountAPI,
+    stranger: AccountAPI,
+    records: Records,
+    grant_access: Callable[..., ReceiptAPI],
+    caller: str,
+) -> None:
+    """Exploit: a verified institution (or anyone) logs reads of records another wrote; the
+    clinic is also the reader here (a grantee cannot log its own read as served)."""
+    consent = consent_manager
+    grant_access(grantee=clinic, kind=ScopeKind.CATEGORY, scope=as_scope(Category.LAB))
+    account = {
+        "outsider": outsider,
+        "clinic": clinic,
+        "ems": ems,
+        "insurer": insurer,
+        "patient": patient,
+        "stranger": stranger,
+    }[caller]
+
+    with reverts(consent.ConsentNotRecordWriter, caller=account, id=records.lab.id):
+        consent.logAccessFor(clinic, [records.lab.id], sender=account)
+
+
+def test_log_access_for_reverts_for_a_batch_holding_one_record_another_institution_wrote(
+    chain: Any,
+    consent_manager: Any,
+    patient: AccountAPI,
+    hospital: AccountAPI,
+    clinic: AccountAPI,
+    insurer: AccountAPI,
+    records: Records,
+    create_record: Callable[..., Anchored],
+    grant_access: Callable[..., ReceiptAPI],
+) -> None:
+    """Exploit: a record of another writer hidden among the caller's own; nothing is logged."""
+    consent = consent_manager
+    by_clinic = create_record(clinic, patient, category=Category.LAB)
+    grant = grant_access(grantee=insurer)
+
+    with reverts(consent.ConsentNotRecordWriter, caller=hospital, id=by_clinic.id):
+        consent.logAccessFor(insurer, [records.lab.id, by_clinic.id], sender=hospital)
+
+    head = chain.blocks.head.number
+    assert list(consent.RecordAccessServed.range(grant.block_number, head + 1)) == []
+
+
+@pytest.mark.parametrize("gone", ["suspended", "practitioner-removed"])
+def test_log_access_for_reverts_once_the_caller_no_longer_acts_for_the_writer(
+    consent_manager: Any,
+    provider_registry: Any,
+    hospital: AccountAPI,
+    doctor: AccountAPI,
+    clinic: AccountAPI,
+    records: Records,
+    grant_access: Callable[..., ReceiptAPI],
+    suspend: Callable[..., ReceiptAPI],
+    gone: str,
+) -> None:
+    """Exploit: a suspended institution, or a practitioner it removed, keeps logging."""
+    consent = consent_manager
+    grant_access(grantee=clinic)
+    if gone == "suspended":
+        suspend(hospital)
+    else:
+        provider_registry.removePractitioner(doctor, sender=hospital)
+    for account in (hospital, doctor) if gone == "suspended" else (doctor,):
+        with reverts(consent.ConsentNotRecordWriter, caller=account, id=records.lab.id):
+            consent.logAccessFor(clinic, [records.lab.id], sender=account)
+
+
+@pytest.mark.parametrize(
+    "denied",
+    ["never-granted", "revoked", "expired", "other-scope", "erased", "other-patients-grant",
+     "the-gateway-itself", "zero-address"],
+)  # fmt: skip
+def test_log_access_for_reverts_when_the_reader_has_no_live_access_and_logs_nothing(
+    chain: Any,
+    consent_manager: Any,
+    patient: AccountAPI,
+    other_patient: AccountAPI,
+    hospital: AccountAPI,
+    clinic: AccountAPI,
+    records: Records,
+    grant_access: Callable[..., ReceiptAPI],
+    advance_time: Callable[[int], int],
+    denied: str,
+) -> None:
+    """Exploit: the writer logs a read by someone the patient never let read (or no longer)."""
+    consent = consent_manager
+    start = chain.blocks.head.number
+    reader = {"the-gateway-itself": hospital, "zero-address": ZERO_ADDRESS}.get(denied, clinic)
+    if denied == "revoked":
+        grant_access(grantee=clinic)
+        consent.revoke(patient, clinic, ScopeKind.ALL, ZERO32, sender=patient)
+    elif denied == "expired":
+        grant_access(grantee=clinic, expires_in=HOUR)
+        advance_time(HOUR)
+    elif denied == "other-scope":
+        grant_access(grantee=clinic, kind=ScopeKind.CATEGORY, scope=as_scope(Category.IMAGING))
+    elif denied == "erased":
+        grant_access(grantee=clinic)
+        consent.eraseRecord(records.lab.id, sender=patient)
+    elif denied == "other-patients-grant":
+        grant_access(grantee=clinic, of=other_patient)
+
+    with reverts(consent.ConsentAccessDenied, reader=reader, id=records.lab.id):
+        consent.logAccessFor(reader, [records.lab.id], sender=hospital)
+
+    head = chain.blocks.head.number
+    assert list(consent.RecordAccessServed.range(start, head + 1)) == []
+
+
+def test_log_access_for_reverts_for_an_unknown_record(
+    consent_manager: Any, hospital: AccountAPI, clinic: AccountAPI, records: Records,
+    grant_access: Callable[..., ReceiptAPI],
+) -> None:  # fmt: skip
+    grant_access(grantee=clinic)
+    with reverts(consent_manager.ConsentUnknownRecord, id=UNKNOWN_RECORD):
+        consent_manager.logAccessFor(clinic, [records.lab.id, UNKNOWN_RECORD], sender=hospital)
+
+
+@pytest.mark.parametrize("gateway", ["hospital", "doctor"])
+def test_log_access_for_names_the_reader_and_the_gateway_that_sent_it(
+    chain: Any,
+    consent_manager: Any,
+    patient: AccountAPI,
+    other_patient: AccountAPI,
+    hospital: AccountAPI,
+    doctor: AccountAPI,
+    clinic: AccountAPI,
+    records: Records,
+    grant_access: Callable[..., ReceiptAPI],
+    gateway: str,
+) -> None:
+    """A served read is its own event (never a ``RecordAccessed``, which only the reader
+    emits), and names as gateway the account that sent it: no caller makes a read look as if
+    the reader logged it, or as if another gateway served it."""
+    consent = consent_manager
+    sender = hospital if gateway == "hospital" else doctor
+    grant_access(grantee=clinic, kind=ScopeKind.CATEGORY, scope=as_scope(Category.LAB))
+    grant_access(grantee=clinic, of=other_patient)
+    opened = [records.lab, records.lab_2, records.other_lab, records.lab]
+
+    tx = consent.logAccessFor(clinic, [r.id for r in opened], sender=sender)
+
+    assert_events(
+        tx,
+        *(
+            consent.RecordAccessServed(id=r.id, patient=r.patient, reader=clinic, gateway=sender)
+            for r in opened
+        ),
+    )
+    assert list(consent.RecordAccessed.range(tx.block_number, tx.block_number + 1)) == []
+    own = consent.logAccessFor(patient, [records.imaging.id], sender=sender)
+    assert_events(
+        own,
+        consent.RecordAccessServed(
+            id=records.imaging.id, patient=patient, reader=patient, gateway=sender
+        ),
+    )
+    assert_events(consent.logAccessFor(clinic, [], sender=sender))
+
+
+def test_log_access_for_a_reader_with_an_emergency_opening(
+    consent_manager: Any,
+    patient: AccountAPI,
+    hospital: AccountAPI,
+    paramedic: AccountAPI,
+    records: Records,
+    open_emergency: Callable[..., ReceiptAPI],
+) -> None:
+    consent = consent_manager
+    open_emergency()
+
+    tx = consent.logAccessFor(paramedic, [records.imaging.id], sender=hospital)
+
+    assert_events(
+        tx,
+        consent.RecordAccessServed(
+            id=records.imaging.id, patient=patient, reader=paramedic, gateway=hospital
+        ),
+    )
+
+
 # ============================================================================ eraseRecord
 
 
@@ -2375,6 +2946,8 @@ def test_gas_of_state_changing_functions(
     grant_access: Callable[..., ReceiptAPI],
     make_request: Callable[..., dict[str, Any]],
     sign: Callable[..., HexBytes],
+    make_revocation: Callable[..., dict[str, Any]],
+    sign_revocation: Callable[..., HexBytes],
 ) -> None:
     consent = consent_manager
     rows: list[tuple[str, int]] = []
@@ -2394,6 +2967,13 @@ def test_gas_of_state_changing_functions(
     )
     measure("cancelSignatures", consent.cancelSignatures(patient, sender=patient))
     measure("revoke", consent.revoke(patient, hospital, ScopeKind.ALL, ZERO32, sender=patient))
+    revocation = make_revocation(scopeKind=int(ScopeKind.CATEGORY), scope=scope)
+    measure(
+        "revokeWithSignature (category scope)",
+        consent.revokeWithSignature(
+            revocation, sign_revocation(patient, revocation), sender=hospital
+        ),
+    )
     measure(
         "openEmergencyAccess",
         consent.openEmergencyAccess(patient, HOUR, "unconscious-on-arrival", sender=paramedic),
@@ -2412,6 +2992,10 @@ def test_gas_of_state_changing_functions(
     measure("closeEmergencyAccess", consent.closeEmergencyAccess(patient, ems, sender=patient))
     measure("eraseRecord", consent.eraseRecord(records.imaging.id, sender=patient))
     measure("logAccess (1 record)", consent.logAccess([records.lab.id], sender=hospital))
+    measure(
+        "logAccessFor (1 record, served to a grantee)",
+        consent.logAccessFor(stranger, [records.lab.id], sender=hospital),
+    )
     report(rows)
 
 
@@ -2421,6 +3005,7 @@ def test_gas_of_log_access_for_100_records(
     record_registry: Any,
     patient: AccountAPI,
     hospital: AccountAPI,
+    clinic: AccountAPI,
     grant_access: Callable[..., ReceiptAPI],
 ) -> None:
     raw = RawSender(chain)
@@ -2445,10 +3030,17 @@ def test_gas_of_log_access_for_100_records(
     tx = consent_manager.logAccess(ids, sender=hospital)
 
     assert [HexBytes(e.id) for e in tx.events] == ids
+    grant_access(grantee=clinic)
+    served = consent_manager.logAccessFor(clinic, ids, sender=hospital)
+    assert [(HexBytes(e.id), e.reader, e.gateway) for e in served.events] == [
+        (id_, clinic.address, hospital.address) for id_ in ids
+    ]
     report(
         [
             ("logAccess (100 records)", tx.gas_used),
             ("logAccess (100 records), per record", tx.gas_used // 100),
+            ("logAccessFor (100 records)", served.gas_used),
+            ("logAccessFor (100 records), per record", served.gas_used // 100),
         ]
     )
 

@@ -39,7 +39,6 @@ MONTH = timedelta(days=30)
 ALL = consent.Scope(consent.ScopeKind.ALL)
 LAB = consent.Scope(consent.ScopeKind.CATEGORY, category=Category.LAB)
 SIGNED_GRANT = "urn:medledger:signed-grant"
-NEEDS_RELAY = pytest.mark.skip(reason="needs revokeWithSignature (h-relay)")
 
 
 def body(name: str) -> bytes:
@@ -535,7 +534,6 @@ def test_revoking_an_unknown_consent_is_consent_not_found(chain, record, writer)
         consent.revoke_consent(chain, writer, "ab" * 32, _header({"request": {}}))
 
 
-@NEEDS_RELAY
 def test_the_patient_revokes_through_the_gateway_and_the_consent_turns_inactive(
     chain, store, record, give, doctor_with_key, registered_patient, writer
 ):
@@ -550,7 +548,6 @@ def test_the_patient_revokes_through_the_gateway_and_the_consent_turns_inactive(
         consent.read(chain, store, doctor_with_key, record.id, log=False)
 
 
-@NEEDS_RELAY
 def test_a_revocation_signed_for_one_consent_is_refused_for_another(
     chain, record, give, doctor_with_key, insurer, registered_patient, writer
 ):

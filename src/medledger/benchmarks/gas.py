@@ -296,6 +296,9 @@ def _extra_flow(settings: Any, chain: Chain) -> list[dict[str, Any]]:
     manager = consent_manager.functions
     has_access_gas = int(manager.hasAccess(other.address, first.id).estimate_gas())
     send("revoke", patient, manager.revoke(patient.address, other.address, 0, first.id))
+    relayed = consent.Scope.from_chain(1, (4).to_bytes(32, "big"))  # the relayed grant's
+    signed_revocation = consent.sign_revocation(chain, patient, other.address, relayed)
+    consent.submit_signed_revocation(chain, hospital, signed_revocation)
     consent.cancel_signatures(chain, patient, patient.address)
     consent.open_emergency_access(
         chain, ems, patient.address, timedelta(hours=12), "unconscious on arrival"
@@ -312,6 +315,9 @@ def _extra_flow(settings: Any, chain: Chain) -> list[dict[str, Any]]:
         [records.Draft(os.urandom(100), lab) for _ in range(99)], readers=readers,
     )  # fmt: skip
     send("log 100", other, manager.logAccess([first.id] + [r.id for r in more]))
+    send("serve", hospital, manager.logAccessFor(other.address, [first.id]))
+    served = [first.id] + [r.id for r in more]
+    send("serve 100", hospital, manager.logAccessFor(other.address, served))
     send("erase", patient, manager.eraseRecord(own.id))
     scenarios.extend(_claims_scenarios(chain, store, hospital, patient))
     return [

@@ -110,18 +110,57 @@ def _grant_line(state: Any) -> str:
 
 
 @click.command("revoke")
-@click.argument("grantee", type=ADDRESS)
+@click.argument("grantee", required=False, type=ADDRESS)
 @click.option("--patient", type=ADDRESS, help="Whose records (default: the --account).")
 @click.option("--scope", default="all", show_default=True, help="The grant's scope.")
+@click.option(
+    "--sign-only",
+    is_flag=True,
+    help="Sign off chain (EIP-712, as the --account, the patient) and write it to --out.",
+)
+@click.option("--out", type=OUTPUT, help="Where --sign-only writes.")
+@click.option(
+    "--submit",
+    "submit_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Submit a signed revocation file (any account pays the gas).",
+)
 @common
 @pass_session
-def revoke(session: Session, grantee: str, patient: str | None, scope: str) -> None:
+def revoke(
+    session: Session,
+    grantee: str | None,
+    patient: str | None,
+    scope: str,
+    sign_only: bool,
+    out: Path | None,
+    submit_file: Path | None,
+) -> None:
     """Revoke GRANTEE's access at once."""
-    from medledger import consent
+    from medledger import consent, documents
+    from medledger.errors import ConfigurationError
 
+    chain = session.chain
+    if submit_file is not None:
+        document = documents.read_object(submit_file)
+        state = consent.submit_signed_revocation(chain, session.account(), document)
+        session.emit(state.as_dict(chain.now()),
+                     f"{state.grantee} no longer has {state.scope.label} access")  # fmt: skip
+        return
+    if grantee is None:
+        raise ConfigurationError("revoke", "name the GRANTEE (or give --submit FILE)")
     signer = session.account()
     parsed = consent.Scope.parse(scope)
-    consent.revoke(session.chain, signer, patient or signer.address, grantee, parsed)
+    if sign_only:
+        if out is None:
+            raise ConfigurationError("--out", "--sign-only writes the signed revocation to --out")
+        if patient is not None and patient != signer.address:
+            raise ConfigurationError("--patient", "--sign-only signs as the --account's patient")
+        documents.write(out, consent.sign_revocation(chain, signer, grantee, parsed))
+        session.emit({"file": str(out)},
+                     f"signed revocation written to {out}: anyone can submit it")  # fmt: skip
+        return
+    consent.revoke(chain, signer, patient or signer.address, grantee, parsed)
     session.emit({"grantee": grantee, "scope": parsed.label, "revoked": True},
                  f"{grantee} no longer has {parsed.label} access")  # fmt: skip
 

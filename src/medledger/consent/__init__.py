@@ -51,15 +51,26 @@ from medledger.consent.fhir_consent import (
 )
 from medledger.consent.granting import (
     GRANT_FIELDS,
+    REVOCATION_FIELDS,
     SIGNED_GRANT_KIND,
+    SIGNED_REVOCATION_KIND,
     cancel_signatures,
     grant,
     revoke,
     sign_grant,
+    sign_revocation,
     submit_signed_grant,
+    submit_signed_revocation,
 )
 from medledger.consent.grants import GrantState, grant_state, grants, readers_for
-from medledger.consent.reading import erase, erasures, log_reads, read, refusal_reason
+from medledger.consent.reading import (
+    erase,
+    erasures,
+    log_reads,
+    log_reads_for,
+    read,
+    refusal_reason,
+)
 from medledger.consent.scopes import Purpose, Scope, ScopeKind
 from medledger.consent.trail import TRAIL_FORMATS, TrailEntry, access_trail, render_trail
 from medledger.durations import parse_duration
@@ -68,8 +79,10 @@ __all__ = [
     "EMERGENCY_COOLDOWN",
     "ENVELOPE_KIND",
     "GRANT_FIELDS",
+    "REVOCATION_FIELDS",
     "REVOCATION_HEADER",
     "SIGNED_GRANT_KIND",
+    "SIGNED_REVOCATION_KIND",
     "TRAIL_FORMATS",
     "EmergencyState",
     "Export",
@@ -97,6 +110,7 @@ __all__ = [
     "grant_state",
     "grants",
     "log_reads",
+    "log_reads_for",
     "no_keys_held",
     "open_emergency_access",
     "open_envelope",
@@ -110,7 +124,9 @@ __all__ = [
     "revoke_consent",
     "secret_of",
     "sign_grant",
+    "sign_revocation",
     "signed_consent",
     "submit_consent",
     "submit_signed_grant",
+    "submit_signed_revocation",
 ]

@@ -55,7 +55,12 @@ from medledger.categories import Category
 from medledger.chain import eventindex, events
 from medledger.consent.consent_ids import consent_id, find_consent
 from medledger.consent.contract import CONTRACT, consent_contract
-from medledger.consent.granting import sign_grant, submit_signed_grant
+from medledger.consent.granting import (
+    sign_grant,
+    sign_revocation,
+    submit_signed_grant,
+    submit_signed_revocation,
+)
 from medledger.consent.grants import GrantState
 from medledger.consent.scopes import Purpose, Scope, ScopeKind
 from medledger.errors import (
@@ -499,10 +504,6 @@ def revocation_for(
     """What the patient's app sends in :data:`REVOCATION_HEADER` with ``DELETE
     /Consent/<consent_id>``: the patient's signed revocation of that grant, compact JSON in
     base64url without padding."""
-    from medledger.consent.granting import (  # type: ignore[attr-defined]  # h-relay adds it
-        sign_revocation,
-    )
-
     state = find_consent(chain, consent_id)
     document = sign_revocation(chain, patient, state.grantee, state.scope, deadline)
     _require_revokes(document, state)
@@ -521,10 +522,6 @@ def revoke_consent(chain: Chain, submitter: Signer, consent_id: str, signed: str
         raise ConfigurationError(REVOCATION_HEADER, "is not base64url") from None
     document = documents.parse_object(packed, REVOCATION_HEADER)
     _require_revokes(document, state)
-    from medledger.consent.granting import (  # type: ignore[attr-defined]  # h-relay adds it
-        submit_signed_revocation,
-    )
-
     result: GrantState = submit_signed_revocation(chain, submitter, document)
     return result
 

@@ -1,5 +1,5 @@
-"""Giving and taking back access: grants (sent by the patient or a delegate, or signed off
-chain for any relayer to submit), revocations and cancelled signatures.
+"""Giving and taking back access: grants and revocations (sent by the patient or a delegate,
+or signed off chain for any relayer to submit) and cancelled signatures.
 
 A grant carries the key envelope of the records in scope that the signer holds keys for (see
 :mod:`medledger.consent.envelopes`). Revocation cannot take back a key already delivered: a
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from hexbytes import HexBytes
@@ -28,12 +28,10 @@ from medledger.consent.grants import GrantState, grant_state, grantee_key, grant
 from medledger.consent.scopes import Purpose, Scope, ScopeKind
 from medledger.crypto import eip712
 from medledger.deadlines import require_unexpired
-from medledger.errors import ConfigurationError, PreconditionFailed
+from medledger.errors import ConfigurationError, MedLedgerError, PreconditionFailed
 from medledger.ipfs.unixfs import hash_bytes
 
 if TYPE_CHECKING:
-    from datetime import datetime
-
     from medledger.accounts import Signer
     from medledger.chain import Chain
     from medledger.ipfs.blockstore import BlockStore
@@ -47,6 +45,15 @@ GRANT_FIELDS = (
     ("purpose", "uint8"),
     ("expiresAt", "uint40"),
     ("envelopeDigest", "bytes32"),
+    ("nonce", "uint256"),
+    ("deadline", "uint256"),
+)
+SIGNED_REVOCATION_KIND = "medledger/signed-revocation"
+REVOCATION_FIELDS = (
+    ("patient", "address"),
+    ("grantee", "address"),
+    ("scopeKind", "uint8"),
+    ("scope", "bytes32"),
     ("nonce", "uint256"),
     ("deadline", "uint256"),
 )
@@ -188,6 +195,129 @@ def revoke(chain: Chain, signer: Signer, patient: str, grantee: str, scope: Scop
     )
 
 
+def sign_revocation(
+    chain: Chain, patient: Signer, grantee: str, scope: Scope, deadline: datetime | None = None
+) -> dict[str, Any]:
+    """Sign the revocation of a live grant off chain (EIP-712); return the document any
+    relayer (a gateway holding only its institution's key) submits with
+    :func:`submit_signed_revocation`. It takes the patient's next nonce, like a signed grant:
+    ``cancel_signatures`` cancels it. ``deadline`` defaults to seven days from now."""
+    grantee = parse_address(grantee, "grantee")
+    contract = consent_contract(chain)
+    now = chain.now()
+    state = grant_state(chain, patient.address, grantee, scope)
+    if not state.live(now):
+        raise PreconditionFailed(_not_revocable(chain, state, now))
+    until = deadline if deadline is not None else now + timedelta(days=7)
+    if until <= now:
+        raise PreconditionFailed(
+            f"the deadline {until:%Y-%m-%d %H:%M:%S}Z is not after the chain's time "
+            f"{now:%Y-%m-%d %H:%M:%S}Z: nothing was signed"
+        )
+    request = {
+        "patient": patient.address,
+        "grantee": grantee,
+        "scopeKind": int(scope.kind),
+        "scope": "0x" + scope.value.hex(),
+        "nonce": _next_nonce(chain, patient.address),
+        "deadline": int(until.timestamp()),
+    }
+    signature = sign_typed_data(patient, _typed_revocation(chain, request))
+    return {
+        "kind": SIGNED_REVOCATION_KIND,
+        "chain_id": chain.chain_id,
+        "consent_manager": contract.address,
+        "request": request,
+        "signature": "0x" + bytes(signature).hex(),
+    }
+
+
+def submit_signed_revocation(
+    chain: Chain, submitter: Signer, document: dict[str, Any]
+) -> GrantState:
+    """Submit a signed revocation (any account pays the gas) and return the revoked grant.
+
+    Checked before sending, each a one-line ``PreconditionFailed`` (nothing is sent): the
+    document is for this chain and ConsentManager, its deadline has not passed, its nonce is
+    the patient's next (a used or cancelled one is refused as such), it was signed by the
+    patient or a delegate, and the grant is live.
+    """
+    contract = consent_contract(chain)
+    request, scope, signature = _signed_revocation(document)
+    if (
+        document.get("chain_id") != chain.chain_id
+        or document.get("consent_manager") != contract.address
+    ):
+        raise PreconditionFailed("the signed revocation is for another chain or ConsentManager")
+    require_unexpired(chain, request["deadline"], "revocation")
+    request["deadline"] = int(request["deadline"])  # a time, require_unexpired made sure
+    patient, grantee = request["patient"], request["grantee"]
+    nonce, expected = request["nonce"], _next_nonce(chain, patient)
+    if nonce < expected:
+        raise PreconditionFailed(
+            f"the signed revocation's nonce {nonce} was already used or cancelled (the "
+            f"patient's next is {expected}): nothing was sent; the patient must sign again"
+        )
+    if nonce > expected:
+        raise PreconditionFailed(
+            f"the signed revocation's nonce {nonce} is not the patient's next ({expected}): "
+            "submit the patient's earlier signed grants and revocations first"
+        )
+    signer = eip712.signer_of(_typed_revocation(chain, request), signature)
+    if signer is None or not providers.acts_for(chain, signer, patient):
+        raise PreconditionFailed(
+            f"the revocation was not signed by patient {patient} or one of their delegates "
+            f"(it recovers to {signer or 'no address'})"
+        )
+    now = chain.now()
+    state = grant_state(chain, patient, grantee, scope)
+    if not state.live(now):
+        raise PreconditionFailed(_not_revocable(chain, state, now))
+    args = (patient, grantee, int(scope.kind), scope.value, nonce, request["deadline"])
+    chain.transact(
+        "submitting the signed revocation",
+        submitter,
+        contract.functions.revokeWithSignature(args, signature),
+    )
+    return grant_state(chain, patient, grantee, scope)
+
+
+def _signed_revocation(document: object) -> tuple[dict[str, Any], Scope, HexBytes]:
+    """The request, scope and signature of a signed revocation document, or a one-line
+    refusal (also for a scope value that does not fit its kind)."""
+    try:
+        if not isinstance(document, dict) or document.get("kind") != SIGNED_REVOCATION_KIND:
+            raise ValueError("kind")
+        raw = document["request"]
+        request = {
+            "patient": parse_address(raw["patient"], "patient"),
+            "grantee": parse_address(raw["grantee"], "grantee"),
+            "scopeKind": int(raw["scopeKind"]),
+            "scope": "0x" + bytes(HexBytes(raw["scope"])).hex(),
+            "nonce": int(raw["nonce"]),
+            "deadline": raw["deadline"],
+        }
+        value = bytes(HexBytes(request["scope"]))
+        scope = Scope.from_chain(request["scopeKind"], value)
+        if scope.value != value:
+            raise ValueError("scope")
+        return request, scope, HexBytes(document["signature"])
+    except (KeyError, TypeError, ValueError, MedLedgerError):
+        raise ConfigurationError("signature file", "is not a MedLedger signed revocation") from None
+
+
+def _typed_revocation(chain: Chain, request: dict[str, Any]) -> dict[str, Any]:
+    address = consent_contract(chain).address
+    return eip712.typed_data(
+        "ConsentManager", chain.chain_id, address, "RevocationRequest", REVOCATION_FIELDS, request
+    )
+
+
+def _next_nonce(chain: Chain, patient: str) -> int:
+    contract = consent_contract(chain)
+    return int(chain.call("reading the nonce", contract.functions.nonces(patient)))
+
+
 def _not_revocable(chain: Chain, state: GrantState, now: datetime) -> str:
     """Why a grant cannot be revoked: never given (naming the grantee's live grants of other
     scopes), already revoked, or expired."""
@@ -203,8 +333,8 @@ def _not_revocable(chain: Chain, state: GrantState, now: datetime) -> str:
 
 
 def cancel_signatures(chain: Chain, signer: Signer, patient: str) -> int:
-    """Burn the patient's next ConsentManager nonce: a signed grant carrying it (not yet
-    submitted) can never be used. Returns the cancelled nonce."""
+    """Burn the patient's next ConsentManager nonce: a signed grant or revocation carrying it
+    (not yet submitted) can never be used. Returns the cancelled nonce."""
     patient = parse_address(patient)
     providers.require_acts_for(chain, signer.address, patient)
     contract = consent_contract(chain)

@@ -6,13 +6,20 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from medledger import providers, records
+from medledger.addresses import parse_address
 from medledger.chain import events
 from medledger.consent.contract import CONTRACT, consent_contract
 from medledger.consent.emergency import emergency_of
 from medledger.consent.envelopes import deliver_keys, open_envelope, secret_of
 from medledger.consent.grants import grants
 from medledger.consent.scopes import Scope
-from medledger.errors import AccessRefused, CryptoError, MedLedgerError, StoreError
+from medledger.errors import (
+    AccessRefused,
+    CryptoError,
+    MedLedgerError,
+    PreconditionFailed,
+    StoreError,
+)
 
 if TYPE_CHECKING:
     from medledger.accounts import Signer
@@ -115,6 +122,40 @@ def log_reads(chain: Chain, reader: Signer, record_ids: list[bytes]) -> Receipt:
     """Log many reads in one transaction."""
     return chain.transact(
         "logging reads", reader, consent_contract(chain).functions.logAccess(record_ids)
+    )
+
+
+def log_reads_for(chain: Chain, gateway: Signer, reader: str, record_ids: list[bytes]) -> Receipt:
+    """Log, in one transaction, that ``gateway`` served these records to ``reader``.
+
+    For a gateway (``medledger serve``) that decrypts records its institution wrote and hands
+    them to a caller the chain lets read them: the patient's audit shows each read with the
+    reader and the gateway. Checked before sending (nothing is sent otherwise): the gateway
+    acts for the verified care institution that wrote every record (``PreconditionFailed``),
+    each record is anchored on its own (``RecordNotFound``) and ``reader`` has live access to
+    it (``AccessRefused``, saying why).
+    """
+    reader = parse_address(reader, "reader")
+    if not record_ids:
+        raise PreconditionFailed("no records given: there is no read to log")
+    writer = providers.writer_number(chain, gateway.address)
+    if writer == 0:
+        raise PreconditionFailed(
+            f"{gateway.address} does not act for a verified care institution: only the "
+            "institution that wrote a record (or its practitioner) logs serving it"
+        )
+    contract = consent_contract(chain)
+    for record_id in dict.fromkeys(bytes(i) for i in record_ids):
+        if records.writer_of(chain, record_id) != writer:
+            raise PreconditionFailed(
+                f"record 0x{record_id.hex()} was not written by the institution "
+                f"{gateway.address} acts for: only its writer logs serving it; nothing was sent"
+            )
+        if not chain.call("checking access", contract.functions.hasAccess(reader, record_id)):
+            record = records.get(chain, record_id)
+            raise AccessRefused(record.hex_id, refusal_reason(chain, reader, record))
+    return chain.transact(
+        "logging served reads", gateway, contract.functions.logAccessFor(reader, record_ids)
     )
 
 

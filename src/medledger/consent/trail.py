@@ -2,12 +2,13 @@
 delivered keys, read, erased, and opened emergency access.
 
 Writes (``RecordAnchored``), grants, revocations, key deliveries, delegate changes, care
-relationships, cancelled signatures, erasures, logged reads and emergency openings are all
-events, so the trail needs no server and cannot be edited. A record written in a batch is
-listed when its batch was anchored (found through the batch manifests a store serves), and
-again when it was registered on its own (``RecordProven``), naming its batch. Emergency
-openings are listed first, whatever their time: they are the entries a patient most needs to
-see. (A trial's audit is another thing: :func:`medledger.trials.audit`.)
+relationships, cancelled signatures, erasures, logged reads (by the reader, or by the gateway
+that served them: ``RecordAccessServed`` names both) and emergency openings are all events,
+so the trail needs no server and cannot be edited. A record written in a batch is listed
+when its batch was anchored (found through the batch manifests a store serves), and again when
+it was registered on its own (``RecordProven``), naming its batch. Emergency openings are
+listed first, whatever their time: they are the entries a patient most needs to see. (A
+trial's audit is another thing: :func:`medledger.trials.audit`.)
 """
 
 from __future__ import annotations
@@ -113,6 +114,9 @@ def _trail(chain: Chain, patient: str, store: BlockStore | None) -> list[TrailEn
         add(e, "keys delivered", e["deliverer"], e["grantee"], detail)
     for e in logs(CONTRACT, "RecordAccessed"):
         add(e, "record read", e["reader"], "0x" + e["id"].hex(), "logged by the reader")
+    for e in logs(CONTRACT, "RecordAccessServed"):
+        detail = f"served by gateway {e['gateway']}"
+        add(e, "record read", e["reader"], "0x" + e["id"].hex(), detail)
     for e in logs(CONTRACT, "RecordErased"):
         detail = "keys destroyed, body unpinned"
         add(e, "record erased", e["by"], "0x" + e["id"].hex(), detail)

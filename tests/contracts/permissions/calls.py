@@ -238,6 +238,20 @@ def _revoke(world: World, actor: Any) -> tuple[Any, ...]:
     return (world.patient, world.clinic, SCOPE_CATEGORY, LAB_SCOPE)
 
 
+@call("ConsentManager.revokeWithSignature")
+def _revoke_signed(world: World, actor: Any) -> tuple[Any, ...]:
+    consent = world.contracts["ConsentManager"]
+    request = {
+        "patient": world.patient.address,
+        "grantee": world.clinic.address,
+        "scopeKind": SCOPE_CATEGORY,
+        "scope": LAB_SCOPE,
+        "nonce": int(consent.nonces(world.patient)),
+        "deadline": world.now() + 30 * DAY,
+    }
+    return (request, world.sign(world.patient, consent.revocationDigest(request)))
+
+
 @call("ConsentManager.cancelSignatures")
 def _cancel_grant_signatures(world: World, actor: Any) -> tuple[Any, ...]:
     return (world.patient,)
@@ -261,6 +275,11 @@ def _deliver_keys(world: World, actor: Any) -> tuple[Any, ...]:
 @call("ConsentManager.logAccess")
 def _log_access(world: World, actor: Any) -> tuple[Any, ...]:
     return ([world.lab_record],)
+
+
+@call("ConsentManager.logAccessFor")
+def _log_access_for(world: World, actor: Any) -> tuple[Any, ...]:
+    return (world.clinic, [world.lab_record])
 
 
 @call("ConsentManager.eraseRecord")
