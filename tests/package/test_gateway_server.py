@@ -98,6 +98,14 @@ def server(env, writer):
 
 
 @pytest.fixture
+def store_of_home(settings):
+    """The block store of the session's home: the one the gateway uses."""
+    from medledger.ipfs.stores import open_store
+
+    return open_store(settings)
+
+
+@pytest.fixture
 def hospital_http(server):
     with server.client(server.sign_in(dev_account(3), "user/*.cruds")) as http:
         yield http
@@ -421,3 +429,38 @@ def test_a_patient_signed_consent_is_submitted_read_and_searched(
     with server.client(server.sign_in(doctor_with_key, "user/*.rs")) as grantee:
         refused(grantee.get(f"Consent/{created['id']}"), 403)  # a lab grant shows labs only
     refused(hospital_http.get("Consent/" + "0" * 64), 404)
+    refused(hospital_http.delete(f"Consent/{created['id']}"), 400, "X-MedLedger-Signature")
+    signed = consent.revocation_for(chain, registered_patient, created["id"])
+    revoked = ok(hospital_http.delete(
+        f"Consent/{created['id']}", headers={consent.REVOCATION_HEADER: signed}))  # fmt: skip
+    assert revoked["status"] == "inactive"
+    assert not any(s.live(chain.now()) for s in consent.grants(chain, patient))
+
+
+def test_a_grantee_reads_what_its_grant_covers_each_read_logged_naming_it(
+    server, hospital_http, chain, store_of_home, registered_patient, doctor_with_key
+):
+    from datetime import timedelta
+
+    from medledger import consent
+
+    post(hospital_http, registered_patient.address)
+    patient = registered_patient.address
+    consent.grant(chain, store_of_home, registered_patient, patient, doctor_with_key.address,
+                  consent.Scope.parse("category:lab"), consent.Purpose.TREATMENT,
+                  timedelta(days=30))  # fmt: skip
+    with server.client(server.sign_in(doctor_with_key, "user/*.rs")) as grantee:
+        labs = ok(grantee.get("Observation", params={"patient": patient}))
+        assert labs["total"] == 3  # the labs, not the vital signs
+        one = labs["entry"][0]["resource"]["id"]
+        assert ok(grantee.get(f"Observation/{one}"))["id"] == one
+        refused(grantee.get("Patient", params={"patient": patient}), 403)
+        trail = consent.access_trail(chain, patient)
+        served = [
+            e for e in trail if e.event == "record read" and e.actor == doctor_with_key.address
+        ]
+        assert len(served) == 4  # the three labs of the search, then the read
+        assert all(dev_account(3).address in e.detail for e in served)
+        consent.revoke(chain, registered_patient, patient, doctor_with_key.address,
+                       consent.Scope.parse("category:lab"))  # fmt: skip
+        refused(grantee.get(f"Observation/{one}"), 403, "revoked")

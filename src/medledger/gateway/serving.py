@@ -212,7 +212,7 @@ class Records:
         roots: dict[bytes, bytes],
         to_log: list[bytes],
     ) -> list[Exported]:
-        self._log(caller, [r.id for r, _ in pairs], set(to_log))
+        self._log(caller, [r for r, _ in pairs], set(to_log))
         numbers = _version_numbers(previous)
 
         def link(record_id: bytes, resource_type: str) -> str | None:
@@ -230,17 +230,25 @@ class Records:
             }
         return entries
 
-    def _log(self, caller: Principal, shown: list[bytes], as_grantee: set[bytes]) -> None:
+    def _log(
+        self, caller: Principal, shown: list[records.Record], as_grantee: set[bytes]
+    ) -> None:
         """Log the reads of ``shown`` on chain: the gateway's own reads as a grantee (as
         ``medledger read`` logs them), and, for a caller reading under a grant (not the
-        patient or a delegate, not the institution), the caller's."""
-        own = [record_id for record_id in shown if record_id in as_grantee]
+        patient or a delegate, not the institution), the caller's, served by the gateway
+        (``logAccessFor``; a record still only in its batch is registered first, as ``read``
+        registers it)."""
+        own = [r.id for r in shown if r.id in as_grantee]
         if own:
             exporting.log_opened(self.chain, self.account, own)
         if shown and caller.categories is not None:  # the caller reads under grants
+            unregistered = [r for r in shown if not r.registered]
+            if unregistered:
+                records.ensure_all_registered(self.chain, self.store, self.account, unregistered)
+            served = [r.id for r in shown]
             step = exporting.LOG_BATCH
-            for start in range(0, len(shown), step):
-                chunk = shown[start : start + step]
+            for start in range(0, len(served), step):
+                chunk = served[start : start + step]
                 consent.log_reads_for(self.chain, self.account, caller.address, chunk)
 
     def _root_of(self, record_id: bytes) -> bytes | None:

@@ -40,7 +40,14 @@ from medledger.records.batch_index import (
     batched_for,
     find_batched,
 )
-from medledger.records.batches import Batch, Entry, anchor_batch, batch_id, ensure_registered
+from medledger.records.batches import (
+    Batch,
+    Entry,
+    anchor_batch,
+    batch_id,
+    ensure_all_registered,
+    ensure_registered,
+)
 from medledger.records.ids import Context, associated_data, derive_id
 from medledger.records.reading import for_patient, get, open_body, open_with, read, writer_of
 from medledger.records.record import (
@@ -81,6 +88,7 @@ __all__ = [
     "batched_for",
     "check_pointer",
     "derive_id",
+    "ensure_all_registered",
     "ensure_registered",
     "find_batched",
     "for_patient",

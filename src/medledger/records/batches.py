@@ -246,22 +246,28 @@ def _anchor_batch(
 
 def ensure_registered(chain: Chain, store: BlockStore, account: Signer, record: Record) -> Record:
     """Register a batched record on its own (a no-op when it already is)."""
+    (done,) = ensure_all_registered(chain, store, account, [record])
+    return done
+
+
+def ensure_all_registered(
+    chain: Chain, store: BlockStore, account: Signer, chosen: list[Record]
+) -> list[Record]:
+    """Register the batched records among ``chosen`` on their own, all in one send (those
+    already registered are left as they are)."""
     contract = registry(chain)
-    if chain.call("reading the record", contract.functions.exists(record.id)):
-        return record
-    where = batch_proof(chain, store, record.id)
-    entry = (
-        record.patient, record.cid.digest, record.commitment, int(record.category),
-        record.previous or ZERO_ID,
-    )  # fmt: skip
-    chain.send(
-        "registering the record from its batch",
-        account,
-        [
-            contract.functions.registerFromBatch(
-                where.issuer, where.root, entry, where.index, where.siblings
-            )
-        ],
-        REGISTER_GAS_LIMIT,
-    )
-    return replace(record, registered=True)
+    known = chain.call_many("reading the record", [contract.functions.exists(r.id) for r in chosen])
+    missing = [r for r, exists in zip(chosen, known, strict=True) if not exists]
+    calls = []
+    for record in missing:
+        where = batch_proof(chain, store, record.id)
+        entry = (
+            record.patient, record.cid.digest, record.commitment, int(record.category),
+            record.previous or ZERO_ID,
+        )  # fmt: skip
+        calls.append(contract.functions.registerFromBatch(
+            where.issuer, where.root, entry, where.index, where.siblings
+        ))  # fmt: skip
+    if calls:
+        chain.send("registering records from their batches", account, calls, REGISTER_GAS_LIMIT)
+    return [replace(r, registered=True) for r in chosen]
