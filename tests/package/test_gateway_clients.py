@@ -196,6 +196,38 @@ def test_fhirclient_without_a_token_is_refused_with_an_operation_outcome(server)
     assert assert_all_valid(anonymous.bodies) == set()
 
 
+@pytest.mark.xfail(
+    raises=AssertionError, strict=True,
+    reason="the gateway logs a grantee's read with consent.log_reads_for, which this branch does "
+    "not have yet (another helper adds it, with ConsentManager.logAccessFor): a 500 until then",
+)  # fmt: skip
+def test_fhirclient_as_a_grantee_reads_a_granted_record(server, registered_patient, chain,
+                                                         doctor_with_key):  # fmt: skip
+    from datetime import timedelta
+
+    from medledger import consent
+    from medledger.categories import Category
+    from medledger.ipfs.stores import open_store
+
+    hospital = Recorded(server.fhir, server.sign_in(dev_account(3), "user/*.cruds"))
+    Bundle(transaction(registered_patient.address, "dddddddd")).create(hospital)
+    consent.grant(
+        chain, open_store(chain.settings), registered_patient, registered_patient.address,
+        doctor_with_key.address, consent.Scope(consent.ScopeKind.CATEGORY, category=Category.LAB),
+        consent.Purpose.TREATMENT, timedelta(days=30),
+    )  # fmt: skip
+    doctor = Recorded(server.fhir, server.sign_in(doctor_with_key, "user/Observation.rs"))
+    search = {"patient": registered_patient.address, "_count": "100"}
+    try:
+        found = list(Observation.where(search).perform_resources_iter(doctor))
+        read = Observation.read(found[0].id, doctor)
+    except HTTPError as failed:
+        raise AssertionError(failed.response.text) from None
+    assert len(found) == OBSERVATIONS
+    assert read.as_json() == found[0].as_json()
+    assert assert_all_valid(doctor.bodies) == set()
+
+
 # --- fhir-kit-client (npm) -------------------------------------------------------------------
 
 
