@@ -28,6 +28,27 @@ def unvalidated_types(body: Mapping[str, Any]) -> set[str]:
     return {p.resource_type for p in _problems(body) if p.message == _NO_MODEL}
 
 
+def bundle_errors(bundle: Mapping[str, Any]) -> list[str]:
+    """The schema errors of a Bundle's own fields and its entries' (``fullUrl``, ``search``,
+    ``request``, ``response``...), its entries' resources left out."""
+    return [f"{p.path}: {p.message}" for p in bundle_problems(bundle, bundle.get("entry") or [])]
+
+
+def resource_problems(bundle: Mapping[str, Any]) -> Counter[str]:
+    """How often each schema problem (type, path, message: not which resource) occurs in the
+    resources of ``bundle``: an input's own problems, to compare with what came back."""
+    found: Counter[str] = Counter()
+    for entry in bundle.get("entry") or []:
+        resource = entry.get("resource")
+        if isinstance(resource, dict):
+            kind = str(resource.get("resourceType"))
+            problems = problems_of(resource, kind, None)
+            found.update(
+                f"{kind} {p.path}: {p.message}" for p in problems if p.message != _NO_MODEL
+            )
+    return found
+
+
 def _problems(body: Mapping[str, Any]) -> list[Problem]:
     kind = str(body.get("resourceType"))
     if kind != "Bundle":

@@ -6,9 +6,11 @@ package's validator (``fhir_responses``), holds as many resources of each type a
 and has no dangling reference: every ``reference`` is an entry's ``fullUrl`` or an absolute URL
 that the gateway serves (each one GET, expecting 200).
 
-Eileen854 (google/fhir-data-pipes' synthea-hiv sample, 541 entries, see
-/work/shared/fhir-samples/SOURCES.md) validates cleanly as it is, so any schema error in an
-answer is the gateway's own.
+Two samples no other test anchors (see /work/shared/fhir-samples/SOURCES.md): Eileen854
+(google/fhir-data-pipes' synthea-hiv, 541 entries) validates cleanly as it is, so any schema
+error in an answer is the gateway's own; Roselle682 (smart-on-fhir's generated-sample-data,
+Synthea 2.2, 207 entries) has schema problems of its own against R4B (Claim fields, a
+MedicationRequest.context), and the answers must carry exactly those, no more, no fewer.
 """
 
 from __future__ import annotations
@@ -20,12 +22,22 @@ from typing import Any
 
 import gateway_harness
 import pytest
-from fhir_responses import counts, dangling, references, schema_errors
+from fhir_responses import (
+    bundle_errors,
+    counts,
+    dangling,
+    references,
+    resource_problems,
+    schema_errors,
+)
 
 from medledger.accounts import dev_account
 
 SAMPLES = Path(os.environ.get("MEDLEDGER_FHIR_SAMPLES", "/work/shared/fhir-samples"))
-SAMPLE = "Eileen854_Pfeffer420_cff2b0df-a682-d100-4be6-a612f9190a0d.json"
+SAMPLES_USED = [
+    "Eileen854_Pfeffer420_cff2b0df-a682-d100-4be6-a612f9190a0d.json",
+    "Roselle682_Koepp521_8ae8429f-1c22-4797-ba6c-1b679755e531.json",
+]
 PAGE = 200  # _count of the per-type searches
 # Provenance is the gateway's own type (GET /Provenance/{id} is the Provenance of a record
 # version; there is no Provenance search): an input Provenance is found in the exports only.
@@ -54,16 +66,18 @@ def every_page(http: Any, kind: str, patient: str) -> list[dict[str, Any]]:
 
 
 def assert_valid_and_whole(bundle: dict[str, Any], source: dict[str, Any], http: Any) -> None:
-    assert schema_errors(bundle) == []
+    assert bundle_errors(bundle) == []
+    assert resource_problems(bundle) == resource_problems(source)  # the input's own, if any
     assert counts(bundle) == counts(source)
     assert any(references(bundle["entry"]))  # there are references to resolve
     assert dangling(bundle, lambda url: http.get(url).status_code) == []
 
 
+@pytest.mark.parametrize("name", SAMPLES_USED, ids=lambda name: name.split("_")[0])
 def test_a_synthea_bundle_posted_searched_and_exported_is_valid_and_whole(
-    server, registered_patient, medledger, tmp_path
+    server, registered_patient, medledger, tmp_path, name
 ):
-    path = SAMPLES / SAMPLE
+    path = SAMPLES / name
     if not path.exists():
         pytest.skip(f"{path} is not here")
     source = json.loads(path.read_bytes())
@@ -82,8 +96,12 @@ def test_a_synthea_bundle_posted_searched_and_exported_is_valid_and_whole(
             if kind in NOT_SEARCHED:
                 continue
             pages = every_page(http, kind, patient)
-            assert all(schema_errors(page) == [] for page in pages), kind
+            assert all(bundle_errors(page) == [] for page in pages), kind
             found = [e["resource"] for page in pages for e in page.get("entry", [])]
+            of_kind = [e for e in source["entry"] if e["resource"]["resourceType"] == kind]
+            assert resource_problems({"entry": [{"resource": r} for r in found]}) == (
+                resource_problems({"entry": of_kind})
+            ), kind
             assert len(found) == expected, kind
             assert {r["resourceType"] for r in found} == {kind}
 
