@@ -119,3 +119,43 @@ def test_bench_gas_section_measures_every_scenario_without_error(tmp_path: Path,
     functions = {r["function"]: r["gas"] for r in results["gas"]["rows"] if r["kind"] == "tx"}
     assert functions.get("registerPatientWithSignature"), "the relayed registration is measured"
     assert _target(results, "prove one batched record")["met"] is not None
+
+
+@pytest.mark.parametrize(
+    ("search_ms", "read_ms", "ratio", "met"),
+    [(299.9, 49.9, 0.8, [True, True, True]), (300.0, 50.0, 0.79, [False, False, False])],
+    ids=["just-within", "just-outside"],
+)  # fmt: skip
+def test_gateway_targets_read_the_institutions_search_and_read_and_the_package_ratio(
+    search_ms: float, read_ms: float, ratio: float, met: list[bool]
+) -> None:
+    rows = [
+        {"measurement": "search: first page of 100 (institution)", "median_ms": search_ms},
+        {"measurement": "read one record (institution)", "median_ms": read_ms},
+        {"measurement": "read one record (grantee, logged on chain)", "median_ms": 1.0},
+    ]
+    gateway = {"rows": rows, "post_vs_anchor_package": ratio, "post_vs_anchor_command": 9.0}
+    found = [_target({"gateway": gateway}, f"gateway: {name}")["met"]
+             for name in ("first search page", "read of one record", "POST of 100")]  # fmt: skip
+    assert found == met
+
+
+@pytest.mark.slow  # runs in `make test`; a devnet, a gateway subprocess and 200 records (~15 s)
+def test_bench_gateway_section_measures_through_a_running_gateway(tmp_path: Path, medledger):
+    out = tmp_path / "results"
+    outcome = medledger("bench", "--quick", "--only", "gateway", "--runs", "1", "--out", str(out))
+    assert outcome.exit_code == 0, outcome.stderr
+    results = json.loads((out / "latest.json").read_text())
+    assert "errors" not in results, results.get("errors")
+    served = results["gateway"]
+    assert served["records"] == 200
+    rows = {row["measurement"]: row for row in served["rows"]}
+    for name in ("search: first page of 100 (institution)", "read one record (institution)",
+                 "POST transaction Bundle of 100", "medledger anchor --batch of the same 100",
+                 "intake.anchor_fhir (batch) of the same 100"):  # fmt: skip
+        assert rows[name]["median_ms"] > 0 and rows[name]["runs"] >= 2, name
+    assert rows["POST transaction Bundle of 100"]["records_per_second"] > 0
+    assert served["post_vs_anchor_package"] > 0 and served["post_vs_anchor_command"] > 0
+    assert all(_target(results, f"gateway: {name}")["met"] is not None
+               for name in ("first search page", "read of one record", "POST of 100"))  # fmt: skip
+    assert (out / "latest.md").read_text().count("## FHIR gateway") == 1

@@ -368,6 +368,25 @@ def _startup_section(results: dict[str, Any], plots: Collection[str]) -> list[st
     return ["## Start-up", "", *_table(["measurement", "seconds (median)", "spread"], body)]
 
 
+def _gateway_section(results: dict[str, Any], plots: Collection[str]) -> list[str]:
+    served = results["gateway"]
+    body = [
+        [_cell(r.get("measurement")), _num(r.get("median_ms")),
+         f"{_num(r['spread_ms'][0])}-{_num(r['spread_ms'][1])}" if r.get("spread_ms") else "-",
+         _num(r.get("records_per_second")), _cell(r.get("runs"))]
+        for r in _rows(results, "gateway")
+    ]  # fmt: skip
+    return [
+        "## FHIR gateway", "",
+        f"Over {_num(served.get('records'))} records of one patient; POST vs `medledger anchor "
+        f"--batch`: {_num(served.get('post_vs_anchor_command'))}x the records/s (vs the package "
+        f"call it makes: {_num(served.get('post_vs_anchor_package'))}x).", "",
+        *_table(["measurement", "ms (median)", "spread", "records/s", "runs"], body),
+        *[f"\nNot measured: {r['measurement']}: {r['error']}" for r in _rows(results, "gateway")
+          if r.get("error")],
+    ]  # fmt: skip
+
+
 def _errors_section(results: dict[str, Any], plots: Collection[str]) -> list[str]:
     errors = results.get("errors")
     items = sorted(errors.items()) if isinstance(errors, dict) else []
@@ -392,6 +411,7 @@ _SECTIONS: list[tuple[str, Callable[[dict[str, Any], Collection[str]], list[str]
     ("read_path", _read_path_section),
     ("growth", _growth_section),
     ("startup", _startup_section),
+    ("gateway", _gateway_section),
     ("errors", _errors_section),
     ("profile", _profile_section),
 ]

@@ -118,8 +118,8 @@ COMMANDS: dict[str, Lazy] = {
                 "The main job: deploy, register, anchor the sample records, read, detect "
                 "tampering."),
     "bench": _in("bench", "bench",
-                 "Measure gas, anchoring throughput, the read path, growth and start-up on "
-                 "fresh devnets."),
+                 "Measure gas, anchoring throughput, the read path, growth, start-up and the "
+                 "FHIR gateway on fresh devnets."),
 }  # fmt: skip
 """Every ``medledger`` command: its module and attribute, and its one-line help (the first
 paragraph of its docstring, which ``test_cli_lazy`` holds them to)."""

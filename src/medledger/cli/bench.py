@@ -11,7 +11,8 @@ import click
 @click.option("--quick", is_flag=True, help="A run of a few minutes (smaller counts, 1 run each).")
 @click.option(
     "--only", "sections", multiple=True,
-    type=click.Choice(["gas", "throughput", "durability", "read_path", "growth", "startup"]),
+    type=click.Choice(["gas", "throughput", "durability", "read_path", "growth", "startup",
+                       "gateway"]),
     help="Run only this section (repeatable).",
 )  # fmt: skip
 @click.option("--runs", type=click.IntRange(1, 20), help="Repetitions per figure (median).")
@@ -25,7 +26,8 @@ import click
 def bench(
     quick: bool, sections: tuple[str, ...], runs: int | None, up_to: int | None, out: Path
 ) -> None:
-    """Measure gas, anchoring throughput, the read path, growth and start-up on fresh devnets."""
+    """Measure gas, anchoring throughput, the read path, growth, start-up and the FHIR gateway
+    on fresh devnets."""
     from medledger import benchmarks
     from medledger.errors import MedLedgerError
 
