@@ -196,11 +196,6 @@ def test_fhirclient_without_a_token_is_refused_with_an_operation_outcome(server)
     assert assert_all_valid(anonymous.bodies) == set()
 
 
-@pytest.mark.xfail(
-    raises=AssertionError, strict=True,
-    reason="the gateway logs a grantee's read with consent.log_reads_for, which this branch does "
-    "not have yet (another helper adds it, with ConsentManager.logAccessFor): a 500 until then",
-)  # fmt: skip
 def test_fhirclient_as_a_grantee_reads_a_granted_record(server, registered_patient, chain,
                                                          doctor_with_key):  # fmt: skip
     from datetime import timedelta

@@ -38,10 +38,13 @@ from starlette.routing import Route
 from medledger.chain.eventindex import one_view
 from medledger.consent.fhir_consent import REVOCATION_HEADER
 from medledger.errors import (
+    ClaimNotFound,
+    ConsentNotFound,
     Forbidden,
     InvalidRequest,
     MedLedgerError,
     NotSupported,
+    PolicyNotFound,
     RecordNotFound,
 )
 from medledger.fhir import R4_RESOURCE_TYPES
@@ -169,33 +172,38 @@ class _Handlers:
 
     def search(self, request: Request, body: bytes) -> tuple[int, Any]:
         kind = _resource_type(request)
-        if kind == "Consent":
-            found = self.consents.search(
-                request.query_params.multi_items(), self._authorizer(request)
-            )
+        items = request.query_params.multi_items()
+        only_made = kind in _SERVED_ELSEWHERE - _ALSO_RECORDS
+        if only_made or (kind == "Consent" and any(n in ("actor", "status") for n, _ in items)):
+            found = self._made(kind, items, request)
             return 200, _bundle("searchset", [_plain(r) for r in found], len(found), [])
-        if kind in _SERVED_ELSEWHERE:
-            found = self.financial.search(
-                kind, request.query_params.multi_items(), self._authorizer(request)
-            )
-            return 200, _bundle("searchset", [_plain(r) for r in found], len(found), [])
-        query = parse_query(request.query_params.multi_items())
+        items = [("patient", v) if n == "beneficiary" else (n, v) for n, v in items]
+        query = parse_query(items)
         caller = self._principal(request, kind, Action.SEARCH, query.patient)
         patient = query.patient or caller.patient
         if patient is None:
             raise InvalidRequest(
                 f"name the patient: GET /{kind}?patient=0x... (searches are per patient)"
             )
-        if kind == "Provenance":
-            raise NotSupported("Provenance is read by id: GET /Provenance/{record version id}")
+        made: list[Exported] = []  # made from chain state: first, on the first page
+        if query.offset == 0 and (kind == "Consent" or kind in _ALSO_RECORDS):
+            made = [_plain(r) for r in self._made(kind, [("patient", patient)], request)]
         page = self.records.search(caller, patient, frozenset({kind}), query)
         links = [("self", query.with_offset(query.offset))]
         if page.next_offset is not None:
             links.append(("next", query.with_offset(page.next_offset)))
         return 200, _bundle(
-            "searchset", page.entries, page.total,
+            "searchset", made + page.entries, len(made) + page.total,
             [(rel, f"{self.records.base}/{kind}?{_encode(q)}") for rel, q in links],
         )  # fmt: skip
+
+    def _made(
+        self, kind: str, items: list[tuple[str, str]], request: Request
+    ) -> list[dict[str, Any]]:
+        """Resources made from chain state (consents, policies, claims, studies) that match."""
+        if kind == "Consent":
+            return self.consents.search(items, self._authorizer(request))
+        return self.financial.search(kind, items, self._authorizer(request))
 
     def read(self, request: Request, body: bytes) -> tuple[int, Any]:
         kind, logical_id = _resource_type(request), request.path_params["id"]
@@ -206,9 +214,16 @@ class _Handlers:
         if kind == "Provenance":
             return 200, self.records.provenance(self._who(request, kind), logical_id)
         if kind == "Consent":
-            return 200, self.consents.read(logical_id, self._authorizer(request))
-        if kind in _SERVED_ELSEWHERE:
-            return 200, self.financial.read(kind, logical_id, self._authorizer(request))
+            try:
+                return 200, self.consents.read(logical_id, self._authorizer(request))
+            except ConsentNotFound:
+                pass  # perhaps a Consent an EHR sent, stored as a record
+        elif kind in _SERVED_ELSEWHERE:
+            try:
+                return 200, self.financial.read(kind, logical_id, self._authorizer(request))
+            except (RecordNotFound, ClaimNotFound, PolicyNotFound):
+                if kind not in _ALSO_RECORDS:
+                    raise  # else: one stored as a record (an EHR's own Coverage, EOB...)
         return 200, self.records.read(self._who(request, kind), kind, logical_id).resource
 
     def update(self, request: Request, body: bytes) -> tuple[int, Any, dict[str, str]]:
@@ -322,9 +337,12 @@ class _Handlers:
 
 
 _SERVED_ELSEWHERE = financial.TYPES - {"Claim"}  # a Claim is a record once submitted
+_ALSO_RECORDS = frozenset({"Coverage", "ClaimResponse", "ExplanationOfBenefit"})  # EHRs send them
 _OTHERS: dict[str, dict[str, Any]] = {
-    "Provenance": {"interaction": [{"code": "read"}],
-                   "documentation": "one per record version: GET /Provenance/{record id}"},
+    "Provenance": {"interaction": [{"code": "read"}, {"code": "search-type"}],
+                   "documentation": "GET /Provenance/{record version id}: the gateway's "
+                                    "Provenance of that version; a search finds the "
+                                    "Provenance resources EHRs sent, stored as records"},
     "Consent": {"interaction": [{"code": c} for c in ("read", "search-type", "create", "delete")],
                 "searchParam": [{"name": "patient", "type": "reference"},
                                 {"name": "actor", "type": "reference"},

@@ -161,6 +161,8 @@ class Records:
             if not opened.pairs:
                 raise RecordNotFound(f"Provenance/{version_id}")
             kind = str(opened.pairs[0][1]["resourceType"])
+        if kind == "Provenance" and chain_of[0].id == record_id:  # one an EHR sent: as stored
+            return self.read(who, kind, version_id).resource
         return provenance(record, kind, chain_of[0].id.hex(), number)
 
     def link(self, root: bytes, resource_type: str) -> str:
