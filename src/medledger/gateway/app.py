@@ -96,6 +96,7 @@ def make_app(gateway: Gateway) -> Starlette:
         route("/fhir/", handlers.transaction, "POST"),
         route("/fhir/$export", handlers.export, "GET"),
         route("/fhir/Patient/$export", handlers.export, "GET"),
+        route("/fhir/Group/{id}/$export", handlers.export_study, "GET"),
         route("/fhir/$export-status/{job}", handlers.export_status, "GET"),
         route("/fhir/$export-status/{job}", handlers.export_delete, "DELETE"),
         route("/fhir/$export-file/{job}/{name}", handlers.export_file, "GET"),
@@ -273,6 +274,22 @@ class _Handlers:
             caller, lambda patient: self._bulk_principal(request, patient),
             request.query_params.multi_items(), str(request.url),
         )  # fmt: skip
+        status_url = f"{self.records.base}/$export-status/{job}"
+        done = outcome(f"export finished: {status_url}", "informational", "information")
+        return 202, done, {"Content-Location": status_url}
+
+    def export_study(self, request: Request, body: bytes) -> tuple[int, Any, dict[str, str]]:
+        bearer = request.headers.get("authorization")
+        caller = self.authority.caller(bearer)
+        if not any(s.allows("Group", Action.READ) for s in self.authority.scopes(bearer)):
+            raise Forbidden(
+                "the token's scopes do not allow reading a Group: ask for user/Group.rs"
+            )
+        study = request.path_params["id"]
+        if not study.isdigit():
+            raise RecordNotFound(f"Group/{study} (a study's number)")
+        params = request.query_params.multi_items()
+        job = self.exports.start_study(caller, int(study), params, str(request.url))
         status_url = f"{self.records.base}/$export-status/{job}"
         done = outcome(f"export finished: {status_url}", "informational", "information")
         return 202, done, {"Content-Location": status_url}

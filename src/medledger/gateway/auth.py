@@ -47,7 +47,7 @@ from medledger.gateway.scopes import (
     parse_scopes,
     render,
 )
-from medledger.gateway.standing import standing_of
+from medledger.gateway.standing import STUDY_TYPES, standing_of
 from medledger.gateway.tokens import Minter
 
 if TYPE_CHECKING:
@@ -264,7 +264,7 @@ class Authority:
         reasons = [standing.why_not(c, resource_type, doing) for c in sorted(contexts)]
         if all(reasons):
             raise Forbidden(str(reasons[0]))
-        if patient is None and not standing.institution:
+        if patient is None and not standing.institution and resource_type not in STUDY_TYPES:
             raise Forbidden(
                 "name the patient the request is about: access is decided patient by patient"
             )

@@ -4,7 +4,9 @@ or a research sponsor's NDJSON files of what their grants cover.
 ``GET /fhir/$export`` or ``/fhir/Patient/$export`` (``_type``, ``_since``; ``_outputFormat``
 ``application/fhir+ndjson``) exports, for a caller holding grants, the current records of every
 patient with a live grant to it, through the same path as a search (each read logged on chain,
-naming the caller); for a patient, their own. The kick-off does the work before it answers
+naming the caller); for a patient, their own. ``GET /fhir/Group/{study}/$export`` exports a
+study's data bodies held at this site that the chain lets the caller (a sponsor, a monitor) read,
+participant by participant, as their consent says. The kick-off does the work before it answers
 ``202 Accepted`` with ``Content-Location`` (the status URL): the status answers the complete
 manifest at once, files are served to the same caller only (``requiresAccessToken``) and kept
 in memory for :data:`KEPT` or until the status URL is deleted.
@@ -18,8 +20,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from medledger import fhir, trials
 from medledger.errors import Forbidden, InvalidRequest, RecordNotFound
-from medledger.fhir import R4_RESOURCE_TYPES, export_ndjson
+from medledger.fhir import R4_RESOURCE_TYPES
 from medledger.gateway.queries import Query, parse_query
 from medledger.gateway.scopes import ANY_TYPE, Action
 from medledger.gateway.standing import granting_patients
@@ -76,7 +79,13 @@ class Exports:
                 continue
             query = Query(patient=patient, count=ALL, updated=(("ge", since),) if since else ())
             entries += self.records.search(principal, patient, wanted, query).entries
-        files = export_ndjson(entries)
+        return self._keep(caller, entries, request, at)
+
+    def _keep(
+        self, caller: str, entries: list[Exported], request: str, at: datetime | None = None
+    ) -> str:
+        at = at or datetime.now(UTC)
+        files = fhir.export_ndjson(entries)
         counts = {kind: data.count(b"\n") for kind, data in files.items()}
         job = secrets.token_urlsafe(16)
         with self._lock:
@@ -85,6 +94,35 @@ class Exports:
                 raise InvalidRequest("too many exports are kept: delete finished ones first")
             self._jobs[job] = Job(caller, at, request, files, counts)
         return job
+
+    def start_study(
+        self, caller: str, study_id: int, params: Iterable[tuple[str, str]], request: str
+    ) -> str:
+        """Run ``Group/{study}/$export`` for ``caller`` (a sponsor or monitor): the study's
+        data bodies this gateway's site holds that the chain lets ``caller`` read
+        (``TrialRegistry.canRead``: the participant's consent decides), as FHIR NDJSON."""
+        types, since = _parameters(params)
+        chain, store, account = self.records.chain, self.records.store, self.records.account
+        items = [i for i in trials.data(chain, store, study_id) if i.site == account.address]
+        registry = trials.trial_registry(chain)
+        allowed = chain.call_many("checking the study's readers", [
+            registry.functions.canRead(study_id, i.participant, caller) for i in items
+        ])  # fmt: skip
+        if items and not any(allowed):
+            raise Forbidden(
+                f"{caller} may read none of study {study_id}'s data at this site (the "
+                "participants' consent names who may)"
+            )
+        entries: list[Exported] = []
+        for item, may in zip(items, allowed, strict=True):
+            if not may or (since and item.submitted_at < since):
+                continue
+            body = trials.read_data(chain, store, account, study_id, item.id)
+            resource = fhir.parse_resource(body)
+            if types and resource["resourceType"] not in types:
+                continue
+            entries.append(fhir.Exported(f"urn:medledger:data:0x{item.id.hex()}", resource))
+        return self._keep(caller, entries, request)
 
     def manifest(self, caller: str, job_id: str, base: str) -> dict[str, Any]:
         """The Bulk Data completion manifest of a job."""

@@ -29,6 +29,9 @@ if TYPE_CHECKING:
     from medledger.consent import GrantState
 
 _CONSENT_WRITES = frozenset({Action.CREATE, Action.DELETE})
+STUDY_TYPES = frozenset({"Group", "ResearchStudy"})
+"""Read by any verified institution: a study's description, and its data as a ``Group``
+export (each participant's consent, on chain, decides what is in it)."""
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,7 @@ class Standing:
     patient: str | None
     institution: bool = False  # acts for the gateway's institution
     own: bool = False  # the patient asked about, a delegate, or (no patient) a patient
+    verified: bool = False  # acts for a verified institution (a study's sponsor, a monitor...)
     categories: frozenset[Category] = frozenset()  # covered by live category and all grants
     records: dict[bytes, Category] = field(default_factory=dict)  # live record grants
     lapsed: str | None = None  # why the last grant is not live, when none is
@@ -61,6 +65,8 @@ class Standing:
                 "a patient creates and deletes Consent resources (grants) only; records are "
                 "written by the patient's care institutions"
             )
+        if self.verified and resource_type in STUDY_TYPES and action in READS:
+            return None  # what a study's data may be read by, the chain decides per participant
         verb = _VERBS[action]
         if action not in READS:
             return f"a grantee may only read and search, not {verb} {resource_type} resources"
@@ -118,7 +124,7 @@ def standing_of(chain: Chain, caller: str, gateway: str, patient: str | None = N
         categories.update(Category)
     return Standing(
         caller, gateway, patient, own=own, categories=frozenset(categories), records=held,
-        lapsed=lapsed,
+        lapsed=lapsed, verified=service is not None,
     )  # fmt: skip
 
 
