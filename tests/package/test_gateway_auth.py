@@ -25,6 +25,7 @@ from medledger.categories import Category
 from medledger.errors import Forbidden, InvalidScope, Unauthenticated
 from medledger.gateway.auth import Authority
 from medledger.gateway.scopes import Action, parse_scope, parse_scopes
+from medledger.gateway.standing import STUDY_TYPES
 from medledger.ipfs.local import LocalBlockStore
 
 DOMAIN = "127.0.0.1:8080"
@@ -312,7 +313,11 @@ def test_scopes_beyond_the_grants_are_cut_down(sign_in, give, doctor_with_key):
     )
     kept = {(s.context.value, s.resource_type, s.actions) for s in token.scopes}
     reads = frozenset({Action.READ, Action.SEARCH})
-    assert kept == {("user", t, reads) for t in LAB_TYPES} | {("patient", "Observation", reads)}
+    studies = {("user", t, reads) for t in STUDY_TYPES}  # any verified institution's (the clinic)
+    assert (
+        kept
+        == {("user", t, reads) for t in LAB_TYPES} | {("patient", "Observation", reads)} | studies
+    )
     assert token.patient is None
 
 
@@ -323,7 +328,7 @@ def test_a_grantees_token_allows_only_the_granted_records_category(
     vitals = create_record("vitals", Category.VITALS)
     give(doctor_with_key, consent.Scope(consent.ScopeKind.RECORD, record=lab.id))
     token = sign_in(doctor_with_key, "user/*.read")
-    assert {s.resource_type for s in token.scopes} == LAB_TYPES
+    assert {s.resource_type for s in token.scopes} == LAB_TYPES | STUDY_TYPES
 
     principal = authority.authorize(
         token.bearer, "Observation", "search", registered_patient.address
