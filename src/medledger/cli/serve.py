@@ -18,6 +18,7 @@ from medledger.cli.support import Session, common, pass_session
 @pass_session
 def serve(session: Session, host: str, port: int, public_url: str | None) -> None:
     """Serve FHIR R4 over REST as the --account's institution (Sign-In with Ethereum)."""
+    from medledger.gateway.app import make_app
     from medledger.gateway.server import LOOPBACK, Gateway, listen, serve, url_of
     from medledger.ipfs.stores import open_store
 
@@ -28,7 +29,7 @@ def serve(session: Session, host: str, port: int, public_url: str | None) -> Non
         click.echo(f"notice: listening on {host}, not a loopback address: bearer tokens "
                    "cross the network in clear unless TLS is put in front", err=True)  # fmt: skip
     gateway = Gateway(chain, open_store(session.settings), account, public_url or url_of(sock))
-    serve(gateway, sock)
+    serve(make_app(gateway), gateway.url, sock)
 
 
 @click.command("sign-in")

@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING, Any
 
 from hexbytes import HexBytes
 
-from medledger import documents, providers, records
+from medledger import documents, fhir, providers, records
 from medledger.addresses import parse_address
 from medledger.categories import Category
 from medledger.chain import eventindex, events
@@ -278,10 +278,7 @@ def _account(chain: Chain, address: str) -> dict[str, Any]:
 
 
 def _types_of(category: Category) -> list[str]:
-    # Imported here: the gateway imports this package (its standing reads the grants).
-    from medledger.gateway.scopes import types_of
-
-    return sorted(types_of(frozenset({category})))
+    return sorted(fhir.types_of(frozenset({category})))
 
 
 def _time(at: datetime) -> str:

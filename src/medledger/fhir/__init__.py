@@ -46,7 +46,7 @@ closest), one model class per resource, see ``_validate``. The category rule is 
 
 from __future__ import annotations
 
-from medledger.fhir._categorize import categorize
+from medledger.fhir._categorize import categories_of, categorize, types_of
 from medledger.fhir._export import parse_resource, resource_type_of, summary, to_bundle
 from medledger.fhir._files import Loaded, load_files, select_files
 from medledger.fhir._financial import Decision, claim_response, explanation_of_benefit
@@ -86,6 +86,7 @@ __all__ = [
     "StudyRef",
     "SubjectFacts",
     "Target",
+    "categories_of",
     "categorize",
     "claim_response",
     "explanation_of_benefit",
@@ -107,4 +108,5 @@ __all__ = [
     "subject_facts_of",
     "summary",
     "to_bundle",
+    "types_of",
 ]

@@ -33,9 +33,11 @@ study data with a trial, but not all of it with everyone. The rule:
 
 from __future__ import annotations
 
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from medledger.categories import Category
+from medledger.fhir._r4 import R4_RESOURCE_TYPES
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
@@ -201,3 +203,29 @@ def categorize(
     if resource_type == "Bundle":
         return _C.DOCUMENT if resource.get("type") == "document" else _C.OTHER
     return BY_TYPE.get(resource_type, _C.OTHER) if isinstance(resource_type, str) else _C.OTHER
+
+
+# Types whose category depends on their content (the rule above).
+_BY_CONTENT: dict[str, frozenset[Category]] = {
+    "Observation": frozenset(
+        {Category.LAB, Category.VITALS, Category.IMAGING, Category.PROCEDURE, Category.OTHER}
+    ),
+    "DiagnosticReport": frozenset(
+        {Category.LAB, Category.IMAGING, Category.DOCUMENT, Category.OTHER}
+    ),
+    "Consent": frozenset({Category.RESEARCH, Category.ADMINISTRATIVE}),
+    "Bundle": frozenset({Category.DOCUMENT, Category.OTHER}),
+}
+
+
+@cache
+def categories_of(resource_type: str) -> frozenset[Category]:
+    """Every category a resource of ``resource_type`` can be recorded under."""
+    fixed = _BY_CONTENT.get(resource_type)
+    return fixed or frozenset({categorize({"resourceType": resource_type})})
+
+
+@cache
+def types_of(categories: frozenset[Category]) -> frozenset[str]:
+    """Every R4 resource type a record of one of ``categories`` can be."""
+    return frozenset(t for t in R4_RESOURCE_TYPES if categories_of(t) & categories)

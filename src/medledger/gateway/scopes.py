@@ -24,12 +24,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import StrEnum
-from functools import cache
 from typing import TYPE_CHECKING
 
-from medledger.categories import Category
 from medledger.errors import InvalidScope
-from medledger.fhir import R4_RESOURCE_TYPES, categorize
+from medledger.fhir import R4_RESOURCE_TYPES
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -39,17 +37,6 @@ if TYPE_CHECKING:
 ANY_TYPE = "*"
 _SCOPE = re.compile(r"(?P<context>[a-z]+)/(?P<type>\*|[A-Za-z]+)\.(?P<actions>[a-z*]+)")
 _V1 = {"read": "rs", "write": "cud", "*": "cruds"}
-# Types whose category depends on their content (see medledger.fhir._categorize).
-_BY_CONTENT: dict[str, frozenset[Category]] = {
-    "Observation": frozenset(
-        {Category.LAB, Category.VITALS, Category.IMAGING, Category.PROCEDURE, Category.OTHER}
-    ),
-    "DiagnosticReport": frozenset(
-        {Category.LAB, Category.IMAGING, Category.DOCUMENT, Category.OTHER}
-    ),
-    "Consent": frozenset({Category.RESEARCH, Category.ADMINISTRATIVE}),
-    "Bundle": frozenset({Category.DOCUMENT, Category.OTHER}),
-}
 
 
 class Context(StrEnum):
@@ -131,19 +118,6 @@ def parse_scopes(text: str | Iterable[str]) -> tuple[SmartScope, ...]:
 def render(scopes: Iterable[SmartScope]) -> str:
     """Scopes as one space-separated string (the OAuth ``scope`` form)."""
     return " ".join(str(scope) for scope in scopes)
-
-
-@cache
-def categories_of(resource_type: str) -> frozenset[Category]:
-    """Every category a resource of ``resource_type`` can be recorded under."""
-    fixed = _BY_CONTENT.get(resource_type)
-    return fixed or frozenset({categorize({"resourceType": resource_type})})
-
-
-@cache
-def types_of(categories: frozenset[Category]) -> frozenset[str]:
-    """Every R4 resource type a record of one of ``categories`` can be."""
-    return frozenset(t for t in R4_RESOURCE_TYPES if categories_of(t) & categories)
 
 
 def cut_down(scopes: Iterable[SmartScope], standing: Standing) -> tuple[SmartScope, ...]:

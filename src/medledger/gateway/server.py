@@ -13,6 +13,8 @@ from medledger.gateway.auth import Authority
 from medledger.gateway.serving import Records
 
 if TYPE_CHECKING:
+    from starlette.types import ASGIApp
+
     from medledger.accounts import Signer
     from medledger.chain import Chain
     from medledger.ipfs.blockstore import BlockStore
@@ -52,15 +54,13 @@ def url_of(sock: socket.socket) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-def serve(gateway: Gateway, sock: socket.socket) -> None:
-    """Serve ``gateway`` on ``sock`` until interrupted."""
+def serve(app: ASGIApp, url: str, sock: socket.socket) -> None:
+    """Serve ``app`` (:func:`medledger.gateway.app.make_app`) at ``url`` on ``sock`` until
+    interrupted."""
     import uvicorn
 
-    from medledger.gateway.app import make_app
-
-    app = make_app(gateway)
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
-    print(f"serving FHIR R4 at {gateway.url}/fhir (sign in at {gateway.url}/auth)", flush=True)
+    print(f"serving FHIR R4 at {url}/fhir (sign in at {url}/auth)", flush=True)
     try:
         uvicorn.Server(config).run(sockets=[sock])
     finally:

@@ -20,7 +20,8 @@ from medledger.addresses import parse_address
 from medledger.categories import Category
 from medledger.chain import events
 from medledger.consent.contract import CONTRACT
-from medledger.gateway.scopes import READS, Action, Context, categories_of
+from medledger.fhir import categories_of
+from medledger.gateway.scopes import READS, Action, Context
 
 if TYPE_CHECKING:
     from datetime import datetime
