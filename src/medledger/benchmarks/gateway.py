@@ -47,18 +47,12 @@ class Running:
     http: requests.Session
 
     def sign_in(self, account: Signer, scope: str) -> dict[str, str]:
-        """Headers carrying a bearer token for ``account`` (EIP-4361 challenge, EIP-191
-        signature, as a wallet's ``personal_sign``)."""
-        from eth_account import Account
-        from eth_account.messages import encode_defunct
+        """Headers carrying a bearer token for ``account`` (``medledger sign-in``'s path:
+        EIP-4361 challenge, EIP-191 signature as a wallet's ``personal_sign``)."""
+        from medledger.gateway.signin import sign_in
 
-        asking = {"address": account.address, "scope": scope}
-        message = self._ok(self.http.post(f"{self.url}/auth/challenge", json=asking))["message"]
-        signed = Account.from_key(account.key).sign_message(encode_defunct(text=message))
-        signature = "0x" + bytes(signed.signature).hex()
-        answering = {"message": message, "signature": signature}
-        answer = self._ok(self.http.post(f"{self.url}/auth/token", json=answering))
-        return {"Authorization": f"Bearer {answer['access_token']}", "Accept": FHIR_JSON}
+        token = sign_in(self.url, account, scope)
+        return {"Authorization": f"Bearer {token['access_token']}", "Accept": FHIR_JSON}
 
     def get(self, path: str, headers: dict[str, str], **params: str) -> dict[str, Any]:
         return self._ok(self.http.get(f"{self.url}/fhir/{path}", headers=headers, params=params))
@@ -78,7 +72,8 @@ class Running:
 
 
 def start(env: dict[str, str], account: str) -> Running:
-    """``medledger serve --account ACCOUNT --port 0``, once it answers ``/fhir/metadata``."""
+    """``medledger serve --account ACCOUNT --port 0`` on 127.0.0.1, once it answers
+    ``/fhir/metadata`` (the tests start it this way too)."""
     from medledger.httpsession import session_for
 
     process = subprocess.Popen(
