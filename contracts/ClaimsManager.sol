@@ -8,6 +8,7 @@ import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/Reentrancy
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
 import {IClaimsManager} from "./interfaces/IClaimsManager.sol";
 import {IConsentManager} from "./interfaces/IConsentManager.sol";
+import {IIdentityRegistry} from "./interfaces/IIdentityRegistry.sol";
 import {IProviderRegistry} from "./interfaces/IProviderRegistry.sol";
 import {IRecordRegistry} from "./interfaces/IRecordRegistry.sol";
 import {RecordId} from "./libraries/RecordIds.sol";
@@ -56,6 +57,7 @@ contract ClaimsManager is IClaimsManager, AccessControl, ReentrancyGuardTransien
         uint96 deductibleMet;
         uint40 validUntil;
         uint16 coverageBps;
+        bool attestationRequired; // read with validUntil by every submission, so free to check
         // slot 3: written by funding
         uint128 funded;
         uint96 annualLimit;
@@ -91,6 +93,7 @@ contract ClaimsManager is IClaimsManager, AccessControl, ReentrancyGuardTransien
     IProviderRegistry private immutable _PROVIDERS;
     IRecordRegistry private immutable _RECORDS;
     IConsentManager private immutable _CONSENT;
+    IIdentityRegistry private immutable _IDENTITY;
 
     // ------------------------------------------------------------------ storage
 
@@ -114,19 +117,22 @@ contract ClaimsManager is IClaimsManager, AccessControl, ReentrancyGuardTransien
     /// @param token The ERC-20 stablecoin policies are funded and claims paid in.
     /// @param disputeWindow Seconds after a decision during which it may be disputed.
     /// @param admin Holder of `DEFAULT_ADMIN_ROLE`, who grants and revokes `RESOLVER_ROLE`.
+    /// @param identity The identity attestations a policy may require of its patient.
     constructor(
         IProviderRegistry providers,
         IRecordRegistry records,
         IConsentManager consent,
         IERC20 token,
         uint40 disputeWindow,
-        address admin
+        address admin,
+        IIdentityRegistry identity
     ) {
         _PROVIDERS = providers;
         _RECORDS = records;
         _CONSENT = consent;
         TOKEN = token;
         DISPUTE_WINDOW = disputeWindow;
+        _IDENTITY = identity;
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
     }
 
@@ -162,7 +168,8 @@ contract ClaimsManager is IClaimsManager, AccessControl, ReentrancyGuardTransien
             funded: 0,
             annualLimit: terms.annualLimit,
             autoSettleLimit: terms.autoSettleLimit,
-            codesRoot: terms.codesRoot
+            codesRoot: terms.codesRoot,
+            attestationRequired: false
         });
         emit PolicyIssued(
             policyId,
@@ -177,6 +184,22 @@ contract ClaimsManager is IClaimsManager, AccessControl, ReentrancyGuardTransien
             terms.codesRoot,
             terms.termsDigest
         );
+    }
+
+    /// @inheritdoc IClaimsManager
+    function requireAttestation(uint64 policyId) external {
+        StoredPolicy storage policy = _policy(policyId);
+        if (_PROVIDERS.verifiedInstitutionOf(msg.sender) != policy.insurer) {
+            revert ClaimNotPolicyInsurer(msg.sender, policyId);
+        }
+        if (policy.funded != 0) revert ClaimPolicyAlreadyFunded(policyId);
+        policy.attestationRequired = true;
+        emit PolicyAttestationRequired(policyId, msg.sender);
+    }
+
+    /// @inheritdoc IClaimsManager
+    function attestationRequired(uint64 policyId) external view returns (bool required) {
+        return _policy(policyId).attestationRequired;
     }
 
     /// @inheritdoc IClaimsManager
@@ -513,6 +536,9 @@ contract ClaimsManager is IClaimsManager, AccessControl, ReentrancyGuardTransien
         _checkCodes(submission.codeHashes, submission.codeProofs.length);
         if (record.patient != patient || record.category != FINANCIAL_CATEGORY || provider == 0) {
             revert ClaimRecordNotProviders(claimRecord);
+        }
+        if (policy.attestationRequired && !_IDENTITY.isAttested(patient, provider)) {
+            revert ClaimPatientNotAttested(patient, provider);
         }
         address insurer = policy.insurer;
         if (!_CONSENT.hasAccessFor(insurer, claimRecord, IConsentManager.Purpose.Payment)) {

@@ -261,6 +261,14 @@ interface IClaimsManager {
     /// @notice Thrown when information is provided without any evidence record.
     error ClaimEvidenceRequired();
 
+    /// @notice Thrown when a policy that requires an attested patient gets a claim whose care
+    /// provider (directory number `provider`, the claim record's writer) does not attest the
+    /// patient now (never attested, revoked, expired, or the provider suspended since).
+    error ClaimPatientNotAttested(address patient, uint32 provider);
+
+    /// @notice Thrown when a policy's attestation requirement is set after it was funded.
+    error ClaimPolicyAlreadyFunded(uint64 policyId);
+
     // ------------------------------------------------------------------ events
 
     /// @notice Emitted when an insurer issues a policy.
@@ -277,6 +285,9 @@ interface IClaimsManager {
         bytes32 codesRoot,
         bytes32 termsDigest
     );
+
+    /// @notice Emitted when the insurer makes a policy require an attested patient.
+    event PolicyAttestationRequired(uint64 indexed policyId, address indexed by);
 
     /// @notice Emitted when tokens are paid into a policy's pool.
     event PolicyFunded(uint64 indexed policyId, address indexed funder, uint256 amount, uint256 funded);
@@ -348,6 +359,19 @@ interface IClaimsManager {
     /// @param policyId The policy.
     /// @param amount Token units.
     function fundPolicy(uint64 policyId, uint256 amount) external;
+
+    /// @notice Makes a policy require an attested patient: from then on a claim is refused
+    /// (`ClaimPatientNotAttested`) unless the care provider that wrote its claim record attests
+    /// the patient now (`IIdentityRegistry.isAttested`). One way, and only before the policy is
+    /// first funded, so a patient's cover never tightens once it is paid for.
+    /// @dev Callable by the policy's insurer (or its practitioners) while verified.
+    /// @param policyId The policy.
+    function requireAttestation(uint64 policyId) external;
+
+    /// @notice Tells whether a policy requires an attested patient.
+    /// @param policyId The policy.
+    /// @return required True when it does.
+    function attestationRequired(uint64 policyId) external view returns (bool required);
 
     /// @notice Submits a claim; settles it at once when it is small and every rule holds.
     /// @dev Callable by the verified care provider that wrote the claim record (or one of its

@@ -24,6 +24,7 @@ DEPLOYABLE = (
     "ProviderRegistry",
     "RecordRegistry",
     "ConsentManager",
+    "IdentityRegistry",
     "DevStablecoin",
     "ClaimsManager",
     "TrialRegistry",
