@@ -261,13 +261,6 @@ interface IClaimsManager {
     /// @notice Thrown when information is provided without any evidence record.
     error ClaimEvidenceRequired();
 
-    /// @notice Thrown when a policy that requires an attested patient gets a claim whose care
-    /// provider (directory number `provider`, the claim record's writer) does not attest the
-    /// patient now (never attested, revoked, expired, or the provider suspended since).
-    error ClaimPatientNotAttested(address patient, uint32 provider);
-
-    /// @notice Thrown when a policy's attestation requirement is set after it was funded.
-    error ClaimPolicyAlreadyFunded(uint64 policyId);
 
     // ------------------------------------------------------------------ events
 
@@ -286,8 +279,8 @@ interface IClaimsManager {
         bytes32 termsDigest
     );
 
-    /// @notice Emitted when the insurer makes a policy require an attested patient.
-    event PolicyAttestationRequired(uint64 indexed policyId, address indexed by);
+    /// @notice Emitted when a policy is issued requiring an attested patient.
+    event PolicyAttestationRequired(uint64 indexed policyId);
 
     /// @notice Emitted when tokens are paid into a policy's pool.
     event PolicyFunded(uint64 indexed policyId, address indexed funder, uint256 amount, uint256 funded);
@@ -354,24 +347,21 @@ interface IClaimsManager {
     /// @return policyId The new policy's id (1, 2, ...).
     function issuePolicy(PolicyTerms calldata terms) external returns (uint64 policyId);
 
+    /// @notice Issues a policy, as `issuePolicy`, that requires an attested patient: a claim is
+    /// refused (`IIdentityRegistry.IdentityNotAttestedBy`) unless the care provider that wrote
+    /// its claim record attests the patient at submission (`IIdentityRegistry.isAttested`).
+    /// Fixed at issuance, so a patient's cover never tightens once issued.
+    /// @dev Same callers and checks as `issuePolicy`; emits `PolicyAttestationRequired` after
+    /// `PolicyIssued` (readers find the requirement there).
+    /// @param terms The policy's terms.
+    /// @return policyId The new policy's id.
+    function issuePolicyRequiringAttestation(PolicyTerms calldata terms) external returns (uint64 policyId);
+
     /// @notice Pays tokens into a policy's pool (the caller must have approved this contract).
     /// @dev Callable by anyone; uses SafeERC20 and credits exactly what arrived.
     /// @param policyId The policy.
     /// @param amount Token units.
     function fundPolicy(uint64 policyId, uint256 amount) external;
-
-    /// @notice Makes a policy require an attested patient: from then on a claim is refused
-    /// (`ClaimPatientNotAttested`) unless the care provider that wrote its claim record attests
-    /// the patient now (`IIdentityRegistry.isAttested`). One way, and only before the policy is
-    /// first funded, so a patient's cover never tightens once it is paid for.
-    /// @dev Callable by the policy's insurer (or its practitioners) while verified.
-    /// @param policyId The policy.
-    function requireAttestation(uint64 policyId) external;
-
-    /// @notice Tells whether a policy requires an attested patient.
-    /// @param policyId The policy.
-    /// @return required True when it does.
-    function attestationRequired(uint64 policyId) external view returns (bool required);
 
     /// @notice Submits a claim; settles it at once when it is small and every rule holds.
     /// @dev Callable by the verified care provider that wrote the claim record (or one of its

@@ -43,6 +43,10 @@ interface IIdentityRegistry {
     /// @notice Thrown when the caller's institution holds no unrevoked attestation of the patient.
     error IdentityNotAttested(address patient, address institution);
 
+    /// @notice Thrown when the institution numbered `number` does not attest `patient` now
+    /// (never attested, revoked, expired, or the institution suspended since).
+    error IdentityNotAttestedBy(address patient, uint32 number);
+
     // ------------------------------------------------------------------ events
 
     /// @notice Emitted when `institution` (through `attester`, itself or a practitioner)
@@ -89,6 +93,13 @@ interface IIdentityRegistry {
     /// @param number The institution's directory number.
     /// @return attested True when the attestation holds.
     function isAttested(address patient, uint32 number) external view returns (bool attested);
+
+    /// @notice Reverts with `IdentityNotAttestedBy` unless `isAttested(patient, number)`.
+    /// @dev For contracts that refuse what an unattested patient asks (ClaimsManager's claims
+    /// under a policy that requires attestation): the error reaches their caller as it is.
+    /// @param patient The patient.
+    /// @param number The institution's directory number.
+    function requireAttested(address patient, uint32 number) external view;
 
     /// @notice The longest an attestation may run.
     /// @return term Seconds.

@@ -201,8 +201,9 @@ def world(
     # The other contracts, all deployed by the admin.
     consent = project.ConsentManager.deploy(registry, record_registry, sender=admin)
     token = project.DevStablecoin.deploy(admin, sender=admin)
+    identity = project.IdentityRegistry.deploy(registry, sender=admin)
     claims = project.ClaimsManager.deploy(
-        registry, record_registry, consent, token, DISPUTE_WINDOW, admin, sender=admin
+        registry, record_registry, consent, token, DISPUTE_WINDOW, admin, identity, sender=admin
     )
     trials = project.TrialRegistry.deploy(registry, sender=admin)
     claims.grantRole(RESOLVER_ROLE, a["resolver"], sender=admin)
