@@ -11,6 +11,7 @@ bills; the insurer, dev:10, pays) with this module's ``policy``, which requires 
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from decimal import Decimal
 
@@ -265,3 +266,65 @@ def test_gas_an_attestation_under_80k_and_the_claim_check_under_10k_more(
     # (2,600) and a cold slot (2,100) before any logic; the rest is two calls' overhead and the
     # suspension check (see the report). Held here to 10,000 so that a regression shows.
     assert 0 < check <= 10_000
+
+
+# ---------------------------------------------------------------------------- CLI
+
+
+def one_line_error(outcome, message: str) -> None:
+    assert outcome.exit_code == 1, (outcome.stdout, outcome.stderr)
+    assert message in outcome.stderr, outcome.stderr
+    assert len(outcome.stderr.strip().splitlines()) == 1, outcome.stderr
+
+
+def test_cli_attests_shows_and_revokes_keeping_the_commitments_opening(
+    chain, medledger, tmp_path, provider, registered_patient
+):
+    checked = tmp_path / "id-check.txt"
+    checked.write_bytes(b"passport X1234567, photo matched, 2026-12-07")
+    patient = registered_patient.address
+    made = medledger("patient", "attest", "--patient", patient, "--expires", "30d",
+                     "--commitment-of", str(checked), "--account", "dev:4", "--json")  # fmt: skip
+    assert made.exit_code == 0, made.stderr
+    opening = json.loads((tmp_path / "id-check.txt.opening.json").read_text())
+    assert made.json()["commitment"] == opening["commitment"]
+    assert identity.commit(checked.read_bytes(), bytes.fromhex(opening["salt"][2:])).opens(
+        bytes.fromhex(opening["commitment"][2:])
+    )
+    assert "X1234567" not in made.stdout  # only the commitment is published
+    shown = medledger("patient", "show", patient, "--account", "dev:9")
+    assert shown.exit_code == 0, shown.stderr
+    assert f"attested by {provider.address}" in shown.stdout and ": holds" in shown.stdout
+    revoked = medledger("patient", "revoke-attestation", "--patient", patient, "--account", "dev:4")
+    assert revoked.exit_code == 0, revoked.stderr
+    assert ": revoked" in revoked.stdout
+    listed = medledger("patient", "show", patient, "--json", "--account", "dev:9").json()
+    assert [(a["institution"], a["revoked"], a["holds"]) for a in listed["attestations"]] == [
+        (provider.address, True, False)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--account", "dev:9"], "not a verified care institution"),
+        (["--account", "dev:4", "--expires", "6000d"], "longer than the maximum"),
+        (["--account", "dev:4", "--expires", "soon"], "is not a duration"),
+        (["--account", "dev:4", "--opening", "x.json"], "--opening"),
+    ],
+    ids=["stranger", "too-long", "not-a-duration", "opening-without-document"],
+)
+def test_cli_attest_refuses_bad_input_in_one_line(medledger, provider, registered_patient, args,
+                                                  message):  # fmt: skip
+    one_line_error(
+        medledger("patient", "attest", "--patient", registered_patient.address, *args), message
+    )
+
+
+def test_cli_policy_issue_requires_attested_patients(medledger, insurer, registered_patient):
+    issued = medledger(
+        "policy", "issue", "--patient", registered_patient.address, "--limit", "100",
+        "--code", f"{CODES[0].system}|{CODES[0].code}", "--require-attested", "--account", "dev:10",
+    )  # fmt: skip
+    assert issued.exit_code == 0, issued.stderr
+    assert "pays only patients attested" in issued.stdout
