@@ -328,3 +328,17 @@ def test_cli_policy_issue_requires_attested_patients(medledger, insurer, registe
     )  # fmt: skip
     assert issued.exit_code == 0, issued.stderr
     assert "pays only patients attested" in issued.stdout
+
+
+def test_the_patients_audit_shows_who_attested_and_revoked(
+    chain, medledger, provider, registered_patient
+):
+    identity.attest(chain, provider, registered_patient.address, timedelta(days=10))
+    identity.revoke(chain, provider, registered_patient.address)
+    trail = medledger("audit", "--patient", registered_patient.address, "--format", "json")
+    assert trail.exit_code == 0, trail.stderr
+    rows = [(r["event"], r["actor"]) for r in trail.json() if "identity" in r["event"]]
+    assert rows == [
+        ("identity attested", provider.address),
+        ("identity attestation revoked", provider.address),
+    ]
