@@ -79,7 +79,9 @@ def attest(
         attester,
         registry(chain).functions.attest(patient, until, commitment or b"\0" * 32),
     )
-    return attestation(chain, patient, institution.address)
+    made = attestation(chain, patient, institution.address)
+    assert made is not None  # the transaction above emitted it
+    return made
 
 
 def revoke(chain: Chain, revoker: Signer, patient: str) -> Attestation:
