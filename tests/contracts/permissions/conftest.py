@@ -261,6 +261,7 @@ def world(
     policy, ended_policy = 1, 2
     claims.fundPolicy(policy, 10_000 * USD, sender=a["insurer"])
     claims.fundPolicy(ended_policy, 500 * USD, sender=a["insurer"])
+    identity.attest(patient, start + 365 * DAY, bytes(32), sender=hospital)
 
     world = World(
         contracts={
@@ -270,6 +271,7 @@ def world(
             "ClaimsManager": claims,
             "TrialRegistry": trials,
             "DevStablecoin": token,
+            "IdentityRegistry": identity,
         },
         actors=actors,
         registrars=list(registrars),
