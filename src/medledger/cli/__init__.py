@@ -98,7 +98,7 @@ COMMANDS: dict[str, Lazy] = {
                   "List a patient's grants and emergency openings, with their status."),
     "audit": _in("consent", "audit",
                  "A patient's timeline from chain events: writes, grants, revocations, reads, "
-                 "emergencies."),
+                 "emergencies, identity attestations."),
     # insurance and trials
     "policy": _in("claims", "policy",
                   "Insurance policies: issue, fund, show, take back an ended policy's pool."),

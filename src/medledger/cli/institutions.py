@@ -218,8 +218,8 @@ def publish_key(session: Session) -> None:
 
 @click.group("patient")
 def patient() -> None:
-    """Register as a patient; show a patient's registration and who attested them; attest a
-    patient's identity (care institutions)."""
+    """Register as a patient; show a patient's registration and attestations; attest or revoke a
+    patient's identity."""
 
 
 @patient.command("register")
