@@ -8,6 +8,7 @@ import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/Reentrancy
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
 import {IClaimsManager} from "./interfaces/IClaimsManager.sol";
 import {IConsentManager} from "./interfaces/IConsentManager.sol";
+import {IIdentityRegistry} from "./interfaces/IIdentityRegistry.sol";
 import {IProviderRegistry} from "./interfaces/IProviderRegistry.sol";
 import {IRecordRegistry} from "./interfaces/IRecordRegistry.sol";
 import {RecordId} from "./libraries/RecordIds.sol";
@@ -61,6 +62,7 @@ contract ClaimsManager is IClaimsManager, AccessControl, ReentrancyGuardTransien
         uint96 annualLimit;
         // slot 4
         uint96 autoSettleLimit;
+        bool attestationRequired;
         // slot 5
         bytes32 codesRoot;
     }
@@ -81,6 +83,9 @@ contract ClaimsManager is IClaimsManager, AccessControl, ReentrancyGuardTransien
 
     uint16 private constant _FULL_COVERAGE_BPS = 10_000;
     uint40 private constant _MAX_TERM = 366 days;
+    /// @dev Bit `k` set for each care `InstitutionKind` k: Hospital 1, Clinic 2, Laboratory 3,
+    /// EmergencyService 6.
+    uint256 private constant _CARE_KINDS = (1 << 1) | (1 << 2) | (1 << 3) | (1 << 6);
 
     /// @inheritdoc IClaimsManager
     IERC20 public immutable TOKEN;
@@ -91,6 +96,7 @@ contract ClaimsManager is IClaimsManager, AccessControl, ReentrancyGuardTransien
     IProviderRegistry private immutable _PROVIDERS;
     IRecordRegistry private immutable _RECORDS;
     IConsentManager private immutable _CONSENT;
+    IIdentityRegistry private immutable _IDENTITY;
 
     // ------------------------------------------------------------------ storage
 
@@ -114,19 +120,22 @@ contract ClaimsManager is IClaimsManager, AccessControl, ReentrancyGuardTransien
     /// @param token The ERC-20 stablecoin policies are funded and claims paid in.
     /// @param disputeWindow Seconds after a decision during which it may be disputed.
     /// @param admin Holder of `DEFAULT_ADMIN_ROLE`, who grants and revokes `RESOLVER_ROLE`.
+    /// @param identity The identity attestations a policy may require of its patient.
     constructor(
         IProviderRegistry providers,
         IRecordRegistry records,
         IConsentManager consent,
         IERC20 token,
         uint40 disputeWindow,
-        address admin
+        address admin,
+        IIdentityRegistry identity
     ) {
         _PROVIDERS = providers;
         _RECORDS = records;
         _CONSENT = consent;
         TOKEN = token;
         DISPUTE_WINDOW = disputeWindow;
+        _IDENTITY = identity;
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
     }
 
@@ -134,49 +143,13 @@ contract ClaimsManager is IClaimsManager, AccessControl, ReentrancyGuardTransien
 
     /// @inheritdoc IClaimsManager
     function issuePolicy(PolicyTerms calldata terms) external returns (uint64 policyId) {
-        (address insurer, IProviderRegistry.Participant memory p) = _institutionOf(msg.sender);
-        if (insurer == address(0) || p.kind != IProviderRegistry.InstitutionKind.Insurer) {
-            revert ClaimNotInsurer(msg.sender);
-        }
-        if (_PROVIDERS.participant(terms.patient).role != IProviderRegistry.Role.Patient) {
-            revert ClaimPatientNotRegistered(terms.patient);
-        }
-        if (
-            terms.validFrom >= terms.validUntil || terms.validUntil - terms.validFrom > _MAX_TERM
-                || terms.coverageBps == 0 || terms.coverageBps > _FULL_COVERAGE_BPS || terms.annualLimit == 0
-                || terms.deductible > terms.annualLimit || terms.codesRoot == bytes32(0)
-        ) revert ClaimInvalidTerms();
+        return _issuePolicy(terms, false);
+    }
 
-        policyId = ++_policyCount;
-        _policies[policyId] = StoredPolicy({
-            insurer: insurer,
-            validFrom: terms.validFrom,
-            openClaims: 0,
-            lastDecisionAt: 0,
-            patient: terms.patient,
-            deductible: terms.deductible,
-            paid: 0,
-            deductibleMet: 0,
-            validUntil: terms.validUntil,
-            coverageBps: terms.coverageBps,
-            funded: 0,
-            annualLimit: terms.annualLimit,
-            autoSettleLimit: terms.autoSettleLimit,
-            codesRoot: terms.codesRoot
-        });
-        emit PolicyIssued(
-            policyId,
-            insurer,
-            terms.patient,
-            terms.validFrom,
-            terms.validUntil,
-            terms.coverageBps,
-            terms.deductible,
-            terms.annualLimit,
-            terms.autoSettleLimit,
-            terms.codesRoot,
-            terms.termsDigest
-        );
+    /// @inheritdoc IClaimsManager
+    function issuePolicyRequiringAttestation(PolicyTerms calldata terms) external returns (uint64 policyId) {
+        policyId = _issuePolicy(terms, true);
+        emit PolicyAttestationRequired(policyId);
     }
 
     /// @inheritdoc IClaimsManager
@@ -438,6 +411,54 @@ contract ClaimsManager is IClaimsManager, AccessControl, ReentrancyGuardTransien
 
     // ------------------------------------------------------------------ private
 
+    /// @dev Issues a policy on `terms` for the calling insurer (see `issuePolicy`).
+    function _issuePolicy(PolicyTerms calldata terms, bool attestationRequired) private returns (uint64 policyId) {
+        (address insurer, IProviderRegistry.Participant memory p) = _institutionOf(msg.sender);
+        if (insurer == address(0) || p.kind != IProviderRegistry.InstitutionKind.Insurer) {
+            revert ClaimNotInsurer(msg.sender);
+        }
+        if (_PROVIDERS.participant(terms.patient).role != IProviderRegistry.Role.Patient) {
+            revert ClaimPatientNotRegistered(terms.patient);
+        }
+        if (
+            terms.validFrom >= terms.validUntil || terms.validUntil - terms.validFrom > _MAX_TERM
+                || terms.coverageBps == 0 || terms.coverageBps > _FULL_COVERAGE_BPS || terms.annualLimit == 0
+                || terms.deductible > terms.annualLimit || terms.codesRoot == bytes32(0)
+        ) revert ClaimInvalidTerms();
+
+        policyId = ++_policyCount;
+        _policies[policyId] = StoredPolicy({
+            insurer: insurer,
+            validFrom: terms.validFrom,
+            openClaims: 0,
+            lastDecisionAt: 0,
+            patient: terms.patient,
+            deductible: terms.deductible,
+            paid: 0,
+            deductibleMet: 0,
+            validUntil: terms.validUntil,
+            coverageBps: terms.coverageBps,
+            funded: 0,
+            annualLimit: terms.annualLimit,
+            autoSettleLimit: terms.autoSettleLimit,
+            codesRoot: terms.codesRoot,
+            attestationRequired: attestationRequired
+        });
+        emit PolicyIssued(
+            policyId,
+            insurer,
+            terms.patient,
+            terms.validFrom,
+            terms.validUntil,
+            terms.coverageBps,
+            terms.deductible,
+            terms.annualLimit,
+            terms.autoSettleLimit,
+            terms.codesRoot,
+            terms.termsDigest
+        );
+    }
+
     function _policy(uint64 policyId) private view returns (StoredPolicy storage policy) {
         policy = _policies[policyId];
         if (policy.insurer == address(0)) revert ClaimUnknownPolicy(policyId);
@@ -514,6 +535,7 @@ contract ClaimsManager is IClaimsManager, AccessControl, ReentrancyGuardTransien
         if (record.patient != patient || record.category != FINANCIAL_CATEGORY || provider == 0) {
             revert ClaimRecordNotProviders(claimRecord);
         }
+        if (policy.attestationRequired) _IDENTITY.requireAttested(patient, provider);
         address insurer = policy.insurer;
         if (!_CONSENT.hasAccessFor(insurer, claimRecord, IConsentManager.Purpose.Payment)) {
             revert ClaimEvidenceNotConsented(claimRecord, insurer);
@@ -782,15 +804,9 @@ contract ClaimsManager is IClaimsManager, AccessControl, ReentrancyGuardTransien
     function _careProviderOf(address account) private view returns (address institution, uint32 number) {
         IProviderRegistry.Participant memory p;
         (institution, p) = _institutionOf(account);
-        IProviderRegistry.InstitutionKind kind = p.kind;
-        if (
-            institution == address(0)
-                || (
-                    kind != IProviderRegistry.InstitutionKind.Hospital && kind != IProviderRegistry.InstitutionKind.Clinic
-                        && kind != IProviderRegistry.InstitutionKind.Laboratory
-                        && kind != IProviderRegistry.InstitutionKind.EmergencyService
-                )
-        ) return (address(0), 0);
+        // One bit per care kind (hospital, clinic, laboratory, emergency service): smaller code
+        // than four comparisons, which keeps this contract under the 24,576-byte limit.
+        if (institution == address(0) || (_CARE_KINDS >> uint8(p.kind)) & 1 == 0) return (address(0), 0);
         return (institution, p.number);
     }
 

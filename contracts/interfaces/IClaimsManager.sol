@@ -261,6 +261,7 @@ interface IClaimsManager {
     /// @notice Thrown when information is provided without any evidence record.
     error ClaimEvidenceRequired();
 
+
     // ------------------------------------------------------------------ events
 
     /// @notice Emitted when an insurer issues a policy.
@@ -277,6 +278,9 @@ interface IClaimsManager {
         bytes32 codesRoot,
         bytes32 termsDigest
     );
+
+    /// @notice Emitted when a policy is issued requiring an attested patient.
+    event PolicyAttestationRequired(uint64 indexed policyId);
 
     /// @notice Emitted when tokens are paid into a policy's pool.
     event PolicyFunded(uint64 indexed policyId, address indexed funder, uint256 amount, uint256 funded);
@@ -342,6 +346,16 @@ interface IClaimsManager {
     /// @param terms The policy terms.
     /// @return policyId The new policy's id (1, 2, ...).
     function issuePolicy(PolicyTerms calldata terms) external returns (uint64 policyId);
+
+    /// @notice Issues a policy, as `issuePolicy`, that requires an attested patient: a claim is
+    /// refused (`IIdentityRegistry.IdentityNotAttestedBy`) unless the care provider that wrote
+    /// its claim record attests the patient at submission (`IIdentityRegistry.isAttested`).
+    /// Fixed at issuance, so a patient's cover never tightens once issued.
+    /// @dev Same callers and checks as `issuePolicy`; emits `PolicyAttestationRequired` after
+    /// `PolicyIssued` (readers find the requirement there).
+    /// @param terms The policy's terms.
+    /// @return policyId The new policy's id.
+    function issuePolicyRequiringAttestation(PolicyTerms calldata terms) external returns (uint64 policyId);
 
     /// @notice Pays tokens into a policy's pool (the caller must have approved this contract).
     /// @dev Callable by anyone; uses SafeERC20 and credits exactly what arrived.

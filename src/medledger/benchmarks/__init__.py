@@ -114,7 +114,7 @@ def _value(rows: list[dict[str, Any]], key: str, **match: Any) -> float | None:
 
 
 def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
-    """The targets of issues #6, #12, #15 and #17 against the measured figures (a missing
+    """The targets of issues #6, #12, #15, #17 and #18 against the measured figures (a missing
     figure is not met)."""
     from medledger.benchmarks import node
 
@@ -149,6 +149,16 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     add("automatic claim, submission to payment (#12)", "<= 250,000",
         scenario("submitClaim: settled automatically, paid at once"),
         lambda v: v <= 250_000)  # fmt: skip
+    add("identity attestation gas (#18)", "<= 80,000",
+        _value(gas_rows, "gas", contract="IdentityRegistry", function="attest"),
+        lambda v: v <= 80_000)  # fmt: skip
+    plain = scenario("submitClaim: settled automatically, paid at once")
+    checked = scenario(
+        "submitClaim: settled automatically, paid at once, patient attestation required"
+    )
+    add("attestation check in a claim, extra gas (#18)", "<= 5,000",
+        None if plain is None or checked is None else checked - plain,
+        lambda v: v <= 5_000)  # fmt: skip
     add("prove one batched record (view, incl. 21,000)", "<= 30,000",
         _value(gas_rows, "gas", contract="RecordRegistry", function="verifyBatchRecord"),
         lambda v: v <= 30_000)  # fmt: skip

@@ -333,13 +333,14 @@ def _claims_scenarios(
     chain: Chain, store: Any, provider: Any, patient: Any
 ) -> list[dict[str, Any]]:
     """An insurer's policy and three small claims that settle automatically; the gas of the
-    later ones (a clinic that was paid before: its token balance is no longer zero).
+    later ones (a clinic that was paid before: its token balance is no longer zero). Then the
+    same under a policy that requires an attested patient (the clinic attests, then revokes).
 
     Settlement pays at once, so submission is the whole path from claim to payment."""
     from datetime import timedelta
     from decimal import Decimal
 
-    from medledger import claims, consent, providers, records
+    from medledger import claims, consent, identity, providers, records
     from medledger.accounts import dev_account as dev
     from medledger.demo import claims as demo_claims
 
@@ -368,24 +369,42 @@ def _claims_scenarios(
     consent.grant(chain, store, patient, patient.address, insurer.address,
                   consent.Scope(consent.ScopeKind.RECORD, record=visit.id),
                   consent.Purpose.PAYMENT, timedelta(days=30))  # fmt: skip
-    gas: list[int] = []
-    for n in range(3):
-        body = demo_claims.claim(
-            reference, f"visit-{n}", [("99213", Decimal(100 + n))], chain.now() - timedelta(days=n)
-        )  # one visit a day: the same codes in one service period are the same care
-        settled = claims.submit_claim(
-            chain, store, provider, policy.id, body, terms=terms, evidence=[visit.id]
-        )
-        if not settled.automatic:
-            raise RuntimeError(f"bench claim {n} was not settled automatically")
-        # the claim's first event is its submission, whose transaction paid it at once
-        submitted = claims.claim_history(chain, settled.id)[0]
-        if submitted.event != "submitted":
-            raise RuntimeError(f"claim {n}'s first event is not its submission")
-        gas.append(receipt_gas(chain, submitted.transaction_hash))
+
+    def settle(policy_id: int, policy_terms: Any, days_ago: int) -> list[int]:
+        gas: list[int] = []
+        for n in range(days_ago, days_ago + 3):
+            body = demo_claims.claim(
+                reference, f"visit-{n}", [("99213", Decimal(100))], chain.now() - timedelta(days=n)
+            )  # one visit a day: the same codes in one service period are the same care
+            settled = claims.submit_claim(
+                chain, store, provider, policy_id, body, terms=policy_terms, evidence=[visit.id]
+            )
+            if not settled.automatic:
+                raise RuntimeError(f"bench claim {n} was not settled automatically")
+            # the claim's first event is its submission, whose transaction paid it at once
+            submitted = claims.claim_history(chain, settled.id)[0]
+            if submitted.event != "submitted":
+                raise RuntimeError(f"claim {n}'s first event is not its submission")
+            gas.append(receipt_gas(chain, submitted.transaction_hash))
+        return gas
+
+    gas = settle(policy.id, terms, 0)
+    # The same claims under a policy that requires the provider's attestation of the patient.
+    identity.attest(chain, provider, patient.address)
+    attested = claims.issue_policy(
+        chain, store, insurer, patient.address, coverage=Decimal("0.8"), deductible=Decimal(0),
+        annual_limit=Decimal(10_000), auto_settle_limit=Decimal(500),
+        codes=[claims.Code(demo_claims.CPT, "99213")], plan="Bench", require_attested=True,
+    )  # fmt: skip
+    claims.fund_policy(chain, insurer, attested.id, Decimal(5_000))
+    checked = settle(attested.id, claims.read_terms(chain, store, patient, attested), 3)
+    identity.revoke(chain, provider, patient.address)
     what = "submitClaim: settled automatically, paid at once"
+    plain, required = round(statistics.median(gas[1:])), round(statistics.median(checked[1:]))
     return [
-        {"contract": "ClaimsManager", "function": what, "kind": "scenario",
-         "gas": round(statistics.median(gas[1:])),
+        {"contract": "ClaimsManager", "function": what, "kind": "scenario", "gas": plain,
          "note": f"a provider paid before; its first: {gas[0]:,} (first token receipt)"},
+        {"contract": "ClaimsManager", "function": what + ", patient attestation required",
+         "kind": "scenario", "gas": required,
+         "note": f"the attestation check: {required - plain:+,} gas (target: +5,000)"},
     ]  # fmt: skip

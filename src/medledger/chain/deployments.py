@@ -253,7 +253,7 @@ def _constructor_args(
     if name == "ProviderRegistry":
         return [registrars, threshold]
     providers = recorded.address("ProviderRegistry")
-    if name in ("RecordRegistry", "TrialRegistry"):
+    if name in ("RecordRegistry", "TrialRegistry", "IdentityRegistry"):
         return [providers]
     if name == "ConsentManager":
         return [providers, recorded.address("RecordRegistry")]
@@ -263,7 +263,7 @@ def _constructor_args(
         paid_in = token.address if token is not None else recorded.address(DEV_TOKEN)
         return [
             providers, recorded.address("RecordRegistry"), recorded.address("ConsentManager"),
-            paid_in, DISPUTE_WINDOW_SECONDS, deployer,
+            paid_in, DISPUTE_WINDOW_SECONDS, deployer, recorded.address("IdentityRegistry"),
         ]  # fmt: skip
     raise ConfigurationError(name, "has no constructor arguments recipe")
 

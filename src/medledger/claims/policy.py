@@ -57,6 +57,8 @@ class Policy:
     codes_root: bytes
     terms_cid: Cid | None = None
     open_claims: int = 0
+    #: Claims need the patient attested by the care provider that wrote the claim record.
+    attestation_required: bool = False
 
     @property
     def pool(self) -> Decimal:
@@ -98,8 +100,11 @@ def issue_policy(
     term: timedelta = timedelta(days=365),
     currency: str = "USD",
     plan: str = "",
+    require_attested: bool = False,
 ) -> Policy:
-    """Issue a policy: seal its terms for insurer and patient in IPFS, then write it on chain."""
+    """Issue a policy: seal its terms for insurer and patient in IPFS, then write it on chain;
+    with ``require_attested``, claims then need the patient attested by the claim's care
+    provider (fixed at issuance)."""
     patient = parse_address(patient, "--patient")
     if not Decimal(0) < coverage <= Decimal(1):
         raise ConfigurationError("--coverage", "must be more than 0 % and at most 100 %")
@@ -143,7 +148,12 @@ def issue_policy(
         stored.cid.digest,
     )
     contract = manager(chain)
-    receipt = chain.transact("issuing the policy", insurer, contract.functions.issuePolicy(args))
+    issue = (
+        contract.functions.issuePolicyRequiringAttestation
+        if require_attested
+        else (contract.functions.issuePolicy)
+    )
+    receipt = chain.transact("issuing the policy", insurer, issue(args))
     (event,) = events.from_receipt(receipt, CONTRACT, "PolicyIssued", contract.address)
     return get_policy(chain, int(event["policyId"]))
 
@@ -181,6 +191,9 @@ def get_policy(chain: Chain, policy_id: int) -> Policy:
         terms_cid=terms_cid,
         open_claims=int(
             chain.call("reading the policy", contract.functions.openClaimsOf(policy_id))
+        ),
+        attestation_required=bool(
+            events.logs(chain, CONTRACT, "PolicyAttestationRequired", {"policyId": policy_id})
         ),
     )
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from eth_abi.abi import encode as abi_encode
 from eth_utils.crypto import keccak
 
-from medledger import consent, providers, records
+from medledger import consent, identity, providers, records
 from medledger.categories import Category
 from medledger.chain import events
 from medledger.claims.contract import CONTRACT, manager
@@ -125,6 +125,12 @@ def submit_claim(
     billed = to_units(chain, facts.total, "claim total")
     keys = claim_keys(facts, terms)
     _require_new(chain, policy, provider, keys, facts)
+    if policy.attestation_required and not identity.is_attested(chain, policy.patient, provider):
+        raise PreconditionFailed(
+            f"policy {policy_id} requires an attested patient, and the care provider (directory "
+            f"number {provider}) does not attest {policy.patient} now: the provider attests the "
+            "patient first (medledger patient attest --patient ADDRESS)"
+        )
     evidence_ids = [bytes(e) for e in evidence]
     if not evidence_ids:
         raise PreconditionFailed(

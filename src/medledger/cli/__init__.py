@@ -47,7 +47,8 @@ COMMANDS: dict[str, Lazy] = {
                      "Registrars govern themselves: vote registrars in or out, vote the "
                      "threshold."),
     "patient": _in("institutions", "patient",
-                   "Register as a patient; show a patient's registration."),
+                   "Register as a patient; show a patient's registration and attestations; "
+                   "attest or revoke a patient's identity."),
     "publish-key": _in("institutions", "publish_key",
                        "Publish (or rotate to) the --account's own encryption key in the "
                        "registry."),
@@ -97,7 +98,7 @@ COMMANDS: dict[str, Lazy] = {
                   "List a patient's grants and emergency openings, with their status."),
     "audit": _in("consent", "audit",
                  "A patient's timeline from chain events: writes, grants, revocations, reads, "
-                 "emergencies."),
+                 "emergencies, identity attestations."),
     # insurance and trials
     "policy": _in("claims", "policy",
                   "Insurance policies: issue, fund, show, take back an ended policy's pool."),

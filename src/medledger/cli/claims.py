@@ -67,6 +67,7 @@ def _policy_text(p: claims_module.Policy) -> str:
             f"  pool {p.pool} left of {p.funded} funded, {p.open_claims} open claim(s); "
             f"terms {p.terms_cid}",
         ]
+        + (["  pays only patients attested by the claim's care provider"] * p.attestation_required)
     )
 
 
@@ -126,6 +127,9 @@ def policy() -> None:
               help="How long it runs (at most 366d).")  # fmt: skip
 @click.option("--currency", default="USD", show_default=True, help="Currency of the claims.")
 @click.option("--plan", default="", help="A plan name kept in the sealed terms.")
+@click.option("--require-attested", is_flag=True,
+              help="Pay only claims whose care provider attests the patient's identity "
+                   "(medledger patient attest).")  # fmt: skip
 @common
 @pass_session
 def policy_issue(
@@ -139,6 +143,7 @@ def policy_issue(
     term: timedelta,
     currency: str,
     plan: str,
+    require_attested: bool,
 ) -> None:
     """Issue a policy to a patient (the --account is a verified insurer)."""
     from medledger import claims
@@ -157,6 +162,7 @@ def policy_issue(
         term=term,
         currency=currency,
         plan=plan,
+        require_attested=require_attested,
     )
     session.emit(issued.as_dict(), _policy_text(issued))
 

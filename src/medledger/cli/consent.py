@@ -392,7 +392,8 @@ def grants_list(session: Session, patient: str | None) -> None:
 @common
 @pass_session
 def audit(session: Session, patient: str, fmt: str) -> None:
-    """A patient's timeline from chain events: writes, grants, revocations, reads, emergencies."""
+    """A patient's timeline from chain events: writes, grants, revocations, reads, emergencies,
+    identity attestations."""
     from medledger import consent
     from medledger.ipfs.stores import open_store
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from medledger.cli.identity import attest, describe, revoke_attestation
 from medledger.cli.support import ADDRESS, OUTPUT, Session, common, pass_session
 
 
@@ -217,7 +218,8 @@ def publish_key(session: Session) -> None:
 
 @click.group("patient")
 def patient() -> None:
-    """Register as a patient; show a patient's registration."""
+    """Register as a patient; show a patient's registration and attestations; attest or revoke a
+    patient's identity."""
 
 
 @patient.command("register")
@@ -265,8 +267,8 @@ def patient_register(
 @common
 @pass_session
 def patient_show(session: Session, address: str | None) -> None:
-    """Show a patient's registration (default: the --account's own)."""
-    from medledger import providers
+    """Show a patient's registration and who attested them (default: the --account's own)."""
+    from medledger import identity, providers
     from medledger.errors import PatientNotFound
 
     target = address or session.account().address
@@ -274,4 +276,12 @@ def patient_show(session: Session, address: str | None) -> None:
     if entry.role is not providers.Role.PATIENT:
         raise PatientNotFound(entry.address)
     key = entry.encryption_key.hex() if entry.encryption_key else "none"
-    session.emit(entry.as_dict(), f"patient {entry.address}, encryption key 0x{key}")
+    attestations = identity.attestations_of(session.chain, entry.address)
+    data = {**entry.as_dict(), "attestations": [a.as_dict() for a in attestations]}
+    lines = [f"patient {entry.address}, encryption key 0x{key}"]
+    lines += [f"  {describe(a)}" for a in attestations] or ["  not attested by any institution"]
+    session.emit(data, "\n".join(lines))
+
+
+patient.add_command(attest)
+patient.add_command(revoke_attestation)

@@ -3,12 +3,13 @@ delivered keys, read, erased, and opened emergency access.
 
 Writes (``RecordAnchored``), grants, revocations, key deliveries, delegate changes, care
 relationships, cancelled signatures, erasures, logged reads (by the reader, or by the gateway
-that served them: ``RecordAccessServed`` names both) and emergency openings are all events,
-so the trail needs no server and cannot be edited. A record written in a batch is listed
-when its batch was anchored (found through the batch manifests a store serves), and again when
-it was registered on its own (``RecordProven``), naming its batch. Emergency openings are
-listed first, whatever their time: they are the entries a patient most needs to see. (A
-trial's audit is another thing: :func:`medledger.trials.audit`.)
+that served them: ``RecordAccessServed`` names both), emergency openings and identity
+attestations (and their revocations) are all events, so the trail needs no server and cannot
+be edited. A record written in a batch is listed when its batch was anchored (found through the
+batch manifests a store serves), and again when it was registered on its own
+(``RecordProven``), naming its batch. Emergency openings are listed first, whatever their time:
+they are the entries a patient most needs to see. (A trial's audit is another thing:
+:func:`medledger.trials.audit`.)
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from medledger import documents, providers, records
-from medledger.chain import eventindex, events
+from medledger.chain import deployments, eventindex, events
 from medledger.consent.contract import CONTRACT
 from medledger.consent.scopes import Purpose, Scope
 
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 TRAIL_FORMATS = ("table", "json", "csv")
 _RECORDS = "RecordRegistry"
 _PROVIDERS = "ProviderRegistry"
+_IDENTITY = "IdentityRegistry"
 
 
 @dataclass(frozen=True)
@@ -122,6 +124,12 @@ def _trail(chain: Chain, patient: str, store: BlockStore | None) -> list[TrailEn
         add(e, "record erased", e["by"], "0x" + e["id"].hex(), detail)
     for e in logs(_PROVIDERS, "DelegateChanged"):
         add(e, "delegate " + ("added" if e["allowed"] else "removed"), patient, e["delegate"], "")
+    if _IDENTITY in deployments.require(chain).contracts:  # absent from older deployments
+        for e in logs(_IDENTITY, "IdentityAttested"):
+            detail = f"by {e['institution']} until {_minute(e['expiresAt'])}"
+            add(e, "identity attested", e["attester"], patient, detail)
+        for e in logs(_IDENTITY, "IdentityRevoked"):
+            add(e, "identity attestation revoked", e["revoker"], patient, f"by {e['institution']}")
     entries.sort(key=lambda item: item[:3])
     return [entry for *_, entry in entries]
 

@@ -307,6 +307,11 @@ def _issue_policy(world: World, actor: Any) -> tuple[Any, ...]:
     return (terms,)
 
 
+@call("ClaimsManager.issuePolicyRequiringAttestation")
+def _issue_policy_requiring_attestation(world: World, actor: Any) -> tuple[Any, ...]:
+    return _issue_policy(world, actor)
+
+
 @call("ClaimsManager.fundPolicy")
 def _fund_policy(world: World, actor: Any) -> tuple[Any, ...]:
     return (world.policy, USD)
@@ -493,3 +498,16 @@ def _transfer_ownership(world: World, actor: Any) -> tuple[Any, ...]:
 @call("DevStablecoin.renounceOwnership")
 def _renounce_ownership(world: World, actor: Any) -> tuple[Any, ...]:
     return ()
+
+
+# ---------------------------------------------------------------------------- IdentityRegistry
+
+
+@call("IdentityRegistry.attest")
+def _attest(world: World, actor: Any) -> tuple[Any, ...]:
+    return (world.patient.address, world.now() + 30 * DAY, digest("identity-commitment"))
+
+
+@call("IdentityRegistry.revoke")
+def _revoke_attestation(world: World, actor: Any) -> tuple[Any, ...]:
+    return (world.patient.address,)

@@ -201,8 +201,9 @@ def world(
     # The other contracts, all deployed by the admin.
     consent = project.ConsentManager.deploy(registry, record_registry, sender=admin)
     token = project.DevStablecoin.deploy(admin, sender=admin)
+    identity = project.IdentityRegistry.deploy(registry, sender=admin)
     claims = project.ClaimsManager.deploy(
-        registry, record_registry, consent, token, DISPUTE_WINDOW, admin, sender=admin
+        registry, record_registry, consent, token, DISPUTE_WINDOW, admin, identity, sender=admin
     )
     trials = project.TrialRegistry.deploy(registry, sender=admin)
     claims.grantRole(RESOLVER_ROLE, a["resolver"], sender=admin)
@@ -260,6 +261,7 @@ def world(
     policy, ended_policy = 1, 2
     claims.fundPolicy(policy, 10_000 * USD, sender=a["insurer"])
     claims.fundPolicy(ended_policy, 500 * USD, sender=a["insurer"])
+    identity.attest(patient, start + 365 * DAY, bytes(32), sender=hospital)
 
     world = World(
         contracts={
@@ -269,6 +271,7 @@ def world(
             "ClaimsManager": claims,
             "TrialRegistry": trials,
             "DevStablecoin": token,
+            "IdentityRegistry": identity,
         },
         actors=actors,
         registrars=list(registrars),
