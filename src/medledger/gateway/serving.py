@@ -228,7 +228,7 @@ class Records:
             resource["meta"] = {
                 **resource["meta"],
                 "versionId": str(numbers.get(record.id, 1)),
-                "lastUpdated": instant(record),
+                "lastUpdated": instant(self._first_anchored(record)),
             }
         return entries
 
@@ -252,6 +252,13 @@ class Records:
             for start in range(0, len(served), step):
                 chunk = served[start : start + step]
                 consent.log_reads_for(self.chain, self.account, caller.address, chunk)
+
+    def _first_anchored(self, record: records.Record) -> records.Record:
+        """The record as its batch anchored it, when it was registered from one later (so its
+        ``lastUpdated`` does not move when a grantee's read registers it)."""
+        if record.batch is None or not record.registered:
+            return record
+        return records.find_batched(self.chain, self.store, record.id) or record
 
     def _root_of(self, record_id: bytes) -> bytes | None:
         """The first version of a record outside the view at hand (None: not found)."""
