@@ -473,7 +473,12 @@ contract ClaimsManager is IClaimsManager, AccessControl, ReentrancyGuardTransien
         claim = _claim(claimId);
         policy = _policies[claim.policyId];
         address submitter = claim.submitter;
-        if (msg.sender == submitter || msg.sender == policy.patient) return (claim, policy);
+        // The patient acts through its live controller; its id (the submitter of its own
+        // claims) stops acting once a recovery replaced that key.
+        address patient = policy.patient;
+        if (msg.sender == (submitter == patient ? address(0) : submitter) || _controls(msg.sender, patient)) {
+            return (claim, policy);
+        }
         (address institution, IProviderRegistry.Participant memory p) = _institutionOf(msg.sender);
         if (institution == submitter) return (claim, policy);
         // The provider that wrote the claim record is a party to a claim the patient submitted
@@ -483,6 +488,12 @@ contract ClaimsManager is IClaimsManager, AccessControl, ReentrancyGuardTransien
         if (institution == address(0) || writer == 0 || p.number != writer) {
             revert ClaimNotSubmitterOrPatient(msg.sender, claimId);
         }
+    }
+
+    /// @dev Whether `account` acts as the patient now (its live controller: see
+    /// `IProviderRegistry.controllerOf`).
+    function _controls(address account, address patient) private view returns (bool) {
+        return account == _PROVIDERS.controllerOf(patient);
     }
 
     /// @dev Checks who submits, when, how much, the codes, the claim record and the evidence;
@@ -498,8 +509,8 @@ contract ClaimsManager is IClaimsManager, AccessControl, ReentrancyGuardTransien
         RecordId claimRecord = submission.claimRecord;
         IRecordRegistry.Record memory record = _RECORDS.lookup(claimRecord);
         provider = record.writer;
-        submitter = msg.sender;
-        if (submitter != patient) {
+        submitter = patient; // the patient's id, whichever key controls it now
+        if (!_controls(msg.sender, patient)) {
             uint32 number;
             (submitter, number) = _careProviderOf(msg.sender);
             if (submitter == address(0)) revert ClaimNotProviderOrPatient(msg.sender, policyId);
@@ -782,15 +793,12 @@ contract ClaimsManager is IClaimsManager, AccessControl, ReentrancyGuardTransien
     function _careProviderOf(address account) private view returns (address institution, uint32 number) {
         IProviderRegistry.Participant memory p;
         (institution, p) = _institutionOf(account);
-        IProviderRegistry.InstitutionKind kind = p.kind;
-        if (
-            institution == address(0)
-                || (
-                    kind != IProviderRegistry.InstitutionKind.Hospital && kind != IProviderRegistry.InstitutionKind.Clinic
-                        && kind != IProviderRegistry.InstitutionKind.Laboratory
-                        && kind != IProviderRegistry.InstitutionKind.EmergencyService
-                )
-        ) return (address(0), 0);
+        // Care kinds as a bit set: Hospital (1), Clinic (2), Laboratory (3), EmergencyService (6).
+        uint256 careKinds = (1 << uint8(IProviderRegistry.InstitutionKind.Hospital))
+            | (1 << uint8(IProviderRegistry.InstitutionKind.Clinic))
+            | (1 << uint8(IProviderRegistry.InstitutionKind.Laboratory))
+            | (1 << uint8(IProviderRegistry.InstitutionKind.EmergencyService));
+        if (institution == address(0) || (1 << uint8(p.kind)) & careKinds == 0) return (address(0), 0);
         return (institution, p.number);
     }
 
