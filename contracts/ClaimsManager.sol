@@ -509,12 +509,14 @@ contract ClaimsManager is IClaimsManager, AccessControl, ReentrancyGuardTransien
         RecordId claimRecord = submission.claimRecord;
         IRecordRegistry.Record memory record = _RECORDS.lookup(claimRecord);
         provider = record.writer;
-        submitter = patient; // the patient's id, whichever key controls it now
-        if (!_controls(msg.sender, patient)) {
-            uint32 number;
-            (submitter, number) = _careProviderOf(msg.sender);
-            if (submitter == address(0)) revert ClaimNotProviderOrPatient(msg.sender, policyId);
+        uint32 number;
+        (submitter, number) = _careProviderOf(msg.sender);
+        if (submitter != address(0)) {
             if (number != provider) revert ClaimNotRecordWriter(msg.sender, claimRecord);
+        } else if (_controls(msg.sender, patient)) {
+            submitter = patient; // the patient's id, whichever key controls it now
+        } else {
+            revert ClaimNotProviderOrPatient(msg.sender, policyId);
         }
         if (block.timestamp < policy.validFrom || block.timestamp > policy.validUntil) {
             revert ClaimPolicyNotActive(policyId, block.timestamp);

@@ -175,6 +175,16 @@ contract PatientRecovery is IPatientRecovery {
     }
 
     /// @inheritdoc IPatientRecovery
+    function deliverRecoveryKeys(address patient, bytes32 envelopeDigest) external {
+        address controller = _PROVIDERS.controllerOf(patient);
+        (bool mayWrite, uint32 writer) = _PROVIDERS.writerOf(msg.sender);
+        if (controller == address(0) || (msg.sender != controller && (!mayWrite || writer == 0))) {
+            revert RecoveryNotKeyHolder(msg.sender, patient);
+        }
+        emit RecoveryKeysDelivered(patient, controller, envelopeDigest, msg.sender);
+    }
+
+    /// @inheritdoc IPatientRecovery
     function guardiansOf(address patient)
         external
         view

@@ -67,6 +67,10 @@ interface IPatientRecovery {
     /// @notice Thrown when the patient is frozen and the operation needs a live controller.
     error RecoveryFrozen(address patient);
 
+    /// @notice Thrown when an account that holds no record keys of the patient (neither a
+    /// verified care institution nor the patient's controller) delivers keys for a recovery.
+    error RecoveryNotKeyHolder(address caller, address patient);
+
     // ------------------------------------------------------------------ events
 
     /// @notice Emitted when a patient's guardians change (at once for the first set, else when
@@ -89,6 +93,13 @@ interface IPatientRecovery {
 
     /// @notice Emitted when the controller cancels every pending recovery.
     event RecoveryCancelled(address indexed patient, address by);
+
+    /// @notice Emitted when `by` (an issuer of the patient's records, or the controller from a
+    /// backup) publishes a key envelope, sealed for the patient's current key, holding the keys
+    /// of records it holds for `controller` (the patient's controller when it was delivered).
+    event RecoveryKeysDelivered(
+        address indexed patient, address indexed controller, bytes32 envelopeDigest, address by
+    );
 
     /// @notice Emitted when a guardian votes to freeze the patient.
     event FreezeApproved(address indexed patient, address indexed guardian, uint256 approvals);
@@ -138,6 +149,15 @@ interface IPatientRecovery {
     /// @param patient The patient's id.
     /// @return frozen True when the patient is frozen after this call.
     function freeze(address patient) external returns (bool frozen);
+
+    /// @notice Publishes the digest of a key envelope that re-wraps record keys the caller holds
+    /// for the patient's current controller (after a recovery the old key's wraps are useless
+    /// to the new one); readers count a key only if it opens its record.
+    /// @dev Callable by a verified care institution or its practitioner (the issuers), or by the
+    /// patient's live controller (restoring from its own backup).
+    /// @param patient The patient's id.
+    /// @param envelopeDigest The sha2-256 digest of the envelope's CID.
+    function deliverRecoveryKeys(address patient, bytes32 envelopeDigest) external;
 
     /// @notice The patient's guardians and their rules.
     /// @param patient The patient's id.

@@ -47,7 +47,8 @@ COMMANDS: dict[str, Lazy] = {
                      "Registrars govern themselves: vote registrars in or out, vote the "
                      "threshold."),
     "patient": _in("institutions", "patient",
-                   "Register as a patient; show a patient's registration."),
+                   "Register as a patient; show a patient's registration; guardians and "
+                   "recovery."),
     "publish-key": _in("institutions", "publish_key",
                        "Publish (or rotate to) the --account's own encryption key in the "
                        "registry."),

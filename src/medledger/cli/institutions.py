@@ -217,7 +217,7 @@ def publish_key(session: Session) -> None:
 
 @click.group("patient")
 def patient() -> None:
-    """Register as a patient; show a patient's registration."""
+    """Register as a patient; show a patient's registration; guardians and recovery."""
 
 
 @patient.command("register")
@@ -274,4 +274,35 @@ def patient_show(session: Session, address: str | None) -> None:
     if entry.role is not providers.Role.PATIENT:
         raise PatientNotFound(entry.address)
     key = entry.encryption_key.hex() if entry.encryption_key else "none"
-    session.emit(entry.as_dict(), f"patient {entry.address}, encryption key 0x{key}")
+    data, text = entry.as_dict(), f"patient {entry.address}, encryption key 0x{key}"
+    text += _control(session, entry.address, data)
+    session.emit(data, text)
+
+
+def _control(session: Session, patient: str, data: dict[str, object]) -> str:
+    """Who controls the patient (after a recovery, its new key) and its guardians: added to
+    ``data``, and returned as text for the line."""
+    from medledger.providers import recovery
+
+    chain = session.chain
+    named = recovery.guardians_of(chain, patient)
+    controller = recovery.controller_of(chain, patient)
+    data.update(controller=controller, frozen=recovery.is_frozen(chain, patient),
+                guardians=list(named.guardians), threshold=named.threshold)  # fmt: skip
+    text = ""
+    if controller != patient:
+        text += f", controlled by {controller or 'nobody: frozen'}"
+    if named.guardians:
+        text += f", guardians {', '.join(named.guardians)} ({named.threshold} needed)"
+    return text
+
+
+def _recovery_commands() -> None:
+    from medledger.cli import recovery
+
+    for command in (recovery.guardians, recovery.recover, recovery.freeze,
+                    recovery.deliver_recovery_keys):  # fmt: skip
+        patient.add_command(command)
+
+
+_recovery_commands()
