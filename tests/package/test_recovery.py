@@ -244,3 +244,149 @@ def test_cli_recover_by_a_non_guardian_is_refused(medledger, world, registered_p
     outcome = medledger("patient", "recover", "--patient", registered_patient.address,
                         "--to", new_key.address, "--account", "dev:9")  # fmt: skip
     assert outcome.exit_code == 1 and "is not a guardian" in outcome.stderr
+
+
+# --- stateful: recovery mixed with grants, revocations and new records --------------------------
+
+GRANTEE_COUNT = 2  # the doctor and the clinic
+POOL = [dev_account(19), dev_account(10)]  # fresh addresses control moves to, in order
+
+
+def make_machine(world, chain, store, patient, hospital, grantees, guardians):
+    from hypothesis import strategies as st
+    from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+    manager = consent.consent_contract(chain)
+    seeds = list(world)
+
+    def rpc(method: str, params: list) -> object:
+        return chain.w3.provider.make_request(method, params)["result"]
+
+    class RecoveryMachine(RuleBasedStateMachine):
+        """Model: who controls the patient, which keys were replaced, which grantees hold a
+        live ``all`` grant. No party may gain access it did not have: the controller reads
+        every record, a replaced key none, a grantee exactly while its grant is live, a
+        guardian never."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.snapshot = rpc("evm_snapshot", [])
+            chain.forget_blocks()
+            self.controller = patient
+            self.replaced: list = []
+            self.pool = list(POOL)
+            self.live: dict[str, bool] = {g.address: False for g in grantees}
+            # The doctor's LAB grant of the world is revoked first: the model tracks ``all``.
+            consent.revoke(chain, patient, patient.address, grantees[0].address, LAB)
+            self.written = list(seeds)
+            self.serial = 0
+
+        def teardown(self) -> None:
+            rpc("evm_revert", [self.snapshot])
+            chain.forget_blocks()
+
+        @rule(pick=st.integers(0, GRANTEE_COUNT - 1))
+        def grant(self, pick: int) -> None:
+            grantee = grantees[pick]
+            consent.grant(
+                chain, store, self.controller, patient.address, grantee.address, ALL,
+                consent.Purpose.TREATMENT, timedelta(days=300),
+            )  # fmt: skip
+            self.live[grantee.address] = True
+
+        @precondition(lambda self: any(self.live.values()))
+        @rule(pick=st.integers(0, GRANTEE_COUNT - 1))
+        def revoke(self, pick: int) -> None:
+            live = [g for g in grantees if self.live[g.address]]
+            grantee = live[pick % len(live)]
+            consent.revoke(chain, self.controller, patient.address, grantee.address, ALL)
+            self.live[grantee.address] = False
+
+        @precondition(lambda self: len(self.written) < 6)
+        @rule()
+        def write(self) -> None:
+            self.serial += 1
+            content = json.dumps({"resourceType": "Observation", "id": f"s{self.serial}"})
+            (record,) = records.anchor(
+                chain, store, hospital, patient.address,
+                [records.Draft(content.encode(), Category.VITALS)],
+                readers=consent.readers_for(chain),
+            )  # fmt: skip
+            self.written.append((record, content.encode()))
+
+        @precondition(lambda self: bool(self.pool))
+        @rule(cancel_first=st.booleans())
+        def recover(self, cancel_first: bool) -> None:
+            new = self.pool.pop(0)
+            start(chain, patient, guardians, new)
+            if cancel_first:  # the current key cancels; the guardians start again
+                recovery.cancel_recovery(chain, self.controller, patient.address)
+                with pytest.raises(PreconditionFailed):
+                    recovery.complete_recovery(chain, guardians[2], patient.address, new.address)
+                start(chain, patient, guardians, new)
+            rpc("evm_increaseTime", [DAY + 1])
+            rpc("evm_mine", [])
+            recovery.complete_recovery(chain, guardians[2], patient.address, new.address)
+            providers.publish_key(chain, new)
+            deliver_recovery_keys(chain, store, hospital, patient.address)
+            self.replaced.append(self.controller)
+            self.controller = new
+
+        @rule(pick=st.integers(0, 50))
+        def read(self, pick: int) -> None:
+            record, content = self.written[pick % len(self.written)]
+            assert consent.read(chain, store, self.controller, record.id, log=False) == content
+            for grantee in grantees:
+                if self.live[grantee.address]:
+                    got = consent.read(chain, store, grantee, record.id, log=False)
+                    assert got == content
+                else:
+                    with pytest.raises(AccessRefused):
+                        consent.read(chain, store, grantee, record.id, log=False)
+            for old in self.replaced:
+                with pytest.raises(AccessRefused):
+                    consent.read(chain, store, old, record.id, log=False)
+
+        @invariant()
+        def nobody_gains_access(self) -> None:
+            for record, _ in self.written:
+                has = manager.functions.hasAccess
+                assert has(self.controller.address, record.id).call()
+                for old in self.replaced:
+                    assert not has(old.address, record.id).call()
+                    assert not providers.acts_for(chain, old.address, patient.address)
+                for guardian in guardians:
+                    assert not has(guardian.address, record.id).call()
+                for grantee in grantees:
+                    live = self.live[grantee.address]
+                    assert has(grantee.address, record.id).call() == live, grantee.address
+            assert recovery.controller_of(chain, patient.address) == self.controller.address
+
+    return RecoveryMachine
+
+
+LAB = consent.Scope(consent.ScopeKind.CATEGORY, category=Category.LAB)
+
+
+def test_recovery_mixed_with_grants_revocations_and_writes_gives_nobody_new_access(
+    chain, store, world, registered_patient, hospital, doctor_with_key, clinic, guardians
+):
+    from hypothesis import HealthCheck, settings
+    from hypothesis.stateful import run_state_machine_as_test
+
+    verified = providers.participant(chain, clinic.address)
+    assert verified.role is providers.Role.INSTITUTION
+    providers.publish_key(chain, clinic)
+    machine = make_machine(
+        world, chain, store, registered_patient, hospital, [doctor_with_key, clinic], guardians
+    )
+    run_state_machine_as_test(
+        machine,
+        settings=settings(
+            max_examples=4,
+            stateful_step_count=8,
+            deadline=None,
+            database=None,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+        ),
+    )
