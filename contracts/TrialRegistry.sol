@@ -204,7 +204,8 @@ contract TrialRegistry is ITrialRegistry, EIP712, Nonces {
     function withdraw(uint64 studyId, address participant) external {
         _study(studyId);
         Participation storage p = _participations[studyId][participant];
-        if (msg.sender != _PROVIDERS.controllerOf(participant) && msg.sender != p.delegate) {
+        // The delegate first: its withdrawal asks the registry nothing.
+        if (msg.sender != p.delegate && msg.sender != _PROVIDERS.controllerOf(participant)) {
             revert TrialNotParticipantOrDelegate(msg.sender, participant);
         }
         _withdraw(studyId, participant, p);
