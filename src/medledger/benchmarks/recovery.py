@@ -68,9 +68,8 @@ def measure(world: World, records_count: int = 1000, grants: int = 10) -> dict[s
     timed("approvals (2 guardians)", lambda: [
         recovery.approve_recovery(chain, g, patient.address, new.address) for g in guardians[:2]
     ])  # fmt: skip
-    rpc = chain.w3.provider.make_request
-    rpc("evm_increaseTime", [int(recovery.MIN_DELAY.total_seconds()) + 1])
-    rpc("evm_mine", [])
+    chain.request("evm_increaseTime", [int(recovery.MIN_DELAY.total_seconds()) + 1])
+    chain.request("evm_mine", [])
     timed("completion", lambda: recovery.complete_recovery(chain, guardians[2], patient.address))
     timed("new key published", lambda: providers.publish_key(chain, new))
     _, delivered = timed(
