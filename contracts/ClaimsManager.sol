@@ -494,7 +494,12 @@ contract ClaimsManager is IClaimsManager, AccessControl, ReentrancyGuardTransien
         claim = _claim(claimId);
         policy = _policies[claim.policyId];
         address submitter = claim.submitter;
-        if (msg.sender == submitter || msg.sender == policy.patient) return (claim, policy);
+        // The patient acts through its live controller; its id (the submitter of its own
+        // claims) stops acting once a recovery replaced that key.
+        address patient = policy.patient;
+        if (msg.sender == (submitter == patient ? address(0) : submitter) || _controls(msg.sender, patient)) {
+            return (claim, policy);
+        }
         (address institution, IProviderRegistry.Participant memory p) = _institutionOf(msg.sender);
         if (institution == submitter) return (claim, policy);
         // The provider that wrote the claim record is a party to a claim the patient submitted
@@ -504,6 +509,12 @@ contract ClaimsManager is IClaimsManager, AccessControl, ReentrancyGuardTransien
         if (institution == address(0) || writer == 0 || p.number != writer) {
             revert ClaimNotSubmitterOrPatient(msg.sender, claimId);
         }
+    }
+
+    /// @dev Whether `account` acts as the patient now (its live controller: see
+    /// `IProviderRegistry.controllerOf`).
+    function _controls(address account, address patient) private view returns (bool) {
+        return account == _PROVIDERS.controllerOf(patient);
     }
 
     /// @dev Checks who submits, when, how much, the codes, the claim record and the evidence;
@@ -519,12 +530,14 @@ contract ClaimsManager is IClaimsManager, AccessControl, ReentrancyGuardTransien
         RecordId claimRecord = submission.claimRecord;
         IRecordRegistry.Record memory record = _RECORDS.lookup(claimRecord);
         provider = record.writer;
-        submitter = msg.sender;
-        if (submitter != patient) {
-            uint32 number;
-            (submitter, number) = _careProviderOf(msg.sender);
-            if (submitter == address(0)) revert ClaimNotProviderOrPatient(msg.sender, policyId);
+        uint32 number;
+        (submitter, number) = _careProviderOf(msg.sender);
+        if (submitter != address(0)) {
             if (number != provider) revert ClaimNotRecordWriter(msg.sender, claimRecord);
+        } else if (_controls(msg.sender, patient)) {
+            submitter = patient; // the patient's id, whichever key controls it now
+        } else {
+            revert ClaimNotProviderOrPatient(msg.sender, policyId);
         }
         if (block.timestamp < policy.validFrom || block.timestamp > policy.validUntil) {
             revert ClaimPolicyNotActive(policyId, block.timestamp);

@@ -166,7 +166,7 @@ contract ConsentManager is IConsentManager, EIP712, Nonces {
         bytes32 scope,
         bytes32 envelopeDigest
     ) external {
-        if (msg.sender != patient && !_PROVIDERS.isDelegate(patient, msg.sender)) {
+        if (!_PROVIDERS.actsFor(msg.sender, patient)) {
             (bool writes,) = _PROVIDERS.mayWriteFor(msg.sender, patient);
             if (!writes) revert ConsentNotKeyHolder(msg.sender, patient);
         }
@@ -301,8 +301,7 @@ contract ConsentManager is IConsentManager, EIP712, Nonces {
         ECDSA.RecoverError failure;
         (signer, failure,) = ECDSA.tryRecoverCalldata(digest, signature);
         if (
-            failure != ECDSA.RecoverError.NoError
-                || (signer != patient && !_PROVIDERS.isDelegate(patient, signer))
+            failure != ECDSA.RecoverError.NoError || !_PROVIDERS.actsFor(signer, patient)
         ) revert ConsentInvalidSignature(signer, patient);
         _useNonce(patient);
     }
@@ -326,14 +325,19 @@ contract ConsentManager is IConsentManager, EIP712, Nonces {
     {
         address patient = record.patient;
         if (patient == address(0) || _erased[id]) return false;
-        if (reader == patient) return purpose == Purpose.None || purpose == Purpose.PatientRequest;
         mapping(bytes32 => Grant) storage grants = _grants[patient][reader];
         if (
             _covers(grants[_scopeKey(ScopeKind.Record, RecordId.unwrap(id))], purpose)
                 || _covers(grants[_scopeKey(ScopeKind.Category, bytes32(uint256(record.category)))], purpose)
                 || _covers(grants[_ALL_KEY], purpose)
         ) return true;
-        return (purpose == Purpose.None || purpose == Purpose.Emergency) && _emergencyCovers(patient, reader);
+        if ((purpose == Purpose.None || purpose == Purpose.Emergency) && _emergencyCovers(patient, reader)) {
+            return true;
+        }
+        // Asked last, so a grantee's check costs no extra call: the patient reads through its
+        // live controller (the id itself until a recovery; nobody while frozen).
+        return (purpose == Purpose.None || purpose == Purpose.PatientRequest)
+            && reader == _PROVIDERS.controllerOf(patient);
     }
 
     /// @dev True when `reader` acts for a verified institution with a live opening for the
@@ -356,7 +360,7 @@ contract ConsentManager is IConsentManager, EIP712, Nonces {
     }
 
     function _checkActsFor(address account, address patient) private view {
-        if (account != patient && !_PROVIDERS.isDelegate(patient, account)) {
+        if (!_PROVIDERS.actsFor(account, patient)) {
             revert ConsentNotPatientOrDelegate(account, patient);
         }
     }

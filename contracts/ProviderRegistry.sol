@@ -7,6 +7,8 @@ import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {Nonces} from "@openzeppelin/contracts/utils/Nonces.sol";
+import {IPatientRecovery} from "./interfaces/IPatientRecovery.sol";
+import {PatientRecovery} from "./PatientRecovery.sol";
 import {IProviderRegistry} from "./interfaces/IProviderRegistry.sol";
 
 /// @title ProviderRegistry
@@ -19,8 +21,24 @@ import {IProviderRegistry} from "./interfaces/IProviderRegistry.sol";
 /// starts a new approval round (which also ends the emergency openings of its previous rounds);
 /// an institution writes a patient's records only while a care
 /// relationship the patient (or a delegate) opened is live; every published key is on the
-/// curve and was signed for by its holder.
+/// curve and was signed for by its holder. Every "does this account act as the patient?"
+/// question, here and in the other contracts, is answered by `_actsFor` / `_controllerOf`,
+/// which know the patient's controller (see `IPatientRecovery`) and whether it is frozen: a
+/// frozen patient has nobody acting for it, and a replaced key (or a delegate it named) has no
+/// right left.
 contract ProviderRegistry is IProviderRegistry, AccessControlEnumerable, EIP712, Nonces {
+    // ------------------------------------------------------------------ types
+
+    /// @dev Who controls a patient, in one slot read by every patient check.
+    /// @param controller The controlling address; zero means the patient's own address.
+    /// @param epoch Completed recoveries; a delegate counts only if named in the current epoch.
+    /// @param frozen True from a freeze until the next completed recovery.
+    struct Control {
+        address controller;
+        uint32 epoch;
+        bool frozen;
+    }
+
     // ------------------------------------------------------------------ constants
 
     /// @notice Role of the accounts that verify, suspend and reinstate institutions and govern
@@ -42,6 +60,10 @@ contract ProviderRegistry is IProviderRegistry, AccessControlEnumerable, EIP712,
     /// @notice EIP-712 type hash of the proof that an account holds an encryption key.
     bytes32 public constant KEY_TYPEHASH = keccak256("EncryptionKey(address account,bytes key)");
 
+    /// @notice The guardians' contract, deployed by this constructor: the only caller of
+    /// `moveControl` and `freezeControl`.
+    IPatientRecovery public immutable RECOVERY;
+
     bytes32 private constant _NOBODY = keccak256("MedLedger.NOBODY");
     uint256 private constant _KEY_LENGTH = 33;
     /// @dev The secp256k1 field prime.
@@ -60,7 +82,11 @@ contract ProviderRegistry is IProviderRegistry, AccessControlEnumerable, EIP712,
     /// @dev Every institution an account ever worked for: a registrar never approves one of
     /// them, even after leaving it.
     mapping(address account => mapping(address institution => bool)) private _workedFor;
-    mapping(address patient => mapping(address delegate => bool)) private _delegates;
+    /// @dev The controller epoch plus one in which the delegate was named (0: not a delegate).
+    mapping(address patient => mapping(address delegate => uint32 epoch)) private _delegates;
+    mapping(address patient => Control) private _control;
+    mapping(address controller => address patient) private _controlled;
+
     mapping(address patient => mapping(uint32 institution => Care)) private _care;
     /// @dev Earlier care periods, oldest first: a batch written in one of them stays
     /// registrable after the relationship lapsed and was opened again.
@@ -72,9 +98,7 @@ contract ProviderRegistry is IProviderRegistry, AccessControlEnumerable, EIP712,
     // ------------------------------------------------------------------ modifiers
 
     modifier onlyActingFor(address patient) {
-        if (msg.sender != patient && !_delegates[patient][msg.sender]) {
-            revert ProviderNotPatientOrDelegate(msg.sender, patient);
-        }
+        if (!_actsFor(msg.sender, patient)) revert ProviderNotPatientOrDelegate(msg.sender, patient);
         _;
     }
 
@@ -91,6 +115,10 @@ contract ProviderRegistry is IProviderRegistry, AccessControlEnumerable, EIP712,
             }
         }
         _setThreshold(threshold);
+        // Deployed here (its code is in this constructor's init code, not in the runtime code,
+        // which stays under the 24 KiB limit) so that the registry trusts exactly one contract
+        // with moving control, and nobody has to configure it.
+        RECOVERY = new PatientRecovery(this);
     }
 
     // ------------------------------------------------------------------ external
@@ -222,10 +250,18 @@ contract ProviderRegistry is IProviderRegistry, AccessControlEnumerable, EIP712,
     }
 
     /// @inheritdoc IProviderRegistry
+    /// @dev A patient's key is published by its live controller, for the patient's id.
     function publishEncryptionKey(bytes calldata publicKey, bytes calldata keyProof) external {
-        Participant storage p = _participants[msg.sender];
-        if (p.role == Role.None) revert ProviderNotRegistered(msg.sender);
-        _setKey(msg.sender, p, publicKey, keyProof);
+        address account = msg.sender;
+        Role role = _participants[account].role;
+        if (role == Role.None || role == Role.Patient) {
+            account = _patientOf(msg.sender);
+            if (account == address(0)) {
+                if (role == Role.None) revert ProviderNotRegistered(msg.sender);
+                revert ProviderNotController(msg.sender, msg.sender);
+            }
+        }
+        _setKey(account, _participants[account], publicKey, keyProof);
     }
 
     /// @inheritdoc IProviderRegistry
@@ -262,11 +298,16 @@ contract ProviderRegistry is IProviderRegistry, AccessControlEnumerable, EIP712,
     }
 
     /// @inheritdoc IProviderRegistry
+    /// @dev The caller is the patient's live controller; the delegate is named for the
+    /// current controller epoch only.
     function setDelegate(address delegate, bool allowed) external {
-        if (_participants[msg.sender].role != Role.Patient) revert ProviderNotPatient(msg.sender);
-        if (delegate == address(0) || delegate == msg.sender) revert ProviderInvalidDelegate(delegate);
-        _delegates[msg.sender][delegate] = allowed;
-        emit DelegateChanged(msg.sender, delegate, allowed);
+        address patient = _patientOf(msg.sender);
+        if (patient == address(0)) revert ProviderNotPatient(msg.sender);
+        if (delegate == address(0) || delegate == msg.sender || delegate == patient) {
+            revert ProviderInvalidDelegate(delegate);
+        }
+        _delegates[patient][delegate] = allowed ? _control[patient].epoch + 1 : 0;
+        emit DelegateChanged(patient, delegate, allowed);
     }
 
     /// @inheritdoc IProviderRegistry
@@ -281,7 +322,7 @@ contract ProviderRegistry is IProviderRegistry, AccessControlEnumerable, EIP712,
         uint256 expected = nonces(patient);
         if (request.nonce != expected) revert ProviderSignatureReplayed(patient, request.nonce, expected);
         (address signer, ECDSA.RecoverError failure,) = ECDSA.tryRecoverCalldata(_careDigest(request), signature);
-        if (failure != ECDSA.RecoverError.NoError || (signer != patient && !_delegates[patient][signer])) {
+        if (failure != ECDSA.RecoverError.NoError || !_actsFor(signer, patient)) {
             revert ProviderInvalidSignature(signer, patient);
         }
         _useNonce(patient);
@@ -290,7 +331,7 @@ contract ProviderRegistry is IProviderRegistry, AccessControlEnumerable, EIP712,
 
     /// @inheritdoc IProviderRegistry
     function revokeCare(address patient, address institution) external {
-        if (msg.sender != institution && msg.sender != patient && !_delegates[patient][msg.sender]) {
+        if (msg.sender != institution && !_actsFor(msg.sender, patient)) {
             revert ProviderNotCareParty(msg.sender, patient, institution);
         }
         Care storage care = _care[patient][_participants[institution].number];
@@ -303,6 +344,32 @@ contract ProviderRegistry is IProviderRegistry, AccessControlEnumerable, EIP712,
     /// @inheritdoc IProviderRegistry
     function cancelSignatures(address patient) external onlyActingFor(patient) {
         emit SignaturesCancelled(patient, _useNonce(patient), msg.sender);
+    }
+
+    /// @inheritdoc IProviderRegistry
+    function moveControl(address patient, address newController) external {
+        if (msg.sender != address(RECOVERY)) revert ProviderNotRecovery(msg.sender);
+        if (
+            newController == address(0) || _participants[newController].role != Role.None
+                || _controlled[newController] != address(0)
+        ) revert ProviderInvalidController(newController);
+        Control storage control = _control[patient];
+        address previous = control.controller;
+        if (previous == address(0)) previous = patient;
+        else delete _controlled[previous];
+        control.controller = newController;
+        control.frozen = false;
+        ++control.epoch;
+        _controlled[newController] = patient;
+        _participants[patient].keyPrefix = 0;
+        emit PatientRecovered(patient, previous, newController);
+    }
+
+    /// @inheritdoc IProviderRegistry
+    function freezeControl(address patient, address by) external {
+        if (msg.sender != address(RECOVERY)) revert ProviderNotRecovery(msg.sender);
+        _control[patient].frozen = true;
+        emit PatientFrozen(patient, by);
     }
 
     /// @inheritdoc IProviderRegistry
@@ -340,7 +407,7 @@ contract ProviderRegistry is IProviderRegistry, AccessControlEnumerable, EIP712,
         (mayWrite, writer) = _writerOf(issuer);
         if (!mayWrite) return (false, writer);
         // A live care relationship implies a registered patient: only one can open it.
-        allowed = writer == 0 ? issuer == patient : _live(_care[patient][writer], uint40(block.timestamp));
+        allowed = writer == 0 ? issuer == _controllerOf(patient) : _live(_care[patient][writer], uint40(block.timestamp));
     }
 
     /// @inheritdoc IProviderRegistry
@@ -370,12 +437,13 @@ contract ProviderRegistry is IProviderRegistry, AccessControlEnumerable, EIP712,
 
     /// @inheritdoc IProviderRegistry
     function actsFor(address account, address patient) external view returns (bool allowed) {
-        return account == patient || _delegates[patient][account];
+        return _actsFor(account, patient);
     }
 
     /// @inheritdoc IProviderRegistry
     function isDelegate(address patient, address delegate) external view returns (bool allowed) {
-        return _delegates[patient][delegate];
+        Control storage control = _control[patient];
+        return !control.frozen && _delegates[patient][delegate] == control.epoch + 1;
     }
 
     /// @inheritdoc IProviderRegistry
@@ -410,6 +478,21 @@ contract ProviderRegistry is IProviderRegistry, AccessControlEnumerable, EIP712,
         return _registrationDigest(request);
     }
 
+    /// @inheritdoc IProviderRegistry
+    function controllerOf(address patient) external view returns (address controller) {
+        return _controllerOf(patient);
+    }
+
+    /// @inheritdoc IProviderRegistry
+    function patientOf(address account) external view returns (address patient) {
+        return _patientOf(account);
+    }
+
+    /// @inheritdoc IProviderRegistry
+    function isFrozen(address patient) external view returns (bool frozen) {
+        return _control[patient].frozen;
+    }
+
     // ------------------------------------------------------------------ internal
 
     /// @dev A new registrar starts a new term, so that votes from an earlier term never count.
@@ -429,9 +512,35 @@ contract ProviderRegistry is IProviderRegistry, AccessControlEnumerable, EIP712,
 
     // ------------------------------------------------------------------ private
 
+    /// @dev The one answer to "may `account` act as `patient`?": its live controller or a
+    /// delegate named in the current epoch, nobody while frozen. An account with no recovery
+    /// state (a patient never recovered, or any other account) controls itself.
+    function _actsFor(address account, address patient) private view returns (bool) {
+        Control storage control = _control[patient];
+        if (control.frozen) return false;
+        address controller = control.controller;
+        if (controller == address(0)) controller = patient;
+        return account == controller || _delegates[patient][account] == control.epoch + 1;
+    }
+
+    /// @dev The patient's live controller, or zero while frozen.
+    function _controllerOf(address patient) private view returns (address) {
+        Control storage control = _control[patient];
+        if (control.frozen) return address(0);
+        address controller = control.controller;
+        return controller == address(0) ? patient : controller;
+    }
+
+    /// @dev The registered patient `account` controls now, or zero.
+    function _patientOf(address account) private view returns (address patient) {
+        patient = _controlled[account];
+        if (patient == address(0) && _participants[account].role == Role.Patient) patient = account;
+        if (patient != address(0) && _controllerOf(patient) != account) patient = address(0);
+    }
+
     function _register(address account, Role role) private returns (Participant storage p) {
         p = _participants[account];
-        if (p.role != Role.None) revert ProviderAlreadyRegistered(account);
+        if (p.role != Role.None || _controlled[account] != address(0)) revert ProviderAlreadyRegistered(account);
         p.role = role;
     }
 
@@ -541,7 +650,7 @@ contract ProviderRegistry is IProviderRegistry, AccessControlEnumerable, EIP712,
 
     function _writerOf(address account) private view returns (bool mayWrite, uint32 writer) {
         (address institution, Participant storage p) = _actingInstitution(account);
-        if (institution == address(0)) return (p.role == Role.Patient, 0);
+        if (institution == address(0)) return (_patientOf(account) != address(0), 0);
         if (!_isCareKind(p.kind)) return (false, 0);
         return (true, p.number);
     }

@@ -86,8 +86,10 @@ contract RecordRegistry is IRecordRegistry {
         bytes32 batchId;
         (id, batch, batchId) = _proven(issuer, root, entry, index, proof);
         address patient = entry.patient;
+        // A patient's own batch: written by the patient's controller (the id itself until a
+        // recovery), or before a recovery by the id's own key.
         bool allowed = batch.writer == 0
-            ? patient == issuer
+            ? patient == issuer || _PROVIDERS.controllerOf(patient) == issuer
             : _PROVIDERS.hadCare(patient, batch.writer, batch.anchoredAt);
         if (!allowed) revert RecordIssuerNotAuthorized(issuer, patient);
         _store(id, patient, batch.writer, entry.category, entry.previous, batch.anchoredAt);

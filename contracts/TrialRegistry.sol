@@ -204,7 +204,8 @@ contract TrialRegistry is ITrialRegistry, EIP712, Nonces {
     function withdraw(uint64 studyId, address participant) external {
         _study(studyId);
         Participation storage p = _participations[studyId][participant];
-        if (msg.sender != participant && msg.sender != p.delegate) {
+        // The delegate first: its withdrawal asks the registry nothing.
+        if (msg.sender != p.delegate && msg.sender != _PROVIDERS.controllerOf(participant)) {
             revert TrialNotParticipantOrDelegate(msg.sender, participant);
         }
         _withdraw(studyId, participant, p);
@@ -344,7 +345,7 @@ contract TrialRegistry is ITrialRegistry, EIP712, Nonces {
         Participation storage p = _participations[studyId][participant];
         address site = p.site;
         if (site == address(0)) return false;
-        if (reader == participant || reader == site) return true;
+        if (reader == site || reader == _PROVIDERS.controllerOf(participant)) return true;
         uint8 readers = p.readers;
         address sponsor = _studies[studyId].sponsor;
         address institution = _PROVIDERS.verifiedInstitutionOf(reader);
@@ -473,7 +474,8 @@ contract TrialRegistry is ITrialRegistry, EIP712, Nonces {
         uint256 expected = nonces(participant);
         if (nonce != expected) revert TrialSignatureReplayed(participant, nonce, expected);
         (address signer, ECDSA.RecoverError failure,) = ECDSA.tryRecoverCalldata(digest, signature);
-        if (failure != ECDSA.RecoverError.NoError || signer != participant) {
+        // The participant's controller: the account itself, unless it is a recovered patient.
+        if (failure != ECDSA.RecoverError.NoError || signer != _PROVIDERS.controllerOf(participant)) {
             revert TrialInvalidSignature(signer, participant);
         }
         _useNonce(participant);

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.27;
 
+import {IPatientRecovery} from "./IPatientRecovery.sol";
+
 /// @title IProviderRegistry
 /// @notice Directory of the participants of a MedLedger network and of who acts for whom:
 /// institutions (verified by a k-of-n quorum of registrars), the practitioners who accepted to
@@ -182,6 +184,15 @@ interface IProviderRegistry {
     /// @notice Thrown when a signature is malformed or not from the patient or a delegate.
     error ProviderInvalidSignature(address signer, address patient);
 
+    /// @notice Thrown when anybody but the `RECOVERY` contract moves or freezes control.
+    error ProviderNotRecovery(address caller);
+
+    /// @notice Thrown when a new controller has a role or already controls a patient.
+    error ProviderInvalidController(address account);
+
+    /// @notice Thrown when a patient's replaced (or frozen) key acts as the patient.
+    error ProviderNotController(address caller, address patient);
+
     // ------------------------------------------------------------------ events
 
     /// @notice Emitted when an institution applies to join; `number` is its directory number.
@@ -247,6 +258,17 @@ interface IProviderRegistry {
     /// @notice Emitted when a patient (or delegate, `by`) burns a nonce, cancelling every signed
     /// request that carries it.
     event SignaturesCancelled(address indexed patient, uint256 nonce, address by);
+
+    /// @notice Emitted when control of `patient` moved from `previousController` to
+    /// `newController` (a completed recovery): the patient's encryption key is cleared until the
+    /// new controller publishes one, and delegates named before no longer count.
+    event PatientRecovered(
+        address indexed patient, address indexed previousController, address indexed newController
+    );
+
+    /// @notice Emitted when a patient is frozen (by its controller, or by the guardian `by`
+    /// whose vote reached the threshold): nobody acts as the patient until a recovery completes.
+    event PatientFrozen(address indexed patient, address by);
 
     // ------------------------------------------------------------------ functions
 
@@ -375,6 +397,41 @@ interface IProviderRegistry {
     /// @param patient The patient.
     function cancelSignatures(address patient) external;
 
+    /// @notice Moves control of `patient` to `newController`: the previous controller and the
+    /// delegates it named lose every right, the patient is unfrozen, its key is cleared.
+    /// @dev Only `RECOVERY` (after its guardians' approvals and delay). Records, grants, care
+    /// and nonces stay keyed by the patient's id (identity continuity, see `IPatientRecovery`).
+    /// @param patient The patient's id.
+    /// @param newController An account with no role that controls no patient.
+    function moveControl(address patient, address newController) external;
+
+    /// @notice Freezes `patient`: nobody acts as it until control moves.
+    /// @dev Only `RECOVERY`.
+    /// @param patient The patient's id.
+    /// @param by Who froze it (the controller, or the guardian whose vote reached the threshold).
+    function freezeControl(address patient, address by) external;
+
+    /// @notice The guardians' contract that alone moves and freezes control.
+    /// @return recovery Its address.
+    function RECOVERY() external view returns (IPatientRecovery recovery);
+
+    /// @notice The address that acts as the patient now: its controller, or zero while frozen.
+    /// @dev For an account without recovery state (any non-patient too) it is the account itself.
+    /// @param patient The patient's id.
+    /// @return controller The controller, or zero.
+    function controllerOf(address patient) external view returns (address controller);
+
+    /// @notice The patient an account controls now (itself for a patient never recovered), or
+    /// zero (also for a replaced or frozen key).
+    /// @param account The account.
+    /// @return patient The patient's id, or zero.
+    function patientOf(address account) external view returns (address patient);
+
+    /// @notice Whether the patient is frozen.
+    /// @param patient The patient's id.
+    /// @return frozen True while frozen.
+    function isFrozen(address patient) external view returns (bool frozen);
+
     /// @notice Returns what the registry holds about an account.
     /// @param account The account.
     /// @return participant The participant record (all zero for an unknown account).
@@ -427,10 +484,12 @@ interface IProviderRegistry {
     /// @return care The relationship (all zero when there never was one).
     function careOf(address patient, address institution) external view returns (Care memory care);
 
-    /// @notice Tells whether `account` may act for `patient` (is the patient or a delegate).
+    /// @notice Tells whether `account` may act for `patient`: the patient's live controller (the
+    /// patient's own address until a recovery, see `IPatientRecovery`) or a delegate it named,
+    /// never anybody while the patient is frozen.
     /// @param account The account.
     /// @param patient The patient.
-    /// @return allowed True for the patient and their delegates.
+    /// @return allowed True for the controller and current delegates of an unfrozen patient.
     function actsFor(address account, address patient) external view returns (bool allowed);
 
     /// @notice Tells whether `delegate` is one of `patient`'s delegates.

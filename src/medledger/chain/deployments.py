@@ -41,6 +41,8 @@ from medledger.toolchain import project_root
 DISPUTE_WINDOW_SECONDS = 7 * 24 * 3600
 #: The devnet's claims token, deployed only when no other is chosen on a devnet.
 DEV_TOKEN = "DevStablecoin"
+#: Deployed by ProviderRegistry's constructor (not in ``DEPLOYABLE``), recorded beside it.
+RECOVERY = "PatientRecovery"
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -181,6 +183,8 @@ def deploy(
             artifact_hash=_artifact_hash(name),
         )
         deployed.append(name)
+        if name == "ProviderRegistry":
+            recorded.contracts[RECOVERY] = _created_by_registry(chain, recorded.contracts[name])
     if token is None:  # the DevStablecoin (also what files of older versions paid in)
         dev = recorded.address(DEV_TOKEN)
         if recorded.claims_token is None or recorded.claims_token.address != dev:
@@ -196,6 +200,21 @@ def deploy(
         if source is not None and source != path:
             source.unlink(missing_ok=True)  # moved to the chain's file
     return recorded, deployed
+
+
+def _created_by_registry(chain: Chain, registry: ContractDeployment) -> ContractDeployment:
+    """PatientRecovery, which ProviderRegistry's constructor deploys: recorded beside it (same
+    transaction and block) so that its events are indexed and read like any other's."""
+    found = chain.contract("ProviderRegistry", registry.address).functions.RECOVERY()
+    address = to_checksum_address(str(chain.call("reading the registry", found)))
+    return ContractDeployment(
+        address=address,
+        transaction_hash=registry.transaction_hash,
+        block=registry.block,
+        code_hash="0x" + keccak(chain.code(address)).hex(),
+        constructor_args=[registry.address],
+        artifact_hash=_artifact_hash(RECOVERY),
+    )
 
 
 def _fresh(chain: Chain, account: Signer) -> Deployment:

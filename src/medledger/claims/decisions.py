@@ -138,7 +138,10 @@ def _require_party(chain: Chain, account: str, claim: Claim) -> Policy:
     """The claim's policy, once ``account`` is a party: the submitter (or its practitioners),
     the patient, or the provider that wrote the claim record of a claim the patient submitted."""
     policy = get_policy(chain, claim.policy_id)
-    if account in (policy.patient, claim.submitter):
+    # The patient acts through its controller (its new key after a recovery); its id, the
+    # submitter of its own claims, no longer acts once replaced.
+    controller = providers.controller_of(chain, policy.patient)
+    if account == controller or (account == claim.submitter != policy.patient):
         return policy
     institution = providers.verified_institution_of(chain, account)
     if institution is not None and institution == claim.submitter:
@@ -165,7 +168,7 @@ def provide_info(
     if not evidence:
         raise ConfigurationError("--evidence", "give at least one record")
     require_patients(chain, store, policy, evidence)
-    if account.address == policy.patient:
+    if account.address == providers.controller_of(chain, policy.patient):
         grant_payment(chain, store, account, policy, evidence)
     require_consent(chain, policy, evidence)
     chain.transact(

@@ -92,7 +92,7 @@ def submit_claim(
             f"policy {policy_id} covers {policy.valid_from:%F} to {policy.valid_until:%F}, "
             f"not {now:%F %H:%M}"
         )
-    is_patient = submitter.address == policy.patient
+    is_patient = submitter.address == providers.controller_of(chain, policy.patient)
     institution = None if is_patient else _care_provider(chain, submitter.address, policy_id)
     if claim_body is not None and not is_patient:
         earlier = submitted_before(chain, store, submitter, policy, claim_body)

@@ -47,8 +47,8 @@ COMMANDS: dict[str, Lazy] = {
                      "Registrars govern themselves: vote registrars in or out, vote the "
                      "threshold."),
     "patient": _in("institutions", "patient",
-                   "Register as a patient; show a patient's registration and attestations; "
-                   "attest or revoke a patient's identity."),
+                   "Register as a patient; show a patient; attest or revoke a patient's "
+                   "identity; guardians and recovery."),
     "publish-key": _in("institutions", "publish_key",
                        "Publish (or rotate to) the --account's own encryption key in the "
                        "registry."),

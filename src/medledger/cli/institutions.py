@@ -218,8 +218,8 @@ def publish_key(session: Session) -> None:
 
 @click.group("patient")
 def patient() -> None:
-    """Register as a patient; show a patient's registration and attestations; attest or revoke a
-    patient's identity."""
+    """Register as a patient; show a patient; attest or revoke a patient's identity; guardians
+    and recovery."""
 
 
 @patient.command("register")
@@ -278,10 +278,40 @@ def patient_show(session: Session, address: str | None) -> None:
     key = entry.encryption_key.hex() if entry.encryption_key else "none"
     attestations = identity.attestations_of(session.chain, entry.address)
     data = {**entry.as_dict(), "attestations": [a.as_dict() for a in attestations]}
-    lines = [f"patient {entry.address}, encryption key 0x{key}"]
+    control = _control(session, entry.address, data)
+    lines = [f"patient {entry.address}, encryption key 0x{key}{control}"]
     lines += [f"  {describe(a)}" for a in attestations] or ["  not attested by any institution"]
     session.emit(data, "\n".join(lines))
 
 
 patient.add_command(attest)
 patient.add_command(revoke_attestation)
+
+
+def _control(session: Session, patient: str, data: dict[str, object]) -> str:
+    """Who controls the patient (after a recovery, its new key) and its guardians: added to
+    ``data``, and returned as text for the line."""
+    from medledger.providers import recovery
+
+    chain = session.chain
+    named = recovery.guardians_of(chain, patient)
+    controller = recovery.controller_of(chain, patient)
+    data.update(controller=controller, frozen=recovery.is_frozen(chain, patient),
+                guardians=list(named.guardians), threshold=named.threshold)  # fmt: skip
+    text = ""
+    if controller != patient:
+        text += f", controlled by {controller or 'nobody: frozen'}"
+    if named.guardians:
+        text += f", guardians {', '.join(named.guardians)} ({named.threshold} needed)"
+    return text
+
+
+def _recovery_commands() -> None:
+    from medledger.cli import recovery
+
+    for command in (recovery.guardians, recovery.recover, recovery.freeze,
+                    recovery.deliver_recovery_keys):  # fmt: skip
+        patient.add_command(command)
+
+
+_recovery_commands()

@@ -31,6 +31,7 @@ from medledger.consent.grants import grant_state, grantee_key, grants
 from medledger.consent.scopes import ALL_RECORDS, Scope, ScopeKind
 from medledger.errors import IntegrityError, MedLedgerError, NoKeyForReader, PreconditionFailed
 from medledger.ipfs.cid import Cid
+from medledger.providers import recovery
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -213,6 +214,7 @@ class Keyring:
         self._grants: dict[str, list[tuple[Scope, tuple[Cid, ...]]]] = {}
         self._opened: dict[Cid, dict[str, crypto.BodySecret]] = {}
         self._emergency: dict[str, list[Cid]] = {}
+        self._recovery: dict[str, list[Cid]] = {}
 
     def candidates(self, record: records.Record) -> list[Cid]:
         """The envelopes that may hold the key of ``record``, newest grant envelope first."""
@@ -223,7 +225,7 @@ class Keyring:
             if scope in covering
             for envelope in reversed(envelopes)
         ]
-        return found + self._opening(record.patient)
+        return found + self._opening(record.patient) + self._recovered(record.patient)
 
     def keys(self, envelope: Cid, patient: str) -> dict[str, crypto.BodySecret]:
         """The keys an envelope holds for the reader (none when it cannot be opened)."""
@@ -239,6 +241,19 @@ class Keyring:
             states = grants(self._chain, patient, self._reader.address, self._scopes)
             self._grants[patient] = [(g.scope, g.envelopes) for g in states if g.live(self._now)]
         return self._grants[patient]
+
+    def _recovered(self, patient: str) -> list[Cid]:
+        """For the patient's controller after a recovery: the envelopes the key holders
+        re-wrapped for it (:mod:`medledger.consent.recovery_keys`), newest first."""
+        if patient not in self._recovery:
+            reader = self._reader.address
+            found: list[Cid] = []
+            if reader != patient and recovery.controller_of(self._chain, patient) == reader:
+                filters = {"patient": patient, "controller": reader}
+                logs = events.logs(self._chain, recovery.CONTRACT, "RecoveryKeysDelivered", filters)
+                found = [Cid.from_digest_v0(log["envelopeDigest"]) for log in reversed(logs)]
+            self._recovery[patient] = found
+        return self._recovery[patient]
 
     def _opening(self, patient: str) -> list[Cid]:
         if patient not in self._emergency:

@@ -20,6 +20,7 @@ from medledger.errors import (
     PreconditionFailed,
     StoreError,
 )
+from medledger.providers import recovery
 
 if TYPE_CHECKING:
     from medledger.accounts import Signer
@@ -83,7 +84,9 @@ def open_readable(
 
     Raises AccessRefused, saying why, without live access (or when the record was erased).
     """
-    own = reader.address == record.patient
+    # The patient reads through its controller: the id itself until a recovery, the new key
+    # after one (the replaced key, and anybody while the patient is frozen, is no longer it).
+    own = reader.address == recovery.controller_of(chain, record.patient)
     author = reader.address == record.issuer or _employer(chain, record.issuer) == reader.address
     if not (record.registered or own or author):
         record = records.ensure_registered(chain, store, reader, record)
@@ -173,6 +176,7 @@ def erase(chain: Chain, store: BlockStore, signer: Signer, record_id: bytes | st
     providers.require_acts_for(chain, signer.address, record.patient)
     chain.transact("erasing the record", signer, contract.functions.eraseRecord(record.id))
     now = chain.now()
+    controller = recovery.controller_of(chain, record.patient)
     store.unpin(record.cid)
     for state in grants(chain, record.patient, scopes=Scope.covering(record)):
         for envelope in state.envelopes:
@@ -181,7 +185,7 @@ def erase(chain: Chain, store: BlockStore, signer: Signer, record_id: bytes | st
                 continue
             store.unpin(envelope)
             others = held is not None and len(held) > 1
-            if state.live(now) and others and signer.address == record.patient:
+            if state.live(now) and others and signer.address == controller:
                 deliver_keys(chain, store, signer, record.patient, state.grantee, state.scope)
     return store.gc()
 

@@ -9,7 +9,8 @@ be edited. A record written in a batch is listed when its batch was anchored (fo
 batch manifests a store serves), and again when it was registered on its own
 (``RecordProven``), naming its batch. Emergency openings are listed first, whatever their time:
 they are the entries a patient most needs to see. (A trial's audit is another thing:
-:func:`medledger.trials.audit`.)
+:func:`medledger.trials.audit`.) Guardians, recoveries and freezes (PatientRecovery) are listed
+too; a completed recovery, a started one and a freeze first, beside the emergency openings.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from medledger.consent.contract import CONTRACT
 from medledger.consent.scopes import Purpose, Scope
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from medledger.chain import Chain
     from medledger.chain.events import Log
     from medledger.ipfs.blockstore import BlockStore
@@ -35,6 +38,7 @@ TRAIL_FORMATS = ("table", "json", "csv")
 _RECORDS = "RecordRegistry"
 _PROVIDERS = "ProviderRegistry"
 _IDENTITY = "IdentityRegistry"
+_RECOVERY = "PatientRecovery"
 
 
 @dataclass(frozen=True)
@@ -130,8 +134,39 @@ def _trail(chain: Chain, patient: str, store: BlockStore | None) -> list[TrailEn
             add(e, "identity attested", e["attester"], patient, detail)
         for e in logs(_IDENTITY, "IdentityRevoked"):
             add(e, "identity attestation revoked", e["revoker"], patient, f"by {e['institution']}")
+    _recovery_entries(logs, add, patient)
     entries.sort(key=lambda item: item[:3])
     return [entry for *_, entry in entries]
+
+
+def _recovery_entries(
+    logs: Callable[[str, str], list[Log]], add: Callable[..., None], patient: str
+) -> None:
+    """Guardians, recoveries and freezes (a recovery and a freeze are listed first)."""
+    for e in logs(_RECOVERY, "GuardiansChanged"):
+        detail = f"{e['threshold']} of {len(e['guardians'])}, delay {e['delay']} s"
+        add(e, "guardians named", patient, ", ".join(e["guardians"]) or "none", detail)
+    for e in logs(_RECOVERY, "GuardianChangeProposed"):
+        detail = f"{e['threshold']} of {len(e['guardians'])}, from {_minute(e['changeAt'])}"
+        add(e, "guardian change proposed", patient, ", ".join(e["guardians"]) or "none", detail)
+    for e in logs(_RECOVERY, "RecoveryApproved"):
+        detail = f"approval {e['approvals']}"
+        add(e, "recovery approved", e["guardian"], e["newController"], detail)
+    for e in logs(_RECOVERY, "RecoveryStarted"):
+        detail = f"may complete from {_minute(e['readyAt'])} unless the patient's key cancels"
+        add(e, "RECOVERY STARTED", patient, e["newController"], detail, first=True)
+    for e in logs(_RECOVERY, "RecoveryCancelled"):
+        add(e, "recovery cancelled", e["by"], patient, "")
+    for e in logs(_RECOVERY, "FreezeApproved"):
+        add(e, "freeze approved", e["guardian"], patient, f"vote {e['approvals']}")
+    for e in logs(_PROVIDERS, "PatientFrozen"):
+        add(e, "PATIENT FROZEN", e["by"], patient, "nobody acts for the patient", first=True)
+    for e in logs(_PROVIDERS, "PatientRecovered"):
+        detail = f"controlled by {e['newController']} (was {e['previousController']})"
+        add(e, "PATIENT RECOVERED", e["newController"], patient, detail, first=True)
+    for e in logs(_RECOVERY, "RecoveryKeysDelivered"):
+        detail = "envelope digest 0x" + e["envelopeDigest"].hex()[:12]
+        add(e, "recovery keys delivered", e["by"], e["controller"], detail)
 
 
 def render_trail(entries: list[TrailEntry], fmt: str) -> str:

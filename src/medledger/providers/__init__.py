@@ -13,7 +13,9 @@ approval, suspension, registrar votes), :mod:`~medledger.providers.practitioners
 :mod:`~medledger.providers.patients` (registration, delegates),
 :mod:`~medledger.providers.onboarding` (a patient's signed registration, relayed by an
 institution) and
-:mod:`~medledger.providers.care` (care relationships, who may write a patient's records).
+:mod:`~medledger.providers.care` (care relationships, who may write a patient's records);
+:mod:`~medledger.providers.recovery` (a patient's guardians, who move control of the patient
+to a new key when one is lost or stolen, and freeze a stolen one).
 """
 
 from medledger.providers.care import (
@@ -65,6 +67,7 @@ from medledger.providers.practitioners import (
     add_practitioner,
     remove_practitioner,
 )
+from medledger.providers.recovery import controller_of, patient_of
 
 __all__ = [
     "REGISTRAR_ROLE",
@@ -84,10 +87,12 @@ __all__ = [
     "cancel_care_signatures",
     "care_of",
     "chain_time",
+    "controller_of",
     "encryption_key",
     "key_proof",
     "may_write_for",
     "participant",
+    "patient_of",
     "publish_key",
     "register_patient",
     "remove_practitioner",

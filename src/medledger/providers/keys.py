@@ -21,22 +21,32 @@ if TYPE_CHECKING:
 KEY_FIELDS = (("account", "address"), ("key", "bytes"))
 
 
-def key_proof(chain: Chain, account: Signer) -> tuple[bytes, bytes]:
+def key_proof(chain: Chain, account: Signer, owner: str | None = None) -> tuple[bytes, bytes]:
     """The account's own encryption key and its proof of possession (its signature of
-    ``EncryptionKey(account, key)`` in the registry's EIP-712 domain)."""
+    ``EncryptionKey(owner, key)`` in the registry's EIP-712 domain; ``owner`` is the account
+    itself, or the patient it controls after a recovery)."""
     key = envelope.public_key(account.key)
     document = eip712.typed_data(
         "ProviderRegistry", chain.chain_id, registry(chain).address, "EncryptionKey",
-        KEY_FIELDS, {"account": account.address, "key": key},
+        KEY_FIELDS, {"account": owner or account.address, "key": key},
     )  # fmt: skip
     return key, eip712.sign(account.key, document)
 
 
 def publish_key(chain: Chain, account: Signer) -> Receipt:
-    """Publish (or rotate to) the account's own encryption key."""
-    if participant(chain, account.address).role is Role.NONE:
+    """Publish (or rotate to) the account's own encryption key; a patient's controller (its
+    new address after a recovery) publishes it as the patient's key."""
+    from medledger.providers.recovery import patient_of
+
+    role = participant(chain, account.address).role
+    patient = patient_of(chain, account.address) if role in (Role.NONE, Role.PATIENT) else None
+    if role is Role.NONE and patient is None:
         raise PreconditionFailed(f"{account.address} has no role in the registry")
-    key, proof = key_proof(chain, account)
+    if role is Role.PATIENT and patient is None:
+        raise PreconditionFailed(
+            f"{account.address} no longer controls its patient record (recovered or frozen)"
+        )
+    key, proof = key_proof(chain, account, patient)
     return chain.transact(
         "publishing the encryption key",
         account,

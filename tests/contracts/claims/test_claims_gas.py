@@ -75,7 +75,7 @@ BUDGETS = {
     "resolveDispute (award after a denial, covered)": 68_000,
     "disputeClaim (a partial approval)": 42_000,
     "resolveDispute (zero award: upheld)": 53_000,
-    "escalateClaim": 46_000,
+    "escalateClaim": 52_000,  # 47,674 once a patient's call asks the registry who controls it
     "resolveDispute (escalated, uncovered)": 56_000,
     "withdrawPayment (clinic)": 44_000,
     "withdrawPayment (hospital, first)": 62_000,

@@ -166,6 +166,54 @@ def _cancel_care_signatures(world: World, actor: Any) -> tuple[Any, ...]:
     return (world.patient,)
 
 
+@call("ProviderRegistry.moveControl")
+def _move_control(world: World, actor: Any) -> tuple[Any, ...]:
+    return (world.patient, fresh_address("new-controller"))
+
+
+@call("ProviderRegistry.freezeControl")
+def _freeze_control(world: World, actor: Any) -> tuple[Any, ...]:
+    return (world.patient, actor)
+
+
+# ---------------------------------------------------------------------------- PatientRecovery
+
+
+@call("PatientRecovery.setGuardians")
+def _set_guardians(world: World, actor: Any) -> tuple[Any, ...]:
+    return (world.patient, [fresh_address("guardian-1"), fresh_address("guardian-2")], 2, DAY)
+
+
+@call("PatientRecovery.applyGuardians")
+def _apply_guardians(world: World, actor: Any) -> tuple[Any, ...]:
+    return (world.patient,)
+
+
+@call("PatientRecovery.approveRecovery")
+def _approve_recovery(world: World, actor: Any) -> tuple[Any, ...]:
+    return (world.patient, fresh_address("new-controller"))
+
+
+@call("PatientRecovery.cancelRecovery")
+def _cancel_recovery(world: World, actor: Any) -> tuple[Any, ...]:
+    return (world.patient,)
+
+
+@call("PatientRecovery.completeRecovery")
+def _complete_recovery(world: World, actor: Any) -> tuple[Any, ...]:
+    return (world.patient, fresh_address("new-controller"))
+
+
+@call("PatientRecovery.freeze")
+def _freeze(world: World, actor: Any) -> tuple[Any, ...]:
+    return (world.patient,)
+
+
+@call("PatientRecovery.deliverRecoveryKeys")
+def _deliver_recovery_keys(world: World, actor: Any) -> tuple[Any, ...]:
+    return (world.patient, digest("recovery-envelope"))
+
+
 @call("ProviderRegistry.grantRole")
 def _grant_registrar(world: World, actor: Any) -> tuple[Any, ...]:
     return (REGISTRAR_ROLE, fresh_address("registrar-candidate"))

@@ -190,6 +190,9 @@ def world(
 
     # The patient's delegate and care relationships (one with the hospital later suspended).
     registry.setDelegate(a["delegate"], True, sender=patient)
+    # ... who is also the patient's one guardian (1 of 1, the shortest delay).
+    recovery = project.PatientRecovery.at(registry.RECOVERY())
+    recovery.setGuardians(patient, [a["delegate"]], 1, 3600, sender=patient)
     for institution in (hospital, clinic, a["suspended"]):
         authorize_care(patient, institution, MAX_UINT40)
     suspend(a["suspended"])
@@ -266,6 +269,7 @@ def world(
     world = World(
         contracts={
             "ProviderRegistry": registry,
+            "PatientRecovery": recovery,
             "RecordRegistry": record_registry,
             "ConsentManager": consent,
             "ClaimsManager": claims,

@@ -1,0 +1,89 @@
+"""ClaimsManager after a patient's recovery: the patient acts through its controller
+(``ProviderRegistry.controllerOf``), so once guardians moved control to a new key the old key
+can neither submit a claim nor act on one (dispute), while the new key can; a claim the new key
+submits is stored under the patient's id, as before.
+
+World: the claims module world (``conftest.py``); ``recovered`` names two guardians for the
+patient (2 of 2, one hour) and recovers it to a new key. Evidence is anchored and consented
+before the recovery (the payment consent is the patient's, granted with its key then).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from ..support import reverts
+from .model import USD
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from ape.api import AccountAPI
+
+HOUR = 3600
+
+
+@pytest.fixture
+def policy(issue_policy: Callable[..., Any], fund: Callable[..., Any]) -> Any:
+    issued = issue_policy()
+    fund(issued.id, 10_000 * USD)
+    return issued
+
+
+@pytest.fixture
+def recover(
+    project: Any,
+    provider_registry: Any,
+    patient: AccountAPI,
+    funded_account: Callable[[], AccountAPI],
+    advance_time: Callable[[int], int],
+) -> Callable[[], AccountAPI]:
+    """``recover()``: two guardians move control of the patient to a new key (returned)."""
+
+    def run() -> AccountAPI:
+        recovery = project.PatientRecovery.at(provider_registry.RECOVERY())
+        guardians = [funded_account(), funded_account()]
+        recovery.setGuardians(patient, guardians, 2, HOUR, sender=patient)
+        new_key = funded_account()
+        for guardian in guardians:
+            recovery.approveRecovery(patient, new_key, sender=guardian)
+        advance_time(HOUR + 1)
+        recovery.completeRecovery(patient, new_key, sender=guardians[0])
+        return new_key
+
+    return run
+
+
+def test_old_key_cannot_submit_and_the_new_key_submits_for_the_patient(
+    claims_manager: Any,
+    policy: Any,
+    patient: AccountAPI,
+    claim_evidence: Callable[..., Any],
+    submit_claim: Callable[..., Any],
+    claim_of: Callable[[int], dict[str, Any]],
+    recover: Callable[[], AccountAPI],
+) -> None:
+    first, second = claim_evidence(1), claim_evidence(1)
+    new_key = recover()
+    with reverts(claims_manager.ClaimNotProviderOrPatient, caller=patient, policyId=policy.id):
+        submit_claim(policy.id, 300 * USD, sender=patient, records=first, pay_patient=True)
+    claim = submit_claim(policy.id, 300 * USD, sender=new_key, records=second, pay_patient=True)
+    assert claim_of(claim.id)["submitter"] == patient.address
+
+
+def test_old_key_cannot_dispute_the_patients_claim_and_the_new_key_can(
+    claims_manager: Any,
+    policy: Any,
+    patient: AccountAPI,
+    insurer: AccountAPI,
+    submit_claim: Callable[..., Any],
+    recover: Callable[[], AccountAPI],
+) -> None:
+    claim = submit_claim(policy.id, 300 * USD, sender=patient, pay_patient=True)
+    claims_manager.denyClaim(claim.id, 1, sender=insurer)
+    new_key = recover()
+    with reverts(claims_manager.ClaimNotSubmitterOrPatient, caller=patient, claimId=claim.id):
+        claims_manager.disputeClaim(claim.id, 1, sender=patient)
+    assert claims_manager.disputeClaim(claim.id, 1, sender=new_key).status == 1
