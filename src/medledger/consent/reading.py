@@ -75,7 +75,7 @@ def read(
 
 def open_readable(
     chain: Chain, store: BlockStore, reader: Signer, record: records.Record,
-    ring: Keyring | None = None, checked: tuple[bool, bool] | None = None,
+    ring: Keyring | None = None, checked: tuple[bool, bool, bool] | None = None,
 ) -> tuple[bytes, bool]:  # fmt: skip
     """Open a record as :func:`read` does, without logging: its body, and whether the read
     must be logged on chain (a grantee's; not the patient's own or the author's). ``ring``
@@ -86,14 +86,14 @@ def open_readable(
     """
     # The patient reads through its controller: the id itself until a recovery, the new key
     # after one (the replaced key, and anybody while the patient is frozen, is no longer it).
-    own = reader.address == recovery.controller_of(chain, record.patient)
+    if checked is None:
+        (checked,) = access_checks(chain, reader, [record])
+    own = checked[2]
     author = reader.address == record.issuer or _employer(chain, record.issuer) == reader.address
     if not (record.registered or own or author):
         record = records.ensure_registered(chain, store, reader, record)
-        checked = None  # registered just now: ask again
-    if checked is None:
-        (checked,) = access_checks(chain, reader, [record])
-    allowed, erased = checked
+        (checked,) = access_checks(chain, reader, [record])  # registered just now: ask again
+    allowed, erased, _own = checked
     allowed = own or allowed
     if erased or not (allowed or author):
         raise AccessRefused(record.hex_id, refusal_reason(chain, reader.address, record))
@@ -104,21 +104,29 @@ def open_readable(
 
 def access_checks(
     chain: Chain, reader: Signer, chosen: list[records.Record]
-) -> list[tuple[bool, bool]]:
-    """For each record: whether ``reader`` has access on chain, and whether it was erased (all
-    asked in one JSON-RPC batch). A record written in a batch and not registered yet has
-    neither."""
+) -> list[tuple[bool, bool, bool]]:
+    """For each record: whether ``reader`` has access on chain, whether it was erased (a record
+    written in a batch and not registered yet has neither), and whether ``reader`` controls
+    its patient (:func:`~medledger.providers.recovery.controller_of`); all asked in one
+    JSON-RPC batch."""
     contract = consent_contract(chain)
     registered = [r for r in chosen if r.registered]
+    patients = list(dict.fromkeys(r.patient for r in chosen))
     calls = [
         call
         for r in registered
         for call in (contract.functions.hasAccess(reader.address, r.id),
                      contract.functions.isErased(r.id))
     ]  # fmt: skip
-    answers = iter(chain.call_many("checking access", calls))
-    found = {r.id: (bool(next(answers)), bool(next(answers))) for r in registered}
-    return [found.get(r.id, (False, False)) for r in chosen]
+    calls += [recovery.controller_call(chain, p) for p in patients]
+    answers = chain.call_many("checking access", calls)
+    pairs = iter(answers[: 2 * len(registered)])
+    found = {r.id: (bool(next(pairs)), bool(next(pairs))) for r in registered}
+    controls = {
+        p: recovery.as_controller(found_) == reader.address
+        for p, found_ in zip(patients, answers[2 * len(registered) :], strict=True)
+    }
+    return [(*found.get(r.id, (False, False)), controls[r.patient]) for r in chosen]
 
 
 def log_reads(chain: Chain, reader: Signer, record_ids: list[bytes]) -> Receipt:

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
     from medledger.accounts import Signer
     from medledger.chain import Chain
-    from medledger.chain.contracts import Contract
+    from medledger.chain.contracts import Contract, ContractCall
     from medledger.chain.pipeline import Receipt
 
 CONTRACT = deployments.RECOVERY
@@ -94,9 +94,17 @@ def recovery_contract(chain: Chain) -> Contract:
 def controller_of(chain: Chain, patient: str) -> str | None:
     """The address acting as the patient now (the id itself until a recovery), or None while
     the patient is frozen."""
-    found = chain.call(
-        "reading the controller", registry(chain).functions.controllerOf(parse_address(patient))
-    )
+    return as_controller(chain.call("reading the controller", controller_call(chain, patient)))
+
+
+def controller_call(chain: Chain, patient: str) -> ContractCall:
+    """The call :func:`controller_of` makes (to batch it with others: ``Chain.call_many``)."""
+    call: ContractCall = registry(chain).functions.controllerOf(parse_address(patient))
+    return call
+
+
+def as_controller(found: str) -> str | None:
+    """What ``controllerOf`` answered, as :func:`controller_of` returns it."""
     return None if int(found, 16) == 0 else to_checksum_address(found)
 
 
