@@ -37,19 +37,38 @@ def policy(issue_policy: Callable[..., Any], fund: Callable[..., Any]) -> Any:
 
 
 @pytest.fixture
+def name_guardians(
+    project: Any,
+    provider_registry: Any,
+    patient: AccountAPI,
+    funded_account: Callable[[], AccountAPI],
+) -> Callable[[], list[AccountAPI]]:
+    """``name_guardians()``: the patient names two guardians (2 of 2, one hour); returned."""
+
+    def run() -> list[AccountAPI]:
+        recovery = project.PatientRecovery.at(provider_registry.RECOVERY())
+        guardians = [funded_account(), funded_account()]
+        recovery.setGuardians(patient, guardians, 2, HOUR, sender=patient)
+        return guardians
+
+    return run
+
+
+@pytest.fixture
 def recover(
     project: Any,
     provider_registry: Any,
     patient: AccountAPI,
     funded_account: Callable[[], AccountAPI],
     advance_time: Callable[[int], int],
-) -> Callable[[], AccountAPI]:
-    """``recover()``: two guardians move control of the patient to a new key (returned)."""
+    name_guardians: Callable[[], list[AccountAPI]],
+) -> Callable[..., AccountAPI]:
+    """``recover(guardians=None)``: two guardians (named now unless given) move control of the
+    patient to a new key (returned)."""
 
-    def run() -> AccountAPI:
+    def run(guardians: list[AccountAPI] | None = None) -> AccountAPI:
         recovery = project.PatientRecovery.at(provider_registry.RECOVERY())
-        guardians = [funded_account(), funded_account()]
-        recovery.setGuardians(patient, guardians, 2, HOUR, sender=patient)
+        guardians = guardians or name_guardians()
         new_key = funded_account()
         for guardian in guardians:
             recovery.approveRecovery(patient, new_key, sender=guardian)
@@ -151,9 +170,11 @@ def test_while_frozen_a_payment_is_credited_to_the_patient_and_only_the_next_key
     patient: AccountAPI,
     claim_evidence: Callable[..., Any],
     submit_claim: Callable[..., Any],
-    recover: Callable[[], AccountAPI],
+    name_guardians: Callable[[], list[AccountAPI]],
+    recover: Callable[..., AccountAPI],
 ) -> None:
     evidence = claim_evidence(1)
+    guardians = name_guardians()
     recovery = project.PatientRecovery.at(provider_registry.RECOVERY())
     recovery.freeze(patient, sender=patient)  # the key was stolen: frozen first
     assert provider_registry.controllerOf(patient) == ZERO
@@ -165,7 +186,7 @@ def test_while_frozen_a_payment_is_credited_to_the_patient_and_only_the_next_key
     assert token.balanceOf(patient) == before
     with reverts(claims_manager.ClaimNothingToWithdraw, account=patient):
         claims_manager.withdrawPayment(sender=patient)
-    new_key = recover()
+    new_key = recover(guardians)
     with reverts(claims_manager.ClaimNothingToWithdraw, account=patient):
         claims_manager.withdrawPayment(sender=patient)
     before = token.balanceOf(new_key)
