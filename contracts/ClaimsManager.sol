@@ -199,14 +199,22 @@ contract ClaimsManager is IClaimsManager, AccessControl, ReentrancyGuardTransien
             _open(policy, submission.policyId);
             return claimId;
         }
-        address payee = submission.payPatient ? policy.patient : submitter;
-        // Cannot overflow: see `_pay`.
-        unchecked {
-            policy.paid += allowed;
-            policy.deductibleMet += deductible;
+        // The patient is paid through its controller; while frozen (zero), its id is credited.
+        address payee = submission.payPatient ? _PROVIDERS.controllerOf(policy.patient) : submitter;
+        uint96 sent = allowed;
+        if (payee == address(0)) {
+            payee = policy.patient;
+            _pay(policy, payee, allowed, deductible);
+            sent = 0;
+        } else {
+            // Cannot overflow: see `_pay`.
+            unchecked {
+                policy.paid += allowed;
+                policy.deductibleMet += deductible;
+            }
         }
         emit ClaimApproved(claimId, payee, allowed, allowed, deductible, true, address(this));
-        if (allowed != 0) TOKEN.safeTransfer(payee, allowed);
+        if (sent != 0) TOKEN.safeTransfer(payee, sent);
     }
 
     /// @inheritdoc IClaimsManager
@@ -335,11 +343,13 @@ contract ClaimsManager is IClaimsManager, AccessControl, ReentrancyGuardTransien
     }
 
     /// @inheritdoc IClaimsManager
+    /// @dev A patient's credit stays under its id: its controller withdraws it, and a replaced
+    /// or frozen patient key withdraws nothing (not even as its own credit).
     function withdrawPayment() external nonReentrant returns (uint256 amount) {
-        amount = _credit[msg.sender];
+        address patient = _PROVIDERS.patientOf(msg.sender);
+        if (patient == msg.sender || _controls(msg.sender, msg.sender)) amount = _take(msg.sender);
+        if (patient != msg.sender && patient != address(0)) amount += _take(patient);
         if (amount == 0) revert ClaimNothingToWithdraw(msg.sender);
-        _credit[msg.sender] = 0;
-        emit PaymentWithdrawn(msg.sender, amount);
         TOKEN.safeTransfer(msg.sender, amount);
     }
 
@@ -785,6 +795,15 @@ contract ClaimsManager is IClaimsManager, AccessControl, ReentrancyGuardTransien
                 _credit[payee] += amount;
             }
             if (deductible != 0) policy.deductibleMet += deductible;
+        }
+    }
+
+    /// @dev Clears `holder`'s credit for the caller to withdraw; returns it.
+    function _take(address holder) private returns (uint256 amount) {
+        amount = _credit[holder];
+        if (amount != 0) {
+            _credit[holder] = 0;
+            emit PaymentWithdrawn(msg.sender, amount, holder);
         }
     }
 

@@ -142,7 +142,8 @@ interface IClaimsManager {
     /// @notice What a claim submission carries.
     /// @param policyId The policy claimed against.
     /// @param billed The amount billed, in token units (non-zero).
-    /// @param payPatient True to pay the patient instead of the submitting institution.
+    /// @param payPatient True to pay the patient (through its controller: credited to its id
+    /// while frozen) instead of the submitting institution.
     /// @param claimRecord Record id of the encrypted FHIR `Claim` resource (anchored before, in
     /// category Financial, by a care provider for the patient); it is also the claim's id.
     /// @param evidence Further evidence records (encounter, procedures); may be empty.
@@ -335,8 +336,9 @@ interface IClaimsManager {
     /// @notice Emitted when an insurer takes back the unspent pool of an ended policy.
     event PoolReclaimed(uint64 indexed policyId, address indexed insurer, uint256 amount);
 
-    /// @notice Emitted when a payee withdraws its credit.
-    event PaymentWithdrawn(address indexed payee, uint256 amount);
+    /// @notice Emitted when a payee withdraws a credit: its own (`holder` is the payee) or, as
+    /// a patient's controller, the patient's (`holder` is the patient's id).
+    event PaymentWithdrawn(address indexed payee, uint256 amount, address indexed holder);
 
     // ------------------------------------------------------------------ functions
 
@@ -443,7 +445,9 @@ interface IClaimsManager {
     /// @return amount Token units returned.
     function reclaimPool(uint64 policyId) external returns (uint256 amount);
 
-    /// @notice Withdraws everything credited to the caller (pull payment).
+    /// @notice Withdraws everything credited to the caller (pull payment) and, for a patient's
+    /// controller (`IProviderRegistry.patientOf`), to the patient: a patient is paid through
+    /// its controller, so a replaced or frozen patient key withdraws nothing.
     /// @dev Guarded against reentrancy; state is cleared before the transfer.
     /// @return amount Token units sent.
     function withdrawPayment() external returns (uint256 amount);

@@ -1396,7 +1396,7 @@ class World:
 
         return Ok(
             [
-                ev(CL, "PaymentWithdrawn", payee=sender, amount=amount),
+                ev(CL, "PaymentWithdrawn", payee=sender, amount=amount, holder=sender),
                 ev(TK, "Transfer", **{"from": self.claims_manager, "to": sender, "value": amount}),
             ],
             commit,

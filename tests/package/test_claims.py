@@ -1115,3 +1115,46 @@ def test_a_submission_stopped_after_anchoring_its_record_resumes_with_that_recor
     claim = submit(body=body)
     assert claim.claim_record == record.id
     assert len(records.for_patient(chain, registered_patient.address)) == before
+
+
+# ---------------------------------------------------------------------------- after a recovery
+
+
+def test_after_a_stolen_key_is_recovered_the_patients_payments_go_to_the_new_key_only(
+    chain, store, submit, provider, policy, registered_patient, insurer, claim_body, visit
+):
+    """The patient's key is stolen; two guardians move control to a new key. A credit from
+    before and an automatic payment after both reach the new key; the old key (the patient's
+    id) withdraws nothing, and is told so before anything is sent."""
+    old, new_key = registered_patient, dev_account(19)
+    guardians = [dev_account(16), dev_account(17)]
+    record = anchor_claim(chain, store, provider, old, claim_body(("80053", 300)))
+    reviewed = claims.submit_claim(
+        chain, store, old, policy.id, record=record.id, pay_patient=True, evidence=[visit.id]
+    )
+    providers.recovery.set_guardians(
+        chain, old, [g.address for g in guardians], 2, timedelta(days=1)
+    )
+    for guardian in guardians:
+        providers.recovery.approve_recovery(chain, guardian, old.address, new_key.address)
+    advance(chain, DAY + 1)
+    providers.recovery.complete_recovery(chain, guardians[0], old.address)
+    providers.publish_key(chain, new_key)  # records written from now on are sealed for it
+    assert claims.approve(chain, insurer, reviewed.id).paid == 200  # credited to the patient's id
+
+    old_balance, new_balance = (claims.balance_of(chain, a.address) for a in (old, new_key))
+    paid = submit(("99213", 180), pay_patient=True)
+    assert paid.automatic and paid.paid == 144  # the deductible was met by the first claim
+    assert claims.balance_of(chain, new_key.address) - new_balance == 144
+    assert claims.balance_of(chain, old.address) == old_balance
+
+    assert claims.credit_of(chain, old.address) == 200  # kept under the patient's id
+    assert claims.withdrawable(chain, old.address) == 0
+    nonce = chain.w3.eth.get_transaction_count(old.address)
+    with pytest.raises(PreconditionFailed, match="nothing is credited"):
+        claims.withdraw(chain, old)
+    assert chain.w3.eth.get_transaction_count(old.address) == nonce  # nothing sent
+    assert claims.withdrawable(chain, new_key.address) == 200
+    amount, _ = claims.withdraw(chain, new_key)
+    assert amount == 200 and claims.credit_of(chain, old.address) == 0
+    assert claims.balance_of(chain, new_key.address) - new_balance == 344

@@ -113,6 +113,7 @@ from medledger.claims.money import (
     to_units,
     token_contract,
     withdraw,
+    withdrawable,
 )
 from medledger.claims.policy import (
     Policy,
@@ -206,4 +207,5 @@ __all__ = [
     "to_units",
     "token_contract",
     "withdraw",
+    "withdrawable",
 ]

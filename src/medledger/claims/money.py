@@ -19,6 +19,7 @@ from medledger.addresses import parse_address
 from medledger.chain import deployments, events
 from medledger.claims.contract import CONTRACT, manager
 from medledger.errors import ConfigurationError, PreconditionFailed
+from medledger.providers import recovery
 
 if TYPE_CHECKING:
     from medledger.accounts import Signer
@@ -113,23 +114,38 @@ def balance_of(chain: Chain, account: str) -> Decimal:
 
 
 def credit_of(chain: Chain, payee: str) -> Decimal:
-    """What a payee can withdraw (the decisions of people; automatic settlements are paid at
-    once)."""
+    """What is credited to a payee (the decisions of people; automatic settlements are paid at
+    once). A patient's credit stays under its id: its controller withdraws it
+    (:func:`withdrawable`)."""
     value = chain.call(
         "reading the credit", manager(chain).functions.creditOf(parse_address(payee))
     )
     return from_units(chain, int(value))
 
 
+def withdrawable(chain: Chain, account: str) -> Decimal:
+    """What ``account`` can withdraw, as the contract decides: its own credit unless it is a
+    replaced or frozen patient key, and, for a patient's controller, the patient's credit."""
+    account = parse_address(account)
+    patient = recovery.patient_of(chain, account)
+    own = patient == account or recovery.controller_of(chain, account) == account
+    total = credit_of(chain, account) if own else Decimal(0)
+    if patient not in (None, account):
+        total += credit_of(chain, patient)
+    return total
+
+
 def withdraw(chain: Chain, account: Signer) -> tuple[Decimal, Receipt]:
-    """Withdraw everything credited to the account's institution (or to the patient)."""
-    if credit_of(chain, account.address) == 0:
+    """Withdraw everything credited to the account's institution (or to the patient it
+    controls)."""
+    if withdrawable(chain, account.address) == 0:
         raise PreconditionFailed(
-            f"nothing is credited to {account.address} (automatic settlements are paid at once)"
+            f"nothing is credited to {account.address} for it to withdraw (automatic "
+            "settlements are paid at once; a patient's credit goes to the key that controls it now)"
         )
     contract = manager(chain)
     receipt = chain.transact(
         "withdrawing the payment", account, contract.functions.withdrawPayment()
     )
-    (event,) = events.from_receipt(receipt, CONTRACT, "PaymentWithdrawn", contract.address)
-    return from_units(chain, int(event["amount"])), receipt
+    withdrawn = events.from_receipt(receipt, CONTRACT, "PaymentWithdrawn", contract.address)
+    return from_units(chain, sum(int(event["amount"]) for event in withdrawn)), receipt

@@ -581,7 +581,8 @@ def claim_resolve(session: Session, claim_id: str, award: str, uncovered: bool) 
 @pass_session
 def claim_withdraw_payment(session: Session) -> None:
     """Withdraw what the decisions of people credited to the --account (the institution, or
-    the patient); automatic settlements are paid at once."""
+    the patient: through the key that controls it now); automatic settlements are paid at
+    once."""
     from medledger import claims
 
     chain = session.chain

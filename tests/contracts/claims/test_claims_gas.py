@@ -61,6 +61,8 @@ BUDGETS = {
     "submitClaim (settled automatically for zero, within the deductible)": 240_000,
     "submitClaim (settled automatically, deductible applied, first payment)": 276_000,
     "submitClaim (settled automatically, steady state)": STEADY_STATE_TARGET,
+    # Pays the patient's controller: 253,690 before (the registry is asked who controls it).
+    "submitClaim (settled automatically, steady state, paid to the patient)": 262_000,
     "submitClaim (to review: above the automatic limit)": 222_000,
     "submitClaim (to review: no proof)": 220_000,
     "submitClaim (to review: by the patient)": 240_000,
@@ -77,8 +79,11 @@ BUDGETS = {
     "resolveDispute (zero award: upheld)": 53_000,
     "escalateClaim": 52_000,  # 47,674 once a patient's call asks the registry who controls it
     "resolveDispute (escalated, uncovered)": 56_000,
-    "withdrawPayment (clinic)": 44_000,
-    "withdrawPayment (hospital, first)": 62_000,
+    # A withdrawal asks the registry whom the caller controls and whether its key was replaced:
+    # 39,264 / 56,364 before payments followed a recovered patient's controller.
+    "withdrawPayment (clinic)": 56_000,
+    "withdrawPayment (hospital, first)": 74_000,
+    "withdrawPayment (patient)": 55_000,
     "reclaimPool": 74_000,
 }
 
@@ -182,6 +187,10 @@ def test_gas_of_every_claims_manager_step(
     measure("submitClaim (settled automatically, deductible applied, first payment)", auto.receipt)
     auto_2 = submit_claim(policy_id, 300 * USD)
     measure("submitClaim (settled automatically, steady state)", auto_2.receipt)
+    to_patient = submit_claim(policy_id, 300 * USD, pay_patient=True)
+    measure(
+        "submitClaim (settled automatically, steady state, paid to the patient)", to_patient.receipt
+    )
     review = submit_claim(
         policy_id, 1_000 * USD, sender=hospital, records=claim_evidence(issuer=hospital)
     )
@@ -232,6 +241,7 @@ def test_gas_of_every_claims_manager_step(
     )
     measure("withdrawPayment (clinic)", manager.withdrawPayment(sender=clinic))
     measure("withdrawPayment (hospital, first)", manager.withdrawPayment(sender=hospital))
+    measure("withdrawPayment (patient)", manager.withdrawPayment(sender=patient))
     advance_time(30 * DAY + DISPUTE_WINDOW)
     measure("reclaimPool", manager.reclaimPool(policy_id, sender=insurer))
 

@@ -3540,7 +3540,7 @@ def test_withdraw_payment_sends_the_whole_credit_and_clears_it(
 
     assert_events(
         tx,
-        claims_manager.PaymentWithdrawn(payee=clinic, amount=240 * USD),
+        claims_manager.PaymentWithdrawn(payee=clinic, amount=240 * USD, holder=clinic),
         token.Transfer(**{"from": claims_manager, "to": clinic, "value": 240 * USD}),
     )
     assert claims_manager.creditOf(clinic) == 0

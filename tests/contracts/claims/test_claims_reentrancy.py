@@ -309,7 +309,7 @@ def test_withdrawal_after_a_failed_reentry_pays_exactly_once(
 
     assert_events(
         tx,
-        manager.PaymentWithdrawn(payee=token, amount=300 * USD),
+        manager.PaymentWithdrawn(payee=token, amount=300 * USD, holder=token),
         token.Transfer(**{"from": manager, "to": token, "value": 300 * USD}),
     )
     assert token.balanceOf(token) == 300 * USD

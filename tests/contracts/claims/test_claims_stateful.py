@@ -1194,7 +1194,7 @@ def test_money_follows_the_claims_model_among_honest_and_hostile_actors(
             tx = manager.withdrawPayment(sender=payee)
             assert_events(
                 tx,
-                manager.PaymentWithdrawn(payee=payee, amount=owed),
+                manager.PaymentWithdrawn(payee=payee, amount=owed, holder=payee),
                 token.Transfer(**{"from": manager, "to": payee, "value": owed}),
             )
             self.world.credits[payee.address] = 0
