@@ -237,6 +237,8 @@ DEV_METHOD_PLACES = {
     "chain/pipeline.py": "Rpc.windows_mined and the sends it mines: only when Rpc.mines, which "
     "Pipeline sets from Chain.embedded and devnet.py's journal replay sets for its own node",
     "benchmarks/node.py": "the bench's node limit, on the fresh devnet its harness starts",
+    "benchmarks/recovery.py": "the recovery bench skips the guardians' delay with the clock of "
+    "the fresh devnet its harness (open_world) starts",
 }
 
 
