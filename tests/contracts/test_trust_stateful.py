@@ -1752,7 +1752,15 @@ class World:
 
     def escalate(self, sender: str, cid: int) -> Outcome:
         at = self.now + 1
-        found = self._party(sender, cid)
+        known = self.claims.get(cid)
+        insurer = self.policies[known.policy_id].insurer if known is not None else None
+        # A suspended insurer's own account escalates its undecided claims (its pool could be
+        # stranded otherwise); everyone else must be a party to the claim.
+        if sender == insurer and self.parts[insurer].status != S_VERIFIED:
+            assert known is not None
+            found: Refused | tuple[Claim, Policy] = (known, self.policies[known.policy_id])
+        else:
+            found = self._party(sender, cid)
         if isinstance(found, Refused):
             return found
         claim, policy = found
