@@ -209,9 +209,7 @@ class Handlers:
             caller, lambda patient: self._bulk_principal(request, patient),
             request.query_params.multi_items(), str(request.url),
         )  # fmt: skip
-        status_url = f"{self.records.base}/$export-status/{job}"
-        done = outcome(f"export finished: {status_url}", "informational", "information")
-        return 202, done, {"Content-Location": status_url}
+        return self._kicked_off(job)
 
     def export_study(self, request: Request, body: bytes) -> tuple[int, Any, dict[str, str]]:
         bearer = request.headers.get("authorization")
@@ -225,6 +223,10 @@ class Handlers:
             raise RecordNotFound(f"Group/{study} (a study's number)")
         params = request.query_params.multi_items()
         job = self.exports.start_study(caller, int(study), params, str(request.url))
+        return self._kicked_off(job)
+
+    def _kicked_off(self, job: str) -> tuple[int, Any, dict[str, str]]:
+        """The Bulk Data kick-off's answer: 202 and where the job's status is."""
         status_url = f"{self.records.base}/$export-status/{job}"
         done = outcome(f"export finished: {status_url}", "informational", "information")
         return 202, done, {"Content-Location": status_url}
