@@ -199,6 +199,7 @@ def _anchor_new(
     ctx = Context(chain.chain_id, contract.address, issuer.address)
     box = open_outbox(chain.settings.home)
     stored = once.stored_bodies(store, box, chain.journal_key, same)
+    keys = Readers(chain, issuer, readers)
     sealed: list[Sealed | None] = []
     for d, key in zip(drafts, same, strict=True):
         body = stored.get(key)
@@ -208,14 +209,16 @@ def _anchor_new(
                 ctx, patient, body[1].cid.digest, body[1].commitment, int(d.category), previous
             )
             == body[0]
+            # Its key is wrapped for the readers of the interrupted run's moment: taken only
+            # if they are still the readers (a grantee revoked since must get no key).
+            and set(envelope.readers(store.cat(body[1].cid))) == set(keys.of(patient, d.category))
         )
         sealed.append(body[1] if fits and body is not None else None)
     todo = [i for i, s in enumerate(sealed) if s is None]
-    keys = Readers(chain, issuer, readers) if todo else None
     fresh = seal_many(store, [
         Document(
             drafts[i].body, associated_data(ctx, patient, int(drafts[i].category), previous),
-            keys.of(patient, drafts[i].category) if keys else (),
+            keys.of(patient, drafts[i].category),
         )
         for i in todo
     ])  # fmt: skip

@@ -84,7 +84,7 @@ def stored_bodies(
 ) -> dict[bytes, tuple[bytes, Sealed]]:
     """For keys an earlier run sealed but never got on chain: the record id it meant and the
     sealed body it stored, when the store still has it (the caller checks that the id still
-    fits this run's fields before sending it)."""
+    fits this run's fields, and the body's readers this run's readers, before sending it)."""
     return {
         key: (intent.record, Sealed(Cid.parse(intent.cid), intent.commitment))
         for key, intent in box.intents(chain_key, keys).items()
