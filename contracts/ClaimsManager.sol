@@ -8,7 +8,6 @@ import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/Reentrancy
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
 import {IClaimsManager} from "./interfaces/IClaimsManager.sol";
 import {IConsentManager} from "./interfaces/IConsentManager.sol";
-import {IIdentityRegistry} from "./interfaces/IIdentityRegistry.sol";
 import {IProviderRegistry} from "./interfaces/IProviderRegistry.sol";
 import {IRecordRegistry} from "./interfaces/IRecordRegistry.sol";
 import {RecordId} from "./libraries/RecordIds.sol";
@@ -96,7 +95,6 @@ contract ClaimsManager is IClaimsManager, AccessControl, ReentrancyGuardTransien
     IProviderRegistry private immutable _PROVIDERS;
     IRecordRegistry private immutable _RECORDS;
     IConsentManager private immutable _CONSENT;
-    IIdentityRegistry private immutable _IDENTITY;
 
     // ------------------------------------------------------------------ storage
 
@@ -120,22 +118,19 @@ contract ClaimsManager is IClaimsManager, AccessControl, ReentrancyGuardTransien
     /// @param token The ERC-20 stablecoin policies are funded and claims paid in.
     /// @param disputeWindow Seconds after a decision during which it may be disputed.
     /// @param admin Holder of `DEFAULT_ADMIN_ROLE`, who grants and revokes `RESOLVER_ROLE`.
-    /// @param identity The identity attestations a policy may require of its patient.
     constructor(
         IProviderRegistry providers,
         IRecordRegistry records,
         IConsentManager consent,
         IERC20 token,
         uint40 disputeWindow,
-        address admin,
-        IIdentityRegistry identity
+        address admin
     ) {
         _PROVIDERS = providers;
         _RECORDS = records;
         _CONSENT = consent;
         TOKEN = token;
         DISPUTE_WINDOW = disputeWindow;
-        _IDENTITY = identity;
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
     }
 
@@ -558,7 +553,7 @@ contract ClaimsManager is IClaimsManager, AccessControl, ReentrancyGuardTransien
         if (record.patient != patient || record.category != FINANCIAL_CATEGORY || provider == 0) {
             revert ClaimRecordNotProviders(claimRecord);
         }
-        if (policy.attestationRequired) _IDENTITY.requireAttested(patient, provider);
+        if (policy.attestationRequired) _PROVIDERS.requireAttested(patient, provider);
         address insurer = policy.insurer;
         if (!_CONSENT.hasAccessFor(insurer, claimRecord, IConsentManager.Purpose.Payment)) {
             revert ClaimEvidenceNotConsented(claimRecord, insurer);

@@ -7,6 +7,8 @@ import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {Nonces} from "@openzeppelin/contracts/utils/Nonces.sol";
+import {IdentityRegistry} from "./IdentityRegistry.sol";
+import {IIdentityRegistry} from "./interfaces/IIdentityRegistry.sol";
 import {IPatientRecovery} from "./interfaces/IPatientRecovery.sol";
 import {PatientRecovery} from "./PatientRecovery.sol";
 import {IProviderRegistry} from "./interfaces/IProviderRegistry.sol";
@@ -64,6 +66,9 @@ contract ProviderRegistry is IProviderRegistry, AccessControlEnumerable, EIP712,
     /// `moveControl` and `freezeControl`.
     IPatientRecovery public immutable RECOVERY;
 
+    /// @inheritdoc IProviderRegistry
+    IIdentityRegistry public immutable IDENTITY;
+
     bytes32 private constant _NOBODY = keccak256("MedLedger.NOBODY");
     uint256 private constant _KEY_LENGTH = 33;
     /// @dev The secp256k1 field prime.
@@ -88,6 +93,7 @@ contract ProviderRegistry is IProviderRegistry, AccessControlEnumerable, EIP712,
     mapping(address controller => address patient) private _controlled;
 
     mapping(address patient => mapping(uint32 institution => Care)) private _care;
+    mapping(address account => mapping(uint32 institution => IIdentityRegistry.Attestation)) private _attestations;
     /// @dev Earlier care periods, oldest first: a batch written in one of them stays
     /// registrable after the relationship lapsed and was opened again.
     mapping(address patient => mapping(uint32 institution => Care[])) private _pastCare;
@@ -119,6 +125,7 @@ contract ProviderRegistry is IProviderRegistry, AccessControlEnumerable, EIP712,
         // which stays under the 24 KiB limit) so that the registry trusts exactly one contract
         // with moving control, and nobody has to configure it.
         RECOVERY = new PatientRecovery(this);
+        IDENTITY = new IdentityRegistry(this); // the same, for storing attestations
     }
 
     // ------------------------------------------------------------------ external
@@ -370,6 +377,43 @@ contract ProviderRegistry is IProviderRegistry, AccessControlEnumerable, EIP712,
         if (msg.sender != address(RECOVERY)) revert ProviderNotRecovery(msg.sender);
         _control[patient].frozen = true;
         emit PatientFrozen(patient, by);
+    }
+
+    /// @inheritdoc IProviderRegistry
+    function storeAttestation(address account, uint32 number, IIdentityRegistry.Attestation calldata attestation)
+        external
+    {
+        if (msg.sender != address(IDENTITY)) revert ProviderNotIdentityRegistry(msg.sender);
+        _attestations[account][number] = attestation;
+    }
+
+    /// @inheritdoc IProviderRegistry
+    function attestationOf(address account, uint32 number)
+        external
+        view
+        returns (IIdentityRegistry.Attestation memory)
+    {
+        return _attestations[account][number];
+    }
+
+    /// @inheritdoc IProviderRegistry
+    function isAttested(address account, uint32 number) external view returns (bool) {
+        return _attestationHolds(_attestations[account][number]);
+    }
+
+    /// @inheritdoc IProviderRegistry
+    function requireAttested(address account, uint32 number) external view {
+        if (!_attestationHolds(_attestations[account][number])) {
+            revert IIdentityRegistry.IdentityNotAttestedBy(account, number);
+        }
+    }
+
+    /// @inheritdoc IProviderRegistry
+    function requireAttestedBy(address account, address institution) external view {
+        uint32 number = _participants[institution].number;
+        if (number == 0 || !_attestationHolds(_attestations[account][number])) {
+            revert IIdentityRegistry.IdentityNotAttestedBy(account, number);
+        }
     }
 
     /// @inheritdoc IProviderRegistry
@@ -634,6 +678,16 @@ contract ProviderRegistry is IProviderRegistry, AccessControlEnumerable, EIP712,
         institution = caller.role == Role.Practitioner ? caller.employer : msg.sender;
         InstitutionStatus status = _institution(institution).status;
         if (status != InstitutionStatus.Verified) revert ProviderInvalidStatus(institution, status);
+    }
+
+    /// @dev An attestation holds while unrevoked, unexpired and while its institution is
+    /// verified in the round it attested in (a suspension bumps the round: it voids the
+    /// institution's attestations for good).
+    function _attestationHolds(IIdentityRegistry.Attestation storage stored) private view returns (bool) {
+        address institution = stored.institution;
+        if (institution == address(0) || stored.revoked || block.timestamp >= stored.expiresAt) return false;
+        Participant storage p = _participants[institution];
+        return p.status == InstitutionStatus.Verified && p.round == stored.round;
     }
 
     /// @dev The verified institution `account` is or works for, and its participant record.

@@ -116,7 +116,8 @@ contract TrialRegistry is ITrialRegistry, EIP712, Nonces {
             participants: 0,
             registeredAt: now_,
             firstEnrolmentAt: 0,
-            dataCount: 0
+            dataCount: 0,
+            attestedParticipants: false
         });
         emit StudyRegistered(studyId, sponsor, summaryDigest);
         _storeVersion(studyId, 1, protocol, false, _INITIAL_REASON);
@@ -163,6 +164,14 @@ contract TrialRegistry is ITrialRegistry, EIP712, Nonces {
     /// @inheritdoc ITrialRegistry
     function addSite(uint64 studyId, address site) external onlyStudySponsor(studyId) {
         _addSite(studyId, site);
+    }
+
+    /// @inheritdoc ITrialRegistry
+    function requireAttestedParticipants(uint64 studyId) external onlyStudySponsor(studyId) {
+        Study storage study = _studies[studyId];
+        if (study.participants != 0) revert TrialAlreadyEnrolling(studyId);
+        study.attestedParticipants = true;
+        emit ParticipantAttestationRequired(studyId);
     }
 
     /// @inheritdoc ITrialRegistry
@@ -513,6 +522,10 @@ contract TrialRegistry is ITrialRegistry, EIP712, Nonces {
         Participation storage p = _participations[studyId][participant];
         enrolment = p.site == address(0);
         if (enrolment) {
+            Study storage study = _studies[studyId];
+            // The same slot as `firstEnrolmentAt` below: the check adds no cold read to a study
+            // without the rule.
+            if (study.attestedParticipants) _PROVIDERS.requireAttestedBy(participant, request.site);
             _participations[studyId][participant] = Participation({
                 site: request.site,
                 consentedVersion: version,
@@ -523,7 +536,6 @@ contract TrialRegistry is ITrialRegistry, EIP712, Nonces {
                 delegate: request.delegate,
                 consents: 1
             });
-            Study storage study = _studies[studyId];
             study.participants += 1;
             if (study.firstEnrolmentAt == 0) study.firstEnrolmentAt = now_;
         } else {

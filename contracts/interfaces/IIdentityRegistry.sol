@@ -8,8 +8,9 @@ pragma solidity ^0.8.27;
 /// institution, until an expiry. The attesting institution may revoke it; a suspension of the
 /// institution voids it for good (a reinstated institution attests again).
 /// @dev No personal data reaches the chain: an attestation is the institution, its approval
-/// round, an expiry and a revoked flag, in one storage slot, keyed by the patient and the
-/// institution's directory number (the number records carry as their writer). The only link to
+/// round, an expiry and a revoked flag, in one storage slot (in the ProviderRegistry, see
+/// `IProviderRegistry.storeAttestation`), keyed by the patient and the institution's directory
+/// number (the number records carry as their writer). The only link to
 /// the person is an optional salted commitment, emitted in `IdentityAttested` and never stored:
 /// the institution keeps its opening and shows it on demand.
 interface IIdentityRegistry {
@@ -36,6 +37,10 @@ interface IIdentityRegistry {
 
     /// @notice Thrown when the attested account is not a registered patient.
     error IdentityPatientNotRegistered(address patient);
+
+    /// @notice Thrown when an account attested as a pseudonym has a role, controls a patient,
+    /// or is zero.
+    error IdentityNotPseudonym(address account);
 
     /// @notice Thrown when an expiry is not in the future or lies more than `MAX_TERM` ahead.
     error IdentityInvalidExpiry(uint256 expiresAt, uint256 latest);
@@ -74,6 +79,19 @@ interface IIdentityRegistry {
     /// @param expiresAt When the attestation lapses (in the future, at most `MAX_TERM` ahead).
     /// @param commitment A salted commitment to the identity checked, or zero; only emitted.
     function attest(address patient, uint40 expiresAt, bytes32 commitment) external;
+
+    /// @notice Attests that the pseudonymous `account` (a trial participant's study account,
+    /// with no role in the registry) belongs to a person the caller's institution identified,
+    /// until `expiresAt`. Which person stays off chain: `linkCommitment` commits to the link
+    /// (the person's patient address and the link proof both keys signed), whose opening the
+    /// institution and the participant keep and show on demand.
+    /// @dev Callable by a verified care institution or a practitioner of one; revoked with
+    /// `revoke`, checked like any attestation (a study that requires attested participants asks
+    /// for the enrolling site's).
+    /// @param account The pseudonymous account (no role, controls no patient).
+    /// @param expiresAt When the attestation lapses (in the future, at most `MAX_TERM` ahead).
+    /// @param linkCommitment A salted commitment to the link, or zero; only emitted.
+    function attestPseudonym(address account, uint40 expiresAt, bytes32 linkCommitment) external;
 
     /// @notice Revokes the caller's institution's attestation of `patient`.
     /// @dev Callable by the attesting institution or a practitioner of it, while it is verified.

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.27;
 
+import {IIdentityRegistry} from "./IIdentityRegistry.sol";
 import {IPatientRecovery} from "./IPatientRecovery.sol";
 
 /// @title IProviderRegistry
@@ -192,6 +193,9 @@ interface IProviderRegistry {
 
     /// @notice Thrown when a patient's replaced (or frozen) key acts as the patient.
     error ProviderNotController(address caller, address patient);
+
+    /// @notice Thrown when anybody but the `IDENTITY` contract stores an attestation.
+    error ProviderNotIdentityRegistry(address caller);
 
     // ------------------------------------------------------------------ events
 
@@ -410,6 +414,49 @@ interface IProviderRegistry {
     /// @param patient The patient's id.
     /// @param by Who froze it (the controller, or the guardian whose vote reached the threshold).
     function freezeControl(address patient, address by) external;
+
+    /// @notice Stores `IDENTITY`'s attestation of `account` by the institution numbered
+    /// `number` (a new one, a renewal or a revocation).
+    /// @dev Only `IDENTITY`, which checks who attests what. Kept here, not in `IDENTITY`:
+    /// every claim and enrolment already calls this contract, so checking an attestation costs
+    /// one cold slot, not a cold contract as well.
+    /// @param account The attested account (a patient, or a study pseudonym).
+    /// @param number The attesting institution's directory number.
+    /// @param attestation The attestation.
+    function storeAttestation(address account, uint32 number, IIdentityRegistry.Attestation calldata attestation)
+        external;
+
+    /// @notice The attestation of `account` by the institution numbered `number`, as stored.
+    /// @param account The attested account.
+    /// @param number The institution's directory number.
+    /// @return attestation The stored attestation (all zero when there is none).
+    function attestationOf(address account, uint32 number)
+        external
+        view
+        returns (IIdentityRegistry.Attestation memory attestation);
+
+    /// @notice Tells whether the institution numbered `number` attests `account` now: attested,
+    /// not revoked, not expired, and the institution verified in the round it attested in.
+    /// @param account The attested account.
+    /// @param number The institution's directory number.
+    /// @return attested True when the attestation holds.
+    function isAttested(address account, uint32 number) external view returns (bool attested);
+
+    /// @notice Reverts with `IIdentityRegistry.IdentityNotAttestedBy` unless
+    /// `isAttested(account, number)`.
+    /// @param account The attested account.
+    /// @param number The institution's directory number.
+    function requireAttested(address account, uint32 number) external view;
+
+    /// @notice As `requireAttested`, for the institution `institution` (its number looked up).
+    /// @param account The attested account.
+    /// @param institution The attesting institution's address.
+    function requireAttestedBy(address account, address institution) external view;
+
+    /// @notice The identity attestations' contract, deployed by this contract's constructor:
+    /// the only caller of `storeAttestation`.
+    /// @return identity The IdentityRegistry.
+    function IDENTITY() external view returns (IIdentityRegistry identity);
 
     /// @notice The guardians' contract that alone moves and freezes control.
     /// @return recovery Its address.

@@ -45,6 +45,8 @@ interface ITrialRegistry {
     /// @param registeredAt When it was registered.
     /// @param firstEnrolmentAt When the first participant enrolled (zero before).
     /// @param dataCount Data bodies anchored (batched ones included).
+    /// @param attestedParticipants True when each participant must be attested by the site
+    /// that enrols them (see `requireAttestedParticipants`).
     struct Study {
         address sponsor;
         uint32 currentVersion;
@@ -53,6 +55,7 @@ interface ITrialRegistry {
         uint40 registeredAt;
         uint40 firstEnrolmentAt;
         uint64 dataCount;
+        bool attestedParticipants;
     }
 
     /// @notice One protocol version as stored.
@@ -157,6 +160,9 @@ interface ITrialRegistry {
 
     /// @notice Thrown when the caller is not a verified research sponsor (or its practitioner).
     error TrialNotSponsor(address caller);
+
+    /// @notice Thrown when a study's enrolment rules change after its first enrolment.
+    error TrialAlreadyEnrolling(uint64 studyId);
 
     /// @notice Thrown when the caller is not the study's sponsor.
     error TrialNotStudySponsor(address caller, uint64 studyId);
@@ -265,6 +271,10 @@ interface ITrialRegistry {
     /// @notice Emitted when a site joins a study.
     event SiteAdded(uint64 indexed studyId, address indexed site);
 
+    /// @notice Emitted when a study starts requiring each participant to be attested by the site
+    /// that enrols them.
+    event ParticipantAttestationRequired(uint64 indexed studyId);
+
     /// @notice Emitted when the sponsor adds or removes a monitor.
     event MonitorChanged(uint64 indexed studyId, address indexed monitor, bool allowed);
 
@@ -361,6 +371,15 @@ interface ITrialRegistry {
     /// @param studyId The study.
     /// @param site The institution.
     function addSite(uint64 studyId, address site) external;
+
+    /// @notice From now on, a participant enrols only if the enrolling site attests their study
+    /// account (`IIdentityRegistry.attestPseudonym`): a person the site identified, whose link
+    /// to their patient address stays off chain. Re-consents are not re-checked.
+    /// @dev Callable by the study's sponsor, before the study's first enrolment (so that every
+    /// participant was enrolled under the same rule). Enrolment then reverts with
+    /// `IIdentityRegistry.IdentityNotAttestedBy` for an unattested participant.
+    /// @param studyId The study.
+    function requireAttestedParticipants(uint64 studyId) external;
 
     /// @notice Adds or removes a monitor who may read data of participants that allow it.
     /// @dev Callable by the study's sponsor; neither the sponsor nor its practitioners can be

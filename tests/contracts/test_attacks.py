@@ -289,7 +289,6 @@ def claims_manager(
         token,
         DISPUTE_WINDOW,
         admin,
-        project.IdentityRegistry.deploy(provider_registry, sender=admin),
         sender=admin,
     )
 

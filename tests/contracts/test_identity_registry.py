@@ -28,7 +28,7 @@ NO_COMMITMENT = b"\0" * 32
 
 @pytest.fixture(scope="module")
 def identity(project: Any, admin: AccountAPI, provider_registry: Any) -> Any:
-    return project.IdentityRegistry.deploy(provider_registry, sender=admin)
+    return project.IdentityRegistry.at(provider_registry.IDENTITY())
 
 
 @pytest.fixture
@@ -191,3 +191,62 @@ def test_a_practitioner_attests_for_its_institution_and_the_institution_revokes(
         identity.revoke(attested_patient, sender=doctor)
     identity.attest(attested_patient, expires, NO_COMMITMENT, sender=doctor)  # attested anew
     assert identity.isAttested(attested_patient, number)
+
+
+# ---------------------------------------------------------------------------- pseudonyms
+
+
+def test_attest_pseudonym_reverts_for_an_account_with_a_role_or_a_patients_controller(
+    identity: Any,
+    provider_registry: Any,
+    project: Any,
+    attested_patient: AccountAPI,
+    hospital_in: AccountAPI,
+    funded_account: Callable[[], AccountAPI],
+    advance_time: Callable[[int], int],
+    now: Callable[[], int],
+) -> None:
+    """A pseudonym has no role and controls no patient: a registered patient, an institution
+    and the key a patient was recovered to are refused (each is known by its role)."""
+    for account in (attested_patient, hospital_in):
+        with reverts(identity.IdentityNotPseudonym, account=account):
+            identity.attestPseudonym(account, now() + DAY, NO_COMMITMENT, sender=hospital_in)
+    recovery = project.PatientRecovery.at(provider_registry.RECOVERY())
+    guardian, new_key = funded_account(), funded_account()
+    recovery.setGuardians(attested_patient, [guardian], 1, 3600, sender=attested_patient)
+    recovery.approveRecovery(attested_patient, new_key, sender=guardian)
+    advance_time(3601)
+    recovery.completeRecovery(attested_patient, new_key, sender=guardian)
+    with reverts(identity.IdentityNotPseudonym, account=new_key):
+        identity.attestPseudonym(new_key, now() + DAY, NO_COMMITMENT, sender=hospital_in)
+
+
+def test_a_pseudonym_is_attested_revoked_and_checked_like_a_patient(
+    identity: Any,
+    provider_registry: Any,
+    hospital_in: AccountAPI,
+    stranger: AccountAPI,
+    now: Callable[[], int],
+) -> None:
+    pseudonym = "0x" + keccak(b"study account").hex()[-40:]
+    number = number_of(provider_registry, hospital_in)
+    with reverts(identity.IdentityNotCareInstitution, caller=stranger):
+        identity.attestPseudonym(pseudonym, now() + DAY, COMMITMENT, sender=stranger)
+    identity.attestPseudonym(pseudonym, now() + DAY, COMMITMENT, sender=hospital_in)
+    assert identity.isAttested(pseudonym, number)
+    assert provider_registry.isAttested(pseudonym, number)
+    identity.revoke(pseudonym, sender=hospital_in)
+    assert not identity.isAttested(pseudonym, number)
+
+
+def test_only_the_identity_registry_stores_attestations(
+    provider_registry: Any, hospital_in: AccountAPI, attested_patient: AccountAPI,
+    now: Callable[[], int],
+) -> None:  # fmt: skip
+    """A verified institution writing its own attestation straight into the registry (with no
+    checks, or for another institution's number) is refused."""
+    number = number_of(provider_registry, hospital_in)
+    forged = (hospital_in.address, 1, now() + DAY, False)
+    with reverts(provider_registry.ProviderNotIdentityRegistry, caller=hospital_in):
+        provider_registry.storeAttestation(attested_patient, number, forged, sender=hospital_in)
+    assert not provider_registry.isAttested(attested_patient, number)

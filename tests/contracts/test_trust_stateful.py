@@ -2241,12 +2241,11 @@ def set_up(node: Node, project: Any, chain_id: int) -> Base:
         node, project, CM, ["address", "address"], [codecs[PR].address, codecs[RR].address]
     )
     codecs[TK] = deploy(node, project, TK, ["address"], [ADDRESS["admin"]])
-    identity = deploy(node, project, "IdentityRegistry", ["address"], [codecs[PR].address])
     codecs[CL] = deploy(
         node,
         project,
         CL,
-        ["address", "address", "address", "address", "uint40", "address", "address"],
+        ["address", "address", "address", "address", "uint40", "address"],
         [
             codecs[PR].address,
             codecs[RR].address,
@@ -2254,7 +2253,6 @@ def set_up(node: Node, project: Any, chain_id: int) -> Base:
             codecs[TK].address,
             DISPUTE_WINDOW,
             ADDRESS["admin"],
-            identity.address,
         ],
     )
     world = World({name: codec.address for name, codec in codecs.items()})

@@ -1296,7 +1296,7 @@ def test_the_json_views_keep_their_shapes():
         "id": 1, "identifier": f"eip155:31337/0x{'ab' * 20}/1", "sponsor": "0x" + "cd" * 20,
         "current_version": 2, "reconsent_version": 2, "participants": 3, "registered_at": iso,
         "first_enrolment_at": None, "data_count": 5, "sites": ["0xS"], "monitors": ["0xM"],
-        "summary": str(cid),
+        "summary": str(cid), "attested_participants": False,
     }  # fmt: skip
     assert list(study.as_dict())[:2] == ["id", "identifier"]
     version = trials.ProtocolVersion(1, 2, cid, True, b"\x01" * 32, None, True, "why", when,

@@ -24,7 +24,6 @@ DEPLOYABLE = (
     "ProviderRegistry",
     "RecordRegistry",
     "ConsentManager",
-    "IdentityRegistry",
     "DevStablecoin",
     "ClaimsManager",
     "TrialRegistry",

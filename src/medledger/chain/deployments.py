@@ -43,6 +43,9 @@ DISPUTE_WINDOW_SECONDS = 7 * 24 * 3600
 DEV_TOKEN = "DevStablecoin"
 #: Deployed by ProviderRegistry's constructor (not in ``DEPLOYABLE``), recorded beside it.
 RECOVERY = "PatientRecovery"
+IDENTITY = "IdentityRegistry"
+#: Each contract ProviderRegistry's constructor deploys, and the registry's getter of it.
+CREATED_BY_REGISTRY = {RECOVERY: "RECOVERY", IDENTITY: "IDENTITY"}
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -184,7 +187,10 @@ def deploy(
         )
         deployed.append(name)
         if name == "ProviderRegistry":
-            recorded.contracts[RECOVERY] = _created_by_registry(chain, recorded.contracts[name])
+            for created, getter in CREATED_BY_REGISTRY.items():
+                recorded.contracts[created] = _created_by_registry(
+                    chain, recorded.contracts[name], created, getter
+                )
     if token is None:  # the DevStablecoin (also what files of older versions paid in)
         dev = recorded.address(DEV_TOKEN)
         if recorded.claims_token is None or recorded.claims_token.address != dev:
@@ -202,10 +208,13 @@ def deploy(
     return recorded, deployed
 
 
-def _created_by_registry(chain: Chain, registry: ContractDeployment) -> ContractDeployment:
-    """PatientRecovery, which ProviderRegistry's constructor deploys: recorded beside it (same
-    transaction and block) so that its events are indexed and read like any other's."""
-    found = chain.contract("ProviderRegistry", registry.address).functions.RECOVERY()
+def _created_by_registry(
+    chain: Chain, registry: ContractDeployment, name: str, getter: str
+) -> ContractDeployment:
+    """A contract ProviderRegistry's constructor deploys (PatientRecovery, IdentityRegistry):
+    recorded beside it (same transaction and block) so that its events are indexed and read
+    like any other's."""
+    found = getattr(chain.contract("ProviderRegistry", registry.address).functions, getter)()
     address = to_checksum_address(str(chain.call("reading the registry", found)))
     return ContractDeployment(
         address=address,
@@ -213,7 +222,7 @@ def _created_by_registry(chain: Chain, registry: ContractDeployment) -> Contract
         block=registry.block,
         code_hash="0x" + keccak(chain.code(address)).hex(),
         constructor_args=[registry.address],
-        artifact_hash=_artifact_hash(RECOVERY),
+        artifact_hash=_artifact_hash(name),
     )
 
 
@@ -272,7 +281,7 @@ def _constructor_args(
     if name == "ProviderRegistry":
         return [registrars, threshold]
     providers = recorded.address("ProviderRegistry")
-    if name in ("RecordRegistry", "TrialRegistry", "IdentityRegistry"):
+    if name in ("RecordRegistry", "TrialRegistry"):
         return [providers]
     if name == "ConsentManager":
         return [providers, recorded.address("RecordRegistry")]
@@ -282,7 +291,7 @@ def _constructor_args(
         paid_in = token.address if token is not None else recorded.address(DEV_TOKEN)
         return [
             providers, recorded.address("RecordRegistry"), recorded.address("ConsentManager"),
-            paid_in, DISPUTE_WINDOW_SECONDS, deployer, recorded.address("IdentityRegistry"),
+            paid_in, DISPUTE_WINDOW_SECONDS, deployer,
         ]  # fmt: skip
     raise ConfigurationError(name, "has no constructor arguments recipe")
 

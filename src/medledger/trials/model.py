@@ -72,6 +72,8 @@ class Study:
     sites: tuple[str, ...] = ()
     monitors: tuple[str, ...] = ()
     summary: Cid | None = None
+    #: True when each participant must be attested by the site that enrols them.
+    attested_participants: bool = False
 
     @property
     def identifier(self) -> str:

@@ -58,7 +58,7 @@ def get_study(chain: Chain, study_id: int) -> Study:
         if exc.error == "TrialUnknownStudy":
             raise StudyNotFound(study_id) from None
         raise
-    sponsor, current, reconsent, participants, registered_at, first, data_count = raw
+    sponsor, current, reconsent, participants, registered_at, first, data_count, attested = raw
     by_study = {"studyId": study_id}
     sites = tuple(e["site"] for e in events.logs(chain, CONTRACT, "SiteAdded", by_study))
     monitors: dict[str, bool] = {}
@@ -78,6 +78,7 @@ def get_study(chain: Chain, study_id: int) -> Study:
         registered_at=moment(registered_at),
         first_enrolment_at=optional_time(first),
         data_count=int(data_count),
+        attested_participants=bool(attested),
         sites=sites,
         monitors=tuple(m for m, allowed in monitors.items() if allowed),
         summary=Cid.from_digest_v0(summary) if summary != ZERO else None,

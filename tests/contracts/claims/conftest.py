@@ -113,13 +113,11 @@ def deploy_claims_manager(
     """``deploy_claims_manager(token, window=DISPUTE_WINDOW)``: a ClaimsManager on the world's
     registries."""
 
-    identity = project.IdentityRegistry.deploy(provider_registry, sender=admin)
 
     def deploy(token: Any, window: int = DISPUTE_WINDOW) -> Any:
         return project.ClaimsManager.deploy(
-            provider_registry, record_registry, consent_manager, token, window, admin, identity,
-            sender=admin,
-        )  # fmt: skip
+            provider_registry, record_registry, consent_manager, token, window, admin, sender=admin
+        )
 
     return deploy
 

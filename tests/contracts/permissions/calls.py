@@ -176,6 +176,12 @@ def _freeze_control(world: World, actor: Any) -> tuple[Any, ...]:
     return (world.patient, actor)
 
 
+@call("ProviderRegistry.storeAttestation")
+def _store_attestation(world: World, actor: Any) -> tuple[Any, ...]:
+    attestation = (world.hospital.address, 1, world.now() + 30 * DAY, False)
+    return (world.patient.address, 1, attestation)
+
+
 # ---------------------------------------------------------------------------- PatientRecovery
 
 
@@ -458,6 +464,11 @@ def _add_site(world: World, actor: Any) -> tuple[Any, ...]:
     return (world.study, world.clinic)
 
 
+@call("TrialRegistry.requireAttestedParticipants")
+def _require_attested_participants(world: World, actor: Any) -> tuple[Any, ...]:
+    return (world.open_study,)
+
+
 @call("TrialRegistry.setMonitor")
 def _set_monitor(world: World, actor: Any) -> tuple[Any, ...]:
     return (world.study, fresh_address("monitor"), True)
@@ -554,6 +565,11 @@ def _renounce_ownership(world: World, actor: Any) -> tuple[Any, ...]:
 @call("IdentityRegistry.attest")
 def _attest(world: World, actor: Any) -> tuple[Any, ...]:
     return (world.patient.address, world.now() + 30 * DAY, digest("identity-commitment"))
+
+
+@call("IdentityRegistry.attestPseudonym")
+def _attest_pseudonym(world: World, actor: Any) -> tuple[Any, ...]:
+    return (fresh_address("study-account"), world.now() + 30 * DAY, digest("link-commitment"))
 
 
 @call("IdentityRegistry.revoke")

@@ -85,6 +85,7 @@ class World:
     info_evidence: HexBytes
     approve_amount: int
     study: int
+    open_study: int
     participant_key: Any
     chain: Any
 
@@ -204,9 +205,9 @@ def world(
     # The other contracts, all deployed by the admin.
     consent = project.ConsentManager.deploy(registry, record_registry, sender=admin)
     token = project.DevStablecoin.deploy(admin, sender=admin)
-    identity = project.IdentityRegistry.deploy(registry, sender=admin)
+    identity = project.IdentityRegistry.at(registry.IDENTITY())
     claims = project.ClaimsManager.deploy(
-        registry, record_registry, consent, token, DISPUTE_WINDOW, admin, identity, sender=admin
+        registry, record_registry, consent, token, DISPUTE_WINDOW, admin, sender=admin
     )
     trials = project.TrialRegistry.deploy(registry, sender=admin)
     claims.grantRole(RESOLVER_ROLE, a["resolver"], sender=admin)
@@ -290,6 +291,7 @@ def world(
         info_evidence=HexBytes(financial["evidence"]),
         approve_amount=0,
         study=0,
+        open_study=0,
         participant_key=Account.from_key(keccak(text="permissions-new-participant")),
         chain=chain,
     )
@@ -356,6 +358,9 @@ def world(
     trials.amendProtocol(
         world.study, protocol("v2"), False, "dosing clarified", sender=a["sponsor"]
     )
+    # A second study of the sponsor's, nobody enrolled yet.
+    trials.registerStudy(protocol("open"), [hospital], digest("open"), sender=a["sponsor"])
+    world.open_study = 2
 
     _check(world)
     return world
@@ -395,4 +400,5 @@ def _check(world: World) -> None:
     assert claims.openClaimsOf(world.ended_policy) == 0
     assert trials.getParticipation(world.study, a["patient"]).delegate == a["delegate"].address
     assert trials.getStudy(world.study).currentVersion == 2
+    assert trials.getStudy(world.open_study).participants == 0
     assert ZERO_ADDRESS not in {account.address for account in a.values()}
