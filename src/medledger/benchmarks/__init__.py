@@ -159,6 +159,11 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     add("attestation check in a claim, extra gas (#18)", "<= 5,000",
         None if plain is None or checked is None else checked - plain,
         lambda v: v <= 5_000)  # fmt: skip
+    open_study = scenario("consent: an enrolment")
+    attested_study = scenario("consent: an enrolment, attested participants required")
+    add("attestation check in an enrolment, extra gas (#18)", "<= 5,000",
+        None if open_study is None or attested_study is None else attested_study - open_study,
+        lambda v: v <= 5_000)  # fmt: skip
     add("prove one batched record (view, incl. 21,000)", "<= 30,000",
         _value(gas_rows, "gas", contract="RecordRegistry", function="verifyBatchRecord"),
         lambda v: v <= 30_000)  # fmt: skip

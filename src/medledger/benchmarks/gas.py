@@ -320,12 +320,69 @@ def _extra_flow(settings: Any, chain: Chain) -> list[dict[str, Any]]:
     send("serve 100", hospital, manager.logAccessFor(other.address, served))
     send("erase", patient, manager.eraseRecord(own.id))
     scenarios.extend(_claims_scenarios(chain, store, hospital, patient))
+    scenarios.extend(_enrolment_scenarios(chain, store, hospital))
     return [
         *scenarios,
         {"contract": "RecordRegistry", "function": "verifyBatchRecord", "kind": "view",
          "gas": verify_gas, "note": f"proof of {len(where.siblings)} hashes (1,000-record batch)"},
         {"contract": "ConsentManager", "function": "hasAccess", "kind": "view",
          "gas": has_access_gas, "note": "record-scoped grant"},
+    ]  # fmt: skip
+
+
+def _enrolment_scenarios(chain: Chain, store: Any, site: Any) -> list[dict[str, Any]]:
+    """Enrolments at ``site`` in a study that takes anyone and in one that requires
+    participants attested by their enrolling site (the site attests each study account first):
+    the median gas of the later enrolments of each (the first sets the study's first
+    enrolment time)."""
+    from eth_utils.crypto import keccak
+
+    from medledger import providers, trials
+    from medledger.accounts import Key
+    from medledger.accounts import dev_account as dev
+    from medledger.chain import deployments
+    from medledger.demo.trials import SPONSOR, protocol
+
+    sponsor = dev(SPONSOR)
+    kind = providers.InstitutionKind.RESEARCH_SPONSOR
+    providers.apply_institution(chain, sponsor, kind, "Bench Research")
+    for i in (0, 1, 2):
+        if providers.participant(chain, sponsor.address).status is not providers.Status.VERIFIED:
+            providers.approve_institution(chain, dev(i), sponsor.address)
+    registry = deployments.contract(chain, "TrialRegistry")
+    identity = deployments.contract(chain, "IdentityRegistry")
+    until = int(chain.now().timestamp()) + 365 * 86_400
+
+    def enrol(label: str, attested: bool) -> list[int]:
+        study = trials.register_study(
+            chain, store, sponsor, protocol(f"Bench {label}", ["baseline"]), [site.address]
+        )
+        if attested:
+            chain.transact("requiring attestation", sponsor,
+                           registry.functions.requireAttestedParticipants(study.id))  # fmt: skip
+        gas = []
+        for n in range(4):
+            participant = Key.from_private_key(keccak(text=f"bench-{label}-participant-{n}"))
+            if attested:
+                link = keccak(text=f"link {n}")
+                attest = identity.functions.attestPseudonym(participant.address, until, link)
+                chain.transact("attesting the study account", site, attest)
+            document = trials.sign_consent(chain, participant, study.id, site.address)
+            trials.submit_consent(chain, site, document)
+            (event,) = trials.recorded_consents(chain, study.id, participant.address)
+            gas.append(receipt_gas(chain, event.transaction_hash))
+        return gas
+
+    plain, checked = enrol("open", False), enrol("attested", True)
+    what = "consent: an enrolment"
+    plain_gas = round(statistics.median(plain[1:]))
+    checked_gas = round(statistics.median(checked[1:]))
+    return [
+        {"contract": "TrialRegistry", "function": what, "kind": "scenario", "gas": plain_gas,
+         "note": f"the study's first: {plain[0]:,}"},
+        {"contract": "TrialRegistry", "function": what + ", attested participants required",
+         "kind": "scenario", "gas": checked_gas,
+         "note": f"the attestation check: {checked_gas - plain_gas:+,} gas (target: +5,000)"},
     ]  # fmt: skip
 
 
