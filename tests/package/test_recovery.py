@@ -390,3 +390,21 @@ def test_recovery_mixed_with_grants_revocations_and_writes_gives_nobody_new_acce
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
         ),
     )
+
+
+def test_a_write_before_the_new_key_publishes_says_so_and_sends_nothing(
+    chain, store, world, registered_patient, guardians, new_key, hospital
+):
+    start(chain, registered_patient, guardians, new_key)
+    advance(chain, DAY + 1)
+    recovery.complete_recovery(chain, guardians[0], registered_patient.address)
+    before = chain.w3.eth.block_number
+    body = json.dumps({"resourceType": "Observation", "id": "after-recovery"}).encode()
+    with pytest.raises(PreconditionFailed, match="has not published its encryption key yet"):
+        records.anchor(chain, store, hospital, registered_patient.address,
+                       [records.Draft(body, Category.VITALS)])  # fmt: skip
+    assert chain.w3.eth.block_number == before
+    providers.publish_key(chain, new_key)
+    (record,) = records.anchor(chain, store, hospital, registered_patient.address,
+                               [records.Draft(body, Category.VITALS)])  # fmt: skip
+    assert consent.read(chain, store, new_key, record.id) == body

@@ -128,9 +128,15 @@ def verified_institution_of(chain: Chain, account: str) -> str | None:
 
 
 def encryption_key(chain: Chain, address: str) -> bytes:
-    """Return an account's published encryption key, or raise ``PatientNotFound``."""
+    """Return an account's published encryption key, or raise ``PatientNotFound`` (for a
+    registered patient: ``PreconditionFailed``, its key was cleared by a recovery)."""
     entry = participant(chain, address)
     if entry.encryption_key is None:
+        if entry.role is Role.PATIENT:  # registration takes a key: only a recovery clears it
+            raise PreconditionFailed(
+                f"patient {entry.address} was recovered to a new key that has not published "
+                "its encryption key yet: the new key runs `medledger publish-key` first"
+            )
         raise PatientNotFound(entry.address)
     return entry.encryption_key
 
