@@ -382,3 +382,26 @@ def test_an_emergency_service_reads_only_while_its_opening_is_live(
     consent.close_emergency_access(chain, registered_patient, patient, service.address)
     with pytest.raises(Forbidden, match="no live grant"):
         authority.authorize(token.bearer, "Observation", "read", patient)
+
+
+def test_a_recovered_patients_new_key_signs_in_as_the_patient_and_the_old_key_cannot(
+    chain, sign_in, authority, registered_patient
+):
+    """After guardians move control to a new key, the token of the new key is about the
+    patient's id (records and grants stay keyed by it): no ``?patient=`` needed."""
+    from medledger.providers import recovery
+
+    guardians, new_key = [dev_account(16), dev_account(17)], dev_account(19)
+    patient = registered_patient
+    recovery.set_guardians(chain, patient, [g.address for g in guardians], 2, timedelta(days=1))
+    for guardian in guardians:
+        recovery.approve_recovery(chain, guardian, patient.address, new_key.address)
+    chain.w3.provider.make_request("evm_increaseTime", [86_401])
+    chain.w3.provider.make_request("evm_mine", [])
+    recovery.complete_recovery(chain, guardians[0], patient.address)
+    token = sign_in(new_key, "patient/*.rs")
+    assert token.address == new_key.address and token.patient == patient.address
+    principal = authority.authorize(f"Bearer {token.bearer}", "Condition", "search", None)
+    assert principal.patient == patient.address and principal.categories is None
+    with pytest.raises(Forbidden):
+        sign_in(patient, "patient/*.rs")

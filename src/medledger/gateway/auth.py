@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 from eth_keys.exceptions import BadSignature
 from siwe import ISO8601Datetime, SiweMessage, VerificationError, generate_nonce
 
+from medledger import providers
 from medledger.addresses import parse_address
 from medledger.errors import Forbidden, Unauthenticated
 from medledger.fhir import R4_RESOURCE_TYPES
@@ -222,7 +223,9 @@ class Authority:
                 )
             self._verify(signed, signature, now)
             del self._pending[signed.nonce]  # single use
-        standing = standing_of(self.chain, signed.address, self.institution)
+        # The patient whose key signed (its id: after a recovery, not the key's address).
+        controlled = providers.patient_of(self.chain, signed.address)
+        standing = standing_of(self.chain, signed.address, self.institution, controlled)
         scopes = cut_down(pending.scopes, standing)
         if not scopes:
             first = pending.scopes[0]
@@ -232,7 +235,7 @@ class Authority:
                 f"{signed.address}: {reason or 'no resource type is left'}"
             )
         expires_at = now + self.token_lifetime
-        patient = signed.address if standing.own else None
+        patient = controlled if standing.own else None
         bearer = self._minter.mint({
             "iss": self.uri, "sub": signed.address, "chain": self.chain.chain_id,
             "scope": render(scopes), "patient": patient, "iat": int(now.timestamp()),

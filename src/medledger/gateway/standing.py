@@ -103,7 +103,7 @@ def standing_of(chain: Chain, caller: str, gateway: str, patient: str | None = N
     if service == gateway:
         return Standing(caller, gateway, patient, institution=True)
     if patient is None:
-        own = providers.participant(chain, caller).role is providers.Role.PATIENT
+        own = providers.patient_of(chain, caller) is not None  # a replaced key is nobody
     else:
         own = providers.acts_for(chain, caller, patient)
     states = _grants_held(chain, caller, patient)
