@@ -8,6 +8,7 @@ the signed consent and the participant's data; readers read; anyone audits.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +18,7 @@ from medledger.cli.support import (
     ADDRESS,
     DURATION,
     OUTPUT,
+    DurationType,
     Session,
     common,
     pass_session,
@@ -25,8 +27,6 @@ from medledger.cli.support import (
 from medledger.errors import ConfigurationError
 
 if TYPE_CHECKING:
-    from datetime import timedelta
-
     from medledger import trials as trials_module
 
 _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
@@ -46,7 +46,8 @@ def _study_text(s: trials_module.Study) -> str:
             ),
             f"  registered {s.registered_at:%F %H:%M}Z; first enrolment {first}",
             f"  {s.participants} participant(s), {s.data_count} data bodies",
-            f"  sites: {', '.join(s.sites) or 'none'}",
+            f"  sites: {', '.join(s.sites) or 'none'}"
+            + ("; each attests the participants it enrols" if s.attested_participants else ""),
             f"  monitors: {', '.join(s.monitors) or 'none'}",
         ]
         + ([f"  summary {s.summary}"] if s.summary else [])
@@ -184,6 +185,22 @@ def trial_add_monitor(session: Session, study_id: int, monitor: str, remove: boo
     study = trials.set_monitor(session.chain, session.account(), study_id, monitor, not remove)
     session.emit(
         study.as_dict(), f"study {study_id} monitors: {', '.join(study.monitors) or 'none'}"
+    )
+
+
+@trial.command("require-attested")
+@click.argument("study_id", type=int)
+@common
+@pass_session
+def trial_require_attested(session: Session, study_id: int) -> None:
+    """Require each participant to be attested by the site that enrols them (before the
+    first enrolment)."""
+    from medledger import trials
+
+    study = trials.require_attested_participants(session.chain, session.account(), study_id)
+    session.emit(
+        study.as_dict(),
+        f"study {study_id} requires participants attested by their enrolling site",
     )
 
 
@@ -589,3 +606,56 @@ def trial_verify_link(session: Session, file: Path) -> None:
         f"valid: {document['participant']} and {document['record_address']} are one person's "
         f"(study {document['study']})",
     )  # fmt: skip
+
+
+@trial.command("attest-participant")
+@click.option("--link", "link_file", required=True, type=_FILE,
+              help="The participant's identity link (medledger trial link-proof).")  # fmt: skip
+@click.option("--expires", default="365d", show_default=True,
+              type=DurationType(timedelta(days=5 * 365)),
+              help="How long the attestation holds (at most 5 years).")  # fmt: skip
+@click.option("--opening", type=_OUT,
+              help="Where the opening of the commitment to the link is written: the site keeps "
+                   "it (default: FILE.opening.json beside --link).")  # fmt: skip
+@common
+@pass_session
+def trial_attest_participant(
+    session: Session, link_file: Path, expires: timedelta, opening: Path | None
+) -> None:
+    """Attest the study account of a participant whose record address the --account's care
+    institution attests (the site identified the person): only a commitment to the link goes
+    on chain."""
+    from medledger import identity
+
+    made, opened = identity.attest_study_account(
+        session.chain, session.account(), _read_json(link_file), expires
+    )
+    where = opening or link_file.with_name(link_file.name + ".opening.json")
+    _write_json(where, {"study_account": made.patient, "institution": made.institution,
+                        **opened.as_dict()}, private=True)  # fmt: skip
+    session.emit(
+        {**made.as_dict(), "opening_file": str(where)},
+        f"{made.patient} attested by {made.institution} until {made.expires_at:%F} "
+        f"(opening of the link's commitment written to {where}: keep it)",
+    )
+
+
+@trial.command("check-link")
+@click.option("--link", "link_file", required=True, type=_FILE, help="The identity link.")
+@click.option("--opening", "opening_file", required=True, type=_FILE,
+              help="The opening the attesting site kept.")  # fmt: skip
+@common
+@pass_session
+def trial_check_link(session: Session, link_file: Path, opening_file: Path) -> None:
+    """Prove why a study account is attested: the site's commitment opens to this link, whose
+    record address the same site attested."""
+    from medledger import identity
+
+    opened = identity.Opening.from_dict(_read_json(opening_file), str(opening_file))
+    made = identity.check_study_link(session.chain, _read_json(link_file), opened)
+    state = "holds" if made.holds else "no longer holds"
+    session.emit(
+        made.as_dict(),
+        f"proven: {made.institution} attested {made.patient} for the person it identified "
+        f"behind the link's record address (the attestation {state})",
+    )

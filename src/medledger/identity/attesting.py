@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from medledger import documents
 from medledger.addresses import parse_address
@@ -22,12 +22,15 @@ from medledger.keccak import keccak
 from medledger.providers import require_patient
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from medledger.accounts import Signer
     from medledger.chain import Chain
     from medledger.identity.model import Attestation
 
 #: The longest an attestation may run (the contract's ``MAX_TERM``).
 MAX_TERM = timedelta(days=5 * 365)
+_OPENING_FIELDS = ("salt", "document_digest", "commitment")
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,19 @@ class Opening:
         data: dict[str, object] = documents.to_data(self)
         return data
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], where: str = "opening") -> Opening:
+        """Read back what :meth:`as_dict` wrote (``where`` names the file in errors)."""
+        try:
+            fields = [bytes.fromhex(str(data[k]).removeprefix("0x")) for k in _OPENING_FIELDS]
+        except (KeyError, ValueError):
+            raise ConfigurationError(
+                where, "is not a commitment's opening (salt, document_digest, commitment in hex)"
+            ) from None
+        if any(len(f) != 32 for f in fields):
+            raise ConfigurationError(where, "an opening's salt and digests are 32 bytes each")
+        return cls(*fields)
+
     def opens(self, commitment: bytes) -> bool:
         """True when this opening matches ``commitment``."""
         return keccak(self.salt + self.document_digest) == commitment == self.commitment
@@ -57,6 +73,12 @@ def commit(document: bytes, salt: bytes | None = None) -> Opening:
     return Opening(salt, digest, keccak(salt + digest))
 
 
+def check_term(expires_in: timedelta) -> None:
+    """Refuse a term the contract refuses (none, or longer than :data:`MAX_TERM`)."""
+    if not timedelta(0) < expires_in <= MAX_TERM:
+        raise ConfigurationError("--expires", "must be more than zero and at most 5 years")
+
+
 def attest(
     chain: Chain,
     attester: Signer,
@@ -66,8 +88,7 @@ def attest(
 ) -> Attestation:
     """Attest, for the care institution ``attester`` is or works for, that ``patient`` is a
     person it identified, for ``expires_in`` (at most five years)."""
-    if not timedelta(0) < expires_in <= MAX_TERM:
-        raise ConfigurationError("--expires", "must be more than zero and at most 5 years")
+    check_term(expires_in)
     if commitment is not None and len(commitment) != 32:
         raise ConfigurationError("--commitment-of", "a commitment is 32 bytes")
     patient = parse_address(patient)

@@ -19,7 +19,9 @@ recovered from their latest consent signature (read back from the consent transa
 data bodies are sealed for them without any registration. A participant who wants to show that
 a study address and their record address are both theirs signs one statement with both keys
 (:func:`link_proof`); anyone checks it with :func:`verify_link`, and nothing of it goes on
-chain.
+chain. A study may require attested participants (:func:`require_attested_participants`): a
+participant then enrols only if the enrolling site attested their study account
+(:func:`medledger.identity.attest_study_account`, which commits to the link).
 
 Each data body (any FHIR resource) is sealed under its own key for the participant, the site's
 institution, the submitting account, the sponsor (reader bit 0) and every monitor with a
@@ -46,11 +48,12 @@ and outcome hashes), :mod:`~medledger.trials.sponsoring` (what a sponsor does),
 :mod:`~medledger.trials.enrolment` (consent and withdrawal), :mod:`~medledger.trials.ids` and
 :mod:`~medledger.trials.batches` (data ids, batch manifests),
 :mod:`~medledger.trials.datapoints` (submitting and reading data),
-:mod:`~medledger.trials.auditing` (the audit), :mod:`~medledger.trials.links` (identity links),
+:mod:`~medledger.trials.auditing` (the audit),
 :mod:`~medledger.trials.resources` (FHIR ResearchStudy and ResearchSubject) and
 :mod:`~medledger.trials.fhir_views` (them as the FHIR server serves them, with their ids).
 """
 
+from medledger.identity.links import LINK_KIND, link_proof, verify_link
 from medledger.trials.auditing import (
     RULE_NO_SWITCHING,
     RULE_OUTCOMES_FROZEN,
@@ -76,7 +79,6 @@ from medledger.trials.enrolment import (
 )
 from medledger.trials.fhir_views import study_resources, subject_resource, subject_resources
 from medledger.trials.ids import batch_id, data_id, visit_id
-from medledger.trials.links import LINK_KIND, link_proof, verify_link
 from medledger.trials.model import (
     READER_MONITORS,
     READER_SPONSOR,
@@ -127,6 +129,7 @@ from medledger.trials.sponsoring import (
     history,
     publish_summary,
     register_study,
+    require_attested_participants,
     set_monitor,
 )
 
@@ -188,6 +191,7 @@ __all__ = [
     "register_study",
     "replay",
     "request_digest",
+    "require_attested_participants",
     "research_study",
     "research_subject",
     "set_monitor",

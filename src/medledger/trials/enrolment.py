@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from eth_typing import HexStr
 from eth_utils.address import to_checksum_address
 
-from medledger import providers
+from medledger import identity, providers
 from medledger.chain import events
 from medledger.errors import ConfigurationError, IntegrityError, PreconditionFailed
 from medledger.trials.model import (
@@ -171,6 +171,8 @@ def submit_consent(chain: Chain, site: Signer, document: Mapping[str, Any]) -> P
     current = participation_or_none(chain, study, request.participant)
     if current is not None:
         _require_reconsent_possible(current, request.site, request.version)
+    elif study.attested_participants:
+        _require_attested_by_site(chain, study.id, request.participant, request.site)
     chain.transact("recording consent", site, contract.functions.consent(request.args(), signature))
     return participation(chain, study.id, request.participant)
 
@@ -191,6 +193,15 @@ def sign_withdrawal(
         deadline=int((chain.now() + valid_for).timestamp()),
     )
     return signed_document(chain.chain_id, trial_registry(chain).address, participant, request)
+
+
+def _require_attested_by_site(chain: Chain, study_id: int, participant: str, site: str) -> None:
+    """A study that requires attested participants enrols only those the site attests now."""
+    if not identity.is_attested(chain, participant, providers.participant(chain, site).number):
+        raise PreconditionFailed(
+            f"study {study_id} requires participants attested by the enrolling site: {site} has "
+            f"not attested {participant} (medledger trial attest-participant --link FILE)"
+        )
 
 
 def submit_withdrawal(chain: Chain, relayer: Signer, document: Mapping[str, Any]) -> Participation:

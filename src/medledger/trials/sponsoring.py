@@ -1,5 +1,6 @@
 """What a sponsor does to a study: register it (protocol version 1, its outcomes, its sites),
-amend its protocol, add sites and monitors, publish its summary; and its history of events."""
+amend its protocol, add sites and monitors, require attested participants, publish its summary;
+and its history of events."""
 
 from __future__ import annotations
 
@@ -147,6 +148,27 @@ def add_site(chain: Chain, sponsor: Signer, study_id: int, site: str) -> Study:
     return get_study(chain, study_id)
 
 
+def require_attested_participants(chain: Chain, sponsor: Signer, study_id: int) -> Study:
+    """From now on, a participant enrols only if the enrolling site attests their study account
+    (:func:`medledger.identity.attest_study_account`). Only before the first enrolment: the rule
+    is part of how the study recruits, and never changes for people already enrolled."""
+    study = get_study(chain, study_id)
+    _require_sponsor(chain, sponsor.address, study)
+    if study.attested_participants:
+        raise PreconditionFailed(f"study {study_id} already requires attested participants")
+    if study.first_enrolment_at is not None:
+        raise PreconditionFailed(
+            f"study {study_id} has enrolled participants since {study.first_enrolment_at:%F}: "
+            "attested participants can be required only before the first enrolment"
+        )
+    chain.transact(
+        "requiring attested participants",
+        sponsor,
+        trial_registry(chain).functions.requireAttestedParticipants(study_id),
+    )
+    return get_study(chain, study_id)
+
+
 def set_monitor(
     chain: Chain, sponsor: Signer, study_id: int, monitor: str, allowed: bool = True
 ) -> Study:
@@ -202,6 +224,8 @@ def _describe(log: Log) -> tuple[str, str]:
         return f"outcomes of v{log['version']}", "0x" + log["primaryOutcomes"].hex()[:16] + "..."
     if name == "SiteAdded":
         return "site added", log["site"]
+    if name == "ParticipantAttestationRequired":
+        return "attested participants", "each enrolling site attests its participants"
     if name == "MonitorChanged":
         return "monitor " + ("added" if log["allowed"] else "removed"), log["monitor"]
     if name == "SummaryPublished":
@@ -218,8 +242,8 @@ def _describe(log: Log) -> tuple[str, str]:
 
 HISTORY_EVENTS = (
     "StudyRegistered", "ProtocolVersionRegistered", "OutcomesDefined", "SiteAdded",
-    "MonitorChanged", "SummaryPublished", "ConsentRecorded", "ParticipantWithdrawn",
-    "DataSubmitted", "DataBatchSubmitted",
+    "MonitorChanged", "ParticipantAttestationRequired", "SummaryPublished", "ConsentRecorded",
+    "ParticipantWithdrawn", "DataSubmitted", "DataBatchSubmitted",
 )  # fmt: skip
 """The events of a study's history (every TrialRegistry event that names a study)."""
 

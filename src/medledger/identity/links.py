@@ -1,10 +1,12 @@
-"""Identity links: a participant shows that a study address and their record address are
+"""Identity links: a trial participant shows that a study address and their record address are
 both theirs with one statement signed by both keys (EIP-191 ``personal_sign``). Anyone checks it
-offline with :func:`verify_link`; nothing of it goes on chain."""
+offline with :func:`verify_link`; nothing of it goes on chain (a site that attests the study
+account publishes only a salted commitment to it: :mod:`~medledger.identity.pseudonyms`)."""
 
 from __future__ import annotations
 
 import binascii
+import json
 from typing import TYPE_CHECKING, Any
 
 from eth_account import Account
@@ -14,9 +16,9 @@ from eth_utils.exceptions import ValidationError
 from hexbytes import HexBytes
 
 from medledger.addresses import parse_address
+from medledger.chain import deployments
 from medledger.errors import ConfigurationError
 from medledger.signers import ExternalSigner
-from medledger.trials.reading import trial_registry
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -25,6 +27,8 @@ if TYPE_CHECKING:
     from medledger.chain import Chain
 
 LINK_KIND = "medledger/trial-identity-link"
+#: The contract a link names (links are made for its studies).
+TRIAL_REGISTRY = "TrialRegistry"
 
 
 def _link_statement(chain_id: int, registry_address: str, study_id: int, participant: str,
@@ -48,7 +52,7 @@ def link_proof(
         raise ConfigurationError(
             "--account", "a link proof is signed with local keys, not through an external signer"
         )
-    registry_address = trial_registry(chain).address
+    registry_address = deployments.contract(chain, TRIAL_REGISTRY).address
     text = _link_statement(
         chain.chain_id, registry_address, study_id, participant.address, record_account.address
     )
@@ -91,3 +95,9 @@ def verify_link(document: Mapping[str, Any]) -> bool:
             BadSignature):  # fmt: skip
         return False
     return bool(first == participant and second == record_address and first != second)
+
+
+def canonical_link(document: Mapping[str, Any]) -> bytes:
+    """The link's canonical JSON (sorted keys, no spaces, UTF-8): what a site's attestation of
+    the study account commits to."""
+    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
