@@ -18,7 +18,8 @@ def test_deploy_reuses_contracts_already_on_the_chain(medledger, chain):
     assert first.json()["deployed"] == []  # the session fixture deployed them already
     recorded = json.loads(deployments.deployment_file(chain).read_text())
     assert recorded["chain_id"] == 31337
-    assert set(recorded["contracts"]) == {*DEPLOYABLE, "PatientRecovery"}  # the registry's
+    # with the two contracts the ProviderRegistry's constructor deploys
+    assert set(recorded["contracts"]) == {*DEPLOYABLE, *deployments.CREATED_BY_REGISTRY}
     for entry in recorded["contracts"].values():
         assert entry["transaction_hash"].startswith("0x") and entry["block"] > 0
     assert recorded["compiler"].startswith("0.8.30")
