@@ -24,6 +24,13 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return seen
 
 
+def canonical(value: object) -> bytes:
+    """Canonical JSON (sorted keys, no spaces, UTF-8 unescaped): the one byte form every hash
+    or commitment over a JSON value is taken of (outcome hashes, sameness keys, identity
+    links). Changing it changes those hashes."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
 def parse_object(text: str | bytes, where: str) -> dict[str, Any]:
     """Parse a JSON object (duplicate keys refused); ``where`` names it in errors."""
     try:

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from medledger import documents
+
 if TYPE_CHECKING:
     from collections.abc import Container, Sequence
 
@@ -43,7 +45,7 @@ def canonical(body: bytes) -> bytes:
         data = json.loads(body)
     except ValueError:
         return body
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return documents.canonical(data)
 
 
 def to_write(keys: Sequence[bytes], written: Container[bytes]) -> tuple[list[int], tuple[int, ...]]:

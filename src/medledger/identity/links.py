@@ -6,7 +6,6 @@ account publishes only a salted commitment to it: :mod:`~medledger.identity.pseu
 from __future__ import annotations
 
 import binascii
-import json
 from typing import TYPE_CHECKING, Any
 
 from eth_account import Account
@@ -15,6 +14,7 @@ from eth_keys.exceptions import BadSignature
 from eth_utils.exceptions import ValidationError
 from hexbytes import HexBytes
 
+from medledger import documents
 from medledger.addresses import parse_address
 from medledger.chain import deployments
 from medledger.errors import ConfigurationError
@@ -98,6 +98,6 @@ def verify_link(document: Mapping[str, Any]) -> bool:
 
 
 def canonical_link(document: Mapping[str, Any]) -> bytes:
-    """The link's canonical JSON (sorted keys, no spaces, UTF-8): what a site's attestation of
-    the study account commits to."""
-    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    """The link's canonical JSON (:func:`medledger.documents.canonical`): what a site's
+    attestation of the study account commits to."""
+    return documents.canonical(dict(document))

@@ -53,6 +53,7 @@ and outcome hashes), :mod:`~medledger.trials.sponsoring` (what a sponsor does),
 :mod:`~medledger.trials.fhir_views` (them as the FHIR server serves them, with their ids).
 """
 
+from medledger.documents import canonical
 from medledger.identity.links import LINK_KIND, link_proof, verify_link
 from medledger.trials.auditing import (
     RULE_NO_SWITCHING,
@@ -94,7 +95,6 @@ from medledger.trials.model import (
 )
 from medledger.trials.protocols import (
     OBJECTIVE_TYPE_SYSTEM,
-    canonical,
     outcomes_of,
     parse_protocol,
     read_protocol,

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from eth_utils.crypto import keccak
 
 from medledger import fhir, providers, sealed
+from medledger.documents import canonical
 from medledger.errors import FhirStructureError, NoKeyForReader, PreconditionFailed
 from medledger.trials.model import ZERO
 from medledger.trials.reading import protocol_version, trial_registry
@@ -30,11 +31,6 @@ if TYPE_CHECKING:
     from medledger.ipfs.cid import Cid
 
 OBJECTIVE_TYPE_SYSTEM = "http://terminology.hl7.org/CodeSystem/research-study-objective-type"
-
-
-def canonical(value: object) -> bytes:
-    """Canonical JSON (sorted keys, no spaces, UTF-8): what outcome hashes are taken over."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def _is_primary(objective: Mapping[str, Any]) -> bool:
