@@ -11,6 +11,12 @@ it, so it says nothing to anyone who sees the chain or the store.
 A body whose key is known and whose record is on chain (registered, or in an anchored batch) is
 reported as already anchored instead of being written again. The scope is one home: another
 machine holding the same issuer key does not know this home's keys (see the README).
+
+A body an interrupted run sealed and stored, but never sent, is taken again only if it is wrapped
+for this run's readers (``anchoring``). A transaction already journalled is resent as it was
+signed, with the readers of its moment: a grantee revoked between the crash and the re-run can
+open that one record (the chain refuses its access; its key is in the header), as when a
+revocation races an anchoring in the mempool.
 """
 
 from __future__ import annotations
