@@ -195,6 +195,8 @@ def test_cli_recovery_walkthrough(medledger, chain, world, registered_patient, g
     assert done.exit_code == 0, done.stderr
     show = medledger("patient", "show", patient, "--json", "--account", "dev:18")
     assert show.json()["controller"] == new_key.address
+    own = medledger("patient", "show", "--json", "--account", "dev:19")  # the new key's own
+    assert own.json()["address"] == patient and own.json()["controller"] == new_key.address
     old = medledger("patient", "guardians", "--set", guardians[0].address, "--threshold", "1",
                     "--delay", "2d", "--account", "dev:5")  # fmt: skip
     assert old.exit_code == 1 and "does not control" in old.stderr

@@ -307,6 +307,10 @@ def test_cli_runs_the_attested_enrolment_and_proves_the_link(
     opening = tmp_path / "link.json.opening.json"
     assert opening.stat().st_mode & 0o777 == 0o600  # the opening links the two: kept private
     assert json.loads(opening.read_text())["study_account"] == participant.address
+    shown = medledger("patient", "show", participant.address)  # a pseudonym: who attested it
+    assert shown.exit_code == 0, shown.stderr
+    assert shown.stdout.splitlines()[0].endswith("a pseudonymous account")
+    assert f"{participant.address} attested by {site}" in shown.stdout
 
     required = medledger("trial", "require-attested", study_id, "--account", "dev:13")
     assert required.exit_code == 0, required.stderr

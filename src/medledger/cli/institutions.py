@@ -267,14 +267,23 @@ def patient_register(
 @common
 @pass_session
 def patient_show(session: Session, address: str | None) -> None:
-    """Show a patient's registration and who attested them (default: the --account's own)."""
+    """Show a patient's registration and who attested them (default: the patient the --account
+    controls). A pseudonymous study account shows who attested it."""
     from medledger import identity, providers
     from medledger.errors import PatientNotFound
 
-    target = address or session.account().address
-    entry = providers.participant(session.chain, target)
+    if address is None:
+        own = session.account().address
+        address = providers.patient_of(session.chain, own) or own
+    entry = providers.participant(session.chain, address)
     if entry.role is not providers.Role.PATIENT:
-        raise PatientNotFound(entry.address)
+        attested = identity.attestations_of(session.chain, entry.address)
+        if entry.role is not providers.Role.NONE or not attested:
+            raise PatientNotFound(entry.address)
+        data = {"account": entry.address, "attestations": [a.as_dict() for a in attested]}
+        lines = [f"{entry.address} is no registered patient: a pseudonymous account"]
+        session.emit(data, "\n".join(lines + [f"  {describe(a)}" for a in attested]))
+        return
     key = entry.encryption_key.hex() if entry.encryption_key else "none"
     attestations = identity.attestations_of(session.chain, entry.address)
     data = {**entry.as_dict(), "attestations": [a.as_dict() for a in attestations]}
