@@ -363,3 +363,48 @@ def test_cli_refuses_the_rule_after_an_enrolment_in_one_line(
         f"study {study.id} has enrolled participants since",
     )
     assert chain.w3.eth.block_number == before
+
+
+# ---------------------------------------------------------------------------- the audit
+
+
+def test_the_audit_re_checks_each_enrolment_against_the_identity_events(
+    chain, store, study, sponsor, hospital_site, participant, second_participant, link,
+    identified,
+):  # fmt: skip
+    """The audit passes a study whose enrolments were attested, and names an enrolment whose
+    site had not attested (or had revoked) the account at that moment. The chain refuses such
+    an enrolment, so the bad ones are the real consent given another participant or moved in
+    time, checked against the real identity events."""
+    from dataclasses import replace
+
+    from medledger.chain import events
+    from medledger.trials.attested_enrolments import RULE, check_attested_enrolments
+    from medledger.trials.auditing import Check
+
+    identity.attest_study_account(chain, hospital_site, link)
+    trials.require_attested_participants(chain, sponsor, study.id)
+    enrol(chain, study.id, participant, hospital_site)
+    report = trials.audit(chain, store, study.id)
+    assert report.ok, report.violations
+    (attested,) = [c for c in report.checks if c.rule == RULE]
+    assert attested.checked == 1
+
+    rule = events.logs(chain, "TrialRegistry", "ParticipantAttestationRequired",
+                       {"studyId": study.id})  # fmt: skip
+    (real,) = trials.recorded_consents(chain, study.id, participant.address)
+    identity.revoke(chain, hospital_site, participant.address)
+    chain.w3.provider.make_request("evm_mine", [])
+    after_revocation = chain.w3.eth.block_number
+    cases = {
+        "never attested the study account": replace(real, participant=second_participant.address),
+        "had revoked its attestation": replace(real, block=after_revocation, log_index=0),
+    }
+    for problem, consent in cases.items():
+        check = Check(RULE)
+        check_attested_enrolments(chain, rule, [consent], check)
+        assert check.checked == 1 and len(check.violations) == 1, problem
+        assert problem in check.violations[0], (problem, check.violations)
+    before_the_rule = Check(RULE)
+    check_attested_enrolments(chain, rule, [replace(real, block=1, log_index=0)], before_the_rule)
+    assert before_the_rule.checked == 0 and before_the_rule.ok

@@ -4,11 +4,15 @@ who in the ProviderRegistry (thin commands over ``medledger.providers``)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from medledger.cli.identity import attest, describe, revoke_attestation
 from medledger.cli.support import ADDRESS, OUTPUT, Session, common, pass_session
+
+if TYPE_CHECKING:
+    from medledger.providers import Participant
 
 
 @click.group("institution")
@@ -270,19 +274,13 @@ def patient_show(session: Session, address: str | None) -> None:
     """Show a patient's registration and who attested them (default: the patient the --account
     controls). A pseudonymous study account shows who attested it."""
     from medledger import identity, providers
-    from medledger.errors import PatientNotFound
 
     if address is None:
         own = session.account().address
         address = providers.patient_of(session.chain, own) or own
     entry = providers.participant(session.chain, address)
     if entry.role is not providers.Role.PATIENT:
-        attested = identity.attestations_of(session.chain, entry.address)
-        if entry.role is not providers.Role.NONE or not attested:
-            raise PatientNotFound(entry.address)
-        data = {"account": entry.address, "attestations": [a.as_dict() for a in attested]}
-        lines = [f"{entry.address} is no registered patient: a pseudonymous account"]
-        session.emit(data, "\n".join(lines + [f"  {describe(a)}" for a in attested]))
+        _show_pseudonym(session, entry)
         return
     key = entry.encryption_key.hex() if entry.encryption_key else "none"
     attestations = identity.attestations_of(session.chain, entry.address)
@@ -291,6 +289,20 @@ def patient_show(session: Session, address: str | None) -> None:
     lines = [f"patient {entry.address}, encryption key 0x{key}{control}"]
     lines += [f"  {describe(a)}" for a in attestations] or ["  not attested by any institution"]
     session.emit(data, "\n".join(lines))
+
+
+def _show_pseudonym(session: Session, entry: Participant) -> None:
+    """``patient show`` of an account with no role that an institution attested (a study
+    account); ``PatientNotFound`` for any other."""
+    from medledger import identity, providers
+    from medledger.errors import PatientNotFound
+
+    attested = identity.attestations_of(session.chain, entry.address)
+    if entry.role is not providers.Role.NONE or not attested:
+        raise PatientNotFound(entry.address)
+    data = {"account": entry.address, "attestations": [a.as_dict() for a in attested]}
+    lines = [f"{entry.address} is no registered patient: a pseudonymous account"]
+    session.emit(data, "\n".join(lines + [f"  {describe(a)}" for a in attested]))
 
 
 patient.add_command(attest)

@@ -19,6 +19,8 @@ from medledger import sealed
 from medledger.chain import events
 from medledger.errors import IntegrityError, MedLedgerError
 from medledger.ipfs.cid import Cid
+from medledger.trials.attested_enrolments import RULE as ATTESTED_RULE
+from medledger.trials.attested_enrolments import check_attested_enrolments
 from medledger.trials.batches import manifest_items
 from medledger.trials.datapoints import single_item
 from medledger.trials.enrolment import RecordedConsent, recorded_consents
@@ -264,7 +266,7 @@ def _steps(
 
 AUDITED_EVENTS = (
     "ProtocolVersionRegistered", "OutcomesDefined", "ParticipantWithdrawn", "DataSubmitted",
-    "DataBatchSubmitted",
+    "DataBatchSubmitted", "ParticipantAttestationRequired",
 )  # fmt: skip
 
 
@@ -279,12 +281,16 @@ def audit(
     get_study(chain, study_id)
     contract = trial_registry(chain)
     logs = events.many(chain, CONTRACT, AUDITED_EVENTS, {"studyId": study_id})
-    steps = _steps(chain, logs, recorded_consents(chain, study_id))
+    consents = recorded_consents(chain, study_id)
+    steps = _steps(chain, logs, consents)
     first, consent_check, data_check = replay(chain.chain_id, contract.address, steps)
+    attested = Check(ATTESTED_RULE)
+    check_attested_enrolments(chain, logs, consents, attested)
     bodies = _check_bodies(chain, store, study_id, logs, reader)
     frozen, switching = outcome_checks(steps)
     _check_protocols(chain, store, frozen, logs, reader)
-    return AuditReport(study_id, [first, consent_check, data_check, bodies, frozen, switching])
+    checks = [first, consent_check, data_check, bodies, frozen, switching, attested]
+    return AuditReport(study_id, checks)
 
 
 def _check_bodies(
