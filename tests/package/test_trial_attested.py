@@ -380,7 +380,7 @@ def test_the_audit_re_checks_each_enrolment_against_the_identity_events(
 
     from medledger.chain import events
     from medledger.trials.attested_enrolments import RULE, check_attested_enrolments
-    from medledger.trials.auditing import Check
+    from medledger.trials.model import Check
 
     identity.attest_study_account(chain, hospital_site, link)
     trials.require_attested_participants(chain, sponsor, study.id)

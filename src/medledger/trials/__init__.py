@@ -49,6 +49,7 @@ and outcome hashes), :mod:`~medledger.trials.sponsoring` (what a sponsor does),
 :mod:`~medledger.trials.batches` (data ids, batch manifests),
 :mod:`~medledger.trials.datapoints` (submitting and reading data),
 :mod:`~medledger.trials.auditing` (the audit),
+:mod:`~medledger.trials.attested_enrolments` (its check of attested enrolments),
 :mod:`~medledger.trials.resources` (FHIR ResearchStudy and ResearchSubject) and
 :mod:`~medledger.trials.fhir_views` (them as the FHIR server serves them, with their ids).
 """
@@ -59,7 +60,6 @@ from medledger.trials.auditing import (
     RULE_NO_SWITCHING,
     RULE_OUTCOMES_FROZEN,
     AuditReport,
-    Check,
     ReplayStep,
     audit,
     outcome_checks,
@@ -84,6 +84,7 @@ from medledger.trials.model import (
     READER_MONITORS,
     READER_SPONSOR,
     BatchPosition,
+    Check,
     ConsentPurpose,
     DataItem,
     Participation,

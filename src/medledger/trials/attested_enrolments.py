@@ -19,8 +19,8 @@ if TYPE_CHECKING:
 
     from medledger.chain import Chain
     from medledger.chain.events import Log
-    from medledger.trials.auditing import Check
     from medledger.trials.enrolment import RecordedConsent
+    from medledger.trials.model import Check
 
 RULE = "every enrolment under the attested-participants rule attested by its site"
 

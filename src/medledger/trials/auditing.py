@@ -12,7 +12,7 @@ and that each protocol's objectives hash to its registered outcomes.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from medledger import sealed
@@ -25,7 +25,7 @@ from medledger.trials.batches import manifest_items
 from medledger.trials.datapoints import single_item
 from medledger.trials.enrolment import RecordedConsent, recorded_consents
 from medledger.trials.ids import data_context
-from medledger.trials.model import CONTRACT, DataItem
+from medledger.trials.model import CONTRACT, Check, DataItem
 from medledger.trials.protocols import open_protocol, outcomes_of, protocol_context
 from medledger.trials.reading import get_study, trial_registry
 from medledger.trials.signing import signer_of
@@ -47,21 +47,6 @@ RULE_NO_SWITCHING = (
     "no outcome switching: no version changed the previous version's primary outcomes after "
     "data collection began"
 )
-
-
-@dataclass
-class Check:
-    """One audit rule, how many things it looked at, and what broke it."""
-
-    rule: str
-    checked: int = 0
-    violations: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        """True when nothing broke the rule."""
-        return not self.violations
 
 
 @dataclass

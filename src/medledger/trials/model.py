@@ -8,7 +8,7 @@ chain and registry, a participation's standing and reader flags instead of its b
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING
 
@@ -263,3 +263,18 @@ class TrialEvent:
             "transaction": self.transaction_hash,
             "gas": self.gas_used,
         }
+
+
+@dataclass
+class Check:
+    """One audit rule, how many things it looked at, and what broke it."""
+
+    rule: str
+    checked: int = 0
+    violations: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing broke the rule."""
+        return not self.violations
