@@ -370,7 +370,6 @@ def w(
         token,
         DISPUTE_WINDOW,
         admin,
-        admin.deploy(project.IdentityRegistry, provider_registry),
     )
     trials = admin.deploy(project.TrialRegistry, provider_registry)
     world = World(

@@ -347,7 +347,6 @@ def w(
         token,
         DISPUTE_WINDOW,
         admin,
-        admin.deploy(project.IdentityRegistry, provider_registry),
     )
     trials = admin.deploy(project.TrialRegistry, provider_registry)
     world = World(

@@ -199,6 +199,7 @@ def test_register_study_stores_version_1_and_sites_and_emits_every_event(
         "registeredAt": at,
         "firstEnrolmentAt": 0,
         "dataCount": 0,
+        "attestedParticipants": False,
     }
     assert version_of(registry, 1, 1) == {
         "protocol": protocol.as_dict(),
