@@ -332,56 +332,71 @@ def _extra_flow(settings: Any, chain: Chain) -> list[dict[str, Any]]:
 
 def _enrolment_scenarios(chain: Chain, store: Any, site: Any) -> list[dict[str, Any]]:
     """Enrolments at ``site`` in a study that takes anyone and in one that requires
-    participants attested by their enrolling site (the site attests each study account first):
-    the median gas of the later enrolments of each (the first sets the study's first
-    enrolment time)."""
+    participants attested by their enrolling site (the site attests a newly registered person,
+    then each study account the person's identity link ties to them): the median gas of the
+    later enrolments of each (the first sets the study's first enrolment time)."""
     from eth_utils.crypto import keccak
 
-    from medledger import providers, trials
+    from medledger import identity, providers, trials
     from medledger.accounts import Key
     from medledger.accounts import dev_account as dev
-    from medledger.chain import deployments
     from medledger.demo.trials import SPONSOR, protocol
 
-    sponsor = dev(SPONSOR)
-    kind = providers.InstitutionKind.RESEARCH_SPONSOR
-    providers.apply_institution(chain, sponsor, kind, "Bench Research")
-    for i in (0, 1, 2):
-        if providers.participant(chain, sponsor.address).status is not providers.Status.VERIFIED:
-            providers.approve_institution(chain, dev(i), sponsor.address)
-    registry = deployments.contract(chain, "TrialRegistry")
-    identity = deployments.contract(chain, "IdentityRegistry")
-    until = int(chain.now().timestamp()) + 365 * 86_400
+    sponsor, person = dev(SPONSOR), dev(12)
+    _verify(chain, sponsor, providers.InstitutionKind.RESEARCH_SPONSOR, "Bench Research")
+    providers.register_patient(chain, person)
+    identity.attest(chain, site, person.address)  # a first attestation, as the claims' one
 
     def enrol(label: str, attested: bool) -> list[int]:
         study = trials.register_study(
             chain, store, sponsor, protocol(f"Bench {label}", ["baseline"]), [site.address]
         )
         if attested:
-            chain.transact("requiring attestation", sponsor,
-                           registry.functions.requireAttestedParticipants(study.id))  # fmt: skip
+            trials.require_attested_participants(chain, sponsor, study.id)
         gas = []
         for n in range(4):
             participant = Key.from_private_key(keccak(text=f"bench-{label}-participant-{n}"))
             if attested:
-                link = keccak(text=f"link {n}")
-                attest = identity.functions.attestPseudonym(participant.address, until, link)
-                chain.transact("attesting the study account", site, attest)
+                link = trials.link_proof(chain, study.id, participant, person)
+                identity.attest_study_account(chain, site, link)
             document = trials.sign_consent(chain, participant, study.id, site.address)
             trials.submit_consent(chain, site, document)
             (event,) = trials.recorded_consents(chain, study.id, participant.address)
             gas.append(receipt_gas(chain, event.transaction_hash))
         return gas
 
-    plain, checked = enrol("open", False), enrol("attested", True)
-    what = "consent: an enrolment"
+    plain = enrol("open", False)
+    return _with_and_without(
+        "TrialRegistry", "consent: an enrolment", "attested participants required",
+        plain, enrol("attested", True), f"the study's first: {plain[0]:,}",
+    )  # fmt: skip
+
+
+def _verify(chain: Chain, account: Any, kind: Any, name: str) -> None:
+    """``account`` applies as an institution of ``kind``; the bench's registrars approve it
+    until it is verified."""
+    from medledger import providers
+    from medledger.accounts import dev_account as dev
+
+    providers.apply_institution(chain, account, kind, name)
+    for i in (0, 1, 2):
+        if providers.participant(chain, account.address).status is not providers.Status.VERIFIED:
+            providers.approve_institution(chain, dev(i), account.address)
+
+
+def _with_and_without(
+    contract: str, what: str, requirement: str, plain: list[int], checked: list[int], first: str
+) -> list[dict[str, Any]]:
+    """The scenario rows of ``what`` without and with ``requirement``: each the median of all
+    but its first run (``first`` says what the first cost), the second noting the check's extra
+    gas against the issue's target."""
     plain_gas = round(statistics.median(plain[1:]))
     checked_gas = round(statistics.median(checked[1:]))
     return [
-        {"contract": "TrialRegistry", "function": what, "kind": "scenario", "gas": plain_gas,
-         "note": f"the study's first: {plain[0]:,}"},
-        {"contract": "TrialRegistry", "function": what + ", attested participants required",
-         "kind": "scenario", "gas": checked_gas,
+        {"contract": contract, "function": what, "kind": "scenario", "gas": plain_gas,
+         "note": first},
+        {"contract": contract, "function": f"{what}, {requirement}", "kind": "scenario",
+         "gas": checked_gas,
          "note": f"the attestation check: {checked_gas - plain_gas:+,} gas (target: +5,000)"},
     ]  # fmt: skip
 
@@ -402,11 +417,7 @@ def _claims_scenarios(
     from medledger.demo import claims as demo_claims
 
     insurer = dev(10)
-    providers.apply_institution(chain, insurer, providers.InstitutionKind.INSURER, "Acme")
-    for i in (0, 1, 2):
-        entry = providers.participant(chain, insurer.address)
-        if entry.status is not providers.Status.VERIFIED:
-            providers.approve_institution(chain, dev(i), insurer.address)
+    _verify(chain, insurer, providers.InstitutionKind.INSURER, "Acme")
     policy = claims.issue_policy(
         chain, store, insurer, patient.address, coverage=Decimal("0.8"), deductible=Decimal(0),
         annual_limit=Decimal(10_000), auto_settle_limit=Decimal(500),
@@ -456,12 +467,8 @@ def _claims_scenarios(
     claims.fund_policy(chain, insurer, attested.id, Decimal(5_000))
     checked = settle(attested.id, claims.read_terms(chain, store, patient, attested), 3)
     identity.revoke(chain, provider, patient.address)
-    what = "submitClaim: settled automatically, paid at once"
-    plain, required = round(statistics.median(gas[1:])), round(statistics.median(checked[1:]))
-    return [
-        {"contract": "ClaimsManager", "function": what, "kind": "scenario", "gas": plain,
-         "note": f"a provider paid before; its first: {gas[0]:,} (first token receipt)"},
-        {"contract": "ClaimsManager", "function": what + ", patient attestation required",
-         "kind": "scenario", "gas": required,
-         "note": f"the attestation check: {required - plain:+,} gas (target: +5,000)"},
-    ]  # fmt: skip
+    return _with_and_without(
+        "ClaimsManager", "submitClaim: settled automatically, paid at once",
+        "patient attestation required", gas, checked,
+        f"a provider paid before; its first: {gas[0]:,} (first token receipt)",
+    )  # fmt: skip
