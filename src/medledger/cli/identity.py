@@ -14,12 +14,17 @@ from medledger.cli.support import ADDRESS, OUTPUT, DurationType, Session, common
 if TYPE_CHECKING:
     from medledger.identity import Attestation
 
+#: ``--expires`` of every attestation command (``medledger.identity.MAX_TERM`` at the most; not
+#: imported from there, so that loading the CLI does not load the package).
+EXPIRES = click.option(
+    "--expires", default="365d", show_default=True, type=DurationType(timedelta(days=5 * 365)),
+    help="How long the attestation holds (at most 5 years).",
+)  # fmt: skip
+
 
 @click.command("attest")
 @click.option("--patient", required=True, type=ADDRESS, help="The patient's address.")
-@click.option("--expires", default="365d", show_default=True,
-              type=DurationType(timedelta(days=5 * 365)),
-              help="How long the attestation holds (at most 5 years).")  # fmt: skip
+@EXPIRES
 @click.option("--commitment-of", "document",
               type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="A file of what was checked (an identity document, the institution's own "

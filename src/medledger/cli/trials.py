@@ -8,17 +8,16 @@ the signed consent and the participant's data; readers read; anyone audits.
 
 from __future__ import annotations
 
-from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
+from medledger.cli.identity import EXPIRES
 from medledger.cli.support import (
     ADDRESS,
     DURATION,
     OUTPUT,
-    DurationType,
     Session,
     common,
     pass_session,
@@ -27,6 +26,8 @@ from medledger.cli.support import (
 from medledger.errors import ConfigurationError
 
 if TYPE_CHECKING:
+    from datetime import timedelta
+
     from medledger import trials as trials_module
 
 _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
@@ -611,9 +612,7 @@ def trial_verify_link(session: Session, file: Path) -> None:
 @trial.command("attest-participant")
 @click.option("--link", "link_file", required=True, type=_FILE,
               help="The participant's identity link (medledger trial link-proof).")  # fmt: skip
-@click.option("--expires", default="365d", show_default=True,
-              type=DurationType(timedelta(days=5 * 365)),
-              help="How long the attestation holds (at most 5 years).")  # fmt: skip
+@EXPIRES
 @click.option("--opening", type=_OUT,
               help="Where the opening of the commitment to the link is written: the site keeps "
                    "it (default: FILE.opening.json beside --link).")  # fmt: skip
